@@ -1,0 +1,146 @@
+"""The composition root: builds the Litestar app and wires adapters. Nothing runs at import."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.channels import ChannelsPlugin
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.exceptions import HTTPException
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi.config import OpenAPIConfig
+from litestar.response import Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.types import Scope
+
+from aimis.errors import AppError
+from aimis.settings import Settings, get_settings
+from api.auth import SessionMiddleware, ctx_of
+from api.live import live_socket, make_backend, make_publisher
+from api.routes import route_handlers
+from store.db import close_pool, start_pool
+from store.uow import audit_refusal, set_publisher
+from ui import i18n
+
+log = logging.getLogger(__name__)
+
+UI_DIR = Path(__file__).resolve().parent.parent / "ui"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/dicomweb", "/health", "/schema")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _error_response(request: Request, status: int, message: str, extra: dict) -> Response:
+    if wants_html(request):
+        return Template(
+            template_name="error.html",
+            context={"status": status, "message": message, **i18n.context(request)},
+            status_code=status,
+        )
+    return Response({"status_code": status, "detail": message, **extra}, status_code=status)
+
+
+def _refusal(exc: Exception) -> tuple[int, str] | None:
+    if isinstance(exc, AppError):
+        return None if exc.audited else (exc.status_code, exc.message)
+    if isinstance(exc, HTTPException) and 400 <= exc.status_code < 500:
+        return exc.status_code, str(exc.detail)
+    return None
+
+
+async def audit_refused(exc: Exception, scope: Scope) -> None:
+    """After-exception hook: every refused write, and every refused read (403/404), lands
+    in the audit log (exception handlers are synchronous in Litestar, hooks are not)."""
+    refusal = _refusal(exc)
+    if refusal is None or scope.get("type") != "http":
+        return
+    status, message = refusal
+    request: Request = Request(scope)
+    if request.method in SAFE_METHODS and status not in (403, 404):
+        return
+    if request.url.path.startswith("/static"):
+        return
+    try:
+        await audit_refusal(
+            ctx_of(request),
+            f"{request.method} {request.scope.get('path_template', request.url.path)}",
+            f"{status}: {message}"[:500],
+            "denied" if status in (401, 403, 404) else "failure",
+        )
+    except Exception:
+        log.exception("could not audit a refused request")
+
+
+def app_error_handler(request: Request, exc: AppError) -> Response:
+    return _error_response(request, exc.status_code, exc.message, exc.extra)
+
+
+def http_error_handler(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    if status >= 500:
+        log.error("HTTP %s on %s: %s", status, request.url.path, exc.detail)
+        return _error_response(request, status, "Something went wrong on our side.", {})
+    message = str(exc.detail)
+    extra: dict[str, Any] = {}
+    if exc.extra:
+        extra["extra"] = exc.extra
+    if status == 403 and "CSRF" in message:
+        message = "The form's security token is missing or wrong (CSRF). Reload the page."
+    return _error_response(request, status, message, extra)
+
+
+def _secret(settings: Settings) -> str:
+    path = settings.data_dir / "secret.key"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    channels = ChannelsPlugin(
+        backend=make_backend(settings.redis_url), arbitrary_channels_allowed=True
+    )
+    set_publisher(make_publisher(channels))
+
+    async def on_startup() -> None:
+        from store.startup import check_database
+
+        await start_pool()
+        await check_database()
+
+    return Litestar(
+        route_handlers=[
+            *route_handlers(),
+            live_socket,
+            create_static_files_router(path="/static", directories=[UI_DIR / "static"]),
+        ],
+        plugins=[channels],
+        middleware=[DefineMiddleware(SessionMiddleware, exclude=["^/static/"])],
+        csrf_config=CSRFConfig(
+            secret=_secret(settings),
+            cookie_secure=settings.secure_cookies,
+            exclude=["^/dicomweb", "^/ws"],
+        ),
+        template_config=TemplateConfig(directory=UI_DIR / "templates", engine=JinjaTemplateEngine),
+        exception_handlers={AppError: app_error_handler, HTTPException: http_error_handler},
+        openapi_config=OpenAPIConfig(title="AIMIS", version="0.1.0", path="/schema"),
+        on_startup=[on_startup],
+        after_exception=[audit_refused],
+        on_shutdown=[close_pool],
+        request_max_body_size=64 * 1024 * 1024,
+        debug=False,
+    )

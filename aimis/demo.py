@@ -1,0 +1,146 @@
+"""Idempotent demo data: one alliance, three hospitals, departments, doctors, admins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aimis.domain import Kind, Module
+from api.management import service
+from store.tables import Alliance, Department, Hospital, Role, User
+from store.uow import Ctx
+
+DEMO_PASSWORD = "Demo@2026"
+ALLIANCE = "Demo Medical Alliance 示范医联体"
+
+HOSPITALS = [
+    # code, name, level, modules, departments
+    (
+        "CITY",
+        "City People's Hospital 市人民医院",
+        "leading",
+        [m.value for m in Module],
+        ["Radiology 放射科", "Cardiology 心内科", "Neurology 神经内科", "Ultrasound 超声科"],
+    ),
+    (
+        "EAST",
+        "East District Community Health Center 东城社区卫生服务中心",
+        "lower",
+        [
+            Module.remote_diagnosis.value,
+            Module.consultation.value,
+            Module.cloud_film.value,
+            Module.teaching.value,
+        ],
+        ["Radiology 放射科", "General Practice 全科"],
+    ),
+    (
+        "WEST",
+        "Xishan County Hospital 西山县医院",
+        "lower",
+        [
+            Module.remote_diagnosis.value,
+            Module.consultation.value,
+            Module.ward_round.value,
+            Module.teaching.value,
+            Module.statistics.value,
+            Module.quality_control.value,
+        ],
+        ["Radiology 放射科", "Internal Medicine 内科"],
+    ),
+]
+
+# username, display name, hospital code, department index, role name, phone
+DOCTORS = [
+    ("dr.wang", "Wang Wei 王伟", "CITY", 0, "Senior radiologist", "13800000001"),
+    ("dr.li", "Li Na 李娜", "CITY", 0, "Radiologist", "13800000002"),
+    ("dr.zhang", "Zhang Min 张敏", "CITY", 1, "Clinician", "13800000003"),
+    ("dr.chen", "Chen Jie 陈杰", "EAST", 0, "Radiologist", "13800000004"),
+    ("dr.liu", "Liu Yang 刘洋", "WEST", 0, "Senior radiologist", "13800000005"),
+    ("dr.zhao", "Zhao Lei 赵磊", "WEST", 1, "Clinician", "13800000006"),
+]
+
+
+@dataclass
+class Account:
+    username: str
+    role: str
+    where: str
+    login: str
+
+
+async def load_demo() -> list[Account]:
+    ctx = Ctx(ip="127.0.0.1", user_agent="aimis demo")
+    alliance = await Alliance.select(Alliance.id).where(Alliance.name == ALLIANCE).first()
+    if alliance is None:
+        alliance_id = await service.create_alliance(ctx, ALLIANCE, "alliance.admin", DEMO_PASSWORD)
+    else:
+        alliance_id = alliance["id"]
+    hospital_ids: dict[str, int] = {}
+    departments: dict[str, list[int]] = {}
+    for code, name, level, modules, dept_names in HOSPITALS:
+        row = await Hospital.select(Hospital.id).where(Hospital.code == code).first()
+        hospital_id = (
+            row["id"]
+            if row
+            else await service.create_hospital(ctx, alliance_id, name, code, level, modules)
+        )
+        hospital_ids[code] = hospital_id
+        ids = []
+        for dept in dept_names:
+            existing = (
+                await Department.select(Department.id)
+                .where(Department.hospital == hospital_id, Department.name == dept)
+                .first()
+            )
+            ids.append(
+                existing["id"]
+                if existing
+                else await service.create_department(ctx, hospital_id, dept)
+            )
+        departments[code] = ids
+        admin = f"admin.{code.lower()}"
+        if not await User.exists().where(User.username == admin):
+            await service.create_account(
+                ctx,
+                username=admin,
+                password=DEMO_PASSWORD,
+                display_name=f"{code} admin",
+                kind=Kind.hospital_admin,
+                alliance_id=alliance_id,
+                hospital_id=hospital_id,
+            )
+    for username, display, code, dept_index, role_name, phone in DOCTORS:
+        if await User.exists().where(User.username == username):
+            continue
+        role = (
+            await Role.select(Role.id)
+            .where(Role.hospital == hospital_ids[code], Role.name == role_name)
+            .first()
+        )
+        await service.create_account(
+            ctx,
+            username=username,
+            password=DEMO_PASSWORD,
+            display_name=display,
+            kind=Kind.doctor,
+            alliance_id=alliance_id,
+            hospital_id=hospital_ids[code],
+            department_id=departments[code][dept_index],
+            role_id=role["id"] if role else None,
+            phone=phone,
+        )
+    accounts = [Account("alliance.admin", "alliance admin", ALLIANCE, "/admin/login")]
+    accounts += [
+        Account(f"admin.{code.lower()}", "hospital admin", name, "/admin/login")
+        for code, name, *_ in HOSPITALS
+    ]
+    names = {code: name for code, name, *_ in HOSPITALS}
+    accounts += [Account(u, r, names[c], "/login") for u, _, c, _, r, _ in DOCTORS]
+    return accounts
+
+
+def print_accounts(accounts: list[Account], base_url: str) -> None:
+    print(f"\nDemo accounts (password for all: {DEMO_PASSWORD})")
+    for a in accounts:
+        print(f"  {a.username:<16} {a.role:<20} {a.where}  → {base_url}{a.login}")
+    print()

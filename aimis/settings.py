@@ -1,0 +1,71 @@
+"""Typed settings, one group per area, read from ``AIMIS_*`` environment variables.
+
+Every field has a default that makes the embedded platform run on one machine with nothing
+installed: SQLite under the data folder, the in-memory channel, a local Prefect server.
+Secrets are ``SecretStr`` so they never reach a log line.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AIMIS_", extra="ignore")
+
+    data_dir: Path = Field(
+        Path("data"), description="Folder for the SQLite files, images, uploads."
+    )
+    host: str = Field("127.0.0.1", description="Address the web app and Prefect server bind to.")
+    port: int = Field(8000, description="Port of the web app.")
+    prefect_port: int = Field(4200, description="Port of the Prefect server and dashboard.")
+    public_url: str = Field("", description="Base URL users reach the web app at (deep links, QR).")
+    database_url: str = Field(
+        "", description="Empty: SQLite under the data folder. postgresql://user@host:port/db."
+    )
+    redis_url: str = Field("", description="Empty: in-memory live channel. redis://host:port/0.")
+    prefect_api_url: str = Field(
+        "", description="Empty: the local Prefect server started by `aimis up`."
+    )
+    time_zone: str = Field("Asia/Shanghai", description="Default hospital time zone.")
+    session_idle_minutes: int = Field(30, description="Session ends after this inactivity.")
+    session_max_hours: int = Field(12, description="Session ends this long after login.")
+    max_failed_logins: int = Field(10, description="Wrong passwords per day that freeze.")
+    reset_code_minutes: int = Field(10, description="Validity of a password-reset code.")
+    reset_code_tries: int = Field(5, description="Wrong tries that void a reset code.")
+    qr_token_seconds: int = Field(120, description="Validity of a QR login token.")
+    password_history: int = Field(5, description="A new password differs from this many.")
+    logo_max_bytes: int = Field(2 * 1024 * 1024, description="Largest hospital logo upload.")
+    notify_log_url: str = Field(
+        "", description="Extra apprise URL every notification is also sent to (ops copy)."
+    )
+    smtp_url: SecretStr = Field(
+        SecretStr(""), description="apprise mailto:// URL for e-mail (verification codes)."
+    )
+    secure_cookies: bool = Field(False, description="Mark cookies Secure (behind HTTPS).")
+    demo: bool = Field(True, description="`aimis up` loads demo data into an empty database.")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "aimis.sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def prefect_api(self) -> str:
+        return self.prefect_api_url or f"http://{self.host}:{self.prefect_port}/api"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

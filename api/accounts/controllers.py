@@ -1,0 +1,108 @@
+"""Accounts API: thin handlers over ``api.accounts.service``."""
+
+from __future__ import annotations
+
+import io
+
+import segno
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+
+from aimis.settings import get_settings
+from api.accounts import service
+from api.accounts.schemas import (
+    Done,
+    ForgotIn,
+    LoginIn,
+    LoginOut,
+    MeOut,
+    PasswordChangeIn,
+    QrOut,
+    ResetIn,
+)
+from api.auth import SESSION_COOKIE, actor_of, ctx_of, require_login
+
+
+def session_cookie(session: service.NewSession) -> Cookie:
+    settings = get_settings()
+    return Cookie(
+        key=SESSION_COOKIE,
+        value=session.token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+        max_age=settings.session_max_hours * 3600,
+    )
+
+
+def _logged_in(session: service.NewSession, must_change: bool) -> Response[LoginOut]:
+    return Response(
+        LoginOut(session.user_id, session.realm, session.csrf, must_change),
+        cookies=[session_cookie(session)],
+        status_code=HTTP_200_OK,
+    )
+
+
+class AuthController(Controller):
+    path = "/api/auth"
+    tags = ["accounts"]
+
+    @post("/login")
+    async def login(self, request: Request, data: LoginIn) -> Response[LoginOut]:
+        session = await service.login(
+            ctx_of(request), data.identifier, data.password, service.REALM_APP
+        )
+        return _logged_in(session, await service.must_change(session.user_id))
+
+    @post("/admin-login")
+    async def admin_login(self, request: Request, data: LoginIn) -> Response[LoginOut]:
+        session = await service.login(
+            ctx_of(request), data.identifier, data.password, service.REALM_ADMIN
+        )
+        return _logged_in(session, await service.must_change(session.user_id))
+
+    @post("/logout", guards=[require_login], status_code=HTTP_200_OK)
+    async def logout(self, request: Request) -> Response[Done]:
+        await service.logout(ctx_of(request))
+        return Response(Done(), cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
+
+    @get("/me", guards=[require_login])
+    async def me(self, request: Request) -> MeOut:
+        return await service.me(actor_of(request))
+
+    @post("/password", guards=[require_login], status_code=HTTP_200_OK)
+    async def change_password(self, request: Request, data: PasswordChangeIn) -> Done:
+        await service.change_password(ctx_of(request), data.old_password, data.new_password)
+        return Done(message="Password changed.")
+
+    @post("/forgot", status_code=HTTP_202_ACCEPTED)
+    async def forgot(self, request: Request, data: ForgotIn) -> Done:
+        await service.request_reset(ctx_of(request), data.identifier)
+        return Done(
+            message="If the account exists, a 6-digit code is on its way to its bound channel."
+        )
+
+    @post("/reset", status_code=HTTP_200_OK)
+    async def reset(self, request: Request, data: ResetIn) -> Done:
+        await service.reset_password(ctx_of(request), data.identifier, data.code, data.new_password)
+        return Done(message="Password changed. Log in with the new password.")
+
+    @post("/qr", status_code=HTTP_200_OK)
+    async def new_qr(self, request: Request) -> QrOut:
+        token, expires = await service.new_qr(ctx_of(request))
+        url = f"{get_settings().base_url}/qr/{token}"
+        out = io.StringIO()
+        segno.make(url, error="m").save(out, kind="svg", scale=4, xmldecl=False, svgns=True)
+        return QrOut(token, service.qr_topic(token), expires.isoformat(), out.getvalue(), url)
+
+    @post("/qr/{token:str}/confirm", guards=[require_login], status_code=HTTP_200_OK)
+    async def confirm_qr(self, request: Request, token: str) -> Done:
+        await service.confirm_qr(ctx_of(request), token)
+        return Done(message="The other screen is now logged in.")
+
+    @post("/qr/{token:str}/complete")
+    async def complete_qr(self, request: Request, token: str) -> Response[LoginOut]:
+        session = await service.complete_qr(ctx_of(request), token)
+        return _logged_in(session, await service.must_change(session.user_id))

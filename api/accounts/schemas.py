@@ -1,0 +1,64 @@
+"""Wire structs of the accounts API."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class LoginIn(Base):
+    identifier: str = msgspec.field(name="identifier")
+    password: str
+
+
+class LoginOut(Base):
+    user_id: int
+    realm: str
+    csrf: str
+    must_change_password: bool = False
+
+
+class MeOut(Base):
+    user_id: int
+    username: str
+    display_name: str
+    kind: str
+    hospital_id: int | None
+    hospital_name: str
+    alliance_id: int | None
+    department_id: int | None
+    permissions: list[str]
+    modules: list[str]
+    realm: str
+    must_change_password: bool
+
+
+class PasswordChangeIn(Base):
+    old_password: str
+    new_password: str
+
+
+class ForgotIn(Base):
+    identifier: str
+
+
+class ResetIn(Base):
+    identifier: str
+    code: str
+    new_password: str
+
+
+class QrOut(Base):
+    token: str
+    topic: str
+    expires_at: str
+    svg: str
+    url: str
+
+
+class Done(Base):
+    ok: bool = True
+    message: str = ""

@@ -1,0 +1,27 @@
+"""Every route handler of the app, collected for the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar.static_files import create_static_files_router
+
+from api.accounts.controllers import AuthController
+from api.health import health
+from ui.pages import AccountPages
+
+UI_DIR = Path(__file__).resolve().parent.parent / "ui"
+
+
+def route_handlers() -> list[Any]:
+    return [
+        AuthController,
+        AccountPages,
+        health,
+        create_static_files_router(
+            path="/vendor/htmx",
+            directories=[UI_DIR / "node_modules" / "htmx.org" / "dist"],
+            include_in_schema=False,
+        ),
+    ]

@@ -1,0 +1,67 @@
+"""Engine choice and transactions.
+
+SQLite write transactions are ``IMMEDIATE`` with a busy timeout so that concurrent writers
+queue instead of failing; PostgreSQL uses its default READ COMMITTED with row locks taken
+by the ``UPDATE ... WHERE version = ?`` pattern.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+from aimis.settings import get_settings
+from store.tables import ALL_TABLES
+
+
+def postgres_config(url: str) -> dict[str, Any]:
+    u = urlparse(url)
+    return {
+        "host": u.hostname or "127.0.0.1",
+        "port": u.port or 5432,
+        "user": unquote(u.username or "postgres"),
+        "password": unquote(u.password or ""),
+        "database": (u.path or "/postgres").lstrip("/") or "postgres",
+    }
+
+
+def make_engine() -> Engine:
+    settings = get_settings()
+    if settings.is_postgres:
+        return PostgresEngine(config=postgres_config(settings.database_url))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SQLiteEngine(path=str(settings.sqlite_path), timeout=30)
+
+
+def engine() -> Engine:
+    return ALL_TABLES[0]._meta.db
+
+
+@asynccontextmanager
+async def transaction() -> AsyncIterator[None]:
+    """One write transaction; nested calls join the outer one."""
+    db = engine()
+    if isinstance(db, SQLiteEngine):
+        async with db.transaction(transaction_type=TransactionType.immediate):
+            yield
+    else:
+        async with db.transaction():
+            yield
+
+
+async def start_pool() -> None:
+    db = engine()
+    if isinstance(db, PostgresEngine):
+        await db.start_connection_pool(min_size=1, max_size=20)
+
+
+async def close_pool() -> None:
+    db = engine()
+    if isinstance(db, PostgresEngine):
+        await db.close_connection_pool()

@@ -1,0 +1,59 @@
+"""The one place that decides which rows an actor may see (issue: scoping in one place).
+
+Every read of a hospital-owned table goes through ``visible``/``get_visible``:
+- an alliance admin sees the hospitals of his alliance and what they own;
+- a hospital admin or a doctor sees his own hospital only;
+- later processes (remote diagnosis, consultation) widen a doctor's view explicitly.
+A row outside the scope is reported as not found, so its existence does not leak.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from piccolo.columns.combination import Where, WhereRaw
+from piccolo.table import Table
+
+from aimis.errors import NotFound
+from store.tables import Hospital
+from store.uow import Actor
+
+T = TypeVar("T", bound=Table)
+
+NOTHING = WhereRaw("1 = 0")
+
+
+def hospital_ids_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | Any:
+    """A where-clause limiting ``table`` (Hospital, or any table with a ``hospital`` column)."""
+    if table is Hospital:
+        if actor.kind == "alliance_admin" and actor.alliance_id is not None:
+            return Hospital.alliance == actor.alliance_id
+        if actor.hospital_id is not None:
+            return Hospital.id == actor.hospital_id
+        return NOTHING
+    hospital_col = table._meta.get_column_by_name("hospital")
+    if actor.kind == "alliance_admin" and actor.alliance_id is not None:
+        return hospital_col.alliance == actor.alliance_id  # type: ignore[attr-defined]
+    if actor.hospital_id is not None:
+        return hospital_col == actor.hospital_id
+    return NOTHING
+
+
+def visible(table: type[T], actor: Actor, *columns: Any) -> Any:
+    """``SELECT`` from ``table`` limited to what ``actor`` may see."""
+    return table.select(*columns).where(hospital_ids_clause(table, actor))
+
+
+async def get_visible(table: type[T], row_id: int, actor: Actor, what: str) -> dict[str, Any]:
+    row = await visible(table, actor).where(table._meta.primary_key == row_id).first()
+    if row is None:
+        raise NotFound(f"No {what} with id {row_id} exists, or it belongs to another hospital.")
+    return row
+
+
+async def can_see_hospital(actor: Actor, hospital_id: int) -> bool:
+    return bool(
+        await Hospital.exists().where(
+            hospital_ids_clause(Hospital, actor), Hospital.id == hospital_id
+        )
+    )

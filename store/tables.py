@@ -1,0 +1,209 @@
+"""The app database: the truth for accounts, hospitals, cases, audit and live events.
+
+Rows never leave this package as ORM objects: services turn them into msgspec structs.
+Every case-like row carries a ``version`` column for optimistic concurrency (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSON,
+    BigInt,
+    Boolean,
+    Serial,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+
+class Alliance(Table):
+    id = Serial(primary_key=True)
+    name = Varchar(length=200, unique=True)
+    created_at = Timestamptz()
+
+
+class Hospital(Table):
+    id = Serial(primary_key=True)
+    alliance = ForeignKey(Alliance, on_delete=OnDelete.restrict, index=True)
+    name = Varchar(length=200)
+    code = Varchar(length=40, unique=True)
+    level = Varchar(length=20, default="lower")  # leading | lower
+    time_zone = Varchar(length=64, default="Asia/Shanghai")
+    modules = JSON(default="[]")  # enabled feature modules, see aimis.domain.MODULES
+    phone = Varchar(length=40, default="")
+    address = Varchar(length=300, default="")
+    logo_file = Varchar(length=200, default="")  # name under <data>/logos, never user-chosen
+    storage_quota_bytes = BigInt(default=0)
+    storage_used_bytes = BigInt(default=0)
+    active = Boolean(default=True)
+    created_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class Department(Table):
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    name = Varchar(length=200)
+    phone = Varchar(length=40, default="")
+    description = Text(default="")
+    active = Boolean(default=True)
+    created_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class Role(Table):
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    name = Varchar(length=100)
+    permissions = JSON(default="[]")
+    builtin = Boolean(default=False)
+    created_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class User(Table, tablename="app_user"):
+    id = Serial(primary_key=True)
+    username = Varchar(length=64, unique=True)
+    phone = Varchar(length=32, null=True, default=None, unique=True)
+    email = Varchar(length=200, default="")
+    display_name = Varchar(length=100)
+    kind = Varchar(length=20)  # alliance_admin | hospital_admin | doctor
+    alliance = ForeignKey(Alliance, null=True, on_delete=OnDelete.restrict, index=True)
+    hospital = ForeignKey(Hospital, null=True, on_delete=OnDelete.restrict, index=True)
+    department = ForeignKey(Department, null=True, on_delete=OnDelete.set_null)
+    role = ForeignKey(Role, null=True, on_delete=OnDelete.set_null)
+    password_hash = Varchar(length=200)
+    must_change_password = Boolean(default=False)
+    active = Boolean(default=True)
+    frozen = Boolean(default=False)
+    frozen_reason = Varchar(length=20, default="")  # failed_logins | admin
+    frozen_day = Varchar(length=10, default="")  # hospital-local date of an automatic freeze
+    failed_day = Varchar(length=10, default="")  # hospital-local date the count is for
+    failed_count = Integer(default=0)
+    wechat_openid = Varchar(length=64, default="")
+    wecom_userid = Varchar(length=64, default="")
+    language = Varchar(length=8, default="zh")
+    created_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class PasswordHistory(Table):
+    id = Serial(primary_key=True)
+    user = ForeignKey(User, on_delete=OnDelete.cascade, index=True)
+    password_hash = Varchar(length=200)
+    created_at = Timestamptz()
+
+
+class Session(Table, tablename="app_session"):
+    id = Serial(primary_key=True)
+    token_hash = Varchar(length=64, unique=True)
+    csrf_token = Varchar(length=64)
+    user = ForeignKey(User, on_delete=OnDelete.cascade, index=True)
+    realm = Varchar(length=10)  # app | admin
+    created_at = Timestamptz()
+    last_seen_at = Timestamptz()
+    expires_at = Timestamptz()
+    ip = Varchar(length=64, default="")
+    user_agent = Varchar(length=300, default="")
+    revoked = Boolean(default=False)
+
+
+class QrLogin(Table):
+    id = Serial(primary_key=True)
+    token_hash = Varchar(length=64, unique=True)
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    status = Varchar(length=12, default="pending")  # pending | confirmed | used
+    user = ForeignKey(User, null=True, on_delete=OnDelete.cascade)
+
+
+class ResetCode(Table):
+    id = Serial(primary_key=True)
+    user = ForeignKey(User, on_delete=OnDelete.cascade, index=True)
+    code_hash = Varchar(length=200)
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    tries = Integer(default=0)
+    used = Boolean(default=False)
+
+
+class AuditLog(Table):
+    """Append-only. No service, API or UI updates or deletes these rows."""
+
+    id = Serial(primary_key=True)
+    at = Timestamptz(index=True)
+    user_id = Integer(null=True, default=None, index=True)
+    username = Varchar(length=64, default="")
+    hospital_id = Integer(null=True, default=None, index=True)
+    alliance_id = Integer(null=True, default=None)
+    action = Varchar(length=64, index=True)
+    target_type = Varchar(length=40, default="")
+    target_id = Varchar(length=64, default="")
+    outcome = Varchar(length=16, default="success")  # success | failure | denied
+    ip = Varchar(length=64, default="")
+    user_agent = Varchar(length=300, default="")
+    detail = Text(default="")
+
+
+class Event(Table):
+    """Live-channel events; the row id is the event id clients resume from."""
+
+    id = Serial(primary_key=True)
+    topic = Varchar(length=120, index=True)
+    type = Varchar(length=64)
+    payload = JSON(default="{}")
+    created_at = Timestamptz()
+
+
+class Outbox(Table):
+    """Side effects written in the transaction of the change, dispatched at least once."""
+
+    id = Serial(primary_key=True)
+    kind = Varchar(length=40)
+    payload = JSON(default="{}")  # ids only
+    idempotency_key = Varchar(length=120, unique=True)
+    status = Varchar(length=12, default="pending", index=True)  # pending | running | done | failed
+    attempts = Integer(default=0)
+    next_at = Timestamptz(index=True)
+    created_at = Timestamptz()
+    done_at = Timestamptz(null=True, default=None)
+    error = Text(default="")
+    flow_run_id = Varchar(length=40, default="")
+
+
+class Notification(Table):
+    """Delivery log: one row per recipient and channel."""
+
+    id = Serial(primary_key=True)
+    outbox_id = Integer(index=True)
+    hospital_id = Integer(null=True, default=None, index=True)
+    user_id = Integer(null=True, default=None)
+    business_type = Varchar(length=40)
+    channel = Varchar(length=20)
+    status = Varchar(length=12, default="pending")  # pending | sent | failed
+    attempts = Integer(default=0)
+    error = Text(default="")
+    created_at = Timestamptz()
+    sent_at = Timestamptz(null=True, default=None)
+
+
+ALL_TABLES: list[type[Table]] = [
+    Alliance,
+    Hospital,
+    Department,
+    Role,
+    User,
+    PasswordHistory,
+    Session,
+    QrLogin,
+    ResetCode,
+    AuditLog,
+    Event,
+    Outbox,
+    Notification,
+]

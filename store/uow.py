@@ -1,0 +1,192 @@
+"""Unit of work: one write transaction holding the change, its audit row, its live events
+and its outbox rows; events are published only after the commit.
+
+Every service that changes state or reads patient data goes through ``unit_of_work`` so the
+audit row can never be missing from a committed change (SPEC 8.10, 1.7).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from store.db import transaction
+from store.tables import AuditLog, Event, Outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated user a request acts for."""
+
+    user_id: int
+    username: str
+    kind: str
+    alliance_id: int | None
+    hospital_id: int | None
+    department_id: int | None
+    permissions: frozenset[str]
+    session_id: int
+    realm: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind in ("alliance_admin", "hospital_admin")
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """Who acts, and from where: everything an audit row needs."""
+
+    actor: Actor | None = None
+    ip: str = ""
+    user_agent: str = ""
+
+
+class LiveEvent(msgspec.Struct, frozen=True):
+    """One message on the live channel. ``id`` increases monotonically across all topics."""
+
+    id: int
+    topic: str
+    type: str
+    payload: dict[str, Any]
+    at: str
+
+
+Publisher = Callable[[list[LiveEvent]], Awaitable[None]]
+
+
+async def _no_publisher(events: list[LiveEvent]) -> None:
+    return None
+
+
+_publisher: list[Publisher] = [_no_publisher]
+
+
+def set_publisher(publisher: Publisher) -> None:
+    """Wired by the composition root: the live channel's publish function."""
+    _publisher[0] = publisher
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class UnitOfWork:
+    ctx: Ctx
+    events: list[LiveEvent] = field(default_factory=list)
+
+    async def audit(
+        self,
+        action: str,
+        target_type: str = "",
+        target_id: object = "",
+        *,
+        outcome: str = "success",
+        detail: str = "",
+        hospital_id: int | None = None,
+        user_id: int | None = None,
+        username: str = "",
+    ) -> None:
+        await write_audit(
+            self.ctx,
+            action,
+            target_type,
+            target_id,
+            outcome=outcome,
+            detail=detail,
+            hospital_id=hospital_id,
+            user_id=user_id,
+            username=username,
+        )
+
+    async def event(self, topic: str, type_: str, payload: dict[str, Any]) -> int:
+        at = now()
+        row = await Event.insert(
+            Event(
+                topic=topic,
+                type=type_,
+                payload=msgspec.json.encode(payload).decode(),
+                created_at=at,
+            )
+        ).returning(Event.id)
+        event_id = int(row[0]["id"])
+        self.events.append(LiveEvent(event_id, topic, type_, payload, at.isoformat()))
+        return event_id
+
+    async def outbox(
+        self, kind: str, payload: dict[str, Any], key: str, delay_seconds: float = 0
+    ) -> None:
+        """Queue a side effect; ``key`` makes the same effect queued twice a no-op."""
+        existing = await Outbox.select(Outbox.id).where(Outbox.idempotency_key == key).first()
+        if existing:
+            return
+        at = now()
+        await Outbox.insert(
+            Outbox(
+                kind=kind,
+                payload=msgspec.json.encode(payload).decode(),
+                idempotency_key=key,
+                next_at=at + timedelta(seconds=delay_seconds),
+                created_at=at,
+            )
+        )
+
+
+async def write_audit(
+    ctx: Ctx,
+    action: str,
+    target_type: str = "",
+    target_id: object = "",
+    *,
+    outcome: str = "success",
+    detail: str = "",
+    hospital_id: int | None = None,
+    user_id: int | None = None,
+    username: str = "",
+) -> None:
+    actor = ctx.actor
+    await AuditLog.insert(
+        AuditLog(
+            at=now(),
+            user_id=user_id if user_id is not None else (actor.user_id if actor else None),
+            username=username or (actor.username if actor else ""),
+            hospital_id=hospital_id
+            if hospital_id is not None
+            else (actor.hospital_id if actor else None),
+            alliance_id=actor.alliance_id if actor else None,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id) if target_id != "" else "",
+            outcome=outcome,
+            ip=ctx.ip[:64],
+            user_agent=ctx.user_agent[:300],
+            detail=detail[:2000],
+        )
+    )
+
+
+@asynccontextmanager
+async def unit_of_work(ctx: Ctx) -> AsyncIterator[UnitOfWork]:
+    uow = UnitOfWork(ctx)
+    async with transaction():
+        yield uow
+    if uow.events:
+        try:
+            await _publisher[0](uow.events)
+        except Exception:  # the change is committed; clients catch up from the event table
+            log.exception("live publish failed after commit")
+
+
+async def audit_refusal(ctx: Ctx, action: str, detail: str, outcome: str = "denied") -> None:
+    """Record a refused request in its own transaction (the refused change rolled back)."""
+    async with transaction():
+        await write_audit(ctx, action, outcome=outcome, detail=detail)

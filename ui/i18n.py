@@ -1,0 +1,116 @@
+"""Chinese and English. Templates write English and call ``_()``; Chinese comes from here.
+
+The language is the ``lang`` cookie (set by the switch in the header), else the browser's
+Accept-Language. Unknown strings fall back to English, so a missing entry never breaks a page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+
+LANGUAGES = ("zh", "en")
+
+ZH: dict[str, str] = {
+    "AIMIS": "AIMIS 医学影像协同平台",
+    "Log in": "登录",
+    "Log out": "退出",
+    "Password": "密码",
+    "QR code": "扫码登录",
+    "User name or phone": "用户名或手机号",
+    "Forgot password?": "忘记密码？",
+    "Administrator login": "管理员登录",
+    "Doctor login": "医生登录",
+    "Scan with the AIMIS mobile page of a logged-in phone, then confirm there.": "用已登录的手机扫描二维码，并在手机上确认。",
+    "Waiting for confirmation…": "等待手机确认…",
+    "The QR code has expired.": "二维码已过期。",
+    "New QR code": "刷新二维码",
+    "Confirm login on the other screen": "确认在另一台设备登录",
+    "Confirm": "确认",
+    "Send code": "发送验证码",
+    "Verification code": "验证码",
+    "New password": "新密码",
+    "Current password": "当前密码",
+    "Change password": "修改密码",
+    "Reset password": "重置密码",
+    "Home": "首页",
+    "Management": "管理平台",
+    "Modules": "功能模块",
+    "Hospital": "医院",
+    "Hospitals": "医院",
+    "Departments": "科室",
+    "Doctors": "医生",
+    "Roles": "角色权限",
+    "Audit log": "操作日志",
+    "Hospital information": "医院信息",
+    "remote_diagnosis": "远程诊断",
+    "consultation": "远程会诊",
+    "ward_round": "远程查房",
+    "teaching": "远程教学",
+    "statistics": "数据统计",
+    "quality_control": "影像质控",
+    "cloud_film": "云胶片",
+    "Coming soon": "即将上线",
+    "Save": "保存",
+    "Create": "新建",
+    "Name": "名称",
+    "Phone": "电话",
+    "Status": "状态",
+    "Active": "启用",
+    "Frozen": "冻结",
+    "Freeze": "冻结",
+    "Unfreeze": "解冻",
+    "Activate": "启用",
+    "Deactivate": "停用",
+    "Search": "搜索",
+    "Export CSV": "导出 CSV",
+    "Time": "时间",
+    "User": "用户",
+    "Action": "操作",
+    "Target": "对象",
+    "Outcome": "结果",
+    "IP address": "IP 地址",
+    "Previous": "上一页",
+    "Next": "下一页",
+    "Role": "角色",
+    "Department": "科室",
+    "Permissions": "权限",
+    "Error": "错误",
+    "Back": "返回",
+    "Welcome": "欢迎",
+    "Your modules": "您的功能模块",
+    "Display name": "姓名",
+    "User name": "用户名",
+    "E-mail": "电子邮箱",
+    "Logo": "院徽",
+    "Upload": "上传",
+    "Download hospital QR code": "下载医院二维码",
+    "Storage used": "已用存储",
+    "Storage quota": "存储配额",
+    "Level": "等级",
+    "leading": "牵头医院",
+    "lower": "基层医院",
+    "Hospital admins": "医院管理员",
+    "Reset password to": "重置密码为",
+    "Language": "语言",
+}
+
+
+def language(request: Request) -> str:
+    lang = request.cookies.get("lang", "")
+    if lang in LANGUAGES:
+        return lang
+    accept = request.headers.get("accept-language", "").lower()
+    return "zh" if accept.startswith("zh") else "en"
+
+
+def translator(lang: str):  # type: ignore[no-untyped-def]
+    if lang == "zh":
+        return lambda text: ZH.get(text, text)
+    return lambda text: text
+
+
+def context(request: Request) -> dict[str, Any]:
+    lang = language(request)
+    return {"lang": lang, "_": translator(lang)}

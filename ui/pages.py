@@ -1,0 +1,102 @@
+"""Server-rendered pages. Each page reads through the same services as the API."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Controller, Request, Response, get
+from litestar.datastructures import Cookie
+from litestar.response import Redirect, Template
+
+from api.accounts import service
+from api.accounts.schemas import MeOut
+from store.uow import Actor
+from ui import i18n
+
+
+def _actor(request: Request) -> Actor | None:
+    actor = request.scope.get("user")
+    return actor if isinstance(actor, Actor) else None
+
+
+async def page(request: Request, template: str, **context: Any) -> Template:
+    actor = _actor(request)
+    me: MeOut | None = await service.me(actor) if actor else None
+    return Template(template_name=template, context={"me": me, **i18n.context(request), **context})
+
+
+def to_login(request: Request, admin: bool = False) -> Redirect:
+    target = "/admin/login" if admin else "/login"
+    return Redirect(f"{target}?next={quote(request.url.path)}")
+
+
+def safe_next(value: str | None, default: str) -> str:
+    """Only same-site paths: ``next=//evil.example`` must not redirect off the site."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
+class AccountPages(Controller):
+    include_in_schema = False
+
+    @get("/")
+    async def home(self, request: Request) -> Template | Redirect:
+        actor = _actor(request)
+        if actor is None:
+            return to_login(request)
+        if actor.realm == service.REALM_ADMIN:
+            return Redirect("/manage")
+        me = await service.me(actor)
+        topics = [f"user:{actor.user_id}"]
+        if actor.hospital_id:
+            topics.append(f"hospital:{actor.hospital_id}")
+        return await page(request, "home.html", modules=me.modules, topics=topics)
+
+    @get("/login")
+    async def login(self, request: Request, next: str | None = None) -> Template:
+        return await page(
+            request,
+            "login.html",
+            api="/api/auth/login",
+            next=safe_next(next, "/"),
+            other_url="/admin/login",
+            other_label="Administrator login",
+        )
+
+    @get("/admin/login")
+    async def admin_login(self, request: Request, next: str | None = None) -> Template:
+        return await page(
+            request,
+            "login.html",
+            api="/api/auth/admin-login",
+            next=safe_next(next, "/manage"),
+            other_url="/login",
+            other_label="Doctor login",
+        )
+
+    @get("/forgot")
+    async def forgot(self, request: Request) -> Template:
+        return await page(request, "forgot.html")
+
+    @get("/account/password")
+    async def password(self, request: Request, first: str | None = None) -> Template | Redirect:
+        if _actor(request) is None:
+            return to_login(request)
+        return await page(request, "password.html", first=bool(first))
+
+    @get("/qr/{token:str}")
+    async def qr_confirm(self, request: Request, token: str) -> Template | Redirect:
+        if _actor(request) is None:
+            return to_login(request)
+        return await page(request, "qr_confirm.html", token=token)
+
+    @get("/lang/{lang:str}")
+    async def set_language(self, request: Request, lang: str) -> Response:
+        lang = lang if lang in i18n.LANGUAGES else "en"
+        back = safe_next(request.headers.get("referer", "").split(request.url.netloc, 1)[-1], "/")
+        return Redirect(
+            back,
+            cookies=[Cookie(key="lang", value=lang, max_age=365 * 86400, path="/", samesite="lax")],
+        )
