@@ -97,6 +97,11 @@ ZH: dict[str, str] = {
 }
 
 
+def register(entries: dict[str, str]) -> None:
+    """Feature areas keep their Chinese strings in their own module and register them."""
+    ZH.update(entries)
+
+
 def language(request: Request) -> str:
     lang = request.cookies.get("lang", "")
     if lang in LANGUAGES:
