@@ -127,7 +127,7 @@ async def live_socket(socket: WebSocket, channels: ChannelsPlugin) -> None:
             raw = await socket.receive_text()
             try:
                 msg = msgspec.json.decode(raw, type=Subscribe)
-            except msgspec.ValidationError as exc:
+            except msgspec.DecodeError as exc:  # malformed JSON or wrong shape
                 await socket.send_json({"op": "error", "message": f"Bad message: {exc}"})
                 continue
             if msg.op != "subscribe" or len(msg.topics) > MAX_TOPICS:

@@ -178,7 +178,7 @@ async def new_api(app_url: str) -> AsyncIterator:
         await client.aclose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def demo(database: str) -> dict[str, object]:
     """Demo data, loaded once: the same the README's first command loads."""
     from aimis.demo import DEMO_PASSWORD, load_demo

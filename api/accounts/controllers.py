@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import segno
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -93,9 +91,8 @@ class AuthController(Controller):
     async def new_qr(self, request: Request) -> QrOut:
         token, expires = await service.new_qr(ctx_of(request))
         url = f"{get_settings().base_url}/qr/{token}"
-        out = io.StringIO()
-        segno.make(url, error="m").save(out, kind="svg", scale=4, xmldecl=False, svgns=True)
-        return QrOut(token, service.qr_topic(token), expires.isoformat(), out.getvalue(), url)
+        svg = segno.make(url, error="m").svg_inline(scale=4)
+        return QrOut(token, service.qr_topic(token), expires.isoformat(), svg, url)
 
     @post("/qr/{token:str}/confirm", guards=[require_login], status_code=HTTP_200_OK)
     async def confirm_qr(self, request: Request, token: str) -> Done:

@@ -141,7 +141,7 @@ async def login(ctx: Ctx, identifier: str, password: str, realm: str) -> NewSess
             raise Locked(_frozen_message(), audited=True)
         count, frozen = counted
         if frozen:
-            await _audit_alone(ctx, "account.freeze", f"{count} wrong passwords on {day}", **who)
+            await _announce_freeze(ctx, count, day, **who)
             raise Locked(_frozen_message(), audited=True)
         left = get_settings().max_failed_logins - count
         raise Unauthorized(
@@ -166,6 +166,29 @@ async def login(ctx: Ctx, identifier: str, password: str, realm: str) -> NewSess
         )
         raise Forbidden("Administrators log in through the administrator login.", audited=True)
     return await _open_session(ctx, user, realm, "login")
+
+
+async def _announce_freeze(
+    ctx: Ctx, count: int, day: str, *, user_id: int, username: str, hospital_id: int | None
+) -> None:
+    """Audit the freeze and tell the hospital's admins live."""
+    async with unit_of_work(ctx) as uow:
+        await write_audit(
+            ctx,
+            "account.freeze",
+            "user",
+            user_id,
+            detail=f"{count} wrong passwords on {day}",
+            user_id=user_id,
+            username=username,
+            hospital_id=hospital_id,
+        )
+        if hospital_id is not None:
+            await uow.event(
+                f"hospital:{hospital_id}",
+                "account.frozen",
+                {"user_id": user_id, "username": username},
+            )
 
 
 async def _audit_alone(
@@ -332,6 +355,8 @@ async def change_password(ctx: Ctx, old_password: str, new_password: str) -> Non
             Session.user == actor.user_id, Session.id != actor.session_id
         )
         await uow.audit("password.change", "user", actor.user_id)
+        # The user's other browsers learn at once that their sessions ended.
+        await uow.event(f"user:{actor.user_id}", "account.password_changed", {})
 
 
 async def request_reset(ctx: Ctx, identifier: str) -> None:
