@@ -29,8 +29,8 @@ def cookie_header(api: Api) -> dict[str, str]:
     return {"Cookie": "; ".join(f"{k}={v}" for k, v in api.http.cookies.items())}
 
 
-async def recv(ws: Any, timeout: float = 3.0) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+async def recv(ws: Any, within: float = 3.0) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), within))
 
 
 async def subscribe(ws: Any, topics: list[str], last_id: int = -1) -> dict[str, Any]:
@@ -88,7 +88,7 @@ async def test_bad_messages_get_an_error_and_the_socket_stays(api, app_url, uniq
 
 
 async def test_event_arrives_live_and_missed_events_replay(api, app_url, uniq) -> None:
-    username, user_id, _ = await doctor_session(api, uniq)
+    _, user_id, _ = await doctor_session(api, uniq)
     topic = f"user:{user_id}"
     headers = cookie_header(api)
     async with websockets.connect(ws_url(app_url), additional_headers=headers) as ws:
@@ -97,7 +97,7 @@ async def test_event_arrives_live_and_missed_events_replay(api, app_url, uniq) -
             "/api/auth/password", json={"old_password": PASSWORD, "new_password": "Live#Pass111"}
         )
         assert res.status_code == 200
-        event = await recv(ws, timeout=1.0)  # within a second
+        event = await recv(ws, within=1.0)  # within a second
     assert event["op"] == "event" and event["type"] == "account.password_changed"
     assert event["topic"] == topic and event["id"] > head
     first_id = event["id"]
@@ -169,5 +169,5 @@ async def test_redis_channel_delivers_across_replicas(
             "/api/auth/password", json={"old_password": PASSWORD, "new_password": "Redis#Pass333"}
         )
         assert res.status_code == 200
-        event = await recv(ws, timeout=1.0)
+        event = await recv(ws, within=1.0)
     assert event["type"] == "account.password_changed"

@@ -31,7 +31,7 @@ async def test_qr_login_end_to_end(new_api, app_url, uniq) -> None:
         started = loop.time()
         confirm = await phone.post(f"/api/auth/qr/{qr['token']}/confirm")
         assert confirm.status_code == 200, confirm.text
-        event = await recv(ws, timeout=1.0)
+        event = await recv(ws, within=1.0)
         assert loop.time() - started < 1.0
     assert event["type"] == "qr.confirmed"
     done = await desktop.post(f"/api/auth/qr/{qr['token']}/complete")
