@@ -52,6 +52,10 @@ ZH: dict[str, str] = {
     "quality_control": "影像质控",
     "cloud_film": "云胶片",
     "Coming soon": "即将上线",
+    "Live updates": "实时动态",
+    "No updates yet.": "暂无动态。",
+    "Your hospital has no modules switched on.": "您所在医院尚未开通任何功能模块。",
+    "Please set your own password before you go on.": "请先设置您自己的密码。",
     "Save": "保存",
     "Create": "新建",
     "Name": "名称",
@@ -110,10 +114,24 @@ def language(request: Request) -> str:
     return "zh" if accept.startswith("zh") else "en"
 
 
+# English labels for keys that are identifiers in the code (modules, permissions, kinds).
+EN: dict[str, str] = {
+    "remote_diagnosis": "Remote diagnosis",
+    "consultation": "Remote consultation",
+    "ward_round": "Remote ward round",
+    "teaching": "Remote teaching",
+    "statistics": "Data statistics",
+    "quality_control": "Image quality control",
+    "cloud_film": "Cloud film",
+    "leading": "Leading hospital",
+    "lower": "Lower-level hospital",
+}
+
+
 def translator(lang: str):  # type: ignore[no-untyped-def]
     if lang == "zh":
         return lambda text: ZH.get(text, text)
-    return lambda text: text
+    return lambda text: EN.get(text, text)
 
 
 def context(request: Request) -> dict[str, Any]:

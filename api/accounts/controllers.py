@@ -91,7 +91,7 @@ class AuthController(Controller):
     async def new_qr(self, request: Request) -> QrOut:
         token, expires = await service.new_qr(ctx_of(request))
         url = f"{get_settings().base_url}/qr/{token}"
-        svg = segno.make(url, error="m").svg_inline(scale=4)
+        svg = segno.make(url, error="m").svg_inline(scale=5)
         return QrOut(token, service.qr_topic(token), expires.isoformat(), svg, url)
 
     @post("/qr/{token:str}/confirm", guards=[require_login], status_code=HTTP_200_OK)
