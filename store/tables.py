@@ -192,6 +192,105 @@ class Notification(Table):
     sent_at = Timestamptz(null=True, default=None)
 
 
+class CaseHistory(Table):
+    """One row per applied transition: the timeline of every process (append-only)."""
+
+    id = Serial(primary_key=True)
+    case_type = Varchar(length=32)
+    case_id = Integer()
+    actor_id = Integer(null=True, default=None)
+    actor_name = Varchar(length=100, default="")
+    event = Varchar(length=40)
+    from_state = Varchar(length=20)
+    to_state = Varchar(length=20)
+    reason = Text(default="")
+    summary = JSON(default="{}")  # ids and short labels only
+    at = Timestamptz()
+    ip = Varchar(length=64, default="")
+
+
+class Timer(Table):
+    """A due time in the database, swept by a scheduled Prefect deployment."""
+
+    id = Serial(primary_key=True)
+    case_type = Varchar(length=32)
+    case_id = Integer()
+    kind = Varchar(length=32)
+    due_at = Timestamptz(index=True)
+    fired_at = Timestamptz(null=True, default=None)
+    cancelled = Boolean(default=False)
+
+
+class Consultation(Table):
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)  # the applicant's
+    applicant = ForeignKey(User, on_delete=OnDelete.restrict)
+    topic = Varchar(length=200)
+    scheduled_at = Timestamptz()
+    clinical_summary = Text(default="")
+    patient_name = Varchar(length=100, default="")
+    patient_sex = Varchar(length=8, default="")
+    patient_birth_date = Varchar(length=10, default="")
+    patient_id_number = Varchar(length=32, default="")
+    patient_his_number = Varchar(length=64, default="")
+    state = Varchar(length=20, default="reviewing", index=True)
+    version = Integer(default=1)
+    meeting_url = Varchar(length=500, default="")
+    report_text = Text(default="")
+    report_version = Integer(default=0)
+    report_lock_user = Integer(null=True, default=None)
+    report_lock_until = Timestamptz(null=True, default=None)
+    report_submitted_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+
+
+class ConsultationInvite(Table):
+    id = Serial(primary_key=True)
+    consultation = ForeignKey(Consultation, on_delete=OnDelete.cascade, index=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict)
+    department = ForeignKey(Department, on_delete=OnDelete.restrict, index=True)
+    mandatory = Boolean(default=False)
+    expert = ForeignKey(User, null=True, on_delete=OnDelete.set_null)
+    decision = Varchar(length=12, default="")  # "" | agree | agree_join | deny
+    decided_by = Integer(null=True, default=None)
+    decided_at = Timestamptz(null=True, default=None)
+    reason = Text(default="")
+
+
+class ConsultationParticipant(Table):
+    id = Serial(primary_key=True)
+    consultation = ForeignKey(Consultation, on_delete=OnDelete.cascade, index=True)
+    user = ForeignKey(User, on_delete=OnDelete.cascade, index=True)
+    role = Varchar(length=12)  # applicant | expert | participant
+    joined_at = Timestamptz()
+
+
+class ConsultationReportVersion(Table):
+    id = Serial(primary_key=True)
+    consultation = ForeignKey(Consultation, on_delete=OnDelete.cascade, index=True)
+    version = Integer()
+    text = Text()
+    author = Integer()
+    submitted = Boolean(default=False)
+    created_at = Timestamptz()
+
+
+class Attachment(Table):
+    """An uploaded file kept under the data folder by a generated name, never the user's."""
+
+    id = Serial(primary_key=True)
+    owner_type = Varchar(length=32)
+    owner_id = Integer(index=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict)
+    original_name = Varchar(length=255)
+    storage_name = Varchar(length=80, unique=True)
+    content_type = Varchar(length=100)
+    size = BigInt()
+    sha256 = Varchar(length=64)
+    uploaded_by = Integer()
+    created_at = Timestamptz()
+
+
 ALL_TABLES: list[type[Table]] = [
     Alliance,
     Hospital,
@@ -206,4 +305,11 @@ ALL_TABLES: list[type[Table]] = [
     Event,
     Outbox,
     Notification,
+    CaseHistory,
+    Timer,
+    Consultation,
+    ConsultationInvite,
+    ConsultationParticipant,
+    ConsultationReportVersion,
+    Attachment,
 ]

@@ -1,0 +1,124 @@
+"""A process is an explicit ``transitions`` machine: Enum states, a transitions table, named
+guards that return the reason they refuse. Pure: no database, no Prefect, no web.
+
+``Process.decide(state, trigger, facts)`` answers whether a trigger may fire from a state
+given the facts the caller loaded, and where it leads; the engine (``store.engine``) then
+persists the answer. One ``Machine`` per process; a throwaway model per decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+from transitions import Machine, MachineError
+
+S = TypeVar("S", bound=Enum)
+
+Guard = Callable[[Any], str | None]
+"""A named check of the facts: ``None`` lets the step through, a sentence refuses it."""
+
+
+@dataclass(frozen=True)
+class Step(Generic[S]):
+    """One row of a transitions table."""
+
+    trigger: str
+    source: S | Sequence[S]
+    dest: S
+    guards: tuple[Guard, ...] = ()
+
+    @property
+    def sources(self) -> list[S]:
+        return list(self.source) if isinstance(self.source, (list, tuple)) else [self.source]  # type: ignore[list-item]
+
+
+@dataclass(frozen=True)
+class Decision(Generic[S]):
+    allowed: bool
+    source: S
+    dest: S | None = None
+    reason: str = ""
+
+
+@dataclass
+class _Probe:
+    state: Any
+    refusals: list[str] = field(default_factory=list)
+
+
+class Process(Generic[S]):
+    def __init__(self, name: str, states: type[S], initial: S, steps: list[Step[S]]) -> None:
+        self.name = name
+        self.states = states
+        self.initial = initial
+        self.steps = steps
+        self.terminal = frozenset(s for s in states if not any(s in step.sources for step in steps))
+        self._machine = Machine(
+            model=None,
+            states=list(states),
+            initial=initial,
+            transitions=[
+                {
+                    "trigger": step.trigger,
+                    "source": step.sources,
+                    "dest": step.dest,
+                    "conditions": [self._condition(g) for g in step.guards],
+                }
+                for step in steps
+            ],
+            auto_transitions=False,
+            send_event=True,
+            model_attribute="state",
+        )
+
+    @staticmethod
+    def _condition(guard: Guard) -> Callable[[Any], bool]:
+        def condition(event: Any) -> bool:
+            reason = guard(event.kwargs.get("facts"))
+            if reason:
+                event.model.refusals.append(reason)
+            return reason is None
+
+        condition.__name__ = guard.__name__
+        return condition
+
+    @property
+    def triggers(self) -> list[str]:
+        return sorted({step.trigger for step in self.steps})
+
+    def decide(self, state: S, trigger: str, facts: Any = None) -> Decision[S]:
+        probe = _Probe(state)
+        self._machine.add_model(probe, initial=state)
+        try:
+            try:
+                moved = probe.trigger(trigger, facts=facts)  # type: ignore[attr-defined]
+            except (MachineError, AttributeError):
+                return Decision(False, state, reason=self._not_possible(state, trigger))
+            if not moved:
+                reason = probe.refusals[0] if probe.refusals else "not allowed now"
+                return Decision(False, state, reason=reason)
+            return Decision(True, state, probe.state)
+        finally:
+            self._machine.remove_model(probe)
+
+    def _not_possible(self, state: S, trigger: str) -> str:
+        if trigger not in self.triggers:
+            return f"{self.name} knows no action {trigger!r}."
+        return f"You cannot {trigger.replace('_', ' ')} a {self.name} that is {state.value}."
+
+    def available(self, state: S, facts: Any = None) -> list[str]:
+        """Triggers that would succeed now: what the UI offers as buttons."""
+        return [t for t in self.triggers if self.decide(state, t, facts).allowed]
+
+    def mermaid(self) -> str:
+        lines = ["stateDiagram-v2", f"    [*] --> {self.initial.value}"]
+        for step in self.steps:
+            guards = ", ".join(g.__name__ for g in step.guards)
+            label = step.trigger + (f" [{guards}]" if guards else "")
+            for source in step.sources:
+                lines.append(f"    {source.value} --> {step.dest.value}: {label}")
+        lines += [f"    {s.value} --> [*]" for s in self.states if s in self.terminal]
+        return "\n".join(lines)

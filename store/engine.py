@@ -1,0 +1,146 @@
+"""The process engine: applies a trigger to a persisted case.
+
+allowed? guards? (``states``) → one transaction: the new state with a version check, a
+history row, the caller's effects (sub-records, outbox rows), live events and an audit row →
+after commit, the unit of work publishes the events. Of concurrent triggers on one case
+exactly one wins: the conditional ``UPDATE ... WHERE version = ?`` lets one through and the
+others get 409 with the current state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import msgspec
+from piccolo.table import Table
+
+from aimis.errors import Conflict, NotFound
+from states.machine import Decision, Process
+from store.tables import CaseHistory
+from store.uow import Ctx, UnitOfWork, now, unit_of_work
+
+Effects = Callable[[UnitOfWork, Decision[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Applied:
+    case_id: int
+    event: str
+    from_state: str
+    to_state: str
+    version: int
+    history_id: int
+
+
+async def current(table: type[Table], case_id: int, what: str) -> dict[str, Any]:
+    row = (
+        await table.select(
+            table._meta.primary_key,
+            table._meta.get_column_by_name("state"),
+            table._meta.get_column_by_name("version"),
+        )
+        .where(table._meta.primary_key == case_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"No {what} with id {case_id} exists.")
+    return row
+
+
+async def apply(
+    ctx: Ctx,
+    process: Process[Any],
+    table: type[Table],
+    case_id: int,
+    trigger: str,
+    facts: Any = None,
+    *,
+    version: int | None = None,
+    reason: str = "",
+    summary: dict[str, Any] | None = None,
+    topics: Sequence[str] = (),
+    effects: Effects | None = None,
+) -> Applied:
+    """Apply ``trigger``; ``version`` is the one the client saw (None: the one read now)."""
+    row = await current(table, case_id, process.name)
+    seen = row["version"] if version is None else version
+    state = process.states(row["state"])
+    if seen != row["version"]:
+        raise _stale(process, case_id, row)
+    decision = process.decide(state, trigger, facts)
+    if not decision.allowed:
+        raise Conflict(decision.reason, extra={"state": state.value, "version": row["version"]})
+    assert decision.dest is not None
+    dest: Enum = decision.dest
+    state_col = table._meta.get_column_by_name("state")
+    version_col = table._meta.get_column_by_name("version")
+    async with unit_of_work(ctx) as uow:
+        updated = (
+            await table.update(
+                {state_col: dest.value, version_col: version_col + 1}  # type: ignore[operator]
+            )
+            .where(table._meta.primary_key == case_id, version_col == seen)
+            .returning(table._meta.primary_key)
+        )
+        if not updated:
+            raise _stale(process, case_id, await current(table, case_id, process.name))
+        actor = ctx.actor
+        history = await CaseHistory.insert(
+            CaseHistory(
+                case_type=process.name,
+                case_id=case_id,
+                actor_id=actor.user_id if actor else None,
+                actor_name=actor.username if actor else "system",
+                event=trigger,
+                from_state=state.value,
+                to_state=dest.value,
+                reason=reason[:2000],
+                summary=msgspec.json.encode(summary or {}).decode(),
+                at=now(),
+                ip=ctx.ip[:64],
+            )
+        ).returning(CaseHistory.id)
+        history_id = int(history[0]["id"])
+        if effects is not None:
+            await effects(uow, decision)
+        payload = {
+            "case_type": process.name,
+            "case_id": case_id,
+            "event": trigger,
+            "from": state.value,
+            "to": dest.value,
+            "version": seen + 1,
+            "history_id": history_id,
+            **(summary or {}),
+        }
+        for topic in (f"case:{process.name}:{case_id}", *topics):
+            await uow.event(topic, f"{process.name}.{trigger}", payload)
+        await uow.audit(
+            f"{process.name}.{trigger}",
+            process.name,
+            case_id,
+            detail=f"{state.value} → {dest.value}" + (f": {reason}" if reason else ""),
+        )
+    return Applied(case_id, trigger, state.value, dest.value, seen + 1, history_id)
+
+
+def _stale(process: Process[Any], case_id: int, row: dict[str, Any]) -> Conflict:
+    return Conflict(
+        f"This {process.name} was changed by someone else meanwhile; it is now "
+        f"{row['state']}. Reload and try again.",
+        extra={"state": row["state"], "version": row["version"]},
+    )
+
+
+async def timeline(case_type: str, case_id: int) -> list[dict[str, Any]]:
+    rows = (
+        await CaseHistory.select()
+        .where(CaseHistory.case_type == case_type, CaseHistory.case_id == case_id)
+        .order_by(CaseHistory.id)
+    )
+    for row in rows:
+        row["summary"] = msgspec.json.decode(row["summary"]) if row["summary"] else {}
+    return rows
