@@ -1,8 +1,8 @@
 """Remote consultation (SPEC 3.1–3.5) as an explicit machine.
 
-reviewing ──agree (completes mandatory set)──▶ scheduled ──start──▶ in_progress ──submit_report──▶ finished
-    │  ╲──deny (mandatory)──▶ rejected           │
-    └─withdraw──▶ withdrawn                        └─cancel──▶ cancelled
+reviewing ─agree (last mandatory)─▶ scheduled ─start─▶ in_progress ─submit_report─▶ finished
+    │ ╲─deny (mandatory)─▶ rejected         │
+    └─withdraw─▶ withdrawn                  └─cancel─▶ cancelled
 Decisions of non-mandatory departments and expert adjustments keep the state.
 Who may act (the applicant, a reviewer of the department) is checked by the service (403);
 the guards here check the business rules (409 with their sentence).
@@ -11,12 +11,12 @@ the guards here check the business rules (409 with their sentence).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from states.machine import Process, Step
 
 
-class ConsultationState(str, Enum):
+class ConsultationState(StrEnum):
     reviewing = "reviewing"
     scheduled = "scheduled"
     in_progress = "in_progress"
