@@ -291,6 +291,31 @@ class Attachment(Table):
     created_at = Timestamptz()
 
 
+class NotificationChannel(Table):
+    """A hospital's configured channel (SPEC 8.8): WeCom app, WeCom robot, WeChat official
+    account, e-mail. ``config`` holds ids and secrets; the API never returns secrets."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.cascade, index=True)
+    kind = Varchar(length=16)  # wecom_app | wecom_bot | wechat_oa | email
+    config = JSON(default="{}")
+    enabled = Boolean(default=True)
+    created_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class NotificationRule(Table):
+    """Which business types go by which channels to whom, per hospital (SPEC 8.8)."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.cascade, index=True)
+    business_type = Varchar(length=24)  # consultation | ward_round | diagnosis | share | account
+    channels = JSON(default="[]")
+    audience = Varchar(length=16, default="involved")  # involved | department | hospital
+    enabled = Boolean(default=True)
+    version = Integer(default=1)
+
+
 ALL_TABLES: list[type[Table]] = [
     Alliance,
     Hospital,
@@ -312,4 +337,6 @@ ALL_TABLES: list[type[Table]] = [
     ConsultationParticipant,
     ConsultationReportVersion,
     Attachment,
+    NotificationChannel,
+    NotificationRule,
 ]
