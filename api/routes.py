@@ -9,6 +9,13 @@ from litestar.static_files import create_static_files_router
 
 from api.accounts.controllers import AuthController
 from api.health import health
+from api.management.controllers import (
+    AuditController,
+    DepartmentController,
+    DoctorController,
+    HospitalController,
+    RoleController,
+)
 from ui.pages import AccountPages
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
@@ -18,6 +25,11 @@ def route_handlers() -> list[Any]:
     return [
         AuthController,
         AccountPages,
+        HospitalController,
+        DepartmentController,
+        DoctorController,
+        RoleController,
+        AuditController,
         health,
         create_static_files_router(
             path="/vendor/htmx",

@@ -15,7 +15,7 @@ from piccolo.columns.combination import Where, WhereRaw
 from piccolo.table import Table
 
 from aimis.errors import NotFound
-from store.tables import Hospital
+from store.tables import AuditLog, Hospital
 from store.uow import Actor
 
 T = TypeVar("T", bound=Table)
@@ -57,3 +57,16 @@ async def can_see_hospital(actor: Actor, hospital_id: int) -> bool:
             hospital_ids_clause(Hospital, actor), Hospital.id == hospital_id
         )
     )
+
+
+async def audit_clause(actor: Actor) -> Where | WhereRaw | Any:
+    """Audit rows an admin may read (SPEC 8.10): a hospital admin those of his hospital; an
+    alliance admin those written by his alliance's accounts or about its hospitals."""
+    if actor.kind == "alliance_admin" and actor.alliance_id is not None:
+        rows = await Hospital.select(Hospital.id).where(Hospital.alliance == actor.alliance_id)
+        clause = AuditLog.alliance_id == actor.alliance_id
+        ids = [r["id"] for r in rows]
+        return clause | AuditLog.hospital_id.is_in(ids) if ids else clause
+    if actor.kind == "hospital_admin" and actor.hospital_id is not None:
+        return AuditLog.hospital_id == actor.hospital_id
+    return NOTHING

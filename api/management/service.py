@@ -1,22 +1,169 @@
 """Management platform services (SPEC 8.1–8.3): alliances, hospitals, departments, users,
 roles. Reads go through ``store.scoping``; writes through ``unit_of_work`` with an audit row.
+
+This module holds the shared rules (names, phones, versions, unique values) and the
+hospital and department services; people, roles, media and audit have their own modules.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
+import sqlite3
+import string
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from zoneinfo import ZoneInfo
+
 import anyio
+import asyncpg
 import msgspec
+from msgspec import UNSET, UnsetType
+from piccolo.table import Table
 
 from aimis import security
 from aimis.domain import DEFAULT_ROLES, Kind, Module
-from aimis.errors import BadRequest, Conflict, Forbidden
+from aimis.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from api.accounts.service import set_password
+from api.management.schemas import (
+    DepartmentCreate,
+    DepartmentRead,
+    DepartmentUpdate,
+    HospitalCreate,
+    HospitalRead,
+    HospitalUpdate,
+)
+from store.scoping import get_visible, visible
 from store.tables import Alliance, Department, Hospital, Role, User
-from store.uow import Ctx, UnitOfWork, now, unit_of_work
+from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work
+
+HOSPITAL_LEVELS = ("leading", "lower")
+CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+PHONE_RE = re.compile(r"\+?[0-9][0-9 ()-]{2,38}")
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+GIB = 1024**3
 
 
 def _json(value: object) -> str:
     return msgspec.json.encode(value).decode()
+
+
+def actor_of(ctx: Ctx) -> Actor:
+    if ctx.actor is None:
+        raise Unauthorized("Please log in; your session is missing or has expired.")
+    return ctx.actor
+
+
+# --- shared rules ---------------------------------------------------------------------------
+
+
+def clean_text(value: str, what: str, max_len: int, *, required: bool = True) -> str:
+    value = value.strip()
+    if required and not value:
+        raise BadRequest(f"The {what} must not be empty.")
+    if len(value) > max_len:
+        raise BadRequest(f"The {what} has at most {max_len} characters.")
+    return value
+
+
+def clean_phone(value: str) -> str:
+    value = value.strip()
+    if value and not PHONE_RE.fullmatch(value):
+        raise BadRequest(
+            f"{value[:40]!r} is not a phone number: use digits, spaces, '-', '(', ')' and an "
+            "optional leading '+'."
+        )
+    return value
+
+
+def clean_email(value: str) -> str:
+    value = value.strip()
+    if value and (len(value) > 200 or not EMAIL_RE.fullmatch(value)):
+        raise BadRequest(f"{value[:60]!r} is not an e-mail address.")
+    return value
+
+
+def check_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except Exception:
+        raise BadRequest(
+            f"{value[:64]!r} is not a time zone; use a name such as 'Asia/Shanghai'."
+        ) from None
+    return value
+
+
+def check_modules(modules: list[str]) -> list[str]:
+    known = [m.value for m in Module]
+    unknown = sorted(set(modules) - set(known))
+    if unknown:
+        raise BadRequest(
+            f"Unknown modules: {', '.join(unknown)}. Known modules: {', '.join(known)}."
+        )
+    return [m for m in known if m in modules]  # canonical order, no duplicates
+
+
+def temporary_password() -> str:
+    """A random password that passes the strength rule, for an admin to hand over once."""
+    rng = secrets.SystemRandom()
+    alphabet = string.ascii_letters + string.digits + "#@%+=!"
+    while True:
+        chars = [
+            rng.choice(string.ascii_uppercase),
+            rng.choice(string.ascii_lowercase),
+            rng.choice(string.digits),
+            rng.choice("#@%+=!"),
+            *(rng.choice(alphabet) for _ in range(8)),
+        ]
+        rng.shuffle(chars)
+        password = "".join(chars)
+        if security.password_problem(password) is None:
+            return password
+
+
+@asynccontextmanager
+async def unique_or_conflict(message: str) -> AsyncIterator[None]:
+    """A unique constraint hit by a concurrent request becomes a 409, not a 500."""
+    try:
+        yield
+    except (sqlite3.IntegrityError, asyncpg.UniqueViolationError) as exc:
+        if "unique" in str(exc).lower() or isinstance(exc, asyncpg.UniqueViolationError):
+            raise Conflict(message) from None
+        raise
+
+
+async def versioned_update(
+    table: type[Table],
+    row_id: int,
+    values: dict[Any, Any],
+    version: int | UnsetType,
+    what: str,
+) -> int:
+    """Apply ``values`` and bump the version; with ``version`` given, only if it is current.
+
+    One ``UPDATE ... WHERE id = ? AND version = ?``: works the same on SQLite and PostgreSQL,
+    and two editors starting from the same version cannot both win.
+    """
+    version_col: Any = table._meta.get_column_by_name("version")
+    pk = table._meta.primary_key
+    query = table.update({**values, version_col: version_col + 1}).where(pk == row_id)
+    if version is not UNSET:
+        query = query.where(version_col == version)
+    rows = await query.returning(version_col)
+    if not rows:
+        current = await table.select(version_col).where(pk == row_id).first()
+        current_version = int(current["version"]) if current else None
+        raise Conflict(
+            f"Someone else changed this {what} in the meantime (it is now at version "
+            f"{current_version}, you edited version {version}). Reload and try again.",
+            extra={"current_version": current_version},
+        )
+    return int(rows[0]["version"])
+
+
+def changed_fields(data: msgspec.Struct) -> list[str]:
+    return [f for f in data.__struct_fields__ if f != "version" and getattr(data, f) is not UNSET]
 
 
 async def _hash_checked(password: str, username: str) -> str:
@@ -31,6 +178,7 @@ async def _username_free(username: str, phone: str | None) -> None:
         not username
         or len(username) > 64
         or not username.replace("_", "").replace(".", "").replace("-", "").isalnum()
+        or not username.isascii()
     ):
         raise BadRequest("A user name has 1–64 letters, digits, '.', '_' or '-'.")
     if await User.exists().where(User.username == username):
@@ -110,31 +258,42 @@ async def create_hospital(
     level: str = "lower",
     modules: list[str] | None = None,
     time_zone: str = "Asia/Shanghai",
+    *,
+    phone: str = "",
+    address: str = "",
 ) -> int:
     actor = ctx.actor
     if actor is not None and (
         actor.kind != Kind.alliance_admin or actor.alliance_id != alliance_id
     ):
         raise Forbidden("Only an administrator of this alliance may add hospitals.")
-    if level not in ("leading", "lower"):
+    name = clean_text(name, "hospital name", 200)
+    code = code.strip()
+    if not CODE_RE.fullmatch(code):
+        raise BadRequest(
+            "A hospital code has 1–40 letters, digits, '-' or '_' and starts with a letter or "
+            "digit."
+        )
+    if level not in HOSPITAL_LEVELS:
         raise BadRequest("The level is 'leading' or 'lower'.")
-    enabled = list(modules if modules is not None else [m.value for m in Module])
-    unknown = set(enabled) - {m.value for m in Module}
-    if unknown:
-        raise BadRequest(f"Unknown modules: {', '.join(sorted(unknown))}.")
-    if not name.strip() or not code.strip():
-        raise BadRequest("A hospital needs a name and a code.")
+    enabled = check_modules(modules if modules is not None else [m.value for m in Module])
+    check_time_zone(time_zone)
+    phone = clean_phone(phone)
+    address = clean_text(address, "address", 300, required=False)
+    taken = f"The hospital code {code!r} is taken."
     if await Hospital.exists().where(Hospital.code == code):
-        raise Conflict(f"The hospital code {code!r} is taken.")
-    async with unit_of_work(ctx) as uow:
+        raise Conflict(taken)
+    async with unique_or_conflict(taken), unit_of_work(ctx) as uow:
         row = await Hospital.insert(
             Hospital(
                 alliance=alliance_id,
-                name=name.strip(),
-                code=code.strip(),
+                name=name,
+                code=code,
                 level=level,
                 modules=_json(enabled),
                 time_zone=time_zone,
+                phone=phone,
+                address=address,
                 created_at=now(),
             )
         ).returning(Hospital.id)
@@ -155,12 +314,22 @@ async def create_hospital(
     return hospital_id
 
 
-async def create_department(ctx: Ctx, hospital_id: int, name: str, phone: str = "") -> int:
-    if not name.strip():
-        raise BadRequest("A department needs a name.")
+async def create_department(
+    ctx: Ctx, hospital_id: int, name: str, phone: str = "", description: str = ""
+) -> int:
+    name = clean_text(name, "department name", 200)
+    phone = clean_phone(phone)
+    description = clean_text(description, "description", 2000, required=False)
+    await _department_name_free(hospital_id, name)
     async with unit_of_work(ctx) as uow:
         row = await Department.insert(
-            Department(hospital=hospital_id, name=name.strip(), phone=phone, created_at=now())
+            Department(
+                hospital=hospital_id,
+                name=name,
+                phone=phone,
+                description=description,
+                created_at=now(),
+            )
         ).returning(Department.id)
         dept_id = int(row[0]["id"])
         await uow.audit(
@@ -186,7 +355,10 @@ async def create_account(
 ) -> int:
     await _username_free(username, phone)
     password_hash = await _hash_checked(password, username)
-    async with unit_of_work(ctx) as uow:
+    async with (
+        unique_or_conflict(f"The user name {username!r} or the phone number is taken."),
+        unit_of_work(ctx) as uow,
+    ):
         return await insert_user(
             uow,
             username=username,
@@ -201,3 +373,209 @@ async def create_account(
             email=email,
             must_change_password=must_change_password,
         )
+
+
+# --- hospitals (SPEC 8.1) -------------------------------------------------------------------
+
+
+def logo_url(row: dict[str, Any]) -> str | None:
+    if not row["logo_file"]:
+        return None
+    # The random part of the file name changes with every upload: a cache-busting version.
+    return f"/api/manage/hospitals/{row['id']}/logo?v={row['logo_file'].rsplit('-', 1)[-1][:8]}"
+
+
+def hospital_read(row: dict[str, Any]) -> HospitalRead:
+    return HospitalRead(
+        id=row["id"],
+        alliance_id=row["alliance"],
+        name=row["name"],
+        code=row["code"],
+        level=row["level"],
+        time_zone=row["time_zone"],
+        modules=list(msgspec.json.decode(row["modules"] or "[]")),
+        phone=row["phone"],
+        address=row["address"],
+        logo_url=logo_url(row),
+        storage_quota_bytes=int(row["storage_quota_bytes"] or 0),
+        storage_used_bytes=int(row["storage_used_bytes"] or 0),
+        active=bool(row["active"]),
+        version=int(row["version"]),
+        created_at=row["created_at"].isoformat(),
+    )
+
+
+async def list_hospitals(actor: Actor) -> list[HospitalRead]:
+    rows = await visible(Hospital, actor).order_by(Hospital.id)
+    return [hospital_read(r) for r in rows]
+
+
+async def get_hospital(actor: Actor, hospital_id: int) -> HospitalRead:
+    return hospital_read(await get_visible(Hospital, hospital_id, actor, "hospital"))
+
+
+async def add_hospital(ctx: Ctx, data: HospitalCreate) -> HospitalRead:
+    actor = actor_of(ctx)
+    if actor.alliance_id is None:
+        raise Forbidden("Only an alliance administrator may add hospitals.")
+    hospital_id = await create_hospital(
+        ctx,
+        actor.alliance_id,
+        data.name,
+        data.code,
+        data.level,
+        None if data.modules is UNSET else data.modules,
+        data.time_zone,
+        phone=data.phone,
+        address=data.address,
+    )
+    return await get_hospital(actor, hospital_id)
+
+
+async def update_hospital(ctx: Ctx, hospital_id: int, data: HospitalUpdate) -> HospitalRead:
+    actor = actor_of(ctx)
+    await get_visible(Hospital, hospital_id, actor, "hospital")
+    values: dict[Any, Any] = {}
+    if data.name is not UNSET:
+        values[Hospital.name] = clean_text(data.name, "hospital name", 200)
+    if data.phone is not UNSET:
+        values[Hospital.phone] = clean_phone(data.phone)
+    if data.address is not UNSET:
+        values[Hospital.address] = clean_text(data.address, "address", 300, required=False)
+    if data.level is not UNSET:
+        if data.level not in HOSPITAL_LEVELS:
+            raise BadRequest("The level is 'leading' or 'lower'.")
+        values[Hospital.level] = data.level
+    if data.time_zone is not UNSET:
+        values[Hospital.time_zone] = check_time_zone(data.time_zone)
+    if data.storage_quota_gb is not UNSET:
+        if not 0 <= data.storage_quota_gb <= 1_000_000:
+            raise BadRequest("The storage quota is between 0 and 1,000,000 GB.")
+        values[Hospital.storage_quota_bytes] = int(data.storage_quota_gb * GIB)
+    if data.active is not UNSET:
+        values[Hospital.active] = data.active
+    async with unit_of_work(ctx) as uow:
+        await versioned_update(Hospital, hospital_id, values, data.version, "hospital")
+        await uow.audit(
+            "hospital.update",
+            "hospital",
+            hospital_id,
+            detail=", ".join(changed_fields(data)),
+            hospital_id=hospital_id,
+        )
+    return await get_hospital(actor, hospital_id)
+
+
+async def set_modules(ctx: Ctx, hospital_id: int, modules: list[str]) -> HospitalRead:
+    """Switch feature modules; doctors' pages of the hospital hear it on the live channel."""
+    actor = actor_of(ctx)
+    before = await get_visible(Hospital, hospital_id, actor, "hospital")
+    enabled = check_modules(modules)
+    old = set(msgspec.json.decode(before["modules"] or "[]"))
+    async with unit_of_work(ctx) as uow:
+        await versioned_update(
+            Hospital, hospital_id, {Hospital.modules: _json(enabled)}, UNSET, "hospital"
+        )
+        on, off = sorted(set(enabled) - old), sorted(old - set(enabled))
+        await uow.audit(
+            "hospital.modules",
+            "hospital",
+            hospital_id,
+            detail=f"on: {', '.join(on) or '-'}; off: {', '.join(off) or '-'}",
+            hospital_id=hospital_id,
+        )
+        await uow.event(f"hospital:{hospital_id}", "hospital.modules", {"modules": enabled})
+    return await get_hospital(actor, hospital_id)
+
+
+# --- departments (SPEC 8.2) -----------------------------------------------------------------
+
+
+async def _department_name_free(hospital_id: int, name: str, except_id: int = 0) -> None:
+    if await Department.exists().where(
+        Department.hospital == hospital_id, Department.name == name, Department.id != except_id
+    ):
+        raise Conflict(f"The hospital already has a department named {name!r}.")
+
+
+def department_read(row: dict[str, Any], doctor_count: int = 0) -> DepartmentRead:
+    return DepartmentRead(
+        id=row["id"],
+        hospital_id=row["hospital"],
+        name=row["name"],
+        phone=row["phone"],
+        description=row["description"],
+        active=bool(row["active"]),
+        doctor_count=doctor_count,
+        version=int(row["version"]),
+    )
+
+
+async def user_counts(column: Any, ids: list[int]) -> dict[int, int]:
+    if not ids:
+        return {}
+    name = column._meta.name
+    rows = await User.select(column).where(column.is_in(ids))
+    counts: dict[int, int] = {}
+    for r in rows:
+        counts[r[name]] = counts.get(r[name], 0) + 1
+    return counts
+
+
+async def list_departments(actor: Actor, hospital_id: int | None = None) -> list[DepartmentRead]:
+    query = visible(Department, actor).order_by(Department.name)
+    if hospital_id is not None:
+        query = query.where(Department.hospital == hospital_id)
+    rows = await query
+    counts = await user_counts(User.department, [r["id"] for r in rows])
+    return [department_read(r, counts.get(r["id"], 0)) for r in rows]
+
+
+async def get_department(actor: Actor, department_id: int) -> DepartmentRead:
+    row = await get_visible(Department, department_id, actor, "department")
+    counts = await user_counts(User.department, [department_id])
+    return department_read(row, counts.get(department_id, 0))
+
+
+def own_hospital(actor: Actor) -> int:
+    if actor.hospital_id is None:
+        raise Forbidden("Only a hospital administrator may do this.")
+    return actor.hospital_id
+
+
+async def add_department(ctx: Ctx, data: DepartmentCreate) -> DepartmentRead:
+    actor = actor_of(ctx)
+    department_id = await create_department(
+        ctx, own_hospital(actor), data.name, data.phone, data.description
+    )
+    return await get_department(actor, department_id)
+
+
+async def update_department(ctx: Ctx, department_id: int, data: DepartmentUpdate) -> DepartmentRead:
+    actor = actor_of(ctx)
+    row = await get_visible(Department, department_id, actor, "department")
+    values: dict[Any, Any] = {}
+    if data.name is not UNSET:
+        values[Department.name] = clean_text(data.name, "department name", 200)
+        await _department_name_free(row["hospital"], values[Department.name], department_id)
+    if data.phone is not UNSET:
+        values[Department.phone] = clean_phone(data.phone)
+    if data.description is not UNSET:
+        values[Department.description] = clean_text(
+            data.description, "description", 2000, required=False
+        )
+    if data.active is not UNSET:
+        values[Department.active] = data.active
+    async with unit_of_work(ctx) as uow:
+        await versioned_update(Department, department_id, values, data.version, "department")
+        action = "department.update"
+        if data.active is not UNSET and len(values) == 1:
+            action = "department.activate" if data.active else "department.deactivate"
+        await uow.audit(
+            action,
+            "department",
+            department_id,
+            detail=", ".join(changed_fields(data)),
+            hospital_id=row["hospital"],
+        )
+    return await get_department(actor, department_id)

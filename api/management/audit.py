@@ -1,0 +1,208 @@
+"""The user operation log (SPEC 8.10): read, filter, page and export ``AuditLog`` rows.
+
+The log is append-only: this module only reads it, and nothing in the API updates or
+deletes a row. Reading it is itself audited, and an admin sees only the rows of his scope
+(``store.scoping.audit_clause``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aimis.errors import BadRequest, NotFound
+from aimis.settings import get_settings
+from api.management.schemas import AuditPage, AuditRead
+from api.management.service import actor_of
+from store.scoping import audit_clause, can_see_hospital
+from store.tables import AuditLog, Hospital
+from store.uow import Actor, Ctx, unit_of_work
+
+PAGE_SIZE = 50
+EXPORT_BATCH = 500
+OUTCOMES = ("success", "failure", "denied")
+CSV_HEADER = [
+    "Time 时间",
+    "User 用户",
+    "Action 操作",
+    "Target type 对象类型",
+    "Target id 对象编号",
+    "Outcome 结果",
+    "IP address IP 地址",
+    "Hospital id 医院编号",
+    "Detail 详情",
+]
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    date_from: date | None = None
+    date_to: date | None = None
+    user: str = ""
+    action: str = ""
+    outcome: str = ""
+    target_type: str = ""
+    hospital_id: int | None = None
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k, v in asdict(self).items() if v not in (None, "")]
+        return "; ".join(parts) or "no filter"
+
+
+async def time_zone_of(actor: Actor) -> str:
+    """Dates in filters and times on screen are the admin's hospital's local time."""
+    if actor.hospital_id is not None:
+        query = Hospital.select(Hospital.time_zone).where(Hospital.id == actor.hospital_id)
+        row = await query.first()
+        if row:
+            return str(row["time_zone"])
+    return get_settings().time_zone
+
+
+def parse_day(value: str, what: str) -> date | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"The {what} {value[:20]!r} is not a date like 2026-11-27.") from None
+
+
+def _day_start(day: date, tz: str) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+async def _where(actor: Actor, f: AuditFilter, tz: str) -> list[Any]:
+    where: list[Any] = [await audit_clause(actor)]
+    if f.hospital_id is not None:
+        if not await can_see_hospital(actor, f.hospital_id):
+            raise NotFound(
+                f"No hospital with id {f.hospital_id} exists, or it is outside your scope."
+            )
+        where.append(AuditLog.hospital_id == f.hospital_id)
+    if f.date_from and f.date_to and f.date_from > f.date_to:
+        raise BadRequest("The start date is after the end date.")
+    if f.date_from:
+        where.append(AuditLog.at >= _day_start(f.date_from, tz))
+    if f.date_to:
+        where.append(AuditLog.at < _day_start(f.date_to + timedelta(days=1), tz))
+    if f.user.strip():
+        where.append(AuditLog.username.ilike(f"%{f.user.strip()[:64]}%"))
+    if f.action.strip():
+        where.append(AuditLog.action.ilike(f"%{f.action.strip()[:64]}%"))
+    if f.outcome:
+        if f.outcome not in OUTCOMES:
+            raise BadRequest("The outcome filter is one of: success, failure, denied.")
+        where.append(AuditLog.outcome == f.outcome)
+    if f.target_type.strip():
+        where.append(AuditLog.target_type == f.target_type.strip()[:40])
+    return where
+
+
+def audit_read(row: dict[str, Any]) -> AuditRead:
+    return AuditRead(
+        id=row["id"],
+        at=row["at"].astimezone(UTC).isoformat(),
+        user_id=row["user_id"],
+        username=row["username"],
+        hospital_id=row["hospital_id"],
+        action=row["action"],
+        target_type=row["target_type"],
+        target_id=row["target_id"],
+        outcome=row["outcome"],
+        ip=row["ip"],
+        detail=row["detail"],
+    )
+
+
+async def list_audit(
+    ctx: Ctx, f: AuditFilter, *, before: int | None = None, after: int | None = None
+) -> AuditPage:
+    """One page of 50, newest first, by keyset on the id (stable while new rows arrive)."""
+    actor = actor_of(ctx)
+    where = await _where(actor, f, await time_zone_of(actor))
+    query = AuditLog.select().where(*where).limit(PAGE_SIZE + 1)
+    if after is not None:
+        rows = await query.where(AuditLog.id > after).order_by(AuditLog.id)
+        more_newer = len(rows) > PAGE_SIZE
+        rows = list(reversed(rows[:PAGE_SIZE]))
+        more_older = True
+    else:
+        if before is not None:
+            query = query.where(AuditLog.id < before)
+        rows = await query.order_by(AuditLog.id, ascending=False)
+        more_older = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        more_newer = before is not None
+    async with unit_of_work(ctx) as uow:
+        await uow.audit("audit.read", "audit_log", detail=f.describe())
+    return AuditPage(
+        items=[audit_read(r) for r in rows],
+        page_size=PAGE_SIZE,
+        next_before=rows[-1]["id"] if rows and more_older else None,
+        prev_after=rows[0]["id"] if rows and more_newer else None,
+    )
+
+
+def _cell(value: object) -> str:
+    """Text a spreadsheet would run as a formula is prefixed with a quote (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_chunk(rows: list[list[str]]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+async def export_csv(ctx: Ctx, f: AuditFilter) -> AsyncIterator[bytes]:
+    """Every row matching ``f``, newest first, as UTF-8 CSV with a BOM so that Excel shows
+    Chinese correctly. The export is audited before the first byte leaves."""
+    actor = actor_of(ctx)
+    tz = await time_zone_of(actor)
+    where = await _where(actor, f, tz)
+    async with unit_of_work(ctx) as uow:
+        await uow.audit("audit.export", "audit_log", detail=f.describe())
+    zone = ZoneInfo(tz)
+
+    async def rows() -> AsyncIterator[bytes]:
+        header = [f"{CSV_HEADER[0]} ({tz})", *CSV_HEADER[1:]]
+        yield "\ufeff".encode() + _csv_chunk([header])
+        last: int | None = None
+        while True:
+            query = AuditLog.select().where(*where)
+            if last is not None:
+                query = query.where(AuditLog.id < last)
+            batch = await query.order_by(AuditLog.id, ascending=False).limit(EXPORT_BATCH)
+            if not batch:
+                return
+            yield _csv_chunk(
+                [
+                    [
+                        r["at"].astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+                        _cell(r["username"]),
+                        _cell(r["action"]),
+                        _cell(r["target_type"]),
+                        _cell(r["target_id"]),
+                        r["outcome"],
+                        _cell(r["ip"]),
+                        "" if r["hospital_id"] is None else str(r["hospital_id"]),
+                        _cell(r["detail"]),
+                    ]
+                    for r in batch
+                ]
+            )
+            last = batch[-1]["id"]
+
+    return rows()
+
+
+def export_file_name() -> str:
+    return f"audit-log-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}.csv"

@@ -1,0 +1,132 @@
+"""Hospital logo and hospital QR code (SPEC 8.1).
+
+A logo is accepted only if Pillow decodes it as PNG or JPEG, whatever its file name says; it
+is re-encoded as PNG (so no foreign bytes are ever served back) and written atomically
+under ``<data_dir>/logos/<hospital_id>-<random>.png`` — the name is never the user's.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+import anyio
+import segno
+from PIL import Image, UnidentifiedImageError
+
+from aimis.errors import BadRequest, NotFound, TooLarge
+from aimis.settings import get_settings
+from api.management.schemas import HospitalRead
+from api.management.service import actor_of, get_hospital
+from store.scoping import get_visible
+from store.tables import Hospital
+from store.uow import Actor, Ctx, unit_of_work
+
+ACCEPTED_FORMATS = ("PNG", "JPEG")
+MAX_LOGO_PIXELS = 4096 * 4096
+LOGO_BOX = (512, 512)  # stored logos are scaled down to fit; a header shows them small
+
+
+def logos_dir() -> Path:
+    return get_settings().data_dir / "logos"
+
+
+def _normalise_logo(content: bytes) -> bytes:
+    """Decode, check and re-encode as PNG; raises BadRequest with the reason."""
+    not_image = BadRequest("The logo must be a PNG or JPEG image; this file is not one.")
+    try:
+        with Image.open(io.BytesIO(content)) as probe:
+            fmt = probe.format
+            width, height = probe.size
+            probe.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise not_image from None
+    if fmt not in ACCEPTED_FORMATS:
+        raise BadRequest(f"The logo must be a PNG or JPEG image, not {fmt}.")
+    if width * height > MAX_LOGO_PIXELS:
+        raise BadRequest(f"The logo is {width}×{height} pixels; at most 4096×4096 is accepted.")
+    try:
+        with Image.open(io.BytesIO(content)) as img:
+            img.load()
+            rgba = img.convert("RGBA")
+        rgba.thumbnail(LOGO_BOX)
+        out = io.BytesIO()
+        rgba.save(out, format="PNG", optimize=True)
+    except (OSError, SyntaxError, ValueError):
+        raise not_image from None
+    return out.getvalue()
+
+
+def _write_atomically(folder: Path, name: str, content: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        target = folder / name
+        os.replace(tmp, target)
+        return target
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+async def upload_logo(ctx: Ctx, hospital_id: int, content: bytes | None) -> HospitalRead:
+    actor = actor_of(ctx)
+    before = await get_visible(Hospital, hospital_id, actor, "hospital")
+    limit = get_settings().logo_max_bytes
+    if not content:
+        raise BadRequest("Choose a PNG or JPEG file to upload as the logo (form field 'logo').")
+    if len(content) > limit:
+        raise TooLarge(
+            f"The logo is {len(content) // 1024} KB; at most {limit // 1024} KB is accepted."
+        )
+    png = await anyio.to_thread.run_sync(_normalise_logo, content)
+    name = f"{hospital_id}-{secrets.token_hex(8)}.png"
+    folder = logos_dir()
+    path = await anyio.to_thread.run_sync(_write_atomically, folder, name, png)
+    try:
+        async with unit_of_work(ctx) as uow:
+            await Hospital.update(
+                {Hospital.logo_file: name, Hospital.version: Hospital.version + 1}
+            ).where(Hospital.id == hospital_id)
+            await uow.audit(
+                "hospital.logo",
+                "hospital",
+                hospital_id,
+                detail=f"{len(content)} bytes in, {len(png)} bytes PNG stored",
+                hospital_id=hospital_id,
+            )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    old = before["logo_file"]
+    if old and old != name and "/" not in old and "\\" not in old:
+        (folder / old).unlink(missing_ok=True)
+    return await get_hospital(actor, hospital_id)
+
+
+async def logo_bytes(actor: Actor, hospital_id: int) -> bytes:
+    row = await get_visible(Hospital, hospital_id, actor, "hospital")
+    name = row["logo_file"]
+    path = logos_dir() / name
+    if not name or path.parent != logos_dir() or not path.is_file():
+        raise NotFound("This hospital has no logo yet.")
+    return await anyio.Path(path).read_bytes()
+
+
+def login_url(code: str) -> str:
+    return f"{get_settings().base_url}/login?hospital={code}"
+
+
+async def hospital_qr_png(actor: Actor, hospital_id: int) -> tuple[str, bytes]:
+    """The PNG of a QR code that opens the hospital's login page, and a file name for it."""
+    row = await get_visible(Hospital, hospital_id, actor, "hospital")
+    out = io.BytesIO()
+    segno.make(login_url(row["code"]), error="m").save(out, kind="png", scale=10, border=4)
+    return f"hospital-{row['code']}-qr.png", out.getvalue()

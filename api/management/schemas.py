@@ -1,0 +1,209 @@
+"""Wire structs of the management API (SPEC 8.1–8.3, 8.10).
+
+``XRead`` goes out, ``XCreate`` comes in for a new row, ``XUpdate`` for a change: its fields
+default to ``msgspec.UNSET`` so that only what the client sent is touched.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class Done(Base):
+    ok: bool = True
+    message: str = ""
+
+
+# --- hospitals ------------------------------------------------------------------------------
+
+
+class HospitalRead(Base):
+    id: int
+    alliance_id: int
+    name: str
+    code: str
+    level: str
+    time_zone: str
+    modules: list[str]
+    phone: str
+    address: str
+    logo_url: str | None
+    storage_quota_bytes: int
+    storage_used_bytes: int
+    active: bool
+    version: int
+    created_at: str
+
+
+class HospitalCreate(Base):
+    name: str
+    code: str
+    level: str = "lower"
+    modules: list[str] | UnsetType = UNSET  # default: every module
+    time_zone: str = "Asia/Shanghai"
+    phone: str = ""
+    address: str = ""
+
+
+class HospitalUpdate(Base):
+    name: str | UnsetType = UNSET
+    phone: str | UnsetType = UNSET
+    address: str | UnsetType = UNSET
+    level: str | UnsetType = UNSET
+    time_zone: str | UnsetType = UNSET
+    storage_quota_gb: float | UnsetType = UNSET
+    active: bool | UnsetType = UNSET
+    version: int | UnsetType = UNSET  # when sent, a stale version is refused with 409
+
+
+class ModulesUpdate(Base):
+    modules: list[str]
+
+
+# --- people ---------------------------------------------------------------------------------
+
+
+class UserRead(Base):
+    id: int
+    username: str
+    display_name: str
+    kind: str
+    phone: str
+    email: str
+    hospital_id: int | None
+    department_id: int | None
+    department_name: str
+    role_id: int | None
+    role_name: str
+    active: bool
+    frozen: bool
+    frozen_reason: str
+    must_change_password: bool
+    version: int
+    created_at: str
+
+
+class AdminCreate(Base):
+    username: str
+    display_name: str
+    password: str = ""  # empty: a temporary password is generated and returned once
+    phone: str = ""
+    email: str = ""
+
+
+class DoctorCreate(Base):
+    username: str
+    display_name: str
+    password: str = ""  # empty: a temporary password is generated and returned once
+    phone: str = ""
+    email: str = ""
+    department_id: int | None = None
+    role_id: int | None = None
+
+
+class DoctorUpdate(Base):
+    display_name: str | UnsetType = UNSET
+    phone: str | UnsetType = UNSET
+    email: str | UnsetType = UNSET
+    department_id: int | UnsetType | None = UNSET
+    role_id: int | UnsetType | None = UNSET
+    version: int | UnsetType = UNSET
+
+
+class UserCreated(Base):
+    user: UserRead
+    temporary_password: str | None  # shown once; never stored in clear
+    message: str
+
+
+class PasswordReset(Base):
+    temporary_password: str
+    message: str
+
+
+class DoctorPage(Base):
+    items: list[UserRead]
+    total: int
+    page: int
+    page_size: int
+
+
+# --- departments ----------------------------------------------------------------------------
+
+
+class DepartmentRead(Base):
+    id: int
+    hospital_id: int
+    name: str
+    phone: str
+    description: str
+    active: bool
+    doctor_count: int
+    version: int
+
+
+class DepartmentCreate(Base):
+    name: str
+    phone: str = ""
+    description: str = ""
+
+
+class DepartmentUpdate(Base):
+    name: str | UnsetType = UNSET
+    phone: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+    active: bool | UnsetType = UNSET
+    version: int | UnsetType = UNSET
+
+
+# --- roles ----------------------------------------------------------------------------------
+
+
+class RoleRead(Base):
+    id: int
+    hospital_id: int
+    name: str
+    permissions: list[str]
+    builtin: bool
+    user_count: int
+    version: int
+
+
+class RoleCreate(Base):
+    name: str
+    permissions: list[str] = []
+
+
+class RoleUpdate(Base):
+    version: int  # required: the version the editor started from
+    name: str | UnsetType = UNSET
+    permissions: list[str] | UnsetType = UNSET
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+class AuditRead(Base):
+    id: int
+    at: str
+    user_id: int | None
+    username: str
+    hospital_id: int | None
+    action: str
+    target_type: str
+    target_id: str
+    outcome: str
+    ip: str
+    detail: str
+
+
+class AuditPage(Base):
+    items: list[AuditRead]
+    page_size: int
+    next_before: int | None  # pass as ``before`` for the next (older) page
+    prev_after: int | None  # pass as ``after`` for the previous (newer) page
