@@ -16,6 +16,7 @@ from api.management.controllers import (
     HospitalController,
     RoleController,
 )
+from ui.management_pages import ManagementPages
 from ui.pages import AccountPages
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
@@ -25,6 +26,7 @@ def route_handlers() -> list[Any]:
     return [
         AuthController,
         AccountPages,
+        ManagementPages,
         HospitalController,
         DepartmentController,
         DoctorController,

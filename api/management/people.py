@@ -213,6 +213,14 @@ async def list_doctors(
     )
 
 
+async def count_doctors(actor: Actor, hospital_id: int) -> int:
+    return await User.count().where(
+        hospital_ids_clause(User, actor),
+        User.hospital == hospital_id,
+        User.kind == Kind.doctor.value,
+    )
+
+
 async def get_doctor(actor: Actor, user_id: int) -> UserRead:
     await _doctor_row(actor, user_id)
     return await _read_user(user_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
-import string
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -107,13 +106,15 @@ def check_modules(modules: list[str]) -> list[str]:
 def temporary_password() -> str:
     """A random password that passes the strength rule, for an admin to hand over once."""
     rng = secrets.SystemRandom()
-    alphabet = string.ascii_letters + string.digits + "#@%+=!"
+    upper, lower = "ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnpqrstuvwxyz"
+    digits, symbols = "23456789", "#@%+=!"
+    alphabet = upper + lower + digits + symbols  # no 0/O, 1/l/I: read aloud or copied by hand
     while True:
         chars = [
-            rng.choice(string.ascii_uppercase),
-            rng.choice(string.ascii_lowercase),
-            rng.choice(string.digits),
-            rng.choice("#@%+=!"),
+            rng.choice(upper),
+            rng.choice(lower),
+            rng.choice(digits),
+            rng.choice(symbols),
             *(rng.choice(alphabet) for _ in range(8)),
         ]
         rng.shuffle(chars)

@@ -1,0 +1,261 @@
+"""Management platform pages (SPEC 8.1–8.3, 8.10).
+
+Pages read through the same services as the API; every change is made by the browser
+through the JSON API (``app.js`` forms), so the rules and the audit live in one place.
+Not logged in as an admin → the administrator login; an admin of the other kind → 403.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, Request, get
+from litestar.response import Redirect, Template
+
+from aimis.domain import Module, Permission
+from aimis.errors import AppError, Forbidden
+from aimis.settings import get_settings
+from api.auth import ctx_of
+from api.management import audit, people, roles, service
+from store.uow import Actor
+from ui import i18n
+from ui.i18n_manage import ZH_MANAGE
+from ui.pages import page, to_login
+
+i18n.register(ZH_MANAGE)
+
+ALLIANCE_ADMIN = "alliance_admin"
+HOSPITAL_ADMIN = "hospital_admin"
+
+PERMISSION_LABELS: dict[str, str] = {
+    Permission.report_write.value: "Write reports",
+    Permission.report_review.value: "Review reports",
+    Permission.report_print.value: "Print reports",
+    Permission.consultation_apply.value: "Apply for consultations",
+    Permission.consultation_review.value: "Review consultations",
+    Permission.ward_round_apply.value: "Apply for ward rounds",
+    Permission.teaching_host.value: "Host teaching sessions",
+    Permission.qc_evaluate.value: "Evaluate image quality",
+    Permission.statistics_view.value: "View statistics",
+    Permission.statistics_download.value: "Download statistics",
+    Permission.share.value: "Share images",
+    Permission.admin.value: "Administer",
+}
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def _admin(request: Request, kind: str | None = None) -> Actor | Redirect:
+    """The admin behind this page, or the way to the administrator login."""
+    actor = request.scope.get("user")
+    if not isinstance(actor, Actor) or not actor.is_admin or actor.realm != "admin":
+        return to_login(request, admin=True)
+    if kind == ALLIANCE_ADMIN and actor.kind != ALLIANCE_ADMIN:
+        raise Forbidden("This page is for alliance administrators.")
+    if kind == HOSPITAL_ADMIN and actor.kind != HOSPITAL_ADMIN:
+        raise Forbidden(
+            "This page is for hospital administrators; an alliance administrator manages "
+            "hospitals and their administrators."
+        )
+    return actor
+
+
+def _int_or_none(value: str) -> int | None:
+    value = value.strip()
+    return int(value) if value.isdigit() else None
+
+
+class ManagementPages(Controller):
+    include_in_schema = False
+    path = "/manage"
+
+    @get("/")
+    async def home(self, request: Request) -> Template | Redirect:
+        actor = _admin(request)
+        if isinstance(actor, Redirect):
+            return actor
+        if actor.kind == ALLIANCE_ADMIN:
+            return Redirect("/manage/hospitals")
+        hospital = await service.get_hospital(actor, service.own_hospital(actor))
+        departments = await service.list_departments(actor)
+        doctors = await people.list_doctors(actor)
+        return await page(
+            request,
+            "manage/hospital.html",
+            hospital=hospital,
+            modules=[m.value for m in Module],
+            department_count=len(departments),
+            doctor_count=doctors.total,
+            admins=[],
+            editable=False,
+            human_bytes=human_bytes,
+            logo_max_bytes=get_settings().logo_max_bytes,
+        )
+
+    @get("/hospitals")
+    async def hospitals(self, request: Request) -> Template | Redirect:
+        actor = _admin(request, ALLIANCE_ADMIN)
+        if isinstance(actor, Redirect):
+            return actor
+        return await page(
+            request,
+            "manage/hospitals.html",
+            hospitals=await service.list_hospitals(actor),
+            modules=[m.value for m in Module],
+            human_bytes=human_bytes,
+        )
+
+    @get("/hospitals/{hospital_id:int}")
+    async def hospital(self, request: Request, hospital_id: int) -> Template | Redirect:
+        actor = _admin(request, ALLIANCE_ADMIN)
+        if isinstance(actor, Redirect):
+            return actor
+        hospital = await service.get_hospital(actor, hospital_id)
+        return await page(
+            request,
+            "manage/hospital.html",
+            hospital=hospital,
+            modules=[m.value for m in Module],
+            department_count=len(await service.list_departments(actor, hospital_id)),
+            doctor_count=await people.count_doctors(actor, hospital_id),
+            admins=await people.list_admins(actor, hospital_id),
+            editable=True,
+            human_bytes=human_bytes,
+            logo_max_bytes=get_settings().logo_max_bytes,
+        )
+
+    @get("/departments")
+    async def departments(self, request: Request) -> Template | Redirect:
+        actor = _admin(request, HOSPITAL_ADMIN)
+        if isinstance(actor, Redirect):
+            return actor
+        return await page(
+            request, "manage/departments.html", departments=await service.list_departments(actor)
+        )
+
+    @get("/doctors")
+    async def doctors(
+        self,
+        request: Request,
+        q: str = "",
+        status: str = "",
+        department_id: str = "",
+        page_no: str = "1",
+    ) -> Template | Redirect:
+        actor = _admin(request, HOSPITAL_ADMIN)
+        if isinstance(actor, Redirect):
+            return actor
+        status = status if status in people.DOCTOR_STATUSES else ""
+        number = _int_or_none(page_no) or 1
+        dept = _int_or_none(department_id)
+        result = await people.list_doctors(
+            actor, q=q, status=status, department_id=dept, page=number
+        )
+        filters = {"q": q, "status": status, "department_id": department_id}
+        last_page = max(1, -(-result.total // result.page_size))
+        return await page(
+            request,
+            "manage/doctors.html",
+            result=result,
+            departments=await service.list_departments(actor),
+            roles=await roles.list_roles(actor),
+            filters=filters,
+            last_page=last_page,
+            page_url=lambda n: "/manage/doctors?" + urlencode({**filters, "page_no": n}),
+        )
+
+    @get("/roles")
+    async def roles_page(self, request: Request) -> Template | Redirect:
+        actor = _admin(request, HOSPITAL_ADMIN)
+        if isinstance(actor, Redirect):
+            return actor
+        return await page(
+            request,
+            "manage/roles.html",
+            roles=await roles.list_roles(actor),
+            permissions=roles.all_permissions(),
+            labels=PERMISSION_LABELS,
+        )
+
+    @get("/audit")
+    async def audit_page(
+        self,
+        request: Request,
+        date_from: str = "",
+        date_to: str = "",
+        user: str = "",
+        action: str = "",
+        outcome: str = "",
+        target_type: str = "",
+        hospital_id: str = "",
+        before: str = "",
+        after: str = "",
+    ) -> Template | Redirect:
+        actor = _admin(request)
+        if isinstance(actor, Redirect):
+            return actor
+        filters = {
+            "date_from": date_from.strip(),
+            "date_to": date_to.strip(),
+            "user": user.strip(),
+            "action": action.strip(),
+            "outcome": outcome.strip(),
+            "target_type": target_type.strip(),
+            "hospital_id": hospital_id.strip(),
+        }
+        query = {k: v for k, v in filters.items() if v}
+        context: dict[str, Any] = {
+            "filters": filters,
+            "export_url": "/api/manage/audit/export.csv?" + urlencode(query),
+            "result": None,
+            "problem": "",
+        }
+        try:
+            f = audit.AuditFilter(
+                date_from=audit.parse_day(date_from, "start date"),
+                date_to=audit.parse_day(date_to, "end date"),
+                user=user,
+                action=action,
+                outcome=outcome,
+                target_type=target_type,
+                hospital_id=_int_or_none(hospital_id),
+            )
+            context["result"] = await audit.list_audit(
+                ctx_of(request), f, before=_int_or_none(before), after=_int_or_none(after)
+            )
+        except AppError as exc:
+            if exc.status_code != 400:
+                raise
+            context["problem"] = exc.message
+        zone = ZoneInfo(await audit.time_zone_of(actor))
+        context.update(
+            time_zone=str(zone),
+            local_time=lambda iso: (
+                datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+            ),
+            page_url=lambda key, value: "/manage/audit?" + urlencode({**query, key: value}),
+            hospitals=await service.list_hospitals(actor) if actor.kind == ALLIANCE_ADMIN else [],
+            outcomes=audit.OUTCOMES,
+        )
+        partial = request.headers.get("hx-request") == "true" and not request.headers.get(
+            "hx-history-restore-request"
+        )
+        if partial:
+            return Template(
+                template_name="manage/_audit_rows.html",
+                context={**i18n.context(request), **context},
+                headers={"Vary": "HX-Request"},
+            )
+        response = await page(request, "manage/audit.html", **context)
+        response.headers["Vary"] = "HX-Request"
+        return response
