@@ -8,6 +8,11 @@ from typing import Any
 from litestar.static_files import create_static_files_router
 
 from api.accounts.controllers import AuthController
+from api.consultations.controllers import (
+    ConsultationController,
+    ConsultationLogController,
+    ContactsController,
+)
 from api.health import health
 from api.management.controllers import (
     AuditController,
@@ -16,6 +21,7 @@ from api.management.controllers import (
     HospitalController,
     RoleController,
 )
+from ui.consultation_pages import ConsultationPages
 from ui.management_pages import ManagementPages
 from ui.pages import AccountPages
 
@@ -32,10 +38,19 @@ def route_handlers() -> list[Any]:
         DoctorController,
         RoleController,
         AuditController,
+        ContactsController,
+        ConsultationController,
+        ConsultationLogController,
+        ConsultationPages,
         health,
         create_static_files_router(
             path="/vendor/htmx",
             directories=[UI_DIR / "node_modules" / "htmx.org" / "dist"],
+            include_in_schema=False,
+        ),
+        create_static_files_router(
+            path="/vendor/mermaid",
+            directories=[UI_DIR / "node_modules" / "mermaid" / "dist"],
             include_in_schema=False,
         ),
     ]

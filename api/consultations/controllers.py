@@ -1,0 +1,161 @@
+"""Consultation API (SPEC 3, 8.10): thin handlers, one service call each."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import File
+from litestar.status_codes import HTTP_200_OK
+
+from aimis.domain import Module
+from api.auth import actor_of, ctx_of, require_admin, require_login, require_module
+from api.consultations import access, actions, attachments, contacts, report, service
+from api.consultations.schemas import (
+    AttachmentRead,
+    ConsultationCreate,
+    ConsultationRead,
+    ConsultationSummary,
+    Contacts,
+    DecisionIn,
+    Done,
+    ExpertIn,
+    LogPage,
+    ReportIn,
+    ReportLock,
+    StepIn,
+    TimelineEntry,
+)
+from api.live import register_case_watcher
+from ui import i18n
+from ui.i18n_consultation import STRINGS as _STRINGS  # noqa: F401  (registers the Chinese)
+
+Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+GUARDS = [require_login, require_module(Module.consultation)]
+
+# The room's live topic ``case:consultation:<id>`` is open to exactly those who may read it.
+register_case_watcher("consultation", access.can_watch)
+
+
+class ContactsController(Controller):
+    path = "/api/contacts"
+    tags = ["consultation"]
+    guards = GUARDS
+
+    @get("/")
+    async def search(
+        self, request: Request, q: str = "", department_id: int | None = None
+    ) -> Contacts:
+        return await contacts.search(actor_of(request), q, department_id)
+
+
+class ConsultationController(Controller):
+    path = "/api/consultations"
+    tags = ["consultation"]
+    guards = GUARDS
+
+    @get("/")
+    async def mine(self, request: Request) -> list[ConsultationSummary]:
+        return await service.mine(actor_of(request))
+
+    @get("/reviews")
+    async def reviews(self, request: Request) -> list[ConsultationSummary]:
+        return await service.reviews(actor_of(request))
+
+    @post("/")
+    async def create(self, request: Request, data: ConsultationCreate) -> ConsultationRead:
+        return await service.create(ctx_of(request), data)
+
+    @get("/{consultation_id:int}")
+    async def read(self, request: Request, consultation_id: int) -> ConsultationRead:
+        return await service.view(ctx_of(request), consultation_id)
+
+    @get("/{consultation_id:int}/timeline")
+    async def timeline(self, request: Request, consultation_id: int) -> list[TimelineEntry]:
+        return await service.timeline(actor_of(request), consultation_id)
+
+    @post("/{consultation_id:int}/decisions", status_code=HTTP_200_OK)
+    async def decide(self, request: Request, consultation_id: int, data: DecisionIn) -> Done:
+        return await actions.decide(ctx_of(request), consultation_id, data)
+
+    @post("/{consultation_id:int}/expert", status_code=HTTP_200_OK)
+    async def expert(self, request: Request, consultation_id: int, data: ExpertIn) -> Done:
+        return await actions.adjust_expert(ctx_of(request), consultation_id, data)
+
+    @post("/{consultation_id:int}/start", status_code=HTTP_200_OK)
+    async def start(self, request: Request, consultation_id: int, data: StepIn) -> Done:
+        return await actions.applicant_step(ctx_of(request), consultation_id, "start", data)
+
+    @post("/{consultation_id:int}/withdraw", status_code=HTTP_200_OK)
+    async def withdraw(self, request: Request, consultation_id: int, data: StepIn) -> Done:
+        return await actions.applicant_step(ctx_of(request), consultation_id, "withdraw", data)
+
+    @post("/{consultation_id:int}/cancel", status_code=HTTP_200_OK)
+    async def cancel(self, request: Request, consultation_id: int, data: StepIn) -> Done:
+        return await actions.applicant_step(ctx_of(request), consultation_id, "cancel", data)
+
+    @post("/{consultation_id:int}/attachments")
+    async def attach(
+        self, request: Request, consultation_id: int, data: Multipart
+    ) -> AttachmentRead:
+        upload = data.get("file")
+        content = (
+            await upload.read(attachments.MAX_BYTES + 1) if isinstance(upload, UploadFile) else None
+        )
+        name = upload.filename if isinstance(upload, UploadFile) else ""
+        return await attachments.upload(ctx_of(request), consultation_id, name, content)
+
+    @get("/{consultation_id:int}/attachments/{attachment_id:int}")
+    async def download(self, request: Request, consultation_id: int, attachment_id: int) -> File:
+        found = await attachments.download(ctx_of(request), consultation_id, attachment_id)
+        return File(
+            path=found.path,
+            filename=found.name,
+            media_type=found.content_type,
+            content_disposition_type="attachment",
+            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
+        )
+
+    @post("/{consultation_id:int}/report/lock", status_code=HTTP_200_OK)
+    async def lock(self, request: Request, consultation_id: int) -> ReportLock:
+        return await report.take_lock(ctx_of(request), consultation_id)
+
+    @delete("/{consultation_id:int}/report/lock", status_code=HTTP_200_OK)
+    async def unlock(self, request: Request, consultation_id: int) -> Done:
+        return await report.release_lock(ctx_of(request), consultation_id)
+
+    @put("/{consultation_id:int}/report")
+    async def save_report(self, request: Request, consultation_id: int, data: ReportIn) -> Done:
+        return await report.save(ctx_of(request), consultation_id, data)
+
+    @post("/{consultation_id:int}/report/submit", status_code=HTTP_200_OK)
+    async def submit_report(self, request: Request, consultation_id: int, data: StepIn) -> Done:
+        return await report.submit(ctx_of(request), consultation_id, data)
+
+    @get("/{consultation_id:int}/report.pdf")
+    async def report_pdf(self, request: Request, consultation_id: int) -> Response[bytes]:
+        _ = i18n.translator(i18n.language(request))
+        name, content = await report.printable(ctx_of(request), consultation_id, _)
+        return Response(
+            content,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'inline; filename="{name}"',
+                "Cache-Control": "private, no-store",
+            },
+        )
+
+
+class ConsultationLogController(Controller):
+    """SPEC 8.10: the consultation log of the admin's hospital or alliance."""
+
+    path = "/api/consultations/log"
+    tags = ["consultation", "management"]
+    guards = [require_admin]
+
+    @get("/")
+    async def log(self, request: Request, q: str = "", offset: int = 0, limit: int = 50) -> LogPage:
+        return await service.log(actor_of(request), q, offset, limit)

@@ -1,0 +1,362 @@
+"""The consultation report (SPEC 3.5): participants edit it one at a time.
+
+The lock is two columns on the consultation (holder, due time). Taking it is one conditional
+``UPDATE`` — free, mine, or expired — so of two people clicking "Edit" exactly one wins on
+SQLite and PostgreSQL alike. A save or a keep-alive extends it, a save releases it, and after
+30 minutes without either it is treated as free on every read; the due time is also a
+``Timer`` row so the scheduled sweep (someone else's flow) can clear it and tell the room.
+A save carries the ``report_version`` it started from: a stale one is a 409, never a silent
+overwrite, and each save keeps a ``ConsultationReportVersion`` row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+
+from aimis.errors import BadRequest, Conflict, Forbidden
+from api.consultations import access
+from api.consultations.pdf import ReportDocument, Section, render
+from api.consultations.records import (
+    CASE,
+    facts,
+    hospital_zone,
+    invites_of,
+    load,
+    notify,
+    publish,
+    record_step,
+    user_topics,
+)
+from api.consultations.schemas import Done, PersonRead, ReportIn, ReportLock, StepIn
+from api.consultations.service import actor_of, live_lock, read
+from states.consultation import CONSULTATION, ConsultationState
+from states.machine import Decision
+from store.engine import apply
+from store.tables import Consultation, ConsultationReportVersion, Timer, User
+from store.uow import Actor, Ctx, UnitOfWork, audit_refusal, now, unit_of_work
+
+LOCK_MINUTES = 30
+MAX_REPORT_CHARS = 100_000
+LOCK_TIMER = "report_lock_expiry"
+
+
+def lock_free_or_mine(actor: Actor, at: datetime) -> Any:
+    return (
+        Consultation.report_lock_user.is_null()
+        | (Consultation.report_lock_user == actor.user_id)
+        | (Consultation.report_lock_until < at)
+    )
+
+
+async def _editor(ctx: Ctx, consultation_id: int) -> tuple[Actor, dict[str, Any]]:
+    actor = actor_of(ctx)
+    who = await access.involvement(actor, consultation_id)
+    if not who.editor:
+        raise Forbidden("Only the participants of the consultation edit its report.")
+    row = await load(consultation_id)
+    if row["state"] != ConsultationState.in_progress:
+        raise Conflict(
+            "The report is written while the consultation is in progress; it is "
+            f"{row['state'].replace('_', ' ')}.",
+            extra={"state": row["state"]},
+        )
+    return actor, row
+
+
+async def _held_elsewhere(consultation_id: int, actor: Actor) -> Conflict | None:
+    row = await load(consultation_id)
+    holder, until = live_lock(row)
+    if holder is None or holder == actor.user_id:
+        return None
+    user = await User.select(User.display_name).where(User.id == holder).first()
+    name = user["display_name"] if user else f"user {holder}"
+    assert until is not None
+    local = until.astimezone(await hospital_zone(actor.hospital_id))
+    return Conflict(
+        f"{name} is editing the report (locked until {local:%H:%M}); try again when they "
+        "have saved.",
+        extra={"lock_holder": holder, "lock_until": until.isoformat()},
+    )
+
+
+async def _timer(consultation_id: int, due: datetime | None) -> None:
+    """Keep one pending expiry timer per consultation in step with the lock."""
+    pending = (Timer.case_type == CASE, Timer.case_id == consultation_id, Timer.kind == LOCK_TIMER)
+    open_ = (Timer.fired_at.is_null(), Timer.cancelled == False)  # noqa: E712
+    if due is None:
+        await Timer.update({Timer.cancelled: True}).where(*pending, *open_)
+        return
+    updated = await Timer.update({Timer.due_at: due}).where(*pending, *open_).returning(Timer.id)
+    if not updated:
+        await Timer.insert(
+            Timer(case_type=CASE, case_id=consultation_id, kind=LOCK_TIMER, due_at=due)
+        )
+
+
+async def take_lock(ctx: Ctx, consultation_id: int) -> ReportLock:
+    """Take the lock, or extend it (keep-alive) when it is already mine."""
+    actor, _ = await _editor(ctx, consultation_id)
+    at = now()
+    until = at + timedelta(minutes=LOCK_MINUTES)
+    async with unit_of_work(ctx) as uow:
+        taken = (
+            await Consultation.update(
+                {
+                    Consultation.report_lock_user: actor.user_id,
+                    Consultation.report_lock_until: until,
+                }
+            )
+            .where(
+                Consultation.id == consultation_id,
+                Consultation.state == ConsultationState.in_progress.value,
+                lock_free_or_mine(actor, at),
+            )
+            .returning(Consultation.id)
+        )
+        if taken:
+            await _timer(consultation_id, until)
+            await publish(
+                uow,
+                consultation_id,
+                "report_locked",
+                {"user_id": actor.user_id, "until": until.isoformat()},
+            )
+            await uow.audit("consultation.report_lock", CASE, consultation_id)
+    if not taken:
+        raise await _held_elsewhere(consultation_id, actor) or Conflict(
+            "The report cannot be locked now; reload the page."
+        )
+    name = await User.select(User.display_name).where(User.id == actor.user_id).first()
+    return ReportLock(
+        PersonRead(actor.user_id, name["display_name"] if name else ""), until.isoformat()
+    )
+
+
+async def release_lock(ctx: Ctx, consultation_id: int) -> Done:
+    actor = actor_of(ctx)
+    await access.involvement(actor, consultation_id)
+    async with unit_of_work(ctx) as uow:
+        released = (
+            await Consultation.update(
+                {Consultation.report_lock_user: None, Consultation.report_lock_until: None}
+            )
+            .where(
+                Consultation.id == consultation_id, Consultation.report_lock_user == actor.user_id
+            )
+            .returning(Consultation.id)
+        )
+        if released:
+            await _timer(consultation_id, None)
+            await publish(uow, consultation_id, "report_unlocked", {"user_id": actor.user_id})
+            await uow.audit("consultation.report_unlock", CASE, consultation_id)
+    return Done(message="The report is free for others to edit.")
+
+
+async def save(ctx: Ctx, consultation_id: int, data: ReportIn) -> Done:
+    actor, row = await _editor(ctx, consultation_id)
+    if len(data.text) > MAX_REPORT_CHARS:
+        raise BadRequest(
+            f"The report is {len(data.text)} characters long; at most {MAX_REPORT_CHARS} fit."
+        )
+    at = now()
+    new_version = data.report_version + 1
+    async with unit_of_work(ctx) as uow:
+        saved = (
+            await Consultation.update(
+                {
+                    Consultation.report_text: data.text,
+                    Consultation.report_version: new_version,
+                    Consultation.report_lock_user: None,
+                    Consultation.report_lock_until: None,
+                }
+            )
+            .where(
+                Consultation.id == consultation_id,
+                Consultation.state == ConsultationState.in_progress.value,
+                Consultation.report_version == data.report_version,
+                lock_free_or_mine(actor, at),
+            )
+            .returning(Consultation.id)
+        )
+        if saved:
+            await ConsultationReportVersion.insert(
+                ConsultationReportVersion(
+                    consultation=consultation_id,
+                    version=new_version,
+                    text=data.text,
+                    author=actor.user_id,
+                    created_at=at,
+                )
+            )
+            await _timer(consultation_id, None)
+            await record_step(
+                uow,
+                consultation_id,
+                "save_report",
+                row["state"],
+                summary={"report_version": new_version, "length": len(data.text)},
+            )
+            await uow.audit(
+                "consultation.report_save",
+                CASE,
+                consultation_id,
+                detail=f"report version {new_version}, {len(data.text)} characters",
+            )
+    if not saved:
+        raise await _save_refusal(consultation_id, actor, data.report_version)
+    return Done(message="Report saved.", report_version=new_version)
+
+
+async def _save_refusal(consultation_id: int, actor: Actor, seen: int) -> Conflict:
+    locked = await _held_elsewhere(consultation_id, actor)
+    if locked:
+        return locked
+    row = await load(consultation_id)
+    if row["report_version"] != seen:
+        last = (
+            await ConsultationReportVersion.select(ConsultationReportVersion.author)
+            .where(ConsultationReportVersion.consultation == consultation_id)
+            .order_by(ConsultationReportVersion.id, ascending=False)
+            .first()
+        )
+        author = (
+            await User.select(User.display_name).where(User.id == last["author"]).first()
+            if last
+            else None
+        )
+        by = f" by {author['display_name']}" if author else ""
+        return Conflict(
+            f"The report was saved{by} meanwhile (version {row['report_version']}, you edited "
+            f"version {seen}). Copy your text, reload, and merge your changes.",
+            extra={"report_version": row["report_version"]},
+        )
+    return Conflict(f"The report cannot be saved now; the consultation is {row['state']}.")
+
+
+async def submit(ctx: Ctx, consultation_id: int, data: StepIn) -> Done:
+    """Submit the saved report: the consultation is finished."""
+    actor, row = await _editor(ctx, consultation_id)
+    locked = await _held_elsewhere(consultation_id, actor)
+    if locked:
+        raise locked
+    invites = await invites_of(consultation_id)
+
+    async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
+        await Consultation.update(
+            {
+                Consultation.report_submitted_at: now(),
+                Consultation.report_lock_user: None,
+                Consultation.report_lock_until: None,
+            }
+        ).where(Consultation.id == consultation_id)
+        await ConsultationReportVersion.update({ConsultationReportVersion.submitted: True}).where(
+            ConsultationReportVersion.consultation == consultation_id,
+            ConsultationReportVersion.version == row["report_version"],
+        )
+        await _timer(consultation_id, None)
+        await notify(uow, consultation_id, "submit_report", await access.people_of(consultation_id))
+
+    done = await apply(
+        ctx,
+        CONSULTATION,
+        Consultation,
+        consultation_id,
+        "submit_report",
+        facts(invites, report_length=len(row["report_text"].strip())),
+        version=data.version,
+        summary={"report_version": row["report_version"]},
+        topics=await user_topics(consultation_id),
+        effects=effects,
+    )
+    return Done(message="The report is submitted.", version=done.version)
+
+
+DECISION_LABELS = {
+    "": "Undecided",
+    "agree": "Agreed",
+    "agree_join": "Agreed and joined",
+    "deny": "Denied",
+}
+
+
+async def printable(ctx: Ctx, consultation_id: int, _: Callable[[str], str]) -> tuple[str, bytes]:
+    """The report as a PDF, labelled in the reader's language; printing is audited."""
+    actor = actor_of(ctx)
+    data = await read(actor, consultation_id)
+    if not data.report.text.strip():
+        message = "There is no report to print yet; write and save it first."
+        await audit_refusal(ctx, "consultation.report_print", f"409: {message}", "failure")
+        raise Conflict(message, audited=True)
+    zone = await hospital_zone(actor.hospital_id)
+
+    def local(value: str | None) -> str:
+        return (
+            datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            if value
+            else ""
+        )
+
+    p = data.patient
+    invites = [
+        (
+            f"{i.department_name}",
+            f"{i.hospital_name} · {_('Mandatory') if i.mandatory else _('Optional')} · "
+            f"{_('Expert')}: {i.expert.name if i.expert else '—'} · "
+            f"{_(DECISION_LABELS.get(i.decision, i.decision))}"
+            + (f" ({i.reason})" if i.reason else ""),
+        )
+        for i in data.invites
+    ]
+    people = [
+        (_(x.role), f"{x.name} · {x.department_name} · {x.hospital_name}")
+        for x in data.participants
+    ]
+    submitted = data.report.submitted_at
+    doc = ReportDocument(
+        title=_("Remote consultation report"),
+        subtitle=f"{data.hospital_name} · #{data.id}",
+        notice=(
+            f"{_('Submitted')} {local(submitted)}"
+            if submitted
+            else f"{_('Draft — not submitted')} ({_('version')} {data.report.report_version})"
+        ),
+        sections=[
+            Section(
+                _("Consultation"),
+                [
+                    (_("Topic"), data.topic),
+                    (_("Scheduled time"), local(data.scheduled_at)),
+                    (_("Applicant"), f"{data.applicant.name} · {data.hospital_name}"),
+                    (_("State"), _(data.state)),
+                ],
+            ),
+            Section(
+                _("Patient"),
+                [
+                    (_("Patient name"), p.name),
+                    (_("Sex"), _(p.sex) if p.sex else ""),
+                    (_("Birth date"), p.birth_date),
+                    (_("ID number"), p.id_number),
+                    (_("HIS number"), p.his_number),
+                ],
+            ),
+            Section(_("Clinical summary"), text=data.clinical_summary or "—"),
+            Section(_("Invited departments"), invites),
+            Section(_("Participants"), people),
+            Section(_("Consultation opinion"), text=data.report.text),
+        ],
+        footer=f"AIMIS · {_('Printed')} {now().astimezone(zone):%Y-%m-%d %H:%M}",
+    )
+    content = await anyio.to_thread.run_sync(render, doc, lambda n: _("Page {n}").format(n=n))
+    async with unit_of_work(ctx) as uow:
+        await uow.audit(
+            "consultation.report_print",
+            CASE,
+            consultation_id,
+            detail=f"report version {data.report.report_version}",
+        )
+    return f"consultation-{consultation_id}-report.pdf", content

@@ -1,0 +1,62 @@
+"""Side effects of the consultation process, run by the outbox dispatcher (SPEC 3.4).
+
+``create_meeting`` is the ``meeting.create`` outbox row's work: it takes an id, opens its
+own transaction, and is idempotent — a second run (the dispatcher delivers at least once)
+returns the link the first one stored and publishes nothing new.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from store.tables import Consultation
+from store.uow import Ctx, unit_of_work
+
+MEETING_TEMPLATE_ENV = "AIMIS_MEETING_URL_TEMPLATE"
+DEFAULT_MEETING_TEMPLATE = "https://meet.jit.si/aimis-{consultation_id}-{token}"
+"""The meeting provider: any URL with ``{consultation_id}`` and ``{token}`` (a random,
+unguessable room name part), e.g. a hospital's own Jitsi server or a Tencent Meeting link."""
+
+
+def meeting_url(consultation_id: int, template: str | None = None) -> str:
+    template = template or os.environ.get(MEETING_TEMPLATE_ENV) or DEFAULT_MEETING_TEMPLATE
+    try:
+        return template.format(consultation_id=consultation_id, token=secrets.token_hex(8))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"{MEETING_TEMPLATE_ENV}={template!r} may use only {{consultation_id}} and "
+            f"{{token}}: {exc}"
+        ) from None
+
+
+async def create_meeting(consultation_id: int) -> str:
+    """Create the meeting link of a started consultation, store it, tell the room."""
+    url = meeting_url(consultation_id)
+    async with unit_of_work(Ctx(ip="", user_agent="aimis dispatcher")) as uow:
+        stored = (
+            await Consultation.update({Consultation.meeting_url: url})
+            .where(Consultation.id == consultation_id, Consultation.meeting_url == "")
+            .returning(Consultation.id)
+        )
+        if not stored:
+            row = (
+                await Consultation.select(Consultation.meeting_url)
+                .where(Consultation.id == consultation_id)
+                .first()
+            )
+            if row is None:
+                raise LookupError(f"No consultation with id {consultation_id} exists.")
+            return str(row["meeting_url"])
+        await uow.event(
+            f"case:consultation:{consultation_id}",
+            "consultation.meeting_ready",
+            {
+                "case_type": "consultation",
+                "case_id": consultation_id,
+                "event": "meeting_ready",
+                "meeting_url": url,
+            },
+        )
+        await uow.audit("consultation.meeting_ready", "consultation", consultation_id, detail=url)
+    return url

@@ -1,0 +1,151 @@
+"""Consultation pages (SPEC 3, 8.10): the list with the new-consultation form, the room, and
+the admins' consultation log. They read through the same services as the API; the room and
+the lists update live by re-fetching their fragment when an event arrives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.response import Redirect, Template
+
+from aimis.domain import Module
+from aimis.errors import Forbidden
+from api.accounts import service as accounts
+from api.auth import ctx_of, module_enabled
+from api.consultations import contacts, service
+from api.consultations.access import APPLY
+from api.consultations.records import hospital_zone
+from api.consultations.schemas import ConsultationRead, ContactDoctor
+from states.consultation import CONSULTATION
+from store.uow import Actor
+from ui import i18n_consultation as texts
+from ui.pages import page, to_login
+
+LOG_PAGE_SIZE = 50
+
+
+def _actor(request: Request) -> Actor | None:
+    actor = request.scope.get("user")
+    return actor if isinstance(actor, Actor) else None
+
+
+async def _clock(actor: Actor) -> Callable[[str | None], str]:
+    """Format ISO times in the viewer's hospital time zone."""
+    zone = await hospital_zone(actor.hospital_id)
+
+    def when(value: str | None) -> str:
+        if not value:
+            return ""
+        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+    return when
+
+
+async def _doctor(request: Request) -> Actor | Redirect:
+    actor = _actor(request)
+    if actor is None:
+        return to_login(request)
+    if actor.realm == accounts.REALM_ADMIN:
+        return Redirect("/manage/consultations")
+    if not await module_enabled(actor.hospital_id, Module.consultation):
+        raise Forbidden("The module 'consultation' is switched off for your hospital.")
+    return actor
+
+
+def diagram(state: str) -> str:
+    """The machine's own Mermaid diagram, with the current state highlighted."""
+    return "\n".join(
+        [
+            CONSULTATION.mermaid(),
+            "    classDef current fill:#0b6bcb,color:#fff,stroke:#07467f,stroke-width:3px",
+            f"    class {state} current",
+        ]
+    )
+
+
+async def _room(request: Request, actor: Actor, data: ConsultationRead) -> dict[str, Any]:
+    experts: dict[int, list[ContactDoctor]] = {}
+    for invite in data.invites:
+        if invite.can_adjust:
+            found = await contacts.search(actor, department_id=invite.department_id)
+            experts[invite.department_id] = found.doctors
+    return {
+        "c": data,
+        "timeline": await service.timeline(actor, data.id),
+        "diagram": diagram(data.state),
+        "experts": experts,
+        "when": await _clock(actor),
+        "topics": [f"case:consultation:{data.id}"],
+        **texts.labels(),
+    }
+
+
+async def _lists(actor: Actor) -> dict[str, Any]:
+    return {
+        "mine": await service.mine(actor),
+        "reviews": await service.reviews(actor),
+        "when": await _clock(actor),
+        **texts.labels(),
+    }
+
+
+class ConsultationPages(Controller):
+    include_in_schema = False
+
+    @get("/consultations")
+    async def index(self, request: Request) -> Template | Redirect:
+        actor = await _doctor(request)
+        if isinstance(actor, Redirect):
+            return actor
+        return await page(
+            request,
+            "consultations/index.html",
+            can_apply=APPLY in actor.permissions,
+            topics=[f"user:{actor.user_id}"],
+            **await _lists(actor),
+        )
+
+    @get("/consultations/lists")
+    async def lists(self, request: Request) -> Template | Redirect:
+        actor = await _doctor(request)
+        if isinstance(actor, Redirect):
+            return actor
+        return await page(request, "consultations/_lists.html", **await _lists(actor))
+
+    @get("/consultations/{consultation_id:int}")
+    async def room(self, request: Request, consultation_id: int) -> Template | Redirect:
+        actor = await _doctor(request)
+        if isinstance(actor, Redirect):
+            return actor
+        data = await service.view(ctx_of(request), consultation_id)
+        return await page(request, "consultations/room.html", **await _room(request, actor, data))
+
+    @get("/consultations/{consultation_id:int}/live")
+    async def room_live(self, request: Request, consultation_id: int) -> Template | Redirect:
+        """The room's changing parts (no patient identifiers), re-fetched on each event."""
+        actor = await _doctor(request)
+        if isinstance(actor, Redirect):
+            return actor
+        data = await service.read(actor, consultation_id)
+        return await page(request, "consultations/_live.html", **await _room(request, actor, data))
+
+    @get("/manage/consultations")
+    async def log(self, request: Request, q: str = "", offset: int = 0) -> Template | Redirect:
+        actor = _actor(request)
+        if actor is None or actor.realm != accounts.REALM_ADMIN or not actor.is_admin:
+            return to_login(request, admin=True)
+        offset = max(offset, 0)
+        result = await service.log(actor, q, offset, LOG_PAGE_SIZE)
+        return await page(
+            request,
+            "consultations/log.html",
+            result=result,
+            q=q,
+            offset=offset,
+            size=LOG_PAGE_SIZE,
+            when=await _clock(actor),
+            **texts.labels(),
+        )
