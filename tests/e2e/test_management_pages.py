@@ -9,6 +9,7 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -287,6 +288,48 @@ async def test_audit_filter_and_csv(context, app_url, place, tmp_path) -> None:
         AuditLog.username == place.admin, AuditLog.action == "audit.export"
     )
     assert exported
+
+
+async def test_audit_paging_with_htmx(context, app_url, place, uniq) -> None:
+    who = uniq("paged.")
+    await AuditLog.insert(
+        *[
+            AuditLog(
+                at=datetime.now(UTC),
+                username=who,
+                hospital_id=place.id,
+                action="test.paging",
+                target_id=str(i),
+            )
+            for i in range(60)
+        ]
+    )
+    page = await context.new_page()
+    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    await page.goto(f"{app_url}/manage/audit")
+    await page.fill("#f-user", who)
+    await page.click("#audit-filter button[type=submit]")
+    await page.wait_for_url(re.compile(r".*user=paged.*"))
+    rows = page.locator("#audit-table tbody tr")
+    await page.wait_for_function(
+        "() => document.querySelectorAll('#audit-table tbody tr').length === 50"
+    )
+    assert "test.paging" in await rows.first.inner_text()
+    await page.click("#audit-older")
+    await page.wait_for_url(re.compile(r".*before=\d+.*"))
+    await page.wait_for_function(
+        "() => document.querySelectorAll('#audit-table tbody tr').length === 10"
+    )
+    assert await page.locator("#audit-older").count() == 0
+    await page.click("#audit-newer")
+    await page.wait_for_url(re.compile(r".*after=\d+.*"))
+    await page.wait_for_function(
+        "() => document.querySelectorAll('#audit-table tbody tr').length === 50"
+    )
+    assert await page.locator("#audit-newer").count() == 0
+    await page.reload()  # the pushed URL is a whole page of its own
+    assert await rows.count() == 50
+    assert await page.locator("#audit-filter").count() == 1
 
 
 async def test_alliance_admin_hospitals(context, app_url, demo, uniq) -> None:
