@@ -28,10 +28,8 @@ from pydicom import dcmread
 from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.encaps import parse_basic_offsets
-from pydicom.filereader import data_element_generator
 from pydicom.pixels import as_pixel_options, get_decoder
 from pydicom.pixels.utils import get_expected_length
-from pydicom.tag import BaseTag
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, MediaStorageDirectoryStorage
 
 from imaging.codecs import is_decodable, prefer_fast_decoders
@@ -43,7 +41,7 @@ PIXEL_TAGS = {
     0x7FE00008: "FloatPixelData",
     0x7FE00009: "DoubleFloatPixelData",
 }
-_ITEM, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE0DD
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 _LONG_VRS = {
     b"OB",
@@ -80,6 +78,7 @@ class RefusalCode(StrEnum):
     MISSING_PATIENT_ID = "missing-patient-id"
     INCOMPLETE_PIXEL_MODULE = "incomplete-pixel-module"
     UNDECODABLE = "undecodable"
+    NO_PIXEL_DATA = "no-pixel-data"
 
 
 class IngestRefused(Exception):
@@ -216,7 +215,9 @@ def validate_for_ingest(source: Source, policy: IngestPolicy = STRICT) -> Parsed
         _check_is_instance(ds)
         _check_values(ds)
         _check_identity(parsed, policy)
-        if parsed.pixel_data is not None:
+        if parsed.pixel_data is None:
+            _check_not_cut_before_pixels(ds)
+        else:
             pixels = _check_pixel_module(parsed)
             _check_pixel_length(parsed, pixels)
             if policy.decode_check:
@@ -247,6 +248,8 @@ def _parse(fp: BinaryIO, size: int, *, verify: bool) -> tuple[ParsedInstance, Bi
     head = fp.read(132)
     if len(head) < 132 or head[128:132] != b"DICM":
         raise _not_part10(head)
+    if verify:
+        _skip_file_meta(fp, base + size)  # a cut inside the meta header is named as such
     fp.seek(base)
     try:
         ds = dcmread(fp, stop_before_pixels=True)
@@ -301,12 +304,22 @@ def _not_part10(head: bytes) -> IngestRefused:
 
 def _skip_file_meta(fp: BinaryIO, end: int) -> int:
     """Return the offset of the first dataset element after the group 0002 elements."""
+    declared_end = None
     while True:
         pos = fp.tell()
         head = fp.read(8)
+        if declared_end is not None and pos < declared_end and len(head) < 8:
+            raise IngestRefused(RefusalCode.TRUNCATED, "The file meta header is truncated.")
         if len(head) < 8 or struct.unpack("<H", head[:2])[0] != 0x0002:
             fp.seek(pos)
             return pos
+        if head[:4] == b"\x02\x00\x00\x00" and head[4:6] == b"UL":
+            group_length = fp.read(4)
+            if len(group_length) == 4:
+                declared_end = fp.tell() + struct.unpack("<L", group_length)[0]
+                if declared_end > end:
+                    raise IngestRefused(RefusalCode.TRUNCATED, "The file meta header is truncated.")
+            fp.seek(pos + 8)
         vr = head[4:6]
         if vr.isalpha() and vr.isupper():
             if vr in _LONG_VRS:
@@ -329,6 +342,10 @@ def _inflate(fp: BinaryIO, start: int, end: int) -> tuple[BinaryIO, int, int]:
         raise IngestRefused(
             RefusalCode.MALFORMED, f"The deflated dataset cannot be inflated: {exc}."
         ) from exc
+    if not inflater.eof and not inflater.unconsumed_tail:
+        raise IngestRefused(
+            RefusalCode.TRUNCATED, "The file is truncated: its deflated dataset is incomplete."
+        )
     if inflater.unconsumed_tail:
         raise IngestRefused(
             RefusalCode.TOO_LARGE,
@@ -340,35 +357,96 @@ def _inflate(fp: BinaryIO, start: int, end: int) -> tuple[BinaryIO, int, int]:
 def _walk_dataset(
     fp: BinaryIO, start: int, end: int, ts: UID
 ) -> tuple[PixelDataLocation | None, list[str]]:
-    """Check every top-level element fits in the file; locate and walk the pixel data."""
+    """Walk every element header to the end of the file, nested items included, proving
+    each value and each undefined-length sequence ends inside the file; locate the pixels.
+    Values are skipped by seeking, never read."""
+    walker = _Walker(fp, end, "<" if ts.is_little_endian else ">")
     implicit = _detect_implicit_vr(fp, start, ts)
     fp.seek(start)
-    last_tag = None
-    try:
-        for elem in data_element_generator(
-            fp,
-            implicit,
-            ts.is_little_endian,
-            stop_when=_at_pixel_data,
-            defer_size=256,
-        ):
-            last_tag = elem.tag
-            length = getattr(elem, "length", 0)
-            tell = getattr(elem, "value_tell", 0)
-            if length != _UNDEFINED and tell + length > end:
-                raise _truncated_at(elem.tag, tell + length - end)
-    except IngestRefused:
-        raise
-    except Exception as exc:
-        raise IngestRefused(
-            RefusalCode.MALFORMED,
-            f"The dataset cannot be parsed after element {last_tag}: {_first_line(exc)}.",
-        ) from exc
-    if fp.tell() > end:
-        raise _truncated_at(last_tag, fp.tell() - end)
-    if fp.tell() + 8 > end:
-        return None, []
-    return _read_pixel_header(fp, end, ts)
+    walker.elements(implicit, top_level=True)
+    return walker.pixels, []
+
+
+class _Walker:
+    def __init__(self, fp: BinaryIO, end: int, order: str) -> None:
+        self.fp, self.end, self.order = fp, end, order
+        self.pixels: PixelDataLocation | None = None
+        self.last = "(start of dataset)"
+
+    def header(self, size: int) -> bytes:
+        data = self.fp.read(size)
+        if len(data) < size:
+            raise IngestRefused(
+                RefusalCode.TRUNCATED,
+                f"The file is truncated: it ends inside the element after {self.last}.",
+            )
+        return data
+
+    def skip(self, length: int) -> None:
+        if self.fp.tell() + length > self.end:
+            missing = self.fp.tell() + length - self.end
+            raise _truncated_at(self.last, missing)
+        self.fp.seek(length, os.SEEK_CUR)
+
+    def elements(self, implicit: bool, *, top_level: bool = False) -> None:
+        """Walk elements until the end of the file (top level) or an item delimiter."""
+        while True:
+            if top_level and self.fp.tell() >= self.end:
+                return
+            head = self.header(8)
+            group, elem = struct.unpack(f"{self.order}HH", head[:4])
+            tag = group << 16 | elem
+            if tag == _ITEM_END and not top_level:
+                return
+            self.last = f"({group:04X},{elem:04X})"
+            vr = None if implicit or group == 0xFFFE else head[4:6]
+            if vr is None:
+                length = struct.unpack(f"{self.order}L", head[4:8])[0]
+            elif vr in _LONG_VRS:
+                length = struct.unpack(f"{self.order}L", self.header(4))[0]
+            else:
+                length = struct.unpack(f"{self.order}H", head[6:8])[0]
+            if top_level and tag in PIXEL_TAGS:
+                self.pixel_data(tag, vr, length)
+            elif length == _UNDEFINED:
+                # a sequence; UN of undefined length holds implicit VR little endian
+                self.sequence(implicit or vr == b"UN")
+            else:
+                self.skip(length)
+
+    def sequence(self, implicit: bool) -> None:
+        while True:
+            group, elem, length = struct.unpack(f"{self.order}HHL", self.header(8))
+            tag = group << 16 | elem
+            if tag == _SEQUENCE_END:
+                return
+            if tag != _ITEM:
+                raise IngestRefused(
+                    RefusalCode.MALFORMED,
+                    f"Sequence {self.last} holds an unexpected element ({group:04X},{elem:04X}) "
+                    "where an item should be.",
+                )
+            if length == _UNDEFINED:
+                self.elements(implicit)
+            else:
+                self.skip(length)
+
+    def pixel_data(self, tag: int, vr: bytes | None, length: int) -> None:
+        keyword = PIXEL_TAGS[tag]
+        offset = self.fp.tell()
+        vr_text = vr.decode("ascii", "replace") if vr else None
+        if length != _UNDEFINED:
+            if offset + length > self.end:
+                raise IngestRefused(
+                    RefusalCode.TRUNCATED,
+                    f"The file is truncated: its pixel data should hold {length:,} bytes but "
+                    f"the file ends after {self.end - offset:,}.",
+                )
+            self.pixels = PixelDataLocation(keyword, vr_text, offset, length)
+            self.fp.seek(length, os.SEEK_CUR)
+            return
+        fragments, offsets = _walk_fragments(self.fp, self.end, self.order, rewind=False)
+        self.pixels = PixelDataLocation(keyword, vr_text, offset, None, fragments, offsets)
 
 
 def _pixel_data_here(fp: BinaryIO, end: int, ts: UID) -> PixelDataLocation | Literal[False] | None:
@@ -394,10 +472,6 @@ def _detect_implicit_vr(fp: BinaryIO, start: int, ts: UID) -> bool:
         return bool(ts.is_implicit_VR)
     vr = head[4:6]
     return not (vr.isalpha() and vr.isupper())
-
-
-def _at_pixel_data(tag: BaseTag, vr: str | None, length: int) -> bool:
-    return int(tag) in PIXEL_TAGS
 
 
 def _truncated_at(tag: object, missing: int) -> IngestRefused:
@@ -438,7 +512,9 @@ def _read_pixel_header(
     return PixelDataLocation(keyword, vr, offset, None, fragments, offsets), []
 
 
-def _walk_fragments(fp: BinaryIO, end: int, order: str) -> tuple[int, tuple[int, ...]]:
+def _walk_fragments(
+    fp: BinaryIO, end: int, order: str, *, rewind: bool = True
+) -> tuple[int, tuple[int, ...]]:
     """Walk the encapsulated items by their headers only; every item must fit in the file."""
     start = fp.tell()
     try:
@@ -478,7 +554,8 @@ def _walk_fragments(fp: BinaryIO, end: int, order: str) -> tuple[int, tuple[int,
             )
         fp.seek(length, os.SEEK_CUR)
         count += 1
-    fp.seek(start)
+    if rewind:
+        fp.seek(start)
     return count, tuple(offsets)
 
 
@@ -541,6 +618,25 @@ def _check_values(ds: Dataset) -> None:
                     f"Element {elem.tag} {elem.name} has the value {value!r}, which is not a "
                     f"valid number (VR {elem.VR}).",
                 )
+
+
+def _check_not_cut_before_pixels(ds: Dataset) -> None:
+    """A file cut exactly between two elements parses as a shorter file; an image (by its
+    SOP class or its image description) without pixel data gives the cut away."""
+    sop_class = UID(str(ds.get("SOPClassUID", "")).strip() or "0")
+    described = ("Rows", "Columns", "BitsAllocated", "PhotometricInterpretation")
+    if "Image Storage" in sop_class.name:
+        raise IngestRefused(
+            RefusalCode.NO_PIXEL_DATA,
+            f"The file is a {sop_class.name} instance but holds no pixel data (it may have been "
+            "cut off).",
+        )
+    if any(keyword in ds for keyword in described):
+        raise IngestRefused(
+            RefusalCode.NO_PIXEL_DATA,
+            "The header describes an image but the file holds no pixel data (it may have been "
+            "cut off).",
+        )
 
 
 _REQUIRED_UIDS = (

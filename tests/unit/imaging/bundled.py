@@ -52,6 +52,14 @@ REFUSED: dict[str, RefusalCode] = {
     "zipMR.gz": RefusalCode.NOT_DICOM,
     "dicomdirtests/README.txt": RefusalCode.NOT_DICOM,
     "dicomdirtests/TINY_ALPHA/README": RefusalCode.NOT_DICOM,
+    # CT Image Storage headers whose pixel data was stripped to keep the wheel small
+    **{
+        name: RefusalCode.NO_PIXEL_DATA
+        for name in (
+            p.relative_to(ROOT).as_posix()
+            for p in (ROOT / "dicomdirtests/TINY_ALPHA/PT000000").rglob("IM*")
+        )
+    },
     **{
         f"dicomdirtests/{name}": RefusalCode.NOT_AN_INSTANCE
         for name in (
