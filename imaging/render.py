@@ -121,6 +121,10 @@ def to_display(
 def frame_view(header: Dataset, index: int) -> Dataset:
     """The attributes that shape frame ``index``: top level, then the shared and per-frame
     functional groups of an enhanced multi-frame image (later ones win)."""
+    shared = header.get("SharedFunctionalGroupsSequence")
+    per_frame = header.get("PerFrameFunctionalGroupsSequence")
+    if not shared and not per_frame:
+        return header  # only read from here on, so no copy is needed
     view = Dataset()
     for keyword in (
         "PhotometricInterpretation",
@@ -149,9 +153,8 @@ def frame_view(header: Dataset, index: int) -> Dataset:
         if keyword in header:
             view[keyword] = header[keyword]
     groups = []
-    if shared := header.get("SharedFunctionalGroupsSequence"):
+    if shared:
         groups.append(shared[0])
-    per_frame = header.get("PerFrameFunctionalGroupsSequence")
     if per_frame and index < len(per_frame):
         groups.append(per_frame[index])
     for group in groups:
@@ -180,7 +183,7 @@ def _to_uint8_gray(
             levels = np.arange(lo, hi + 1, dtype=np.int64)
             table = _gray_chain(levels, view, window, invert)
             offset = arr.astype(np.int32, copy=False) - lo if lo else arr
-            return table[offset]
+            return np.take(table, offset)
     return _gray_chain(arr, view, window, invert)
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_windowing, convert_color_space, pixel_array
 
-from imaging.frames import decode_frame
+from imaging.frames import DecodedFrame, decode_frame
 from imaging.read import parse_instance
 from imaging.render import (
     Window,
@@ -144,3 +144,26 @@ def test_jpeg_quality_changes_the_size() -> None:
     assert len(render(path, quality=30)) < len(render(path, quality=95))
     with pytest.raises(ValueError):
         render(path, fmt="gif")
+
+
+def test_enhanced_multi_frame_uses_each_frames_functional_groups() -> None:
+    header = Dataset()
+    header.PhotometricInterpretation = "MONOCHROME2"
+    header.BitsStored, header.PixelRepresentation = 12, 0
+    shared = Dataset()
+    transform = Dataset()
+    transform.RescaleSlope, transform.RescaleIntercept = 1, -1024
+    shared.PixelValueTransformationSequence = [transform]
+    header.SharedFunctionalGroupsSequence = [shared]
+    frames = []
+    for center, width in ((40, 400), (-600, 1500)):
+        group, voi = Dataset(), Dataset()
+        voi.WindowCenter, voi.WindowWidth = center, width
+        group.FrameVOILUTSequence = [voi]
+        frames.append(group)
+    header.PerFrameFunctionalGroupsSequence = frames
+    stored = np.array([[1024 + 40, 1024 - 600]], dtype=np.uint16)  # HU 40 and -600
+    frame = DecodedFrame(stored, "MONOCHROME2", 16, 12, 0, 1, 0)
+    soft_tissue, lung = to_display(frame, header, 0), to_display(frame, header, 1)
+    assert abs(int(soft_tissue[0, 0]) - 128) <= 1 and soft_tissue[0, 1] == 0
+    assert abs(int(lung[0, 1]) - 128) <= 1 and lung[0, 0] > 128
