@@ -72,7 +72,7 @@ def main() -> None:
             )
         jls = slices[JPEGLSLossless]
         for plugin in ("pyjpegls", "pylibjpeg"):
-            p50, p99 = _times(lambda: pixel_array(jls, decoding_plugin=plugin), args.runs)
+            p50, p99 = _times(lambda p=plugin: pixel_array(jls, decoding_plugin=p), args.runs)
             print(f"JPEG-LS decode with {plugin:<10} only: {p50:6.2f}/{p99:6.2f}")
         ct = slices[ExplicitVRLittleEndian]
         p50, p99 = _times(lambda: render_frame(ct, 0, window=window), args.runs)
