@@ -41,6 +41,15 @@ class FrameOutOfRange(FrameError):
     pass
 
 
+class FrameUndecodable(FrameError):
+    pass
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines[1:] or lines or [type(exc).__name__]).rstrip(".")[:300]
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedFrame:
     """A decoded frame and the pixel description that now applies to it.
@@ -87,7 +96,13 @@ def decode_frame(source: Source, index: int, *, raw: bool = False) -> DecodedFra
 
 def decode_open_frame(inst: OpenInstance, index: int, *, raw: bool = False) -> DecodedFrame:
     _check_index(inst.parsed, index)
-    array, props = decode_array(inst, index, raw=raw)
+    try:
+        array, props = decode_array(inst, index, raw=raw)
+    except Exception as exc:
+        ts = inst.parsed.transfer_syntax_uid
+        raise FrameUndecodable(
+            f"Frame {index + 1} cannot be decoded ({ts.name}): {_first_line(exc)}."
+        ) from exc
     assert isinstance(array, np.ndarray)
     pixels = inst.parsed.pixels
     assert pixels is not None

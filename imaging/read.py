@@ -19,7 +19,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -148,7 +148,6 @@ class ParsedInstance:
     size: int
     pixel_data: PixelDataLocation | None
     pixels: PixelModule | None
-    warnings: tuple[str, ...] = field(default=())
 
     def _text(self, keyword: str) -> str:
         value = self.dataset.get(keyword)
@@ -282,9 +281,9 @@ def _parse(fp: BinaryIO, size: int, *, verify: bool) -> tuple[ParsedInstance, Bi
     start = _skip_file_meta(fp, end)
     if ts == DeflatedExplicitVRLittleEndian:
         stream, start, end = _inflate(fp, start, end)
-    location, warnings = _walk_dataset(stream, start, end, ts)
+    location = _walk_dataset(stream, start, end, ts)
     pixels = _pixel_module(ds) if location is not None else None
-    parsed = ParsedInstance(ds, ts, size, location, pixels, tuple(warnings))
+    parsed = ParsedInstance(ds, ts, size, location, pixels)
     return parsed, stream
 
 
@@ -354,9 +353,7 @@ def _inflate(fp: BinaryIO, start: int, end: int) -> tuple[BinaryIO, int, int]:
     return io.BytesIO(data), 0, len(data)
 
 
-def _walk_dataset(
-    fp: BinaryIO, start: int, end: int, ts: UID
-) -> tuple[PixelDataLocation | None, list[str]]:
+def _walk_dataset(fp: BinaryIO, start: int, end: int, ts: UID) -> PixelDataLocation | None:
     """Walk every element header to the end of the file, nested items included, proving
     each value and each undefined-length sequence ends inside the file; locate the pixels.
     Values are skipped by seeking, never read."""
@@ -364,7 +361,7 @@ def _walk_dataset(
     implicit = _detect_implicit_vr(fp, start, ts)
     fp.seek(start)
     walker.elements(implicit, top_level=True)
-    return walker.pixels, []
+    return walker.pixels
 
 
 class _Walker:
@@ -459,8 +456,7 @@ def _pixel_data_here(fp: BinaryIO, end: int, ts: UID) -> PixelDataLocation | Lit
     fp.seek(pos)
     if group << 16 | elem not in PIXEL_TAGS:
         return False
-    location, _ = _read_pixel_header(fp, end, ts)
-    return location
+    return _read_pixel_header(fp, end, ts)
 
 
 def _detect_implicit_vr(fp: BinaryIO, start: int, ts: UID) -> bool:
@@ -481,11 +477,11 @@ def _truncated_at(tag: object, missing: int) -> IngestRefused:
     )
 
 
-def _read_pixel_header(
-    fp: BinaryIO, end: int, ts: UID
-) -> tuple[PixelDataLocation | None, list[str]]:
+def _read_pixel_header(fp: BinaryIO, end: int, ts: UID) -> PixelDataLocation:
     order = "<" if ts.is_little_endian else ">"
     head = fp.read(8)
+    if len(head) < 8:
+        raise _truncated_at("(7FE0,0010)", 8 - len(head))
     group, elem = struct.unpack(f"{order}HH", head[:4])
     keyword = PIXEL_TAGS[group << 16 | elem]
     vr: str | None = None
@@ -507,9 +503,9 @@ def _read_pixel_header(
                 f"The file is truncated: its pixel data should hold {length:,} bytes but the "
                 f"file ends after {end - offset:,}.",
             )
-        return PixelDataLocation(keyword, vr, offset, length), []
+        return PixelDataLocation(keyword, vr, offset, length)
     fragments, offsets = _walk_fragments(fp, end, order)
-    return PixelDataLocation(keyword, vr, offset, None, fragments, offsets), []
+    return PixelDataLocation(keyword, vr, offset, None, fragments, offsets)
 
 
 def _walk_fragments(
