@@ -1,0 +1,53 @@
+"""The notifier contract: one message to one address on one channel, one typed result.
+
+Every channel (the dispatcher log, e-mail, and later WeChat official account, WeCom
+application message, WeCom group robot, SMS gateway) implements ``Notifier``; callers never
+know which library delivers. Messages carry no database rows, only what is sent.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+import msgspec
+
+
+class Channel(StrEnum):
+    log = "log"  # the dispatcher's console: the embedded demo, and the fallback
+    email = "email"  # apprise mailto:// / mailtos:// through AIMIS_SMTP_URL
+
+
+class Recipient(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a user can be reached: the bindings on the account."""
+
+    user_id: int
+    username: str
+    hospital_id: int | None = None
+    email: str = ""
+    wechat_openid: str = ""
+    wecom_userid: str = ""
+
+
+class OutgoingMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """One message for one address. ``address`` depends on the channel: an e-mail address,
+    a WeCom user id, an openid; for ``log`` the user name. ``sensitive`` marks a secret
+    (a verification code): such a body is never copied anywhere but to its recipient."""
+
+    channel: Channel
+    address: str
+    title: str
+    body: str
+    sensitive: bool = False
+
+
+class DeliveryResult(msgspec.Struct, frozen=True, kw_only=True):
+    """``retryable=False`` says trying again cannot help (a malformed address or URL)."""
+
+    ok: bool
+    error: str = ""
+    retryable: bool = True
+
+
+class Notifier(Protocol):
+    async def send(self, message: OutgoingMessage) -> DeliveryResult: ...
