@@ -1,0 +1,225 @@
+"""The outbox dispatcher: runs each due outbox row as an async Prefect flow.
+
+Loop: when a row is due and the Prefect API answers, claim rows (``flows.outbox``), run
+the flow of each row's kind, named after the case (its idempotency key, e.g.
+``reset-code-17``) and tagged with the kind; the only parameter is the outbox id. Success
+marks the row done and scrubs its secrets; a failed run backs off (``next_at`` doubles) until
+``max_attempts``, then the row is failed; a run Prefect could not even start (API down)
+gives the row back without counting it. A killed dispatcher loses nothing: its rows are
+due again when their lease ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import signal
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import httpx
+from prefect import Flow, State, tags
+
+from aimis.settings import get_settings
+from flows import outbox
+from flows.notify import PermanentFailure, deliver_reset_code, use_channels
+from flows.outbox import Job
+from flows.settings import DispatchSettings, get_dispatch_settings
+from notifiers import build_channels
+from store.db import close_pool, start_pool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Handler:
+    flow: Flow[Any, Any]
+    secrets: tuple[str, ...] = ()  # payload keys removed once the row is finished
+
+
+HANDLERS: dict[str, Handler] = {
+    "notify.reset_code": Handler(deliver_reset_code, secrets=("code",)),
+}
+
+
+KINDS = sorted(HANDLERS)
+
+
+async def report_unhandled() -> None:
+    """Say which waiting rows this dispatcher leaves alone (a newer version handles them)."""
+    with contextlib.suppress(Exception):
+        for kind, count in (await outbox.unhandled(KINDS)).items():
+            log.warning("%d outbox row(s) of kind %r wait: no flow handles that kind", count, kind)
+
+
+class PrefectProbe:
+    """Is the Prefect API answering? Asked only when work is due, remembered briefly."""
+
+    def __init__(self, api_url: str, remember_seconds: float = 2.0) -> None:
+        self.url = f"{api_url.rstrip('/')}/health"
+        self.remember = remember_seconds
+        self._ok_until = 0.0
+        self._was_down = False
+        self._http = httpx.AsyncClient(timeout=2.0)
+
+    async def ok(self) -> bool:
+        if time.monotonic() < self._ok_until:
+            return True
+        try:
+            answered = (await self._http.get(self.url)).status_code == 200
+        except httpx.HTTPError:
+            answered = False
+        if answered:
+            self._ok_until = time.monotonic() + self.remember
+            if self._was_down:
+                log.info("Prefect API answers again; dispatching")
+        elif not self._was_down:
+            log.warning("Prefect API %s does not answer; due work waits", self.url)
+        self._was_down = not answered
+        return answered
+
+    def forget(self) -> None:
+        self._ok_until = 0.0
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+class Dispatcher:
+    def __init__(self, settings: DispatchSettings, probe: PrefectProbe) -> None:
+        self.settings = settings
+        self.probe = probe
+        self.running: dict[int, asyncio.Task[None]] = {}
+
+    def backoff(self, attempts: int) -> float:
+        s = self.settings
+        return min(s.backoff_seconds * 2 ** max(attempts - 1, 0), s.backoff_max_seconds)
+
+    async def poll(self) -> None:
+        free = self.settings.concurrency - len(self.running)
+        if free <= 0 or not await outbox.has_due(KINDS) or not await self.probe.ok():
+            return
+        for job in await outbox.claim(KINDS, free, self.settings.lease_seconds):
+            task = asyncio.create_task(self.run(job), name=f"outbox-{job.id}")
+            self.running[job.id] = task
+            task.add_done_callback(functools.partial(self._forget, job.id))
+
+    def _forget(self, job_id: int, _task: asyncio.Task[None]) -> None:
+        self.running.pop(job_id, None)
+
+    async def run(self, job: Job) -> None:
+        handler = HANDLERS[job.kind]
+        keeper = asyncio.create_task(self._keep_lease(job))
+        try:
+            with tags(job.kind):
+                run_flow = handler.flow.with_options(flow_run_name=job.key)
+                state = await cast(
+                    Awaitable[State[Any]], run_flow(outbox_id=job.id, return_state=True)
+                )
+        except Exception as exc:  # Prefect could not run the flow: not the delivery's fault
+            self.probe.forget()
+            await outbox.release(job, f"Prefect: {exc}", self.settings.prefect_wait_seconds)
+            log.warning("outbox %s (%s) waits: Prefect: %s", job.id, job.key, exc)
+            return
+        finally:
+            keeper.cancel()
+        await self._finish(job, handler, state)
+
+    async def _finish(self, job: Job, handler: Handler, state: State[Any]) -> None:
+        flow_run_id = str(state.state_details.flow_run_id or "")
+        if state.is_completed():
+            await outbox.complete(job, flow_run_id, handler.secrets)
+            log.info("outbox %s (%s) done", job.id, job.key)
+            return
+        error = await state.aresult(raise_on_failure=False)
+        reason = (
+            f"{type(error).__name__}: {error}"
+            if isinstance(error, BaseException)
+            else str(state.message or state.name)
+        )
+        if isinstance(error, PermanentFailure) or job.attempts >= self.settings.max_attempts:
+            await outbox.give_up(job, reason, flow_run_id, handler.secrets)
+            log.error(
+                "outbox %s (%s) failed after %s attempts: %s", job.id, job.key, job.attempts, reason
+            )
+            return
+        delay = self.backoff(job.attempts)
+        await outbox.retry_later(job, reason, flow_run_id, delay)
+        log.warning(
+            "outbox %s (%s) attempt %s failed, again in %.1f s: %s",
+            job.id,
+            job.key,
+            job.attempts,
+            delay,
+            reason,
+        )
+
+    async def _keep_lease(self, job: Job) -> None:
+        every = self.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            with contextlib.suppress(Exception):  # a missed renewal is retried next period
+                if not await outbox.renew(job, self.settings.lease_seconds):
+                    log.warning("outbox %s: lease lost to another dispatcher", job.id)
+                    return
+
+    async def drain(self, grace_seconds: float) -> None:
+        """On stop: let running flows finish briefly, then cancel them (their rows come
+        back when the lease ends)."""
+        if not self.running:
+            return
+        _done, pending = await asyncio.wait(list(self.running.values()), timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+def warm_up() -> None:
+    """Load now what Prefect loads lazily on the first flow run (about a second on two
+    cores), so that the first verification code after a start is as quick as the rest."""
+    import importlib
+
+    for module in ("prefect.flow_engine", "prefect.task_engine", "fastapi.encoders"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+
+
+async def run_dispatcher(stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop``)."""
+    for name in ("flows", "notifiers"):  # whatever level Prefect gave the root logger
+        logging.getLogger(name).setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # every Prefect API call
+    logging.getLogger("apprise").setLevel(logging.WARNING)  # names every recipient
+    settings, dispatch = get_settings(), get_dispatch_settings()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    use_channels(build_channels(settings))
+    probe = PrefectProbe(settings.prefect_api, dispatch.prefect_wait_seconds)
+    dispatcher = Dispatcher(dispatch, probe)
+    await start_pool()
+    warm_up()
+    await report_unhandled()
+    log.info(
+        "dispatcher: polling the outbox every %.1f s, flows on the Prefect API %s",
+        dispatch.poll_seconds,
+        settings.prefect_api,
+    )
+    try:
+        while not stop.is_set():
+            try:
+                await dispatcher.poll()
+            except Exception:  # the database may be briefly away: keep polling
+                log.exception("dispatcher: polling the outbox failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), dispatch.poll_seconds)
+    finally:
+        await dispatcher.drain(grace_seconds=5)
+        await probe.aclose()
+        await close_pool()
+        log.info("dispatcher stopped")
