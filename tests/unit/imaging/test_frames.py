@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.encaps import generate_frames
-from pydicom.uid import JPEGLSLossless
+from pydicom.uid import JPEGBaseline8Bit, JPEGLSLossless
 
 from imaging.codecs import decoder_plugins, is_decodable, transfer_syntax_report
 from imaging.frames import (
@@ -132,6 +132,7 @@ def test_native_frame_repacks_one_bit_data() -> None:
 def test_jpeg_ls_decodes_with_charls_first() -> None:
     assert decoder_plugins(JPEGLSLossless)[0] == "pyjpegls"
     assert "pylibjpeg" in decoder_plugins(JPEGLSLossless)  # still there as a fallback
+    assert decoder_plugins(JPEGBaseline8Bit)[0] == "pillow"
     assert is_decodable(JPEGLSLossless)
     assert is_decodable("1.2.840.10008.1.2.1")
     assert not is_decodable("1.2.840.10008.1.2.4.100")  # MPEG2: no decoder
