@@ -21,6 +21,7 @@ from api.consultations.records import hospital_zone
 from api.consultations.schemas import ConsultationRead, ContactDoctor
 from states.consultation import CONSULTATION
 from store.uow import Actor
+from ui import i18n
 from ui import i18n_consultation as texts
 from ui.pages import page, to_login
 
@@ -72,8 +73,13 @@ async def _room(request: Request, actor: Actor, data: ConsultationRead) -> dict[
         if invite.can_adjust:
             found = await contacts.search(actor, department_id=invite.department_id)
             experts[invite.department_id] = found.doctors
+    _ = i18n.translator(i18n.language(request))
     return {
         "c": data,
+        "live_labels": {
+            "states": {k: _(v) for k, v in texts.STATE_LABELS.items()},
+            "decisions": {k: _(v) for k, v in texts.DECISION_LABELS.items()},
+        },
         "timeline": await service.timeline(actor, data.id),
         "diagram": diagram(data.state),
         "experts": experts,

@@ -90,11 +90,15 @@ def render(doc: ReportDocument, page_label: Callable[[int], str]) -> bytes:
         pdf.set_font(FAMILY, size=10.5)
         for label, value in section.rows:
             pdf.set_text_color(90, 100, 110)
-            pdf.cell(label_width, 6.5, label)
+            if pdf.get_string_width(label) > label_width - 2:  # a long label gets its own line
+                pdf.multi_cell(0, 6.5, label, align="L", new_x="LMARGIN", new_y="NEXT")
+                pdf.set_x(pdf.l_margin + label_width)
+            else:
+                pdf.cell(label_width, 6.5, label)
             pdf.set_text_color(0, 0, 0)
-            pdf.multi_cell(0, 6.5, value or "—", new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 6.5, value or "—", align="L", new_x="LMARGIN", new_y="NEXT")
         if section.text:
             pdf.set_font(FAMILY, size=11)
-            pdf.multi_cell(0, 7, section.text, new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 7, section.text, align="L", new_x="LMARGIN", new_y="NEXT")
         pdf.ln(4)
     return bytes(pdf.output())

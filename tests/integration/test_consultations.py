@@ -12,6 +12,7 @@ from asyncio.subprocess import PIPE
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
 import msgspec
 import pytest
 import websockets
@@ -38,6 +39,7 @@ from store.tables import (
 )
 from store.uow import Ctx, now
 from tests.conftest import Api
+from tests.e2e.conftest import SHOTS
 from tests.integration.test_accounts import PASSWORD
 
 pytestmark = pytest.mark.integration
@@ -143,6 +145,7 @@ async def snapshot(cid: int) -> dict[str, Any]:
         .where(ConsultationInvite.consultation == cid)
         .order_by(ConsultationInvite.id)
     )
+    assert row is not None
     return {
         **row,
         "invites": invites,
@@ -416,6 +419,7 @@ async def test_the_story_of_issue_3(new_api, uniq) -> None:
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
     assert b"NotoSansCJK" in pdf.content
+    await anyio.Path(SHOTS / "consultation-report.pdf").write_bytes(pdf.content)  # to look at
     if shutil.which("pdftotext"):
         proc = await asyncio.create_subprocess_exec("pdftotext", "-", "-", stdin=PIPE, stdout=PIPE)
         out = (await proc.communicate(pdf.content))[0].decode()
@@ -488,7 +492,7 @@ async def test_bad_create_input_is_a_sentence_and_stores_nothing(new_api, uniq) 
     wang = await user_id("dr.wang")
     topic = uniq("bad ")
     base = {"topic": topic, "scheduled_at": future(), "invites": [{"department_id": west}]}
-    cases = [
+    cases: list[tuple[dict[str, Any], int, str]] = [
         ({"invites": []}, 400, "Invite at least one department."),
         ({"topic": "  "}, 400, "Please enter the topic."),
         ({"scheduled_at": "tomorrow"}, 400, "is not a date and time"),
@@ -891,6 +895,21 @@ async def test_report_lock_is_one_editor_at_a_time(new_api, uniq) -> None:
         )
         == 0
     )
+
+
+async def test_of_two_editors_clicking_at_once_exactly_one_gets_the_lock(new_api, uniq) -> None:
+    li, liu, cid = await started_case(new_api, uniq)
+    url = f"/api/consultations/{cid}/report/lock"
+    answers = await asyncio.gather(*(client.post(url) for client in (li, liu, li, liu)))
+    codes = sorted(a.status_code for a in answers)
+    holder = (
+        await Consultation.select(Consultation.report_lock_user)
+        .where(Consultation.id == cid)
+        .first()
+    )["report_lock_user"]
+    # The holder's second click is a keep-alive, the other editor's are refused.
+    assert codes == [200, 200, 409, 409], [a.text for a in answers]
+    assert holder in (await user_id("dr.li"), await user_id("dr.liu"))
 
 
 async def test_report_needs_a_participant_progress_and_text(new_api, uniq) -> None:
