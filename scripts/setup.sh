@@ -7,6 +7,7 @@ need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need_apt+=(fonts-noto-cjk)
 command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)  # tests read printed PDFs
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -16,10 +17,14 @@ fi
 
 if ! command -v uv >/dev/null 2>&1 && [ ! -x "$HOME/.local/bin/uv" ]; then
   echo "setup: installing uv"
-  python3 -m pip install --user --quiet uv
+  python3 -m pip install --user --quiet uv 2>/dev/null \
+    || python3 -m pip install --user --quiet --break-system-packages uv
 fi
 UV=$(command -v uv || echo "$HOME/.local/bin/uv")
-"$UV" sync --frozen --quiet
+# Bytecode once at install time: with PYTHONDONTWRITEBYTECODE set, every process would
+# otherwise compile Prefect and its dependencies again (seconds on two cores). A second
+# run finds it up to date in about a second.
+"$UV" sync --frozen --quiet --compile-bytecode
 
 if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
   echo "setup: installing browser libraries from npm"
