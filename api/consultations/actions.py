@@ -196,7 +196,11 @@ async def applicant_step(ctx: Ctx, consultation_id: int, trigger: str, data: Ste
                 {"consultation_id": consultation_id},
                 key=f"meeting-{consultation_id}",
             )
-        await notify(uow, consultation_id, trigger, await access.people_of(consultation_id))
+        people = await access.people_of(consultation_id)
+        if trigger in ("withdraw", "cancel"):  # reviewers still deciding can stop
+            undecided = [i["department"] for i in invites if not i["decision"]]
+            people += await access.reviewers_of(undecided)
+        await notify(uow, consultation_id, trigger, people)
 
     done = await apply(
         ctx,

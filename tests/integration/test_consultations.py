@@ -668,6 +668,9 @@ async def test_only_the_applicant_starts_withdraws_or_cancels(new_api, uniq) -> 
         )
     res = await li.post(f"/api/consultations/{cid}/withdraw", json={"version": 1})
     assert res.status_code == 200 and (await snapshot(cid))["state"] == "withdrawn"
+    withdrawn = (await notify_rows(cid))[-1]
+    assert withdrawn["event"] == "withdraw"
+    assert {await user_id("dr.li"), await user_id("dr.liu")} <= set(withdrawn["user_ids"])
 
 
 async def test_other_hospitals_cases_and_cases_you_take_no_part_in_are_404(
