@@ -26,8 +26,9 @@ from prefect import Flow, State, tags
 
 from aimis.settings import get_settings
 from flows import outbox
-from flows.notify import PermanentFailure, deliver_reset_code, use_channels
-from flows.outbox import Job
+from flows.meetings import create_consultation_meeting
+from flows.notify import deliver_case_notice, deliver_reset_code, use_channels
+from flows.outbox import Job, PermanentFailure
 from flows.settings import DispatchSettings, get_dispatch_settings
 from notifiers import build_channels
 from store.db import close_pool, start_pool
@@ -43,6 +44,8 @@ class Handler:
 
 HANDLERS: dict[str, Handler] = {
     "notify.reset_code": Handler(deliver_reset_code, secrets=("code",)),
+    "notify": Handler(deliver_case_notice),
+    "meeting.create": Handler(create_consultation_meeting),
 }
 
 

@@ -17,6 +17,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from aimis.settings import get_settings
+from flows.outbox import PermanentFailure, worth_retrying
 from flows.settings import get_dispatch_settings
 from notifiers import Channel, Channels, DeliveryResult, OutgoingMessage, Recipient, build_channels
 from store.db import transaction
@@ -39,10 +40,6 @@ def channels() -> Channels:
     if not _channels:
         _channels.append(build_channels(get_settings()))
     return _channels[0]
-
-
-class PermanentFailure(Exception):
-    """Trying again cannot help: the outbox row fails at once."""
 
 
 class DeliveryFailed(Exception):
@@ -127,7 +124,12 @@ def reset_code_message(code: str, minutes: int, channel: Channel, address: str) 
     )
 
 
-@task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
+@task(
+    retries=3,
+    retry_delay_seconds=[2, 5, 15],
+    retry_condition_fn=worth_retrying,
+    cache_policy=NO_CACHE,
+)
 async def plan_reset_code(outbox_id: int) -> list[Planned]:
     """Read the request, choose the user's channel, open its delivery-log row."""
     payload = await _payload(outbox_id)
@@ -141,6 +143,43 @@ async def plan_reset_code(outbox_id: int) -> list[Planned]:
     minutes = get_settings().reset_code_minutes
     message = reset_code_message(str(payload["code"]), minutes, channel, address)
     return [Planned(notification_id, recipient.user_id, message)]
+
+
+def case_message(payload: dict, channel: Channel, address: str) -> OutgoingMessage:
+    """A step of a case for the people involved: what happened and a link, no patient data."""
+    link = f"{get_settings().base_url}{payload.get('link', '')}"
+    what = f"{payload.get('business_type', '')} {payload.get('case_id', '')}".strip()
+    return OutgoingMessage(
+        channel=channel,
+        address=address,
+        title=f"AIMIS 通知 notification: {what}",
+        body=f"{what}: {payload.get('event', '')}\n{link}",
+    )
+
+
+@task(
+    retries=3,
+    retry_delay_seconds=[2, 5, 15],
+    retry_condition_fn=worth_retrying,
+    cache_policy=NO_CACHE,
+)
+async def plan_case_notice(outbox_id: int) -> list[Planned]:
+    """One message per involved user on the user's channel; users already told are skipped,
+    users who no longer exist are nobody to tell."""
+    payload = await _payload(outbox_id)
+    planned = []
+    for user_id in payload.get("user_ids", []):
+        try:
+            recipient = await _recipient(int(user_id))
+        except PermanentFailure:
+            continue
+        channel, address = channels().choose(recipient)
+        business_type = str(payload.get("business_type", ""))
+        notification_id, status = await _notification(outbox_id, recipient, channel, business_type)
+        if status != "sent":
+            message = case_message(payload, channel, address)
+            planned.append(Planned(notification_id, recipient.user_id, message))
+    return planned
 
 
 @task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
@@ -231,3 +270,9 @@ async def deliver(planned: list[Planned]) -> None:
 async def deliver_reset_code(outbox_id: int) -> None:
     """A password-reset code to the user's bound channel (SPEC 1.3)."""
     await deliver(await plan_reset_code(outbox_id))
+
+
+@flow(name="notify-case", persist_result=False)
+async def deliver_case_notice(outbox_id: int) -> None:
+    """A step of a case (consultation, ward round, …) to the users involved (SPEC 3.6)."""
+    await deliver(await plan_case_notice(outbox_id))

@@ -11,6 +11,7 @@ write names the value it claimed, so a holder whose row was taken over changes n
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import msgspec
 
@@ -19,6 +20,15 @@ from store.tables import Notification, Outbox
 from store.uow import now
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+
+
+class PermanentFailure(Exception):
+    """Raised by a flow when trying again cannot help: the row fails at once."""
+
+
+def worth_retrying(_task: object, _task_run: object, state: Any) -> bool:
+    """A task's ``retry_condition_fn``: a PermanentFailure is not retried either."""
+    return not isinstance(state.data, PermanentFailure)
 
 
 class Job(msgspec.Struct, frozen=True):

@@ -8,6 +8,7 @@ import json
 import re
 import time
 
+import msgspec
 import pytest
 from pydantic import SecretStr
 
@@ -17,7 +18,7 @@ from api.management.service import create_account
 from notifiers import Channel, OutgoingMessage, Recipient, build_channels
 from notifiers.apprise_adapter import email_notifier, url_notifier
 from store.tables import Hospital, Notification, Outbox, ResetCode, User
-from store.uow import Ctx
+from store.uow import Ctx, unit_of_work
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -146,3 +147,62 @@ async def test_an_unusable_address_fails_at_once(api, dispatcher, smtp, uniq) ->
     [note] = await Notification.select().where(Notification.outbox_id == row["id"])
     assert (note["channel"], note["status"]) == ("email", "failed")
     assert "broken@@address" not in row["error"] + note["error"]
+
+
+async def queue(kind: str, payload: dict, key: str) -> None:
+    """An outbox row as a service writes it, in its own unit of work."""
+    async with unit_of_work(Ctx()) as uow:
+        await uow.outbox(kind, payload, key=key)
+
+
+async def wait_finished(key: str, within: float = 20) -> dict:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        row = await Outbox.select().where(Outbox.idempotency_key == key).first()
+        assert row is not None
+        if row["status"] in ("done", "failed"):
+            return row
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{key} still {row['status']}")
+
+
+async def test_a_case_step_reaches_everyone_involved_on_their_channel(
+    dispatcher, smtp, uniq
+) -> None:
+    _by_mail, mail_id = await make_doctor(uniq, email=f"{uniq('c')}@hospital.test")
+    by_log, log_id = await make_doctor(uniq)
+    key = uniq("notify-consultation-")
+    await queue(
+        "notify",
+        {
+            "business_type": "consultation",
+            "event": "start",
+            "case_type": "consultation",
+            "case_id": 424242,
+            "user_ids": [mail_id, log_id, 987654321],  # the last one no longer exists
+            "link": "/consultations/424242",
+        },
+        key,
+    )
+    row = await wait_finished(key)
+    assert (row["status"], row["attempts"]) == ("done", 1)
+    email = (await User.select(User.email).where(User.id == mail_id).first())["email"]
+    [received] = await smtp.wait_for(email)
+    assert "start" in received.text and "/consultations/424242" in received.text
+    assert any(f"message for {by_log} " in line for line in dispatcher.output().splitlines())
+    notes = await Notification.select().where(Notification.outbox_id == row["id"])
+    assert sorted((n["user_id"], n["channel"], n["status"], n["business_type"]) for n in notes) == [
+        (mail_id, "email", "sent", "consultation"),
+        (log_id, "log", "sent", "consultation"),
+    ]
+
+
+async def test_a_reset_code_for_a_missing_user_fails_without_retries(dispatcher, uniq) -> None:
+    key = uniq("reset-code-missing-")
+    started = time.monotonic()
+    await queue("notify.reset_code", {"user_id": 987654321, "reset_id": 0, "code": "123456"}, key)
+    row = await wait_finished(key)
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert "no longer exists" in row["error"]
+    assert "code" not in msgspec.json.decode(row["payload"])
+    assert time.monotonic() - started < 10  # not 2 + 5 + 15 s of pointless task retries
