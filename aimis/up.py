@@ -112,11 +112,14 @@ async def answers(url: str) -> bool:
         return False
 
 
+SPAWNED: set[int] = set()  # our own children, which asyncio waits for (never reap them)
+
+
 async def spawn(
     args: list[str], env: dict[str, str], out: int | IO[bytes]
 ) -> asyncio.subprocess.Process:
     """A child in a process group of its own (so a stop reaches all it started)."""
-    return await asyncio.create_subprocess_exec(
+    proc = await asyncio.create_subprocess_exec(
         *args,
         cwd=ROOT,
         env=env,
@@ -126,6 +129,8 @@ async def spawn(
         start_new_session=True,
         preexec_fn=_die_with_parent,
     )
+    SPAWNED.add(proc.pid)
+    return proc
 
 
 @dataclass
@@ -286,9 +291,9 @@ class Supervisor:
         watch = asyncio.create_task(self._watch())
         ready = asyncio.create_task(self._bring_up())
         await self.stop.wait()
-        ready.cancel()
-        watch.cancel()
-        await asyncio.gather(ready, watch, return_exceptions=True)
+        for task in (ready, watch, *self.restarts):
+            task.cancel()
+        await asyncio.gather(ready, watch, *self.restarts, return_exceptions=True)
         await self._stop_all()
         return 1 if self.failed else 0
 
@@ -320,7 +325,9 @@ class Supervisor:
     async def _bring_up(self) -> None:
         api = self.settings.prefect_api.rstrip("/")
         prefect = asyncio.create_task(self._wait_until(f"{api}/health", "Prefect API"))
-        web = await self._wait_until(f"{self.settings.base_url}/health", "web app")
+        host = self.settings.host if self.settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        local = f"http://{host}:{self.settings.port}"  # not the public URL: a proxy may front it
+        web = await self._wait_until(f"{local}/health", "web app")
         # The dispatcher starts after the web app: their imports would share the two cores.
         await self._add(self.dispatcher)
         if await prefect:
@@ -388,6 +395,7 @@ class Supervisor:
 
     async def _watch(self) -> None:
         """Restart a child that exited on its own, with backoff; give up if it keeps dying."""
+        reaped = time.monotonic()
         while not self.stop.is_set():
             for child in list(self.children):
                 proc = child.proc
@@ -416,7 +424,9 @@ class Supervisor:
                 task = asyncio.create_task(self._restart(child, delay))
                 self.restarts.add(task)
                 task.add_done_callback(self.restarts.discard)
-            self._reap_orphans()
+            if time.monotonic() - reaped > 5:
+                self._reap_orphans()
+                reaped = time.monotonic()
             await asyncio.sleep(0.5)
 
     async def _restart(self, child: Child, delay: float) -> None:
@@ -426,9 +436,8 @@ class Supervisor:
 
     def _reap_orphans(self) -> None:
         """Grandchildren whose parent died were handed to us (subreaper): collect them."""
-        ours = {c.proc.pid for c in self.children if c.proc is not None}
         for pid in descendants(os.getpid()):
-            if pid not in ours and not alive(pid):
+            if pid not in SPAWNED and not alive(pid):
                 with contextlib.suppress(ChildProcessError, OSError):
                     os.waitpid(pid, os.WNOHANG)
 

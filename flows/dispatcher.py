@@ -115,6 +115,12 @@ class Dispatcher:
         self.running.pop(job_id, None)
 
     async def run(self, job: Job) -> None:
+        try:
+            await self._run(job)
+        except Exception:  # e.g. the database was away while recording the outcome
+            log.exception("outbox %s (%s): will run again when its lease ends", job.id, job.key)
+
+    async def _run(self, job: Job) -> None:
         handler = HANDLERS[job.kind]
         keeper = asyncio.create_task(self._keep_lease(job))
         try:

@@ -27,6 +27,7 @@ from store.uow import now
 log = logging.getLogger(__name__)
 
 DUPLICATE_NOTE = "possible duplicate"
+LAST_ERROR = "; last error: "
 
 _channels: list[Channels] = []
 
@@ -221,13 +222,14 @@ async def record_delivery(notification_id: int, ok: bool, error: str) -> None:
             .where(Notification.id == notification_id)
             .first()
         )
-        note = row["error"] if row and row["error"].startswith(DUPLICATE_NOTE) else ""
+        kept = row["error"] if row else ""
+        note = kept.split(LAST_ERROR)[0] if kept.startswith(DUPLICATE_NOTE) else ""
         update: dict = (
             {Notification.status: "sent", Notification.sent_at: now(), Notification.error: note}
             if ok
             else {
                 Notification.status: "pending",
-                Notification.error: (f"{note}; last error: {error}" if note else error)[:2000],
+                Notification.error: (f"{note}{LAST_ERROR}{error}" if note else error)[:2000],
             }
         )
         await Notification.update(update).where(Notification.id == notification_id)

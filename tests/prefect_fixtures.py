@@ -27,8 +27,6 @@ from tests.fakes.http import FakeHttp
 from tests.fakes.proxy import TcpProxy
 from tests.fakes.smtp import FakeSmtp
 
-PREFECT_HOME = Path(tempfile.mkdtemp(prefix="aimis-test-prefect-"))
-
 # Short waits so that a test sees retries, backoff and final failure in seconds.
 FAST_DISPATCH = {
     "AIMIS_DISPATCH_POLL_SECONDS": "0.2",
@@ -40,11 +38,11 @@ FAST_DISPATCH = {
 }
 
 
-def prefect_env(api_url: str) -> dict[str, str]:
+def prefect_env(api_url: str, home: Path) -> dict[str, str]:
     """The environment of a process that talks to the test Prefect server."""
     return {
         **os.environ,
-        "PREFECT_HOME": str(PREFECT_HOME),
+        "PREFECT_HOME": str(home),
         "PREFECT_API_URL": api_url,
         "AIMIS_PREFECT_API_URL": api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -64,16 +62,24 @@ def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float =
 
 
 @pytest.fixture(scope="session")
-def prefect_api() -> Iterator[str]:
+def prefect_home() -> Iterator[Path]:
+    """PREFECT_HOME of the server and its clients: its database, the processes' logs."""
+    home = Path(tempfile.mkdtemp(prefix="aimis-test-prefect-"))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def prefect_api(prefect_home: Path) -> Iterator[str]:
     """``prefect server start`` on a free port with a temporary home and SQLite database."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {
-        **prefect_env(url),
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{PREFECT_HOME}/prefect.db",
+        **prefect_env(url, prefect_home),
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home}/prefect.db",
         "PREFECT_UI_ENABLED": "false",
     }
-    log = PREFECT_HOME / "server.log"
+    log = prefect_home / "server.log"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -95,7 +101,6 @@ def prefect_api() -> Iterator[str]:
     wait_http(f"{url}/health", proc, log, timeout=120)
     yield url
     stop_group(proc)
-    shutil.rmtree(PREFECT_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -164,16 +169,20 @@ class DispatcherProcess:
 
 @pytest.fixture(scope="module")
 def dispatcher(
-    database: str, prefect_proxy: TcpProxy, smtp: FakeSmtp, ops_http: FakeHttp
+    database: str,
+    prefect_home: Path,
+    prefect_proxy: TcpProxy,
+    smtp: FakeSmtp,
+    ops_http: FakeHttp,
 ) -> Iterator[DispatcherProcess]:
     api = f"http://127.0.0.1:{prefect_proxy.port}/api"
     env = {
-        **prefect_env(api),
+        **prefect_env(api, prefect_home),
         **FAST_DISPATCH,
         "AIMIS_SMTP_URL": smtp.url,
         "AIMIS_NOTIFY_LOG_URL": f"json://127.0.0.1:{ops_http.port}/ops",
     }
-    process = DispatcherProcess(env, PREFECT_HOME / f"dispatcher-{free_port()}.log")
+    process = DispatcherProcess(env, prefect_home / f"dispatcher-{free_port()}.log")
     process.start()
     yield process
     process.stop()
@@ -196,14 +205,14 @@ def flow_runs(prefect_api: str) -> Callable[[str], list[dict]]:
 
 
 @pytest.fixture(scope="session")
-def run_flow(prefect_api: str) -> Callable[[str], str]:
+def run_flow(prefect_api: str, prefect_home: Path) -> Callable[[str], str]:
     """Run Python code that calls a flow, in a subprocess against the test Prefect server."""
 
     def run(code: str) -> str:
         done = subprocess.run(
             [sys.executable, "-c", code],
             cwd=ROOT,
-            env=prefect_env(prefect_api),
+            env=prefect_env(prefect_api, prefect_home),
             capture_output=True,
             text=True,
             timeout=120,
