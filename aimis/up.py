@@ -52,8 +52,15 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
 
+def show(line: str) -> None:
+    """A line on the console; a console that went away (closed terminal, broken pipe) must
+    not stop the supervisor from supervising or from stopping cleanly."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, flush=True)
+
+
 def say(message: str) -> None:
-    print(f"[up] {message}", flush=True)
+    show(f"[up] {message}")
 
 
 def _prctl(option: int, value: int) -> None:
@@ -158,7 +165,7 @@ class Child:
         async for raw in stream:
             line = raw.decode(errors="replace").rstrip()
             self.tail.append(line)
-            print(f"{self.name:<10} | {line}", flush=True)
+            show(f"{self.name:<10} | {line}")
 
     def last_lines(self) -> str:
         if self.log_file is not None and self.log_file.exists():
@@ -282,7 +289,7 @@ class Supervisor:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, self._on_signal)
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
         self.prefect_home.mkdir(parents=True, exist_ok=True)
@@ -307,9 +314,9 @@ class Supervisor:
                         os.killpg(child.proc.pid, signal.SIGKILL)
             return
         if not self.stop.is_set():
-            say("stopping (Ctrl-C again kills at once) …")
             self.stop_requested = time.monotonic()
             self.stop.set()
+            say("stopping (Ctrl-C again kills at once) …")
 
     async def _wait_until(self, url: str, what: str, within: float = 180) -> bool:
         deadline = time.monotonic() + within
@@ -389,9 +396,10 @@ class Supervisor:
             f"  Prefect dashboard  {dashboard}",
             f"  Data folder        {self.data_dir} (Prefect's logs in {self.prefect_home})",
         ]
-        print("\n" + "\n".join(lines), flush=True)
+        show("\n" + "\n".join(lines))
         if self.demo_accounts:
-            self.demo_accounts()
+            with contextlib.suppress(OSError, ValueError):
+                self.demo_accounts()
 
     async def _watch(self) -> None:
         """Restart a child that exited on its own, with backoff; give up if it keeps dying."""
@@ -479,10 +487,9 @@ async def prepare(settings: Settings) -> Callable[[], None] | None:
         await close_pool()
     admins = ", ".join(["alliance.admin", *(f"admin.{code.lower()}" for code, *_ in HOSPITALS)])
     doctors = ", ".join(username for username, *_ in DOCTORS)
-    return lambda: print(
+    return lambda: show(
         f"\nDemo accounts (password {DEMO_PASSWORD}): {admins} at {settings.base_url}/admin/login;"
-        f" {doctors} at {settings.base_url}/login\n",
-        flush=True,
+        f" {doctors} at {settings.base_url}/login\n"
     )
 
 
