@@ -26,6 +26,7 @@ import contextlib
 import ctypes
 import hashlib
 import logging
+import math
 import os
 import signal
 import socket
@@ -48,6 +49,7 @@ WORK_POOL = "aimis"  # the work pool prefect.yaml's deployments name
 MAX_RESTARTS = 5
 RESTART_WINDOW = 300.0
 STOP_GRACE = 10.0
+PREFECT_PATIENCE = 120.0  # the banner waits this long for Prefect, the worker forever
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -331,17 +333,28 @@ class Supervisor:
 
     async def _bring_up(self) -> None:
         api = self.settings.prefect_api.rstrip("/")
-        prefect = asyncio.create_task(self._wait_until(f"{api}/health", "Prefect API"))
+        prefect = asyncio.create_task(self._bring_up_prefect(api))
         host = self.settings.host if self.settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
         local = f"http://{host}:{self.settings.port}"  # not the public URL: a proxy may front it
         web = await self._wait_until(f"{local}/health", "web app")
         # The dispatcher starts after the web app: their imports would share the two cores.
         await self._add(self.dispatcher)
-        if await prefect:
-            await self._add(self.worker)
-            await self._register_deployments(api)
+        try:
+            await asyncio.wait_for(asyncio.shield(prefect), PREFECT_PATIENCE)
+        except TimeoutError:
+            say(
+                f"the Prefect API at {api} does not answer yet: the web app works without it; "
+                "notifications and scheduled work wait until it does"
+            )
         if web:
             self._banner()
+        await prefect
+
+    async def _bring_up_prefect(self, api: str) -> None:
+        """Once the Prefect API answers (however late): the worker, then the deployments."""
+        if await self._wait_until(f"{api}/health", "Prefect API", within=math.inf):
+            await self._add(self.worker)
+            await self._register_deployments(api)
 
     async def _add(self, child: Child) -> None:
         await child.start(self.env)
