@@ -40,16 +40,20 @@ log = logging.getLogger(__name__)
 class Handler:
     flow: Flow[Any, Any]
     secrets: tuple[str, ...] = ()  # payload keys removed once the row is finished
+    urgent: bool = False  # someone is waiting for it: claimed first, with slots of its own
 
 
 HANDLERS: dict[str, Handler] = {
-    "notify.reset_code": Handler(deliver_reset_code, secrets=("code",)),
+    "notify.reset_code": Handler(deliver_reset_code, secrets=("code",), urgent=True),
     "notify": Handler(deliver_case_notice),
     "meeting.create": Handler(create_consultation_meeting),
 }
 
 
 KINDS = sorted(HANDLERS)
+URGENT = sorted(kind for kind, handler in HANDLERS.items() if handler.urgent)
+ROUTINE = sorted(kind for kind, handler in HANDLERS.items() if not handler.urgent)
+URGENT_SLOTS = 2  # never taken by routine work: a backlog cannot hold up a reset code
 
 
 async def report_unhandled() -> None:
@@ -96,7 +100,8 @@ class Dispatcher:
     def __init__(self, settings: DispatchSettings, probe: PrefectProbe) -> None:
         self.settings = settings
         self.probe = probe
-        self.running: dict[int, asyncio.Task[None]] = {}
+        self.running: dict[int, Job] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def backoff(self, attempts: int) -> float:
         s = self.settings
@@ -106,13 +111,23 @@ class Dispatcher:
         free = self.settings.concurrency - len(self.running)
         if free <= 0 or not await outbox.has_due(KINDS) or not await self.probe.ok():
             return
-        for job in await outbox.claim(KINDS, free, self.settings.lease_seconds):
+        lease = self.settings.lease_seconds
+        jobs = await outbox.claim(URGENT, free, lease)
+        routine_running = sum(1 for job in self.running.values() if job.kind in ROUTINE)
+        routine_free = min(
+            free - len(jobs), self.settings.concurrency - URGENT_SLOTS - routine_running
+        )
+        if routine_free > 0:
+            jobs += await outbox.claim(ROUTINE, routine_free, lease)
+        for job in jobs:
+            self.running[job.id] = job
             task = asyncio.create_task(self.run(job), name=f"outbox-{job.id}")
-            self.running[job.id] = task
+            self.tasks.add(task)
             task.add_done_callback(functools.partial(self._forget, job.id))
 
-    def _forget(self, job_id: int, _task: asyncio.Task[None]) -> None:
+    def _forget(self, job_id: int, task: asyncio.Task[None]) -> None:
         self.running.pop(job_id, None)
+        self.tasks.discard(task)
 
     async def run(self, job: Job) -> None:
         try:
@@ -123,12 +138,17 @@ class Dispatcher:
     async def _run(self, job: Job) -> None:
         handler = HANDLERS[job.kind]
         keeper = asyncio.create_task(self._keep_lease(job))
+        limit = self.settings.run_timeout_seconds
         try:
             with tags(job.kind):
                 run_flow = handler.flow.with_options(flow_run_name=job.key)
-                state = await cast(
-                    Awaitable[State[Any]], run_flow(outbox_id=job.id, return_state=True)
+                state = await asyncio.wait_for(
+                    cast(Awaitable[State[Any]], run_flow(outbox_id=job.id, return_state=True)),
+                    limit,
                 )
+        except TimeoutError:  # a run that hangs must not hold its row (and a slot) forever
+            await self._failed(job, handler, f"the flow run did not finish in {limit:.0f} s", "")
+            return
         except Exception as exc:  # Prefect could not run the flow: not the delivery's fault
             self.probe.forget()
             await outbox.release(job, f"Prefect: {exc}", self.settings.prefect_wait_seconds)
@@ -150,7 +170,12 @@ class Dispatcher:
             if isinstance(error, BaseException)
             else str(state.message or state.name)
         )
-        if isinstance(error, PermanentFailure) or job.attempts >= self.settings.max_attempts:
+        await self._failed(job, handler, reason, flow_run_id, isinstance(error, PermanentFailure))
+
+    async def _failed(
+        self, job: Job, handler: Handler, reason: str, flow_run_id: str, permanent: bool = False
+    ) -> None:
+        if permanent or job.attempts >= self.settings.max_attempts:
             await outbox.give_up(job, reason, flow_run_id, handler.secrets)
             log.error(
                 "outbox %s (%s) failed after %s attempts: %s", job.id, job.key, job.attempts, reason
@@ -179,9 +204,9 @@ class Dispatcher:
     async def drain(self, grace_seconds: float) -> None:
         """On stop: let running flows finish briefly, then cancel them (their rows come
         back when the lease ends)."""
-        if not self.running:
+        if not self.tasks:
             return
-        _done, pending = await asyncio.wait(list(self.running.values()), timeout=grace_seconds)
+        _done, pending = await asyncio.wait(list(self.tasks), timeout=grace_seconds)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -197,6 +222,17 @@ def warm_up() -> None:
             importlib.import_module(module)
 
 
+def show_tasks() -> None:
+    """SIGUSR1 (``kill -USR1 <pid>``): log where each running flow waits, for operators."""
+    for task in asyncio.all_tasks():
+        where, coro = [], cast(Any, task.get_coro())
+        while coro is not None:
+            if (frame := getattr(coro, "cr_frame", None)) is not None:
+                where.append(f"  {frame.f_code.co_filename}:{frame.f_lineno}")
+            coro = getattr(coro, "cr_await", None)
+        log.warning("task %s waits in:\n%s", task.get_name(), "\n".join(where))
+
+
 async def run_dispatcher(stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or ``stop``)."""
     for name in ("flows", "notifiers"):  # whatever level Prefect gave the root logger
@@ -208,6 +244,7 @@ async def run_dispatcher(stop: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, show_tasks)
     use_channels(build_channels(settings))
     probe = PrefectProbe(settings.prefect_api, dispatch.prefect_wait_seconds)
     dispatcher = Dispatcher(dispatch, probe)

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import msgspec
-from prefect import flow, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows.consultation import create_meeting
 from flows.outbox import PermanentFailure, worth_retrying
+from flows.runs import outbox_flow
 from store.tables import Outbox
 
 
@@ -38,6 +39,6 @@ async def store_meeting_link(consultation_id: int) -> None:
         raise PermanentFailure(str(exc)) from None
 
 
-@flow(name="create-meeting", persist_result=False)
+@outbox_flow("create-meeting")
 async def create_consultation_meeting(outbox_id: int) -> None:
     await store_meeting_link(await consultation_of(outbox_id))

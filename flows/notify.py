@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 
 import msgspec
-from prefect import flow, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from aimis.settings import get_settings
 from flows.outbox import PermanentFailure, worth_retrying
+from flows.runs import outbox_flow
 from flows.settings import get_dispatch_settings
 from notifiers import Channel, Channels, DeliveryResult, OutgoingMessage, Recipient, build_channels
 from store.db import transaction
@@ -268,13 +269,13 @@ async def deliver(planned: list[Planned]) -> None:
         raise (PermanentFailure if permanent else DeliveryFailed)("; ".join(failures))
 
 
-@flow(name="notify-reset-code", persist_result=False)
+@outbox_flow("notify-reset-code")
 async def deliver_reset_code(outbox_id: int) -> None:
     """A password-reset code to the user's bound channel (SPEC 1.3)."""
     await deliver(await plan_reset_code(outbox_id))
 
 
-@flow(name="notify-case", persist_result=False)
+@outbox_flow("notify-case")
 async def deliver_case_notice(outbox_id: int) -> None:
     """A step of a case (consultation, ward round, …) to the users involved (SPEC 3.6)."""
     await deliver(await plan_case_notice(outbox_id))

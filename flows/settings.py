@@ -12,7 +12,9 @@ class DispatchSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AIMIS_DISPATCH_", extra="ignore")
 
     poll_seconds: float = Field(0.5, description="How often the outbox is polled for due work.")
-    concurrency: int = Field(8, description="Flows the dispatcher runs at the same time.")
+    concurrency: int = Field(
+        4, description="Flow runs at the same time; 2 of them are kept for urgent kinds."
+    )
     lease_seconds: float = Field(
         30, description="A claimed row is taken over by another dispatcher if not renewed."
     )
@@ -23,6 +25,9 @@ class DispatchSettings(BaseSettings):
     backoff_max_seconds: float = Field(600, description="Longest wait between attempts.")
     retry_delays: list[float] = Field(
         [2, 5, 15], description="Waits between the retries of one IO step inside a flow run."
+    )
+    run_timeout_seconds: float = Field(
+        300, description="A flow run still unfinished after this is cancelled and retried."
     )
     prefect_wait_seconds: float = Field(
         2, description="Wait before asking a Prefect API that did not answer again."

@@ -62,15 +62,25 @@ async def outbox_row(key: str) -> dict:
     return {**row, "payload": msgspec.json.decode(row["payload"])}
 
 
-async def wait_row(key: str, status: str, within: float = 20) -> dict:
+async def wait_row(dispatcher, key: str, status: str, within: float = 20) -> dict:
     deadline = time.monotonic() + within
     while True:
         row = await outbox_row(key)
         if row["status"] == status:
             return row
         if time.monotonic() > deadline:
-            raise AssertionError(f"outbox {key} is {row['status']}, not {status}: {row}")
+            raise AssertionError(
+                f"outbox {key} is {row['status']}, not {status}: {row}\n"
+                f"dispatcher log:\n{dispatcher.output()[-6000:]}"
+            )
         await asyncio.sleep(0.1)
+
+
+async def mails_to(dispatcher, smtp, address: str, count: int = 1, within: float = 10) -> list:
+    try:
+        return await smtp.wait_for(address, count, within)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\ndispatcher log:\n{dispatcher.output()[-6000:]}") from None
 
 
 async def notifications(outbox_id: int) -> list[dict]:
@@ -83,7 +93,7 @@ async def test_reset_code_reaches_the_mail_server_and_resets_the_password(
     username, email, user_id = await make_doctor(uniq)
     started = time.monotonic()
     key = await forgot(api, username, user_id)
-    mails = await smtp.wait_for(email, within=10)
+    mails = await mails_to(dispatcher, smtp, email)
     latency = time.monotonic() - started
     print(f"reset code delivered by e-mail {latency:.2f} s after the request")
     assert latency < 8  # about 1 s on an idle machine; generous for a loaded CI
@@ -97,7 +107,7 @@ async def test_reset_code_reaches_the_mail_server_and_resets_the_password(
     assert res.status_code == 200, res.text
     await api.login(username, NEW_PASSWORD)
 
-    row = await wait_row(key, "done")
+    row = await wait_row(dispatcher, key, "done")
     assert row["payload"] == {"user_id": user_id, "reset_id": int(key.rsplit("-", 1)[1])}
     assert row["attempts"] == 1 and row["flow_run_id"] and row["error"] == ""
     [note] = await notifications(row["id"])
@@ -119,7 +129,7 @@ async def test_mail_server_down_retries_with_backoff_then_fails(
     smtp.stop()
     try:
         key = await forgot(api, username, user_id)
-        row = await wait_row(key, "failed", within=60)
+        row = await wait_row(dispatcher, key, "failed", within=60)
     finally:
         smtp.start()
     assert row["attempts"] == 3  # AIMIS_DISPATCH_MAX_ATTEMPTS
@@ -154,8 +164,8 @@ async def test_prefect_down_keeps_the_work_pending_until_it_is_back(
         assert smtp.to(email) == []
     finally:
         prefect_proxy.up()
-    await smtp.wait_for(email, within=20)
-    row = await wait_row(key, "done")
+    await mails_to(dispatcher, smtp, email, within=20)
+    row = await wait_row(dispatcher, key, "done")
     assert row["attempts"] == 1  # the outage did not count as an attempt
 
 
@@ -173,7 +183,7 @@ async def test_killed_dispatcher_delivers_once_or_counts_the_duplicate(
     finally:
         smtp.start()
     dispatcher.start()
-    await wait_row(key, "done")
+    await wait_row(dispatcher, key, "done")
     await asyncio.sleep(0.5)
     assert len(smtp.to(email)) == 1
 
@@ -183,12 +193,12 @@ async def test_killed_dispatcher_delivers_once_or_counts_the_duplicate(
     smtp.hold_seconds = 30
     try:
         key = await forgot(api, username, user_id)
-        await smtp.wait_for(email, within=10)
+        await mails_to(dispatcher, smtp, email, within=20)
         dispatcher.kill()
     finally:
         smtp.hold_seconds = 0
     dispatcher.start()
-    row = await wait_row(key, "done")
+    row = await wait_row(dispatcher, key, "done")
     [note] = await notifications(row["id"])
     duplicates = int(note["error"].startswith("possible duplicate"))
     assert (note["status"], note["attempts"], duplicates) == ("sent", 2, 1)
@@ -239,3 +249,26 @@ async def test_unfreeze_flow_lifts_yesterdays_automatic_freeze_only(run_flow, un
     )
     assert [a["target_id"] for a in audits] == [str(users["auto"])]
     assert (audits[0]["ip"], audits[0]["user_agent"]) == ("prefect", "unfreeze_accounts")
+
+
+async def test_a_hanging_mail_server_does_not_hold_the_row(api, dispatcher, smtp, uniq) -> None:
+    # The server takes the message and never answers: the run is cancelled after
+    # AIMIS_DISPATCH_RUN_TIMEOUT_SECONDS (10 s here), the attempt counts, the next one sends.
+    username, email, user_id = await make_doctor(uniq)
+    smtp.hold_seconds = 120
+    try:
+        key = await forgot(api, username, user_id)
+        await mails_to(dispatcher, smtp, email)
+        row = await outbox_row(key)
+        deadline = time.monotonic() + 30
+        while "did not finish" not in row["error"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            row = await outbox_row(key)
+        assert "did not finish in 10 s" in row["error"], row
+    finally:
+        smtp.hold_seconds = 0
+    row = await wait_row(dispatcher, key, "done")
+    assert row["attempts"] == 2
+    [note] = await notifications(row["id"])
+    assert note["status"] == "sent" and note["error"].startswith("possible duplicate")
+    assert len(smtp.to(email)) == 2  # the held one and the resent one, both counted

@@ -155,7 +155,7 @@ async def queue(kind: str, payload: dict, key: str) -> None:
         await uow.outbox(kind, payload, key=key)
 
 
-async def wait_finished(key: str, within: float = 20) -> dict:
+async def wait_finished(key: str, within: float = 60) -> dict:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         row = await Outbox.select().where(Outbox.idempotency_key == key).first()
