@@ -11,6 +11,7 @@ why CharLS goes first (imaging/codecs.py).
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import time
@@ -63,16 +64,20 @@ def main() -> None:
         print(f"512×512 CT slice, {args.runs} runs each, milliseconds (p50 / p99)")
         print(f"{'transfer syntax':<44} {'header':>13} {'decode':>13} {'rendered JPEG':>15}")
         for ts, path in slices.items():
-            header = _times(lambda p=path: parse_instance(p), args.runs)
-            decode = _times(lambda p=path: decode_frame(p, 0), args.runs)
-            rendered = _times(lambda p=path: render(p, 0, window=window, quality=90), args.runs)
+            header = _times(functools.partial(parse_instance, path), args.runs)
+            decode = _times(functools.partial(decode_frame, path, 0), args.runs)
+            rendered = _times(
+                functools.partial(render, path, 0, window=window, quality=90), args.runs
+            )
             print(
                 f"{UID(ts).name[:44]:<44} {header[0]:6.2f}/{header[1]:6.2f} "
                 f"{decode[0]:6.2f}/{decode[1]:6.2f} {rendered[0]:7.2f}/{rendered[1]:7.2f}"
             )
         jls = slices[JPEGLSLossless]
         for plugin in ("pyjpegls", "pylibjpeg"):
-            p50, p99 = _times(lambda p=plugin: pixel_array(jls, decoding_plugin=p), args.runs)
+            p50, p99 = _times(
+                functools.partial(pixel_array, jls, decoding_plugin=plugin), args.runs
+            )
             print(f"JPEG-LS decode with {plugin:<10} only: {p50:6.2f}/{p99:6.2f}")
         ct = slices[ExplicitVRLittleEndian]
         p50, p99 = _times(lambda: render_frame(ct, 0, window=window), args.runs)
