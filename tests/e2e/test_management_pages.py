@@ -93,6 +93,11 @@ async def test_hospital_information_logo_and_qr(context, app_url, place, tmp_pat
     await page.set_input_files("#logo-file", str(logo))
     await page.click("#logo-form button[type=submit]")
     await page.wait_for_selector("img[data-testid=logo]")
+    # the element appears before its bytes arrive: wait for the decoded image, not the tag
+    await page.wait_for_function(
+        "() => { const i = document.querySelector('img[data-testid=logo]');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
     loaded = await page.eval_on_selector("img[data-testid=logo]", "img => img.naturalWidth")
     assert loaded == 120
     async with page.expect_download() as info:
