@@ -316,6 +316,228 @@ class NotificationRule(Table):
     version = Integer(default=1)
 
 
+# ---------------------------------------------------------------------------------------------
+# Imaging (SPEC 2.3, 8.9-8.11, 9): the DICOM index, migration runs, billing log, archive tier.
+# A study belongs to one hospital; every query scopes by ``hospital``. Patient attributes are
+# copied onto the study row so QIDO study searches need no join (100,000+ studies).
+# Keys that must be unique per hospital are stored as one ``*_key`` column ("<hospital>:<uid>")
+# with a unique index, because Piccolo declares no composite unique constraints.
+
+
+class Patient(Table):
+    """A patient as a hospital's PACS identifies them (Patient ID + issuer)."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    patient_key = Varchar(length=200, unique=True)  # "<hospital>:<issuer>:<patient id>"
+    patient_id = Varchar(length=64, index=True)
+    issuer = Varchar(length=64, default="")
+    name = Varchar(length=200, default="")  # DICOM PN as sent, e.g. "ZHANG^SAN=张三"
+    birth_date = Varchar(length=8, default="")  # YYYYMMDD
+    sex = Varchar(length=4, default="")
+    id_number = Varchar(length=32, default="", index=True)  # national ID when known
+    phone = Varchar(length=32, default="")
+    created_at = Timestamptz()
+
+
+class Study(Table):
+    """One examination's images. ``tier``: online | archive (the files are in the archive
+    container) | restoring | available (restored for a while, see ArchiveRetrieval)."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    patient = ForeignKey(Patient, on_delete=OnDelete.restrict, index=True)
+    study_key = Varchar(length=80, unique=True)  # "<hospital>:<StudyInstanceUID>"
+    study_uid = Varchar(length=64, index=True)
+    study_date = Varchar(length=8, default="", index=True)  # YYYYMMDD
+    study_time = Varchar(length=16, default="")
+    accession_number = Varchar(length=64, default="", index=True)
+    study_id = Varchar(length=16, default="")
+    description = Varchar(length=200, default="")
+    referring_physician = Varchar(length=200, default="")
+    institution = Varchar(length=200, default="")
+    modalities = Varchar(length=100, default="", index=True)  # "CT\\SR", sorted
+    body_parts = Varchar(length=200, default="")
+    # patient attributes copied for QIDO (match keys) and lists
+    patient_id = Varchar(length=64, default="", index=True)
+    patient_name = Varchar(length=200, default="")
+    patient_name_search = Varchar(length=200, default="", index=True)  # upper-case, for prefixes
+    patient_birth_date = Varchar(length=8, default="")
+    patient_sex = Varchar(length=4, default="")
+    num_series = Integer(default=0)
+    num_instances = Integer(default=0)
+    size_bytes = BigInt(default=0)
+    tier = Varchar(length=12, default="online", index=True)
+    archived_at = Timestamptz(null=True, default=None)
+    validity_until = Timestamptz(null=True, default=None)  # storage validity period (billing)
+    thumbnail = Varchar(length=200, default="")  # file under <data>/thumbnails
+    deleted_at = Timestamptz(null=True, default=None, index=True)  # soft delete (SPEC 8.11)
+    deleted_by = Integer(null=True, default=None)
+    created_at = Timestamptz(index=True)
+    updated_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class Series(Table):
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    study = ForeignKey(Study, on_delete=OnDelete.cascade, index=True)
+    series_key = Varchar(length=80, unique=True)  # "<hospital>:<SeriesInstanceUID>"
+    series_uid = Varchar(length=64, index=True)
+    modality = Varchar(length=16, default="", index=True)
+    series_number = Integer(null=True, default=None)
+    description = Varchar(length=200, default="")
+    body_part = Varchar(length=64, default="")
+    performed_start_date = Varchar(length=8, default="")
+    num_instances = Integer(default=0)
+    size_bytes = BigInt(default=0)
+    created_at = Timestamptz()
+
+
+class Instance(Table):
+    """One stored SOP instance. Sending the same bytes again is a no-op; different bytes
+    under the same SOP Instance UID become a new row with ``revision`` + 1 and the older
+    row ``superseded`` (kept, reported in the migration run)."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    study = ForeignKey(Study, on_delete=OnDelete.cascade, index=True)
+    series = ForeignKey(Series, on_delete=OnDelete.cascade, index=True)
+    sop_uid = Varchar(length=64, index=True)
+    sop_class_uid = Varchar(length=64, default="")
+    instance_number = Integer(null=True, default=None)
+    transfer_syntax = Varchar(length=64, default="")
+    rows = Integer(null=True, default=None)
+    columns = Integer(null=True, default=None)
+    frames = Integer(default=1)
+    bits_allocated = Integer(null=True, default=None)
+    photometric = Varchar(length=20, default="")
+    size_bytes = BigInt(default=0)
+    sha256 = Varchar(length=64)
+    storage_path = Varchar(length=300)  # relative to the online root; never user-chosen
+    revision = Integer(default=1)
+    superseded = Boolean(default=False)
+    migration = Integer(null=True, default=None, index=True)
+    created_at = Timestamptz()
+
+
+class MigrationRun(Table):
+    """A cloud-film migration run (SPEC 9.1), a case on the engine (states/migration.py).
+    Parameters of its Prefect flow are this row's id only."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    source = Varchar(length=12)  # cstore | stow | upload | import
+    source_detail = Varchar(length=200, default="")  # calling AE, client, file name
+    state = Varchar(length=16, default="received", index=True)
+    version = Integer(default=1)
+    spool_dir = Varchar(length=200, default="")  # received files awaiting the flow
+    received_count = Integer(default=0)
+    stored_count = Integer(default=0)
+    duplicate_count = Integer(default=0)
+    new_version_count = Integer(default=0)
+    failed_count = Integer(default=0)
+    received_bytes = BigInt(default=0)
+    study_uids = JSON(default="[]")
+    error = Text(default="")
+    created_by = Integer(null=True, default=None)
+    created_at = Timestamptz(index=True)
+    finished_at = Timestamptz(null=True, default=None)
+
+
+class MigrationItem(Table):
+    """One received file of a run and what became of it (stored, duplicate, new_version,
+    refused with the reason, failed)."""
+
+    id = Serial(primary_key=True)
+    migration = ForeignKey(MigrationRun, on_delete=OnDelete.cascade, index=True)
+    file_name = Varchar(length=255, default="")
+    sop_uid = Varchar(length=64, default="")
+    study_uid = Varchar(length=64, default="")
+    status = Varchar(length=16, default="received")
+    code = Varchar(length=40, default="")
+    reason = Text(default="")
+    size_bytes = BigInt(default=0)
+
+
+class MigrationLog(Table):
+    """The billed cloud-migration log (SPEC 8.10): one row per study and run."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    migration = ForeignKey(MigrationRun, on_delete=OnDelete.restrict, index=True)
+    study = ForeignKey(Study, on_delete=OnDelete.restrict, index=True)
+    examination = Varchar(length=300, default="")  # accession, modality, description
+    size_bytes = BigInt(default=0)
+    billing_unit = Varchar(length=20, default="study")  # study | GB
+    billing_quantity = Varchar(length=20, default="1")
+    billing_entity = Varchar(length=200, default="")  # who pays: the hospital's name
+    resource_package = Varchar(length=100, default="")
+    validity_until = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(index=True)
+
+
+class StoragePolicy(Table):
+    """A hospital's storage policy: when studies move to the archive tier, how long the
+    storage is valid (billing), how long a retrieval stays available."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.cascade, unique=True)
+    archive_after_days = Integer(default=365)
+    validity_days = Integer(default=3650)
+    available_hours = Integer(default=72)
+    resource_package = Varchar(length=100, default="standard")
+    billing_unit = Varchar(length=20, default="study")
+    version = Integer(default=1)
+
+
+class ArchiveRetrieval(Table):
+    """A request to bring an archived study back (SPEC 9.2): requested → queued →
+    restoring → available → rearchived (or failed), a case on the engine."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    study = ForeignKey(Study, on_delete=OnDelete.restrict, index=True)
+    state = Varchar(length=16, default="requested", index=True)
+    version = Integer(default=1)
+    requested_by = Integer()
+    reason = Varchar(length=300, default="")
+    available_until = Timestamptz(null=True, default=None)
+    error = Text(default="")
+    created_at = Timestamptz(index=True)
+    updated_at = Timestamptz()
+
+
+class ApiToken(Table):
+    """A per-user bearer token for DICOMweb clients; only its hash is kept."""
+
+    id = Serial(primary_key=True)
+    user = ForeignKey(User, on_delete=OnDelete.cascade, index=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.cascade, index=True)
+    name = Varchar(length=100)
+    token_hash = Varchar(length=64, unique=True)
+    prefix = Varchar(length=12)  # shown to admins to tell tokens apart
+    created_by = Integer()
+    created_at = Timestamptz()
+    expires_at = Timestamptz(null=True, default=None)
+    last_used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class DicomNode(Table):
+    """A known DICOM application entity (a hospital's PACS or modality) allowed to send
+    to the C-STORE receiver; associations from unknown AE titles are refused."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.cascade, index=True)
+    ae_title = Varchar(length=16, unique=True)
+    host = Varchar(length=200, default="")  # empty: any address
+    description = Varchar(length=200, default="")
+    enabled = Boolean(default=True)
+    created_at = Timestamptz()
+    version = Integer(default=1)
+
+
 ALL_TABLES: list[type[Table]] = [
     Alliance,
     Hospital,
@@ -339,4 +561,15 @@ ALL_TABLES: list[type[Table]] = [
     Attachment,
     NotificationChannel,
     NotificationRule,
+    Patient,
+    Study,
+    Series,
+    Instance,
+    MigrationRun,
+    MigrationItem,
+    MigrationLog,
+    StoragePolicy,
+    ArchiveRetrieval,
+    ApiToken,
+    DicomNode,
 ]
