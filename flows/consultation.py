@@ -7,20 +7,20 @@ returns the link the first one stored and publishes nothing new.
 
 from __future__ import annotations
 
-import os
 import secrets
 
+from aimis.settings import Settings
 from store.tables import Consultation
 from store.uow import Ctx, unit_of_work
 
-MEETING_TEMPLATE_ENV = "AIMIS_MEETING_URL_TEMPLATE"
-DEFAULT_MEETING_TEMPLATE = "https://meet.jit.si/aimis-{consultation_id}-{token}"
-"""The meeting provider: any URL with ``{consultation_id}`` and ``{token}`` (a random,
-unguessable room name part), e.g. a hospital's own Jitsi server or a Tencent Meeting link."""
+MEETING_TEMPLATE_ENV = "AIMIS_MEETING_URL_TEMPLATE"  # Settings.meeting_url_template
 
 
 def meeting_url(consultation_id: int, template: str | None = None) -> str:
-    template = template or os.environ.get(MEETING_TEMPLATE_ENV) or DEFAULT_MEETING_TEMPLATE
+    """The meeting provider's link (``AIMIS_MEETING_URL_TEMPLATE``). The settings are read
+    afresh, not from the process-wide cache: a meeting is created rarely, and a changed
+    template then applies to the next one (the tests change it within one process)."""
+    template = template or Settings().meeting_url_template
     try:
         return template.format(consultation_id=consultation_id, token=secrets.token_hex(8))
     except (KeyError, IndexError, ValueError) as exc:

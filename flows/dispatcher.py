@@ -24,12 +24,11 @@ from typing import Any, cast
 import httpx
 from prefect import Flow, State, tags
 
-from aimis.settings import get_settings
+from aimis.settings import DispatchSettings, get_dispatch_settings, get_settings
 from flows import outbox
 from flows.meetings import create_consultation_meeting
 from flows.notify import deliver_case_notice, deliver_reset_code, use_channels
 from flows.outbox import Job, PermanentFailure
-from flows.settings import DispatchSettings, get_dispatch_settings
 from notifiers import build_channels
 from store.db import close_pool, start_pool
 
