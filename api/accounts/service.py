@@ -120,6 +120,10 @@ async def _expire_stale_freeze(user: dict) -> dict:
     return user
 
 
+async def _hospital_active(hospital_id: int) -> bool:
+    return bool(await Hospital.exists().where(Hospital.id == hospital_id, Hospital.active == True))  # noqa: E712
+
+
 async def login(ctx: Ctx, identifier: str, password: str, realm: str) -> NewSession:
     user = await find_user(identifier)
     if user is None:
@@ -153,6 +157,12 @@ async def login(ctx: Ctx, identifier: str, password: str, realm: str) -> NewSess
         await _audit_alone(ctx, "login", "refused: account deactivated", "denied", **who)
         raise Forbidden(
             "This account is deactivated. Ask your hospital administrator.", audited=True
+        )
+    if user["hospital"] is not None and not await _hospital_active(user["hospital"]):
+        await _audit_alone(ctx, "login", "refused: hospital deactivated", "denied", **who)
+        raise Forbidden(
+            "Your hospital is deactivated in the alliance. Ask the alliance administrator.",
+            audited=True,
         )
     is_admin = user["kind"] in ADMIN_KINDS
     if realm == REALM_ADMIN and not is_admin:
@@ -265,6 +275,7 @@ async def actor_for_token(token: str) -> Actor | None:
             Session.user.department,
             Session.user.active,
             Session.user.frozen,
+            Session.user.hospital.active,  # type: ignore[union-attr]
             Session.user.role.permissions,  # type: ignore[union-attr]
         )
         .where(Session.token_hash == security.token_hash(token))
@@ -277,7 +288,7 @@ async def actor_for_token(token: str) -> Actor | None:
         minutes=settings.session_idle_minutes
     ):
         return None
-    if not row["user.active"] or row["user.frozen"]:
+    if not row["user.active"] or row["user.frozen"] or row["user.hospital.active"] is False:
         return None
     if at - row["last_seen_at"] > timedelta(seconds=60):
         await Session.update({Session.last_seen_at: at}).where(Session.id == row["id"])

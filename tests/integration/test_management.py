@@ -823,3 +823,28 @@ async def test_not_logged_in_gets_401(api) -> None:
     assert (await api.get("/api/manage/audit")).status_code == 401
     res = await api.post("/api/manage/departments", json={"name": "x"})
     assert res.status_code == 401
+
+
+async def test_deactivated_hospital_logs_its_users_out_and_refuses_logins(
+    alliance, place, new_api
+) -> None:
+    """An alliance admin switching a hospital off ends its sessions and refuses its logins,
+    audited; switching it on again lets them back in."""
+    url = f"/api/manage/hospitals/{place.id}"
+    version = (await alliance.get(url)).json()["version"]
+    assert (await place.admin.get("/api/auth/me")).status_code == 200
+    res = await alliance.patch(url, json={"active": False, "version": version})
+    assert res.status_code == 200, res.text
+    assert (await place.admin.get("/api/auth/me")).status_code == 401
+    again = new_api()
+    refused = await again.post(
+        "/api/auth/admin-login", json={"identifier": place.admin_name, "password": PASSWORD}
+    )
+    assert refused.status_code == 403 and "deactivated" in refused.json()["detail"]
+    rows = await AuditLog.select(AuditLog.detail).where(
+        AuditLog.action == "login", AuditLog.username == place.admin_name
+    )
+    assert any("hospital deactivated" in r["detail"] for r in rows)
+    res = await alliance.patch(url, json={"active": True, "version": version + 1})
+    assert res.status_code == 200, res.text
+    await again.login(place.admin_name, PASSWORD, admin=True)
