@@ -6,6 +6,14 @@ table, one row per recipient and channel: ``pending`` (queued, or retrying after
 finds its row still ``sending`` knows the previous one died between sending and recording:
 the message may have gone out twice, and the row says so (``error`` starts with
 "possible duplicate"). That is the only way a duplicate can arise.
+
+Who is told how (SPEC 3.6, 8.8): the recipient's hospital's enabled rule for the business
+type names its channels and audience. A user-addressed channel (WeCom app, official account,
+e-mail) reaches each audience member who has the binding (WeCom user id, openid, address);
+the group robot posts once per hospital; an audience member none of the rule's personal
+channels reaches gets the platform fallback (e-mail if configured, else the log), so nobody
+involved is left out silently. No rule (or a disabled one): the fallback for everyone. A
+payload naming ``channel_id`` (an admin's test message) uses that channel only.
 """
 
 from __future__ import annotations
@@ -20,9 +28,19 @@ from aimis.settings import get_settings
 from flows.outbox import PermanentFailure, worth_retrying
 from flows.runs import outbox_flow
 from flows.settings import get_dispatch_settings
-from notifiers import Channel, Channels, DeliveryResult, OutgoingMessage, Recipient, build_channels
+from notifiers import (
+    Channel,
+    Channels,
+    DeliveryResult,
+    Notifier,
+    OutgoingMessage,
+    Recipient,
+    build_channels,
+)
+from notifiers.configs import BINDINGS
+from notifiers.texts import case_message
 from store.db import transaction
-from store.tables import Notification, Outbox, User
+from store.tables import Notification, NotificationChannel, NotificationRule, Outbox, User
 from store.uow import now
 
 log = logging.getLogger(__name__)
@@ -50,8 +68,19 @@ class DeliveryFailed(Exception):
 
 class Planned(msgspec.Struct, frozen=True):
     notification_id: int
-    user_id: int
+    user_id: int | None  # None: a group robot's post
     message: OutgoingMessage
+
+
+class Target(msgspec.Struct, frozen=True):
+    """One delivery decided by planning: a channel, and a user (or a hospital's group)."""
+
+    channel: Channel
+    hospital_id: int | None
+    user_id: int | None
+    address: str
+    language: str = "zh"
+    channel_id: int | None = None
 
 
 async def _payload(outbox_id: int) -> dict:
@@ -66,34 +95,49 @@ async def _recipient(user_id: int) -> Recipient:
         await User.select(
             User.id,
             User.username,
-            User.hospital,
-            User.email,
-            User.wechat_openid,
-            User.wecom_userid,
+            *RECIPIENT_COLUMNS,
         )
         .where(User.id == user_id)
         .first()
     )
     if user is None:
         raise PermanentFailure(f"user {user_id} no longer exists")
+    return _as_recipient(user)
+
+
+RECIPIENT_COLUMNS = (
+    User.hospital,
+    User.department,
+    User.email,
+    User.wechat_openid,
+    User.wecom_userid,
+    User.language,
+)
+
+
+def _as_recipient(user: dict) -> Recipient:
     return Recipient(
         user_id=user["id"],
         username=user["username"],
         hospital_id=user["hospital"],
+        department_id=user["department"],
         email=user["email"] or "",
         wechat_openid=user["wechat_openid"] or "",
         wecom_userid=user["wecom_userid"] or "",
+        language=user["language"] or "zh",
     )
 
 
-async def _notification(
-    outbox_id: int, recipient: Recipient, channel: Channel, business_type: str
-) -> tuple[int, str]:
-    """The delivery-log row of this recipient and channel (created once) and its status."""
+async def _notification(outbox_id: int, target: Target, business_type: str) -> tuple[int, str]:
+    """The delivery-log row of this recipient (or group) and channel, created once, and its
+    status."""
+    who = (
+        Notification.user_id == target.user_id
+        if target.user_id is not None
+        else Notification.user_id.is_null() & (Notification.hospital_id == target.hospital_id)
+    )
     where = (
-        (Notification.outbox_id == outbox_id)
-        & (Notification.user_id == recipient.user_id)
-        & (Notification.channel == channel.value)
+        (Notification.outbox_id == outbox_id) & who & (Notification.channel == target.channel.value)
     )
     async with transaction():
         row = await Notification.select(Notification.id, Notification.status).where(where).first()
@@ -102,10 +146,10 @@ async def _notification(
         created = await Notification.insert(
             Notification(
                 outbox_id=outbox_id,
-                hospital_id=recipient.hospital_id,
-                user_id=recipient.user_id,
+                hospital_id=target.hospital_id,
+                user_id=target.user_id,
                 business_type=business_type,
-                channel=channel.value,
+                channel=target.channel.value,
                 created_at=now(),
             )
         ).returning(Notification.id)
@@ -139,7 +183,8 @@ async def plan_reset_code(outbox_id: int) -> list[Planned]:
         raise PermanentFailure(f"outbox row {outbox_id} holds no code (already scrubbed)")
     recipient = await _recipient(int(payload["user_id"]))
     channel, address = channels().choose(recipient)
-    notification_id, status = await _notification(outbox_id, recipient, channel, "account")
+    target = Target(channel, recipient.hospital_id, recipient.user_id, address)
+    notification_id, status = await _notification(outbox_id, target, "account")
     if status == "sent":
         return []
     minutes = get_settings().reset_code_minutes
@@ -147,16 +192,100 @@ async def plan_reset_code(outbox_id: int) -> list[Planned]:
     return [Planned(notification_id, recipient.user_id, message)]
 
 
-def case_message(payload: dict, channel: Channel, address: str) -> OutgoingMessage:
-    """A step of a case for the people involved: what happened and a link, no patient data."""
-    link = f"{get_settings().base_url}{payload.get('link', '')}"
-    what = f"{payload.get('business_type', '')} {payload.get('case_id', '')}".strip()
-    return OutgoingMessage(
-        channel=channel,
-        address=address,
-        title=f"AIMIS 通知 notification: {what}",
-        body=f"{what}: {payload.get('event', '')}\n{link}",
+def _fallback(recipient: Recipient) -> Target:
+    channel, address = channels().choose(recipient)
+    return Target(channel, recipient.hospital_id, recipient.user_id, address, recipient.language)
+
+
+async def _channel_rows(hospital_id: int, ids: list[int], enabled_only: bool) -> list[dict]:
+    query = NotificationChannel.select(
+        NotificationChannel.id, NotificationChannel.kind, NotificationChannel.enabled
+    ).where(NotificationChannel.hospital == hospital_id, NotificationChannel.id.is_in(ids or [0]))
+    return [
+        r for r in await query.order_by(NotificationChannel.id) if r["enabled"] or not enabled_only
+    ]
+
+
+def _on_channels(rows: list[dict], hospital_id: int, people: list[Recipient]) -> list[Target]:
+    """Each personal channel to each person with its binding; a robot once."""
+    targets = []
+    for row in rows:
+        kind = Channel(row["kind"])
+        if kind == Channel.wecom_bot:
+            targets.append(Target(kind, hospital_id, None, "", "zh", row["id"]))
+            continue
+        for person in people:
+            address = getattr(person, BINDINGS[kind])
+            if address:
+                targets.append(
+                    Target(kind, hospital_id, person.user_id, address, person.language, row["id"])
+                )
+    return targets
+
+
+async def _department_colleagues(hospital_id: int, people: list[Recipient]) -> list[Recipient]:
+    departments = sorted({p.department_id for p in people if p.department_id is not None})
+    if not departments:
+        return []
+    rows = await User.select(User.id, User.username, *RECIPIENT_COLUMNS).where(
+        User.hospital == hospital_id,
+        User.department.is_in(departments),
+        User.active == True,  # noqa: E712
     )
+    return [_as_recipient(r) for r in rows]
+
+
+async def _by_rule(hospital_id: int, business_type: str, people: list[Recipient]) -> list[Target]:
+    rule = (
+        await NotificationRule.select()
+        .where(
+            NotificationRule.hospital == hospital_id,
+            NotificationRule.business_type == business_type,
+            NotificationRule.enabled == True,  # noqa: E712
+        )
+        .first()
+    )
+    ids = [int(i) for i in msgspec.json.decode(rule["channels"] or "[]")] if rule else []
+    rows = await _channel_rows(hospital_id, ids, enabled_only=True) if rule else []
+    if not rows:
+        return [_fallback(p) for p in people]
+    audience = people
+    if rule and rule["audience"] == "department":
+        known = {p.user_id for p in people}
+        extra = await _department_colleagues(hospital_id, people)
+        audience = people + [p for p in extra if p.user_id not in known]
+    elif rule and rule["audience"] == "hospital":
+        audience = []
+    targets = _on_channels(rows, hospital_id, audience)
+    personal = any(Channel(r["kind"]) != Channel.wecom_bot for r in rows)
+    reached = {t.user_id for t in targets}
+    if personal:
+        targets += [_fallback(p) for p in audience if p.user_id not in reached]
+    return targets
+
+
+async def _targets(payload: dict) -> list[Target]:
+    people = []
+    for user_id in payload.get("user_ids", []):
+        try:
+            people.append(await _recipient(int(user_id)))
+        except PermanentFailure:  # users who no longer exist are nobody to tell
+            continue
+    if payload.get("channel_id") is not None:  # a test message: that channel only
+        hospital_id = int(payload["hospital_id"])
+        rows = await _channel_rows(hospital_id, [int(payload["channel_id"])], enabled_only=False)
+        return _on_channels(rows, hospital_id, people)
+    business_type = str(payload.get("business_type", ""))
+    by_hospital: dict[int | None, list[Recipient]] = {}
+    for person in people:
+        by_hospital.setdefault(person.hospital_id, []).append(person)
+    targets = []
+    for hospital, group in by_hospital.items():
+        if hospital is None:
+            targets += [_fallback(p) for p in group]
+        else:
+            targets += await _by_rule(hospital, business_type, group)
+    return targets
 
 
 @task(
@@ -166,21 +295,24 @@ def case_message(payload: dict, channel: Channel, address: str) -> OutgoingMessa
     cache_policy=NO_CACHE,
 )
 async def plan_case_notice(outbox_id: int) -> list[Planned]:
-    """One message per involved user on the user's channel; users already told are skipped,
-    users who no longer exist are nobody to tell."""
+    """One message per target the hospital's rules choose; targets already told are
+    skipped."""
     payload = await _payload(outbox_id)
+    business_type = str(payload.get("business_type", ""))
+    base_url = get_settings().base_url
     planned = []
-    for user_id in payload.get("user_ids", []):
-        try:
-            recipient = await _recipient(int(user_id))
-        except PermanentFailure:
-            continue
-        channel, address = channels().choose(recipient)
-        business_type = str(payload.get("business_type", ""))
-        notification_id, status = await _notification(outbox_id, recipient, channel, business_type)
+    for target in await _targets(payload):
+        notification_id, status = await _notification(outbox_id, target, business_type)
         if status != "sent":
-            message = case_message(payload, channel, address)
-            planned.append(Planned(notification_id, recipient.user_id, message))
+            message = case_message(
+                payload,
+                channel=target.channel,
+                address=target.address,
+                language=target.language,
+                base_url=base_url,
+                channel_id=target.channel_id,
+            )
+            planned.append(Planned(notification_id, target.user_id, message))
     return planned
 
 
@@ -205,10 +337,33 @@ async def begin_attempt(notification_id: int) -> int:
     return attempt
 
 
+async def _notifier_of(message: OutgoingMessage) -> Notifier | None:
+    """The platform's notifier, or the hospital channel's, built from its settings read
+    here (secrets never travel as a task parameter)."""
+    if message.channel_id is None:
+        return channels().notifier(message.channel)
+    row = (
+        await NotificationChannel.select(NotificationChannel.kind, NotificationChannel.config)
+        .where(NotificationChannel.id == message.channel_id)
+        .first()
+    )
+    if row is None:
+        return None
+    config = dict(msgspec.json.decode(row["config"] or "{}"))
+    return channels().hospital_notifier(Channel(row["kind"]), config)
+
+
 @task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
 async def send_message(message: OutgoingMessage) -> DeliveryResult:
     """One network send; a failure that may pass is raised so Prefect retries it."""
-    result = await channels().notifier(message.channel).send(message)
+    notifier = await _notifier_of(message)
+    if notifier is None:
+        return DeliveryResult(
+            ok=False,
+            error=f"the {message.channel} channel cannot send: it is gone or incomplete",
+            retryable=False,
+        )
+    result = await notifier.send(message)
     if not result.ok and result.retryable:
         raise DeliveryFailed(result.error)
     return result
@@ -263,7 +418,8 @@ async def deliver(planned: list[Planned]) -> None:
             if channels().ops_copy is not None:
                 await send_ops_copy(channels().ops_message(item.message, item.user_id))
         else:
-            failures.append(f"{item.message.channel} to user {item.user_id}: {result.error}")
+            who = "the group" if item.user_id is None else f"user {item.user_id}"
+            failures.append(f"{item.message.channel} to {who}: {result.error}")
             permanent = permanent or not result.retryable
     if failures:
         raise (PermanentFailure if permanent else DeliveryFailed)("; ".join(failures))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import anyio
 import apprise
@@ -17,6 +19,7 @@ import apprise
 from notifiers.base import DeliveryResult, OutgoingMessage
 
 UrlFor = Callable[[OutgoingMessage], str | None]  # None: the address cannot be used
+Prepare = Callable[[Any], None]  # adjusts the apprise plugin instance before it sends
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -24,9 +27,25 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 class AppriseNotifier:
     """Sends each message to the apprise URL ``url_for`` builds for it."""
 
-    def __init__(self, url_for: UrlFor, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url_for: UrlFor,
+        timeout: float = 30.0,
+        *,
+        prepare: Prepare | None = None,
+        storage: Path | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
         self._url_for = url_for
         self._timeout = timeout
+        self._prepare = prepare
+        self._secrets = tuple(s for s in secrets if s)  # never in an error text
+        # Plugins that cache an access token (WeCom) keep it here across sends and restarts.
+        self._asset = (
+            apprise.AppriseAsset(storage_path=str(storage), storage_mode="auto")
+            if storage is not None
+            else apprise.AppriseAsset()
+        )
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         try:
@@ -36,13 +55,16 @@ class AppriseNotifier:
 
     def _send(self, message: OutgoingMessage) -> DeliveryResult:
         url = self._url_for(message)
-        sender = apprise.Apprise()
-        if url is None or not sender.add(url):
+        plugin = apprise.Apprise.instantiate(url, asset=self._asset) if url else None
+        sender = apprise.Apprise(asset=self._asset)
+        if plugin is None or not sender.add(plugin):
             return DeliveryResult(
                 ok=False,
                 error=f"apprise cannot use the {message.channel} address or URL",
                 retryable=False,
             )
+        if self._prepare is not None:
+            self._prepare(plugin)
         with sender.notify(
             body=message.body,
             title=message.title,
@@ -56,7 +78,11 @@ class AppriseNotifier:
             ]
             error = "; ".join(reasons) or f"apprise: {result.status.name}"
         # Neither the recipient's address nor the URL's password belongs in a log line.
-        return DeliveryResult(ok=False, error=error.replace(message.address, "<recipient>"))
+        if message.address:
+            error = error.replace(message.address, "<recipient>")
+        for secret in self._secrets:
+            error = error.replace(secret, "<secret>")
+        return DeliveryResult(ok=False, error=error)
 
 
 def with_query(url: str, **params: str) -> str:
@@ -76,7 +102,60 @@ def email_notifier(smtp_url: str) -> AppriseNotifier:
             return None
         return with_query(smtp_url, to=message.address)
 
-    return AppriseNotifier(url_for)
+    password = urlsplit(smtp_url).password or ""
+    return AppriseNotifier(url_for, secrets=(password,))
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def wecom_app_notifier(config: dict[str, str], storage: Path | None) -> AppriseNotifier:
+    """WeCom application message, apprise's ``wechat://corpid:secret@agentid/userid``; the
+    plugin's token and send URLs are pointed at the configured API host."""
+    base = config["base_url"].rstrip("/")
+
+    def url_for(message: OutgoingMessage) -> str | None:
+        if not message.address:
+            return None
+        return (
+            f"wechat://{_q(config['corp_id'])}:{_q(config['secret'])}@{config['agent_id']}"
+            f"/{_q(message.address)}"
+        )
+
+    def prepare(plugin: Any) -> None:
+        plugin.token_url = f"{base}/cgi-bin/gettoken"
+        plugin.notify_url = f"{base}/cgi-bin/message/send"
+
+    return AppriseNotifier(url_for, prepare=prepare, storage=storage, secrets=(config["secret"],))
+
+
+def wecom_bot_notifier(config: dict[str, str]) -> AppriseNotifier:
+    """WeCom group robot, apprise's ``wecombot://key``: one post to the group, no address."""
+    base, key = config["base_url"].rstrip("/"), config["key"]
+
+    def prepare(plugin: Any) -> None:
+        plugin.api_url = f"{base}/cgi-bin/webhook/send?key={_q(key)}"
+
+    return AppriseNotifier(lambda _m: f"wecombot://{_q(key)}", prepare=prepare, secrets=(key,))
+
+
+def wechat_oa_notifier(config: dict[str, str]) -> AppriseNotifier:
+    """WeChat official account template message through our ``wxoa://`` plugin."""
+    import notifiers.wechat_official  # noqa: F401  (registers the wxoa:// scheme)
+
+    def url_for(message: OutgoingMessage) -> str | None:
+        if not message.address:
+            return None
+        query = {"template": config["template_id"], "base": config["base_url"]}
+        if message.link:
+            query["link"] = message.link
+        return (
+            f"wxoa://{_q(config['app_id'])}:{_q(config['secret'])}@wechat/"
+            f"{_q(message.address)}?{urlencode(query)}"
+        )
+
+    return AppriseNotifier(url_for, secrets=(config["secret"],))
 
 
 def url_notifier(url: str) -> AppriseNotifier:

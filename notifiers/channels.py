@@ -1,16 +1,24 @@
 """Which channel reaches a user, and the notifier for each configured channel.
 
-The binding rule: e-mail when the account has an address and SMTP is configured, else the
-dispatcher log. WeChat and WeCom bindings (``wechat_openid``, ``wecom_userid``) slot in here
-as new channels with their own notifiers, ahead of e-mail as the hospital configures (§8.8).
+The platform's fallback: e-mail when the account has an address and SMTP is configured,
+else the dispatcher log. A hospital's own channels (WeCom app, WeCom robot, WeChat official
+account, its own mail server; SPEC 8.8) are chosen by its rules in ``flows/notify.py``;
+``hospital_notifier`` builds the notifier of one such channel from its stored settings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from aimis.settings import Settings
-from notifiers.apprise_adapter import email_notifier, url_notifier
+from notifiers.apprise_adapter import (
+    email_notifier,
+    url_notifier,
+    wechat_oa_notifier,
+    wecom_app_notifier,
+    wecom_bot_notifier,
+)
 from notifiers.base import Channel, Notifier, OutgoingMessage, Recipient
 from notifiers.log import LogNotifier
 
@@ -19,6 +27,8 @@ from notifiers.log import LogNotifier
 class Channels:
     notifiers: dict[Channel, Notifier]
     ops_copy: Notifier | None = None  # AIMIS_NOTIFY_LOG_URL: every message, secrets withheld
+    platform_smtp_url: str = ""  # a hospital's e-mail channel without a server of its own
+    token_storage: Path | None = None  # where WeCom access tokens are cached between sends
 
     def choose(self, recipient: Recipient) -> tuple[Channel, str]:
         """The channel and address a message to ``recipient`` goes to."""
@@ -29,13 +39,28 @@ class Channels:
     def notifier(self, channel: Channel) -> Notifier:
         return self.notifiers[channel]
 
-    def ops_message(self, message: OutgoingMessage, user_id: int) -> OutgoingMessage:
+    def hospital_notifier(self, kind: Channel, config: dict[str, str]) -> Notifier | None:
+        """The notifier of a hospital's channel; None when it cannot send (e-mail with
+        neither the hospital's nor the platform's mail server)."""
+        if kind == Channel.wecom_app:
+            return wecom_app_notifier(config, self.token_storage)
+        if kind == Channel.wecom_bot:
+            return wecom_bot_notifier(config)
+        if kind == Channel.wechat_oa:
+            return wechat_oa_notifier(config)
+        if kind == Channel.email:
+            smtp_url = config.get("smtp_url") or self.platform_smtp_url
+            return email_notifier(smtp_url) if smtp_url else None
+        return None
+
+    def ops_message(self, message: OutgoingMessage, user_id: int | None) -> OutgoingMessage:
         body = "(content withheld: it holds a secret)" if message.sensitive else message.body
+        who = "the group" if user_id is None else f"user {user_id}"
         return OutgoingMessage(
             channel=message.channel,
             address="operations",
             title=f"[copy] {message.title}",
-            body=f"To user {user_id} by {message.channel}: {body}",
+            body=f"To {who} by {message.channel}: {body}",
         )
 
 
@@ -45,4 +70,4 @@ def build_channels(settings: Settings) -> Channels:
     if smtp_url:
         notifiers[Channel.email] = email_notifier(smtp_url)
     ops = url_notifier(settings.notify_log_url) if settings.notify_log_url else None
-    return Channels(notifiers, ops)
+    return Channels(notifiers, ops, smtp_url, settings.data_dir / "apprise")

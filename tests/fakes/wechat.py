@@ -1,11 +1,18 @@
 """A fake WeChat / WeCom API on loopback: records every request, answers like the real
-servers (token endpoints, WeCom app message, WeCom group robot, official-account template
-message), and can be told to fail the next N requests."""
+servers, and can be told to fail the next N requests.
+
+- WeCom: ``GET /cgi-bin/gettoken?corpid=&corpsecret=``, ``POST /cgi-bin/message/send?
+  access_token=`` (application message), ``POST /cgi-bin/webhook/send?key=`` (group robot);
+- official account: ``GET /cgi-bin/token?grant_type=client_credential&appid=&secret=``,
+  ``POST /cgi-bin/message/template/send?access_token=``.
+A send with a token this server never issued is refused with errcode 40014, as the real
+servers do; each request records the status and answer it got."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,6 +25,12 @@ class Recorded:
     path: str
     query: dict[str, str]
     body: Any
+    status: int = 0
+    answer: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == 200 and self.answer.get("errcode", 0) == 0
 
 
 @dataclass
@@ -25,7 +38,10 @@ class FakeWeChat:
     requests: list[Recorded] = field(default_factory=list)
     fail_next: int = 0
     fail_status: int = 500
+    hold_seconds: float = 0  # accept, then wait this long before answering (a slow server)
+    tokens: set[str] = field(default_factory=set)
     _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def base_url(self) -> str:
@@ -35,6 +51,44 @@ class FakeWeChat:
 
     def sent(self, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.path == path]
+
+    def delivered(self, path: str) -> list[Recorded]:
+        """The sends on ``path`` the server accepted (answered 200, errcode 0)."""
+        return [r for r in self.sent(path) if r.accepted]
+
+    def _answer(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return self.fail_status, {"errcode": -1, "errmsg": "system busy"}
+            if path in ("/cgi-bin/gettoken", "/cgi-bin/token"):
+                token = "fake-token"  # the real servers, too, hand out one until it expires
+                self.tokens.add(token)
+                if path == "/cgi-bin/token":  # the official account answers without errcode
+                    return 200, {"access_token": token, "expires_in": 7200}
+                return 200, {
+                    "errcode": 0,
+                    "errmsg": "ok",
+                    "access_token": token,
+                    "expires_in": 7200,
+                }
+            if path == "/cgi-bin/webhook/send":
+                return 200, {"errcode": 0, "errmsg": "ok"}
+            if path in ("/cgi-bin/message/send", "/cgi-bin/message/template/send"):
+                if query.get("access_token") not in self.tokens:
+                    return 200, {"errcode": 40014, "errmsg": "invalid access_token"}
+                if path == "/cgi-bin/message/template/send":
+                    return 200, {"errcode": 0, "errmsg": "ok", "msgid": len(self.requests)}
+                return 200, {
+                    "errcode": 0,
+                    "errmsg": "ok",
+                    "invaliduser": "",
+                    "invalidparty": "",
+                    "invalidtag": "",
+                    "unlicenseduser": "",
+                    "msgid": f"msg-{len(self.requests)}",
+                }
+            return 404, {"errcode": 404, "errmsg": "unknown path"}
 
     def start(self) -> FakeWeChat:
         fake = self
@@ -60,21 +114,13 @@ class FakeWeChat:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw.decode(errors="replace")
-                fake.requests.append(Recorded(method, url.path, query, body))
-                if fake.fail_next > 0:
-                    fake.fail_next -= 1
-                    self._reply(fake.fail_status, {"errcode": -1, "errmsg": "system busy"})
-                    return
-                if url.path in ("/cgi-bin/gettoken", "/cgi-bin/token"):
-                    self._reply(
-                        200, {"errcode": 0, "access_token": "fake-token", "expires_in": 7200}
-                    )
-                elif url.path == "/cgi-bin/message/template/send":
-                    self._reply(200, {"errcode": 0, "errmsg": "ok", "msgid": len(fake.requests)})
-                elif url.path in ("/cgi-bin/message/send", "/cgi-bin/webhook/send"):
-                    self._reply(200, {"errcode": 0, "errmsg": "ok"})
-                else:
-                    self._reply(404, {"errcode": 404, "errmsg": "unknown path"})
+                record = Recorded(method, url.path, query, body)
+                fake.requests.append(record)
+                status, answer = fake._answer(url.path, query)
+                if fake.hold_seconds and status == 200:
+                    time.sleep(fake.hold_seconds)
+                record.status, record.answer = status, answer
+                self._reply(status, answer)
 
             def do_GET(self) -> None:
                 self._handle("GET")
