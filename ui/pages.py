@@ -55,10 +55,15 @@ class AccountPages(Controller):
         return await page(request, "home.html", modules=me.modules, topics=topics)
 
     @get("/login")
-    async def login(self, request: Request, next: str | None = None) -> Template:
+    async def login(
+        self, request: Request, next: str | None = None, hospital: str | None = None
+    ) -> Template:
+        """``?hospital=CODE`` comes from the hospital's printed QR code: the page names the
+        hospital (an unknown or deactivated code is ignored)."""
         return await page(
             request,
             "login.html",
+            hospital_name=await service.hospital_name_by_code(hospital),
             api="/api/auth/login",
             next=safe_next(next, "/"),
             other_url="/admin/login",

@@ -124,6 +124,18 @@ async def _hospital_active(hospital_id: int) -> bool:
     return bool(await Hospital.exists().where(Hospital.id == hospital_id, Hospital.active == True))  # noqa: E712
 
 
+async def hospital_name_by_code(code: str | None) -> str:
+    """The name of an active hospital, for its printed login QR (public information)."""
+    if not code or len(code) > 40:
+        return ""
+    row = (
+        await Hospital.select(Hospital.name)
+        .where(Hospital.code == code, Hospital.active == True)  # noqa: E712
+        .first()
+    )
+    return str(row["name"]) if row else ""
+
+
 async def login(ctx: Ctx, identifier: str, password: str, realm: str) -> NewSession:
     user = await find_user(identifier)
     if user is None:

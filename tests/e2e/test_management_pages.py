@@ -108,6 +108,13 @@ async def test_hospital_information_logo_and_qr(context, app_url, place, tmp_pat
     await download.save_as(saved)
     assert Image.open(saved).format == "PNG"
     await shot(page, "manage-hospital")
+    # the QR's link opens the doctors' login page named after the hospital
+    scanned = await context.new_page()
+    await scanned.goto(f"{app_url}/login?hospital={place.code}")
+    assert "Browser Hospital" in await scanned.inner_text("#hospital-brand")
+    await shot(scanned, "login-from-hospital-qr")
+    await scanned.goto(f"{app_url}/login?hospital=NO-SUCH-CODE")
+    assert await scanned.locator("#hospital-brand").count() == 0
 
 
 async def test_refused_logo_shows_the_reason(context, app_url, place, tmp_path) -> None:
