@@ -18,8 +18,14 @@ from api.management.controllers import (
     AuditController,
     DepartmentController,
     DoctorController,
+    HospitalAdminAccountController,
     HospitalController,
     RoleController,
+)
+from api.notifications.controllers import (
+    DeliveryLogController,
+    MyNotificationsController,
+    NotificationChannelController,
 )
 from ui.consultation_pages import ConsultationPages
 from ui.management_pages import ManagementPages
@@ -36,12 +42,16 @@ def route_handlers() -> list[Any]:
         HospitalController,
         DepartmentController,
         DoctorController,
+        HospitalAdminAccountController,
         RoleController,
         AuditController,
         ContactsController,
         ConsultationController,
         ConsultationLogController,
         ConsultationPages,
+        NotificationChannelController,
+        MyNotificationsController,
+        DeliveryLogController,
         health,
         create_static_files_router(
             path="/vendor/htmx",

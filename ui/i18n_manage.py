@@ -85,6 +85,13 @@ ZH_MANAGE: dict[str, str] = {
     "Doctor account created.": "医生账号已创建。",
     "Administrator account created.": "管理员账号已创建。",
     "Password reset; the doctor is logged out.": "密码已重置，该医生已被退出登录。",
+    "Password reset; the administrator is logged out.": "密码已重置，该管理员已被退出登录。",
+    "Freeze this administrator? The account is logged out until you unfreeze it.": (
+        "冻结该管理员？在您解冻之前该账号将被退出登录。"
+    ),
+    "Reset the password? The administrator is logged out and gets a temporary password.": (
+        "重置密码？该管理员将被退出登录并获得临时密码。"
+    ),
     "The doctor must change the initial password at first login.": (
         "医生首次登录时必须修改初始密码。"
     ),

@@ -133,7 +133,32 @@ class DepartmentController(Controller):
         return await service.update_department(ctx_of(request), department_id, data)
 
 
-class DoctorController(Controller):
+class AccountActions(Controller):
+    """Freeze, deactivate, reset: the same rules for each administered account (SPEC 1.6);
+    ``people._managed_row`` decides whose accounts the actor administers."""
+
+    @post("/{user_id:int}/activate", status_code=HTTP_200_OK)
+    async def activate(self, request: Request, user_id: int) -> UserRead:
+        return await people.set_active(ctx_of(request), user_id, True)
+
+    @post("/{user_id:int}/deactivate", status_code=HTTP_200_OK)
+    async def deactivate(self, request: Request, user_id: int) -> UserRead:
+        return await people.set_active(ctx_of(request), user_id, False)
+
+    @post("/{user_id:int}/freeze", status_code=HTTP_200_OK)
+    async def freeze(self, request: Request, user_id: int) -> UserRead:
+        return await people.set_frozen(ctx_of(request), user_id, True)
+
+    @post("/{user_id:int}/unfreeze", status_code=HTTP_200_OK)
+    async def unfreeze(self, request: Request, user_id: int) -> UserRead:
+        return await people.set_frozen(ctx_of(request), user_id, False)
+
+    @post("/{user_id:int}/reset-password", status_code=HTTP_200_OK)
+    async def reset_password(self, request: Request, user_id: int) -> PasswordReset:
+        return await people.reset_password(ctx_of(request), user_id)
+
+
+class DoctorController(AccountActions):
     path = "/api/manage/doctors"
     tags = ["management"]
     guards = [require_hospital_admin]
@@ -169,25 +194,14 @@ class DoctorController(Controller):
     async def update_doctor(self, request: Request, user_id: int, data: DoctorUpdate) -> UserRead:
         return await people.update_doctor(ctx_of(request), user_id, data)
 
-    @post("/{user_id:int}/activate", status_code=HTTP_200_OK)
-    async def activate(self, request: Request, user_id: int) -> UserRead:
-        return await people.set_active(ctx_of(request), user_id, True)
 
-    @post("/{user_id:int}/deactivate", status_code=HTTP_200_OK)
-    async def deactivate(self, request: Request, user_id: int) -> UserRead:
-        return await people.set_active(ctx_of(request), user_id, False)
+class HospitalAdminAccountController(AccountActions):
+    """The alliance admin freezes, deactivates and resets hospital admins (SPEC 1.6), by the
+    same rules as a hospital admin does for doctors."""
 
-    @post("/{user_id:int}/freeze", status_code=HTTP_200_OK)
-    async def freeze(self, request: Request, user_id: int) -> UserRead:
-        return await people.set_frozen(ctx_of(request), user_id, True)
-
-    @post("/{user_id:int}/unfreeze", status_code=HTTP_200_OK)
-    async def unfreeze(self, request: Request, user_id: int) -> UserRead:
-        return await people.set_frozen(ctx_of(request), user_id, False)
-
-    @post("/{user_id:int}/reset-password", status_code=HTTP_200_OK)
-    async def reset_password(self, request: Request, user_id: int) -> PasswordReset:
-        return await people.reset_password(ctx_of(request), user_id)
+    path = "/api/manage/admins"
+    tags = ["management"]
+    guards = [require_alliance_admin]
 
 
 class RoleController(Controller):

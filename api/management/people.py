@@ -152,6 +152,17 @@ async def _doctor_row(actor: Actor, user_id: int) -> dict[str, Any]:
     return row
 
 
+async def _managed_row(actor: Actor, user_id: int) -> dict[str, Any]:
+    """An account the actor administers (SPEC 1.6): a hospital admin his hospital's doctors,
+    the alliance admin the admins of the alliance's hospitals."""
+    if actor.kind == Kind.alliance_admin.value:
+        row = await get_visible(User, user_id, actor, "hospital admin")
+        if row["kind"] != Kind.hospital_admin.value:
+            raise NotFound(f"No hospital admin with id {user_id} exists in this alliance.")
+        return row
+    return await _doctor_row(actor, user_id)
+
+
 async def _check_department(actor: Actor, hospital_id: int, department_id: int | None) -> None:
     if department_id is None:
         return
@@ -294,9 +305,9 @@ async def _revoke_sessions(user_id: int) -> None:
 
 
 async def set_active(ctx: Ctx, user_id: int, active: bool) -> UserRead:
-    """Deactivating ends the doctor's sessions at once; the account keeps its history."""
+    """Deactivating ends the account's sessions at once; the account keeps its history."""
     actor = actor_of(ctx)
-    row = await _doctor_row(actor, user_id)
+    row = await _managed_row(actor, user_id)
     async with unit_of_work(ctx) as uow:
         await versioned_update(User, user_id, {User.active: active}, UNSET, "doctor")
         if not active:
@@ -315,7 +326,7 @@ async def set_frozen(ctx: Ctx, user_id: int, frozen: bool) -> UserRead:
     """An admin's freeze lasts until an admin unfreezes (SPEC 1.2); unfreezing also clears
     today's count of wrong passwords so the doctor gets all his tries back."""
     actor = actor_of(ctx)
-    row = await _doctor_row(actor, user_id)
+    row = await _managed_row(actor, user_id)
     values: dict[Any, Any]
     if frozen:
         hospital = await Hospital.select(Hospital.time_zone).where(Hospital.id == row["hospital"])
@@ -338,9 +349,9 @@ async def set_frozen(ctx: Ctx, user_id: int, frozen: bool) -> UserRead:
 
 
 async def reset_password(ctx: Ctx, user_id: int) -> PasswordReset:
-    """A temporary password, shown once; the doctor must change it and is logged out."""
+    """A temporary password, shown once; the user must change it and is logged out."""
     actor = actor_of(ctx)
-    row = await _doctor_row(actor, user_id)
+    row = await _managed_row(actor, user_id)
     password = temporary_password()
     password_hash = await anyio.to_thread.run_sync(security.hash_password, password)
     async with unit_of_work(ctx) as uow:
@@ -357,6 +368,6 @@ async def reset_password(ctx: Ctx, user_id: int) -> PasswordReset:
         temporary_password=password,
         message=(
             f"Temporary password for {row['username']}: {password} — it is shown only now; "
-            "the doctor must change it at the next login."
+            "it must be changed at the next login."
         ),
     )

@@ -382,6 +382,18 @@ async def test_alliance_admin_hospitals(context, app_url, demo, uniq) -> None:
     await page.click("[data-secret-box] button")
     await page.locator("[data-testid=admins]").get_by_text(admin).wait_for()
     await shot(page, "manage-hospital-detail")
+    # the alliance admin freezes the new hospital admin, then unfreezes him
+    accept_dialogs(page)
+    actions = page.locator(f"[data-testid='admin-actions-{admin}']")
+    async with page.expect_navigation():
+        await actions.get_by_role("button", name="Freeze").click()
+    row = page.locator("[data-testid=admins] tr", has_text=admin)
+    await row.get_by_text("Frozen").wait_for()
+    frozen = await User.select(User.frozen).where(User.username == admin).first()
+    assert frozen["frozen"] is True
+    async with page.expect_navigation():
+        await actions.get_by_role("button", name="Unfreeze").click()
+    await row.get_by_text("Active").wait_for()
 
 
 async def test_who_may_open_which_page(browser, app_url, demo, place) -> None:

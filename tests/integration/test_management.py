@@ -848,3 +848,52 @@ async def test_deactivated_hospital_logs_its_users_out_and_refuses_logins(
     res = await alliance.patch(url, json={"active": True, "version": version + 1})
     assert res.status_code == 200, res.text
     await again.login(place.admin_name, PASSWORD, admin=True)
+
+
+async def test_alliance_admin_freezes_resets_and_reactivates_a_hospital_admin(
+    alliance, place, other, new_api
+) -> None:
+    admins = (await alliance.get(f"/api/manage/hospitals/{place.id}/admins")).json()
+    admin_id = next(a["id"] for a in admins if a["username"] == place.admin_name)
+    res = await alliance.post(f"/api/manage/admins/{admin_id}/freeze")
+    assert res.status_code == 200 and res.json()["frozen"] is True, res.text
+    assert (await place.admin.get("/api/auth/me")).status_code == 401  # logged out at once
+    again = new_api()
+    frozen = await again.post(
+        "/api/auth/admin-login", json={"identifier": place.admin_name, "password": PASSWORD}
+    )
+    assert frozen.status_code == 423
+    assert (await alliance.post(f"/api/manage/admins/{admin_id}/unfreeze")).status_code == 200
+    reset = await alliance.post(f"/api/manage/admins/{admin_id}/reset-password")
+    assert reset.status_code == 200, reset.text
+    temporary = reset.json()["temporary_password"]
+    await again.login(place.admin_name, temporary, admin=True)
+    assert (await again.get("/api/auth/me")).json()["must_change_password"] is True
+    off = await alliance.post(f"/api/manage/admins/{admin_id}/deactivate")
+    assert off.status_code == 200 and off.json()["active"] is False
+    assert (await alliance.post(f"/api/manage/admins/{admin_id}/activate")).json()["active"]
+    actions = await AuditLog.select(AuditLog.action).where(
+        AuditLog.target_type == "user", AuditLog.target_id == str(admin_id)
+    )
+    assert {"account.freeze", "account.unfreeze", "user.password_reset"} <= {
+        r["action"] for r in actions
+    }
+
+
+async def test_only_the_alliance_admin_manages_admins_and_only_admins(
+    alliance, place, other, uniq
+) -> None:
+    other_admins = (await alliance.get(f"/api/manage/hospitals/{other.id}/admins")).json()
+    other_admin = other_admins[0]["id"]
+    # a hospital admin may not freeze another hospital's admin, nor his own peers this way
+    refused = await place.admin.post(f"/api/manage/admins/{other_admin}/freeze")
+    assert refused.status_code == 403
+    doctor = await new_doctor(place, uniq)
+    # the alliance admin administers admins, not doctors (their hospital admin does)
+    not_admin = await alliance.post(f"/api/manage/admins/{doctor['id']}/freeze")
+    assert not_admin.status_code == 404
+    row = await User.select(User.frozen).where(User.id == doctor["id"]).first()
+    assert row["frozen"] is False
+    row = await User.select(User.frozen).where(User.id == other_admin).first()
+    assert row["frozen"] is False
+    assert await denied_rows(place.admin_name, "/api/manage/admins")
