@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Request, Response
@@ -26,11 +25,10 @@ from api.live import live_socket, make_backend, make_publisher
 from api.routes import route_handlers
 from store.db import close_pool, start_pool
 from store.uow import audit_refusal, set_publisher
-from ui import i18n
+from ui import UI_DIR, i18n
 
 log = logging.getLogger(__name__)
 
-UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
