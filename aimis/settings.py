@@ -56,6 +56,26 @@ class Settings(BaseSettings):
     consultation_reminder_minutes: int = Field(
         30, description="Participants are reminded this long before a consultation's start."
     )
+    dicom_ae_title: str = Field("AIMIS", description="AE title of the C-STORE receiver.")
+    dicom_port: int = Field(11112, description="Port of the C-ECHO/C-STORE receiver.")
+    dicom_host: str = Field(
+        "", description="Address the DICOM receiver binds to (empty: the same as `host`)."
+    )
+    ingest_policy: str = Field(
+        "strict",
+        description="strict: refuse files without Patient ID or Study/Series UIDs; lenient: "
+        "accept well-formed files without them.",
+    )
+    ingest_max_file_bytes: int = Field(
+        2 * 1024**3, description="Largest DICOM file accepted by any ingest path."
+    )
+    ingest_max_upload_bytes: int = Field(
+        4 * 1024**3, description="Largest upload (all files, or a zip's expanded content)."
+    )
+    ingest_max_zip_entries: int = Field(20000, description="Most files one zip may hold.")
+    ingest_zip_max_ratio: int = Field(
+        200, description="A zip entry expanding more than this many times is a zip bomb."
+    )
 
     @property
     def sqlite_path(self) -> Path:

@@ -1,0 +1,156 @@
+"""Where image files live under the data folder, and how they are written.
+
+- online files: ``<data>/dicom/online/<Instance.storage_path>``
+- archive containers: ``<data>/dicom/archive/``
+- thumbnails: ``<data>/thumbnails/``
+- received files waiting for their migration run's flow: ``<data>/dicom/spool/run-<id>/``
+
+Every write is atomic: a temp file in the destination folder, fsync, rename, fsync of the
+folder. A crash leaves either the whole file or no file (at worst a ``.tmp-*`` file that
+``sweep_temp`` removes), never half a file under its final name.
+
+Online paths are content addressed (``h<hospital>/<sha[:2]>/<sha256>.dcm``): the same bytes
+always land on the same path, so writing them twice is a no-op and a file that an index row
+points at is never overwritten with other bytes. Paths never contain a name someone sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from aimis.settings import get_settings
+
+CHUNK = 1024 * 1024
+_TMP_PREFIX = ".tmp-"
+
+
+def data_root() -> Path:
+    return get_settings().data_dir
+
+
+def online_root() -> Path:
+    return data_root() / "dicom" / "online"
+
+
+def archive_root() -> Path:
+    return data_root() / "dicom" / "archive"
+
+
+def thumbnails_root() -> Path:
+    return data_root() / "thumbnails"
+
+
+def spool_root() -> Path:
+    return data_root() / "dicom" / "spool"
+
+
+def online_path(storage_path: str) -> Path:
+    """The absolute path of an ``Instance.storage_path``; refuses a path leaving the root."""
+    root = online_root().resolve()
+    path = (root / storage_path).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"storage path {storage_path!r} leaves the online root")
+    return path
+
+
+def storage_path_for(hospital_id: int, sha256: str) -> str:
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError("not a sha256 hex digest")
+    return f"h{hospital_id}/{sha256[:2]}/{sha256}.dcm"
+
+
+def thumbnail_name(study_id: int) -> str:
+    return f"study-{study_id}.jpg"
+
+
+def thumbnail_path(name: str) -> Path:
+    root = thumbnails_root().resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"thumbnail name {name!r} leaves the thumbnails folder")
+    return path
+
+
+def spool_dir(run_id: int) -> Path:
+    return spool_root() / f"run-{run_id}"
+
+
+def sha256_of(data: bytes | Path) -> str:
+    if isinstance(data, bytes | bytearray | memoryview):
+        return hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256()
+    with open(data, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # some file systems refuse to open a folder
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_atomic(dest: Path, data: bytes | Path | Iterable[bytes]) -> int:
+    """Write ``data`` (bytes, a file to copy, or chunks) to ``dest`` atomically; return size."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=dest.parent)
+    tmp = Path(tmp_name)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if isinstance(data, bytes | bytearray | memoryview):
+                out.write(data)
+                size = len(data)
+            elif isinstance(data, Path):
+                with open(data, "rb") as src:
+                    while chunk := src.read(CHUNK):
+                        out.write(chunk)
+                        size += len(chunk)
+            else:
+                for chunk in data:
+                    out.write(chunk)
+                    size += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(dest.parent)
+    return size
+
+
+def store_online(hospital_id: int, sha256: str, data: bytes | Path) -> tuple[str, bool]:
+    """Put one instance's bytes under the online root; return (storage_path, created).
+
+    ``created`` is False when the same bytes were already there (nothing written)."""
+    storage_path = storage_path_for(hospital_id, sha256)
+    dest = online_path(storage_path)
+    if dest.exists():
+        return storage_path, False
+    write_atomic(dest, data)
+    return storage_path, True
+
+
+def remove_online(storage_path: str) -> None:
+    """Remove a file written for a change that then rolled back."""
+    online_path(storage_path).unlink(missing_ok=True)
+
+
+def sweep_temp(root: Path | None = None) -> int:
+    """Remove temp files a crash left behind; return how many."""
+    removed = 0
+    for path in (root or data_root()).rglob(f"{_TMP_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed += 1
+    return removed

@@ -1,0 +1,607 @@
+"""The imaging index: one received file → verified → stored (atomically) → indexed.
+
+``ingest_file(run_id, data)`` is the one way a DICOM file enters the platform; STOW-RS,
+C-STORE, uploads, ``aimis import`` and the demo all call it. It never raises for a bad file:
+a refusal becomes a ``MigrationItem`` with the reason and an audit row, and nothing is
+stored. Other exceptions (the database went away) propagate so the caller can retry; the
+file written before the failed transaction is removed again unless a row points at it.
+
+Deduplication is by SOP Instance UID within the hospital: the same bytes again is a no-op
+(``duplicate``); other bytes under the same UID become a new revision (``new_version``)
+and the previous row is marked ``superseded`` (kept, reported in the run).
+
+Concurrency: patient/study/series rows are created with ``INSERT … ON CONFLICT DO NOTHING``
+on their ``*_key`` column, then the series row is touched with an ``UPDATE`` before the
+instance is looked up, which serialises writers of one series on PostgreSQL (row lock) as
+SQLite's ``IMMEDIATE`` transactions already do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from pydicom.dataset import Dataset
+
+from aimis.settings import get_settings
+from imaging.read import LENIENT, STRICT, IngestPolicy, IngestRefused, ParsedInstance
+from imaging.read import validate_for_ingest as _validate
+from store import files
+from store.db import transaction
+from store.tables import (
+    CaseHistory,
+    Hospital,
+    Instance,
+    MigrationItem,
+    MigrationRun,
+    Patient,
+    Series,
+    Study,
+)
+from store.uow import Ctx, now, unit_of_work, write_audit
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("cstore", "stow", "upload", "import")
+
+
+class ItemResult(msgspec.Struct, frozen=True):
+    """What became of one received file. ``status``: stored | duplicate | new_version |
+    refused | failed; ``code``/``reason`` say why for the last two."""
+
+    status: str
+    item_id: int
+    file_name: str = ""
+    sop_uid: str = ""
+    sop_class_uid: str = ""
+    study_uid: str = ""
+    series_uid: str = ""
+    study_id: int | None = None
+    instance_id: int | None = None
+    size_bytes: int = 0
+    code: str = ""
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("stored", "duplicate", "new_version")
+
+
+def ingest_policy() -> IngestPolicy:
+    settings = get_settings()
+    base = LENIENT if settings.ingest_policy.strip().lower() == "lenient" else STRICT
+    return dataclasses.replace(base, max_bytes=settings.ingest_max_file_bytes)
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+
+async def create_run(
+    ctx: Ctx,
+    hospital_id: int,
+    source: str,
+    source_detail: str = "",
+    *,
+    spool: bool = False,
+) -> int:
+    """A new migration run (state ``received``) for ``hospital_id``; returns its id."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown migration source {source!r}")
+    actor = ctx.actor
+    async with unit_of_work(ctx) as uow:
+        row = await MigrationRun.insert(
+            MigrationRun(
+                hospital=hospital_id,
+                source=source,
+                source_detail=source_detail[:200],
+                state="received",
+                created_by=actor.user_id if actor else None,
+                created_at=now(),
+            )
+        ).returning(MigrationRun.id)
+        run_id = int(row[0]["id"])
+        if spool:
+            await MigrationRun.update({MigrationRun.spool_dir: f"run-{run_id}"}).where(
+                MigrationRun.id == run_id
+            )
+        await CaseHistory.insert(
+            CaseHistory(
+                case_type="migration",
+                case_id=run_id,
+                actor_id=actor.user_id if actor else None,
+                actor_name=actor.username if actor else "system",
+                event="receive",
+                from_state="",
+                to_state="received",
+                summary=msgspec.json.encode({"source": source}).decode(),
+                at=now(),
+                ip=ctx.ip[:64],
+            )
+        )
+        payload = {"case_type": "migration", "case_id": run_id, "to": "received"}
+        await uow.event(f"hospital:{hospital_id}", "migration.created", payload)
+        await uow.audit(
+            "migration.create",
+            "migration",
+            run_id,
+            detail=f"{source} {source_detail}".strip()[:300],
+            hospital_id=hospital_id,
+        )
+    return run_id
+
+
+async def add_received_item(run_id: int, file_name: str, size: int) -> int:
+    """Record a spooled file waiting for the flow; returns the item id."""
+    async with transaction():
+        row = await MigrationItem.insert(
+            MigrationItem(migration=run_id, file_name=file_name[:255], size_bytes=size)
+        ).returning(MigrationItem.id)
+        await _count(run_id, received=1, received_bytes=size)
+    return int(row[0]["id"])
+
+
+async def _run_hospital(run_id: int) -> int:
+    row = await MigrationRun.select(MigrationRun.hospital).where(MigrationRun.id == run_id).first()
+    if row is None:
+        raise LookupError(f"migration run {run_id} does not exist")
+    return int(row["hospital"])
+
+
+async def _count(run_id: int, received_bytes: int = 0, **counts: int) -> None:
+    values: dict[Any, Any] = {}
+    for name, n in counts.items():
+        if n:
+            column: Any = MigrationRun._meta.get_column_by_name(f"{name}_count")
+            values[column] = column + n
+    if received_bytes:
+        values[MigrationRun.received_bytes] = MigrationRun.received_bytes + received_bytes
+    if values:
+        await MigrationRun.update(values).where(MigrationRun.id == run_id)
+
+
+async def _resolve_item(
+    run_id: int,
+    item_id: int | None,
+    file_name: str,
+    size: int,
+    *,
+    status: str,
+    code: str = "",
+    reason: str = "",
+    sop_uid: str = "",
+    study_uid: str = "",
+) -> int:
+    """Write the item's outcome (a new row for inline ingest, an update for spooled files)."""
+    values = {
+        "status": status,
+        "code": code[:40],
+        "reason": reason[:2000],
+        "sop_uid": sop_uid[:64],
+        "study_uid": study_uid[:64],
+    }
+    counter = {
+        "stored": "stored",
+        "duplicate": "duplicate",
+        "new_version": "new_version",
+    }.get(status, "failed")
+    if item_id is None:
+        new_item = MigrationItem(migration=run_id, file_name=file_name[:255], size_bytes=size)
+        for name, value in values.items():
+            setattr(new_item, name, value)
+        row = await MigrationItem.insert(new_item).returning(MigrationItem.id)
+        await _count(run_id, received=1, received_bytes=size, **{counter: 1})
+        return int(row[0]["id"])
+    await MigrationItem.update(
+        {MigrationItem._meta.get_column_by_name(k): v for k, v in values.items()}
+    ).where(MigrationItem.id == item_id)
+    await _count(run_id, **{counter: 1})
+    return item_id
+
+
+async def record_failure(
+    run_id: int,
+    code: str,
+    reason: str,
+    *,
+    file_name: str = "",
+    size: int = 0,
+    item_id: int | None = None,
+    ctx: Ctx | None = None,
+    status: str = "refused",
+) -> ItemResult:
+    """A file that will not be stored: its item says why; the refusal is audited."""
+    ctx = ctx or Ctx()
+    hospital_id = await _run_hospital(run_id)
+    async with transaction():
+        item = await _resolve_item(
+            run_id, item_id, file_name, size, status=status, code=code, reason=reason
+        )
+        await write_audit(
+            ctx,
+            "migration.refuse_file" if status == "refused" else "migration.fail_file",
+            "migration",
+            run_id,
+            outcome="denied" if status == "refused" else "failure",
+            detail=f"{file_name or 'file'}: {code}: {reason}"[:2000],
+            hospital_id=hospital_id,
+        )
+    return ItemResult(status, item, file_name, size_bytes=size, code=code, reason=reason)
+
+
+# --- one file ------------------------------------------------------------------------------
+
+
+async def ingest_file(
+    run_id: int,
+    data: bytes | Path,
+    *,
+    file_name: str = "",
+    item_id: int | None = None,
+    ctx: Ctx | None = None,
+    policy: IngestPolicy | None = None,
+) -> ItemResult:
+    """Verify, store and index one file into migration run ``run_id``.
+
+    ``item_id``: the item recorded when the file was spooled (else a new item is written).
+    Returns the outcome; a bad file is ``refused`` with a code and a reason, nothing stored.
+    """
+    ctx = ctx or Ctx()
+    policy = policy or ingest_policy()
+    hospital_id = await _run_hospital(run_id)
+    size = len(data) if not isinstance(data, Path) else (await asyncio.to_thread(data.stat)).st_size
+    try:
+        parsed = await asyncio.to_thread(_validate, data, policy)
+    except IngestRefused as refused:
+        return await record_failure(
+            run_id,
+            str(refused.code),
+            refused.reason,
+            file_name=file_name,
+            size=size,
+            item_id=item_id,
+            ctx=ctx,
+        )
+    missing = [
+        what
+        for what, value in (
+            ("SOP Instance UID", parsed.sop_instance_uid),
+            ("Study Instance UID", parsed.study_instance_uid),
+            ("Series Instance UID", parsed.series_instance_uid),
+        )
+        if not value
+    ]
+    if missing:
+        return await record_failure(
+            run_id,
+            "missing-uid",
+            f"The file has no {', '.join(missing)}; it cannot be filed under a study.",
+            file_name=file_name,
+            size=size,
+            item_id=item_id,
+            ctx=ctx,
+        )
+    quota = await _quota_refusal(hospital_id, size)
+    if quota:
+        return await record_failure(
+            run_id, "quota", quota, file_name=file_name, size=size, item_id=item_id, ctx=ctx
+        )
+    sha = await asyncio.to_thread(files.sha256_of, data)
+    storage_path, created = await asyncio.to_thread(files.store_online, hospital_id, sha, data)
+    try:
+        return await _index(
+            run_id, hospital_id, parsed, sha, storage_path, created, size, file_name, item_id
+        )
+    except BaseException:
+        if created and not await Instance.exists().where(Instance.storage_path == storage_path):
+            files.remove_online(storage_path)
+        raise
+
+
+async def _quota_refusal(hospital_id: int, size: int) -> str:
+    row = (
+        await Hospital.select(Hospital.storage_quota_bytes, Hospital.storage_used_bytes)
+        .where(Hospital.id == hospital_id)
+        .first()
+    )
+    if row is None or row["storage_quota_bytes"] <= 0:
+        return ""
+    quota, in_use = int(row["storage_quota_bytes"]), int(row["storage_used_bytes"])
+    if in_use + size <= quota:
+        return ""
+    return f"The hospital's storage quota ({quota:,} bytes) would be exceeded; {in_use:,} are used."
+
+
+def _text(ds: Dataset, keyword: str, limit: int) -> str:
+    value = ds.get(keyword)
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip()[:limit]
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    try:
+        value = ds.get(keyword)
+        return None if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _merge(existing: str, new: str, limit: int) -> str:
+    values = {v for v in existing.split("\\") if v}
+    if new:
+        values.add(new)
+    return "\\".join(sorted(values))[:limit]
+
+
+async def _index(
+    run_id: int,
+    hospital_id: int,
+    parsed: ParsedInstance,
+    sha: str,
+    storage_path: str,
+    created: bool,
+    size: int,
+    file_name: str,
+    item_id: int | None,
+) -> ItemResult:
+    ds = parsed.dataset
+    sop, study_uid, series_uid = (
+        parsed.sop_instance_uid,
+        parsed.study_instance_uid,
+        parsed.series_instance_uid,
+    )
+    at = now()
+    async with transaction():
+        patient_id = await _upsert_patient(hospital_id, ds, at)
+        study_id = await _upsert_study(hospital_id, patient_id, study_uid, ds, at)
+        series_id = await _upsert_series(hospital_id, study_id, series_uid, ds, at)
+        # the UPDATE takes the series row lock (PostgreSQL) before the instance is looked up
+        await Series.update({Series.num_instances: Series.num_instances}).where(
+            Series.id == series_id
+        )
+        current = (
+            await Instance.select(
+                Instance.id, Instance.sha256, Instance.revision, Instance.size_bytes
+            )
+            .where(
+                Instance.hospital == hospital_id,
+                Instance.sop_uid == sop,
+                Instance.superseded.eq(False),
+            )
+            .first()
+        )
+        if current is not None and current["sha256"] == sha:
+            item = await _resolve_item(
+                run_id,
+                item_id,
+                file_name,
+                size,
+                status="duplicate",
+                sop_uid=sop,
+                study_uid=study_uid,
+            )
+            return ItemResult(
+                "duplicate",
+                item,
+                file_name,
+                sop,
+                parsed.sop_class_uid,
+                study_uid,
+                series_uid,
+                study_id,
+                int(current["id"]),
+                size,
+                reason="The same instance with the same bytes is already stored.",
+            )
+        revision = 1
+        grow_count, grow_size = 1, size
+        if current is not None:
+            revision = int(current["revision"]) + 1
+            grow_count, grow_size = 0, size - int(current["size_bytes"])
+            await Instance.update({Instance.superseded: True}).where(Instance.id == current["id"])
+        pixels = parsed.pixels
+        row = await Instance.insert(
+            Instance(
+                hospital=hospital_id,
+                study=study_id,
+                series=series_id,
+                sop_uid=sop,
+                sop_class_uid=parsed.sop_class_uid[:64],
+                instance_number=_int(ds, "InstanceNumber"),
+                transfer_syntax=str(parsed.transfer_syntax_uid)[:64],
+                rows=pixels.rows if pixels else None,
+                columns=pixels.columns if pixels else None,
+                frames=pixels.frames if pixels else 0,
+                bits_allocated=pixels.bits_allocated if pixels else None,
+                photometric=(pixels.photometric_interpretation if pixels else "")[:20],
+                size_bytes=size,
+                sha256=sha,
+                storage_path=storage_path,
+                revision=revision,
+                superseded=False,
+                migration=run_id,
+                created_at=at,
+            )
+        ).returning(Instance.id)
+        instance_id = int(row[0]["id"])
+        await Series.update(
+            {
+                Series.num_instances: Series.num_instances + grow_count,
+                Series.size_bytes: Series.size_bytes + grow_size,
+            }
+        ).where(Series.id == series_id)
+        new_series = 1 if await _series_is_new(series_id, instance_id) else 0
+        await Study.update(
+            {
+                Study.num_instances: Study.num_instances + grow_count,
+                Study.num_series: Study.num_series + new_series,
+                Study.size_bytes: Study.size_bytes + grow_size,
+                Study.updated_at: at,
+            }
+        ).where(Study.id == study_id)
+        if created:
+            await Hospital.update(
+                {Hospital.storage_used_bytes: Hospital.storage_used_bytes + size}
+            ).where(Hospital.id == hospital_id)
+        status = "stored" if current is None else "new_version"
+        reason = (
+            ""
+            if current is None
+            else f"Different bytes under a stored SOP Instance UID: kept as revision {revision}."
+        )
+        item = await _resolve_item(
+            run_id,
+            item_id,
+            file_name,
+            size,
+            status=status,
+            reason=reason,
+            sop_uid=sop,
+            study_uid=study_uid,
+        )
+        await _remember_study(run_id, study_uid)
+    return ItemResult(
+        status,
+        item,
+        file_name,
+        sop,
+        parsed.sop_class_uid,
+        study_uid,
+        series_uid,
+        study_id,
+        instance_id,
+        size,
+        reason=reason,
+    )
+
+
+async def _series_is_new(series_id: int, instance_id: int) -> bool:
+    """True when this instance is the series' first (the study gains a series)."""
+    other = await Instance.exists().where(Instance.series == series_id, Instance.id != instance_id)
+    return not other
+
+
+async def _remember_study(run_id: int, study_uid: str) -> None:
+    row = (
+        await MigrationRun.select(MigrationRun.study_uids).where(MigrationRun.id == run_id).first()
+    )
+    uids = msgspec.json.decode(row["study_uids"] or "[]") if row else []
+    if study_uid not in uids:
+        uids.append(study_uid)
+        await MigrationRun.update(
+            {MigrationRun.study_uids: msgspec.json.encode(uids).decode()}
+        ).where(MigrationRun.id == run_id)
+
+
+async def _insert_or_get(table: Any, key_column: Any, key: str, row: Any) -> int:
+    await table.insert(row).on_conflict(target=key_column, action="DO NOTHING")
+    found = await table.select(table._meta.primary_key).where(key_column == key).first()
+    return int(found["id"])
+
+
+async def _upsert_patient(hospital_id: int, ds: Dataset, at: Any) -> int:
+    pid = _text(ds, "PatientID", 64)
+    issuer = _text(ds, "IssuerOfPatientID", 64)
+    key = f"{hospital_id}:{issuer}:{pid}"[:200]
+    existing = await Patient.select(Patient.id).where(Patient.patient_key == key).first()
+    if existing:
+        return int(existing["id"])
+    return await _insert_or_get(
+        Patient,
+        Patient.patient_key,
+        key,
+        Patient(
+            hospital=hospital_id,
+            patient_key=key,
+            patient_id=pid,
+            issuer=issuer,
+            name=_text(ds, "PatientName", 200),
+            birth_date=_text(ds, "PatientBirthDate", 8),
+            sex=_text(ds, "PatientSex", 4),
+            created_at=at,
+        ),
+    )
+
+
+async def _upsert_study(
+    hospital_id: int, patient_id: int, study_uid: str, ds: Dataset, at: Any
+) -> int:
+    key = f"{hospital_id}:{study_uid}"
+    modality = _text(ds, "Modality", 16)
+    body_part = _text(ds, "BodyPartExamined", 64)
+    existing = (
+        await Study.select(Study.id, Study.modalities, Study.body_parts)
+        .where(Study.study_key == key)
+        .first()
+    )
+    if existing:
+        modalities = _merge(existing["modalities"], modality, 100)
+        body_parts = _merge(existing["body_parts"], body_part, 200)
+        if (modalities, body_parts) != (existing["modalities"], existing["body_parts"]):
+            await Study.update({Study.modalities: modalities, Study.body_parts: body_parts}).where(
+                Study.id == existing["id"]
+            )
+        return int(existing["id"])
+    name = _text(ds, "PatientName", 200)
+    study_id = await _insert_or_get(
+        Study,
+        Study.study_key,
+        key,
+        Study(
+            hospital=hospital_id,
+            patient=patient_id,
+            study_key=key,
+            study_uid=study_uid,
+            study_date=_text(ds, "StudyDate", 8),
+            study_time=_text(ds, "StudyTime", 16),
+            accession_number=_text(ds, "AccessionNumber", 64),
+            study_id=_text(ds, "StudyID", 16),
+            description=_text(ds, "StudyDescription", 200),
+            referring_physician=_text(ds, "ReferringPhysicianName", 200),
+            institution=_text(ds, "InstitutionName", 200),
+            modalities=modality,
+            body_parts=body_part,
+            patient_id=_text(ds, "PatientID", 64),
+            patient_name=name,
+            patient_name_search=name.upper(),
+            patient_birth_date=_text(ds, "PatientBirthDate", 8),
+            patient_sex=_text(ds, "PatientSex", 4),
+            created_at=at,
+            updated_at=at,
+        ),
+    )
+    return study_id
+
+
+async def _upsert_series(
+    hospital_id: int, study_id: int, series_uid: str, ds: Dataset, at: Any
+) -> int:
+    key = f"{hospital_id}:{series_uid}"
+    existing = await Series.select(Series.id).where(Series.series_key == key).first()
+    if existing:
+        return int(existing["id"])
+    return await _insert_or_get(
+        Series,
+        Series.series_key,
+        key,
+        Series(
+            hospital=hospital_id,
+            study=study_id,
+            series_key=key,
+            series_uid=series_uid,
+            modality=_text(ds, "Modality", 16),
+            series_number=_int(ds, "SeriesNumber"),
+            description=_text(ds, "SeriesDescription", 200),
+            body_part=_text(ds, "BodyPartExamined", 64),
+            performed_start_date=(
+                _text(ds, "PerformedProcedureStepStartDate", 8) or _text(ds, "SeriesDate", 8)
+            ),
+            created_at=at,
+        ),
+    )

@@ -1,0 +1,163 @@
+"""``store.imaging_index.ingest_file`` against the real database and the real data folder:
+verify → store atomically → index, deduplication by SOP Instance UID, refusals that store
+nothing and are audited."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
+
+from imaging.synth import Sizes, synth
+from store import files
+from store.imaging_index import create_run, ingest_file
+from store.tables import AuditLog, Hospital, Instance, MigrationItem, MigrationRun, Series, Study
+from store.uow import Ctx
+
+pytestmark = pytest.mark.integration
+
+
+def bundled(name: str) -> Path:
+    path = get_testdata_file(name, download=False)
+    assert path is not None
+    return Path(path)
+
+
+async def hospital_id(code: str = "EAST") -> int:
+    row = await Hospital.select(Hospital.id).where(Hospital.code == code).first()
+    return int(row["id"])
+
+
+async def used(hid: int) -> int:
+    row = await Hospital.select(Hospital.storage_used_bytes).where(Hospital.id == hid).first()
+    return int(row["storage_used_bytes"])
+
+
+@pytest.fixture(scope="module")
+def study_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    out = tmp_path_factory.mktemp("synth")
+    return synth(out, patients=1, seed=None, sizes=Sizes.small())
+
+
+async def test_a_study_is_stored_indexed_and_counted(study_files: list[Path]) -> None:
+    hid = await hospital_id()
+    before = await used(hid)
+    run_id = await create_run(Ctx(), hid, "import", "test")
+    results = [await ingest_file(run_id, p, file_name=str(p)) for p in study_files]
+    assert {r.status for r in results} == {"stored"}, [r.reason for r in results]
+    total = sum(p.stat().st_size for p in study_files)
+    assert await used(hid) == before + total
+    for r in results:
+        inst = await Instance.select().where(Instance.id == r.instance_id).first()
+        path = files.online_path(inst["storage_path"])
+        assert path.read_bytes() == Path(r.file_name).read_bytes()  # noqa: ASYNC240
+        assert inst["hospital"] == hid and not inst["superseded"] and inst["revision"] == 1
+    study_uids = {r.study_uid for r in results}
+    studies = await Study.select().where(Study.study_uid.is_in(list(study_uids)))
+    assert len(studies) == len(study_uids) == 3  # CT and two other modalities
+    assert sum(s["num_instances"] for s in studies) == len(study_files)
+    assert sum(s["size_bytes"] for s in studies) == total
+    ct = next(s for s in studies if s["modalities"] == "CT")
+    assert ct["patient_id"].startswith("SYN") and "^" in ct["patient_name"]
+    assert ct["patient_name_search"] == ct["patient_name"].upper()
+    assert ct["num_series"] == await Series.count().where(Series.study == ct["id"])
+    run = await MigrationRun.select().where(MigrationRun.id == run_id).first()
+    assert (run["received_count"], run["stored_count"], run["failed_count"]) == (
+        len(study_files),
+        len(study_files),
+        0,
+    )
+    assert run["received_bytes"] == total
+
+
+async def test_same_bytes_again_change_nothing(study_files: list[Path]) -> None:
+    hid = await hospital_id()
+    first = await create_run(Ctx(), hid, "import")
+    for p in study_files[:2]:
+        await ingest_file(first, p)
+    before_used = await used(hid)
+    before_instances = await Instance.count().where(Instance.hospital == hid)
+    again = await create_run(Ctx(), hid, "import")
+    results = [await ingest_file(again, p) for p in study_files[:2]]
+    assert [r.status for r in results] == ["duplicate", "duplicate"]
+    assert await used(hid) == before_used
+    assert await Instance.count().where(Instance.hospital == hid) == before_instances
+    run = await MigrationRun.select().where(MigrationRun.id == again).first()
+    assert (run["duplicate_count"], run["stored_count"]) == (2, 0)
+
+
+async def test_different_bytes_under_the_same_uid_become_a_new_revision(tmp_path: Path) -> None:
+    hid = await hospital_id()
+    ds = dcmread(bundled("CT_small.dcm"))
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientID = "REV-1"
+    one = tmp_path / "one.dcm"
+    ds.save_as(one, enforce_file_format=True)
+    ds.SeriesDescription = "corrected"
+    two = tmp_path / "two.dcm"
+    ds.save_as(two, enforce_file_format=True)
+    run_id = await create_run(Ctx(), hid, "stow")
+    first = await ingest_file(run_id, one.read_bytes())
+    second = await ingest_file(run_id, two.read_bytes())
+    assert (first.status, second.status) == ("stored", "new_version")
+    assert "revision 2" in second.reason
+    rows = (
+        await Instance.select(Instance.revision, Instance.superseded)
+        .where(Instance.sop_uid == ds.SOPInstanceUID)
+        .order_by(Instance.revision)
+    )
+    assert rows == [{"revision": 1, "superseded": True}, {"revision": 2, "superseded": False}]
+    study = await Study.select().where(Study.id == second.study_id).first()
+    assert study["num_instances"] == 1 and study["size_bytes"] == two.stat().st_size
+    run = await MigrationRun.select().where(MigrationRun.id == run_id).first()
+    assert (run["stored_count"], run["new_version_count"]) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("README.txt", "not-dicom"),
+        ("MR_truncated.dcm", "truncated"),
+        ("JPEG-lossy.dcm", "undecodable"),
+        ("no_meta.dcm", "no-file-meta"),
+    ],
+)
+async def test_bad_files_are_refused_with_a_reason_and_audited(name: str, code: str) -> None:
+    hid = await hospital_id()
+    before_used = await used(hid)
+    before_files = sum(1 for _ in files.online_root().rglob("*.dcm"))
+    run_id = await create_run(Ctx(ip="10.0.0.7"), hid, "upload")
+    result = await ingest_file(run_id, bundled(name), file_name=name, ctx=Ctx(ip="10.0.0.7"))
+    assert (result.status, result.code) == ("refused", code)
+    assert result.reason
+    assert await used(hid) == before_used
+    assert sum(1 for _ in files.online_root().rglob("*.dcm")) == before_files
+    assert await Instance.count().where(Instance.migration == run_id) == 0
+    item = await MigrationItem.select().where(MigrationItem.id == result.item_id).first()
+    assert (item["status"], item["code"], item["file_name"]) == ("refused", code, name)
+    audit = await AuditLog.select().where(
+        AuditLog.action == "migration.refuse_file", AuditLog.target_id == str(run_id)
+    )
+    assert len(audit) == 1 and audit[0]["outcome"] == "denied" and audit[0]["ip"] == "10.0.0.7"
+    assert name in audit[0]["detail"]
+
+
+async def test_concurrent_senders_of_one_study_index_it_once(tmp_path: Path) -> None:
+    hid = await hospital_id("WEST")
+    out = synth(tmp_path, patients=1, sizes=Sizes.small())
+    runs = [await create_run(Ctx(), hid, "cstore") for _ in range(3)]
+    results = await asyncio.gather(
+        *(ingest_file(run, p) for run in runs for p in out), return_exceptions=False
+    )
+    stored = [r for r in results if r.status == "stored"]
+    assert len(stored) == len(out)
+    assert len([r for r in results if r.status == "duplicate"]) == 2 * len(out)
+    uids = list({r.study_uid for r in results})
+    studies = await Study.select(Study.num_instances).where(Study.study_uid.is_in(uids))
+    assert sum(s["num_instances"] for s in studies) == len(out)
