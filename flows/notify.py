@@ -37,6 +37,7 @@ from notifiers import (
     Recipient,
     build_channels,
 )
+from notifiers.base import DUPLICATE_NOTE
 from notifiers.configs import BINDINGS
 from notifiers.texts import case_message
 from store.db import transaction
@@ -45,7 +46,6 @@ from store.uow import now
 
 log = logging.getLogger(__name__)
 
-DUPLICATE_NOTE = "possible duplicate"
 LAST_ERROR = "; last error: "
 
 _channels: list[Channels] = []

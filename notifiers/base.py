@@ -13,6 +13,10 @@ from typing import Protocol
 import msgspec
 
 
+# How the delivery log marks a row whose earlier attempt died mid-send (``flows/notify.py``).
+DUPLICATE_NOTE = "possible duplicate"
+
+
 class Channel(StrEnum):
     log = "log"  # the dispatcher's console: the embedded demo, and the fallback
     email = "email"  # apprise mailto:// / mailtos:// (AIMIS_SMTP_URL, or the hospital's server)
