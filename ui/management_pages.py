@@ -7,12 +7,14 @@ Not logged in as an admin → the administrator login; an admin of the other kin
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get
+from litestar.di import Provide
 from litestar.response import Redirect, Template
 
 from aimis.domain import Module, Permission
@@ -187,51 +189,30 @@ class ManagementPages(Controller):
             labels=PERMISSION_LABELS,
         )
 
-    @get("/audit")
+    @get("/audit", dependencies={"audit_query": Provide(audit.provide_audit_query)})
     async def audit_page(
         self,
         request: Request,
-        date_from: str = "",
-        date_to: str = "",
-        user: str = "",
-        action: str = "",
-        outcome: str = "",
-        target_type: str = "",
-        hospital_id: str = "",
+        audit_query: audit.AuditQuery,
         before: str = "",
         after: str = "",
     ) -> Template | Redirect:
         actor = _admin(request)
         if isinstance(actor, Redirect):
             return actor
-        filters = {
-            "date_from": date_from.strip(),
-            "date_to": date_to.strip(),
-            "user": user.strip(),
-            "action": action.strip(),
-            "outcome": outcome.strip(),
-            "target_type": target_type.strip(),
-            "hospital_id": hospital_id.strip(),
-        }
-        query = {k: v for k, v in filters.items() if v}
+        given = audit_query.given()
         context: dict[str, Any] = {
-            "filters": filters,
-            "export_url": "/api/manage/audit/export.csv?" + urlencode(query),
+            "filters": asdict(audit_query),
+            "export_url": "/api/manage/audit/export.csv?" + urlencode(given),
             "result": None,
             "problem": "",
         }
         try:
-            f = audit.AuditFilter(
-                date_from=audit.parse_day(date_from, "start date"),
-                date_to=audit.parse_day(date_to, "end date"),
-                user=user,
-                action=action,
-                outcome=outcome,
-                target_type=target_type,
-                hospital_id=_int_or_none(hospital_id),
-            )
             context["result"] = await audit.list_audit(
-                ctx_of(request), f, before=_int_or_none(before), after=_int_or_none(after)
+                ctx_of(request),
+                audit_query.parse(),
+                before=_int_or_none(before),
+                after=_int_or_none(after),
             )
         except AppError as exc:
             if exc.status_code != 400:
@@ -243,7 +224,7 @@ class ManagementPages(Controller):
             local_time=lambda iso: (
                 datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
             ),
-            page_url=lambda key, value: "/manage/audit?" + urlencode({**query, key: value}),
+            page_url=lambda key, value: "/manage/audit?" + urlencode({**given, key: value}),
             hospitals=await service.list_hospitals(actor) if actor.kind == ALLIANCE_ADMIN else [],
             outcomes=audit.OUTCOMES,
         )

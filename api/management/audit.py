@@ -54,6 +54,59 @@ class AuditFilter:
         return "; ".join(parts) or "no filter"
 
 
+@dataclass(frozen=True)
+class AuditQuery:
+    """The audit filter as typed in a query string, shared by the API and the page."""
+
+    date_from: str = ""
+    date_to: str = ""
+    user: str = ""
+    action: str = ""
+    outcome: str = ""
+    target_type: str = ""
+    hospital_id: str = ""
+
+    def given(self) -> dict[str, str]:
+        """The non-empty parameters, for links that keep the filter."""
+        return {k: v for k, v in asdict(self).items() if v}
+
+    def parse(self) -> AuditFilter:
+        """The filter, or ``BadRequest`` naming the parameter that is wrong."""
+        hospital = self.hospital_id
+        if hospital and not hospital.isdigit():
+            raise BadRequest(f"The hospital filter must be a hospital id, not {hospital[:20]!r}.")
+        return AuditFilter(
+            date_from=parse_day(self.date_from, "start date"),
+            date_to=parse_day(self.date_to, "end date"),
+            user=self.user,
+            action=self.action,
+            outcome=self.outcome,
+            target_type=self.target_type,
+            hospital_id=int(hospital) if hospital else None,
+        )
+
+
+async def provide_audit_query(
+    date_from: str = "",
+    date_to: str = "",
+    user: str = "",
+    action: str = "",
+    outcome: str = "",
+    target_type: str = "",
+    hospital_id: str = "",
+) -> AuditQuery:
+    """A Litestar dependency: the query parameters, stripped."""
+    return AuditQuery(
+        date_from.strip(),
+        date_to.strip(),
+        user.strip(),
+        action.strip(),
+        outcome.strip(),
+        target_type.strip(),
+        hospital_id.strip(),
+    )
+
+
 async def time_zone_of(actor: Actor) -> str:
     """Dates in filters and times on screen are the admin's hospital's local time."""
     if actor.hospital_id is not None:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.datastructures import UploadFile
+from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Stream
@@ -234,63 +235,29 @@ class RoleController(Controller):
         return Done(message=await roles.delete_role(ctx_of(request), role_id))
 
 
-def audit_filter(
-    date_from: str,
-    date_to: str,
-    user: str,
-    action: str,
-    outcome: str,
-    target_type: str,
-    hospital_id: int | None,
-) -> audit.AuditFilter:
-    return audit.AuditFilter(
-        date_from=audit.parse_day(date_from, "start date"),
-        date_to=audit.parse_day(date_to, "end date"),
-        user=user,
-        action=action,
-        outcome=outcome,
-        target_type=target_type,
-        hospital_id=hospital_id,
-    )
-
-
 class AuditController(Controller):
     """Read-only on purpose: GET only."""
 
     path = "/api/manage/audit"
     tags = ["management"]
     guards = [require_admin]
+    dependencies = {"audit_query": Provide(audit.provide_audit_query)}
 
     @get("/")
     async def list_audit(
         self,
         request: Request,
-        date_from: str = "",
-        date_to: str = "",
-        user: str = "",
-        action: str = "",
-        outcome: str = "",
-        target_type: str = "",
-        hospital_id: int | None = None,
+        audit_query: audit.AuditQuery,
         before: int | None = None,
         after: int | None = None,
     ) -> AuditPage:
-        f = audit_filter(date_from, date_to, user, action, outcome, target_type, hospital_id)
-        return await audit.list_audit(ctx_of(request), f, before=before, after=after)
+        return await audit.list_audit(
+            ctx_of(request), audit_query.parse(), before=before, after=after
+        )
 
     @get("/export.csv")
-    async def export_csv(
-        self,
-        request: Request,
-        date_from: str = "",
-        date_to: str = "",
-        user: str = "",
-        action: str = "",
-        outcome: str = "",
-        target_type: str = "",
-        hospital_id: int | None = None,
-    ) -> Stream:
-        f = audit_filter(date_from, date_to, user, action, outcome, target_type, hospital_id)
+    async def export_csv(self, request: Request, audit_query: audit.AuditQuery) -> Stream:
+        f = audit_query.parse()
         rows = await audit.export_csv(ctx_of(request), f)
         return Stream(
             rows,

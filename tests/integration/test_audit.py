@@ -152,6 +152,8 @@ async def test_bad_filters_are_refused_clearly(place: Place, other: Place) -> No
     assert res.status_code == 400 and "after" in res.json()["detail"]
     res = await place.admin.get("/api/manage/audit", params={"outcome": "maybe"})
     assert res.status_code == 400 and "denied" in res.json()["detail"]
+    res = await place.admin.get("/api/manage/audit", params={"hospital_id": "east"})
+    assert res.status_code == 400 and "hospital id" in res.json()["detail"]
     res = await place.admin.get("/api/manage/audit", params={"hospital_id": other.id})
     assert res.status_code == 404
     denied = await AuditLog.select(AuditLog.action).where(
