@@ -538,6 +538,220 @@ class DicomNode(Table):
     version = Integer(default=1)
 
 
+# ---------------------------------------------------------------------------------------------
+# Remote diagnosis (SPEC 2, 8.4-8.6): dictionaries, report templates, knowledge base, the
+# examination record of each study, reports with their versions, requests between hospitals.
+
+
+class DeviceType(Table):
+    """A kind of imaging device in a hospital's dictionary (SPEC 8.4), e.g. CT, DR."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    code = Varchar(length=16)  # usually the DICOM modality
+    name = Varchar(length=100)
+    active = Boolean(default=True)
+    created_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class Device(Table):
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    device_type = ForeignKey(DeviceType, on_delete=OnDelete.restrict, index=True)
+    name = Varchar(length=100)
+    station_name = Varchar(length=64, default="")  # DICOM StationName / AE title it sends as
+    model = Varchar(length=100, default="")
+    active = Boolean(default=True)
+    created_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class BodyPart(Table):
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    code = Varchar(length=32)  # DICOM BodyPartExamined, e.g. CHEST
+    name = Varchar(length=100)
+    active = Boolean(default=True)
+    created_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class CheckItem(Table):
+    """A check type (SPEC 8.4, 8.5, 8.7): what templates and cloud-film rules attach to."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    code = Varchar(length=32)
+    name = Varchar(length=100)
+    device_type = ForeignKey(DeviceType, null=True, on_delete=OnDelete.set_null)
+    body_part = ForeignKey(BodyPart, null=True, on_delete=OnDelete.set_null)
+    exam_category = Varchar(length=40, default="")  # outpatient | inpatient | physical | emergency
+    scanning_method = Varchar(length=60, default="")  # plain | enhanced | …
+    cloud_film = Boolean(default=True)
+    cloud_film_visible = Varchar(length=16, default="after_review")  # after_review | after_hours
+    cloud_film_hours = Integer(default=0)
+    active = Boolean(default=True)
+    created_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class ReportTemplate(Table):
+    """A report template per check type (SPEC 8.5). ``scope``: hospital | department |
+    personal; formats are text with {placeholders} of the shown fields."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    name = Varchar(length=100)
+    check_item = ForeignKey(CheckItem, null=True, on_delete=OnDelete.set_null, index=True)
+    scope = Varchar(length=12, default="hospital")
+    department = ForeignKey(Department, null=True, on_delete=OnDelete.set_null)
+    owner = ForeignKey(User, null=True, on_delete=OnDelete.cascade)
+    shown_fields = JSON(default="[]")
+    title_format = Varchar(length=200, default="")
+    header_format = Text(default="")
+    findings_format = Text(default="")
+    impression_format = Text(default="")
+    footer_format = Text(default="")
+    active = Boolean(default=True)
+    created_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class KnowledgePhrase(Table):
+    """A diagnostic phrase of a hospital's knowledge base (SPEC 8.6)."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    category = Varchar(length=60, default="")  # e.g. body part or system
+    title = Varchar(length=100)
+    findings = Text(default="")
+    impression = Text(default="")
+    keywords = Varchar(length=200, default="")
+    search_text = Text(default="")  # title + keywords + texts, lower-case, for search
+    owner = ForeignKey(User, null=True, on_delete=OnDelete.cascade)  # null: the hospital's
+    active = Boolean(default=True)
+    created_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class Examination(Table):
+    """One examination of a patient in a hospital (issue 5 item 1), one per study, filled
+    from DICOM at migration and editable by admins. ``status``: images_arrived |
+    report_draft | initial_report | reviewed | printed. The patient and dictionary values
+    are copied here so the list filters and sorts on one table (a million rows)."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    study = ForeignKey(Study, null=True, on_delete=OnDelete.set_null, unique=True)
+    patient_name = Varchar(length=200, default="")
+    patient_name_search = Varchar(length=200, default="", index=True)  # upper-case, for prefixes
+    patient_sex = Varchar(length=4, default="")
+    patient_birth_date = Varchar(length=8, default="")
+    patient_id = Varchar(length=64, default="", index=True)  # the hospital's Patient ID
+    patient_id_number = Varchar(length=32, default="", index=True)  # national ID
+    patient_his_number = Varchar(length=64, default="", index=True)
+    patient_phone = Varchar(length=32, default="")
+    accession_number = Varchar(length=64, default="", index=True)
+    check_item = ForeignKey(CheckItem, null=True, on_delete=OnDelete.set_null)
+    check_item_name = Varchar(length=100, default="")
+    device_type = Varchar(length=16, default="", index=True)  # modality code
+    device_name = Varchar(length=100, default="")
+    body_part = Varchar(length=64, default="")
+    exam_category = Varchar(length=40, default="", index=True)
+    scanning_method = Varchar(length=60, default="")
+    department = ForeignKey(Department, null=True, on_delete=OnDelete.set_null, index=True)
+    exam_time = Timestamptz(index=True)
+    status = Varchar(length=16, default="images_arrived", index=True)
+    print_time = Timestamptz(null=True, default=None, index=True)
+    deleted_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class ExamReport(Table):
+    """The report of an examination (SPEC 2.4-2.5): one editor at a time (lock), initial
+    diagnosis, review; every saved version is an ExamReportVersion row."""
+
+    id = Serial(primary_key=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)  # reporting hospital
+    examination = ForeignKey(Examination, on_delete=OnDelete.cascade, unique=True)
+    template = ForeignKey(ReportTemplate, null=True, on_delete=OnDelete.set_null)
+    state = Varchar(length=16, default="draft", index=True)  # draft|initial|reviewed|returned
+    title = Varchar(length=200, default="")
+    findings = Text(default="")
+    impression = Text(default="")
+    revision = Integer(default=0)  # number of the latest ExamReportVersion
+    author = Integer(null=True, default=None)
+    initial_by = Integer(null=True, default=None)
+    initial_at = Timestamptz(null=True, default=None)
+    reviewer = Integer(null=True, default=None)
+    reviewed_at = Timestamptz(null=True, default=None)
+    returned_reason = Text(default="")
+    lock_user = Integer(null=True, default=None)
+    lock_until = Timestamptz(null=True, default=None)
+    printed_at = Timestamptz(null=True, default=None)
+    print_count = Integer(default=0)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    version = Integer(default=1)
+
+
+class ExamReportVersion(Table):
+    id = Serial(primary_key=True)
+    report = ForeignKey(ExamReport, on_delete=OnDelete.cascade, index=True)
+    revision = Integer()
+    state = Varchar(length=16)
+    title = Varchar(length=200, default="")
+    findings = Text(default="")
+    impression = Text(default="")
+    author = Integer()
+    note = Varchar(length=300, default="")  # "autosave", "initial diagnosis", a return reason
+    created_at = Timestamptz()
+
+
+class DiagnosisRequest(Table):
+    """A remote-diagnosis request (SPEC 2.2), a case on the engine: requested → accepted |
+    rejected → reporting → initial_report → reviewed | returned → printed; cancelled."""
+
+    id = Serial(primary_key=True)
+    examination = ForeignKey(Examination, on_delete=OnDelete.restrict, index=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)  # requesting
+    target_hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)  # diagnosing
+    state = Varchar(length=16, default="requested", index=True)
+    version = Integer(default=1)
+    requested_by = Integer()
+    clinical_info = Text(default="")
+    decided_by = Integer(null=True, default=None)
+    reason = Text(default="")
+    created_at = Timestamptz(index=True)
+    updated_at = Timestamptz()
+
+
+class ExamShare(Table):
+    """An examination shared with a colleague of the same hospital (SPEC 2.6)."""
+
+    id = Serial(primary_key=True)
+    examination = ForeignKey(Examination, on_delete=OnDelete.cascade, index=True)
+    hospital = ForeignKey(Hospital, on_delete=OnDelete.restrict, index=True)
+    from_user = ForeignKey(User, on_delete=OnDelete.cascade)
+    to_user = ForeignKey(User, on_delete=OnDelete.cascade, index=True)
+    message = Varchar(length=300, default="")
+    created_at = Timestamptz()
+    read_at = Timestamptz(null=True, default=None)
+
+
+class ListPreference(Table):
+    """A user's choice and order of columns in a list (SPEC 2.1), persisted per list."""
+
+    id = Serial(primary_key=True)
+    pref_key = Varchar(length=80, unique=True)  # "<user>:<list name>"
+    user = ForeignKey(User, on_delete=OnDelete.cascade, index=True)
+    columns = JSON(default="[]")
+    version = Integer(default=1)
+
+
 ALL_TABLES: list[type[Table]] = [
     Alliance,
     Hospital,
@@ -572,4 +786,16 @@ ALL_TABLES: list[type[Table]] = [
     ArchiveRetrieval,
     ApiToken,
     DicomNode,
+    DeviceType,
+    Device,
+    BodyPart,
+    CheckItem,
+    ReportTemplate,
+    KnowledgePhrase,
+    Examination,
+    ExamReport,
+    ExamReportVersion,
+    DiagnosisRequest,
+    ExamShare,
+    ListPreference,
 ]
