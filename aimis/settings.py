@@ -76,6 +76,19 @@ class Settings(BaseSettings):
     ingest_zip_max_ratio: int = Field(
         200, description="A zip entry expanding more than this many times is a zip bomb."
     )
+    archive_batch: int = Field(
+        200,
+        description="Studies one archive-policy run moves per hospital (the next run "
+        "takes the rest).",
+    )
+    archive_zip_level: int = Field(
+        1, description="Deflate level (0-9) of the per-study archive containers."
+    )
+    archive_leftover_days: int = Field(
+        7,
+        description="How far back a policy run looks for online files a crashed run left "
+        "behind after archiving.",
+    )
 
     @property
     def sqlite_path(self) -> Path:

@@ -8,6 +8,7 @@ from typing import Any
 from litestar.static_files import create_static_files_router
 
 from api.accounts.controllers import AuthController
+from api.archive.controllers import ArchiveController
 from api.consultations.controllers import (
     ConsultationController,
     ConsultationLogController,
@@ -49,6 +50,7 @@ def route_handlers() -> list[Any]:
         ConsultationController,
         ConsultationLogController,
         ConsultationPages,
+        ArchiveController,
         NotificationChannelController,
         MyNotificationsController,
         DeliveryLogController,

@@ -26,6 +26,7 @@ from prefect import Flow, State, tags
 
 from aimis.settings import DispatchSettings, get_dispatch_settings, get_settings
 from flows import outbox
+from flows.archive import rearchive_study, retrieve_study, run_archive_policy_now
 from flows.meetings import create_consultation_meeting
 from flows.notify import deliver_case_notice, deliver_reset_code, use_channels
 from flows.outbox import Job, PermanentFailure
@@ -46,6 +47,9 @@ HANDLERS: dict[str, Handler] = {
     "notify.reset_code": Handler(deliver_reset_code, secrets=("code",), urgent=True),
     "notify": Handler(deliver_case_notice),
     "meeting.create": Handler(create_consultation_meeting),
+    "archive.retrieve": Handler(retrieve_study),
+    "archive.rearchive": Handler(rearchive_study),
+    "archive.policy": Handler(run_archive_policy_now),
 }
 
 

@@ -1,0 +1,110 @@
+"""Wire structs of the archive and data-maintenance API (SPEC 8.9, 8.11, 9.2)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class PolicyRead(Base):
+    hospital_id: int
+    hospital_name: str
+    archive_after_days: int
+    validity_days: int
+    available_hours: int
+    resource_package: str
+    billing_unit: str
+    version: int  # 0: the defaults, never saved
+
+
+class PolicyUpdate(Base):
+    version: int
+    archive_after_days: int | msgspec.UnsetType = msgspec.UNSET
+    validity_days: int | msgspec.UnsetType = msgspec.UNSET
+    available_hours: int | msgspec.UnsetType = msgspec.UNSET
+    resource_package: str | msgspec.UnsetType = msgspec.UNSET
+    billing_unit: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class PolicyRunIn(Base):
+    hospital_id: int | None = None  # an alliance admin names the hospital
+
+
+class StudyRow(Base):
+    id: int
+    hospital_id: int
+    hospital_name: str
+    study_uid: str
+    study_date: str
+    accession_number: str
+    modalities: str
+    description: str
+    patient_id: str
+    patient_name: str
+    num_instances: int
+    size_bytes: int
+    tier: str
+    archived_at: str | None
+    deleted_at: str | None
+    version: int
+    open_retrieval_id: int | None = None
+
+
+class StudyPage(Base):
+    items: list[StudyRow]
+    total: int
+    offset: int
+    limit: int
+
+
+class RetrievalCreate(Base):
+    study_id: int
+    reason: str
+
+
+class RetrievalRead(Base):
+    id: int
+    hospital_id: int
+    hospital_name: str
+    study_id: int
+    study_uid: str
+    accession_number: str
+    patient_name: str
+    state: str
+    version: int
+    requested_by: int
+    requested_by_name: str
+    reason: str
+    available_until: str | None
+    error: str
+    created_at: str
+    updated_at: str
+
+
+class HistoryEntry(Base):
+    id: int
+    at: str
+    actor: str
+    event: str
+    from_state: str
+    to_state: str
+    reason: str
+    summary: dict
+
+
+class RetrievalDetail(Base):
+    retrieval: RetrievalRead
+    history: list[HistoryEntry]
+
+
+class MaintenanceIn(Base):
+    version: int
+    reason: str = ""
+
+
+class Done(Base):
+    message: str
+    version: int | None = None

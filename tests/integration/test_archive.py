@@ -1,0 +1,392 @@
+"""The archive tier against the real database and data folder (SPEC 9.2, 8.9): studies past
+their policy move into one verified container each; a crash at any step leaves the online
+copy or a verified container; a retrieval restores and verifies every file, re-archiving
+removes them again. The steps are called here in-process; ``test_archive_flows.py`` runs
+the same through the dispatcher and Prefect."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from flows import archive
+from imaging.synth import Sizes, synth
+from store import files
+from store.imaging_index import create_run, ingest_file
+from store.tables import (
+    ArchiveRetrieval,
+    AuditLog,
+    CaseHistory,
+    Hospital,
+    Instance,
+    Outbox,
+    Study,
+    Timer,
+)
+from store.uow import Ctx, now
+
+pytestmark = pytest.mark.integration
+PASSWORD = "Demo@2026"
+
+
+async def hospital_id(code: str = "EAST") -> int:
+    row = await Hospital.select(Hospital.id).where(Hospital.code == code).first()
+    return int(row["id"])
+
+
+async def ingest_study(tmp: Path, code: str = "EAST", age_days: int = 400) -> int:
+    """A fresh synthetic CT study (4 small slices) indexed for ``code``, made old."""
+    hid = await hospital_id(code)
+    paths = [p for p in synth(tmp, patients=1, sizes=Sizes.small()) if "CT" in p.name] or synth(
+        tmp, patients=1, sizes=Sizes.small()
+    )
+    run_id = await create_run(Ctx(), hid, "import", "archive test")
+    results = [await ingest_file(run_id, p) for p in paths]
+    assert all(r.ok for r in results), [r.reason for r in results]
+    study_id = results[0].study_id
+    assert study_id is not None
+    await Study.update({Study.created_at: now() - timedelta(days=age_days)}).where(
+        Study.id == study_id
+    )
+    return int(study_id)
+
+
+async def tier(study_id: int) -> str:
+    row = await Study.select(Study.tier).where(Study.id == study_id).first()
+    return str(row["tier"])
+
+
+async def online_files(study_id: int) -> list[Path]:
+    members = await archive.members_of(study_id)
+    return [files.online_path(m.storage_path) for m in members]
+
+
+async def container(study_id: int) -> Path:
+    row = await Study.select(Study.hospital, Study.study_uid).where(Study.id == study_id).first()
+    return archive.container_path(row["hospital"], row["study_uid"], study_id)
+
+
+@pytest.fixture
+async def study(tmp_path: Path) -> int:
+    return await ingest_study(tmp_path)
+
+
+async def test_a_study_past_its_policy_moves_into_a_verified_container(study: int) -> None:
+    hid = await hospital_id()
+    assert study in await archive.due_studies(archive.Policy(hid, archive_after_days=365), 10_000)
+    young = archive.Policy(hid, archive_after_days=500)
+    assert study not in await archive.due_studies(young, 10_000)
+    members = await archive.members_of(study)
+    assert await archive.archive_study(study) == "archived"
+    assert await tier(study) == "archive"
+    assert not any(p.exists() for p in await online_files(study))
+    path = await container(study)
+    with zipfile.ZipFile(path) as zf:
+        assert set(zf.namelist()) == {m.storage_path for m in members} | {archive.MANIFEST}
+    assert archive.verify_container(path, members) == len(members)
+    audit = await AuditLog.select().where(
+        AuditLog.action == "study.archive", AuditLog.target_id == str(study)
+    )
+    assert [a["outcome"] for a in audit] == ["success"]
+    # an archived study is not due again
+    assert study not in await archive.due_studies(archive.Policy(hid, 365), 10_000)
+
+
+async def test_a_crash_before_the_commit_leaves_the_study_online(study: int) -> None:
+    await archive.write_and_verify(study)  # ... and the process dies here
+    assert await tier(study) == "online"
+    assert all(p.exists() for p in await online_files(study))
+    assert await archive.archive_study(study) == "archived"  # the next run starts over
+    assert await tier(study) == "archive"
+
+
+async def test_a_crash_after_the_commit_leaves_both_copies_and_the_next_run_tidies(
+    study: int,
+) -> None:
+    members = await archive.write_and_verify(study)
+    assert await archive.commit_archive(study, members)  # ... and the process dies here
+    assert await tier(study) == "archive"
+    assert all(p.exists() for p in await online_files(study))
+    assert await archive.remove_leftovers(await hospital_id()) >= len(members)
+    assert not any(p.exists() for p in await online_files(study))
+    assert archive.verify_container(await container(study), members) == len(members)
+
+
+async def test_an_online_file_that_differs_from_its_checksum_is_never_archived(
+    study: int,
+) -> None:
+    victim = (await online_files(study))[0]
+    victim.write_bytes(victim.read_bytes()[:-10] + b"0123456789")
+    assert (await archive.archive_study(study)).startswith("refused")
+    assert await tier(study) == "online"
+    assert all(p.exists() for p in await online_files(study))
+    assert not (await container(study)).exists()
+    assert not list((await container(study)).parent.glob(".tmp-*"))
+    refused = await AuditLog.select().where(
+        AuditLog.action == "study.archive", AuditLog.target_id == str(study)
+    )
+    assert [a["outcome"] for a in refused] == ["failure"]
+    assert "differs from its checksum" in refused[0]["detail"]
+
+
+async def test_instances_arriving_between_container_and_commit_keep_the_study_online(
+    study: int, tmp_path: Path
+) -> None:
+    members = await archive.write_and_verify(study)
+    assert not await archive.commit_archive(study, members[:-1])
+    assert await tier(study) == "online"
+
+
+# --- retrievals over HTTP, the flow steps called in-process ----------------------------------
+
+
+async def admin(new_api, name: str = "admin.east"):  # type: ignore[no-untyped-def]
+    client = new_api()
+    await client.login(name, PASSWORD, admin=True)
+    return client
+
+
+async def archived_study(tmp: Path) -> int:
+    study_id = await ingest_study(tmp)
+    assert await archive.archive_study(study_id) == "archived"
+    return study_id
+
+
+async def history(retrieval_id: int) -> list[tuple[str, str]]:
+    rows = (
+        await CaseHistory.select(CaseHistory.event, CaseHistory.to_state)
+        .where(CaseHistory.case_type == "retrieval", CaseHistory.case_id == retrieval_id)
+        .order_by(CaseHistory.id)
+    )
+    return [(r["event"], r["to_state"]) for r in rows]
+
+
+async def test_retrieval_restores_verifies_and_rearchives(new_api, tmp_path: Path) -> None:
+    study_id = await archived_study(tmp_path)
+    east = await admin(new_api)
+    res = await east.post("/api/archive/retrievals", json={"study_id": study_id, "reason": " "})
+    assert res.status_code == 400 and "why" in res.json()["detail"]
+    res = await east.post(
+        "/api/archive/retrievals", json={"study_id": study_id, "reason": "follow-up comparison"}
+    )
+    assert res.status_code == 201, res.text
+    rid = res.json()["id"]
+    assert res.json()["state"] == "queued"
+    assert await tier(study_id) == "restoring"
+    box = await Outbox.select().where(Outbox.idempotency_key == f"retrieval-{rid}").first()
+    assert box["kind"] == "archive.retrieve" and str(rid) in box["payload"]
+    again = await east.post(
+        "/api/archive/retrievals", json={"study_id": study_id, "reason": "twice"}
+    )
+    assert again.status_code == 409 and "already being retrieved" in again.json()["detail"]
+
+    assert await archive.restore(rid) == "available"
+    assert await tier(study_id) == "available"
+    members = await archive.members_of(study_id)
+    for m in members:
+        assert files.sha256_of(files.online_path(m.storage_path)) == m.sha256
+    detail = (await east.get(f"/api/archive/retrievals/{rid}")).json()
+    assert detail["retrieval"]["state"] == "available"
+    assert [(h["event"], h["to_state"]) for h in detail["history"]] == [
+        ("request", "requested"),
+        ("queue", "queued"),
+        ("restore", "restoring"),
+        ("ready", "available"),
+    ]
+    timer = await Timer.select().where(Timer.case_type == "retrieval", Timer.case_id == rid).first()
+    assert timer["kind"] == "rearchive" and timer["fired_at"] is None
+    until = (await ArchiveRetrieval.select().where(ArchiveRetrieval.id == rid).first())[
+        "available_until"
+    ]
+    assert timedelta(hours=71) < until - now() <= timedelta(hours=72)
+    dup = await east.post("/api/archive/retrievals", json={"study_id": study_id, "reason": "x"})
+    assert dup.status_code == 409 and "available until" in dup.json()["detail"]
+
+    # not due yet: the timer sweep writes nothing, re-archiving refuses
+    assert await archive.fire_rearchive_timers() == 0
+    assert (await archive.rearchive(rid)).startswith("not yet")
+    past = now() - timedelta(minutes=1)
+    await ArchiveRetrieval.update({ArchiveRetrieval.available_until: past}).where(
+        ArchiveRetrieval.id == rid
+    )
+    await Timer.update({Timer.due_at: past}).where(Timer.id == timer["id"])
+    assert await archive.fire_rearchive_timers() == 1
+    assert await archive.fire_rearchive_timers() == 0  # claimed once
+    box = await Outbox.select().where(Outbox.idempotency_key == f"rearchive-{rid}").first()
+    assert box["kind"] == "archive.rearchive"
+    assert await archive.rearchive(rid) == "rearchived"
+    assert await tier(study_id) == "archive"
+    assert not any(p.exists() for p in await online_files(study_id))
+    assert (await history(rid))[-1] == ("rearchive", "rearchived")
+    assert await archive.rearchive(rid) == "rearchived"  # a second delivery changes nothing
+
+
+async def test_a_damaged_container_fails_the_retrieval_with_the_reason(
+    new_api, tmp_path: Path
+) -> None:
+    study_id = await archived_study(tmp_path)
+    path = await container(study_id)
+    path.write_bytes(path.read_bytes()[:200])  # the cold tier lost most of it
+    east = await admin(new_api)
+    res = await east.post(
+        "/api/archive/retrievals", json={"study_id": study_id, "reason": "second opinion"}
+    )
+    rid = res.json()["id"]
+    assert await archive.restore(rid) == "failed"
+    detail = (await east.get(f"/api/archive/retrievals/{rid}")).json()
+    assert detail["retrieval"]["state"] == "failed"
+    assert "cannot be read" in detail["retrieval"]["error"]
+    assert detail["history"][-1]["event"] == "fail"
+    assert await tier(study_id) == "archive"
+    assert not any(p.exists() for p in await online_files(study_id))
+
+
+async def test_other_hospitals_and_doctors_cannot_retrieve(new_api, tmp_path: Path) -> None:
+    study_id = await archived_study(tmp_path)
+    west = await admin(new_api, "admin.west")
+    res = await west.post("/api/archive/retrievals", json={"study_id": study_id, "reason": "x"})
+    assert res.status_code == 404
+    doctor = new_api()
+    await doctor.login("dr.wang", PASSWORD)
+    res = await doctor.post("/api/archive/retrievals", json={"study_id": study_id, "reason": "x"})
+    assert res.status_code == 403
+    assert await tier(study_id) == "archive"
+    assert not await ArchiveRetrieval.exists().where(ArchiveRetrieval.study == study_id)
+    denied = await AuditLog.select().where(
+        AuditLog.action == "POST /api/archive/retrievals", AuditLog.outcome == "denied"
+    )
+    assert len(denied) >= 2
+    online = await ingest_study(tmp_path / "online", age_days=1)
+    east = await admin(new_api)
+    res = await east.post("/api/archive/retrievals", json={"study_id": online, "reason": "x"})
+    assert res.status_code == 409 and "online" in res.json()["detail"]
+
+
+async def test_alliance_admin_sees_every_hospitals_retrievals(new_api, tmp_path: Path) -> None:
+    study_id = await archived_study(tmp_path)
+    alliance = await admin(new_api, "alliance.admin")
+    res = await alliance.post(
+        "/api/archive/retrievals", json={"study_id": study_id, "reason": "alliance audit"}
+    )
+    assert res.status_code == 201, res.text
+    assert res.json()["hospital_name"]
+    listed = (await alliance.get("/api/archive/retrievals")).json()
+    assert res.json()["id"] in [r["id"] for r in listed]
+    west = await admin(new_api, "admin.west")
+    assert res.json()["id"] not in [
+        r["id"] for r in (await west.get("/api/archive/retrievals")).json()
+    ]
+    assert (await west.get(f"/api/archive/retrievals/{res.json()['id']}")).status_code == 404
+
+
+# --- storage policy --------------------------------------------------------------------------
+
+
+async def test_policy_editor_checks_values_and_versions(new_api) -> None:
+    east = await admin(new_api)
+    policy = (await east.get("/api/archive/policy")).json()
+    version = policy["version"]
+    bad = await east.put("/api/archive/policy", json={"version": version, "archive_after_days": 0})
+    assert bad.status_code == 400 and "between 1 and 36500" in bad.json()["detail"]
+    assert (await east.get("/api/archive/policy")).json() == policy
+    ok = await east.put(
+        "/api/archive/policy",
+        json={"version": version, "archive_after_days": 180, "available_hours": 48},
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["archive_after_days"] == 180 and ok.json()["version"] == version + 1
+    stale = await east.put("/api/archive/policy", json={"version": version, "validity_days": 9})
+    assert stale.status_code == 409
+    policy = await archive.policy_of(await hospital_id())
+    assert (policy.archive_after_days, policy.available_hours) == (180, 48)
+    alliance = await admin(new_api, "alliance.admin")
+    res = await alliance.put("/api/archive/policy", json={"version": 1, "validity_days": 9})
+    assert res.status_code == 403
+    names = {p["hospital_name"] for p in (await alliance.get("/api/archive/policies")).json()}
+    assert len(names) >= 3
+    assert len((await east.get("/api/archive/policies")).json()) == 1
+    # put the default back for the other tests
+    back = (await east.get("/api/archive/policy")).json()["version"]
+    await east.put(
+        "/api/archive/policy",
+        json={"version": back, "archive_after_days": 365, "available_hours": 72},
+    )
+
+
+async def test_run_now_queues_one_policy_run(new_api) -> None:
+    east = await admin(new_api)
+    res = await east.post("/api/archive/policy/run", json={})
+    assert res.status_code == 202, res.text
+    again = await east.post("/api/archive/policy/run", json={})
+    assert again.status_code == 409
+    hid = await hospital_id()
+    rows = await Outbox.select().where(
+        Outbox.kind == "archive.policy", Outbox.idempotency_key.like(f"archive-policy-{hid}-%")
+    )
+    assert any(r["status"] == "pending" for r in rows)
+    await Outbox.update({Outbox.status: "done"}).where(
+        Outbox.kind == "archive.policy", Outbox.status == "pending"
+    )  # no dispatcher in this module
+    alliance = await admin(new_api, "alliance.admin")
+    assert (await alliance.post("/api/archive/policy/run", json={})).status_code == 400
+    res = await alliance.post("/api/archive/policy/run", json={"hospital_id": hid})
+    assert res.status_code == 202
+    await Outbox.update({Outbox.status: "done"}).where(
+        Outbox.kind == "archive.policy", Outbox.status == "pending"
+    )
+
+
+# --- soft delete and restore (SPEC 8.11) ------------------------------------------------------
+
+
+async def test_soft_delete_and_restore(new_api, tmp_path: Path) -> None:
+    study_id = await ingest_study(tmp_path, age_days=1)
+    east = await admin(new_api)
+    listed = (await east.get("/api/archive/studies", params={"tier": "online"})).json()
+    row = next(s for s in listed["items"] if s["id"] == study_id)
+    url = f"/api/archive/studies/{study_id}"
+    res = await east.post(f"{url}/delete", json={"version": row["version"], "reason": ""})
+    assert res.status_code == 400
+    res = await east.post(f"{url}/delete", json={"version": row["version"] - 1, "reason": "dup"})
+    assert res.status_code == 409
+    alliance = await admin(new_api, "alliance.admin")
+    res = await alliance.post(f"{url}/delete", json={"version": row["version"], "reason": "x"})
+    assert res.status_code == 403
+    west = await admin(new_api, "admin.west")
+    res = await west.post(f"{url}/delete", json={"version": row["version"], "reason": "x"})
+    assert res.status_code == 404
+    res = await east.post(
+        f"{url}/delete", json={"version": row["version"], "reason": "sent to the wrong patient"}
+    )
+    assert res.status_code == 200, res.text
+    version = res.json()["version"]
+    ids = [
+        s["id"]
+        for s in (await east.get("/api/archive/studies", params={"limit": 200})).json()["items"]
+    ]
+    assert study_id not in ids
+    deleted = (await east.get("/api/archive/deleted")).json()
+    assert study_id in [s["id"] for s in deleted["items"]]
+    res = await east.post(f"{url}/delete", json={"version": version, "reason": "again"})
+    assert res.status_code == 409
+    assert all(p.exists() for p in await online_files(study_id))  # files are kept
+    res = await east.post(f"{url}/restore", json={"version": version})
+    assert res.status_code == 200, res.text
+    assert study_id not in [
+        s["id"] for s in (await east.get("/api/archive/deleted")).json()["items"]
+    ]
+    study = await Study.select().where(Study.id == study_id).first()
+    assert study["deleted_at"] is None and study["deleted_by"] is None
+    actions = [
+        a["action"]
+        for a in await AuditLog.select(AuditLog.action)
+        .where(AuditLog.target_type == "study", AuditLog.target_id == str(study_id))
+        .order_by(AuditLog.id)
+    ]
+    assert actions[-2:] == ["study.delete", "study.restore"]
+    res = await east.post(f"{url}/restore", json={"version": version + 1})
+    assert res.status_code == 409
+    assert await Instance.count().where(Instance.study == study_id) > 0
