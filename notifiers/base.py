@@ -12,7 +12,6 @@ from typing import Protocol
 
 import msgspec
 
-
 # How the delivery log marks a row whose earlier attempt died mid-send (``flows/notify.py``).
 DUPLICATE_NOTE = "possible duplicate"
 

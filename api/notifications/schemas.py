@@ -1,0 +1,106 @@
+"""Wire structs of the notification API. Secrets go in, never out: a read says per secret
+only whether it is set."""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class ChannelRead(Base):
+    id: int
+    hospital_id: int
+    kind: str
+    kind_label: str
+    name: str
+    settings: dict[str, str]  # the plain settings (ids, template, API host)
+    secrets: dict[str, bool]  # secret setting -> is it set
+    enabled: bool
+    version: int
+    created_at: str
+
+
+class ChannelCreate(Base):
+    kind: str
+    name: str = ""
+    settings: dict[str, str] = {}
+    enabled: bool = True
+
+
+class ChannelUpdate(Base):
+    name: str | UnsetType = UNSET
+    settings: dict[str, str] | UnsetType = UNSET  # an empty secret keeps the stored one
+    enabled: bool | UnsetType = UNSET
+    version: int | UnsetType = UNSET
+
+
+class ChannelTest(Base):
+    user_id: int | None = None  # who gets it on a personal channel; default: yourself
+
+
+class Queued(Base):
+    message: str
+    key: str
+
+
+class RuleRead(Base):
+    business_type: str
+    business_label: str
+    channel_ids: list[int]
+    audience: str
+    enabled: bool
+    configured: bool  # False: no rule yet, the platform fallback applies
+    version: int
+
+
+class RuleUpdate(Base):
+    channel_ids: list[int]
+    audience: str = "involved"
+    enabled: bool = True
+    version: int | UnsetType = UNSET
+
+
+class BindingRead(Base):
+    user_id: int
+    username: str
+    display_name: str
+    email: str
+    wechat_openid: str
+    wecom_userid: str
+    language: str
+    version: int
+
+
+class BindingUpdate(Base):
+    wechat_openid: str | UnsetType = UNSET
+    wecom_userid: str | UnsetType = UNSET
+    language: str | UnsetType = UNSET
+    version: int | UnsetType = UNSET
+
+
+class DeliveryRead(Base):
+    id: int
+    outbox_id: int
+    hospital_id: int | None
+    hospital_name: str
+    user_id: int | None
+    recipient: str  # display name, or "group" for a robot's post
+    channel: str
+    business_type: str
+    status: str
+    attempts: int
+    error: str
+    possible_duplicate: bool
+    created_at: str
+    sent_at: str | None
+
+
+class DeliveryPage(Base):
+    items: list[DeliveryRead]
+    total: int
+    page: int
+    page_size: int
