@@ -6,12 +6,20 @@ Protocol (JSON text frames):
 - server → ``{"op": "event", "id": 121, "topic": ..., "type": ..., "payload": {...}, "at": ...}``
 Missed events (``id > last_id``) are replayed from the event table, not from memory, so a
 client that reconnects to another replica or after a restart still gets them.
+
+Events written by other processes (the dispatcher's meeting link, the timer sweep's flow
+runs): with Redis those processes publish to the shared channel themselves
+(``use_shared_channel``); with the in-memory channel they cannot, so the web app tails the
+event table (``EventTail``) and publishes, about every half second, the rows it did not
+write itself. Either way each event goes onto the channel once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,7 +32,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from store.scoping import can_see_hospital
 from store.tables import Event
-from store.uow import Actor, LiveEvent
+from store.uow import Actor, LiveEvent, Publisher, set_publisher, track_local_events
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +76,7 @@ def make_backend(redis_url: str) -> ChannelsBackend:
         from redis.asyncio import Redis
 
         return RedisChannelsPubSubBackend(redis=Redis.from_url(redis_url))
-    return MemoryChannelsBackend()
+    return TailingMemoryBackend()
 
 
 def make_publisher(plugin: ChannelsPlugin) -> Callable[[list[LiveEvent]], Awaitable[None]]:
@@ -80,6 +88,132 @@ def make_publisher(plugin: ChannelsPlugin) -> Callable[[list[LiveEvent]], Awaita
                 log.exception("publishing event %s failed", event.id)
 
     return publish
+
+
+def use_shared_channel(redis_url: str) -> None:
+    """For a process without the web app (dispatcher, flow run): with Redis, publish the
+    events it writes straight to the shared channel after each commit. With the in-memory
+    channel there is nothing to reach from here; the web app's ``EventTail`` picks them up."""
+    if not redis_url:
+        return
+    backend = make_backend(redis_url)
+
+    async def publish(events: list[LiveEvent]) -> None:
+        for event in events:
+            try:  # clients replay from the table
+                await backend.publish(msgspec.json.encode(event), [event.topic])
+            except Exception:
+                log.exception("publishing event %s failed", event.id)
+
+    set_publisher(publish)
+
+
+def _live_event(row: dict[str, Any]) -> LiveEvent:
+    payload = msgspec.json.decode(row["payload"]) if row["payload"] else {}
+    return LiveEvent(row["id"], row["topic"], row["type"], payload, row["created_at"].isoformat())
+
+
+class EventTail:
+    """Publishes the events other processes wrote, for the in-memory channel.
+
+    ``mine`` holds the ids this process wrote (``store.uow`` adds them at the insert, before
+    the commit, and drops them on a rollback): those the unit of work publishes itself.
+    On PostgreSQL a transaction may commit a lower id after a higher one was seen; such
+    missing ids are looked for again until ``gap_seconds`` have passed (a rolled-back
+    transaction leaves a hole for good).
+    """
+
+    def __init__(
+        self, publish: Publisher, every: float = 0.5, gap_seconds: float = 30, batch: int = 500
+    ) -> None:
+        self.publish = publish
+        self.every = every
+        self.gap_seconds = gap_seconds
+        self.batch = batch
+        self.mine: set[int] = set()
+        self.last = 0
+        self.gaps: dict[int, float] = {}  # missing id → when it was first missed
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-tail")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def begin(self) -> None:
+        """From the newest row on: what came before is replayed by the clients that ask."""
+        head = await Event.select(Event.id).order_by(Event.id, ascending=False).first()
+        self.last = int(head["id"]) if head else 0
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.begin()
+                break
+            except Exception:
+                log.exception("reading the event table failed; tailing it once it answers")
+                await asyncio.sleep(self.every * 4)
+        while True:
+            await asyncio.sleep(self.every)
+            try:
+                await self.poll()
+            except Exception:  # the database may be briefly away: keep tailing
+                log.exception("tailing the event table failed")
+
+    async def poll(self) -> list[LiveEvent]:
+        """One round: publish the new rows that are not this process's; returns them."""
+        rows = list(
+            await Event.select().where(Event.id > self.last).order_by(Event.id).limit(self.batch)
+        )
+        if self.gaps:
+            rows += await Event.select().where(Event.id.is_in(sorted(self.gaps)))
+        at = time.monotonic()
+        foreign = []
+        for row in sorted(rows, key=lambda r: r["id"]):
+            event_id = int(row["id"])
+            if event_id > self.last:
+                if event_id - self.last <= self.batch:
+                    for missing in range(self.last + 1, event_id):
+                        self.gaps[missing] = at
+                self.last = event_id
+            self.gaps.pop(event_id, None)
+            if event_id in self.mine:
+                self.mine.discard(event_id)
+            else:
+                foreign.append(_live_event(row))
+        for missing, since in list(self.gaps.items()):
+            if at - since > self.gap_seconds:
+                del self.gaps[missing]
+                self.mine.discard(missing)
+        if foreign:
+            await self.publish(foreign)
+        return foreign
+
+
+class TailingMemoryBackend(MemoryChannelsBackend):
+    """The in-memory channel, plus the events other processes wrote (``EventTail``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tail = EventTail(self._publish_events)
+
+    async def _publish_events(self, events: list[LiveEvent]) -> None:
+        for event in events:
+            await self.publish(msgspec.json.encode(event), [event.topic])
+
+    async def on_startup(self) -> None:
+        await super().on_startup()
+        track_local_events(self.tail.mine)
+        self.tail.start()
+
+    async def on_shutdown(self) -> None:
+        await self.tail.stop()
+        track_local_events(None)
+        await super().on_shutdown()
 
 
 async def replay(topics: list[str], last_id: int) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ import httpx
 from prefect import Flow, State, tags
 
 from aimis.settings import DispatchSettings, get_dispatch_settings, get_settings
+from api.live import use_shared_channel
 from flows import outbox
 from flows.archive import rearchive_study, retrieve_study, run_archive_policy_now
 from flows.meetings import create_consultation_meeting
@@ -249,6 +250,7 @@ async def run_dispatcher(stop: asyncio.Event | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, show_tasks)
     use_channels(build_channels(settings))
+    use_shared_channel(settings.redis_url)  # the meeting link's event, with Redis
     probe = PrefectProbe(settings.prefect_api, dispatch.prefect_wait_seconds)
     dispatcher = Dispatcher(dispatch, probe)
     await start_pool()

@@ -8,7 +8,7 @@ audit row can never be missing from a committed change (SPEC 8.10, 1.7).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableSet
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -68,11 +68,19 @@ async def _no_publisher(events: list[LiveEvent]) -> None:
 
 
 _publisher: list[Publisher] = [_no_publisher]
+_local_ids: list[MutableSet[int] | None] = [None]
 
 
 def set_publisher(publisher: Publisher) -> None:
     """Wired by the composition root: the live channel's publish function."""
     _publisher[0] = publisher
+
+
+def track_local_events(ids: MutableSet[int] | None) -> None:
+    """Keep the ids of the events this process writes (and so publishes itself after the
+    commit) in ``ids``: a tail of the event table then publishes only the others' events.
+    Ids are added at the insert, before the commit, and removed again on a rollback."""
+    _local_ids[0] = ids
 
 
 def now() -> datetime:
@@ -119,6 +127,8 @@ class UnitOfWork:
             )
         ).returning(Event.id)
         event_id = int(row[0]["id"])
+        if _local_ids[0] is not None:
+            _local_ids[0].add(event_id)
         self.events.append(LiveEvent(event_id, topic, type_, payload, at.isoformat()))
         return event_id
 
@@ -177,8 +187,13 @@ async def write_audit(
 @asynccontextmanager
 async def unit_of_work(ctx: Ctx) -> AsyncIterator[UnitOfWork]:
     uow = UnitOfWork(ctx)
-    async with transaction():
-        yield uow
+    try:
+        async with transaction():
+            yield uow
+    except BaseException:
+        if _local_ids[0] is not None:  # rolled back: an id SQLite may hand out again
+            _local_ids[0] -= {e.id for e in uow.events}
+        raise
     if uow.events:
         try:
             await _publisher[0](uow.events)

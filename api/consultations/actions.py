@@ -18,9 +18,10 @@ from api.consultations.records import (
     notify,
     user_topics,
 )
+from api.consultations.reminders import cancel_reminder
 from api.consultations.schemas import DecisionIn, Done, ExpertIn, StepIn
 from api.consultations.service import actor_of, expert_in_department
-from states.consultation import CONSULTATION
+from states.consultation import CONSULTATION, ConsultationState
 from states.machine import Decision
 from store.engine import apply
 from store.tables import (
@@ -109,6 +110,8 @@ async def decide(ctx: Ctx, consultation_id: int, data: DecisionIn) -> Done:
             await join(consultation_id, invite["expert"], "expert")
         if data.decision == "agree_join":
             await join(consultation_id, actor.user_id, "participant")
+        if decision.dest == ConsultationState.rejected:
+            await cancel_reminder(consultation_id)
         await notify(uow, consultation_id, trigger, await access.people_of(consultation_id))
 
     done = await apply(
@@ -190,6 +193,9 @@ async def applicant_step(ctx: Ctx, consultation_id: int, trigger: str, data: Ste
     reason = data.reason.strip()[:2000]
 
     async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
+        # Started, withdrawn or cancelled: nobody needs the "starts soon" reminder any more
+        # (a start tells everyone itself).
+        await cancel_reminder(consultation_id)
         if trigger == "start":
             await uow.outbox(
                 "meeting.create",

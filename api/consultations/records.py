@@ -147,9 +147,12 @@ async def latest_history_id(consultation_id: int) -> int:
     return int(row["id"]) if row else 0
 
 
-async def notify(uow: UnitOfWork, consultation_id: int, event: str, user_ids: list[int]) -> None:
-    """One outbox row per step; the dispatcher turns it into WeChat/WeCom/e-mail messages."""
-    history_id = await latest_history_id(consultation_id)
+async def notify(
+    uow: UnitOfWork, consultation_id: int, event: str, user_ids: list[int], key: str = ""
+) -> None:
+    """One outbox row per step; the dispatcher turns it into WeChat/WeCom/e-mail messages.
+    ``key`` (default: the step's history row) makes the same notice queued twice one row."""
+    key = key or f"notify-consultation-{consultation_id}-{await latest_history_id(consultation_id)}"
     await uow.outbox(
         "notify",
         {
@@ -160,5 +163,5 @@ async def notify(uow: UnitOfWork, consultation_id: int, event: str, user_ids: li
             "user_ids": sorted(set(user_ids)),
             "link": f"/consultations/{consultation_id}",
         },
-        key=f"notify-consultation-{consultation_id}-{history_id}",
+        key=key,
     )

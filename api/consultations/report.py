@@ -156,6 +156,49 @@ async def release_lock(ctx: Ctx, consultation_id: int) -> Done:
     return Done(message="The report is free for others to edit.")
 
 
+async def expire_lock(uow: UnitOfWork, consultation_id: int) -> bool:
+    """The lock's due time passed without a save or keep-alive (SPEC 2.5, 3.5): free it,
+    with a history row, an audit row and a live event for the room. Called by the timer
+    sweep inside its transaction; False if the lock was saved, released or extended."""
+    at = now()
+    row = (
+        await Consultation.select(Consultation.report_lock_user, Consultation.state)
+        .where(Consultation.id == consultation_id)
+        .first()
+    )
+    if row is None or row["report_lock_user"] is None:
+        return False
+    holder = row["report_lock_user"]
+    released = (
+        await Consultation.update(
+            {Consultation.report_lock_user: None, Consultation.report_lock_until: None}
+        )
+        .where(
+            Consultation.id == consultation_id,
+            Consultation.report_lock_user == holder,
+            Consultation.report_lock_until <= at,
+        )
+        .returning(Consultation.id)
+    )
+    if not released:
+        return False
+    await record_step(
+        uow,
+        consultation_id,
+        "report_lock_expired",
+        row["state"],
+        reason=f"no save for {LOCK_MINUTES} minutes",
+        summary={"user_id": holder},
+    )
+    await uow.audit(
+        "consultation.report_lock_expired",
+        CASE,
+        consultation_id,
+        detail=f"lock of user {holder} expired after {LOCK_MINUTES} minutes without a save",
+    )
+    return True
+
+
 async def save(ctx: Ctx, consultation_id: int, data: ReportIn) -> Done:
     actor, row = await _editor(ctx, consultation_id)
     if len(data.text) > MAX_REPORT_CHARS:

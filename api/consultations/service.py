@@ -25,6 +25,7 @@ from api.consultations.records import (
     notify,
     record_step,
 )
+from api.consultations.reminders import schedule_reminder
 from api.consultations.schemas import (
     AttachmentRead,
     ConsultationCreate,
@@ -215,6 +216,7 @@ async def create(ctx: Ctx, data: ConsultationCreate) -> ConsultationRead:
         cid = int(row[0]["id"])
         for invite in invites:
             await ConsultationInvite.insert(ConsultationInvite(consultation=cid, **invite))
+        await schedule_reminder(cid, scheduled)
         await ConsultationParticipant.insert(
             ConsultationParticipant(
                 consultation=cid, user=actor.user_id, role="applicant", joined_at=now()
