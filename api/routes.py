@@ -30,6 +30,7 @@ from api.notifications.controllers import (
 )
 from ui.consultation_pages import ConsultationPages
 from ui.management_pages import ManagementPages
+from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
@@ -54,6 +55,7 @@ def route_handlers() -> list[Any]:
         NotificationChannelController,
         MyNotificationsController,
         DeliveryLogController,
+        NotificationPages,
         health,
         create_static_files_router(
             path="/vendor/htmx",
