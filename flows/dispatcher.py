@@ -29,6 +29,7 @@ from api.live import use_shared_channel
 from flows import outbox
 from flows.archive import rearchive_study, retrieve_study, run_archive_policy_now
 from flows.meetings import create_consultation_meeting
+from flows.migration import migration_flow
 from flows.notify import deliver_case_notice, deliver_reset_code, use_channels
 from flows.outbox import Job, PermanentFailure
 from notifiers import build_channels
@@ -48,6 +49,7 @@ HANDLERS: dict[str, Handler] = {
     "notify.reset_code": Handler(deliver_reset_code, secrets=("code",), urgent=True),
     "notify": Handler(deliver_case_notice),
     "meeting.create": Handler(create_consultation_meeting),
+    "migration": Handler(migration_flow),
     "archive.retrieve": Handler(retrieve_study),
     "archive.rearchive": Handler(rearchive_study),
     "archive.policy": Handler(run_archive_policy_now),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,11 @@ from pydicom.dataset import Dataset
 from aimis.settings import get_settings
 from imaging.read import LENIENT, STRICT, IngestPolicy, IngestRefused, ParsedInstance
 from imaging.read import validate_for_ingest as _validate
+from states.machine import Decision
+from states.migration import MIGRATION, PIPELINE, MigrationFacts, MigrationState, progress
 from store import files
 from store.db import transaction
+from store.engine import Applied, Effects, apply
 from store.tables import (
     CaseHistory,
     Hospital,
@@ -42,7 +46,7 @@ from store.tables import (
     Series,
     Study,
 )
-from store.uow import Ctx, now, unit_of_work, write_audit
+from store.uow import Ctx, UnitOfWork, now, unit_of_work, write_audit
 
 log = logging.getLogger(__name__)
 
@@ -605,3 +609,139 @@ async def _upsert_series(
             created_at=at,
         ),
     )
+
+
+# --- the run as a case ---------------------------------------------------------------------
+
+OUTBOX_KIND = "migration"
+
+
+async def run_facts(run_id: int) -> MigrationFacts:
+    row = await MigrationRun.select().where(MigrationRun.id == run_id).first()
+    if row is None:
+        raise LookupError(f"migration run {run_id} does not exist")
+    pending = await MigrationItem.count().where(
+        MigrationItem.migration == run_id, MigrationItem.status == "received"
+    )
+    return MigrationFacts(
+        received=int(row["received_count"]),
+        pending=int(pending),
+        stored=int(row["stored_count"]),
+        duplicates=int(row["duplicate_count"]),
+        new_versions=int(row["new_version_count"]),
+        failed=int(row["failed_count"]),
+    )
+
+
+async def progress_payload(run_id: int) -> dict[str, Any]:
+    row = await MigrationRun.select().where(MigrationRun.id == run_id).first()
+    if row is None:
+        raise LookupError(f"migration run {run_id} does not exist")
+    facts = await run_facts(run_id)
+    done = facts.received - facts.pending
+    return {
+        "case_type": "migration",
+        "case_id": run_id,
+        "state": row["state"],
+        "step": progress(MigrationState(row["state"])),
+        "steps": len(PIPELINE),
+        "received": facts.received,
+        "checked": done,
+        "stored": facts.stored,
+        "duplicates": facts.duplicates,
+        "new_versions": facts.new_versions,
+        "failed": facts.failed,
+        "percent": _percent(row["state"], done, facts.received),
+    }
+
+
+def _percent(state: str, checked: int, received: int) -> int:
+    """Half the bar is the files, the other half the steps after them."""
+    if state == MigrationState.notified:
+        return 100
+    files_part = 50 * checked // received if received else 0
+    return min(99, files_part + 50 * progress(MigrationState(state)) // len(PIPELINE))
+
+
+def topics_of(hospital_id: int) -> list[str]:
+    return [f"hospital:{hospital_id}"]
+
+
+async def publish_progress(run_id: int, ctx: Ctx | None = None) -> None:
+    """A ``migration.progress`` event (counts for the progress bar) on the run's topics."""
+    payload = await progress_payload(run_id)
+    hospital_id = await _run_hospital(run_id)
+    async with unit_of_work(ctx or Ctx()) as uow:
+        for topic in (f"case:migration:{run_id}", *topics_of(hospital_id)):
+            await uow.event(topic, "migration.progress", payload)
+
+
+async def hand_over(ctx: Ctx, run_id: int, attempt: int = 0) -> None:
+    """Queue the run's flow (``migration-<id>``): an outbox row, dispatched at least once."""
+    key = f"migration-{run_id}" + (f"-retry-{attempt}" if attempt else "")
+    async with unit_of_work(ctx) as uow:
+        await uow.outbox(OUTBOX_KIND, {"migration_id": run_id}, key)
+    await publish_progress(run_id, ctx)
+
+
+async def step(
+    run_id: int,
+    trigger: str,
+    *,
+    ctx: Ctx | None = None,
+    reason: str = "",
+    summary: dict[str, Any] | None = None,
+    effects: Effects | None = None,
+) -> Applied:
+    """Apply one trigger of the migration machine to the run (a history row, an event)."""
+    hospital_id = await _run_hospital(run_id)
+    facts = await run_facts(run_id)
+    return await apply(
+        ctx or Ctx(user_agent="aimis migration"),
+        MIGRATION,
+        MigrationRun,
+        run_id,
+        trigger,
+        facts,
+        reason=reason,
+        summary={**(summary or {}), **_counts(facts)},
+        topics=topics_of(hospital_id),
+        effects=effects,
+    )
+
+
+def _counts(facts: MigrationFacts) -> dict[str, int]:
+    return {
+        "received": facts.received,
+        "stored": facts.stored,
+        "duplicates": facts.duplicates,
+        "new_versions": facts.new_versions,
+        "failed": facts.failed,
+    }
+
+
+def finishing(run_id: int, error: str = "") -> Effects:
+    """Effects of the last step (notify or fail): the run's end, in the step's transaction."""
+
+    async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
+        values: dict[Any, Any] = {MigrationRun.finished_at: now()}
+        if error:
+            values[MigrationRun.error] = error[:2000]
+        await MigrationRun.update(values).where(MigrationRun.id == run_id)
+
+    return effects
+
+
+async def spool_file(run_id: int, data: bytes | Path | Iterable[bytes], file_name: str) -> int:
+    """Keep a received file durably for the run's flow (uploads, zips, imports); returns
+    the item id. The item is written first: a crash before the file is complete leaves an
+    item the flow reports as lost, never a file nobody knows about."""
+    item_id = await add_received_item(run_id, file_name, 0)
+    dest = files.spool_dir(run_id) / f"{item_id}.dcm"
+    size = await asyncio.to_thread(files.write_atomic, dest, data)
+    async with transaction():
+        await MigrationItem.update({MigrationItem.size_bytes: size}).where(
+            MigrationItem.id == item_id
+        )
+        await _count(run_id, received_bytes=size)
+    return item_id

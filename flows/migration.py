@@ -1,0 +1,277 @@
+"""The migration run's flow (SPEC 9.1), one flow run per run, named ``migration-<id>``.
+
+The ``migration`` outbox row carries the run's id only. The flow checks the files the run
+spooled (uploads, zips, ``aimis import``) in batches — each file verified, stored and
+indexed by ``store.imaging_index.ingest_file`` — then walks the machine's pipeline: verify →
+store → index → make_thumbnails → bill → match → notify, one task per step, each applied
+through the engine (a history row, a live event). Every step is idempotent and skipped when
+the run is already past it, so a rerun (the dispatcher delivers at least once, a crashed
+worker is retried) continues where the last one stopped and doubles nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from aimis.errors import Conflict
+from flows.outbox import PermanentFailure, worth_retrying
+from flows.runs import outbox_flow
+from imaging.render import thumbnail
+from states.migration import PIPELINE, MigrationState, progress
+from store import files
+from store.imaging_index import (
+    finishing,
+    ingest_file,
+    publish_progress,
+    record_failure,
+    step,
+)
+from store.tables import (
+    Hospital,
+    Instance,
+    MigrationItem,
+    MigrationLog,
+    MigrationRun,
+    Outbox,
+    StoragePolicy,
+    Study,
+)
+from store.uow import Ctx, now
+
+log = logging.getLogger(__name__)
+
+BATCH = 25  # files per task run: a task costs ~3 ms in Prefect, a file 5-50 ms
+CTX = Ctx(user_agent="aimis migration flow")
+
+# Hooks for later processes: given (run id, study ids) they return how many they handled.
+Hook = Callable[[int, list[int]], Awaitable[int]]
+PATIENT_MATCHERS: list[Hook] = []  # the patient-archive issue matches studies to patients
+PATIENT_NOTIFIERS: list[Hook] = []  # ... and tells patients when cloud film is enabled
+
+RETRY: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": [2, 5, 15],
+    "retry_condition_fn": worth_retrying,
+    "cache_policy": NO_CACHE,
+}
+
+
+@task(**RETRY)
+async def run_of(outbox_id: int) -> int:
+    row = await Outbox.select(Outbox.payload).where(Outbox.id == outbox_id).first()
+    if row is None:
+        raise PermanentFailure(f"outbox row {outbox_id} does not exist")
+    run_id = int(msgspec.json.decode(row["payload"])["migration_id"])
+    if not await MigrationRun.exists().where(MigrationRun.id == run_id):
+        raise PermanentFailure(f"migration run {run_id} does not exist")
+    return run_id
+
+
+async def check_spooled(run_id: int, batch: int = BATCH) -> int:
+    """Ingest up to ``batch`` spooled files still waiting; returns how many were checked."""
+    items = (
+        await MigrationItem.select(MigrationItem.id, MigrationItem.file_name)
+        .where(MigrationItem.migration == run_id, MigrationItem.status == "received")
+        .order_by(MigrationItem.id)
+        .limit(batch)
+    )
+    folder = files.spool_dir(run_id)
+    for item in items:
+        path = folder / f"{item['id']}.dcm"
+        if not await asyncio.to_thread(path.exists):
+            await record_failure(
+                run_id,
+                "lost",
+                "The received file is missing from the spool (the transfer was interrupted "
+                "before it was complete); send it again.",
+                file_name=item["file_name"],
+                item_id=item["id"],
+                ctx=CTX,
+                status="failed",
+            )
+            continue
+        await ingest_file(run_id, path, file_name=item["file_name"], item_id=item["id"], ctx=CTX)
+        await asyncio.to_thread(path.unlink, True)
+    if items:
+        await publish_progress(run_id, CTX)
+    return len(items)
+
+
+@task(**RETRY)
+async def check_files(run_id: int) -> int:
+    return await check_spooled(run_id)
+
+
+# --- the steps after the files -------------------------------------------------------------
+
+
+async def run_studies(run_id: int) -> list[int]:
+    """Studies that received a new instance (stored or new version) in this run."""
+    rows = await Instance.select(Instance.study).where(Instance.migration == run_id).distinct()
+    return sorted(int(r["study"]) for r in rows)
+
+
+async def make_thumbnails(run_id: int) -> int:
+    made = 0
+    for study_id in await run_studies(run_id):
+        first = (
+            await Instance.select(Instance.storage_path, Instance.series.series_number)
+            .where(
+                Instance.study == study_id,
+                Instance.superseded.eq(False),
+                Instance.rows.is_not_null(),
+            )
+            .order_by(Instance.series.series_number)
+            .order_by(Instance.instance_number)
+            .order_by(Instance.id)
+            .first()
+        )
+        if first is None:  # no image in the study (e.g. reports only)
+            continue
+        try:
+            jpeg = await asyncio.to_thread(thumbnail, files.online_path(first["storage_path"]))
+        except Exception as exc:  # a study whose first image cannot be drawn keeps none
+            log.warning("no thumbnail for study %s: %s", study_id, exc)
+            continue
+        name = files.thumbnail_name(study_id)
+        await asyncio.to_thread(files.write_atomic, files.thumbnail_path(name), jpeg)
+        await Study.update({Study.thumbnail: name}).where(Study.id == study_id)
+        made += 1
+    return made
+
+
+async def policy_of(hospital_id: int) -> dict[str, Any]:
+    """The hospital's storage policy; a default one is created when it has none."""
+    await StoragePolicy.insert(StoragePolicy(hospital=hospital_id)).on_conflict(
+        target=StoragePolicy.hospital, action="DO NOTHING"
+    )
+    row = await StoragePolicy.select().where(StoragePolicy.hospital == hospital_id).first()
+    assert row is not None
+    return row
+
+
+def _quantity(unit: str, size: int) -> str:
+    return f"{size / 1024**3:.3f}" if unit.upper() == "GB" else "1"
+
+
+async def bill(run_id: int) -> int:
+    """One migration-log row per study that got new bytes in this run (SPEC 8.10)."""
+    run = await MigrationRun.select(MigrationRun.hospital).where(MigrationRun.id == run_id).first()
+    assert run is not None
+    hospital_id = int(run["hospital"])
+    policy = await policy_of(hospital_id)
+    hospital = await Hospital.select(Hospital.name).where(Hospital.id == hospital_id).first()
+    billed = 0
+    for study_id in await run_studies(run_id):
+        if await MigrationLog.exists().where(
+            MigrationLog.migration == run_id, MigrationLog.study == study_id
+        ):
+            continue
+        study = await Study.select().where(Study.id == study_id).first()
+        assert study is not None
+        sizes = await Instance.select(Instance.size_bytes).where(
+            Instance.migration == run_id, Instance.study == study_id
+        )
+        size = sum(int(r["size_bytes"]) for r in sizes)
+        until = now() + timedelta(days=int(policy["validity_days"]))
+        label = " · ".join(
+            x for x in (study["accession_number"], study["modalities"], study["description"]) if x
+        )
+        await MigrationLog.insert(
+            MigrationLog(
+                hospital=hospital_id,
+                migration=run_id,
+                study=study_id,
+                examination=(label or study["study_uid"])[:300],
+                size_bytes=size,
+                billing_unit=policy["billing_unit"],
+                billing_quantity=_quantity(policy["billing_unit"], size),
+                billing_entity=hospital["name"] if hospital else "",
+                resource_package=policy["resource_package"],
+                validity_until=until,
+                created_at=now(),
+            )
+        )
+        await Study.update({Study.validity_until: until}).where(Study.id == study_id)
+        billed += 1
+    return billed
+
+
+async def run_hooks(hooks: list[Hook], run_id: int) -> int:
+    studies = await run_studies(run_id)
+    return sum([await hook(run_id, studies) for hook in hooks])
+
+
+async def clean_spool(run_id: int) -> None:
+    await asyncio.to_thread(shutil.rmtree, files.spool_dir(run_id), True)
+
+
+WORK: dict[str, Callable[[int], Awaitable[dict[str, int]]]] = {
+    "make_thumbnails": lambda run_id: _as("thumbnails", make_thumbnails(run_id)),
+    "bill": lambda run_id: _as("billed", bill(run_id)),
+    "match": lambda run_id: _as("matched", run_hooks(PATIENT_MATCHERS, run_id)),
+    "notify": lambda run_id: _as("notified", run_hooks(PATIENT_NOTIFIERS, run_id)),
+}
+
+
+async def _as(name: str, work: Awaitable[int]) -> dict[str, int]:
+    return {name: await work}
+
+
+async def advance(run_id: int, trigger: str, reached: MigrationState) -> bool:
+    """Do the step's work and apply its trigger; False when the run failed (stop)."""
+    row = await MigrationRun.select(MigrationRun.state).where(MigrationRun.id == run_id).first()
+    assert row is not None
+    state = MigrationState(row["state"])
+    if state == MigrationState.failed:
+        return False
+    if progress(state) >= progress(reached):
+        return True  # a rerun: this step is done
+    summary = await WORK[trigger](run_id) if trigger in WORK else {}
+    last = reached == MigrationState.notified
+    try:
+        await step(
+            run_id, trigger, ctx=CTX, summary=summary, effects=finishing(run_id) if last else None
+        )
+    except Conflict as refused:  # a guard said no: the run cannot go on
+        reason = refused.message
+        await step(run_id, "fail", ctx=CTX, reason=reason, effects=finishing(run_id, reason))
+        await clean_spool(run_id)
+        return False
+    if last:
+        await clean_spool(run_id)
+    return True
+
+
+@task(**RETRY)
+async def run_step(run_id: int, trigger: str) -> bool:
+    reached = dict(PIPELINE)[trigger]
+    return await advance(run_id, trigger, reached)
+
+
+async def migrate(run_id: int) -> str:
+    """Everything after the files arrived; returns the run's final state."""
+    while await check_files(run_id):
+        pass
+    for trigger, _ in PIPELINE:
+        if not await run_step.with_options(name=f"migration-{trigger}")(run_id, trigger):
+            break
+    row = await MigrationRun.select(MigrationRun.state).where(MigrationRun.id == run_id).first()
+    with contextlib.suppress(Exception):
+        await publish_progress(run_id, CTX)
+    return str(row["state"]) if row else ""
+
+
+@outbox_flow("migration")
+async def migration_flow(outbox_id: int) -> None:
+    await migrate(await run_of(outbox_id))

@@ -1,0 +1,101 @@
+"""A cloud-film migration run (SPEC 9.1) as an explicit machine.
+
+received ─verify─▶ verified ─store─▶ stored ─index─▶ indexed ─make_thumbnails─▶ thumbnailed
+    ─bill─▶ billed ─match─▶ matched ─notify─▶ notified
+Any open state ─fail─▶ failed ─retry─▶ received.
+
+A run's files go through verify → store → index one file at a time inside
+``store.imaging_index.ingest_file`` (a crash leaves each file wholly indexed or not at
+all); the run-level steps ``verify``/``store``/``index`` are applied once every received
+file has its outcome, so each is a history row and a live event. A run in which no file
+could be stored cannot ``store``: it fails with the reason instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from states.machine import Process, Step
+
+
+class MigrationState(StrEnum):
+    received = "received"
+    verified = "verified"
+    stored = "stored"
+    indexed = "indexed"
+    thumbnailed = "thumbnailed"
+    billed = "billed"
+    matched = "matched"
+    notified = "notified"
+    failed = "failed"
+
+
+@dataclass(frozen=True)
+class MigrationFacts:
+    received: int = 0
+    pending: int = 0  # received files without an outcome yet
+    stored: int = 0
+    duplicates: int = 0
+    new_versions: int = 0
+    failed: int = 0
+
+    @property
+    def accepted(self) -> int:
+        return self.stored + self.duplicates + self.new_versions
+
+
+def something_received(f: MigrationFacts) -> str | None:
+    return None if f.received > 0 else "The run received no file."
+
+
+def every_file_checked(f: MigrationFacts) -> str | None:
+    if f.pending:
+        return f"{f.pending} received file(s) have not been checked yet."
+    return None
+
+
+def some_file_accepted(f: MigrationFacts) -> str | None:
+    if f.accepted == 0:
+        return f"None of the {f.received} received file(s) could be stored."
+    return None
+
+
+S = MigrationState
+OPEN = (S.received, S.verified, S.stored, S.indexed, S.thumbnailed, S.billed, S.matched)
+
+MIGRATION = Process(
+    "migration",
+    MigrationState,
+    S.received,
+    [
+        Step("verify", S.received, S.verified, (something_received, every_file_checked)),
+        Step("store", S.verified, S.stored, (some_file_accepted,)),
+        Step("index", S.stored, S.indexed),
+        Step("make_thumbnails", S.indexed, S.thumbnailed),
+        Step("bill", S.thumbnailed, S.billed),
+        Step("match", S.billed, S.matched),
+        Step("notify", S.matched, S.notified),
+        Step("fail", OPEN, S.failed),
+        Step("retry", S.failed, S.received),
+    ],
+)
+
+# The order the flow walks; each trigger leads to the next state.
+PIPELINE: tuple[tuple[str, MigrationState], ...] = (
+    ("verify", S.verified),
+    ("store", S.stored),
+    ("index", S.indexed),
+    ("make_thumbnails", S.thumbnailed),
+    ("bill", S.billed),
+    ("match", S.matched),
+    ("notify", S.notified),
+)
+
+
+def progress(state: MigrationState) -> int:
+    """How far along the pipeline a state is, 0 (received) to 7 (notified)."""
+    for i, (_, reached) in enumerate(PIPELINE, start=1):
+        if reached == state:
+            return i
+    return 0
