@@ -28,10 +28,12 @@ from api.notifications.controllers import (
     MyNotificationsController,
     NotificationChannelController,
 )
+from api.viewer.controllers import ViewerController
 from ui.consultation_pages import ConsultationPages
 from ui.management_pages import ManagementPages
 from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
+from ui.study_pages import StudyPages
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 
@@ -56,6 +58,8 @@ def route_handlers() -> list[Any]:
         MyNotificationsController,
         DeliveryLogController,
         NotificationPages,
+        ViewerController,
+        StudyPages,
         health,
         create_static_files_router(
             path="/vendor/htmx",

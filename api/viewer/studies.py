@@ -1,0 +1,197 @@
+"""The studies an actor may see, for the study list and the mobile viewer.
+
+Reads go through ``store.scoping.visible`` (another hospital's study is "not found");
+soft-deleted studies and superseded instances never appear. Each list and each opened
+study is a read of patient data and is audited (``study.list``, ``study.view``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import msgspec
+
+from aimis.errors import BadRequest, NotFound
+from store.scoping import get_visible, visible
+from store.tables import Instance, Study
+from store.uow import Actor, Ctx, unit_of_work
+
+PAGE_SIZE = 50
+MODALITY = re.compile(r"^[A-Z0-9]{1,16}$")
+ARCHIVED_TIERS = ("archive", "restoring")
+
+
+class StudyFilter(msgspec.Struct, frozen=True):
+    """What the study list's form sends; empty strings mean "any"."""
+
+    patient_id: str = ""
+    patient_name: str = ""
+    date_from: str = ""  # YYYY-MM-DD
+    date_to: str = ""
+    modality: str = ""
+    page: int = 1
+
+    def describe(self) -> str:
+        parts = [
+            f"{k}={v}"
+            for k, v in msgspec.structs.asdict(self).items()
+            if v not in ("", 1) or (k == "page" and v != 1)
+        ]
+        return " ".join(parts)[:300]
+
+
+class StudyRow(msgspec.Struct, frozen=True):
+    id: int
+    study_uid: str
+    hospital_name: str
+    patient_id: str
+    patient_name: str
+    patient_sex: str
+    patient_birth_date: str
+    study_date: str
+    accession_number: str
+    description: str
+    modalities: str
+    num_series: int
+    num_instances: int
+    tier: str
+
+    @property
+    def viewable(self) -> bool:
+        """Its images are online (archived ones need a retrieval first)."""
+        return self.tier not in ARCHIVED_TIERS
+
+
+class StudyPage(msgspec.Struct, frozen=True):
+    rows: list[StudyRow]
+    page: int
+    more: bool
+
+
+class ImageRef(msgspec.Struct, frozen=True):
+    """One instance of a study as the mobile viewer shows it (its first frame)."""
+
+    series_uid: str
+    sop_uid: str
+    frames: int
+    series_label: str
+
+
+class StudyImages(msgspec.Struct, frozen=True):
+    study: StudyRow
+    images: list[ImageRef]
+
+
+def _dicom_date(value: str, label: str) -> str:
+    if not value:
+        return ""
+    try:
+        return date.fromisoformat(value).strftime("%Y%m%d")
+    except ValueError:
+        raise BadRequest(f"{label} must be a date like 2026-11-27, not {value!r}.") from None
+
+
+def _columns() -> list:  # type: ignore[type-arg]
+    return [
+        Study.id,
+        Study.study_uid,
+        Study.hospital.name.as_alias("hospital_name"),
+        Study.patient_id,
+        Study.patient_name,
+        Study.patient_sex,
+        Study.patient_birth_date,
+        Study.study_date,
+        Study.accession_number,
+        Study.description,
+        Study.modalities,
+        Study.num_series,
+        Study.num_instances,
+        Study.tier,
+    ]
+
+
+async def list_studies(ctx: Ctx, actor: Actor, f: StudyFilter) -> StudyPage:
+    """One page of visible studies, newest examination first."""
+    date_from = _dicom_date(f.date_from, "From")
+    date_to = _dicom_date(f.date_to, "To")
+    if date_from and date_to and date_from > date_to:
+        raise BadRequest("The 'from' date is after the 'to' date.")
+    modality = f.modality.strip().upper()
+    if modality and not MODALITY.match(modality):
+        raise BadRequest(f"{f.modality!r} is not a modality code such as CT, MR or US.")
+    page = max(1, f.page)
+    query = visible(Study, actor, *_columns()).where(Study.deleted_at.is_null())
+    if f.patient_id.strip():
+        query = query.where(Study.patient_id == f.patient_id.strip())
+    name = re.sub(r"[%_\\]", "", f.patient_name.strip()).upper()
+    if name:
+        query = query.where(Study.patient_name_search.like(f"%{name}%"))
+    if date_from:
+        query = query.where(Study.study_date >= date_from)
+    if date_to:
+        query = query.where(Study.study_date <= date_to)
+    if modality:
+        query = query.where(
+            (Study.modalities == modality)
+            | Study.modalities.like(f"{modality}\\%")
+            | Study.modalities.like(f"%\\{modality}")
+            | Study.modalities.like(f"%\\{modality}\\%")
+        )
+    rows = (
+        await query.order_by(Study.study_date, ascending=False)
+        .order_by(Study.id, ascending=False)
+        .limit(PAGE_SIZE + 1)
+        .offset((page - 1) * PAGE_SIZE)
+    )
+    async with unit_of_work(ctx) as uow:
+        await uow.audit("study.list", "study", detail=f.describe() or "all")
+    return StudyPage(
+        rows=[msgspec.convert(r, StudyRow) for r in rows[:PAGE_SIZE]],
+        page=page,
+        more=len(rows) > PAGE_SIZE,
+    )
+
+
+async def study_images(ctx: Ctx, actor: Actor, study_id: int) -> StudyImages:
+    """A visible study and its current instances in series and instance order."""
+    row = await get_visible(Study, study_id, actor, "study")
+    if row["deleted_at"] is not None:
+        raise NotFound(f"No study with id {study_id} exists, or it belongs to another hospital.")
+    study = await visible(Study, actor, *_columns()).where(Study.id == study_id).first()
+    instances = await (
+        visible(
+            Instance,
+            actor,
+            Instance.series.series_uid.as_alias("series_uid"),
+            Instance.series.series_number.as_alias("series_number"),
+            Instance.series.modality.as_alias("modality"),
+            Instance.series.description.as_alias("series_description"),
+            Instance.sop_uid,
+            Instance.frames,
+            Instance.instance_number,
+        )
+        .where(Instance.study == study_id, Instance.superseded == False)  # noqa: E712
+        .order_by(Instance.series.series_number)
+        .order_by(Instance.series.id)
+        .order_by(Instance.instance_number)
+        .order_by(Instance.id)
+    )
+    async with unit_of_work(ctx) as uow:
+        await uow.audit("study.view", "study", study_id, hospital_id=row["hospital"])
+    return StudyImages(
+        study=msgspec.convert(study, StudyRow),
+        images=[
+            ImageRef(
+                series_uid=i["series_uid"],
+                sop_uid=i["sop_uid"],
+                frames=i["frames"] or 1,
+                series_label=" ".join(
+                    str(x)
+                    for x in (i["modality"], i["series_number"], i["series_description"])
+                    if x not in (None, "")
+                ),
+            )
+            for i in instances
+        ],
+    )

@@ -1,0 +1,148 @@
+"""Study pages: the study list (admins' view of the imaging index until the remote-diagnosis
+examination list arrives) and the light mobile viewer (SPEC 2.3, 2.6).
+
+The list opens one study, or several side by side, in OHIF (``/viewer``); the mobile page
+shows thumbnails first on a mobile network and loads originals on demand, from ``/dicomweb``.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, get
+from litestar.response import Redirect, Template
+
+from aimis.errors import AppError, BadRequest
+from api.auth import ctx_of
+from api.viewer import studies
+from api.viewer.controllers import viewer_url
+from store.uow import Actor
+from ui import i18n
+from ui.i18n_studies import ZH_STUDIES
+from ui.pages import page, to_login
+
+i18n.register(ZH_STUDIES)
+
+MAX_COMPARE = 4
+UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+def _actor(request: Request) -> Actor | None:
+    actor = request.scope.get("user")
+    return actor if isinstance(actor, Actor) else None
+
+
+def _dicom_date(value: str) -> str:
+    return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if len(value) == 8 else value
+
+
+def _person_name(value: str) -> str:
+    """DICOM PN ``ZHANG^XIUYING=张^秀英`` as people write it: ``ZHANG XIUYING 张秀英``
+    (alphabetic components apart, ideographic and phonetic ones together)."""
+    groups = value.split("=")
+    parts = [groups[0].replace("^", " ").strip()]
+    parts += [g.replace("^", "").strip() for g in groups[1:]]
+    return " ".join(p for p in parts if p)
+
+
+class StudyPages(Controller):
+    include_in_schema = False
+    path = "/studies"
+
+    @get("/")
+    async def index(
+        self,
+        request: Request,
+        patient_id: str = "",
+        patient_name: str = "",
+        date_from: str = "",
+        date_to: str = "",
+        modality: str = "",
+        page_no: int = 1,
+    ) -> Template | Redirect:
+        actor = _actor(request)
+        if actor is None:
+            return to_login(request, admin=True)
+        filters = studies.StudyFilter(
+            patient_id=patient_id[:64],
+            patient_name=patient_name[:64],
+            date_from=date_from,
+            date_to=date_to,
+            modality=modality[:16],
+            page=page_no,
+        )
+        result: studies.StudyPage | None = None
+        problem = ""
+        try:
+            result = await studies.list_studies(ctx_of(request), actor, filters)
+        except BadRequest as exc:
+            problem = exc.message
+        query = {
+            k: v
+            for k, v in [
+                ("patient_id", patient_id),
+                ("patient_name", patient_name),
+                ("date_from", date_from),
+                ("date_to", date_to),
+                ("modality", modality),
+            ]
+            if v
+        }
+
+        def page_url(n: int) -> str:
+            return "/studies?" + urlencode({**query, "page_no": n})
+
+        return await page(
+            request,
+            "studies/list.html",
+            filters=filters,
+            result=result,
+            problem=problem,
+            page_url=page_url,
+            show_hospital=actor.kind == "alliance_admin",
+            modalities=["CT", "MR", "CR", "DX", "MG", "US", "XA", "PT", "NM", "OT"],
+            max_compare=MAX_COMPARE,
+            viewer_url=viewer_url,
+            person=_person_name,
+            dicom_date=_dicom_date,
+        )
+
+    @get("/open")
+    async def open_in_viewer(self, request: Request, uid: list[str] | None = None) -> Redirect:
+        """The list's "compare" form: the chosen studies side by side in OHIF."""
+        if _actor(request) is None:
+            return to_login(request, admin=True)
+        uids = list(dict.fromkeys(u.strip() for u in (uid or []) if u.strip()))
+        if not uids:
+            raise BadRequest("Choose at least one study to open.")
+        if len(uids) > MAX_COMPARE:
+            raise BadRequest(f"Compare at most {MAX_COMPARE} studies at a time.")
+        bad = [u for u in uids if len(u) > 64 or not UID.match(u)]
+        if bad:
+            raise BadRequest(f"{bad[0][:80]!r} is not a Study Instance UID.")
+        return Redirect(viewer_url(uids))
+
+    @get("/{study_id:int}/mobile")
+    async def mobile(self, request: Request, study_id: int) -> Template | Redirect:
+        actor = _actor(request)
+        if actor is None:
+            return to_login(request)
+        data = await studies.study_images(ctx_of(request), actor, study_id)
+        if not data.study.viewable:
+            raise ArchivedStudy(
+                "This study is archived; its images come back after a retrieval (Data management)."
+            )
+        return await page(
+            request,
+            "studies/mobile.html",
+            s=data.study,
+            images=data.images,
+            person=_person_name,
+            dicom_date=_dicom_date,
+            viewer_url=viewer_url,
+        )
+
+
+class ArchivedStudy(AppError):
+    status_code = 409
