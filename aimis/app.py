@@ -21,6 +21,7 @@ from litestar.types import Scope
 from aimis.errors import AppError
 from aimis.settings import Settings, get_settings
 from api.auth import SessionMiddleware, ctx_of
+from api.dicomweb.cors import DicomwebCorsMiddleware
 from api.live import live_socket, make_backend, make_publisher
 from api.routes import route_handlers
 from store.db import close_pool, start_pool
@@ -127,7 +128,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             create_static_files_router(path="/static", directories=[UI_DIR / "static"]),
         ],
         plugins=[channels],
-        middleware=[DefineMiddleware(SessionMiddleware, exclude=["^/static/"])],
+        middleware=[
+            DicomwebCorsMiddleware,
+            DefineMiddleware(SessionMiddleware, exclude=["^/static/"]),
+        ],
         csrf_config=CSRFConfig(
             secret=_secret(settings),
             cookie_secure=settings.secure_cookies,

@@ -14,14 +14,21 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from aimis.domain import Module
 from aimis.errors import Forbidden, Unauthorized
 from api.accounts import service
+from api.tokens import service as tokens
 from store.tables import Hospital
 from store.uow import Actor, Ctx
 
 SESSION_COOKIE = "aimis_session"
+BEARER_PATHS = ("/dicomweb",)  # where an API token may stand in for the session
 
 
 class SessionMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        if connection.url.path.startswith(BEARER_PATHS):
+            scheme, _, bearer = connection.headers.get("authorization", "").partition(" ")
+            if scheme.lower() == "bearer":  # an API token (DICOMweb clients), never a cookie
+                api_actor = await tokens.actor_for_api_token(bearer.strip())
+                return AuthenticationResult(user=api_actor, auth="bearer" if api_actor else None)
         token = connection.cookies.get(SESSION_COOKIE, "")
         actor = await service.actor_for_token(token) if token else None
         return AuthenticationResult(user=actor, auth=token if actor else None)

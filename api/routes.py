@@ -14,6 +14,7 @@ from api.consultations.controllers import (
     ConsultationLogController,
     ContactsController,
 )
+from api.dicomweb.router import dicomweb_handlers
 from api.health import health
 from api.management.controllers import (
     AuditController,
@@ -28,6 +29,7 @@ from api.notifications.controllers import (
     MyNotificationsController,
     NotificationChannelController,
 )
+from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
 from ui.consultation_pages import ConsultationPages
 from ui.management_pages import ManagementPages
@@ -59,6 +61,8 @@ def route_handlers() -> list[Any]:
         DeliveryLogController,
         NotificationPages,
         ViewerController,
+        TokenController,
+        *dicomweb_handlers(),
         StudyPages,
         health,
         create_static_files_router(

@@ -1,0 +1,91 @@
+"""Who may call DICOMweb, and the audit of every search, retrieve and refusal.
+
+Callers authenticate with the session cookie (the viewer, same origin) or with
+``Authorization: Bearer <token>`` (a per-user API token, see ``api/tokens``). A missing or
+bad token is a 401 saying which; every refusal is audited here with the request's path,
+because the app's generic hook skips refused reads other than 403/404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from aimis.errors import AppError, Unauthorized
+from aimis.settings import get_settings
+from api.auth import ctx_of
+from store.uow import Actor, Ctx, audit_refusal, unit_of_work
+
+PREFIX = "/dicomweb"
+
+
+def bearer_token(connection: ASGIConnection) -> str:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+async def require_dicomweb_caller(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    if connection.scope.get("method") == "OPTIONS":
+        return
+    if isinstance(connection.scope.get("user"), Actor):
+        return
+    if bearer_token(connection):
+        reason = "The bearer token is unknown, expired or revoked."
+    elif connection.headers.get("authorization"):
+        reason = "Only 'Authorization: Bearer <token>' is accepted here."
+    else:
+        reason = "Log in, or send an API token as 'Authorization: Bearer <token>'."
+    action = f"{connection.scope.get('method')} {connection.url.path}"[:64]
+    await audit_refusal(ctx_of(connection), action, reason)
+    raise Unauthorized(reason, audited=True)
+
+
+def actor(request: Request) -> Actor:
+    user = request.scope.get("user")
+    assert isinstance(user, Actor)  # require_dicomweb_caller ran
+    return user
+
+
+def base_url(request: Request) -> str:
+    public = get_settings().public_url.rstrip("/")
+    root = public or str(request.base_url).rstrip("/")
+    return root + PREFIX
+
+
+@asynccontextmanager
+async def refusals_audited(request: Request) -> AsyncIterator[Ctx]:
+    """Audit a refusal (bad parameter, not found, archived, not acceptable) once."""
+    ctx = ctx_of(request)
+    try:
+        yield ctx
+    except AppError as exc:
+        if not exc.audited:
+            outcome = "denied" if exc.status_code in (401, 403, 404) else "failure"
+            detail = f"{exc.status_code}: {exc.message}"[:500]
+            query = request.url.query
+            await audit_refusal(
+                ctx,
+                f"{request.method} {request.scope.get('path_template', request.url.path)}"[:64],
+                f"{detail} ({query[:300]})" if query else detail,
+                outcome,
+            )
+            exc.audited = True
+        raise
+
+
+async def audit_read(
+    ctx: Ctx,
+    action: str,
+    target_type: str,
+    target_id: str,
+    detail: str,
+    hospital_id: int | None = None,
+) -> None:
+    """One audit row for a search or retrieve of patient data (SPEC 8.10)."""
+    async with unit_of_work(ctx) as uow:
+        await uow.audit(action, target_type, target_id[:64], detail=detail, hospital_id=hospital_id)

@@ -1,0 +1,209 @@
+"""Thin DICOMweb handlers: parse the path, call one service, send its body."""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, Response, get
+from litestar.response import Stream
+
+from api.dicomweb import service
+from api.dicomweb.access import actor, base_url, refusals_audited, require_dicomweb_caller
+from api.dicomweb.attributes import Level
+from api.dicomweb.qido import Scope
+from api.dicomweb.rendered import parse_render_params
+from api.dicomweb.service import Body
+
+INSTANCE = "/studies/{study:str}/series/{series:str}/instances/{instance:str}"
+
+
+def _send(body: Body) -> Response:
+    if body.stream is not None:
+        return Stream(body.stream, media_type=body.media_type, headers=body.headers)
+    return Response(body.content, media_type=body.media_type, headers=body.headers)
+
+
+def _accept(request: Request) -> str:
+    return request.headers.get("accept", "")
+
+
+class QidoController(Controller):
+    """QIDO-RS: search for studies, series and instances."""
+
+    path = "/dicomweb"
+    guards = [require_dicomweb_caller]
+    tags = ["dicomweb"]
+
+    async def _search(self, request: Request, level: Level, scope: Scope) -> Response:
+        async with refusals_audited(request) as ctx:
+            return _send(
+                await service.search(
+                    ctx,
+                    actor(request),
+                    level,
+                    list(request.query_params.multi_items()),
+                    _accept(request),
+                    base_url(request),
+                    scope,
+                )
+            )
+
+    @get("/studies")
+    async def studies(self, request: Request) -> Response:
+        return await self._search(request, Level.STUDY, Scope())
+
+    @get("/series")
+    async def all_series(self, request: Request) -> Response:
+        return await self._search(request, Level.SERIES, Scope())
+
+    @get("/instances")
+    async def all_instances(self, request: Request) -> Response:
+        return await self._search(request, Level.INSTANCE, Scope())
+
+    @get("/studies/{study:str}/series")
+    async def study_series(self, request: Request, study: str) -> Response:
+        return await self._search(request, Level.SERIES, Scope(study))
+
+    @get("/studies/{study:str}/instances")
+    async def study_instances(self, request: Request, study: str) -> Response:
+        return await self._search(request, Level.INSTANCE, Scope(study))
+
+    @get("/studies/{study:str}/series/{series:str}/instances")
+    async def series_instances(self, request: Request, study: str, series: str) -> Response:
+        return await self._search(request, Level.INSTANCE, Scope(study, series))
+
+
+class WadoController(Controller):
+    """WADO-RS: instances, metadata, frames, bulk data, rendered images, thumbnails."""
+
+    path = "/dicomweb"
+    guards = [require_dicomweb_caller]
+    tags = ["dicomweb"]
+
+    async def _retrieve(self, request: Request, *uids: str | None) -> Response:
+        async with refusals_audited(request) as ctx:
+            return _send(
+                await service.retrieve(
+                    ctx, actor(request), _accept(request), base_url(request), *uids
+                )
+            )
+
+    async def _metadata(self, request: Request, *uids: str | None) -> Response:
+        async with refusals_audited(request) as ctx:
+            return _send(
+                await service.metadata(
+                    ctx, actor(request), _accept(request), base_url(request), *uids
+                )
+            )
+
+    @get("/studies/{study:str}")
+    async def study(self, request: Request, study: str) -> Response:
+        return await self._retrieve(request, study)
+
+    @get("/studies/{study:str}/series/{series:str}")
+    async def series(self, request: Request, study: str, series: str) -> Response:
+        return await self._retrieve(request, study, series)
+
+    @get(INSTANCE)
+    async def instance(self, request: Request, study: str, series: str, instance: str) -> Response:
+        return await self._retrieve(request, study, series, instance)
+
+    @get("/studies/{study:str}/metadata")
+    async def study_metadata(self, request: Request, study: str) -> Response:
+        return await self._metadata(request, study)
+
+    @get("/studies/{study:str}/series/{series:str}/metadata")
+    async def series_metadata(self, request: Request, study: str, series: str) -> Response:
+        return await self._metadata(request, study, series)
+
+    @get(INSTANCE + "/metadata")
+    async def instance_metadata(
+        self, request: Request, study: str, series: str, instance: str
+    ) -> Response:
+        return await self._metadata(request, study, series, instance)
+
+    @get(INSTANCE + "/frames/{frames:str}")
+    async def frames(
+        self, request: Request, study: str, series: str, instance: str, frames: str
+    ) -> Response:
+        async with refusals_audited(request) as ctx:
+            return _send(
+                await service.frames(
+                    ctx, actor(request), _accept(request), study, series, instance, frames
+                )
+            )
+
+    @get(INSTANCE + "/bulkdata/{tag:str}")
+    async def bulkdata(
+        self, request: Request, study: str, series: str, instance: str, tag: str
+    ) -> Response:
+        async with refusals_audited(request) as ctx:
+            return _send(
+                await service.bulkdata(
+                    ctx, actor(request), _accept(request), study, series, instance, tag
+                )
+            )
+
+
+class RenderedController(Controller):
+    """``/rendered`` and ``/thumbnail`` as JPEG or PNG."""
+
+    path = "/dicomweb"
+    guards = [require_dicomweb_caller]
+    tags = ["dicomweb"]
+
+    async def _render(
+        self,
+        request: Request,
+        thumbnail: bool,
+        study: str,
+        series: str | None = None,
+        instance: str | None = None,
+        frames: str | None = None,
+    ) -> Response:
+        async with refusals_audited(request) as ctx:
+            q = request.query_params
+            params = parse_render_params(
+                q.get("window", ""), q.get("viewport", ""), q.get("quality", "")
+            )
+            accept = _accept(request)
+            if thumbnail:
+                body = await service.thumbnail(
+                    ctx, actor(request), accept, params, study, series, instance, frames
+                )
+            else:
+                assert series is not None and instance is not None
+                body = await service.render(
+                    ctx, actor(request), accept, params, study, series, instance, frames
+                )
+            return _send(body)
+
+    @get(INSTANCE + "/rendered")
+    async def instance_rendered(
+        self, request: Request, study: str, series: str, instance: str
+    ) -> Response:
+        return await self._render(request, False, study, series, instance)
+
+    @get(INSTANCE + "/frames/{frames:str}/rendered")
+    async def frame_rendered(
+        self, request: Request, study: str, series: str, instance: str, frames: str
+    ) -> Response:
+        return await self._render(request, False, study, series, instance, frames=frames)
+
+    @get("/studies/{study:str}/thumbnail")
+    async def study_thumbnail(self, request: Request, study: str) -> Response:
+        return await self._render(request, True, study)
+
+    @get("/studies/{study:str}/series/{series:str}/thumbnail")
+    async def series_thumbnail(self, request: Request, study: str, series: str) -> Response:
+        return await self._render(request, True, study, series)
+
+    @get(INSTANCE + "/thumbnail")
+    async def instance_thumbnail(
+        self, request: Request, study: str, series: str, instance: str
+    ) -> Response:
+        return await self._render(request, True, study, series, instance)
+
+    @get(INSTANCE + "/frames/{frames:str}/thumbnail")
+    async def frame_thumbnail(
+        self, request: Request, study: str, series: str, instance: str, frames: str
+    ) -> Response:
+        return await self._render(request, True, study, series, instance, frames=frames)

@@ -1,0 +1,110 @@
+"""Find the stored instances a WADO-RS request names, as the caller may see them.
+
+A study of another hospital, a soft-deleted study and a superseded instance are "not
+found"; a study whose files are in the archive tier is a 409 that says how to get it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aimis.errors import Conflict, NotFound
+from store import files
+from store.scoping import visible
+from store.tables import Instance
+from store.uow import Actor
+
+ARCHIVED_TIERS = ("archive", "restoring")
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    id: int
+    hospital_id: int
+    study_id: int
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    sop_class_uid: str
+    transfer_syntax: str
+    frames: int
+    sha256: str
+    storage_path: str
+
+    @property
+    def path(self) -> Path:
+        return files.online_path(self.storage_path)
+
+
+def archived_message(study_uid: str, tier: str) -> str:
+    if tier == "restoring":
+        return (
+            f"The study {study_uid} is archived and is being restored right now; "
+            "try again when the retrieval is available."
+        )
+    return (
+        f"The study {study_uid} is archived: its images are in the archive tier and cannot be "
+        "retrieved directly. An administrator can request a retrieval (Data management)."
+    )
+
+
+async def stored_instances(
+    actor: Actor, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
+) -> list[Stored]:
+    """The current instances of a study, series or one instance, ordered for display."""
+    query = visible(
+        Instance,
+        actor,
+        Instance.id,
+        Instance.hospital,
+        Instance.study,
+        Instance.study.study_uid,
+        Instance.study.tier,
+        Instance.series.series_uid,
+        Instance.sop_uid,
+        Instance.sop_class_uid,
+        Instance.transfer_syntax,
+        Instance.frames,
+        Instance.sha256,
+        Instance.storage_path,
+    ).where(
+        Instance.study.study_uid == study_uid,
+        Instance.study.deleted_at.is_null(),
+        Instance.superseded == False,  # noqa: E712
+    )
+    if series_uid is not None:
+        query = query.where(Instance.series.series_uid == series_uid)
+    if sop_uid is not None:
+        query = query.where(Instance.sop_uid == sop_uid)
+    rows = await query.order_by(Instance.series.series_number, Instance.series).order_by(
+        Instance.instance_number, Instance.id
+    )
+    if not rows:
+        what = (
+            f"instance {sop_uid}"
+            if sop_uid
+            else f"series {series_uid}"
+            if series_uid
+            else f"study {study_uid}"
+        )
+        raise NotFound(f"No {what} exists in this study, or you may not see it.")
+    for row in rows:
+        if row["study.tier"] in ARCHIVED_TIERS:
+            raise Conflict(archived_message(study_uid, row["study.tier"]))
+    return [
+        Stored(
+            id=row["id"],
+            hospital_id=row["hospital"],
+            study_id=row["study"],
+            study_uid=row["study.study_uid"],
+            series_uid=row["series.series_uid"],
+            sop_uid=row["sop_uid"],
+            sop_class_uid=row["sop_class_uid"],
+            transfer_syntax=row["transfer_syntax"],
+            frames=row["frames"],
+            sha256=row["sha256"],
+            storage_path=row["storage_path"],
+        )
+        for row in rows
+    ]

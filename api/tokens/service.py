@@ -1,0 +1,223 @@
+"""Per-user API tokens for DICOMweb clients (issue 4): admins create and revoke them, a
+user sees his own. Only a SHA-256 of the token is stored; the token is shown once.
+
+A token acts as its user with the user's current hospital, role and state: a deactivated
+or frozen user's tokens stop working at once, as does a revoked or expired token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from aimis import security
+from aimis.errors import BadRequest, Forbidden, NotFound
+from api.tokens.schemas import TokenCreate, TokenCreated, TokenRead
+from store.scoping import visible
+from store.tables import ApiToken, User
+from store.uow import Actor, Ctx, now, unit_of_work
+
+TOKEN_PREFIX = "aimis_"
+REALM_TOKEN = "token"
+MAX_DAYS = 3650
+TOUCH_SECONDS = 60
+
+COLUMNS = (
+    ApiToken.id,
+    ApiToken.user,
+    ApiToken.user.username,
+    ApiToken.user.display_name,
+    ApiToken.hospital,
+    ApiToken.name,
+    ApiToken.prefix,
+    ApiToken.created_at,
+    ApiToken.expires_at,
+    ApiToken.last_used_at,
+    ApiToken.revoked_at,
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _status(row: dict[str, Any], at: datetime) -> str:
+    if row["revoked_at"] is not None:
+        return "revoked"
+    if row["expires_at"] is not None and row["expires_at"] <= at:
+        return "expired"
+    return "active"
+
+
+def _read(row: dict[str, Any], at: datetime) -> TokenRead:
+    return TokenRead(
+        id=row["id"],
+        user_id=row["user"],
+        username=row["user.username"],
+        display_name=row["user.display_name"],
+        hospital_id=row["hospital"],
+        name=row["name"],
+        prefix=row["prefix"],
+        status=_status(row, at),
+        created_at=row["created_at"].isoformat(),
+        expires_at=_iso(row["expires_at"]),
+        last_used_at=_iso(row["last_used_at"]),
+        revoked_at=_iso(row["revoked_at"]),
+    )
+
+
+def _require_admin(ctx: Ctx) -> Actor:
+    actor = ctx.actor
+    if actor is None or not actor.is_admin or actor.realm != "admin":
+        raise Forbidden("Only an administrator creates and revokes API tokens.")
+    return actor
+
+
+async def list_tokens(actor: Actor, user_id: int | None = None) -> list[TokenRead]:
+    """An admin sees the tokens of his scope; anyone else only his own."""
+    if actor.is_admin and actor.realm == "admin":
+        query = visible(ApiToken, actor, *COLUMNS)
+        if user_id is not None:
+            query = query.where(ApiToken.user == user_id)
+    else:
+        query = ApiToken.select(*COLUMNS).where(ApiToken.user == actor.user_id)
+    rows = await query.order_by(ApiToken.id, ascending=False)
+    at = now()
+    return [_read(r, at) for r in rows]
+
+
+async def create_token(ctx: Ctx, data: TokenCreate) -> TokenCreated:
+    actor = _require_admin(ctx)
+    name = data.name.strip()
+    if not 1 <= len(name) <= 100:
+        raise BadRequest("Give the token a name of 1 to 100 characters (what it is for).")
+    if data.expires_days is not None and not 1 <= data.expires_days <= MAX_DAYS:
+        raise BadRequest(f"A token expires after 1 to {MAX_DAYS} days, or never.")
+    user = (
+        await visible(User, actor, User.id, User.username, User.hospital, User.active)
+        .where(User.id == data.user_id)
+        .first()
+    )
+    if user is None or user["hospital"] is None:
+        raise NotFound(
+            f"No user with id {data.user_id} exists in your hospitals, or he has no hospital."
+        )
+    if not user["active"]:
+        raise BadRequest(f"The account {user['username']} is deactivated; activate it first.")
+    token = TOKEN_PREFIX + security.new_token(30)
+    at = now()
+    async with unit_of_work(ctx) as uow:
+        row = await ApiToken.insert(
+            ApiToken(
+                user=user["id"],
+                hospital=user["hospital"],
+                name=name,
+                token_hash=security.token_hash(token),
+                prefix=token[:12],
+                created_by=actor.user_id,
+                created_at=at,
+                expires_at=at + timedelta(days=data.expires_days) if data.expires_days else None,
+            )
+        ).returning(ApiToken.id)
+        token_id = int(row[0]["id"])
+        await uow.audit(
+            "api_token.create",
+            "api_token",
+            token_id,
+            detail=f"for {user['username']}: {name}",
+            hospital_id=user["hospital"],
+        )
+    created = await ApiToken.select(*COLUMNS).where(ApiToken.id == token_id).first()
+    assert created is not None
+    return TokenCreated(token=token, info=_read(created, at))
+
+
+async def revoke_token(ctx: Ctx, token_id: int) -> TokenRead:
+    actor = _require_admin(ctx)
+    row = await visible(ApiToken, actor, *COLUMNS).where(ApiToken.id == token_id).first()
+    if row is None:
+        raise NotFound(
+            f"No API token with id {token_id} exists, or it belongs to another hospital."
+        )
+    at = now()
+    if row["revoked_at"] is None:
+        async with unit_of_work(ctx) as uow:
+            await ApiToken.update({ApiToken.revoked_at: at}).where(
+                ApiToken.id == token_id, ApiToken.revoked_at.is_null()
+            )
+            await uow.audit(
+                "api_token.revoke",
+                "api_token",
+                token_id,
+                detail=f"{row['prefix']}… of {row['user.username']}: {row['name']}",
+                hospital_id=row["hospital"],
+            )
+        row = {**row, "revoked_at": at}
+    return _read(row, at)
+
+
+async def actor_for_api_token(token: str) -> Actor | None:
+    """The user a live token acts for, or None; ``last_used_at`` moves at most once a minute."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = (
+        await ApiToken.select(
+            ApiToken.id,
+            ApiToken.expires_at,
+            ApiToken.last_used_at,
+            ApiToken.revoked_at,
+            ApiToken.user.id,
+            ApiToken.user.username,
+            ApiToken.user.kind,
+            ApiToken.user.alliance,
+            ApiToken.user.hospital,
+            ApiToken.user.department,
+            ApiToken.user.active,
+            ApiToken.user.frozen,
+            ApiToken.user.role.permissions,  # type: ignore[union-attr]
+        )
+        .where(ApiToken.token_hash == security.token_hash(token))
+        .first()
+    )
+    at = now()
+    if row is None or row["revoked_at"] is not None:
+        return None
+    if row["expires_at"] is not None and row["expires_at"] <= at:
+        return None
+    if not row["user.active"] or row["user.frozen"]:
+        return None
+    last = row["last_used_at"]
+    if last is None or at - last > timedelta(seconds=TOUCH_SECONDS):
+        await ApiToken.update({ApiToken.last_used_at: at}).where(ApiToken.id == row["id"])
+    perms_raw = row["user.role.permissions"]
+    return Actor(
+        user_id=row["user.id"],
+        username=row["user.username"],
+        kind=row["user.kind"],
+        alliance_id=row["user.alliance"],
+        hospital_id=row["user.hospital"],
+        department_id=row["user.department"],
+        permissions=frozenset(msgspec.json.decode(perms_raw) if perms_raw else []),
+        session_id=0,
+        realm=REALM_TOKEN,
+    )
+
+
+async def token_users(actor: Actor) -> list[dict[str, Any]]:
+    """Active accounts of the admin's scope a token can be made for (for the page's picker)."""
+    rows = (
+        await visible(User, actor, User.id, User.username, User.display_name, User.hospital.name)
+        .where(User.active == True, User.hospital.is_not_null())  # noqa: E712
+        .order_by(User.hospital)
+        .order_by(User.username)
+        .limit(2000)
+    )
+    return [
+        {
+            "id": r["id"],
+            "label": f"{r['display_name']} ({r['username']}) · {r['hospital.name']}",
+        }
+        for r in rows
+    ]
