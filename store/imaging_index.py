@@ -216,13 +216,24 @@ async def record_failure(
     item_id: int | None = None,
     ctx: Ctx | None = None,
     status: str = "refused",
+    parsed: ParsedInstance | None = None,
 ) -> ItemResult:
     """A file that will not be stored: its item says why; the refusal is audited."""
     ctx = ctx or Ctx()
     hospital_id = await _run_hospital(run_id)
+    sop = parsed.sop_instance_uid if parsed else ""
+    study = parsed.study_instance_uid if parsed else ""
     async with transaction():
         item = await _resolve_item(
-            run_id, item_id, file_name, size, status=status, code=code, reason=reason
+            run_id,
+            item_id,
+            file_name,
+            size,
+            status=status,
+            code=code,
+            reason=reason,
+            sop_uid=sop,
+            study_uid=study,
         )
         await write_audit(
             ctx,
@@ -233,7 +244,18 @@ async def record_failure(
             detail=f"{file_name or 'file'}: {code}: {reason}"[:2000],
             hospital_id=hospital_id,
         )
-    return ItemResult(status, item, file_name, size_bytes=size, code=code, reason=reason)
+    return ItemResult(
+        status,
+        item,
+        file_name,
+        sop_uid=sop,
+        sop_class_uid=parsed.sop_class_uid if parsed else "",
+        study_uid=study,
+        series_uid=parsed.series_instance_uid if parsed else "",
+        size_bytes=size,
+        code=code,
+        reason=reason,
+    )
 
 
 # --- one file ------------------------------------------------------------------------------
@@ -247,11 +269,14 @@ async def ingest_file(
     item_id: int | None = None,
     ctx: Ctx | None = None,
     policy: IngestPolicy | None = None,
+    study_uid: str = "",
 ) -> ItemResult:
     """Verify, store and index one file into migration run ``run_id``.
 
     ``item_id``: the item recorded when the file was spooled (else a new item is written).
-    Returns the outcome; a bad file is ``refused`` with a code and a reason, nothing stored.
+    ``study_uid``: the study the sender addressed (STOW-RS ``/studies/{study}``); a file of
+    another study is refused. Returns the outcome; a bad file is ``refused`` with a code and
+    a reason, nothing stored.
     """
     ctx = ctx or Ctx()
     policy = policy or ingest_policy()
@@ -287,11 +312,31 @@ async def ingest_file(
             size=size,
             item_id=item_id,
             ctx=ctx,
+            parsed=parsed,
+        )
+    if study_uid and parsed.study_instance_uid != study_uid:
+        return await record_failure(
+            run_id,
+            "study-mismatch",
+            f"The file belongs to study {parsed.study_instance_uid}, not to the study "
+            f"{study_uid} it was sent to.",
+            file_name=file_name,
+            size=size,
+            item_id=item_id,
+            ctx=ctx,
+            parsed=parsed,
         )
     quota = await _quota_refusal(hospital_id, size)
     if quota:
         return await record_failure(
-            run_id, "quota", quota, file_name=file_name, size=size, item_id=item_id, ctx=ctx
+            run_id,
+            "quota",
+            quota,
+            file_name=file_name,
+            size=size,
+            item_id=item_id,
+            ctx=ctx,
+            parsed=parsed,
         )
     sha = await asyncio.to_thread(files.sha256_of, data)
     storage_path, created = await asyncio.to_thread(files.store_online, hospital_id, sha, data)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -35,7 +36,7 @@ pytest_plugins = ["tests.prefect_fixtures"]
 PIPELINE = ["verify", "store", "index", "make_thumbnails", "bill", "match", "notify"]
 
 
-async def hospital(code: str = "WEST") -> dict:
+async def hospital(code: str = "WEST") -> Any:
     return await Hospital.select().where(Hospital.code == code).first()
 
 
@@ -48,7 +49,7 @@ async def spooled_run(paths: list[Path], code: str = "WEST") -> int:
     return run_id
 
 
-async def wait_state(dispatcher, run_id: int, states: set[str], within: float = 90) -> dict:
+async def wait_state(dispatcher, run_id: int, states: set[str], within: float = 90) -> Any:
     deadline = time.monotonic() + within
     while True:
         row = await MigrationRun.select().where(MigrationRun.id == run_id).first()
@@ -59,7 +60,7 @@ async def wait_state(dispatcher, run_id: int, states: set[str], within: float = 
         await asyncio.sleep(0.2)
 
 
-async def outbox_done(dispatcher, key: str, within: float = 30) -> dict:
+async def outbox_done(dispatcher, key: str, within: float = 30) -> Any:
     deadline = time.monotonic() + within
     while True:
         row = await Outbox.select().where(Outbox.idempotency_key == key).first()
