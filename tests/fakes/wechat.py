@@ -103,7 +103,10 @@ class FakeWeChat:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
-                self.wfile.write(raw)
+                try:
+                    self.wfile.write(raw)
+                except (BrokenPipeError, ConnectionResetError):  # the client was killed
+                    return
 
             def _handle(self, method: str) -> None:
                 url = urlparse(self.path)
