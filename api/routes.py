@@ -15,6 +15,7 @@ from api.consultations.controllers import (
     ContactsController,
 )
 from api.dicomweb.router import dicomweb_handlers
+from api.exams.controllers import ExamController
 from api.health import health
 from api.management.controllers import (
     AuditController,
@@ -55,6 +56,7 @@ def route_handlers() -> list[Any]:
         ConsultationController,
         ConsultationLogController,
         ConsultationPages,
+        ExamController,
         ArchiveController,
         NotificationChannelController,
         MyNotificationsController,

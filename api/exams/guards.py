@@ -1,0 +1,19 @@
+"""Who reaches the examination list: doctors of a hospital with remote diagnosis switched
+on, and administrators (their scope is decided by ``store.examinations``)."""
+
+from __future__ import annotations
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from aimis.domain import Module
+from aimis.errors import Forbidden
+from api.auth import actor_of, module_enabled
+
+
+async def require_exam_list(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    actor = actor_of(connection)
+    if actor.is_admin:
+        return
+    if not await module_enabled(actor.hospital_id, Module.remote_diagnosis):
+        raise Forbidden("The module 'remote_diagnosis' is switched off for your hospital.")

@@ -1,0 +1,83 @@
+"""Wire structs of the examination list API (SPEC 2.1, issue 5 items 1-2).
+
+``ExamRead`` goes out (one list row, also the detail), ``ExamUpdate`` comes in for an admin's
+edit: its fields default to ``msgspec.UNSET`` so that only what the client sent is touched.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class ExamRead(Base):
+    id: int
+    hospital_id: int
+    hospital_name: str
+    study_id: int | None
+    study_uid: str
+    patient_name: str
+    patient_sex: str
+    patient_birth_date: str
+    patient_id: str
+    patient_id_number: str
+    patient_his_number: str
+    patient_phone: str
+    accession_number: str
+    check_item_id: int | None
+    check_item_name: str
+    device_type: str
+    device_name: str
+    body_part: str
+    exam_category: str
+    scanning_method: str
+    department_id: int | None
+    department_name: str
+    exam_time: str
+    status: str
+    print_time: str | None
+    version: int
+    shared: bool  # another hospital's examination, seen through a diagnosis request
+
+
+class ExamPage(Base):
+    items: list[ExamRead]
+    next_cursor: str | None  # pass back as ``cursor`` for the next page; None: the last page
+    sort: str
+    order: str
+    limit: int
+
+
+class StatusCounts(Base):
+    """How many examinations of the current filter (status aside) are in each status."""
+
+    counts: dict[str, int]
+    total: int
+
+
+class ExamUpdate(Base):
+    patient_name: str | UnsetType = UNSET
+    patient_sex: str | UnsetType = UNSET  # M | F | O | ""
+    patient_birth_date: str | UnsetType = UNSET  # YYYY-MM-DD or YYYYMMDD or ""
+    patient_id_number: str | UnsetType = UNSET  # national ID (18 characters, checksum)
+    patient_his_number: str | UnsetType = UNSET
+    patient_phone: str | UnsetType = UNSET
+    check_item_id: int | UnsetType | None = UNSET
+    department_id: int | UnsetType | None = UNSET
+    exam_category: str | UnsetType = UNSET
+    scanning_method: str | UnsetType = UNSET
+    version: int | UnsetType = UNSET  # when sent, a stale version is refused with 409
+
+
+class ColumnChoice(Base):
+    columns: list[str]
+
+
+class ColumnPrefs(Base):
+    columns: list[str]  # the user's choice, in order
+    available: list[str]  # every column a user may choose
+    default: list[str]

@@ -1,0 +1,540 @@
+"""The examination list (SPEC 2.1) and an examination's admin edit (issue 5 items 1-2).
+
+Reads go through ``store.examinations.examination_clause`` (the one visibility rule of
+examinations); writes through ``unit_of_work`` with an audit row and a live event.
+
+Paging is keyset, never offset: the cursor holds the sort value and the id of the last row,
+so page 20,000 costs what page 1 costs. Print time is nullable: examinations not yet
+printed come after the printed ones in either direction (the cursor's phase says which
+part of the list it is in).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import msgspec
+from msgspec import UNSET
+from piccolo.query.functions.aggregate import Count
+
+from aimis.errors import BadRequest
+from api.exams.schemas import ColumnPrefs, ExamPage, ExamRead, ExamUpdate, StatusCounts
+from api.management.audit import parse_day
+from api.management.service import actor_of
+from store.examinations import (
+    STATUSES,
+    examination_clause,
+    get_examination,
+    hospital_zone,
+    update_examination,
+    visible_hospital_ids,
+)
+from store.tables import Department, Examination, Hospital, ListPreference, Study
+from store.uow import Actor, Ctx, unit_of_work
+
+SORTS = ("exam_time", "print_time")
+ORDERS = ("desc", "asc")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+TOP = "\U0010ffff"  # sorts after every character: [p, p + TOP) is "starts with p"
+
+COLUMNS = (
+    "patient_name",
+    "patient_sex",
+    "patient_age",
+    "patient_id",
+    "accession_number",
+    "his_number",
+    "id_number",
+    "check_item",
+    "device_type",
+    "body_part",
+    "exam_category",
+    "scanning_method",
+    "department",
+    "hospital",
+    "exam_time",
+    "print_time",
+    "status",
+)
+DEFAULT_COLUMNS = [
+    "patient_name",
+    "patient_sex",
+    "patient_age",
+    "device_type",
+    "check_item",
+    "exam_time",
+    "status",
+    "hospital",
+]
+LIST_NAME = "exams"
+
+
+# --- the filter -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExamFilter:
+    date_from: date | None = None
+    date_to: date | None = None
+    status: str = ""
+    device_type: str = ""
+    exam_category: str = ""
+    scanning_method: str = ""
+    hospital_id: int | None = None
+    department_id: int | None = None
+    q: str = ""
+    sort: str = "exam_time"
+    order: str = "desc"
+    cursor: str = ""
+    limit: int = DEFAULT_LIMIT
+
+
+def _id(value: str, what: str) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 12:
+        raise BadRequest(f"The {what} filter must be an id, not {value[:20]!r}.")
+    return int(value)
+
+
+def _short(value: str, what: str, max_len: int) -> str:
+    if len(value) > max_len:
+        raise BadRequest(f"The {what} has at most {max_len} characters.")
+    return value
+
+
+@dataclass(frozen=True)
+class ExamQuery:
+    """The list's query string as typed, shared by the API and the page."""
+
+    date_from: str = ""
+    date_to: str = ""
+    status: str = ""
+    device_type: str = ""
+    exam_category: str = ""
+    scanning_method: str = ""
+    hospital_id: str = ""
+    department_id: str = ""
+    q: str = ""
+    sort: str = "exam_time"
+    order: str = "desc"
+    cursor: str = ""
+    limit: str = ""
+
+    def given(self) -> dict[str, str]:
+        """The non-empty parameters except the cursor, for links that keep the filter."""
+        return {k: v for k, v in asdict(self).items() if v and k != "cursor"}
+
+    def parse(self) -> ExamFilter:
+        """The filter, or ``BadRequest`` naming the parameter that is wrong."""
+        if self.status and self.status not in STATUSES:
+            raise BadRequest(f"Unknown status {self.status[:30]!r}; one of {', '.join(STATUSES)}.")
+        if self.sort not in SORTS:
+            raise BadRequest(f"Sort by one of {', '.join(SORTS)}, not {self.sort[:30]!r}.")
+        if self.order not in ORDERS:
+            raise BadRequest(f"The order is 'asc' or 'desc', not {self.order[:30]!r}.")
+        limit = DEFAULT_LIMIT
+        if self.limit:
+            if not self.limit.isdigit() or not 1 <= int(self.limit) <= MAX_LIMIT:
+                raise BadRequest(f"The limit is a number from 1 to {MAX_LIMIT}.")
+            limit = int(self.limit)
+        start, end = parse_day(self.date_from, "start date"), parse_day(self.date_to, "end date")
+        if start and end and end < start:
+            raise BadRequest("The end date is before the start date.")
+        return ExamFilter(
+            date_from=start,
+            date_to=end,
+            status=self.status,
+            device_type=_short(self.device_type, "device type", 16),
+            exam_category=_short(self.exam_category, "exam category", 40),
+            scanning_method=_short(self.scanning_method, "scanning method", 60),
+            hospital_id=_id(self.hospital_id, "hospital"),
+            department_id=_id(self.department_id, "department"),
+            q=_short(self.q.strip(), "search text", 64),
+            sort=self.sort,
+            order=self.order,
+            cursor=self.cursor,
+            limit=limit,
+        )
+
+
+async def provide_exam_query(
+    date_from: str = "",
+    date_to: str = "",
+    status: str = "",
+    device_type: str = "",
+    exam_category: str = "",
+    scanning_method: str = "",
+    hospital_id: str = "",
+    department_id: str = "",
+    q: str = "",
+    sort: str = "exam_time",
+    order: str = "desc",
+    cursor: str = "",
+    limit: str = "",
+) -> ExamQuery:
+    """A Litestar dependency: the query parameters, stripped."""
+    return ExamQuery(
+        date_from.strip(),
+        date_to.strip(),
+        status.strip(),
+        device_type.strip(),
+        exam_category.strip(),
+        scanning_method.strip(),
+        hospital_id.strip(),
+        department_id.strip(),
+        q,
+        sort.strip() or "exam_time",
+        order.strip() or "desc",
+        cursor.strip(),
+        limit.strip(),
+    )
+
+
+def _prefix(column: Any, text: str) -> Any:
+    return (column >= text) & (column < text + TOP)
+
+
+def keyword_clause(q: str) -> Any:
+    """Patient name by prefix (pinyin case-insensitive, Chinese as typed); patient ID,
+    accession number, HIS number and ID number exactly."""
+    return (
+        _prefix(Examination.patient_name_search, q.upper())
+        | _prefix(Examination.patient_name, q)
+        | (Examination.patient_id == q)
+        | (Examination.accession_number == q)
+        | (Examination.patient_his_number == q)
+        | (Examination.patient_id_number == q.upper())
+    )
+
+
+async def filter_clauses(actor: Actor, f: ExamFilter, *, with_status: bool = True) -> list[Any]:
+    clauses = [await examination_clause(actor)]
+    if f.date_from or f.date_to:
+        zone = await hospital_zone(actor.hospital_id)
+        if f.date_from:
+            start = datetime.combine(f.date_from, time(0), tzinfo=zone).astimezone(UTC)
+            clauses.append(Examination.exam_time >= start)
+        if f.date_to:
+            end = datetime.combine(f.date_to + timedelta(days=1), time(0), tzinfo=zone)
+            clauses.append(Examination.exam_time < end.astimezone(UTC))
+    if with_status and f.status:
+        clauses.append(Examination.status == f.status)
+    if f.device_type:
+        clauses.append(Examination.device_type == f.device_type.upper())
+    if f.exam_category:
+        clauses.append(Examination.exam_category == f.exam_category)
+    if f.scanning_method:
+        clauses.append(Examination.scanning_method == f.scanning_method)
+    if f.hospital_id is not None:
+        clauses.append(Examination.hospital == f.hospital_id)
+    if f.department_id is not None:
+        clauses.append(Examination.department == f.department_id)
+    if f.q:
+        clauses.append(keyword_clause(f.q))
+    return clauses
+
+
+# --- the cursor -----------------------------------------------------------------------------
+
+
+def encode_cursor(f: ExamFilter, phase: str, value: datetime | None, row_id: int) -> str:
+    raw = msgspec.json.encode(
+        [f.sort, f.order, phase, value.isoformat() if value else None, row_id]
+    )
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(f: ExamFilter) -> tuple[str, datetime | None, int] | None:
+    """(phase, value, id) of the last row seen, for the same sort and order only."""
+    if not f.cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(f.cursor + "=" * (-len(f.cursor) % 4))
+        sort, order, phase, value, row_id = msgspec.json.decode(raw)
+        if (sort, order) != (f.sort, f.order) or phase not in ("v", "n"):
+            raise ValueError
+        when = datetime.fromisoformat(value) if value is not None else None
+        if (phase == "v") != (when is not None) or not isinstance(row_id, int):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, msgspec.DecodeError):
+        raise BadRequest(
+            "The cursor is not one this list handed out for this sort order; start again "
+            "from the first page."
+        ) from None
+    return phase, when, row_id
+
+
+def _after(column: Any, value: datetime, row_id: int, desc: bool) -> Any:
+    """Rows after (value, id) in the sort order. The redundant ``<=``/``>=`` bound lets an
+    index on (…, column, id) start the scan at the cursor instead of filtering."""
+    if desc:
+        return (column <= value) & ((column < value) | (Examination.id < row_id))
+    return (column >= value) & ((column > value) | (Examination.id > row_id))
+
+
+async def _fetch(clauses: list[Any], order_by: list[Any], desc: bool, limit: int) -> list[dict]:
+    query = Examination.select().where(*clauses)
+    return await query.order_by(*order_by, ascending=not desc).limit(limit)
+
+
+async def search(actor: Actor, f: ExamFilter) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the list: rows and the cursor of the next page (None on the last)."""
+    clauses = await filter_clauses(actor, f)
+    desc = f.order == "desc"
+    after = decode_cursor(f)
+    want = f.limit + 1
+    if f.sort == "exam_time":
+        if after:
+            clauses.append(_after(Examination.exam_time, after[1], after[2], desc))  # type: ignore[arg-type]
+        rows = await _fetch(clauses, [Examination.exam_time, Examination.id], desc, want)
+        more = len(rows) > f.limit
+        rows = rows[: f.limit]
+        cursor = encode_cursor(f, "v", rows[-1]["exam_time"], rows[-1]["id"]) if more else None
+        return rows, cursor
+    rows = []
+    if after is None or after[0] == "v":
+        printed = [*clauses, Examination.print_time.is_not_null()]
+        if after:
+            printed.append(_after(Examination.print_time, after[1], after[2], desc))  # type: ignore[arg-type]
+        rows = await _fetch(printed, [Examination.print_time, Examination.id], desc, want)
+    if len(rows) < want:  # the printed part is exhausted: go on with the unprinted
+        unprinted = [*clauses, Examination.print_time.is_null()]
+        if after and after[0] == "n":
+            unprinted.append(Examination.id < after[2] if desc else Examination.id > after[2])
+        rows += await _fetch(unprinted, [Examination.id], desc, want - len(rows))
+    more = len(rows) > f.limit
+    rows = rows[: f.limit]
+    if not more:
+        return rows, None
+    last = rows[-1]
+    phase = "v" if last["print_time"] is not None else "n"
+    return rows, encode_cursor(f, phase, last["print_time"], last["id"])
+
+
+async def _names(column: Any, label: Any, ids: set[int]) -> dict[int, str]:
+    """``id → label`` of the rows of ``column``'s table with these ids (one query)."""
+    if not ids:
+        return {}
+    rows = await column._meta.table.select(column, label).where(column.is_in(list(ids)))
+    return {r[column._meta.name]: r[label._meta.name] for r in rows}
+
+
+async def to_reads(actor: Actor, rows: list[dict[str, Any]]) -> list[ExamRead]:
+    hospitals = await _names(Hospital.id, Hospital.name, {r["hospital"] for r in rows})
+    departments = await _names(
+        Department.id, Department.name, {r["department"] for r in rows if r["department"]}
+    )
+    studies = await _names(Study.id, Study.study_uid, {r["study"] for r in rows if r["study"]})
+    own = set(await visible_hospital_ids(actor))
+    return [
+        ExamRead(
+            id=r["id"],
+            hospital_id=r["hospital"],
+            hospital_name=hospitals.get(r["hospital"], ""),
+            study_id=r["study"],
+            study_uid=studies.get(r["study"], ""),
+            patient_name=r["patient_name"],
+            patient_sex=r["patient_sex"],
+            patient_birth_date=r["patient_birth_date"],
+            patient_id=r["patient_id"],
+            patient_id_number=r["patient_id_number"],
+            patient_his_number=r["patient_his_number"],
+            patient_phone=r["patient_phone"],
+            accession_number=r["accession_number"],
+            check_item_id=r["check_item"],
+            check_item_name=r["check_item_name"],
+            device_type=r["device_type"],
+            device_name=r["device_name"],
+            body_part=r["body_part"],
+            exam_category=r["exam_category"],
+            scanning_method=r["scanning_method"],
+            department_id=r["department"],
+            department_name=departments.get(r["department"], ""),
+            exam_time=r["exam_time"].isoformat(),
+            status=r["status"],
+            print_time=r["print_time"].isoformat() if r["print_time"] else None,
+            version=r["version"],
+            shared=r["hospital"] not in own,
+        )
+        for r in rows
+    ]
+
+
+def _describe(f: ExamFilter) -> str:
+    """The filter for the audit row: which parameters, never the searched text."""
+    parts = [f"{k}={v}" for k, v in asdict(f).items() if v and k not in ("q", "cursor")]
+    return "; ".join(parts + (["keyword search"] if f.q else []))
+
+
+async def list_exams(ctx: Ctx, query: ExamQuery) -> ExamPage:
+    """A page of the list; reading patient names is a PHI read, so it is audited."""
+    actor = actor_of(ctx)
+    f = query.parse()
+    rows, cursor = await search(actor, f)
+    items = await to_reads(actor, rows)
+    async with unit_of_work(ctx) as uow:
+        await uow.audit("exam.list", "examination", "", detail=_describe(f))
+    return ExamPage(items=items, next_cursor=cursor, sort=f.sort, order=f.order, limit=f.limit)
+
+
+async def status_counts(actor: Actor, query: ExamQuery) -> StatusCounts:
+    f = query.parse()
+    clauses = await filter_clauses(actor, f, with_status=False)
+    rows = (
+        await Examination.select(Examination.status, Count(alias="n"))
+        .where(*clauses)
+        .group_by(Examination.status)
+    )
+    counts = {s: 0 for s in STATUSES}
+    for r in rows:
+        counts[r["status"]] = int(r["n"])
+    return StatusCounts(counts=counts, total=sum(counts.values()))
+
+
+async def view(ctx: Ctx, exam_id: int) -> ExamRead:
+    actor = actor_of(ctx)
+    row = await get_examination(actor, exam_id)
+    async with unit_of_work(ctx) as uow:
+        await uow.audit("exam.view", "examination", exam_id, hospital_id=row["hospital"])
+    return (await to_reads(actor, [row]))[0]
+
+
+# --- admin edit -----------------------------------------------------------------------------
+
+SEXES = ("M", "F", "O", "")
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK = "10X98765432"
+PHONE_RE = re.compile(r"\+?[0-9][0-9 ()-]{2,30}")
+
+
+def check_id_number(value: str) -> str:
+    """A mainland resident ID number: 18 characters whose last is the ISO 7064 check."""
+    value = value.strip().upper()
+    if not value:
+        return ""
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", value):
+        raise BadRequest("An ID number has 17 digits and a check digit or X (18 characters).")
+    total = sum(int(d) * w for d, w in zip(value[:17], ID_WEIGHTS, strict=True))
+    if ID_CHECK[total % 11] != value[17]:
+        raise BadRequest(f"The ID number {value} fails its check digit; please check it.")
+    return value
+
+
+def check_birth_date(value: str) -> str:
+    digits = value.strip().replace("-", "")
+    if not digits:
+        return ""
+    try:
+        day = date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+        if len(digits) != 8 or day > date.today():
+            raise ValueError
+    except ValueError:
+        raise BadRequest(f"{value[:20]!r} is not a birth date like 1980-05-31.") from None
+    return digits
+
+
+def _text(value: str, what: str, max_len: int, required: bool = False) -> str:
+    value = value.strip()
+    if required and not value:
+        raise BadRequest(f"The {what} must not be empty.")
+    if len(value) > max_len:
+        raise BadRequest(f"The {what} has at most {max_len} characters.")
+    return value
+
+
+def validated_changes(data: ExamUpdate) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if data.patient_name is not UNSET:
+        out["patient_name"] = _text(data.patient_name, "patient name", 200, required=True)
+    if data.patient_sex is not UNSET:
+        sex = data.patient_sex.strip().upper()
+        if sex not in SEXES:
+            raise BadRequest("The sex is M, F, O or empty.")
+        out["patient_sex"] = sex
+    if data.patient_birth_date is not UNSET:
+        out["patient_birth_date"] = check_birth_date(data.patient_birth_date)
+    if data.patient_id_number is not UNSET:
+        out["patient_id_number"] = check_id_number(data.patient_id_number)
+    if data.patient_his_number is not UNSET:
+        out["patient_his_number"] = _text(data.patient_his_number, "HIS number", 64)
+    if data.patient_phone is not UNSET:
+        phone = data.patient_phone.strip()
+        if phone and not PHONE_RE.fullmatch(phone):
+            raise BadRequest(f"{phone[:40]!r} is not a phone number.")
+        out["patient_phone"] = phone
+    if data.check_item_id is not UNSET:
+        out["check_item"] = data.check_item_id
+    if data.department_id is not UNSET:
+        out["department"] = data.department_id
+    if data.exam_category is not UNSET:
+        out["exam_category"] = _text(data.exam_category, "exam category", 40)
+    if data.scanning_method is not UNSET:
+        out["scanning_method"] = _text(data.scanning_method, "scanning method", 60)
+    if not out:
+        raise BadRequest("Nothing to change: send at least one field.")
+    return out
+
+
+async def update(ctx: Ctx, exam_id: int, data: ExamUpdate) -> ExamRead:
+    changes = validated_changes(data)
+    version = None if data.version is UNSET else data.version
+    await update_examination(ctx, exam_id, changes, version)
+    return await view(ctx, exam_id)
+
+
+# --- column choice (per user, persisted) ----------------------------------------------------
+
+
+def _pref_key(actor: Actor) -> str:
+    return f"{actor.user_id}:{LIST_NAME}"
+
+
+async def get_columns(actor: Actor) -> ColumnPrefs:
+    row = (
+        await ListPreference.select(ListPreference.columns)
+        .where(ListPreference.pref_key == _pref_key(actor))
+        .first()
+    )
+    chosen = msgspec.json.decode(row["columns"]) if row and row["columns"] else []
+    chosen = [c for c in chosen if c in COLUMNS] or list(DEFAULT_COLUMNS)
+    return ColumnPrefs(columns=chosen, available=list(COLUMNS), default=list(DEFAULT_COLUMNS))
+
+
+async def set_columns(ctx: Ctx, columns: list[str]) -> ColumnPrefs:
+    actor = actor_of(ctx)
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        raise BadRequest(
+            f"Unknown columns: {', '.join(c[:30] for c in unknown[:5])}. "
+            f"Choose from: {', '.join(COLUMNS)}."
+        )
+    if not columns:
+        raise BadRequest("Choose at least one column.")
+    if len(set(columns)) != len(columns):
+        raise BadRequest("Each column may be chosen once.")
+    encoded = msgspec.json.encode(columns).decode()
+    key = _pref_key(actor)
+    async with unit_of_work(ctx) as uow:
+        updated = (
+            await ListPreference.update(
+                {
+                    ListPreference.columns: encoded,
+                    ListPreference.version: ListPreference.version + 1,
+                }
+            )
+            .where(ListPreference.pref_key == key)
+            .returning(ListPreference.id)
+        )
+        if not updated:
+            await ListPreference.insert(
+                ListPreference(pref_key=key, user=actor.user_id, columns=encoded)
+            )
+        await uow.audit("exam.columns", "list_preference", key, detail=",".join(columns))
+    return await get_columns(actor)

@@ -1,0 +1,413 @@
+"""The examination list over real HTTP against the real app and database (SPEC 2.1, issue 5
+items 1-2): examinations made from studies, visibility, filters, keyword search, sorts,
+keyset paging, counts, columns, the admin's edit, live events.
+
+Every test makes its own hospital (unique code) with a doctor and an admin, and its own
+studies, so tests share one database without depending on each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import websockets
+
+from aimis.domain import Kind, Module
+from aimis.errors import NotFound
+from api.management.service import create_account, create_department, create_hospital
+from store.examinations import examination_from_study
+from store.tables import (
+    Alliance,
+    AuditLog,
+    BodyPart,
+    CheckItem,
+    DeviceType,
+    DiagnosisRequest,
+    Examination,
+    Patient,
+    Study,
+    User,
+)
+from store.uow import Ctx, now
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "Good#Pass123"
+CTX = Ctx(ip="127.0.0.1", user_agent="test")
+
+
+@dataclass
+class Place:
+    hospital_id: int
+    code: str
+    doctor: Any  # tests.conftest.Api, logged in as a doctor of the hospital
+    admin: Any  # logged in as the hospital's admin (administrator login)
+    department_id: int
+
+
+async def make_place(new_api: Any, uniq: Any, modules: list[str] | None = None) -> Place:
+    alliance = await Alliance.select(Alliance.id).first()
+    code = uniq("X-")
+    hospital_id = await create_hospital(
+        CTX,
+        alliance["id"],
+        f"Exam test {code} 测试医院",
+        code,
+        "lower",
+        modules if modules is not None else [m.value for m in Module],
+    )
+    department_id = await create_department(CTX, hospital_id, "Radiology 放射科")
+    names = {}
+    for kind in (Kind.doctor, Kind.hospital_admin):
+        names[kind] = uniq("ex.")
+        await create_account(
+            CTX,
+            username=names[kind],
+            password=PASSWORD,
+            display_name="Exam tester",
+            kind=kind,
+            alliance_id=alliance["id"],
+            hospital_id=hospital_id,
+            department_id=department_id if kind == Kind.doctor else None,
+        )
+    doctor, admin = new_api(), new_api()
+    await doctor.login(names[Kind.doctor], PASSWORD)
+    await admin.login(names[Kind.hospital_admin], PASSWORD, admin=True)
+    return Place(hospital_id, code, doctor, admin, department_id)
+
+
+async def make_study(
+    hospital_id: int,
+    *,
+    name: str = "ZHANG^SAN=张三",
+    date: str = "20260115",
+    time: str = "083000",
+    modalities: str = "CT\\SR",
+    body: str = "CHEST",
+    accession: str = "",
+    patient_id: str = "",
+) -> int:
+    uid = "1.2.826.0.1." + str(uuid.uuid4().int)[:30]
+    pid = patient_id or uuid.uuid4().hex[:10]
+    at = now()
+    patient = await Patient.insert(
+        Patient(
+            hospital=hospital_id,
+            patient_key=f"{hospital_id}::{pid}",
+            patient_id=pid,
+            name=name,
+            birth_date="19800101",
+            sex="M",
+            created_at=at,
+        )
+    ).returning(Patient.id)
+    study = await Study.insert(
+        Study(
+            hospital=hospital_id,
+            patient=patient[0]["id"],
+            study_key=f"{hospital_id}:{uid}",
+            study_uid=uid,
+            study_date=date,
+            study_time=time,
+            accession_number=accession or uuid.uuid4().hex[:12],
+            modalities=modalities,
+            body_parts=body,
+            patient_id=pid,
+            patient_name=name,
+            created_at=at,
+            updated_at=at,
+        )
+    ).returning(Study.id)
+    return int(study[0]["id"])
+
+
+async def make_exam(hospital_id: int, **kw: Any) -> int:
+    return await examination_from_study(await make_study(hospital_id, **kw))
+
+
+async def page_ids(client: Any, **params: Any) -> list[int]:
+    res = await client.get("/api/exams", params=params)
+    assert res.status_code == 200, res.text
+    return [item["id"] for item in res.json()["items"]]
+
+
+# --- made from the study ----------------------------------------------------------------------
+
+
+async def test_examination_from_study_reads_dicom_and_is_idempotent(new_api, uniq) -> None:
+    place = await make_place(new_api, uniq)
+    at = now()
+    ct = await DeviceType.insert(
+        DeviceType(hospital=place.hospital_id, code="CT", name="CT", created_at=at)
+    ).returning(DeviceType.id)
+    chest = await BodyPart.insert(
+        BodyPart(hospital=place.hospital_id, code="CHEST", name="胸部", created_at=at)
+    ).returning(BodyPart.id)
+    item = await CheckItem.insert(
+        CheckItem(
+            hospital=place.hospital_id,
+            code="CT-CHEST",
+            name="胸部CT平扫",
+            device_type=ct[0]["id"],
+            body_part=chest[0]["id"],
+            exam_category="outpatient",
+            scanning_method="plain",
+            created_at=at,
+        )
+    ).returning(CheckItem.id)
+    study_id = await make_study(place.hospital_id, accession="ACC-" + place.code)
+    exam_id = await examination_from_study(study_id)
+    assert await examination_from_study(study_id) == exam_id  # the second call finds it
+    assert await Examination.count().where(Examination.study == study_id) == 1
+    row = await Examination.select().where(Examination.id == exam_id).first()
+    assert row["patient_name"] == "张三 ZHANG SAN"
+    assert row["patient_name_search"] == "ZHANG SAN"
+    assert row["device_type"] == "CT"  # SR is not an image modality
+    assert row["body_part"] == "CHEST"
+    assert row["check_item"] == item[0]["id"] and row["check_item_name"] == "胸部CT平扫"
+    assert (row["exam_category"], row["scanning_method"]) == ("outpatient", "plain")
+    assert row["status"] == "images_arrived" and row["department"] is None
+    # 08:30 in Asia/Shanghai is 00:30 UTC
+    assert row["exam_time"].astimezone(UTC) == datetime(2026, 1, 15, 0, 30, tzinfo=UTC)
+    # no matching check item: none set
+    other = await make_exam(place.hospital_id, modalities="MR", body="HEAD")
+    assert (await Examination.select().where(Examination.id == other).first())["check_item"] is None
+    with pytest.raises(NotFound):
+        await examination_from_study(10**9)
+
+
+async def test_concurrent_creation_makes_one_examination(new_api, uniq) -> None:
+    place = await make_place(new_api, uniq)
+    study_id = await make_study(place.hospital_id)
+    ids = await asyncio.gather(*(examination_from_study(study_id) for _ in range(4)))
+    assert len(set(ids)) == 1
+    assert await Examination.count().where(Examination.study == study_id) == 1
+
+
+# --- the list ---------------------------------------------------------------------------------
+
+
+async def test_list_filters_search_and_visibility(new_api, uniq) -> None:
+    place = await make_place(new_api, uniq)
+    other = await make_place(new_api, uniq)
+    a = await make_exam(place.hospital_id, name="WANG^FANG=王芳", date="20260110", modalities="CT")
+    b = await make_exam(place.hospital_id, name="LI^LEI=李雷", date="20260112", modalities="MR")
+    c = await make_exam(
+        place.hospital_id, name="Wang^Gang", date="20260114", modalities="DX", accession="ACC9"
+    )
+    hidden = await make_exam(other.hospital_id, name="WANG^FANG=王芳", date="20260111")
+    doctor = place.doctor
+    assert await page_ids(doctor) == [c, b, a]  # newest first; the other hospital's not
+    assert await page_ids(doctor, order="asc") == [a, b, c]
+    assert await page_ids(doctor, device_type="mr") == [b]
+    assert await page_ids(doctor, date_from="2026-01-11", date_to="2026-01-12") == [b]
+    assert await page_ids(doctor, q="王") == [a]  # Chinese prefix
+    assert await page_ids(doctor, q="wang") == [c, a]  # pinyin, any case
+    assert await page_ids(doctor, q="ang") == []  # a prefix, not a substring
+    assert await page_ids(doctor, q="ACC9") == [c]
+    assert await page_ids(doctor, hospital_id=str(other.hospital_id)) == []
+    await Examination.update({Examination.status: "reviewed"}).where(Examination.id == b)
+    assert await page_ids(doctor, status="reviewed") == [b]
+    counts = (await doctor.get("/api/exams/counts", params={"status": "reviewed"})).json()
+    assert counts["counts"]["reviewed"] == 1 and counts["counts"]["images_arrived"] == 2
+    assert counts["total"] == 3
+    # the other hospital's examination reads as not found, and the refusal is audited
+    res = await doctor.get(f"/api/exams/{hidden}")
+    assert res.status_code == 404
+    assert await AuditLog.exists().where(
+        AuditLog.outcome != "success", AuditLog.detail.like(f"%examination with id {hidden}%")
+    )
+    assert (await doctor.get(f"/api/exams/{a}")).json()["patient_name"] == "王芳 WANG FANG"
+
+
+@pytest.mark.parametrize(
+    "params,message",
+    [
+        ({"status": "lost"}, "Unknown status"),
+        ({"sort": "name"}, "Sort by"),
+        ({"order": "up"}, "'asc' or 'desc'"),
+        ({"limit": "0"}, "limit"),
+        ({"date_from": "2026-13-01"}, "date like"),
+        ({"date_from": "2026-02-01", "date_to": "2026-01-01"}, "before the start"),
+        ({"hospital_id": "x"}, "must be an id"),
+        ({"cursor": "garbage"}, "cursor"),
+        ({"q": "x" * 65}, "at most 64"),
+    ],
+)
+async def test_bad_list_parameters_are_400(new_api, uniq, params, message) -> None:
+    place = await make_place(new_api, uniq)
+    res = await place.doctor.get("/api/exams", params=params)
+    assert res.status_code == 400, res.text
+    assert message in res.json()["detail"]
+
+
+async def test_keyset_paging_walks_every_row_once(new_api, uniq) -> None:
+    place = await make_place(new_api, uniq)
+    made = [await make_exam(place.hospital_id, date="20260120", time="0900") for _ in range(5)]
+    made += [await make_exam(place.hospital_id, date=f"202601{d:02d}") for d in range(1, 6)]
+    printed = made[1::2]
+    for i, exam_id in enumerate(printed):  # printed at distinct times, two at the same
+        at = datetime(2026, 2, 1 + min(i, 3), 12, tzinfo=UTC)
+        await Examination.update({Examination.print_time: at}).where(Examination.id == exam_id)
+    for sort in ("exam_time", "print_time"):
+        for order in ("desc", "asc"):
+            seen: list[int] = []
+            cursor = ""
+            for _ in range(20):
+                res = await place.doctor.get(
+                    "/api/exams",
+                    params={"sort": sort, "order": order, "limit": "3", "cursor": cursor},
+                )
+                assert res.status_code == 200, res.text
+                body = res.json()
+                seen += [item["id"] for item in body["items"]]
+                cursor = body["next_cursor"]
+                if not cursor:
+                    break
+            assert sorted(seen) == sorted(made), (sort, order)  # each once
+            rows = {
+                r["id"]: r for r in await Examination.select().where(Examination.id.is_in(made))
+            }
+            key = "exam_time" if sort == "exam_time" else "print_time"
+            done = [rows[i][key] for i in seen if rows[i][key] is not None]
+            assert done == sorted(done, reverse=order == "desc")
+            if sort == "print_time":  # the unprinted come last
+                assert set(seen[-5:]) == set(made) - set(printed)
+    # a cursor of one sort is refused for another
+    res = await place.doctor.get("/api/exams", params={"limit": "2"})
+    cursor = res.json()["next_cursor"]
+    res = await place.doctor.get("/api/exams", params={"sort": "print_time", "cursor": cursor})
+    assert res.status_code == 400
+
+
+async def test_diagnosis_request_shares_an_examination_until_rejected(new_api, uniq) -> None:
+    requester = await make_place(new_api, uniq)
+    target = await make_place(new_api, uniq)
+    exam_id = await make_exam(requester.hospital_id)
+    assert (await target.doctor.get(f"/api/exams/{exam_id}")).status_code == 404
+    user = await User.select(User.id).where(User.hospital == requester.hospital_id).first()
+    request = await DiagnosisRequest.insert(
+        DiagnosisRequest(
+            examination=exam_id,
+            hospital=requester.hospital_id,
+            target_hospital=target.hospital_id,
+            requested_by=user["id"],
+            created_at=now(),
+            updated_at=now(),
+        )
+    ).returning(DiagnosisRequest.id)
+    res = await target.doctor.get(f"/api/exams/{exam_id}")
+    assert res.status_code == 200 and res.json()["shared"] is True
+    assert await page_ids(target.doctor) == [exam_id]
+    await DiagnosisRequest.update({DiagnosisRequest.state: "rejected"}).where(
+        DiagnosisRequest.id == request[0]["id"]
+    )
+    assert (await target.doctor.get(f"/api/exams/{exam_id}")).status_code == 404
+    assert await page_ids(target.doctor) == []
+
+
+async def test_module_switched_off_is_403(new_api, uniq) -> None:
+    place = await make_place(new_api, uniq, modules=[Module.consultation.value])
+    res = await place.doctor.get("/api/exams")
+    assert res.status_code == 403
+
+
+# --- columns ----------------------------------------------------------------------------------
+
+
+async def test_columns_persist_per_user(new_api, uniq) -> None:
+    place = await make_place(new_api, uniq)
+    res = await place.doctor.get("/api/exams/columns")
+    assert res.json()["columns"] == res.json()["default"]
+    chosen = ["status", "patient_name", "accession_number"]
+    res = await place.doctor.put("/api/exams/columns", json={"columns": chosen})
+    assert res.status_code == 200 and res.json()["columns"] == chosen
+    for bad, message in (
+        (["status", "password_hash"], "Unknown columns"),
+        ([], "at least one"),
+        (["status", "status"], "once"),
+    ):
+        res = await place.doctor.put("/api/exams/columns", json={"columns": bad})
+        assert res.status_code == 400 and message in res.json()["detail"]
+    assert (await place.doctor.get("/api/exams/columns")).json()["columns"] == chosen
+    assert (await place.admin.get("/api/exams/columns")).json()["columns"] != chosen  # per user
+
+
+# --- the admin's edit -------------------------------------------------------------------------
+
+
+async def test_admin_edits_with_version_check(new_api, uniq) -> None:
+    place = await make_place(new_api, uniq)
+    other = await make_place(new_api, uniq)
+    exam_id = await make_exam(place.hospital_id)
+    path = f"/api/exams/{exam_id}"
+    version = (await place.admin.get(path)).json()["version"]
+    change = {
+        "patient_name": "张三丰",
+        "patient_id_number": "11010519491231002x",
+        "patient_his_number": "HIS-" + place.code,
+        "patient_phone": "13900000000",
+        "department_id": place.department_id,
+        "exam_category": "inpatient",
+        "scanning_method": "enhanced",
+        "version": version,
+    }
+    res = await place.admin.patch(path, json=change)
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["patient_id_number"] == "11010519491231002X"
+    assert body["department_name"] == "Radiology 放射科" and body["version"] == version + 1
+    assert await page_ids(place.doctor, q="HIS-" + place.code) == [exam_id]
+    assert await page_ids(place.doctor, q="张三丰") == [exam_id]
+    assert await page_ids(place.doctor, department_id=str(place.department_id)) == [exam_id]
+    assert await page_ids(place.doctor, exam_category="inpatient") == [exam_id]
+    assert await page_ids(place.doctor, scanning_method="enhanced") == [exam_id]
+    before = await Examination.select().where(Examination.id == exam_id).first()
+    refusals = [
+        (place.admin, {"patient_name": "x", "version": version}, 409),
+        (place.admin, {"patient_id_number": "110105194912310021"}, 400),
+        (place.admin, {"patient_birth_date": "2026-02-30"}, 400),
+        (place.admin, {"patient_sex": "Q"}, 400),
+        (place.admin, {"department_id": other.department_id}, 400),
+        (place.admin, {"check_item_id": 10**8}, 400),
+        (place.admin, {"nonsense": 1}, 400),
+        (place.admin, {}, 400),
+        (place.doctor, {"patient_name": "x"}, 403),
+        (other.admin, {"patient_name": "x"}, 404),
+    ]
+    for client, body, status in refusals:
+        res = await client.patch(path, json=body)
+        assert res.status_code == status, (body, res.text)
+    assert await Examination.select().where(Examination.id == exam_id).first() == before
+    assert await AuditLog.exists().where(
+        AuditLog.action == "exam.update", AuditLog.target_id == str(exam_id)
+    )
+
+
+# --- live -------------------------------------------------------------------------------------
+
+
+async def test_new_examination_is_announced_on_the_hospital_topic(app_url, new_api, uniq) -> None:
+    place = await make_place(new_api, uniq)
+    cookies = "; ".join(f"{k}={v}" for k, v in place.doctor.http.cookies.items())
+    url = app_url.replace("http://", "ws://") + "/ws"
+    topic = f"hospital:{place.hospital_id}"
+    async with websockets.connect(url, additional_headers={"Cookie": cookies}) as ws:
+        await ws.send(json.dumps({"op": "subscribe", "topics": [topic], "last_id": -1}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["topics"] == [topic]
+        exam_id = await make_exam(place.hospital_id)  # written here, tailed by the app
+        while True:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            if msg.get("type") == "exam.changed":
+                break
+    assert msg["payload"] == {
+        "id": exam_id,
+        "hospital_id": place.hospital_id,
+        "status": "images_arrived",
+    }
