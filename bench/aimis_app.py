@@ -1,0 +1,262 @@
+"""AIMIS, the side under test: the real app started the way ``tests/conftest.py`` starts it —
+its own data folder, a migrated SQLite database (or a fresh PostgreSQL one with
+``postgres=True``), the demo data loaded through the CLI, ``aimis serve`` on a free
+loopback port, a demo doctor logged in over HTTP — plus the C-STORE receiver
+(``aimis scp``) with the benchmark's calling AE registered as a known DICOM node.
+
+Nothing is started through ``aimis up``: no Prefect server, so the work queued after a
+file is indexed (thumbnails, billing, notices) waits in the outbox and costs nothing
+during the measurement — the same as Orthanc, which has no such steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from bench.clients import Peer
+from bench.orthanc import SCU_AET, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_USER = "dr.wang"  # a CITY radiologist
+DEMO_PASSWORD = "Demo@2026"
+PG_ADMIN_URL = os.environ.get("AIMIS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_admin(sql: str) -> None:
+    async def run() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@dataclass
+class Aimis:
+    """A running AIMIS web app (and C-STORE receiver when ``scp``)."""
+
+    data_dir: Path
+    postgres: bool = False
+    scp: bool = False
+    keep_data: bool = False
+    port: int = 0
+    dicom_port: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    cookies: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    _pg_name: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def dicomweb(self) -> str:
+        return f"{self.url}/dicomweb"
+
+    @property
+    def ae_title(self) -> str:
+        return self.env.get("AIMIS_DICOM_AE_TITLE", "AIMIS")
+
+    def peer(self) -> Peer:
+        return Peer(
+            "AIMIS",
+            self.dicomweb,
+            dict(self.headers),
+            dict(self.cookies),
+            self.dicom_port,
+            self.ae_title,
+        )
+
+    def cli(self, *args: str, timeout: float = 600) -> str:
+        """Run ``aimis <args>`` (or ``python -m <module>`` with ``-m``) in the app's env."""
+        cmd = [sys.executable, "-m", *(args[1:] if args[0] == "-m" else ["aimis.cli", *args])]
+        proc = subprocess.run(
+            cmd, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if proc.returncode:
+            raise RuntimeError(
+                f"{' '.join(args)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
+            )
+        return proc.stdout
+
+    def prepare(self, *, skip_db: bool = False) -> None:
+        """Environment, database, migrations and demo data (no server yet); with
+        ``skip_db`` only the environment (the data folder holds a prepared database)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port, self.dicom_port = free_port(), free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIMIS_")}
+        env.update(
+            {
+                "AIMIS_DATA_DIR": str(self.data_dir),
+                "AIMIS_HOST": "127.0.0.1",
+                "AIMIS_PORT": str(self.port),
+                "AIMIS_DICOM_PORT": str(self.dicom_port),
+                "AIMIS_DICOM_HOST": "127.0.0.1",
+                "AIMIS_PREFECT_API_URL": "http://127.0.0.1:9/api",  # none: outbox work waits
+                "PICCOLO_CONF": "store.piccolo_conf",
+            }
+        )
+        if self.postgres:
+            if not self._pg_name:
+                self._pg_name = f"aimis_bench_{uuid.uuid4().hex[:10]}"
+                _pg_admin(f'CREATE DATABASE "{self._pg_name}"')
+            env["AIMIS_DATABASE_URL"] = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{self._pg_name}"
+        self.env = env
+        if skip_db:
+            return
+        self.cli("migrate")
+        self.cli("demo")
+
+    def start(self, *, prepared: bool = False) -> Aimis:
+        if not prepared:
+            self.prepare()
+        self._spawn("web", ["serve"])
+        self._wait_http(f"{self.url}/health", "web")
+        self.login()
+        if self.scp:
+            self.cli("-m", "bench.aimis_setup", "dicom-node", SCU_AET)
+            self._spawn("scp", ["scp"])
+            self._wait_port(self.dicom_port, "scp")
+        return self
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = self.data_dir / f"{name}.log"
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "aimis.cli", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def _check_alive(self, name: str) -> None:
+        if self.procs[name].poll() is not None:
+            log = (self.data_dir / f"{name}.log").read_text()[-4000:]
+            raise RuntimeError(f"aimis {name} exited early:\n{log}")
+
+    def _wait_http(self, url: str, name: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive(name)
+            try:
+                if httpx.get(url, timeout=1).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{url} did not come up within {timeout} s")
+
+    def _wait_port(self, port: int, name: str, timeout: float = 60) -> None:
+        import socket
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive(name)
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"aimis {name} did not listen on {port} within {timeout} s")
+
+    def login(self) -> None:
+        """A demo doctor's session, as the browser has it (cookie + CSRF header)."""
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            http.get("/login")
+            csrf = http.cookies.get("csrftoken") or ""
+            res = http.post(
+                "/api/auth/login",
+                json={"identifier": DEMO_USER, "password": DEMO_PASSWORD},
+                headers={"x-csrftoken": csrf},
+            )
+            res.raise_for_status()
+            self.cookies = {k: v for k, v in http.cookies.items()}
+            self.headers = {"x-csrftoken": self.cookies.get("csrftoken", "")}
+
+    def count_instances(self) -> int:
+        """Stored instances (current revisions), read straight from the app's database."""
+        sql = "SELECT count(*) FROM instance WHERE superseded = false"
+        if self.postgres:
+
+            async def run() -> int:
+                import asyncpg
+
+                conn = await asyncpg.connect(self.env["AIMIS_DATABASE_URL"])
+                try:
+                    return int(await conn.fetchval(sql))
+                finally:
+                    await conn.close()
+
+            return asyncio.run(run())
+        import sqlite3
+
+        with sqlite3.connect(self.data_dir / "aimis.sqlite", timeout=30) as db:
+            return int(db.execute(sql.replace("false", "0")).fetchone()[0])
+
+    def wait_instances(self, expected: int, timeout: float = 600) -> float:
+        """Block until ``expected`` instances are indexed; returns ``time.perf_counter()`` then."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.count_instances() >= expected:
+                return time.perf_counter()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {self.count_instances()}/{expected} indexed")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for name, proc in reversed(list(self.procs.items())):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(10)
+            del self.procs[name]
+        if self._pg_name:
+            _pg_admin(f'DROP DATABASE IF EXISTS "{self._pg_name}" WITH (FORCE)')
+            self._pg_name = ""
+        if not self.keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> Aimis:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def temporary(*, postgres: bool = False, scp: bool = False) -> Aimis:
+    """An AIMIS on an empty temporary data folder (and database), removed when it stops."""
+    return Aimis(Path(tempfile.mkdtemp(prefix="aimis-bench-app-")), postgres=postgres, scp=scp)
+
+
+if __name__ == "__main__":
+    with temporary() as app:
+        print(f"AIMIS at {app.url}, DICOMweb {app.dicomweb}, data {app.data_dir}")
+        print(httpx.get(f"{app.url}/health").text)
+        input("Enter stops it … ")

@@ -1,0 +1,108 @@
+"""In-process set-up steps for a benchmark's AIMIS, run as a child process in the app's
+environment (``Aimis.cli("-m", "bench.aimis_setup", ...)``) so the benchmark process never
+imports the app's settings or database:
+
+- ``dicom-node AET``: register the calling AE of ``storescu`` as a known node of CITY;
+- ``populate PACK``: file every DICOM file of a pack through ``store.imaging_index.
+  ingest_file`` — the one function STOW-RS, C-STORE and imports all call — in migration
+  runs of ``--per-run`` files (source ``import``), as ``aimis import`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import store  # noqa: F401  (PICCOLO_CONF before any table)
+
+HOSPITAL = "CITY"
+
+
+async def _hospital_id(code: str) -> int:
+    from store.tables import Hospital
+
+    row = await Hospital.select(Hospital.id).where(Hospital.code == code).first()
+    if row is None:
+        raise SystemExit(f"no hospital {code}: load the demo first")
+    return int(row["id"])
+
+
+async def dicom_node(ae_title: str) -> None:
+    from store.tables import DicomNode
+    from store.uow import now
+
+    hospital = await _hospital_id(HOSPITAL)
+    if not await DicomNode.exists().where(DicomNode.ae_title == ae_title):
+        await DicomNode.insert(
+            DicomNode(
+                hospital=hospital,
+                ae_title=ae_title,
+                host="127.0.0.1",
+                description="benchmark storescu",
+                created_at=now(),
+            )
+        )
+
+
+async def populate(pack: Path, per_run: int, concurrency: int) -> None:
+    from bench.datasets import read_pack
+    from store.imaging_index import ItemResult, create_run, ingest_file
+    from store.uow import Ctx
+
+    hospital = await _hospital_id(HOSPITAL)
+    ctx = Ctx(ip="127.0.0.1", user_agent="aimis bench populate")
+    start, done, refused = time.perf_counter(), 0, 0
+    run_id = 0
+    pending: set[asyncio.Task[ItemResult]] = set()
+    for n, data in enumerate(read_pack(pack)):
+        if n % per_run == 0:
+            await asyncio.gather(*pending)
+            pending.clear()
+            run_id = await create_run(ctx, hospital, "import", f"bench {pack.name}")
+        if len(pending) >= concurrency:
+            finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                refused += 0 if task.result().ok else 1
+        pending.add(asyncio.create_task(ingest_file(run_id, data, file_name=f"{n}.dcm", ctx=ctx)))
+        done = n + 1
+        if done % 5000 == 0:
+            rate = done / (time.perf_counter() - start)
+            print(f"  AIMIS: {done} filed, {rate:.0f}/s", flush=True)
+    for result in await asyncio.gather(*pending):
+        refused += 0 if result.ok else 1
+    seconds = time.perf_counter() - start
+    print(f"filed {done} files in {seconds:.0f} s ({done / seconds:.0f}/s), {refused} refused")
+    if refused:
+        raise SystemExit(1)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="bench.aimis_setup")
+    sub = parser.add_subparsers(dest="command", required=True)
+    node = sub.add_parser("dicom-node")
+    node.add_argument("ae_title")
+    pop = sub.add_parser("populate")
+    pop.add_argument("pack", type=Path)
+    pop.add_argument("--per-run", type=int, default=1000)
+    pop.add_argument("--concurrency", type=int, default=1)
+    args = parser.parse_args(argv)
+    from store.db import close_pool, start_pool
+
+    async def run() -> None:
+        await start_pool()
+        try:
+            if args.command == "dicom-node":
+                await dicom_node(args.ae_title)
+            else:
+                await populate(args.pack, args.per_run, args.concurrency)
+        finally:
+            await close_pool()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
