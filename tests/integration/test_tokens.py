@@ -1,0 +1,164 @@
+"""Per-user API tokens: admins create (shown once, only a hash kept) and revoke; a doctor
+lists his own; a token opens DICOMweb as its user — only there — and stops at once when
+revoked, expired or its user is deactivated; another hospital's token sees nothing of ours."""
+
+# ruff: noqa: F811  (the dicom_data fixture is imported, then requested by name)
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from aimis import security
+from store.tables import ApiToken, AuditLog, User
+from store.uow import now
+from tests.integration.test_dicomweb_data import (  # noqa: F401
+    PASSWORD,
+    DicomData,
+    dicom_data,
+)
+
+pytestmark = pytest.mark.integration
+DEMO_PASSWORD = "Demo@2026"
+
+
+async def user_id(username: str) -> int:
+    row = await User.select(User.id).where(User.username == username).first()
+    assert row is not None
+    return int(row["id"])
+
+
+@pytest.fixture
+async def alliance_admin(new_api):
+    client = new_api()
+    await client.login("alliance.admin", DEMO_PASSWORD, admin=True)
+    return client
+
+
+async def make_token(admin, username: str, **extra: object) -> dict:
+    res = await admin.post(
+        "/api/tokens", json={"user_id": await user_id(username), "name": "viewer", **extra}
+    )
+    assert res.status_code == 201, res.text
+    return res.json()
+
+
+def bearer(app_url: str, token: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=app_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+
+
+async def test_create_list_revoke(new_api, app_url: str, dicom_data: DicomData) -> None:
+    admin = new_api()
+    await admin.login("alliance.admin", DEMO_PASSWORD, admin=True)
+    created = await make_token(admin, dicom_data.home.doctor, expires_days=30)
+    token, info = created["token"], created["info"]
+    assert token.startswith("aimis_") and info["prefix"] == token[:12]
+    assert info["status"] == "active" and info["last_used_at"] is None
+    row = await ApiToken.select().where(ApiToken.id == info["id"]).first()
+    assert row["token_hash"] == security.token_hash(token) and token not in str(row)
+    assert row["hospital"] == dicom_data.home.hospital_id
+
+    async with bearer(app_url, token) as client:
+        res = await client.get("/dicomweb/studies")
+        assert res.status_code == 200
+        assert {i["0020000D"]["Value"][0] for i in res.json()} == set(dicom_data.studies())
+        # the token is for DICOMweb only: the rest of the API does not take it
+        assert (await client.get("/api/auth/me")).status_code == 401
+        assert (await client.get("/api/tokens")).status_code == 401
+    listed = (await admin.get("/api/tokens")).json()
+    mine = next(t for t in listed if t["id"] == info["id"])
+    assert mine["last_used_at"] is not None and "token" not in mine
+
+    doctor = new_api()
+    await doctor.login(dicom_data.home.doctor, PASSWORD)
+    own = (await doctor.get("/api/tokens")).json()
+    assert [t["id"] for t in own] == [info["id"]]
+    res = await doctor.post("/api/tokens", json={"user_id": 1, "name": "x"})
+    assert res.status_code == 403
+    assert (await doctor.delete(f"/api/tokens/{info['id']}")).status_code == 403
+
+    res = await admin.delete(f"/api/tokens/{info['id']}")
+    assert res.status_code == 200 and res.json()["status"] == "revoked"
+    async with bearer(app_url, token) as client:
+        res = await client.get("/dicomweb/studies")
+        assert res.status_code == 401
+        assert "revoked" in res.json()["detail"]
+    actions = {
+        r["action"]
+        for r in await AuditLog.select(AuditLog.action).where(
+            AuditLog.target_type == "api_token", AuditLog.target_id == str(info["id"])
+        )
+    }
+    assert actions == {"api_token.create", "api_token.revoke"}
+
+
+async def test_expired_token(new_api, app_url: str, dicom_data: DicomData) -> None:
+    admin = new_api()
+    await admin.login("alliance.admin", DEMO_PASSWORD, admin=True)
+    created = await make_token(admin, dicom_data.home.doctor)
+    token = created["token"]
+    await ApiToken.update({ApiToken.expires_at: now() - timedelta(minutes=1)}).where(
+        ApiToken.id == created["info"]["id"]
+    )
+    async with bearer(app_url, token) as client:
+        assert (await client.get("/dicomweb/studies")).status_code == 401
+    listed = (await admin.get("/api/tokens")).json()
+    assert next(t for t in listed if t["id"] == created["info"]["id"])["status"] == "expired"
+
+
+async def test_token_of_another_hospital_sees_nothing_of_ours(
+    new_api, app_url: str, dicom_data: DicomData
+) -> None:
+    admin = new_api()
+    await admin.login("alliance.admin", DEMO_PASSWORD, admin=True)
+    token = (await make_token(admin, dicom_data.other.doctor))["token"]
+    ours = dicom_data.first("CT")
+    async with bearer(app_url, token) as client:
+        res = await client.get("/dicomweb/studies")
+        seen = {i["0020000D"]["Value"][0] for i in res.json()}
+        assert seen == {f.study for f in dicom_data.other_files}
+        res = await client.get(f"/dicomweb/studies/{ours.study}/metadata")
+        assert res.status_code == 404
+        res = await client.get(
+            f"/dicomweb/studies/{ours.study}/series/{ours.series}/instances/{ours.sop}/frames/1"
+        )
+        assert res.status_code == 404
+    row = (
+        await AuditLog.select()
+        .where(AuditLog.username == dicom_data.other.doctor)
+        .order_by(AuditLog.id, ascending=False)
+        .first()
+    )
+    assert row["outcome"] == "denied" and "may not see it" in row["detail"]
+
+
+async def test_hospital_admin_scope_and_bad_input(new_api, dicom_data: DicomData) -> None:
+    admin = new_api()
+    await admin.login("admin.east", DEMO_PASSWORD, admin=True)
+    # a user of another hospital is not found for this admin
+    res = await admin.post(
+        "/api/tokens", json={"user_id": await user_id("dr.wang"), "name": "pacs"}
+    )
+    assert res.status_code == 404
+    for body, words in (
+        ({"user_id": await user_id("dr.chen"), "name": " "}, "name of 1 to 100"),
+        ({"user_id": await user_id("dr.chen"), "name": "x", "expires_days": 0}, "1 to 3650"),
+    ):
+        res = await admin.post("/api/tokens", json=body)
+        assert res.status_code == 400 and words in res.json()["detail"]
+    before = await ApiToken.count()
+    res = await admin.post("/api/tokens", json={"name": "no user"})
+    assert res.status_code == 400
+    assert await ApiToken.count() == before
+    created = await make_token(admin, "dr.chen")
+    city = new_api()
+    await city.login("admin.city", DEMO_PASSWORD, admin=True)
+    assert created["info"]["id"] not in [t["id"] for t in (await city.get("/api/tokens")).json()]
+    res = await city.delete(f"/api/tokens/{created['info']['id']}")
+    assert res.status_code == 404
+    row = await ApiToken.select().where(ApiToken.id == created["info"]["id"]).first()
+    assert row["revoked_at"] is None
