@@ -37,6 +37,7 @@ from ui.management_pages import ManagementPages
 from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
 from ui.study_pages import StudyPages
+from ui.token_pages import TokenPages
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 
@@ -64,6 +65,7 @@ def route_handlers() -> list[Any]:
         NotificationPages,
         ViewerController,
         TokenController,
+        TokenPages,
         *dicomweb_handlers(),
         StudyPages,
         health,
