@@ -32,6 +32,7 @@ from api.notifications.controllers import (
 )
 from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
+from ui.archive_pages import ArchivePages
 from ui.consultation_pages import ConsultationPages
 from ui.management_pages import ManagementPages
 from ui.notification_pages import NotificationPages
@@ -59,6 +60,7 @@ def route_handlers() -> list[Any]:
         ConsultationPages,
         ExamController,
         ArchiveController,
+        ArchivePages,
         NotificationChannelController,
         MyNotificationsController,
         DeliveryLogController,

@@ -578,7 +578,7 @@ async def hospitals(hospital_id: int | None) -> list[int]:
     return [r["id"] for r in await query.order_by(Hospital.id)]
 
 
-async def _record_run(hospital_id: int, counts: dict[str, int]) -> None:
+async def record_run(hospital_id: int, counts: dict[str, int]) -> None:
     async with unit_of_work(CTX) as uow:
         detail = ", ".join(f"{k} {v}" for k, v in counts.items())
         await uow.audit(
@@ -601,7 +601,7 @@ async def apply_archive_policy(hospital_id: int | None = None) -> dict[str, int]
             counts[outcome.split(":")[0]] += 1
             if outcome.startswith("refused"):
                 log.warning("study %s stays online: %s", study_id, outcome)
-        await _record_run(hid, counts)
+        await record_run(hid, counts)
         for key, value in counts.items():
             total[key] += value
     log.info("archive policy: %s", total)

@@ -527,20 +527,37 @@ async def list_retrievals(
 
 async def get_retrieval(actor: Actor, retrieval_id: int) -> RetrievalDetail:
     read = await _read(actor, retrieval_id)
-    history = [
-        HistoryEntry(
-            id=h["id"],
-            at=h["at"].isoformat(),
-            actor=h["actor_name"],
-            event=h["event"],
-            from_state=h["from_state"],
-            to_state=h["to_state"],
-            reason=h["reason"],
-            summary=h["summary"],
-        )
-        for h in await timeline("retrieval", retrieval_id)
-    ]
-    return RetrievalDetail(read, history)
+    return RetrievalDetail(read, [_entry(h) for h in await timeline("retrieval", retrieval_id)])
+
+
+def _entry(h: dict[str, Any]) -> HistoryEntry:
+    return HistoryEntry(
+        id=h["id"],
+        at=h["at"].isoformat(),
+        actor=h["actor_name"],
+        event=h["event"],
+        from_state=h["from_state"],
+        to_state=h["to_state"],
+        reason=h["reason"],
+        summary=h["summary"]
+        if isinstance(h["summary"], dict)
+        else msgspec.json.decode(h["summary"] or "{}"),
+    )
+
+
+async def histories(retrieval_ids: list[int]) -> dict[int, list[HistoryEntry]]:
+    """The logs of several retrievals (already scoped by the caller) in one query."""
+    out: dict[int, list[HistoryEntry]] = {rid: [] for rid in retrieval_ids}
+    if not retrieval_ids:
+        return out
+    rows = (
+        await CaseHistory.select()
+        .where(CaseHistory.case_type == "retrieval", CaseHistory.case_id.is_in(retrieval_ids))
+        .order_by(CaseHistory.id)
+    )
+    for row in rows:
+        out[row["case_id"]].append(_entry(row))
+    return out
 
 
 async def can_watch(actor: Actor, retrieval_id: int) -> bool:

@@ -1,0 +1,147 @@
+"""Archive management and data maintenance pages (SPEC 8.9, 8.11, 9.2).
+
+``/manage/archive``: the storage policy (hospital admins edit theirs, the alliance admin sees
+every hospital's), "run the policy now", archived studies with "request retrieval", and the
+retrievals with their live state and each one's log. ``/manage/data``: soft delete and
+restore. Pages read through ``api.archive.service`` like the API; every change is made by
+the browser through the JSON API (``app.js``), so rules and audit live in one place. The
+retrievals table is a fragment the page re-fetches when an event arrives on the hospital's
+topic, and every few seconds while a retrieval is still moving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from litestar import Controller, Request, get
+from litestar.response import Redirect, Template
+
+from api.archive import service
+from api.auth import ctx_of
+from api.consultations.records import hospital_zone
+from states.retrieval import OPEN_STATES
+from store.scoping import audit_clause, visible
+from store.tables import AuditLog, Hospital
+from store.uow import Actor
+from ui import i18n
+from ui.i18n_archive import EN_ARCHIVE, ZH_ARCHIVE
+from ui.management_pages import human_bytes
+from ui.pages import page, to_login
+
+i18n.register(ZH_ARCHIVE)
+i18n.EN.update(EN_ARCHIVE)
+
+
+def pn(value: str) -> str:
+    """A DICOM person name for people: "Zhou^Yan=周^艳" → "Zhou Yan 周艳"."""
+    groups = value.split("=")
+    alphabetic = " ".join(part for part in groups[0].split("^") if part)
+    ideographic = "".join(groups[1].split("^")) if len(groups) > 1 else ""
+    return " ".join(part for part in (alphabetic, ideographic) if part)
+
+
+def _admin(request: Request) -> Actor | Redirect:
+    actor = request.scope.get("user")
+    if not isinstance(actor, Actor) or not actor.is_admin or actor.realm != "admin":
+        return to_login(request, admin=True)
+    return actor
+
+
+async def _clock(actor: Actor) -> Callable[[str | None], str]:
+    zone = await hospital_zone(actor.hospital_id)
+
+    def when(value: str | None) -> str:
+        if not value:
+            return ""
+        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+    return when
+
+
+async def _topics(actor: Actor) -> list[str]:
+    rows = await visible(Hospital, actor, Hospital.id)
+    return [f"hospital:{r['id']}" for r in rows][:50]
+
+
+async def _last_runs(actor: Actor) -> dict[int, dict]:
+    """The latest ``archive.policy_run`` audit row of each hospital in scope."""
+    rows = (
+        await AuditLog.select(AuditLog.at, AuditLog.target_id, AuditLog.detail)
+        .where(await audit_clause(actor), AuditLog.action == "archive.policy_run")
+        .order_by(AuditLog.id, ascending=False)
+        .limit(50)
+    )
+    latest: dict[int, dict] = {}
+    for row in rows:
+        hid = int(row["target_id"]) if row["target_id"].isdigit() else 0
+        latest.setdefault(hid, {"at": row["at"].isoformat(), "detail": row["detail"]})
+    return latest
+
+
+class ArchivePages(Controller):
+    include_in_schema = False
+    path = "/manage"
+
+    @get("/archive")
+    async def archive(self, request: Request, q: str = "") -> Template | Redirect:
+        actor = _admin(request)
+        if isinstance(actor, Redirect):
+            return actor
+        ctx = ctx_of(request)
+        return await page(
+            request,
+            "archive/archive.html",
+            policies=await service.list_policies(actor),
+            editable=actor.kind == "hospital_admin",
+            studies=await service.list_studies(ctx, "archive", q, 0, 100),
+            retrievals=await service.list_retrievals(actor, limit=100),
+            details=await self._details(actor, 100),
+            open_states=OPEN_STATES,
+            last_runs=await _last_runs(actor),
+            topics=await _topics(actor),
+            q=q,
+            when=await _clock(actor),
+            human_bytes=human_bytes,
+            pn=pn,
+        )
+
+    async def _details(self, actor: Actor, limit: int) -> dict[int, list]:
+        ids = [r.id for r in await service.list_retrievals(actor, limit=limit)]
+        return await service.histories(ids)
+
+    @get("/archive/retrievals")
+    async def retrievals(self, request: Request) -> Template | Redirect:
+        """The retrievals table alone (htmx fragment)."""
+        actor = _admin(request)
+        if isinstance(actor, Redirect):
+            return actor
+        return Template(
+            template_name="archive/_retrievals.html",
+            context={
+                **i18n.context(request),
+                "retrievals": await service.list_retrievals(actor, limit=100),
+                "details": await self._details(actor, 100),
+                "open_states": OPEN_STATES,
+                "when": await _clock(actor),
+                "pn": pn,
+            },
+        )
+
+    @get("/data")
+    async def data(self, request: Request, q: str = "") -> Template | Redirect:
+        actor = _admin(request)
+        if isinstance(actor, Redirect):
+            return actor
+        ctx = ctx_of(request)
+        return await page(
+            request,
+            "archive/data.html",
+            studies=await service.list_studies(ctx, "", q, 0, 50) if q.strip() else None,
+            deleted=await service.list_studies(ctx, "", "", 0, 100, deleted=True),
+            editable=actor.kind == "hospital_admin",
+            q=q,
+            when=await _clock(actor),
+            human_bytes=human_bytes,
+            pn=pn,
+        )
