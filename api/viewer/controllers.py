@@ -28,8 +28,9 @@ class ViewerNotInstalled(AppError):
 
 
 def viewer_url(study_uids: list[str]) -> str:
-    """Where OHIF shows these studies (several: side by side in its study browser)."""
-    return f"{ohif.MOUNT}/viewer?StudyInstanceUIDs={quote(','.join(study_uids), safe=',')}"
+    """Where OHIF shows these studies; several open side by side (OHIF's compare layout)."""
+    url = f"{ohif.MOUNT}/viewer?StudyInstanceUIDs={quote(','.join(study_uids), safe=',')}"
+    return url + ("&hangingProtocolId=@ohif/hpCompare" if len(study_uids) > 1 else "")
 
 
 def _send(request: Request, item: Rewritten, cache: str) -> Response:
@@ -74,7 +75,7 @@ class ViewerController(Controller):
         if path is None:
             raise NotFound(f"The viewer has no file {relative!r}.")
         cache = ONE_YEAR if ohif.immutable(path.name) else REVALIDATE
-        rewritten = await FILES.script(path)
+        rewritten = await FILES.rewritten(path)
         if rewritten is not None:
             return _send(request, rewritten, cache)
         return File(

@@ -1,11 +1,12 @@
 """Serving the prebuilt OHIF viewer (npm ``@ohif/app``) under a sub-path of this app.
 
 OHIF's build hard-codes the site root: ``index.html`` loads ``/app.bundle….js`` and sets
-``window.PUBLIC_URL="/"``, and the webpack runtime in 8 of its ``*.js`` files says
-``__webpack_require__.p = "/"`` (where lazy chunks, workers and wasm are fetched from). Under
-``/viewer`` both must name ``/viewer/``. Nothing of OHIF is committed or changed on disk:
-``index.html`` and each ``*.js`` holding the webpack public path are rewritten when first
-asked for and kept in memory (with a gzip copy) for the life of the process. Memory, not a
+``window.PUBLIC_URL="/"``, the webpack runtime in 8 of its ``*.js`` files says
+``__webpack_require__.p = "/"`` (where lazy chunks, workers and wasm are fetched from), and
+``app.bundle.css`` loads its font from ``url(/….woff2)``. Under ``/viewer`` all of them
+must name ``/viewer/``. Nothing of OHIF is committed or changed on disk: ``index.html`` and
+each ``*.js``/``*.css`` holding a root path are rewritten when first asked for and kept in
+memory (with a gzip copy) for the life of the process. Memory, not a
 folder written at start-up, because:
 - only ~18 MB is rewritten (the app bundle is 17 MB of it), once, in ~0.1 s, on first use;
 - a start-up pass would read all 200 MB of ``dist/`` before the app answers;
@@ -36,6 +37,7 @@ DICOMWEB = "/dicomweb"
 _WEBPACK_PUBLIC_PATH = re.compile(rb'__webpack_require__\.p = "/";')
 _ROOT_ATTRIBUTE = re.compile(r'\b(src|href|content)="/(?!/)')
 _PUBLIC_URL = 'window.PUBLIC_URL="/"'
+_CSS_ROOT_URL = re.compile(rb"url\((['\"]?)/(?!/)")
 
 MEDIA_TYPES = {
     ".js": "text/javascript",
@@ -76,6 +78,14 @@ def rewrite_script(data: bytes, base: str = MOUNT) -> bytes | None:
     """The script with webpack's public path under ``base``; None if it sets none."""
     replaced, count = _WEBPACK_PUBLIC_PATH.subn(
         f'__webpack_require__.p = "{base}/";'.encode(), data
+    )
+    return replaced if count else None
+
+
+def rewrite_style(data: bytes, base: str = MOUNT) -> bytes | None:
+    """The stylesheet with ``url(/x)`` under ``base`` (fonts); None if it has none."""
+    replaced, count = _CSS_ROOT_URL.subn(
+        lambda m: b"url(" + m.group(1) + base.encode() + b"/", data
     )
     return replaced if count else None
 
@@ -184,11 +194,11 @@ class OhifFiles:
         assert page is not None  # _make_index always returns one
         return page
 
-    async def script(self, path: Path) -> Rewritten | None:
-        """The rewritten script, or None when ``path`` is served as it is."""
-        if path.suffix != ".js":
+    async def rewritten(self, path: Path) -> Rewritten | None:
+        """The rewritten script or stylesheet, or None when ``path`` is served as it is."""
+        if path.suffix not in (".js", ".css"):
             return None
-        return await self._get(str(path.relative_to(self.dist.resolve())), self._make_script)
+        return await self._get(str(path.relative_to(self.dist.resolve())), self._make_asset)
 
     async def _get(self, key: str, make) -> Rewritten | None:  # type: ignore[no-untyped-def]
         if key in self._rewritten:
@@ -202,9 +212,13 @@ class OhifFiles:
         html = (self.dist / key).read_text(encoding="utf-8")
         return _rewritten(rewrite_index(html, self.base).encode(), MEDIA_TYPES[".html"])
 
-    def _make_script(self, key: str) -> Rewritten | None:
-        body = rewrite_script((self.dist / key).read_bytes(), self.base)
+    def _make_asset(self, key: str) -> Rewritten | None:
+        data = (self.dist / key).read_bytes()
+        suffix = Path(key).suffix
+        body = (
+            rewrite_script(data, self.base) if suffix == ".js" else rewrite_style(data, self.base)
+        )
         if body is None:
             return None
         log.info("OHIF: %s rewritten for %s/", key, self.base)
-        return _rewritten(body, MEDIA_TYPES[".js"])
+        return _rewritten(body, MEDIA_TYPES[suffix])
