@@ -34,6 +34,7 @@ from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
 from ui.archive_pages import ArchivePages
 from ui.consultation_pages import ConsultationPages
+from ui.exam_pages import ExamPages
 from ui.management_pages import ManagementPages
 from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
@@ -59,6 +60,7 @@ def route_handlers() -> list[Any]:
         ConsultationLogController,
         ConsultationPages,
         ExamController,
+        ExamPages,
         ArchiveController,
         ArchivePages,
         NotificationChannelController,

@@ -49,6 +49,8 @@ class Place:
     doctor: Any  # tests.conftest.Api, logged in as a doctor of the hospital
     admin: Any  # logged in as the hospital's admin (administrator login)
     department_id: int
+    doctor_name: str = ""
+    admin_name: str = ""
 
 
 async def make_place(new_api: Any, uniq: Any, modules: list[str] | None = None) -> Place:
@@ -79,7 +81,15 @@ async def make_place(new_api: Any, uniq: Any, modules: list[str] | None = None) 
     doctor, admin = new_api(), new_api()
     await doctor.login(names[Kind.doctor], PASSWORD)
     await admin.login(names[Kind.hospital_admin], PASSWORD, admin=True)
-    return Place(hospital_id, code, doctor, admin, department_id)
+    return Place(
+        hospital_id,
+        code,
+        doctor,
+        admin,
+        department_id,
+        names[Kind.doctor],
+        names[Kind.hospital_admin],
+    )
 
 
 async def make_study(

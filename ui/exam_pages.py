@@ -1,0 +1,225 @@
+"""Examination list pages (SPEC 2.1, 2.3, 2.6; issue 5 items 2, 8, 9): the list for
+doctors and admins (the same responsive page on desktop and phone), its table fragment for
+live refresh, and an examination's page with the admin's edit form.
+
+Pages read through ``api.exams.service`` like the API; the edit and the column choice are
+sent by the browser to the JSON API, so the rules and the audit live in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, Request, get
+from litestar.di import Provide
+from litestar.response import Redirect, Template
+
+from aimis.domain import Module
+from aimis.errors import Forbidden
+from api.auth import ctx_of, module_enabled
+from api.exams import service
+from api.exams.schemas import ExamRead
+from store.examinations import STATUSES, get_examination, hospital_zone, visible_hospital_ids
+from store.tables import CheckItem, Department, DiagnosisRequest, Hospital
+from store.uow import Actor
+from ui import i18n
+from ui.i18n_exams import COLUMN_LABELS, STATUS_LABELS, ZH_EXAMS
+from ui.pages import page, to_login
+
+i18n.register(ZH_EXAMS)
+
+MODALITIES = ("CT", "MR", "DX", "CR", "DR", "US", "MG", "XA", "RF", "NM", "PT", "ES", "OT")
+CATEGORIES = ("outpatient", "inpatient", "physical", "emergency")
+
+
+def _actor(request: Request) -> Actor | None:
+    actor = request.scope.get("user")
+    return actor if isinstance(actor, Actor) else None
+
+
+async def _viewer(request: Request) -> Actor | Redirect:
+    actor = _actor(request)
+    if actor is None:
+        return to_login(request)
+    if not actor.is_admin and not await module_enabled(actor.hospital_id, Module.remote_diagnosis):
+        raise Forbidden("The module 'remote_diagnosis' is switched off for your hospital.")
+    return actor
+
+
+def clock(zone: ZoneInfo) -> Callable[[str | None], str]:
+    def when(value: str | None) -> str:
+        if not value:
+            return ""
+        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+    return when
+
+
+def age(exam: ExamRead) -> str:
+    """Age in years at the examination, from the DICOM birth date (YYYYMMDD)."""
+    b = exam.patient_birth_date
+    if len(b) != 8 or not b.isdigit():
+        return ""
+    try:
+        born = date(int(b[:4]), int(b[4:6]), int(b[6:8]))
+    except ValueError:
+        return ""
+    at = datetime.fromisoformat(exam.exam_time).date()
+    return str(at.year - born.year - ((at.month, at.day) < (born.month, born.day)))
+
+
+def cell(exam: ExamRead, column: str, when: Callable[[str | None], str]) -> str:
+    values: dict[str, Callable[[], str]] = {
+        "patient_name": lambda: exam.patient_name,
+        "patient_sex": lambda: exam.patient_sex,
+        "patient_age": lambda: age(exam),
+        "patient_id": lambda: exam.patient_id,
+        "accession_number": lambda: exam.accession_number,
+        "his_number": lambda: exam.patient_his_number,
+        "id_number": lambda: exam.patient_id_number,
+        "check_item": lambda: exam.check_item_name,
+        "device_type": lambda: exam.device_type,
+        "body_part": lambda: exam.body_part,
+        "exam_category": lambda: exam.exam_category,
+        "scanning_method": lambda: exam.scanning_method,
+        "department": lambda: exam.department_name,
+        "hospital": lambda: exam.hospital_name,
+        "exam_time": lambda: when(exam.exam_time),
+        "print_time": lambda: when(exam.print_time),
+        "status": lambda: exam.status,
+    }
+    return values[column]()
+
+
+async def hospital_choices(actor: Actor) -> list[dict[str, Any]]:
+    """The hospitals whose examinations the actor may see: his own (an alliance admin's:
+    the alliance) and those that sent him examinations by a diagnosis request."""
+    ids = set(await visible_hospital_ids(actor))
+    if actor.hospital_id is not None:
+        senders = await DiagnosisRequest.select(DiagnosisRequest.hospital).where(
+            DiagnosisRequest.target_hospital == actor.hospital_id
+        )
+        ids |= {int(s["hospital"]) for s in senders}
+    if not ids:
+        return []
+    return list(
+        await Hospital.select(Hospital.id, Hospital.name)
+        .where(Hospital.id.is_in(list(ids)))
+        .order_by(Hospital.name)
+    )
+
+
+async def _list_context(request: Request, actor: Actor, query: service.ExamQuery) -> dict[str, Any]:
+    result = await service.list_exams(ctx_of(request), query)
+    counts = await service.status_counts(actor, query)
+    prefs = await service.get_columns(actor)
+    given = query.given()
+    return {
+        "result": result,
+        "counts": counts,
+        "columns": prefs.columns,
+        "prefs": prefs,
+        "query": query,
+        "given": given,
+        "next_url": (
+            "/exams?" + urlencode({**given, "cursor": result.next_cursor})
+            if result.next_cursor
+            else ""
+        ),
+        "first_url": "/exams?" + urlencode(given),
+        "status_url": lambda s: (
+            "/exams?"
+            + urlencode(
+                {**given, "status": s} if s else {k: v for k, v in given.items() if k != "status"}
+            )
+        ),
+        "when": clock(await hospital_zone(actor.hospital_id)),
+        "cell": cell,
+        "column_labels": COLUMN_LABELS,
+        "status_labels": STATUS_LABELS,
+        "statuses": STATUSES,
+    }
+
+
+class ExamPages(Controller):
+    include_in_schema = False
+    path = "/exams"
+    dependencies = {"exam_query": Provide(service.provide_exam_query)}
+
+    @get("/")
+    async def index(self, request: Request, exam_query: service.ExamQuery) -> Template | Redirect:
+        actor = await _viewer(request)
+        if isinstance(actor, Redirect):
+            return actor
+        context = await _list_context(request, actor, exam_query)
+        departments = (
+            await Department.select(Department.id, Department.name)
+            .where(Department.hospital == actor.hospital_id)
+            .order_by(Department.name)
+            if actor.hospital_id
+            else []
+        )
+        hospitals = await hospital_choices(actor)
+        return await page(
+            request,
+            "exams/index.html",
+            **context,
+            departments=departments,
+            hospitals=hospitals,
+            modalities=MODALITIES,
+            categories=CATEGORIES,
+            topics=[f"hospital:{h['id']}" for h in hospitals][:50],
+            filters_open=any(
+                v and k not in ("q", "sort", "order", "limit") for k, v in context["given"].items()
+            )
+            or (exam_query.sort, exam_query.order) != ("exam_time", "desc"),
+            rows_url="/exams/rows?" + urlencode({**context["given"], "cursor": exam_query.cursor}),
+        )
+
+    @get("/rows")
+    async def rows(self, request: Request, exam_query: service.ExamQuery) -> Template | Redirect:
+        """The counts and the table alone: what the live refresh swaps in."""
+        actor = await _viewer(request)
+        if isinstance(actor, Redirect):
+            return actor
+        return await page(
+            request, "exams/_rows.html", **await _list_context(request, actor, exam_query)
+        )
+
+    @get("/{exam_id:int}")
+    async def detail(self, request: Request, exam_id: int) -> Template | Redirect:
+        actor = await _viewer(request)
+        if isinstance(actor, Redirect):
+            return actor
+        exam = await service.view(ctx_of(request), exam_id)
+        editable = actor.is_admin and actor.realm == "admin" and not exam.shared
+        check_items: list[dict[str, Any]] = []
+        departments: list[dict[str, Any]] = []
+        if editable:
+            row = await get_examination(actor, exam_id)
+            check_items = list(
+                await CheckItem.select(CheckItem.id, CheckItem.name)
+                .where(CheckItem.hospital == row["hospital"], CheckItem.active.eq(True))
+                .order_by(CheckItem.name)
+            )
+            departments = list(
+                await Department.select(Department.id, Department.name)
+                .where(Department.hospital == row["hospital"])
+                .order_by(Department.name)
+            )
+        return await page(
+            request,
+            "exams/detail.html",
+            exam=exam,
+            editable=editable,
+            check_items=check_items,
+            departments=departments,
+            categories=CATEGORIES,
+            age=age(exam),
+            when=clock(await hospital_zone(actor.hospital_id)),
+            status_labels=STATUS_LABELS,
+        )
