@@ -17,6 +17,7 @@ from api.consultations.controllers import (
 from api.dicomweb.router import dicomweb_handlers
 from api.exams.controllers import ExamController
 from api.health import health
+from api.ingest.controllers import IngestController
 from api.management.controllers import (
     AuditController,
     DepartmentController,
@@ -63,6 +64,7 @@ def route_handlers() -> list[Any]:
         ExamPages,
         ArchiveController,
         ArchivePages,
+        IngestController,
         NotificationChannelController,
         MyNotificationsController,
         DeliveryLogController,

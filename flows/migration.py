@@ -272,6 +272,18 @@ async def migrate(run_id: int) -> str:
     return str(row["state"]) if row else ""
 
 
+async def migrate_inline(run_id: int) -> str:
+    """The same steps without Prefect, in this process: ``aimis import --now``, the demo
+    data and tests, for a run that was not handed to the dispatcher."""
+    while await check_spooled(run_id):
+        pass
+    for trigger, reached in PIPELINE:
+        if not await advance(run_id, trigger, reached):
+            break
+    row = await MigrationRun.select(MigrationRun.state).where(MigrationRun.id == run_id).first()
+    return str(row["state"]) if row else ""
+
+
 @outbox_flow("migration")
 async def migration_flow(outbox_id: int) -> None:
     await migrate(await run_of(outbox_id))

@@ -129,6 +129,17 @@ def write_atomic(dest: Path, data: bytes | Path | Iterable[bytes]) -> int:
     return size
 
 
+def move_atomic(src: Path, dest: Path) -> int:
+    """Rename a complete file (fsynced here) into place on the same file system."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, "rb+") as f:
+        os.fsync(f.fileno())
+        size = os.fstat(f.fileno()).st_size
+    os.replace(src, dest)
+    _fsync_dir(dest.parent)
+    return size
+
+
 def store_online(hospital_id: int, sha256: str, data: bytes | Path) -> tuple[str, bool]:
     """Put one instance's bytes under the online root; return (storage_path, created).
 

@@ -696,11 +696,11 @@ async def progress_payload(run_id: int) -> dict[str, Any]:
         "duplicates": facts.duplicates,
         "new_versions": facts.new_versions,
         "failed": facts.failed,
-        "percent": _percent(row["state"], done, facts.received),
+        "percent": percent_of(row["state"], done, facts.received),
     }
 
 
-def _percent(state: str, checked: int, received: int) -> int:
+def percent_of(state: str, checked: int, received: int) -> int:
     """Half the bar is the files, the other half the steps after them."""
     if state == MigrationState.notified:
         return 100
@@ -737,6 +737,7 @@ async def step(
     reason: str = "",
     summary: dict[str, Any] | None = None,
     effects: Effects | None = None,
+    version: int | None = None,
 ) -> Applied:
     """Apply one trigger of the migration machine to the run (a history row, an event)."""
     hospital_id = await _run_hospital(run_id)
@@ -752,6 +753,7 @@ async def step(
         summary={**(summary or {}), **_counts(facts)},
         topics=topics_of(hospital_id),
         effects=effects,
+        version=version,
     )
 
 
@@ -777,13 +779,19 @@ def finishing(run_id: int, error: str = "") -> Effects:
     return effects
 
 
-async def spool_file(run_id: int, data: bytes | Path | Iterable[bytes], file_name: str) -> int:
+async def spool_file(
+    run_id: int, data: bytes | Path | Iterable[bytes], file_name: str, *, move: bool = False
+) -> int:
     """Keep a received file durably for the run's flow (uploads, zips, imports); returns
     the item id. The item is written first: a crash before the file is complete leaves an
-    item the flow reports as lost, never a file nobody knows about."""
+    item the flow reports as lost, never a file nobody knows about. ``move``: ``data`` is a
+    temp file under the data folder, renamed into the spool instead of copied."""
     item_id = await add_received_item(run_id, file_name, 0)
     dest = files.spool_dir(run_id) / f"{item_id}.dcm"
-    size = await asyncio.to_thread(files.write_atomic, dest, data)
+    if move and isinstance(data, Path):
+        size = await asyncio.to_thread(files.move_atomic, data, dest)
+    else:
+        size = await asyncio.to_thread(files.write_atomic, dest, data)
     async with transaction():
         await MigrationItem.update({MigrationItem.size_bytes: size}).where(
             MigrationItem.id == item_id

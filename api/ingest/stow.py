@@ -15,25 +15,26 @@ import logging
 import shutil
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from litestar.datastructures import Headers
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import parse_options_header
 
-from aimis.errors import AppError, BadRequest, TooLarge
+from aimis.errors import BadRequest
 from aimis.settings import get_settings
+from api.ingest.multipart import (
+    Part,
+    UnsupportedMediaType,
+    boundary_of,
+    check_declared_size,
+    read_parts,
+)
 from store import files
 from store.imaging_index import ItemResult, create_run, hand_over, ingest_file, record_failure
 from store.uow import Ctx
 
 DICOM = "application/dicom"
 log = logging.getLogger(__name__)
-
-
-class UnsupportedMediaType(AppError):
-    status_code = 415
 
 
 # PS3.18 Table 10.5.3-2 / PS3.4 C-STORE failure reasons, by our refusal code
@@ -47,117 +48,17 @@ FAILURE_REASONS = {
 CANNOT_UNDERSTAND = 0xC000
 
 
-@dataclass
-class _Part:
-    path: Path
-    content_type: str = ""
-    size: int = 0
-
-
-@dataclass
-class _Collector:
-    """python-multipart callbacks: each part's bytes go straight to its own temp file."""
-
-    folder: Path
-    limit: int
-    parts: list[_Part] = field(default_factory=list)
-    total: int = 0
-    _out: BinaryIO | None = None
-    _field: bytes = b""
-    _headers: dict[str, str] = field(default_factory=dict)
-
-    def on_part_begin(self) -> None:
-        self._headers = {}
-        path = self.folder / f"part-{len(self.parts) + 1:05d}.dcm"
-        self.parts.append(_Part(path))
-        self._out = open(path, "wb")  # noqa: SIM115  (closed in on_part_end)
-
-    def on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._field += data[start:end]
-
-    def on_header_value(self, data: bytes, start: int, end: int) -> None:
-        name = self._field.decode("latin-1").strip().lower()
-        self._headers[name] = self._headers.get(name, "") + data[start:end].decode("latin-1")
-
-    def on_header_end(self) -> None:
-        self._field = b""
-
-    def on_headers_finished(self) -> None:
-        self.parts[-1].content_type = self._headers.get("content-type", "").strip()
-
-    def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        assert self._out is not None
-        self._out.write(data[start:end])
-        self.parts[-1].size += end - start
-
-    def on_part_end(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-
-    def close(self) -> None:
-        self.on_part_end()
-
-
-def boundary_of(content_type: str) -> bytes:
-    """The multipart boundary, or 415/400 saying what is wrong with the request's type."""
+def _boundary(content_type: str) -> bytes:
     kind, params = parse_options_header(content_type)
-    if kind != b"multipart/related":
-        raise UnsupportedMediaType(
-            f'STOW-RS takes multipart/related; type="{DICOM}", not '
-            f"{kind.decode('latin-1') or 'a body without Content-Type'}."
-        )
-    part_type = params.get(b"type", DICOM.encode()).decode("latin-1").strip('"').lower()
-    if part_type != DICOM:
-        raise UnsupportedMediaType(
-            f"Only {DICOM} parts are accepted (the request declares {part_type}); send the "
-            "instances as DICOM files, not as metadata with bulk data."
-        )
-    boundary = params.get(b"boundary", b"").strip(b'"')
-    if not boundary:
-        raise BadRequest("The multipart/related Content-Type names no boundary.")
+    if kind == b"multipart/related":
+        part_type = params.get(b"type", DICOM.encode()).decode("latin-1").strip('"').lower()
+        if part_type != DICOM:
+            raise UnsupportedMediaType(
+                f"Only {DICOM} parts are accepted (the request declares {part_type}); send "
+                "the instances as DICOM files, not as metadata with bulk data."
+            )
+    boundary, _ = boundary_of(content_type, "multipart/related")
     return boundary
-
-
-async def receive(headers: Headers, body: AsyncIterator[bytes], folder: Path) -> list[_Part]:
-    """Stream the request body into one temp file per part."""
-    settings = get_settings()
-    limit = settings.ingest_max_upload_bytes
-    declared = headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"The request is {int(declared):,} bytes; at most {limit:,} are accepted.")
-    boundary = boundary_of(headers.get("content-type", ""))
-    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-    collector = _Collector(folder, limit)
-    callbacks: Any = {
-        name: getattr(collector, name)
-        for name in (
-            "on_part_begin",
-            "on_header_field",
-            "on_header_value",
-            "on_header_end",
-            "on_headers_finished",
-            "on_part_data",
-            "on_part_end",
-        )
-    }
-    parser = MultipartParser(boundary, callbacks)
-    try:
-        async for chunk in body:
-            collector.total += len(chunk)
-            if collector.total > limit:
-                raise TooLarge(f"The request is larger than the {limit:,} bytes accepted.")
-            await asyncio.to_thread(parser.write, chunk)
-        parser.finalize()
-    except AppError:
-        raise
-    except Exception as exc:  # the body is not the multipart it says it is
-        raise BadRequest(f"The multipart/related body could not be read: {exc}") from None
-    finally:
-        collector.close()
-    if not collector.parts:
-        raise BadRequest("The request holds no DICOM part.")
-    return collector.parts
 
 
 async def store_instances(
@@ -171,7 +72,11 @@ async def store_instances(
     """Receive, ingest, hand over; returns (HTTP status, response dataset, run id)."""
     folder = files.spool_root() / "incoming" / uuid.uuid4().hex
     try:
-        parts = await receive(headers, body, folder)
+        limit = get_settings().ingest_max_upload_bytes
+        check_declared_size(headers.get("content-length"), limit)
+        parts = await read_parts(body, _boundary(headers.get("content-type", "")), folder, limit)
+        if not parts:
+            raise BadRequest("The request holds no DICOM part.")
         client = headers.get("user-agent", "")[:80]
         run_id = await create_run(ctx, hospital_id, "stow", f"STOW-RS {client}".strip())
         try:
@@ -186,7 +91,7 @@ async def store_instances(
     return (*response_of(results, study_uid, retrieve_root), run_id)
 
 
-async def _ingest_part(ctx: Ctx, run_id: int, i: int, part: _Part, study_uid: str) -> ItemResult:
+async def _ingest_part(ctx: Ctx, run_id: int, i: int, part: Part, study_uid: str) -> ItemResult:
     name = f"part {i}"
     kind = part.content_type.split(";")[0].strip().lower()
     if kind and kind != DICOM:

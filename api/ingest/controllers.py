@@ -1,0 +1,124 @@
+"""``/api/ingest``: uploads, migration runs, the migration log, DICOM nodes (admins)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import Parameter
+from litestar.response import Stream
+from litestar.status_codes import HTTP_200_OK
+
+from api.auth import actor_of, ctx_of, require_admin
+from api.ingest import nodes, service
+from api.ingest.schemas import (
+    LogPage,
+    NodeCreate,
+    NodeRead,
+    NodeUpdate,
+    RunDetail,
+    RunPage,
+    RunRead,
+    UploadAccepted,
+)
+from api.ingest.upload import upload
+from api.live import register_case_watcher
+from store.scoping import visible
+from store.tables import MigrationRun
+from store.uow import Actor
+
+
+async def can_watch(actor: Actor, run_id: int) -> bool:
+    """A run's live events are for the admins who may see its hospital."""
+    if not actor.is_admin:
+        return False
+    row = await visible(MigrationRun, actor, MigrationRun.id).where(MigrationRun.id == run_id)
+    return bool(row)
+
+
+register_case_watcher("migration", can_watch)
+
+
+class IngestController(Controller):
+    path = "/api/ingest"
+    tags = ["ingest"]
+    guards = [require_admin]
+
+    @post("/uploads", request_max_body_size=None, status_code=201)
+    async def upload(self, request: Request, hospital_id: int | None = None) -> UploadAccepted:
+        """multipart/form-data, one ``files`` part per file (a folder's files, zips)."""
+        ctx = ctx_of(request)
+        hospital = await service.upload_hospital(actor_of(request), hospital_id)
+        run_id = await upload(ctx, hospital, request.headers, request.stream())
+        run = await service.get_run(actor_of(request), run_id)
+        return UploadAccepted(run_id, run.received, f"/admin/migrations/{run_id}")
+
+    @get("/runs")
+    async def runs(
+        self,
+        request: Request,
+        run_state: Annotated[str, Parameter(query="state")] = "",
+        source: str = "",
+        offset: int = 0,
+    ) -> RunPage:
+        return await service.list_runs(actor_of(request), run_state, source, offset)
+
+    @get("/runs/{run_id:int}")
+    async def run(
+        self, request: Request, run_id: int, status: str = "", offset: int = 0
+    ) -> RunDetail:
+        return await service.run_detail(ctx_of(request), run_id, status, offset)
+
+    @post("/runs/{run_id:int}/retry", status_code=HTTP_200_OK)
+    async def retry(self, request: Request, run_id: int, version: int | None = None) -> RunRead:
+        return await service.retry(ctx_of(request), run_id, version)
+
+    @get("/log")
+    async def log(
+        self,
+        request: Request,
+        date_from: str = "",
+        date_to: str = "",
+        hospital_id: int | None = None,
+        q: str = "",
+        offset: int = 0,
+    ) -> LogPage:
+        return await service.migration_log(
+            ctx_of(request), date_from, date_to, hospital_id, q, offset
+        )
+
+    @get("/log.csv")
+    async def log_csv(
+        self,
+        request: Request,
+        date_from: str = "",
+        date_to: str = "",
+        hospital_id: int | None = None,
+        q: str = "",
+    ) -> Stream:
+        lines = await service.export_log(ctx_of(request), date_from, date_to, hospital_id, q)
+        return Stream(
+            lines,
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": 'attachment; filename="migration-log.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    @get("/nodes")
+    async def list_nodes(self, request: Request) -> list[NodeRead]:
+        return await nodes.list_nodes(ctx_of(request))
+
+    @post("/nodes")
+    async def create_node(self, request: Request, data: NodeCreate) -> NodeRead:
+        return await nodes.create_node(ctx_of(request), data)
+
+    @patch("/nodes/{node_id:int}")
+    async def update_node(self, request: Request, node_id: int, data: NodeUpdate) -> NodeRead:
+        return await nodes.update_node(ctx_of(request), node_id, data)
+
+    @delete("/nodes/{node_id:int}", status_code=HTTP_200_OK)
+    async def delete_node(self, request: Request, node_id: int) -> dict[str, bool]:
+        await nodes.delete_node(ctx_of(request), node_id)
+        return {"deleted": True}

@@ -1,0 +1,119 @@
+"""Wire format of the ingest API (msgspec)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class UploadAccepted(Base):
+    run_id: int
+    files: int
+    url: str
+
+
+class RunRead(Base):
+    id: int
+    hospital_id: int
+    hospital: str
+    source: str
+    source_detail: str
+    state: str
+    version: int
+    received: int
+    checked: int
+    stored: int
+    duplicates: int
+    new_versions: int
+    failed: int
+    received_bytes: int
+    percent: int
+    studies: int
+    error: str
+    created_at: str
+    finished_at: str | None
+    actions: list[str]
+
+
+class RunPage(Base):
+    total: int
+    offset: int
+    items: list[RunRead]
+
+
+class ItemRead(Base):
+    id: int
+    file_name: str
+    sop_uid: str
+    study_uid: str
+    status: str
+    code: str
+    reason: str
+    size_bytes: int
+
+
+class StepRead(Base):
+    at: str
+    event: str
+    from_state: str
+    to_state: str
+    actor: str
+    reason: str
+    summary: dict
+
+
+class RunDetail(Base):
+    run: RunRead
+    items: list[ItemRead]
+    items_total: int
+    history: list[StepRead]
+
+
+class LogRead(Base):
+    id: int
+    at: str
+    hospital: str
+    migration_id: int
+    study_id: int
+    examination: str
+    size_bytes: int
+    billing_unit: str
+    billing_quantity: str
+    billing_entity: str
+    resource_package: str
+    validity_until: str | None
+
+
+class LogPage(Base):
+    total: int
+    offset: int
+    items: list[LogRead]
+    total_bytes: int
+
+
+class NodeRead(Base):
+    id: int
+    hospital_id: int
+    hospital: str
+    ae_title: str
+    host: str
+    description: str
+    enabled: bool
+    version: int
+
+
+class NodeCreate(Base):
+    ae_title: str
+    host: str = ""
+    description: str = ""
+    hospital_id: int | None = None  # an alliance admin chooses; a hospital admin's own
+
+
+class NodeUpdate(Base):
+    version: int
+    host: str | msgspec.UnsetType = msgspec.UNSET
+    description: str | msgspec.UnsetType = msgspec.UNSET
+    enabled: bool | msgspec.UnsetType = msgspec.UNSET

@@ -1,0 +1,364 @@
+"""Migration runs and the billed migration log, as admins read them (SPEC 8.10, 9.1).
+
+Every read goes through ``store.scoping.visible``: a hospital admin sees his hospital's
+runs, an alliance admin his alliance's; another hospital's run is "not found".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import msgspec
+from piccolo.query.functions.aggregate import Count, Sum
+
+from aimis.errors import BadRequest, Forbidden
+from api.ingest.access import sending_hospital
+from api.ingest.schemas import (
+    ItemRead,
+    LogPage,
+    LogRead,
+    RunDetail,
+    RunPage,
+    RunRead,
+    StepRead,
+)
+from states.migration import MIGRATION, MigrationFacts, MigrationState
+from store.engine import timeline
+from store.imaging_index import percent_of, step
+from store.scoping import can_see_hospital, get_visible, hospital_ids_clause, visible
+from store.tables import CaseHistory, Hospital, MigrationItem, MigrationLog, MigrationRun
+from store.uow import Actor, Ctx, UnitOfWork, unit_of_work
+
+PAGE = 50
+ITEMS_PAGE = 200
+STATES = [s.value for s in MigrationState]
+SOURCES = ["cstore", "stow", "upload", "import"]
+USER_ACTIONS = ("retry",)
+CSV_HEADER = [
+    "Time 时间",
+    "Hospital 医院",
+    "Run 迁移",
+    "Examination 检查",
+    "Size (bytes) 大小",
+    "Billing unit 计费单位",
+    "Quantity 数量",
+    "Billing entity 计费主体",
+    "Resource package 资源包",
+    "Valid until 存储有效期",
+]
+
+
+def actor_of(ctx: Ctx) -> Actor:
+    if ctx.actor is None:
+        raise Forbidden("Please log in.")
+    return ctx.actor
+
+
+async def upload_hospital(actor: Actor, hospital_id: int | None) -> int:
+    """The hospital an upload goes to: his own, or one an alliance admin chose."""
+    if actor.kind == "alliance_admin" and hospital_id is not None:
+        if not await can_see_hospital(actor, hospital_id):
+            raise BadRequest(f"No hospital with id {hospital_id} is in your alliance.")
+        return hospital_id
+    if actor.kind == "alliance_admin":
+        raise BadRequest("Choose the hospital the images belong to.")
+    return sending_hospital(actor)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def _hospital_names(ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = await Hospital.select(Hospital.id, Hospital.name).where(Hospital.id.is_in(list(ids)))
+    return {r["id"]: r["name"] for r in rows}
+
+
+async def _pending(run_ids: list[int]) -> dict[int, int]:
+    if not run_ids:
+        return {}
+    rows = (
+        await MigrationItem.select(MigrationItem.migration, Count(alias="n"))
+        .where(MigrationItem.migration.is_in(run_ids), MigrationItem.status == "received")
+        .group_by(MigrationItem.migration)
+    )
+    return {r["migration"]: r["n"] for r in rows}
+
+
+def _facts(row: dict[str, Any], pending: int) -> MigrationFacts:
+    return MigrationFacts(
+        received=row["received_count"],
+        pending=pending,
+        stored=row["stored_count"],
+        duplicates=row["duplicate_count"],
+        new_versions=row["new_version_count"],
+        failed=row["failed_count"],
+    )
+
+
+def run_read(row: dict[str, Any], pending: int, hospital: str) -> RunRead:
+    facts = _facts(row, pending)
+    checked = facts.received - pending
+    state = MigrationState(row["state"])
+    actions = [a for a in MIGRATION.available(state, facts) if a in USER_ACTIONS]
+    uids = msgspec.json.decode(row["study_uids"] or "[]")
+    return RunRead(
+        id=row["id"],
+        hospital_id=row["hospital"],
+        hospital=hospital,
+        source=row["source"],
+        source_detail=row["source_detail"],
+        state=row["state"],
+        version=row["version"],
+        received=facts.received,
+        checked=checked,
+        stored=facts.stored,
+        duplicates=facts.duplicates,
+        new_versions=facts.new_versions,
+        failed=facts.failed,
+        received_bytes=row["received_bytes"],
+        percent=percent_of(row["state"], checked, facts.received),
+        studies=len(uids),
+        error=row["error"],
+        created_at=row["created_at"].isoformat(),
+        finished_at=_iso(row["finished_at"]),
+        actions=actions,
+    )
+
+
+async def list_runs(
+    actor: Actor, state: str = "", source: str = "", offset: int = 0, limit: int = PAGE
+) -> RunPage:
+    if state and state not in STATES:
+        raise BadRequest(f"Unknown state {state!r}; one of {', '.join(STATES)}.")
+    if source and source not in SOURCES:
+        raise BadRequest(f"Unknown source {source!r}; one of {', '.join(SOURCES)}.")
+    limit = max(1, min(limit, 200))
+    query = visible(MigrationRun, actor)
+    count = MigrationRun.count().where(hospital_ids_clause(MigrationRun, actor))
+    if state:
+        query = query.where(MigrationRun.state == state)
+        count = count.where(MigrationRun.state == state)
+    if source:
+        query = query.where(MigrationRun.source == source)
+        count = count.where(MigrationRun.source == source)
+    rows = (
+        await query.order_by(MigrationRun.id, ascending=False).offset(max(0, offset)).limit(limit)
+    )
+    pending = await _pending([r["id"] for r in rows])
+    names = await _hospital_names({r["hospital"] for r in rows})
+    return RunPage(
+        total=await count,
+        offset=offset,
+        items=[run_read(r, pending.get(r["id"], 0), names.get(r["hospital"], "")) for r in rows],
+    )
+
+
+async def get_run(actor: Actor, run_id: int) -> RunRead:
+    row = await get_visible(MigrationRun, run_id, actor, "migration run")
+    pending = (await _pending([run_id])).get(run_id, 0)
+    names = await _hospital_names({row["hospital"]})
+    return run_read(row, pending, names.get(row["hospital"], ""))
+
+
+async def run_detail(ctx: Ctx, run_id: int, status: str = "", offset: int = 0) -> RunDetail:
+    actor = actor_of(ctx)
+    run = await get_run(actor, run_id)
+    items = MigrationItem.select().where(MigrationItem.migration == run_id)
+    count = MigrationItem.count().where(MigrationItem.migration == run_id)
+    if status:
+        items = items.where(MigrationItem.status == status)
+        count = count.where(MigrationItem.status == status)
+    rows = await items.order_by(MigrationItem.id).offset(max(0, offset)).limit(ITEMS_PAGE)
+    history = await timeline("migration", run_id)
+    async with unit_of_work(ctx) as uow:  # the items name patients' studies: a PHI read
+        await uow.audit("migration.read", "migration", run_id, hospital_id=run.hospital_id)
+    return RunDetail(
+        run=run,
+        items=[
+            ItemRead(
+                id=r["id"],
+                file_name=r["file_name"],
+                sop_uid=r["sop_uid"],
+                study_uid=r["study_uid"],
+                status=r["status"],
+                code=r["code"],
+                reason=r["reason"],
+                size_bytes=r["size_bytes"],
+            )
+            for r in rows
+        ],
+        items_total=await count,
+        history=[
+            StepRead(
+                at=h["at"].isoformat(),
+                event=h["event"],
+                from_state=h["from_state"],
+                to_state=h["to_state"],
+                actor=h["actor_name"],
+                reason=h["reason"],
+                summary=h["summary"],
+            )
+            for h in history
+        ],
+    )
+
+
+async def retry(ctx: Ctx, run_id: int, version: int | None = None) -> RunRead:
+    """A failed run starts over from its received files (each step skips what is done)."""
+    actor = actor_of(ctx)
+    await get_run(actor, run_id)
+    attempt = 1 + await CaseHistory.count().where(
+        CaseHistory.case_type == "migration",
+        CaseHistory.case_id == run_id,
+        CaseHistory.event == "retry",
+    )
+
+    async def requeue(uow: UnitOfWork, _: Any) -> None:
+        await MigrationRun.update({MigrationRun.finished_at: None, MigrationRun.error: ""}).where(
+            MigrationRun.id == run_id
+        )
+        await uow.outbox(
+            "migration", {"migration_id": run_id}, f"migration-{run_id}-retry-{attempt}"
+        )
+
+    await step(run_id, "retry", ctx=ctx, effects=requeue, version=version)
+    return await get_run(actor, run_id)
+
+
+# --- the migration log -------------------------------------------------------------------
+
+
+def _day(text: str, what: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"The {what} date {text!r} is not YYYY-MM-DD.") from None
+
+
+def _log_where(
+    actor: Actor, date_from: str, date_to: str, hospital_id: int | None, q: str
+) -> list[Any]:
+    """The filter as where-clauses (Piccolo queries change in place: build each anew)."""
+    start, end = _day(date_from, "from"), _day(date_to, "to")
+    if start and end and end < start:
+        raise BadRequest("The 'to' date lies before the 'from' date.")
+    conditions = [_log_scope(actor)]
+    if start:
+        conditions.append(MigrationLog.created_at >= datetime.combine(start, time(), UTC))
+    if end:
+        after = datetime.combine(end + timedelta(days=1), time(), UTC)
+        conditions.append(MigrationLog.created_at < after)
+    if hospital_id is not None:
+        conditions.append(MigrationLog.hospital == hospital_id)
+    if q.strip():
+        conditions.append(MigrationLog.examination.ilike(f"%{q.strip()[:100]}%"))
+    return conditions
+
+
+def _log_scope(actor: Actor) -> Any:
+    return hospital_ids_clause(MigrationLog, actor)
+
+
+async def _log_reads(rows: list[dict[str, Any]]) -> list[LogRead]:
+    names = await _hospital_names({r["hospital"] for r in rows})
+    return [
+        LogRead(
+            id=r["id"],
+            at=r["created_at"].isoformat(),
+            hospital=names.get(r["hospital"], ""),
+            migration_id=r["migration"],
+            study_id=r["study"],
+            examination=r["examination"],
+            size_bytes=r["size_bytes"],
+            billing_unit=r["billing_unit"],
+            billing_quantity=r["billing_quantity"],
+            billing_entity=r["billing_entity"],
+            resource_package=r["resource_package"],
+            validity_until=_iso(r["validity_until"]),
+        )
+        for r in rows
+    ]
+
+
+async def migration_log(
+    ctx: Ctx,
+    date_from: str = "",
+    date_to: str = "",
+    hospital_id: int | None = None,
+    q: str = "",
+    offset: int = 0,
+    limit: int = PAGE,
+) -> LogPage:
+    where = _log_where(actor_of(ctx), date_from, date_to, hospital_id, q)
+    limit = max(1, min(limit, 200))
+    rows = (
+        await MigrationLog.select()
+        .where(*where)
+        .order_by(MigrationLog.id, ascending=False)
+        .offset(max(0, offset))
+        .limit(limit)
+    )
+    total = await MigrationLog.count().where(*where)
+    summed = await MigrationLog.select(Sum(MigrationLog.size_bytes, alias="n")).where(*where)
+    async with unit_of_work(ctx) as uow:
+        await uow.audit("migration_log.read", "migration_log", detail=f"{total} rows")
+    return LogPage(
+        total=total,
+        offset=offset,
+        items=await _log_reads(rows),
+        total_bytes=int(summed[0]["n"] or 0) if summed else 0,
+    )
+
+
+async def export_log(
+    ctx: Ctx, date_from: str = "", date_to: str = "", hospital_id: int | None = None, q: str = ""
+) -> AsyncIterator[str]:
+    """CSV of the filtered log (UTF-8 with BOM so spreadsheet programs read the Chinese)."""
+    where = _log_where(actor_of(ctx), date_from, date_to, hospital_id, q)
+    total = await MigrationLog.count().where(*where)
+    async with unit_of_work(ctx) as uow:
+        await uow.audit("migration_log.export", "migration_log", detail=f"{total} rows")
+
+    async def lines() -> AsyncIterator[str]:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_HEADER)
+        yield "\ufeff" + out.getvalue()
+        last = None
+        while True:
+            page = MigrationLog.select().where(*where)
+            if last is not None:
+                page = page.where(MigrationLog.id < last)
+            rows = await page.order_by(MigrationLog.id, ascending=False).limit(500)
+            if not rows:
+                return
+            out = io.StringIO()
+            writer = csv.writer(out)
+            for r in await _log_reads(rows):
+                writer.writerow(
+                    [
+                        r.at,
+                        r.hospital,
+                        r.migration_id,
+                        r.examination,
+                        r.size_bytes,
+                        r.billing_unit,
+                        r.billing_quantity,
+                        r.billing_entity,
+                        r.resource_package,
+                        r.validity_until or "",
+                    ]
+                )
+            yield out.getvalue()
+            last = rows[-1]["id"]
+
+    return lines()
