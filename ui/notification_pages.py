@@ -48,7 +48,9 @@ class NotificationPages(Controller):
     include_in_schema = False
 
     @get("/manage/notifications")
-    async def settings_page(self, request: Request, q: str = "", page_no: str = "1") -> Any:
+    async def settings_page(
+        self, request: Request, q: str = "", page_no: str = "1"
+    ) -> Template | Redirect:
         actor = _admin(request, HOSPITAL_ADMIN)
         if isinstance(actor, Redirect):
             return actor
@@ -87,7 +89,7 @@ class NotificationPages(Controller):
         date_to: str = "",
         hospital_id: str = "",
         page_no: str = "1",
-    ) -> Any:
+    ) -> Template | Redirect:
         actor = _admin(request)
         if isinstance(actor, Redirect):
             return actor
