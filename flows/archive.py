@@ -45,6 +45,7 @@ from prefect.cache_policies import NO_CACHE
 
 from aimis.settings import get_settings
 from api.archive.cases import CASE, REARCHIVE, event, queue, retrieval_event
+from api.live import use_shared_channel
 from flows.outbox import PermanentFailure, worth_retrying
 from flows.runs import outbox_flow
 from states.machine import Decision
@@ -591,6 +592,7 @@ async def record_run(hospital_id: int, counts: dict[str, int]) -> None:
 async def apply_archive_policy(hospital_id: int | None = None) -> dict[str, int]:
     """Move every online study past its hospital's policy to the archive tier (at most
     ``AIMIS_ARCHIVE_BATCH`` a hospital per run; the next run takes the rest)."""
+    use_shared_channel(get_settings().redis_url)  # a worker process: events reach Redis
     log = get_run_logger()
     total = {"archived": 0, "skipped": 0, "refused": 0, "leftovers_removed": 0}
     for hid in await hospitals(hospital_id):
@@ -721,6 +723,7 @@ async def sweep_step(name: str) -> int:
 @flow(name="sweep-archive", persist_result=False)
 async def sweep_archive() -> dict[str, int]:
     """Scheduled every few minutes (``prefect.yaml``)."""
+    use_shared_channel(get_settings().redis_url)
     counts = {
         name: await sweep_step(name) for name in ("rearchive_timers", "stuck_requests", "abandoned")
     }

@@ -6,6 +6,7 @@ the same through the dispatcher and Prefect."""
 
 from __future__ import annotations
 
+import asyncio
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -390,3 +391,36 @@ async def test_soft_delete_and_restore(new_api, tmp_path: Path) -> None:
     res = await east.post(f"{url}/restore", json={"version": version + 1})
     assert res.status_code == 409
     assert await Instance.count().where(Instance.study == study_id) > 0
+
+
+async def test_of_two_simultaneous_requests_exactly_one_wins(new_api, tmp_path: Path) -> None:
+    study_id = await archived_study(tmp_path)
+    east, alliance = await admin(new_api), await admin(new_api, "alliance.admin")
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                "/api/archive/retrievals", json={"study_id": study_id, "reason": f"race {n}"}
+            )
+            for n, client in enumerate([east, alliance, east, alliance])
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409], [a.text for a in answers]
+    assert await ArchiveRetrieval.count().where(ArchiveRetrieval.study == study_id) == 1
+    assert await tier(study_id) == "restoring"
+
+
+def test_the_machine_refuses_with_sentences() -> None:
+    from states.retrieval import RETRIEVAL, RetrievalFacts, RetrievalState
+
+    s = RetrievalState
+    d = RETRIEVAL.decide(s.restoring, "ready", RetrievalFacts(instances=4, verified=3))
+    assert not d.allowed and d.reason == "Only 3 of 4 restored files were verified."
+    assert RETRIEVAL.decide(s.restoring, "ready", RetrievalFacts(4, 4)).dest == s.available
+    later = now() + timedelta(hours=1)
+    d = RETRIEVAL.decide(s.available, "rearchive", RetrievalFacts(available_until=later, now=now()))
+    assert not d.allowed and "stays available until" in d.reason
+    assert not RETRIEVAL.decide(s.queued, "fail", RetrievalFacts()).allowed
+    assert RETRIEVAL.decide(s.queued, "fail", RetrievalFacts(reason="disk")).dest == s.failed
+    d = RETRIEVAL.decide(s.available, "fail", RetrievalFacts(reason="x"))
+    assert not d.allowed and d.reason == "You cannot fail a retrieval that is available."
+    assert RETRIEVAL.terminal == {s.rearchived, s.failed}
