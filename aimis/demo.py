@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aimis.domain import Kind, Module
 from api.management import service
+from store.examinations import examinations_for_all_studies
 from store.tables import Alliance, Department, Hospital, Role, User
 from store.uow import Ctx
 
@@ -129,6 +130,7 @@ async def load_demo() -> list[Account]:
             role_id=role["id"] if role else None,
             phone=phone,
         )
+    await examinations_for_all_studies()  # the examination list of the demo studies
     accounts = [Account("alliance.admin", "alliance admin", ALLIANCE, "/admin/login")]
     accounts += [
         Account(f"admin.{code.lower()}", "hospital admin", name, "/admin/login")

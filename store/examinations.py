@@ -351,3 +351,17 @@ async def update_examination(
             detail="changed: " + ", ".join(sorted(changes)),
         )
     return int(done[0]["version"])
+
+
+async def examinations_for_all_studies() -> int:
+    """Create the examination of every study that has none yet (the demo loader and a
+    one-off backfill); returns how many were created. Idempotent."""
+    have = {
+        int(r["study"])
+        for r in await Examination.select(Examination.study).where(Examination.study.is_not_null())
+    }
+    studies = await Study.select(Study.id).where(Study.deleted_at.is_null()).order_by(Study.id)
+    missing = [int(s["id"]) for s in studies if int(s["id"]) not in have]
+    for study_id in missing:
+        await examination_from_study(study_id)
+    return len(missing)
