@@ -18,7 +18,7 @@ from litestar.response import Redirect, Template
 from aimis.errors import AppError
 from api.auth import actor_of
 from api.management import people, service
-from api.management.audit import parse_day, time_zone_of
+from api.management.audit import time_zone_of
 from api.notifications import bindings, channels, log
 from notifiers.base import HOSPITAL_CHANNELS, Channel
 from notifiers.configs import BINDINGS, FIELDS, KIND_LABELS
@@ -104,13 +104,8 @@ class NotificationPages(Controller):
         query = {k: v for k, v in filters.items() if v}
         context: dict[str, Any] = {"filters": filters, "result": None, "problem": ""}
         try:
-            f = log.LogFilter(
-                status=filters["status"],
-                channel=filters["channel"],
-                business_type=filters["business_type"],
-                date_from=parse_day(date_from, "start date"),
-                date_to=parse_day(date_to, "end date"),
-                hospital_id=_int_or_none(hospital_id),
+            f = log.LogFilter.parse(
+                status, channel, business_type, date_from, date_to, _int_or_none(hospital_id)
             )
             context["result"] = await log.list_deliveries(actor, f, _int_or_none(page_no) or 1)
         except AppError as exc:

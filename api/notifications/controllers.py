@@ -12,7 +12,6 @@ from litestar import Controller, Request, get, patch, post, put
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.auth import actor_of, ctx_of, require_admin, require_login
-from api.management.audit import parse_day
 from api.management.guards import require_hospital_admin
 from api.notifications import bindings, channels, log
 from api.notifications.schemas import (
@@ -85,24 +84,6 @@ class MyNotificationsController(Controller):
         return await bindings.set_my_bindings(ctx_of(request), data)
 
 
-def log_filter(
-    status: str,
-    channel: str,
-    business_type: str,
-    date_from: str,
-    date_to: str,
-    hospital_id: int | None,
-) -> log.LogFilter:
-    return log.LogFilter(
-        status=status.strip(),
-        channel=channel.strip(),
-        business_type=business_type.strip(),
-        date_from=parse_day(date_from, "start date"),
-        date_to=parse_day(date_to, "end date"),
-        hospital_id=hospital_id,
-    )
-
-
 class DeliveryLogController(Controller):
     """Read-only on purpose: GET only."""
 
@@ -122,5 +103,5 @@ class DeliveryLogController(Controller):
         hospital_id: int | None = None,
         page: int = 1,
     ) -> DeliveryPage:
-        f = log_filter(status, channel, business_type, date_from, date_to, hospital_id)
+        f = log.LogFilter.parse(status, channel, business_type, date_from, date_to, hospital_id)
         return await log.list_deliveries(actor_of(request), f, page)

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aimis.errors import BadRequest, NotFound
-from api.management.audit import time_zone_of
+from api.management.audit import parse_day, time_zone_of
 from api.notifications.schemas import DeliveryPage, DeliveryRead
 from notifiers.base import DUPLICATE_NOTE, Channel
 from store.scoping import visible
@@ -31,6 +31,26 @@ class LogFilter:
     date_from: date | None = None
     date_to: date | None = None
     hospital_id: int | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        status: str = "",
+        channel: str = "",
+        business_type: str = "",
+        date_from: str = "",
+        date_to: str = "",
+        hospital_id: int | None = None,
+    ) -> LogFilter:
+        """The filter from query parameters, or ``BadRequest`` naming the bad date."""
+        return cls(
+            status=status.strip(),
+            channel=channel.strip(),
+            business_type=business_type.strip(),
+            date_from=parse_day(date_from, "start date"),
+            date_to=parse_day(date_to, "end date"),
+            hospital_id=hospital_id,
+        )
 
 
 def _day_start(day: date, tz: str) -> datetime:
