@@ -85,6 +85,32 @@ def cmd_dispatcher(_: argparse.Namespace) -> None:
     asyncio.run(run_dispatcher())
 
 
+def cmd_import(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from aimis.errors import AppError
+    from api.ingest.commands import import_files
+
+    try:
+        run_id, state = asyncio.run(
+            _with_pool(import_files(Path(args.path), args.hospital, args.now))
+        )
+    except AppError as exc:
+        raise SystemExit(f"error: {exc.message}") from None
+    where = f"{get_settings().base_url}/admin/migrations/{run_id}"
+    print(f"migration run {run_id}: {state} ({where})")
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from imaging.synth import Sizes, synth
+
+    sizes = Sizes.small() if args.small else Sizes()
+    files = synth(Path(args.out), patients=args.patients, sizes=sizes, seed=args.seed)
+    print(f"wrote {len(files)} synthetic DICOM files under {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aimis", description="AIMIS medical imaging platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="load demo data (idempotent), print accounts").set_defaults(
         func=cmd_demo
     )
+    imp = sub.add_parser("import", help="import DICOM files (a folder, a zip or a file)")
+    imp.add_argument("path")
+    imp.add_argument("--hospital", required=True, help="code of the hospital, e.g. CITY")
+    imp.add_argument("--now", action="store_true", help="migrate here, not by the dispatcher")
+    imp.set_defaults(func=cmd_import)
+    syn = sub.add_parser("synth", help="write synthetic DICOM studies of fake patients")
+    syn.add_argument("out")
+    syn.add_argument("--patients", type=int, default=3)
+    syn.add_argument("--small", action="store_true", help="small images (fast)")
+    syn.add_argument("--seed", type=int, default=None, help="same seed, same studies")
+    syn.set_defaults(func=cmd_synth)
     operator = sub.add_parser("operator", help="platform operator commands")
     op_sub = operator.add_subparsers(dest="operator_command", required=True)
     ca = op_sub.add_parser("create-alliance", help="create an alliance and its admin")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aimis.domain import Kind, Module
+from aimis.settings import get_settings
 from api.management import service
 from store.examinations import examinations_for_all_studies
 from store.tables import Alliance, Department, Hospital, Role, User
@@ -130,6 +131,10 @@ async def load_demo() -> list[Account]:
             role_id=role["id"] if role else None,
             phone=phone,
         )
+    if get_settings().demo_study_patients > 0:
+        from api.ingest.commands import load_demo_studies
+
+        await load_demo_studies(hospital_ids, get_settings().demo_study_patients)
     await examinations_for_all_studies()  # the examination list of the demo studies
     accounts = [Account("alliance.admin", "alliance admin", ALLIANCE, "/admin/login")]
     accounts += [

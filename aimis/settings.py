@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     ingest_zip_max_ratio: int = Field(
         200, description="A zip entry expanding more than this many times is a zip bomb."
     )
+    demo_study_patients: int = Field(
+        1, description="Fake patients whose small synthetic studies the demo loads per hospital."
+    )
     archive_batch: int = Field(
         200,
         description="Studies one archive-policy run moves per hospital (the next run "
