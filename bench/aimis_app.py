@@ -1,8 +1,9 @@
 """AIMIS, the side under test: the real app started the way ``tests/conftest.py`` starts it —
 its own data folder, a migrated SQLite database (or a fresh PostgreSQL one with
 ``postgres=True``), the demo data loaded through the CLI, ``aimis serve`` on a free
-loopback port, a demo doctor logged in over HTTP — plus the C-STORE receiver
-(``aimis scp``) with the benchmark's calling AE registered as a known DICOM node.
+loopback port, an API token for a demo doctor made by his admin over HTTP (DICOMweb
+clients send it as ``Authorization: Bearer``) — plus the C-STORE receiver (``aimis scp``)
+with the benchmark's calling AE registered as a known DICOM node.
 
 Nothing is started through ``aimis up``: no Prefect server, so the work queued after a
 file is indexed (thumbnails, billing, notices) waits in the outbox and costs nothing
@@ -31,6 +32,7 @@ from bench.orthanc import SCU_AET, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_USER = "dr.wang"  # a CITY radiologist
+DEMO_ADMIN = "admin.city"
 DEMO_PASSWORD = "Demo@2026"
 PG_ADMIN_URL = os.environ.get("AIMIS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -86,17 +88,24 @@ class Aimis:
             self.ae_title,
         )
 
-    def cli(self, *args: str, timeout: float = 600) -> str:
-        """Run ``aimis <args>`` (or ``python -m <module>`` with ``-m``) in the app's env."""
+    def cli(self, *args: str, timeout: float = 600, echo: bool = False) -> str:
+        """Run ``aimis <args>`` (or ``python -m <module>`` with ``-m``) in the app's env;
+        ``echo`` lets its output through as it comes."""
         cmd = [sys.executable, "-m", *(args[1:] if args[0] == "-m" else ["aimis.cli", *args])]
         proc = subprocess.run(
-            cmd, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+            cmd,
+            cwd=ROOT,
+            env=self.env,
+            stdout=None if echo else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=timeout,
         )
         if proc.returncode:
             raise RuntimeError(
-                f"{' '.join(args)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}"
+                f"{' '.join(args)} failed:\n{(proc.stdout or '')[-2000:]}{proc.stderr[-4000:]}"
             )
-        return proc.stdout
+        return proc.stdout or ""
 
     def prepare(self, *, skip_db: bool = False) -> None:
         """Environment, database, migrations and demo data (no server yet); with
@@ -179,38 +188,49 @@ class Aimis:
         raise RuntimeError(f"aimis {name} did not listen on {port} within {timeout} s")
 
     def login(self) -> None:
-        """A demo doctor's session, as the browser has it (cookie + CSRF header)."""
+        """An API token for a demo doctor, created by his hospital's admin over HTTP — what a
+        DICOMweb client (a PACS, a script) sends as ``Authorization: Bearer``."""
         with httpx.Client(base_url=self.url, timeout=30) as http:
             http.get("/login")
-            csrf = http.cookies.get("csrftoken") or ""
+            csrf = {"x-csrftoken": http.cookies.get("csrftoken") or ""}
             res = http.post(
-                "/api/auth/login",
-                json={"identifier": DEMO_USER, "password": DEMO_PASSWORD},
-                headers={"x-csrftoken": csrf},
+                "/api/auth/admin-login",
+                json={"identifier": DEMO_ADMIN, "password": DEMO_PASSWORD},
+                headers=csrf,
             )
             res.raise_for_status()
-            self.cookies = {k: v for k, v in http.cookies.items()}
-            self.headers = {"x-csrftoken": self.cookies.get("csrftoken", "")}
+            user_id = self.query_one("SELECT id FROM app_user WHERE username = $1", DEMO_USER)
+            res = http.post(
+                "/api/tokens/",
+                json={"user_id": user_id, "name": "benchmark"},
+                headers={"x-csrftoken": http.cookies.get("csrftoken") or ""},
+            )
+            res.raise_for_status()
+            self.headers = {"Authorization": f"Bearer {res.json()['token']}"}
 
-    def count_instances(self) -> int:
-        """Stored instances (current revisions), read straight from the app's database."""
-        sql = "SELECT count(*) FROM instance WHERE superseded = false"
+    def query_one(self, sql: str, *params: object) -> object:
+        """One value read straight from the app's database (``$1`` placeholders)."""
         if self.postgres:
 
-            async def run() -> int:
+            async def run() -> object:
                 import asyncpg
 
                 conn = await asyncpg.connect(self.env["AIMIS_DATABASE_URL"])
                 try:
-                    return int(await conn.fetchval(sql))
+                    return await conn.fetchval(sql, *params)
                 finally:
                     await conn.close()
 
             return asyncio.run(run())
+        import re
         import sqlite3
 
         with sqlite3.connect(self.data_dir / "aimis.sqlite", timeout=30) as db:
-            return int(db.execute(sql.replace("false", "0")).fetchone()[0])
+            return db.execute(re.sub(r"\$\d+", "?", sql), params).fetchone()[0]
+
+    def count_instances(self) -> int:
+        """Stored instances (current revisions), read straight from the app's database."""
+        return int(self.query_one("SELECT count(*) FROM instance WHERE NOT superseded"))  # type: ignore[call-overload]
 
     def wait_instances(self, expected: int, timeout: float = 600) -> float:
         """Block until ``expected`` instances are indexed; returns ``time.perf_counter()`` then."""

@@ -121,7 +121,12 @@ class Orthanc:
             "OrthancExplorerEnabled": False,
             "WebDavEnabled": False,
             "SaveJobs": False,
-            "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False},
+            "DicomWeb": {
+                "Enable": True,
+                "Root": "/dicom-web/",
+                "EnableWado": False,
+                "QidoCaseSensitive": False,
+            },
             "Gdcm": {"Enable": True, "RestrictTransferSyntaxes": list(JPEG2000)},
         }
 

@@ -1,0 +1,121 @@
+"""Servers pre-filled with the QIDO set, built once into ``bench/.cache`` and cloned for each
+run: the clone hard-links the DICOM files (nobody writes them) and copies the databases
+(both servers write to theirs while answering: Orthanc its properties, AIMIS its audit).
+
+How each side is filled, the fastest honest way each offers:
+- Orthanc: every file POSTed to its REST ``/instances`` (4 connections at once);
+- AIMIS: every file through ``store.imaging_index.ingest_file`` in-process (the function
+  STOW-RS and C-STORE call), in migration runs of 1,000 files (``bench.aimis_setup``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from bench import orthanc as orthanc_mod
+from bench.aimis_app import Aimis
+from bench.datasets import CACHE, read_pack
+
+DATABASE_FILES = (
+    "index",
+    "index-wal",
+    "index-shm",
+    "aimis.sqlite",
+    "aimis.sqlite-wal",
+    "aimis.sqlite-shm",
+)
+
+
+def clone(src: Path, dst: Path, is_database: Callable[[Path], bool]) -> None:
+    """Copy ``src`` to ``dst``: databases copied, every other file hard-linked."""
+    for folder, _dirs, names in os.walk(src):
+        target = dst / Path(folder).relative_to(src)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            path = Path(folder) / name
+            if is_database(path):
+                shutil.copy2(path, target / name)
+            else:
+                os.link(path, target / name)
+
+
+def _is_database(path: Path) -> bool:
+    return path.name in DATABASE_FILES or path.suffix == ".log"
+
+
+def orthanc(pack: Path) -> orthanc_mod.Orthanc:
+    """A started Orthanc on a clone of the filled storage (filled first if not cached)."""
+    cached = CACHE / f"{pack.stem}-orthanc"
+    if not (cached / "complete").exists():
+        shutil.rmtree(cached, ignore_errors=True)
+        _fill_orthanc(pack, cached / "storage")
+        (cached / "complete").touch()
+    storage = Path(tempfile.mkdtemp(prefix="aimis-bench-orthanc-storage-"))
+    clone(cached / "storage", storage, _is_database)
+    return orthanc_mod.Orthanc(storage=storage).start()
+
+
+def _fill_orthanc(pack: Path, storage: Path) -> None:
+    server = orthanc_mod.Orthanc(storage=storage, keep_storage=True).start()
+    lock, counts = threading.Lock(), {"done": 0, "failed": 0}
+    local = threading.local()
+    start = time.perf_counter()
+
+    def post(data: bytes) -> None:
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(base_url=server.url, timeout=60)
+        res = local.http.post(
+            "/instances", content=data, headers={"Content-Type": "application/dicom"}
+        )
+        with lock:
+            counts["done"] += 1
+            counts["failed"] += res.status_code != 200
+            if counts["done"] % 10000 == 0:
+                rate = counts["done"] / (time.perf_counter() - start)
+                print(f"  Orthanc: {counts['done']} filed, {rate:.0f}/s", flush=True)
+
+    try:
+        print(f"filling Orthanc with {pack.name} (once; cached under {storage.parent}) …")
+        with ThreadPoolExecutor(4) as pool:
+            for _ in pool.map(post, read_pack(pack)):
+                pass
+        seconds = time.perf_counter() - start
+        print(
+            f"filed {counts['done']} files in {seconds:.0f} s "
+            f"({counts['done'] / seconds:.0f}/s), {counts['failed']} refused"
+        )
+        if counts["failed"]:
+            raise RuntimeError(f"Orthanc refused {counts['failed']} files")
+    finally:
+        server.stop()
+
+
+def aimis(pack: Path, *, postgres: bool = False) -> Aimis:
+    """A started AIMIS on a clone of the filled data folder (filled first if not cached)."""
+    cached = CACHE / f"{pack.stem}-aimis"
+    if not (cached / "complete").exists():
+        shutil.rmtree(cached, ignore_errors=True)
+        _fill_aimis(pack, cached / "data")
+        (cached / "complete").touch()
+    data = Path(tempfile.mkdtemp(prefix="aimis-bench-app-")) / "data"
+    clone(cached / "data", data, _is_database)
+    app = Aimis(data)
+    app.prepare(skip_db=True)
+    app.cli("migrate")  # a migration added since the cache was filled
+    return app.start(prepared=True)
+
+
+def _fill_aimis(pack: Path, data: Path) -> None:
+    app = Aimis(data, keep_data=True)
+    print(f"filling AIMIS with {pack.name} (once; cached under {data.parent}) …", flush=True)
+    app.prepare()
+    app.cli("-m", "bench.aimis_setup", "populate", str(pack), timeout=7200, echo=True)
