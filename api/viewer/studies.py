@@ -18,6 +18,7 @@ from store.tables import Instance, Study
 from store.uow import Actor, Ctx, unit_of_work
 
 PAGE_SIZE = 50
+MAX_IMAGES = 2000  # the mobile page lists at most this many frames of a study
 MODALITY = re.compile(r"^[A-Z0-9]{1,16}$")
 ARCHIVED_TIERS = ("archive", "restoring")
 
@@ -70,10 +71,12 @@ class StudyPage(msgspec.Struct, frozen=True):
 
 
 class ImageRef(msgspec.Struct, frozen=True):
-    """One instance of a study as the mobile viewer shows it (its first frame)."""
+    """One image of a study as the mobile viewer shows it: a frame of an instance (every
+    frame of a multi-frame instance, such as an ultrasound clip, is an image)."""
 
     series_uid: str
     sop_uid: str
+    frame: int
     frames: int
     series_label: str
 
@@ -179,19 +182,14 @@ async def study_images(ctx: Ctx, actor: Actor, study_id: int) -> StudyImages:
     )
     async with unit_of_work(ctx) as uow:
         await uow.audit("study.view", "study", study_id, hospital_id=row["hospital"])
-    return StudyImages(
-        study=msgspec.convert(study, StudyRow),
-        images=[
-            ImageRef(
-                series_uid=i["series_uid"],
-                sop_uid=i["sop_uid"],
-                frames=i["frames"] or 1,
-                series_label=" ".join(
-                    str(x)
-                    for x in (i["modality"], i["series_number"], i["series_description"])
-                    if x not in (None, "")
-                ),
-            )
-            for i in instances
-        ],
-    )
+    images: list[ImageRef] = []
+    for i in instances:
+        frames = max(1, i["frames"] or 1)
+        label = " ".join(
+            str(x)
+            for x in (i["modality"], i["series_number"], i["series_description"])
+            if x not in (None, "")
+        )
+        for frame in range(1, min(frames, MAX_IMAGES - len(images)) + 1):
+            images.append(ImageRef(i["series_uid"], i["sop_uid"], frame, frames, label))
+    return StudyImages(study=msgspec.convert(study, StudyRow), images=images)

@@ -33,7 +33,7 @@ class Study:
     patient_name: str
     date: str  # YYYYMMDD
     modality: str
-    images: int
+    images: int  # frames of all its instances
 
 
 @dataclass
@@ -82,7 +82,7 @@ async def imaging_place(prefix: str, patients: int) -> Place:
                 uid, str(ds.PatientID), str(ds.PatientName), str(ds.StudyDate), str(ds.Modality), 0
             ),
         )
-        study.images += 1
+        study.images += int(ds.get("NumberOfFrames", 1) or 1)
     return place
 
 
@@ -254,6 +254,24 @@ async def test_mobile_viewer_loads_originals_on_a_fast_network(app_url, phone, h
     await page.click("#mv-next")
     assert (await page.text_content("#mv-counter") or "").startswith("2 /")
     await shot(page, "mobile-viewer-original")
+
+    # an ultrasound clip: one instance, every frame an image
+    us = home.by_modality("US")
+    assert us.images > 1
+    await page.goto(f"{app_url}/studies?patient_id={us.patient_id}&modality=US")
+    await page.click(f"tr[data-uid='{us.uid}'] a.open-mobile")
+    await page.wait_for_selector("#mobile-viewer[data-network=fast]")
+    assert await page.text_content("#mv-counter") == f"1 / {us.images}"
+    await page.keyboard.press("ArrowRight")
+    await page.wait_for_function(
+        "(() => { const i = document.getElementById('mv-image');"
+        " return /frames\\/2\\/rendered$/.test(i.src) && i.complete && i.naturalWidth > 0; })()"
+    )
+    await page.wait_for_function(
+        "Array.from(document.querySelectorAll('.mv-thumb img'))"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    await shot(page, "mobile-viewer-clip")
 
 
 async def test_another_hospitals_study_is_not_found(app_url, api, home: Place, other: Place):

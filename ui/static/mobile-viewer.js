@@ -30,12 +30,11 @@
 
   function base(i) {
     const t = thumbs[i];
-    return wado + "/series/" + t.dataset.series + "/instances/" + t.dataset.sop;
+    return wado + "/series/" + t.dataset.series + "/instances/" + t.dataset.sop +
+      "/frames/" + t.dataset.frame;
   }
   function urlFor(i, original) {
-    if (!original) return base(i) + "/thumbnail";
-    const w = Math.round(stage.clientWidth * (window.devicePixelRatio || 1));
-    return base(i) + "/frames/1/rendered" + (w > 0 ? "?viewport=" + w + "," + w : "");
+    return base(i) + (original ? "/rendered" : "/thumbnail");
   }
   function wantsOriginal(i) {
     return !thumbnailsFirst || originals.has(i);
