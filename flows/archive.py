@@ -33,6 +33,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from datetime import timedelta
@@ -370,6 +371,18 @@ async def due_studies(policy: Policy, limit: int) -> list[int]:
     return [r["id"] for r in rows]
 
 
+def sweep_stale_temp(max_age_seconds: float = 3600) -> int:
+    """Temp containers a killed run left behind (a live run's are younger than this)."""
+    removed = 0
+    limit = time.time() - max_age_seconds
+    for path in files.archive_root().glob("h*/.tmp-*"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < limit:
+                path.unlink()
+                removed += 1
+    return removed
+
+
 def _on_disk(members: list[Member]) -> list[Member]:
     return [m for m in members if files.online_path(m.storage_path).exists()]
 
@@ -377,6 +390,7 @@ def _on_disk(members: list[Member]) -> list[Member]:
 async def remove_leftovers(hospital_id: int) -> int:
     """Online files of recently archived studies still on disk (a run that died between
     its commit and the removal). The tier is read again just before each study's files go."""
+    await asyncio.to_thread(sweep_stale_temp)
     since = now() - timedelta(days=get_settings().archive_leftover_days)
     rows = await Study.select(Study.id).where(
         Study.hospital == hospital_id, Study.tier == "archive", Study.archived_at > since
