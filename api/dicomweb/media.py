@@ -144,6 +144,13 @@ def choose_frames(accept: str, stored_syntax: str) -> FrameChoice:
     )
 
 
+def single_part(accept: str) -> bool:
+    """The client asks for a bare body (``application/octet-stream``, ``image/jls``…), not
+    multipart/related: OHIF does for bulk data with ``singlepart``."""
+    ranges = parse_accept(accept)
+    return bool(ranges) and not ranges[0].type.startswith(("multipart/", "*/*"))
+
+
 def check_dicom_accept(accept: str, stored_syntaxes: set[str]) -> None:
     """Instances go out as stored: refuse an Accept that only allows another syntax."""
     for part, syntax in _part_ranges(parse_accept(accept)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aimis.errors import BadRequest
+from api.dicomweb.cache import PICTURES
 from api.dicomweb.errors import Undecodable
 from api.dicomweb.lookup import Stored
 from api.dicomweb.wado import frame_error
@@ -44,14 +45,18 @@ def _fmt(media_type: str) -> str:
 
 def rendered(stored: Stored, index: int, media_type: str, params: RenderParams) -> bytes:
     """Frame ``index`` rendered (blocking: run it in a worker thread)."""
+    key = (stored.id, stored.sha256, index, media_type, params)
     try:
-        return render(
-            stored.path,
-            index,
-            window=params.window,
-            viewport=params.viewport,
-            fmt=_fmt(media_type),
-            quality=params.quality,
+        return PICTURES.get_or_make(
+            key,
+            lambda: render(
+                stored.path,
+                index,
+                window=params.window,
+                viewport=params.viewport,
+                fmt=_fmt(media_type),
+                quality=params.quality,
+            ),
         )
     except FrameError as exc:
         raise frame_error(exc) from exc
@@ -61,8 +66,11 @@ def rendered(stored: Stored, index: int, media_type: str, params: RenderParams) 
 
 def thumbnail_of(stored: Stored, media_type: str, params: RenderParams) -> bytes:
     size = max(params.viewport) if params.viewport else THUMBNAIL_SIZE
+    key = (stored.id, stored.sha256, "thumbnail", media_type, size, params.quality)
     try:
-        return thumbnail(stored.path, size, fmt=_fmt(media_type), quality=params.quality)
+        return PICTURES.get_or_make(
+            key, lambda: thumbnail(stored.path, size, fmt=_fmt(media_type), quality=params.quality)
+        )
     except FrameError as exc:
         raise frame_error(exc) from exc
     except IngestRefused as exc:

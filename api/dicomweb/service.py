@@ -24,6 +24,7 @@ from api.dicomweb.media import (
     multipart_stream,
     multipart_type,
     new_boundary,
+    single_part,
     wants_json,
 )
 from api.dicomweb.params import parse_qido
@@ -142,10 +143,26 @@ async def frames(
 ) -> Body:
     indexes = wado.parse_frame_list(frame_list)
     stored = await _one(actor, study, series, instance)
+    return await _frames_body(ctx, "frames", stored, indexes, accept, f"frames {frame_list[:200]}")
+
+
+async def _frames_body(
+    ctx: Ctx, what: str, stored: Stored, indexes: list[int], accept: str, detail: str
+) -> Body:
+    """Frames as multipart/related, or as one bare body when the client asks for that."""
     choice = wado.frame_choice(stored, accept)
+    single = single_part(accept)
+    if single and len(indexes) != 1:
+        raise NotAcceptable(
+            f"{len(indexes)} frames need multipart/related; a single-part answer holds one."
+        )
     boundary = new_boundary()
+    if single:
+        data = await anyio.to_thread.run_sync(wado.one_frame, stored, indexes[0], choice)
+        await _audit_retrieve(ctx, what, [stored], detail)
+        return Body(choice.part_type, data)
     body = await anyio.to_thread.run_sync(wado.frames_body, stored, indexes, choice, boundary)
-    await _audit_retrieve(ctx, "frames", [stored], f"frames {frame_list[:200]}")
+    await _audit_retrieve(ctx, what, [stored], detail)
     return Body(multipart_type(choice.part_type, boundary), body)
 
 
@@ -153,16 +170,16 @@ async def bulkdata(
     ctx: Ctx, actor: Actor, accept: str, study: str, series: str, instance: str, tag: str
 ) -> Body:
     stored = await _one(actor, study, series, instance)
-    boundary = new_boundary()
     if wado.is_pixel_tag(tag):
-        choice = wado.frame_choice(stored, accept)
         indexes = list(range(stored.frames))
-        body = await anyio.to_thread.run_sync(wado.frames_body, stored, indexes, choice, boundary)
-        await _audit_retrieve(ctx, "bulkdata", [stored], f"pixel data, {len(indexes)} frame(s)")
-        return Body(multipart_type(choice.part_type, boundary), body)
+        detail = f"pixel data, {len(indexes)} frame(s)"
+        return await _frames_body(ctx, "bulkdata", stored, indexes, accept, detail)
     value = await anyio.to_thread.run_sync(wado.bulk_value, stored, tag)
     await _audit_retrieve(ctx, "bulkdata", [stored], f"element {tag.upper()}")
     part = "application/octet-stream"
+    if single_part(accept):
+        return Body(part, value)
+    boundary = new_boundary()
     return Body(multipart_type(part, boundary), wado.multipart(boundary, [(part, value)]))
 
 

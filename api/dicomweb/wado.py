@@ -13,6 +13,7 @@ import anyio
 from pydicom.uid import UID
 
 from aimis.errors import BadRequest, NotFound
+from api.dicomweb.cache import FRAMES
 from api.dicomweb.errors import Undecodable
 from api.dicomweb.lookup import Stored
 from api.dicomweb.media import DICOM, FrameChoice, FrameMode, choose_frames, multipart
@@ -57,19 +58,31 @@ def frame_error(exc: FrameError) -> Exception:
 def _frame(stored: Stored, index: int, choice: FrameChoice) -> bytes:
     compressed = UID(stored.transfer_syntax).is_compressed
     if choice.mode is FrameMode.PASS_THROUGH and compressed:
-        return encoded_frame(stored.path, index)
-    return native_frame(stored.path, index).data
+        key: tuple = (stored.id, stored.sha256, index, "stored")
+        return FRAMES.get_or_make(key, lambda: encoded_frame(stored.path, index))
+    key = (stored.id, stored.sha256, index, "native")
+    return FRAMES.get_or_make(key, lambda: native_frame(stored.path, index).data)
 
 
-def frames_body(stored: Stored, indexes: list[int], choice: FrameChoice, boundary: str) -> bytes:
-    """The multipart body of the asked frames (blocking: run it in a worker thread)."""
+def one_frame(stored: Stored, index: int, choice: FrameChoice) -> bytes:
+    """One frame's bytes (blocking: run it in a worker thread)."""
+    return frames_parts(stored, [index], choice)[0]
+
+
+def frames_parts(stored: Stored, indexes: list[int], choice: FrameChoice) -> list[bytes]:
     try:
-        parts = [(choice.part_type, _frame(stored, i, choice)) for i in indexes]
+        return [_frame(stored, i, choice) for i in indexes]
     except FrameError as exc:
         raise frame_error(exc) from exc
     except IngestRefused as exc:
         raise Undecodable(exc.reason) from exc
-    return multipart(boundary, parts)
+
+
+def frames_body(stored: Stored, indexes: list[int], choice: FrameChoice, boundary: str) -> bytes:
+    """The multipart body of the asked frames (blocking: run it in a worker thread)."""
+    return multipart(
+        boundary, [(choice.part_type, d) for d in frames_parts(stored, indexes, choice)]
+    )
 
 
 def frame_choice(stored: Stored, accept: str) -> FrameChoice:

@@ -324,3 +324,22 @@ async def test_cors_and_capabilities(new_api, dicom_data: DicomData) -> None:
     assert caps.status_code == 200
     assert "PatientName" in caps.json()["qido-rs"]["matching"]["study"]
     assert "GET" in caps.headers["allow"]
+
+
+async def test_single_part_and_bulk_data(doctor, dicom_data: DicomData) -> None:
+    ct, us = dicom_data.first("CT"), dicom_data.first("US")
+    res = await doctor.get(url(ct) + "/frames/1", headers={"Accept": "application/octet-stream"})
+    assert res.status_code == 200, res.text
+    assert res.headers["content-type"].startswith("application/octet-stream")
+    assert res.content == native_frame(ct.path, 0).data
+    res = await doctor.get(url(us) + "/frames/1,2", headers={"Accept": "application/octet-stream"})
+    assert res.status_code == 406 and "multipart/related" in res.json()["detail"]
+    pixels = parts(await doctor.get(url(us) + "/bulkdata/7FE00010", headers={"Accept": OCTET}))
+    assert [d for _, d in pixels] == [native_frame(us.path, i).data for i in range(us.frames)]
+    res = await doctor.get(url(ct) + "/bulkdata/00091234")
+    assert res.status_code == 404 and "no element 00091234" in res.json()["detail"]
+    res = await doctor.get(url(ct) + "/bulkdata/nonsense")
+    assert res.status_code == 400
+    # served again from the cache: the same bytes
+    again = await doctor.get(url(ct) + "/frames/1", headers={"Accept": "application/octet-stream"})
+    assert again.content == native_frame(ct.path, 0).data
