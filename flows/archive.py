@@ -397,14 +397,34 @@ async def remove_leftovers(hospital_id: int) -> int:
     )
     removed = 0
     for row in rows:
-        members = await members_of(row["id"])
-        present = await asyncio.to_thread(_on_disk, members)
+        present = await asyncio.to_thread(_on_disk, await members_of(row["id"]))
         if not present:
             continue
         tier = await Study.select(Study.tier).where(Study.id == row["id"]).first()
         if tier and tier["tier"] == "archive":
-            removed += await remove_online_files(row["id"], present)
+            removed += await remove_archived_copies(row["id"], present)
     return removed
+
+
+def contained(path: Path) -> set[tuple[str, str]]:
+    """(storage path, SHA-256) of every file the container's manifest lists."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            manifest = json.loads(zf.read(MANIFEST))
+    except (FileNotFoundError, KeyError, zipfile.BadZipFile, ValueError):
+        return set()
+    return {(m["storage_path"], m["sha256"]) for m in manifest}
+
+
+async def remove_archived_copies(study_id: int, members: list[Member]) -> int:
+    """Remove the online files of ``members`` that the study's container holds, and only
+    those: an instance that reached the study after its container was written stays."""
+    study = await study_row(study_id)
+    path = container_path(study["hospital"], study["study_uid"], study_id)
+    held = await asyncio.to_thread(contained, path)
+    return await remove_online_files(
+        study_id, [m for m in members if (m.storage_path, m.sha256) in held]
+    )
 
 
 # --- retrieval -------------------------------------------------------------------------------
@@ -468,7 +488,7 @@ async def fail_retrieval(retrieval: dict[str, Any], reason: str) -> None:
         study_update={Study.tier: "archive"},
         study_from=("restoring",),
     )
-    await remove_online_files(retrieval["study"], await members_of(retrieval["study"]))
+    await remove_archived_copies(retrieval["study"], await members_of(retrieval["study"]))
 
 
 async def restore(retrieval_id: int) -> str:

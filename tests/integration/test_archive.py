@@ -499,3 +499,29 @@ async def test_a_killed_archiver_leaves_one_good_copy_at_every_moment(tmp_path: 
         assert archive.verify_container(await container(study_id), members) == len(members)
         assert not any(p.exists() for p in await online_files(study_id))
     print("tier after each kill:", outcomes)
+
+
+async def test_an_instance_arriving_after_archiving_is_never_removed(tmp_path: Path) -> None:
+    from pydicom import dcmread
+    from pydicom.uid import generate_uid
+
+    hid = await hospital_id()
+    paths = synth(tmp_path, patients=1, sizes=Sizes.small())
+    run_id = await create_run(Ctx(), hid, "import", "late instance")
+    results = [await ingest_file(run_id, p) for p in paths]
+    first = results[0]
+    assert first.study_id is not None
+    study_id = int(first.study_id)
+    members = await archive.write_and_verify(study_id)
+    assert await archive.commit_archive(study_id, members)  # crash before removal...
+    ds = dcmread(paths[0])
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    late_file = tmp_path / "late.dcm"
+    ds.save_as(late_file)
+    late = await ingest_file(run_id, late_file)  # ... and a late instance of the study
+    assert late.ok and late.study_id == study_id
+    await archive.remove_leftovers(hid)
+    late_row = await Instance.select().where(Instance.id == late.instance_id).first()
+    assert files.online_path(late_row["storage_path"]).exists()
+    assert not any(files.online_path(m.storage_path).exists() for m in members)
