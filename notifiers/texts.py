@@ -57,6 +57,18 @@ def event_label(event: str, language: str) -> str:
     return pair[_lang(language)] if pair else event.replace("_", " ")
 
 
+def _lines(payload: dict, language: str, link: str) -> tuple[str, str]:
+    """The headline and the "see" line of a case step in one language."""
+    case_id = payload.get("case_id")
+    what = business_label(str(payload.get("business_type", "")), language)
+    if case_id:
+        what = f"{what} #{case_id}"
+    event = event_label(str(payload.get("event", "")), language)
+    if language == "zh":
+        return f"{what}：{event}", f"登录 AIMIS 查看详情: {link}"
+    return f"{what}: {event}", f"Log in to AIMIS for the details: {link}"
+
+
 def case_message(
     payload: dict,
     *,
@@ -66,22 +78,21 @@ def case_message(
     base_url: str,
     channel_id: int | None = None,
 ) -> OutgoingMessage:
-    """A step of a case: kind, number, event, and the deep link."""
-    business_type = str(payload.get("business_type", ""))
+    """A step of a case: kind, number, event, and the deep link, in the recipient's
+    language. Phone channels (WeCom, official account) carry that language only; an e-mail
+    (or the log) has room for the other language below it, as the verification code has."""
     lang = "en" if language == "en" else "zh"
-    case_id = payload.get("case_id")
-    what = business_label(business_type, lang)
-    if case_id:
-        what = f"{what} #{case_id}"
-    event = event_label(str(payload.get("event", "")), lang)
     link = f"{base_url}{payload.get('link', '')}"
-    title = f"{what}：{event}" if lang == "zh" else f"{what}: {event}"
-    see = "登录 AIMIS 查看详情" if lang == "zh" else "Log in to AIMIS for the details"
+    title, see = _lines(payload, lang, link)
+    body = see
+    if channel in (Channel.email, Channel.log):
+        other_title, other_see = _lines(payload, "zh" if lang == "en" else "en", link)
+        body = f"{title}\n{see}\n\n{other_title}\n{other_see}"
     return OutgoingMessage(
         channel=channel,
         address=address,
         title=title,
-        body=f"{see}: {link}",
+        body=body,
         link=link,
         channel_id=channel_id,
     )
