@@ -91,8 +91,12 @@ def _text_condition(column: str, attr: Attr, value: Text) -> tuple[str, list[Any
             escaped = value.value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             sql += f" AND {column} >= {{}} AND {column} < {{}}"
             return sql, [value.value, escaped + "=%", value.value, _next_prefix(value.value)]
-        sql = f"({column} LIKE {{}} ESCAPE '\\' OR {column} LIKE {{}} ESCAPE '\\')"
-        args: list[Any] = [value.value, value.value + "=%"]
+        if value.value.endswith("%") and not value.value.endswith("\\%"):  # any later group too
+            sql = f"{column} LIKE {{}} ESCAPE '\\'"
+            args: list[Any] = [value.value]
+        else:
+            sql = f"({column} LIKE {{}} ESCAPE '\\' OR {column} LIKE {{}} ESCAPE '\\')"
+            args = [value.value, value.value + "=%"]
         if value.prefix:
             sql += f" AND {column} >= {{}} AND {column} < {{}}"
             args += [value.prefix, _next_prefix(value.prefix)]

@@ -18,6 +18,7 @@ from tests.integration.test_dicomweb_data import (  # noqa: F401
     PASSWORD,
     DicomData,
     dicom_data,
+    new_place,
 )
 
 pytestmark = pytest.mark.integration
@@ -162,3 +163,18 @@ async def test_hospital_admin_scope_and_bad_input(new_api, dicom_data: DicomData
     assert res.status_code == 404
     row = await ApiToken.select().where(ApiToken.id == created["info"]["id"]).first()
     assert row["revoked_at"] is None
+
+
+async def test_deactivated_user_token_stops(new_api, app_url: str, dicom_data: DicomData) -> None:
+    place = await new_place("DWT-")
+    admin = new_api()
+    await admin.login("alliance.admin", DEMO_PASSWORD, admin=True)
+    token = (await make_token(admin, place.doctor))["token"]
+    async with bearer(app_url, token) as client:
+        assert (await client.get("/dicomweb/studies")).status_code == 200
+        await User.update({User.active: False}).where(User.username == place.doctor)
+        assert (await client.get("/dicomweb/studies")).status_code == 401
+        await User.update({User.active: True, User.frozen: True}).where(
+            User.username == place.doctor
+        )
+        assert (await client.get("/dicomweb/studies")).status_code == 401
