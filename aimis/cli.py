@@ -111,6 +111,12 @@ def cmd_synth(args: argparse.Namespace) -> None:
     print(f"wrote {len(files)} synthetic DICOM files under {args.out}")
 
 
+def cmd_scp(_: argparse.Namespace) -> None:
+    from api.dimse.scp import run_scp
+
+    raise SystemExit(run_scp())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aimis", description="AIMIS medical imaging platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--small", action="store_true", help="small images (fast)")
     syn.add_argument("--seed", type=int, default=None, help="same seed, same studies")
     syn.set_defaults(func=cmd_synth)
+    sub.add_parser("scp", help="run the DICOM C-ECHO/C-STORE receiver only").set_defaults(
+        func=cmd_scp
+    )
     operator = sub.add_parser("operator", help="platform operator commands")
     op_sub = operator.add_subparsers(dest="operator_command", required=True)
     ca = op_sub.add_parser("create-alliance", help="create an alliance and its admin")

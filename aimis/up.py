@@ -261,6 +261,14 @@ class Supervisor:
                 )
             )
         self.children.append(Child("web", [*aimis_cli, "serve"]))
+        dicom_host = settings.dicom_host or settings.host
+        if settings.dicom_port and port_in_use(dicom_host, settings.dicom_port):
+            say(
+                f"port {settings.dicom_port} on {dicom_host} is in use: the DICOM receiver is "
+                "not started (set AIMIS_DICOM_PORT, or 0 to go without it)"
+            )
+        elif settings.dicom_port:
+            self.children.append(Child("scp", [*aimis_cli, "scp"]))
         self.dispatcher = Child("dispatcher", [*aimis_cli, "dispatcher"])
         self.worker = Child(
             "worker",
@@ -407,6 +415,11 @@ class Supervisor:
             f"  Web app            {s.base_url}/login",
             f"  Administrator      {s.base_url}/admin/login",
             f"  Prefect dashboard  {dashboard}",
+            *(
+                [f"  DICOM receiver     {s.dicom_ae_title}@{s.dicom_host or s.host}:{s.dicom_port}"]
+                if any(c.name == "scp" for c in self.children)
+                else []
+            ),
             f"  Data folder        {self.data_dir} (Prefect's logs in {self.prefect_home})",
         ]
         show("\n" + "\n".join(lines))
@@ -464,7 +477,7 @@ class Supervisor:
 
     async def _stop_all(self) -> None:
         # Users' entry points first, the Prefect server last (flows report to it).
-        order = ["web", "dispatcher", "worker", "prefect"]
+        order = ["web", "dispatcher", "scp", "worker", "prefect"]
         children = sorted(self.children, key=lambda c: order.index(c.name))
         for group in (children[:2], children[2:]):
             await asyncio.gather(*(child.stop() for child in group))

@@ -1,0 +1,1 @@
+"""The DICOM network side: a C-ECHO/C-STORE receiver for hospitals' PACS and modalities."""

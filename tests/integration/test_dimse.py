@@ -1,0 +1,219 @@
+"""The C-ECHO/C-STORE receiver (``aimis scp``) in its own process on a loopback port, fed by
+pynetdicom's SCU and by dcmtk's ``storescu``/``echoscu``: known AEs store, each association
+is one migration run handed to its flow, unknown AEs are rejected and audited."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydicom import dcmread
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pynetdicom import AE
+
+from imaging.synth import Sizes, synth
+from store.tables import (
+    AuditLog,
+    DicomNode,
+    Hospital,
+    Instance,
+    MigrationItem,
+    MigrationRun,
+    Outbox,
+)
+from store.uow import now
+from tests.conftest import ROOT, free_port
+
+pytestmark = pytest.mark.integration
+
+KNOWN = "TEST_PACS"
+PINNED = "PINNED_PACS"  # may call only from 10.9.9.9
+DCMTK = "DCMTK_PACS"
+# Debian's dcmtk (pynetdicom installs Python apps of the same names into the virtualenv)
+DCMTK_STORESCU, DCMTK_ECHOSCU = "/usr/bin/storescu", "/usr/bin/echoscu"
+
+
+async def add_node(ae_title: str, host: str = "") -> None:
+    hospital = await Hospital.select(Hospital.id).where(Hospital.code == "CITY").first()
+    if not await DicomNode.exists().where(DicomNode.ae_title == ae_title):
+        await DicomNode.insert(
+            DicomNode(hospital=hospital["id"], ae_title=ae_title, host=host, created_at=now())
+        )
+
+
+@pytest.fixture(scope="module")
+def scp(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    for title, host in ((KNOWN, ""), (PINNED, "10.9.9.9"), (DCMTK, "")):
+        asyncio.run(add_node(title, host))
+    port = free_port()
+    log = tmp_path_factory.mktemp("scp") / "scp.log"
+    env = {**os.environ, "AIMIS_DICOM_PORT": str(port), "AIMIS_DICOM_HOST": "127.0.0.1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aimis.cli", "scp"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while b"listening on" not in log.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"aimis scp did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+    yield port
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"aimis scp did not stop on SIGTERM:\n{log.read_text()}") from None
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return synth(tmp_path_factory.mktemp("dimse"), patients=1, sizes=Sizes.small())
+
+
+def associate(port: int, ae_title: str, files: list[Path] = ()) -> Any:  # type: ignore[assignment]
+    ae = AE(ae_title=ae_title)
+    ae.add_requested_context("1.2.840.10008.1.1")
+    pairs = set()
+    for path in files:
+        ds = dcmread(path, stop_before_pixels=True)
+        pairs.add((ds.SOPClassUID, ds.file_meta.TransferSyntaxUID))
+    for sop_class, ts in sorted(pairs):
+        ae.add_requested_context(sop_class, ts)
+    return ae.associate("127.0.0.1", port, ae_title="AIMIS")
+
+
+def store_all(port: int, files: list[Path], ae_title: str = KNOWN) -> list[int]:
+    assoc = associate(port, ae_title, files)
+    assert assoc.is_established
+    statuses = [int(assoc.send_c_store(p).Status) for p in files]
+    assoc.release()
+    return statuses
+
+
+async def latest_run(ae_title: str) -> Any:
+    return (
+        await MigrationRun.select()
+        .where(MigrationRun.source == "cstore", MigrationRun.source_detail.like(f"{ae_title} %"))
+        .order_by(MigrationRun.id, ascending=False)
+        .first()
+    )
+
+
+async def handed_over(run_id: int, within: float = 10) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        row = await Outbox.select().where(Outbox.idempotency_key == f"migration-{run_id}").first()
+        if row:
+            return row
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} was not handed to its flow")
+
+
+async def test_echo_then_store_a_study_as_one_run(scp, study) -> None:
+    assoc = associate(scp, KNOWN)
+    assert assoc.is_established
+    assert int(assoc.send_c_echo().Status) == 0
+    assoc.release()
+
+    started = time.monotonic()
+    statuses = await asyncio.to_thread(store_all, scp, study)
+    print(f"C-STORE of {len(study)} instances: {time.monotonic() - started:.2f} s")
+    assert statuses == [0] * len(study)
+    run = await latest_run(KNOWN)
+    city = await Hospital.select(Hospital.id).where(Hospital.code == "CITY").first()
+    assert (run["hospital"], run["stored_count"], run["received_count"]) == (
+        city["id"],
+        len(study),
+        len(study),
+    )
+    assert (await handed_over(run["id"]))["kind"] == "migration"
+    sops = [dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in study]
+    assert await Instance.count().where(Instance.sop_uid.is_in(sops)) == len(study)
+
+    again = await asyncio.to_thread(store_all, scp, study)
+    assert again == [0] * len(study)
+    second = await latest_run(KNOWN)
+    assert second["id"] != run["id"] and second["duplicate_count"] == len(study)
+    assert await Instance.count().where(Instance.sop_uid.is_in(sops)) == len(study)
+
+
+async def test_an_instance_without_patient_id_fails_with_a_status(scp, study, tmp_path) -> None:
+    ds = dcmread(study[0])
+    del ds.PatientID
+    ds.SOPInstanceUID = generate_uid()
+    bad = tmp_path / "no-patient.dcm"
+    ds.save_as(bad)
+    [status] = await asyncio.to_thread(store_all, scp, [bad])
+    assert status == 0xA900
+    run = await latest_run(KNOWN)
+    [item] = await MigrationItem.select().where(MigrationItem.migration == run["id"])
+    assert (item["status"], item["code"]) == ("refused", "missing-patient-id")
+    assert await Instance.count().where(Instance.sop_uid == ds.SOPInstanceUID) == 0
+
+
+async def test_unknown_and_misplaced_aes_are_refused_and_audited(scp) -> None:
+    before = await AuditLog.count().where(AuditLog.action == "dicom.associate")
+    unknown = await asyncio.to_thread(associate, scp, "STRANGER")
+    assert unknown.is_rejected
+    pinned = await asyncio.to_thread(associate, scp, PINNED)
+    for _ in range(50):  # accepted by the ACSE, then aborted by the receiver at once
+        if pinned.is_aborted:
+            break
+        await asyncio.sleep(0.1)
+    assert pinned.is_aborted
+    rows = await AuditLog.select().where(AuditLog.action == "dicom.associate").order_by(AuditLog.id)
+    assert len(rows) >= before + 2
+    details = " ".join(r["detail"] for r in rows[before:])
+    assert "'STRANGER' is not a known DICOM node" in details
+    assert "may call only from 10.9.9.9" in details
+    assert {r["outcome"] for r in rows[before:]} == {"denied"}
+    assert rows[-1]["ip"] == "127.0.0.1"
+
+
+async def test_a_node_switched_off_is_refused_within_seconds(scp) -> None:
+    await add_node("SOON_OFF")
+    await asyncio.sleep(2.5)
+    on = await asyncio.to_thread(associate, scp, "SOON_OFF")
+    assert on.is_established
+    on.release()
+    await DicomNode.update({DicomNode.enabled: False}).where(DicomNode.ae_title == "SOON_OFF")
+    await asyncio.sleep(2.5)
+    off = await asyncio.to_thread(associate, scp, "SOON_OFF")
+    assert off.is_rejected
+
+
+@pytest.mark.skipif(not Path(DCMTK_STORESCU).exists(), reason="dcmtk is not installed")
+async def test_dcmtk_storescu_and_echoscu(scp, tmp_path) -> None:
+    native = {kind: ExplicitVRLittleEndian for kind in ("CT", "MR", "DX", "US", "CR", "MG")}
+    study = synth(tmp_path, patients=1, sizes=Sizes.small(), transfer_syntaxes=native)
+    files = [str(p) for p in study]
+    sent = await asyncio.to_thread(
+        subprocess.run,
+        [DCMTK_STORESCU, "-aet", DCMTK, "-aec", "AIMIS", "-R", "127.0.0.1", str(scp), *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    run = await latest_run(DCMTK)
+    assert run["received_count"] == len(study) and run["failed_count"] == 0
+    echo = await asyncio.to_thread(
+        subprocess.run,
+        [DCMTK_ECHOSCU, "-aet", "NOBODY", "-aec", "AIMIS", "127.0.0.1", str(scp)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert echo.returncode != 0 and "Rejected" in (echo.stdout + echo.stderr)
