@@ -53,10 +53,12 @@ class ExamPage(Base):
 
 
 class StatusCounts(Base):
-    """How many examinations of the current filter (status aside) are in each status."""
+    """How many examinations of the current filter (status aside) are in each status:
+    exact up to a cap; a status in ``capped`` has more than its count says ("10000+")."""
 
     counts: dict[str, int]
     total: int
+    capped: list[str]
 
 
 class ExamUpdate(Base):
