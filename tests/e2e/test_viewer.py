@@ -9,6 +9,7 @@ import time
 
 import httpx
 import pytest
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from api.viewer.controllers import viewer_url
 from api.viewer.ohif import DIST
@@ -82,6 +83,15 @@ async def test_served_under_the_sub_path(app_url, api, place: Place):
         assert (await api.get(bad)).status_code == 404, bad
 
 
+CANVAS_SUM = """() => {
+  const c = document.querySelector('canvas.cornerstone-canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let sum = 0;
+  for (let i = 0; i < d.length; i += 4) sum += d[i];
+  return sum;
+}"""
+
+
 async def open_and_wait_for_pixels(  # type: ignore[no-untyped-def]
     page, url: str, viewports: int = 1, timeout_s: float = 90
 ) -> float:
@@ -98,6 +108,7 @@ async def open_and_wait_for_pixels(  # type: ignore[no-untyped-def]
 
 async def test_ohif_draws_a_study_and_compares_two(app_url, context, place: Place):
     page = await context.new_page()
+    page.set_default_timeout(90_000)  # OHIF's first boot on two shared cores
     dicomweb: list[tuple[str, str]] = []
     failed: list[tuple[int, str]] = []
     errors: list[str] = []
@@ -124,10 +135,28 @@ async def test_ohif_draws_a_study_and_compares_two(app_url, context, place: Plac
     assert any("/frames/" in p for p in paths), "pixels came through WADO-RS frames"
     assert not [f for f in failed if "/dicomweb" in f[1] or "/viewer" in f[1]], failed
 
-    # scroll to another slice: the viewport shows slice 2 and draws again
-    await page.hover("canvas.cornerstone-canvas")
+    # window/level (OHIF's primary-button tool): dragging changes the drawn pixels (a drag
+    # made while OHIF still binds its tools can be lost: up to three tries)
+    before = await page.evaluate(CANVAS_SUM)
+    box = await page.locator("canvas.cornerstone-canvas").first.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    for attempt in range(3):
+        await page.mouse.move(x, y)
+        await page.mouse.down()
+        await page.mouse.move(x + 120, y + 80, steps=8)
+        await page.mouse.up()
+        try:
+            await page.wait_for_function(f"({CANVAS_SUM})() !== {before}", timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+
+    # scroll to another slice: the viewport shows the next slice and draws again
     await page.mouse.wheel(0, 120)
     await page.wait_for_function(f"(({DRAWN_PIXELS})())[0] > 1000")
+    await shot(page, "ohif-ct-window-level")
 
     # a second load reuses the cached, rewritten viewer
     page2 = await context.new_page()
