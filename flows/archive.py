@@ -35,13 +35,15 @@ import re
 import tempfile
 import time
 import zipfile
+import zlib
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from prefect import flow, get_run_logger, task
+from prefect import State, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from aimis.settings import get_settings
@@ -175,9 +177,33 @@ def verify_container(path: Path, members: list[Member]) -> int:
     return len(members)
 
 
+def _restore_entry(zf: zipfile.ZipFile, m: Member, dest: Path) -> None:
+    """Stream one entry to a temp file beside ``dest``, hashing it; only bytes that match
+    the index's SHA-256 are renamed into place (the online path is content addressed, so a
+    wrong file there would be trusted later)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, zf.open(m.storage_path) as entry:
+            while chunk := entry.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != m.sha256:
+            raise ContainerInvalid(f"instance {m.instance_id} differs in the container")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    files._fsync_dir(dest.parent)
+
+
 def extract_container(path: Path, members: list[Member]) -> int:
     """Put every member back under the online root, each written atomically and only if
-    its bytes hash to the index's SHA-256. Returns how many files were verified."""
+    its bytes hash to the index's SHA-256. Returns how many files were verified. A container
+    that cannot be read is ContainerInvalid; a failing disk (OSError) is left to the retries."""
     if not path.exists():
         raise ContainerInvalid(f"the archive container {path.name} is missing")
     verified = 0
@@ -186,23 +212,14 @@ def extract_container(path: Path, members: list[Member]) -> int:
             names = set(zf.namelist())
             for m in members:
                 dest = files.online_path(m.storage_path)
-                if m.storage_path not in names:
-                    # stored online after the container was written: fine if still there
-                    if dest.exists() and files.sha256_of(dest) == m.sha256:
-                        verified += 1
-                        continue
-                    raise ContainerInvalid(f"instance {m.instance_id} is not in the container")
                 if dest.exists() and files.sha256_of(dest) == m.sha256:
-                    verified += 1
+                    verified += 1  # restored by an earlier attempt, or stored online later
                     continue
-                data = zf.read(m.storage_path)
-                if hashlib.sha256(data).hexdigest() != m.sha256:
-                    raise ContainerInvalid(f"instance {m.instance_id} differs in the container")
-                files.write_atomic(dest, data)
-                if files.sha256_of(dest) != m.sha256:
-                    raise ContainerInvalid(f"instance {m.instance_id} was not written intact")
+                if m.storage_path not in names:
+                    raise ContainerInvalid(f"instance {m.instance_id} is not in the container")
+                _restore_entry(zf, m, dest)
                 verified += 1
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise ContainerInvalid(f"the container cannot be read: {exc}") from None
     return verified
 
@@ -628,14 +645,16 @@ async def apply_archive_policy(hospital_id: int | None = None) -> dict[str, int]
     ``AIMIS_ARCHIVE_BATCH`` a hospital per run; the next run takes the rest)."""
     use_shared_channel(get_settings().redis_url)  # a worker process: events reach Redis
     log = get_run_logger()
-    total = {"archived": 0, "skipped": 0, "refused": 0, "leftovers_removed": 0}
+    total = {"archived": 0, "skipped": 0, "refused": 0, "failed": 0, "leftovers_removed": 0}
     for hid in await hospitals(hospital_id):
-        counts = {"archived": 0, "skipped": 0, "refused": 0}
+        counts = {"archived": 0, "skipped": 0, "refused": 0, "failed": 0}
         counts["leftovers_removed"] = await leftovers(hid)
         for study_id in await studies_due(hid, get_settings().archive_batch):
-            outcome = await archive_one(study_id)
-            counts[outcome.split(":")[0]] += 1
-            if outcome.startswith("refused"):
+            run = cast(Awaitable[State[str]], archive_one(study_id, return_state=True))
+            state = await run
+            outcome = await state.aresult() if state.is_completed() else f"failed: {state.message}"
+            counts[outcome.split(":")[0]] = counts.get(outcome.split(":")[0], 0) + 1
+            if outcome.startswith(("refused", "failed")):  # the study stays online
                 log.warning("study %s stays online: %s", study_id, outcome)
         await record_run(hid, counts)
         for key, value in counts.items():
