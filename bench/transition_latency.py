@@ -100,6 +100,24 @@ def pg(sql: str) -> None:
     run([sys.executable, "-c", code, sql], dict(os.environ))
 
 
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path, within: float) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"{url} did not answer:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
 IDS = """
 import asyncio, json, store
 from store.tables import Department, User
@@ -138,23 +156,9 @@ def app(db: str) -> Iterator[tuple[str, dict[str, str], dict[str, Any]]]:
         run([sys.executable, "-m", "aimis.cli", "migrate"], env)
         run([sys.executable, "-m", "aimis.cli", "demo"], env)
         ids = json.loads(run([sys.executable, "-c", IDS], env).splitlines()[-1])
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aimis.cli", "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = start([sys.executable, "-m", "aimis.cli", "serve"], env, log)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"the app did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        wait_healthy(f"{url}/health", proc, log, 60)
         yield url, env, ids
     finally:
         if proc is not None and proc.poll() is None:
@@ -374,23 +378,12 @@ def prefect_server(home: Path) -> Iterator[dict[str, str]]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "false",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=(home / "server.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    log = home / "server.log"
+    proc = start(
+        [sys.executable, "-m", "prefect", "server", "start", "--port", str(port)], env, log
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{api}/health", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError((home / "server.log").read_text()[-3000:])
-            time.sleep(0.3)
+        wait_healthy(f"{api}/health", proc, log, 120)
         yield env
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -404,14 +397,7 @@ def served(env: dict[str, str], poll_seconds: int | None) -> Iterator[None]:
     if poll_seconds is not None:
         env["PREFECT_RUNNER_POLL_FREQUENCY"] = str(poll_seconds)
     log = Path(env["PREFECT_HOME"]) / f"serve-{poll_seconds}.log"
-    proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = start([sys.executable, str(Path(__file__).resolve()), "--serve"], env, log)
     try:
         deadline = time.monotonic() + 60
         while b"bench" not in log.read_bytes() and time.monotonic() < deadline:
