@@ -47,7 +47,7 @@ from prefect import State, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from aimis.settings import get_settings
-from api.archive.cases import CASE, REARCHIVE, event, queue, retrieval_event
+from api.archive.cases import CASE, REARCHIVE, event, queue
 from api.live import use_shared_channel
 from flows.outbox import PermanentFailure, worth_retrying
 from flows.runs import outbox_flow
@@ -478,8 +478,6 @@ async def _step(
             ).where(Study.id == retrieval["study"], Study.tier.is_in(list(study_from)))
         if extra is not None:
             await extra(uow)
-        assert decision.dest is not None
-        await retrieval_event(uow, retrieval, decision.dest.value)
 
     await apply(
         CTX,

@@ -1,5 +1,7 @@
 """The retrieval case's records shared by the API and the flows (no Prefect here, so the web
-app does not import it): queueing a request, and the live events every step leaves."""
+app does not import it): queueing a request, and the hospital topic's events. Every step
+of a retrieval publishes ``retrieval.<step>`` on ``hospital:<id>`` (through the engine's
+``topics``) and on ``case:retrieval:<id>``."""
 
 from __future__ import annotations
 
@@ -20,15 +22,6 @@ async def event(uow: UnitOfWork, hospital_id: int, type_: str, payload: dict[str
     await uow.event(f"hospital:{hospital_id}", type_, payload)
 
 
-async def retrieval_event(uow: UnitOfWork, retrieval: dict[str, Any], to: str) -> None:
-    await event(
-        uow,
-        retrieval["hospital"],
-        "retrieval.changed",
-        {"case_type": CASE, "case_id": retrieval["id"], "to": to, "study_id": retrieval["study"]},
-    )
-
-
 async def queue(ctx: Ctx, retrieval: dict[str, Any]) -> None:
     """requested → queued, with the ``archive.retrieve`` outbox row in the same transaction
     (the dispatcher's flow run is named after its key, ``retrieval-<id>``)."""
@@ -39,6 +32,14 @@ async def queue(ctx: Ctx, retrieval: dict[str, Any]) -> None:
         await ArchiveRetrieval.update({ArchiveRetrieval.updated_at: now()}).where(
             ArchiveRetrieval.id == rid
         )
-        await retrieval_event(uow, retrieval, "queued")
 
-    await apply(ctx, RETRIEVAL, ArchiveRetrieval, rid, "queue", RetrievalFacts(), effects=effects)
+    await apply(
+        ctx,
+        RETRIEVAL,
+        ArchiveRetrieval,
+        rid,
+        "queue",
+        RetrievalFacts(),
+        topics=[f"hospital:{retrieval['hospital']}"],
+        effects=effects,
+    )

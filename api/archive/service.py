@@ -497,7 +497,7 @@ async def request_retrieval(ctx: Ctx, data: RetrievalCreate) -> RetrievalRead:
             "study_id": study["id"],
             "history_id": history[0]["id"],
         }
-        await uow.event(f"hospital:{study['hospital']}", "retrieval.changed", payload)
+        await uow.event(f"hospital:{study['hospital']}", "retrieval.request", payload)
         await uow.audit(
             "retrieval.request",
             "retrieval",

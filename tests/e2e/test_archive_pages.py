@@ -79,6 +79,11 @@ async def test_admin_archives_retrieves_and_watches_it_live(
     assert due == [study["id"]]
     assert await archive.archive_study(study["id"]) == "archived"
     await archive.record_run(hid, {"archived": 1, "skipped": 0, "refused": 0})
+    await page.wait_for_function(  # the open page hears of the run
+        "document.querySelector('[data-testid=last-run]').textContent.includes('just now')",
+        timeout=8000,
+    )
+    assert "archived 1" in await page.inner_text("[data-testid=last-run]")
     await page.reload()
     row = page.locator(f"tr[data-study='{study['id']}']")
     await row.wait_for()
