@@ -56,6 +56,9 @@ class ViewerController(Controller):
 
     @get("/")
     async def root(self, request: Request) -> Response:
+        """OHIF's own study list is off: without studies to show, ours is the way in."""
+        if not request.url.query:
+            return Redirect("/studies")
         return await self._page(request)
 
     @get("/{file_path:path}")

@@ -48,7 +48,9 @@ async def test_the_viewer_needs_a_session(app_url):
 
 async def test_served_under_the_sub_path(app_url, api, place: Place):
     await api.login(place.doctor, PASSWORD)
-    index = await api.get("/viewer/", headers={"accept": "text/html"})
+    bare = await api.get("/viewer")
+    assert bare.status_code in (302, 303) and bare.headers["location"] == "/studies"
+    index = await api.get("/viewer/viewer", headers={"accept": "text/html"})
     assert index.status_code == 200
     html = index.text
     assert not re.search(r'(src|href|content)="/(?!viewer/|/)', html), "a root path is left"
