@@ -81,14 +81,23 @@ def _condition(column: str, attr: Attr, value: Value) -> tuple[str, list[Any]]:
     return _text_condition(column, attr, value)
 
 
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _text_condition(column: str, attr: Attr, value: Text) -> tuple[str, list[Any]]:
     if attr.match is Match.NAME:
         column = column.replace('"patient_name"', '"patient_name_search"')
         # A PN holds up to three groups ("ZHANG^SAN=张三"); a pattern matches the first
-        # group on its own too.
+        # group on its own too. Ideographic or phonetic text (not ASCII) is looked for in the
+        # later groups: no index helps there, so only such a search scans.
+        if not value.value.isascii():
+            pattern = value.value if value.wildcard else _escape(value.value)
+            like = f"{column} LIKE {{}} ESCAPE '\\'"
+            return f"({like} OR {like} OR {like})", [pattern, f"%={pattern}", f"%={pattern}=%"]
         if not value.wildcard:
             sql = f"({column} = {{}} OR {column} LIKE {{}} ESCAPE '\\')"
-            escaped = value.value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            escaped = _escape(value.value)
             sql += f" AND {column} >= {{}} AND {column} < {{}}"
             return sql, [value.value, escaped + "=%", value.value, _next_prefix(value.value)]
         if value.value.endswith("%") and not value.value.endswith("\\%"):  # any later group too

@@ -69,6 +69,16 @@ async def test_match_keys(doctor, dicom_data: DicomData) -> None:
     assert uids(await doctor.get("/dicomweb/studies", params={"PatientName": pattern})) >= (
         same_surname
     )
+    ideographic = ct.patient_name.partition("=")[2]
+    family = ideographic.split("^")[0]
+    res = await doctor.get("/dicomweb/studies", params={"PatientName": f"{family}^*"})
+    assert uids(res) == {
+        f.study for f in dicom_data.files if f.patient_name.partition("=")[2].startswith(family)
+    }
+    res = await doctor.get("/dicomweb/studies", params={"PatientName": ideographic})
+    assert uids(res) == {
+        f.study for f in dicom_data.files if f.patient_name.partition("=")[2] == ideographic
+    }
     res = await doctor.get("/dicomweb/studies", params={"PatientName": "ZZZ-NOBODY*"})
     assert uids(res) == set()
     res = await doctor.get("/dicomweb/studies", params={"AccessionNumber": ct.accession})
