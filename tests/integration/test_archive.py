@@ -525,3 +525,44 @@ async def test_an_instance_arriving_after_archiving_is_never_removed(tmp_path: P
     late_row = await Instance.select().where(Instance.id == late.instance_id).first()
     assert files.online_path(late_row["storage_path"]).exists()
     assert not any(files.online_path(m.storage_path).exists() for m in members)
+
+
+async def test_the_sweep_fails_abandoned_retrievals_and_queues_stuck_requests(
+    new_api, tmp_path: Path
+) -> None:
+    study_id = await archived_study(tmp_path / "a")
+    east = await admin(new_api)
+    res = await east.post("/api/archive/retrievals", json={"study_id": study_id, "reason": "x"})
+    rid = res.json()["id"]
+    await Outbox.update({Outbox.status: "failed", Outbox.error: "Prefect said no 5 times"}).where(
+        Outbox.idempotency_key == f"retrieval-{rid}"
+    )
+    assert await archive.fail_abandoned() >= 1
+    detail = (await east.get(f"/api/archive/retrievals/{rid}")).json()
+    assert detail["retrieval"]["state"] == "failed"
+    assert "Prefect said no 5 times" in detail["retrieval"]["error"]
+    assert await tier(study_id) == "archive"
+
+    # a request whose queueing step never ran (the web app died between the two)
+    stuck_study = await archived_study(tmp_path / "b")
+    hid = await hospital_id()
+    await Study.update({Study.tier: "restoring"}).where(Study.id == stuck_study)
+    made = now() - timedelta(minutes=5)
+    row = await ArchiveRetrieval.insert(
+        ArchiveRetrieval(
+            hospital=hid,
+            study=stuck_study,
+            state="requested",
+            requested_by=1,
+            reason="stuck",
+            created_at=made,
+            updated_at=made,
+        )
+    ).returning(ArchiveRetrieval.id)
+    stuck = row[0]["id"]
+    assert await archive.queue_stuck_requests() >= 1
+    state = await ArchiveRetrieval.select(ArchiveRetrieval.state).where(
+        ArchiveRetrieval.id == stuck
+    )
+    assert state[0]["state"] == "queued"
+    assert await Outbox.exists().where(Outbox.idempotency_key == f"retrieval-{stuck}")
