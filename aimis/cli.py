@@ -97,7 +97,7 @@ def cmd_import(args: argparse.Namespace) -> None:
         )
     except AppError as exc:
         raise SystemExit(f"error: {exc.message}") from None
-    where = f"{get_settings().base_url}/admin/migrations/{run_id}"
+    where = f"{get_settings().base_url}/manage/migrations/{run_id}"
     print(f"migration run {run_id}: {state} ({where})")
 
 

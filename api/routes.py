@@ -36,6 +36,7 @@ from api.viewer.controllers import ViewerController
 from ui.archive_pages import ArchivePages
 from ui.consultation_pages import ConsultationPages
 from ui.exam_pages import ExamPages
+from ui.ingest_pages import IngestPages
 from ui.management_pages import ManagementPages
 from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
@@ -65,6 +66,7 @@ def route_handlers() -> list[Any]:
         ArchiveController,
         ArchivePages,
         IngestController,
+        IngestPages,
         NotificationChannelController,
         MyNotificationsController,
         DeliveryLogController,

@@ -51,7 +51,7 @@ class IngestController(Controller):
         hospital = await service.upload_hospital(actor_of(request), hospital_id)
         run_id = await upload(ctx, hospital, request.headers, request.stream())
         run = await service.get_run(actor_of(request), run_id)
-        return UploadAccepted(run_id, run.received, f"/admin/migrations/{run_id}")
+        return UploadAccepted(run_id, run.received, f"/manage/migrations/{run_id}")
 
     @get("/runs")
     async def runs(

@@ -71,7 +71,7 @@ async def test_files_a_folder_and_a_zip_become_one_run(west, study) -> None:
     assert res.status_code == 201, res.text
     accepted = res.json()
     run_id = accepted["run_id"]
-    assert accepted["files"] == len(study) and accepted["url"] == f"/admin/migrations/{run_id}"
+    assert accepted["files"] == len(study) and accepted["url"] == f"/manage/migrations/{run_id}"
     items = (
         await MigrationItem.select()
         .where(MigrationItem.migration == run_id)

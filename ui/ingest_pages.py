@@ -1,0 +1,198 @@
+"""Cloud-film migration pages (SPEC 8.10, 9.1) in the management platform.
+
+``/manage/migrations``: upload (files, a folder, zips) and the runs with live progress bars;
+``/manage/migrations/{id}``: one run, its steps and every file's outcome;
+``/manage/migration-log``: the billed migration log with filters and CSV;
+``/manage/dicom-nodes``: the PACS and modalities allowed to send over DICOM.
+Pages read through ``api.ingest`` like the API; changes go through the JSON API (``app.js``).
+Progress arrives as ``migration.progress`` events on the hospital's topic (bar and counts are
+patched in place); a step of a run re-fetches the table fragment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.params import Parameter
+from litestar.response import Redirect, Template
+
+from aimis.settings import get_settings
+from api.auth import ctx_of
+from api.consultations.records import hospital_zone
+from api.ingest import nodes, service
+from states.migration import PIPELINE, MigrationState
+from store.scoping import visible
+from store.tables import Hospital
+from store.uow import Actor
+from ui import i18n
+from ui.i18n_ingest import EN_INGEST, ZH_INGEST
+from ui.management_pages import human_bytes
+from ui.pages import page, to_login
+
+i18n.register(ZH_INGEST)
+i18n.EN.update(EN_INGEST)
+
+OPEN_STATES = [
+    s.value for s in MigrationState if s not in (MigrationState.notified, MigrationState.failed)
+]
+ITEM_STATUSES = ["received", "stored", "duplicate", "new_version", "refused", "failed"]
+
+
+def _admin(request: Request) -> Actor | Redirect:
+    actor = request.scope.get("user")
+    if not isinstance(actor, Actor) or not actor.is_admin or actor.realm != "admin":
+        return to_login(request, admin=True)
+    return actor
+
+
+async def _clock(actor: Actor) -> Callable[[str | None], str]:
+    zone = await hospital_zone(actor.hospital_id)
+
+    def when(value: str | None) -> str:
+        if not value:
+            return ""
+        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    return when
+
+
+async def _hospitals(actor: Actor) -> list[dict[str, Any]]:
+    return list(await visible(Hospital, actor, Hospital.id, Hospital.name).order_by(Hospital.id))
+
+
+def _common(actor: Actor) -> dict[str, Any]:
+    return {
+        "human_bytes": human_bytes,
+        "open_states": OPEN_STATES,
+        "is_alliance": actor.kind == "alliance_admin",
+    }
+
+
+class IngestPages(Controller):
+    include_in_schema = False
+    path = "/manage"
+
+    @get("/migrations")
+    async def runs(
+        self,
+        request: Request,
+        run_state: Annotated[str, Parameter(query="state")] = "",
+        source: str = "",
+        offset: int = 0,
+    ) -> Template | Redirect:
+        actor = _admin(request)
+        if isinstance(actor, Redirect):
+            return actor
+        hospitals = await _hospitals(actor)
+        return await page(
+            request,
+            "ingest/runs.html",
+            runs=await service.list_runs(actor, run_state, source, offset),
+            hospitals=hospitals,
+            topics=[f"hospital:{h['id']}" for h in hospitals][:50],
+            state=run_state,
+            source=source,
+            states=service.STATES,
+            sources=service.SOURCES,
+            max_upload=get_settings().ingest_max_upload_bytes,
+            when=await _clock(actor),
+            **_common(actor),
+        )
+
+    @get("/migrations/table")
+    async def runs_table(
+        self,
+        request: Request,
+        run_state: Annotated[str, Parameter(query="state")] = "",
+        source: str = "",
+        offset: int = 0,
+    ) -> Template | Redirect:
+        """The runs table alone (htmx fragment)."""
+        actor = _admin(request)
+        if isinstance(actor, Redirect):
+            return actor
+        return Template(
+            template_name="ingest/_runs.html",
+            context={
+                **i18n.context(request),
+                "runs": await service.list_runs(actor, run_state, source, offset),
+                "when": await _clock(actor),
+                **_common(actor),
+            },
+        )
+
+    @get("/migrations/{run_id:int}")
+    async def run(
+        self, request: Request, run_id: int, status: str = "", offset: int = 0
+    ) -> Template | Redirect:
+        actor = _admin(request)
+        if isinstance(actor, Redirect):
+            return actor
+        detail = await service.run_detail(ctx_of(request), run_id, status, offset)
+        return await page(
+            request,
+            "ingest/run.html",
+            detail=detail,
+            run=detail.run,
+            status=status,
+            offset=offset,
+            statuses=ITEM_STATUSES,
+            pipeline=[trigger for trigger, _ in PIPELINE],
+            topics=[f"case:migration:{run_id}"],
+            when=await _clock(actor),
+            **_common(actor),
+        )
+
+    @get("/migration-log")
+    async def log(
+        self,
+        request: Request,
+        date_from: str = "",
+        date_to: str = "",
+        hospital_id: int | None = None,
+        q: str = "",
+        offset: int = 0,
+    ) -> Template | Redirect:
+        actor = _admin(request)
+        if isinstance(actor, Redirect):
+            return actor
+        ctx = ctx_of(request)
+        log_page = await service.migration_log(ctx, date_from, date_to, hospital_id, q, offset)
+        query = {"date_from": date_from, "date_to": date_to, "q": q}
+        if hospital_id is not None:
+            query["hospital_id"] = str(hospital_id)
+        return await page(
+            request,
+            "ingest/log.html",
+            log=log_page,
+            hospitals=await _hospitals(actor),
+            date_from=date_from,
+            date_to=date_to,
+            hospital_id=hospital_id,
+            q=q,
+            query="&".join(f"{k}={v}" for k, v in query.items() if v),
+            when=await _clock(actor),
+            **_common(actor),
+        )
+
+    @get("/dicom-nodes")
+    async def dicom_nodes(self, request: Request) -> Template | Redirect:
+        actor = _admin(request)
+        if isinstance(actor, Redirect):
+            return actor
+        settings = get_settings()
+        return await page(
+            request,
+            "ingest/nodes.html",
+            nodes=await nodes.list_nodes(ctx_of(request)),
+            hospitals=await _hospitals(actor),
+            receiver={
+                "ae_title": settings.dicom_ae_title,
+                "host": settings.dicom_host or settings.host,
+                "port": settings.dicom_port,
+            },
+            **_common(actor),
+        )
