@@ -2,7 +2,7 @@
 
 ZH_STUDIES: dict[str, str] = {
     "Studies": "影像检查",
-    "Study list": "检查列表",
+    "Study list": "影像检查列表",
     "Patient ID": "患者编号",
     "Study date from": "检查日期自",
     "Study date to": "检查日期至",

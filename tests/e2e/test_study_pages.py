@@ -157,7 +157,7 @@ async def test_study_list_in_chinese_on_a_phone(app_url, phone, home: Place):
     await login(page, app_url, home.admin, PASSWORD, admin=True)
     await page.goto(f"{app_url}/lang/zh")
     await page.goto(f"{app_url}/studies")
-    assert "检查列表" in (await page.text_content("h1") or "")
+    assert "影像检查列表" in (await page.text_content("h1") or "")
     assert len(await rows(page)) == len(home.studies)
     await shot(page, "studies-list-phone-zh")
 
