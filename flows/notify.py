@@ -156,10 +156,11 @@ async def _notification(outbox_id: int, target: Target, business_type: str) -> t
     return int(created[0]["id"]), "pending"
 
 
-def reset_code_message(code: str, minutes: int, channel: Channel, address: str) -> OutgoingMessage:
+def reset_code_message(code: str, minutes: int, target: Target) -> OutgoingMessage:
     return OutgoingMessage(
-        channel=channel,
-        address=address,
+        channel=target.channel,
+        address=target.address,
+        channel_id=target.channel_id,
         title="AIMIS 验证码 verification code",
         body=(
             f"您的 AIMIS 验证码是 {code}，{minutes} 分钟内有效。如非本人操作，请忽略。\n"
@@ -182,14 +183,23 @@ async def plan_reset_code(outbox_id: int) -> list[Planned]:
     if "code" not in payload:
         raise PermanentFailure(f"outbox row {outbox_id} holds no code (already scrubbed)")
     recipient = await _recipient(int(payload["user_id"]))
-    channel, address = channels().choose(recipient)
-    target = Target(channel, recipient.hospital_id, recipient.user_id, address)
+    target = await _code_target(recipient)
     notification_id, status = await _notification(outbox_id, target, "account")
     if status == "sent":
         return []
     minutes = get_settings().reset_code_minutes
-    message = reset_code_message(str(payload["code"]), minutes, channel, address)
+    message = reset_code_message(str(payload["code"]), minutes, target)
     return [Planned(notification_id, recipient.user_id, message)]
+
+
+async def _code_target(recipient: Recipient) -> Target:
+    """A code goes to the user alone: the first personal channel of the hospital's
+    "account" rule the user has the binding for (never a group robot), else the fallback."""
+    if recipient.hospital_id is not None:
+        for target in await _by_rule(recipient.hospital_id, "account", [recipient]):
+            if target.user_id == recipient.user_id and target.channel != Channel.wecom_bot:
+                return target
+    return _fallback(recipient)
 
 
 def _fallback(recipient: Recipient) -> Target:

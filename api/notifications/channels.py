@@ -40,7 +40,7 @@ from store.tables import NotificationChannel, NotificationRule, User
 from store.uow import Actor, Ctx, now, unit_of_work
 
 AUDIENCES = ("involved", "department", "hospital")
-RULE_TYPES = [t for t in BUSINESS_TYPES if t != "account"]  # reset codes: the user's binding
+RULE_TYPES = list(BUSINESS_TYPES)  # "account": verification codes, to the user alone
 
 
 def _json(value: object) -> str:
@@ -241,7 +241,7 @@ async def list_rules(actor: Actor) -> list[RuleRead]:
     return [_rule_read(t, rows.get(t)) for t in RULE_TYPES]
 
 
-async def _check_rule(actor: Actor, data: RuleUpdate) -> list[int]:
+async def _check_rule(actor: Actor, business_type: str, data: RuleUpdate) -> list[int]:
     if data.audience not in AUDIENCES:
         raise BadRequest(f"The audience is one of: {', '.join(AUDIENCES)}.")
     ids = sorted(set(data.channel_ids))
@@ -257,14 +257,23 @@ async def _check_rule(actor: Actor, data: RuleUpdate) -> list[int]:
         )
     if data.enabled and not ids:
         raise BadRequest("Choose at least one channel, or switch the rule off.")
-    if data.audience == "hospital":
-        kinds = await NotificationChannel.select(NotificationChannel.kind).where(
+    kinds = {
+        k["kind"]
+        for k in await NotificationChannel.select(NotificationChannel.kind).where(
             NotificationChannel.id.is_in(ids or [0])
         )
-        if Channel.wecom_bot.value not in {k["kind"] for k in kinds}:
-            raise BadRequest(
-                "The audience 'hospital' is the hospital's WeCom group: add the group robot."
-            )
+    }
+    if business_type == "account" and (
+        Channel.wecom_bot.value in kinds or data.audience != "involved"
+    ):
+        raise BadRequest(
+            "Verification codes go to the account's owner alone: choose personal channels "
+            "(not the group robot) and the audience 'involved'."
+        )
+    if data.audience == "hospital" and Channel.wecom_bot.value not in kinds:
+        raise BadRequest(
+            "The audience 'hospital' is the hospital's WeCom group: add the group robot."
+        )
     return ids
 
 
@@ -273,7 +282,7 @@ async def set_rule(ctx: Ctx, business_type: str, data: RuleUpdate) -> RuleRead:
     hospital_id = own_hospital(actor)
     if business_type not in RULE_TYPES:
         raise BadRequest(f"The business type is one of: {', '.join(RULE_TYPES)}.")
-    ids = await _check_rule(actor, data)
+    ids = await _check_rule(actor, business_type, data)
     where = (NotificationRule.hospital == hospital_id) & (
         NotificationRule.business_type == business_type
     )

@@ -260,6 +260,10 @@ async def test_rules_name_channels_and_an_audience(place) -> None:
     ]:
         res = await place.admin.put("/api/notifications/rules/consultation", json=body)
         assert res.status_code == status and says in res.json()["detail"], res.text
+    res = await place.admin.put(
+        "/api/notifications/rules/account", json={"channel_ids": [app["id"], bot["id"]]}
+    )
+    assert res.status_code == 400 and "owner alone" in res.json()["detail"]
     res = await place.admin.put("/api/notifications/rules/dinner", json={"channel_ids": []})
     assert res.status_code == 400 and "business type" in res.json()["detail"]
     assert await state(place.id) == before
