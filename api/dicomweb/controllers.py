@@ -9,7 +9,7 @@ from api.dicomweb import service
 from api.dicomweb.access import actor, base_url, refusals_audited, require_dicomweb_caller
 from api.dicomweb.attributes import Level
 from api.dicomweb.qido import Scope
-from api.dicomweb.rendered import parse_render_params
+from api.dicomweb.rendered import ignored_parameters, parse_render_params
 from api.dicomweb.service import Body
 
 INSTANCE = "/studies/{study:str}/series/{series:str}/instances/{instance:str}"
@@ -174,6 +174,7 @@ class RenderedController(Controller):
                 body = await service.render(
                     ctx, actor(request), accept, params, study, series, instance, frames
                 )
+            body.headers.update(service.warning_header(ignored_parameters(q.keys())))
             return _send(body)
 
     @get(INSTANCE + "/rendered")

@@ -3,6 +3,7 @@ PNG, with ``window=center,width[,function]``, ``viewport=width,height`` and ``qu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aimis.errors import BadRequest
@@ -20,6 +21,20 @@ class RenderParams:
     window: Window | None = None
     viewport: tuple[int, int] | None = None
     quality: int = 90
+
+
+SUPPORTED = {"window", "viewport", "quality"}
+
+
+def ignored_parameters(names: Iterable[str]) -> list[str]:
+    """The warning for parameters /rendered does not implement (``annotation``…)."""
+    ignored = sorted(
+        name if name.isascii() and name.isprintable() else "(unreadable name)"
+        for name in set(names) - SUPPORTED
+    )
+    if not ignored:
+        return []
+    return [f"These parameters are not supported and were ignored: {', '.join(ignored)[:300]}"]
 
 
 def parse_render_params(window: str, viewport: str, quality: str) -> RenderParams:

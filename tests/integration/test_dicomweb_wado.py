@@ -210,6 +210,10 @@ async def test_rendered_and_thumbnails(doctor, dicom_data: DicomData) -> None:
     assert a.std() > b.std()  # a narrow window has more contrast
     big = await doctor.get(url(ct) + "/rendered", params={"viewport": "256,128"})
     assert Image.open(io.BytesIO(big.content)).size == (128, 128)
+    assert "warning" not in big.headers
+    annotated = await doctor.get(url(ct) + "/rendered", params={"annotation": "patient"})
+    assert annotated.status_code == 200
+    assert "ignored: annotation" in annotated.headers["warning"]
     low = await doctor.get(url(ct) + "/rendered", params={"quality": "5", "viewport": "256,256"})
     high = await doctor.get(url(ct) + "/rendered", params={"quality": "95", "viewport": "256,256"})
     assert len(low.content) < len(high.content)
