@@ -139,6 +139,10 @@ async def test_frames_decoded_or_as_stored(doctor, dicom_data: DicomData) -> Non
             assert data == encoded_frame(f.path, 0)
         else:
             assert data == native_frame(f.path, 0).data
+        # OHIF's header (omitQuotationForMultipartRequest): unquoted, any syntax
+        ohif = "multipart/related; type=application/octet-stream; transfer-syntax=*"
+        again = parts(await doctor.get(url(f) + "/frames/1", headers={"Accept": ohif}))
+        assert again == stored
     us = dicom_data.first("US")
     assert us.frames > 1
     listed = parts(await doctor.get(url(us) + f"/frames/1,{us.frames}", headers={"Accept": OCTET}))
