@@ -28,6 +28,7 @@ class Text:
     value: str
     wildcard: bool  # value is a LIKE pattern (``*``→``%``, ``?``→``_``)
     prefix: str  # literal characters before the first wildcard
+    glob: str = ""  # the same pattern for SQLite's case-sensitive GLOB
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def _text(name: str, raw: str, upper: bool) -> Text | None:
     escaped = raw.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = escaped.replace("*", "%").replace("?", "_")
     cut = min(i for i in (raw.find("*"), raw.find("?")) if i >= 0)
-    return Text(pattern, True, raw[:cut])
+    return Text(pattern, True, raw[:cut], raw.replace("[", "[[]"))
 
 
 def _date(name: str, raw: str) -> DateRange | None:

@@ -112,6 +112,8 @@ def _text_condition(column: str, attr: Attr, value: Text) -> tuple[str, list[Any
         return sql, args
     if not value.wildcard:
         return f"{column} = {{}}", [value.value]
+    if Study._meta.db.engine_type == "sqlite":  # LIKE ignores case there; DICOM does not
+        return f"{column} GLOB {{}}", [value.glob]
     return f"{column} LIKE {{}} ESCAPE '\\'", [value.value]
 
 

@@ -83,6 +83,12 @@ async def test_match_keys(doctor, dicom_data: DicomData) -> None:
     assert uids(res) == set()
     res = await doctor.get("/dicomweb/studies", params={"AccessionNumber": ct.accession})
     assert uids(res) == {ct.study}
+    wildcard = ct.accession[:3] + "*" + ct.accession[-2:]
+    res = await doctor.get("/dicomweb/studies", params={"AccessionNumber": wildcard})
+    assert ct.study in uids(res)
+    # not a person's name: matched case-sensitively, on SQLite as on PostgreSQL
+    res = await doctor.get("/dicomweb/studies", params={"AccessionNumber": wildcard.lower()})
+    assert ct.study not in uids(res)
     res = await doctor.get("/dicomweb/studies", params={"ModalitiesInStudy": "CT"})
     assert uids(res) == {f.study for f in dicom_data.files if f.modality == "CT"}
     res = await doctor.get("/dicomweb/studies", params={"ModalitiesInStudy": "MR,US"})
