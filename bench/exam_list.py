@@ -27,12 +27,14 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 PG_ADMIN = os.environ.get("AIMIS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 CHUNK = 100_000
 DEEP_ROW = 100_000
+SHARED = 5_000  # open diagnosis requests to the leading hospital
 
 SURNAMES = [
     ("王", "WANG"), ("李", "LI"), ("张", "ZHANG"), ("刘", "LIU"), ("陈", "CHEN"),
@@ -137,13 +139,46 @@ async def generate(rows: int, postgres: bool) -> tuple[float, list[int], dict[in
             insert_sql(postgres, first, min(first + CHUNK, rows + 1), hospitals, depts)
         )
         print(f"  {min(first + CHUNK - 1, rows):>9,} rows", flush=True)
+    await share_with_leading(hospitals)
     await Examination.raw("ANALYZE")
     return time.perf_counter() - start, hospitals, depts
 
 
+async def share_with_leading(hospitals: list[int]) -> None:
+    """The leading hospital diagnoses for the others: SHARED open diagnosis requests (and
+    a fifth as many rejected ones) of the other hospitals' examinations target it, so its
+    doctors' list has two branches (own examinations + shared ones), as in real use."""
+    from store.tables import DiagnosisRequest, Examination, User
+
+    user = await User.select(User.id).where(User.username == "dr.chen").first()
+    assert user is not None
+    rows = (
+        await Examination.select(Examination.id, Examination.hospital)
+        .where(Examination.hospital.is_in(hospitals[1:]))
+        .order_by(Examination.id)
+        .limit(SHARED + SHARED // 5)
+    )
+    at = datetime.now(UTC)
+    requests = [
+        DiagnosisRequest(
+            examination=r["id"],
+            hospital=r["hospital"],
+            target_hospital=hospitals[0],
+            state="requested" if i < SHARED else "rejected",
+            requested_by=user["id"],
+            created_at=at,
+            updated_at=at,
+        )
+        for i, r in enumerate(rows)
+    ]
+    for i in range(0, len(requests), 1000):  # PostgreSQL takes at most 32767 parameters
+        await DiagnosisRequest.insert(*requests[i : i + 1000])
+
+
 def cases(hospitals: list[int], depts: dict[int, list[int]]) -> list[tuple[str, str, dict]]:
     """(name, who, query parameters). ``doctor``: a doctor of the leading hospital (500,000
-    examinations); ``alliance``: the alliance admin (all 1,000,000, three hospitals)."""
+    examinations of its own and 5,000 shared by diagnosis requests); ``alliance``: the
+    alliance admin (all 1,000,000, three hospitals)."""
     return [
         ("default (exam time, newest first)", "doctor", {}),
         ("exam time, oldest first", "doctor", {"order": "asc"}),
@@ -172,6 +207,7 @@ def cases(hospitals: list[int], depts: dict[int, list[int]]) -> list[tuple[str, 
         ("keyword: patient ID", "doctor", {"q": "P100001"}),
         ("keyword: accession number", "doctor", {"q": "A400000"}),
         ("keyword: HIS number", "doctor", {"q": "H100000"}),
+        ("shared with me: one requesting hospital", "doctor", {"hospital_id": str(hospitals[1])}),
         ("alliance admin: all hospitals", "alliance", {}),
         ("alliance admin: print time", "alliance", {"sort": "print_time"}),
         ("alliance admin: status = initial_report", "alliance", {"status": "initial_report"}),
@@ -205,9 +241,10 @@ async def deep_cursor(actor: Any, f: Any, total: int) -> str | None:
     """A cursor at row DEEP_ROW of the filter (its middle when shorter), found with an
     offset query once, untimed."""
     from api.exams import service
+    from store.examinations import examination_clause
     from store.tables import Examination
 
-    clauses = await service.filter_clauses(actor, f)
+    clauses = [await examination_clause(actor), *await service.filter_clauses(actor, f)]
     column = Examination.exam_time if f.sort == "exam_time" else Examination.print_time
     if f.sort == "print_time":
         clauses.append(Examination.print_time.is_not_null())
@@ -232,6 +269,7 @@ async def measure(reps: int) -> list[dict[str, Any]]:
 
     from api.exams import service
     from bench.measure import percentile
+    from store.examinations import examination_clause
 
     who = await actors()
     from store.tables import Department, Examination, Hospital
@@ -257,7 +295,8 @@ async def measure(reps: int) -> list[dict[str, Any]]:
     for name, actor_key, params in cases(hospitals, depts):
         actor = who[actor_key]
         base = service.ExamQuery(**params).parse()
-        total = await Examination.count().where(*await service.filter_clauses(actor, base))
+        visible = await examination_clause(actor)
+        total = await Examination.count().where(visible, *await service.filter_clauses(actor, base))
         deep = await deep_cursor(actor, base, total)
         row: dict[str, Any] = {"case": name, "matches": total}
         for page, cursor in (("first", ""), ("deep", deep)):

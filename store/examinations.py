@@ -6,9 +6,10 @@ attributes at migration, edited by admins, seen through one visibility rule.
 - Every change of an examination row that a list shows (created, status changed, edited)
   writes a live event ``exam.changed`` on ``hospital:<owner>`` with ids and the status only,
   never patient data, so open lists re-fetch what they may see.
-- ``examination_clause(actor)`` is the visibility rule of examinations: the actor's
-  hospital (an alliance admin: the alliance), plus examinations shared with the actor's
-  hospital by a DiagnosisRequest that is not rejected or cancelled.
+- ``examination_branches(actor)`` / ``examination_clause(actor)`` are the visibility rule
+  of examinations: the actor's hospital (an alliance admin: the alliance), plus
+  examinations shared with the actor's hospital by a DiagnosisRequest that is not rejected
+  or cancelled.
 """
 
 from __future__ import annotations
@@ -236,20 +237,34 @@ async def visible_hospital_ids(actor: Actor) -> list[int]:
     return [actor.hospital_id] if actor.hospital_id is not None else []
 
 
-async def examination_clause(actor: Actor) -> Any:
-    """Which examinations ``actor`` sees: his hospital's (an alliance admin's: the
-    alliance's) and those shared with his hospital by an open DiagnosisRequest."""
+async def examination_branches(actor: Actor) -> list[Any]:
+    """What ``actor`` sees, as disjoint where-clauses: his hospital's examinations (an
+    alliance admin's: the alliance's), then those of other hospitals shared with his
+    hospital by an open DiagnosisRequest. A list runs one keyset query per branch (each
+    answered by its own index) and merges them; an OR of both would sort every row."""
     own = await visible_hospital_ids(actor)
     if not own:
-        return NOTHING
-    clause: Any = (
-        Examination.hospital.is_in(own) if len(own) > 1 else Examination.hospital == own[0]
-    )
+        return []
+    mine: Any = Examination.hospital.is_in(own) if len(own) > 1 else Examination.hospital == own[0]
+    branches = [mine & Examination.deleted_at.is_null()]
     if actor.hospital_id is not None:
         shared = await shared_with_hospital_clause(actor.hospital_id)
         if shared is not None:
-            clause = clause | shared
-    return clause & Examination.deleted_at.is_null()
+            branches.append(
+                shared & Examination.hospital.not_in(own) & Examination.deleted_at.is_null()
+            )
+    return branches
+
+
+async def examination_clause(actor: Actor) -> Any:
+    """Which examinations ``actor`` sees, as one clause (for reading single rows)."""
+    branches = await examination_branches(actor)
+    if not branches:
+        return NOTHING
+    clause = branches[0]
+    for branch in branches[1:]:
+        clause = clause | branch
+    return clause
 
 
 async def get_examination(actor: Actor, exam_id: int) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The examination list (SPEC 2.1) and an examination's admin edit (issue 5 items 1-2).
 
-Reads go through ``store.examinations.examination_clause`` (the one visibility rule of
+Reads go through ``store.examinations.examination_branches`` (the one visibility rule of
 examinations); writes through ``unit_of_work`` with an audit row and a live event.
 
 Paging is keyset, never offset: the cursor holds the sort value and the id of the last row,
@@ -27,7 +27,7 @@ from api.management.audit import parse_day
 from api.management.service import actor_of
 from store.examinations import (
     STATUSES,
-    examination_clause,
+    examination_branches,
     get_examination,
     hospital_zone,
     update_examination,
@@ -41,6 +41,7 @@ ORDERS = ("desc", "asc")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 COUNT_CAP = 10_000  # counts per status are exact up to here
+PROBE = 5_000  # a keyword's matches up to here are ordered in Python (see _probe_page)
 TOP = "\U0010ffff"  # sorts after every character: [p, p + TOP) is "starts with p"
 
 COLUMNS = (
@@ -215,7 +216,8 @@ def keyword_clause(q: str) -> Any:
 
 
 async def filter_clauses(actor: Actor, f: ExamFilter, *, with_status: bool = True) -> list[Any]:
-    clauses = [await examination_clause(actor)]
+    """The filter's conditions, visibility aside (see ``examination_branches``)."""
+    clauses: list[Any] = []
     if f.date_from or f.date_to:
         zone = await hospital_zone(actor.hospital_id)
         if f.date_from:
@@ -284,21 +286,60 @@ async def _fetch(clauses: list[Any], order_by: list[Any], desc: bool, limit: int
     return await query.order_by(*order_by, ascending=not desc).limit(limit)
 
 
-async def search(actor: Actor, f: ExamFilter) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of the list: rows and the cursor of the next page (None on the last)."""
-    clauses = await filter_clauses(actor, f)
+def _is_after(row: dict[str, Any], f: ExamFilter, after: tuple[str, datetime | None, int]) -> bool:
+    """Whether ``row`` comes after the cursor in the list's order (the SQL bound, in Python)."""
+    phase, value, last_id = after
     desc = f.order == "desc"
-    after = decode_cursor(f)
-    want = f.limit + 1
+    mine = row[f.sort]
+    if phase == "n":  # in the unprinted part: only unprinted rows further on by id
+        return mine is None and (row["id"] < last_id if desc else row["id"] > last_id)
+    if mine is None:  # the unprinted all follow the printed
+        return True
+    assert value is not None
+    if desc:
+        return (mine, row["id"]) < (value, last_id)
+    return (mine, row["id"]) > (value, last_id)
+
+
+async def _probe_page(
+    clauses: list[Any], f: ExamFilter, after: tuple[str, datetime | None, int] | None, want: int
+) -> list[dict[str, Any]] | None:
+    """For a selective branch (a keyword search, the examinations shared with me): read the
+    ids and sort values of at most PROBE matches with no ORDER BY — the database then looks
+    them up by the keyword's or the request's index instead of walking the time index past
+    every row that does not match — and order them here. None when there are more than
+    PROBE (the matches are dense: the ordered keyset query finds a page at once)."""
+    column = Examination.exam_time if f.sort == "exam_time" else Examination.print_time
+    found = await Examination.select(Examination.id, column).where(*clauses).limit(PROBE + 1)
+    if len(found) > PROBE:
+        return None
+    if after:
+        found = [r for r in found if _is_after(r, f, after)]
+    ids = [r["id"] for r in _in_order(found, f)[:want]]
+    if not ids:
+        return []
+    rows = {r["id"]: r for r in await Examination.select().where(Examination.id.is_in(ids))}
+    return [rows[i] for i in ids if i in rows]
+
+
+async def _branch_page(
+    clauses: list[Any],
+    f: ExamFilter,
+    after: tuple[str, datetime | None, int] | None,
+    want: int,
+    selective: bool = False,
+) -> list[dict[str, Any]]:
+    """Up to ``want`` rows after the cursor, in the list's order, of one branch."""
+    if selective or f.q:
+        probed = await _probe_page(clauses, f, after, want)
+        if probed is not None:
+            return probed
+    desc = f.order == "desc"
     if f.sort == "exam_time":
         if after:
-            clauses.append(_after(Examination.exam_time, after[1], after[2], desc))  # type: ignore[arg-type]
-        rows = await _fetch(clauses, [Examination.exam_time, Examination.id], desc, want)
-        more = len(rows) > f.limit
-        rows = rows[: f.limit]
-        cursor = encode_cursor(f, "v", rows[-1]["exam_time"], rows[-1]["id"]) if more else None
-        return rows, cursor
-    rows = []
+            clauses = [*clauses, _after(Examination.exam_time, after[1], after[2], desc)]  # type: ignore[arg-type]
+        return await _fetch(clauses, [Examination.exam_time, Examination.id], desc, want)
+    rows: list[dict[str, Any]] = []
     if after is None or after[0] == "v":
         printed = [*clauses, Examination.print_time.is_not_null()]
         if after:
@@ -309,13 +350,38 @@ async def search(actor: Actor, f: ExamFilter) -> tuple[list[dict[str, Any]], str
         if after and after[0] == "n":
             unprinted.append(Examination.id < after[2] if desc else Examination.id > after[2])
         rows += await _fetch(unprinted, [Examination.id], desc, want - len(rows))
+    return rows
+
+
+def _in_order(rows: list[dict[str, Any]], f: ExamFilter) -> list[dict[str, Any]]:
+    """Merge the branches' pages: by (time, id) in the list's direction; for print time
+    the printed first, then the unprinted by id."""
+    desc = f.order == "desc"
+    column = f.sort
+    ordered = sorted(
+        rows, key=lambda r: (r[column] or datetime.min.replace(tzinfo=UTC), r["id"]), reverse=desc
+    )
+    return sorted(ordered, key=lambda r: r[column] is None)  # stable: keeps the order within
+
+
+async def search(actor: Actor, f: ExamFilter) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the list: rows and the cursor of the next page (None on the last)."""
+    filters = await filter_clauses(actor, f)
+    after = decode_cursor(f)
+    want = f.limit + 1
+    rows: list[dict[str, Any]] = []
+    branches = await examination_branches(actor)
+    for i, branch in enumerate(branches):  # the second branch: shared with my hospital
+        rows += await _branch_page([branch, *filters], f, after, want, selective=i > 0)
+    if len(branches) > 1:
+        rows = _in_order(rows, f)
     more = len(rows) > f.limit
     rows = rows[: f.limit]
     if not more:
         return rows, None
     last = rows[-1]
-    phase = "v" if last["print_time"] is not None else "n"
-    return rows, encode_cursor(f, phase, last["print_time"], last["id"])
+    value = last[f.sort]
+    return rows, encode_cursor(f, "v" if value is not None else "n", value, last["id"])
 
 
 async def _names(column: Any, label: Any, ids: set[int]) -> dict[int, str]:
@@ -396,8 +462,12 @@ async def status_counts(actor: Actor, query: ExamQuery) -> StatusCounts:
     """Per status for the filter (its status aside), exact up to COUNT_CAP; a status with
     more is reported as COUNT_CAP and named in ``capped`` (the page shows "10000+")."""
     f = query.parse()
-    clauses = await filter_clauses(actor, f, with_status=False)
-    found = {s: await _capped_count([*clauses, Examination.status == s]) for s in STATUSES}
+    filters = await filter_clauses(actor, f, with_status=False)
+    branches = await examination_branches(actor)
+    found = {
+        s: sum([await _capped_count([b, *filters, Examination.status == s]) for b in branches])
+        for s in STATUSES
+    }
     counts = {s: min(n, COUNT_CAP) for s, n in found.items()}
     capped = [s for s, n in found.items() if n > COUNT_CAP]
     return StatusCounts(counts=counts, total=sum(counts.values()), capped=capped)

@@ -265,30 +265,33 @@ async def test_keyset_paging_walks_every_row_once(new_api, uniq) -> None:
     for i, exam_id in enumerate(printed):  # printed at distinct times, two at the same
         at = datetime(2026, 2, 1 + min(i, 3), 12, tzinfo=UTC)
         await Examination.update({Examination.print_time: at}).where(Examination.id == exam_id)
-    for sort in ("exam_time", "print_time"):
-        for order in ("desc", "asc"):
-            seen: list[int] = []
-            cursor = ""
-            for _ in range(20):
-                res = await place.doctor.get(
-                    "/api/exams",
-                    params={"sort": sort, "order": order, "limit": "3", "cursor": cursor},
-                )
-                assert res.status_code == 200, res.text
-                body = res.json()
-                seen += [item["id"] for item in body["items"]]
-                cursor = body["next_cursor"]
-                if not cursor:
-                    break
-            assert sorted(seen) == sorted(made), (sort, order)  # each once
-            rows = {
-                r["id"]: r for r in await Examination.select().where(Examination.id.is_in(made))
-            }
-            key = "exam_time" if sort == "exam_time" else "print_time"
-            done = [rows[i][key] for i in seen if rows[i][key] is not None]
-            assert done == sorted(done, reverse=order == "desc")
-            if sort == "print_time":  # the unprinted come last
-                assert set(seen[-5:]) == set(made) - set(printed)
+    walks = [
+        (s, o, q)
+        for s in ("exam_time", "print_time")
+        for o in ("desc", "asc")
+        for q in ("", "zhang")
+    ]
+    for sort, order, q in walks:  # q: a keyword search is ordered in Python (probe)
+        seen: list[int] = []
+        cursor = ""
+        for _ in range(20):
+            res = await place.doctor.get(
+                "/api/exams",
+                params={"sort": sort, "order": order, "limit": "3", "cursor": cursor, "q": q},
+            )
+            assert res.status_code == 200, res.text
+            body = res.json()
+            seen += [item["id"] for item in body["items"]]
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
+        assert sorted(seen) == sorted(made), (sort, order, q)  # each once
+        rows = {r["id"]: r for r in await Examination.select().where(Examination.id.is_in(made))}
+        key = "exam_time" if sort == "exam_time" else "print_time"
+        done = [rows[i][key] for i in seen if rows[i][key] is not None]
+        assert done == sorted(done, reverse=order == "desc")
+        if sort == "print_time":  # the unprinted come last
+            assert set(seen[-5:]) == set(made) - set(printed)
     # a cursor of one sort is refused for another
     res = await place.doctor.get("/api/exams", params={"limit": "2"})
     cursor = res.json()["next_cursor"]
@@ -320,6 +323,42 @@ async def test_diagnosis_request_shares_an_examination_until_rejected(new_api, u
     )
     assert (await target.doctor.get(f"/api/exams/{exam_id}")).status_code == 404
     assert await page_ids(target.doctor) == []
+
+
+async def test_own_and_shared_examinations_page_together_in_time_order(new_api, uniq) -> None:
+    requester = await make_place(new_api, uniq)
+    target = await make_place(new_api, uniq)
+    user = await User.select(User.id).where(User.hospital == requester.hospital_id).first()
+    made = []
+    for day in range(10, 20):
+        owner = requester if day % 2 else target
+        exam_id = await make_exam(owner.hospital_id, date=f"202601{day}")
+        made.append(exam_id)
+        if owner is requester:
+            await DiagnosisRequest.insert(
+                DiagnosisRequest(
+                    examination=exam_id,
+                    hospital=requester.hospital_id,
+                    target_hospital=target.hospital_id,
+                    requested_by=user["id"],
+                    created_at=now(),
+                    updated_at=now(),
+                )
+            )
+    for q in ("", "zhang"):
+        seen: list[int] = []
+        cursor = ""
+        while True:
+            res = await target.doctor.get(
+                "/api/exams", params={"limit": "3", "cursor": cursor, "q": q}
+            )
+            seen += [item["id"] for item in res.json()["items"]]
+            cursor = res.json()["next_cursor"]
+            if not cursor:
+                break
+        assert seen == made[::-1], q  # newest first, own and shared interleaved
+    counts = (await target.doctor.get("/api/exams/counts")).json()
+    assert counts["total"] == 10
 
 
 async def test_module_switched_off_is_403(new_api, uniq) -> None:
