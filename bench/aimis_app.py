@@ -3,7 +3,7 @@ its own data folder, a migrated SQLite database (or a fresh PostgreSQL one with
 ``postgres=True``), the demo data loaded through the CLI, ``aimis serve`` on a free
 loopback port, an API token for a demo doctor made by his admin over HTTP (DICOMweb
 clients send it as ``Authorization: Bearer``) — plus the C-STORE receiver (``aimis scp``)
-with the benchmark's calling AE registered as a known DICOM node.
+with the benchmark's calling AE registered by the admin as a known DICOM node.
 
 Nothing is started through ``aimis up``: no Prefect server, so the work queued after a
 file is indexed (thumbnails, billing, notices) waits in the outbox and costs nothing
@@ -142,7 +142,6 @@ class Aimis:
         self._wait_http(f"{self.url}/health", "web")
         self.login()
         if self.scp:
-            self.cli("-m", "bench.aimis_setup", "dicom-node", SCU_AET)
             self._spawn("scp", ["scp"])
             self._wait_port(self.dicom_port, "scp")
         return self
@@ -207,6 +206,13 @@ class Aimis:
             )
             res.raise_for_status()
             self.headers = {"Authorization": f"Bearer {res.json()['token']}"}
+            if self.scp:  # the benchmark's storescu, a known node of the doctor's hospital
+                res = http.post(
+                    "/api/ingest/nodes",
+                    json={"ae_title": SCU_AET, "host": "127.0.0.1", "description": "bench"},
+                    headers={"x-csrftoken": http.cookies.get("csrftoken") or ""},
+                )
+                res.raise_for_status()
 
     def query_one(self, sql: str, *params: object) -> object:
         """One value read straight from the app's database (``$1`` placeholders)."""

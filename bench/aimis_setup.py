@@ -2,10 +2,10 @@
 environment (``Aimis.cli("-m", "bench.aimis_setup", ...)``) so the benchmark process never
 imports the app's settings or database:
 
-- ``dicom-node AET``: register the calling AE of ``storescu`` as a known node of CITY;
 - ``populate PACK``: file every DICOM file of a pack through ``store.imaging_index.
   ingest_file`` — the one function STOW-RS, C-STORE and imports all call — in migration
-  runs of ``--per-run`` files (source ``import``), as ``aimis import`` does.
+  runs of ``--per-run`` files (source ``import``), as ``aimis import`` does; an interrupted
+  fill resumes after what is indexed.
 """
 
 from __future__ import annotations
@@ -30,35 +30,24 @@ async def _hospital_id(code: str) -> int:
     return int(row["id"])
 
 
-async def dicom_node(ae_title: str) -> None:
-    from store.tables import DicomNode
-    from store.uow import now
-
-    hospital = await _hospital_id(HOSPITAL)
-    if not await DicomNode.exists().where(DicomNode.ae_title == ae_title):
-        await DicomNode.insert(
-            DicomNode(
-                hospital=hospital,
-                ae_title=ae_title,
-                host="127.0.0.1",
-                description="benchmark storescu",
-                created_at=now(),
-            )
-        )
-
-
 async def populate(pack: Path, per_run: int, concurrency: int) -> None:
     from bench.datasets import read_pack
     from store.imaging_index import ItemResult, create_run, ingest_file
+    from store.tables import Instance
     from store.uow import Ctx
 
     hospital = await _hospital_id(HOSPITAL)
     ctx = Ctx(ip="127.0.0.1", user_agent="aimis bench populate")
-    start, done, refused = time.perf_counter(), 0, 0
+    # resumable: an interrupted fill goes on after what is indexed (the few files in flight
+    # when it stopped come again and are duplicates, which change nothing)
+    skip = max(0, await Instance.count() - 2 * concurrency)
+    start, done, refused = time.perf_counter(), skip, 0
     run_id = 0
     pending: set[asyncio.Task[ItemResult]] = set()
     for n, data in enumerate(read_pack(pack)):
-        if n % per_run == 0:
+        if n < skip:
+            continue
+        if n == skip or n % per_run == 0:
             await asyncio.gather(*pending)
             pending.clear()
             run_id = await create_run(ctx, hospital, "import", f"bench {pack.name}")
@@ -69,12 +58,13 @@ async def populate(pack: Path, per_run: int, concurrency: int) -> None:
         pending.add(asyncio.create_task(ingest_file(run_id, data, file_name=f"{n}.dcm", ctx=ctx)))
         done = n + 1
         if done % 5000 == 0:
-            rate = done / (time.perf_counter() - start)
+            rate = (done - skip) / (time.perf_counter() - start)
             print(f"  AIMIS: {done} filed, {rate:.0f}/s", flush=True)
     for result in await asyncio.gather(*pending):
         refused += 0 if result.ok else 1
     seconds = time.perf_counter() - start
-    print(f"filed {done} files in {seconds:.0f} s ({done / seconds:.0f}/s), {refused} refused")
+    rate = (done - skip) / seconds
+    print(f"filed {done - skip} files in {seconds:.0f} s ({rate:.0f}/s), {refused} refused")
     if refused:
         raise SystemExit(1)
 
@@ -82,22 +72,17 @@ async def populate(pack: Path, per_run: int, concurrency: int) -> None:
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.aimis_setup")
     sub = parser.add_subparsers(dest="command", required=True)
-    node = sub.add_parser("dicom-node")
-    node.add_argument("ae_title")
     pop = sub.add_parser("populate")
     pop.add_argument("pack", type=Path)
     pop.add_argument("--per-run", type=int, default=1000)
-    pop.add_argument("--concurrency", type=int, default=1)
+    pop.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args(argv)
     from store.db import close_pool, start_pool
 
     async def run() -> None:
         await start_pool()
         try:
-            if args.command == "dicom-node":
-                await dicom_node(args.ae_title)
-            else:
-                await populate(args.pack, args.per_run, args.concurrency)
+            await populate(args.pack, args.per_run, args.concurrency)
         finally:
             await close_pool()
 

@@ -5,7 +5,6 @@ the only difference measured is the server."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -106,6 +105,7 @@ class StoreScuResult:
 # storescu proposes one transfer syntax family per run unless a profile lists several; this
 # one proposes every syntax of the data set, each in its own presentation context, so each
 # file goes as it is stored (no transcoding on the way).
+DCMTK_STORESCU = "/usr/bin/storescu"
 STORESCU_PROFILE = """\
 [[TransferSyntaxes]]
 [Uncompressed]
@@ -134,8 +134,8 @@ PresentationContexts = BenchCT
 def storescu(peer: Peer, calling_aet: str, files: Sequence[Path], log: Path) -> StoreScuResult:
     """Send ``files`` in one association with dcmtk's ``storescu``, each in its own transfer
     syntax. A file the peer did not take makes a non-zero ``returncode``."""
-    exe = shutil.which("storescu")
-    if exe is None:
+    exe = DCMTK_STORESCU  # not the venv's pynetdicom app of the same name
+    if not Path(exe).exists():
         raise RuntimeError("storescu is missing: apt-get install -y dcmtk")
     profile = log.with_suffix(".cfg")
     profile.write_text(STORESCU_PROFILE)

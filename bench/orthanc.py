@@ -54,7 +54,7 @@ def free_port() -> int:
 
 def ensure_installed() -> None:
     """Install Orthanc, its plugins and dcmtk from Debian when any is missing."""
-    missing = not ORTHANC.exists() or not shutil.which("storescu")
+    missing = not ORTHANC.exists() or not Path("/usr/bin/storescu").exists()
     missing = missing or any(not (PLUGINS / p).exists() for p in NEEDED_PLUGINS)
     if not missing:
         return

@@ -103,8 +103,7 @@ def aimis(pack: Path, *, postgres: bool = False) -> Aimis:
     """A started AIMIS on a clone of the filled data folder (filled first if not cached)."""
     cached = CACHE / f"{pack.stem}-aimis"
     if not (cached / "complete").exists():
-        shutil.rmtree(cached, ignore_errors=True)
-        _fill_aimis(pack, cached / "data")
+        _fill_aimis(pack, cached / "data")  # resumes an interrupted fill
         (cached / "complete").touch()
     data = Path(tempfile.mkdtemp(prefix="aimis-bench-app-")) / "data"
     clone(cached / "data", data, _is_database)
@@ -117,5 +116,5 @@ def aimis(pack: Path, *, postgres: bool = False) -> Aimis:
 def _fill_aimis(pack: Path, data: Path) -> None:
     app = Aimis(data, keep_data=True)
     print(f"filling AIMIS with {pack.name} (once; cached under {data.parent}) …", flush=True)
-    app.prepare()
+    app.prepare(skip_db=(data / "aimis.sqlite").exists())
     app.cli("-m", "bench.aimis_setup", "populate", str(pack), timeout=7200, echo=True)

@@ -68,13 +68,14 @@ class Figures:
     label: str
     samples: list[float]
     seconds: float
+    failed: int = 0  # requests answered with an error (not in the samples)
 
     def line(self) -> str:
         ms = [s * 1000 for s in self.samples]
         return (
             f"{self.label:<44} n={len(ms):>5}  p50 {statistics.median(ms):8.1f} ms  "
             f"p99 {percentile(ms, 99):8.1f} ms  max {max(ms):8.1f} ms  "
-            f"({len(ms) / self.seconds:.0f}/s)"
+            f"({len(ms) / self.seconds:.0f}/s)" + (f"  failed {self.failed}" if self.failed else "")
         )
 
 
@@ -159,7 +160,11 @@ def app(db: str) -> Iterator[tuple[str, dict[str, str], dict[str, Any]]]:
         proc = start([sys.executable, "-m", "aimis.cli", "serve"], env, log)
         url = f"http://127.0.0.1:{port}"
         wait_healthy(f"{url}/health", proc, log, 60)
-        yield url, env, ids
+        try:
+            yield url, env, ids
+        except Exception:
+            print(f"the app's log ends:\n{log.read_text()[-6000:]}", file=sys.stderr)
+            raise
     finally:
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -250,6 +255,10 @@ async def await_version(ws: Any, consultation_id: int, version: int) -> float:
             return time.perf_counter()
 
 
+class Refused(Exception):
+    """The app answered the transition with an error."""
+
+
 async def transition(pair: Pair) -> float:
     started = time.perf_counter()
     res = await pair.reviewer.post(
@@ -260,8 +269,8 @@ async def transition(pair: Pair) -> float:
             "version": pair.version,
         },
     )
-    if res.status_code != 200:
-        raise RuntimeError(f"{res.status_code}: {res.text}")
+    if res.status_code != 200:  # rolled back: the next try uses the same version
+        raise Refused(f"{res.status_code}: {res.text[:200]}")
     pair.version = res.json()["version"]
     await await_version(pair.ws, pair.consultation_id, pair.version)
     return time.perf_counter() - started
@@ -290,15 +299,24 @@ async def measure_app(db: str, iterations: int, clients: int, per_client: int) -
                 stack.push_async_callback(b.http.aclose)
                 pairs.append(await stack.enter_async_context(open_pair(url, ids, b, a)))
 
+            failures: list[str] = []
+
             async def loop(pair: Pair) -> list[float]:
-                return [await transition(pair) for _ in range(per_client)]
+                samples = []
+                for _ in range(per_client):
+                    try:
+                        samples.append(await transition(pair))
+                    except Refused as exc:
+                        failures.append(str(exc))
+                return samples
 
             began = time.perf_counter()
             results = await asyncio.gather(*(loop(p) for p in pairs))
             samples = [s for r in results for s in r]
-            figures.append(
-                Figures(f"{db}: {clients} pairs at once", samples, time.perf_counter() - began)
-            )
+            spent = time.perf_counter() - began
+            figures.append(Figures(f"{db}: {clients} pairs at once", samples, spent, len(failures)))
+            if failures:
+                print(f"{len(failures)} failed, e.g. {failures[0]}", file=sys.stderr)
         await applicant.http.aclose()
         await reviewer.http.aclose()
     return figures
