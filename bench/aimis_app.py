@@ -58,6 +58,9 @@ class Aimis:
     postgres: bool = False
     scp: bool = False
     keep_data: bool = False
+    # what-if experiments only: a journal mode set on the SQLite file before the app starts
+    # ("wal": what store/db.py would get from the fix proposed in /tmp/bench-findings.md)
+    sqlite_journal: str = ""
     port: int = 0
     dicom_port: int = 0
     env: dict[str, str] = field(default_factory=dict)
@@ -138,6 +141,11 @@ class Aimis:
     def start(self, *, prepared: bool = False) -> Aimis:
         if not prepared:
             self.prepare()
+        if self.sqlite_journal and not self.postgres:
+            import sqlite3
+
+            with sqlite3.connect(self.data_dir / "aimis.sqlite") as db:
+                db.execute(f"PRAGMA journal_mode={self.sqlite_journal}")
         self._spawn("web", ["serve"])
         self._wait_http(f"{self.url}/health", "web")
         self.login()
@@ -276,9 +284,10 @@ class Aimis:
         self.stop()
 
 
-def temporary(*, postgres: bool = False, scp: bool = False) -> Aimis:
+def temporary(*, postgres: bool = False, scp: bool = False, sqlite_journal: str = "") -> Aimis:
     """An AIMIS on an empty temporary data folder (and database), removed when it stops."""
-    return Aimis(Path(tempfile.mkdtemp(prefix="aimis-bench-app-")), postgres=postgres, scp=scp)
+    data = Path(tempfile.mkdtemp(prefix="aimis-bench-app-"))
+    return Aimis(data, postgres=postgres, scp=scp, sqlite_journal=sqlite_journal)
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ class AimisTemplate:
     """A migrated database with the demo loaded, prepared once and copied for each round
     (SQLite) — every round starts from the same empty index."""
 
-    def __init__(self, postgres: bool, prepare: bool = True) -> None:
+    def __init__(self, postgres: bool, prepare: bool = True, sqlite_journal: str = "") -> None:
         self.postgres = postgres
+        self.sqlite_journal = sqlite_journal
         self.dir = Path(tempfile.mkdtemp(prefix="aimis-bench-template-"))
         if prepare and not postgres:
             Aimis(self.dir / "data", keep_data=True).prepare()
@@ -46,7 +47,7 @@ class AimisTemplate:
         if self.postgres:
             return Aimis(data, postgres=True, scp=scp).start()
         shutil.copytree(self.dir / "data", data)
-        app = Aimis(data, scp=scp)
+        app = Aimis(data, scp=scp, sqlite_journal=self.sqlite_journal)
         app.prepare(skip_db=True)
         return app.start(prepared=True)
 
@@ -134,6 +135,11 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--postgres", action="store_true", help="AIMIS on PostgreSQL")
     parser.add_argument("--sides", default="Orthanc,AIMIS", help="for trying one side alone")
+    parser.add_argument(
+        "--aimis-sqlite-journal",
+        default="",
+        help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
+    )
     args = parser.parse_args()
     methods = [m for m in args.methods.split(",") if m]
     orthanc_mod.ensure_installed()
@@ -152,7 +158,9 @@ def main() -> None:
         chunk = payloads[i : i + args.batch]
         body, content_type = multipart_related(chunk)
         bodies.append((body, content_type, len(chunk)))
-    template = AimisTemplate(args.postgres, prepare="AIMIS" in args.sides)
+    template = AimisTemplate(
+        args.postgres, prepare="AIMIS" in args.sides, sqlite_journal=args.aimis_sqlite_journal
+    )
     logs = Path(tempfile.mkdtemp(prefix="aimis-bench-ingest-"))
     results: dict[tuple[str, str], list[Throughput]] = {}
     try:

@@ -103,6 +103,11 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="measured queries per kind")
     parser.add_argument("--studies", type=int, default=100_000)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument(
+        "--aimis-sqlite-journal",
+        default="",
+        help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
+    )
     args = parser.parse_args()
     ensure_installed()
     studies, pack = qido_studies(args.studies)
@@ -113,7 +118,7 @@ def main() -> None:
     )
     orthanc = populated.orthanc(pack)
     try:
-        app = populated.aimis(pack)
+        app = populated.aimis(pack, sqlite_journal=args.aimis_sqlite_journal)
         try:
             peers = [
                 Peer("Orthanc", orthanc.dicomweb, called_aet=ORTHANC_AET),

@@ -71,6 +71,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", type=int, default=40, help="slices rendered once, per syntax")
     parser.add_argument("--warm", type=int, default=200, help="repeats of one slice, per syntax")
+    parser.add_argument(
+        "--aimis-sqlite-journal",
+        default="",
+        help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
+    )
     args = parser.parse_args()
     orthanc_mod.ensure_installed()
     chosen = pick(args.cold)
@@ -81,7 +86,10 @@ def main() -> None:
     )
     everything = [c for items in chosen.values() for c in items]
     body, content_type = multipart_related([c.path.read_bytes() for c in everything])
-    with orthanc_mod.temporary() as orthanc, aimis_app.temporary() as app:
+    with (
+        orthanc_mod.temporary() as orthanc,
+        aimis_app.temporary(sqlite_journal=args.aimis_sqlite_journal) as app,
+    ):
         peers = [Peer("Orthanc", orthanc.dicomweb), app.peer()]
         for peer in peers:
             sent = stow(peer, [(body, content_type, len(everything))], 1)

@@ -99,7 +99,7 @@ def _fill_orthanc(pack: Path, storage: Path) -> None:
         server.stop()
 
 
-def aimis(pack: Path, *, postgres: bool = False) -> Aimis:
+def aimis(pack: Path, *, sqlite_journal: str = "") -> Aimis:
     """A started AIMIS on a clone of the filled data folder (filled first if not cached)."""
     cached = CACHE / f"{pack.stem}-aimis"
     if not (cached / "complete").exists():
@@ -107,7 +107,7 @@ def aimis(pack: Path, *, postgres: bool = False) -> Aimis:
         (cached / "complete").touch()
     data = Path(tempfile.mkdtemp(prefix="aimis-bench-app-")) / "data"
     clone(cached / "data", data, _is_database)
-    app = Aimis(data)
+    app = Aimis(data, sqlite_journal=sqlite_journal)
     app.prepare(skip_db=True)
     app.cli("migrate")  # a migration added since the cache was filled
     return app.start(prepared=True)
