@@ -7,7 +7,7 @@ by the ``UPDATE ... WHERE version = ?`` pattern.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -65,3 +65,13 @@ async def close_pool() -> None:
     db = engine()
     if isinstance(db, PostgresEngine):
         await db.close_connection_pool()
+
+
+def ddl(sql: str) -> Callable[[], Awaitable[None]]:
+    """A raw-SQL step for ``MigrationManager.add_raw`` (what Piccolo cannot declare: composite
+    or unique indexes added to existing tables), run on the migrating engine."""
+
+    async def run() -> None:
+        await engine().run_ddl(sql)
+
+    return run

@@ -404,6 +404,9 @@ class Instance(Table):
     study = ForeignKey(Study, on_delete=OnDelete.cascade, index=True)
     series = ForeignKey(Series, on_delete=OnDelete.cascade, index=True)
     sop_uid = Varchar(length=64, index=True)
+    # "<hospital>:<sop uid>:<revision>": two writers can never store the same revision (a
+    # unique index made by raw SQL in its migration: SQLite cannot add a UNIQUE column)
+    instance_key = Varchar(length=140, null=True, default=None)
     sop_class_uid = Varchar(length=64, default="")
     instance_number = Integer(null=True, default=None)
     transfer_syntax = Varchar(length=64, default="")
@@ -454,7 +457,7 @@ class MigrationItem(Table):
     file_name = Varchar(length=255, default="")
     sop_uid = Varchar(length=64, default="")
     study_uid = Varchar(length=64, default="")
-    status = Varchar(length=16, default="received")
+    status = Varchar(length=16, default="received", index=True)
     code = Varchar(length=40, default="")
     reason = Text(default="")
     size_bytes = BigInt(default=0)
