@@ -121,7 +121,9 @@ def app_config_js(base: str = MOUNT, dicomweb: str = DICOMWEB) -> str:
         "routerBasename": base,
         "extensions": [],
         "modes": [],
-        "customizationService": {},
+        # OHIF's onboarding tour is English only and its modal overlay takes the first
+        # clicks of every new browser: off.
+        "customizationService": {"ohif.tours": {"$set": []}},
         "showStudyList": False,
         "maxNumberOfWebWorkers": 2,
         "showWarningMessageForCrossOrigin": False,

@@ -137,6 +137,10 @@ async def test_ohif_draws_a_study_and_compares_two(app_url, context, place: Plac
     assert any("/frames/" in p for p in paths), "pixels came through WADO-RS frames"
     assert not [f for f in failed if "/dicomweb" in f[1] or "/viewer" in f[1]], failed
 
+    hide = page.locator("[data-cy=confirm-and-hide-button]")  # "investigational use" note
+    if await hide.count():
+        await hide.click()
+
     # window/level (OHIF's primary-button tool): dragging changes the drawn pixels (a drag
     # made while OHIF still binds its tools can be lost: up to three tries)
     before = await page.evaluate(CANVAS_SUM)
@@ -154,6 +158,18 @@ async def test_ohif_draws_a_study_and_compares_two(app_url, context, place: Plac
         except PlaywrightTimeout:
             if attempt == 2:
                 raise
+
+    # a length measurement: two clicks with OHIF's Length tool, labelled in millimetres
+    # (from the Pixel Spacing our metadata carries)
+    await page.click("[data-cy=Length]")
+    await page.mouse.click(x - 90, y)
+    await page.mouse.click(x + 90, y)
+    await page.wait_for_function(
+        "/[0-9]+([.][0-9]+)? mm/.test("
+        "document.querySelector('[data-cy=viewport-grid]').textContent)"
+    )
+    await shot(page, "ohif-ct-length")
+    await page.click("[data-cy=WindowLevel]")
 
     # scroll to another slice: the viewport shows the next slice and draws again
     await page.mouse.wheel(0, 120)
