@@ -156,3 +156,41 @@ async def test_a_run_of_bad_files_only_fails_with_the_reason(dispatcher, tmp_pat
     history = await timeline("migration", run_id)
     assert [r["event"] for r in history] == ["receive", "verify", "fail"]
     assert history[-1]["reason"] == run["error"]
+
+
+async def test_a_dispatcher_killed_mid_run_loses_and_doubles_nothing(dispatcher, tmp_path) -> None:
+    paths = synth(tmp_path, patients=3, sizes=Sizes.small())  # 3 patients, ~30 files
+    h = await hospital()
+    used = h["storage_used_bytes"]
+    run_id = await spooled_run(paths)
+    deadline = time.monotonic() + 60
+    while True:  # kill it once it has checked some files but not all
+        done = await MigrationItem.count().where(
+            MigrationItem.migration == run_id, MigrationItem.status != "received"
+        )
+        if done > 0:
+            break
+        assert time.monotonic() < deadline, dispatcher.output()[-4000:]
+        await asyncio.sleep(0.02)
+    dispatcher.kill()
+    killed_at = done
+    dispatcher.start()
+    run = await wait_state(dispatcher, run_id, {"notified", "failed"}, within=120)
+    assert run["state"] == "notified", run["error"]
+    print(f"killed after {killed_at}/{len(paths)} files; the rerun finished the run")
+    assert (run["received_count"], run["stored_count"], run["failed_count"]) == (
+        len(paths),
+        len(paths),
+        0,
+    )
+    instances = await Instance.select(Instance.storage_path, Instance.size_bytes).where(
+        Instance.migration == run_id
+    )
+    assert len(instances) == len(paths)
+    assert all(files.online_path(i["storage_path"]).exists() for i in instances)
+    assert (await hospital())["storage_used_bytes"] == used + sum(
+        i["size_bytes"] for i in instances
+    )
+    assert await MigrationLog.count().where(MigrationLog.migration == run_id) == 9
+    steps = [r["event"] for r in await timeline("migration", run_id)]
+    assert steps == ["receive", *PIPELINE]

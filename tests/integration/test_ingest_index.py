@@ -161,3 +161,27 @@ async def test_concurrent_senders_of_one_study_index_it_once(tmp_path: Path) -> 
     uids = list({r.study_uid for r in results})
     studies = await Study.select(Study.num_instances).where(Study.study_uid.is_in(uids))
     assert sum(s["num_instances"] for s in studies) == len(out)
+
+
+def test_an_interrupted_write_leaves_no_file_and_no_temp(tmp_path: Path) -> None:
+    dest = tmp_path / "h1" / "ab" / "x.dcm"
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b"a" * 1000
+        raise OSError("disk went away")
+
+    with pytest.raises(OSError, match="disk went away"):
+        files.write_atomic(dest, chunks())
+    assert not dest.exists()
+    assert list(dest.parent.iterdir()) == []
+    assert files.write_atomic(dest, b"whole") == 5 and dest.read_bytes() == b"whole"
+    (dest.parent / ".tmp-left-by-a-crash").write_bytes(b"x")
+    assert files.sweep_temp(tmp_path) == 1 and dest.exists()
+
+
+def test_storage_paths_never_leave_their_roots() -> None:
+    with pytest.raises(ValueError):
+        files.online_path("../../etc/passwd")
+    with pytest.raises(ValueError):
+        files.storage_path_for(1, "../" + "a" * 61)
+    assert files.storage_path_for(7, "ab" + "0" * 62) == f"h7/ab/ab{'0' * 62}.dcm"
