@@ -139,6 +139,13 @@ class Aimis:
         self.cli("demo")
 
     def start(self, *, prepared: bool = False) -> Aimis:
+        try:
+            return self._start(prepared)
+        except BaseException:
+            self.stop()  # nothing left running when the start fails half way
+            raise
+
+    def _start(self, prepared: bool) -> Aimis:
         if not prepared:
             self.prepare()
         if self.sqlite_journal and not self.postgres:
@@ -246,14 +253,19 @@ class Aimis:
         """Stored instances (current revisions), read straight from the app's database."""
         return int(self.query_one("SELECT count(*) FROM instance WHERE NOT superseded"))  # type: ignore[call-overload]
 
-    def wait_instances(self, expected: int, timeout: float = 600) -> float:
-        """Block until ``expected`` instances are indexed; returns ``time.perf_counter()`` then."""
-        deadline = time.monotonic() + timeout
+    def wait_instances(self, expected: int, stall: float = 30) -> float:
+        """Block until ``expected`` instances are indexed; returns ``time.perf_counter()`` then.
+        Gives up when the count has not moved for ``stall`` seconds."""
+        last, moved = -1, time.monotonic()
         while True:
-            if self.count_instances() >= expected:
+            count = self.count_instances()
+            if count >= expected:
                 return time.perf_counter()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {self.count_instances()}/{expected} indexed")
+            if count != last:
+                last, moved = count, time.monotonic()
+            elif time.monotonic() - moved > stall:
+                logs = "".join((self.data_dir / f"{n}.log").read_text()[-1500:] for n in self.procs)
+                raise RuntimeError(f"only {count}/{expected} indexed; logs:\n{logs}")
             time.sleep(0.05)
 
     def stop(self) -> None:

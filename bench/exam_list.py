@@ -152,12 +152,16 @@ async def share_with_leading(hospitals: list[int]) -> None:
 
     user = await User.select(User.id).where(User.username == "dr.chen").first()
     assert user is not None
+    others = await Examination.count().where(Examination.hospital.is_in(hospitals[1:]))
+    step = max(1, others // (SHARED + SHARED // 5))
     rows = (
         await Examination.select(Examination.id, Examination.hospital)
         .where(Examination.hospital.is_in(hospitals[1:]))
         .order_by(Examination.id)
-        .limit(SHARED + SHARED // 5)
-    )
+    )[
+          # spread over the years: every step-th examination of the other hospitals
+        ::step
+    ][: SHARED + SHARED // 5]
     at = datetime.now(UTC)
     requests = [
         DiagnosisRequest(

@@ -26,7 +26,15 @@ from bench import orthanc as orthanc_mod
 from bench.aimis_app import Aimis
 from bench.clients import Peer, StoreScuResult, multipart_related, storescu, stow
 from bench.datasets import CtInstance, ct_instances
-from bench.measure import Throughput, fmt_ratio, load_now, machine, speed_ratio, table
+from bench.measure import (
+    Throughput,
+    fmt_ratio,
+    load_now,
+    machine,
+    speed_ratio,
+    stop_on_sigterm,
+    table,
+)
 
 METHODS = ("stow", "cstore")
 
@@ -49,6 +57,7 @@ class AimisTemplate:
         shutil.copytree(self.dir / "data", data)
         app = Aimis(data, scp=scp, sqlite_journal=self.sqlite_journal)
         app.prepare(skip_db=True)
+        app.cli("migrate")  # a migration committed since the template was made
         return app.start(prepared=True)
 
     def remove(self) -> None:
@@ -141,6 +150,7 @@ def main() -> None:
         help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
     )
     args = parser.parse_args()
+    stop_on_sigterm()
     methods = [m for m in args.methods.split(",") if m]
     orthanc_mod.ensure_installed()
     cts = ct_instances()

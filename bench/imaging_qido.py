@@ -28,7 +28,15 @@ import httpx
 from bench import populated
 from bench.clients import Peer
 from bench.datasets import DAYS, FIRST_DAY, MODALITY_SHARE, QidoStudy, qido_studies
-from bench.measure import Latencies, fmt_ratio, load_now, machine, speed_ratio, table
+from bench.measure import (
+    Latencies,
+    fmt_ratio,
+    load_now,
+    machine,
+    speed_ratio,
+    stop_on_sigterm,
+    table,
+)
 from bench.orthanc import ORTHANC_AET, ensure_installed
 
 LIMIT = 101
@@ -109,6 +117,7 @@ def main() -> None:
         help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
     )
     args = parser.parse_args()
+    stop_on_sigterm()
     ensure_installed()
     studies, pack = qido_studies(args.studies)
     print(machine())

@@ -31,7 +31,15 @@ from bench import aimis_app
 from bench import orthanc as orthanc_mod
 from bench.clients import Peer, multipart_related, stow
 from bench.datasets import CtInstance, ct_instances
-from bench.measure import Latencies, fmt_ratio, load_now, machine, speed_ratio, table
+from bench.measure import (
+    Latencies,
+    fmt_ratio,
+    load_now,
+    machine,
+    speed_ratio,
+    stop_on_sigterm,
+    table,
+)
 
 PARAMS = "window=40,400,linear&quality=90"
 
@@ -77,6 +85,7 @@ def main() -> None:
         help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
     )
     args = parser.parse_args()
+    stop_on_sigterm()
     orthanc_mod.ensure_installed()
     chosen = pick(args.cold)
     print(machine())

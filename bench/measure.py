@@ -10,6 +10,7 @@ import contextlib
 import math
 import os
 import platform
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -120,6 +121,15 @@ def machine() -> str:
         f"pydicom {pydicom.__version__}, {_first_line(['Orthanc', '--version'])}, "
         f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the servers a benchmark started are stopped too."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def load_now() -> str:

@@ -172,6 +172,10 @@ def app(db: str) -> Iterator[tuple[str, dict[str, str], dict[str, Any]]]:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+        text = log.read_text(errors="replace") if log.exists() else ""
+        errors = [ln for ln in text.splitlines() if "Error" in ln]
+        if errors:
+            print(f"{db}: {len(errors)} error lines in the app's log, e.g. {errors[-1][:300]}")
         if db == "postgres":
             pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(data, ignore_errors=True)
