@@ -461,6 +461,7 @@ async def _index(
                 study=study_id,
                 series=series_id,
                 sop_uid=sop,
+                instance_key=f"{hospital_id}:{sop}:{revision}",
                 sop_class_uid=parsed.sop_class_uid[:64],
                 instance_number=_int(ds, "InstanceNumber"),
                 transfer_syntax=str(parsed.transfer_syntax_uid)[:64],

@@ -99,7 +99,19 @@ async def _ingest_part(ctx: Ctx, run_id: int, i: int, part: Part, study_uid: str
         return await record_failure(
             run_id, "not-dicom", reason, file_name=name, size=part.size, ctx=ctx
         )
-    return await ingest_file(run_id, part.path, file_name=name, ctx=ctx, study_uid=study_uid)
+    try:
+        return await ingest_file(run_id, part.path, file_name=name, ctx=ctx, study_uid=study_uid)
+    except Exception as exc:  # the database or the disk failed: this instance, not the request
+        log.exception("STOW-RS part %d of run %d could not be stored", i, run_id)
+        return await record_failure(
+            run_id,
+            "failed",
+            f"The instance could not be stored ({type(exc).__name__}); send it again.",
+            file_name=name,
+            size=part.size,
+            ctx=ctx,
+            status="failed",
+        )
 
 
 def _uid(value: str) -> dict[str, Any]:

@@ -185,3 +185,16 @@ def test_storage_paths_never_leave_their_roots() -> None:
     with pytest.raises(ValueError):
         files.storage_path_for(1, "../" + "a" * 61)
     assert files.storage_path_for(7, "ab" + "0" * 62) == f"h7/ab/ab{'0' * 62}.dcm"
+
+
+async def test_each_revision_has_its_unique_key(tmp_path: Path) -> None:
+    hid = await hospital_id()
+    ds = dcmread(bundled("CT_small.dcm"))
+    ds.SOPInstanceUID, ds.StudyInstanceUID = generate_uid(), generate_uid()
+    ds.SeriesInstanceUID, ds.PatientID = generate_uid(), "KEY-1"
+    path = tmp_path / "k.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    run_id = await create_run(Ctx(), hid, "import")
+    result = await ingest_file(run_id, path.read_bytes())
+    row = await Instance.select(Instance.instance_key).where(Instance.id == result.instance_id)
+    assert row == [{"instance_key": f"{hid}:{ds.SOPInstanceUID}:1"}]
