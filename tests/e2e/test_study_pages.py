@@ -154,12 +154,19 @@ async def test_study_list_filters_and_compare(app_url, context, home: Place, oth
 
 async def test_study_list_in_chinese_on_a_phone(app_url, phone, home: Place):
     page = await phone.new_page()
+    page.set_default_timeout(60_000)  # rendering waits for two shared cores
     await login(page, app_url, home.admin, PASSWORD, admin=True)
     await page.goto(f"{app_url}/lang/zh")
     await page.goto(f"{app_url}/studies")
     assert "影像检查列表" in (await page.text_content("h1") or "")
     assert len(await rows(page)) == len(home.studies)
     await shot(page, "studies-list-phone-zh")
+    ct = home.by_modality("CT")
+    await page.click(f"tr[data-uid='{ct.uid}'] a.open-mobile")
+    await page.wait_for_function("document.getElementById('mv-image').naturalWidth > 0")
+    assert await page.text_content("#mv-kind") in ("原图", "缩略图")
+    assert "左右滑动" in (await page.text_content("#mobile-viewer") or "")
+    await shot(page, "mobile-viewer-phone-zh")
 
 
 async def test_open_refuses_bad_requests(app_url, api, home: Place):
