@@ -65,8 +65,10 @@ async def state(hospital_id: int) -> tuple:
 
 
 async def refusals(username: str) -> list[dict]:
-    return await AuditLog.select(AuditLog.action, AuditLog.outcome, AuditLog.detail).where(
-        AuditLog.username == username, AuditLog.outcome.is_in(["denied", "failure"])
+    return (
+        await AuditLog.select(AuditLog.action, AuditLog.outcome, AuditLog.detail)
+        .where(AuditLog.username == username, AuditLog.outcome.is_in(["denied", "failure"]))
+        .order_by(AuditLog.id)
     )
 
 
@@ -111,8 +113,13 @@ async def test_admin_configures_each_channel_and_never_reads_a_secret_back(place
     assert res.json()["enabled"] is False and "Rotated" not in res.text
     assert (await stored(app["id"]))["config"]["secret"] == "Rotated-Secret-7"
 
-    audits = await AuditLog.select(AuditLog.action, AuditLog.detail).where(
-        AuditLog.username == place.admin_name, AuditLog.action.like("notification_channel.%")
+    audits = (
+        await AuditLog.select(AuditLog.action, AuditLog.detail)
+        .where(
+            AuditLog.username == place.admin_name,
+            AuditLog.action.like("notification_channel.%"),
+        )
+        .order_by(AuditLog.id)
     )
     assert [a["action"] for a in audits] == ["notification_channel.create"] * 4 + [
         "notification_channel.update"
@@ -322,8 +329,13 @@ async def test_bindings_are_checked_set_by_the_user_and_by_the_admin(place, new_
         "wecom_userid": "LiNa.Radiology",
         "wechat_openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
     }
-    actions = await AuditLog.select(AuditLog.action).where(
-        AuditLog.target_id == str(doctor["id"]), AuditLog.action.like("notification_binding.%")
+    actions = (
+        await AuditLog.select(AuditLog.action)
+        .where(
+            AuditLog.target_id == str(doctor["id"]),
+            AuditLog.action.like("notification_binding.%"),
+        )
+        .order_by(AuditLog.id)
     )
     assert [a["action"] for a in actions] == [
         "notification_binding.update",

@@ -297,6 +297,52 @@ async def test_a_verification_code_goes_by_the_account_rule_to_the_user_alone(
     assert rows == [{"channel": "wecom_app", "business_type": "account"}]
 
 
+async def test_audience_department_reaches_the_colleagues_of_the_people_involved(
+    wecom_dispatcher, fresh, new_api, demo, uniq
+) -> None:
+    place = await make_place(new_api, demo, uniq)
+    departments = []
+    for name in ("Radiology 放射科", "Cardiology 心内科"):
+        res = await place.admin.post("/api/manage/departments", json={"name": name})
+        assert res.status_code == 201, res.text
+        departments.append(res.json()["id"])
+    corp = uniq("wwdept")
+    app = await add_channel(
+        place,
+        "wecom_app",
+        {
+            "corp_id": corp,
+            "agent_id": "1000005",
+            "secret": "DeptSecret",
+            "base_url": fresh.base_url,
+        },
+    )
+    await set_rule(place, "diagnosis", [app], "department")
+    people = {}
+    for who, dept in (("involved", 0), ("colleague", 0), ("elsewhere", 1)):
+        doctor = await new_doctor(place, uniq, department_id=departments[dept])
+        people[who] = (doctor["id"], uniq(f"{who}."))
+        await bind(place, doctor["id"], wecom_userid=people[who][1])
+    outbox_id = await queue_notice(
+        uniq("notify-diagnosis-"),
+        {
+            "business_type": "diagnosis",
+            "event": "accept",
+            "case_id": 77,
+            "user_ids": [people["involved"][0]],
+            "link": "/diagnoses/77",
+        },
+    )
+    await wait_outbox(wecom_dispatcher, [outbox_id], "done")
+    rows = {r["user_id"]: r for r in await deliveries(outbox_id)}
+    assert sorted(rows) == sorted([people["involved"][0], people["colleague"][0]])
+    for who in ("involved", "colleague"):  # once, or once more where the log says so
+        times = 1 + rows[people[who][0]]["error"].startswith("possible duplicate")
+        sent = [r for r in fresh.delivered(APP_SEND) if r.body["touser"] == people[who][1]]
+        assert len(sent) == times and "#77" in sent[0].body["text"]["content"]
+    assert not [r for r in fresh.sent(APP_SEND) if r.body["touser"] == people["elsewhere"][1]]
+
+
 async def test_a_failing_channel_retries_with_backoff_then_shows_failed_in_the_log(
     wecom_dispatcher, fresh, new_api, demo, uniq
 ) -> None:
