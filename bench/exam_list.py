@@ -85,7 +85,7 @@ def insert_sql(postgres: bool, start: int, stop: int, hospitals: list[int], dept
     if postgres:
         exam_time = f"(TIMESTAMPTZ '2023-01-01 00:00:00+00' + make_interval(secs => {seconds}))"
         print_time = f"{exam_time} + make_interval(hours => {hours})"
-        source = f"generate_series({start}, {stop - 1}) AS s(n)"
+        source = f"generate_series(CAST({start} AS BIGINT), {stop - 1}) AS s(n)"
         prefix = ""
     else:
         exam_time = f"(datetime(1672531200 + {seconds}, 'unixepoch') || '+00:00')"
@@ -154,14 +154,12 @@ async def share_with_leading(hospitals: list[int]) -> None:
     assert user is not None
     others = await Examination.count().where(Examination.hospital.is_in(hospitals[1:]))
     step = max(1, others // (SHARED + SHARED // 5))
-    rows = (
+    candidates = (
         await Examination.select(Examination.id, Examination.hospital)
         .where(Examination.hospital.is_in(hospitals[1:]))
         .order_by(Examination.id)
-    )[
-          # spread over the years: every step-th examination of the other hospitals
-        ::step
-    ][: SHARED + SHARED // 5]
+    )
+    rows = candidates[::step][: SHARED + SHARED // 5]  # spread over the years
     at = datetime.now(UTC)
     requests = [
         DiagnosisRequest(

@@ -216,8 +216,9 @@ async def examination_from_study(study_id: int) -> int:
 
 async def shared_with_hospital_clause(hospital_id: int) -> WhereRaw | None:
     """Examinations of other hospitals shared with ``hospital_id`` by a DiagnosisRequest
-    that is not rejected or cancelled; None when there are none (the list then keeps a
-    plain index-friendly hospital condition)."""
+    that is not rejected or cancelled; None when there are none (the list then runs no
+    second branch). A subquery, not a list of ids: building and binding thousands of ids
+    cost more than the whole query."""
     if not await DiagnosisRequest.exists().where(
         DiagnosisRequest.target_hospital == hospital_id,
         DiagnosisRequest.state.not_in(list(CLOSED_REQUEST_STATES)),

@@ -41,7 +41,7 @@ ORDERS = ("desc", "asc")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 COUNT_CAP = 10_000  # counts per status are exact up to here
-PROBE = 5_000  # a keyword's matches up to here are ordered in Python (see _probe_page)
+PROBE = 500  # a keyword's matches up to here are ordered in Python (see _probe_page)
 TOP = "\U0010ffff"  # sorts after every character: [p, p + TOP) is "starts with p"
 
 COLUMNS = (
@@ -304,8 +304,8 @@ def _is_after(row: dict[str, Any], f: ExamFilter, after: tuple[str, datetime | N
 async def _probe_page(
     clauses: list[Any], f: ExamFilter, after: tuple[str, datetime | None, int] | None, want: int
 ) -> list[dict[str, Any]] | None:
-    """For a selective branch (a keyword search, the examinations shared with me): read the
-    ids and sort values of at most PROBE matches with no ORDER BY — the database then looks
+    """For a keyword search: read the ids and sort values of at most PROBE matches with no
+    ORDER BY — the database then looks
     them up by the keyword's or the request's index instead of walking the time index past
     every row that does not match — and order them here. None when there are more than
     PROBE (the matches are dense: the ordered keyset query finds a page at once)."""
@@ -327,10 +327,9 @@ async def _branch_page(
     f: ExamFilter,
     after: tuple[str, datetime | None, int] | None,
     want: int,
-    selective: bool = False,
 ) -> list[dict[str, Any]]:
     """Up to ``want`` rows after the cursor, in the list's order, of one branch."""
-    if selective or f.q:
+    if f.q:
         probed = await _probe_page(clauses, f, after, want)
         if probed is not None:
             return probed
@@ -371,8 +370,8 @@ async def search(actor: Actor, f: ExamFilter) -> tuple[list[dict[str, Any]], str
     want = f.limit + 1
     rows: list[dict[str, Any]] = []
     branches = await examination_branches(actor)
-    for i, branch in enumerate(branches):  # the second branch: shared with my hospital
-        rows += await _branch_page([branch, *filters], f, after, want, selective=i > 0)
+    for branch in branches:
+        rows += await _branch_page([branch, *filters], f, after, want)
     if len(branches) > 1:
         rows = _in_order(rows, f)
     more = len(rows) > f.limit
