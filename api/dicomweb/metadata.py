@@ -56,7 +56,8 @@ def _build(stored: Stored, url: str) -> dict[str, Any]:
     if parsed.pixel_data is not None and parsed.pixels is not None:
         location = parsed.pixel_data
         tag = PIXEL_TAGS.get(location.keyword, "7FE00010")
-        vr = "OB" if location.encapsulated else (location.vr or "OW")
+        native_vr = "OB" if parsed.pixels.bits_allocated <= 8 else "OW"
+        vr = "OB" if location.encapsulated else (location.vr or native_vr)
         data[tag] = {"vr": vr, "BulkDataURI": f"{url}/bulkdata/{tag}"}
         data.setdefault(NUMBER_OF_FRAMES, {"vr": "IS", "Value": [parsed.pixels.frames]})
     data[TRANSFER_SYNTAX] = {"vr": "UI", "Value": [str(parsed.transfer_syntax_uid)]}
