@@ -15,7 +15,7 @@ import pytest
 from api.ingest.upload import import_path
 from flows.migration import migrate_inline
 from imaging.synth import Sizes, synth
-from store.tables import DicomNode, Hospital, MigrationLog, MigrationRun
+from store.tables import DicomNode, Hospital, MigrationItem, MigrationLog, MigrationRun
 from store.uow import Ctx
 from tests.e2e.conftest import login, shot
 
@@ -150,3 +150,21 @@ async def test_dicom_nodes_page(app_url, context, phone, uniq) -> None:
     await small.goto(f"{app_url}/manage/migrations/{run['id']}")
     assert "完成" in await small.inner_text("[data-testid=run-state]")
     await shot(small, "ingest-run-phone-zh")
+
+
+async def test_a_folder_upload_keeps_the_relative_names(app_url, context, tmp_path: Path) -> None:
+    folder = tmp_path / "exam-folder"
+    written = synth(folder, patients=1, sizes=Sizes.small())
+    page = await context.new_page()
+    await login(page, app_url, "admin.west", PASSWORD, admin=True)
+    await page.goto(f"{app_url}/manage/migrations")
+    await page.set_input_files("#pick-folder", str(folder))
+    assert (await page.inner_text("#chosen")).startswith(f"{len(written)} file(s)")
+    await page.click("#upload-button")
+    await page.wait_for_url(re.compile(r"/manage/migrations/\d+$"))
+    run_id = int(page.url.rsplit("/", 1)[1])
+    names = await MigrationItem.select(MigrationItem.file_name).where(
+        MigrationItem.migration == run_id
+    )
+    expected = {f"exam-folder/{p.relative_to(folder)}" for p in written}
+    assert {n["file_name"] for n in names} == expected
