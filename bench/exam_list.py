@@ -84,7 +84,7 @@ def insert_sql(postgres: bool, start: int, stop: int, hospitals: list[int], dept
     hours = "((n * 31) % 72 + 1)"
     if postgres:
         exam_time = f"(TIMESTAMPTZ '2023-01-01 00:00:00+00' + make_interval(secs => {seconds}))"
-        print_time = f"{exam_time} + make_interval(hours => {hours})"
+        print_time = f"{exam_time} + make_interval(hours => CAST({hours} AS INTEGER))"
         source = f"generate_series(CAST({start} AS BIGINT), {stop - 1}) AS s(n)"
         prefix = ""
     else:
