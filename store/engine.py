@@ -36,15 +36,14 @@ class Applied:
 
 
 async def current(table: type[Table], case_id: int, what: str) -> dict[str, Any]:
-    row = (
-        await table.select(
-            table._meta.primary_key,
-            table._meta.get_column_by_name("state"),
-            table._meta.get_column_by_name("version"),
-        )
-        .where(table._meta.primary_key == case_id)
-        .first()
-    )
+    columns = [
+        table._meta.primary_key,
+        table._meta.get_column_by_name("state"),
+        table._meta.get_column_by_name("version"),
+    ]
+    if any(c._meta.name == "hospital" for c in table._meta.columns):
+        columns.append(table._meta.get_column_by_name("hospital"))
+    row = await table.select(*columns).where(table._meta.primary_key == case_id).first()
     if row is None:
         raise NotFound(f"No {what} with id {case_id} exists.")
     return row
@@ -123,6 +122,8 @@ async def apply(
             process.name,
             case_id,
             detail=f"{state.value} → {dest.value}" + (f": {reason}" if reason else ""),
+            # a step the system takes (a flow, a timer) belongs to the case's hospital's log
+            hospital_id=None if actor else row.get("hospital"),
         )
     return Applied(case_id, trigger, state.value, dest.value, seen + 1, history_id)
 

@@ -130,17 +130,15 @@ def ops_http() -> Iterator[FakeHttp]:
     server.stop()
 
 
-HANDLED_KINDS = ["notify.reset_code", "notify", "meeting.create"]  # flows.dispatcher.HANDLERS
-
-
 async def wait_until_idle(process: DispatcherProcess, within: float = 180) -> None:
+    from flows.dispatcher import KINDS
     from store.tables import Outbox
     from store.uow import now
 
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         busy = await Outbox.count().where(
-            Outbox.kind.is_in(HANDLED_KINDS),
+            Outbox.kind.is_in(KINDS),
             (Outbox.status == "running")
             | ((Outbox.status == "pending") & (Outbox.next_at <= now())),
         )

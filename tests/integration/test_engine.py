@@ -49,10 +49,13 @@ async def test_one_transition_writes_history_event_and_audit() -> None:
     ]
     events = await Event.select(Event.type).where(Event.topic == f"case:consultation:{case_id}")
     assert events == [{"type": "consultation.withdraw"}]
-    audit = await AuditLog.select(AuditLog.action).where(
+    audit = await AuditLog.select(AuditLog.action, AuditLog.hospital_id).where(
         AuditLog.target_type == "consultation", AuditLog.target_id == str(case_id)
     )
-    assert audit == [{"action": "consultation.withdraw"}]
+    # a step with no user (a flow, a timer) is filed under the case's hospital, so that
+    # hospital's admins find it in their audit log
+    city = await Hospital.select(Hospital.id).where(Hospital.code == "CITY").first()
+    assert audit == [{"action": "consultation.withdraw", "hospital_id": city["id"]}]
 
 
 async def test_refused_trigger_changes_nothing() -> None:
