@@ -79,33 +79,30 @@ def make_backend(redis_url: str) -> ChannelsBackend:
     return TailingMemoryBackend()
 
 
-def make_publisher(plugin: ChannelsPlugin) -> Callable[[list[LiveEvent]], Awaitable[None]]:
+def guarded(send: Callable[[bytes, list[str]], Awaitable[None]]) -> Publisher:
+    """Each event onto its topic; a failing backend must not kill anything (#5008): clients
+    replay from the table."""
+
     async def publish(events: list[LiveEvent]) -> None:
         for event in events:
-            try:  # a failing backend must not kill anything: clients replay from the table
-                await plugin.wait_published(msgspec.json.encode(event), [event.topic])
+            try:
+                await send(msgspec.json.encode(event), [event.topic])
             except Exception:
                 log.exception("publishing event %s failed", event.id)
 
     return publish
 
 
+def make_publisher(plugin: ChannelsPlugin) -> Publisher:
+    return guarded(plugin.wait_published)
+
+
 def use_shared_channel(redis_url: str) -> None:
     """For a process without the web app (dispatcher, flow run): with Redis, publish the
     events it writes straight to the shared channel after each commit. With the in-memory
     channel there is nothing to reach from here; the web app's ``EventTail`` picks them up."""
-    if not redis_url:
-        return
-    backend = make_backend(redis_url)
-
-    async def publish(events: list[LiveEvent]) -> None:
-        for event in events:
-            try:  # clients replay from the table
-                await backend.publish(msgspec.json.encode(event), [event.topic])
-            except Exception:
-                log.exception("publishing event %s failed", event.id)
-
-    set_publisher(publish)
+    if redis_url:
+        set_publisher(guarded(make_backend(redis_url).publish))
 
 
 def _live_event(row: dict[str, Any]) -> LiveEvent:
@@ -199,11 +196,7 @@ class TailingMemoryBackend(MemoryChannelsBackend):
 
     def __init__(self) -> None:
         super().__init__()
-        self.tail = EventTail(self._publish_events)
-
-    async def _publish_events(self, events: list[LiveEvent]) -> None:
-        for event in events:
-            await self.publish(msgspec.json.encode(event), [event.topic])
+        self.tail = EventTail(guarded(self.publish))
 
     async def on_startup(self) -> None:
         await super().on_startup()
