@@ -56,10 +56,16 @@ class ViewerController(Controller):
 
     @get("/")
     async def root(self, request: Request) -> Response:
-        """OHIF's own study list is off: without studies to show, ours is the way in."""
-        if not request.url.query:
-            return Redirect("/studies")
-        return await self._page(request)
+        """``/viewer?StudyInstanceUIDs=a,b`` (the short form other pages link to) goes to
+        OHIF's viewer route; without studies to show, our study list is the way in (OHIF's
+        own list is off)."""
+        uids = [
+            uid.strip()
+            for value in request.query_params.getall("StudyInstanceUIDs", [])
+            for uid in value.split(",")
+            if uid.strip()
+        ]
+        return Redirect(viewer_url(uids) if uids else "/studies")
 
     @get("/{file_path:path}")
     async def files(self, request: Request, file_path: str) -> Response:

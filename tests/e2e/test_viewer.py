@@ -50,6 +50,8 @@ async def test_served_under_the_sub_path(app_url, api, place: Place):
     await api.login(place.doctor, PASSWORD)
     bare = await api.get("/viewer")
     assert bare.status_code in (302, 303) and bare.headers["location"] == "/studies"
+    short = await api.get("/viewer?StudyInstanceUIDs=1.2.3,1.2.4")
+    assert short.headers["location"] == viewer_url(["1.2.3", "1.2.4"])
     index = await api.get("/viewer/viewer", headers={"accept": "text/html"})
     assert index.status_code == 200
     html = index.text
