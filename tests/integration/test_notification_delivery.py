@@ -434,7 +434,8 @@ async def test_fault_server_fails_then_recovers_and_a_killed_dispatcher_loses_no
     keys = await Outbox.select(Outbox.id, Outbox.idempotency_key).where(
         Outbox.kind == "notify", Outbox.idempotency_key.like("notify-consultation-%")
     )
-    ids = [r["id"] for r in keys if int(r["idempotency_key"].split("-")[2]) in cids]
+    prefixes = tuple(f"notify-consultation-{cid}-" for cid in cids)
+    ids = [r["id"] for r in keys if r["idempotency_key"].startswith(prefixes)]
     assert len(ids) == n
 
     deadline = time.monotonic() + 60
