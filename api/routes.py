@@ -15,6 +15,7 @@ from api.consultations.controllers import (
     ContactsController,
 )
 from api.dicomweb.router import dicomweb_handlers
+from api.dictionaries.controllers import DictionaryController
 from api.exams.controllers import ExamController
 from api.health import health
 from api.ingest.controllers import IngestController
@@ -57,6 +58,7 @@ def route_handlers() -> list[Any]:
         HospitalAdminAccountController,
         RoleController,
         AuditController,
+        DictionaryController,
         ContactsController,
         ConsultationController,
         ConsultationLogController,
