@@ -342,7 +342,7 @@ async def ingest_file(
     storage_path, created = await asyncio.to_thread(files.store_online, hospital_id, sha, data)
     try:
         return await _index(
-            run_id, hospital_id, parsed, sha, storage_path, created, size, file_name, item_id
+            run_id, hospital_id, parsed, sha, storage_path, size, file_name, item_id
         )
     except BaseException:
         if created and not await Instance.exists().where(Instance.storage_path == storage_path):
@@ -394,7 +394,6 @@ async def _index(
     parsed: ParsedInstance,
     sha: str,
     storage_path: str,
-    created: bool,
     size: int,
     file_name: str,
     item_id: int | None,
@@ -454,6 +453,9 @@ async def _index(
             revision = int(current["revision"]) + 1
             grow_count, grow_size = 0, size - int(current["size_bytes"])
             await Instance.update({Instance.superseded: True}).where(Instance.id == current["id"])
+        # count the bytes once per file on disk: a file a crashed attempt left behind is
+        # already there (not "created" now) but no row holds it yet
+        file_is_new = not await Instance.exists().where(Instance.storage_path == storage_path)
         pixels = parsed.pixels
         row = await Instance.insert(
             Instance(
@@ -495,7 +497,7 @@ async def _index(
                 Study.updated_at: at,
             }
         ).where(Study.id == study_id)
-        if created:
+        if file_is_new:
             await Hospital.update(
                 {Hospital.storage_used_bytes: Hospital.storage_used_bytes + size}
             ).where(Hospital.id == hospital_id)

@@ -198,3 +198,20 @@ async def test_each_revision_has_its_unique_key(tmp_path: Path) -> None:
     result = await ingest_file(run_id, path.read_bytes())
     row = await Instance.select(Instance.instance_key).where(Instance.id == result.instance_id)
     assert row == [{"instance_key": f"{hid}:{ds.SOPInstanceUID}:1"}]
+
+
+async def test_a_file_a_crash_left_behind_is_counted_once_when_indexed(tmp_path: Path) -> None:
+    hid = await hospital_id()
+    ds = dcmread(bundled("CT_small.dcm"))
+    ds.SOPInstanceUID, ds.StudyInstanceUID = generate_uid(), generate_uid()
+    ds.SeriesInstanceUID, ds.PatientID = generate_uid(), "ORPHAN-1"
+    path = tmp_path / "o.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    data = path.read_bytes()
+    # what a worker killed between the file's rename and the index transaction leaves
+    files.store_online(hid, files.sha256_of(data), data)
+    before = await used(hid)
+    run_id = await create_run(Ctx(), hid, "import")
+    result = await ingest_file(run_id, data)
+    assert result.status == "stored"
+    assert await used(hid) == before + len(data)
