@@ -419,6 +419,7 @@ async def test_the_story_of_issue_3(new_api, uniq) -> None:
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
     assert b"NotoSansCJK" in pdf.content
+    await anyio.Path(SHOTS).mkdir(parents=True, exist_ok=True)
     await anyio.Path(SHOTS / "consultation-report.pdf").write_bytes(pdf.content)  # to look at
     if shutil.which("pdftotext"):
         proc = await asyncio.create_subprocess_exec("pdftotext", "-", "-", stdin=PIPE, stdout=PIPE)
