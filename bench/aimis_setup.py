@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import sys
 import time
 from pathlib import Path
@@ -38,16 +39,16 @@ async def populate(pack: Path, per_run: int, concurrency: int) -> None:
 
     hospital = await _hospital_id(HOSPITAL)
     ctx = Ctx(ip="127.0.0.1", user_agent="aimis bench populate")
-    # resumable: an interrupted fill goes on after what is indexed (the few files in flight
-    # when it stopped come again and are duplicates, which change nothing)
-    skip = max(0, await Instance.count() - 2 * concurrency)
-    start, done, refused = time.perf_counter(), skip, 0
+    # resumable: an interrupted fill files only what is not indexed yet (by SOP UID)
+    known = {r["sop_uid"] for r in await Instance.select(Instance.sop_uid)}
+    start, done, skipped, refused = time.perf_counter(), 0, 0, 0
     run_id = 0
     pending: set[asyncio.Task[ItemResult]] = set()
     for n, data in enumerate(read_pack(pack)):
-        if n < skip:
+        if known and _sop_uid(data) in known:
+            skipped += 1
             continue
-        if n == skip or n % per_run == 0:
+        if run_id == 0 or n % per_run == 0:
             await asyncio.gather(*pending)
             pending.clear()
             run_id = await create_run(ctx, hospital, "import", f"bench {pack.name}")
@@ -56,17 +57,26 @@ async def populate(pack: Path, per_run: int, concurrency: int) -> None:
             for task in finished:
                 refused += 0 if task.result().ok else 1
         pending.add(asyncio.create_task(ingest_file(run_id, data, file_name=f"{n}.dcm", ctx=ctx)))
-        done = n + 1
+        done += 1
         if done % 5000 == 0:
-            rate = (done - skip) / (time.perf_counter() - start)
+            rate = done / (time.perf_counter() - start)
             print(f"  AIMIS: {done} filed, {rate:.0f}/s", flush=True)
     for result in await asyncio.gather(*pending):
         refused += 0 if result.ok else 1
     seconds = time.perf_counter() - start
-    rate = (done - skip) / seconds
-    print(f"filed {done - skip} files in {seconds:.0f} s ({rate:.0f}/s), {refused} refused")
+    rate = done / seconds
+    print(
+        f"filed {done} files in {seconds:.0f} s ({rate:.0f}/s), {refused} refused, "
+        f"{skipped} already there"
+    )
     if refused:
         raise SystemExit(1)
+
+
+def _sop_uid(data: bytes) -> str:
+    from pydicom import dcmread
+
+    return str(dcmread(io.BytesIO(data), specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
 
 
 def main(argv: list[str]) -> None:
