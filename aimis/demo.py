@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aimis.domain import Kind, Module
 from aimis.settings import get_settings
+from api.dictionaries.demo import load_demo_dictionaries
 from api.management import service
 from store.examinations import examinations_for_all_studies
 from store.tables import Alliance, Department, Hospital, Role, User
@@ -135,6 +136,7 @@ async def load_demo() -> list[Account]:
         from api.ingest.commands import load_demo_studies
 
         await load_demo_studies(hospital_ids, get_settings().demo_study_patients)
+    await load_demo_dictionaries(hospital_ids)  # before the examinations: they match check items
     await examinations_for_all_studies()  # the examination list of the demo studies
     accounts = [Account("alliance.admin", "alliance admin", ALLIANCE, "/admin/login")]
     accounts += [

@@ -191,3 +191,14 @@ async def test_doctor_reads_but_cannot_write_and_refusal_is_audited(
         AuditLog.username == doctor["username"], AuditLog.outcome == "denied"
     )
     assert denied, "the refused write is in the audit log"
+
+
+async def test_demo_hospitals_have_dictionaries(api, demo) -> None:
+    await api.login("dr.wang", demo["password"])
+    items = (await api.get("/api/dictionaries/check-items?q=胸部")).json()["items"]
+    names = {i["name"]: i for i in items}
+    assert {"胸部CT平扫", "胸部正位片"} <= set(names)
+    assert names["胸部CT平扫"]["device_type_code"] == "CT"
+    types = (await api.get("/api/dictionaries/device-types")).json()["items"]
+    assert {t["code"] for t in types} >= {"CT", "MR", "DX", "CR", "US", "MG"}
+    assert (await api.get("/api/dictionaries/devices")).json()["total"] >= 6
