@@ -42,7 +42,7 @@ async def test_upload_then_watch_the_run_finish_live(app_url, context, tmp_path:
     assert re.match(r"6 file\(s\)", await page.inner_text("#chosen"))
     await shot(page, "ingest-upload-chosen")
     await page.click("#upload-button")
-    await page.wait_for_url(re.compile(r"/manage/migrations/\d+$"))
+    await page.wait_for_url(re.compile(r"/manage/migrations/\d+$"), timeout=90000)  # under load
     run_id = int(page.url.rsplit("/", 1)[1])
     assert await page.inner_text("[data-testid=run-state]") == "Received"
     assert await page.locator("#item-table tbody tr").count() == 5 + len(files[4:])
@@ -161,7 +161,7 @@ async def test_a_folder_upload_keeps_the_relative_names(app_url, context, tmp_pa
     await page.set_input_files("#pick-folder", str(folder))
     assert (await page.inner_text("#chosen")).startswith(f"{len(written)} file(s)")
     await page.click("#upload-button")
-    await page.wait_for_url(re.compile(r"/manage/migrations/\d+$"))
+    await page.wait_for_url(re.compile(r"/manage/migrations/\d+$"), timeout=90000)  # under load
     run_id = int(page.url.rsplit("/", 1)[1])
     names = await MigrationItem.select(MigrationItem.file_name).where(
         MigrationItem.migration == run_id
