@@ -15,6 +15,9 @@ async def migrate() -> None:
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)
+    from store.db import use_write_ahead_log
+
+    await use_write_ahead_log()
     result = await run_forwards("store")
     if not result.success:
         raise SystemExit(f"migration failed: {result.message}")
