@@ -7,12 +7,12 @@ from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import Cookie
-from litestar.response import Redirect, Template
+from litestar.response import File, Redirect, Template
 
 from api.accounts import service
 from api.accounts.schemas import MeOut
 from store.uow import Actor
-from ui import i18n
+from ui import UI_DIR, i18n
 
 
 def _actor(request: Request) -> Actor | None:
@@ -53,6 +53,11 @@ class AccountPages(Controller):
         if actor.hospital_id:
             topics.append(f"hospital:{actor.hospital_id}")
         return await page(request, "home.html", modules=me.modules, topics=topics)
+
+    @get("/favicon.ico", cache=86400)
+    async def favicon(self) -> File:
+        """Asked for by browsers on pages that name no icon (OHIF's, files): not a 404."""
+        return File(UI_DIR / "static" / "favicon.svg", media_type="image/svg+xml")
 
     @get("/login")
     async def login(

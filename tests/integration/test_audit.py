@@ -284,3 +284,15 @@ async def test_refusals_are_audited_by_the_app(place: Place, other: Place, uniq)
     row = next(r for r in rows if r["action"].startswith("GET /api/manage/departments/"))
     assert row["hospital_id"] == place.id and row["ip"] == "127.0.0.1"
     assert row["detail"].startswith("404: No department")
+
+
+async def test_the_browser_icon_is_served_and_not_a_refused_read(api) -> None:
+    """Browsers ask for /favicon.ico on their own; a 404 there would be audited as a refused
+    read on every page view."""
+    before = await AuditLog.count().where(AuditLog.action.like("%favicon%"))
+    res = await api.get("/favicon.ico")
+    assert res.status_code == 200 and res.headers["content-type"].startswith("image/svg+xml")
+    assert res.content.startswith(b"<svg")
+    page = await api.get("/login", headers={"accept": "text/html"})
+    assert 'rel="icon" href="/static/favicon.svg"' in page.text
+    assert await AuditLog.count().where(AuditLog.action.like("%favicon%")) == before
