@@ -36,6 +36,7 @@ from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
 from ui.archive_pages import ArchivePages
 from ui.consultation_pages import ConsultationPages
+from ui.dictionary_pages import DictionaryPages
 from ui.exam_pages import ExamPages
 from ui.ingest_pages import IngestPages
 from ui.management_pages import ManagementPages
@@ -52,6 +53,7 @@ def route_handlers() -> list[Any]:
         AuthController,
         AccountPages,
         ManagementPages,
+        DictionaryPages,
         HospitalController,
         DepartmentController,
         DoctorController,

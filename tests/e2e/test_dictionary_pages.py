@@ -1,0 +1,103 @@
+"""Dictionary, template and knowledge pages in real headless Chromium (SPEC 8.4–8.7): a
+hospital admin creates, edits, searches and deactivates entries through the UI; screenshots
+on desktop and phone, in English and Chinese."""
+
+from __future__ import annotations
+
+import pytest
+
+from store.tables import AuditLog, CheckItem, Hospital
+from tests.e2e.conftest import login, shot
+from tests.e2e.test_management_pages import (
+    PASSWORD,
+    Place,
+    accept_dialogs,
+    no_horizontal_scroll,
+    place,
+)
+
+pytestmark = pytest.mark.e2e
+OFF = "() => document.querySelector(\"#items tr[data-code='CT-CHEST']\").innerText.includes('Off')"
+
+__all__ = ["place"]
+
+
+async def new_entry(page) -> None:  # type: ignore[no-untyped-def]
+    """The "new entry" panel is open while the list is empty, folded away after."""
+    if not await page.is_visible("#code-new"):
+        await page.click("#new-item summary")
+
+
+async def test_admin_builds_the_dictionaries(context, app_url, place: Place) -> None:
+    page = await context.new_page()
+    accept_dialogs(page)
+    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    await page.click("header nav a[href='/manage/dictionaries']")
+    await page.wait_for_url("**/manage/dictionaries/check-items")
+    # a device type and a body part first: the check item refers to them
+    await page.click("nav.tabs a[href='/manage/dictionaries/device-types']")
+    await page.fill("#code-new", "ct")
+    await page.fill("#name-new", "CT scanner")
+    await page.click("#create-form button[type=submit]")
+    await page.wait_for_selector("#items tr[data-code='CT']")
+    await new_entry(page)
+    await page.fill("#code-new", "CT")
+    await page.fill("#name-new", "twice")
+    await page.click("#create-form button[type=submit]")
+    error = await page.wait_for_selector("#create-form [data-msg].error")
+    assert "'CT' is taken" in await error.inner_text()
+    await page.goto(f"{app_url}/manage/dictionaries/body-parts")
+    await page.fill("#code-new", "CHEST")
+    await page.fill("#name-new", "Chest")
+    await page.click("#create-form button[type=submit]")
+    await page.wait_for_selector("#items tr[data-code='CHEST']")
+    await page.goto(f"{app_url}/manage/dictionaries/check-items")
+    await page.fill("#code-new", "CT-CHEST")
+    await page.fill("#name-new", "Chest CT plain")
+    await page.select_option("#type-new", label="CT · CT scanner")
+    await page.select_option("#part-new", label="CHEST · Chest")
+    await page.select_option("#vis-new", "after_hours")
+    await page.fill("#hours-new", "24")
+    await page.click("#create-form button[type=submit]")
+    row = await page.wait_for_selector("#items tr[data-code='CT-CHEST']")
+    assert "24 h after the exam" in await row.inner_text()
+    stored = (
+        await CheckItem.select()
+        .where(CheckItem.hospital == place.id, CheckItem.code == "CT-CHEST")
+        .first()
+    )
+    assert stored["cloud_film_visible"] == "after_hours" and stored["cloud_film_hours"] == 24
+    # edit: switch the cloud film off
+    await page.click("#items tr[data-code='CT-CHEST'] details.edit summary")
+    await page.uncheck("#items tr[data-code='CT-CHEST'] input[name=cloud_film]")
+    await page.click("#items tr[data-code='CT-CHEST'] details.edit button[type=submit]")
+    await page.wait_for_function(OFF)
+    await shot(page, "dictionaries-check-items")
+    # search, then deactivate
+    await page.fill("input[name=q]", "nothing-like-this")
+    await page.click("form.toolbar button[type=submit]")
+    await page.wait_for_selector("#items >> text=Nothing found.")
+    await page.goto(f"{app_url}/manage/dictionaries/check-items?q=chest")
+    await page.click("#items tr[data-code='CT-CHEST'] button:has-text('Deactivate')")
+    await page.wait_for_selector("#items tr[data-code='CT-CHEST'] >> text=Inactive")
+    actions = await AuditLog.select(AuditLog.action).where(AuditLog.hospital_id == place.id)
+    assert {"dictionary.check_item.create", "dictionary.check_item.update"} <= {
+        a["action"] for a in actions
+    }
+
+
+async def test_dictionaries_in_chinese_on_a_phone(phone, app_url) -> None:
+    page = await phone.new_page()
+    await login(page, app_url, "admin.city", "Demo@2026", admin=True)
+    await page.goto(f"{app_url}/lang/zh")
+    await page.goto(f"{app_url}/manage/dictionaries/check-items")
+    await page.wait_for_selector("#items tr[data-code='CT-CHEST']")
+    text = await page.inner_text("main")
+    assert "检查项目" in text and "胸部CT平扫" in text and "检查后 2 小时" in text
+    await no_horizontal_scroll(page)
+    await shot(page, "dictionaries-check-items-phone-zh")
+    await page.goto(f"{app_url}/manage/dictionaries/devices")
+    await page.wait_for_selector("#items tr[data-name='MR 1.5T']")
+    await no_horizontal_scroll(page)
+    await shot(page, "dictionaries-devices-phone-zh")
+    assert await Hospital.exists().where(Hospital.code == "CITY")

@@ -1,0 +1,71 @@
+"""Pages of the examination dictionaries, report templates and knowledge base under
+``/manage`` (SPEC 8.4–8.7), for a hospital's admin. They read through the same services as
+the API; every change goes through the JSON API (``app.js`` forms)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.response import Redirect, Template
+
+from aimis.errors import NotFound
+from api.dictionaries import dictionaries as dicts
+from ui import i18n
+from ui.i18n_dictionaries import ZH_DICTIONARIES
+from ui.management_pages import HOSPITAL_ADMIN, _admin
+from ui.pages import page
+
+i18n.register(ZH_DICTIONARIES)
+
+KINDS = {
+    "check-items": ("Check items", dicts.list_check_items),
+    "device-types": ("Device types", None),
+    "body-parts": ("Body parts", None),
+    "devices": ("Devices", dicts.list_devices),
+}
+PER_PAGE = 20
+
+
+async def _listing(kind: str, actor: Any, query: dicts.ListQuery) -> Any:
+    if kind == "device-types":
+        return await dicts.list_coded(dicts.DEVICE_TYPES, actor, query)
+    if kind == "body-parts":
+        return await dicts.list_coded(dicts.BODY_PARTS, actor, query)
+    return await KINDS[kind][1](actor, query)  # type: ignore[misc]
+
+
+class DictionaryPages(Controller):
+    include_in_schema = False
+    path = "/manage/dictionaries"
+
+    @get("/")
+    async def index(self) -> Redirect:
+        return Redirect("/manage/dictionaries/check-items")
+
+    @get("/{kind:str}")
+    async def listing(
+        self, request: Request, kind: str, q: str = "", page_no: int = 1
+    ) -> Template | Redirect:
+        actor = _admin(request, HOSPITAL_ADMIN)
+        if isinstance(actor, Redirect):
+            return actor
+        if kind not in KINDS:
+            raise NotFound(f"There is no dictionary {kind[:40]!r}.")
+        query = dicts.ListQuery(q, max(page_no, 1), PER_PAGE)
+        result = await _listing(kind, actor, query)
+        all_rows = dicts.ListQuery("", 1, 200, "true")
+        return await page(
+            request,
+            "dictionaries/list.html",
+            kind=kind,
+            kinds=KINDS,
+            title=KINDS[kind][0],
+            result=result,
+            q=q,
+            page_no=query.page,
+            pages=max(1, -(-result.total // PER_PAGE)),
+            device_types=(await dicts.list_coded(dicts.DEVICE_TYPES, actor, all_rows)).items,
+            body_parts=(await dicts.list_coded(dicts.BODY_PARTS, actor, all_rows)).items,
+            categories=[c for c in dicts.EXAM_CATEGORIES if c],
+        )
