@@ -27,6 +27,7 @@ import httpx
 
 from bench import populated
 from bench.aimis_app import Aimis
+from bench.aimis_setup import HOSPITAL
 from bench.clients import Peer
 from bench.datasets import DAYS, FIRST_DAY, MODALITY_SHARE, QidoStudy, qido_studies
 from bench.measure import (
@@ -116,14 +117,15 @@ def ask(http: httpx.Client, query: Query, log: Latencies, name: str) -> None:
 
 
 def demo_studies(app: Aimis, ours: set[str]) -> list[QidoStudy]:
-    """The studies AIMIS holds besides the data set: the demo's synthetic ones (`aimis demo`
-    loads a few); their matches are added to what AIMIS must answer."""
+    """The studies the benchmark's doctor sees besides the data set: his hospital's share of
+    the demo's synthetic ones; their matches are added to what AIMIS must answer."""
     import sqlite3
 
     with sqlite3.connect(app.data_dir / "aimis.sqlite", timeout=30) as db:
         rows = db.execute(
             "SELECT study_uid, patient_id, patient_name, study_date, modalities FROM study"
-            " WHERE deleted_at IS NULL"
+            " WHERE deleted_at IS NULL AND hospital = (SELECT id FROM hospital WHERE code = ?)",
+            (HOSPITAL,),
         ).fetchall()
     return [QidoStudy(*row) for row in rows if row[0] not in ours]
 
