@@ -29,6 +29,7 @@ from flows.runs import outbox_flow
 from imaging.render import thumbnail
 from states.migration import PIPELINE, MigrationState, progress
 from store import files
+from store.examinations import examination_from_study
 from store.imaging_index import (
     finishing,
     ingest_file,
@@ -55,7 +56,17 @@ CTX = Ctx(user_agent="aimis migration flow")
 
 # Hooks for later processes: given (run id, study ids) they return how many they handled.
 Hook = Callable[[int, list[int]], Awaitable[int]]
-PATIENT_MATCHERS: list[Hook] = []  # the patient-archive issue matches studies to patients
+
+
+async def record_examinations(run_id: int, study_ids: list[int]) -> int:
+    """Each study of the run becomes (once) an examination of the hospital's list."""
+    for study_id in study_ids:
+        await examination_from_study(study_id)
+    return len(study_ids)
+
+
+# The examination record first; the patient-archive issue adds its matcher after it.
+PATIENT_MATCHERS: list[Hook] = [record_examinations]
 PATIENT_NOTIFIERS: list[Hook] = []  # ... and tells patients when cloud film is enabled
 
 RETRY: dict[str, Any] = {

@@ -19,6 +19,7 @@ from store.engine import timeline
 from store.imaging_index import create_run, hand_over, spool_file
 from store.tables import (
     Event,
+    Examination,
     Hospital,
     Instance,
     MigrationItem,
@@ -115,6 +116,12 @@ async def test_a_spooled_study_goes_all_the_way(dispatcher, flow_runs, study) ->
             b"\xff\xd8"
         )
         assert s["validity_until"] is not None
+    # each study became one examination of the hospital's list, in "images arrived"
+    exams = await Examination.select(Examination.study, Examination.status).where(
+        Examination.study.is_in(list(studies))
+    )
+    assert sorted(e["study"] for e in exams) == sorted(studies)
+    assert {e["status"] for e in exams} == {"images_arrived"}
 
     progress = await Event.select(Event.payload).where(
         Event.topic == f"hospital:{h['id']}", Event.type == "migration.progress"
