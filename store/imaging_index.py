@@ -326,6 +326,19 @@ async def ingest_file(
             ctx=ctx,
             parsed=parsed,
         )
+    tier = await _study_tier(hospital_id, parsed.study_instance_uid)
+    if tier not in ("", "online"):
+        return await record_failure(
+            run_id,
+            "archived",
+            f"The study {parsed.study_instance_uid} is in the archive tier ({tier}); new "
+            "images cannot join it there. Send them again after the study is back online.",
+            file_name=file_name,
+            size=size,
+            item_id=item_id,
+            ctx=ctx,
+            parsed=parsed,
+        )
     quota = await _quota_refusal(hospital_id, size)
     if quota:
         return await record_failure(
@@ -348,6 +361,16 @@ async def ingest_file(
         if created and not await Instance.exists().where(Instance.storage_path == storage_path):
             files.remove_online(storage_path)
         raise
+
+
+async def _study_tier(hospital_id: int, study_uid: str) -> str:
+    """The tier of the hospital's study with this UID ("" when it is new)."""
+    row = (
+        await Study.select(Study.tier)
+        .where(Study.study_key == f"{hospital_id}:{study_uid}")
+        .first()
+    )
+    return str(row["tier"]) if row else ""
 
 
 async def _quota_refusal(hospital_id: int, size: int) -> str:

@@ -215,3 +215,34 @@ async def test_a_file_a_crash_left_behind_is_counted_once_when_indexed(tmp_path:
     result = await ingest_file(run_id, data)
     assert result.status == "stored"
     assert await used(hid) == before + len(data)
+
+
+async def test_an_image_for_an_archived_study_is_refused_until_it_is_online(
+    tmp_path: Path,
+) -> None:
+    """A study in the archive tier keeps its images in its container; a new image cannot join
+    it there (it would be online under a study that reads as archived, and in no container)."""
+    hid = await hospital_id()
+    ds = dcmread(bundled("CT_small.dcm"))
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientID = "ARCH-1"
+    ds.SOPInstanceUID = generate_uid()
+    first = tmp_path / "first.dcm"
+    ds.save_as(first, enforce_file_format=True)
+    run_id = await create_run(Ctx(), hid, "stow")
+    stored = await ingest_file(run_id, first.read_bytes())
+    assert stored.status == "stored"
+    await Study.update({Study.tier: "archive"}).where(Study.id == stored.study_id)
+    ds.SOPInstanceUID = generate_uid()
+    late = tmp_path / "late.dcm"
+    ds.save_as(late, enforce_file_format=True)
+    before = await used(hid)
+    refused = await ingest_file(run_id, late.read_bytes(), file_name="late.dcm")
+    assert (refused.status, refused.code) == ("refused", "archived")
+    assert "archive tier" in refused.reason
+    assert not await Instance.exists().where(Instance.sop_uid == ds.SOPInstanceUID)
+    assert await used(hid) == before
+    await Study.update({Study.tier: "online"}).where(Study.id == stored.study_id)
+    again = await ingest_file(run_id, late.read_bytes(), file_name="late.dcm")
+    assert again.status == "stored"
