@@ -15,7 +15,11 @@ from api.consultations.controllers import (
     ContactsController,
 )
 from api.dicomweb.router import dicomweb_handlers
-from api.dictionaries.controllers import DictionaryController
+from api.dictionaries.controllers import (
+    DictionaryController,
+    KnowledgeController,
+    TemplateController,
+)
 from api.exams.controllers import ExamController
 from api.health import health
 from api.ingest.controllers import IngestController
@@ -61,6 +65,8 @@ def route_handlers() -> list[Any]:
         RoleController,
         AuditController,
         DictionaryController,
+        TemplateController,
+        KnowledgeController,
         ContactsController,
         ConsultationController,
         ConsultationLogController,

@@ -182,8 +182,9 @@ class TemplateUpdate(Base):
     version: int | UnsetType = UNSET
 
 
-class TemplatePreview(Base):
-    """An unsaved template's formats, rendered against a sample examination."""
+class TemplatePreview(msgspec.Struct):
+    """An unsaved template's formats, rendered against a sample examination. Other fields
+    of the template form (name, scope, …) are ignored: the page sends the whole form."""
 
     shown_fields: list[str] = []
     title_format: str = ""
