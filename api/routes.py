@@ -40,7 +40,7 @@ from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
 from ui.archive_pages import ArchivePages
 from ui.consultation_pages import ConsultationPages
-from ui.dictionary_pages import DictionaryPages
+from ui.dictionary_pages import DictionaryPages, TemplatePages
 from ui.exam_pages import ExamPages
 from ui.ingest_pages import IngestPages
 from ui.management_pages import ManagementPages
@@ -58,6 +58,7 @@ def route_handlers() -> list[Any]:
         AccountPages,
         ManagementPages,
         DictionaryPages,
+        TemplatePages,
         HospitalController,
         DepartmentController,
         DoctorController,

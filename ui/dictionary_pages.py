@@ -11,6 +11,8 @@ from litestar.response import Redirect, Template
 
 from aimis.errors import NotFound
 from api.dictionaries import dictionaries as dicts
+from api.dictionaries import knowledge, templates
+from api.management import service
 from ui import i18n
 from ui.i18n_dictionaries import ZH_DICTIONARIES
 from ui.management_pages import HOSPITAL_ADMIN, _admin
@@ -68,4 +70,48 @@ class DictionaryPages(Controller):
             device_types=(await dicts.list_coded(dicts.DEVICE_TYPES, actor, all_rows)).items,
             body_parts=(await dicts.list_coded(dicts.BODY_PARTS, actor, all_rows)).items,
             categories=[c for c in dicts.EXAM_CATEGORIES if c],
+        )
+
+
+class TemplatePages(Controller):
+    include_in_schema = False
+    path = "/manage"
+
+    @get("/templates")
+    async def template_list(self, request: Request) -> Template | Redirect:
+        actor = _admin(request, HOSPITAL_ADMIN)
+        if isinstance(actor, Redirect):
+            return actor
+        items = await dicts.list_check_items(actor, dicts.ListQuery("", 1, 200, "true"))
+        return await page(
+            request,
+            "dictionaries/templates.html",
+            kind="templates",
+            kinds=KINDS,
+            templates=await templates.list_templates(actor),
+            fields=templates.FIELDS,
+            check_items=items.items,
+            departments=await service.list_departments(actor),
+            sample=templates.SAMPLE,
+        )
+
+    @get("/knowledge")
+    async def knowledge_list(
+        self, request: Request, q: str = "", page_no: int = 1
+    ) -> Template | Redirect:
+        actor = _admin(request, HOSPITAL_ADMIN)
+        if isinstance(actor, Redirect):
+            return actor
+        result = await knowledge.search(
+            actor, q[:200], "", max(page_no, 1), PER_PAGE, with_inactive=True
+        )
+        return await page(
+            request,
+            "dictionaries/knowledge.html",
+            kind="knowledge",
+            kinds=KINDS,
+            result=result,
+            q=q,
+            page_no=result.page,
+            pages=max(1, -(-result.total // PER_PAGE)),
         )

@@ -43,4 +43,37 @@ ZH_DICTIONARIES: dict[str, str] = {
     "Deactivate this entry? Examinations keep referring to it.": (
         "确定停用该条目？已有检查仍引用它。"
     ),
+    "Any check item": "任意检查项目",
+    "Scope": "范围",
+    "Whole hospital": "全院",
+    "One department": "科室",
+    "Department": "科室",
+    "Shown fields": "显示字段",
+    "Title": "标题",
+    "Header": "页眉",
+    "Findings": "检查所见",
+    "Impression": "诊断意见",
+    "Footer": "页脚",
+    "Preview with a sample examination": "预览（示例检查）",
+    "New template": "新建模板",
+    "Write {placeholders} of the shown fields; {{ and }} give literal braces. Doctors add "
+    "personal templates in the report editor.": (
+        "可使用显示字段的 {占位符}；{{ 与 }} 表示花括号本身。医生在报告编辑器中添加个人模板。"
+    ),
+    "Hospital": "医院",
+    "Device": "设备",
+    "Patient name": "姓名",
+    "Sex": "性别",
+    "Age": "年龄",
+    "Patient ID": "患者ID",
+    "Outpatient/inpatient number": "门诊/住院号",
+    "Accession number": "检查号",
+    "Check item": "检查项目",
+    "Exam time": "检查时间",
+    "Exam date": "检查日期",
+    "New phrase": "新建短语",
+    "Category": "分类",
+    "Keywords": "关键词",
+    "Diagnostic phrases": "诊断短语",
+    "Search title, keywords or text": "搜索标题、关键词或内容",
 }

@@ -101,3 +101,64 @@ async def test_dictionaries_in_chinese_on_a_phone(phone, app_url) -> None:
     await no_horizontal_scroll(page)
     await shot(page, "dictionaries-devices-phone-zh")
     assert await Hospital.exists().where(Hospital.code == "CITY")
+
+
+async def test_admin_writes_a_template_with_live_preview(context, app_url, place: Place) -> None:
+    page = await context.new_page()
+    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    await page.goto(f"{app_url}/manage/templates")
+    await page.fill("#tn-new", "Chest CT report")
+    await page.check("#template-form input[value=patient_name]")
+    await page.fill("#header_format-new", "Name: {patient_name}")
+    await page.wait_for_function(
+        "() => document.querySelector('#template-form [data-out]').textContent"
+        ".includes('Name: 张三')"
+    )
+    await page.fill("#findings_format-new", "Age {patient_age}")
+    err = await page.wait_for_selector("#template-form [data-out].error")
+    assert "{patient_age}" in await err.inner_text()
+    await page.click("#template-form button[type=submit]")
+    await page.wait_for_selector("#template-form [data-msg].error")
+    await page.fill("#findings_format-new", "Lungs clear.")
+    await page.click("#template-form button[type=submit]")
+    await page.wait_for_selector("#templates tr[data-name='Chest CT report']")
+    await shot(page, "templates")
+
+
+async def test_templates_and_knowledge_in_chinese_on_a_phone(phone, app_url) -> None:
+    page = await phone.new_page()
+    await login(page, app_url, "admin.east", "Demo@2026", admin=True)
+    await page.goto(f"{app_url}/lang/zh")
+    await page.goto(f"{app_url}/manage/templates")
+    await page.wait_for_selector("#templates tr[data-name='胸部CT平扫报告']")
+    assert "报告模板" in await page.inner_text("main")
+    await no_horizontal_scroll(page)
+    await shot(page, "templates-phone-zh")
+    await page.goto(f"{app_url}/manage/knowledge")
+    await page.fill("input[name=q]", "结节")
+    await page.click("form.toolbar button[type=submit]")
+    await page.wait_for_selector("#phrases tr[data-title='磨玻璃结节']")
+    titles = await page.eval_on_selector_all(
+        "#phrases tr[data-title]", "rs => rs.map(r => r.dataset.title)"
+    )
+    assert titles[0] in ("肺结节（实性）", "磨玻璃结节", "乳腺结节") and "脂肪肝" not in titles
+    await no_horizontal_scroll(page)
+    await shot(page, "knowledge-phone-zh")
+
+
+async def test_admin_adds_and_finds_a_phrase(context, app_url, place: Place) -> None:
+    page = await context.new_page()
+    accept_dialogs(page)
+    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    await page.goto(f"{app_url}/manage/knowledge")
+    await page.fill("#pt-new", "Pleural effusion")
+    await page.fill("#pk-new", "fluid 积液")
+    await page.fill("#pi-new", "Small right pleural effusion.")
+    await page.click("#phrase-form button[type=submit]")
+    await page.wait_for_selector("#phrases tr[data-title='Pleural effusion']")
+    await page.fill("input[name=q]", "积液")
+    await page.click("form.toolbar button[type=submit]")
+    await page.wait_for_selector("#phrases tr[data-title='Pleural effusion']")
+    await page.click("#phrases tr[data-title='Pleural effusion'] button:has-text('Deactivate')")
+    await page.wait_for_selector("#phrases tr[data-title='Pleural effusion'] >> text=Inactive")
+    await shot(page, "knowledge")
