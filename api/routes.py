@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from litestar.static_files import create_static_files_router
@@ -38,6 +37,7 @@ from api.notifications.controllers import (
 )
 from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
+from ui import UI_DIR
 from ui.archive_pages import ArchivePages
 from ui.consultation_pages import ConsultationPages
 from ui.dictionary_pages import DictionaryPages, TemplatePages
@@ -48,8 +48,6 @@ from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
 from ui.study_pages import StudyPages
 from ui.token_pages import TokenPages
-
-UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 
 
 def route_handlers() -> list[Any]:
@@ -83,10 +81,10 @@ def route_handlers() -> list[Any]:
         DeliveryLogController,
         NotificationPages,
         ViewerController,
+        StudyPages,
         TokenController,
         TokenPages,
         *dicomweb_handlers(),
-        StudyPages,
         health,
         create_static_files_router(
             path="/vendor/htmx",
