@@ -114,11 +114,15 @@ class Process(Generic[S]):
         return [t for t in self.triggers if self.decide(state, t, facts).allowed]
 
     def mermaid(self) -> str:
-        lines = ["stateDiagram-v2", f"    [*] --> {self.initial.value}"]
+        # Mermaid draws one arrow per pair of states and keeps one label: steps between the
+        # same two states share the arrow, their labels one under the other.
+        edges: dict[tuple[str, str], list[str]] = {}
         for step in self.steps:
             guards = ", ".join(g.__name__ for g in step.guards)
             label = step.trigger + (f" [{guards}]" if guards else "")
             for source in step.sources:
-                lines.append(f"    {source.value} --> {step.dest.value}: {label}")
+                edges.setdefault((source.value, step.dest.value), []).append(label)
+        lines = ["stateDiagram-v2", f"    [*] --> {self.initial.value}"]
+        lines += [f"    {a} --> {b}: {'<br/>'.join(labels)}" for (a, b), labels in edges.items()]
         lines += [f"    {s.value} --> [*]" for s in self.states if s in self.terminal]
         return "\n".join(lines)

@@ -91,3 +91,7 @@ def test_mermaid_is_rendered_from_the_table() -> None:
     assert text.startswith("stateDiagram-v2\n    [*] --> reviewing")
     assert "scheduled --> in_progress: start [all_mandatory_agreed]" in text
     assert "finished --> [*]" in text
+    # several steps between the same two states share one arrow and show every label
+    [loop] = [line for line in text.splitlines() if line.startswith("    reviewing --> reviewing")]
+    for trigger in ("agree [department_undecided]", "deny [", "adjust_expert ["):
+        assert trigger in loop
