@@ -1,11 +1,44 @@
 #!/usr/bin/env bash
-# The full suite, on SQLite and then on PostgreSQL; non-zero on any failure.
+# The full suite on SQLite and on PostgreSQL; non-zero on any failure.
+#
+# The two passes run at the same time (each in its own data folder, database, ports and
+# Prefect server): most of a pass is waiting on real servers, so together they take little
+# longer than one. AIMIS_TEST_SERIAL=1 runs them one after the other. Extra arguments go to
+# both pytest runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 UV=$(command -v uv || echo "$HOME/.local/bin/uv")
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+pass() {  # pass DB: one pytest run on DB, its output in $logs/DB.log, its status in $logs/DB.rc
+  local db=$1
+  AIMIS_TEST_DB=$db "$UV" run --frozen pytest -q -p no:cacheprovider --durations=15 "${@:2}" \
+    >"$logs/$db.log" 2>&1
+  echo $? >"$logs/$db.rc"
+}
+
+start=$SECONDS
+if [[ "${AIMIS_TEST_SERIAL:-0}" == "1" ]]; then
+  pass sqlite "$@"
+  pass postgres "$@"
+else
+  pass sqlite "$@" &
+  first=$!
+  pass postgres "$@" &
+  second=$!
+  while kill -0 "$first" 2>/dev/null || kill -0 "$second" 2>/dev/null; do
+    sleep 60
+    echo "… $((SECONDS - start)) s: SQLite $(tail -c 80 "$logs/sqlite.log" 2>/dev/null | tr -d '\n' | grep -o '\[ *[0-9]*%\]' | tail -1) PostgreSQL $(tail -c 80 "$logs/postgres.log" 2>/dev/null | tr -d '\n' | grep -o '\[ *[0-9]*%\]' | tail -1)"
+  done
+  wait
+fi
 status=0
-echo "== suite on SQLite =="
-AIMIS_TEST_DB=sqlite "$UV" run --frozen pytest -q -p no:cacheprovider "$@" || status=1
-echo "== suite on PostgreSQL =="
-AIMIS_TEST_DB=postgres "$UV" run --frozen pytest -q -p no:cacheprovider "$@" || status=1
+declare -A name=([sqlite]=SQLite [postgres]=PostgreSQL)
+for db in sqlite postgres; do
+  echo "== suite on ${name[$db]} =="
+  cat "$logs/$db.log"
+  [[ "$(cat "$logs/$db.rc")" == "0" ]] || status=1
+done
+echo "== both passes: $((SECONDS - start)) s, status $status =="
 exit $status
