@@ -132,12 +132,13 @@ async def load_demo() -> list[Account]:
             role_id=role["id"] if role else None,
             phone=phone,
         )
+    # the dictionaries first: a study's examination takes its check item from them
+    await load_demo_dictionaries(hospital_ids)
     if get_settings().demo_study_patients > 0:
         from api.ingest.commands import load_demo_studies
 
         await load_demo_studies(hospital_ids, get_settings().demo_study_patients)
-    await load_demo_dictionaries(hospital_ids)  # before the examinations: they match check items
-    await examinations_for_all_studies()  # the examination list of the demo studies
+    await examinations_for_all_studies()  # studies already there (idempotent)
     accounts = [Account("alliance.admin", "alliance admin", ALLIANCE, "/admin/login")]
     accounts += [
         Account(f"admin.{code.lower()}", "hospital admin", name, "/admin/login")

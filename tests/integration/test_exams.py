@@ -30,6 +30,8 @@ from store.tables import (
     DeviceType,
     DiagnosisRequest,
     Examination,
+    Instance,
+    MigrationRun,
     Patient,
     Study,
     User,
@@ -460,3 +462,22 @@ async def test_new_examination_is_announced_on_the_hospital_topic(app_url, new_a
         "hospital_id": place.hospital_id,
         "status": "images_arrived",
     }
+
+
+async def test_the_demo_examinations_have_their_check_items() -> None:
+    """The demo loads its dictionaries before its studies, so each demo examination found
+    its check item when the migration recorded it."""
+    from api.ingest.commands import DEMO_DETAIL
+
+    runs = await MigrationRun.select(MigrationRun.id).where(
+        MigrationRun.source_detail == DEMO_DETAIL
+    )
+    studies = await Instance.select(Instance.study).where(
+        Instance.migration.is_in([r["id"] for r in runs] or [-1])
+    )
+    exams = await Examination.select(Examination.device_type, Examination.check_item).where(
+        Examination.study.is_in(list({s["study"] for s in studies}) or [-1])
+    )
+    with_dictionary = [e for e in exams if e["device_type"] in ("CT", "MR", "DX")]
+    assert with_dictionary, "the demo holds CT, MR and DX examinations"
+    assert all(e["check_item"] is not None for e in with_dictionary), exams
