@@ -37,8 +37,8 @@ from store.tables import (
     Study,
 )
 from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work
+from store.zones import hospital_zone
 
-DEFAULT_TZ = "Asia/Shanghai"
 STATUSES = ("images_arrived", "report_draft", "initial_report", "reviewed", "printed")
 # DiagnosisRequest states in which the target hospital no longer sees the examination.
 CLOSED_REQUEST_STATES = ("rejected", "cancelled")
@@ -93,18 +93,6 @@ def exam_time_of(study_date: str, study_time: str, zone: ZoneInfo) -> datetime |
     except ValueError:
         clock = time(0, 0)
     return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC)
-
-
-async def hospital_zone(hospital_id: int | None) -> ZoneInfo:
-    row = (
-        await Hospital.select(Hospital.time_zone).where(Hospital.id == hospital_id).first()
-        if hospital_id
-        else None
-    )
-    try:
-        return ZoneInfo(row["time_zone"] if row else DEFAULT_TZ)
-    except (KeyError, ValueError):
-        return ZoneInfo(DEFAULT_TZ)
 
 
 async def match_check_item(

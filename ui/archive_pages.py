@@ -19,11 +19,11 @@ from litestar.response import Redirect, Template
 
 from api.archive import service
 from api.auth import ctx_of
-from api.consultations.records import hospital_zone
 from states.retrieval import OPEN_STATES
 from store.scoping import audit_clause, visible
 from store.tables import AuditLog, Hospital
 from store.uow import Actor
+from store.zones import hospital_zone
 from ui import i18n
 from ui.i18n_archive import EN_ARCHIVE, ZH_ARCHIVE
 from ui.management_pages import human_bytes

@@ -17,10 +17,10 @@ from api.accounts import service as accounts
 from api.auth import ctx_of, module_enabled
 from api.consultations import contacts, service
 from api.consultations.access import APPLY
-from api.consultations.records import hospital_zone
 from api.consultations.schemas import ConsultationRead, ContactDoctor
 from states.consultation import CONSULTATION
 from store.uow import Actor
+from store.zones import hospital_zone
 from ui import i18n
 from ui import i18n_consultation as texts
 from ui.pages import page, to_login

@@ -21,12 +21,12 @@ from litestar.response import Redirect, Template
 
 from aimis.settings import get_settings
 from api.auth import ctx_of
-from api.consultations.records import hospital_zone
 from api.ingest import nodes, service
 from states.migration import PIPELINE, MigrationState
 from store.scoping import visible
 from store.tables import Hospital
 from store.uow import Actor
+from store.zones import hospital_zone
 from ui import i18n
 from ui.i18n_ingest import EN_INGEST, ZH_INGEST
 from ui.management_pages import human_bytes

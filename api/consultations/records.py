@@ -6,18 +6,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import msgspec
 
 from aimis.errors import NotFound
 from api.consultations.access import audience
 from states.consultation import ConsultationFacts, InviteFact
-from store.tables import CaseHistory, Consultation, ConsultationInvite, Hospital
+from store.tables import CaseHistory, Consultation, ConsultationInvite
 from store.uow import Ctx, UnitOfWork, now
 
 CASE = "consultation"
-DEFAULT_TZ = "Asia/Shanghai"
 
 
 def topic(consultation_id: int) -> str:
@@ -26,18 +24,6 @@ def topic(consultation_id: int) -> str:
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-async def hospital_zone(hospital_id: int | None) -> ZoneInfo:
-    row = (
-        await Hospital.select(Hospital.time_zone).where(Hospital.id == hospital_id).first()
-        if hospital_id
-        else None
-    )
-    try:
-        return ZoneInfo(row["time_zone"] if row else DEFAULT_TZ)
-    except (KeyError, ValueError):
-        return ZoneInfo(DEFAULT_TZ)
 
 
 async def load(consultation_id: int) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from api.consultations.pdf import ReportDocument, Section, render
 from api.consultations.records import (
     CASE,
     facts,
-    hospital_zone,
     invites_of,
     load,
     notify,
@@ -38,6 +37,7 @@ from states.machine import Decision
 from store.engine import apply
 from store.tables import Consultation, ConsultationReportVersion, Timer, User
 from store.uow import Actor, Ctx, UnitOfWork, audit_refusal, now, unit_of_work
+from store.zones import hospital_zone
 
 LOCK_MINUTES = 30
 MAX_REPORT_CHARS = 100_000

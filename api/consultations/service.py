@@ -18,7 +18,6 @@ from api.consultations.access import APPLY, Involvement
 from api.consultations.records import (
     department_label,
     facts,
-    hospital_zone,
     invites_of,
     iso,
     load,
@@ -52,6 +51,7 @@ from store.tables import (
     User,
 )
 from store.uow import Actor, Ctx, now, unit_of_work
+from store.zones import hospital_zone
 
 SEXES = ("", "male", "female", "other")
 ID_NUMBER_RE = re.compile(r"[0-9A-Za-z-]{1,32}")

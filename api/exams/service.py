@@ -29,12 +29,12 @@ from store.examinations import (
     STATUSES,
     examination_branches,
     get_examination,
-    hospital_zone,
     update_examination,
     visible_hospital_ids,
 )
 from store.tables import Department, Examination, Hospital, ListPreference, Study
 from store.uow import Actor, Ctx, unit_of_work
+from store.zones import hospital_zone
 
 SORTS = ("exam_time", "print_time")
 ORDERS = ("desc", "asc")
