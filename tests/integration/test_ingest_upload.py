@@ -207,9 +207,11 @@ async def test_dicom_nodes_admin(west, new_api) -> None:
     await east.login("admin.east", PASSWORD, admin=True)
     assert (await east.delete(f"/api/ingest/nodes/{node['id']}")).status_code == 404
     assert (await west.delete(f"/api/ingest/nodes/{node['id']}")).status_code == 200
-    actions = await AuditLog.select(AuditLog.action).where(
-        AuditLog.target_type == "dicom_node", AuditLog.target_id == str(node["id"])
-    )
+    actions = (
+        await AuditLog.select(AuditLog.action)
+        .where(AuditLog.target_type == "dicom_node", AuditLog.target_id == str(node["id"]))
+        .order_by(AuditLog.id)
+    )  # PostgreSQL returns rows in no particular order without it
     assert [a["action"] for a in actions] == [
         "dicom_node.create",
         "dicom_node.update",

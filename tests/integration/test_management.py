@@ -444,8 +444,10 @@ async def test_departments_create_list_edit_deactivate(place, uniq) -> None:
     assert res.json()["active"] is False
     res = await admin.patch(f"/api/manage/departments/{dept['id']}", json={"active": True})
     assert res.json()["active"] is True
-    actions = await AuditLog.select(AuditLog.action).where(
-        AuditLog.target_type == "department", AuditLog.target_id == str(dept["id"])
+    actions = (
+        await AuditLog.select(AuditLog.action)
+        .where(AuditLog.target_type == "department", AuditLog.target_id == str(dept["id"]))
+        .order_by(AuditLog.id)
     )
     assert [a["action"] for a in actions] == [
         "department.create",
