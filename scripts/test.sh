@@ -19,9 +19,16 @@ pass() {  # pass DB: one pytest run on DB, its output in $logs/DB.log, its statu
 }
 
 start=$SECONDS
-if [[ "${AIMIS_TEST_PARALLEL:-0}" != "1" ]]; then
-  pass sqlite "$@"
-  pass postgres "$@"
+if [[ "${AIMIS_TEST_PARALLEL:-0}" != "1" ]]; then  # one after the other, output as it comes
+  status=0
+  echo "== suite on SQLite =="
+  AIMIS_TEST_DB=sqlite "$UV" run --frozen pytest -q -p no:cacheprovider --durations=15 "$@" \
+    || status=1
+  echo "== suite on PostgreSQL =="
+  AIMIS_TEST_DB=postgres "$UV" run --frozen pytest -q -p no:cacheprovider --durations=15 "$@" \
+    || status=1
+  echo "== both passes: $((SECONDS - start)) s, status $status =="
+  exit $status
 else
   pass sqlite "$@" &
   first=$!
