@@ -41,6 +41,8 @@ class Hospital(Table):
     storage_quota_bytes = BigInt(default=0)
     storage_used_bytes = BigInt(default=0)
     active = Boolean(default=True)
+    # may the author of a report also review it (SPEC 2.4)? Most hospitals say no.
+    self_review_allowed = Boolean(default=False)
     created_at = Timestamptz()
     version = Integer(default=1)
 
@@ -696,6 +698,8 @@ class ExamReport(Table):
     lock_until = Timestamptz(null=True, default=None)
     printed_at = Timestamptz(null=True, default=None)
     print_count = Integer(default=0)
+    # the reviewed report stored into its study as DICOM (Encapsulated PDF), "" until then
+    dicom_sop_uid = Varchar(length=64, default="")
     created_at = Timestamptz()
     updated_at = Timestamptz()
     version = Integer(default=1)
@@ -725,6 +729,7 @@ class DiagnosisRequest(Table):
     state = Varchar(length=16, default="requested", index=True)
     version = Integer(default=1)
     requested_by = Integer()
+    urgent = Boolean(default=False)
     clinical_info = Text(default="")
     decided_by = Integer(null=True, default=None)
     reason = Text(default="")
