@@ -1,0 +1,54 @@
+"""The examination report (SPEC 2.4) as an explicit machine.
+
+draft ─submit (impression written)─▶ initial ─approve─▶ reviewed
+  ▲  ╲                                   │
+  │   save (draft → draft)               └─return (reason)─▶ returned ─save─▶ draft
+Saving a draft keeps the state; saving a returned report puts it back to draft, so the
+author fixes it and submits it again. Who may act (report.write / report.review in the
+reporting hospital, the author not reviewing his own report) is checked by the service
+(403); the guards here check the business rules (409 with their sentence).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from states.machine import Process, Step
+
+
+class ExamReportState(StrEnum):
+    draft = "draft"
+    initial = "initial"
+    reviewed = "reviewed"
+    returned = "returned"
+
+
+@dataclass(frozen=True)
+class ExamReportFacts:
+    impression: str = ""
+    reason: str = ""
+
+
+def impression_written(f: ExamReportFacts) -> str | None:
+    return None if f.impression.strip() else "The impression is empty; write the diagnosis first."
+
+
+def reason_given(f: ExamReportFacts) -> str | None:
+    return None if f.reason.strip() else "Returning a report needs a reason for its author."
+
+
+S = ExamReportState
+EDITABLE = (S.draft, S.returned)
+
+EXAM_REPORT = Process(
+    "exam_report",
+    ExamReportState,
+    S.draft,
+    [
+        Step("save", EDITABLE, S.draft),
+        Step("submit", S.draft, S.initial, (impression_written,)),
+        Step("approve", S.initial, S.reviewed),
+        Step("return", S.initial, S.returned, (reason_given,)),
+    ],
+)
