@@ -28,6 +28,10 @@ class Settings(BaseSettings):
         "", description="Empty: SQLite under the data folder. postgresql://user@host:port/db."
     )
     redis_url: str = Field("", description="Empty: in-memory live channel. redis://host:port/0.")
+    redis_prefix: str = Field(
+        "AIMIS",
+        description="Prefix of the live channel's Redis keys; deployments sharing a Redis differ.",
+    )
     prefect_api_url: str = Field(
         "", description="Empty: the local Prefect server started by `aimis up`."
     )

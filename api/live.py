@@ -30,6 +30,7 @@ from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.exceptions import WebSocketDisconnect
 
+from aimis.settings import get_settings
 from store.scoping import can_see_hospital
 from store.tables import Event
 from store.uow import Actor, LiveEvent, Publisher, set_publisher, track_local_events
@@ -75,7 +76,10 @@ def make_backend(redis_url: str) -> ChannelsBackend:
         from litestar.channels.backends.redis import RedisChannelsPubSubBackend
         from redis.asyncio import Redis
 
-        return RedisChannelsPubSubBackend(redis=Redis.from_url(redis_url))
+        # Redis Pub/Sub channels are server-wide (not per database number): the prefix
+        # keeps deployments (and test runs) that share one Redis apart.
+        prefix = get_settings().redis_prefix
+        return RedisChannelsPubSubBackend(redis=Redis.from_url(redis_url), key_prefix=prefix)
     return TailingMemoryBackend()
 
 

@@ -29,6 +29,9 @@ _data_dir = Path(tempfile.mkdtemp(prefix="aimis-test-"))
 _pg_name = f"aimis_test_{uuid.uuid4().hex[:10]}"
 os.environ["AIMIS_DATA_DIR"] = str(_data_dir)
 os.environ.pop("AIMIS_REDIS_URL", None)
+# Redis Pub/Sub is server-wide: each run (the SQLite and the PostgreSQL pass may run at the
+# same time) publishes under its own prefix, so no test sees another run's events.
+os.environ["AIMIS_REDIS_PREFIX"] = f"AIMIS_TEST_{uuid.uuid4().hex[:10]}"
 os.environ.setdefault(
     "AIMIS_PREFECT_API_URL", "http://127.0.0.1:9/api"
 )  # none unless a test starts one
