@@ -81,7 +81,7 @@ async def test_admin_archives_retrieves_and_watches_it_live(
     await archive.record_run(hid, {"archived": 1, "skipped": 0, "refused": 0})
     await page.wait_for_function(  # the open page hears of the run
         "document.querySelector('[data-testid=last-run]').textContent.includes('just now')",
-        timeout=8000,
+        timeout=20_000,  # the event table tail, then a re-fetch: slow on a loaded 2-core CI
     )
     assert "archived 1" in await page.inner_text("[data-testid=last-run]")
     await page.reload()
@@ -104,7 +104,7 @@ async def test_admin_archives_retrieves_and_watches_it_live(
     await page.wait_for_function(
         f"document.querySelector('[data-testid=state-{retrieval['id']}]').textContent.trim()"
         " === 'Available'",
-        timeout=8000,
+        timeout=20_000,  # the event table tail, then a re-fetch: slow on a loaded 2-core CI
     )
     log = page.locator(f"details[data-log='{retrieval['id']}']")
     await log.locator("summary").click()
