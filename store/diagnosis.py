@@ -1,0 +1,295 @@
+"""Remote diagnosis requests (SPEC 2.2) in the database: who writes an examination's report,
+creating a request, and every step of it on the engine.
+
+- One open request per examination (open = not rejected / cancelled). While it is open the
+  examination is shared with the target hospital (``store.examinations`` reads this table).
+- ``reporting_hospital(exam)``: the hospital that writes the examination's report.
+- ``follow_report(ctx, exam_id, hospital_id, step)``: the report's steps move the request,
+  called inside the report's own unit of work so both change in one transaction.
+- Every step (``apply_step``) leaves a history row, live events on ``hospital:<requester>``
+  and ``hospital:<target>`` (ids and states only), the examination's ``exam.changed``, an
+  audit row, and a ``notify`` outbox row (business type "diagnosis") for the people it
+  concerns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from aimis.domain import Kind, Permission
+from aimis.errors import Conflict, NotFound
+from states.diagnosis import (
+    ACCEPTED,
+    CLOSED,
+    DIAGNOSIS,
+    NO_OP,
+    REPORT_STEPS,
+    DiagnosisFacts,
+    DiagnosisState,
+)
+from states.machine import Decision
+from store.engine import Applied, apply
+from store.examinations import EVENT_TYPE, exam_changed
+from store.tables import CaseHistory, DiagnosisRequest, Examination, Hospital, User
+from store.uow import Ctx, UnitOfWork, now, unit_of_work
+
+CASE = DIAGNOSIS.name
+CLOSED_STATES = [s.value for s in CLOSED]
+# Who hears of which step: the target hospital's reporters, or the requesting doctor.
+TELL_TARGET = {"create", "cancel"}
+TELL_REQUESTER = {"accept": "accept", "reject": "reject", "approve": "review", "print": "print"}
+
+
+def topics(request: dict[str, Any]) -> list[str]:
+    return [f"hospital:{request['hospital']}", f"hospital:{request['target_hospital']}"]
+
+
+async def load(request_id: int) -> dict[str, Any]:
+    row = await DiagnosisRequest.select().where(DiagnosisRequest.id == request_id).first()
+    if row is None:
+        raise NotFound(f"No remote diagnosis request with id {request_id} exists.")
+    return row
+
+
+async def open_request(exam_id: int) -> dict[str, Any] | None:
+    """The examination's request that is not rejected or cancelled, if any."""
+    return (
+        await DiagnosisRequest.select()
+        .where(
+            DiagnosisRequest.examination == exam_id,
+            DiagnosisRequest.state.not_in(CLOSED_STATES),
+        )
+        .order_by(DiagnosisRequest.id, ascending=False)
+        .first()
+    )
+
+
+async def hospital_name(hospital_id: int) -> str:
+    row = await Hospital.select(Hospital.name).where(Hospital.id == hospital_id).first()
+    return str(row["name"]) if row else f"hospital {hospital_id}"
+
+
+async def reporting_hospital(exam: dict[str, Any]) -> int:
+    """The hospital that writes the report of ``exam`` (a row with ``id`` and ``hospital``):
+    the target of its open request once accepted, else the examination's own hospital.
+    While a request waits for acceptance nobody writes it (409)."""
+    request = await open_request(int(exam["id"]))
+    if request is None:
+        return int(exam["hospital"])
+    if request["state"] == DiagnosisState.requested:
+        name = await hospital_name(int(request["target_hospital"]))
+        raise Conflict(
+            f"The examination waits for {name} to accept the remote diagnosis request.",
+            extra={"request_id": request["id"], "state": request["state"]},
+        )
+    assert request["state"] in ACCEPTED
+    return int(request["target_hospital"])
+
+
+async def report_writers(hospital_id: int) -> list[int]:
+    """Active doctors of the hospital whose role may write reports."""
+    rows = await User.select(User.id, User.role.permissions).where(  # type: ignore[union-attr]
+        User.hospital == hospital_id,
+        User.kind == Kind.doctor.value,
+        User.active == True,  # noqa: E712
+        User.frozen == False,  # noqa: E712
+    )
+    return sorted(
+        int(r["id"])
+        for r in rows
+        if Permission.report_write.value in msgspec.json.decode(r["role.permissions"] or "[]")
+    )
+
+
+async def notify(uow: UnitOfWork, request: dict[str, Any], event: str, history_id: int) -> None:
+    """The step's message for the people it concerns (one outbox row per step)."""
+    if event in TELL_TARGET:
+        user_ids = await report_writers(int(request["target_hospital"]))
+        label = event
+    elif event in TELL_REQUESTER:
+        user_ids = [int(request["requested_by"])]
+        label = TELL_REQUESTER[event]
+    else:
+        return
+    if not user_ids:
+        return
+    await uow.outbox(
+        "notify",
+        {
+            "business_type": "diagnosis",
+            "event": label,
+            "case_type": CASE,
+            "case_id": request["id"],
+            "user_ids": user_ids,
+            "link": f"/exams/{request['examination']}",
+        },
+        key=f"notify-{CASE}-{request['id']}-{history_id}",
+    )
+
+
+async def _exam_events(uow: UnitOfWork, request: dict[str, Any], closing: bool) -> None:
+    """Open lists refresh: the owner's and the target's (also when the request closes and
+    the examination leaves the target's list, which ``exam_changed`` no longer reaches)."""
+    exam = (
+        await Examination.select(Examination.hospital, Examination.status)
+        .where(Examination.id == request["examination"])
+        .first()
+    )
+    if exam is None:
+        return
+    exam_id, owner = int(request["examination"]), int(exam["hospital"])
+    await exam_changed(uow, exam_id, owner, exam["status"])
+    if closing:
+        payload = {"id": exam_id, "hospital_id": owner, "status": exam["status"]}
+        await uow.event(f"hospital:{request['target_hospital']}", EVENT_TYPE, payload)
+
+
+def summary(request: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "examination_id": request["examination"],
+        "hospital_id": request["hospital"],
+        "target_hospital_id": request["target_hospital"],
+        "urgent": bool(request["urgent"]),
+    }
+
+
+async def create_request(
+    ctx: Ctx,
+    exam: dict[str, Any],
+    target_hospital_id: int,
+    clinical_info: str,
+    urgent: bool,
+) -> int:
+    """Insert a checked request (the caller checked who and where) with its history row,
+    events, audit and notice. A second open request for the examination is a 409."""
+    actor = ctx.actor
+    assert actor is not None
+    at = now()
+    async with unit_of_work(ctx) as uow:
+        existing = await open_request(int(exam["id"]))
+        if existing is not None:
+            raise Conflict(
+                f"The examination already has an open remote diagnosis request "
+                f"(#{existing['id']}, {existing['state']}); cancel it first.",
+                extra={"request_id": existing["id"], "state": existing["state"]},
+            )
+        row = await DiagnosisRequest.insert(
+            DiagnosisRequest(
+                examination=exam["id"],
+                hospital=exam["hospital"],
+                target_hospital=target_hospital_id,
+                state=DiagnosisState.requested.value,
+                version=1,
+                requested_by=actor.user_id,
+                urgent=urgent,
+                clinical_info=clinical_info,
+                created_at=at,
+                updated_at=at,
+            )
+        ).returning(DiagnosisRequest.id)
+        request = await load(int(row[0]["id"]))
+        history = await CaseHistory.insert(
+            CaseHistory(
+                case_type=CASE,
+                case_id=request["id"],
+                actor_id=actor.user_id,
+                actor_name=actor.username,
+                event="create",
+                from_state="",
+                to_state=DiagnosisState.requested.value,
+                summary=msgspec.json.encode(summary(request)).decode(),
+                at=at,
+                ip=ctx.ip[:64],
+            )
+        ).returning(CaseHistory.id)
+        history_id = int(history[0]["id"])
+        payload = {
+            "case_type": CASE,
+            "case_id": request["id"],
+            "event": "create",
+            "from": "",
+            "to": DiagnosisState.requested.value,
+            "version": 1,
+            "history_id": history_id,
+            **summary(request),
+        }
+        for topic in (f"case:{CASE}:{request['id']}", *topics(request)):
+            await uow.event(topic, f"{CASE}.create", payload)
+        await _exam_events(uow, request, closing=False)
+        await uow.audit(
+            f"{CASE}.create",
+            CASE,
+            request["id"],
+            detail=f"examination {exam['id']} → hospital {target_hospital_id}"
+            + (" (urgent)" if urgent else ""),
+        )
+        await notify(uow, request, "create", history_id)
+    return int(request["id"])
+
+
+async def apply_step(
+    ctx: Ctx,
+    request_id: int,
+    trigger: str,
+    *,
+    version: int | None = None,
+    reason: str = "",
+) -> Applied:
+    """One step of the machine on request ``request_id`` with everything it leaves behind."""
+    request = await load(request_id)
+    closing = trigger in ("reject", "cancel")
+
+    async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
+        values: dict[Any, Any] = {DiagnosisRequest.updated_at: now()}
+        if trigger in ("accept", "reject") and ctx.actor is not None:
+            values[DiagnosisRequest.decided_by] = ctx.actor.user_id
+        if trigger == "reject":
+            values[DiagnosisRequest.reason] = reason.strip()[:2000]
+        await DiagnosisRequest.update(values).where(DiagnosisRequest.id == request_id)
+        await _exam_events(uow, request, closing)
+        await notify(uow, request, trigger, await _latest_history_id(request_id))
+
+    return await apply(
+        ctx,
+        DIAGNOSIS,
+        DiagnosisRequest,
+        request_id,
+        trigger,
+        DiagnosisFacts(reason=reason),
+        version=version,
+        reason=reason.strip(),
+        summary=summary(request),
+        topics=topics(request),
+        effects=effects,
+    )
+
+
+async def _latest_history_id(request_id: int) -> int:
+    row = (
+        await CaseHistory.select(CaseHistory.id)
+        .where(CaseHistory.case_type == CASE, CaseHistory.case_id == request_id)
+        .order_by(CaseHistory.id, ascending=False)
+        .first()
+    )
+    return int(row["id"]) if row else 0
+
+
+async def follow_report(ctx: Ctx, exam_id: int, reporting_hospital_id: int, step: str) -> None:
+    """Move the examination's open request along with its report (call it inside the
+    report's unit of work). ``step``: draft | initial | approve | return | print. Nothing
+    happens when the examination has no open request targeted at ``reporting_hospital_id``
+    (a report of the hospital's own examination), nor for "draft" while reporting or "print"
+    once printed. A first "initial" without a saved draft passes through reporting."""
+    if step not in REPORT_STEPS:
+        raise ValueError(f"unknown report step {step!r}")
+    request = await open_request(exam_id)
+    if request is None or int(request["target_hospital"]) != reporting_hospital_id:
+        return
+    state = DiagnosisState(request["state"])
+    if state in NO_OP.get(step, ()):
+        return
+    if step == "initial" and state in (DiagnosisState.accepted, DiagnosisState.returned):
+        await apply_step(ctx, int(request["id"]), "draft")
+    await apply_step(ctx, int(request["id"]), step)
