@@ -1,0 +1,78 @@
+"""Wire structs of the remote diagnosis request API (SPEC 2.2). ORM rows never leave the
+service."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class RequestCreate(Base):
+    examination_id: int
+    target_hospital_id: int
+    clinical_info: str = ""
+    urgent: bool = False
+
+
+class StepIn(Base):
+    """Accept or cancel; ``version`` is the one the client saw (409 when stale)."""
+
+    version: int | None = None
+
+
+class RejectIn(Base):
+    reason: str = ""
+    version: int | None = None
+
+
+class TargetHospital(Base):
+    id: int
+    name: str
+    level: str  # leading | lower
+
+
+class TimelineEntry(Base):
+    at: str
+    actor_name: str
+    event: str
+    from_state: str
+    to_state: str
+    reason: str
+
+
+class RequestRead(Base):
+    id: int
+    state: str
+    version: int
+    urgent: bool
+    clinical_info: str
+    reason: str  # a rejection's reason
+    examination_id: int
+    patient_name: str
+    accession_number: str
+    device_type: str
+    check_item_name: str
+    exam_time: str
+    exam_status: str
+    hospital_id: int  # the requesting hospital
+    hospital_name: str
+    target_hospital_id: int
+    target_hospital_name: str
+    requested_by: int
+    requested_by_name: str
+    created_at: str
+    updated_at: str
+    direction: str  # incoming (my hospital diagnoses) | outgoing (my hospital asked)
+    actions: list[str]  # what the viewer may do now: accept, reject, cancel
+
+
+class RequestDetail(RequestRead, kw_only=True):
+    timeline: list[TimelineEntry]
+
+
+class RequestPage(Base):
+    items: list[RequestRead]
+    next_cursor: str | None  # pass back as ``cursor``; None: the last page
