@@ -14,6 +14,7 @@ from api.consultations.controllers import (
     ContactsController,
 )
 from api.dicomweb.router import dicomweb_handlers
+from api.diagnosis.controllers import DiagnosisRequestController
 from api.dictionaries.controllers import (
     DictionaryController,
     KnowledgeController,
@@ -71,6 +72,7 @@ def route_handlers() -> list[Any]:
         ConsultationLogController,
         ConsultationPages,
         ExamController,
+        DiagnosisRequestController,
         ExamPages,
         ArchiveController,
         ArchivePages,
