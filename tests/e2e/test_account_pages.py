@@ -31,6 +31,7 @@ async def test_password_login_and_home(context, app_url, uniq) -> None:
     assert names == ["cloud_film", "consultation", "remote_diagnosis", "teaching"]
     await page.locator("#live-card[data-connected]").wait_for()
     await shot(page, "home")
+    await page.click("[data-testid=who]")  # the account menu
     await page.click("text=Log out")
     await page.wait_for_url(f"{app_url}/login")
 

@@ -32,6 +32,7 @@ async def test_admin_builds_the_dictionaries(context, app_url, place: Place) -> 
     page = await context.new_page()
     accept_dialogs(page)
     await login(page, app_url, place.admin, PASSWORD, admin=True)
+    await page.click("header nav summary:has-text('Management')")  # the grouped menu
     await page.click("header nav a[href='/manage/dictionaries']")
     await page.wait_for_url("**/manage/dictionaries/check-items")
     # a device type and a body part first: the check item refers to them

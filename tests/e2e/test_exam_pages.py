@@ -198,3 +198,84 @@ async def test_admin_edits_an_examination(context, app_url, new_api, uniq) -> No
     # the admin finds it in the list, a doctor of the hospital gets no edit form
     await page.goto(f"{app_url}/exams?q=HIS-778")
     assert await rows(page) == [str(exam_id)]
+
+
+# --- the grouped main menu (base.html) --------------------------------------------------------
+
+
+async def nav_links(page) -> list[str]:  # type: ignore[no-untyped-def]
+    return await page.locator("header nav a").evaluate_all(
+        "links => links.map(a => a.getAttribute('href'))"
+    )
+
+
+async def test_admin_menu_is_grouped_on_desktop_and_phone(
+    context, phone, app_url, new_api, uniq
+) -> None:
+    place = await make_place(new_api, uniq)
+    page = await context.new_page()
+    await login(page, app_url, place.admin_name, PASSWORD, admin=True)
+    await page.goto(f"{app_url}/exams")
+    header = page.locator("header.top")
+    await shot(page, "nav-admin-desktop")
+    # one line on a desktop: the many admin links sit in three drop-downs
+    box = await header.bounding_box()
+    assert box is not None and box["height"] < 70, box
+    assert not await page.locator("header nav a[href='/manage/departments']").is_visible()
+    hrefs = await nav_links(page)
+    for href in ("/manage/departments", "/manage/audit", "/studies", "/diagnosis"):
+        assert href in hrefs, hrefs
+    assert "/exams/shared" not in hrefs  # a doctor's page
+    await page.click("header nav summary:has-text('Management')")
+    await shot(page, "nav-admin-menu-desktop")
+    await page.click("header nav >> text=Departments")
+    await page.wait_for_url("**/manage/departments")
+    # one menu open at a time; a click elsewhere closes it
+    await page.click("header nav summary:has-text('Imaging')")
+    await page.click("header nav summary:has-text('Logs')")
+    assert await page.locator("header details.menu[open]").count() == 1
+    assert await page.locator("header nav a[href='/manage/audit']").is_visible()
+    await page.click("main")
+    assert await page.locator("header details.menu[open]").count() == 0
+
+    # Chinese on a phone: nothing wider than the screen, the open menu spans it
+    small = await phone.new_page()
+    await small.set_viewport_size({"width": 360, "height": 740})
+    await login(small, app_url, place.admin_name, PASSWORD, admin=True)
+    await small.goto(f"{app_url}/lang/zh")
+    await small.goto(f"{app_url}/manage")
+    summaries = await small.locator("header nav summary").all_inner_texts()
+    assert [s.strip() for s in summaries] == ["管理平台", "影像", "日志"], summaries
+    assert await small.evaluate("document.documentElement.scrollWidth") <= 360
+    await small.click("header nav summary:has-text('日志')")
+    item = small.locator("header nav a[href='/manage/notifications/log']")
+    assert await item.is_visible()
+    assert (await item.inner_text()).strip() == "消息发送日志"
+    menu = await small.locator("header details.menu[open] .menu-items").bounding_box()
+    assert menu is not None and menu["x"] >= 0 and menu["x"] + menu["width"] <= 361, menu
+    await shot(small, "nav-admin-menu-phone-zh")
+    await item.click()
+    await small.wait_for_url("**/manage/notifications/log")
+
+
+async def test_doctor_menu_follows_the_modules(context, app_url, new_api, uniq) -> None:
+    with_module = await make_place(new_api, uniq)
+    page = await context.new_page()
+    await login(page, app_url, with_module.doctor_name, PASSWORD)
+    hrefs = await nav_links(page)
+    assert hrefs[:4] == ["/", "/exams", "/diagnosis", "/exams/shared"], hrefs
+    assert (
+        "/manage/audit" not in hrefs and await page.locator("header nav details.menu").count() == 0
+    )
+    await page.goto(f"{app_url}/lang/zh")
+    await page.goto(f"{app_url}/")
+    texts = await page.locator("header nav a").all_inner_texts()
+    assert "远程诊断" in texts and "分享给我的" in texts, texts
+    await shot(page, "nav-doctor-desktop-zh")
+    without = await make_place(new_api, uniq, modules=["consultation"])
+    other = await context.browser.new_context(locale="en-US")
+    page2 = await other.new_page()
+    await login(page2, app_url, without.doctor_name, PASSWORD)
+    hrefs = await nav_links(page2)
+    assert "/diagnosis" not in hrefs and "/exams" not in hrefs, hrefs
+    await other.close()

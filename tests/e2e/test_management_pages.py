@@ -135,6 +135,7 @@ async def test_departments_create_edit_deactivate(context, app_url, place, uniq)
     page = await context.new_page()
     accept_dialogs(page)
     await login(page, app_url, place.admin, PASSWORD, admin=True)
+    await page.click("header nav summary:has-text('Management')")  # the grouped menu
     await page.click("header nav >> text=Departments")
     await page.wait_for_url("**/manage/departments")
     name = uniq("Radiology 放射科 ")
@@ -271,6 +272,7 @@ async def test_audit_filter_and_csv(context, app_url, place, tmp_path) -> None:
     await page.fill("#d-name", "Pathology 病理科")
     await page.click("#department-form button[type=submit]")
     await page.locator("#departments tr[data-name='Pathology 病理科']").wait_for()
+    await page.click("header nav summary:has-text('Logs')")  # the grouped menu
     await page.click("header nav >> text=Audit log")
     await page.wait_for_url("**/manage/audit")
     assert await page.locator("#audit-table tbody tr").count() >= 2

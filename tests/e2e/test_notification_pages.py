@@ -65,6 +65,7 @@ async def test_admin_sets_up_channels_rules_and_bindings(
     page = await context.new_page()
     accept_dialogs(page)
     await login(page, app_url, place.admin, PASSWORD, admin=True)
+    await page.click("header nav summary:has-text('Management')")  # the grouped menu
     await page.click("nav >> text=Notifications")
     await page.wait_for_url("**/manage/notifications")
 
@@ -166,6 +167,7 @@ async def test_delivery_log_filters_pages_and_refreshes_live(
         )
     page = await context.new_page()
     await login(page, app_url, place.admin, PASSWORD, admin=True)
+    await page.click("header nav summary:has-text('Logs')")  # the grouped menu
     await page.click("nav >> text=Delivery log")
     await page.wait_for_url("**/manage/notifications/log")
     table = page.locator("#log-table tbody tr[data-id]")
@@ -220,6 +222,7 @@ async def test_doctor_binds_wechat_and_language(context, app_url, place: Place, 
     doctor_id, doctor = await doctor_of(place, uniq)
     page = await context.new_page()
     await login(page, app_url, doctor, PASSWORD)
+    await page.click("[data-testid=who]")  # the account menu
     await page.click("text=My notifications")
     await page.wait_for_url("**/account/notifications")
     await page.fill("#m-openid", "not an openid!")

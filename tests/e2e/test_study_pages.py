@@ -105,6 +105,7 @@ async def rows(page) -> list[str]:  # type: ignore[no-untyped-def]
 async def test_study_list_filters_and_compare(app_url, context, home: Place, other: Place):
     page = await context.new_page()
     await login(page, app_url, home.admin, PASSWORD, admin=True)
+    await page.click("header nav summary:has-text('Imaging')")  # the grouped menu
     await page.click("header nav a[href='/studies']")
     await page.wait_for_selector("#study-table")
     listed = await rows(page)

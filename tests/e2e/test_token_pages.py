@@ -44,6 +44,7 @@ async def test_create_use_revoke(context, app_url, doctor) -> None:
 
     page.on("dialog", accept)
     await login(page, app_url, "admin.east", DEMO_PASSWORD, admin=True)
+    await page.click("header nav summary:has-text('Management')")  # the grouped menu
     await page.click("header nav >> text=API tokens")
     await page.wait_for_url("**/manage/tokens")
     option = page.locator("#t-user option", has_text=doctor)
