@@ -27,6 +27,7 @@ from aimis.settings import get_settings
 from api.consultations.reminders import REMINDER, send_reminder
 from api.consultations.report import LOCK_TIMER, expire_lock
 from api.live import use_shared_channel
+from api.reports import lock as exam_report_lock
 from store.tables import Timer
 from store.uow import Ctx, UnitOfWork, now, unit_of_work
 
@@ -40,9 +41,14 @@ async def _expire_report_lock(uow: UnitOfWork, case_id: int, _timer_id: int) -> 
     return await expire_lock(uow, case_id)
 
 
+async def _expire_exam_report_lock(uow: UnitOfWork, case_id: int, _timer_id: int) -> bool:
+    return await exam_report_lock.expire(uow, case_id)
+
+
 ACTIONS: dict[tuple[str, str], Action] = {
     ("consultation", LOCK_TIMER): _expire_report_lock,
     ("consultation", REMINDER): send_reminder,
+    ("exam_report", exam_report_lock.LOCK_TIMER): _expire_exam_report_lock,
 }
 
 

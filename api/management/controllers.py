@@ -39,6 +39,7 @@ from api.management.schemas import (
     RoleCreate,
     RoleRead,
     RoleUpdate,
+    SelfReviewUpdate,
     UserCreated,
     UserRead,
 )
@@ -67,6 +68,12 @@ class HospitalController(Controller):
         self, request: Request, hospital_id: int, data: HospitalUpdate
     ) -> HospitalRead:
         return await service.update_hospital(ctx_of(request), hospital_id, data)
+
+    @put("/{hospital_id:int}/self-review", guards=[require_admin])
+    async def set_self_review(
+        self, request: Request, hospital_id: int, data: SelfReviewUpdate
+    ) -> HospitalRead:
+        return await service.set_self_review(ctx_of(request), hospital_id, data)
 
     @put("/{hospital_id:int}/modules", guards=[require_alliance_admin])
     async def set_modules(

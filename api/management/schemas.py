@@ -38,6 +38,7 @@ class HospitalRead(Base):
     active: bool
     version: int
     created_at: str
+    self_review_allowed: bool = False  # may a report's author also review it (SPEC 2.4)
 
 
 class HospitalCreate(Base):
@@ -48,6 +49,13 @@ class HospitalCreate(Base):
     time_zone: str = "Asia/Shanghai"
     phone: str = ""
     address: str = ""
+
+
+class SelfReviewUpdate(Base):
+    """The hospital admin's choice whether a report's author may review it himself."""
+
+    self_review_allowed: bool
+    version: int | UnsetType = UNSET  # when sent, a stale version is refused with 409
 
 
 class HospitalUpdate(Base):

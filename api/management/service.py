@@ -32,6 +32,7 @@ from api.management.schemas import (
     HospitalCreate,
     HospitalRead,
     HospitalUpdate,
+    SelfReviewUpdate,
 )
 from store.scoping import get_visible, visible
 from store.tables import Alliance, Department, Hospital, Role, User
@@ -403,6 +404,7 @@ def hospital_read(row: dict[str, Any]) -> HospitalRead:
         active=bool(row["active"]),
         version=int(row["version"]),
         created_at=row["created_at"].isoformat(),
+        self_review_allowed=bool(row["self_review_allowed"]),
     )
 
 
@@ -462,6 +464,24 @@ async def update_hospital(ctx: Ctx, hospital_id: int, data: HospitalUpdate) -> H
             "hospital",
             hospital_id,
             detail=", ".join(changed_fields(data)),
+            hospital_id=hospital_id,
+        )
+    return await get_hospital(actor, hospital_id)
+
+
+async def set_self_review(ctx: Ctx, hospital_id: int, data: SelfReviewUpdate) -> HospitalRead:
+    """The hospital admin (or his alliance admin) decides whether the author of a report may
+    also review it; most hospitals say no (the default)."""
+    actor = actor_of(ctx)
+    await get_visible(Hospital, hospital_id, actor, "hospital")
+    values = {Hospital.self_review_allowed: data.self_review_allowed}
+    async with unit_of_work(ctx) as uow:
+        await versioned_update(Hospital, hospital_id, values, data.version, "hospital")
+        await uow.audit(
+            "hospital.update",
+            "hospital",
+            hospital_id,
+            detail=f"self_review_allowed={str(data.self_review_allowed).lower()}",
             hospital_id=hospital_id,
         )
     return await get_hospital(actor, hospital_id)

@@ -1,0 +1,246 @@
+"""The report lock (SPEC 2.5): one editor at a time.
+
+The lock is two columns of the report (holder, due time). Taking it is one conditional
+``UPDATE`` — free, mine, or expired — so of two doctors clicking "Write" exactly one wins,
+on SQLite and PostgreSQL alike. Autosaves and keep-alives extend it; an explicit save, a
+submission, a review, the holder's "unlock" and a hospital admin release it; after 30
+minutes without either it reads as free, and its ``Timer`` row lets the scheduled sweep
+(``flows/timers.py``) clear it and tell the page live ("lock freed").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from aimis.domain import Permission
+from aimis.errors import Conflict, Forbidden
+from api.reports.access import CASE, Access, access, ensure_report, for_writing, names, page_topic
+from api.reports.schemas import Done, LockRead, PersonRead
+from store.tables import CaseHistory, ExamReport, Timer
+from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work
+from store.zones import hospital_zone
+
+LOCK_MINUTES = 30
+LOCK_TIMER = "report_lock_expiry"
+EDITABLE = ("draft", "returned")
+
+
+def live_lock(row: dict[str, Any] | None, at: datetime | None = None) -> tuple[int | None, Any]:
+    """(holder, until) of a lock that has not expired; (None, None) otherwise."""
+    if row is None or row["lock_user"] is None or row["lock_until"] is None:
+        return None, None
+    if row["lock_until"] <= (at or now()):
+        return None, None
+    return int(row["lock_user"]), row["lock_until"]
+
+
+async def lock_read(row: dict[str, Any] | None, actor: Actor) -> LockRead:
+    holder, until = live_lock(row)
+    if holder is None:
+        return LockRead()
+    who = await names(holder)
+    return LockRead(
+        PersonRead(holder, who.get(holder, "")), until.isoformat(), holder == actor.user_id
+    )
+
+
+def free_or_mine(actor: Actor, at: datetime) -> Any:
+    return (
+        ExamReport.lock_user.is_null()
+        | (ExamReport.lock_user == actor.user_id)
+        | (ExamReport.lock_until < at)
+    )
+
+
+async def held_elsewhere(report_id: int, actor: Actor) -> Conflict | None:
+    row = await ExamReport.select().where(ExamReport.id == report_id).first()
+    holder, until = live_lock(row)
+    if holder is None or holder == actor.user_id:
+        return None
+    name = (await names(holder)).get(holder, f"user {holder}")
+    local = until.astimezone(await hospital_zone(actor.hospital_id))
+    return Conflict(
+        f"{name} is editing the report (locked until {local:%H:%M}); you can edit it when "
+        "they have saved or the lock is freed.",
+        extra={"lock_holder": holder, "lock_holder_name": name, "lock_until": until.isoformat()},
+    )
+
+
+async def set_timer(report_id: int, due: datetime | None) -> None:
+    """Keep one pending expiry timer per report in step with the lock."""
+    pending = (Timer.case_type == CASE, Timer.case_id == report_id, Timer.kind == LOCK_TIMER)
+    open_ = (Timer.fired_at.is_null(), Timer.cancelled == False)  # noqa: E712
+    if due is None:
+        await Timer.update({Timer.cancelled: True}).where(*pending, *open_)
+        return
+    moved = await Timer.update({Timer.due_at: due}).where(*pending, *open_).returning(Timer.id)
+    if not moved:
+        await Timer.insert(Timer(case_type=CASE, case_id=report_id, kind=LOCK_TIMER, due_at=due))
+
+
+async def lock_event(
+    uow: UnitOfWork, exam_id: int, report_id: int, event: str, **extra: Any
+) -> None:
+    """Ids only on the page topic: the page re-fetches what its reader may see."""
+    payload = {"case_type": CASE, "case_id": report_id, "exam_id": exam_id, "event": event, **extra}
+    await uow.event(page_topic(exam_id), f"{CASE}.{event}", payload)
+
+
+async def take(ctx: Ctx, exam_id: int) -> LockRead:
+    """Take the lock, or extend it (keep-alive) when it is already mine."""
+    assert ctx.actor is not None
+    found = await for_writing(ctx.actor, exam_id, Permission.report_write)
+    report = await ensure_report(ctx, found)
+    if report["state"] not in EDITABLE:
+        raise Conflict(
+            f"The report is {report['state']}; it is edited only as a draft or after the "
+            "reviewer returned it.",
+            extra={"state": report["state"]},
+        )
+    actor = found.actor
+    at = now()
+    until = at + timedelta(minutes=LOCK_MINUTES)
+    async with unit_of_work(ctx) as uow:
+        taken = (
+            await ExamReport.update(
+                {ExamReport.lock_user: actor.user_id, ExamReport.lock_until: until}
+            )
+            .where(
+                ExamReport.id == report["id"],
+                ExamReport.state.is_in(list(EDITABLE)),
+                free_or_mine(actor, at),
+            )
+            .returning(ExamReport.id)
+        )
+        if taken:
+            await set_timer(report["id"], until)
+            await lock_event(
+                uow, exam_id, report["id"], "locked", user_id=actor.user_id, until=until.isoformat()
+            )
+            fresh = report["lock_user"] != actor.user_id or live_lock(report, at)[0] is None
+            if fresh:  # a keep-alive is not worth an audit row a few minutes
+                await uow.audit(
+                    f"{CASE}.lock", CASE, report["id"], detail=f"until {until:%H:%M} UTC"
+                )
+    if not taken:
+        raise await held_elsewhere(report["id"], actor) or Conflict(
+            "The report cannot be locked now; reload the page."
+        )
+    return LockRead(
+        PersonRead(actor.user_id, (await names(actor.user_id))[actor.user_id]),
+        until.isoformat(),
+        True,
+    )
+
+
+async def release(ctx: Ctx, exam_id: int) -> Done:
+    """The holder lets the report go without saving."""
+    assert ctx.actor is not None
+    found = await access(ctx.actor, exam_id)
+    report = await ExamReport.select().where(ExamReport.examination == exam_id).first()
+    if report is None:
+        return Done(message="The report is free for others to edit.")
+    async with unit_of_work(ctx) as uow:
+        if await clear(uow, found, report, holder=found.actor.user_id):
+            await uow.audit(f"{CASE}.unlock", CASE, report["id"])
+    return Done(message="The report is free for others to edit.")
+
+
+async def admin_release(ctx: Ctx, exam_id: int) -> Done:
+    """A hospital admin of the reporting hospital frees a lock someone left behind."""
+    actor = ctx.actor
+    assert actor is not None
+    found = await access(actor, exam_id)
+    if actor.kind != "hospital_admin" or not found.in_reporting_hospital:
+        raise Forbidden("Only an administrator of the reporting hospital releases a report lock.")
+    report = await ExamReport.select().where(ExamReport.examination == exam_id).first()
+    holder = live_lock(report)[0]
+    if report is None or holder is None:
+        raise Conflict("Nobody holds the lock of this report.")
+    async with unit_of_work(ctx) as uow:
+        await clear(uow, found, report, holder=holder)
+        await history(
+            uow, report["id"], "lock_released", report["state"], holder, "by an administrator"
+        )
+        await uow.audit(
+            f"{CASE}.lock_release", CASE, report["id"], detail=f"lock of user {holder} released"
+        )
+    name = (await names(holder)).get(holder, f"user {holder}")
+    return Done(message=f"The lock of {name} is released; the report is free to edit.")
+
+
+async def clear(uow: UnitOfWork, found: Access, report: dict[str, Any], *, holder: int) -> bool:
+    """Free the lock if ``holder`` holds it; the page hears "lock freed"."""
+    done = (
+        await ExamReport.update({ExamReport.lock_user: None, ExamReport.lock_until: None})
+        .where(ExamReport.id == report["id"], ExamReport.lock_user == holder)
+        .returning(ExamReport.id)
+    )
+    if done:
+        await set_timer(report["id"], None)
+        await lock_event(uow, found.exam_id, report["id"], "lock_freed", user_id=holder)
+    return bool(done)
+
+
+async def history(
+    uow: UnitOfWork, report_id: int, event: str, state: str, holder: int, reason: str
+) -> None:
+    """A timeline row for a lock step that is not a machine transition."""
+    actor = uow.ctx.actor
+    await CaseHistory.insert(
+        CaseHistory(
+            case_type=CASE,
+            case_id=report_id,
+            actor_id=actor.user_id if actor else None,
+            actor_name=actor.username if actor else "system",
+            event=event,
+            from_state=state,
+            to_state=state,
+            reason=reason,
+            summary=msgspec.json.encode({"user_id": holder}).decode(),
+            at=now(),
+            ip=uow.ctx.ip[:64],
+        )
+    )
+
+
+async def expire(uow: UnitOfWork, report_id: int) -> bool:
+    """The lock's due time passed without an autosave or keep-alive (SPEC 2.5): free it,
+    with a history row, an audit row and "lock freed" on the page. Called by the timer
+    sweep inside its transaction; False when the lock was saved, released or extended."""
+    row = await ExamReport.select().where(ExamReport.id == report_id).first()
+    if row is None or row["lock_user"] is None:
+        return False
+    holder = int(row["lock_user"])
+    freed = (
+        await ExamReport.update({ExamReport.lock_user: None, ExamReport.lock_until: None})
+        .where(
+            ExamReport.id == report_id,
+            ExamReport.lock_user == holder,
+            ExamReport.lock_until <= now(),
+        )
+        .returning(ExamReport.id)
+    )
+    if not freed:
+        return False
+    exam_id = int(row["examination"])
+    await history(
+        uow,
+        report_id,
+        "lock_expired",
+        row["state"],
+        holder,
+        f"no change for {LOCK_MINUTES} minutes",
+    )
+    await lock_event(uow, exam_id, report_id, "lock_freed", user_id=holder, expired=True)
+    await uow.audit(
+        f"{CASE}.lock_expired",
+        CASE,
+        report_id,
+        hospital_id=int(row["hospital"]),
+        detail=f"lock of user {holder} expired after {LOCK_MINUTES} minutes without a change",
+    )
+    return True

@@ -1,0 +1,77 @@
+"""The report editor page (SPEC 2.4, 2.5, 2.6) and the examination page's report panel.
+
+Both read through ``api.reports.service`` like the API; every change is sent by the browser
+to the JSON API (``/api/exams/{id}/report…``) so the rules and the audit live in one place.
+The page listens on ``case:report:<exam id>`` and reloads when the report changes while its
+reader is not the one editing it (the lock freed, a save, a review).
+"""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, get
+from litestar.response import Redirect, Template
+
+from aimis.domain import Module
+from aimis.errors import Forbidden
+from api.auth import ctx_of, module_enabled
+from api.exams import service as exams
+from api.reports import service
+from api.reports.access import page_topic
+from store.uow import Actor
+from store.zones import hospital_zone
+from ui import i18n_reports as texts
+from ui.exam_pages import clock
+from ui.pages import page, to_login
+
+
+def _actor(request: Request) -> Actor | None:
+    actor = request.scope.get("user")
+    return actor if isinstance(actor, Actor) else None
+
+
+async def _reader(request: Request) -> Actor | Redirect:
+    actor = _actor(request)
+    if actor is None:
+        return to_login(request)
+    if not actor.is_admin and not await module_enabled(actor.hospital_id, Module.remote_diagnosis):
+        raise Forbidden("The module 'remote_diagnosis' is switched off for your hospital.")
+    return actor
+
+
+class ReportPages(Controller):
+    include_in_schema = False
+
+    @get("/exams/{exam_id:int}/report")
+    async def editor(self, request: Request, exam_id: int) -> Template | Redirect:
+        actor = await _reader(request)
+        if isinstance(actor, Redirect):
+            return actor
+        ctx = ctx_of(request)
+        exam = await exams.view(ctx, exam_id)
+        report = await service.view(ctx, exam_id)
+        return await page(
+            request,
+            "reports/editor.html",
+            exam=exam,
+            r=report,
+            editing=report.lock.mine and report.can_write,
+            topics=[page_topic(exam_id)],
+            me_id=actor.user_id,
+            when=clock(await hospital_zone(actor.hospital_id)),
+            **texts.labels(),
+        )
+
+    @get("/exams/{exam_id:int}/panel/report")
+    async def panel(self, request: Request, exam_id: int) -> Template | Redirect:
+        """The examination page's report panel: state, author, reviewer, the way in."""
+        actor = await _reader(request)
+        if isinstance(actor, Redirect):
+            return actor
+        report = await service.read_quietly(ctx_of(request), exam_id)
+        return await page(
+            request,
+            "reports/_panel.html",
+            r=report,
+            when=clock(await hospital_zone(actor.hospital_id)),
+            **texts.labels(),
+        )
