@@ -36,6 +36,7 @@ from api.notifications.controllers import (
     MyNotificationsController,
     NotificationChannelController,
 )
+from api.shares.controllers import ShareController
 from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
 from ui import UI_DIR
@@ -47,6 +48,7 @@ from ui.ingest_pages import IngestPages
 from ui.management_pages import ManagementPages
 from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
+from ui.share_pages import SharePages
 from ui.study_pages import StudyPages
 from ui.token_pages import TokenPages
 
@@ -74,6 +76,8 @@ def route_handlers() -> list[Any]:
         ExamController,
         DiagnosisRequestController,
         ExamPages,
+        ShareController,
+        SharePages,
         ArchiveController,
         ArchivePages,
         IngestController,
