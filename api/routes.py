@@ -36,7 +36,7 @@ from api.notifications.controllers import (
     MyNotificationsController,
     NotificationChannelController,
 )
-from api.shares.controllers import ShareController
+from api.reports.controllers import ReportController
 from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
 from ui import UI_DIR
@@ -48,7 +48,7 @@ from ui.ingest_pages import IngestPages
 from ui.management_pages import ManagementPages
 from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
-from ui.share_pages import SharePages
+from ui.report_pages import ReportPages
 from ui.study_pages import StudyPages
 from ui.token_pages import TokenPages
 
@@ -76,8 +76,8 @@ def route_handlers() -> list[Any]:
         ExamController,
         DiagnosisRequestController,
         ExamPages,
-        ShareController,
-        SharePages,
+        ReportController,
+        ReportPages,
         ArchiveController,
         ArchivePages,
         IngestController,
