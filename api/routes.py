@@ -37,6 +37,7 @@ from api.notifications.controllers import (
     NotificationChannelController,
 )
 from api.reports.controllers import ReportController
+from api.shares.controllers import ShareController
 from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
 from ui import UI_DIR
@@ -49,6 +50,7 @@ from ui.management_pages import ManagementPages
 from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
 from ui.report_pages import ReportPages
+from ui.share_pages import SharePages
 from ui.study_pages import StudyPages
 from ui.token_pages import TokenPages
 
@@ -78,6 +80,8 @@ def route_handlers() -> list[Any]:
         ExamPages,
         ReportController,
         ReportPages,
+        ShareController,
+        SharePages,
         ArchiveController,
         ArchivePages,
         IngestController,
