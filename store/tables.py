@@ -675,6 +675,18 @@ class Examination(Table):
     version = Integer(default=1)
 
 
+class ExaminationCount(Table):
+    """Examinations not soft-deleted, per hospital and status, for the list's status chips.
+    Kept by database triggers on ``examination`` (migration 2026-11-28T01:00) in the
+    transaction of every insert, update and delete, whoever writes the row; never written
+    by the app."""
+
+    id = Serial(primary_key=True)
+    hospital = Integer()  # no foreign key: only the trigger writes it
+    status = Varchar(length=16)
+    n = BigInt(default=0)
+
+
 class ExamReport(Table):
     """The report of an examination (SPEC 2.4-2.5): one editor at a time (lock), initial
     diagnosis, review; every saved version is an ExamReportVersion row."""
@@ -801,6 +813,7 @@ ALL_TABLES: list[type[Table]] = [
     ReportTemplate,
     KnowledgePhrase,
     Examination,
+    ExaminationCount,
     ExamReport,
     ExamReportVersion,
     DiagnosisRequest,
