@@ -1,0 +1,108 @@
+"""Remote diagnosis pages (SPEC 2.2): ``/diagnosis`` (incoming and outgoing requests, state
+filter, urgent first, live) and the examination page's panel
+``/exams/{id}/panel/diagnosis`` (send a request, or its state with Accept / Reject / Cancel,
+and its timeline). They read through ``api.diagnosis.service``, as the API does; both
+re-fetch their fragment when a ``diagnosis_request.*`` or ``exam.changed`` event arrives on
+the viewer's hospital topic."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, get
+from litestar.response import Redirect, Template
+
+from api.auth import ctx_of
+from api.diagnosis import service
+from api.diagnosis.service import SENDABLE_STATUSES
+from store.uow import Actor
+from store.zones import hospital_zone
+from ui import i18n
+from ui.exam_pages import _viewer, clock
+from ui.i18n_diagnosis import EVENT_LABELS, STATE_LABELS, ZH_DIAGNOSIS
+from ui.pages import page
+
+i18n.register(ZH_DIAGNOSIS)
+
+PAGE_SIZE = 30
+FILTER_STATES = ("open", *STATE_LABELS)
+
+
+def _topics(actor: Actor) -> list[str]:
+    return [f"hospital:{actor.hospital_id}"] if actor.hospital_id is not None else []
+
+
+async def _list_context(
+    request: Request, actor: Actor, box: str, state: str, cursor: str
+) -> dict[str, object]:
+    box = box if box in service.BOXES else "incoming"
+    result = await service.list_requests(ctx_of(request), box, state, cursor, PAGE_SIZE)
+    query = {"box": box, "state": state}
+    return {
+        "box": box,
+        "state": state,
+        "requests": result.items,
+        "next_url": "/diagnosis?" + urlencode({**query, "cursor": result.next_cursor})
+        if result.next_cursor
+        else "",
+        "first_url": "/diagnosis?" + urlencode(query) if cursor else "",
+        "rows_url": "/diagnosis/rows?" + urlencode({**query, "cursor": cursor}),
+        "state_labels": STATE_LABELS,
+        "filter_states": FILTER_STATES,
+        "when": clock(await hospital_zone(actor.hospital_id)),
+    }
+
+
+class DiagnosisPages(Controller):
+    include_in_schema = False
+    path = "/"
+
+    @get("/diagnosis")
+    async def index(
+        self, request: Request, box: str = "incoming", cursor: str = ""
+    ) -> Template | Redirect:
+        actor = await _viewer(request)
+        if isinstance(actor, Redirect):
+            return actor
+        state = request.query_params.get("state", "")
+        context = await _list_context(request, actor, box, state, cursor)
+        return await page(request, "diagnosis/index.html", **context, topics=_topics(actor))
+
+    @get("/diagnosis/rows")
+    async def rows(self, request: Request, box: str = "incoming", cursor: str = "") -> Template:
+        """The list alone: what the live refresh swaps in."""
+        actor = await _viewer(request)
+        if isinstance(actor, Redirect):
+            return Template(template_name="diagnosis/_rows.html", context={"requests": []})
+        state = request.query_params.get("state", "")
+        context = await _list_context(request, actor, box, state, cursor)
+        return await page(request, "diagnosis/_rows.html", **context)
+
+    @get("/exams/{exam_id:int}/panel/diagnosis")
+    async def panel(self, request: Request, exam_id: int) -> Template:
+        actor = await _viewer(request)
+        if isinstance(actor, Redirect):
+            return Template(template_name="diagnosis/_login.html")
+        exam, current, earlier = await service.for_examination(ctx_of(request), exam_id)
+        owner = actor.hospital_id == exam["hospital"]
+        may_send = (
+            owner
+            and current is None
+            and actor.kind == "doctor"
+            and exam["status"] in SENDABLE_STATUSES
+        )
+        return await page(
+            request,
+            "diagnosis/panel.html",
+            exam_id=exam_id,
+            owner=owner,
+            current=current,
+            earlier=earlier,
+            may_send=may_send,
+            too_late=owner and current is None and exam["status"] not in SENDABLE_STATUSES,
+            targets=await service.targets(actor) if may_send else [],
+            state_labels=STATE_LABELS,
+            event_labels=EVENT_LABELS,
+            topics=_topics(actor),
+            when=clock(await hospital_zone(actor.hospital_id)),
+        )

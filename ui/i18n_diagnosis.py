@@ -1,0 +1,83 @@
+"""Chinese strings of the remote diagnosis pages and the examination page's diagnosis panel
+(registered by ``ui.diagnosis_pages``)."""
+
+from __future__ import annotations
+
+STATE_LABELS: dict[str, str] = {
+    "requested": "Waiting for acceptance",
+    "accepted": "Accepted",
+    "rejected": "Rejected",
+    "cancelled": "Cancelled",
+    "reporting": "Reporting",
+    "initial_report": "Initial report",
+    "reviewed": "Reviewed",
+    "returned": "Returned for rework",
+    "printed": "Printed",
+}
+
+EVENT_LABELS: dict[str, str] = {
+    "create": "Requested",
+    "accept": "Accepted",
+    "reject": "Rejected",
+    "cancel": "Cancelled",
+    "draft": "Report draft saved",
+    "initial": "Initial report",
+    "approve": "Report reviewed",
+    "return": "Report returned",
+    "print": "Report printed",
+}
+
+ZH_DIAGNOSIS: dict[str, str] = {
+    "Remote diagnosis": "远程诊断",
+    "Remote diagnosis requests": "远程诊断申请",
+    "Incoming": "收到的申请",
+    "Outgoing": "发出的申请",
+    "All states": "全部状态",
+    "Open": "进行中",
+    "State": "状态",
+    "Filter": "筛选",
+    "Urgent": "加急",
+    "Requested by": "申请人",
+    "Requesting hospital": "申请医院",
+    "Diagnosing hospital": "诊断医院",
+    "Clinical information": "临床资料",
+    "Requested at": "申请时间",
+    "Open examination": "打开检查",
+    "Accept": "接受",
+    "Reject": "拒绝",
+    "Cancel request": "取消申请",
+    "Cancel this remote diagnosis request?": "确定取消该远程诊断申请？",
+    "Reason for rejecting": "拒绝原因",
+    "Request remote diagnosis": "申请远程诊断",
+    "Send request": "发送申请",
+    "Send to": "发送至",
+    "Choose a hospital": "请选择医院",
+    "leading": "牵头医院",
+    "No hospital of your alliance takes remote diagnosis requests.": "医联体内暂无开通远程诊断的医院。",  # noqa: E501
+    "No requests.": "暂无申请。",
+    "Timeline": "流程记录",
+    "Reason": "原因",
+    "Next page": "下一页",
+    "First page": "第一页",
+    "Live": "实时",
+    "The report is written at this hospital.": "该检查由本院出具报告。",
+    "The examination's report is already past its draft; it is reported here.": "该检查报告已超过草稿阶段，由本院出具报告。",  # noqa: E501
+    "Earlier request": "上一次申请",
+    "Waiting for acceptance": "等待接收",
+    "Accepted": "已接受",
+    "Rejected": "已拒绝",
+    "Cancelled": "已取消",
+    "Reporting": "报告中",
+    "Initial report": "已初诊",
+    "Reviewed": "已审核",
+    "Returned for rework": "已退回修改",
+    "Printed": "已打印",
+    "Requested": "已申请",
+    "Report draft saved": "报告草稿已保存",
+    "Report reviewed": "报告已审核",
+    "Report returned": "报告被退回",
+    "Report printed": "报告已打印",
+    "Patient": "患者",
+    "Examination": "检查",
+    "system": "系统",
+}
