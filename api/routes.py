@@ -13,8 +13,8 @@ from api.consultations.controllers import (
     ConsultationLogController,
     ContactsController,
 )
-from api.dicomweb.router import dicomweb_handlers
 from api.diagnosis.controllers import DiagnosisRequestController
+from api.dicomweb.router import dicomweb_handlers
 from api.dictionaries.controllers import (
     DictionaryController,
     KnowledgeController,
@@ -43,6 +43,7 @@ from api.viewer.controllers import ViewerController
 from ui import UI_DIR
 from ui.archive_pages import ArchivePages
 from ui.consultation_pages import ConsultationPages
+from ui.diagnosis_pages import DiagnosisPages
 from ui.dictionary_pages import DictionaryPages, TemplatePages
 from ui.exam_pages import ExamPages
 from ui.ingest_pages import IngestPages
@@ -77,6 +78,7 @@ def route_handlers() -> list[Any]:
         ConsultationPages,
         ExamController,
         DiagnosisRequestController,
+        DiagnosisPages,
         ExamPages,
         ReportController,
         ReportPages,
