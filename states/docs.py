@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from states.consultation import CONSULTATION
+from states.diagnosis import DIAGNOSIS
 from states.exam_report import EXAM_REPORT
 from states.machine import Process
 from states.migration import MIGRATION
 from states.retrieval import RETRIEVAL
 
-PROCESSES: list[Process[Any]] = [CONSULTATION, MIGRATION, RETRIEVAL, EXAM_REPORT]
+PROCESSES: list[Process[Any]] = [CONSULTATION, MIGRATION, RETRIEVAL, EXAM_REPORT, DIAGNOSIS]
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "processes.md"
 
 
