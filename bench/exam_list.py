@@ -325,18 +325,25 @@ async def measure(reps: int) -> list[dict[str, Any]]:
 
 
 async def run_one(db: str, rows: int, reps: int) -> dict[str, Any]:
-    """In a child process whose environment already names the database."""
+    """In a child process whose environment already names the database. A kept database
+    (``--keep``) that already holds the examinations is measured as it is."""
     from aimis.cli import migrate
     from aimis.demo import load_demo
     from store.db import close_pool, start_pool
+    from store.tables import Examination
 
     await migrate()
     await start_pool()
     try:
         await load_demo()
-        print(f"{db}: generating {rows:,} examinations", flush=True)
-        seconds, _, _ = await generate(rows, db == "postgres")
-        print(f"{db}: generated in {seconds:.1f} s; measuring", flush=True)
+        seconds = 0.0
+        if await Examination.count() < rows:
+            print(f"{db}: generating {rows:,} examinations", flush=True)
+            seconds, _, _ = await generate(rows, db == "postgres")
+            print(f"{db}: generated in {seconds:.1f} s; measuring", flush=True)
+        else:
+            print(f"{db}: reusing the kept {rows:,} examinations; measuring", flush=True)
+        await Examination.raw("ANALYZE")
         results = await measure(reps)
     finally:
         await close_pool()
@@ -378,6 +385,12 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=50)
+    parser.add_argument(
+        "--keep",
+        metavar="NAME",
+        help="fill once and keep: the data folder /tmp/aimis-bench-exams-NAME and the "
+        "PostgreSQL database aimis_bench_exams_NAME stay for the next run with this name",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -390,16 +403,26 @@ def main() -> None:
     print(machine())
     runs = []
     for db in ("sqlite", "postgres") if args.db == "both" else (args.db,):
-        data = Path(tempfile.mkdtemp(prefix="aimis-bench-exams-"))
+        if args.keep:
+            data = Path(tempfile.gettempdir()) / f"aimis-bench-exams-{args.keep}"
+            data.mkdir(exist_ok=True)
+            name = f"aimis_bench_exams_{args.keep}"
+        else:
+            data = Path(tempfile.mkdtemp(prefix="aimis-bench-exams-"))
+            name = f"aimis_bench_exams_{uuid.uuid4().hex[:8]}"
         env = {**os.environ, "AIMIS_DATA_DIR": str(data)}
         env.pop("AIMIS_DATABASE_URL", None)
-        name = f"aimis_bench_exams_{uuid.uuid4().hex[:8]}"
         if db == "postgres":
-            subprocess.run(
-                ["psql", f"{PG_ADMIN}/postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True
-            )
+            known = subprocess.run(
+                ["psql", f"{PG_ADMIN}/postgres", "-tAc",
+                 f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+                capture_output=True, text=True, check=True,
+            ).stdout.strip()  # fmt: skip
+            if not known:
+                create = f'CREATE DATABASE "{name}"'
+                subprocess.run(["psql", f"{PG_ADMIN}/postgres", "-qc", create], check=True)
             env["AIMIS_DATABASE_URL"] = f"{PG_ADMIN}/{name}"
-        out = data / "result.json"
+        out = data / f"result-{db}.json"
         try:
             subprocess.run(
                 [sys.executable, "-m", "bench.exam_list", "--one", db, "--rows", str(args.rows),
@@ -409,10 +432,11 @@ def main() -> None:
             )  # fmt: skip
             runs.append(json.loads(out.read_text()))
         finally:
-            if db == "postgres":
+            if db == "postgres" and not args.keep:
                 drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
                 subprocess.run(["psql", f"{PG_ADMIN}/postgres", "-qc", drop])
-            shutil.rmtree(data, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(data, ignore_errors=True)
     print(f"\nload after: {load_now()}\n")
     print(report(runs, args.reps))
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 from msgspec import UNSET
+from piccolo.query.functions.aggregate import Count
 
 from aimis.errors import BadRequest
 from api.exams.schemas import ColumnPrefs, ExamPage, ExamRead, ExamUpdate, StatusCounts
@@ -302,16 +303,21 @@ def _is_after(row: dict[str, Any], f: ExamFilter, after: tuple[str, datetime | N
 
 
 async def _probe_page(
-    clauses: list[Any], f: ExamFilter, after: tuple[str, datetime | None, int] | None, want: int
+    clauses: list[Any],
+    f: ExamFilter,
+    after: tuple[str, datetime | None, int] | None,
+    want: int,
+    cap: int | None = PROBE,
 ) -> list[dict[str, Any]] | None:
-    """For a keyword search: read the ids and sort values of at most PROBE matches with no
-    ORDER BY — the database then looks
-    them up by the keyword's or the request's index instead of walking the time index past
-    every row that does not match — and order them here. None when there are more than
-    PROBE (the matches are dense: the ordered keyset query finds a page at once)."""
+    """Read the ids and sort values of the matches with no ORDER BY — the database then
+    finds them by the keyword's index or by their ids instead of walking the time index
+    past every row that does not match — and order them here. With ``cap``: None when
+    there are more than ``cap`` (dense matches: the ordered keyset query finds a page at
+    once); without: every match (the shared branch, bounded by the hospital's requests)."""
     column = Examination.exam_time if f.sort == "exam_time" else Examination.print_time
-    found = await Examination.select(Examination.id, column).where(*clauses).limit(PROBE + 1)
-    if len(found) > PROBE:
+    query = Examination.select(Examination.id, column).where(*clauses)
+    found = await (query.limit(cap + 1) if cap is not None else query)
+    if cap is not None and len(found) > cap:
         return None
     if after:
         found = [r for r in found if _is_after(r, f, after)]
@@ -370,8 +376,10 @@ async def search(actor: Actor, f: ExamFilter) -> tuple[list[dict[str, Any]], str
     want = f.limit + 1
     rows: list[dict[str, Any]] = []
     branches = await examination_branches(actor)
-    for branch in branches:
-        rows += await _branch_page([branch, *filters], f, after, want)
+    if branches:
+        rows += await _branch_page([branches[0], *filters], f, after, want)
+    for shared in branches[1:]:  # by ids: every match read, ordered here
+        rows += await _probe_page([shared, *filters], f, after, want, cap=None) or []
     if len(branches) > 1:
         rows = _in_order(rows, f)
     more = len(rows) > f.limit
@@ -457,16 +465,31 @@ async def _capped_count(clauses: list[Any]) -> int:
     return int(rows[0]["n"])
 
 
+async def _shared_counts(clauses: list[Any]) -> dict[str, int]:
+    """Per status, exactly, in one GROUP BY: the shared branch is bounded by the hospital's
+    open requests and found by id."""
+    rows = (
+        await Examination.select(Examination.status, Count(Examination.id, alias="n"))
+        .where(*clauses)
+        .group_by(Examination.status)
+    )
+    return {r["status"]: int(r["n"]) for r in rows}
+
+
 async def status_counts(actor: Actor, query: ExamQuery) -> StatusCounts:
     """Per status for the filter (its status aside), exact up to COUNT_CAP; a status with
     more is reported as COUNT_CAP and named in ``capped`` (the page shows "10000+")."""
     f = query.parse()
     filters = await filter_clauses(actor, f, with_status=False)
     branches = await examination_branches(actor)
-    found = {
-        s: sum([await _capped_count([b, *filters, Examination.status == s]) for b in branches])
-        for s in STATUSES
-    }
+    found = dict.fromkeys(STATUSES, 0)
+    if branches:
+        for s in STATUSES:
+            found[s] += await _capped_count([branches[0], *filters, Examination.status == s])
+    for shared in branches[1:]:
+        for s, n in (await _shared_counts([shared, *filters])).items():
+            if s in found:
+                found[s] += n
     counts = {s: min(n, COUNT_CAP) for s, n in found.items()}
     capped = [s for s, n in found.items() if n > COUNT_CAP]
     return StatusCounts(counts=counts, total=sum(counts.values()), capped=capped)

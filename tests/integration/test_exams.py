@@ -481,3 +481,76 @@ async def test_the_demo_examinations_have_their_check_items() -> None:
     with_dictionary = [e for e in exams if e["device_type"] in ("CT", "MR", "DX")]
     assert with_dictionary, "the demo holds CT, MR and DX examinations"
     assert all(e["check_item"] is not None for e in with_dictionary), exams
+
+
+async def test_shared_examinations_in_every_sort_with_filters_and_counts(new_api, uniq) -> None:
+    """The shared branch (read by the open requests' ids) pages with the own branch in
+    both sorts and directions, takes the filters, and counts per status exactly; closed
+    requests and soft-deleted examinations drop out of list and counts alike."""
+    requester = await make_place(new_api, uniq)
+    target = await make_place(new_api, uniq)
+    user = await User.select(User.id).where(User.hospital == requester.hospital_id).first()
+    own, shared = [], []
+    for day in range(10, 22):
+        owner = requester if day % 2 else target
+        modality = "MR" if day % 3 == 0 else "CT"
+        exam_id = await make_exam(owner.hospital_id, date=f"202602{day}", modalities=modality)
+        (shared if owner is requester else own).append(exam_id)
+        if owner is requester:
+            await DiagnosisRequest.insert(
+                DiagnosisRequest(
+                    examination=exam_id,
+                    hospital=requester.hospital_id,
+                    target_hospital=target.hospital_id,
+                    requested_by=user["id"],
+                    created_at=now(),
+                    updated_at=now(),
+                )
+            )
+    made = own + shared
+    for i, exam_id in enumerate(made[::2]):  # half printed, on both sides, one tie
+        at = datetime(2026, 3, 1 + min(i, 4), 8, tzinfo=UTC)
+        await Examination.update({Examination.print_time: at, Examination.status: "printed"}).where(
+            Examination.id == exam_id
+        )
+    rows = {r["id"]: r for r in await Examination.select().where(Examination.id.is_in(made))}
+    for sort in ("exam_time", "print_time"):
+        for order in ("desc", "asc"):
+            seen: list[int] = []
+            cursor = ""
+            for _ in range(20):
+                res = await target.doctor.get(
+                    "/api/exams",
+                    params={"sort": sort, "order": order, "limit": "4", "cursor": cursor},
+                )
+                assert res.status_code == 200, res.text
+                seen += [item["id"] for item in res.json()["items"]]
+                cursor = res.json()["next_cursor"]
+                if not cursor:
+                    break
+            assert sorted(seen) == sorted(made), (sort, order)
+            valued = [i for i in seen if rows[i][sort] is not None]
+            keys = [(rows[i][sort], i) for i in valued]
+            assert keys == sorted(keys, reverse=order == "desc"), (sort, order)
+            if sort == "print_time":  # the unprinted follow, by id
+                rest = seen[len(valued) :]
+                assert all(rows[i]["print_time"] is None for i in rest)
+                assert rest == sorted(rest, reverse=order == "desc")
+    mr = {i for i in made if rows[i]["device_type"] == "MR"}
+    assert set(await page_ids(target.doctor, device_type="MR")) == mr
+    assert mr & set(shared) and mr & set(own)
+    counts = (await target.doctor.get("/api/exams/counts", params={"device_type": "CT"})).json()
+    ct = [i for i in made if rows[i]["device_type"] == "CT"]
+    assert counts["total"] == len(ct)
+    assert counts["counts"]["printed"] == sum(rows[i]["status"] == "printed" for i in ct)
+    # a rejected request and a soft-deleted examination: gone from list and counts
+    await DiagnosisRequest.update({DiagnosisRequest.state: "rejected"}).where(
+        DiagnosisRequest.examination == shared[0]
+    )
+    await Examination.update({Examination.deleted_at: now()}).where(Examination.id == shared[1])
+    left = set(made) - {shared[0], shared[1]}
+    assert set(await page_ids(target.doctor, limit="50")) == left
+    counts = (await target.doctor.get("/api/exams/counts")).json()
+    assert counts["total"] == len(left)
+    # the requester sees his own examinations (the soft-deleted aside), each once
+    assert sorted(await page_ids(requester.doctor, limit="50")) == sorted(shared[:1] + shared[2:])
