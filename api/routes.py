@@ -37,6 +37,7 @@ from api.notifications.controllers import (
     NotificationChannelController,
 )
 from api.reports.controllers import ReportController
+from api.reports.outputs import ReportOutputController
 from api.shares.controllers import ShareController
 from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
@@ -82,6 +83,7 @@ def route_handlers() -> list[Any]:
         ExamPages,
         ReportController,
         ReportPages,
+        ReportOutputController,
         ShareController,
         SharePages,
         ArchiveController,

@@ -32,6 +32,7 @@ from flows.meetings import create_consultation_meeting
 from flows.migration import migration_flow
 from flows.notify import deliver_case_notice, deliver_reset_code, use_channels
 from flows.outbox import Job, PermanentFailure
+from flows.report_dicom import store_report_dicom
 from notifiers import build_channels
 from store.db import close_pool, start_pool
 
@@ -53,6 +54,7 @@ HANDLERS: dict[str, Handler] = {
     "archive.retrieve": Handler(retrieve_study),
     "archive.rearchive": Handler(rearchive_study),
     "archive.policy": Handler(run_archive_policy_now),
+    "report.dicom": Handler(store_report_dicom),
 }
 
 

@@ -1,0 +1,346 @@
+"""The examination report on paper (SPEC 2.4 print): the PDF and the print step.
+
+The PDF carries the reporting hospital's logo and name, the template's title, header and
+footer (``ReportTemplate`` formats filled by ``api.dictionaries.templates.render_template``;
+without a template a default layout lists the examination's fields), findings, impression,
+author and reviewer with their times, and the print time. Until the report is reviewed every
+page carries a "初稿 DRAFT" watermark. Chinese is set in Noto Sans CJK through the font
+setup of ``api.consultations.pdf``.
+
+Printing (``print_report``) needs ``report.print`` in the reporting hospital and a reviewed
+report; in one unit of work it counts the print on the report, sets the examination's print
+time (the first print only) and status ``printed`` (``exam_changed``), and moves an open
+diagnosis request to ``printed`` (``store.diagnosis.follow_report``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from aimis.domain import Permission
+from aimis.errors import Conflict, NotFound
+from api.consultations.pdf import BOLD, FAMILY, REGULAR, SIMPLIFIED_CHINESE, check_fonts
+from api.dictionaries.templates import exam_values, render_template
+from api.management.media import logos_dir
+from api.reports.access import access, for_writing, names, report_of
+from store.diagnosis import follow_report
+from store.examinations import exam_changed
+from store.tables import Examination, ExamReport, Hospital
+from store.uow import Actor, Ctx, now, unit_of_work
+from store.zones import hospital_zone
+
+Translate = Callable[[str], str]
+REVIEWED = "reviewed"
+SHOWN_REMOTELY = ("initial", "reviewed")
+# the fields a report shows when it has no template (template.FIELDS keys, in this order)
+DEFAULT_FIELDS = (
+    "patient_name",
+    "patient_sex",
+    "patient_age",
+    "patient_id",
+    "accession_number",
+    "check_item",
+    "device_type",
+    "body_part",
+    "exam_time",
+    "department",
+)
+FIELD_LABELS = {
+    "hospital": "医院 Hospital",
+    "patient_name": "姓名 Name",
+    "patient_sex": "性别 Sex",
+    "patient_age": "年龄 Age",
+    "patient_id": "患者ID Patient ID",
+    "his_number": "门诊/住院号 HIS No.",
+    "accession_number": "检查号 Accession",
+    "check_item": "检查项目 Check item",
+    "body_part": "部位 Body part",
+    "device_type": "设备类型 Modality",
+    "device": "设备 Device",
+    "exam_category": "类别 Category",
+    "scanning_method": "扫描方式 Method",
+    "exam_time": "检查时间 Exam time",
+    "exam_date": "检查日期 Exam date",
+    "department": "科室 Department",
+}
+
+
+@dataclass
+class PrintedReport:
+    """Everything the page shows, already as text; ``logo`` is a PNG/JPEG file or None."""
+
+    hospital_name: str
+    hospital_line: str  # address and phone
+    logo: Path | None
+    title: str
+    header: str  # the template's header text; "" → the field grid
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    findings: str = ""
+    impression: str = ""
+    signatures: list[tuple[str, str]] = field(default_factory=list)
+    footer: str = ""
+    watermark: str = ""  # "" for a reviewed report
+    created: datetime | None = None  # the PDF's creation date (the same bytes when repeated)
+
+
+# --- layout ---------------------------------------------------------------------------------
+
+
+def add_cjk_fonts(pdf: Any) -> None:
+    pdf.add_font(FAMILY, "", str(REGULAR), collection_font_number=SIMPLIFIED_CHINESE)
+    bold = BOLD if BOLD.is_file() else REGULAR
+    pdf.add_font(FAMILY, "B", str(bold), collection_font_number=SIMPLIFIED_CHINESE)
+
+
+def render(doc: PrintedReport) -> bytes:
+    """Blocking (about a second, mostly font parsing): call it in a worker thread."""
+    check_fonts()
+    from fpdf import FPDF  # imported here: it takes a second and only printing needs it
+
+    class Page(FPDF):
+        def header(self) -> None:
+            if doc.watermark:
+                self.set_font(FAMILY, "B", 64)
+                self.set_text_color(228, 232, 238)
+                width = self.get_string_width(doc.watermark)
+                self.text(self.w / 2 - width / 2, self.h / 2, doc.watermark)
+                self.set_text_color(0, 0, 0)
+
+        def footer(self) -> None:
+            self.set_y(-16)
+            self.set_draw_color(190, 198, 206)
+            self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
+            self.set_font(FAMILY, size=8)
+            self.set_text_color(110, 120, 130)
+            text = f"{doc.footer}    {self.page_no()}/{{nb}}".strip()
+            self.multi_cell(0, 4.5, text, align="C")
+
+    pdf = Page(format="A4")
+    pdf.set_margins(18, 14, 18)
+    pdf.set_auto_page_break(True, margin=24)
+    add_cjk_fonts(pdf)
+    pdf.set_title(doc.title)
+    pdf.set_creator("AIMIS")
+    if doc.created is not None:
+        pdf.set_creation_date(doc.created)
+    pdf.add_page()
+
+    top = pdf.get_y()
+    if doc.logo is not None:
+        pdf.image(str(doc.logo), x=pdf.l_margin, y=top, h=18)
+    pdf.set_font(FAMILY, "B", 18)
+    pdf.set_xy(pdf.l_margin + 22, top)
+    pdf.multi_cell(pdf.epw - 44, 9, doc.hospital_name, align="C", new_x="LMARGIN", new_y="NEXT")
+    if doc.hospital_line:
+        pdf.set_x(pdf.l_margin + 22)
+        pdf.set_font(FAMILY, size=9)
+        pdf.set_text_color(90, 100, 110)
+        pdf.multi_cell(pdf.epw - 44, 5, doc.hospital_line, align="C", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+    pdf.set_y(max(pdf.get_y(), top + 19) + 2)
+    pdf.set_font(FAMILY, "B", 15)
+    pdf.multi_cell(0, 8, doc.title, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_draw_color(40, 60, 80)
+    pdf.set_line_width(0.5)
+    pdf.line(pdf.l_margin, pdf.get_y() + 1, pdf.w - pdf.r_margin, pdf.get_y() + 1)
+    pdf.set_line_width(0.2)
+    pdf.ln(3)
+
+    pdf.set_font(FAMILY, size=10)
+    if doc.header:
+        pdf.multi_cell(0, 5.5, doc.header, align="L", new_x="LMARGIN", new_y="NEXT")
+    else:
+        half = pdf.epw / 2
+        for i, (label, value) in enumerate(doc.fields):
+            x = pdf.l_margin + (half if i % 2 else 0)
+            if i % 2 == 0 and i:
+                pdf.ln(6)
+            pdf.set_x(x)
+            pdf.set_text_color(90, 100, 110)
+            pdf.cell(34, 6, label)
+            pdf.set_text_color(0, 0, 0)
+            pdf.cell(half - 34, 6, value or "—")
+        pdf.ln(6)
+    pdf.ln(2)
+    pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+    pdf.ln(3)
+
+    for heading, text in (
+        ("影像所见 Findings", doc.findings),
+        ("诊断意见 Impression", doc.impression),
+    ):
+        if pdf.will_page_break(20):
+            pdf.add_page()
+        pdf.set_font(FAMILY, "B", 12)
+        pdf.cell(0, 8, heading, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(FAMILY, size=11)
+        pdf.multi_cell(0, 6.5, text or "—", align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(4)
+
+    if pdf.will_page_break(8 * len(doc.signatures) + 6):
+        pdf.add_page()
+    pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+    pdf.ln(2)
+    pdf.set_font(FAMILY, size=10)
+    half = pdf.epw / 2
+    for i, (label, value) in enumerate(doc.signatures):
+        pdf.set_x(pdf.l_margin + (half if i % 2 else 0))
+        pdf.cell(half, 7, f"{label}：{value}")
+        if i % 2:
+            pdf.ln(7)
+    return bytes(pdf.output())
+
+
+# --- the document of a report ---------------------------------------------------------------
+
+
+def _local(value: datetime | None, zone: Any) -> str:
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _logo(name: str) -> Path | None:
+    folder = logos_dir()
+    path = folder / name
+    if not name or path.parent != folder or not path.is_file():
+        return None
+    return path
+
+
+async def document(
+    report: dict[str, Any], exam: dict[str, Any], printed_at: datetime
+) -> PrintedReport:
+    """The page of ``report`` (an ExamReport row) of ``exam`` (its Examination row)."""
+    hospital = await Hospital.select().where(Hospital.id == report["hospital"]).first()
+    assert hospital is not None
+    zone = await hospital_zone(int(report["hospital"]))
+    values = await exam_values(exam)
+    title, header, footer = "", "", ""
+    shown: list[str] = list(DEFAULT_FIELDS)
+    if report["template"] is not None:
+        try:
+            rendered = await render_template(int(report["template"]), int(exam["id"]))
+        except NotFound:  # the template was deleted since: the default layout
+            rendered = None
+        if rendered is not None:
+            title, header, footer = rendered.title, rendered.header, rendered.footer
+            shown = list(rendered.fields) or shown
+    who = await names(report["initial_by"] or report["author"], report["reviewer"])
+    author = report["initial_by"] or report["author"]
+    signatures = [
+        ("报告医生 Reported by", who.get(author, "") if author else ""),
+        ("报告时间 Reported at", _local(report["initial_at"], zone)),
+        ("审核医生 Reviewed by", who.get(report["reviewer"], "") if report["reviewer"] else ""),
+        ("审核时间 Reviewed at", _local(report["reviewed_at"], zone)),
+        ("打印时间 Printed at", _local(printed_at, zone)),
+    ]
+    line = "  ".join(x for x in (hospital["address"], hospital["phone"]) if x)
+    return PrintedReport(
+        hospital_name=hospital["name"],
+        hospital_line=line,
+        logo=_logo(hospital["logo_file"]),
+        title=report["title"]
+        or title
+        or f"{values['check_item'] or ''}检查报告 Examination report",
+        header=header,
+        fields=[(FIELD_LABELS.get(f, f), values.get(f, "")) for f in shown],
+        findings=report["findings"],
+        impression=report["impression"],
+        signatures=signatures,
+        footer=footer,
+        watermark="" if report["state"] == REVIEWED else "初稿 DRAFT",
+        created=printed_at,
+    )
+
+
+async def pdf_of(report: dict[str, Any], exam: dict[str, Any], printed_at: datetime) -> bytes:
+    doc = await document(report, exam, printed_at)
+    return await anyio.to_thread.run_sync(render, doc)
+
+
+# --- reading and printing -------------------------------------------------------------------
+
+
+async def readable(actor: Actor, exam_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(report, examination) if ``actor`` may read the report: the reporting hospital
+    always, the examination's own hospital once it is an initial diagnosis (else 404)."""
+    found = await access(actor, exam_id)
+    report = await report_of(exam_id)
+    if report is None:
+        raise NotFound(f"Examination {exam_id} has no report yet.")
+    if not (found.reads_all() or report["state"] in SHOWN_REMOTELY):
+        raise NotFound(f"The report of examination {exam_id} is not shown to your hospital yet.")
+    return report, found.exam
+
+
+async def report_pdf(ctx: Ctx, exam_id: int) -> tuple[str, bytes]:
+    """The report as PDF (file name, bytes); reading it is audited."""
+    assert ctx.actor is not None
+    report, exam = await readable(ctx.actor, exam_id)
+    content = await pdf_of(report, exam, now())
+    async with unit_of_work(ctx) as uow:
+        await uow.audit(
+            "exam_report.pdf",
+            "exam_report",
+            report["id"],
+            hospital_id=ctx.actor.hospital_id,
+            detail=f"examination {exam_id}, {report['state']}",
+        )
+    return f"report-{exam_id}.pdf", content
+
+
+async def print_report(ctx: Ctx, exam_id: int) -> tuple[str, int]:
+    """Count a print of the reviewed report; returns (PDF address, print count)."""
+    assert ctx.actor is not None
+    found = await for_writing(ctx.actor, exam_id, Permission.report_print)
+    assert found.reporting is not None
+    report = await report_of(exam_id)
+    if report is None or report["state"] != REVIEWED:
+        state = report["state"] if report else "not written"
+        raise Conflict(
+            f"Only a reviewed report is printed; this one is {state}.",
+            extra={"state": state},
+        )
+    at = now()
+    owner = int(found.exam["hospital"])
+    async with unit_of_work(ctx) as uow:
+        counted = (
+            await ExamReport.update(
+                {
+                    ExamReport.printed_at: at,
+                    ExamReport.print_count: ExamReport.print_count + 1,
+                    ExamReport.version: ExamReport.version + 1,
+                    ExamReport.updated_at: at,
+                }
+            )
+            .where(ExamReport.id == report["id"], ExamReport.state == REVIEWED)
+            .returning(ExamReport.print_count)
+        )
+        if not counted:
+            raise Conflict("The report changed while printing; reload and print again.")
+        await Examination.update({Examination.print_time: at}).where(
+            Examination.id == exam_id, Examination.print_time.is_null()
+        )
+        await Examination.update(
+            {
+                Examination.status: "printed",
+                Examination.updated_at: at,
+                Examination.version: Examination.version + 1,
+            }
+        ).where(Examination.id == exam_id)
+        await exam_changed(uow, exam_id, owner, "printed")
+        await follow_report(uow.ctx, exam_id, found.reporting, "print")
+        count = int(counted[0]["print_count"])
+        await uow.audit(
+            "exam_report.print",
+            "exam_report",
+            report["id"],
+            hospital_id=found.reporting,
+            detail=f"examination {exam_id}, print {count}",
+        )
+    return f"/api/exams/{exam_id}/report.pdf", count
