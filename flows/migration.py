@@ -2,7 +2,7 @@
 
 The ``migration`` outbox row carries the run's id only. The flow checks the files the run
 spooled (uploads, zips, ``aimis import``) in batches — each file verified, stored and
-indexed by ``store.imaging_index.ingest_file`` — then walks the machine's pipeline: verify →
+indexed by ``store.imaging_index.ingest_files`` — then walks the machine's pipeline: verify →
 store → index → make_thumbnails → bill → match → notify, one task per step, each applied
 through the engine (a history row, a live event). Every step is idempotent and skipped when
 the run is already past it, so a rerun (the dispatcher delivers at least once, a crashed
@@ -17,6 +17,7 @@ import logging
 import shutil
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -31,8 +32,9 @@ from states.migration import PIPELINE, MigrationState, progress
 from store import files
 from store.examinations import examination_from_study
 from store.imaging_index import (
+    Received,
     finishing,
-    ingest_file,
+    ingest_files,
     publish_progress,
     record_failure,
     step,
@@ -51,7 +53,7 @@ from store.uow import Ctx, now
 
 log = logging.getLogger(__name__)
 
-BATCH = 25  # files per task run: a task costs ~3 ms in Prefect, a file 5-50 ms
+BATCH = 25  # files per task run and transaction: a task costs ~3 ms in Prefect, a file 5-50 ms
 CTX = Ctx(user_agent="aimis migration flow")
 
 # Hooks for later processes: given (run id, study ids) they return how many they handled.
@@ -89,7 +91,8 @@ async def run_of(outbox_id: int) -> int:
 
 
 async def check_spooled(run_id: int, batch: int = BATCH) -> int:
-    """Ingest up to ``batch`` spooled files still waiting; returns how many were checked."""
+    """Ingest up to ``batch`` spooled files still waiting (one ``ingest_files`` batch: one
+    transaction); returns how many were checked."""
     items = (
         await MigrationItem.select(MigrationItem.id, MigrationItem.file_name)
         .where(MigrationItem.migration == run_id, MigrationItem.status == "received")
@@ -97,6 +100,7 @@ async def check_spooled(run_id: int, batch: int = BATCH) -> int:
         .limit(batch)
     )
     folder = files.spool_dir(run_id)
+    waiting: list[Received] = []
     for item in items:
         path = folder / f"{item['id']}.dcm"
         if not await asyncio.to_thread(path.exists):
@@ -111,8 +115,11 @@ async def check_spooled(run_id: int, batch: int = BATCH) -> int:
                 status="failed",
             )
             continue
-        await ingest_file(run_id, path, file_name=item["file_name"], item_id=item["id"], ctx=CTX)
-        await asyncio.to_thread(path.unlink, True)
+        waiting.append(Received(path, item["file_name"], item["id"]))
+    await ingest_files(run_id, waiting, ctx=CTX)
+    for received in waiting:
+        assert isinstance(received.data, Path)
+        await asyncio.to_thread(received.data.unlink, True)
     if items:
         await publish_progress(run_id, CTX)
     return len(items)

@@ -7,7 +7,9 @@
 
 Every write is atomic: a temp file in the destination folder, fsync, rename, fsync of the
 folder. A crash leaves either the whole file or no file (at worst a ``.tmp-*`` file that
-``sweep_temp`` removes), never half a file under its final name.
+``sweep_temp`` removes), never half a file under its final name. A batch of files (one
+STOW-RS request) syncs each folder once after all its renames (``sync_folder=False``, then
+``sync_folders``), still before any index row points at them.
 
 Online paths are content addressed (``h<hospital>/<sha[:2]>/<sha256>.dcm``): the same bytes
 always land on the same path, so writing them twice is a no-op and a file that an index row
@@ -99,8 +101,18 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def write_atomic(dest: Path, data: bytes | Path | Iterable[bytes]) -> int:
-    """Write ``data`` (bytes, a file to copy, or chunks) to ``dest`` atomically; return size."""
+def sync_folders(folders: Iterable[Path]) -> None:
+    """Make the renames into these folders durable (once per folder)."""
+    for folder in set(folders):
+        _fsync_dir(folder)
+
+
+def write_atomic(
+    dest: Path, data: bytes | Path | Iterable[bytes], *, sync_folder: bool = True
+) -> int:
+    """Write ``data`` (bytes, a file to copy, or chunks) to ``dest`` atomically; return size.
+    ``sync_folder=False``: the caller fsyncs the folder (``sync_folders``) before relying on
+    the file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=dest.parent)
     tmp = Path(tmp_name)
@@ -125,7 +137,8 @@ def write_atomic(dest: Path, data: bytes | Path | Iterable[bytes]) -> int:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(dest.parent)
+    if sync_folder:
+        _fsync_dir(dest.parent)
     return size
 
 
@@ -140,7 +153,9 @@ def move_atomic(src: Path, dest: Path) -> int:
     return size
 
 
-def store_online(hospital_id: int, sha256: str, data: bytes | Path) -> tuple[str, bool]:
+def store_online(
+    hospital_id: int, sha256: str, data: bytes | Path, *, sync_folder: bool = True
+) -> tuple[str, bool]:
     """Put one instance's bytes under the online root; return (storage_path, created).
 
     ``created`` is False when the same bytes were already there (nothing written)."""
@@ -148,7 +163,7 @@ def store_online(hospital_id: int, sha256: str, data: bytes | Path) -> tuple[str
     dest = online_path(storage_path)
     if dest.exists():
         return storage_path, False
-    write_atomic(dest, data)
+    write_atomic(dest, data, sync_folder=sync_folder)
     return storage_path, True
 
 

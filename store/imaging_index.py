@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -178,8 +179,10 @@ async def _resolve_item(
     reason: str = "",
     sop_uid: str = "",
     study_uid: str = "",
+    tally: Counter[str] | None = None,
 ) -> int:
-    """Write the item's outcome (a new row for inline ingest, an update for spooled files)."""
+    """Write the item's outcome (a new row for inline ingest, an update for spooled files).
+    The run's counters are updated now, or added to ``tally`` for the caller to write."""
     values = {
         "status": status,
         "code": code[:40],
@@ -197,12 +200,18 @@ async def _resolve_item(
         for name, value in values.items():
             setattr(new_item, name, value)
         row = await MigrationItem.insert(new_item).returning(MigrationItem.id)
-        await _count(run_id, received=1, received_bytes=size, **{counter: 1})
-        return int(row[0]["id"])
-    await MigrationItem.update(
-        {MigrationItem._meta.get_column_by_name(k): v for k, v in values.items()}
-    ).where(MigrationItem.id == item_id)
-    await _count(run_id, **{counter: 1})
+        counts = {"received": 1, "received_bytes": size, counter: 1}
+        item_id = int(row[0]["id"])
+    else:
+        await MigrationItem.update(
+            {MigrationItem._meta.get_column_by_name(k): v for k, v in values.items()}
+        ).where(MigrationItem.id == item_id)
+        counts = {counter: 1}
+    if tally is None:
+        received_bytes = counts.pop("received_bytes", 0)
+        await _count(run_id, received_bytes=received_bytes, **counts)
+    else:
+        tally.update(counts)
     return item_id
 
 
@@ -258,7 +267,203 @@ async def record_failure(
     )
 
 
-# --- one file ------------------------------------------------------------------------------
+# --- files ---------------------------------------------------------------------------------
+
+BATCH = 32  # files per transaction: a STOW-RS request's parts, a spooled batch
+
+
+@dataclasses.dataclass(frozen=True)
+class Received:
+    """A file to ingest: its bytes or path, the name it came with, and the item recorded
+    when it was spooled (``None``: a new item is written). ``refused``: (code, reason) when
+    the caller already refuses it (a STOW-RS part of another media type), so its item
+    keeps its place among the others."""
+
+    data: bytes | Path
+    file_name: str = ""
+    item_id: int | None = None
+    refused: tuple[str, str] | None = None
+
+
+@dataclasses.dataclass
+class _Prepared:
+    """A received file after the checks that need no database, and its file once stored."""
+
+    received: Received
+    size: int
+    parsed: ParsedInstance | None = None
+    code: str = ""
+    reason: str = ""
+    sha: str = ""
+    storage_path: str = ""
+    created: bool = False
+
+    def refuse(self, code: str, reason: str) -> None:
+        self.code, self.reason = code, reason
+
+
+def _check(received: Received, policy: IngestPolicy, study_uid: str) -> _Prepared:
+    """Parse and verify one file (blocking: run it in a worker thread)."""
+    data = received.data
+    size = len(data) if not isinstance(data, Path) else data.stat().st_size
+    prepared = _Prepared(received, size)
+    if received.refused:
+        prepared.refuse(*received.refused)
+        return prepared
+    try:
+        parsed = prepared.parsed = _validate(data, policy)
+    except IngestRefused as refused:
+        prepared.refuse(str(refused.code), refused.reason)
+        return prepared
+    missing = [
+        what
+        for what, value in (
+            ("SOP Instance UID", parsed.sop_instance_uid),
+            ("Study Instance UID", parsed.study_instance_uid),
+            ("Series Instance UID", parsed.series_instance_uid),
+        )
+        if not value
+    ]
+    if missing:
+        prepared.refuse(
+            "missing-uid",
+            f"The file has no {', '.join(missing)}; it cannot be filed under a study.",
+        )
+    elif study_uid and parsed.study_instance_uid != study_uid:
+        prepared.refuse(
+            "study-mismatch",
+            f"The file belongs to study {parsed.study_instance_uid}, not to the study "
+            f"{study_uid} it was sent to.",
+        )
+    return prepared
+
+
+def _tier_refusal(study_uid: str, tier: str) -> str:
+    if tier in ("", "online"):
+        return ""
+    return (
+        f"The study {study_uid} is in the archive tier ({tier}); new images cannot join it "
+        "there. Send them again after the study is back online."
+    )
+
+
+def _quota_text(quota: int, in_use: int, size: int) -> str:
+    if quota <= 0 or in_use + size <= quota:
+        return ""
+    return f"The hospital's storage quota ({quota:,} bytes) would be exceeded; {in_use:,} are used."
+
+
+async def _precheck(hospital_id: int, prepared: list[_Prepared]) -> None:
+    """Tier and quota before any byte is written (read again in the transaction, which
+    decides), so a refused file is never stored."""
+    wanted = [p for p in prepared if not p.code and p.parsed]
+    if not wanted:
+        return
+    keys = list({f"{hospital_id}:{p.parsed.study_instance_uid}" for p in wanted if p.parsed})
+    rows = await Study.select(Study.study_key, Study.tier).where(Study.study_key.is_in(keys))
+    tiers = {r["study_key"]: str(r["tier"]) for r in rows}
+    quota, in_use = await _quota(hospital_id)
+    for p in wanted:
+        assert p.parsed is not None
+        study_uid = p.parsed.study_instance_uid
+        refusal = _tier_refusal(study_uid, tiers.get(f"{hospital_id}:{study_uid}", ""))
+        if refusal:
+            p.refuse("archived", refusal)
+        elif text := _quota_text(quota, in_use, p.size):
+            p.refuse("quota", text)
+
+
+def _store(hospital_id: int, prepared: list[_Prepared]) -> None:
+    """Write the accepted files (blocking): each fsynced and renamed into place, then each
+    folder that got one fsynced once, before any row points at them."""
+    folders: set[Path] = set()
+    for p in prepared:
+        if p.code:
+            continue
+        p.sha = files.sha256_of(p.received.data)
+        p.storage_path, p.created = files.store_online(
+            hospital_id, p.sha, p.received.data, sync_folder=False
+        )
+        if p.created:
+            folders.add(files.online_path(p.storage_path).parent)
+    files.sync_folders(folders)
+
+
+async def _remove_unreferenced(prepared: list[_Prepared]) -> None:
+    """Files this attempt wrote that no row holds (a refusal in the transaction, or the
+    transaction failed)."""
+    for p in prepared:
+        if p.created and not await Instance.exists().where(Instance.storage_path == p.storage_path):
+            await asyncio.to_thread(files.remove_online, p.storage_path)
+
+
+async def ingest_files(
+    run_id: int,
+    received: list[Received],
+    *,
+    ctx: Ctx | None = None,
+    policy: IngestPolicy | None = None,
+    study_uid: str = "",
+    keep_going: bool = False,
+) -> list[ItemResult]:
+    """Verify, store and index files into migration run ``run_id``; one result per file, in
+    order.
+
+    The files are checked in worker threads, written (one fsync per file, one per folder),
+    then indexed ``BATCH`` at a time in one transaction each. If a batch's transaction
+    fails, its files are removed again (unless a row holds them) and each is ingested
+    alone, so one bad moment costs that file only; ``keep_going``: a file that fails alone
+    too becomes a ``failed`` item instead of raising. ``study_uid``: the study the sender
+    addressed (STOW-RS ``/studies/{study}``); a file of another study is refused.
+    """
+    ctx = ctx or Ctx()
+    policy = policy or ingest_policy()
+    hospital_id = await _run_hospital(run_id)
+    results: list[ItemResult] = []
+    for start in range(0, len(received), BATCH):
+        chunk = received[start : start + BATCH]
+        prepared = list(
+            await asyncio.gather(*(asyncio.to_thread(_check, r, policy, study_uid) for r in chunk))
+        )
+        await _precheck(hospital_id, prepared)
+        try:
+            await asyncio.to_thread(_store, hospital_id, prepared)
+            async with transaction():
+                batch = _Batch(run_id, hospital_id, ctx)
+                done = [await batch.ingest(p) for p in prepared]
+                await batch.finish()
+        except Exception:
+            await _remove_unreferenced(prepared)
+            if len(chunk) == 1 and not keep_going:
+                raise
+            log.exception("a batch of %d file(s) of run %d failed; each alone", len(chunk), run_id)
+            done = [await _alone(run_id, r, ctx, policy, study_uid, keep_going) for r in chunk]
+        else:
+            await _remove_unreferenced([p for p in prepared if p.code])
+        results.extend(done)
+    return results
+
+
+async def _alone(
+    run_id: int, r: Received, ctx: Ctx, policy: IngestPolicy, study_uid: str, keep_going: bool
+) -> ItemResult:
+    try:
+        return (await ingest_files(run_id, [r], ctx=ctx, policy=policy, study_uid=study_uid))[0]
+    except Exception as exc:
+        if not keep_going:
+            raise
+        log.exception("%s of run %d could not be stored", r.file_name or "a file", run_id)
+        size = len(r.data) if not isinstance(r.data, Path) else 0
+        return await record_failure(
+            run_id,
+            "failed",
+            f"The instance could not be stored ({type(exc).__name__}); send it again.",
+            file_name=r.file_name,
+            size=size,
+            item_id=r.item_id,
+            ctx=ctx,
+            status="failed",
+        )
 
 
 async def ingest_file(
@@ -271,120 +476,25 @@ async def ingest_file(
     policy: IngestPolicy | None = None,
     study_uid: str = "",
 ) -> ItemResult:
-    """Verify, store and index one file into migration run ``run_id``.
+    """Verify, store and index one file into migration run ``run_id`` (see ``ingest_files``).
 
     ``item_id``: the item recorded when the file was spooled (else a new item is written).
-    ``study_uid``: the study the sender addressed (STOW-RS ``/studies/{study}``); a file of
-    another study is refused. Returns the outcome; a bad file is ``refused`` with a code and
-    a reason, nothing stored.
+    Returns the outcome; a bad file is ``refused`` with a code and a reason, nothing stored.
+    Database failures raise, after the file written for it is removed again.
     """
-    ctx = ctx or Ctx()
-    policy = policy or ingest_policy()
-    hospital_id = await _run_hospital(run_id)
-    size = len(data) if not isinstance(data, Path) else (await asyncio.to_thread(data.stat)).st_size
-    try:
-        parsed = await asyncio.to_thread(_validate, data, policy)
-    except IngestRefused as refused:
-        return await record_failure(
-            run_id,
-            str(refused.code),
-            refused.reason,
-            file_name=file_name,
-            size=size,
-            item_id=item_id,
-            ctx=ctx,
-        )
-    missing = [
-        what
-        for what, value in (
-            ("SOP Instance UID", parsed.sop_instance_uid),
-            ("Study Instance UID", parsed.study_instance_uid),
-            ("Series Instance UID", parsed.series_instance_uid),
-        )
-        if not value
-    ]
-    if missing:
-        return await record_failure(
-            run_id,
-            "missing-uid",
-            f"The file has no {', '.join(missing)}; it cannot be filed under a study.",
-            file_name=file_name,
-            size=size,
-            item_id=item_id,
-            ctx=ctx,
-            parsed=parsed,
-        )
-    if study_uid and parsed.study_instance_uid != study_uid:
-        return await record_failure(
-            run_id,
-            "study-mismatch",
-            f"The file belongs to study {parsed.study_instance_uid}, not to the study "
-            f"{study_uid} it was sent to.",
-            file_name=file_name,
-            size=size,
-            item_id=item_id,
-            ctx=ctx,
-            parsed=parsed,
-        )
-    tier = await _study_tier(hospital_id, parsed.study_instance_uid)
-    if tier not in ("", "online"):
-        return await record_failure(
-            run_id,
-            "archived",
-            f"The study {parsed.study_instance_uid} is in the archive tier ({tier}); new "
-            "images cannot join it there. Send them again after the study is back online.",
-            file_name=file_name,
-            size=size,
-            item_id=item_id,
-            ctx=ctx,
-            parsed=parsed,
-        )
-    quota = await _quota_refusal(hospital_id, size)
-    if quota:
-        return await record_failure(
-            run_id,
-            "quota",
-            quota,
-            file_name=file_name,
-            size=size,
-            item_id=item_id,
-            ctx=ctx,
-            parsed=parsed,
-        )
-    sha = await asyncio.to_thread(files.sha256_of, data)
-    storage_path, created = await asyncio.to_thread(files.store_online, hospital_id, sha, data)
-    try:
-        return await _index(
-            run_id, hospital_id, parsed, sha, storage_path, size, file_name, item_id
-        )
-    except BaseException:
-        if created and not await Instance.exists().where(Instance.storage_path == storage_path):
-            files.remove_online(storage_path)
-        raise
+    received = Received(data, file_name, item_id)
+    return (await ingest_files(run_id, [received], ctx=ctx, policy=policy, study_uid=study_uid))[0]
 
 
-async def _study_tier(hospital_id: int, study_uid: str) -> str:
-    """The tier of the hospital's study with this UID ("" when it is new)."""
-    row = (
-        await Study.select(Study.tier)
-        .where(Study.study_key == f"{hospital_id}:{study_uid}")
-        .first()
-    )
-    return str(row["tier"]) if row else ""
-
-
-async def _quota_refusal(hospital_id: int, size: int) -> str:
+async def _quota(hospital_id: int) -> tuple[int, int]:
     row = (
         await Hospital.select(Hospital.storage_quota_bytes, Hospital.storage_used_bytes)
         .where(Hospital.id == hospital_id)
         .first()
     )
-    if row is None or row["storage_quota_bytes"] <= 0:
-        return ""
-    quota, in_use = int(row["storage_quota_bytes"]), int(row["storage_used_bytes"])
-    if in_use + size <= quota:
-        return ""
-    return f"The hospital's storage quota ({quota:,} bytes) would be exceeded; {in_use:,} are used."
+    if row is None:
+        return 0, 0
+    return int(row["storage_quota_bytes"]), int(row["storage_used_bytes"])
 
 
 def _text(ds: Dataset, keyword: str, limit: int) -> str:
@@ -411,82 +521,185 @@ def _merge(existing: str, new: str, limit: int) -> str:
     return "\\".join(sorted(values))[:limit]
 
 
-async def _index(
-    run_id: int,
-    hospital_id: int,
-    parsed: ParsedInstance,
-    sha: str,
-    storage_path: str,
-    size: int,
-    file_name: str,
-    item_id: int | None,
-) -> ItemResult:
-    ds = parsed.dataset
-    sop, study_uid, series_uid = (
-        parsed.sop_instance_uid,
-        parsed.study_instance_uid,
-        parsed.series_instance_uid,
-    )
-    at = now()
-    async with transaction():
-        patient_id = await _upsert_patient(hospital_id, ds, at)
-        study_id = await _upsert_study(hospital_id, patient_id, study_uid, ds, at)
-        series_id = await _upsert_series(hospital_id, study_id, series_uid, ds, at)
-        # the UPDATE takes the series row lock (PostgreSQL) before the instance is looked up
-        await Series.update({Series.num_instances: Series.num_instances}).where(
-            Series.id == series_id
+@dataclasses.dataclass
+class _SeriesGrowth:
+    study_id: int
+    was_empty: bool
+    count: int = 0
+    size: int = 0
+    new_instances: int = 0
+
+
+class _Batch:
+    """The index writes of one transaction: patient, study and series rows looked up once
+    per batch, the current instances of the batch's SOP UIDs in one query, and the counters
+    (series, study, hospital, run) added up and written once at the end."""
+
+    def __init__(self, run_id: int, hospital_id: int, ctx: Ctx) -> None:
+        self.run_id, self.hospital_id, self.ctx = run_id, hospital_id, ctx
+        self.at = now()
+        self.patients: dict[str, int] = {}
+        self.studies: dict[str, int] = {}
+        self.tiers: dict[str, str] = {}
+        self.series: dict[str, int] = {}
+        self.growth: dict[int, _SeriesGrowth] = {}
+        self.current: dict[str, dict[str, Any] | None] = {}
+        self.paths: dict[str, bool] = {}
+        self.quota: tuple[int, int] | None = None
+        self.used = 0
+        self.tally: Counter[str] = Counter()
+        self.study_uids: list[str] = []
+
+    async def ingest(self, p: _Prepared) -> ItemResult:
+        parsed = p.parsed
+        if p.code:
+            return await self.refuse(p)
+        assert parsed is not None
+        study_uid = parsed.study_instance_uid
+        refusal = _tier_refusal(study_uid, await self.tier(study_uid))
+        if refusal:
+            p.refuse("archived", refusal)
+            return await self.refuse(p)
+        if self.quota is None:
+            self.quota = await _quota(self.hospital_id)
+        quota, in_use = self.quota
+        if text := _quota_text(quota, in_use + self.used, p.size):
+            p.refuse("quota", text)
+            return await self.refuse(p)
+        return await self.index(p, parsed)
+
+    async def refuse(self, p: _Prepared) -> ItemResult:
+        r, parsed = p.received, p.parsed
+        sop = parsed.sop_instance_uid if parsed else ""
+        study = parsed.study_instance_uid if parsed else ""
+        item = await _resolve_item(
+            self.run_id,
+            r.item_id,
+            r.file_name,
+            p.size,
+            status="refused",
+            code=p.code,
+            reason=p.reason,
+            sop_uid=sop,
+            study_uid=study,
+            tally=self.tally,
         )
-        current = (
-            await Instance.select(
-                Instance.id, Instance.sha256, Instance.revision, Instance.size_bytes
-            )
-            .where(
-                Instance.hospital == hospital_id,
-                Instance.sop_uid == sop,
-                Instance.superseded.eq(False),
-            )
-            .first()
+        await write_audit(
+            self.ctx,
+            "migration.refuse_file",
+            "migration",
+            self.run_id,
+            outcome="denied",
+            detail=f"{r.file_name or 'file'}: {p.code}: {p.reason}"[:2000],
+            hospital_id=self.hospital_id,
         )
-        if current is not None and current["sha256"] == sha:
-            item = await _resolve_item(
-                run_id,
-                item_id,
-                file_name,
-                size,
-                status="duplicate",
-                sop_uid=sop,
-                study_uid=study_uid,
+        return ItemResult(
+            "refused",
+            item,
+            r.file_name,
+            sop_uid=sop,
+            sop_class_uid=parsed.sop_class_uid if parsed else "",
+            study_uid=study,
+            series_uid=parsed.series_instance_uid if parsed else "",
+            size_bytes=p.size,
+            code=p.code,
+            reason=p.reason,
+        )
+
+    async def tier(self, study_uid: str) -> str:
+        """The tier of the hospital's study with this UID ("" when it is new)."""
+        if study_uid not in self.tiers:
+            row = (
+                await Study.select(Study.tier)
+                .where(Study.study_key == f"{self.hospital_id}:{study_uid}")
+                .first()
             )
+            self.tiers[study_uid] = str(row["tier"]) if row else ""
+        return self.tiers[study_uid]
+
+    async def instance_of(self, sop: str) -> dict[str, Any] | None:
+        if sop not in self.current:
+            row = (
+                await Instance.select(
+                    Instance.id, Instance.sha256, Instance.revision, Instance.size_bytes
+                )
+                .where(
+                    Instance.hospital == self.hospital_id,
+                    Instance.sop_uid == sop,
+                    Instance.superseded.eq(False),
+                )
+                .first()
+            )
+            self.current[sop] = row
+        return self.current[sop]
+
+    async def file_is_new(self, storage_path: str) -> bool:
+        """No row holds this file yet: its bytes count once in the hospital's storage (a
+        file a crashed attempt left behind is on disk but not yet counted)."""
+        if storage_path not in self.paths:
+            self.paths[storage_path] = not await Instance.exists().where(
+                Instance.storage_path == storage_path
+            )
+        return self.paths[storage_path]
+
+    async def series_of(self, study_id: int, series_uid: str, ds: Dataset) -> int:
+        if series_uid not in self.series:
+            series_id = await _upsert_series(self.hospital_id, study_id, series_uid, ds, self.at)
+            # the UPDATE takes the series row lock (PostgreSQL) before instances are looked up
+            await Series.update({Series.num_instances: Series.num_instances}).where(
+                Series.id == series_id
+            )
+            empty = not await Instance.exists().where(Instance.series == series_id)
+            self.series[series_uid] = series_id
+            self.growth[series_id] = _SeriesGrowth(study_id, empty)
+        return self.series[series_uid]
+
+    async def index(self, p: _Prepared, parsed: ParsedInstance) -> ItemResult:
+        r, ds = p.received, parsed.dataset
+        sop, study_uid, series_uid = (
+            parsed.sop_instance_uid,
+            parsed.study_instance_uid,
+            parsed.series_instance_uid,
+        )
+        pid_key = _patient_key(self.hospital_id, ds)
+        if pid_key not in self.patients:
+            self.patients[pid_key] = await _upsert_patient(self.hospital_id, ds, self.at)
+        patient_id = self.patients[pid_key]
+        study_id = await _upsert_study(
+            self.hospital_id, patient_id, study_uid, ds, self.at, self.studies
+        )
+        series_id = await self.series_of(study_id, series_uid, ds)
+        current = await self.instance_of(sop)
+        if current is not None and current["sha256"] == p.sha:
+            item = await self.resolve(r, p.size, "duplicate", sop, study_uid)
             return ItemResult(
                 "duplicate",
                 item,
-                file_name,
+                r.file_name,
                 sop,
                 parsed.sop_class_uid,
                 study_uid,
                 series_uid,
                 study_id,
                 int(current["id"]),
-                size,
+                p.size,
                 reason="The same instance with the same bytes is already stored.",
             )
         revision = 1
-        grow_count, grow_size = 1, size
+        grow_count, grow_size = 1, p.size
         if current is not None:
             revision = int(current["revision"]) + 1
-            grow_count, grow_size = 0, size - int(current["size_bytes"])
+            grow_count, grow_size = 0, p.size - int(current["size_bytes"])
             await Instance.update({Instance.superseded: True}).where(Instance.id == current["id"])
-        # count the bytes once per file on disk: a file a crashed attempt left behind is
-        # already there (not "created" now) but no row holds it yet
-        file_is_new = not await Instance.exists().where(Instance.storage_path == storage_path)
+        file_is_new = await self.file_is_new(p.storage_path)
         pixels = parsed.pixels
         row = await Instance.insert(
             Instance(
-                hospital=hospital_id,
+                hospital=self.hospital_id,
                 study=study_id,
                 series=series_id,
                 sop_uid=sop,
-                instance_key=f"{hospital_id}:{sop}:{revision}",
+                instance_key=f"{self.hospital_id}:{sop}:{revision}",
                 sop_class_uid=parsed.sop_class_uid[:64],
                 instance_number=_int(ds, "InstanceNumber"),
                 transfer_syntax=str(parsed.transfer_syntax_uid)[:64],
@@ -495,82 +708,112 @@ async def _index(
                 frames=pixels.frames if pixels else 0,
                 bits_allocated=pixels.bits_allocated if pixels else None,
                 photometric=(pixels.photometric_interpretation if pixels else "")[:20],
-                size_bytes=size,
-                sha256=sha,
-                storage_path=storage_path,
+                size_bytes=p.size,
+                sha256=p.sha,
+                storage_path=p.storage_path,
                 revision=revision,
                 superseded=False,
-                migration=run_id,
-                created_at=at,
+                migration=self.run_id,
+                created_at=self.at,
             )
         ).returning(Instance.id)
         instance_id = int(row[0]["id"])
-        await Series.update(
-            {
-                Series.num_instances: Series.num_instances + grow_count,
-                Series.size_bytes: Series.size_bytes + grow_size,
-            }
-        ).where(Series.id == series_id)
-        new_series = 1 if await _series_is_new(series_id, instance_id) else 0
-        await Study.update(
-            {
-                Study.num_instances: Study.num_instances + grow_count,
-                Study.num_series: Study.num_series + new_series,
-                Study.size_bytes: Study.size_bytes + grow_size,
-                Study.updated_at: at,
-            }
-        ).where(Study.id == study_id)
+        self.current[sop] = {
+            "id": instance_id,
+            "sha256": p.sha,
+            "revision": revision,
+            "size_bytes": p.size,
+        }
+        self.paths[p.storage_path] = False
+        growth = self.growth[series_id]
+        growth.count += grow_count
+        growth.size += grow_size
+        growth.new_instances += 1
         if file_is_new:
-            await Hospital.update(
-                {Hospital.storage_used_bytes: Hospital.storage_used_bytes + size}
-            ).where(Hospital.id == hospital_id)
+            self.used += p.size
         status = "stored" if current is None else "new_version"
         reason = (
             ""
             if current is None
             else f"Different bytes under a stored SOP Instance UID: kept as revision {revision}."
         )
-        item = await _resolve_item(
-            run_id,
-            item_id,
-            file_name,
+        item = await self.resolve(r, p.size, status, sop, study_uid, reason)
+        if study_uid not in self.study_uids:
+            self.study_uids.append(study_uid)
+        return ItemResult(
+            status,
+            item,
+            r.file_name,
+            sop,
+            parsed.sop_class_uid,
+            study_uid,
+            series_uid,
+            study_id,
+            instance_id,
+            p.size,
+            reason=reason,
+        )
+
+    async def resolve(
+        self, r: Received, size: int, status: str, sop: str, study_uid: str, reason: str = ""
+    ) -> int:
+        return await _resolve_item(
+            self.run_id,
+            r.item_id,
+            r.file_name,
             size,
             status=status,
             reason=reason,
             sop_uid=sop,
             study_uid=study_uid,
+            tally=self.tally,
         )
-        await _remember_study(run_id, study_uid)
-    return ItemResult(
-        status,
-        item,
-        file_name,
-        sop,
-        parsed.sop_class_uid,
-        study_uid,
-        series_uid,
-        study_id,
-        instance_id,
-        size,
-        reason=reason,
-    )
+
+    async def finish(self) -> None:
+        """The counters, once per batch."""
+        by_study: dict[int, tuple[int, int, int]] = {}
+        for series_id, g in self.growth.items():
+            if g.count or g.size:
+                await Series.update(
+                    {
+                        Series.num_instances: Series.num_instances + g.count,
+                        Series.size_bytes: Series.size_bytes + g.size,
+                    }
+                ).where(Series.id == series_id)
+            count, new_series, size = by_study.get(g.study_id, (0, 0, 0))
+            gained = 1 if g.was_empty and g.new_instances else 0
+            by_study[g.study_id] = (count + g.count, new_series + gained, size + g.size)
+        for study_id, (count, new_series, size) in by_study.items():
+            if count or new_series or size:
+                await Study.update(
+                    {
+                        Study.num_instances: Study.num_instances + count,
+                        Study.num_series: Study.num_series + new_series,
+                        Study.size_bytes: Study.size_bytes + size,
+                        Study.updated_at: self.at,
+                    }
+                ).where(Study.id == study_id)
+        if self.used:
+            await Hospital.update(
+                {Hospital.storage_used_bytes: Hospital.storage_used_bytes + self.used}
+            ).where(Hospital.id == self.hospital_id)
+        received_bytes = self.tally.pop("received_bytes", 0)
+        await _count(self.run_id, received_bytes=received_bytes, **self.tally)
+        await _remember_studies(self.run_id, self.study_uids)
 
 
-async def _series_is_new(series_id: int, instance_id: int) -> bool:
-    """True when this instance is the series' first (the study gains a series)."""
-    other = await Instance.exists().where(Instance.series == series_id, Instance.id != instance_id)
-    return not other
-
-
-async def _remember_study(run_id: int, study_uid: str) -> None:
+async def _remember_studies(run_id: int, study_uids: list[str]) -> None:
+    """Add the batch's studies to the run's list (once per batch, not per file)."""
+    if not study_uids:
+        return
     row = (
         await MigrationRun.select(MigrationRun.study_uids).where(MigrationRun.id == run_id).first()
     )
     uids = msgspec.json.decode(row["study_uids"] or "[]") if row else []
-    if study_uid not in uids:
-        uids.append(study_uid)
+    new = [uid for uid in study_uids if uid not in uids]
+    if new:
         await MigrationRun.update(
-            {MigrationRun.study_uids: msgspec.json.encode(uids).decode()}
+            {MigrationRun.study_uids: msgspec.json.encode(uids + new).decode()}
         ).where(MigrationRun.id == run_id)
 
 
@@ -580,10 +823,14 @@ async def _insert_or_get(table: Any, key_column: Any, key: str, row: Any) -> int
     return int(found["id"])
 
 
-async def _upsert_patient(hospital_id: int, ds: Dataset, at: Any) -> int:
+def _patient_key(hospital_id: int, ds: Dataset) -> str:
     pid = _text(ds, "PatientID", 64)
     issuer = _text(ds, "IssuerOfPatientID", 64)
-    key = f"{hospital_id}:{issuer}:{pid}"[:200]
+    return f"{hospital_id}:{issuer}:{pid}"[:200]
+
+
+async def _upsert_patient(hospital_id: int, ds: Dataset, at: Any) -> int:
+    key = _patient_key(hospital_id, ds)
     existing = await Patient.select(Patient.id).where(Patient.patient_key == key).first()
     if existing:
         return int(existing["id"])
@@ -594,8 +841,8 @@ async def _upsert_patient(hospital_id: int, ds: Dataset, at: Any) -> int:
         Patient(
             hospital=hospital_id,
             patient_key=key,
-            patient_id=pid,
-            issuer=issuer,
+            patient_id=_text(ds, "PatientID", 64),
+            issuer=_text(ds, "IssuerOfPatientID", 64),
             name=_text(ds, "PatientName", 200),
             birth_date=_text(ds, "PatientBirthDate", 8),
             sex=_text(ds, "PatientSex", 4),
@@ -605,16 +852,25 @@ async def _upsert_patient(hospital_id: int, ds: Dataset, at: Any) -> int:
 
 
 async def _upsert_study(
-    hospital_id: int, patient_id: int, study_uid: str, ds: Dataset, at: Any
+    hospital_id: int,
+    patient_id: int,
+    study_uid: str,
+    ds: Dataset,
+    at: Any,
+    known: dict[str, Any],
 ) -> int:
+    """The study's id; its modalities and body parts gain this file's. ``known``: the rows
+    this batch has seen (key → id, modalities, body parts), so a batch reads each once."""
     key = f"{hospital_id}:{study_uid}"
     modality = _text(ds, "Modality", 16)
     body_part = _text(ds, "BodyPartExamined", 64)
-    existing = (
-        await Study.select(Study.id, Study.modalities, Study.body_parts)
-        .where(Study.study_key == key)
-        .first()
-    )
+    existing = known.get(key)
+    if existing is None:
+        existing = (
+            await Study.select(Study.id, Study.modalities, Study.body_parts)
+            .where(Study.study_key == key)
+            .first()
+        )
     if existing:
         modalities = _merge(existing["modalities"], modality, 100)
         body_parts = _merge(existing["body_parts"], body_part, 200)
@@ -622,6 +878,7 @@ async def _upsert_study(
             await Study.update({Study.modalities: modalities, Study.body_parts: body_parts}).where(
                 Study.id == existing["id"]
             )
+        known[key] = {"id": existing["id"], "modalities": modalities, "body_parts": body_parts}
         return int(existing["id"])
     name = _text(ds, "PatientName", 200)
     study_id = await _insert_or_get(
@@ -651,7 +908,7 @@ async def _upsert_study(
             updated_at=at,
         ),
     )
-    return study_id
+    return study_id  # read again by the batch's next file (another sender may have won)
 
 
 async def _upsert_series(

@@ -1,5 +1,5 @@
 """What ``aimis import`` does, and the demo's studies: every file enters through
-``ingest_file`` and every run walks the migration machine's steps."""
+``ingest_files`` and every run walks the migration machine's steps."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from aimis.errors import BadRequest
 from api.ingest.upload import import_path
 from imaging.synth import Sizes, synth
-from store.imaging_index import create_run, ingest_file
+from store.imaging_index import Received, create_run, ingest_files
 from store.tables import Hospital, MigrationRun
 from store.uow import Ctx
 
@@ -56,8 +56,9 @@ async def load_demo_studies(hospital_ids: dict[str, int], patients: int = 1) -> 
                 synth, folder, patients=patients, seed=2026 + n, sizes=Sizes.small()
             )
             run_id = await create_run(DEMO_CTX, hospital_id, "import", DEMO_DETAIL)
-            for path in written:  # no spool: the files are ours and already on this disk
-                await ingest_file(run_id, path, file_name=path.name, ctx=DEMO_CTX)
+            # no spool: the files are ours and already on this disk
+            received = [Received(path, path.name) for path in written]
+            await ingest_files(run_id, received, ctx=DEMO_CTX)
             await migrate_inline(run_id)
             runs.append(run_id)
         finally:

@@ -1,7 +1,8 @@
 """STOW-RS (PS3.18 10.5): a ``multipart/related; type="application/dicom"`` request body,
 streamed part by part to temp files under the data folder (never held whole in memory),
-each part ingested inline by ``ingest_file`` because the response lists every instance's
-outcome. The run is then handed to its flow for thumbnails, billing and the rest.
+the parts ingested inline by ``ingest_files`` (checked in worker threads, indexed in one
+transaction per batch) because the response lists every instance's outcome. The run is
+then handed to its flow for thumbnails, billing and the rest.
 
 Response (``application/dicom+json``): ``ReferencedSOPSequence`` for stored instances (a
 duplicate of a stored one counts as stored), ``FailedSOPSequence`` with a ``FailureReason``
@@ -11,7 +12,6 @@ for the others; 200 when all were stored, 202 when some failed, 409 when none wa
 from __future__ import annotations
 
 import asyncio
-import logging
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -30,11 +30,16 @@ from api.ingest.multipart import (
     read_parts,
 )
 from store import files
-from store.imaging_index import ItemResult, create_run, hand_over, ingest_file, record_failure
+from store.imaging_index import (
+    ItemResult,
+    Received,
+    create_run,
+    hand_over,
+    ingest_files,
+)
 from store.uow import Ctx
 
 DICOM = "application/dicom"
-log = logging.getLogger(__name__)
 
 
 # PS3.18 Table 10.5.3-2 / PS3.4 C-STORE failure reasons, by our refusal code
@@ -80,10 +85,7 @@ async def store_instances(
         client = headers.get("user-agent", "")[:80]
         run_id = await create_run(ctx, hospital_id, "stow", f"STOW-RS {client}".strip())
         try:
-            results = [
-                await _ingest_part(ctx, run_id, i, part, study_uid)
-                for i, part in enumerate(parts, start=1)
-            ]
+            results = await _ingest_parts(ctx, run_id, parts, study_uid)
         finally:  # whatever was stored goes on to thumbnails and billing
             await hand_over(ctx, run_id)
     finally:
@@ -91,27 +93,19 @@ async def store_instances(
     return (*response_of(results, study_uid, retrieve_root), run_id)
 
 
-async def _ingest_part(ctx: Ctx, run_id: int, i: int, part: Part, study_uid: str) -> ItemResult:
-    name = f"part {i}"
-    kind = part.content_type.split(";")[0].strip().lower()
-    if kind and kind != DICOM:
-        reason = f"Part {i} is {part.content_type}, not {DICOM}."
-        return await record_failure(
-            run_id, "not-dicom", reason, file_name=name, size=part.size, ctx=ctx
-        )
-    try:
-        return await ingest_file(run_id, part.path, file_name=name, ctx=ctx, study_uid=study_uid)
-    except Exception as exc:  # the database or the disk failed: this instance, not the request
-        log.exception("STOW-RS part %d of run %d could not be stored", i, run_id)
-        return await record_failure(
-            run_id,
-            "failed",
-            f"The instance could not be stored ({type(exc).__name__}); send it again.",
-            file_name=name,
-            size=part.size,
-            ctx=ctx,
-            status="failed",
-        )
+async def _ingest_parts(
+    ctx: Ctx, run_id: int, parts: list[Part], study_uid: str
+) -> list[ItemResult]:
+    """Each part's outcome, in order. A part the database or the disk fails is reported
+    failed (0x0110) instead of failing the request."""
+    received = []
+    for i, part in enumerate(parts, start=1):
+        kind = part.content_type.split(";")[0].strip().lower()
+        refused = None
+        if kind and kind != DICOM:
+            refused = ("not-dicom", f"Part {i} is {part.content_type}, not {DICOM}.")
+        received.append(Received(part.path, f"part {i}", refused=refused))
+    return await ingest_files(run_id, received, ctx=ctx, study_uid=study_uid, keep_going=True)
 
 
 def _uid(value: str) -> dict[str, Any]:
