@@ -33,7 +33,14 @@ from store.examinations import (
     update_examination,
     visible_hospital_ids,
 )
-from store.tables import Department, Examination, Hospital, ListPreference, Study
+from store.tables import (
+    Department,
+    Examination,
+    ExaminationCount,
+    Hospital,
+    ListPreference,
+    Study,
+)
 from store.uow import Actor, Ctx, unit_of_work
 from store.zones import hospital_zone
 
@@ -476,23 +483,61 @@ async def _shared_counts(clauses: list[Any]) -> dict[str, int]:
     return {r["status"]: int(r["n"]) for r in rows}
 
 
+def _only_by_hospital(f: ExamFilter) -> bool:
+    """Whether the filter narrows by nothing but hospital (and status, which counts set
+    aside): then ``examination_count`` answers the own branch exactly."""
+    return not (
+        f.date_from
+        or f.date_to
+        or f.device_type
+        or f.exam_category
+        or f.scanning_method
+        or f.department_id is not None
+        or f.q
+    )
+
+
+async def _kept_counts(hospitals: list[int]) -> dict[str, int]:
+    """Per status from the counts the database triggers keep (one row per hospital and
+    status): O(hospitals), however many examinations."""
+    if not hospitals:
+        return {}
+    rows = await ExaminationCount.select(ExaminationCount.status, ExaminationCount.n).where(
+        ExaminationCount.hospital.is_in(hospitals)
+    )
+    found: dict[str, int] = {}
+    for r in rows:
+        found[r["status"]] = found.get(r["status"], 0) + int(r["n"])
+    return found
+
+
 async def status_counts(actor: Actor, query: ExamQuery) -> StatusCounts:
-    """Per status for the filter (its status aside), exact up to COUNT_CAP; a status with
-    more is reported as COUNT_CAP and named in ``capped`` (the page shows "10000+")."""
+    """Per status for the filter (its status aside). The own hospitals' part: exact from
+    ``examination_count`` when the filter narrows by hospital at most, else exact up to
+    COUNT_CAP a status (a status with more is reported as COUNT_CAP and named in
+    ``capped``; the page shows "10000+"). The shared part: exact (one GROUP BY)."""
     f = query.parse()
     filters = await filter_clauses(actor, f, with_status=False)
     branches = await examination_branches(actor)
     found = dict.fromkeys(STATUSES, 0)
-    if branches:
+    capped: list[str] = []
+    if branches and _only_by_hospital(f):
+        own = await visible_hospital_ids(actor)
+        hospitals = [h for h in own if f.hospital_id in (None, h)]
+        for s, n in (await _kept_counts(hospitals)).items():
+            if s in found:
+                found[s] += max(n, 0)
+    elif branches:
         for s in STATUSES:
-            found[s] += await _capped_count([branches[0], *filters, Examination.status == s])
+            n = await _capped_count([branches[0], *filters, Examination.status == s])
+            found[s] += min(n, COUNT_CAP)
+            if n > COUNT_CAP:
+                capped.append(s)
     for shared in branches[1:]:
         for s, n in (await _shared_counts([shared, *filters])).items():
             if s in found:
                 found[s] += n
-    counts = {s: min(n, COUNT_CAP) for s, n in found.items()}
-    capped = [s for s, n in found.items() if n > COUNT_CAP]
-    return StatusCounts(counts=counts, total=sum(counts.values()), capped=capped)
+    return StatusCounts(counts=found, total=sum(found.values()), capped=capped)
 
 
 async def view(ctx: Ctx, exam_id: int) -> ExamRead:

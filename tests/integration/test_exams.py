@@ -554,3 +554,39 @@ async def test_shared_examinations_in_every_sort_with_filters_and_counts(new_api
     assert counts["total"] == len(left)
     # the requester sees his own examinations (the soft-deleted aside), each once
     assert sorted(await page_ids(requester.doctor, limit="50")) == sorted(shared[:1] + shared[2:])
+
+
+async def test_status_counts_are_exact_beyond_the_cap_without_other_filters(new_api, uniq) -> None:
+    """Without filters (or by hospital only) the chips read the counts the database keeps
+    (``examination_count``): exact past 10,000; any other filter counts at most 10,000 a
+    status and says so (``capped``)."""
+    from aimis.settings import get_settings
+
+    place = await make_place(new_api, uniq)
+    many = 10_050
+    if get_settings().is_postgres:
+        at, source = "TIMESTAMPTZ '2025-01-01 00:00:00+00' + n * INTERVAL '1 minute'", ""
+    else:
+        at = "datetime(1735689600 + n * 60, 'unixepoch') || '+00:00'"
+        source = (
+            f"WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {many}) "
+        )
+    rows = "seq" if source else f"generate_series(1, {many}) AS seq(n)"
+    await Examination.raw(
+        "INSERT INTO examination (hospital, patient_name, patient_name_search, device_type, "
+        f"exam_time, status, created_at, updated_at) {source}SELECT {place.hospital_id}, "
+        f"'BULK', 'BULK', 'CT', {at}, 'images_arrived', {at}, {at} FROM {rows}"
+    )
+    reviewed = await make_exam(place.hospital_id, modalities="MR")
+    await Examination.update({Examination.status: "reviewed"}).where(Examination.id == reviewed)
+    for params in ({}, {"hospital_id": str(place.hospital_id)}):
+        body = (await place.doctor.get("/api/exams/counts", params=params)).json()
+        assert body["counts"]["images_arrived"] == many and body["counts"]["reviewed"] == 1
+        assert body["total"] == many + 1 and body["capped"] == []
+    body = (await place.doctor.get("/api/exams/counts", params={"device_type": "CT"})).json()
+    assert body["counts"]["images_arrived"] == 10_000 and body["capped"] == ["images_arrived"]
+    assert body["counts"]["reviewed"] == 0
+    # a soft delete leaves the kept counts at once (same transaction, by trigger)
+    await Examination.update({Examination.deleted_at: now()}).where(Examination.id == reviewed)
+    body = (await place.doctor.get("/api/exams/counts")).json()
+    assert body["counts"]["reviewed"] == 0 and body["total"] == many
