@@ -5,6 +5,9 @@ Run: ``uv run python -m bench.exam_list`` (both databases) or ``--db sqlite|post
 ``--rows N``, ``--reps N``. Each database is fresh (a temporary data folder; a scratch
 PostgreSQL database at AIMIS_BENCH_PG, dropped afterwards), migrated as the app migrates
 it (so with the composite indexes of the raw-SQL migration), with the demo hospitals.
+``--keep NAME`` fills once and keeps both (``/tmp/aimis-bench-exams-NAME``, database
+``aimis_bench_exams_NAME``): a later run with the same name migrates them to the current
+schema and measures the current code without the 5–10 minute fill.
 
 The rows are generated inside the database by one ``INSERT … SELECT`` per 100,000 rows over
 ``generate_series`` (PostgreSQL) or a recursive CTE (SQLite): names, modalities, statuses,
