@@ -143,11 +143,15 @@ def actor_ctx(site: Site, key: str = "doctor") -> Ctx:
 
 
 async def exam_row(exam_id: int) -> dict[str, Any]:
-    return await Examination.select().where(Examination.id == exam_id).first()
+    row = await Examination.select().where(Examination.id == exam_id).first()
+    assert row is not None
+    return row
 
 
 async def request_row(request_id: int) -> dict[str, Any]:
-    return await DiagnosisRequest.select().where(DiagnosisRequest.id == request_id).first()
+    row = await DiagnosisRequest.select().where(DiagnosisRequest.id == request_id).first()
+    assert row is not None
+    return row
 
 
 async def send(client: Any, exam_id: int, target: Site, **extra: Any) -> Any:
