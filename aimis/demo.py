@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
+
 from aimis.domain import Kind, Module
 from aimis.settings import get_settings
 from api.dictionaries.demo import load_demo_dictionaries
 from api.management import service
 from store.examinations import examinations_for_all_studies
-from store.tables import Alliance, Department, Hospital, Role, User
-from store.uow import Ctx
+from store.tables import Alliance, Department, DiagnosisRequest, Examination, Hospital, Role, User
+from store.uow import Actor, Ctx
 
 DEMO_PASSWORD = "Demo@2026"
 ALLIANCE = "Demo Medical Alliance 示范医联体"
@@ -139,6 +141,7 @@ async def load_demo() -> list[Account]:
 
         await load_demo_studies(hospital_ids, get_settings().demo_study_patients)
     await examinations_for_all_studies()  # studies already there (idempotent)
+    await load_demo_requests(hospital_ids)
     accounts = [Account("alliance.admin", "alliance admin", ALLIANCE, "/admin/login")]
     accounts += [
         Account(f"admin.{code.lower()}", "hospital admin", name, "/admin/login")
@@ -154,3 +157,85 @@ def print_accounts(accounts: list[Account], base_url: str) -> None:
     for a in accounts:
         print(f"  {a.username:<16} {a.role:<20} {a.where}  → {base_url}{a.login}")
     print()
+
+
+# (requesting doctor, deciding doctor, urgent, clinical information, decision, reason)
+DEMO_REQUESTS = [
+    (
+        "dr.chen",
+        "",
+        True,
+        "胸痛2小时，急诊CT，请协助诊断。 Chest pain for 2 h, emergency CT.",
+        "",
+        "",
+    ),
+    (
+        "dr.chen",
+        "dr.li",
+        False,
+        "体检发现肺结节，请出具报告。 Nodule found at a check-up.",
+        "accept",
+        "",
+    ),
+    (
+        "dr.chen",
+        "dr.wang",
+        False,
+        "请会诊。 Please report.",
+        "reject",
+        "图像层厚过大，请薄层重建后重新提交。 Slices too thick: resubmit thin slices.",
+    ),
+]
+
+
+async def demo_actor(username: str) -> Ctx:
+    """The demo doctor acting (what a login session would carry), for demo steps."""
+    row = (
+        await User.select(
+            User.id,
+            User.username,
+            User.kind,
+            User.alliance,
+            User.hospital,
+            User.department,
+            User.role.permissions,  # type: ignore[union-attr]
+        )
+        .where(User.username == username)
+        .first()
+    )
+    assert row is not None, username
+    perms = row["role.permissions"]
+    actor = Actor(
+        user_id=row["id"],
+        username=row["username"],
+        kind=row["kind"],
+        alliance_id=row["alliance"],
+        hospital_id=row["hospital"],
+        department_id=row["department"],
+        permissions=frozenset(msgspec.json.decode(perms) if perms else []),
+        session_id=0,
+        realm="app",
+    )
+    return Ctx(actor=actor, ip="127.0.0.1", user_agent="aimis demo")
+
+
+async def load_demo_requests(hospital_ids: dict[str, int]) -> None:
+    """Remote diagnosis requests East District → City (once), through the process itself so
+    each has its history, events and notices: one urgent waiting, one accepted, one rejected."""
+    from store.diagnosis import apply_step, create_request
+
+    east, city = hospital_ids["EAST"], hospital_ids["CITY"]
+    if await DiagnosisRequest.exists().where(DiagnosisRequest.hospital == east):
+        return
+    exams = (
+        await Examination.select()
+        .where(Examination.hospital == east, Examination.status == "images_arrived")
+        .order_by(Examination.exam_time, ascending=False)
+        .limit(len(DEMO_REQUESTS))
+    )
+    for exam, (asker, decider, urgent, info, decision, reason) in zip(
+        exams, DEMO_REQUESTS, strict=False
+    ):
+        request_id = await create_request(await demo_actor(asker), exam, city, info, urgent)
+        if decision:
+            await apply_step(await demo_actor(decider), request_id, decision, reason=reason)

@@ -35,6 +35,7 @@ EVENTS: dict[str, tuple[str, str]] = {
     "reject": ("已拒绝", "was rejected"),
     "review": ("报告已审核", "the report was reviewed"),
     "return": ("报告被退回", "the report was returned"),
+    "print": ("报告已打印", "the report was printed"),
     "share": ("有同事与您分享了检查", "a colleague shared an examination with you"),
     "stored": ("检查已上传云端", "the examination is in the cloud"),
     TEST: ("测试消息：此通道配置正确", "test message: this channel works"),
