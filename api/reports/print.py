@@ -15,6 +15,7 @@ diagnosis request to ``printed`` (``store.diagnosis.follow_report``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -102,6 +103,8 @@ def render(doc: PrintedReport) -> bytes:
     """Blocking (about a second, mostly font parsing): call it in a worker thread."""
     check_fonts()
     from fpdf import FPDF  # imported here: it takes a second and only printing needs it
+
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # a line per table subset
 
     class Page(FPDF):
         def header(self) -> None:

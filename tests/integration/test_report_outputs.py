@@ -11,6 +11,7 @@ import io
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from store.tables import (
     Study,
 )
 from store.uow import Ctx, now
+from tests.conftest import free_port
 from tests.integration.test_dicomweb_wado import parts
 from tests.integration.test_reports import (
     Hospital,
@@ -42,6 +44,7 @@ from tests.integration.test_reports import (
     submitted,
     url,
 )
+from tests.prefect_fixtures import FAST_DISPATCH, DispatcherProcess, prefect_env, wait_until_idle
 
 pytestmark = pytest.mark.integration
 pytest_plugins = ["tests.prefect_fixtures"]
@@ -346,6 +349,23 @@ async def synthetic_exam(hospital_id: int) -> tuple[int, str]:
     return int(exam["id"]), str(study["study_uid"])
 
 
+@pytest.fixture(scope="module")
+def report_dispatcher(database: str, prefect_home: Path, prefect_proxy: Any) -> Iterator[Any]:
+    """The real dispatcher; a PDF with its font subset takes seconds on a loaded machine, so
+    a run gets more than the fast tests' 10 s."""
+    api = f"http://127.0.0.1:{prefect_proxy.port}/api"
+    env = {
+        **prefect_env(api, prefect_home),
+        **FAST_DISPATCH,
+        "AIMIS_DISPATCH_RUN_TIMEOUT_SECONDS": "120",
+    }
+    process = DispatcherProcess(env, prefect_home / f"dispatcher-{free_port()}.log")
+    process.start()
+    asyncio.run(wait_until_idle(process))
+    yield process
+    process.stop()
+
+
 async def wait_done(dispatcher: Any, key: str, within: float = 120) -> None:
     deadline = time.monotonic() + within
     while True:
@@ -362,8 +382,9 @@ async def wait_done(dispatcher: Any, key: str, within: float = 120) -> None:
 
 
 async def test_the_reviewed_report_is_stored_into_its_study_as_encapsulated_pdf(
-    dispatcher, new_api, uniq
+    report_dispatcher, new_api, uniq
 ) -> None:
+    dispatcher = report_dispatcher
     h = await make_hospital(new_api, uniq)
     exam_id, study_uid = await synthetic_exam(h.id)
     report = await approved(h, exam_id)
