@@ -149,9 +149,8 @@ def main() -> None:
         f"{len(studies)} studies indexed on each side; {args.queries} queries of each kind "
         f"per side after {args.warmup} warm-up ones; OHIF's limit={LIMIT}"
     )
-    orthanc = populated.orthanc(pack)
+    orthanc, app = populated.both(pack, sqlite_journal=args.aimis_sqlite_journal)
     try:
-        app = populated.aimis(pack, sqlite_journal=args.aimis_sqlite_journal)
         try:
             peers = [
                 Peer("Orthanc", orthanc.dicomweb, called_aet=ORTHANC_AET),

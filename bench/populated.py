@@ -4,8 +4,11 @@ run: the clone hard-links the DICOM files (nobody writes them) and copies the da
 
 How each side is filled, the fastest honest way each offers:
 - Orthanc: every file POSTed to its REST ``/instances`` (4 connections at once);
-- AIMIS: every file through ``store.imaging_index.ingest_file`` in-process (the function
-  STOW-RS and C-STORE call), in migration runs of 1,000 files (``bench.aimis_setup``).
+- AIMIS: every file through ``store.imaging_index.ingest_files`` in-process (the function
+  STOW-RS and C-STORE call), 32 files a transaction, in migration runs of 1,000 files
+  (``bench.aimis_setup``).
+
+``both`` fills (when not cached) and starts the two at the same time.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import httpx
@@ -97,6 +100,23 @@ def _fill_orthanc(pack: Path, storage: Path) -> None:
             raise RuntimeError(f"Orthanc refused {counts['failed']} files")
     finally:
         server.stop()
+
+
+def both(pack: Path, *, sqlite_journal: str = "") -> tuple[orthanc_mod.Orthanc, Aimis]:
+    """Orthanc and AIMIS on clones of their filled storage, filled side by side."""
+    with ThreadPoolExecutor(2) as pool:
+        peer = pool.submit(orthanc, pack)
+        ours = pool.submit(aimis, pack, sqlite_journal=sqlite_journal)
+        wait((peer,))
+        wait((ours,))
+    failed = [e for e in (peer.exception(), ours.exception()) if e is not None]
+    if failed:
+        if peer.exception() is None:
+            peer.result().stop()
+        if ours.exception() is None:
+            ours.result().stop()
+        raise failed[0]
+    return peer.result(), ours.result()
 
 
 def aimis(pack: Path, *, sqlite_journal: str = "") -> Aimis:
