@@ -3,7 +3,9 @@
 Every read of a hospital-owned table goes through ``visible``/``get_visible``:
 - an alliance admin sees the hospitals of his alliance and what they own;
 - a hospital admin or a doctor sees his own hospital only;
-- later processes (remote diagnosis, consultation) widen a doctor's view explicitly.
+- later processes widen the view explicitly: ``visible_images`` adds the studies shared
+  with the actor's hospital by an open remote diagnosis request (SPEC 2.2: the diagnosing
+  hospital reads exactly those images), for the viewer paths only (DICOMweb, mobile).
 A row outside the scope is reported as not found, so its existence does not leak.
 """
 
@@ -15,7 +17,7 @@ from piccolo.columns.combination import Where, WhereRaw
 from piccolo.table import Table
 
 from aimis.errors import NotFound
-from store.tables import AuditLog, Hospital
+from store.tables import AuditLog, Hospital, Instance, Series, Study
 from store.uow import Actor
 
 T = TypeVar("T", bound=Table)
@@ -42,6 +44,37 @@ def hospital_ids_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | 
 def visible(table: type[T], actor: Actor, *columns: Any) -> Any:
     """``SELECT`` from ``table`` limited to what ``actor`` may see."""
     return table.select(*columns).where(hospital_ids_clause(table, actor))
+
+
+# Studies of other hospitals shared with hospital {} by a remote diagnosis request that is
+# not rejected or cancelled (the rule of store.examinations.examination_branches). One
+# small subquery, read once per statement by the request index (target_hospital, state,
+# examination); a study's own-hospital rows still pass on the plain hospital test.
+_SHARED_STUDIES = (
+    "SELECT examination.study FROM diagnosis_request "
+    "JOIN examination ON examination.id = diagnosis_request.examination "
+    "WHERE diagnosis_request.target_hospital = {} "
+    "AND diagnosis_request.state NOT IN ('rejected', 'cancelled') "
+    "AND examination.study IS NOT NULL AND examination.deleted_at IS NULL"
+)
+_STUDY_COLUMN = {Study: "study.id", Series: "series.study", Instance: "instance.study"}
+
+
+def images_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | Any:
+    """``hospital_ids_clause`` for studies, series and instances, widened by the studies
+    shared with the actor's hospital for remote diagnosis."""
+    own = hospital_ids_clause(table, actor)
+    if actor.hospital_id is None or table not in _STUDY_COLUMN:
+        return own
+    shared = WhereRaw(f"{_STUDY_COLUMN[table]} IN ({_SHARED_STUDIES})", actor.hospital_id)
+    return own | shared
+
+
+def visible_images(table: type[T], actor: Actor, *columns: Any) -> Any:
+    """``SELECT`` of images (Study, Series, Instance) the actor may view: his hospital's and
+    those shared with it by an open remote diagnosis request. Only for reading images;
+    managing them (archive, deletion, migration) stays with the owning hospital."""
+    return table.select(*columns).where(images_clause(table, actor))
 
 
 async def get_visible(table: type[T], row_id: int, actor: Actor, what: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aimis.errors import Conflict, NotFound
 from store import files
-from store.scoping import visible
+from store.scoping import visible_images
 from store.tables import Instance
 from store.uow import Actor
 
@@ -53,7 +53,7 @@ async def stored_instances(
     actor: Actor, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
 ) -> list[Stored]:
     """The current instances of a study, series or one instance, ordered for display."""
-    query = visible(
+    query = visible_images(
         Instance,
         actor,
         Instance.id,

@@ -1,5 +1,6 @@
 """QIDO-RS searches (PS3.18 10.6): one SELECT on the index per request, scoped by
-``store.scoping.visible``; soft-deleted studies and superseded instances never match.
+``store.scoping.visible_images`` (the hospital's studies and those shared with it for
+remote diagnosis); soft-deleted studies and superseded instances never match.
 
 Matching is written as SQL that uses the index: PatientName wildcards with a literal prefix
 add a range on the upper-case ``patient_name_search`` column (a B-tree range works on
@@ -28,7 +29,7 @@ from api.dicomweb.attributes import (
     to_json,
 )
 from api.dicomweb.params import DateRange, QidoQuery, Text, Value
-from store.scoping import visible
+from store.scoping import visible_images
 from store.tables import Instance, Series, Study
 from store.uow import Actor
 
@@ -176,7 +177,7 @@ async def search(actor: Actor, query: QidoQuery, scope: Scope, base_url: str) ->
     level = query.level
     table = TABLES[level]
     columns, prefixes = _columns(level)
-    select = visible(table, actor, *columns).where(*_where(query, scope))
+    select = visible_images(table, actor, *columns).where(*_where(query, scope))
     if level is Level.STUDY:
         select = select.where(Study.deleted_at.is_null()).order_by(Study.id, ascending=False)
     elif level is Level.SERIES:

@@ -13,7 +13,7 @@ from datetime import date
 import msgspec
 
 from aimis.errors import BadRequest, NotFound
-from store.scoping import get_visible, visible
+from store.scoping import visible, visible_images
 from store.tables import Instance, Study
 from store.uow import Actor, Ctx, unit_of_work
 
@@ -158,12 +158,12 @@ async def list_studies(ctx: Ctx, actor: Actor, f: StudyFilter) -> StudyPage:
 
 async def study_images(ctx: Ctx, actor: Actor, study_id: int) -> StudyImages:
     """A visible study and its current instances in series and instance order."""
-    row = await get_visible(Study, study_id, actor, "study")
-    if row["deleted_at"] is not None:
+    row = await visible_images(Study, actor).where(Study.id == study_id).first()
+    if row is None or row["deleted_at"] is not None:
         raise NotFound(f"No study with id {study_id} exists, or it belongs to another hospital.")
-    study = await visible(Study, actor, *_columns()).where(Study.id == study_id).first()
+    study = await visible_images(Study, actor, *_columns()).where(Study.id == study_id).first()
     instances = await (
-        visible(
+        visible_images(
             Instance,
             actor,
             Instance.series.series_uid.as_alias("series_uid"),
