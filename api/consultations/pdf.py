@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aimis.errors import AppError
 
@@ -48,6 +49,14 @@ def check_fonts() -> None:
         )
 
 
+def add_cjk_fonts(pdf: Any) -> None:
+    """Register Noto Sans CJK (simplified Chinese face) as FAMILY, regular and bold, on an
+    ``FPDF`` document: every PDF AIMIS prints uses it."""
+    pdf.add_font(FAMILY, "", str(REGULAR), collection_font_number=SIMPLIFIED_CHINESE)
+    bold = BOLD if BOLD.is_file() else REGULAR
+    pdf.add_font(FAMILY, "B", str(bold), collection_font_number=SIMPLIFIED_CHINESE)
+
+
 def render(doc: ReportDocument, page_label: Callable[[int], str]) -> bytes:
     """Blocking (about a second, mostly font parsing): call it in a worker thread."""
     check_fonts()
@@ -63,9 +72,7 @@ def render(doc: ReportDocument, page_label: Callable[[int], str]) -> bytes:
     pdf = Printed(format="A4")
     pdf.set_margins(18, 16, 18)
     pdf.set_auto_page_break(True, margin=20)
-    pdf.add_font(FAMILY, "", str(REGULAR), collection_font_number=SIMPLIFIED_CHINESE)
-    bold = BOLD if BOLD.is_file() else REGULAR
-    pdf.add_font(FAMILY, "B", str(bold), collection_font_number=SIMPLIFIED_CHINESE)
+    add_cjk_fonts(pdf)
     pdf.set_title(doc.title)
     pdf.set_creator("AIMIS")
     pdf.add_page()

@@ -85,6 +85,18 @@ async def report_of(exam_id: int) -> dict[str, Any] | None:
     return await ExamReport.select().where(ExamReport.examination == exam_id).first()
 
 
+async def readable(actor: Actor, exam_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(report, examination) if ``actor`` may read the report: the reporting hospital
+    always, the examination's own hospital once it is an initial diagnosis (else 404)."""
+    found = await access(actor, exam_id)
+    report = await report_of(exam_id)
+    if report is None:
+        raise NotFound(f"Examination {exam_id} has no report yet.")
+    if not (found.reads_all() or report["state"] in SHOWN_REMOTELY):
+        raise NotFound(f"The report of examination {exam_id} is not shown to your hospital yet.")
+    return report, found.exam
+
+
 async def ensure_report(ctx: Ctx, found: Access) -> dict[str, Any]:
     """The report row, made on first use (the first lock or save). Two first uses at once
     make one row: the examination column is unique; the loser reads the winner's row."""

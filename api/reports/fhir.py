@@ -6,7 +6,7 @@ by the tests. ``status``: preliminary (initial diagnosis), final (reviewed), ame
 the reporting hospital only). ``subject`` is a display name only, never an identifier of
 the patient. ``imagingStudy`` points at a contained ``ImagingStudy`` whose identifier is the
 Study Instance UID (``urn:oid:``) and whose endpoint is this platform's DICOMweb service.
-Same visibility as the report (``api.reports.print.readable``); every read is audited.
+Same visibility as the report (``api.reports.access.readable``); every read is audited.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from typing import Any
 
 from aimis.errors import NotFound
 from aimis.settings import get_settings
-from api.reports.access import names
-from api.reports.print import readable
+from api.reports.access import names, readable
 from store.tables import CheckItem, ExamReport, ExamReportVersion, Hospital, Study
 from store.uow import Ctx, unit_of_work
 

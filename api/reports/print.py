@@ -26,19 +26,18 @@ import anyio
 
 from aimis.domain import Permission
 from aimis.errors import Conflict, NotFound
-from api.consultations.pdf import BOLD, FAMILY, REGULAR, SIMPLIFIED_CHINESE, check_fonts
+from api.consultations.pdf import FAMILY, add_cjk_fonts, check_fonts
 from api.dictionaries.templates import exam_values, render_template
 from api.management.media import logos_dir
-from api.reports.access import access, for_writing, names, report_of
+from api.reports.access import for_writing, names, readable, report_of
 from store.diagnosis import follow_report
 from store.examinations import exam_changed
 from store.tables import Examination, ExamReport, Hospital
-from store.uow import Actor, Ctx, now, unit_of_work
+from store.uow import Ctx, now, unit_of_work
 from store.zones import hospital_zone
 
 Translate = Callable[[str], str]
 REVIEWED = "reviewed"
-SHOWN_REMOTELY = ("initial", "reviewed")
 # the fields a report shows when it has no template (template.FIELDS keys, in this order)
 DEFAULT_FIELDS = (
     "patient_name",
@@ -91,12 +90,6 @@ class PrintedReport:
 
 
 # --- layout ---------------------------------------------------------------------------------
-
-
-def add_cjk_fonts(pdf: Any) -> None:
-    pdf.add_font(FAMILY, "", str(REGULAR), collection_font_number=SIMPLIFIED_CHINESE)
-    bold = BOLD if BOLD.is_file() else REGULAR
-    pdf.add_font(FAMILY, "B", str(bold), collection_font_number=SIMPLIFIED_CHINESE)
 
 
 def render(doc: PrintedReport) -> bytes:
@@ -267,18 +260,6 @@ async def pdf_of(report: dict[str, Any], exam: dict[str, Any], printed_at: datet
 
 
 # --- reading and printing -------------------------------------------------------------------
-
-
-async def readable(actor: Actor, exam_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(report, examination) if ``actor`` may read the report: the reporting hospital
-    always, the examination's own hospital once it is an initial diagnosis (else 404)."""
-    found = await access(actor, exam_id)
-    report = await report_of(exam_id)
-    if report is None:
-        raise NotFound(f"Examination {exam_id} has no report yet.")
-    if not (found.reads_all() or report["state"] in SHOWN_REMOTELY):
-        raise NotFound(f"The report of examination {exam_id} is not shown to your hospital yet.")
-    return report, found.exam
 
 
 async def report_pdf(ctx: Ctx, exam_id: int) -> tuple[str, bytes]:

@@ -27,6 +27,7 @@ from api.reports.access import (
     hospital_name,
     names,
     page_topic,
+    readable,
     report_of,
     reviewers,
 )
@@ -569,13 +570,7 @@ async def return_(ctx: Ctx, exam_id: int, data: ReturnIn) -> Done:
 
 async def _readable(ctx: Ctx, exam_id: int) -> dict[str, Any]:
     assert ctx.actor is not None
-    found = await access(ctx.actor, exam_id)
-    report = await report_of(exam_id)
-    if report is None:
-        raise NotFound(f"Examination {exam_id} has no report yet.")
-    if not (found.reads_all() or report["state"] in ("initial", "reviewed")):
-        raise NotFound(f"The report of examination {exam_id} is not shown to your hospital yet.")
-    return report
+    return (await readable(ctx.actor, exam_id))[0]
 
 
 async def versions(ctx: Ctx, exam_id: int) -> list[VersionSummary]:
