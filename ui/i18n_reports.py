@@ -26,6 +26,10 @@ FIELD_LABELS = {"title": "Title", "findings": "Findings", "impression": "Impress
 STRINGS: dict[str, str] = {
     "Report": "报告",
     "Examination report": "检查报告",
+    "Images": "影像",
+    "Phone viewer": "手机看图",
+    "Prior examinations": "既往检查",
+    "No other examinations of this patient.": "该患者没有其他检查。",
     "Not started": "未开始",
     "Draft": "草稿",
     "Initial diagnosis": "初步诊断",

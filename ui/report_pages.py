@@ -15,6 +15,7 @@ from aimis.domain import Module
 from aimis.errors import Forbidden
 from api.auth import ctx_of, module_enabled
 from api.exams import service as exams
+from api.exams.priors import priors
 from api.reports import service
 from api.reports.access import page_topic
 from store.uow import Actor
@@ -54,6 +55,7 @@ class ReportPages(Controller):
             "reports/editor.html",
             exam=exam,
             r=report,
+            priors=await priors(actor, exam.id, exam.hospital_id, exam.patient_id),
             editing=report.lock.mine and report.can_write,
             topics=[page_topic(exam_id)],
             me_id=actor.user_id,
