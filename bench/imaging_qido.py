@@ -140,6 +140,12 @@ def main() -> None:
         default="",
         help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
     )
+    parser.add_argument(
+        "--aimis-fill",
+        choices=("bulk", "ingest"),
+        default="bulk",
+        help="how AIMIS is filled (bench.populated): rows in bulk, or through ingest",
+    )
     args = parser.parse_args()
     stop_on_sigterm()
     ensure_installed()
@@ -149,7 +155,9 @@ def main() -> None:
         f"{len(studies)} studies indexed on each side; {args.queries} queries of each kind "
         f"per side after {args.warmup} warm-up ones; OHIF's limit={LIMIT}"
     )
-    orthanc, app = populated.both(pack, sqlite_journal=args.aimis_sqlite_journal)
+    orthanc, app = populated.both(
+        pack, sqlite_journal=args.aimis_sqlite_journal, fill=args.aimis_fill
+    )
     try:
         try:
             peers = [

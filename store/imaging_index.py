@@ -530,6 +530,33 @@ class _SeriesGrowth:
     new_instances: int = 0
 
 
+def _outcome(
+    status: str,
+    item: int,
+    p: _Prepared,
+    study_id: int | None = None,
+    instance_id: int | None = None,
+    *,
+    code: str = "",
+    reason: str = "",
+) -> ItemResult:
+    parsed = p.parsed
+    return ItemResult(
+        status,
+        item,
+        p.received.file_name,
+        sop_uid=parsed.sop_instance_uid if parsed else "",
+        sop_class_uid=parsed.sop_class_uid if parsed else "",
+        study_uid=parsed.study_instance_uid if parsed else "",
+        series_uid=parsed.series_instance_uid if parsed else "",
+        study_id=study_id,
+        instance_id=instance_id,
+        size_bytes=p.size,
+        code=code,
+        reason=reason,
+    )
+
+
 class _Batch:
     """The index writes of one transaction: patient, study and series rows looked up once
     per batch, the current instances of the batch's SOP UIDs in one query, and the counters
@@ -593,18 +620,7 @@ class _Batch:
             detail=f"{r.file_name or 'file'}: {p.code}: {p.reason}"[:2000],
             hospital_id=self.hospital_id,
         )
-        return ItemResult(
-            "refused",
-            item,
-            r.file_name,
-            sop_uid=sop,
-            sop_class_uid=parsed.sop_class_uid if parsed else "",
-            study_uid=study,
-            series_uid=parsed.series_instance_uid if parsed else "",
-            size_bytes=p.size,
-            code=p.code,
-            reason=p.reason,
-        )
+        return _outcome("refused", item, p, code=p.code, reason=p.reason)
 
     async def tier(self, study_uid: str) -> str:
         """The tier of the hospital's study with this UID ("" when it is new)."""
@@ -672,19 +688,8 @@ class _Batch:
         current = await self.instance_of(sop)
         if current is not None and current["sha256"] == p.sha:
             item = await self.resolve(r, p.size, "duplicate", sop, study_uid)
-            return ItemResult(
-                "duplicate",
-                item,
-                r.file_name,
-                sop,
-                parsed.sop_class_uid,
-                study_uid,
-                series_uid,
-                study_id,
-                int(current["id"]),
-                p.size,
-                reason="The same instance with the same bytes is already stored.",
-            )
+            reason = "The same instance with the same bytes is already stored."
+            return _outcome("duplicate", item, p, study_id, int(current["id"]), reason=reason)
         revision = 1
         grow_count, grow_size = 1, p.size
         if current is not None:
@@ -692,29 +697,16 @@ class _Batch:
             grow_count, grow_size = 0, p.size - int(current["size_bytes"])
             await Instance.update({Instance.superseded: True}).where(Instance.id == current["id"])
         file_is_new = await self.file_is_new(p.storage_path)
-        pixels = parsed.pixels
         row = await Instance.insert(
-            Instance(
-                hospital=self.hospital_id,
-                study=study_id,
-                series=series_id,
-                sop_uid=sop,
-                instance_key=f"{self.hospital_id}:{sop}:{revision}",
-                sop_class_uid=parsed.sop_class_uid[:64],
-                instance_number=_int(ds, "InstanceNumber"),
-                transfer_syntax=str(parsed.transfer_syntax_uid)[:64],
-                rows=pixels.rows if pixels else None,
-                columns=pixels.columns if pixels else None,
-                frames=pixels.frames if pixels else 0,
-                bits_allocated=pixels.bits_allocated if pixels else None,
-                photometric=(pixels.photometric_interpretation if pixels else "")[:20],
-                size_bytes=p.size,
-                sha256=p.sha,
-                storage_path=p.storage_path,
+            instance_row(
+                self.hospital_id,
+                study_id,
+                series_id,
+                parsed,
+                p,
                 revision=revision,
-                superseded=False,
-                migration=self.run_id,
-                created_at=self.at,
+                run_id=self.run_id,
+                at=self.at,
             )
         ).returning(Instance.id)
         instance_id = int(row[0]["id"])
@@ -740,19 +732,7 @@ class _Batch:
         item = await self.resolve(r, p.size, status, sop, study_uid, reason)
         if study_uid not in self.study_uids:
             self.study_uids.append(study_uid)
-        return ItemResult(
-            status,
-            item,
-            r.file_name,
-            sop,
-            parsed.sop_class_uid,
-            study_uid,
-            series_uid,
-            study_id,
-            instance_id,
-            p.size,
-            reason=reason,
-        )
+        return _outcome(status, item, p, study_id, instance_id, reason=reason)
 
     async def resolve(
         self, r: Received, size: int, status: str, sop: str, study_uid: str, reason: str = ""
@@ -834,21 +814,7 @@ async def _upsert_patient(hospital_id: int, ds: Dataset, at: Any) -> int:
     existing = await Patient.select(Patient.id).where(Patient.patient_key == key).first()
     if existing:
         return int(existing["id"])
-    return await _insert_or_get(
-        Patient,
-        Patient.patient_key,
-        key,
-        Patient(
-            hospital=hospital_id,
-            patient_key=key,
-            patient_id=_text(ds, "PatientID", 64),
-            issuer=_text(ds, "IssuerOfPatientID", 64),
-            name=_text(ds, "PatientName", 200),
-            birth_date=_text(ds, "PatientBirthDate", 8),
-            sex=_text(ds, "PatientSex", 4),
-            created_at=at,
-        ),
-    )
+    return await _insert_or_get(Patient, Patient.patient_key, key, patient_row(hospital_id, ds, at))
 
 
 async def _upsert_study(
@@ -880,33 +846,8 @@ async def _upsert_study(
             )
         known[key] = {"id": existing["id"], "modalities": modalities, "body_parts": body_parts}
         return int(existing["id"])
-    name = _text(ds, "PatientName", 200)
     study_id = await _insert_or_get(
-        Study,
-        Study.study_key,
-        key,
-        Study(
-            hospital=hospital_id,
-            patient=patient_id,
-            study_key=key,
-            study_uid=study_uid,
-            study_date=_text(ds, "StudyDate", 8),
-            study_time=_text(ds, "StudyTime", 16),
-            accession_number=_text(ds, "AccessionNumber", 64),
-            study_id=_text(ds, "StudyID", 16),
-            description=_text(ds, "StudyDescription", 200),
-            referring_physician=_text(ds, "ReferringPhysicianName", 200),
-            institution=_text(ds, "InstitutionName", 200),
-            modalities=modality,
-            body_parts=body_part,
-            patient_id=_text(ds, "PatientID", 64),
-            patient_name=name,
-            patient_name_search=name.upper(),
-            patient_birth_date=_text(ds, "PatientBirthDate", 8),
-            patient_sex=_text(ds, "PatientSex", 4),
-            created_at=at,
-            updated_at=at,
-        ),
+        Study, Study.study_key, key, study_row(hospital_id, patient_id, study_uid, ds, at)
     )
     return study_id  # read again by the batch's next file (another sender may have won)
 
@@ -919,23 +860,103 @@ async def _upsert_series(
     if existing:
         return int(existing["id"])
     return await _insert_or_get(
-        Series,
-        Series.series_key,
-        key,
-        Series(
-            hospital=hospital_id,
-            study=study_id,
-            series_key=key,
-            series_uid=series_uid,
-            modality=_text(ds, "Modality", 16),
-            series_number=_int(ds, "SeriesNumber"),
-            description=_text(ds, "SeriesDescription", 200),
-            body_part=_text(ds, "BodyPartExamined", 64),
-            performed_start_date=(
-                _text(ds, "PerformedProcedureStepStartDate", 8) or _text(ds, "SeriesDate", 8)
-            ),
-            created_at=at,
+        Series, Series.series_key, key, series_row(hospital_id, study_id, series_uid, ds, at)
+    )
+
+
+# --- the rows ingest writes (also used by bench.aimis_setup's bulk fill) ---------------------
+
+
+def patient_row(hospital_id: int, ds: Dataset, at: Any) -> Patient:
+    return Patient(
+        hospital=hospital_id,
+        patient_key=_patient_key(hospital_id, ds),
+        patient_id=_text(ds, "PatientID", 64),
+        issuer=_text(ds, "IssuerOfPatientID", 64),
+        name=_text(ds, "PatientName", 200),
+        birth_date=_text(ds, "PatientBirthDate", 8),
+        sex=_text(ds, "PatientSex", 4),
+        created_at=at,
+    )
+
+
+def study_row(hospital_id: int, patient_id: int, study_uid: str, ds: Dataset, at: Any) -> Study:
+    """A new study row: the patient's attributes are copied onto it (QIDO answers from it)."""
+    name = _text(ds, "PatientName", 200)
+    return Study(
+        hospital=hospital_id,
+        patient=patient_id,
+        study_key=f"{hospital_id}:{study_uid}",
+        study_uid=study_uid,
+        study_date=_text(ds, "StudyDate", 8),
+        study_time=_text(ds, "StudyTime", 16),
+        accession_number=_text(ds, "AccessionNumber", 64),
+        study_id=_text(ds, "StudyID", 16),
+        description=_text(ds, "StudyDescription", 200),
+        referring_physician=_text(ds, "ReferringPhysicianName", 200),
+        institution=_text(ds, "InstitutionName", 200),
+        modalities=_text(ds, "Modality", 16),
+        body_parts=_text(ds, "BodyPartExamined", 64),
+        patient_id=_text(ds, "PatientID", 64),
+        patient_name=name,
+        patient_name_search=name.upper(),
+        patient_birth_date=_text(ds, "PatientBirthDate", 8),
+        patient_sex=_text(ds, "PatientSex", 4),
+        created_at=at,
+        updated_at=at,
+    )
+
+
+def series_row(hospital_id: int, study_id: int, series_uid: str, ds: Dataset, at: Any) -> Series:
+    return Series(
+        hospital=hospital_id,
+        study=study_id,
+        series_key=f"{hospital_id}:{series_uid}",
+        series_uid=series_uid,
+        modality=_text(ds, "Modality", 16),
+        series_number=_int(ds, "SeriesNumber"),
+        description=_text(ds, "SeriesDescription", 200),
+        body_part=_text(ds, "BodyPartExamined", 64),
+        performed_start_date=(
+            _text(ds, "PerformedProcedureStepStartDate", 8) or _text(ds, "SeriesDate", 8)
         ),
+        created_at=at,
+    )
+
+
+def instance_row(
+    hospital_id: int,
+    study_id: int,
+    series_id: int,
+    parsed: ParsedInstance,
+    stored: _Prepared,
+    *,
+    revision: int,
+    run_id: int,
+    at: Any,
+) -> Instance:
+    sop, pixels = parsed.sop_instance_uid, parsed.pixels
+    return Instance(
+        hospital=hospital_id,
+        study=study_id,
+        series=series_id,
+        sop_uid=sop,
+        instance_key=f"{hospital_id}:{sop}:{revision}",
+        sop_class_uid=parsed.sop_class_uid[:64],
+        instance_number=_int(parsed.dataset, "InstanceNumber"),
+        transfer_syntax=str(parsed.transfer_syntax_uid)[:64],
+        rows=pixels.rows if pixels else None,
+        columns=pixels.columns if pixels else None,
+        frames=pixels.frames if pixels else 0,
+        bits_allocated=pixels.bits_allocated if pixels else None,
+        photometric=(pixels.photometric_interpretation if pixels else "")[:20],
+        size_bytes=stored.size,
+        sha256=stored.sha,
+        storage_path=stored.storage_path,
+        revision=revision,
+        superseded=False,
+        migration=run_id,
+        created_at=at,
     )
 
 
