@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -247,26 +248,42 @@ async def visible_hospital_ids(actor: Actor) -> list[int]:
     return [actor.hospital_id] if actor.hospital_id is not None else []
 
 
-async def examination_branches(actor: Actor) -> list[Any]:
-    """What ``actor`` sees, as disjoint where-clauses: first his hospital's examinations
-    (an alliance admin's: the alliance's), then — when there are any — those of other
-    hospitals shared with his hospital by an open DiagnosisRequest, by their ids (see
-    ``ids_clause``). A list runs one query per branch and merges them; an OR of both
-    would sort every row of the hospital."""
+@dataclass(frozen=True)
+class SharedBranch:
+    """The examinations of other hospitals shared with the actor's hospital: their ids
+    (from its open requests) and the clause every one of them also meets."""
+
+    ids: frozenset[int]
+    others: Any  # not the actor's hospitals, not soft-deleted
+
+    @property
+    def clause(self) -> Any:
+        return ids_clause(sorted(self.ids)) & self.others
+
+
+async def list_branches(actor: Actor) -> tuple[Any, SharedBranch | None]:
+    """What ``actor`` sees, as two disjoint parts: the clause of his hospital's
+    examinations (an alliance admin's: the alliance's; None when he has none), and those
+    of other hospitals shared with his hospital by an open DiagnosisRequest (None when
+    there are none). A list runs one query per part and merges them; an OR of both would
+    sort every row of the hospital."""
     own = await visible_hospital_ids(actor)
     if not own:
-        return []
+        return None, None
     mine: Any = Examination.hospital.is_in(own) if len(own) > 1 else Examination.hospital == own[0]
-    branches = [mine & Examination.deleted_at.is_null()]
+    shared = None
     if actor.hospital_id is not None:
         ids = await shared_examination_ids(actor.hospital_id)
         if ids:
-            branches.append(
-                ids_clause(ids)
-                & Examination.hospital.not_in(own)
-                & Examination.deleted_at.is_null()
-            )
-    return branches
+            others = Examination.hospital.not_in(own) & Examination.deleted_at.is_null()
+            shared = SharedBranch(frozenset(ids), others)
+    return mine & Examination.deleted_at.is_null(), shared
+
+
+async def examination_branches(actor: Actor) -> list[Any]:
+    """``list_branches`` as a list of where-clauses (the shared one by ids)."""
+    mine, shared = await list_branches(actor)
+    return [c for c in (mine, shared.clause if shared else None) if c is not None]
 
 
 async def examination_clause(actor: Actor) -> Any:

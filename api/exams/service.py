@@ -28,8 +28,9 @@ from api.management.audit import parse_day
 from api.management.service import actor_of
 from store.examinations import (
     STATUSES,
-    examination_branches,
+    SharedBranch,
     get_examination,
+    list_branches,
     update_examination,
     visible_hospital_ids,
 )
@@ -315,17 +316,22 @@ async def _probe_page(
     after: tuple[str, datetime | None, int] | None,
     want: int,
     cap: int | None = PROBE,
+    among: frozenset[int] | None = None,
 ) -> list[dict[str, Any]] | None:
     """Read the ids and sort values of the matches with no ORDER BY — the database then
     finds them by the keyword's index or by their ids instead of walking the time index
     past every row that does not match — and order them here. With ``cap``: None when
     there are more than ``cap`` (dense matches: the ordered keyset query finds a page at
-    once); without: every match (the shared branch, bounded by the hospital's requests)."""
+    once); without: every match (the shared branch, bounded by the hospital's requests).
+    ``among``: only these ids count (a keyword searched in the shared branch: the
+    keyword's indexes find the matches, the shared ids pick from them)."""
     column = Examination.exam_time if f.sort == "exam_time" else Examination.print_time
     query = Examination.select(Examination.id, column).where(*clauses)
     found = await (query.limit(cap + 1) if cap is not None else query)
     if cap is not None and len(found) > cap:
         return None
+    if among is not None:
+        found = [r for r in found if r["id"] in among]
     if after:
         found = [r for r in found if _is_after(r, f, after)]
     ids = [r["id"] for r in _in_order(found, f)[:want]]
@@ -365,6 +371,24 @@ async def _branch_page(
     return rows
 
 
+async def _shared_page(
+    shared: SharedBranch,
+    filters: list[Any],
+    f: ExamFilter,
+    after: tuple[str, datetime | None, int] | None,
+    want: int,
+) -> list[dict[str, Any]]:
+    """The shared branch's part of a page: a keyword is looked up by its indexes among
+    the other hospitals' examinations and the shared ids picked from the (at most PROBE)
+    matches; else — or with more matches — every shared examination that meets the filter
+    is read by id and ordered here."""
+    if f.q:
+        probed = await _probe_page([shared.others, *filters], f, after, want, among=shared.ids)
+        if probed is not None:
+            return probed
+    return await _probe_page([shared.clause, *filters], f, after, want, cap=None) or []
+
+
 def _in_order(rows: list[dict[str, Any]], f: ExamFilter) -> list[dict[str, Any]]:
     """Merge the branches' pages: by (time, id) in the list's direction; for print time
     the printed first, then the unprinted by id."""
@@ -382,12 +406,12 @@ async def search(actor: Actor, f: ExamFilter) -> tuple[list[dict[str, Any]], str
     after = decode_cursor(f)
     want = f.limit + 1
     rows: list[dict[str, Any]] = []
-    branches = await examination_branches(actor)
-    if branches:
-        rows += await _branch_page([branches[0], *filters], f, after, want)
-    for shared in branches[1:]:  # by ids: every match read, ordered here
-        rows += await _probe_page([shared, *filters], f, after, want, cap=None) or []
-    if len(branches) > 1:
+    mine, shared = await list_branches(actor)
+    if mine is not None:
+        rows += await _branch_page([mine, *filters], f, after, want)
+    if shared is not None:
+        rows += await _shared_page(shared, filters, f, after, want)
+    if mine is not None and shared is not None:
         rows = _in_order(rows, f)
     more = len(rows) > f.limit
     rows = rows[: f.limit]
@@ -472,12 +496,24 @@ async def _capped_count(clauses: list[Any]) -> int:
     return int(rows[0]["n"])
 
 
-async def _shared_counts(clauses: list[Any]) -> dict[str, int]:
-    """Per status, exactly, in one GROUP BY: the shared branch is bounded by the hospital's
-    open requests and found by id."""
+async def _shared_counts(shared: SharedBranch, filters: list[Any], f: ExamFilter) -> dict[str, int]:
+    """Per status, exactly: a keyword's matches (at most PROBE, by its indexes) picked by
+    the shared ids; else one GROUP BY over the shared ids."""
+    if f.q:
+        found = (
+            await Examination.select(Examination.id, Examination.status)
+            .where(shared.others, *filters)
+            .limit(PROBE + 1)
+        )
+        if len(found) <= PROBE:
+            counts: dict[str, int] = {}
+            for r in found:
+                if r["id"] in shared.ids:
+                    counts[r["status"]] = counts.get(r["status"], 0) + 1
+            return counts
     rows = (
         await Examination.select(Examination.status, Count(Examination.id, alias="n"))
-        .where(*clauses)
+        .where(shared.clause, *filters)
         .group_by(Examination.status)
     )
     return {r["status"]: int(r["n"]) for r in rows}
@@ -518,23 +554,23 @@ async def status_counts(actor: Actor, query: ExamQuery) -> StatusCounts:
     ``capped``; the page shows "10000+"). The shared part: exact (one GROUP BY)."""
     f = query.parse()
     filters = await filter_clauses(actor, f, with_status=False)
-    branches = await examination_branches(actor)
+    mine, shared = await list_branches(actor)
     found = dict.fromkeys(STATUSES, 0)
     capped: list[str] = []
-    if branches and _only_by_hospital(f):
+    if mine is not None and _only_by_hospital(f):
         own = await visible_hospital_ids(actor)
         hospitals = [h for h in own if f.hospital_id in (None, h)]
         for s, n in (await _kept_counts(hospitals)).items():
             if s in found:
                 found[s] += max(n, 0)
-    elif branches:
+    elif mine is not None:
         for s in STATUSES:
-            n = await _capped_count([branches[0], *filters, Examination.status == s])
+            n = await _capped_count([mine, *filters, Examination.status == s])
             found[s] += min(n, COUNT_CAP)
             if n > COUNT_CAP:
                 capped.append(s)
-    for shared in branches[1:]:
-        for s, n in (await _shared_counts([shared, *filters])).items():
+    if shared is not None:
+        for s, n in (await _shared_counts(shared, filters, f)).items():
             if s in found:
                 found[s] += n
     return StatusCounts(counts=found, total=sum(found.values()), capped=capped)
