@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import msgspec
-
 from aimis.domain import Kind, Module
 from aimis.settings import get_settings
 from api.dictionaries.demo import load_demo_dictionaries
 from api.management import service
 from store.examinations import examinations_for_all_studies
 from store.tables import Alliance, Department, DiagnosisRequest, Examination, Hospital, Role, User
-from store.uow import Actor, Ctx
+from store.uow import Ctx, actor_for
 
 DEMO_PASSWORD = "Demo@2026"
 ALLIANCE = "Demo Medical Alliance 示范医联体"
@@ -190,33 +188,7 @@ DEMO_REQUESTS = [
 
 async def demo_actor(username: str) -> Ctx:
     """The demo doctor acting (what a login session would carry), for demo steps."""
-    row = (
-        await User.select(
-            User.id,
-            User.username,
-            User.kind,
-            User.alliance,
-            User.hospital,
-            User.department,
-            User.role.permissions,  # type: ignore[union-attr]
-        )
-        .where(User.username == username)
-        .first()
-    )
-    assert row is not None, username
-    perms = row["role.permissions"]
-    actor = Actor(
-        user_id=row["id"],
-        username=row["username"],
-        kind=row["kind"],
-        alliance_id=row["alliance"],
-        hospital_id=row["hospital"],
-        department_id=row["department"],
-        permissions=frozenset(msgspec.json.decode(perms) if perms else []),
-        session_id=0,
-        realm="app",
-    )
-    return Ctx(actor=actor, ip="127.0.0.1", user_agent="aimis demo")
+    return Ctx(actor=await actor_for(username), ip="127.0.0.1", user_agent="aimis demo")
 
 
 async def load_demo_requests(hospital_ids: dict[str, int]) -> None:

@@ -334,37 +334,12 @@ async def adjust_expert_by_flow(
     consultation_id: int, department_id: int, expert_id: int, reviewer_id: int
 ) -> int:
     """The reviewer's expert change, made by a flow run: same service, same transaction."""
-    import msgspec
-
     from api.consultations.actions import adjust_expert
     from api.consultations.schemas import ExpertIn
-    from store.tables import Consultation, User
-    from store.uow import Actor, Ctx
+    from store.tables import Consultation
+    from store.uow import Ctx, actor_for
 
-    user = (
-        await User.select(
-            User.username,
-            User.kind,
-            User.alliance,
-            User.hospital,
-            User.department,
-            User.role.permissions,  # type: ignore[union-attr]
-        )
-        .where(User.id == reviewer_id)
-        .first()
-    )
-    assert user is not None
-    actor = Actor(
-        user_id=reviewer_id,
-        username=user["username"],
-        kind=user["kind"],
-        alliance_id=user["alliance"],
-        hospital_id=user["hospital"],
-        department_id=user["department"],
-        permissions=frozenset(msgspec.json.decode(user["role.permissions"] or "[]")),
-        session_id=0,
-        realm="doctor",
-    )
+    actor = await actor_for(reviewer_id, realm="doctor")
     row = (
         await Consultation.select(Consultation.version)
         .where(Consultation.id == consultation_id)

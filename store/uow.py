@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from store.db import transaction
-from store.tables import AuditLog, Event, Outbox
+from store.tables import AuditLog, Event, Outbox, User
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,39 @@ class Actor:
     @property
     def is_admin(self) -> bool:
         return self.kind in ("alliance_admin", "hospital_admin")
+
+
+async def actor_for(user: int | str, *, realm: str = "app") -> Actor:
+    """The Actor of an account (by id or user name) acting without a login session: the
+    demo's steps, benchmarks. Logins build theirs from the session (api.accounts)."""
+    key = User.id == user if isinstance(user, int) else User.username == user
+    row = (
+        await User.select(
+            User.id,
+            User.username,
+            User.kind,
+            User.alliance,
+            User.hospital,
+            User.department,
+            User.role.permissions,  # type: ignore[union-attr]
+        )
+        .where(key)
+        .first()
+    )
+    if row is None:
+        raise LookupError(f"no account {user!r}")
+    perms = row["role.permissions"]
+    return Actor(
+        user_id=row["id"],
+        username=row["username"],
+        kind=row["kind"],
+        alliance_id=row["alliance"],
+        hospital_id=row["hospital"],
+        department_id=row["department"],
+        permissions=frozenset(msgspec.json.decode(perms) if perms else []),
+        session_id=0,
+        realm=realm,
+    )
 
 
 @dataclass(frozen=True)
