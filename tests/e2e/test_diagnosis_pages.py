@@ -51,6 +51,9 @@ async def test_request_accept_and_live_update(browser, context, app_url, uniq) -
         await card.wait_for()
         assert "Urgent" in await card.inner_text()
         await shot(second, "diagnosis-incoming")
+        await page.wait_for_function(  # until accepted, nobody reports (the report panel)
+            "document.getElementById('panel-report').textContent.includes('waits for')"
+        )
         before = await page.evaluate("document.body.dataset.dxRefreshed || '0'")
         await card.locator("[data-testid=dx-accept]").click()
         await second.locator(
@@ -62,6 +65,11 @@ async def test_request_accept_and_live_update(browser, context, app_url, uniq) -
         after = await page.evaluate("document.body.dataset.dxRefreshed || '0'")
         assert int(after) > int(before)
         assert await page.locator("[data-testid=dx-cancel]").count() == 0
+        # the report panel follows too: it no longer says the request waits for acceptance
+        await page.wait_for_function(
+            "!document.getElementById('panel-report').textContent.includes('waits for')",
+            timeout=20_000,
+        )
         timeline = await page.locator("[data-testid=dx-timeline]").inner_text()
         assert "Requested" in timeline and "Accepted" in timeline
         await shot(page, "diagnosis-panel-accepted")
