@@ -143,6 +143,23 @@ async def make_exam(hospital_id: int, **kw: Any) -> int:
     return await examination_from_study(await make_study(hospital_id, **kw))
 
 
+async def request_diagnosis(exam_id: int, requester: Place, target: Place) -> int:
+    """An open (requested) diagnosis request of ``exam_id`` from requester to target."""
+    user = await User.select(User.id).where(User.hospital == requester.hospital_id).first()
+    assert user is not None
+    row = await DiagnosisRequest.insert(
+        DiagnosisRequest(
+            examination=exam_id,
+            hospital=requester.hospital_id,
+            target_hospital=target.hospital_id,
+            requested_by=user["id"],
+            created_at=now(),
+            updated_at=now(),
+        )
+    ).returning(DiagnosisRequest.id)
+    return int(row[0]["id"])
+
+
 async def page_ids(client: Any, **params: Any) -> list[int]:
     res = await client.get("/api/exams", params=params)
     assert res.status_code == 200, res.text
@@ -306,22 +323,12 @@ async def test_diagnosis_request_shares_an_examination_until_rejected(new_api, u
     target = await make_place(new_api, uniq)
     exam_id = await make_exam(requester.hospital_id)
     assert (await target.doctor.get(f"/api/exams/{exam_id}")).status_code == 404
-    user = await User.select(User.id).where(User.hospital == requester.hospital_id).first()
-    request = await DiagnosisRequest.insert(
-        DiagnosisRequest(
-            examination=exam_id,
-            hospital=requester.hospital_id,
-            target_hospital=target.hospital_id,
-            requested_by=user["id"],
-            created_at=now(),
-            updated_at=now(),
-        )
-    ).returning(DiagnosisRequest.id)
+    request_id = await request_diagnosis(exam_id, requester, target)
     res = await target.doctor.get(f"/api/exams/{exam_id}")
     assert res.status_code == 200 and res.json()["shared"] is True
     assert await page_ids(target.doctor) == [exam_id]
     await DiagnosisRequest.update({DiagnosisRequest.state: "rejected"}).where(
-        DiagnosisRequest.id == request[0]["id"]
+        DiagnosisRequest.id == request_id
     )
     assert (await target.doctor.get(f"/api/exams/{exam_id}")).status_code == 404
     assert await page_ids(target.doctor) == []
@@ -330,23 +337,13 @@ async def test_diagnosis_request_shares_an_examination_until_rejected(new_api, u
 async def test_own_and_shared_examinations_page_together_in_time_order(new_api, uniq) -> None:
     requester = await make_place(new_api, uniq)
     target = await make_place(new_api, uniq)
-    user = await User.select(User.id).where(User.hospital == requester.hospital_id).first()
     made = []
     for day in range(10, 20):
         owner = requester if day % 2 else target
         exam_id = await make_exam(owner.hospital_id, date=f"202601{day}")
         made.append(exam_id)
         if owner is requester:
-            await DiagnosisRequest.insert(
-                DiagnosisRequest(
-                    examination=exam_id,
-                    hospital=requester.hospital_id,
-                    target_hospital=target.hospital_id,
-                    requested_by=user["id"],
-                    created_at=now(),
-                    updated_at=now(),
-                )
-            )
+            await request_diagnosis(exam_id, requester, target)
     for q in ("", "zhang"):
         seen: list[int] = []
         cursor = ""
@@ -489,24 +486,15 @@ async def test_shared_examinations_in_every_sort_with_filters_and_counts(new_api
     requests and soft-deleted examinations drop out of list and counts alike."""
     requester = await make_place(new_api, uniq)
     target = await make_place(new_api, uniq)
-    user = await User.select(User.id).where(User.hospital == requester.hospital_id).first()
-    own, shared = [], []
+    own: list[int] = []
+    shared: list[int] = []
     for day in range(10, 22):
         owner = requester if day % 2 else target
         modality = "MR" if day % 3 == 0 else "CT"
         exam_id = await make_exam(owner.hospital_id, date=f"202602{day}", modalities=modality)
         (shared if owner is requester else own).append(exam_id)
         if owner is requester:
-            await DiagnosisRequest.insert(
-                DiagnosisRequest(
-                    examination=exam_id,
-                    hospital=requester.hospital_id,
-                    target_hospital=target.hospital_id,
-                    requested_by=user["id"],
-                    created_at=now(),
-                    updated_at=now(),
-                )
-            )
+            await request_diagnosis(exam_id, requester, target)
     made = own + shared
     for i, exam_id in enumerate(made[::2]):  # half printed, on both sides, one tie
         at = datetime(2026, 3, 1 + min(i, 4), 8, tzinfo=UTC)
