@@ -232,6 +232,21 @@ async def shared_examination_ids(hospital_id: int) -> list[int]:
     return sorted({int(r["examination"]) for r in rows if r["examination"] is not None})
 
 
+async def requesting_hospitals(hospital_id: int) -> list[int]:
+    """The hospitals that sent ``hospital_id`` open requests (the owners of the shared
+    examinations): an equality on hospital lets the (hospital, patient_name) index serve
+    a name prefix, which ``hospital NOT IN (…)`` cannot."""
+    rows = (
+        await DiagnosisRequest.select(DiagnosisRequest.hospital)
+        .where(
+            DiagnosisRequest.target_hospital == hospital_id,
+            DiagnosisRequest.state.not_in(list(CLOSED_REQUEST_STATES)),
+        )
+        .distinct()
+    )
+    return sorted({int(r["hospital"]) for r in rows if r["hospital"] is not None})
+
+
 def ids_clause(ids: list[int]) -> WhereRaw:
     """``examination.id`` in ``ids``, bound as ONE parameter (a PostgreSQL array, a JSON
     text on SQLite): Piccolo binding thousands of parameters cost more than the query, and
@@ -254,7 +269,7 @@ class SharedBranch:
     (from its open requests) and the clause every one of them also meets."""
 
     ids: frozenset[int]
-    others: Any  # not the actor's hospitals, not soft-deleted
+    others: Any  # the requesting hospitals' (not the actor's), not soft-deleted
 
     @property
     def clause(self) -> Any:
@@ -275,7 +290,12 @@ async def list_branches(actor: Actor) -> tuple[Any, SharedBranch | None]:
     if actor.hospital_id is not None:
         ids = await shared_examination_ids(actor.hospital_id)
         if ids:
-            others = Examination.hospital.not_in(own) & Examination.deleted_at.is_null()
+            senders = [h for h in await requesting_hospitals(actor.hospital_id) if h not in own]
+            others = (
+                Examination.hospital.is_in(senders or [0])
+                & Examination.hospital.not_in(own)
+                & Examination.deleted_at.is_null()
+            )
             shared = SharedBranch(frozenset(ids), others)
     return mine & Examination.deleted_at.is_null(), shared
 
