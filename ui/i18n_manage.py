@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 ZH_MANAGE: dict[str, str] = {
+    # the hospital's report review setting (SPEC 2.4)
+    "Report review": "报告审核",
+    "The author of a report may also review it": "报告医生可审核自己的报告",
+    (
+        "Off (the default): another doctor with the review permission reviews each "
+        "initial diagnosis."
+    ): "关闭（默认）：每份初步诊断由另一位具有审核权限的医生审核。",
     # pages and sections
     "Hospitals of the alliance": "医联体医院",
     "All hospitals": "全部医院",

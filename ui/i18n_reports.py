@@ -90,9 +90,6 @@ STRINGS: dict[str, str] = {
     "Printed": "已打印",
     "times": "次",
     # the hospital's setting
-    "Report review": "报告审核",
-    "The author of a report may also review it": "报告医生可审核自己的报告",
-    "Off (the default): another doctor with the review permission reviews each initial diagnosis.": "关闭（默认）：每份初步诊断由另一位具有审核权限的医生审核。",
     # sentences of the API shown on the page
     "The report is written by": "报告书写医院：",
 }
