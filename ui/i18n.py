@@ -33,6 +33,8 @@ ZH: dict[str, str] = {
     "New password": "新密码",
     "Current password": "当前密码",
     "Change password": "修改密码",
+    "At least 8 characters mixing three of: lower case, upper case, digits, symbols; different "
+    "from your last 5 passwords.": "至少 8 个字符，包含小写字母、大写字母、数字、符号中的三类，且不同于最近 5 次使用的密码。",
     "Reset password": "重置密码",
     "Home": "首页",
     "Management": "管理平台",
