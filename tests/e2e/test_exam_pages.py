@@ -83,10 +83,12 @@ async def test_doctor_works_the_list(context, app_url, new_api, uniq) -> None:
     for _ in range(6):
         await page.click("#col-list li[data-col=status] button.up")
     await shot(page, "exams-columns-desktop")
-    async with page.expect_response("**/api/exams/columns"):
+    # the page reloads itself once the PUT is answered: wait for that navigation to end
+    async with (
+        page.expect_navigation(wait_until="load", timeout=30_000),
+        page.expect_response("**/api/exams/columns"),
+    ):
         await page.click("#save-columns")
-    await page.wait_for_load_state("load")
-    await page.goto(f"{app_url}/exams")  # not reload(): the save may still be navigating
     headers = await page.locator("table.x-list thead th[data-col]").evaluate_all(
         "ths => ths.map(t => t.dataset.col)"
     )
