@@ -9,24 +9,21 @@ attributes at migration, edited by admins, seen through one visibility rule.
 - ``examination_branches(actor)`` / ``examination_clause(actor)`` are the visibility rule
   of examinations: the actor's hospital (an alliance admin: the alliance), plus
   examinations shared with the actor's hospital by a DiagnosisRequest that is not rejected
-  or cancelled.
+  or cancelled — ``examination.shared_with``, which triggers on diagnosis_request keep
+  (migration 2026-11-28T02:12:36), so the shared branch pages by its own time index.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from piccolo.columns.combination import WhereRaw
 
 from aimis.errors import BadRequest, Conflict, NotFound
-from aimis.settings import get_settings
 from store.scoping import NOTHING
 from store.tables import (
     BodyPart,
@@ -205,57 +202,6 @@ async def examination_from_study(study_id: int) -> int:
 # --- visibility -----------------------------------------------------------------------------
 
 
-async def shared_with_hospital_clause(hospital_id: int) -> WhereRaw | None:
-    """Examinations of other hospitals shared with ``hospital_id`` by a DiagnosisRequest
-    that is not rejected or cancelled, as a subquery (for single rows, where the id leads);
-    None when there are none."""
-    if not await DiagnosisRequest.exists().where(
-        DiagnosisRequest.target_hospital == hospital_id,
-        DiagnosisRequest.state.not_in(list(CLOSED_REQUEST_STATES)),
-    ):
-        return None
-    return WhereRaw(
-        "examination.id IN (SELECT examination FROM diagnosis_request "
-        "WHERE target_hospital = {} AND state NOT IN ('rejected', 'cancelled'))",
-        hospital_id,
-    )
-
-
-async def shared_examination_ids(hospital_id: int) -> list[int]:
-    """The examinations of the open requests targeted at ``hospital_id``: read from the
-    (target_hospital, state, examination) index alone, bounded by the hospital's
-    requests, not by the examination table."""
-    rows = await DiagnosisRequest.select(DiagnosisRequest.examination).where(
-        DiagnosisRequest.target_hospital == hospital_id,
-        DiagnosisRequest.state.not_in(list(CLOSED_REQUEST_STATES)),
-    )
-    return sorted({int(r["examination"]) for r in rows if r["examination"] is not None})
-
-
-async def requesting_hospitals(hospital_id: int) -> list[int]:
-    """The hospitals that sent ``hospital_id`` open requests (the owners of the shared
-    examinations): an equality on hospital lets the (hospital, patient_name) index serve
-    a name prefix, which ``hospital NOT IN (…)`` cannot."""
-    rows = (
-        await DiagnosisRequest.select(DiagnosisRequest.hospital)
-        .where(
-            DiagnosisRequest.target_hospital == hospital_id,
-            DiagnosisRequest.state.not_in(list(CLOSED_REQUEST_STATES)),
-        )
-        .distinct()
-    )
-    return sorted({int(r["hospital"]) for r in rows if r["hospital"] is not None})
-
-
-def ids_clause(ids: list[int]) -> WhereRaw:
-    """``examination.id`` in ``ids``, bound as ONE parameter (a PostgreSQL array, a JSON
-    text on SQLite): Piccolo binding thousands of parameters cost more than the query, and
-    the planner then looks the rows up by primary key instead of walking a time index."""
-    if get_settings().is_postgres:
-        return WhereRaw("examination.id = ANY({})", ids)
-    return WhereRaw("examination.id IN (SELECT value FROM json_each({}))", json.dumps(ids))
-
-
 async def visible_hospital_ids(actor: Actor) -> list[int]:
     if actor.kind == "alliance_admin" and actor.alliance_id is not None:
         rows = await Hospital.select(Hospital.id).where(Hospital.alliance == actor.alliance_id)
@@ -263,63 +209,50 @@ async def visible_hospital_ids(actor: Actor) -> list[int]:
     return [actor.hospital_id] if actor.hospital_id is not None else []
 
 
-@dataclass(frozen=True)
-class SharedBranch:
-    """The examinations of other hospitals shared with the actor's hospital: their ids
-    (from its open requests) and the clause every one of them also meets."""
-
-    ids: frozenset[int]
-    others: Any  # the requesting hospitals' (not the actor's), not soft-deleted
-
-    @property
-    def clause(self) -> Any:
-        return ids_clause(sorted(self.ids)) & self.others
+def shared_clause(hospital_id: int, own: list[int]) -> Any:
+    """Examinations of other hospitals shared with ``hospital_id``: ``shared_with``, the
+    target of the examination's open request, kept by triggers on diagnosis_request and
+    indexed with (exam_time, id) and (print_time, id) like the own branch's hospital."""
+    return (
+        (Examination.shared_with == hospital_id)
+        & Examination.hospital.not_in(own)
+        & Examination.deleted_at.is_null()
+    )
 
 
-async def list_branches(actor: Actor) -> tuple[Any, SharedBranch | None]:
-    """What ``actor`` sees, as two disjoint parts: the clause of his hospital's
-    examinations (an alliance admin's: the alliance's; None when he has none), and those
-    of other hospitals shared with his hospital by an open DiagnosisRequest (None when
-    there are none). A list runs one query per part and merges them; an OR of both would
-    sort every row of the hospital."""
+async def list_branches(actor: Actor) -> tuple[Any, Any]:
+    """What ``actor`` sees, as two disjoint clauses: his hospital's examinations (an
+    alliance admin's: the alliance's; None when he has none), and those of other hospitals
+    shared with his hospital by an open DiagnosisRequest (None when there are none). A
+    list pages each by the same keyset code and merges them; an OR of both would sort
+    every row of the hospital."""
     own = await visible_hospital_ids(actor)
     if not own:
         return None, None
     mine: Any = Examination.hospital.is_in(own) if len(own) > 1 else Examination.hospital == own[0]
     shared = None
     if actor.hospital_id is not None:
-        ids = await shared_examination_ids(actor.hospital_id)
-        if ids:
-            senders = [h for h in await requesting_hospitals(actor.hospital_id) if h not in own]
-            others = (
-                Examination.hospital.is_in(senders or [0])
-                & Examination.hospital.not_in(own)
-                & Examination.deleted_at.is_null()
-            )
-            shared = SharedBranch(frozenset(ids), others)
+        clause = shared_clause(actor.hospital_id, own)
+        if await Examination.exists().where(clause):
+            shared = clause
     return mine & Examination.deleted_at.is_null(), shared
 
 
 async def examination_branches(actor: Actor) -> list[Any]:
-    """``list_branches`` as a list of where-clauses (the shared one by ids)."""
-    mine, shared = await list_branches(actor)
-    return [c for c in (mine, shared.clause if shared else None) if c is not None]
+    """``list_branches`` as a list of where-clauses."""
+    return [c for c in await list_branches(actor) if c is not None]
 
 
 async def examination_clause(actor: Actor) -> Any:
-    """Which examinations ``actor`` sees, as one clause (for reading single rows: the
-    shared part as a subquery, which the row's id leads)."""
+    """Which examinations ``actor`` sees, as one clause (for reading single rows, which
+    the row's id leads)."""
     own = await visible_hospital_ids(actor)
     if not own:
         return NOTHING
     mine: Any = Examination.hospital.is_in(own) if len(own) > 1 else Examination.hospital == own[0]
     clause = mine & Examination.deleted_at.is_null()
     if actor.hospital_id is not None:
-        shared = await shared_with_hospital_clause(actor.hospital_id)
-        if shared is not None:
-            clause = clause | (
-                shared & Examination.hospital.not_in(own) & Examination.deleted_at.is_null()
-            )
+        clause = clause | shared_clause(actor.hospital_id, own)
     return clause
 
 

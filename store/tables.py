@@ -673,6 +673,10 @@ class Examination(Table):
     created_at = Timestamptz()
     updated_at = Timestamptz()
     version = Integer(default=1)
+    # The target hospital of the examination's open DiagnosisRequest (NULL when none): kept
+    # by triggers on diagnosis_request (migration 2026-11-28T02:12:36), indexed with exam_time
+    # and print_time for the diagnosing hospital's list.
+    shared_with = ForeignKey(Hospital, null=True, default=None, on_delete=OnDelete.set_null)
 
 
 class ExaminationCount(Table):

@@ -28,7 +28,6 @@ from api.management.audit import parse_day
 from api.management.service import actor_of
 from store.examinations import (
     STATUSES,
-    SharedBranch,
     get_examination,
     list_branches,
     update_examination,
@@ -315,23 +314,16 @@ async def _probe_page(
     f: ExamFilter,
     after: tuple[str, datetime | None, int] | None,
     want: int,
-    cap: int | None = PROBE,
-    among: frozenset[int] | None = None,
+    cap: int = PROBE,
 ) -> list[dict[str, Any]] | None:
     """Read the ids and sort values of the matches with no ORDER BY — the database then
-    finds them by the keyword's index or by their ids instead of walking the time index
-    past every row that does not match — and order them here. With ``cap``: None when
-    there are more than ``cap`` (dense matches: the ordered keyset query finds a page at
-    once); without: every match (the shared branch, bounded by the hospital's requests).
-    ``among``: only these ids count (a keyword searched in the shared branch: the
-    keyword's indexes find the matches, the shared ids pick from them)."""
+    finds them by the keyword's index instead of walking the time index past every row
+    that does not match — and order them here. None when there are more than ``cap``
+    (dense matches: the ordered keyset query finds a page at once)."""
     column = Examination.exam_time if f.sort == "exam_time" else Examination.print_time
-    query = Examination.select(Examination.id, column).where(*clauses)
-    found = await (query.limit(cap + 1) if cap is not None else query)
-    if cap is not None and len(found) > cap:
+    found = await Examination.select(Examination.id, column).where(*clauses).limit(cap + 1)
+    if len(found) > cap:
         return None
-    if among is not None:
-        found = [r for r in found if r["id"] in among]
     if after:
         found = [r for r in found if _is_after(r, f, after)]
     ids = [r["id"] for r in _in_order(found, f)[:want]]
@@ -371,24 +363,6 @@ async def _branch_page(
     return rows
 
 
-async def _shared_page(
-    shared: SharedBranch,
-    filters: list[Any],
-    f: ExamFilter,
-    after: tuple[str, datetime | None, int] | None,
-    want: int,
-) -> list[dict[str, Any]]:
-    """The shared branch's part of a page: a keyword is looked up by its indexes among
-    the other hospitals' examinations and the shared ids picked from the (at most PROBE)
-    matches; else — or with more matches — every shared examination that meets the filter
-    is read by id and ordered here."""
-    if f.q:
-        probed = await _probe_page([shared.others, *filters], f, after, want, among=shared.ids)
-        if probed is not None:
-            return probed
-    return await _probe_page([shared.clause, *filters], f, after, want, cap=None) or []
-
-
 def _in_order(rows: list[dict[str, Any]], f: ExamFilter) -> list[dict[str, Any]]:
     """Merge the branches' pages: by (time, id) in the list's direction; for print time
     the printed first, then the unprinted by id."""
@@ -410,7 +384,7 @@ async def search(actor: Actor, f: ExamFilter) -> tuple[list[dict[str, Any]], str
     if mine is not None:
         rows += await _branch_page([mine, *filters], f, after, want)
     if shared is not None:
-        rows += await _shared_page(shared, filters, f, after, want)
+        rows += await _branch_page([shared, *filters], f, after, want)
     if mine is not None and shared is not None:
         rows = _in_order(rows, f)
     more = len(rows) > f.limit
@@ -496,24 +470,12 @@ async def _capped_count(clauses: list[Any]) -> int:
     return int(rows[0]["n"])
 
 
-async def _shared_counts(shared: SharedBranch, filters: list[Any], f: ExamFilter) -> dict[str, int]:
-    """Per status, exactly: a keyword's matches (at most PROBE, by its indexes) picked by
-    the shared ids; else one GROUP BY over the shared ids."""
-    if f.q:
-        found = (
-            await Examination.select(Examination.id, Examination.status)
-            .where(shared.others, *filters)
-            .limit(PROBE + 1)
-        )
-        if len(found) <= PROBE:
-            counts: dict[str, int] = {}
-            for r in found:
-                if r["id"] in shared.ids:
-                    counts[r["status"]] = counts.get(r["status"], 0) + 1
-            return counts
+async def _shared_counts(shared: Any, filters: list[Any]) -> dict[str, int]:
+    """Per status, exactly: one GROUP BY over the shared examinations (read by their
+    ``shared_with`` index, bounded by the hospital's open requests)."""
     rows = (
         await Examination.select(Examination.status, Count(Examination.id, alias="n"))
-        .where(shared.clause, *filters)
+        .where(shared, *filters)
         .group_by(Examination.status)
     )
     return {r["status"]: int(r["n"]) for r in rows}
@@ -570,7 +532,7 @@ async def status_counts(actor: Actor, query: ExamQuery) -> StatusCounts:
             if n > COUNT_CAP:
                 capped.append(s)
     if shared is not None:
-        for s, n in (await _shared_counts(shared, filters, f)).items():
+        for s, n in (await _shared_counts(shared, filters)).items():
             if s in found:
                 found[s] += n
     return StatusCounts(counts=found, total=sum(found.values()), capped=capped)
