@@ -47,14 +47,12 @@ def visible(table: type[T], actor: Actor, *columns: Any) -> Any:
 
 
 # Studies of other hospitals shared with hospital {} by a remote diagnosis request that is
-# not rejected or cancelled (the rule of store.examinations.examination_branches). One
-# small subquery, read once per statement by the request index (target_hospital, state,
-# examination); a study's own-hospital rows still pass on the plain hospital test.
+# not rejected or cancelled: ``examination.shared_with``, kept by database triggers on
+# diagnosis_request (the rule of store.examinations.examination_branches). One small
+# subquery on the (shared_with, exam_time, id) index, read once per statement; a study's
+# own-hospital rows still pass on the plain hospital test.
 _SHARED_STUDIES = (
-    "SELECT examination.study FROM diagnosis_request "
-    "JOIN examination ON examination.id = diagnosis_request.examination "
-    "WHERE diagnosis_request.target_hospital = {} "
-    "AND diagnosis_request.state NOT IN ('rejected', 'cancelled') "
+    "SELECT examination.study FROM examination WHERE examination.shared_with = {} "
     "AND examination.study IS NOT NULL AND examination.deleted_at IS NULL"
 )
 _STUDY_COLUMN = {Study: "study.id", Series: "series.study", Instance: "instance.study"}
