@@ -8,12 +8,18 @@ persists the answer. One ``Machine`` per process; a throwaway model per decision
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
 from transitions import Machine, MachineError
+
+# transitions logs every callback of every decision at INFO ("Finished processing state …
+# enter callbacks"): dozens of lines per step in `aimis up`'s console. Our own history and
+# audit rows say what happened; keep its warnings.
+logging.getLogger("transitions").setLevel(logging.WARNING)
 
 S = TypeVar("S", bound=Enum)
 
