@@ -64,8 +64,8 @@ async def test_admin_archives_retrieves_and_watches_it_live(
     assert await page.locator("#policy-form").is_visible()
     await page.fill("#p-after", "30")
     await page.fill("#p-hours", "24")
-    await page.click("#policy-form button[type=submit]")
-    await page.wait_for_load_state("load")
+    async with page.expect_navigation(wait_until="load", timeout=30_000):  # saved, reloaded
+        await page.click("#policy-form button[type=submit]")
     await page.wait_for_function("document.querySelector('#p-after').value === '30'")
     assert await page.input_value("#p-hours") == "24"
 

@@ -169,8 +169,8 @@ async def test_the_hospital_admin_allows_self_review(context, app_url, new_api, 
     box = page.locator("#self-review-form input[name=self_review_allowed]")
     assert not await box.is_checked()
     await box.check()
-    await page.click("#self-review-form button[type=submit]")
-    await page.wait_for_load_state("load")
+    async with page.expect_navigation(wait_until="load", timeout=30_000):  # saved, reloaded
+        await page.click("#self-review-form button[type=submit]")
     await page.wait_for_selector("#self-review-form input[name=self_review_allowed]:checked")
     got = (await h.admin.get(f"/api/manage/hospitals/{h.id}")).json()
     assert got["self_review_allowed"] is True
