@@ -18,7 +18,7 @@ from api.diagnosis.service import SENDABLE_STATUSES
 from store.uow import Actor
 from store.zones import hospital_zone
 from ui import i18n
-from ui.exam_pages import _viewer, clock
+from ui.exam_pages import clock, exam_reader
 from ui.i18n_diagnosis import EVENT_LABELS, STATE_LABELS, ZH_DIAGNOSIS
 from ui.pages import page
 
@@ -61,7 +61,7 @@ class DiagnosisPages(Controller):
     async def index(
         self, request: Request, box: str = "incoming", cursor: str = ""
     ) -> Template | Redirect:
-        actor = await _viewer(request)
+        actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
         state = request.query_params.get("state", "")
@@ -71,7 +71,7 @@ class DiagnosisPages(Controller):
     @get("/diagnosis/rows")
     async def rows(self, request: Request, box: str = "incoming", cursor: str = "") -> Template:
         """The list alone: what the live refresh swaps in."""
-        actor = await _viewer(request)
+        actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return Template(template_name="diagnosis/_rows.html", context={"requests": []})
         state = request.query_params.get("state", "")
@@ -80,7 +80,7 @@ class DiagnosisPages(Controller):
 
     @get("/exams/{exam_id:int}/panel/diagnosis")
     async def panel(self, request: Request, exam_id: int) -> Template:
-        actor = await _viewer(request)
+        actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return Template(template_name="diagnosis/_login.html")
         exam, current, earlier = await service.for_examination(ctx_of(request), exam_id)

@@ -43,7 +43,9 @@ def _actor(request: Request) -> Actor | None:
     return actor if isinstance(actor, Actor) else None
 
 
-async def _viewer(request: Request) -> Actor | Redirect:
+async def exam_reader(request: Request) -> Actor | Redirect:
+    """The signed-in user who may read examinations (doctors of a hospital with remote
+    diagnosis, administrators), or the way to the login page."""
     actor = _actor(request)
     if actor is None:
         return to_login(request)
@@ -154,7 +156,7 @@ class ExamPages(Controller):
 
     @get("/")
     async def index(self, request: Request, exam_query: service.ExamQuery) -> Template | Redirect:
-        actor = await _viewer(request)
+        actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
         context = await _list_context(request, actor, exam_query)
@@ -185,7 +187,7 @@ class ExamPages(Controller):
     @get("/rows")
     async def rows(self, request: Request, exam_query: service.ExamQuery) -> Template | Redirect:
         """The counts and the table alone: what the live refresh swaps in."""
-        actor = await _viewer(request)
+        actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
         return await page(
@@ -194,7 +196,7 @@ class ExamPages(Controller):
 
     @get("/{exam_id:int}")
     async def detail(self, request: Request, exam_id: int) -> Template | Redirect:
-        actor = await _viewer(request)
+        actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
         exam = await service.view(ctx_of(request), exam_id)

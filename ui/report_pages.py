@@ -11,32 +11,15 @@ from __future__ import annotations
 from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
 
-from aimis.domain import Module
-from aimis.errors import Forbidden
-from api.auth import ctx_of, module_enabled
+from api.auth import ctx_of
 from api.exams import service as exams
 from api.exams.priors import priors
 from api.reports import service
 from api.reports.access import page_topic
-from store.uow import Actor
 from store.zones import hospital_zone
 from ui import i18n_reports as texts
-from ui.exam_pages import clock
-from ui.pages import page, to_login
-
-
-def _actor(request: Request) -> Actor | None:
-    actor = request.scope.get("user")
-    return actor if isinstance(actor, Actor) else None
-
-
-async def _reader(request: Request) -> Actor | Redirect:
-    actor = _actor(request)
-    if actor is None:
-        return to_login(request)
-    if not actor.is_admin and not await module_enabled(actor.hospital_id, Module.remote_diagnosis):
-        raise Forbidden("The module 'remote_diagnosis' is switched off for your hospital.")
-    return actor
+from ui.exam_pages import clock, exam_reader
+from ui.pages import page
 
 
 class ReportPages(Controller):
@@ -44,7 +27,7 @@ class ReportPages(Controller):
 
     @get("/exams/{exam_id:int}/report")
     async def editor(self, request: Request, exam_id: int) -> Template | Redirect:
-        actor = await _reader(request)
+        actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
         ctx = ctx_of(request)
@@ -66,7 +49,7 @@ class ReportPages(Controller):
     @get("/exams/{exam_id:int}/panel/report")
     async def panel(self, request: Request, exam_id: int) -> Template | Redirect:
         """The examination page's report panel: state, author, reviewer, the way in."""
-        actor = await _reader(request)
+        actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
         report = await service.read_quietly(ctx_of(request), exam_id)

@@ -16,7 +16,7 @@ from api.auth import ctx_of
 from api.shares import service
 from store.examinations import get_examination, hospital_zone
 from ui import i18n
-from ui.exam_pages import _viewer, clock
+from ui.exam_pages import clock, exam_reader
 from ui.i18n_shares import ZH_SHARES
 from ui.pages import page
 
@@ -29,7 +29,7 @@ class SharePages(Controller):
 
     @get("/shared")
     async def received(self, request: Request, before: int | None = None) -> Template | Redirect:
-        actor = await _viewer(request)
+        actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
         shares = await service.received(ctx_of(request), before)
@@ -45,7 +45,7 @@ class SharePages(Controller):
     @get("/shared/rows")
     async def rows(self, request: Request) -> Template | Redirect:
         """The list alone: what the live refresh swaps in."""
-        actor = await _viewer(request)
+        actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
         shares = await service.received(ctx_of(request))
@@ -59,7 +59,7 @@ class SharePages(Controller):
     @get("/shared/{share_id:int}")
     async def open(self, request: Request, share_id: int) -> Redirect:
         """The link of the message: mark read, then the examination's own page."""
-        actor = await _viewer(request)
+        actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
         opened = await service.open_share(ctx_of(request), share_id)
@@ -67,7 +67,7 @@ class SharePages(Controller):
 
     @get("/{exam_id:int}/panel/share")
     async def panel(self, request: Request, exam_id: int) -> Template | Redirect:
-        actor = await _viewer(request)
+        actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
         await get_examination(actor, exam_id)  # 404 for an examination he may not see
@@ -83,7 +83,7 @@ class SharePages(Controller):
     @get("/{exam_id:int}/panel/share/colleagues")
     async def colleagues(self, request: Request, exam_id: int, q: str = "") -> Template | Redirect:
         """The colleague picker's options for a search (swapped into the select)."""
-        actor = await _viewer(request)
+        actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
         await get_examination(actor, exam_id)
