@@ -68,7 +68,14 @@ async def test_city_sees_the_images_of_open_requests_only(new_api) -> None:
         own = await chen.get("/dicomweb/studies", params={"StudyInstanceUID": uid}, headers=JSON)
         assert len(own.json()) == 1
         other = await liu.get(f"/dicomweb/studies/{uid}/metadata", headers=JSON)
-        assert other.status_code == (200 if s["west"] else 404), s
+        # Xishan may hold its own copy of the same study (a study UID is not unique across
+        # hospitals: other tests ingest synthetic studies of the same seed there)
+        west_copy = await Study.exists().where(
+            Study.study_uid == uid,
+            Study.hospital == await hospital("WEST"),
+            Study.deleted_at.is_null(),
+        )
+        assert other.status_code == (200 if s["west"] or west_copy else 404), s
     # a search without a UID lists City's own studies and the shared ones, nothing else
     listed = await li.get("/dicomweb/studies", params={"limit": "1000"}, headers=JSON)
     uids = {i["0020000D"]["Value"][0] for i in listed.json()}
