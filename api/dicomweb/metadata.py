@@ -12,6 +12,7 @@ revision is a new row), so a viewer opening the same series twice parses nothing
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -20,6 +21,8 @@ from pydicom.dataelem import DataElement
 
 from api.dicomweb.lookup import Stored
 from imaging.read import parse_instance
+
+log = logging.getLogger(__name__)
 
 INLINE_LIMIT = 64 * 1024
 CACHE_SIZE = 4096
@@ -48,11 +51,19 @@ def _build(stored: Stored, url: str) -> dict[str, Any]:
     def bulk(elem: DataElement) -> str:
         return f"{url}/bulkdata/{elem.tag:08X}"
 
-    data = parsed.dataset.to_json_dict(
-        bulk_data_threshold=INLINE_LIMIT * 4 // 3,
-        bulk_data_element_handler=bulk,
-        suppress_invalid_tags=True,
-    )
+    # Element by element, an unreadable one left out. Not ``to_json_dict(suppress_invalid_tags=
+    # True)``: that switches pydicom's process-wide reading mode to RAISE while it runs, and a
+    # file read at the same moment in another worker thread is then refused (seen in CI: a
+    # /rendered of a file with a wrong explicit-VR header got a 422).
+    data: dict[str, Any] = {}
+    ds = parsed.dataset
+    for key in list(ds.keys()):  # tags; iterating a Dataset converts every element
+        try:
+            data[f"{key:08X}"] = ds[key].to_json_dict(
+                bulk_data_element_handler=bulk, bulk_data_threshold=INLINE_LIMIT * 4 // 3
+            )
+        except Exception as exc:
+            log.warning("metadata of %s: element %08X left out: %s", stored.sop_uid, key, exc)
     if parsed.pixel_data is not None and parsed.pixels is not None:
         location = parsed.pixel_data
         tag = PIXEL_TAGS.get(location.keyword, "7FE00010")
