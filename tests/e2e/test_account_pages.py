@@ -113,12 +113,12 @@ async def test_language_switch(context, app_url) -> None:
     page = await context.new_page()
     await page.goto(f"{app_url}/login")
     assert await page.locator("h1").inner_text() == "Doctor login"
-    await page.click("text=中文")
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.click("text=中文")
     assert await page.locator("h1").inner_text() == "医生登录"
     await shot(page, "login-zh")
-    await page.click("text=EN")
-    await page.wait_for_load_state()
+    async with page.expect_navigation():
+        await page.click("text=EN")
     assert await page.locator("h1").inner_text() == "Doctor login"
 
 
