@@ -127,6 +127,10 @@ EN: dict[str, str] = {
     "cloud_film": "Cloud film",
     "leading": "Leading hospital",
     "lower": "Lower-level hospital",
+    "outpatient": "Outpatient",
+    "inpatient": "Inpatient",
+    "physical": "Physical examination",
+    "emergency": "Emergency",
 }
 
 

@@ -415,6 +415,10 @@ async def test_admin_edits_with_version_check(new_api, uniq) -> None:
     assert await page_ids(place.doctor, q="张三丰") == [exam_id]
     assert await page_ids(place.doctor, department_id=str(place.department_id)) == [exam_id]
     assert await page_ids(place.doctor, exam_category="inpatient") == [exam_id]
+    # the category reads as words on the page, not as its code
+    for lang, label in (("en", "<dd>Inpatient</dd>"), ("zh-CN", "<dd>住院</dd>")):
+        shown = await place.doctor.get(f"/exams/{exam_id}", headers={"Accept-Language": lang})
+        assert shown.status_code == 200 and label in shown.text, lang
     assert await page_ids(place.doctor, scanning_method="enhanced") == [exam_id]
     before = await Examination.select().where(Examination.id == exam_id).first()
     refusals = [
