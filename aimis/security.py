@@ -6,11 +6,24 @@ import hashlib
 import hmac
 import re
 import secrets
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile defaults
+from aimis.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def _hasher() -> PasswordHasher:
+    """argon2id with the configured cost; verifying reads the cost from the hash itself."""
+    settings = get_settings()
+    return PasswordHasher(
+        time_cost=settings.password_hash_time_cost,
+        memory_cost=settings.password_hash_memory_kib,
+        parallelism=4,
+    )
+
 
 COMMON_PASSWORDS = frozenset(
     {"password", "password1", "12345678", "123456789", "qwerty123", "11111111", "abc12345"}
@@ -18,12 +31,12 @@ COMMON_PASSWORDS = frozenset(
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     reset_code_tries: int = Field(5, description="Wrong tries that void a reset code.")
     qr_token_seconds: int = Field(120, description="Validity of a QR login token.")
     password_history: int = Field(5, description="A new password differs from this many.")
+    password_hash_memory_kib: int = Field(
+        65536,
+        description="argon2id memory cost of new password hashes (KiB; the default is RFC 9106's "
+        "low-memory profile). Each hash keeps its own cost, so changing it never locks anyone "
+        "out. The test suite lowers it: a login there costs milliseconds, not 70 ms.",
+    )
+    password_hash_time_cost: int = Field(
+        3, description="argon2id passes over the memory for new password hashes (RFC 9106: 3)."
+    )
     logo_max_bytes: int = Field(2 * 1024 * 1024, description="Largest hospital logo upload.")
     notify_log_url: str = Field(
         "", description="Extra apprise URL every notification is also sent to (ops copy)."

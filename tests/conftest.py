@@ -32,6 +32,10 @@ os.environ.pop("AIMIS_REDIS_URL", None)
 # Redis Pub/Sub is server-wide: each run (the SQLite and the PostgreSQL pass may run at the
 # same time) publishes under its own prefix, so no test sees another run's events.
 os.environ["AIMIS_REDIS_PREFIX"] = f"AIMIS_TEST_{uuid.uuid4().hex[:10]}"
+# argon2id stays, at a test cost: the suite logs in thousands of times (production cost is
+# ~70 ms a hash; tests/unit/test_security.py checks that default)
+os.environ["AIMIS_PASSWORD_HASH_MEMORY_KIB"] = "8192"
+os.environ["AIMIS_PASSWORD_HASH_TIME_COST"] = "1"
 os.environ.setdefault(
     "AIMIS_PREFECT_API_URL", "http://127.0.0.1:9/api"
 )  # none unless a test starts one
