@@ -130,6 +130,27 @@ def ops_http() -> Iterator[FakeHttp]:
     server.stop()
 
 
+async def retire_leftovers() -> int:
+    """Mark the outbox work earlier test modules left (no dispatcher ran there) failed, so a
+    new dispatcher starts idle instead of running hundreds of unrelated flows first."""
+    from flows.dispatcher import KINDS
+    from store.tables import Outbox
+    from store.uow import now
+
+    retired = (
+        await Outbox.update(
+            {
+                Outbox.status: "failed",
+                Outbox.error: "left by an earlier test module; retired before a dispatcher started",
+                Outbox.done_at: now(),
+            }
+        )
+        .where(Outbox.kind.is_in(KINDS), Outbox.status.is_in(["pending", "running"]))
+        .returning(Outbox.id)
+    )
+    return len(retired)
+
+
 async def wait_until_idle(process: DispatcherProcess, within: float = 180) -> None:
     from flows.dispatcher import KINDS
     from store.tables import Outbox
@@ -187,6 +208,14 @@ class DispatcherProcess:
         return self.log.read_text(errors="replace")
 
 
+def start_idle(process: DispatcherProcess) -> None:
+    """Start a module's dispatcher with no earlier module's work waiting (see retire_leftovers;
+    a restart inside a test calls ``process.start()``: its rows must survive)."""
+    asyncio.run(retire_leftovers())
+    process.start()
+    asyncio.run(wait_until_idle(process))
+
+
 @pytest.fixture(scope="module")
 def dispatcher(
     database: str,
@@ -203,10 +232,7 @@ def dispatcher(
         "AIMIS_NOTIFY_LOG_URL": f"json://127.0.0.1:{ops_http.port}/ops",
     }
     process = DispatcherProcess(env, prefect_home / f"dispatcher-{free_port()}.log")
-    process.start()
-    # Other test modules leave outbox rows behind (no dispatcher ran there): let this one
-    # work through them first, so each test measures an idle dispatcher.
-    asyncio.run(wait_until_idle(process))
+    start_idle(process)
     yield process
     process.stop()
 

@@ -23,7 +23,7 @@ from tests.fakes.smtp import FakeSmtp
 from tests.fakes.wechat import FakeWeChat
 from tests.integration.test_consultations import as_user, create, department
 from tests.integration.test_management import Place, make_place, new_doctor
-from tests.prefect_fixtures import FAST_DISPATCH, DispatcherProcess, prefect_env, wait_until_idle
+from tests.prefect_fixtures import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
 
 pytestmark = pytest.mark.integration
 pytest_plugins = ["tests.prefect_fixtures"]
@@ -53,8 +53,7 @@ def wecom_dispatcher(
         "AIMIS_SMTP_URL": smtp.url,
     }
     process = DispatcherProcess(env, prefect_home / f"dispatcher-{free_port()}.log")
-    process.start()
-    asyncio.run(wait_until_idle(process))
+    start_idle(process)
     yield process
     process.stop()
 

@@ -44,7 +44,7 @@ from tests.integration.test_reports import (
     submitted,
     url,
 )
-from tests.prefect_fixtures import FAST_DISPATCH, DispatcherProcess, prefect_env, wait_until_idle
+from tests.prefect_fixtures import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
 
 pytestmark = pytest.mark.integration
 pytest_plugins = ["tests.prefect_fixtures"]
@@ -360,8 +360,7 @@ def report_dispatcher(database: str, prefect_home: Path, prefect_proxy: Any) -> 
         "AIMIS_DISPATCH_RUN_TIMEOUT_SECONDS": "120",
     }
     process = DispatcherProcess(env, prefect_home / f"dispatcher-{free_port()}.log")
-    process.start()
-    asyncio.run(wait_until_idle(process))
+    start_idle(process)
     yield process
     process.stop()
 
