@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         4 * 1024**3, description="Largest upload (all files, or a zip's expanded content)."
     )
     ingest_max_zip_entries: int = Field(20000, description="Most files one zip may hold.")
+    temp_max_age_hours: float = Field(
+        6,
+        description="A temp file or receiving folder untouched this long is a crash's leftover "
+        "and removed by the hourly sweep-temp-files flow.",
+    )
     ingest_zip_max_ratio: int = Field(
         200, description="A zip entry expanding more than this many times is a zip bomb."
     )

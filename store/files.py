@@ -21,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -172,11 +174,54 @@ def remove_online(storage_path: str) -> None:
     online_path(storage_path).unlink(missing_ok=True)
 
 
-def sweep_temp(root: Path | None = None) -> int:
-    """Remove temp files a crash left behind; return how many."""
-    removed = 0
-    for path in (root or data_root()).rglob(f"{_TMP_PREFIX}*"):
+# what a crash can leave behind: our atomic writes' temp files, the upload temp files of
+# attachments and logos, and the folders a STOW-RS request or an upload receives into
+_TEMP_PATTERNS = (f"{_TMP_PREFIX}*", ".upload-*.tmp")
+
+
+def _newest_change(path: Path) -> float:
+    """The latest modification time of a file, or of a folder and anything in it (a file
+    still being received keeps its folder young)."""
+    newest = path.stat().st_mtime
+    if path.is_dir():
+        for inner in path.rglob("*"):
+            with contextlib.suppress(OSError):
+                newest = max(newest, inner.stat().st_mtime)
+    return newest
+
+
+def leftovers(root: Path | None = None, older_than: float = 0.0) -> list[Path]:
+    """Temp files and receiving folders under ``root`` untouched for ``older_than`` seconds."""
+    root = root or data_root()
+    found: list[Path] = []
+    for pattern in _TEMP_PATTERNS:
+        found += [p for p in root.rglob(pattern) if p.is_file()]
+    incoming = root / spool_root().relative_to(data_root()) / "incoming"
+    if incoming.is_dir():
+        found += [p for p in incoming.iterdir() if p.is_dir()]
+    cutoff = time.time() - older_than
+    old = []
+    for path in found:
+        with contextlib.suppress(OSError):  # gone meanwhile: finished, not left over
+            if _newest_change(path) <= cutoff:
+                old.append(path)
+    return old
+
+
+def sweep_temp(root: Path | None = None, older_than: float = 0.0) -> tuple[int, int]:
+    """Remove what a crash left behind (see ``leftovers``); return (how many, bytes freed).
+
+    ``older_than`` (seconds) spares work in progress: a running upload or write keeps
+    touching its file. Removing the same path twice (two sweeps at once) is harmless."""
+    removed = freed = 0
+    for path in leftovers(root, older_than):
         with contextlib.suppress(OSError):
-            path.unlink()
+            if path.is_dir():
+                size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                shutil.rmtree(path)
+            else:
+                size = path.stat().st_size
+                path.unlink()
             removed += 1
-    return removed
+            freed += size
+    return removed, freed

@@ -176,7 +176,7 @@ def test_an_interrupted_write_leaves_no_file_and_no_temp(tmp_path: Path) -> None
     assert list(dest.parent.iterdir()) == []
     assert files.write_atomic(dest, b"whole") == 5 and dest.read_bytes() == b"whole"
     (dest.parent / ".tmp-left-by-a-crash").write_bytes(b"x")
-    assert files.sweep_temp(tmp_path) == 1 and dest.exists()
+    assert files.sweep_temp(tmp_path) == (1, 1) and dest.exists()
 
 
 def test_storage_paths_never_leave_their_roots() -> None:

@@ -1,0 +1,35 @@
+"""Housekeeping of the data folder: what a crash left behind is removed (DESIGN.md: every
+write is a temp file renamed into place, so a crash leaves at worst a temp file).
+
+Swept: ``.tmp-*`` files of the atomic writes (image store, archive containers, thumbnails),
+``.upload-*.tmp`` files of attachments and logos, and the receiving folders of STOW-RS
+requests and uploads (``dicom/spool/incoming/*``) — each only once untouched for
+``AIMIS_TEMP_MAX_AGE_HOURS``, so nothing still being written is removed. Scheduled hourly in
+``prefect.yaml`` (deployment ``sweep-temp-files``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from aimis.settings import get_settings
+from store import files
+
+
+@task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
+async def sweep(older_than_seconds: float) -> tuple[int, int]:
+    return await asyncio.to_thread(files.sweep_temp, None, older_than_seconds)
+
+
+@flow(name="sweep-temp-files", persist_result=False)
+async def sweep_temp_files() -> int:
+    """Remove leftovers older than the configured age; returns how many."""
+    hours = get_settings().temp_max_age_hours
+    removed, freed = await sweep(hours * 3600)
+    get_run_logger().info(
+        "%d leftover(s) untouched for %g h removed, %d bytes freed", removed, hours, freed
+    )
+    return removed
