@@ -26,7 +26,7 @@ from api.live import live_socket, make_backend, make_publisher
 from api.routes import route_handlers
 from store.db import close_pool, start_pool
 from store.uow import audit_refusal, set_publisher
-from ui import UI_DIR, i18n
+from ui import UI_DIR, assets, i18n
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_secure=settings.secure_cookies,
             exclude=["^/dicomweb", "^/ws"],
         ),
-        template_config=TemplateConfig(directory=UI_DIR / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=UI_DIR / "templates",
+            engine=JinjaTemplateEngine,
+            engine_callback=assets.register,
+        ),
         exception_handlers={AppError: app_error_handler, HTTPException: http_error_handler},
         openapi_config=OpenAPIConfig(title="AIMIS", version="0.1.0", path="/schema"),
         on_startup=[on_startup],

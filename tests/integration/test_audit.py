@@ -4,7 +4,9 @@ proof that no route changes or deletes an audit row."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +17,8 @@ from api.management.service import create_alliance
 from store.tables import Alliance, AuditLog
 from store.uow import Ctx
 from tests.integration.test_management import PASSWORD, Place, alliance_client, make_place
+from ui import UI_DIR
+from ui.assets import static_url
 
 pytestmark = pytest.mark.integration
 
@@ -294,5 +298,22 @@ async def test_the_browser_icon_is_served_and_not_a_refused_read(api) -> None:
     assert res.status_code == 200 and res.headers["content-type"].startswith("image/svg+xml")
     assert res.content.startswith(b"<svg")
     page = await api.get("/login", headers={"accept": "text/html"})
-    assert 'rel="icon" href="/static/favicon.svg"' in page.text
+    assert 'rel="icon" href="/static/favicon.svg?v=' in page.text
     assert await AuditLog.count().where(AuditLog.action.like("%favicon%")) == before
+
+
+async def test_static_files_are_addressed_by_their_content(api) -> None:
+    """A page names its script and stylesheet with their digest: after an upgrade a browser
+    that cached the old app.js fetches the new one instead of running it with a new page."""
+    page = await api.get("/login", headers={"accept": "text/html"})
+    [script] = re.findall(r'src="(/static/app\.js\?v=[0-9a-f]{12})"', page.text)
+    [sheet] = re.findall(r'href="(/static/app\.css\?v=[0-9a-f]{12})"', page.text)
+    served = await api.get(script)
+    assert served.status_code == 200 and b"liveRegion" in served.content
+    digest = hashlib.sha256((UI_DIR / "static" / "app.js").read_bytes()).hexdigest()[:12]
+    assert script.endswith(digest)
+    assert (await api.get(sheet)).status_code == 200
+    with pytest.raises(ValueError):
+        static_url("../templates/base.html")
+    with pytest.raises(ValueError):
+        static_url("missing.js")
