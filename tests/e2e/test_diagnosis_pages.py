@@ -86,12 +86,14 @@ async def test_diagnosis_list_on_a_phone(browser, app_url, uniq) -> None:
         has_touch=True,
         user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile",
     )
+    sender = None
     try:
         # two requests, one urgent: the urgent one comes first
-        sender = await phone.new_page()
+        # the requester works in a browser of its own (a context shares one session cookie)
+        sender = await (await browser.new_context(locale="zh-CN")).new_page()
         await login(sender, app_url, lower.users["doctor"], PASSWORD)
-        ids = []
-        for urgent in (False, True):
+
+        async def send(urgent: bool) -> int:
             exam_id = await make_exam(lower.hospital_id, name="LI^SI=李四")
             res = await sender.request.post(
                 f"{app_url}/api/diagnosis-requests",
@@ -104,8 +106,9 @@ async def test_diagnosis_list_on_a_phone(browser, app_url, uniq) -> None:
                 headers={"x-csrftoken": await csrf(sender)},
             )
             assert res.status == 201, await res.text()
-            ids.append(exam_id)
-        await sender.close()
+            return exam_id
+
+        ids = [await send(False), await send(True)]
         page = await phone.new_page()
         await login(page, app_url, leading.users["doctor"], PASSWORD)
         await page.goto(f"{app_url}/diagnosis")
@@ -116,8 +119,15 @@ async def test_diagnosis_list_on_a_phone(browser, app_url, uniq) -> None:
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"the page is {width}px wide on a 360px phone"
         await shot(page, "diagnosis-phone")
+        # a new request arrives while the list is open: it shows without a reload
+        await page.locator("#live-state[data-connected]").wait_for()
+        late = await send(False)
+        await page.locator(f'[data-testid=dx-card][data-exam="{late}"]').wait_for(timeout=20_000)
+        assert int(await page.evaluate("document.body.dataset.refreshed || '0'")) >= 1
     finally:
         await phone.close()
+        if sender is not None:
+            await sender.context.close()
 
 
 async def csrf(page) -> str:  # type: ignore[no-untyped-def]

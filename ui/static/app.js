@@ -134,5 +134,34 @@
     return { close: function () { ws.onclose = null; ws.close(); } };
   }
 
-  window.aimis = { api: api, live: live, cookie: cookie };
+  // A region of the page that re-renders from the server when a matching live event arrives:
+  // the page's fragment at `url` is fetched (events in quick succession: once) and the element
+  // `#id` replaced by the fresh one; `accept(ev)` picks the events, `swapped(fresh)` restores
+  // what the user had picked. The page's `#live-state` shows when the channel is connected;
+  // `body[data-refreshed]` counts the refreshes (browser tests wait on it).
+  function liveRegion(topics, opts) {
+    let timer = null;
+    async function refresh() {
+      const res = await fetch(opts.url, { credentials: "same-origin" });
+      if (!res.ok) return;
+      const box = document.createElement("div");
+      box.innerHTML = await res.text();
+      const fresh = box.querySelector("#" + opts.id);
+      const old = document.getElementById(opts.id);
+      if (!fresh || !old) return;
+      old.replaceWith(fresh);
+      if (opts.swapped) opts.swapped(fresh, old);
+      document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
+    }
+    return live(topics, function (ev) {
+      if (!opts.accept(ev)) return;
+      clearTimeout(timer);
+      timer = setTimeout(refresh, opts.delay || 150);
+    }, function () {
+      const state = document.getElementById("live-state");
+      if (state) state.dataset.connected = "1";
+    });
+  }
+
+  window.aimis = { api: api, live: live, liveRegion: liveRegion, cookie: cookie };
 })();
