@@ -121,6 +121,27 @@ class PooledSQLiteEngine(SQLiteEngine):
             )
         return await super()._run_in_new_connection(query, args, query_type, table)
 
+    async def _run_in_existing_connection(
+        self,
+        connection: Any,
+        query: str,
+        args: list[Any] | None = None,
+        query_type: str = "generic",
+        table: Any = None,
+    ) -> Any:
+        """A statement inside a transaction, in one trip to the connection's thread.
+
+        Piccolo's version first runs ``PRAGMA foreign_keys = 1`` again before every
+        statement: a second trip each, though ``get_connection`` (the only source of a
+        transaction's connection) already set it and its row factory. Under load every trip
+        waits for both threads to be scheduled (docs/benchmarks.md, C-STORE)."""
+        if query_type == "insert" and self.get_version_sync() < 3.35:  # no RETURNING
+            return await super()._run_in_existing_connection(
+                connection, query, args, query_type, table
+            )
+        async with connection.execute(query, args or []) as cursor:
+            return await cursor.fetchall()
+
 
 def make_engine() -> Engine:
     settings = get_settings()

@@ -11,7 +11,9 @@ import asyncio
 
 import pytest
 
+from store.db import transaction
 from store.tables import Department, Hospital
+from store.uow import now
 
 pytestmark = pytest.mark.integration
 
@@ -36,3 +38,15 @@ async def test_fifty_simultaneous_writes_and_reads_all_succeed(new_api, demo, un
         Department.hospital == city["id"], Department.name.like(f"{prefix}%")
     )
     assert made == 50
+
+
+async def test_a_transaction_still_enforces_foreign_keys() -> None:
+    """Statements inside a transaction run in one trip each (store.db); the connection's
+    foreign-key enforcement, set when it opens, still holds for every one of them."""
+    before = await Department.count()
+    with pytest.raises(Exception, match=r"(?i)foreign key"):
+        async with transaction():
+            await Department.insert(
+                Department(hospital=987654321, name="nowhere", created_at=now())
+            )
+    assert await Department.count() == before
