@@ -8,6 +8,8 @@ reader is not the one editing it (the lock freed, a save, a review).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
 
@@ -38,7 +40,13 @@ class ReportPages(Controller):
             "reports/editor.html",
             exam=exam,
             r=report,
-            priors=await priors(actor, exam.id, exam.hospital_id, exam.patient_id),
+            priors=await priors(
+                actor,
+                exam.id,
+                exam.hospital_id,
+                exam.patient_id,
+                datetime.fromisoformat(exam.exam_time) if exam.exam_time else None,
+            ),
             editing=report.lock.mine and report.can_write,
             topics=[page_topic(exam_id)],
             me_id=actor.user_id,

@@ -20,7 +20,7 @@ def listed(html: str) -> set[int]:
 async def test_priors_of_the_patient_as_far_as_the_reader_sees(new_api) -> None:
     east = await Hospital.select(Hospital.id).where(Hospital.code == "EAST").first()
     exams = await Examination.select(
-        Examination.id, Examination.patient_id, Examination.study.study_uid
+        Examination.id, Examination.patient_id, Examination.study.study_uid, Examination.exam_time
     ).where(Examination.hospital == east["id"], Examination.deleted_at.is_null())
     by_patient: dict[str, list[int]] = {}
     for e in exams:
@@ -33,6 +33,15 @@ async def test_priors_of_the_patient_as_far_as_the_reader_sees(new_api) -> None:
     assert listed(page.text) == set(ids) - {ids[0]}
     uid = next(e["study.study_uid"] for e in exams if e["id"] == ids[0])
     assert f"StudyInstanceUIDs={uid}," in page.text  # compare: this study and a prior
+    # the ones taken after an examination are marked "later": not priors of it
+    time = {e["id"]: e["exam_time"] for e in exams}
+    middle = sorted(ids, key=lambda i: time[i])[len(ids) // 2]
+    page = await chen.get(f"/exams/{middle}/report")
+    marked = {
+        int(i) for i in re.findall(r'<li data-exam="(\d+)">[^\n]*data-testid="later"', page.text)
+    }
+    assert marked == {i for i in ids if time[i] > time[middle]}
+    assert marked and marked != listed(page.text)  # some later, some earlier
 
     # City sees the priors its open requests share, not the rest of the patient's record
     open_requests = await DiagnosisRequest.select(DiagnosisRequest.examination).where(
