@@ -140,6 +140,7 @@ async def load_demo() -> list[Account]:
         await load_demo_studies(hospital_ids, get_settings().demo_study_patients)
     await examinations_for_all_studies()  # studies already there (idempotent)
     await load_demo_requests(hospital_ids)
+    await load_demo_reports(hospital_ids)
     accounts = [Account("alliance.admin", "alliance admin", ALLIANCE, "/admin/login")]
     accounts += [
         Account(f"admin.{code.lower()}", "hospital admin", name, "/admin/login")
@@ -211,3 +212,67 @@ async def load_demo_requests(hospital_ids: dict[str, int]) -> None:
         request_id = await create_request(await demo_actor(asker), exam, city, info, urgent)
         if decision:
             await apply_step(await demo_actor(decider), request_id, decision, reason=reason)
+
+
+# City's own examinations with a report at each later step, written through the report
+# service as the doctors would: (device type, author, reviewer or "", printed, title,
+# findings, impression). The CT waits for dr.wang's review; the DX is reviewed and printed.
+DEMO_REPORTS = [
+    (
+        "DX",
+        "dr.li",
+        "dr.wang",
+        True,
+        "胸部正位片报告",
+        "胸廓对称，双肺纹理清晰，未见实变影。双肺门不大。心影大小、形态正常。"
+        "双膈面光整，肋膈角锐利。",
+        "心肺膈未见明显异常。",
+    ),
+    (
+        "CT",
+        "dr.li",
+        "",
+        False,
+        "胸部CT平扫报告",
+        "右肺下叶外基底段见一实性结节，大小约6 mm×5 mm，边缘光整。余双肺纹理清晰，"
+        "纵隔内未见肿大淋巴结。心影大小、形态未见异常。双侧胸腔未见积液。",
+        "右肺下叶实性小结节（6 mm），建议12个月后低剂量CT复查。",
+    ),
+]
+
+
+async def load_demo_reports(hospital_ids: dict[str, int]) -> None:
+    """Reports at City (once): one waiting for review, one reviewed and printed."""
+    from api.reports import lock
+    from api.reports import print as printing
+    from api.reports import service as reports
+    from api.reports.schemas import ReportSave, StepIn
+    from store.tables import ExamReport
+
+    city = hospital_ids["CITY"]
+    if await ExamReport.exists().where(ExamReport.hospital == city):
+        return
+    for device, author, reviewer, printed, title, findings, impression in DEMO_REPORTS:
+        exam = (
+            await Examination.select(Examination.id)
+            .where(
+                Examination.hospital == city,
+                Examination.device_type == device,
+                Examination.status == "images_arrived",
+            )
+            .order_by(Examination.exam_time, ascending=False)
+            .first()
+        )
+        if exam is None:
+            continue
+        writer = await demo_actor(author)
+        await lock.take(writer, exam["id"])
+        saved = await reports.save(
+            writer, exam["id"], ReportSave(0, title=title, findings=findings, impression=impression)
+        )
+        done = await reports.submit(writer, exam["id"], StepIn(saved.version))
+        if reviewer and done.version is not None:
+            checker = await demo_actor(reviewer)
+            await reports.approve(checker, exam["id"], StepIn(done.version))
+            if printed:
+                await printing.print_report(checker, exam["id"])

@@ -30,6 +30,9 @@ from store.tables import (
     DeviceType,
     DiagnosisRequest,
     Examination,
+    ExamReport,
+    ExamReportVersion,
+    Hospital,
     Instance,
     MigrationRun,
     Patient,
@@ -37,6 +40,7 @@ from store.tables import (
     User,
 )
 from store.uow import Ctx, now
+from tests.integration.test_consultations import as_user
 
 pytestmark = pytest.mark.integration
 
@@ -482,6 +486,37 @@ async def test_the_demo_examinations_have_their_check_items() -> None:
     with_dictionary = [e for e in exams if e["device_type"] in ("CT", "MR", "DX")]
     assert with_dictionary, "the demo holds CT, MR and DX examinations"
     assert all(e["check_item"] is not None for e in with_dictionary), exams
+
+
+async def test_the_demo_shows_every_report_step(new_api, demo) -> None:
+    """A new user finds City's reports at each later step: a CT report waiting for
+    dr.wang's review (his review list) and a DX report reviewed and printed, with its
+    versions, its print time and its PDF — written through the report service."""
+    city = await Hospital.select(Hospital.id).where(Hospital.code == "CITY").first()
+    rows = await ExamReport.select(
+        ExamReport.examination,
+        ExamReport.state,
+        ExamReport.print_count,
+        ExamReport.examination.device_type.as_alias("device"),
+        ExamReport.examination.status.as_alias("status"),
+        ExamReport.examination.print_time.as_alias("print_time"),
+    ).where(ExamReport.hospital == city["id"], ExamReport.examination.hospital == city["id"])
+    by_device = {r["device"]: r for r in rows}
+    assert by_device["CT"]["state"] == "initial" and by_device["CT"]["status"] == "initial_report"
+    dx = by_device["DX"]
+    assert (dx["state"], dx["status"], dx["print_count"]) == ("reviewed", "printed", 1)
+    assert dx["print_time"] is not None
+    assert (
+        await ExamReportVersion.count().where(
+            ExamReportVersion.report.examination == dx["examination"]
+        )
+        >= 1
+    )
+    wang = await as_user(new_api, "dr.wang")
+    waiting = await wang.get("/exams", params={"status": "initial_report"})
+    assert f'data-href="/exams/{by_device["CT"]["examination"]}"' in waiting.text
+    pdf = await wang.get(f"/api/exams/{dx['examination']}/report.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
 async def test_shared_examinations_in_every_sort_with_filters_and_counts(new_api, uniq) -> None:
