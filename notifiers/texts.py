@@ -21,6 +21,12 @@ BUSINESS_TYPES: dict[str, tuple[str, str]] = {
 }
 TEST = "test"
 
+# A case whose kind is not its business type: a hospital's own examination report is reported
+# under "diagnosis" (its rules and its module) but is not a remote diagnosis request.
+CASE_TYPES: dict[str, tuple[str, str]] = {
+    "exam_report": ("检查报告", "Examination report"),
+}
+
 EVENTS: dict[str, tuple[str, str]] = {
     "create": ("新申请，请审核", "new request, please review"),
     "agree": ("已有科室同意", "a department agreed"),
@@ -61,7 +67,12 @@ def event_label(event: str, language: str) -> str:
 def _lines(payload: dict, language: str, link: str) -> tuple[str, str]:
     """The headline and the "see" line of a case step in one language."""
     case_id = payload.get("case_id")
-    what = business_label(str(payload.get("business_type", "")), language)
+    case = CASE_TYPES.get(str(payload.get("case_type", "")))
+    what = (
+        case[_lang(language)]
+        if case
+        else business_label(str(payload.get("business_type", "")), language)
+    )
     if case_id:
         what = f"{what} #{case_id}"
     event = event_label(str(payload.get("event", "")), language)
