@@ -90,6 +90,7 @@ STRINGS: dict[str, str] = {
     "Actions": "操作",
     "Printed": "已打印",
     "times": "次",
+    "once": "1 次",
     # the hospital's setting
     # sentences of the API shown on the page
     "The report is written by": "报告书写医院：",

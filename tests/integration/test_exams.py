@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -515,6 +516,8 @@ async def test_the_demo_shows_every_report_step(new_api, demo) -> None:
     wang = await as_user(new_api, "dr.wang")
     waiting = await wang.get("/exams", params={"status": "initial_report"})
     assert f'data-href="/exams/{by_device["CT"]["examination"]}"' in waiting.text
+    page = await wang.get(f"/exams/{dx['examination']}/report", headers={"accept-language": "en"})
+    assert re.search(r'data-testid="printed">[^<]*\d{4}-\d\d-\d\d \d\d:\d\d · once<', page.text)
     pdf = await wang.get(f"/api/exams/{dx['examination']}/report.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
