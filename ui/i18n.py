@@ -131,7 +131,11 @@ EN: dict[str, str] = {
     "inpatient": "Inpatient",
     "physical": "Physical examination",
     "emergency": "Emergency",
+    "sex:M": "M",
+    "sex:F": "F",
+    "sex:O": "O",
 }
+ZH.update({"sex:M": "男", "sex:F": "女", "sex:O": "其他"})
 
 
 def translator(lang: str):  # type: ignore[no-untyped-def]
@@ -140,6 +144,20 @@ def translator(lang: str):  # type: ignore[no-untyped-def]
     return lambda text: EN.get(text, text)
 
 
+def sex_label(translate: Any) -> Any:
+    """DICOM's M / F / O as the reader's word (男 / 女 / 其他); anything else as stored."""
+    return lambda value: translate(f"sex:{value}") if value in ("M", "F", "O") else value or ""
+
+
+def dicom_date(value: str | None) -> str:
+    """A DICOM date (YYYYMMDD) as 1985-12-01; anything else as stored."""
+    value = (value or "").strip()
+    if len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value
+
+
 def context(request: Request) -> dict[str, Any]:
     lang = language(request)
-    return {"lang": lang, "_": translator(lang)}
+    translate = translator(lang)
+    return {"lang": lang, "_": translate, "sex": sex_label(translate), "ymd": dicom_date}

@@ -420,10 +420,19 @@ async def test_admin_edits_with_version_check(new_api, uniq) -> None:
     assert await page_ids(place.doctor, q="张三丰") == [exam_id]
     assert await page_ids(place.doctor, department_id=str(place.department_id)) == [exam_id]
     assert await page_ids(place.doctor, exam_category="inpatient") == [exam_id]
-    # the category reads as words on the page, not as its code
-    for lang, label in (("en", "<dd>Inpatient</dd>"), ("zh-CN", "<dd>住院</dd>")):
+    # the category and the sex read as words, the birth date as a date, not as codes
+    for lang, label, sex in (
+        ("en", "<dd>Inpatient</dd>", "<dd>M "),
+        ("zh-CN", "<dd>住院</dd>", "<dd>男 "),
+    ):
         shown = await place.doctor.get(f"/exams/{exam_id}", headers={"Accept-Language": lang})
         assert shown.status_code == 200 and label in shown.text, lang
+        assert sex in shown.text and "<dd>1980-01-01</dd>" in shown.text, lang
+        listed = await place.doctor.get(
+            "/exams", params={"q": "HIS-" + place.code}, headers={"Accept-Language": lang}
+        )
+        assert 'data-col="patient_sex" data-label="' in listed.text
+        assert re.search(r'data-col="patient_sex"[^>]*>' + sex[4:].strip() + "<", listed.text)
     assert await page_ids(place.doctor, scanning_method="enhanced") == [exam_id]
     before = await Examination.select().where(Examination.id == exam_id).first()
     refusals = [
