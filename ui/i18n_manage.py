@@ -130,3 +130,37 @@ ZH_MANAGE: dict[str, str] = {
     "Share images": "分享影像",
     "Administer": "管理",
 }
+
+# What an audit row's target is (``AuditLog.target_type``), as the log shows and filters it:
+# code, Chinese, English. Keys are prefixed ("target:study") because some codes are also
+# words elsewhere ("study" is the archive's per-study billing unit).
+AUDIT_TARGETS: list[tuple[str, str, str]] = [
+    ("user", "用户", "User"),
+    ("hospital", "医院", "Hospital"),
+    ("department", "科室", "Department"),
+    ("role", "角色", "Role"),
+    ("alliance", "医联体", "Alliance"),
+    ("audit_log", "操作日志", "Audit log"),
+    ("api_token", "API 令牌", "API token"),
+    ("examination", "检查", "Examination"),
+    ("study", "影像检查", "Study"),
+    ("diagnosis_request", "远程诊断申请", "Diagnosis request"),
+    ("exam_report", "检查报告", "Examination report"),
+    ("exam_share", "检查分享", "Shared examination"),
+    ("consultation", "远程会诊", "Consultation"),
+    ("migration", "迁移任务", "Migration run"),
+    ("migration_log", "迁移日志", "Migration log"),
+    ("retrieval", "归档调阅", "Retrieval"),
+    ("dicom_node", "DICOM 节点", "DICOM node"),
+    ("check_item", "检查项目", "Check item"),
+    ("device", "设备", "Device"),
+    ("device_type", "设备类型", "Device type"),
+    ("body_part", "检查部位", "Body part"),
+    ("report_template", "报告模板", "Report template"),
+    ("phrase", "知识库短语", "Knowledge phrase"),
+    ("notification_channel", "通知渠道", "Notification channel"),
+    ("notification_rule", "通知规则", "Notification rule"),
+    ("list_preference", "列表设置", "List settings"),
+]
+ZH_MANAGE.update({f"target:{code}": zh for code, zh, _ in AUDIT_TARGETS})
+EN_MANAGE: dict[str, str] = {f"target:{code}": en for code, _, en in AUDIT_TARGETS}

@@ -127,6 +127,27 @@ async def test_filters(place: Place, uniq) -> None:
     assert await ids(action="doctor.freeze") == 3
 
 
+async def test_the_log_names_its_targets_in_the_readers_language(place: Place, uniq) -> None:
+    """Every target type the app writes reads as a word (a study is no billing unit "按检查"),
+    an unknown one as stored; the filter offers them all."""
+    who = uniq("targets.")
+    for kind in ("study", "exam_report", "diagnosis_request", "mystery_kind"):
+        await add_rows(1, username=who, hospital_id=place.id, target_type=kind)
+    for lang, words in (
+        ("zh-CN", ["影像检查 0", "检查报告 0", "远程诊断申请 0", "mystery_kind 0"]),
+        ("en", ["Study 0", "Examination report 0", "Diagnosis request 0", "mystery_kind 0"]),
+    ):
+        page = await place.admin.get(
+            "/manage/audit", params={"user": who}, headers={"Accept-Language": lang}
+        )
+        assert page.status_code == 200, page.text
+        cells = re.findall(r'data-label="[^"]*" class="small">([^<]*)</td>', page.text)
+        assert sorted(c.strip() for c in cells if c.strip().endswith(" 0")) == sorted(words)
+        assert "按检查" not in page.text
+    page = await place.admin.get("/manage/audit", headers={"Accept-Language": "zh-CN"})
+    assert '<option value="exam_report" >检查报告</option>' in page.text
+
+
 async def test_date_range_is_in_the_hospital_time_zone(place: Place, uniq) -> None:
     who = uniq("dates.")
     local = [
