@@ -82,7 +82,9 @@ async def audit_refused(exc: Exception, scope: Scope) -> None:
 
 
 def app_error_handler(request: Request, exc: AppError) -> Response:
-    return _error_response(request, exc.status_code, exc.message, exc.extra)
+    return _error_response(
+        request, exc.status_code, exc.text(i18n.language(request)), exc.extra
+    )
 
 
 def http_error_handler(request: Request, exc: HTTPException) -> Response:

@@ -2,6 +2,9 @@
 
 Services raise these; one exception handler in the composition root turns them into a
 4xx response (JSON for the API, a page for the UI) and writes the refusal to the audit log.
+A sentence a doctor or an admin meets in the web UI also carries its Chinese (``zh=``): the
+response speaks the reader's language (the UI's language cookie, else Accept-Language);
+the audit log keeps the English.
 """
 
 from __future__ import annotations
@@ -10,11 +13,18 @@ from __future__ import annotations
 class AppError(Exception):
     status_code = 400
 
-    def __init__(self, message: str, *, extra: dict | None = None, audited: bool = False) -> None:
+    def __init__(
+        self, message: str, *, zh: str = "", extra: dict | None = None, audited: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.zh = zh
         self.extra = extra or {}
         self.audited = audited  # the service already wrote the refusal to the audit log
+
+    def text(self, language: str) -> str:
+        """The sentence in ``language`` ("zh" or "en"); English where no Chinese is given."""
+        return self.zh if language == "zh" and self.zh else self.message
 
 
 class BadRequest(AppError):

@@ -7,6 +7,7 @@ import hmac
 import re
 import secrets
 from functools import lru_cache
+from typing import NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -41,24 +42,38 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def password_problem(password: str, username: str = "") -> str | None:
+class PasswordProblem(NamedTuple):
+    """Why a password is refused, in English and in Chinese."""
+
+    en: str
+    zh: str
+
+
+def password_problem(password: str, username: str = "") -> PasswordProblem | None:
     """Return why a password is too weak, or None if it is acceptable."""
     if len(password) < 8:
-        return "The password must have at least 8 characters."
+        return PasswordProblem(
+            "The password must have at least 8 characters.", "密码至少需要 8 个字符。"
+        )
     if len(password) > 128:
-        return "The password must have at most 128 characters."
+        return PasswordProblem(
+            "The password must have at most 128 characters.", "密码最多 128 个字符。"
+        )
     classes = sum(
         bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^a-zA-Z0-9]")
     )
     if classes < 3:
-        return (
+        return PasswordProblem(
             "The password must mix at least three of: lower-case letters, upper-case letters,"
-            " digits, symbols."
+            " digits, symbols.",
+            "密码须至少包含小写字母、大写字母、数字、符号中的三类。",
         )
     if username and username.lower() in password.lower():
-        return "The password must not contain the user name."
+        return PasswordProblem(
+            "The password must not contain the user name.", "密码不能包含用户名。"
+        )
     if password.lower() in COMMON_PASSWORDS:
-        return "This password is too common."
+        return PasswordProblem("This password is too common.", "该密码过于常见。")
     return None
 
 

@@ -40,6 +40,18 @@ CLOSED_STATES = [s.value for s in CLOSED]
 # Who hears of which step: the target hospital's reporters, or the requesting doctor.
 TELL_TARGET = {"create", "cancel"}
 TELL_REQUESTER = {"accept": "accept", "reject": "reject", "approve": "review", "print": "print"}
+# A request's state as the Chinese of an error message says it (the UI's words).
+STATE_ZH: dict[str, str] = {
+    "requested": "等待接收",
+    "accepted": "已接受",
+    "rejected": "已拒绝",
+    "cancelled": "已取消",
+    "reporting": "报告中",
+    "initial_report": "已初诊",
+    "reviewed": "已审核",
+    "returned": "已退回修改",
+    "printed": "已打印",
+}
 
 
 def topics(request: dict[str, Any]) -> list[str]:
@@ -49,7 +61,10 @@ def topics(request: dict[str, Any]) -> list[str]:
 async def load(request_id: int) -> dict[str, Any]:
     row = await DiagnosisRequest.select().where(DiagnosisRequest.id == request_id).first()
     if row is None:
-        raise NotFound(f"No remote diagnosis request with id {request_id} exists.")
+        raise NotFound(
+            f"No remote diagnosis request with id {request_id} exists.",
+            zh=f"不存在编号为 {request_id} 的远程诊断申请。",
+        )
     return row
 
 
@@ -82,6 +97,7 @@ async def reporting_hospital(exam: dict[str, Any]) -> int:
         name = await hospital_name(int(request["target_hospital"]))
         raise Conflict(
             f"The examination waits for {name} to accept the remote diagnosis request.",
+            zh=f"该检查正在等待{name}接受远程诊断申请。",
             extra={"request_id": request["id"], "state": request["state"]},
         )
     assert request["state"] in ACCEPTED
@@ -173,6 +189,8 @@ async def create_request(
             raise Conflict(
                 f"The examination already has an open remote diagnosis request "
                 f"(#{existing['id']}, {existing['state']}); cancel it first.",
+                zh=f"该检查已有进行中的远程诊断申请（#{existing['id']}，"
+                f"{STATE_ZH.get(existing['state'], existing['state'])}），请先取消该申请。",
                 extra={"request_id": existing["id"], "state": existing["state"]},
             )
         row = await DiagnosisRequest.insert(

@@ -218,7 +218,7 @@ class ManagementPages(Controller):
         except AppError as exc:
             if exc.status_code != 400:
                 raise
-            context["problem"] = exc.message
+            context["problem"] = exc.text(i18n.language(request))
         zone = ZoneInfo(await audit.time_zone_of(actor))
         context.update(
             time_zone=str(zone),

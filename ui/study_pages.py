@@ -77,7 +77,7 @@ class StudyPages(Controller):
         try:
             result = await studies.list_studies(ctx_of(request), actor, filters)
         except BadRequest as exc:
-            problem = exc.message
+            problem = exc.text(i18n.language(request))
         query = {
             k: v
             for k, v in [

@@ -96,10 +96,13 @@ async def _count_failure(user_id: int, day: str) -> tuple[int, bool] | None:
     return int(rows[0]["failed_count"]), bool(rows[0]["frozen"])
 
 
-def _frozen_message() -> str:
-    return (
+def _frozen() -> Locked:
+    """The refusal of an account frozen for wrong passwords (already audited)."""
+    return Locked(
         "This account is frozen after too many wrong passwords today. It unfreezes at the "
-        "start of tomorrow, or ask your hospital administrator to unfreeze it."
+        "start of tomorrow, or ask your hospital administrator to unfreeze it.",
+        zh="今日密码错误次数过多，账号已冻结。次日零点自动解冻，或请联系本院管理员解冻。",
+        audited=True,
     )
 
 
@@ -141,52 +144,66 @@ async def login(ctx: Ctx, identifier: str, password: str, realm: str) -> NewSess
     if user is None:
         await _verify(_dummy_hash(), password)  # same time as a real check: no user enumeration
         await audit_refusal(ctx, "login", f"unknown account {identifier[:64]!r}", "failure")
-        raise Unauthorized("Wrong user name or password.", audited=True)
+        raise Unauthorized("Wrong user name or password.", zh="用户名或密码错误。", audited=True)
     user = await _expire_stale_freeze(user)
     who = {"user_id": user["id"], "username": user["username"], "hospital_id": user["hospital"]}
     if user["frozen"]:
         await _audit_alone(ctx, "login", "refused: account frozen", "denied", **who)
         if user["frozen_reason"] == "admin":
-            raise Locked("This account is frozen by an administrator.", audited=True)
-        raise Locked(_frozen_message(), audited=True)
+            raise Locked(
+                "This account is frozen by an administrator.",
+                zh="该账号已被管理员冻结。",
+                audited=True,
+            )
+        raise _frozen()
     if not await _verify(user["password_hash"], password):
         day = local_day(await _user_time_zone(user))
         counted = await _count_failure(user["id"], day)
         await _audit_alone(ctx, "login", "wrong password", "failure", **who)
         if counted is None:
-            raise Locked(_frozen_message(), audited=True)
+            raise _frozen()
         count, frozen = counted
         if frozen:
             await _announce_freeze(ctx, count, day, **who)
-            raise Locked(_frozen_message(), audited=True)
+            raise _frozen()
         left = get_settings().max_failed_logins - count
         raise Unauthorized(
             f"Wrong user name or password. {left} more wrong tries today freeze the account.",
+            zh=f"用户名或密码错误。今日再错 {left} 次，账号将被冻结。",
             extra={"tries_left": left},
             audited=True,
         )
     if not user["active"]:
         await _audit_alone(ctx, "login", "refused: account deactivated", "denied", **who)
         raise Forbidden(
-            "This account is deactivated. Ask your hospital administrator.", audited=True
+            "This account is deactivated. Ask your hospital administrator.",
+            zh="该账号已停用，请联系本院管理员。",
+            audited=True,
         )
     if user["hospital"] is not None and not await _hospital_active(user["hospital"]):
         await _audit_alone(ctx, "login", "refused: hospital deactivated", "denied", **who)
         raise Forbidden(
             "Your hospital is deactivated in the alliance. Ask the alliance administrator.",
+            zh="您所在医院已在医联体中停用，请联系医联体管理员。",
             audited=True,
         )
     is_admin = user["kind"] in ADMIN_KINDS
     if realm == REALM_ADMIN and not is_admin:
         await _audit_alone(ctx, "login", "refused: not an administrator", "denied", **who)
         raise Forbidden(
-            "This account is not an administrator; use the doctors' login.", audited=True
+            "This account is not an administrator; use the doctors' login.",
+            zh="该账号不是管理员账号，请使用医生登录。",
+            audited=True,
         )
     if realm == REALM_APP and is_admin:
         await _audit_alone(
             ctx, "login", "refused: administrator at doctors' login", "denied", **who
         )
-        raise Forbidden("Administrators log in through the administrator login.", audited=True)
+        raise Forbidden(
+            "Administrators log in through the administrator login.",
+            zh="管理员请通过管理员登录入口登录。",
+            audited=True,
+        )
     return await _open_session(ctx, user, realm, "login")
 
 
@@ -335,7 +352,7 @@ async def logout(ctx: Ctx) -> None:
 async def _check_new_password(user_id: int, username: str, new_password: str) -> None:
     problem = security.password_problem(new_password, username)
     if problem:
-        raise BadRequest(problem)
+        raise BadRequest(problem.en, zh=problem.zh)
     keep = get_settings().password_history
     recent = (
         await PasswordHistory.select(PasswordHistory.password_hash)
@@ -345,7 +362,10 @@ async def _check_new_password(user_id: int, username: str, new_password: str) ->
     )
     for row in recent:
         if await _verify(row["password_hash"], new_password):
-            raise BadRequest(f"The new password must differ from your last {keep} passwords.")
+            raise BadRequest(
+                f"The new password must differ from your last {keep} passwords.",
+                zh=f"新密码不能与最近 {keep} 次使用的密码相同。",
+            )
 
 
 async def set_password(
@@ -368,7 +388,7 @@ async def change_password(ctx: Ctx, old_password: str, new_password: str) -> Non
     actor = _require(ctx)
     user = await User.select().where(User.id == actor.user_id).first()
     if user is None or not await _verify(user["password_hash"], old_password):
-        raise BadRequest("The current password is wrong.")
+        raise BadRequest("The current password is wrong.", zh="当前密码错误。")
     await _check_new_password(actor.user_id, actor.username, new_password)
     new_hash = await _hash(new_password)
     async with unit_of_work(ctx) as uow:
@@ -425,7 +445,10 @@ async def request_reset(ctx: Ctx, identifier: str) -> None:
 async def reset_password(ctx: Ctx, identifier: str, code: str, new_password: str) -> None:
     settings = get_settings()
     user = await find_user(identifier)
-    wrong = BadRequest("The verification code is wrong or has expired. Request a new one.")
+    wrong = BadRequest(
+        "The verification code is wrong or has expired. Request a new one.",
+        zh="验证码错误或已过期，请重新获取。",
+    )
     if user is None:
         raise wrong
     reset = (
@@ -456,10 +479,14 @@ async def reset_password(ctx: Ctx, identifier: str, code: str, new_password: str
                 hospital_id=user["hospital"],
             )
         left = settings.reset_code_tries - tries
+        if left > 0:
+            raise BadRequest(
+                f"The verification code is wrong. {left} tries left.",
+                zh=f"验证码错误，还可尝试 {left} 次。",
+            )
         raise BadRequest(
-            f"The verification code is wrong. {left} tries left."
-            if left > 0
-            else "The verification code is wrong and now void. Request a new one."
+            "The verification code is wrong and now void. Request a new one.",
+            zh="验证码错误，已失效，请重新获取。",
         )
     await _check_new_password(user["id"], user["username"], new_password)
     new_hash = await _hash(new_password)
@@ -498,9 +525,15 @@ def qr_topic(token: str) -> str:
 async def _qr_row(token: str) -> dict:
     row = await QrLogin.select().where(QrLogin.token_hash == security.token_hash(token)).first()
     if row is None:
-        raise NotFound("This QR code is unknown. Reload the login page for a new one.")
+        raise NotFound(
+            "This QR code is unknown. Reload the login page for a new one.",
+            zh="二维码无效，请刷新登录页面获取新的二维码。",
+        )
     if now() >= row["expires_at"]:
-        raise BadRequest("This QR code has expired. Reload the login page for a new one.")
+        raise BadRequest(
+            "This QR code has expired. Reload the login page for a new one.",
+            zh="二维码已过期，请刷新登录页面获取新的二维码。",
+        )
     return row
 
 
@@ -515,7 +548,10 @@ async def confirm_qr(ctx: Ctx, token: str) -> None:
             .returning(QrLogin.id)
         )
         if not updated:
-            raise BadRequest("This QR code was already used. Reload the login page.")
+            raise BadRequest(
+                "This QR code was already used. Reload the login page.",
+                zh="该二维码已被使用，请刷新登录页面。",
+            )
         await uow.event(qr_topic(token), "qr.confirmed", {"username": actor.username})
         await uow.audit("login.qr_confirm", "user", actor.user_id)
 
@@ -524,24 +560,30 @@ async def complete_qr(ctx: Ctx, token: str) -> NewSession:
     """The desktop page trades its confirmed token for a session, exactly once."""
     row = await _qr_row(token)
     if row["status"] != "confirmed" or row["user"] is None:
-        raise BadRequest("This QR code has not been confirmed on a phone yet.")
+        raise BadRequest(
+            "This QR code has not been confirmed on a phone yet.",
+            zh="该二维码尚未在手机上确认。",
+        )
     used = (
         await QrLogin.update({QrLogin.status: "used"})
         .where(QrLogin.id == row["id"], QrLogin.status == "confirmed")
         .returning(QrLogin.id)
     )
     if not used:
-        raise BadRequest("This QR code was already used. Reload the login page.")
+        raise BadRequest(
+            "This QR code was already used. Reload the login page.",
+            zh="该二维码已被使用，请刷新登录页面。",
+        )
     user = await User.select().where(User.id == row["user"]).first()
     if user is None or not user["active"] or user["frozen"]:
-        raise Forbidden("This account cannot log in now.")
+        raise Forbidden("This account cannot log in now.", zh="该账号当前无法登录。")
     realm = REALM_ADMIN if user["kind"] in ADMIN_KINDS else REALM_APP
     return await _open_session(ctx, user, realm, "login.qr")
 
 
 def _require(ctx: Ctx) -> Actor:
     if ctx.actor is None:
-        raise Unauthorized("Please log in.")
+        raise Unauthorized("Please log in.", zh="请先登录。")
     return ctx.actor
 
 

@@ -54,11 +54,23 @@ COLUMNS = (
     DR.hospital.alliance,
     DR.target_hospital.name,
 )
+# Chinese of the error messages: an examination's status and a step, in the UI's words.
+EXAM_STATUS_ZH: dict[str, str] = {
+    "images_arrived": "影像已到达",
+    "report_draft": "报告草稿",
+    "initial_report": "初步报告",
+    "reviewed": "已审核",
+    "printed": "已打印",
+}
+ACTION_ZH: dict[str, str] = {"accept": "接受", "reject": "拒绝", "cancel": "取消"}
 
 
 def actor_of(ctx: Ctx) -> Actor:
     if ctx.actor is None:
-        raise Unauthorized("Please log in; your session is missing or has expired.")
+        raise Unauthorized(
+            "Please log in; your session is missing or has expired.",
+            zh="您尚未登录或会话已过期，请重新登录。",
+        )
     return ctx.actor
 
 
@@ -103,7 +115,8 @@ def actions_for(actor: Actor, row: dict[str, Any]) -> list[str]:
 def not_found(request_id: int) -> NotFound:
     return NotFound(
         f"No remote diagnosis request with id {request_id} exists, or it belongs to other "
-        "hospitals."
+        "hospitals.",
+        zh=f"不存在编号为 {request_id} 的远程诊断申请，或该申请属于其他医院。",
     )
 
 
@@ -196,31 +209,41 @@ async def create(ctx: Ctx, data: RequestCreate) -> RequestDetail:
     actor = actor_of(ctx)
     if actor.kind != Kind.doctor or actor.hospital_id is None:
         raise Forbidden(
-            "Only a doctor of the examination's hospital sends it for remote diagnosis."
+            "Only a doctor of the examination's hospital sends it for remote diagnosis.",
+            zh="只有该检查所属医院的医生才能申请远程诊断。",
         )
     clinical_info = data.clinical_info.strip()
     if len(clinical_info) > MAX_CLINICAL_INFO:
         raise BadRequest(
             f"The clinical information is {len(clinical_info)} characters long; at most "
-            f"{MAX_CLINICAL_INFO} fit."
+            f"{MAX_CLINICAL_INFO} fit.",
+            zh=f"临床资料为 {len(clinical_info)} 个字符，最多允许 {MAX_CLINICAL_INFO} 个字符。",
         )
     exam = await get_examination(actor, data.examination_id)
     if exam["hospital"] != actor.hospital_id:
         raise Forbidden(
             "This examination belongs to another hospital; only its own hospital sends it for "
-            "remote diagnosis."
+            "remote diagnosis.",
+            zh="该检查属于其他医院，只有其所属医院才能申请远程诊断。",
         )
     if data.target_hospital_id == actor.hospital_id:
-        raise BadRequest("Your hospital cannot send a remote diagnosis request to itself.")
+        raise BadRequest(
+            "Your hospital cannot send a remote diagnosis request to itself.",
+            zh="不能向本院发送远程诊断申请。",
+        )
     if data.target_hospital_id not in {t.id for t in await targets(actor)}:
         raise BadRequest(
             f"Hospital {data.target_hospital_id} cannot diagnose this examination: send it to "
-            "an active hospital of your alliance that has remote diagnosis switched on."
+            "an active hospital of your alliance that has remote diagnosis switched on.",
+            zh=f"医院 {data.target_hospital_id} 无法诊断该检查：请发送至本医联体内"
+            "已启用且开通了远程诊断的医院。",
         )
     if exam["status"] not in SENDABLE_STATUSES:
+        status_zh = EXAM_STATUS_ZH.get(exam["status"], exam["status"])
         raise Conflict(
             f"The examination's report is already past its draft ({exam['status']}); it is "
             "reported here and cannot be sent for remote diagnosis.",
+            zh=f"该检查报告已超过草稿阶段（{status_zh}），由本院出具报告，不能再申请远程诊断。",
             extra={"status": exam["status"]},
         )
     request_id = await store.create_request(
@@ -243,26 +266,40 @@ async def step(
         if mine != "target" or not may_decide(actor):
             raise Forbidden(
                 "Only a doctor of the diagnosing hospital with the report.write or "
-                "report.review permission, or its administrator, accepts or rejects a request."
+                "report.review permission, or its administrator, accepts or rejects a request.",
+                zh="只有诊断医院中具有“书写报告”或“审核报告”权限的医生，或该医院的管理员，"
+                "才能接受或拒绝申请。",
             )
     elif trigger == "cancel":
         if mine != "requester" or not may_cancel(actor):
-            raise Forbidden("Only the requesting hospital cancels its request.")
+            raise Forbidden(
+                "Only the requesting hospital cancels its request.",
+                zh="只有申请医院才能取消其申请。",
+            )
     else:
-        raise NotFound(f"A remote diagnosis request has no action {trigger!r}.")
+        raise NotFound(
+            f"A remote diagnosis request has no action {trigger!r}.",
+            zh=f"远程诊断申请没有 {trigger!r} 操作。",
+        )
     if trigger == "reject":
         reason = reason.strip()
         if not reason:
-            raise BadRequest("Please give the reason for rejecting the request.")
+            raise BadRequest(
+                "Please give the reason for rejecting the request.",
+                zh="请填写拒绝该申请的原因。",
+            )
         if len(reason) > MAX_REASON:
             raise BadRequest(
-                f"The reason is {len(reason)} characters long; at most {MAX_REASON} fit."
+                f"The reason is {len(reason)} characters long; at most {MAX_REASON} fit.",
+                zh=f"原因为 {len(reason)} 个字符，最多允许 {MAX_REASON} 个字符。",
             )
     if row["state"] != WAITING:
         verb = "cancelled" if trigger == "cancel" else f"{trigger}ed"
+        state_zh = store.STATE_ZH.get(row["state"], row["state"])
         raise Conflict(
             f"The request is already {row['state'].replace('_', ' ')}; only a request that "
             f"waits for acceptance can be {verb}.",
+            zh=f"该申请当前状态为“{state_zh}”，只有等待接收的申请才能{ACTION_ZH[trigger]}。",
             extra={"state": row["state"], "version": row["version"]},
         )
     await store.apply_step(ctx, request_id, trigger, version=version, reason=reason)
@@ -287,7 +324,10 @@ def _cursor(value: str) -> tuple[bool, int]:
             raise ValueError(phase)
         return phase == "u", int(last)
     except ValueError:
-        raise BadRequest("The cursor is malformed; start again from the first page.") from None
+        raise BadRequest(
+            "The cursor is malformed; start again from the first page.",
+            zh="翻页参数无效，请从第一页重新开始。",
+        ) from None
 
 
 def _make_cursor(urgent: bool, last_id: int) -> str:
@@ -301,11 +341,17 @@ async def list_requests(
     requests: urgent first, then the newest first; keyset by (urgent, id)."""
     actor = actor_of(ctx)
     if box not in BOXES:
-        raise BadRequest("The box is incoming or outgoing.")
+        raise BadRequest(
+            "The box is incoming or outgoing.",
+            zh="列表须为 incoming（收到的申请）或 outgoing（发出的申请）。",
+        )
     if state and state != "open" and state not in STATES:
-        raise BadRequest(f"The state is one of open, {', '.join(STATES)} (or none for all).")
+        raise BadRequest(
+            f"The state is one of open, {', '.join(STATES)} (or none for all).",
+            zh=f"状态须为 open、{'、'.join(STATES)} 之一（留空表示全部）。",
+        )
     if not 1 <= limit <= 200:
-        raise BadRequest("The limit is between 1 and 200.")
+        raise BadRequest("The limit is between 1 and 200.", zh="每页数量须在 1 到 200 之间。")
     where: list[Any] = []
     column: Any
     if actor.hospital_id is not None:

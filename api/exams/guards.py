@@ -16,4 +16,7 @@ async def require_exam_list(connection: ASGIConnection, _: BaseRouteHandler) -> 
     if actor.is_admin:
         return
     if not await module_enabled(actor.hospital_id, Module.remote_diagnosis):
-        raise Forbidden("The module 'remote_diagnosis' is switched off for your hospital.")
+        raise Forbidden(
+            "The module 'remote_diagnosis' is switched off for your hospital.",
+            zh="您所在医院未开通“远程诊断”功能模块。",
+        )

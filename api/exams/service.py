@@ -82,6 +82,17 @@ DEFAULT_COLUMNS = [
     "hospital",
 ]
 LIST_NAME = "exams"
+# The Chinese of the fields and filters named in refusals (the UI's words).
+WHAT_ZH = {
+    "hospital": "医院",
+    "department": "科室",
+    "device type": "设备类型",
+    "exam category": "检查类别",
+    "scanning method": "扫描方式",
+    "search text": "搜索关键字",
+    "patient name": "患者姓名",
+    "HIS number": "HIS 号",
+}
 
 
 # --- the filter -----------------------------------------------------------------------------
@@ -108,13 +119,19 @@ def _id(value: str, what: str) -> int | None:
     if not value:
         return None
     if not value.isdigit() or len(value) > 12:
-        raise BadRequest(f"The {what} filter must be an id, not {value[:20]!r}.")
+        raise BadRequest(
+            f"The {what} filter must be an id, not {value[:20]!r}.",
+            zh=f"{WHAT_ZH.get(what, what)}筛选条件须为编号，不能是 {value[:20]!r}。",
+        )
     return int(value)
 
 
 def _short(value: str, what: str, max_len: int) -> str:
     if len(value) > max_len:
-        raise BadRequest(f"The {what} has at most {max_len} characters.")
+        raise BadRequest(
+            f"The {what} has at most {max_len} characters.",
+            zh=f"{WHAT_ZH.get(what, what)}最多 {max_len} 个字符。",
+        )
     return value
 
 
@@ -143,19 +160,31 @@ class ExamQuery:
     def parse(self) -> ExamFilter:
         """The filter, or ``BadRequest`` naming the parameter that is wrong."""
         if self.status and self.status not in STATUSES:
-            raise BadRequest(f"Unknown status {self.status[:30]!r}; one of {', '.join(STATUSES)}.")
+            raise BadRequest(
+                f"Unknown status {self.status[:30]!r}; one of {', '.join(STATUSES)}.",
+                zh=f"未知状态 {self.status[:30]!r}，须为 {'、'.join(STATUSES)} 之一。",
+            )
         if self.sort not in SORTS:
-            raise BadRequest(f"Sort by one of {', '.join(SORTS)}, not {self.sort[:30]!r}.")
+            raise BadRequest(
+                f"Sort by one of {', '.join(SORTS)}, not {self.sort[:30]!r}.",
+                zh=f"排序字段须为 {'、'.join(SORTS)} 之一，不能是 {self.sort[:30]!r}。",
+            )
         if self.order not in ORDERS:
-            raise BadRequest(f"The order is 'asc' or 'desc', not {self.order[:30]!r}.")
+            raise BadRequest(
+                f"The order is 'asc' or 'desc', not {self.order[:30]!r}.",
+                zh=f"排序方向须为 'asc'（升序）或 'desc'（降序），不能是 {self.order[:30]!r}。",
+            )
         limit = DEFAULT_LIMIT
         if self.limit:
             if not self.limit.isdigit() or not 1 <= int(self.limit) <= MAX_LIMIT:
-                raise BadRequest(f"The limit is a number from 1 to {MAX_LIMIT}.")
+                raise BadRequest(
+                    f"The limit is a number from 1 to {MAX_LIMIT}.",
+                    zh=f"每页数量须为 1 到 {MAX_LIMIT} 之间的数字。",
+                )
             limit = int(self.limit)
         start, end = parse_day(self.date_from, "start date"), parse_day(self.date_to, "end date")
         if start and end and end < start:
-            raise BadRequest("The end date is before the start date.")
+            raise BadRequest("The end date is before the start date.", zh="结束日期早于开始日期。")
         return ExamFilter(
             date_from=start,
             date_to=end,
@@ -276,7 +305,8 @@ def decode_cursor(f: ExamFilter) -> tuple[str, datetime | None, int] | None:
     except (ValueError, TypeError, binascii.Error, msgspec.DecodeError):
         raise BadRequest(
             "The cursor is not one this list handed out for this sort order; start again "
-            "from the first page."
+            "from the first page.",
+            zh="翻页参数与该列表当前的排序方式不符，请从第一页重新开始。",
         ) from None
     return phase, when, row_id
 
@@ -560,10 +590,16 @@ def check_id_number(value: str) -> str:
     if not value:
         return ""
     if not re.fullmatch(r"[0-9]{17}[0-9X]", value):
-        raise BadRequest("An ID number has 17 digits and a check digit or X (18 characters).")
+        raise BadRequest(
+            "An ID number has 17 digits and a check digit or X (18 characters).",
+            zh="身份证号应为 17 位数字加 1 位校验码（数字或 X），共 18 位。",
+        )
     total = sum(int(d) * w for d, w in zip(value[:17], ID_WEIGHTS, strict=True))
     if ID_CHECK[total % 11] != value[17]:
-        raise BadRequest(f"The ID number {value} fails its check digit; please check it.")
+        raise BadRequest(
+            f"The ID number {value} fails its check digit; please check it.",
+            zh=f"身份证号 {value} 校验位不正确，请核对。",
+        )
     return value
 
 
@@ -576,16 +612,24 @@ def check_birth_date(value: str) -> str:
         if len(digits) != 8 or day > date.today():
             raise ValueError
     except ValueError:
-        raise BadRequest(f"{value[:20]!r} is not a birth date like 1980-05-31.") from None
+        raise BadRequest(
+            f"{value[:20]!r} is not a birth date like 1980-05-31.",
+            zh=f"{value[:20]!r} 不是有效的出生日期（格式如 1980-05-31）。",
+        ) from None
     return digits
 
 
 def _text(value: str, what: str, max_len: int, required: bool = False) -> str:
     value = value.strip()
     if required and not value:
-        raise BadRequest(f"The {what} must not be empty.")
+        raise BadRequest(
+            f"The {what} must not be empty.", zh=f"{WHAT_ZH.get(what, what)}不能为空。"
+        )
     if len(value) > max_len:
-        raise BadRequest(f"The {what} has at most {max_len} characters.")
+        raise BadRequest(
+            f"The {what} has at most {max_len} characters.",
+            zh=f"{WHAT_ZH.get(what, what)}最多 {max_len} 个字符。",
+        )
     return value
 
 
@@ -596,7 +640,9 @@ def validated_changes(data: ExamUpdate) -> dict[str, Any]:
     if data.patient_sex is not UNSET:
         sex = data.patient_sex.strip().upper()
         if sex not in SEXES:
-            raise BadRequest("The sex is M, F, O or empty.")
+            raise BadRequest(
+                "The sex is M, F, O or empty.", zh="性别须为 M（男）、F（女）、O（其他）或留空。"
+            )
         out["patient_sex"] = sex
     if data.patient_birth_date is not UNSET:
         out["patient_birth_date"] = check_birth_date(data.patient_birth_date)
@@ -607,7 +653,9 @@ def validated_changes(data: ExamUpdate) -> dict[str, Any]:
     if data.patient_phone is not UNSET:
         phone = data.patient_phone.strip()
         if phone and not PHONE_RE.fullmatch(phone):
-            raise BadRequest(f"{phone[:40]!r} is not a phone number.")
+            raise BadRequest(
+                f"{phone[:40]!r} is not a phone number.", zh=f"{phone[:40]!r} 不是有效的电话号码。"
+            )
         out["patient_phone"] = phone
     if data.check_item_id is not UNSET:
         out["check_item"] = data.check_item_id
@@ -618,7 +666,10 @@ def validated_changes(data: ExamUpdate) -> dict[str, Any]:
     if data.scanning_method is not UNSET:
         out["scanning_method"] = _text(data.scanning_method, "scanning method", 60)
     if not out:
-        raise BadRequest("Nothing to change: send at least one field.")
+        raise BadRequest(
+            "Nothing to change: send at least one field.",
+            zh="没有需要修改的内容：请至少提交一个字段。",
+        )
     return out
 
 
@@ -653,12 +704,14 @@ async def set_columns(ctx: Ctx, columns: list[str]) -> ColumnPrefs:
     if unknown:
         raise BadRequest(
             f"Unknown columns: {', '.join(c[:30] for c in unknown[:5])}. "
-            f"Choose from: {', '.join(COLUMNS)}."
+            f"Choose from: {', '.join(COLUMNS)}.",
+            zh=f"未知的列：{'、'.join(c[:30] for c in unknown[:5])}。"
+            f"可选列：{'、'.join(COLUMNS)}。",
         )
     if not columns:
-        raise BadRequest("Choose at least one column.")
+        raise BadRequest("Choose at least one column.", zh="请至少选择一列。")
     if len(set(columns)) != len(columns):
-        raise BadRequest("Each column may be chosen once.")
+        raise BadRequest("Each column may be chosen once.", zh="每一列只能选择一次。")
     encoded = msgspec.json.encode(columns).decode()
     key = _pref_key(actor)
     async with unit_of_work(ctx) as uow:

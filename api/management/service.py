@@ -171,7 +171,7 @@ def changed_fields(data: msgspec.Struct) -> list[str]:
 async def _hash_checked(password: str, username: str) -> str:
     problem = security.password_problem(password, username)
     if problem:
-        raise BadRequest(problem)
+        raise BadRequest(problem.en, zh=problem.zh)
     return await anyio.to_thread.run_sync(security.hash_password, password)
 
 

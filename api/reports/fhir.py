@@ -57,13 +57,17 @@ async def diagnostic_report(ctx: Ctx, report_id: int) -> dict[str, Any]:
     assert ctx.actor is not None
     row = await ExamReport.select(ExamReport.examination).where(ExamReport.id == report_id).first()
     if row is None:
-        raise NotFound(f"No report with id {report_id} exists, or it belongs to another hospital.")
+        raise NotFound(
+            f"No report with id {report_id} exists, or it belongs to another hospital.",
+            zh=f"不存在编号为 {report_id} 的报告，或该报告属于其他医院。",
+        )
     exam_id = int(row["examination"])
     try:
         report, exam = await readable(ctx.actor, exam_id)
     except NotFound as hidden:
         raise NotFound(
-            f"No report with id {report_id} exists, or it belongs to another hospital."
+            f"No report with id {report_id} exists, or it belongs to another hospital.",
+            zh=f"不存在编号为 {report_id} 的报告，或该报告属于其他医院。",
         ) from hidden
     base = get_settings().base_url.rstrip("/")
     hospital = await Hospital.select(Hospital.name).where(Hospital.id == report["hospital"]).first()

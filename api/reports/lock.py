@@ -17,7 +17,16 @@ import msgspec
 
 from aimis.domain import Permission
 from aimis.errors import Conflict, Forbidden
-from api.reports.access import CASE, Access, access, ensure_report, for_writing, names, page_topic
+from api.reports.access import (
+    CASE,
+    STATE_ZH,
+    Access,
+    access,
+    ensure_report,
+    for_writing,
+    names,
+    page_topic,
+)
 from api.reports.schemas import Done, LockRead, PersonRead
 from store.tables import CaseHistory, ExamReport, Timer
 from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work
@@ -60,11 +69,14 @@ async def held_elsewhere(report_id: int, actor: Actor) -> Conflict | None:
     holder, until = live_lock(row)
     if holder is None or holder == actor.user_id:
         return None
-    name = (await names(holder)).get(holder, f"user {holder}")
+    who = await names(holder)
+    name = who.get(holder, f"user {holder}")
     local = until.astimezone(await hospital_zone(actor.hospital_id))
     return Conflict(
         f"{name} is editing the report (locked until {local:%H:%M}); you can edit it when "
         "they have saved or the lock is freed.",
+        zh=f"{who.get(holder, f'用户 {holder}')}正在编辑该报告（锁定至 {local:%H:%M}），"
+        "待其保存或锁定释放后您即可编辑。",
         extra={"lock_holder": holder, "lock_holder_name": name, "lock_until": until.isoformat()},
     )
 
@@ -98,6 +110,8 @@ async def take(ctx: Ctx, exam_id: int) -> LockRead:
         raise Conflict(
             f"The report is {report['state']}; it is edited only as a draft or after the "
             "reviewer returned it.",
+            zh=f"报告当前为“{STATE_ZH.get(report['state'], report['state'])}”状态，"
+            "仅草稿或被审核医生退回的报告可以编辑。",
             extra={"state": report["state"]},
         )
     actor = found.actor
@@ -127,7 +141,8 @@ async def take(ctx: Ctx, exam_id: int) -> LockRead:
                 )
     if not taken:
         raise await held_elsewhere(report["id"], actor) or Conflict(
-            "The report cannot be locked now; reload the page."
+            "The report cannot be locked now; reload the page.",
+            zh="当前无法锁定该报告，请刷新页面。",
         )
     return LockRead(
         PersonRead(actor.user_id, (await names(actor.user_id))[actor.user_id]),
@@ -155,11 +170,14 @@ async def admin_release(ctx: Ctx, exam_id: int) -> Done:
     assert actor is not None
     found = await access(actor, exam_id)
     if actor.kind != "hospital_admin" or not found.in_reporting_hospital:
-        raise Forbidden("Only an administrator of the reporting hospital releases a report lock.")
+        raise Forbidden(
+            "Only an administrator of the reporting hospital releases a report lock.",
+            zh="只有报告医院的管理员才能释放报告锁定。",
+        )
     report = await ExamReport.select().where(ExamReport.examination == exam_id).first()
     holder = live_lock(report)[0]
     if report is None or holder is None:
-        raise Conflict("Nobody holds the lock of this report.")
+        raise Conflict("Nobody holds the lock of this report.", zh="该报告当前无人锁定。")
     async with unit_of_work(ctx) as uow:
         await clear(uow, found, report, holder=holder)
         await history(

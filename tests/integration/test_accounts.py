@@ -58,6 +58,13 @@ async def test_wrong_and_missing_credentials(api, demo) -> None:
     res = await api.post("/api/auth/login", json={"identifier": "dr.nobody", "password": "x"})
     assert res.status_code == 401
     assert res.json()["detail"] == "Wrong user name or password."
+    # the login page in Chinese (its language cookie) reads the refusal in Chinese
+    res = await api.post(
+        "/api/auth/login",
+        json={"identifier": "dr.nobody", "password": "x"},
+        cookies={"lang": "zh"},
+    )
+    assert (res.status_code, res.json()["detail"]) == (401, "用户名或密码错误。")
     res = await api.post("/api/auth/login", json={"identifier": "dr.wang"})
     assert res.status_code == 400
     res = await api.post(

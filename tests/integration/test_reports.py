@@ -145,7 +145,7 @@ async def refused(
     res = await client.request(method, path, **kw)
     assert res.status_code == status, res.text
     body = res.json()
-    assert body["detail"] and body["detail"][-1] in ".)", body
+    assert body["detail"] and body["detail"][-1] in ".)。）", body
     assert says in body["detail"], body["detail"]
     assert await snapshot(exam_id) == before
     for _ in range(40):
@@ -346,6 +346,17 @@ async def test_editing_while_another_holds_the_lock_is_refused(new_api, uniq) ->
     )
     assert body["lock_holder"] == h.author_id
     await refused(h.reviewer, "POST", url(exam_id, "/lock"), 409, exam_id, "is editing the report")
+    # a reader whose UI is in Chinese reads the refusal in Chinese, the holder named the same
+    body = await refused(
+        h.reviewer,
+        "POST",
+        url(exam_id, "/lock"),
+        409,
+        exam_id,
+        "正在编辑该报告",
+        headers={"Accept-Language": "zh-CN,zh;q=0.9"},
+    )
+    assert body["detail"].startswith(h.names["author"]) and body["lock_holder_name"]
     await refused(
         h.reviewer,
         "POST",
