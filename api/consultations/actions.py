@@ -34,19 +34,25 @@ from store.uow import Ctx, UnitOfWork, now
 
 DECISIONS = {"agree": "agree", "agree_join": "agree", "deny": "deny"}
 AGREED = ("agree", "agree_join")
+# The Chinese of the applicant's steps, for the Chinese of refusals only (the UI's words).
+STEP_ZH = {"start": "开始会诊", "withdraw": "撤回会诊申请", "cancel": "取消会诊"}
 
 
 def _invite(invites: list[dict[str, Any]], department_id: int) -> dict[str, Any]:
     for invite in invites:
         if invite["department"] == department_id:
             return invite
-    raise BadRequest(f"Department {department_id} is not invited to this consultation.")
+    raise BadRequest(
+        f"Department {department_id} is not invited to this consultation.",
+        zh=f"科室 {department_id} 未受邀参加本次会诊。",
+    )
 
 
-def _reviewer_only(ctx: Ctx, invite: dict[str, Any], what: str) -> None:
+def _reviewer_only(ctx: Ctx, invite: dict[str, Any], what: str, what_zh: str) -> None:
     if not access.reviews_department(actor_of(ctx), invite["department"]):
         raise Forbidden(
-            f"Only a reviewer of {department_label(invite)} may {what} for that department."
+            f"Only a reviewer of {department_label(invite)} may {what} for that department.",
+            zh=f"只有{department_label(invite)}的审核人才能为该科室{what_zh}。",
         )
 
 
@@ -85,10 +91,13 @@ async def decide(ctx: Ctx, consultation_id: int, data: DecisionIn) -> Done:
     await access.involvement(actor, consultation_id)
     trigger = DECISIONS.get(data.decision)
     if trigger is None:
-        raise BadRequest("The decision is agree, agree_join or deny.")
+        raise BadRequest(
+            "The decision is agree, agree_join or deny.",
+            zh="审核意见须为 agree（同意）、agree_join（同意并参与）或 deny（拒绝）。",
+        )
     invites = await invites_of(consultation_id)
     invite = _invite(invites, data.department_id)
-    _reviewer_only(ctx, invite, "decide")
+    _reviewer_only(ctx, invite, "decide", "提交审核意见")
     reason = data.reason.strip()[:2000]
 
     async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
@@ -105,7 +114,10 @@ async def decide(ctx: Ctx, consultation_id: int, data: DecisionIn) -> Done:
             .returning(ConsultationInvite.id)
         )
         if not updated:
-            raise Conflict(f"{department_label(invite)} has already decided.")
+            raise Conflict(
+                f"{department_label(invite)} has already decided.",
+                zh=f"{department_label(invite)}已提交过审核意见。",
+            )
         if data.decision in AGREED and invite["expert"]:
             await join(consultation_id, invite["expert"], "expert")
         if data.decision == "agree_join":
@@ -141,7 +153,7 @@ async def adjust_expert(ctx: Ctx, consultation_id: int, data: ExpertIn) -> Done:
     await access.involvement(actor, consultation_id)
     invites = await invites_of(consultation_id)
     invite = _invite(invites, data.department_id)
-    _reviewer_only(ctx, invite, "choose the expert")
+    _reviewer_only(ctx, invite, "choose the expert", "指定专家")
     dept = (
         await Department.select(Department.id, Department.name)
         .where(Department.id == data.department_id)
@@ -150,7 +162,9 @@ async def adjust_expert(ctx: Ctx, consultation_id: int, data: ExpertIn) -> Done:
     assert dept is not None
     await expert_in_department(data.user_id, dept)
     if invite["expert"] == data.user_id:
-        raise BadRequest("This doctor is already the department's expert.")
+        raise BadRequest(
+            "This doctor is already the department's expert.", zh="该医生已是该科室的专家。"
+        )
 
     async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
         await ConsultationInvite.update({ConsultationInvite.expert: data.user_id}).where(
@@ -188,7 +202,10 @@ async def applicant_step(ctx: Ctx, consultation_id: int, trigger: str, data: Ste
     actor = actor_of(ctx)
     who = await access.involvement(actor, consultation_id)
     if not who.applicant:
-        raise Forbidden(f"Only the applicant may {trigger} the consultation.")
+        raise Forbidden(
+            f"Only the applicant may {trigger} the consultation.",
+            zh=f"只有申请人才能{STEP_ZH.get(trigger, trigger)}。",
+        )
     invites = await invites_of(consultation_id)
     reason = data.reason.strip()[:2000]
 

@@ -62,11 +62,21 @@ OPEN_STATES = (
     ConsultationState.scheduled,
     ConsultationState.in_progress,
 )
+# The Chinese of the fields named in refusals (the UI's words).
+WHAT_ZH = {
+    "patient's name": "患者姓名",
+    "HIS number": "HIS 号",
+    "topic": "会诊主题",
+    "clinical summary": "病情摘要",
+}
 
 
 def actor_of(ctx: Ctx) -> Actor:
     if ctx.actor is None:
-        raise Unauthorized("Please log in; your session is missing or has expired.")
+        raise Unauthorized(
+            "Please log in; your session is missing or has expired.",
+            zh="您尚未登录或会话已过期，请重新登录。",
+        )
     return ctx.actor
 
 
@@ -76,9 +86,12 @@ def actor_of(ctx: Ctx) -> Actor:
 def _text(value: str, what: str, limit: int, required: bool = False) -> str:
     value = value.strip()
     if required and not value:
-        raise BadRequest(f"Please enter the {what}.")
+        raise BadRequest(f"Please enter the {what}.", zh=f"请填写{WHAT_ZH.get(what, what)}。")
     if len(value) > limit:
-        raise BadRequest(f"The {what} is {len(value)} characters long; at most {limit} fit.")
+        raise BadRequest(
+            f"The {what} is {len(value)} characters long; at most {limit} fit.",
+            zh=f"{WHAT_ZH.get(what, what)}为 {len(value)} 个字符，最多允许 {limit} 个字符。",
+        )
     return value
 
 
@@ -88,7 +101,8 @@ async def parse_time(value: str, hospital_id: int | None) -> datetime:
         at = datetime.fromisoformat(value.strip())
     except ValueError:
         raise BadRequest(
-            f"The scheduled time {value!r} is not a date and time like 2026-12-01T09:30."
+            f"The scheduled time {value!r} is not a date and time like 2026-12-01T09:30.",
+            zh=f"会诊时间 {value!r} 不是有效的日期和时间（格式如 2026-12-01T09:30）。",
         ) from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=await hospital_zone(hospital_id))
@@ -99,18 +113,29 @@ def _patient(data: ConsultationCreate) -> PatientRead:
     p = data.patient
     sex = p.sex.strip().lower()
     if sex not in SEXES:
-        raise BadRequest("The patient's sex is male, female or other (or left empty).")
+        raise BadRequest(
+            "The patient's sex is male, female or other (or left empty).",
+            zh="患者性别须为 male（男）、female（女）、other（其他）或留空。",
+        )
     birth = p.birth_date.strip()
     if birth:
         try:
             born = date.fromisoformat(birth)
         except ValueError:
-            raise BadRequest(f"The birth date {birth!r} is not a date like 1970-01-31.") from None
+            raise BadRequest(
+                f"The birth date {birth!r} is not a date like 1970-01-31.",
+                zh=f"出生日期 {birth!r} 不是有效的日期（格式如 1970-01-31）。",
+            ) from None
         if born > now().date():
-            raise BadRequest("The patient's birth date lies in the future.")
+            raise BadRequest(
+                "The patient's birth date lies in the future.", zh="患者的出生日期晚于今天。"
+            )
     id_number = p.id_number.strip().upper()
     if id_number and not ID_NUMBER_RE.fullmatch(id_number):
-        raise BadRequest("The ID number has letters and digits only, at most 32 of them.")
+        raise BadRequest(
+            "The ID number has letters and digits only, at most 32 of them.",
+            zh="身份证号只能包含字母和数字，最多 32 位。",
+        )
     return PatientRead(
         name=_text(p.name, "patient's name", 100),
         sex=sex,
@@ -137,12 +162,18 @@ async def consultation_hospitals(alliance_id: int | None) -> dict[int, str]:
 
 async def _checked_invites(actor: Actor, data: ConsultationCreate) -> list[dict[str, Any]]:
     if not data.invites:
-        raise BadRequest("Invite at least one department.")
+        raise BadRequest("Invite at least one department.", zh="请至少邀请一个科室。")
     if len(data.invites) > MAX_INVITES:
-        raise BadRequest(f"At most {MAX_INVITES} departments can be invited to one consultation.")
+        raise BadRequest(
+            f"At most {MAX_INVITES} departments can be invited to one consultation.",
+            zh=f"一次会诊最多可邀请 {MAX_INVITES} 个科室。",
+        )
     ids = [i.department_id for i in data.invites]
     if len(set(ids)) != len(ids):
-        raise BadRequest("A department is invited twice; invite each department once.")
+        raise BadRequest(
+            "A department is invited twice; invite each department once.",
+            zh="有科室被重复邀请，每个科室只能邀请一次。",
+        )
     hospitals = await consultation_hospitals(actor.alliance_id)
     departments = {
         d["id"]: d
@@ -156,7 +187,9 @@ async def _checked_invites(actor: Actor, data: ConsultationCreate) -> list[dict[
         if dept is None or not dept["active"] or dept["hospital"] not in hospitals:
             raise BadRequest(
                 f"Department {invite.department_id} cannot be invited: it does not exist, is "
-                "switched off, or its hospital does not take part in remote consultation."
+                "switched off, or its hospital does not take part in remote consultation.",
+                zh=f"无法邀请科室 {invite.department_id}：该科室不存在、已停用，"
+                "或其所在医院未开通远程会诊。",
             )
         if invite.expert_id is not None:
             await expert_in_department(invite.expert_id, dept)
@@ -179,20 +212,31 @@ async def expert_in_department(user_id: int, dept: dict[str, Any]) -> None:
         User.active == True,  # noqa: E712
     )
     if not ok:
-        raise BadRequest(f"The chosen expert is not an active doctor of {dept['name']}.")
+        raise BadRequest(
+            f"The chosen expert is not an active doctor of {dept['name']}.",
+            zh=f"所选专家不是{dept['name']}的在职医生。",
+        )
 
 
 async def create(ctx: Ctx, data: ConsultationCreate) -> ConsultationRead:
     actor = actor_of(ctx)
     if actor.kind != Kind.doctor or APPLY not in actor.permissions:
-        raise Forbidden("Your role lacks the permission to apply for a consultation.")
+        raise Forbidden(
+            "Your role lacks the permission to apply for a consultation.",
+            zh="您的角色没有申请会诊的权限。",
+        )
     topic = _text(data.topic, "topic", 200, required=True)
     summary = _text(data.clinical_summary, "clinical summary", 10_000)
     scheduled = await parse_time(data.scheduled_at, actor.hospital_id)
     if scheduled < now() - timedelta(minutes=5):
-        raise BadRequest("The scheduled time lies in the past; choose a time to come.")
+        raise BadRequest(
+            "The scheduled time lies in the past; choose a time to come.",
+            zh="会诊时间已过，请选择将来的时间。",
+        )
     if scheduled > now() + timedelta(days=366):
-        raise BadRequest("The scheduled time is more than a year ahead.")
+        raise BadRequest(
+            "The scheduled time is more than a year ahead.", zh="会诊时间距今超过一年。"
+        )
     patient = _patient(data)
     invites = await _checked_invites(actor, data)
     assert actor.hospital_id is not None
@@ -511,7 +555,10 @@ async def log(actor: Actor, q: str = "", offset: int = 0, limit: int = 50) -> Lo
     elif actor.kind == Kind.hospital_admin and actor.hospital_id is not None:
         hospital_ids = [actor.hospital_id]
     else:
-        raise Forbidden("The consultation log is for hospital and alliance administrators.")
+        raise Forbidden(
+            "The consultation log is for hospital and alliance administrators.",
+            zh="会诊日志仅供医院管理员和医联体管理员查看。",
+        )
     if not hospital_ids:
         return LogPage(0, [])
     invited = await ConsultationInvite.select(ConsultationInvite.consultation).where(

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from aimis.errors import BadRequest
-from api.dictionaries.common import actor_of, apply_update, clean_code, code_free, like_pattern
+from api.dictionaries.common import (
+    WHAT_ZH,
+    actor_of,
+    apply_update,
+    clean_code,
+    code_free,
+    like_pattern,
+)
 from api.dictionaries.common import paging as check_paging
 from api.dictionaries.schemas import (
     CheckItemCreate,
@@ -42,7 +49,9 @@ class ListQuery:
         self.q = q.strip()[:100]
         self.page, self.per_page = check_paging(page, per_page)
         if active not in ("", "true", "false"):
-            raise BadRequest("active is 'true', 'false' or empty.")
+            raise BadRequest(
+                "active is 'true', 'false' or empty.", zh="active 须为 'true'、'false' 或留空。"
+            )
         self.active = active
 
 
@@ -127,7 +136,10 @@ async def update_coded(kind: Coded, ctx: Ctx, row_id: int, data: CodedUpdate) ->
 async def _own(table: Any, row_id: int, actor: Actor, what: str) -> None:
     """A reference to another dictionary row must stay inside the actor's hospital."""
     if not await table.exists().where(table.id == row_id, table.hospital == own_hospital(actor)):
-        raise BadRequest(f"The {what} {row_id} is not in this hospital's dictionary.")
+        raise BadRequest(
+            f"The {what} {row_id} is not in this hospital's dictionary.",
+            zh=f"编号为 {row_id} 的{WHAT_ZH.get(what, what)}不在本院字典中。",
+        )
 
 
 async def _paged(
@@ -301,12 +313,20 @@ def _cloud_film(visible_when: str, hours: int) -> None:
     if visible_when not in VISIBILITY:
         raise BadRequest(
             "cloud_film_visible is 'after_review' (the patient sees the film once the report "
-            "is reviewed) or 'after_hours' (N hours after the exam)."
+            "is reviewed) or 'after_hours' (N hours after the exam).",
+            zh="cloud_film_visible 须为 'after_review'（报告审核后患者可见云胶片）或 "
+            "'after_hours'（检查后 N 小时可见）。",
         )
     if not 0 <= hours <= MAX_HOURS:
-        raise BadRequest(f"cloud_film_hours is between 0 and {MAX_HOURS}.")
+        raise BadRequest(
+            f"cloud_film_hours is between 0 and {MAX_HOURS}.",
+            zh=f"cloud_film_hours 须在 0 至 {MAX_HOURS} 之间。",
+        )
     if visible_when == "after_hours" and hours == 0:
-        raise BadRequest("With 'after_hours', say after how many hours (at least 1).")
+        raise BadRequest(
+            "With 'after_hours', say after how many hours (at least 1).",
+            zh="选择 'after_hours' 时，请填写检查后多少小时患者可见（至少 1 小时）。",
+        )
 
 
 def _category(value: str) -> str:
@@ -314,7 +334,9 @@ def _category(value: str) -> str:
     if value not in EXAM_CATEGORIES:
         raise BadRequest(
             f"Unknown exam category {value[:40]!r}; use one of: "
-            f"{', '.join(c for c in EXAM_CATEGORIES if c)} (or empty)."
+            f"{', '.join(c for c in EXAM_CATEGORIES if c)} (or empty).",
+            zh=f"未知的检查类别 {value[:40]!r}；可选值："
+            f"{', '.join(c for c in EXAM_CATEGORIES if c)}（或留空）。",
         )
     return value
 

@@ -68,7 +68,10 @@ async def search(
     with_inactive: bool = False,
 ) -> PhrasePage:
     if page < 1 or not 1 <= per_page <= 100:
-        raise BadRequest("The page starts at 1; between 1 and 100 phrases a page.")
+        raise BadRequest(
+            "The page starts at 1; between 1 and 100 phrases a page.",
+            zh="页码从 1 开始；每页 1 至 100 条短语。",
+        )
     terms = [t for t in q.lower().split() if t][:8]
     query = visible(KnowledgePhrase, actor).where(_mine(actor))
     if not with_inactive:
@@ -90,7 +93,10 @@ async def get_phrase(actor: Actor, phrase_id: int) -> PhraseRead:
         .first()
     )
     if row is None:
-        raise NotFound(f"No phrase with id {phrase_id} exists, or it is not yours to see.")
+        raise NotFound(
+            f"No phrase with id {phrase_id} exists, or it is not yours to see.",
+            zh=f"不存在编号为 {phrase_id} 的知识库短语，或您无权查看。",
+        )
     return _read(row)
 
 
@@ -108,7 +114,10 @@ async def add_phrase(ctx: Ctx, data: PhraseCreate) -> PhraseRead:
         raise BadRequest(
             "The administrator keeps the hospital's phrases; a doctor adds personal ones."
             if actor.is_admin
-            else "A doctor adds personal phrases; the hospital's are kept by its administrator."
+            else "A doctor adds personal phrases; the hospital's are kept by its administrator.",
+            zh="本院的知识库短语由管理员维护；个人短语由医生自行添加。"
+            if actor.is_admin
+            else "医生只能添加个人短语；本院的知识库短语由管理员维护。",
         )
     t: dict[str, Any] = _texts({k: getattr(data, k) for k in TEXTS})
     async with unit_of_work(ctx) as uow:
@@ -133,7 +142,10 @@ async def update_phrase(ctx: Ctx, phrase_id: int, data: PhraseUpdate) -> PhraseR
     hospital_id = own_hospital(actor)
     current = await get_phrase(actor, phrase_id)
     if current.personal != (not actor.is_admin):
-        raise NotFound(f"No phrase with id {phrase_id} exists, or it is not yours to change.")
+        raise NotFound(
+            f"No phrase with id {phrase_id} exists, or it is not yours to change.",
+            zh=f"不存在编号为 {phrase_id} 的知识库短语，或您无权修改。",
+        )
     t = _texts(
         {
             k: getattr(data, k) if isinstance(getattr(data, k), str) else getattr(current, k)

@@ -56,6 +56,14 @@ FIELDS: dict[str, str] = {
 SCOPES = ("hospital", "department", "personal")
 FORMATS = ("title_format", "header_format", "findings_format", "impression_format", "footer_format")
 LIMITS = {"title_format": 200}
+# The Chinese of the formats named in refusals (``what`` is the key with spaces).
+FORMAT_ZH = {
+    "title format": "标题格式",
+    "header format": "页眉格式",
+    "findings format": "检查所见格式",
+    "impression format": "诊断意见格式",
+    "footer format": "页脚格式",
+}
 SEX = {"M": "男", "F": "女", "O": "其他"}
 
 SAMPLE: dict[str, str] = {
@@ -84,11 +92,13 @@ def field_list() -> list[FieldInfo]:
 
 def placeholders(text: str, what: str) -> list[str]:
     """The field names ``text`` uses; a malformed or unknown placeholder is a 400."""
+    what_zh = FORMAT_ZH.get(what, what)
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise BadRequest(
-            f"The {what} has an unbalanced brace ({exc}); write {{{{ or }}}} for a literal one."
+            f"The {what} has an unbalanced brace ({exc}); write {{{{ or }}}} for a literal one.",
+            zh=f"{what_zh}中的花括号不成对（{exc}）；花括号本身请写作 {{{{ 或 }}}}。",
         ) from None
     names = []
     for _literal, name, spec, conversion in parsed:
@@ -96,7 +106,8 @@ def placeholders(text: str, what: str) -> list[str]:
             continue
         if name not in FIELDS or spec or conversion:
             raise BadRequest(
-                f"Unknown placeholder {{{name}}} in the {what}; known fields: {', '.join(FIELDS)}."
+                f"Unknown placeholder {{{name}}} in the {what}; known fields: {', '.join(FIELDS)}.",
+                zh=f"{what_zh}中有未知的占位符 {{{name}}}；可用字段：{', '.join(FIELDS)}。",
             )
         names.append(name)
     return names
@@ -105,18 +116,27 @@ def placeholders(text: str, what: str) -> list[str]:
 def check_formats(shown: list[str], formats: dict[str, str]) -> list[str]:
     unknown = [f for f in shown if f not in FIELDS]
     if unknown:
-        raise BadRequest(f"Unknown shown fields: {', '.join(unknown)}; known: {', '.join(FIELDS)}.")
+        raise BadRequest(
+            f"Unknown shown fields: {', '.join(unknown)}; known: {', '.join(FIELDS)}.",
+            zh=f"未知的显示字段：{', '.join(unknown)}；可用字段：{', '.join(FIELDS)}。",
+        )
     shown = [f for f in FIELDS if f in shown]  # canonical order, no duplicates
     for key, text in formats.items():
         what = key.replace("_", " ")
         limit = LIMITS.get(key, 20000)
+        what_zh = FORMAT_ZH.get(what, what)
         if len(text) > limit:
-            raise BadRequest(f"The {what} has at most {limit} characters.")
+            raise BadRequest(
+                f"The {what} has at most {limit} characters.",
+                zh=f"{what_zh}最多允许 {limit} 个字符。",
+            )
         for name in placeholders(text, what):
             if name not in shown:
                 raise BadRequest(
                     f"The placeholder {{{name}}} in the {what} is not among the shown fields; "
-                    "show the field or remove the placeholder."
+                    "show the field or remove the placeholder.",
+                    zh=f"{what_zh}中的占位符 {{{name}}} 不在显示字段中；"
+                    "请显示该字段或删除该占位符。",
                 )
     return shown
 
@@ -187,25 +207,40 @@ async def get_template(actor: Actor, template_id: int) -> TemplateRead:
         .first()
     )
     if row is None:
-        raise NotFound(f"No report template with id {template_id} exists, or you may not use it.")
+        raise NotFound(
+            f"No report template with id {template_id} exists, or you may not use it.",
+            zh=f"不存在编号为 {template_id} 的报告模板，或您无权使用该模板。",
+        )
     return _read(row)
 
 
 async def _check_scope(actor: Actor, scope: str, department_id: int | None) -> None:
     if scope not in SCOPES:
-        raise BadRequest(f"The scope is one of: {', '.join(SCOPES)}.")
+        raise BadRequest(
+            f"The scope is one of: {', '.join(SCOPES)}.",
+            zh=f"范围须为以下之一：{', '.join(SCOPES)}。",
+        )
     if scope == "personal" and actor.is_admin:
-        raise BadRequest("A personal template belongs to a doctor; a doctor creates his own.")
+        raise BadRequest(
+            "A personal template belongs to a doctor; a doctor creates his own.",
+            zh="个人模板属于医生本人，须由医生自行创建。",
+        )
     if scope != "personal" and not (actor.is_admin and actor.kind == "hospital_admin"):
-        raise Forbidden("Only the hospital administrator keeps hospital and department templates.")
+        raise Forbidden(
+            "Only the hospital administrator keeps hospital and department templates.",
+            zh="只有本院管理员可以维护全院模板和科室模板。",
+        )
     if scope == "department":
         if department_id is None:
-            raise BadRequest("A department template names its department.")
+            raise BadRequest(
+                "A department template names its department.", zh="科室模板须指定所属科室。"
+            )
         if not await Department.exists().where(
             Department.id == department_id, Department.hospital == own_hospital(actor)
         ):
             raise BadRequest(
-                f"The department {department_id} is not a department of this hospital."
+                f"The department {department_id} is not a department of this hospital.",
+                zh=f"编号为 {department_id} 的科室不是本院科室。",
             )
 
 
@@ -213,7 +248,10 @@ async def _check_item(actor: Actor, item_id: int | None) -> None:
     if item_id is not None and not await CheckItem.exists().where(
         CheckItem.id == item_id, CheckItem.hospital == own_hospital(actor)
     ):
-        raise BadRequest(f"The check item {item_id} is not in this hospital's dictionary.")
+        raise BadRequest(
+            f"The check item {item_id} is not in this hospital's dictionary.",
+            zh=f"编号为 {item_id} 的检查项目不在本院字典中。",
+        )
 
 
 async def add_template(ctx: Ctx, data: TemplateCreate) -> TemplateRead:
@@ -254,7 +292,10 @@ async def update_template(ctx: Ctx, template_id: int, data: TemplateUpdate) -> T
     hospital_id = own_hospital(actor)
     current = await get_template(actor, template_id)
     if current.scope == "personal" and current.owner_id != actor.user_id:
-        raise NotFound(f"No report template with id {template_id} exists, or you may not use it.")
+        raise NotFound(
+            f"No report template with id {template_id} exists, or you may not use it.",
+            zh=f"不存在编号为 {template_id} 的报告模板，或您无权使用该模板。",
+        )
     department_id = (
         data.department_id if isinstance(data.department_id, int) else current.department_id
     )
@@ -370,11 +411,17 @@ async def render_template(
     else:
         row = await ReportTemplate.select(*COLUMNS).where(ReportTemplate.id == template_id).first()
         if row is None:
-            raise NotFound(f"No report template with id {template_id} exists.")
+            raise NotFound(
+                f"No report template with id {template_id} exists.",
+                zh=f"不存在编号为 {template_id} 的报告模板。",
+            )
         template = _read(row)
         exam_row = await Examination.select().where(Examination.id == examination_id).first()
         if exam_row is None:
-            raise NotFound(f"No examination with id {examination_id} exists.")
+            raise NotFound(
+                f"No examination with id {examination_id} exists.",
+                zh=f"不存在编号为 {examination_id} 的检查。",
+            )
         exam = exam_row
     formats = {f: getattr(template, f) for f in FORMATS}
     return _rendered(

@@ -24,7 +24,10 @@ async def hospital_by_code(code: str) -> int:
     row = await Hospital.select(Hospital.id).where(Hospital.code == code.upper()).first()
     if row is None:
         codes = ", ".join(r["code"] for r in await Hospital.select(Hospital.code))
-        raise BadRequest(f"No hospital has the code {code!r}; known codes: {codes or 'none'}.")
+        raise BadRequest(
+            f"No hospital has the code {code!r}; known codes: {codes or 'none'}.",
+            zh=f"没有编码为 {code!r} 的医院；已有编码：{codes or '无'}。",
+        )
     return int(row["id"])
 
 

@@ -87,7 +87,8 @@ CALLBACKS = (
 def check_declared_size(content_length: str | None, limit: int) -> None:
     if content_length and content_length.isdigit() and int(content_length) > limit:
         raise TooLarge(
-            f"The request is {int(content_length):,} bytes; at most {limit:,} are accepted."
+            f"The request is {int(content_length):,} bytes; at most {limit:,} are accepted.",
+            zh=f"请求大小为 {int(content_length):,} 字节，最多接受 {limit:,} 字节。",
         )
 
 
@@ -104,13 +105,18 @@ async def read_parts(
         async for chunk in body:
             total += len(chunk)
             if total > limit:
-                raise TooLarge(f"The request is larger than the {limit:,} bytes accepted.")
+                raise TooLarge(
+                    f"The request is larger than the {limit:,} bytes accepted.",
+                    zh=f"请求超过了允许的 {limit:,} 字节上限。",
+                )
             await asyncio.to_thread(parser.write, chunk)
         parser.finalize()
     except AppError:
         raise
     except Exception as exc:  # the body is not the multipart it says it is
-        raise BadRequest(f"The multipart body could not be read: {exc}") from None
+        raise BadRequest(
+            f"The multipart body could not be read: {exc}", zh=f"无法读取 multipart 请求体：{exc}"
+        ) from None
     finally:
         collector.on_part_end()
     return collector.parts
@@ -121,8 +127,14 @@ def boundary_of(content_type: str, expected: str) -> tuple[bytes, dict[bytes, by
     kind, params = parse_options_header(content_type)
     if kind != expected.encode():
         got = kind.decode("latin-1") or "a body without Content-Type"
-        raise UnsupportedMediaType(f"This takes {expected}, not {got}.")
+        got_zh = kind.decode("latin-1") or "没有 Content-Type 的请求体"
+        raise UnsupportedMediaType(
+            f"This takes {expected}, not {got}.", zh=f"此处只接受 {expected}，而不是 {got_zh}。"
+        )
     boundary = params.get(b"boundary", b"").strip(b'"')
     if not boundary:
-        raise BadRequest(f"The {expected} Content-Type names no boundary.")
+        raise BadRequest(
+            f"The {expected} Content-Type names no boundary.",
+            zh=f"{expected} 的 Content-Type 未指定 boundary。",
+        )
     return boundary, params

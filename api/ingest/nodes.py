@@ -25,7 +25,8 @@ def checked_ae_title(value: str) -> str:
     title = value.strip()
     if not AE_TITLE.fullmatch(title):
         raise BadRequest(
-            "An AE title has 1 to 16 printable ASCII characters, no backslash (e.g. PACS_CT1)."
+            "An AE title has 1 to 16 printable ASCII characters, no backslash (e.g. PACS_CT1).",
+            zh="AE 名称须为 1 至 16 个可打印 ASCII 字符，不能含反斜杠（如 PACS_CT1）。",
         )
     return title
 
@@ -33,7 +34,10 @@ def checked_ae_title(value: str) -> str:
 def _host(value: str) -> str:
     host = value.strip()
     if len(host) > 200 or any(c.isspace() for c in host):
-        raise BadRequest("The host is an IP address or name without spaces (or empty: any).")
+        raise BadRequest(
+            "The host is an IP address or name without spaces (or empty: any).",
+            zh="主机须为不含空格的 IP 地址或主机名（留空表示任意）。",
+        )
     return host
 
 
@@ -65,7 +69,9 @@ async def create_node(ctx: Ctx, data: NodeCreate) -> NodeRead:
     hospital_id = await upload_hospital(actor, data.hospital_id)
     title = checked_ae_title(data.ae_title)
     if await DicomNode.exists().where(DicomNode.ae_title == title):
-        raise Conflict(f"The AE title {title} is already registered.")
+        raise Conflict(
+            f"The AE title {title} is already registered.", zh=f"AE 名称 {title} 已被登记。"
+        )
     async with unit_of_work(ctx) as uow:
         row = await DicomNode.insert(
             DicomNode(
@@ -110,7 +116,8 @@ async def update_node(ctx: Ctx, node_id: int, data: NodeUpdate) -> NodeRead:
         if not done:
             raise Conflict(
                 f"The DICOM node {row['ae_title']} was changed by someone else meanwhile; "
-                "reload and try again."
+                "reload and try again.",
+                zh=f"DICOM 节点 {row['ae_title']} 在此期间已被他人修改，请刷新页面后重试。",
             )
         changes = ", ".join(
             f"{c._meta.name}={v}" for c, v in values.items() if c is not DicomNode.version

@@ -50,11 +50,12 @@ CSV_HEADER = [
     "Resource package 资源包",
     "Valid until 存储有效期",
 ]
+DAY_ZH = {"from": "起始日期", "to": "截止日期"}
 
 
 def actor_of(ctx: Ctx) -> Actor:
     if ctx.actor is None:
-        raise Forbidden("Please log in.")
+        raise Forbidden("Please log in.", zh="请先登录。")
     return ctx.actor
 
 
@@ -62,10 +63,13 @@ async def upload_hospital(actor: Actor, hospital_id: int | None) -> int:
     """The hospital an upload goes to: his own, or one an alliance admin chose."""
     if actor.kind == "alliance_admin" and hospital_id is not None:
         if not await can_see_hospital(actor, hospital_id):
-            raise BadRequest(f"No hospital with id {hospital_id} is in your alliance.")
+            raise BadRequest(
+                f"No hospital with id {hospital_id} is in your alliance.",
+                zh=f"您的医联体中没有编号为 {hospital_id} 的医院。",
+            )
         return hospital_id
     if actor.kind == "alliance_admin":
-        raise BadRequest("Choose the hospital the images belong to.")
+        raise BadRequest("Choose the hospital the images belong to.", zh="请选择影像所属医院。")
     return sending_hospital(actor)
 
 
@@ -136,9 +140,15 @@ async def list_runs(
     actor: Actor, state: str = "", source: str = "", offset: int = 0, limit: int = PAGE
 ) -> RunPage:
     if state and state not in STATES:
-        raise BadRequest(f"Unknown state {state!r}; one of {', '.join(STATES)}.")
+        raise BadRequest(
+            f"Unknown state {state!r}; one of {', '.join(STATES)}.",
+            zh=f"未知的状态 {state!r}；可选值：{', '.join(STATES)}。",
+        )
     if source and source not in SOURCES:
-        raise BadRequest(f"Unknown source {source!r}; one of {', '.join(SOURCES)}.")
+        raise BadRequest(
+            f"Unknown source {source!r}; one of {', '.join(SOURCES)}.",
+            zh=f"未知的来源 {source!r}；可选值：{', '.join(SOURCES)}。",
+        )
     limit = max(1, min(limit, 200))
     query = visible(MigrationRun, actor)
     count = MigrationRun.count().where(hospital_ids_clause(MigrationRun, actor))
@@ -241,7 +251,10 @@ def _day(text: str, what: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise BadRequest(f"The {what} date {text!r} is not YYYY-MM-DD.") from None
+        raise BadRequest(
+            f"The {what} date {text!r} is not YYYY-MM-DD.",
+            zh=f"{DAY_ZH.get(what, what)} {text!r} 不是 YYYY-MM-DD 格式。",
+        ) from None
 
 
 def _log_where(
@@ -250,7 +263,7 @@ def _log_where(
     """The filter as where-clauses (Piccolo queries change in place: build each anew)."""
     start, end = _day(date_from, "from"), _day(date_to, "to")
     if start and end and end < start:
-        raise BadRequest("The 'to' date lies before the 'from' date.")
+        raise BadRequest("The 'to' date lies before the 'from' date.", zh="截止日期早于起始日期。")
     conditions = [_log_scope(actor)]
     if start:
         conditions.append(MigrationLog.created_at >= datetime.combine(start, time(), UTC))

@@ -36,8 +36,9 @@ def expand(received: list[Received], folder: Path) -> list[Received]:
     for n, item in enumerate(received, start=1):
         if is_zip(item.path, item.name):
             label = f"The zip {item.name or f'#{n}'}"
+            label_zh = f"压缩包 {item.name or f'#{n}'}"
             limits = ZipLimits.from_settings(budget)
-            entries = expand_zip(item.path, folder / f"zip-{n}", label, limits)
+            entries = expand_zip(item.path, folder / f"zip-{n}", label, limits, label_zh)
             item.path.unlink(missing_ok=True)
             prefix = f"{item.name}/" if item.name else ""
             out += [Received(e.path, prefix + e.name, e.size) for e in entries]
@@ -48,7 +49,9 @@ def expand(received: list[Received], folder: Path) -> list[Received]:
         if budget < 0:
             raise TooLarge(
                 f"The upload expands to more than the {get_settings().ingest_max_upload_bytes:,} "
-                "bytes accepted."
+                "bytes accepted.",
+                zh="上传内容解压后超过了允许的 "
+                f"{get_settings().ingest_max_upload_bytes:,} 字节上限。",
             )
     return out
 
@@ -88,10 +91,16 @@ async def upload(ctx: Ctx, hospital_id: int, headers: Headers, body: AsyncIterat
             if p.field_name == "files" and (p.file_name or p.size)
         ]
         if not sent:
-            raise BadRequest("Choose at least one file, folder or zip to upload.")
+            raise BadRequest(
+                "Choose at least one file, folder or zip to upload.",
+                zh="请至少选择一个文件、文件夹或压缩包上传。",
+            )
         received = await asyncio.to_thread(expand, sent, folder)
         if not received:
-            raise BadRequest("The upload holds no file (only empty folders or zips).")
+            raise BadRequest(
+                "The upload holds no file (only empty folders or zips).",
+                zh="上传内容中没有文件（只有空文件夹或空压缩包）。",
+            )
         names = sorted({r.name.split("/")[0] for r in sent})
         detail = ", ".join(names)[:200]
         return await spool_run(ctx, hospital_id, "upload", detail, received, move=True)
@@ -111,12 +120,18 @@ def collect(path: Path, folder: Path) -> list[Received]:
     elif path.is_file():
         received = [Received(path, path.name, path.stat().st_size)]
     else:
-        raise BadRequest(f"{path} is neither a file nor a folder.")
+        raise BadRequest(
+            f"{path} is neither a file nor a folder.", zh=f"{path} 既不是文件也不是文件夹。"
+        )
     zips = [r for r in received if is_zip(r.path, r.name)]
     plain = [r for r in received if r not in zips]
     for n, z in enumerate(zips, start=1):
         entries = expand_zip(
-            z.path, folder / f"zip-{n}", f"The zip {z.name}", ZipLimits.from_settings()
+            z.path,
+            folder / f"zip-{n}",
+            f"The zip {z.name}",
+            ZipLimits.from_settings(),
+            f"压缩包 {z.name}",
         )
         plain += [Received(e.path, f"{z.name}/{e.name}", e.size) for e in entries]
     return plain
@@ -129,7 +144,7 @@ async def import_path(ctx: Ctx, hospital_id: int, path: Path, queue: bool = True
     try:
         received = await asyncio.to_thread(collect, path, folder)
         if not received:
-            raise BadRequest(f"{path} holds no file.")
+            raise BadRequest(f"{path} holds no file.", zh=f"{path} 中没有文件。")
         return await spool_run(
             ctx, hospital_id, "import", str(path)[:200], received, move=False, queue=queue
         )

@@ -37,6 +37,7 @@ CSV_HEADER = [
     "Hospital id 医院编号",
     "Detail 详情",
 ]
+DAY_ZH = {"start date": "开始日期", "end date": "结束日期"}
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,10 @@ class AuditQuery:
         """The filter, or ``BadRequest`` naming the parameter that is wrong."""
         hospital = self.hospital_id
         if hospital and not hospital.isdigit():
-            raise BadRequest(f"The hospital filter must be a hospital id, not {hospital[:20]!r}.")
+            raise BadRequest(
+                f"The hospital filter must be a hospital id, not {hospital[:20]!r}.",
+                zh=f"医院筛选须为医院编号，而不是“{hospital[:20]}”。",
+            )
         return AuditFilter(
             date_from=parse_day(self.date_from, "start date"),
             date_to=parse_day(self.date_to, "end date"),
@@ -117,14 +121,20 @@ async def time_zone_of(actor: Actor) -> str:
     return get_settings().time_zone
 
 
-def parse_day(value: str, what: str) -> date | None:
+def parse_day(value: str, what: str, what_zh: str = "") -> date | None:
+    """``what`` names the field in the message; ``what_zh`` in Chinese (the start and end
+    dates have theirs already)."""
     value = value.strip()
     if not value:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise BadRequest(f"The {what} {value[:20]!r} is not a date like 2026-11-27.") from None
+        what_zh = what_zh or DAY_ZH.get(what, "")
+        raise BadRequest(
+            f"The {what} {value[:20]!r} is not a date like 2026-11-27.",
+            zh=f"{what_zh}“{value[:20]}”不是有效的日期，格式应如 2026-11-27。" if what_zh else "",
+        ) from None
 
 
 def _day_start(day: date, tz: str) -> datetime:
@@ -136,11 +146,12 @@ async def _where(actor: Actor, f: AuditFilter, tz: str) -> list[Any]:
     if f.hospital_id is not None:
         if not await can_see_hospital(actor, f.hospital_id):
             raise NotFound(
-                f"No hospital with id {f.hospital_id} exists, or it is outside your scope."
+                f"No hospital with id {f.hospital_id} exists, or it is outside your scope.",
+                zh=f"不存在编号为 {f.hospital_id} 的医院，或该医院不在您的管理范围内。",
             )
         where.append(AuditLog.hospital_id == f.hospital_id)
     if f.date_from and f.date_to and f.date_from > f.date_to:
-        raise BadRequest("The start date is after the end date.")
+        raise BadRequest("The start date is after the end date.", zh="开始日期晚于结束日期。")
     if f.date_from:
         where.append(AuditLog.at >= _day_start(f.date_from, tz))
     if f.date_to:
@@ -151,7 +162,10 @@ async def _where(actor: Actor, f: AuditFilter, tz: str) -> list[Any]:
         where.append(AuditLog.action.ilike(f"%{f.action.strip()[:64]}%"))
     if f.outcome:
         if f.outcome not in OUTCOMES:
-            raise BadRequest("The outcome filter is one of: success, failure, denied.")
+            raise BadRequest(
+                "The outcome filter is one of: success, failure, denied.",
+                zh="结果筛选须为 success（成功）、failure（失败）、denied（拒绝）之一。",
+            )
         where.append(AuditLog.outcome == f.outcome)
     if f.target_type.strip():
         where.append(AuditLog.target_type == f.target_type.strip()[:40])

@@ -131,7 +131,7 @@ async def add_admin(ctx: Ctx, hospital_id: int, data: AdminCreate) -> UserCreate
         ctx,
         username=data.username.strip(),
         password=data.password or str(generated),
-        display_name=clean_text(data.display_name, "display name", 100),
+        display_name=clean_text(data.display_name, "display name", 100, what_zh="姓名"),
         kind=Kind.hospital_admin,
         alliance_id=hospital["alliance"],
         hospital_id=hospital_id,
@@ -148,7 +148,10 @@ async def add_admin(ctx: Ctx, hospital_id: int, data: AdminCreate) -> UserCreate
 async def _doctor_row(actor: Actor, user_id: int) -> dict[str, Any]:
     row = await get_visible(User, user_id, actor, "doctor")
     if row["kind"] != Kind.doctor.value:
-        raise NotFound(f"No doctor with id {user_id} exists, or it belongs to another hospital.")
+        raise NotFound(
+            f"No doctor with id {user_id} exists, or it belongs to another hospital.",
+            zh=f"不存在编号为 {user_id} 的医生，或该医生属于其他医院。",
+        )
     return row
 
 
@@ -158,7 +161,10 @@ async def _managed_row(actor: Actor, user_id: int) -> dict[str, Any]:
     if actor.kind == Kind.alliance_admin.value:
         row = await get_visible(User, user_id, actor, "hospital admin")
         if row["kind"] != Kind.hospital_admin.value:
-            raise NotFound(f"No hospital admin with id {user_id} exists in this alliance.")
+            raise NotFound(
+                f"No hospital admin with id {user_id} exists in this alliance.",
+                zh=f"本医联体中不存在编号为 {user_id} 的医院管理员。",
+            )
         return row
     return await _doctor_row(actor, user_id)
 
@@ -168,9 +174,15 @@ async def _check_department(actor: Actor, hospital_id: int, department_id: int |
         return
     dept = await get_visible(Department, department_id, actor, "department")
     if dept["hospital"] != hospital_id:
-        raise NotFound(f"No department with id {department_id} exists in this hospital.")
+        raise NotFound(
+            f"No department with id {department_id} exists in this hospital.",
+            zh=f"本院不存在编号为 {department_id} 的科室。",
+        )
     if not dept["active"]:
-        raise BadRequest(f"The department {dept['name']!r} is deactivated; activate it first.")
+        raise BadRequest(
+            f"The department {dept['name']!r} is deactivated; activate it first.",
+            zh=f"科室“{dept['name']}”已停用，请先启用。",
+        )
 
 
 async def _check_role(actor: Actor, hospital_id: int, role_id: int | None) -> None:
@@ -178,7 +190,10 @@ async def _check_role(actor: Actor, hospital_id: int, role_id: int | None) -> No
         return
     role = await get_visible(Role, role_id, actor, "role")
     if role["hospital"] != hospital_id:
-        raise NotFound(f"No role with id {role_id} exists in this hospital.")
+        raise NotFound(
+            f"No role with id {role_id} exists in this hospital.",
+            zh=f"本院不存在编号为 {role_id} 的角色。",
+        )
 
 
 async def list_doctors(
@@ -191,7 +206,10 @@ async def list_doctors(
     page: int = 1,
 ) -> DoctorPage:
     if status not in DOCTOR_STATUSES:
-        raise BadRequest("The status filter is one of: active, inactive, frozen (or empty).")
+        raise BadRequest(
+            "The status filter is one of: active, inactive, frozen (or empty).",
+            zh="状态筛选须为 active（启用）、inactive（停用）、frozen（冻结）之一（或留空）。",
+        )
     page = max(page, 1)
     where: list[Any] = [hospital_ids_clause(User, actor), User.kind == Kind.doctor.value]
     q = q.strip()[:100]
@@ -240,7 +258,7 @@ async def get_doctor(actor: Actor, user_id: int) -> UserRead:
 async def add_doctor(ctx: Ctx, data: DoctorCreate) -> UserCreated:
     actor = actor_of(ctx)
     hospital_id = own_hospital(actor)
-    display_name = clean_text(data.display_name, "display name", 100)
+    display_name = clean_text(data.display_name, "display name", 100, what_zh="姓名")
     phone = _phone_or_none(data.phone)
     email = clean_email(data.email)
     await _check_department(actor, hospital_id, data.department_id)
@@ -268,13 +286,18 @@ async def update_doctor(ctx: Ctx, user_id: int, data: DoctorUpdate) -> UserRead:
     row = await _doctor_row(actor, user_id)
     values: dict[Any, Any] = {}
     if data.display_name is not UNSET:
-        values[User.display_name] = clean_text(data.display_name, "display name", 100)
+        values[User.display_name] = clean_text(
+            data.display_name, "display name", 100, what_zh="姓名"
+        )
     if data.email is not UNSET:
         values[User.email] = clean_email(data.email)
     if data.phone is not UNSET:
         phone = _phone_or_none(data.phone)
         if phone and await User.exists().where(User.phone == phone, User.id != user_id):
-            raise Conflict(f"The phone number {phone} belongs to another account.")
+            raise Conflict(
+                f"The phone number {phone} belongs to another account.",
+                zh=f"手机号 {phone} 已被其他账号使用。",
+            )
         values[User.phone] = phone
     if data.department_id is not UNSET:
         await _check_department(actor, row["hospital"], data.department_id)
@@ -283,10 +306,12 @@ async def update_doctor(ctx: Ctx, user_id: int, data: DoctorUpdate) -> UserRead:
         await _check_role(actor, row["hospital"], data.role_id)
         values[User.role] = data.role_id
     async with (
-        unique_or_conflict("The phone number belongs to another account."),
+        unique_or_conflict(
+            "The phone number belongs to another account.", "该手机号已被其他账号使用。"
+        ),
         unit_of_work(ctx) as uow,
     ):
-        await versioned_update(User, user_id, values, data.version, "doctor")
+        await versioned_update(User, user_id, values, data.version, "doctor", what_zh="医生")
         await uow.audit(
             "user.update",
             "user",
@@ -309,7 +334,9 @@ async def set_active(ctx: Ctx, user_id: int, active: bool) -> UserRead:
     actor = actor_of(ctx)
     row = await _managed_row(actor, user_id)
     async with unit_of_work(ctx) as uow:
-        await versioned_update(User, user_id, {User.active: active}, UNSET, "doctor")
+        await versioned_update(
+            User, user_id, {User.active: active}, UNSET, "doctor", what_zh="医生"
+        )
         if not active:
             await _revoke_sessions(user_id)
         await uow.audit(
@@ -335,7 +362,7 @@ async def set_frozen(ctx: Ctx, user_id: int, frozen: bool) -> UserRead:
     else:
         values = {User.frozen: False, User.frozen_reason: "", User.failed_count: 0}
     async with unit_of_work(ctx) as uow:
-        await versioned_update(User, user_id, values, UNSET, "doctor")
+        await versioned_update(User, user_id, values, UNSET, "doctor", what_zh="医生")
         if frozen:
             await _revoke_sessions(user_id)
         await uow.audit(

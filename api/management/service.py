@@ -51,19 +51,30 @@ def _json(value: object) -> str:
 
 def actor_of(ctx: Ctx) -> Actor:
     if ctx.actor is None:
-        raise Unauthorized("Please log in; your session is missing or has expired.")
+        raise Unauthorized(
+            "Please log in; your session is missing or has expired.",
+            zh="您尚未登录或会话已过期，请重新登录。",
+        )
     return ctx.actor
 
 
 # --- shared rules ---------------------------------------------------------------------------
 
 
-def clean_text(value: str, what: str, max_len: int, *, required: bool = True) -> str:
+def clean_text(
+    value: str, what: str, max_len: int, *, required: bool = True, what_zh: str = ""
+) -> str:
+    """``what`` names the field in the message; ``what_zh`` in Chinese (none: English only)."""
     value = value.strip()
     if required and not value:
-        raise BadRequest(f"The {what} must not be empty.")
+        raise BadRequest(
+            f"The {what} must not be empty.", zh=f"{what_zh}不能为空。" if what_zh else ""
+        )
     if len(value) > max_len:
-        raise BadRequest(f"The {what} has at most {max_len} characters.")
+        raise BadRequest(
+            f"The {what} has at most {max_len} characters.",
+            zh=f"{what_zh}最多允许 {max_len} 个字符。" if what_zh else "",
+        )
     return value
 
 
@@ -72,7 +83,8 @@ def clean_phone(value: str) -> str:
     if value and not PHONE_RE.fullmatch(value):
         raise BadRequest(
             f"{value[:40]!r} is not a phone number: use digits, spaces, '-', '(', ')' and an "
-            "optional leading '+'."
+            "optional leading '+'.",
+            zh=f"“{value[:40]}”不是有效的电话号码：只能包含数字、空格及 -、(、)，开头可加 +。",
         )
     return value
 
@@ -80,7 +92,10 @@ def clean_phone(value: str) -> str:
 def clean_email(value: str) -> str:
     value = value.strip()
     if value and (len(value) > 200 or not EMAIL_RE.fullmatch(value)):
-        raise BadRequest(f"{value[:60]!r} is not an e-mail address.")
+        raise BadRequest(
+            f"{value[:60]!r} is not an e-mail address.",
+            zh=f"“{value[:60]}”不是有效的电子邮箱地址。",
+        )
     return value
 
 
@@ -89,7 +104,8 @@ def check_time_zone(value: str) -> str:
         ZoneInfo(value)
     except Exception:
         raise BadRequest(
-            f"{value[:64]!r} is not a time zone; use a name such as 'Asia/Shanghai'."
+            f"{value[:64]!r} is not a time zone; use a name such as 'Asia/Shanghai'.",
+            zh=f"“{value[:64]}”不是有效的时区，请使用 Asia/Shanghai 这样的时区名称。",
         ) from None
     return value
 
@@ -99,7 +115,8 @@ def check_modules(modules: list[str]) -> list[str]:
     unknown = sorted(set(modules) - set(known))
     if unknown:
         raise BadRequest(
-            f"Unknown modules: {', '.join(unknown)}. Known modules: {', '.join(known)}."
+            f"Unknown modules: {', '.join(unknown)}. Known modules: {', '.join(known)}.",
+            zh=f"未知的功能模块：{'、'.join(unknown)}。可用的功能模块：{'、'.join(known)}。",
         )
     return [m for m in known if m in modules]  # canonical order, no duplicates
 
@@ -125,13 +142,14 @@ def temporary_password() -> str:
 
 
 @asynccontextmanager
-async def unique_or_conflict(message: str) -> AsyncIterator[None]:
-    """A unique constraint hit by a concurrent request becomes a 409, not a 500."""
+async def unique_or_conflict(message: str, zh: str = "") -> AsyncIterator[None]:
+    """A unique constraint hit by a concurrent request becomes a 409, not a 500; ``zh`` is
+    the message in Chinese."""
     try:
         yield
     except (sqlite3.IntegrityError, asyncpg.UniqueViolationError) as exc:
         if "unique" in str(exc).lower() or isinstance(exc, asyncpg.UniqueViolationError):
-            raise Conflict(message) from None
+            raise Conflict(message, zh=zh) from None
         raise
 
 
@@ -141,8 +159,11 @@ async def versioned_update(
     values: dict[Any, Any],
     version: int | UnsetType,
     what: str,
+    *,
+    what_zh: str = "",
 ) -> int:
     """Apply ``values`` and bump the version; with ``version`` given, only if it is current.
+    ``what`` names the row in the conflict message; ``what_zh`` in Chinese (none: English).
 
     One ``UPDATE ... WHERE id = ? AND version = ?``: works the same on SQLite and PostgreSQL,
     and two editors starting from the same version cannot both win.
@@ -159,6 +180,12 @@ async def versioned_update(
         raise Conflict(
             f"Someone else changed this {what} in the meantime (it is now at version "
             f"{current_version}, you edited version {version}). Reload and try again.",
+            zh=(
+                f"该{what_zh}已被他人修改（当前为版本 {current_version}，您编辑的是版本 "
+                f"{version}），请刷新后重试。"
+                if what_zh
+                else ""
+            ),
             extra={"current_version": current_version},
         )
     return int(rows[0]["version"])
@@ -182,11 +209,17 @@ async def _username_free(username: str, phone: str | None) -> None:
         or not username.replace("_", "").replace(".", "").replace("-", "").isalnum()
         or not username.isascii()
     ):
-        raise BadRequest("A user name has 1–64 letters, digits, '.', '_' or '-'.")
+        raise BadRequest(
+            "A user name has 1–64 letters, digits, '.', '_' or '-'.",
+            zh="用户名须由 1–64 个字母、数字、“.”、“_”或“-”组成。",
+        )
     if await User.exists().where(User.username == username):
-        raise Conflict(f"The user name {username!r} is taken.")
+        raise Conflict(f"The user name {username!r} is taken.", zh=f"用户名“{username}”已被占用。")
     if phone and await User.exists().where(User.phone == phone):
-        raise Conflict(f"The phone number {phone} belongs to another account.")
+        raise Conflict(
+            f"The phone number {phone} belongs to another account.",
+            zh=f"手机号 {phone} 已被其他账号使用。",
+        )
 
 
 async def insert_user(
@@ -232,9 +265,11 @@ async def create_alliance(ctx: Ctx, name: str, admin_username: str, admin_passwo
     """Operator command: an alliance and its first administrator."""
     name = name.strip()
     if not name:
-        raise BadRequest("The alliance needs a name.")
+        raise BadRequest("The alliance needs a name.", zh="请填写医联体名称。")
     if await Alliance.exists().where(Alliance.name == name):
-        raise Conflict(f"An alliance named {name!r} exists already.")
+        raise Conflict(
+            f"An alliance named {name!r} exists already.", zh=f"名为“{name}”的医联体已存在。"
+        )
     await _username_free(admin_username, None)
     password_hash = await _hash_checked(admin_password, admin_username)
     async with unit_of_work(ctx) as uow:
@@ -268,24 +303,32 @@ async def create_hospital(
     if actor is not None and (
         actor.kind != Kind.alliance_admin or actor.alliance_id != alliance_id
     ):
-        raise Forbidden("Only an administrator of this alliance may add hospitals.")
-    name = clean_text(name, "hospital name", 200)
+        raise Forbidden(
+            "Only an administrator of this alliance may add hospitals.",
+            zh="只有本医联体的管理员才能添加医院。",
+        )
+    name = clean_text(name, "hospital name", 200, what_zh="医院名称")
     code = code.strip()
     if not CODE_RE.fullmatch(code):
         raise BadRequest(
             "A hospital code has 1–40 letters, digits, '-' or '_' and starts with a letter or "
-            "digit."
+            "digit.",
+            zh="医院编码须由 1–40 个字母、数字、“-”或“_”组成，并以字母或数字开头。",
         )
     if level not in HOSPITAL_LEVELS:
-        raise BadRequest("The level is 'leading' or 'lower'.")
+        raise BadRequest(
+            "The level is 'leading' or 'lower'.",
+            zh="等级须为 leading（牵头医院）或 lower（基层医院）。",
+        )
     enabled = check_modules(modules if modules is not None else [m.value for m in Module])
     check_time_zone(time_zone)
     phone = clean_phone(phone)
-    address = clean_text(address, "address", 300, required=False)
+    address = clean_text(address, "address", 300, required=False, what_zh="地址")
     taken = f"The hospital code {code!r} is taken."
+    taken_zh = f"医院编码“{code}”已被占用。"
     if await Hospital.exists().where(Hospital.code == code):
-        raise Conflict(taken)
-    async with unique_or_conflict(taken), unit_of_work(ctx) as uow:
+        raise Conflict(taken, zh=taken_zh)
+    async with unique_or_conflict(taken, taken_zh), unit_of_work(ctx) as uow:
         row = await Hospital.insert(
             Hospital(
                 alliance=alliance_id,
@@ -319,9 +362,9 @@ async def create_hospital(
 async def create_department(
     ctx: Ctx, hospital_id: int, name: str, phone: str = "", description: str = ""
 ) -> int:
-    name = clean_text(name, "department name", 200)
+    name = clean_text(name, "department name", 200, what_zh="科室名称")
     phone = clean_phone(phone)
-    description = clean_text(description, "description", 2000, required=False)
+    description = clean_text(description, "description", 2000, required=False, what_zh="简介")
     await _department_name_free(hospital_id, name)
     async with unit_of_work(ctx) as uow:
         row = await Department.insert(
@@ -358,7 +401,10 @@ async def create_account(
     await _username_free(username, phone)
     password_hash = await _hash_checked(password, username)
     async with (
-        unique_or_conflict(f"The user name {username!r} or the phone number is taken."),
+        unique_or_conflict(
+            f"The user name {username!r} or the phone number is taken.",
+            f"用户名“{username}”或手机号已被占用。",
+        ),
         unit_of_work(ctx) as uow,
     ):
         return await insert_user(
@@ -420,7 +466,9 @@ async def get_hospital(actor: Actor, hospital_id: int) -> HospitalRead:
 async def add_hospital(ctx: Ctx, data: HospitalCreate) -> HospitalRead:
     actor = actor_of(ctx)
     if actor.alliance_id is None:
-        raise Forbidden("Only an alliance administrator may add hospitals.")
+        raise Forbidden(
+            "Only an alliance administrator may add hospitals.", zh="只有医联体管理员才能添加医院。"
+        )
     hospital_id = await create_hospital(
         ctx,
         actor.alliance_id,
@@ -440,25 +488,35 @@ async def update_hospital(ctx: Ctx, hospital_id: int, data: HospitalUpdate) -> H
     await get_visible(Hospital, hospital_id, actor, "hospital")
     values: dict[Any, Any] = {}
     if data.name is not UNSET:
-        values[Hospital.name] = clean_text(data.name, "hospital name", 200)
+        values[Hospital.name] = clean_text(data.name, "hospital name", 200, what_zh="医院名称")
     if data.phone is not UNSET:
         values[Hospital.phone] = clean_phone(data.phone)
     if data.address is not UNSET:
-        values[Hospital.address] = clean_text(data.address, "address", 300, required=False)
+        values[Hospital.address] = clean_text(
+            data.address, "address", 300, required=False, what_zh="地址"
+        )
     if data.level is not UNSET:
         if data.level not in HOSPITAL_LEVELS:
-            raise BadRequest("The level is 'leading' or 'lower'.")
+            raise BadRequest(
+                "The level is 'leading' or 'lower'.",
+                zh="等级须为 leading（牵头医院）或 lower（基层医院）。",
+            )
         values[Hospital.level] = data.level
     if data.time_zone is not UNSET:
         values[Hospital.time_zone] = check_time_zone(data.time_zone)
     if data.storage_quota_gb is not UNSET:
         if not 0 <= data.storage_quota_gb <= 1_000_000:
-            raise BadRequest("The storage quota is between 0 and 1,000,000 GB.")
+            raise BadRequest(
+                "The storage quota is between 0 and 1,000,000 GB.",
+                zh="存储配额须在 0 到 1,000,000 GB 之间。",
+            )
         values[Hospital.storage_quota_bytes] = int(data.storage_quota_gb * GIB)
     if data.active is not UNSET:
         values[Hospital.active] = data.active
     async with unit_of_work(ctx) as uow:
-        await versioned_update(Hospital, hospital_id, values, data.version, "hospital")
+        await versioned_update(
+            Hospital, hospital_id, values, data.version, "hospital", what_zh="医院"
+        )
         await uow.audit(
             "hospital.update",
             "hospital",
@@ -476,7 +534,9 @@ async def set_self_review(ctx: Ctx, hospital_id: int, data: SelfReviewUpdate) ->
     await get_visible(Hospital, hospital_id, actor, "hospital")
     values = {Hospital.self_review_allowed: data.self_review_allowed}
     async with unit_of_work(ctx) as uow:
-        await versioned_update(Hospital, hospital_id, values, data.version, "hospital")
+        await versioned_update(
+            Hospital, hospital_id, values, data.version, "hospital", what_zh="医院"
+        )
         await uow.audit(
             "hospital.update",
             "hospital",
@@ -495,7 +555,12 @@ async def set_modules(ctx: Ctx, hospital_id: int, modules: list[str]) -> Hospita
     old = set(msgspec.json.decode(before["modules"] or "[]"))
     async with unit_of_work(ctx) as uow:
         await versioned_update(
-            Hospital, hospital_id, {Hospital.modules: _json(enabled)}, UNSET, "hospital"
+            Hospital,
+            hospital_id,
+            {Hospital.modules: _json(enabled)},
+            UNSET,
+            "hospital",
+            what_zh="医院",
         )
         on, off = sorted(set(enabled) - old), sorted(old - set(enabled))
         await uow.audit(
@@ -516,7 +581,10 @@ async def _department_name_free(hospital_id: int, name: str, except_id: int = 0)
     if await Department.exists().where(
         Department.hospital == hospital_id, Department.name == name, Department.id != except_id
     ):
-        raise Conflict(f"The hospital already has a department named {name!r}.")
+        raise Conflict(
+            f"The hospital already has a department named {name!r}.",
+            zh=f"该医院已有名为“{name}”的科室。",
+        )
 
 
 def department_read(row: dict[str, Any], doctor_count: int = 0) -> DepartmentRead:
@@ -560,7 +628,9 @@ async def get_department(actor: Actor, department_id: int) -> DepartmentRead:
 
 def own_hospital(actor: Actor) -> int:
     if actor.hospital_id is None:
-        raise Forbidden("Only a hospital administrator may do this.")
+        raise Forbidden(
+            "Only a hospital administrator may do this.", zh="只有医院管理员才能执行此操作。"
+        )
     return actor.hospital_id
 
 
@@ -577,18 +647,20 @@ async def update_department(ctx: Ctx, department_id: int, data: DepartmentUpdate
     row = await get_visible(Department, department_id, actor, "department")
     values: dict[Any, Any] = {}
     if data.name is not UNSET:
-        values[Department.name] = clean_text(data.name, "department name", 200)
+        values[Department.name] = clean_text(data.name, "department name", 200, what_zh="科室名称")
         await _department_name_free(row["hospital"], values[Department.name], department_id)
     if data.phone is not UNSET:
         values[Department.phone] = clean_phone(data.phone)
     if data.description is not UNSET:
         values[Department.description] = clean_text(
-            data.description, "description", 2000, required=False
+            data.description, "description", 2000, required=False, what_zh="简介"
         )
     if data.active is not UNSET:
         values[Department.active] = data.active
     async with unit_of_work(ctx) as uow:
-        await versioned_update(Department, department_id, values, data.version, "department")
+        await versioned_update(
+            Department, department_id, values, data.version, "department", what_zh="科室"
+        )
         action = "department.update"
         if data.active is not UNSET and len(values) == 1:
             action = "department.activate" if data.active else "department.deactivate"

@@ -64,7 +64,10 @@ async def _doctor(actor: Actor, user_id: int) -> dict[str, Any]:
         .first()
     )
     if row is None or row["kind"] != Kind.doctor.value:
-        raise NotFound(f"No doctor with id {user_id} exists, or it belongs to another hospital.")
+        raise NotFound(
+            f"No doctor with id {user_id} exists, or it belongs to another hospital.",
+            zh=f"不存在编号为 {user_id} 的医生，或该医生属于其他医院。",
+        )
     return row
 
 
@@ -86,7 +89,10 @@ def _values(data: BindingUpdate) -> dict[Any, Any]:
         raise BadRequest(str(exc)) from None
     if data.language is not UNSET:
         if data.language not in LANGUAGES:
-            raise BadRequest("The message language is zh (中文) or en (English).")
+            raise BadRequest(
+                "The message language is zh (中文) or en (English).",
+                zh="消息语言须为 zh（中文）或 en（English）。",
+            )
         values[User.language] = data.language
     return values
 

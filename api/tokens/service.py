@@ -71,7 +71,10 @@ def _read(row: dict[str, Any], at: datetime) -> TokenRead:
 def _require_admin(ctx: Ctx) -> Actor:
     actor = ctx.actor
     if actor is None or not actor.is_admin or actor.realm != "admin":
-        raise Forbidden("Only an administrator creates and revokes API tokens.")
+        raise Forbidden(
+            "Only an administrator creates and revokes API tokens.",
+            zh="只有管理员才能创建和撤销 API 令牌。",
+        )
     return actor
 
 
@@ -92,9 +95,15 @@ async def create_token(ctx: Ctx, data: TokenCreate) -> TokenCreated:
     actor = _require_admin(ctx)
     name = data.name.strip()
     if not 1 <= len(name) <= 100:
-        raise BadRequest("Give the token a name of 1 to 100 characters (what it is for).")
+        raise BadRequest(
+            "Give the token a name of 1 to 100 characters (what it is for).",
+            zh="请为令牌填写 1 到 100 个字符的名称（注明用途）。",
+        )
     if data.expires_days is not None and not 1 <= data.expires_days <= MAX_DAYS:
-        raise BadRequest(f"A token expires after 1 to {MAX_DAYS} days, or never.")
+        raise BadRequest(
+            f"A token expires after 1 to {MAX_DAYS} days, or never.",
+            zh=f"令牌的有效期为 1 到 {MAX_DAYS} 天，或永不过期。",
+        )
     user = (
         await visible(User, actor, User.id, User.username, User.hospital, User.active)
         .where(User.id == data.user_id)
@@ -102,10 +111,14 @@ async def create_token(ctx: Ctx, data: TokenCreate) -> TokenCreated:
     )
     if user is None or user["hospital"] is None:
         raise NotFound(
-            f"No user with id {data.user_id} exists in your hospitals, or he has no hospital."
+            f"No user with id {data.user_id} exists in your hospitals, or he has no hospital.",
+            zh=f"您管理的医院中不存在编号为 {data.user_id} 的用户，或该用户不属于任何医院。",
         )
     if not user["active"]:
-        raise BadRequest(f"The account {user['username']} is deactivated; activate it first.")
+        raise BadRequest(
+            f"The account {user['username']} is deactivated; activate it first.",
+            zh=f"账号 {user['username']} 已停用，请先启用。",
+        )
     token = TOKEN_PREFIX + security.new_token(30)
     at = now()
     async with unit_of_work(ctx) as uow:
@@ -139,7 +152,8 @@ async def revoke_token(ctx: Ctx, token_id: int) -> TokenRead:
     row = await visible(ApiToken, actor, *COLUMNS).where(ApiToken.id == token_id).first()
     if row is None:
         raise NotFound(
-            f"No API token with id {token_id} exists, or it belongs to another hospital."
+            f"No API token with id {token_id} exists, or it belongs to another hospital.",
+            zh=f"不存在编号为 {token_id} 的 API 令牌，或该令牌属于其他医院。",
         )
     at = now()
     if row["revoked_at"] is None:

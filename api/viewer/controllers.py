@@ -79,10 +79,12 @@ class ViewerController(Controller):
         if not FILES.looks_like_file(relative):
             return await self._page(request)
         if not FILES.installed:
-            raise ViewerNotInstalled(_NOT_INSTALLED)
+            raise ViewerNotInstalled(_NOT_INSTALLED, zh=_NOT_INSTALLED_ZH)
         path = FILES.resolve(relative)
         if path is None:
-            raise NotFound(f"The viewer has no file {relative!r}.")
+            raise NotFound(
+                f"The viewer has no file {relative!r}.", zh=f"阅片器中没有文件 {relative!r}。"
+            )
         cache = ONE_YEAR if ohif.immutable(path.name) else REVALIDATE
         rewritten = await FILES.rewritten(path)
         if rewritten is not None:
@@ -100,11 +102,15 @@ class ViewerController(Controller):
         if redirect is not None:
             return redirect
         if not FILES.installed:
-            raise ViewerNotInstalled(_NOT_INSTALLED)
+            raise ViewerNotInstalled(_NOT_INSTALLED, zh=_NOT_INSTALLED_ZH)
         return _send(request, await FILES.index(), REVALIDATE)
 
 
 _NOT_INSTALLED = (
     "The image viewer is not installed on this server: run `make setup` (it installs OHIF "
     "from npm into ui/node_modules) and start the app again."
+)
+_NOT_INSTALLED_ZH = (
+    "本服务器未安装影像阅片器：请运行 `make setup`（通过 npm 将 OHIF 安装到 ui/node_modules），"
+    "然后重新启动应用。"
 )
