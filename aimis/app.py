@@ -82,9 +82,7 @@ async def audit_refused(exc: Exception, scope: Scope) -> None:
 
 
 def app_error_handler(request: Request, exc: AppError) -> Response:
-    return _error_response(
-        request, exc.status_code, exc.text(i18n.language(request)), exc.extra
-    )
+    return _error_response(request, exc.status_code, exc.text(i18n.language(request)), exc.extra)
 
 
 def http_error_handler(request: Request, exc: HTTPException) -> Response:
