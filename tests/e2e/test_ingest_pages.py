@@ -131,6 +131,8 @@ async def test_dicom_nodes_page(app_url, context, phone, uniq) -> None:
     page.on("dialog", lambda d: d.accept())
     await page.click(f"tr[data-node='{title}'] button:has-text('Remove')")
     await page.wait_for_selector(f"tr[data-node='{title}']", state="detached")
+    # the removal reloads the page: its deferred app.js may not have run yet
+    await page.wait_for_function("window.aimis !== undefined")
     bad = await page.evaluate(
         "aimis.api('POST', '/api/ingest/nodes', {ae_title: 'BAD\\\\TITLE'}).catch(e => e.message)"
     )
