@@ -40,14 +40,19 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _error_response(request: Request, status: int, message: str, extra: dict) -> Response:
+def _error_response(
+    request: Request, status: int, message: str, extra: dict, headers: dict | None = None
+) -> Response:
     if wants_html(request):
         return Template(
             template_name="error.html",
             context={"status": status, "message": message, **i18n.context(request)},
             status_code=status,
+            headers=headers,
         )
-    return Response({"status_code": status, "detail": message, **extra}, status_code=status)
+    return Response(
+        {"status_code": status, "detail": message, **extra}, status_code=status, headers=headers
+    )
 
 
 def _refusal(exc: Exception) -> tuple[int, str] | None:
@@ -82,7 +87,9 @@ async def audit_refused(exc: Exception, scope: Scope) -> None:
 
 
 def app_error_handler(request: Request, exc: AppError) -> Response:
-    return _error_response(request, exc.status_code, exc.text(i18n.language(request)), exc.extra)
+    return _error_response(
+        request, exc.status_code, exc.text(i18n.language(request)), exc.extra, exc.headers
+    )
 
 
 def http_error_handler(request: Request, exc: HTTPException) -> Response:

@@ -73,6 +73,10 @@ def cmd_serve(_: argparse.Namespace) -> None:
         port=settings.port,
         log_level="info",
         ws="websockets-sansio",
+        # X-Forwarded-For/-Proto only from the operator's proxies (uvicorn's own default
+        # believes 127.0.0.1): the client address is what rate limits and the audit keep.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
 
 

@@ -14,13 +14,20 @@ class AppError(Exception):
     status_code = 400
 
     def __init__(
-        self, message: str, *, zh: str = "", extra: dict | None = None, audited: bool = False
+        self,
+        message: str,
+        *,
+        zh: str = "",
+        extra: dict | None = None,
+        audited: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.zh = zh
         self.extra = extra or {}
         self.audited = audited  # the service already wrote the refusal to the audit log
+        self.headers = headers or {}  # response headers, e.g. Retry-After of a 429
 
     def text(self, language: str) -> str:
         """The sentence in ``language`` ("zh" or "en"); English where no Chinese is given."""
@@ -55,3 +62,9 @@ class Locked(AppError):
     """The account is frozen."""
 
     status_code = 423
+
+
+class TooManyRequests(AppError):
+    """A rate limit: the response carries ``Retry-After``."""
+
+    status_code = 429

@@ -7,11 +7,13 @@ Secrets are ``SecretStr`` so they never reach a log line.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -42,6 +44,38 @@ class Settings(BaseSettings):
     reset_code_minutes: int = Field(10, description="Validity of a password-reset code.")
     reset_code_tries: int = Field(5, description="Wrong tries that void a reset code.")
     qr_token_seconds: int = Field(120, description="Validity of a QR login token.")
+    login_failures_per_address: int = Field(
+        20,
+        description="Failed logins (any accounts) one client address may have in a window; "
+        "then 429 until the window ends. Successful logins do not count.",
+    )
+    login_failures_per_account: int = Field(
+        5,
+        description="Failed logins one account name may have in a window (from any address), "
+        "below the freeze limit: a burst is throttled before it freezes the account.",
+    )
+    login_failure_window_seconds: int = Field(
+        900, description="Window of the two failed-login budgets."
+    )
+    forgot_per_address: int = Field(
+        20, description="Reset codes one client address may request in a window."
+    )
+    forgot_per_account: int = Field(
+        3, description="Reset codes that may be requested for one account name in a window."
+    )
+    forgot_window_seconds: int = Field(3600, description="Window of the two reset-code budgets.")
+    reset_failures_per_address: int = Field(
+        10, description="Wrong or expired reset codes one client address may send in a window."
+    )
+    reset_failure_window_seconds: int = Field(
+        900, description="Window of the wrong-reset-code budget."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Addresses or networks (CIDR) of the reverse proxies in front of the web "
+        "app, comma-separated: only from these is X-Forwarded-For believed. Empty: none (the "
+        "client address is the connection's).",
+    )
     password_history: int = Field(5, description="A new password differs from this many.")
     password_hash_memory_kib: int = Field(
         65536,
@@ -110,6 +144,17 @@ class Settings(BaseSettings):
         description="How far back a policy run looks for online files a crashed run left "
         "behind after archiving.",
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        parts = value.split(",") if isinstance(value, str) else value
+        if not isinstance(parts, list):
+            return parts
+        proxies = [str(part).strip() for part in parts if str(part).strip()]
+        for proxy in proxies:
+            ipaddress.ip_network(proxy, strict=False)  # a ValueError names the bad entry
+        return proxies
 
     @property
     def sqlite_path(self) -> Path:

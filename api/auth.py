@@ -45,6 +45,9 @@ class SessionMiddleware(AbstractAuthenticationMiddleware):
 
 
 def client_ip(connection: ASGIConnection) -> str:
+    """The client's address. Behind the operator's trusted proxies (``AIMIS_TRUSTED_PROXIES``)
+    the server has already put the nearest untrusted X-Forwarded-For hop here
+    (``aimis serve`` configures uvicorn so); from anyone else the header is ignored."""
     return connection.client.host if connection.client else ""
 
 

@@ -104,7 +104,7 @@ class PasswordHistory(Table):
 class Session(Table, tablename="app_session"):
     id = Serial(primary_key=True)
     token_hash = Varchar(length=64, unique=True)
-    csrf_token = Varchar(length=64)
+    csrf_token = Varchar(length=64)  # unused, empty: the CSRF token is the csrftoken cookie
     user = ForeignKey(User, on_delete=OnDelete.cascade, index=True)
     realm = Varchar(length=10)  # app | admin
     created_at = Timestamptz()
@@ -132,6 +132,16 @@ class ResetCode(Table):
     expires_at = Timestamptz()
     tries = Integer(default=0)
     used = Boolean(default=False)
+
+
+class RateLimit(Table):
+    """A fixed-window counter shared by all web replicas (``api.ratelimit``): one row per
+    key (a rule and the hash of its subject), counted up with one atomic upsert."""
+
+    id = Serial(primary_key=True)
+    key = Varchar(length=80, unique=True)
+    hits = Integer(default=0)
+    window_end_ms = BigInt(index=True)  # Unix milliseconds: the same on SQLite and PostgreSQL
 
 
 class AuditLog(Table):
@@ -786,6 +796,7 @@ ALL_TABLES: list[type[Table]] = [
     Session,
     QrLogin,
     ResetCode,
+    RateLimit,
     AuditLog,
     Event,
     Outbox,

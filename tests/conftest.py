@@ -36,6 +36,20 @@ os.environ["AIMIS_REDIS_PREFIX"] = f"AIMIS_TEST_{uuid.uuid4().hex[:10]}"
 # ~70 ms a hash; tests/unit/test_security.py checks that default)
 os.environ["AIMIS_PASSWORD_HASH_MEMORY_KIB"] = "8192"
 os.environ["AIMIS_PASSWORD_HASH_TIME_COST"] = "1"
+# Rate limits (api/ratelimit.py) are kept per client address, and the suite fails logins by
+# the hundred from 127.0.0.1: its app gets budgets it never reaches. The limits themselves
+# are tested in an app started with the production defaults (tests/integration/conftest.py).
+SUITE_LIMITS = {
+    f"AIMIS_{name}": "1000000"
+    for name in (
+        "LOGIN_FAILURES_PER_ADDRESS",
+        "LOGIN_FAILURES_PER_ACCOUNT",
+        "FORGOT_PER_ADDRESS",
+        "FORGOT_PER_ACCOUNT",
+        "RESET_FAILURES_PER_ADDRESS",
+    )
+}
+os.environ.update(SUITE_LIMITS)
 os.environ.setdefault(
     "AIMIS_PREFECT_API_URL", "http://127.0.0.1:9/api"
 )  # none unless a test starts one

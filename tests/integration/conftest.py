@@ -1,0 +1,88 @@
+"""Fixtures of the integration tests.
+
+``guarded`` and ``guarded_redis``: app replicas started with the production rate-limit
+budgets (the suite's own app has budgets it never reaches, ``tests/conftest.py``), sharing
+the test database, with 127.0.0.1 as the trusted proxy so that each test speaks from its
+own client address (``X-Forwarded-For``) and no test eats another's budget.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import ROOT, SUITE_LIMITS, Api, free_port, start_process, wait_http
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+PUBLIC_URL = "https://aimis.example"  # where users would reach these replicas
+
+
+def guarded_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SUITE_LIMITS}
+    return {
+        **env,
+        "AIMIS_HOST": "127.0.0.1",
+        "AIMIS_TRUSTED_PROXIES": "127.0.0.1",
+        "AIMIS_PUBLIC_URL": PUBLIC_URL,
+        # the production cost, so that a skipped password check would show in the timings
+        "AIMIS_PASSWORD_HASH_MEMORY_KIB": "65536",
+        "AIMIS_PASSWORD_HASH_TIME_COST": "3",
+        **extra,
+    }
+
+
+def _replicas(count: int, name: str, **extra: str) -> Iterator[list[str]]:
+    procs, urls, logs = [], [], []
+    try:
+        for i in range(count):
+            port = free_port()
+            log = ROOT / f".pytest-{name}-{os.getpid()}-{i}.log"
+            logs.append(log)
+            proc = start_process(
+                [sys.executable, "-m", "aimis.cli", "serve"],
+                guarded_env(AIMIS_PORT=str(port), **extra),
+                log,
+            )
+            procs.append(proc)
+            urls.append(f"http://127.0.0.1:{port}")
+            wait_http(f"{urls[-1]}/health", proc, log)
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for log in logs:
+            log.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def guarded(database: str) -> Iterator[list[str]]:
+    """Two replicas whose counters are in the app database."""
+    yield from _replicas(2, "guarded")
+
+
+@pytest.fixture(scope="session")
+def guarded_redis(database: str) -> Iterator[list[str]]:
+    """Two replicas whose counters (and live channel) are in the local Redis."""
+    yield from _replicas(2, "guarded-redis", AIMIS_REDIS_URL=REDIS_URL)
+
+
+def new_address() -> str:
+    """A client address no other test uses (10.0.0.0/8, random)."""
+    return str(ipaddress.IPv4Address(0x0A000000 + secrets.randbelow(1 << 24)))
+
+
+def client(url: str, address: str | None = None) -> Api:
+    """A browser at ``address``, behind the trusted proxy (127.0.0.1)."""
+    api = Api(url)
+    api.http.headers["x-forwarded-for"] = address or new_address()
+    return api
