@@ -37,7 +37,7 @@ def session_cookie(session: service.NewSession) -> Cookie:
 
 def _logged_in(session: service.NewSession, must_change: bool) -> Response[LoginOut]:
     return Response(
-        LoginOut(session.user_id, session.realm, session.csrf, must_change),
+        LoginOut(session.user_id, session.realm, must_change),
         cookies=[session_cookie(session)],
         status_code=HTTP_200_OK,
     )

@@ -15,9 +15,10 @@ class LoginIn(Base):
 
 
 class LoginOut(Base):
+    """The CSRF token is the ``csrftoken`` cookie (Litestar's middleware), never a body field."""
+
     user_id: int
     realm: str
-    csrf: str
     must_change_password: bool = False
 
 

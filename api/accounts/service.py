@@ -6,6 +6,7 @@ import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -15,6 +16,7 @@ from aimis import security
 from aimis.domain import ADMIN_KINDS
 from aimis.errors import BadRequest, Forbidden, Locked, NotFound, Unauthorized
 from aimis.settings import get_settings
+from api.accounts import throttle
 from api.accounts.schemas import MeOut
 from store.tables import Hospital, PasswordHistory, QrLogin, ResetCode, Role, Session, User
 from store.uow import Actor, Ctx, audit_refusal, now, unit_of_work, write_audit
@@ -28,7 +30,6 @@ REALM_ADMIN = "admin"
 @dataclass(frozen=True)
 class NewSession:
     token: str
-    csrf: str
     user_id: int
     realm: str
 
@@ -139,38 +140,61 @@ async def hospital_name_by_code(code: str | None) -> str:
     return str(row["name"]) if row else ""
 
 
+def _wrong() -> Unauthorized:
+    """The refusal of a wrong password, word for word the same whether the account exists,
+    is frozen by an administrator, or does not exist: it never says how many tries are left
+    (that count exists only for real accounts, so saying it would tell them apart)."""
+    return Unauthorized("Wrong user name or password.", zh="用户名或密码错误。", audited=True)
+
+
+async def _unknown_account(ctx: Ctx, identifier: str, password: str) -> NoReturn:
+    """A name that is no account answers like one: the same time (a password check), the
+    same sentence, and a freeze after the same number of tries in a day."""
+    limit = get_settings().max_failed_logins
+    count = await throttle.unknown_account_failure(identifier)
+    if count <= limit:
+        await _verify(_dummy_hash(), password)
+    await audit_refusal(ctx, "login", f"unknown account {identifier[:64]!r}", "failure")
+    if count >= limit:
+        raise _frozen()
+    raise _wrong()
+
+
+async def _wrong_password(ctx: Ctx, user: dict, who: dict) -> NoReturn:
+    await _audit_alone(ctx, "login", "wrong password", "failure", **who)
+    if user["frozen"]:  # frozen by an administrator: nothing to count
+        raise _wrong()
+    day = local_day(await _user_time_zone(user))
+    counted = await _count_failure(user["id"], day)
+    if counted is None:
+        raise _frozen()
+    count, frozen = counted
+    if frozen:
+        await _announce_freeze(ctx, count, day, **who)
+        raise _frozen()
+    raise _wrong()
+
+
 async def login(ctx: Ctx, identifier: str, password: str, realm: str) -> NewSession:
+    """Password login. Failures are throttled per client address and per account name
+    (``throttle``) before anything is checked; a right password gives its unit back."""
+    attempt = await throttle.login_attempt(ctx.ip, identifier)
     user = await find_user(identifier)
     if user is None:
-        await _verify(_dummy_hash(), password)  # same time as a real check: no user enumeration
-        await audit_refusal(ctx, "login", f"unknown account {identifier[:64]!r}", "failure")
-        raise Unauthorized("Wrong user name or password.", zh="用户名或密码错误。", audited=True)
+        await _unknown_account(ctx, identifier, password)
     user = await _expire_stale_freeze(user)
     who = {"user_id": user["id"], "username": user["username"], "hospital_id": user["hospital"]}
-    if user["frozen"]:
+    if user["frozen"] and user["frozen_reason"] != "admin":
         await _audit_alone(ctx, "login", "refused: account frozen", "denied", **who)
-        if user["frozen_reason"] == "admin":
-            raise Locked(
-                "This account is frozen by an administrator.",
-                zh="该账号已被管理员冻结。",
-                audited=True,
-            )
         raise _frozen()
     if not await _verify(user["password_hash"], password):
-        day = local_day(await _user_time_zone(user))
-        counted = await _count_failure(user["id"], day)
-        await _audit_alone(ctx, "login", "wrong password", "failure", **who)
-        if counted is None:
-            raise _frozen()
-        count, frozen = counted
-        if frozen:
-            await _announce_freeze(ctx, count, day, **who)
-            raise _frozen()
-        left = get_settings().max_failed_logins - count
-        raise Unauthorized(
-            f"Wrong user name or password. {left} more wrong tries today freeze the account.",
-            zh=f"用户名或密码错误。今日再错 {left} 次，账号将被冻结。",
-            extra={"tries_left": left},
+        await _wrong_password(ctx, user, who)
+    await attempt.not_a_failure()
+    if user["frozen"]:  # by an administrator: said only to whom knows the password
+        await _audit_alone(ctx, "login", "refused: account frozen", "denied", **who)
+        raise Locked(
+            "This account is frozen by an administrator.",
+            zh="该账号已被管理员冻结。",
             audited=True,
         )
     if not user["active"]:
@@ -256,13 +280,12 @@ async def _audit_alone(
 
 async def _open_session(ctx: Ctx, user: dict, realm: str, action: str) -> NewSession:
     settings = get_settings()
-    token, csrf = security.new_token(), security.new_token(16)
+    token = security.new_token()
     at = now()
     async with unit_of_work(ctx) as uow:
         await Session.insert(
             Session(
                 token_hash=security.token_hash(token),
-                csrf_token=csrf,
                 user=user["id"],
                 realm=realm,
                 created_at=at,
@@ -281,7 +304,7 @@ async def _open_session(ctx: Ctx, user: dict, realm: str, action: str) -> NewSes
             hospital_id=user["hospital"],
             detail=f"realm {realm}",
         )
-    return NewSession(token, csrf, user["id"], realm)
+    return NewSession(token, user["id"], realm)
 
 
 async def actor_for_token(token: str) -> Actor | None:
@@ -336,11 +359,6 @@ async def actor_for_token(token: str) -> Actor | None:
     )
 
 
-async def session_csrf(session_id: int) -> str:
-    row = await Session.select(Session.csrf_token).where(Session.id == session_id).first()
-    return str(row["csrf_token"]) if row else ""
-
-
 async def logout(ctx: Ctx) -> None:
     if ctx.actor is None:
         return
@@ -349,39 +367,63 @@ async def logout(ctx: Ctx) -> None:
         await uow.audit("logout", "user", ctx.actor.user_id)
 
 
-async def _check_new_password(user_id: int, username: str, new_password: str) -> None:
-    problem = security.password_problem(new_password, username)
+@dataclass(frozen=True)
+class NewPassword:
+    """A hash of a password that passed the rules for one user; only ``check_new_password``
+    makes one, and ``set_password`` takes nothing else, so no path can skip the rules."""
+
+    user_id: int | None  # None: an account not created yet (it has no history)
+    password_hash: str
+    temporary: bool  # set by an administrator; the user must change it at the next login
+
+
+async def check_new_password(
+    user_id: int | None, username: str, password: str, *, temporary: bool = False
+) -> NewPassword:
+    """The rules of every password change (SPEC 1.3): strong enough, and different from
+    the current password and from the last ``AIMIS_PASSWORD_HISTORY`` passwords the user
+    chose. Temporary passwords (an administrator's reset or a new account's first) are not
+    kept in the history, so resetting an account five times cannot push the user's own
+    passwords out of it."""
+    problem = security.password_problem(password, username)
     if problem:
         raise BadRequest(problem.en, zh=problem.zh)
-    keep = get_settings().password_history
-    recent = (
-        await PasswordHistory.select(PasswordHistory.password_hash)
-        .where(PasswordHistory.user == user_id)
-        .order_by(PasswordHistory.id, ascending=False)
-        .limit(keep)
-    )
-    for row in recent:
-        if await _verify(row["password_hash"], new_password):
-            raise BadRequest(
-                f"The new password must differ from your last {keep} passwords.",
-                zh=f"新密码不能与最近 {keep} 次使用的密码相同。",
-            )
+    if user_id is not None:
+        keep = get_settings().password_history
+        current = await User.select(User.password_hash).where(User.id == user_id).first()
+        recent = (
+            await PasswordHistory.select(PasswordHistory.password_hash)
+            .where(PasswordHistory.user == user_id)
+            .order_by(PasswordHistory.id, ascending=False)
+            .limit(keep)
+        )
+        hashes = [r["password_hash"] for r in [*([current] if current else []), *recent]]
+        for password_hash in dict.fromkeys(hashes):  # the current is often the newest kept
+            if await _verify(password_hash, password):
+                raise BadRequest(
+                    f"The new password must differ from the current one and from your last "
+                    f"{keep} passwords.",
+                    zh=f"新密码不能与当前密码及最近 {keep} 次使用的密码相同。",
+                )
+    return NewPassword(user_id, await _hash(password), temporary)
 
 
-async def set_password(
-    uow_ctx: Ctx, user_id: int, new_hash: str, *, must_change: bool = False
-) -> None:
-    """Store a new password hash and its history row (inside the caller's unit of work)."""
+async def set_password(uow_ctx: Ctx, user_id: int, new: NewPassword) -> None:
+    """Store a checked password (inside the caller's unit of work); a password the user
+    chose also goes into the history."""
+    if new.user_id not in (None, user_id):
+        raise ValueError("a password checked for another user")
     await User.update(
         {
-            User.password_hash: new_hash,
-            User.must_change_password: must_change,
+            User.password_hash: new.password_hash,
+            User.must_change_password: new.temporary,
             User.version: User.version + 1,
         }
     ).where(User.id == user_id)
-    await PasswordHistory.insert(
-        PasswordHistory(user=user_id, password_hash=new_hash, created_at=now())
-    )
+    if not new.temporary:
+        await PasswordHistory.insert(
+            PasswordHistory(user=user_id, password_hash=new.password_hash, created_at=now())
+        )
 
 
 async def change_password(ctx: Ctx, old_password: str, new_password: str) -> None:
@@ -389,10 +431,9 @@ async def change_password(ctx: Ctx, old_password: str, new_password: str) -> Non
     user = await User.select().where(User.id == actor.user_id).first()
     if user is None or not await _verify(user["password_hash"], old_password):
         raise BadRequest("The current password is wrong.", zh="当前密码错误。")
-    await _check_new_password(actor.user_id, actor.username, new_password)
-    new_hash = await _hash(new_password)
+    checked = await check_new_password(actor.user_id, actor.username, new_password)
     async with unit_of_work(ctx) as uow:
-        await set_password(ctx, actor.user_id, new_hash)
+        await set_password(ctx, actor.user_id, checked)
         # Other sessions of this user end; this one stays.
         await Session.update({Session.revoked: True}).where(
             Session.user == actor.user_id, Session.id != actor.session_id
@@ -403,14 +444,16 @@ async def change_password(ctx: Ctx, old_password: str, new_password: str) -> Non
 
 
 async def request_reset(ctx: Ctx, identifier: str) -> None:
-    """Send a 6-digit code through the user's bound channel. Silent for unknown accounts."""
+    """Send a 6-digit code through the user's bound channel. Throttled per client address
+    and per account name; an unknown account gets the same answer in about the same time."""
+    await throttle.forgot_request(ctx.ip, identifier)
     user = await find_user(identifier)
+    settings = get_settings()
+    code = security.new_code()
+    code_hash = await _hash(code)  # for an unknown account too: the same time
     if user is None:
         await audit_refusal(ctx, "password.reset_request", "unknown account", "failure")
         return
-    settings = get_settings()
-    code = security.new_code()
-    code_hash = await _hash(code)
     at = now()
     async with unit_of_work(ctx) as uow:
         await ResetCode.update({ResetCode.used: True}).where(
@@ -442,32 +485,50 @@ async def request_reset(ctx: Ctx, identifier: str) -> None:
         )
 
 
+async def _use_a_try(reset_id: int) -> bool:
+    """Count one guess at a code, atomically, before the code is compared: one
+    ``UPDATE ... WHERE tries < limit RETURNING``, so fifty concurrent guesses get exactly
+    ``AIMIS_RESET_CODE_TRIES`` comparisons and the rest nothing."""
+    limit = get_settings().reset_code_tries
+    rows = await ResetCode.raw(
+        "UPDATE reset_code SET tries = tries + 1 "
+        "WHERE id = {} AND used = FALSE AND tries < {} RETURNING tries",
+        reset_id,
+        limit,
+    )
+    return bool(rows)
+
+
 async def reset_password(ctx: Ctx, identifier: str, code: str, new_password: str) -> None:
-    settings = get_settings()
-    user = await find_user(identifier)
+    """A new password with the code sent by ``request_reset``. Every refusal reads the same
+    (no word on tries left, which only a real account's code has): a stranger learns nothing
+    about the account."""
     wrong = BadRequest(
-        "The verification code is wrong or has expired. Request a new one.",
-        zh="验证码错误或已过期，请重新获取。",
+        f"The verification code is wrong or has expired. A code allows "
+        f"{get_settings().reset_code_tries} tries; then request a new one.",
+        zh=f"验证码错误或已过期。每个验证码可尝试 {get_settings().reset_code_tries} 次，"
+        "之后请重新获取。",
     )
-    if user is None:
-        raise wrong
-    reset = (
-        await ResetCode.select()
-        .where(
-            ResetCode.user == user["id"],
-            ResetCode.used == False,  # noqa: E712
+    attempt = await throttle.reset_attempt(ctx.ip)
+    user = await find_user(identifier)
+    reset = None
+    if user is not None:
+        reset = (
+            await ResetCode.select()
+            .where(ResetCode.user == user["id"], ResetCode.used == False)  # noqa: E712
+            .order_by(ResetCode.id, ascending=False)
+            .first()
         )
-        .order_by(ResetCode.id, ascending=False)
-        .first()
-    )
-    if reset is None or now() >= reset["expires_at"] or reset["tries"] >= settings.reset_code_tries:
+    if (
+        user is None
+        or reset is None
+        or now() >= reset["expires_at"]
+        or not await _use_a_try(reset["id"])
+    ):
+        await _verify(_dummy_hash(), code)  # the same time as a real comparison
         raise wrong
-    if not code.isdigit() or not await _verify(reset["code_hash"], code):
-        tries = reset["tries"] + 1
+    if not await _verify(reset["code_hash"], code):
         async with unit_of_work(ctx) as uow:
-            await ResetCode.update(
-                {ResetCode.tries: tries, ResetCode.used: tries >= settings.reset_code_tries}
-            ).where(ResetCode.id == reset["id"])
             await uow.audit(
                 "password.reset",
                 "user",
@@ -478,21 +539,19 @@ async def reset_password(ctx: Ctx, identifier: str, code: str, new_password: str
                 username=user["username"],
                 hospital_id=user["hospital"],
             )
-        left = settings.reset_code_tries - tries
-        if left > 0:
-            raise BadRequest(
-                f"The verification code is wrong. {left} tries left.",
-                zh=f"验证码错误，还可尝试 {left} 次。",
-            )
-        raise BadRequest(
-            "The verification code is wrong and now void. Request a new one.",
-            zh="验证码错误，已失效，请重新获取。",
-        )
-    await _check_new_password(user["id"], user["username"], new_password)
-    new_hash = await _hash(new_password)
+        raise wrong
+    await attempt.not_a_failure()
+    checked = await check_new_password(user["id"], user["username"], new_password)
     async with unit_of_work(ctx) as uow:
-        await ResetCode.update({ResetCode.used: True}).where(ResetCode.id == reset["id"])
-        await set_password(ctx, user["id"], new_hash)
+        # Single use: of two concurrent resets with the right code, one claims it.
+        claimed = (
+            await ResetCode.update({ResetCode.used: True})
+            .where(ResetCode.id == reset["id"], ResetCode.used == False)  # noqa: E712
+            .returning(ResetCode.id)
+        )
+        if not claimed:
+            raise wrong
+        await set_password(ctx, user["id"], checked)
         await Session.update({Session.revoked: True}).where(Session.user == user["id"])
         await uow.audit(
             "password.reset",

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from msgspec import UNSET
 
-from aimis import security
 from aimis.domain import Kind
 from aimis.errors import BadRequest, Conflict, NotFound
-from api.accounts.service import local_day, set_password
+from api.accounts import throttle
+from api.accounts.service import check_new_password, local_day, set_password
 from api.management.schemas import (
     AdminCreate,
     DoctorCreate,
@@ -372,6 +371,8 @@ async def set_frozen(ctx: Ctx, user_id: int, frozen: bool) -> UserRead:
             detail=f"{row['username']} by administrator",
             hospital_id=row["hospital"],
         )
+    if not frozen:
+        await throttle.forget_account(row["username"], row["phone"])
     return await _read_user(user_id)
 
 
@@ -380,9 +381,9 @@ async def reset_password(ctx: Ctx, user_id: int) -> PasswordReset:
     actor = actor_of(ctx)
     row = await _managed_row(actor, user_id)
     password = temporary_password()
-    password_hash = await anyio.to_thread.run_sync(security.hash_password, password)
+    checked = await check_new_password(user_id, row["username"], password, temporary=True)
     async with unit_of_work(ctx) as uow:
-        await set_password(ctx, user_id, password_hash, must_change=True)
+        await set_password(ctx, user_id, checked)
         await _revoke_sessions(user_id)
         await uow.audit(
             "user.password_reset",

@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import anyio
 import asyncpg
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -24,7 +23,7 @@ from piccolo.table import Table
 from aimis import security
 from aimis.domain import DEFAULT_ROLES, Kind, Module
 from aimis.errors import BadRequest, Conflict, Forbidden, Unauthorized
-from api.accounts.service import set_password
+from api.accounts.service import NewPassword, check_new_password, set_password
 from api.management.schemas import (
     DepartmentCreate,
     DepartmentRead,
@@ -195,13 +194,6 @@ def changed_fields(data: msgspec.Struct) -> list[str]:
     return [f for f in data.__struct_fields__ if f != "version" and getattr(data, f) is not UNSET]
 
 
-async def _hash_checked(password: str, username: str) -> str:
-    problem = security.password_problem(password, username)
-    if problem:
-        raise BadRequest(problem.en, zh=problem.zh)
-    return await anyio.to_thread.run_sync(security.hash_password, password)
-
-
 async def _username_free(username: str, phone: str | None) -> None:
     if (
         not username
@@ -226,7 +218,7 @@ async def insert_user(
     uow: UnitOfWork,
     *,
     username: str,
-    password_hash: str,
+    password: NewPassword,
     display_name: str,
     kind: Kind,
     alliance_id: int | None,
@@ -235,7 +227,6 @@ async def insert_user(
     role_id: int | None = None,
     phone: str | None = None,
     email: str = "",
-    must_change_password: bool = False,
 ) -> int:
     row = await User.insert(
         User(
@@ -248,13 +239,13 @@ async def insert_user(
             hospital=hospital_id,
             department=department_id,
             role=role_id,
-            password_hash=password_hash,
-            must_change_password=must_change_password,
+            password_hash=password.password_hash,
+            must_change_password=password.temporary,
             created_at=now(),
         )
     ).returning(User.id)
     user_id = int(row[0]["id"])
-    await set_password(uow.ctx, user_id, password_hash, must_change=must_change_password)
+    await set_password(uow.ctx, user_id, password)
     await uow.audit(
         "user.create", "user", user_id, detail=f"{kind.value} {username}", hospital_id=hospital_id
     )
@@ -271,7 +262,7 @@ async def create_alliance(ctx: Ctx, name: str, admin_username: str, admin_passwo
             f"An alliance named {name!r} exists already.", zh=f"名为“{name}”的医联体已存在。"
         )
     await _username_free(admin_username, None)
-    password_hash = await _hash_checked(admin_password, admin_username)
+    password = await check_new_password(None, admin_username, admin_password)
     async with unit_of_work(ctx) as uow:
         row = await Alliance.insert(Alliance(name=name, created_at=now())).returning(Alliance.id)
         alliance_id = int(row[0]["id"])
@@ -279,7 +270,7 @@ async def create_alliance(ctx: Ctx, name: str, admin_username: str, admin_passwo
         await insert_user(
             uow,
             username=admin_username,
-            password_hash=password_hash,
+            password=password,
             display_name=f"{name} admin",
             kind=Kind.alliance_admin,
             alliance_id=alliance_id,
@@ -399,7 +390,7 @@ async def create_account(
     must_change_password: bool = False,
 ) -> int:
     await _username_free(username, phone)
-    password_hash = await _hash_checked(password, username)
+    checked = await check_new_password(None, username, password, temporary=must_change_password)
     async with (
         unique_or_conflict(
             f"The user name {username!r} or the phone number is taken.",
@@ -410,7 +401,7 @@ async def create_account(
         return await insert_user(
             uow,
             username=username,
-            password_hash=password_hash,
+            password=checked,
             display_name=display_name,
             kind=kind,
             alliance_id=alliance_id,
@@ -419,7 +410,6 @@ async def create_account(
             role_id=role_id,
             phone=phone,
             email=email,
-            must_change_password=must_change_password,
         )
 
 
