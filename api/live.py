@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from litestar import WebSocket, websocket
@@ -31,9 +32,17 @@ from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.exceptions import WebSocketDisconnect
 
 from aimis.settings import get_settings
+from api.auth import ctx_of
 from store.scoping import can_see_hospital
 from store.tables import Event
-from store.uow import Actor, LiveEvent, Publisher, set_publisher, track_local_events
+from store.uow import (
+    Actor,
+    LiveEvent,
+    Publisher,
+    audit_refusal,
+    set_publisher,
+    track_local_events,
+)
 
 log = logging.getLogger(__name__)
 
@@ -229,10 +238,54 @@ class Subscribe(msgspec.Struct):
     last_id: int = -1  # -1: only new events; n >= 0: also every event after n
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _origin_parts(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname or parts.scheme not in DEFAULT_PORTS:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or DEFAULT_PORTS[parts.scheme]
+
+
+def origin_allowed(origin: str | None, host: str) -> bool:
+    """Whether a websocket handshake's ``Origin`` is this app's own: the host the request
+    came to (either scheme: TLS may end at a proxy), or ``AIMIS_PUBLIC_URL``'s origin.
+
+    Without an ``Origin`` header the client is no browser (browsers send one on every
+    websocket handshake, and a page cannot remove it), so it is no cross-site hijack: such a
+    client must bring its own session cookie, as any HTTP client must, and is let in."""
+    if origin is None:
+        return True
+    theirs = _origin_parts(origin)
+    if theirs is None:
+        return False  # "null" (sandboxed frames, files) or nonsense
+    public = get_settings().public_url
+    if public and _origin_parts(public) == theirs:
+        return True
+    ours = _origin_parts(f"{theirs[0]}://{host}")
+    return ours is not None and ours[1:] == theirs[1:]
+
+
 @websocket("/ws")
 async def live_socket(socket: WebSocket, channels: ChannelsPlugin) -> None:
     actor = socket.scope.get("user")
     actor = actor if isinstance(actor, Actor) else None
+    origin = socket.headers.get("origin")
+    if not origin_allowed(origin, socket.headers.get("host", "")):
+        # Refused before the handshake completes: the browser sees HTTP 403.
+        await audit_refusal(
+            ctx_of(socket),
+            "websocket /ws",
+            f"refused: cross-site origin {origin[:100]!r}" if origin else "refused",
+            "denied",
+        )
+        await socket.close(code=4403, reason="cross-site origin")
+        return
     await socket.accept()
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=10_000)
     sent: set[int] = set()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import Cookie
@@ -31,11 +32,26 @@ def to_login(request: Request, admin: bool = False) -> Redirect:
     return Redirect(f"{target}?next={quote(request.url.path)}")
 
 
+def _unsafe_char(text: str) -> bool:
+    """Control and format characters (browsers drop tabs and newlines inside a URL, so a
+    tab between two slashes leaves ``//evil.example``), line separators, and the backslash
+    (browsers read it as a slash)."""
+    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") or c == "\\" for c in text)
+
+
 def safe_next(value: str | None, default: str) -> str:
-    """Only same-site paths: ``next=//evil.example`` must not redirect off the site."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return default
+    """Only a path of this site: a single leading slash (no second slash or backslash), no
+    scheme, no host, no control characters; the same after percent-decoding (twice, for a
+    value encoded twice). Anything else goes to ``default``."""
+    if not value or len(value) > 2000 or not value.startswith("/"):
+        return default
+    for text in (value, unquote(value), unquote(unquote(value))):
+        if _unsafe_char(text) or text.startswith("//"):
+            return default
+        parts = urlsplit(text)
+        if parts.scheme or parts.netloc:
+            return default
+    return value
 
 
 class AccountPages(Controller):
