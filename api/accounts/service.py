@@ -190,7 +190,7 @@ async def login(ctx: Ctx, identifier: str, password: str, realm: str) -> NewSess
     if not await _verify(user["password_hash"], password):
         await _wrong_password(ctx, user, who)
     await attempt.not_a_failure()
-    if user["frozen"]:  # by an administrator: said only to whom knows the password
+    if user["frozen"]:  # by an administrator: said only to one who knows the password
         await _audit_alone(ctx, "login", "refused: account frozen", "denied", **who)
         raise Locked(
             "This account is frozen by an administrator.",
