@@ -428,9 +428,14 @@ async def set_password(uow_ctx: Ctx, user_id: int, new: NewPassword) -> None:
 
 async def change_password(ctx: Ctx, old_password: str, new_password: str) -> None:
     actor = _require(ctx)
+    # A wrong current password is a failed login: the same budgets, so a stolen session
+    # cannot guess the password here without end.
+    attempt = await throttle.login_attempt(ctx.ip, actor.username)
     user = await User.select().where(User.id == actor.user_id).first()
     if user is None or not await _verify(user["password_hash"], old_password):
-        raise BadRequest("The current password is wrong.", zh="当前密码错误。")
+        await audit_refusal(ctx, "password.change", "wrong current password", "failure")
+        raise BadRequest("The current password is wrong.", zh="当前密码错误。", audited=True)
+    await attempt.not_a_failure()
     checked = await check_new_password(actor.user_id, actor.username, new_password)
     async with unit_of_work(ctx) as uow:
         await set_password(ctx, actor.user_id, checked)

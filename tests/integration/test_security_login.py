@@ -279,3 +279,27 @@ async def test_a_wrong_password_takes_as_long_for_an_unknown_account(guarded, un
     real_median, ghost_median = statistics.median(real_times), statistics.median(ghost_times)
     print(f"wrong password: real {real_median * 1000:.0f} ms, unknown {ghost_median * 1000:.0f} ms")
     assert 0.6 < ghost_median / real_median < 1.67
+
+
+async def test_a_stolen_session_cannot_guess_the_current_password_without_end(
+    guarded, uniq
+) -> None:
+    """A wrong current password on the change form is a failed login: after the account's
+    budget of 5 the form answers 429, and the right password is then refused too."""
+    username = await make_doctor(uniq)
+    session = client(guarded[0])
+    await session.login(username, PASSWORD)
+    statuses = []
+    for i in range(7):
+        res = await session.post(
+            "/api/auth/password",
+            json={"old_password": f"Wrong#Guess{i}", "new_password": "Brand#New2027"},
+        )
+        statuses.append(res.status_code)
+    assert statuses == [400] * 5 + [429] * 2, statuses
+    assert "retry-after" in res.headers
+    again = await session.post(
+        "/api/auth/password", json={"old_password": PASSWORD, "new_password": "Brand#New2027"}
+    )
+    assert again.status_code == 429
+    await session.aclose()
