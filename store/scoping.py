@@ -109,6 +109,8 @@ PATIENT_TABLES: frozenset[type[Table]] = frozenset(
         ArchiveRetrieval,
     }
 )
+# Counts kept per hospital (no row of a patient): read as aggregates (``hospital_figures``).
+AGGREGATE_TABLES: frozenset[type[Table]] = frozenset({ExaminationCount})
 # Audit target types that are about a patient's data (reads and changes of it): an
 # alliance admin reads the audit rows about administration only.
 PATIENT_AUDIT_TARGETS = frozenset(
