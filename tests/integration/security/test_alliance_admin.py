@@ -94,6 +94,11 @@ async def test_api_refusals_and_no_edit(accounts: dict[str, Api], canary: Canary
     assert not await AuditLog.exists().where(
         AuditLog.username == "alliance.admin", AuditLog.action == "exam.view"
     )
+    refused_reads = await AuditLog.select(AuditLog.outcome).where(
+        AuditLog.username == "alliance.admin",
+        AuditLog.action == "GET /dicomweb/studies/{study}/metadata",
+    )
+    assert refused_reads and {r["outcome"] for r in refused_reads} == {"denied"}
 
 
 async def test_he_keeps_the_hospitals_and_their_figures(
