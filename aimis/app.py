@@ -23,6 +23,7 @@ from aimis.settings import Settings, get_settings
 from api.auth import SessionMiddleware, ctx_of
 from api.dicomweb.cors import DicomwebCorsMiddleware
 from api.live import live_socket, make_backend, make_publisher
+from api.phi import PhiMiddleware
 from api.routes import route_handlers
 from store.db import close_pool, start_pool
 from store.uow import audit_refusal, set_publisher
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[
             DicomwebCorsMiddleware,
             DefineMiddleware(SessionMiddleware, exclude=["^/static/"]),
+            PhiMiddleware(),  # patient-data routes: refusal and the audit of each read
         ],
         csrf_config=CSRFConfig(
             secret=_secret(settings),

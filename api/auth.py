@@ -92,9 +92,13 @@ def require_alliance_admin(connection: ASGIConnection, _: BaseRouteHandler) -> N
 
 
 def require_permission(permission: str):  # type: ignore[no-untyped-def]
+    """A doctor's role must hold ``permission``; a hospital admin passes (he administers
+    his hospital's work); an alliance admin never (his part is the alliance, not a
+    hospital's patients)."""
+
     def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         actor = actor_of(connection)
-        if permission not in actor.permissions and not actor.is_admin:
+        if permission not in actor.permissions and actor.kind != "hospital_admin":
             raise Forbidden(
                 f"Your role lacks the permission {permission!r}.",
                 zh=f"您的角色没有 {permission!r} 权限。",

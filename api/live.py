@@ -33,7 +33,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from aimis.settings import get_settings
 from api.auth import ctx_of
-from store.scoping import can_see_hospital
+from store.scoping import sees_patients_of
 from store.tables import Event
 from store.uow import (
     Actor,
@@ -69,7 +69,9 @@ async def refusal(actor: Actor | None, topic: str) -> str | None:
         if parts[0] == "user" and len(parts) == 2:
             return None if int(parts[1]) == actor.user_id else "another user's topic"
         if parts[0] == "hospital" and len(parts) == 2:
-            return None if await can_see_hospital(actor, int(parts[1])) else "not your hospital"
+            # the hospital's examinations, requests, runs, retrievals: for its own people
+            # (its doctors and its admin), never the alliance admin (store.scoping)
+            return None if sees_patients_of(actor, int(parts[1])) else "not your hospital"
         if parts[0] == "case" and len(parts) == 3:
             check = CASE_WATCHERS.get(parts[1])
             if check is None:

@@ -7,7 +7,8 @@ attributes at migration, edited by admins, seen through one visibility rule.
   writes a live event ``exam.changed`` on ``hospital:<owner>`` with ids and the status only,
   never patient data, so open lists re-fetch what they may see.
 - ``examination_branches(actor)`` / ``examination_clause(actor)`` are the visibility rule
-  of examinations: the actor's hospital (an alliance admin: the alliance), plus
+  of examinations: the actor's hospital (``store.scoping.patient_hospital_ids``: an
+  alliance admin sees none), plus
   examinations shared with the actor's hospital by a DiagnosisRequest that is not rejected
   or cancelled — ``examination.shared_with``, which triggers on diagnosis_request keep
   (migration 2026-11-28T02:12:36), so the shared branch pages by its own time index.
@@ -24,7 +25,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from aimis.errors import BadRequest, Conflict, NotFound
-from store.scoping import NOTHING
+from store.scoping import NOTHING, patient_hospital_ids
 from store.tables import (
     BodyPart,
     CheckItem,
@@ -32,7 +33,6 @@ from store.tables import (
     DeviceType,
     DiagnosisRequest,
     Examination,
-    Hospital,
     Patient,
     Study,
 )
@@ -203,10 +203,9 @@ async def examination_from_study(study_id: int) -> int:
 
 
 async def visible_hospital_ids(actor: Actor) -> list[int]:
-    if actor.kind == "alliance_admin" and actor.alliance_id is not None:
-        rows = await Hospital.select(Hospital.id).where(Hospital.alliance == actor.alliance_id)
-        return [int(r["id"]) for r in rows]
-    return [actor.hospital_id] if actor.hospital_id is not None else []
+    """The hospitals whose examinations ``actor`` sees as their owner: his own (a doctor's,
+    a hospital admin's); an alliance admin none (``store.scoping.patient_hospital_ids``)."""
+    return patient_hospital_ids(actor)
 
 
 def shared_clause(hospital_id: int, own: list[int]) -> Any:

@@ -1,11 +1,24 @@
 """The one place that decides which rows an actor may see (issue: scoping in one place).
 
-Every read of a hospital-owned table goes through ``visible``/``get_visible``:
-- an alliance admin sees the hospitals of his alliance and what they own;
-- a hospital admin or a doctor sees his own hospital only;
-- later processes widen the view explicitly: ``visible_images`` adds the studies shared
-  with the actor's hospital by an open remote diagnosis request (SPEC 2.2: the diagnosing
-  hospital reads exactly those images), for the viewer paths only (DICOMweb, mobile).
+Every read of a hospital-owned table goes through ``visible``/``get_visible`` (or the clauses
+below); every table with a ``hospital`` column is classified here, once:
+
+- **administrative rows** (``ADMINISTRATIVE_TABLES``): hospitals, accounts, departments,
+  roles, dictionaries, templates, notification settings, storage policies, API tokens,
+  DICOM nodes. A hospital admin or a doctor sees his own hospital's; an alliance admin
+  those of every hospital of his alliance.
+- **patient rows** (everything else, ``PATIENT_TABLES`` names them): patients, studies,
+  series, instances, examinations, reports, diagnosis requests, shares, consultations and
+  their files, migration runs (their files name patients' studies), the migration log,
+  archive retrievals. Only the people of the owning hospital see them (its doctors and its
+  hospital admin, ``patient_hospital_ids``); the alliance admin sees **none** (SPEC
+  "Users": alliance-wide storage and statistics as aggregates, never a patient's data).
+  A table nobody classified counts as patient rows: a new table is closed until someone
+  opens it here (``tests/unit/test_scoping_tables.py`` makes them decide).
+- later processes widen the patient view explicitly: ``visible_images`` adds the studies
+  shared with the actor's hospital by an open remote diagnosis request (SPEC 2.2: the
+  diagnosing hospital reads exactly those images), for the viewer paths only (DICOMweb,
+  mobile); ``store.examinations`` does the same for examinations.
 A row outside the scope is reported as not found, so its existence does not leak.
 """
 
@@ -14,15 +27,135 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from piccolo.columns.combination import Where, WhereRaw
+from piccolo.query.functions.aggregate import Count
 from piccolo.table import Table
 
 from aimis.errors import NotFound
-from store.tables import AuditLog, Hospital, Instance, Series, Study
+from store.tables import (
+    ApiToken,
+    ArchiveRetrieval,
+    Attachment,
+    AuditLog,
+    BodyPart,
+    CheckItem,
+    Consultation,
+    ConsultationInvite,
+    Department,
+    Device,
+    DeviceType,
+    DiagnosisRequest,
+    DicomNode,
+    Examination,
+    ExaminationCount,
+    ExamReport,
+    ExamShare,
+    Hospital,
+    Instance,
+    KnowledgePhrase,
+    MigrationLog,
+    MigrationRun,
+    NotificationChannel,
+    NotificationRule,
+    Patient,
+    ReportTemplate,
+    Role,
+    Series,
+    StoragePolicy,
+    Study,
+    User,
+)
 from store.uow import Actor
 
 T = TypeVar("T", bound=Table)
 
 NOTHING = WhereRaw("1 = 0")
+
+# Rows about running the alliance and its hospitals: an alliance admin sees his alliance's.
+ADMINISTRATIVE_TABLES: frozenset[type[Table]] = frozenset(
+    {
+        Hospital,
+        Department,
+        Role,
+        User,
+        NotificationChannel,
+        NotificationRule,
+        StoragePolicy,
+        ApiToken,
+        DicomNode,
+        DeviceType,
+        Device,
+        BodyPart,
+        CheckItem,
+        ReportTemplate,
+        KnowledgePhrase,
+    }
+)
+# Rows that hold or name a patient's data: the owning hospital's people only.
+PATIENT_TABLES: frozenset[type[Table]] = frozenset(
+    {
+        Patient,
+        Study,
+        Series,
+        Instance,
+        Examination,
+        ExamReport,
+        DiagnosisRequest,
+        ExamShare,
+        Consultation,
+        ConsultationInvite,
+        Attachment,
+        MigrationRun,
+        MigrationLog,
+        ArchiveRetrieval,
+    }
+)
+# Counts kept per hospital (no row of a patient): read as aggregates (``hospital_figures``).
+AGGREGATE_TABLES: frozenset[type[Table]] = frozenset({ExaminationCount})
+# Audit target types that are about a patient's data (reads and changes of it): an
+# alliance admin reads the audit rows about administration only.
+PATIENT_AUDIT_TARGETS = frozenset(
+    {
+        "examination",
+        "study",
+        "series",
+        "instance",
+        "diagnosis_request",
+        "exam_report",
+        "exam_share",
+        "consultation",
+        "migration",
+        "migration_log",
+        "retrieval",
+        "list_preference",
+    }
+)
+PATIENT_KINDS = frozenset({"doctor", "hospital_admin"})
+# The refusal every route that shows patient data gives an alliance admin.
+NO_PATIENT_DATA = (
+    "An alliance administrator sees hospitals, their administrators and alliance-wide "
+    "storage and statistics, never a patient's data; each hospital's own doctors and "
+    "administrator work with its examinations."
+)
+NO_PATIENT_DATA_ZH = (
+    "医联体管理员只能查看医院、医院管理员以及全医联体的存储与统计汇总，不能查看任何患者数据；"
+    "各医院的检查由本院医生和管理员处理。"
+)
+
+
+def sees_patient_data(actor: Actor | None) -> bool:
+    """Whether ``actor`` may read any patient's data at all: the doctors and the hospital
+    admin of a hospital (their own hospital's). Alliance admins and accounts without a
+    hospital never."""
+    return actor is not None and actor.kind in PATIENT_KINDS and actor.hospital_id is not None
+
+
+def patient_hospital_ids(actor: Actor) -> list[int]:
+    """The hospitals whose patient rows ``actor`` reads as their owner: his own, or none."""
+    return [int(actor.hospital_id)] if sees_patient_data(actor) and actor.hospital_id else []
+
+
+def is_patient_table(table: type[Table]) -> bool:
+    return table not in ADMINISTRATIVE_TABLES
 
 
 def hospital_ids_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | Any:
@@ -34,6 +167,9 @@ def hospital_ids_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | 
             return Hospital.id == actor.hospital_id
         return NOTHING
     hospital_col = table._meta.get_column_by_name("hospital")
+    if is_patient_table(table):
+        own = patient_hospital_ids(actor)
+        return hospital_col == own[0] if own else NOTHING
     if actor.kind == "alliance_admin" and actor.alliance_id is not None:
         return hospital_col.alliance == actor.alliance_id  # type: ignore[attr-defined]
     if actor.hospital_id is not None:
@@ -62,7 +198,7 @@ def images_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | Any:
     """``hospital_ids_clause`` for studies, series and instances, widened by the studies
     shared with the actor's hospital for remote diagnosis."""
     own = hospital_ids_clause(table, actor)
-    if actor.hospital_id is None or table not in _STUDY_COLUMN:
+    if not sees_patient_data(actor) or table not in _STUDY_COLUMN:
         return own
     shared = WhereRaw(f"{_STUDY_COLUMN[table]} IN ({_SHARED_STUDIES})", actor.hospital_id)
     return own | shared
@@ -83,6 +219,7 @@ async def get_visible(table: type[T], row_id: int, actor: Actor, what: str) -> d
 
 
 async def can_see_hospital(actor: Actor, hospital_id: int) -> bool:
+    """May ``actor`` see this hospital's administrative rows (its record, settings)?"""
     return bool(
         await Hospital.exists().where(
             hospital_ids_clause(Hospital, actor), Hospital.id == hospital_id
@@ -90,14 +227,50 @@ async def can_see_hospital(actor: Actor, hospital_id: int) -> bool:
     )
 
 
+def sees_patients_of(actor: Actor, hospital_id: int) -> bool:
+    """May ``actor`` see the patient rows of this hospital as its owner (its live topic
+    ``hospital:<id>`` carries the examinations', requests' and runs' events)?"""
+    return hospital_id in patient_hospital_ids(actor)
+
+
 async def audit_clause(actor: Actor) -> Where | WhereRaw | Any:
     """Audit rows an admin may read (SPEC 8.10): a hospital admin those of his hospital; an
-    alliance admin those written by his alliance's accounts or about its hospitals."""
+    alliance admin those written by his alliance's accounts or about its hospitals, except
+    the rows about patients' data (``PATIENT_AUDIT_TARGETS``: who read or changed which
+    examination is the hospital's business) and refusals of other people's requests (their
+    text may quote a search)."""
     if actor.kind == "alliance_admin" and actor.alliance_id is not None:
         rows = await Hospital.select(Hospital.id).where(Hospital.alliance == actor.alliance_id)
         clause = AuditLog.alliance_id == actor.alliance_id
         ids = [r["id"] for r in rows]
-        return clause | AuditLog.hospital_id.is_in(ids) if ids else clause
+        scope = clause | AuditLog.hospital_id.is_in(ids) if ids else clause
+        administrative = AuditLog.target_type.not_in(sorted(PATIENT_AUDIT_TARGETS))
+        own_or_administrative = (AuditLog.target_type != "") | (AuditLog.user_id == actor.user_id)
+        return scope & administrative & own_or_administrative
     if actor.kind == "hospital_admin" and actor.hospital_id is not None:
         return AuditLog.hospital_id == actor.hospital_id
     return NOTHING
+
+
+async def hospital_figures(actor: Actor) -> dict[int, dict[str, int]]:
+    """Aggregates per hospital whose administrative rows ``actor`` sees (an alliance admin:
+    every hospital of his alliance): how many studies and examinations it keeps. Counts
+    only, never a row of a patient: what the alliance admin sees of patient data (SPEC
+    "Users": alliance-wide storage and statistics)."""
+    ids = [int(r["id"]) for r in await visible(Hospital, actor, Hospital.id)]
+    figures = {h: {"studies": 0, "examinations": 0} for h in ids}
+    if not ids:
+        return figures
+    studies = (
+        await Study.select(Study.hospital, Count(Study.id, alias="n"))
+        .where(Study.hospital.is_in(ids), Study.deleted_at.is_null())
+        .group_by(Study.hospital)
+    )
+    for row in studies:
+        figures[int(row["hospital"])]["studies"] = int(row["n"])
+    kept = await ExaminationCount.select(ExaminationCount.hospital, ExaminationCount.n).where(
+        ExaminationCount.hospital.is_in(ids)
+    )
+    for row in kept:
+        figures[int(row["hospital"])]["examinations"] += max(int(row["n"]), 0)
+    return figures

@@ -19,8 +19,9 @@ from litestar.response import Redirect, Template
 
 from api.archive import service
 from api.auth import ctx_of
+from api.phi import phi
 from states.retrieval import OPEN_STATES
-from store.scoping import audit_clause, visible
+from store.scoping import audit_clause, sees_patient_data, visible
 from store.tables import AuditLog, Hospital
 from store.uow import Actor
 from store.zones import hospital_zone
@@ -83,23 +84,25 @@ class ArchivePages(Controller):
     include_in_schema = False
     path = "/manage"
 
-    @get("/archive")
+    @get("/archive", opt=phi("study.list", "study", mixed=True))
     async def archive(self, request: Request, q: str = "") -> Template | Redirect:
         actor = _admin(request)
         if isinstance(actor, Redirect):
             return actor
         ctx = ctx_of(request)
+        patients = sees_patient_data(actor)  # the alliance admin: the policies only
         return await page(
             request,
             "archive/archive.html",
             policies=await service.list_policies(actor),
             editable=actor.kind == "hospital_admin",
-            studies=await service.list_studies(ctx, "archive", q, 0, 100),
-            retrievals=await service.list_retrievals(actor, limit=100),
-            details=await self._details(actor, 100),
+            patients=patients,
+            studies=await service.list_studies(ctx, "archive", q, 0, 100) if patients else None,
+            retrievals=await service.list_retrievals(actor, limit=100) if patients else [],
+            details=await self._details(actor, 100) if patients else {},
             open_states=OPEN_STATES,
             last_runs=await _last_runs(actor),
-            topics=await _topics(actor),
+            topics=await _topics(actor) if patients else [],
             q=q,
             when=await _clock(actor),
             human_bytes=human_bytes,
@@ -110,7 +113,7 @@ class ArchivePages(Controller):
         ids = [r.id for r in await service.list_retrievals(actor, limit=limit)]
         return await service.histories(ids)
 
-    @get("/archive/retrievals")
+    @get("/archive/retrievals", opt=phi("retrieval.list", "retrieval"))
     async def retrievals(self, request: Request) -> Template | Redirect:
         """The retrievals table alone (htmx fragment)."""
         actor = _admin(request)
@@ -128,7 +131,7 @@ class ArchivePages(Controller):
             },
         )
 
-    @get("/data")
+    @get("/data", opt=phi("study.list", "study"))
     async def data(self, request: Request, q: str = "") -> Template | Redirect:
         actor = _admin(request)
         if isinstance(actor, Redirect):

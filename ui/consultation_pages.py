@@ -17,6 +17,7 @@ from api.accounts import service as accounts
 from api.auth import ctx_of, module_enabled
 from api.consultations import contacts, service
 from api.consultations.access import APPLY
+from api.consultations.controllers import LIST, LOG, VIEW
 from api.consultations.schemas import ConsultationRead, ContactDoctor
 from states.consultation import CONSULTATION
 from store.uow import Actor
@@ -101,7 +102,7 @@ async def _lists(actor: Actor) -> dict[str, Any]:
 class ConsultationPages(Controller):
     include_in_schema = False
 
-    @get("/consultations")
+    @get("/consultations", opt=LIST)
     async def index(self, request: Request) -> Template | Redirect:
         actor = await _doctor(request)
         if isinstance(actor, Redirect):
@@ -114,14 +115,14 @@ class ConsultationPages(Controller):
             **await _lists(actor),
         )
 
-    @get("/consultations/lists")
+    @get("/consultations/lists", opt=LIST)
     async def lists(self, request: Request) -> Template | Redirect:
         actor = await _doctor(request)
         if isinstance(actor, Redirect):
             return actor
         return await page(request, "consultations/_lists.html", **await _lists(actor))
 
-    @get("/consultations/{consultation_id:int}")
+    @get("/consultations/{consultation_id:int}", opt=VIEW)
     async def room(self, request: Request, consultation_id: int) -> Template | Redirect:
         actor = await _doctor(request)
         if isinstance(actor, Redirect):
@@ -138,7 +139,7 @@ class ConsultationPages(Controller):
         data = await service.read(actor, consultation_id)
         return await page(request, "consultations/_live.html", **await _room(request, actor, data))
 
-    @get("/manage/consultations")
+    @get("/manage/consultations", opt=LOG)
     async def log(self, request: Request, q: str = "", offset: int = 0) -> Template | Redirect:
         actor = _actor(request)
         if actor is None or actor.realm != accounts.REALM_ADMIN or not actor.is_admin:

@@ -15,6 +15,7 @@ from litestar.response import Redirect, Template
 from api.auth import ctx_of
 from api.diagnosis import service
 from api.diagnosis.service import SENDABLE_STATUSES
+from api.phi import phi
 from store.uow import Actor
 from store.zones import hospital_zone
 from ui import i18n
@@ -57,7 +58,7 @@ class DiagnosisPages(Controller):
     include_in_schema = False
     path = "/"
 
-    @get("/diagnosis")
+    @get("/diagnosis", opt=phi("diagnosis_request.list", "diagnosis_request"))
     async def index(
         self, request: Request, box: str = "incoming", cursor: str = ""
     ) -> Template | Redirect:
@@ -68,17 +69,24 @@ class DiagnosisPages(Controller):
         context = await _list_context(request, actor, box, state, cursor)
         return await page(request, "diagnosis/index.html", **context, topics=_topics(actor))
 
-    @get("/diagnosis/rows")
+    @get("/diagnosis/rows", opt=phi("diagnosis_request.list", "diagnosis_request"))
     async def rows(self, request: Request, box: str = "incoming", cursor: str = "") -> Template:
         """The list alone: what the live refresh swaps in."""
         actor = await exam_reader(request)
         if isinstance(actor, Redirect):
-            return Template(template_name="diagnosis/_rows.html", context={"requests": []})
+            # logged out: the fragment says so (in the reader's language), no 500
+            return Template(
+                template_name="diagnosis/_rows.html",
+                context={**i18n.context(request), "requests": []},
+            )
         state = request.query_params.get("state", "")
         context = await _list_context(request, actor, box, state, cursor)
         return await page(request, "diagnosis/_rows.html", **context)
 
-    @get("/exams/{exam_id:int}/panel/diagnosis")
+    @get(
+        "/exams/{exam_id:int}/panel/diagnosis",
+        opt=phi("diagnosis_request.view", "examination", "exam_id"),
+    )
     async def panel(self, request: Request, exam_id: int) -> Template:
         actor = await exam_reader(request)
         if isinstance(actor, Redirect):

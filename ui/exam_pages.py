@@ -23,6 +23,7 @@ from aimis.errors import Forbidden
 from api.auth import ctx_of, module_enabled
 from api.exams import service
 from api.exams.schemas import ExamRead
+from api.phi import phi
 from store.examinations import STATUSES, get_examination, hospital_zone, visible_hospital_ids
 from store.tables import CheckItem, Department, DiagnosisRequest, Hospital
 from store.uow import Actor
@@ -45,7 +46,8 @@ def _actor(request: Request) -> Actor | None:
 
 async def exam_reader(request: Request) -> Actor | Redirect:
     """The signed-in user who may read examinations (doctors of a hospital with remote
-    diagnosis, administrators), or the way to the login page."""
+    diagnosis, hospital administrators), or the way to the login page. The alliance
+    administrator is refused by the routes' declaration (``api.phi``)."""
     actor = _actor(request)
     if actor is None:
         return to_login(request)
@@ -100,8 +102,8 @@ def cell(exam: ExamRead, column: str, when: Callable[[str | None], str]) -> str:
 
 
 async def hospital_choices(actor: Actor) -> list[dict[str, Any]]:
-    """The hospitals whose examinations the actor may see: his own (an alliance admin's:
-    the alliance) and those that sent him examinations by a diagnosis request."""
+    """The hospitals whose examinations the actor may see: his own and those that sent
+    him examinations by a diagnosis request."""
     ids = set(await visible_hospital_ids(actor))
     if actor.hospital_id is not None:
         senders = await DiagnosisRequest.select(DiagnosisRequest.hospital).where(
@@ -154,7 +156,7 @@ class ExamPages(Controller):
     path = "/exams"
     dependencies = {"exam_query": Provide(service.provide_exam_query)}
 
-    @get("/")
+    @get("/", opt=phi("exam.list", "examination"))
     async def index(self, request: Request, exam_query: service.ExamQuery) -> Template | Redirect:
         actor = await exam_reader(request)
         if isinstance(actor, Redirect):
@@ -184,7 +186,7 @@ class ExamPages(Controller):
             rows_url="/exams/rows?" + urlencode({**context["given"], "cursor": exam_query.cursor}),
         )
 
-    @get("/rows")
+    @get("/rows", opt=phi("exam.list", "examination"))
     async def rows(self, request: Request, exam_query: service.ExamQuery) -> Template | Redirect:
         """The counts and the table alone: what the live refresh swaps in."""
         actor = await exam_reader(request)
@@ -194,7 +196,7 @@ class ExamPages(Controller):
             request, "exams/_rows.html", **await _list_context(request, actor, exam_query)
         )
 
-    @get("/{exam_id:int}")
+    @get("/{exam_id:int}", opt=phi("exam.view", "examination", "exam_id"))
     async def detail(self, request: Request, exam_id: int) -> Template | Redirect:
         actor = await exam_reader(request)
         if isinstance(actor, Redirect):

@@ -87,4 +87,5 @@ ZH_ARCHIVE: dict[str, str] = {
     "tier.restoring": "恢复中",
     "tier.available": "已调阅",
     "study": "按检查",
+    "Archived examinations and their retrievals are patient data: each hospital administrator manages those of his hospital. The Hospitals page shows the storage of each hospital.": "归档检查及其调阅属于患者数据，由各医院管理员管理本院的归档检查；各医院的存储用量见“医院”页面。",
 }

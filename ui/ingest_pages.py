@@ -22,6 +22,7 @@ from litestar.response import Redirect, Template
 from aimis.settings import get_settings
 from api.auth import ctx_of
 from api.ingest import nodes, service
+from api.phi import patient_only, phi
 from states.migration import PIPELINE, MigrationState
 from store.scoping import visible
 from store.tables import Hospital
@@ -75,7 +76,7 @@ class IngestPages(Controller):
     include_in_schema = False
     path = "/manage"
 
-    @get("/migrations")
+    @get("/migrations", opt=patient_only())
     async def runs(
         self,
         request: Request,
@@ -102,7 +103,7 @@ class IngestPages(Controller):
             **_common(actor),
         )
 
-    @get("/migrations/table")
+    @get("/migrations/table", opt=patient_only())
     async def runs_table(
         self,
         request: Request,
@@ -124,7 +125,7 @@ class IngestPages(Controller):
             },
         )
 
-    @get("/migrations/{run_id:int}")
+    @get("/migrations/{run_id:int}", opt=phi("migration.read", "migration", "run_id"))
     async def run(
         self, request: Request, run_id: int, status: str = "", offset: int = 0
     ) -> Template | Redirect:
@@ -146,7 +147,7 @@ class IngestPages(Controller):
             **_common(actor),
         )
 
-    @get("/migration-log")
+    @get("/migration-log", opt=phi("migration_log.read", "migration_log"))
     async def log(
         self,
         request: Request,

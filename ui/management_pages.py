@@ -22,6 +22,8 @@ from aimis.errors import AppError, Forbidden
 from aimis.settings import get_settings
 from api.auth import ctx_of
 from api.management import audit, people, roles, service
+from api.management.controllers import AUDIT_READ
+from store.scoping import hospital_figures
 from store.uow import Actor
 from ui import i18n
 from ui.i18n_manage import AUDIT_TARGETS, EN_MANAGE, ZH_MANAGE
@@ -96,6 +98,7 @@ class ManagementPages(Controller):
             request,
             "manage/hospital.html",
             hospital=hospital,
+            figures=(await hospital_figures(actor)).get(hospital.id),
             modules=[m.value for m in Module],
             department_count=len(departments),
             doctor_count=doctors.total,
@@ -114,6 +117,7 @@ class ManagementPages(Controller):
             request,
             "manage/hospitals.html",
             hospitals=await service.list_hospitals(actor),
+            figures=await hospital_figures(actor),
             modules=[m.value for m in Module],
             human_bytes=human_bytes,
         )
@@ -128,6 +132,7 @@ class ManagementPages(Controller):
             request,
             "manage/hospital.html",
             hospital=hospital,
+            figures=(await hospital_figures(actor)).get(hospital_id),
             modules=[m.value for m in Module],
             department_count=len(await service.list_departments(actor, hospital_id)),
             doctor_count=await people.count_doctors(actor, hospital_id),
@@ -190,7 +195,11 @@ class ManagementPages(Controller):
             labels=PERMISSION_LABELS,
         )
 
-    @get("/audit", dependencies={"audit_query": Provide(audit.provide_audit_query)})
+    @get(
+        "/audit",
+        dependencies={"audit_query": Provide(audit.provide_audit_query)},
+        opt=AUDIT_READ,
+    )
     async def audit_page(
         self,
         request: Request,

@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 from api.auth import ctx_of
 from api.exams import service as exams
 from api.exams.priors import priors
+from api.phi import phi
 from api.reports import service
 from api.reports.access import page_topic
 from store.zones import hospital_zone
@@ -27,7 +28,7 @@ from ui.pages import page
 class ReportPages(Controller):
     include_in_schema = False
 
-    @get("/exams/{exam_id:int}/report")
+    @get("/exams/{exam_id:int}/report", opt=phi("exam_report.view", "exam_report"))
     async def editor(self, request: Request, exam_id: int) -> Template | Redirect:
         actor = await exam_reader(request)
         if isinstance(actor, Redirect):

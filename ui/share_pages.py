@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from aimis.domain import Permission
 from aimis.errors import Forbidden
 from api.auth import ctx_of
+from api.phi import phi
 from api.shares import service
 from store.examinations import get_examination, hospital_zone
 from ui import i18n
@@ -27,7 +28,7 @@ class SharePages(Controller):
     path = "/exams"
     include_in_schema = False
 
-    @get("/shared")
+    @get("/shared", opt=phi("share.list", "exam_share"))
     async def received(self, request: Request, before: int | None = None) -> Template | Redirect:
         actor = await exam_reader(request)
         if isinstance(actor, Redirect):
@@ -42,7 +43,7 @@ class SharePages(Controller):
             more=before is not None or len(shares.items) >= service.RECEIVED_LIMIT,
         )
 
-    @get("/shared/rows")
+    @get("/shared/rows", opt=phi("share.list", "exam_share"))
     async def rows(self, request: Request) -> Template | Redirect:
         """The list alone: what the live refresh swaps in."""
         actor = await exam_reader(request)

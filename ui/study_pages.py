@@ -15,6 +15,7 @@ from litestar.response import Redirect, Template
 
 from aimis.errors import AppError, BadRequest
 from api.auth import ctx_of
+from api.phi import patient_only, phi
 from api.viewer import studies
 from api.viewer.controllers import viewer_url
 from store.uow import Actor
@@ -50,7 +51,7 @@ class StudyPages(Controller):
     include_in_schema = False
     path = "/studies"
 
-    @get("/")
+    @get("/", opt=phi("study.list", "study"))
     async def index(
         self,
         request: Request,
@@ -100,7 +101,6 @@ class StudyPages(Controller):
             result=result,
             problem=problem,
             page_url=page_url,
-            show_hospital=actor.kind == "alliance_admin",
             modalities=["CT", "MR", "CR", "DX", "MG", "US", "XA", "PT", "NM", "OT"],
             max_compare=MAX_COMPARE,
             viewer_url=viewer_url,
@@ -108,7 +108,7 @@ class StudyPages(Controller):
             dicom_date=_dicom_date,
         )
 
-    @get("/open")
+    @get("/open", opt=patient_only())
     async def open_in_viewer(self, request: Request, uid: list[str] | None = None) -> Redirect:
         """The list's "compare" form: the chosen studies side by side in OHIF."""
         if _actor(request) is None:
@@ -123,7 +123,7 @@ class StudyPages(Controller):
             raise BadRequest(f"{bad[0][:80]!r} is not a Study Instance UID.")
         return Redirect(viewer_url(uids))
 
-    @get("/{study_id:int}/mobile")
+    @get("/{study_id:int}/mobile", opt=phi("study.view", "study", "study_id"))
     async def mobile(self, request: Request, study_id: int) -> Template | Redirect:
         actor = _actor(request)
         if actor is None:

@@ -21,6 +21,7 @@ from api.archive.schemas import (
 )
 from api.auth import actor_of, ctx_of, require_admin
 from api.live import register_case_watcher
+from api.phi import patient_only, phi
 
 register_case_watcher("retrieval", service.can_watch)
 
@@ -46,27 +47,27 @@ class ArchiveController(Controller):
     async def run_policy(self, request: Request, data: PolicyRunIn) -> Done:
         return await service.run_policy(ctx_of(request), data)
 
-    @get("/studies")
+    @get("/studies", opt=phi("study.list", "study"))
     async def studies(
         self, request: Request, tier: str = "", q: str = "", offset: int = 0, limit: int = 50
     ) -> StudyPage:
         return await service.list_studies(ctx_of(request), tier, q, offset, limit)
 
-    @get("/deleted")
+    @get("/deleted", opt=phi("study.list", "study"))
     async def deleted(
         self, request: Request, q: str = "", offset: int = 0, limit: int = 50
     ) -> StudyPage:
         return await service.list_studies(ctx_of(request), "", q, offset, limit, deleted=True)
 
-    @post("/studies/{study_id:int}/delete", status_code=HTTP_200_OK)
+    @post("/studies/{study_id:int}/delete", status_code=HTTP_200_OK, opt=patient_only())
     async def delete_study(self, request: Request, study_id: int, data: MaintenanceIn) -> Done:
         return await service.delete_study(ctx_of(request), study_id, data)
 
-    @post("/studies/{study_id:int}/restore", status_code=HTTP_200_OK)
+    @post("/studies/{study_id:int}/restore", status_code=HTTP_200_OK, opt=patient_only())
     async def restore_study(self, request: Request, study_id: int, data: MaintenanceIn) -> Done:
         return await service.restore_study(ctx_of(request), study_id, data)
 
-    @get("/retrievals")
+    @get("/retrievals", opt=phi("retrieval.list", "retrieval"))
     async def retrievals(
         self,
         request: Request,
@@ -76,10 +77,10 @@ class ArchiveController(Controller):
     ) -> list[RetrievalRead]:
         return await service.list_retrievals(actor_of(request), state_name, offset, limit)
 
-    @post("/retrievals")
+    @post("/retrievals", opt=patient_only())
     async def request_retrieval(self, request: Request, data: RetrievalCreate) -> RetrievalRead:
         return await service.request_retrieval(ctx_of(request), data)
 
-    @get("/retrievals/{retrieval_id:int}")
+    @get("/retrievals/{retrieval_id:int}", opt=phi("retrieval.view", "retrieval", "retrieval_id"))
     async def retrieval(self, request: Request, retrieval_id: int) -> RetrievalDetail:
         return await service.get_retrieval(actor_of(request), retrieval_id)

@@ -1,9 +1,10 @@
 """Archive tier, retrievals and data maintenance (SPEC 8.9, 8.11, 9.2).
 
 Who: hospital admins edit their hospital's storage policy, soft-delete and restore its
-studies; alliance admins see every hospital of their alliance (policies, archived studies,
-retrievals) and may request retrievals and policy runs for them. Every read goes through
-``store.scoping``; a study of another hospital is "not found".
+studies, request and follow retrievals; alliance admins see every hospital's policy of
+their alliance and may start policy runs for them, but no study or retrieval (patient
+data, ``store.scoping``). Every read goes through ``store.scoping``; a study of another
+hospital is "not found".
 
 A retrieval request claims the study with one conditional update (``tier: archive →
 restoring``) in the transaction that creates the case, so of two simultaneous requests for
@@ -34,6 +35,7 @@ from api.archive.schemas import (
 )
 from states.retrieval import OPEN_STATES, RETRIEVAL
 from store.engine import timeline
+from store.reads import note
 from store.scoping import can_see_hospital, hospital_ids_clause, visible
 from store.tables import ArchiveRetrieval, CaseHistory, Hospital, Outbox, StoragePolicy, Study
 from store.uow import Actor, Ctx, now, unit_of_work
@@ -315,13 +317,9 @@ async def list_studies(
         .limit(limit)
     )
     open_ids = await _open_retrievals([r["id"] for r in rows])
-    async with unit_of_work(ctx) as uow:
-        what = "deleted studies" if deleted else f"{tier or 'all'} studies"
-        await uow.audit(
-            "study.list",
-            "study",
-            detail=f"{what}: {len(rows)} of {total} shown" + (f", search {term!r}" if term else ""),
-        )
+    what = "deleted studies" if deleted else f"{tier or 'all'} studies"
+    # audited by the routes' declaration (api.phi)
+    note(detail=f"{what}: {len(rows)} of {total} shown" + (f", search {term!r}" if term else ""))
     return StudyPage([_study(r, open_ids) for r in rows], total, offset, limit)
 
 

@@ -25,6 +25,7 @@ from api.consultations import access
 from api.consultations.records import CASE, STATE_ZH, load, record_step
 from api.consultations.schemas import AttachmentRead
 from api.consultations.service import OPEN_STATES, actor_of, attachments
+from store.reads import note
 from store.tables import Attachment
 from store.uow import Actor, Ctx, now, unit_of_work
 
@@ -212,8 +213,5 @@ async def download(ctx: Ctx, consultation_id: int, attachment_id: int) -> Downlo
             f"The consultation has no file with id {attachment_id}.",
             zh=f"该会诊没有编号为 {attachment_id} 的附件。",
         )
-    async with unit_of_work(ctx) as uow:
-        await uow.audit(
-            "consultation.attachment_download", CASE, consultation_id, detail=row["original_name"]
-        )
+    note(detail=row["original_name"])  # audited by the route's declaration (api.phi)
     return Download(path, row["original_name"], row["content_type"])

@@ -30,11 +30,18 @@ from api.consultations.schemas import (
     TimelineEntry,
 )
 from api.live import register_case_watcher
+from api.phi import phi
 from ui import i18n
 from ui.i18n_consultation import STRINGS as _STRINGS  # noqa: F401  (registers the Chinese)
 
 Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 GUARDS = [require_login, require_module(Module.consultation)]
+
+CASE = "consultation"
+# Patient-data reads (api.phi): the lists and the room show the patient and the topic.
+LIST = phi("consultation.list", CASE)
+VIEW = phi("consultation.view", CASE, "consultation_id")
+LOG = phi("consultation.log", CASE)
 
 # The room's live topic ``case:consultation:<id>`` is open to exactly those who may read it.
 register_case_watcher("consultation", access.can_watch)
@@ -57,11 +64,11 @@ class ConsultationController(Controller):
     tags = ["consultation"]
     guards = GUARDS
 
-    @get("/")
+    @get("/", opt=LIST)
     async def mine(self, request: Request) -> list[ConsultationSummary]:
         return await service.mine(actor_of(request))
 
-    @get("/reviews")
+    @get("/reviews", opt=LIST)
     async def reviews(self, request: Request) -> list[ConsultationSummary]:
         return await service.reviews(actor_of(request))
 
@@ -69,11 +76,14 @@ class ConsultationController(Controller):
     async def create(self, request: Request, data: ConsultationCreate) -> ConsultationRead:
         return await service.create(ctx_of(request), data)
 
-    @get("/{consultation_id:int}")
+    @get("/{consultation_id:int}", opt=VIEW)
     async def read(self, request: Request, consultation_id: int) -> ConsultationRead:
         return await service.view(ctx_of(request), consultation_id)
 
-    @get("/{consultation_id:int}/timeline")
+    @get(
+        "/{consultation_id:int}/timeline",
+        opt=phi("consultation.timeline", CASE, "consultation_id"),
+    )
     async def timeline(self, request: Request, consultation_id: int) -> list[TimelineEntry]:
         return await service.timeline(actor_of(request), consultation_id)
 
@@ -108,7 +118,10 @@ class ConsultationController(Controller):
         name = upload.filename if isinstance(upload, UploadFile) else ""
         return await attachments.upload(ctx_of(request), consultation_id, name, content)
 
-    @get("/{consultation_id:int}/attachments/{attachment_id:int}")
+    @get(
+        "/{consultation_id:int}/attachments/{attachment_id:int}",
+        opt=phi("consultation.attachment_download", CASE, "consultation_id"),
+    )
     async def download(self, request: Request, consultation_id: int, attachment_id: int) -> File:
         found = await attachments.download(ctx_of(request), consultation_id, attachment_id)
         return File(
@@ -135,7 +148,10 @@ class ConsultationController(Controller):
     async def submit_report(self, request: Request, consultation_id: int, data: StepIn) -> Done:
         return await report.submit(ctx_of(request), consultation_id, data)
 
-    @get("/{consultation_id:int}/report.pdf")
+    @get(
+        "/{consultation_id:int}/report.pdf",
+        opt=phi("consultation.report_print", CASE, "consultation_id"),
+    )
     async def report_pdf(self, request: Request, consultation_id: int) -> Response[bytes]:
         _ = i18n.translator(i18n.language(request))
         name, content = await report.printable(ctx_of(request), consultation_id, _)
@@ -156,6 +172,6 @@ class ConsultationLogController(Controller):
     tags = ["consultation", "management"]
     guards = [require_admin]
 
-    @get("/")
+    @get("/", opt=LOG)
     async def log(self, request: Request, q: str = "", offset: int = 0, limit: int = 50) -> LogPage:
         return await service.log(actor_of(request), q, offset, limit)

@@ -36,6 +36,7 @@ from api.consultations.service import actor_of, live_lock, read
 from states.consultation import CONSULTATION, ConsultationState
 from states.machine import Decision
 from store.engine import apply
+from store.reads import note
 from store.tables import Consultation, ConsultationReportVersion, Timer, User
 from store.uow import Actor, Ctx, UnitOfWork, audit_refusal, now, unit_of_work
 from store.zones import hospital_zone
@@ -411,11 +412,5 @@ async def printable(ctx: Ctx, consultation_id: int, _: Callable[[str], str]) -> 
         footer=f"AIMIS · {_('Printed')} {now().astimezone(zone):%Y-%m-%d %H:%M}",
     )
     content = await anyio.to_thread.run_sync(render, doc, lambda n: _("Page {n}").format(n=n))
-    async with unit_of_work(ctx) as uow:
-        await uow.audit(
-            "consultation.report_print",
-            CASE,
-            consultation_id,
-            detail=f"report version {data.report.report_version}",
-        )
+    note(detail=f"report version {data.report.report_version}")  # audited: api.phi
     return f"consultation-{consultation_id}-report.pdf", content

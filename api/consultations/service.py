@@ -41,6 +41,7 @@ from api.consultations.schemas import (
 )
 from states.consultation import CONSULTATION, ConsultationState
 from store.engine import timeline as case_timeline
+from store.scoping import patient_hospital_ids
 from store.tables import (
     Attachment,
     Consultation,
@@ -294,12 +295,9 @@ def _person(user_id: int | None, name: str | None) -> PersonRead | None:
 
 
 async def view(ctx: Ctx, consultation_id: int) -> ConsultationRead:
-    """The room's data, with patient identifiers: reading it is audited."""
-    actor = actor_of(ctx)
-    result = await read(actor, consultation_id)
-    async with unit_of_work(ctx) as uow:
-        await uow.audit("consultation.view", "consultation", consultation_id)
-    return result
+    """The room's data, with patient identifiers: reading it is audited by the routes'
+    declaration (``api.phi``)."""
+    return await read(actor_of(ctx), consultation_id)
 
 
 async def read(actor: Actor, consultation_id: int) -> ConsultationRead:
@@ -544,20 +542,13 @@ async def reviews(actor: Actor) -> list[ConsultationSummary]:
 
 async def log(actor: Actor, q: str = "", offset: int = 0, limit: int = 50) -> LogPage:
     """Topic, time, applicant and state of the consultations of the admin's hospital (as
-    applicant's or invited) or alliance. No patient data."""
-    if actor.kind == Kind.alliance_admin and actor.alliance_id is not None:
-        hospital_ids = [
-            r["id"]
-            for r in await Hospital.select(Hospital.id).where(
-                Hospital.alliance == actor.alliance_id
-            )
-        ]
-    elif actor.kind == Kind.hospital_admin and actor.hospital_id is not None:
-        hospital_ids = [actor.hospital_id]
-    else:
+    applicant's or invited). The topic is the doctors' free text and may name the patient:
+    a PHI read (the routes are declared, ``api.phi``), for hospital administrators only."""
+    hospital_ids = patient_hospital_ids(actor) if actor.kind == Kind.hospital_admin else []
+    if not hospital_ids:
         raise Forbidden(
-            "The consultation log is for hospital and alliance administrators.",
-            zh="会诊日志仅供医院管理员和医联体管理员查看。",
+            "The consultation log is for hospital administrators.",
+            zh="会诊日志仅供医院管理员查看。",
         )
     if not hospital_ids:
         return LogPage(0, [])

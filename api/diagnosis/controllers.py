@@ -19,6 +19,7 @@ from api.diagnosis.schemas import (
     TargetHospital,
 )
 from api.exams.guards import require_exam_list
+from api.phi import phi
 
 
 class DiagnosisRequestController(Controller):
@@ -26,7 +27,7 @@ class DiagnosisRequestController(Controller):
     tags = ["remote diagnosis"]
     guards = [require_login, require_exam_list]
 
-    @get("/")
+    @get("/", opt=phi("diagnosis_request.list", "diagnosis_request"))
     async def list_requests(
         self,
         request: Request,
@@ -45,7 +46,7 @@ class DiagnosisRequestController(Controller):
     async def create(self, request: Request, data: RequestCreate) -> RequestDetail:
         return await service.create(ctx_of(request), data)
 
-    @get("/{request_id:int}")
+    @get("/{request_id:int}", opt=phi("diagnosis_request.view", "diagnosis_request", "request_id"))
     async def read(self, request: Request, request_id: int) -> RequestDetail:
         return await service.view(ctx_of(request), request_id)
 

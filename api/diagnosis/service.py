@@ -5,7 +5,8 @@ audit, notices) is ``store.diagnosis``.
 Who is who: the *requester* is the examination's own hospital (its doctors send and cancel
 requests), the *target* the diagnosing hospital (its doctors with report.write or
 report.review, and its hospital admin, accept or reject). A request is visible to both
-hospitals (and to their alliance's admin); to anybody else it does not exist (404).
+hospitals; to anybody else (the alliance admin included: he sees no patient data) it does
+not exist (404). Reading one or a list is audited by the routes' declaration (``api.phi``).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from states.diagnosis import DIAGNOSIS, DiagnosisFacts, DiagnosisState
 from store import diagnosis as store
 from store.engine import timeline as case_timeline
 from store.examinations import get_examination
+from store.reads import note
+from store.scoping import patient_hospital_ids, sees_patients_of
 from store.tables import DiagnosisRequest, Hospital, User
-from store.uow import Actor, Ctx, unit_of_work
+from store.uow import Actor, Ctx
 
 MAX_CLINICAL_INFO = 2000
 MAX_REASON = 2000
@@ -51,7 +54,6 @@ COLUMNS = (
     DR.examination.exam_time,
     DR.examination.status,
     DR.hospital.name,
-    DR.hospital.alliance,
     DR.target_hospital.name,
 )
 # Chinese of the error messages: an examination's status and a step, in the UI's words.
@@ -82,13 +84,12 @@ def _iso(value: datetime | None) -> str:
 
 
 def side(actor: Actor, row: dict[str, Any]) -> str:
-    """The actor's part in a request: target, requester, alliance (its admin) or none."""
-    if actor.hospital_id is not None and actor.hospital_id == row["target_hospital"]:
+    """The actor's part in a request: target, requester or none. Only the people of the two
+    hospitals have one (``store.scoping.sees_patients_of``)."""
+    if sees_patients_of(actor, row["target_hospital"]):
         return "target"
-    if actor.hospital_id is not None and actor.hospital_id == row["hospital"]:
+    if sees_patients_of(actor, row["hospital"]):
         return "requester"
-    if actor.kind == Kind.alliance_admin and actor.alliance_id == row["hospital.alliance"]:
-        return "alliance"
     return ""
 
 
@@ -312,8 +313,7 @@ async def step(
 async def view(ctx: Ctx, request_id: int) -> RequestDetail:
     actor = actor_of(ctx)
     row = await _row(actor, request_id)
-    async with unit_of_work(ctx) as uow:
-        await uow.audit(f"{store.CASE}.view", store.CASE, request_id)
+    note(hospital_id=row["hospital"])  # the examination's hospital
     return await _detail(actor, row)
 
 
@@ -354,14 +354,11 @@ async def list_requests(
         raise BadRequest("The limit is between 1 and 200.", zh="每页数量须在 1 到 200 之间。")
     where: list[Any] = []
     column: Any
-    if actor.hospital_id is not None:
-        column = DR.target_hospital if box == "incoming" else DR.hospital
-        where.append(column == actor.hospital_id)
-    elif actor.kind == Kind.alliance_admin and actor.alliance_id is not None:
-        column = DR.target_hospital.alliance if box == "incoming" else DR.hospital.alliance
-        where.append(column == actor.alliance_id)
-    else:
+    own = patient_hospital_ids(actor)
+    if not own:
         return RequestPage(items=[], next_cursor=None)
+    column = DR.target_hospital if box == "incoming" else DR.hospital
+    where.append(column == own[0])
     if state == "open":
         where.append(DR.state.not_in(store.CLOSED_STATES))
     elif state:
@@ -382,8 +379,7 @@ async def list_requests(
     more = len(rows) > limit
     rows = rows[:limit]
     names = await _names({int(r["requested_by"]) for r in rows})
-    async with unit_of_work(ctx) as uow:
-        await uow.audit(f"{store.CASE}.list", store.CASE, "", detail=f"{box} {state or 'all'}")
+    note(detail=f"{box} {state or 'all'}")
     return RequestPage(
         items=[_read(actor, r, names) for r in rows],
         next_cursor=_make_cursor(bool(rows[-1]["urgent"]), int(rows[-1]["id"])) if more else None,
@@ -397,6 +393,7 @@ async def for_examination(
     its open request, and its latest closed one (why it came back)."""
     actor = actor_of(ctx)
     exam = await get_examination(actor, exam_id)
+    note(hospital_id=exam["hospital"])
     rows = (
         await DR.select(*COLUMNS)
         .where(DR.examination == exam_id)

@@ -1,4 +1,5 @@
-"""Who may call DICOMweb, and the audit of every search, retrieve and refusal.
+"""Who may call DICOMweb, and the audit of refusals (successful searches and retrieves are
+audited by the routes' declaration, ``api.phi``).
 
 Callers authenticate with the session cookie (the viewer, same origin) or with
 ``Authorization: Bearer <token>`` (a per-user API token, see ``api/tokens``). A missing or
@@ -18,7 +19,7 @@ from litestar.handlers.base import BaseRouteHandler
 from aimis.errors import AppError, Unauthorized
 from aimis.settings import get_settings
 from api.auth import ctx_of
-from store.uow import Actor, Ctx, audit_refusal, unit_of_work
+from store.uow import Actor, Ctx, audit_refusal
 
 PREFIX = "/dicomweb"
 
@@ -76,16 +77,3 @@ async def refusals_audited(request: Request) -> AsyncIterator[Ctx]:
             )
             exc.audited = True
         raise
-
-
-async def audit_read(
-    ctx: Ctx,
-    action: str,
-    target_type: str,
-    target_id: str,
-    detail: str,
-    hospital_id: int | None = None,
-) -> None:
-    """One audit row for a search or retrieve of patient data (SPEC 8.10)."""
-    async with unit_of_work(ctx) as uow:
-        await uow.audit(action, target_type, target_id[:64], detail=detail, hospital_id=hospital_id)

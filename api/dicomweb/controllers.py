@@ -11,8 +11,19 @@ from api.dicomweb.attributes import Level
 from api.dicomweb.qido import Scope
 from api.dicomweb.rendered import ignored_parameters, parse_render_params
 from api.dicomweb.service import Body
+from api.phi import phi
 
 INSTANCE = "/studies/{study:str}/series/{series:str}/instances/{instance:str}"
+# Every search and retrieve is a patient-data read: one audit row per call (api.phi), the
+# target the study (UID) the path names, or the one the service read.
+SEARCH = phi("dicomweb.search", "study", "study")
+SEARCH_ALL = phi("dicomweb.search", "study")  # no study in the path
+RETRIEVE = phi("dicomweb.retrieve", "study", "study")
+METADATA = phi("dicomweb.metadata", "study", "study")
+FRAMES = phi("dicomweb.frames", "study", "study")
+BULKDATA = phi("dicomweb.bulkdata", "study", "study")
+RENDERED = phi("dicomweb.rendered", "study", "study")
+THUMBNAIL = phi("dicomweb.thumbnail", "study", "study")
 
 
 def _send(body: Body) -> Response:
@@ -46,27 +57,27 @@ class QidoController(Controller):
                 )
             )
 
-    @get("/studies")
+    @get("/studies", opt=SEARCH_ALL)
     async def studies(self, request: Request) -> Response:
         return await self._search(request, Level.STUDY, Scope())
 
-    @get("/series")
+    @get("/series", opt=SEARCH_ALL)
     async def all_series(self, request: Request) -> Response:
         return await self._search(request, Level.SERIES, Scope())
 
-    @get("/instances")
+    @get("/instances", opt=SEARCH_ALL)
     async def all_instances(self, request: Request) -> Response:
         return await self._search(request, Level.INSTANCE, Scope())
 
-    @get("/studies/{study:str}/series")
+    @get("/studies/{study:str}/series", opt=SEARCH)
     async def study_series(self, request: Request, study: str) -> Response:
         return await self._search(request, Level.SERIES, Scope(study))
 
-    @get("/studies/{study:str}/instances")
+    @get("/studies/{study:str}/instances", opt=SEARCH)
     async def study_instances(self, request: Request, study: str) -> Response:
         return await self._search(request, Level.INSTANCE, Scope(study))
 
-    @get("/studies/{study:str}/series/{series:str}/instances")
+    @get("/studies/{study:str}/series/{series:str}/instances", opt=SEARCH)
     async def series_instances(self, request: Request, study: str, series: str) -> Response:
         return await self._search(request, Level.INSTANCE, Scope(study, series))
 
@@ -94,33 +105,33 @@ class WadoController(Controller):
                 )
             )
 
-    @get("/studies/{study:str}")
+    @get("/studies/{study:str}", opt=RETRIEVE)
     async def study(self, request: Request, study: str) -> Response:
         return await self._retrieve(request, study)
 
-    @get("/studies/{study:str}/series/{series:str}")
+    @get("/studies/{study:str}/series/{series:str}", opt=RETRIEVE)
     async def series(self, request: Request, study: str, series: str) -> Response:
         return await self._retrieve(request, study, series)
 
-    @get(INSTANCE)
+    @get(INSTANCE, opt=RETRIEVE)
     async def instance(self, request: Request, study: str, series: str, instance: str) -> Response:
         return await self._retrieve(request, study, series, instance)
 
-    @get("/studies/{study:str}/metadata")
+    @get("/studies/{study:str}/metadata", opt=METADATA)
     async def study_metadata(self, request: Request, study: str) -> Response:
         return await self._metadata(request, study)
 
-    @get("/studies/{study:str}/series/{series:str}/metadata")
+    @get("/studies/{study:str}/series/{series:str}/metadata", opt=METADATA)
     async def series_metadata(self, request: Request, study: str, series: str) -> Response:
         return await self._metadata(request, study, series)
 
-    @get(INSTANCE + "/metadata")
+    @get(INSTANCE + "/metadata", opt=METADATA)
     async def instance_metadata(
         self, request: Request, study: str, series: str, instance: str
     ) -> Response:
         return await self._metadata(request, study, series, instance)
 
-    @get(INSTANCE + "/frames/{frames:str}")
+    @get(INSTANCE + "/frames/{frames:str}", opt=FRAMES)
     async def frames(
         self, request: Request, study: str, series: str, instance: str, frames: str
     ) -> Response:
@@ -131,7 +142,7 @@ class WadoController(Controller):
                 )
             )
 
-    @get(INSTANCE + "/bulkdata/{tag:str}")
+    @get(INSTANCE + "/bulkdata/{tag:str}", opt=BULKDATA)
     async def bulkdata(
         self, request: Request, study: str, series: str, instance: str, tag: str
     ) -> Response:
@@ -177,33 +188,33 @@ class RenderedController(Controller):
             body.headers.update(service.warning_header(ignored_parameters(q.keys())))
             return _send(body)
 
-    @get(INSTANCE + "/rendered")
+    @get(INSTANCE + "/rendered", opt=RENDERED)
     async def instance_rendered(
         self, request: Request, study: str, series: str, instance: str
     ) -> Response:
         return await self._render(request, False, study, series, instance)
 
-    @get(INSTANCE + "/frames/{frames:str}/rendered")
+    @get(INSTANCE + "/frames/{frames:str}/rendered", opt=RENDERED)
     async def frame_rendered(
         self, request: Request, study: str, series: str, instance: str, frames: str
     ) -> Response:
         return await self._render(request, False, study, series, instance, frames=frames)
 
-    @get("/studies/{study:str}/thumbnail")
+    @get("/studies/{study:str}/thumbnail", opt=THUMBNAIL)
     async def study_thumbnail(self, request: Request, study: str) -> Response:
         return await self._render(request, True, study)
 
-    @get("/studies/{study:str}/series/{series:str}/thumbnail")
+    @get("/studies/{study:str}/series/{series:str}/thumbnail", opt=THUMBNAIL)
     async def series_thumbnail(self, request: Request, study: str, series: str) -> Response:
         return await self._render(request, True, study, series)
 
-    @get(INSTANCE + "/thumbnail")
+    @get(INSTANCE + "/thumbnail", opt=THUMBNAIL)
     async def instance_thumbnail(
         self, request: Request, study: str, series: str, instance: str
     ) -> Response:
         return await self._render(request, True, study, series, instance)
 
-    @get(INSTANCE + "/frames/{frames:str}/thumbnail")
+    @get(INSTANCE + "/frames/{frames:str}/thumbnail", opt=THUMBNAIL)
     async def frame_thumbnail(
         self, request: Request, study: str, series: str, instance: str, frames: str
     ) -> Response:

@@ -1,5 +1,6 @@
-"""DICOMweb services behind the thin handlers: each checks, reads, audits and returns what the
-handler sends. Every successful search and retrieve writes one audit row."""
+"""DICOMweb services behind the thin handlers: each checks, reads, describes the read for its
+audit row and returns what the handler sends. Every successful search and retrieve writes
+one audit row: the routes are declared (``api.phi``), the services ``note`` what was read."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import msgspec
 from aimis.errors import BadRequest
 from api.dicomweb import metadata as meta
 from api.dicomweb import qido, rendered, wado
-from api.dicomweb.access import audit_read
 from api.dicomweb.attributes import Level
 from api.dicomweb.errors import NotAcceptable
 from api.dicomweb.lookup import Stored, stored_instances
@@ -29,6 +29,7 @@ from api.dicomweb.media import (
 )
 from api.dicomweb.params import parse_qido
 from imaging.render import THUMBNAIL_SIZE
+from store.reads import note
 from store.uow import Actor, Ctx
 
 DICOM_JSON = "application/dicom+json"
@@ -86,12 +87,10 @@ async def search(
             f"{query.offset + len(result.items)}"
         )
     detail = "&".join(f"{k}={v}" for k, v in params)[:1500]
-    await audit_read(
-        ctx,
-        "dicomweb.search",
-        level.value,
-        scope.series_uid or scope.study_uid or "",
-        f"{len(result.items)} result(s) for {detail or 'everything'}",
+    note(
+        target_type=level.value,
+        target_id=scope.series_uid or scope.study_uid or "",
+        detail=f"{len(result.items)} result(s) for {detail or 'everything'}",
     )
     return _json(result.items, warnings)
 
@@ -102,13 +101,13 @@ def _what(stored: list[Stored]) -> tuple[str, str]:
 
 
 async def _audit_retrieve(ctx: Ctx, what: str, stored: list[Stored], extra: str = "") -> None:
+    """What the audit row of this retrieve says (the route's declaration writes it, one
+    row per call: ``api.phi``): the study, how many instances, the study's hospital."""
     study_uid, detail = _what(stored)
-    await audit_read(
-        ctx,
-        f"dicomweb.{what}",
-        "study",
-        study_uid,
-        f"{detail}{'; ' + extra if extra else ''}",
+    note(
+        target_type="study",
+        target_id=study_uid,
+        detail=f"{detail}{'; ' + extra if extra else ''}",
         hospital_id=stored[0].hospital_id,
     )
 

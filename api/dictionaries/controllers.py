@@ -38,6 +38,7 @@ from api.dictionaries.schemas import (
     TemplateUpdate,
 )
 from api.management.guards import require_hospital_admin
+from api.phi import phi
 
 
 def provide_query(
@@ -159,7 +160,10 @@ class TemplateController(Controller):
     async def preview(self, data: TemplatePreview) -> RenderedReport:
         return templates.preview(data)
 
-    @get("/{template_id:int}/render/{examination_id:int}")
+    @get(
+        "/{template_id:int}/render/{examination_id:int}",
+        opt=phi("template.render", "examination", "examination_id"),
+    )
     async def render(
         self, request: Request, template_id: int, examination_id: int
     ) -> RenderedReport:

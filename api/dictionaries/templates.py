@@ -30,6 +30,7 @@ from api.dictionaries.schemas import (
 )
 from api.management.service import clean_text, own_hospital
 from store.examinations import get_examination, hospital_zone
+from store.reads import note
 from store.scoping import visible
 from store.tables import CheckItem, Department, Examination, Hospital, ReportTemplate
 from store.uow import Actor, Ctx, now, unit_of_work
@@ -408,6 +409,7 @@ async def render_template(
     if actor is not None:
         template = await get_template(actor, template_id)
         exam = await get_examination(actor, examination_id)
+        note(hospital_id=exam["hospital"], detail=f"template {template_id}")
     else:
         row = await ReportTemplate.select(*COLUMNS).where(ReportTemplate.id == template_id).first()
         if row is None:

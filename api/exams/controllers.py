@@ -21,6 +21,7 @@ from api.exams.schemas import (
     ExamUpdate,
     StatusCounts,
 )
+from api.phi import phi
 
 
 class ExamController(Controller):
@@ -29,7 +30,7 @@ class ExamController(Controller):
     guards = [require_exam_list]
     dependencies = {"exam_query": Provide(service.provide_exam_query)}
 
-    @get("/")
+    @get("/", opt=phi("exam.list", "examination"))
     async def list_exams(self, request: Request, exam_query: service.ExamQuery) -> ExamPage:
         return await service.list_exams(ctx_of(request), exam_query)
 
@@ -45,7 +46,7 @@ class ExamController(Controller):
     async def set_columns(self, request: Request, data: ColumnChoice) -> ColumnPrefs:
         return await service.set_columns(ctx_of(request), data.columns)
 
-    @get("/{exam_id:int}")
+    @get("/{exam_id:int}", opt=phi("exam.view", "examination", "exam_id"))
     async def get_exam(self, request: Request, exam_id: int) -> ExamRead:
         return await service.view(ctx_of(request), exam_id)
 

@@ -1,5 +1,6 @@
 """Who reaches the examination list: doctors of a hospital with remote diagnosis switched
-on, and administrators (their scope is decided by ``store.examinations``)."""
+on, and hospital administrators (their scope is decided by ``store.examinations``). The
+alliance administrator sees no patient data (``store.scoping.sees_patient_data``): 403."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from litestar.handlers.base import BaseRouteHandler
 from aimis.domain import Module
 from aimis.errors import Forbidden
 from api.auth import actor_of, module_enabled
+from store.scoping import NO_PATIENT_DATA, NO_PATIENT_DATA_ZH, sees_patient_data
 
 
 async def require_exam_list(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     actor = actor_of(connection)
+    if not sees_patient_data(actor):
+        raise Forbidden(NO_PATIENT_DATA, zh=NO_PATIENT_DATA_ZH)
     if actor.is_admin:
         return
     if not await module_enabled(actor.hospital_id, Module.remote_diagnosis):

@@ -23,6 +23,7 @@ from api.ingest.schemas import (
 )
 from api.ingest.upload import upload
 from api.live import register_case_watcher
+from api.phi import patient_only, phi
 from store.scoping import visible
 from store.tables import MigrationRun
 from store.uow import Actor
@@ -44,7 +45,7 @@ class IngestController(Controller):
     tags = ["ingest"]
     guards = [require_admin]
 
-    @post("/uploads", request_max_body_size=None, status_code=201)
+    @post("/uploads", request_max_body_size=None, status_code=201, opt=patient_only())
     async def upload(self, request: Request, hospital_id: int | None = None) -> UploadAccepted:
         """multipart/form-data, one ``files`` part per file (a folder's files, zips)."""
         ctx = ctx_of(request)
@@ -53,7 +54,7 @@ class IngestController(Controller):
         run = await service.get_run(actor_of(request), run_id)
         return UploadAccepted(run_id, run.received, f"/manage/migrations/{run_id}")
 
-    @get("/runs")
+    @get("/runs", opt=patient_only())
     async def runs(
         self,
         request: Request,
@@ -63,17 +64,17 @@ class IngestController(Controller):
     ) -> RunPage:
         return await service.list_runs(actor_of(request), run_state, source, offset)
 
-    @get("/runs/{run_id:int}")
+    @get("/runs/{run_id:int}", opt=phi("migration.read", "migration", "run_id"))
     async def run(
         self, request: Request, run_id: int, status: str = "", offset: int = 0
     ) -> RunDetail:
         return await service.run_detail(ctx_of(request), run_id, status, offset)
 
-    @post("/runs/{run_id:int}/retry", status_code=HTTP_200_OK)
+    @post("/runs/{run_id:int}/retry", status_code=HTTP_200_OK, opt=patient_only())
     async def retry(self, request: Request, run_id: int, version: int | None = None) -> RunRead:
         return await service.retry(ctx_of(request), run_id, version)
 
-    @get("/log")
+    @get("/log", opt=phi("migration_log.read", "migration_log"))
     async def log(
         self,
         request: Request,
@@ -87,7 +88,7 @@ class IngestController(Controller):
             ctx_of(request), date_from, date_to, hospital_id, q, offset
         )
 
-    @get("/log.csv")
+    @get("/log.csv", opt=phi("migration_log.export", "migration_log"))
     async def log_csv(
         self,
         request: Request,

@@ -29,9 +29,10 @@ from api.ingest.schemas import (
 from states.migration import MIGRATION, MigrationFacts, MigrationState
 from store.engine import timeline
 from store.imaging_index import percent_of, step
-from store.scoping import can_see_hospital, get_visible, hospital_ids_clause, visible
+from store.reads import note
+from store.scoping import get_visible, hospital_ids_clause, visible
 from store.tables import CaseHistory, Hospital, MigrationItem, MigrationLog, MigrationRun
-from store.uow import Actor, Ctx, UnitOfWork, unit_of_work
+from store.uow import Actor, Ctx, UnitOfWork
 
 PAGE = 50
 ITEMS_PAGE = 200
@@ -60,17 +61,16 @@ def actor_of(ctx: Ctx) -> Actor:
 
 
 async def upload_hospital(actor: Actor, hospital_id: int | None) -> int:
-    """The hospital an upload goes to: his own, or one an alliance admin chose."""
-    if actor.kind == "alliance_admin" and hospital_id is not None:
-        if not await can_see_hospital(actor, hospital_id):
-            raise BadRequest(
-                f"No hospital with id {hospital_id} is in your alliance.",
-                zh=f"您的医联体中没有编号为 {hospital_id} 的医院。",
-            )
-        return hospital_id
-    if actor.kind == "alliance_admin":
-        raise BadRequest("Choose the hospital the images belong to.", zh="请选择影像所属医院。")
-    return sending_hospital(actor)
+    """The hospital an upload goes to: the uploader's own. Images are patient data: the
+    alliance admin uploads none (the route refuses him, ``api.phi``; ``sending_hospital``
+    too, he has no hospital)."""
+    own = sending_hospital(actor)
+    if hospital_id not in (None, own):
+        raise BadRequest(
+            f"Images are uploaded to your own hospital ({own}), not to hospital {hospital_id}.",
+            zh=f"影像只能上传到您所在的医院（{own}），不能上传到医院 {hospital_id}。",
+        )
+    return own
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -187,8 +187,7 @@ async def run_detail(ctx: Ctx, run_id: int, status: str = "", offset: int = 0) -
         count = count.where(MigrationItem.status == status)
     rows = await items.order_by(MigrationItem.id).offset(max(0, offset)).limit(ITEMS_PAGE)
     history = await timeline("migration", run_id)
-    async with unit_of_work(ctx) as uow:  # the items name patients' studies: a PHI read
-        await uow.audit("migration.read", "migration", run_id, hospital_id=run.hospital_id)
+    note(hospital_id=run.hospital_id)  # the items name patients' studies: a PHI read (api.phi)
     return RunDetail(
         run=run,
         items=[
@@ -322,8 +321,7 @@ async def migration_log(
     )
     total = await MigrationLog.count().where(*where)
     summed = await MigrationLog.select(Sum(MigrationLog.size_bytes, alias="n")).where(*where)
-    async with unit_of_work(ctx) as uow:
-        await uow.audit("migration_log.read", "migration_log", detail=f"{total} rows")
+    note(detail=f"{total} rows")  # accession numbers: a PHI read (api.phi)
     return LogPage(
         total=total,
         offset=offset,
@@ -338,8 +336,7 @@ async def export_log(
     """CSV of the filtered log (UTF-8 with BOM so spreadsheet programs read the Chinese)."""
     where = _log_where(actor_of(ctx), date_from, date_to, hospital_id, q)
     total = await MigrationLog.count().where(*where)
-    async with unit_of_work(ctx) as uow:
-        await uow.audit("migration_log.export", "migration_log", detail=f"{total} rows")
+    note(detail=f"{total} rows")
 
     async def lines() -> AsyncIterator[str]:
         out = io.StringIO()

@@ -43,6 +43,7 @@ from api.management.schemas import (
     UserCreated,
     UserRead,
 )
+from api.phi import phi
 
 Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
@@ -242,6 +243,9 @@ class RoleController(Controller):
         return Done(message=await roles.delete_role(ctx_of(request), role_id))
 
 
+AUDIT_READ = phi("audit.read", "audit_log", mixed=True)
+
+
 class AuditController(Controller):
     """Read-only on purpose: GET only."""
 
@@ -250,7 +254,10 @@ class AuditController(Controller):
     guards = [require_admin]
     dependencies = {"audit_query": Provide(audit.provide_audit_query)}
 
-    @get("/")
+    # A hospital's rows name who read which patient's data, and some quote what was
+    # searched: each read is audited (api.phi); the alliance admin reads the rows about
+    # administration (store.scoping.audit_clause).
+    @get("/", opt=AUDIT_READ)
     async def list_audit(
         self,
         request: Request,
@@ -262,7 +269,7 @@ class AuditController(Controller):
             ctx_of(request), audit_query.parse(), before=before, after=after
         )
 
-    @get("/export.csv")
+    @get("/export.csv", opt=phi("audit.export", "audit_log", mixed=True))
     async def export_csv(self, request: Request, audit_query: audit.AuditQuery) -> Stream:
         f = audit_query.parse()
         rows = await audit.export_csv(ctx_of(request), f)

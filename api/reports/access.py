@@ -58,8 +58,9 @@ class Access:
         )
 
     def reads_all(self) -> bool:
-        """The reporting hospital's people and alliance admins read drafts too."""
-        return self.in_reporting_hospital or self.actor.kind == "alliance_admin"
+        """The reporting hospital's people read drafts too (nobody outside the examination's
+        hospitals reaches this far: ``get_examination`` is 404 to them)."""
+        return self.in_reporting_hospital
 
 
 async def access(actor: Actor, exam_id: int) -> Access:

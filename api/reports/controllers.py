@@ -8,6 +8,7 @@ from litestar.status_codes import HTTP_200_OK
 from api.auth import ctx_of, require_login
 from api.exams.guards import require_exam_list
 from api.live import register_case_watcher
+from api.phi import phi
 from api.reports import access, lock, service
 from api.reports.schemas import (
     DiffRead,
@@ -32,7 +33,7 @@ class ReportController(Controller):
     tags = ["reports"]
     guards = [require_login, require_exam_list]
 
-    @get("/")
+    @get("/", opt=phi("exam_report.view", "exam_report"))
     async def read(self, request: Request, exam_id: int) -> ReportRead:
         return await service.view(ctx_of(request), exam_id)
 
@@ -66,14 +67,14 @@ class ReportController(Controller):
     async def return_(self, request: Request, exam_id: int, data: ReturnIn) -> Done:
         return await service.return_(ctx_of(request), exam_id, data)
 
-    @get("/versions")
+    @get("/versions", opt=phi("exam_report.view", "exam_report"))
     async def versions(self, request: Request, exam_id: int) -> list[VersionSummary]:
         return await service.versions(ctx_of(request), exam_id)
 
-    @get("/versions/{revision:int}")
+    @get("/versions/{revision:int}", opt=phi("exam_report.view", "exam_report"))
     async def version(self, request: Request, exam_id: int, revision: int) -> VersionRead:
         return await service.version(ctx_of(request), exam_id, revision)
 
-    @get("/diff")
+    @get("/diff", opt=phi("exam_report.view", "exam_report"))
     async def diff(self, request: Request, exam_id: int, older: int, newer: int) -> DiffRead:
         return await service.diff(ctx_of(request), exam_id, older, newer)

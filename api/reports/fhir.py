@@ -17,8 +17,9 @@ from typing import Any
 from aimis.errors import NotFound
 from aimis.settings import get_settings
 from api.reports.access import names, readable
+from store.reads import note
 from store.tables import CheckItem, ExamReport, ExamReportVersion, Hospital, Study
-from store.uow import Ctx, unit_of_work
+from store.uow import Ctx
 
 MEDIA_TYPE = "application/fhir+json"
 DICOM_UID = "urn:dicom:uid"
@@ -145,12 +146,5 @@ async def diagnostic_report(ctx: Ctx, report_id: int) -> dict[str, Any]:
                 "identifier": {"system": DICOM_UID, "value": uid},
             }
         ]
-    async with unit_of_work(ctx) as uow:
-        await uow.audit(
-            "exam_report.fhir",
-            "exam_report",
-            report_id,
-            hospital_id=ctx.actor.hospital_id,
-            detail=f"examination {exam_id}",
-        )
+    note(detail=f"examination {exam_id}")  # audited by the route's declaration (api.phi)
     return resource

@@ -16,6 +16,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from api.auth import ctx_of
 from api.exams.guards import require_exam_list
+from api.phi import phi
 from api.reports import fhir
 from api.reports.print import print_report, report_pdf
 
@@ -30,7 +31,7 @@ class ReportOutputController(Controller):
     tags = ["reports"]
     guards = [require_exam_list]
 
-    @get("/api/exams/{exam_id:int}/report.pdf")
+    @get("/api/exams/{exam_id:int}/report.pdf", opt=phi("exam_report.pdf", "exam_report"))
     async def pdf(self, request: Request, exam_id: int) -> Response[bytes]:
         name, content = await report_pdf(ctx_of(request), exam_id)
         return Response(
@@ -47,7 +48,10 @@ class ReportOutputController(Controller):
         url, count = await print_report(ctx_of(request), exam_id)
         return Printed(pdf_url=url, print_count=count)
 
-    @get("/fhir/DiagnosticReport/{report_id:int}")
+    @get(
+        "/fhir/DiagnosticReport/{report_id:int}",
+        opt=phi("exam_report.fhir", "exam_report", "report_id"),
+    )
     async def diagnostic_report(self, request: Request, report_id: int) -> Response[Any]:
         resource = await fhir.diagnostic_report(ctx_of(request), report_id)
         return Response(

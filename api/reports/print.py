@@ -32,6 +32,7 @@ from api.management.media import logos_dir
 from api.reports.access import STATE_ZH, for_writing, names, readable, report_of
 from store.diagnosis import follow_report
 from store.examinations import exam_changed
+from store.reads import note
 from store.tables import Examination, ExamReport, Hospital
 from store.uow import Ctx, now, unit_of_work
 from store.zones import hospital_zone
@@ -263,18 +264,12 @@ async def pdf_of(report: dict[str, Any], exam: dict[str, Any], printed_at: datet
 
 
 async def report_pdf(ctx: Ctx, exam_id: int) -> tuple[str, bytes]:
-    """The report as PDF (file name, bytes); reading it is audited."""
+    """The report as PDF (file name, bytes); reading it is audited by the route's
+    declaration (``api.phi``)."""
     assert ctx.actor is not None
     report, exam = await readable(ctx.actor, exam_id)
     content = await pdf_of(report, exam, now())
-    async with unit_of_work(ctx) as uow:
-        await uow.audit(
-            "exam_report.pdf",
-            "exam_report",
-            report["id"],
-            hospital_id=ctx.actor.hospital_id,
-            detail=f"examination {exam_id}, {report['state']}",
-        )
+    note(target_id=report["id"], detail=f"examination {exam_id}, {report['state']}")
     return f"report-{exam_id}.pdf", content
 
 

@@ -62,6 +62,7 @@ from states.machine import Decision
 from store.diagnosis import follow_report
 from store.engine import apply
 from store.examinations import exam_changed
+from store.reads import note
 from store.tables import Examination, ExamReport, ExamReportVersion, Hospital
 from store.uow import Ctx, UnitOfWork, now, unit_of_work
 
@@ -158,15 +159,19 @@ async def _read(found: Access, report: dict[str, Any] | None) -> ReportRead:
 
 
 async def view(ctx: Ctx, exam_id: int) -> ReportRead:
-    """The report as its reader may see it; reading the text is audited."""
+    """The report as its reader may see it; reading it is audited by the route's
+    declaration (``api.phi``)."""
     assert ctx.actor is not None
     found = await access(ctx.actor, exam_id)
     report = await report_of(exam_id)
     data = await _read(found, report)
-    if report is not None and data.available:
-        async with unit_of_work(ctx) as uow:
-            await uow.audit(f"{CASE}.view", CASE, report["id"], detail=f"examination {exam_id}")
+    _noted(found, report, f"examination {exam_id}")
     return data
+
+
+def _noted(found: Access, report: dict[str, Any] | None, detail: str) -> None:
+    """What the audit row of this read says: the report (if any) and ``detail``."""
+    note(target_id=report["id"] if report is not None else None, detail=detail)
 
 
 async def read_quietly(ctx: Ctx, exam_id: int) -> ReportRead:
@@ -591,7 +596,9 @@ async def return_(ctx: Ctx, exam_id: int, data: ReturnIn) -> Done:
 
 async def _readable(ctx: Ctx, exam_id: int) -> dict[str, Any]:
     assert ctx.actor is not None
-    return (await readable(ctx.actor, exam_id))[0]
+    report = (await readable(ctx.actor, exam_id))[0]
+    note(target_id=report["id"])
+    return report
 
 
 async def versions(ctx: Ctx, exam_id: int) -> list[VersionSummary]:
@@ -635,8 +642,7 @@ async def version(ctx: Ctx, exam_id: int, revision: int) -> VersionRead:
     report = await _readable(ctx, exam_id)
     row = await _version(report["id"], revision)
     who = await names(row["author"])
-    async with unit_of_work(ctx) as uow:
-        await uow.audit(f"{CASE}.view", CASE, report["id"], detail=f"version {revision}")
+    note(target_id=report["id"], detail=f"version {revision}")
     return VersionRead(
         row["revision"],
         row["state"],
@@ -666,8 +672,7 @@ async def diff(ctx: Ctx, exam_id: int, older: int, newer: int) -> DiffRead:
         )
     older, newer = min(older, newer), max(older, newer)
     a, b = await _version(report["id"], older), await _version(report["id"], newer)
-    async with unit_of_work(ctx) as uow:
-        await uow.audit(f"{CASE}.view", CASE, report["id"], detail=f"versions {older}–{newer}")
+    note(target_id=report["id"], detail=f"versions {older}–{newer}")
     return DiffRead(
         older,
         newer,

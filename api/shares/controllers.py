@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from aimis.domain import Permission
 from api.auth import actor_of, ctx_of, require_permission
 from api.exams.guards import require_exam_list
+from api.phi import phi
 from api.shares import service
 from api.shares.schemas import Colleague, ReceivedShares, ShareCreate, ShareRead
 
@@ -30,7 +31,7 @@ class ShareController(Controller):
     async def share(self, request: Request, exam_id: int, data: ShareCreate) -> ShareRead:
         return await service.share(ctx_of(request), exam_id, data)
 
-    @get("/shares/received")
+    @get("/shares/received", opt=phi("share.list", "exam_share"))
     async def received(self, request: Request, before: int | None = None) -> ReceivedShares:
         return await service.received(ctx_of(request), before)
 

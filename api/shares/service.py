@@ -19,6 +19,7 @@ from typing import Any
 from aimis.errors import BadRequest, NotFound
 from api.shares.schemas import Colleague, ReceivedShares, ShareCreate, ShareRead
 from store.examinations import examination_clause, get_examination
+from store.reads import note
 from store.tables import Examination, ExamShare, User
 from store.uow import Actor, Ctx, now, unit_of_work
 
@@ -199,7 +200,7 @@ async def _reads(actor: Actor, rows: list[dict[str, Any]]) -> list[ShareRead]:
 
 async def received(ctx: Ctx, before: int | None = None) -> ReceivedShares:
     """Shares to the actor, newest first (``before``: the page after the share of that id);
-    patient names are read, so the read is audited."""
+    patient names are read: the routes are declared PHI (``api.phi``)."""
     actor = actor_of(ctx)
     query = ExamShare.select(*SHARE_COLUMNS).where(ExamShare.to_user == actor.user_id)
     if before is not None:
@@ -209,8 +210,7 @@ async def received(ctx: Ctx, before: int | None = None) -> ReceivedShares:
     unread = await ExamShare.count().where(
         ExamShare.to_user == actor.user_id, ExamShare.read_at.is_null()
     )
-    async with unit_of_work(ctx) as uow:
-        await uow.audit("share.list", "exam_share", "", detail=f"{len(items)} shares")
+    note(detail=f"{len(items)} shares")  # audited by the route's declaration (api.phi)
     return ReceivedShares(items=items, unread=unread)
 
 

@@ -15,7 +15,7 @@ import msgspec
 from aimis import security
 from aimis.errors import BadRequest, Forbidden, NotFound
 from api.tokens.schemas import TokenCreate, TokenCreated, TokenRead
-from store.scoping import visible
+from store.scoping import NO_PATIENT_DATA, NO_PATIENT_DATA_ZH, sees_patient_data, visible
 from store.tables import ApiToken, User
 from store.uow import Actor, Ctx, now, unit_of_work
 
@@ -93,6 +93,14 @@ async def list_tokens(actor: Actor, user_id: int | None = None) -> list[TokenRea
 
 async def create_token(ctx: Ctx, data: TokenCreate) -> TokenCreated:
     actor = _require_admin(ctx)
+    if not sees_patient_data(actor):
+        # a token reads DICOMweb as its user: minted by the alliance admin it would show
+        # him what he may not see (SPEC "Users"; issue 12, finding 2)
+        raise Forbidden(
+            "A token reads images as its user; the user's hospital administrator creates it. "
+            + NO_PATIENT_DATA,
+            zh="令牌以其用户身份读取影像，须由该用户所在医院的管理员创建。" + NO_PATIENT_DATA_ZH,
+        )
     name = data.name.strip()
     if not 1 <= len(name) <= 100:
         raise BadRequest(

@@ -14,6 +14,7 @@ from litestar import Controller, Request, Response, get
 from litestar.response import File, Redirect
 
 from aimis.errors import AppError, NotFound
+from api.phi import patient_only
 from api.viewer import ohif
 from api.viewer.ohif import OhifFiles, Rewritten
 from store.uow import Actor
@@ -53,6 +54,7 @@ def _login_first(request: Request) -> Redirect | None:
 class ViewerController(Controller):
     path = ohif.MOUNT
     include_in_schema = False
+    opt = patient_only()  # the alliance admin sees no images: 403 (api.phi)
 
     @get("/")
     async def root(self, request: Request) -> Response:

@@ -13,9 +13,10 @@ from datetime import date
 import msgspec
 
 from aimis.errors import BadRequest, NotFound
+from store.reads import note
 from store.scoping import visible, visible_images
 from store.tables import Instance, Study
-from store.uow import Actor, Ctx, unit_of_work
+from store.uow import Actor, Ctx
 
 PAGE_SIZE = 50
 MAX_IMAGES = 2000  # the mobile page lists at most this many frames of a study
@@ -153,8 +154,7 @@ async def list_studies(ctx: Ctx, actor: Actor, f: StudyFilter) -> StudyPage:
         .limit(PAGE_SIZE + 1)
         .offset((page - 1) * PAGE_SIZE)
     )
-    async with unit_of_work(ctx) as uow:
-        await uow.audit("study.list", "study", detail=f.describe() or "all")
+    note(detail=f.describe() or "all")  # audited by the route's declaration (api.phi)
     return StudyPage(
         rows=[msgspec.convert(r, StudyRow) for r in rows[:PAGE_SIZE]],
         page=page,
@@ -189,8 +189,7 @@ async def study_images(ctx: Ctx, actor: Actor, study_id: int) -> StudyImages:
         .order_by(Instance.instance_number)
         .order_by(Instance.id)
     )
-    async with unit_of_work(ctx) as uow:
-        await uow.audit("study.view", "study", study_id, hospital_id=row["hospital"])
+    note(hospital_id=row["hospital"])
     images: list[ImageRef] = []
     for i in instances:
         frames = max(1, i["frames"] or 1)

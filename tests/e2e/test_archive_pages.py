@@ -1,7 +1,8 @@
 """Archive management and data maintenance in real headless Chromium against the real app
 (SPEC 8.9, 8.11, 9.2): a hospital admin edits the storage policy, requests a retrieval and
 watches it reach "available" without reloading, reads its log; deletes and restores an
-examination; the alliance admin sees every hospital's policy. Chinese and phone layouts."""
+examination; the alliance admin sees every hospital's policy and no study (issue 12: no patient
+data). Chinese and phone layouts."""
 
 from __future__ import annotations
 
@@ -173,7 +174,12 @@ async def test_alliance_admin_sees_every_hospitals_policy(app_url, context) -> N
     rows = page.locator("#policies tbody tr")
     assert await rows.count() >= 3
     assert not await page.locator("#policy-form").count()
-    await page.goto(f"{app_url}/manage/data")
+    # studies and retrievals are patient data: none for him (SPEC "Users"; issue 12)
+    assert not await page.locator("#archived, #retrieval-section").count()
+    assert await page.locator("#no-patient-data").is_visible()
+    res = await page.goto(f"{app_url}/manage/data")
+    assert res is not None and res.status == 403
+    assert "never a patient's data" in await page.inner_text("main")
     assert not await page.locator(".delete-form").count()
     await page.goto(f"{app_url}/manage/archive")
     await shot(page, "archive-alliance")

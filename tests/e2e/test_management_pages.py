@@ -351,6 +351,13 @@ async def test_alliance_admin_hospitals(context, app_url, demo, uniq) -> None:
     await login(page, app_url, "alliance.admin", demo["password"], admin=True)
     assert page.url.endswith("/manage/hospitals")
     assert await page.locator("#hospitals tr[data-code='CITY']").count() == 1
+    # aggregates instead of patients (SPEC "Users"; issue 12): counts per hospital, and no
+    # way into the examinations, studies or migrations in the menu
+    city = page.locator("#hospitals tr[data-code='CITY']")
+    assert int(await city.locator("[data-testid=studies]").inner_text()) >= 1
+    assert int(await city.locator("[data-testid=examinations]").inner_text()) >= 1
+    for link in ("/exams", "/studies", "/manage/migrations", "/manage/data"):
+        assert not await page.locator(f"header a[href='{link}']").count(), link
     code = uniq("NEW-")
     await page.fill("#n-name", "New Town Clinic 新城诊所")
     await page.fill("#n-code", code)
@@ -417,6 +424,10 @@ async def test_who_may_open_which_page(browser, app_url, demo, place) -> None:
     assert res.status == 403
     assert "hospital administrators" in await page.inner_text("main")
     await shot(page, "manage-forbidden")
+    res = await page.goto(f"{app_url}/exams")
+    assert res is not None and res.status == 403
+    assert "never a patient's data" in await page.inner_text("main")
+    await shot(page, "alliance-no-patient-data")
     await alliance.close()
     hospital = await browser.new_context()
     page = await hospital.new_page()

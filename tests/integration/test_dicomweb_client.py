@@ -16,6 +16,7 @@ from pydicom.uid import UID
 from imaging.frames import encoded_frame, native_frame
 from store.tables import User
 from tests.integration.test_dicomweb_data import (  # noqa: F401
+    PASSWORD,
     DicomData,
     dicom_data,
 )
@@ -35,7 +36,7 @@ MEDIA = {
 @pytest.fixture
 async def client(new_api, app_url: str, dicom_data: DicomData) -> DICOMwebClient:
     admin = new_api()
-    await admin.login("alliance.admin", "Demo@2026", admin=True)
+    await admin.login(dicom_data.home.admin, PASSWORD, admin=True)
     user = await User.select(User.id).where(User.username == dicom_data.home.doctor).first()
     res = await admin.post("/api/tokens", json={"user_id": user["id"], "name": "dicomweb-client"})
     assert res.status_code == 201, res.text

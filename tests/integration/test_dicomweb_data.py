@@ -31,6 +31,7 @@ class Place:
     hospital_id: int
     code: str
     doctor: str
+    admin: str = ""  # its hospital admin (creates its doctors' API tokens)
 
 
 @dataclass
@@ -97,7 +98,17 @@ async def new_place(prefix: str) -> Place:
         alliance_id=alliance["id"],
         hospital_id=hospital_id,
     )
-    return Place(hospital_id, code, doctor)
+    admin = unique("dw.adm.")
+    await create_account(
+        Ctx(),
+        username=admin,
+        password=PASSWORD,
+        display_name="DICOMweb Admin",
+        kind=Kind.hospital_admin,
+        alliance_id=alliance["id"],
+        hospital_id=hospital_id,
+    )
+    return Place(hospital_id, code, doctor, admin)
 
 
 async def ingest(hospital_id: int, paths: list[Path], lenient: bool = False) -> None:

@@ -149,12 +149,21 @@ async def test_who_may_upload(new_api, study) -> None:
     doctor = new_api()
     await doctor.login("dr.liu", PASSWORD)
     assert (await doctor.post("/api/ingest/uploads", files=one)).status_code == 403
+    # images are patient data: the alliance admin uploads none (SPEC "Users"; issue 12)
     alliance = new_api()
     await alliance.login("alliance.admin", PASSWORD, admin=True)
-    res = await alliance.post("/api/ingest/uploads", files=one)
-    assert res.status_code == 400 and "Choose the hospital" in res.text
     east = await hospital_id("EAST")
-    res = await alliance.post(f"/api/ingest/uploads?hospital_id={east}", files=one)
+    runs = await MigrationRun.count()
+    for url in ("/api/ingest/uploads", f"/api/ingest/uploads?hospital_id={east}"):
+        res = await alliance.post(url, files=one)
+        assert res.status_code == 403 and "never a patient's data" in res.text
+    assert await MigrationRun.count() == runs
+    admin = new_api()
+    await admin.login("admin.east", PASSWORD, admin=True)
+    west = await hospital_id("WEST")
+    res = await admin.post(f"/api/ingest/uploads?hospital_id={west}", files=one)
+    assert res.status_code == 400 and "your own hospital" in res.text
+    res = await admin.post(f"/api/ingest/uploads?hospital_id={east}", files=one)
     assert res.status_code == 201, res.text
     run = await MigrationRun.select().where(MigrationRun.id == res.json()["run_id"]).first()
     assert run["hospital"] == east

@@ -31,11 +31,19 @@ async def user_id(username: str) -> int:
     return int(row["id"])
 
 
-@pytest.fixture
-async def alliance_admin(new_api):
-    client = new_api()
-    await client.login("alliance.admin", DEMO_PASSWORD, admin=True)
-    return client
+async def test_the_alliance_admin_mints_no_token(new_api, dicom_data: DicomData) -> None:
+    """A token reads DICOMweb as its user: minted by the alliance admin it would show him a
+    hospital's images (SPEC "Users": no patient data; issue 12, finding 2)."""
+    alliance = new_api()
+    await alliance.login("alliance.admin", DEMO_PASSWORD, admin=True)
+    before = await ApiToken.count()
+    for username in (dicom_data.home.doctor, dicom_data.home.admin, "dr.wang"):
+        res = await alliance.post(
+            "/api/tokens", json={"user_id": await user_id(username), "name": "viewer"}
+        )
+        assert res.status_code == 403, res.text
+        assert "hospital administrator creates it" in res.json()["detail"]
+    assert await ApiToken.count() == before
 
 
 async def make_token(admin, username: str, **extra: object) -> dict:
@@ -54,7 +62,7 @@ def bearer(app_url: str, token: str) -> httpx.AsyncClient:
 
 async def test_create_list_revoke(new_api, app_url: str, dicom_data: DicomData) -> None:
     admin = new_api()
-    await admin.login("alliance.admin", DEMO_PASSWORD, admin=True)
+    await admin.login(dicom_data.home.admin, PASSWORD, admin=True)
     created = await make_token(admin, dicom_data.home.doctor, expires_days=30)
     token, info = created["token"], created["info"]
     assert token.startswith("aimis_") and info["prefix"] == token[:12]
@@ -99,7 +107,7 @@ async def test_create_list_revoke(new_api, app_url: str, dicom_data: DicomData) 
 
 async def test_expired_token(new_api, app_url: str, dicom_data: DicomData) -> None:
     admin = new_api()
-    await admin.login("alliance.admin", DEMO_PASSWORD, admin=True)
+    await admin.login(dicom_data.home.admin, PASSWORD, admin=True)
     created = await make_token(admin, dicom_data.home.doctor)
     token = created["token"]
     await ApiToken.update({ApiToken.expires_at: now() - timedelta(minutes=1)}).where(
@@ -115,7 +123,7 @@ async def test_token_of_another_hospital_sees_nothing_of_ours(
     new_api, app_url: str, dicom_data: DicomData
 ) -> None:
     admin = new_api()
-    await admin.login("alliance.admin", DEMO_PASSWORD, admin=True)
+    await admin.login(dicom_data.other.admin, PASSWORD, admin=True)
     token = (await make_token(admin, dicom_data.other.doctor))["token"]
     ours = dicom_data.first("CT")
     async with bearer(app_url, token) as client:
@@ -168,7 +176,7 @@ async def test_hospital_admin_scope_and_bad_input(new_api, dicom_data: DicomData
 async def test_deactivated_user_token_stops(new_api, app_url: str, dicom_data: DicomData) -> None:
     place = await new_place("DWT-")
     admin = new_api()
-    await admin.login("alliance.admin", DEMO_PASSWORD, admin=True)
+    await admin.login(place.admin, PASSWORD, admin=True)
     token = (await make_token(admin, place.doctor))["token"]
     async with bearer(app_url, token) as client:
         assert (await client.get("/dicomweb/studies")).status_code == 200
