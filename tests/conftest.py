@@ -36,6 +36,10 @@ os.environ["AIMIS_REDIS_PREFIX"] = f"AIMIS_TEST_{uuid.uuid4().hex[:10]}"
 # ~70 ms a hash; tests/unit/test_security.py checks that default)
 os.environ["AIMIS_PASSWORD_HASH_MEMORY_KIB"] = "8192"
 os.environ["AIMIS_PASSWORD_HASH_TIME_COST"] = "1"
+# The fake WeChat/WeCom/SMTP servers listen on loopback, which hospital channels may not
+# reach without the operator's exception; tests/integration/test_notification_outbound.py
+# starts its own app and dispatcher without it.
+os.environ["AIMIS_NOTIFY_ALLOWED_HOSTS"] = "127.0.0.1"
 os.environ.setdefault(
     "AIMIS_PREFECT_API_URL", "http://127.0.0.1:9/api"
 )  # none unless a test starts one
