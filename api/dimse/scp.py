@@ -3,7 +3,8 @@
 - Only known AEs may associate: the calling AE titles of the enabled ``DicomNode`` rows
   (re-read every ``REFRESH_SECONDS``); any other is rejected at association time (A-ASSOCIATE-RJ
   "calling AE title not recognised") and the refusal is audited. A node that names a host
-  must call from that address, else the association is aborted (and audited).
+  must call from that address, and one without a host is accepted only if its admin marked it
+  "any address"; else the association is aborted (and audited), see ``nodes.refusal``.
 - Each association that stores something is one migration run (source ``cstore``) of the
   node's hospital. Every C-STORE is verified, stored and indexed inline by ``ingest_file``,
   because the response carries the instance's status; the run goes to its flow (thumbnails,
@@ -33,6 +34,7 @@ from pynetdicom import (
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from aimis.settings import get_settings
+from api.ingest import nodes
 from imaging.codecs import prefer_fast_decoders
 from store.db import close_pool, start_pool
 from store.imaging_index import (
@@ -133,12 +135,8 @@ class Receiver:
     def on_established(self, event: Any) -> None:
         ae_title, address = self._peer(event)
         node = self.nodes.get(ae_title)
-        if node is None or (node["host"] and node["host"] != address):
-            reason = (
-                f"DICOM node {ae_title} may call only from {node['host']}, not {address}"
-                if node
-                else f"calling AE title {ae_title!r} is not a known DICOM node"
-            )
+        reason = nodes.refusal(node, ae_title, address)
+        if node is None or reason:
             log.warning("association aborted: %s", reason)
             self._run(
                 audit_refusal(
