@@ -25,6 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydicom.dataset import Dataset
 from pynetdicom import (
     AE,
     ALL_TRANSFER_SYNTAXES,
@@ -165,18 +166,19 @@ class Receiver:
     def on_echo(self, event: Any) -> int:
         return SUCCESS
 
-    def on_store(self, event: Any) -> int:
+    def on_store(self, event: Any) -> Dataset:
         with self.lock:
             session = self.sessions.get(id(event.assoc))
         if session is None:  # aborted above; nothing may be stored
-            return 0x0124  # refused: not authorised
+            return reply(0x0124, "The association was refused; nothing is stored.")
         try:
-            return int(self._run(self._store(session, event.encoded_dataset())))
+            status, comment = self._run(self._store(session, event.encoded_dataset()))
         except Exception:
             log.exception("C-STORE from %s failed", session.ae_title)
-            return OUT_OF_RESOURCES
+            return reply(OUT_OF_RESOURCES, "The instance could not be stored; send it again.")
+        return reply(status, comment)
 
-    async def _store(self, session: Session, data: bytes) -> int:
+    async def _store(self, session: Session, data: bytes) -> tuple[int, str]:
         ctx = self._ctx(session)
         if session.run_id is None:
             session.run_id = await create_run(
@@ -197,7 +199,19 @@ class Receiver:
         if time.monotonic() - session.last_progress > PROGRESS_SECONDS:
             session.last_progress = time.monotonic()
             await publish_progress(session.run_id, ctx)
-        return status_of(result)
+        return status_of(result), "" if result.ok else result.reason
+
+
+def reply(status: int, comment: str = "") -> Dataset:
+    """The C-STORE response's status, with the refusal's sentence as its Error Comment
+    (0000,0902: LO, at most 64 characters; the migration run keeps the whole reason)."""
+    ds = Dataset()
+    ds.Status = status
+    if comment and status != SUCCESS:
+        text = " ".join(comment.replace("×", "x").split())
+        text = text.encode("ascii", "replace").decode()  # the default character repertoire
+        ds.ErrorComment = text if len(text) <= 64 else text[:61] + "..."
+    return ds
 
 
 def build_ae(ae_title: str) -> AE:
