@@ -242,8 +242,10 @@ async def check_pictures(http: httpx.AsyncClient, kept: list[Stored]) -> Counter
             assert res.status_code < 500, (s.case.name, path, res.status_code, res.text[:300])
             if res.status_code >= 400:
                 assert res.json()["detail"], (s.case.name, path, res.text[:300])
-                print(f"  {s.case.name} {path.rsplit('/', 3)[-3:]}: {res.status_code} "
-                      f"{res.json()['detail'][:100]}")
+                print(
+                    f"  {s.case.name} {path.rsplit('/', 3)[-3:]}: {res.status_code} "
+                    f"{res.json()['detail'][:100]}"
+                )
         if s.case.bad_frame:
             res = await http.get(f"{base}/frames/{s.case.bad_frame}/rendered")
             assert res.status_code == 422 and "cannot be decoded" in res.json()["detail"]
