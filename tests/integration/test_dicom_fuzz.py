@@ -213,6 +213,8 @@ async def assert_nothing_half_stored(place: Place, refused: list[Case]) -> None:
     assert not leaked, f"refused but stored: {leaked}"
     shas = {r["sha256"] for r in rows}
     assert not [c.name for c in refused if files.sha256_of(c.data) in shas]
+    incoming = files.spool_root() / "incoming"  # STOW-RS parts on their way in
+    assert not incoming.exists() or not any(incoming.iterdir())
 
 
 async def check_pictures(http: httpx.AsyncClient, kept: list[Stored]) -> Counter[int]:
