@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     notify_log_url: str = Field(
         "", description="Extra apprise URL every notification is also sent to (ops copy)."
     )
+    notify_allowed_hosts: str = Field(
+        "",
+        description="Operator's exceptions to the outbound rule of hospital notification "
+        "channels (WeCom/WeChat go to Tencent's hosts only, a hospital's mail server to public "
+        "hosts only): comma-separated host names, IP addresses or networks, each optionally "
+        "with :port, e.g. 'gw.example.org, 10.20.0.0/16, 127.0.0.1:8080' (self-hosted gateways).",
+    )
     smtp_url: SecretStr = Field(
         SecretStr(""), description="apprise mailto:// URL for e-mail (verification codes)."
     )

@@ -20,6 +20,7 @@ from pydicom.uid import (
     JPEGBaseline8Bit,
     JPEGLSLossless,
     JPEGLSNearLossless,
+    RLELossless,
 )
 
 # Where pydicom's own decoding plugins live (pydicom.pixels.decoders.*), needed to re-register
@@ -41,6 +42,11 @@ PREFERRED_DECODERS: dict[str, tuple[str, ...]] = {
     JPEGLSNearLossless: ("pyjpegls",),
 }
 
+# Plugins dropped when another one is installed for the syntax. pydicom's own RLE decoder
+# (pure Python) expands each segment without bound (up to 64 times its size, however small
+# the frame) before checking the length; pylibjpeg-rle decodes into the frame's size.
+DROPPED_FALLBACKS: dict[str, tuple[str, ...]] = {RLELossless: ("pydicom",)}
+
 _UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
 _lock = threading.Lock()
 _ordered = False
@@ -60,7 +66,17 @@ def prefer_fast_decoders() -> None:
             return
         for uid, preferred in PREFERRED_DECODERS.items():
             _reorder(UID(uid), preferred)
+        for uid, dropped in DROPPED_FALLBACKS.items():
+            _drop(UID(uid), dropped)
         _ordered = True
+
+
+def _drop(uid: UID, names: tuple[str, ...]) -> None:
+    decoder = get_decoder(uid)
+    if any(name not in names for name in decoder._available):
+        for name in names:
+            if name in decoder._available:
+                decoder.remove_plugin(name)
 
 
 def _reorder(uid: UID, preferred: tuple[str, ...]) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import struct
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 
@@ -45,9 +47,24 @@ class FrameUndecodable(FrameError):
     pass
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: BaseException) -> str:
+    """A decoder's failure in one line (pydicom lists each plugin's on its own line)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return "; ".join(lines[1:] or lines or [type(exc).__name__]).rstrip(".")[:300]
+
+
+@contextmanager
+def _stored_frame(index: int) -> Iterator[None]:
+    """pydicom's reading of a stored frame's items, its failures (an offset table or an
+    extended offset table that points past the data) as the frame's refusal."""
+    try:
+        yield
+    except FrameError:
+        raise
+    except (ValueError, IndexError, OSError, struct.error, StopIteration, EOFError) as exc:
+        raise FrameUndecodable(
+            f"The stored bitstream of frame {index + 1} cannot be read: {first_line(exc)}."
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +118,7 @@ def decode_open_frame(inst: OpenInstance, index: int, *, raw: bool = False) -> D
     except Exception as exc:
         ts = inst.parsed.transfer_syntax_uid
         raise FrameUndecodable(
-            f"Frame {index + 1} cannot be decoded ({ts.name}): {_first_line(exc)}."
+            f"Frame {index + 1} cannot be decoded ({ts.name}): {first_line(exc)}."
         ) from exc
     assert isinstance(array, np.ndarray)
     pixels = inst.parsed.pixels
@@ -122,7 +139,7 @@ def decode_open_frame(inst: OpenInstance, index: int, *, raw: bool = False) -> D
 def encoded_frame(source: Source, index: int) -> bytes:
     """The stored (compressed) bitstream of frame ``index``, for pass-through to a client that
     accepts the stored transfer syntax. Raises ``FrameError`` for uncompressed files."""
-    with open_instance(source) as inst:
+    with open_instance(source) as inst, _stored_frame(index):
         location = _encapsulated(inst.parsed, index)
         inst.stream.seek(location.value_offset)
         return get_frame(
@@ -140,7 +157,7 @@ def frame_fragments(source: Source, index: int) -> list[bytes]:
     With an offset table, one fragment per frame, or a single frame, only the frame's own
     items are read; otherwise pydicom finds frame boundaries by scanning earlier fragments.
     """
-    with open_instance(source) as inst:
+    with open_instance(source) as inst, _stored_frame(index):
         parsed = inst.parsed
         location = _encapsulated(parsed, index)
         frames = _frames(parsed)

@@ -16,21 +16,34 @@ import io
 import os
 import re
 import struct
+import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, cast
 
 from pydicom import dcmread
 from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.encaps import parse_basic_offsets
+from pydicom.filereader import _at_pixel_data, _read_file_meta_info, read_dataset
+from pydicom.multival import MultiValue
 from pydicom.pixels import as_pixel_options, get_decoder
 from pydicom.pixels.utils import get_expected_length
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, MediaStorageDirectoryStorage
+from pydicom.uid import (
+    HTJ2K,
+    JPEG2000,
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    HTJ2KLossless,
+    HTJ2KLosslessRPCL,
+    JPEG2000Lossless,
+    MediaStorageDirectoryStorage,
+    RLELossless,
+)
 
 from imaging.codecs import is_decodable, prefer_fast_decoders
 
@@ -60,8 +73,20 @@ _LONG_VRS = {
 }
 _PIXEL_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN"}
 _UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
-# A deflated dataset is inflated into memory; refuse one that expands past this.
+# A deflated dataset is inflated into a temporary file (in memory up to _SPOOL_BYTES): at
+# most MAX_INFLATE_RATIO times its compressed size (a zip's rule; at least INFLATE_FLOOR), and
+# never past MAX_INFLATED_BYTES. pydicom would inflate it whole in memory, without a limit.
 MAX_INFLATED_BYTES = 2 * 1024**3
+MAX_INFLATE_RATIO = 200
+INFLATE_FLOOR = 64 * 1024**2
+_SPOOL_BYTES = 16 * 1024**2
+_INFLATE_CHUNK = 1024**2
+# The most one decoded frame may take (rows × columns × samples × bytes per sample), checked
+# before any decoder runs; a compressed frame's own header (JPEG SOF, JPEG 2000 SIZ) may not
+# claim more than the DICOM header says. 256 MiB: a 16-bit 8192² or an RGB 9000² frame.
+MAX_FRAME_BYTES = 256 * 1024**2
+# How far into a compressed frame its size must be found (JPEG tables come before it).
+_CODESTREAM_HEAD = 1024**2
 
 
 class RefusalCode(StrEnum):
@@ -198,7 +223,11 @@ def parse_instance(source: Source) -> ParsedInstance:
 def open_instance(source: Source) -> Iterator[OpenInstance]:
     with _open(source) as (fp, size):
         parsed, stream = _parse(fp, size, verify=False)
-        yield OpenInstance(parsed, stream)
+        try:
+            yield OpenInstance(parsed, stream)
+        finally:
+            if stream is not fp:  # the inflated dataset of a deflated file
+                stream.close()
 
 
 def validate_for_ingest(source: Source, policy: IngestPolicy = STRICT) -> ParsedInstance:
@@ -210,17 +239,23 @@ def validate_for_ingest(source: Source, policy: IngestPolicy = STRICT) -> Parsed
                 f"The file is {size:,} bytes, more than the {policy.max_bytes:,} bytes allowed.",
             )
         parsed, stream = _parse(fp, size, verify=True)
-        ds = parsed.dataset
-        _check_is_instance(ds)
-        _check_values(ds)
-        _check_identity(parsed, policy)
-        if parsed.pixel_data is None:
-            _check_not_cut_before_pixels(ds)
-        else:
-            pixels = _check_pixel_module(parsed)
-            _check_pixel_length(parsed, pixels)
-            if policy.decode_check:
-                _check_decodes(OpenInstance(parsed, stream), pixels)
+        try:
+            ds = parsed.dataset
+            _check_is_instance(ds)
+            _check_values(ds)
+            _check_identity(parsed, policy)
+            if parsed.pixel_data is None:
+                _check_not_cut_before_pixels(ds)
+            else:
+                pixels = _check_pixel_module(parsed)
+                _check_pixel_length(parsed, pixels)
+                if pixels.photometric_interpretation == "PALETTE COLOR":
+                    _check_palette(ds)
+                if policy.decode_check:
+                    _check_decodes(OpenInstance(parsed, stream), pixels)
+        finally:
+            if stream is not fp:
+                stream.close()
         return parsed
 
 
@@ -250,12 +285,31 @@ def _parse(fp: BinaryIO, size: int, *, verify: bool) -> tuple[ParsedInstance, Bi
     if verify:
         _skip_file_meta(fp, base + size)  # a cut inside the meta header is named as such
     fp.seek(base)
+    if _meta_transfer_syntax(fp) == DeflatedExplicitVRLittleEndian:
+        return _parse_deflated(fp, base, size)
+    fp.seek(base)
     try:
         ds = dcmread(fp, stop_before_pixels=True)
     except Exception as exc:
         raise IngestRefused(
             RefusalCode.MALFORMED, f"The DICOM header cannot be read: {_first_line(exc)}."
         ) from exc
+    ts = _transfer_syntax(ds)
+    stream, end = fp, base + size
+    if not verify:
+        # dcmread stopped at the pixel data tag (or the end): read its header from there.
+        location = _pixel_data_here(fp, end, ts)
+        if location is not False:
+            pixels = _pixel_module(ds) if location is not None else None
+            return ParsedInstance(ds, ts, size, location, pixels), stream
+    fp.seek(base + 132)
+    start = _skip_file_meta(fp, end)
+    location = _walk_dataset(stream, start, end, ts)
+    pixels = _pixel_module(ds) if location is not None else None
+    return ParsedInstance(ds, ts, size, location, pixels), stream
+
+
+def _transfer_syntax(ds: FileDataset) -> UID:
     ts_value = ds.file_meta.get("TransferSyntaxUID")
     if not ts_value:
         raise IngestRefused(
@@ -269,22 +323,55 @@ def _parse(fp: BinaryIO, size: int, *, verify: bool) -> tuple[ParsedInstance, Bi
             RefusalCode.UNSUPPORTED_TRANSFER_SYNTAX,
             f"The transfer syntax {ts} is not one this system knows.",
         )
+    return ts
 
-    stream, end = fp, base + size
-    if not verify and ts != DeflatedExplicitVRLittleEndian:
-        # dcmread stopped at the pixel data tag (or the end): read its header from there.
-        location = _pixel_data_here(fp, end, ts)
-        if location is not False:
-            pixels = _pixel_module(ds) if location is not None else None
-            return ParsedInstance(ds, ts, size, location, pixels), stream
+
+def _meta_transfer_syntax(fp: BinaryIO) -> str:
+    """The Transfer Syntax UID of the file meta header, "" when it cannot be read (dcmread
+    then says why)."""
+    try:
+        fp.seek(fp.tell() + 132)
+        meta = _read_file_meta_info(fp)
+    except Exception:
+        return ""
+    return str(meta.get("TransferSyntaxUID", "")).strip()
+
+
+def _parse_deflated(fp: BinaryIO, base: int, size: int) -> tuple[ParsedInstance, BinaryIO]:
+    """Inflate (bounded, into a temporary file), then read the header from the inflated
+    dataset: ``dcmread`` would inflate the whole dataset in memory, however large."""
+    end = base + size
+    fp.seek(base)
+    preamble = fp.read(128)
+    fp.seek(base + 132)
+    try:
+        meta = _read_file_meta_info(fp)
+    except Exception as exc:
+        raise IngestRefused(
+            RefusalCode.MALFORMED, f"The file meta header cannot be read: {_first_line(exc)}."
+        ) from exc
     fp.seek(base + 132)
     start = _skip_file_meta(fp, end)
-    if ts == DeflatedExplicitVRLittleEndian:
-        stream, start, end = _inflate(fp, start, end)
-    location = _walk_dataset(stream, start, end, ts)
+    stream, start, inflated_end = _inflate(fp, start, end)
+    try:
+        stream.seek(start)
+        try:
+            dataset = read_dataset(stream, False, True, stop_when=_at_pixel_data)
+        except Exception as exc:
+            raise IngestRefused(
+                RefusalCode.MALFORMED, f"The DICOM header cannot be read: {_first_line(exc)}."
+            ) from exc
+        ds = FileDataset(
+            getattr(fp, "name", ""), dataset, preamble, meta, is_implicit_VR=False,
+            is_little_endian=True,
+        )  # fmt: skip
+        ts = _transfer_syntax(ds)
+        location = _walk_dataset(stream, start, inflated_end, ts)
+    except BaseException:
+        stream.close()
+        raise
     pixels = _pixel_module(ds) if location is not None else None
-    parsed = ParsedInstance(ds, ts, size, location, pixels)
-    return parsed, stream
+    return ParsedInstance(ds, ts, size, location, pixels), stream
 
 
 def _not_part10(head: bytes) -> IngestRefused:
@@ -333,24 +420,42 @@ def _skip_file_meta(fp: BinaryIO, end: int) -> int:
 
 
 def _inflate(fp: BinaryIO, start: int, end: int) -> tuple[BinaryIO, int, int]:
-    fp.seek(start)
+    """The inflated dataset in a temporary file (memory up to ``_SPOOL_BYTES``), chunk by
+    chunk, refused as soon as it grows past its limit (a deflate bomb)."""
+    compressed = max(0, end - start)
+    limit = min(MAX_INFLATED_BYTES, max(INFLATE_FLOOR, compressed * MAX_INFLATE_RATIO))
+    out = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 (caller closes)
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    written = 0
+    fp.seek(start)
     try:
-        data = inflater.decompress(fp.read(end - start), MAX_INFLATED_BYTES)
-    except zlib.error as exc:
-        raise IngestRefused(
-            RefusalCode.MALFORMED, f"The deflated dataset cannot be inflated: {exc}."
-        ) from exc
-    if not inflater.eof and not inflater.unconsumed_tail:
-        raise IngestRefused(
-            RefusalCode.TRUNCATED, "The file is truncated: its deflated dataset is incomplete."
-        )
-    if inflater.unconsumed_tail:
-        raise IngestRefused(
-            RefusalCode.TOO_LARGE,
-            f"The deflated dataset expands to more than {MAX_INFLATED_BYTES:,} bytes.",
-        )
-    return io.BytesIO(data), 0, len(data)
+        while not inflater.eof:
+            data = inflater.unconsumed_tail or fp.read(min(_INFLATE_CHUNK, end - fp.tell()))
+            if not data:
+                raise IngestRefused(
+                    RefusalCode.TRUNCATED,
+                    "The file is truncated: its deflated dataset is incomplete.",
+                )
+            try:
+                chunk = inflater.decompress(data, _INFLATE_CHUNK)
+            except zlib.error as exc:
+                raise IngestRefused(
+                    RefusalCode.MALFORMED, f"The deflated dataset cannot be inflated: {exc}."
+                ) from exc
+            written += len(chunk)
+            if written > limit:
+                raise IngestRefused(
+                    RefusalCode.TOO_LARGE,
+                    f"The deflated dataset of {compressed:,} bytes expands to more than "
+                    f"{limit:,} bytes (at most {MAX_INFLATE_RATIO} times its size, or "
+                    f"{INFLATE_FLOOR:,} bytes): a decompression bomb, or damaged.",
+                )
+            out.write(chunk)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return cast(BinaryIO, out), 0, written
 
 
 def _walk_dataset(fp: BinaryIO, start: int, end: int, ts: UID) -> PixelDataLocation | None:
@@ -555,12 +660,17 @@ def _walk_fragments(
     return count, tuple(offsets)
 
 
+def _frame_count(value: object) -> int:
+    """Absent or empty: one frame; 0 stays 0 (refused), it does not mean one."""
+    return 1 if value is None or value == "" else int(value)  # type: ignore[call-overload]
+
+
 def _pixel_module(ds: Dataset) -> PixelModule | None:
     try:
         return PixelModule(
             rows=int(ds.Rows),
             columns=int(ds.Columns),
-            frames=int(ds.get("NumberOfFrames") or 1),
+            frames=_frame_count(ds.get("NumberOfFrames")),
             samples_per_pixel=int(ds.SamplesPerPixel),
             bits_allocated=int(ds.BitsAllocated),
             bits_stored=int(ds.get("BitsStored") or ds.BitsAllocated),
@@ -608,6 +718,12 @@ def _check_values(ds: Dataset) -> None:
             ) from exc
         values = elem.value if elem.VM > 1 else [elem.value]
         for value in values:
+            if vr == "IS" and isinstance(value, float) and not value.is_integer():
+                raise IngestRefused(
+                    RefusalCode.INVALID_VALUE,
+                    f"Element {elem.tag} {elem.name} has the value {value!r}, which is not a "
+                    "whole number (VR IS).",
+                )
             if isinstance(value, str) and value.strip():
                 raise IngestRefused(
                     RefusalCode.INVALID_VALUE,
@@ -706,7 +822,25 @@ def _check_pixel_module(parsed: ParsedInstance) -> PixelModule:
             RefusalCode.UNSUPPORTED_TRANSFER_SYNTAX,
             f"Images compressed as {ts.name} ({ts}) cannot be decoded here.",
         )
+    _check_frame_size(pixels)
     return pixels
+
+
+def frame_bytes(pixels: PixelModule) -> int:
+    """What one decoded frame takes: rows × columns × samples × bytes per sample."""
+    per_sample = max(1, (pixels.bits_allocated + 7) // 8)
+    return pixels.rows * pixels.columns * pixels.samples_per_pixel * per_sample
+
+
+def _check_frame_size(pixels: PixelModule) -> None:
+    size = frame_bytes(pixels)
+    if size > MAX_FRAME_BYTES:
+        raise IngestRefused(
+            RefusalCode.TOO_LARGE,
+            f"Each frame would decode to {size:,} bytes ({pixels.rows} rows × {pixels.columns} "
+            f"columns × {pixels.samples_per_pixel} sample(s) × {pixels.bits_allocated} bits), "
+            f"more than the {MAX_FRAME_BYTES:,} bytes a frame may take.",
+        )
 
 
 def _check_pixel_length(parsed: ParsedInstance, pixels: PixelModule) -> None:
@@ -746,6 +880,8 @@ def _check_decodes(inst: OpenInstance, pixels: PixelModule) -> None:
     for index in sorted({0, pixels.frames - 1}):
         try:
             decode_array(inst, index)
+        except IngestRefused:
+            raise
         except Exception as exc:
             ts = inst.parsed.transfer_syntax_uid
             raise IngestRefused(
@@ -763,8 +899,12 @@ def decode_array(inst: OpenInstance, index: int, *, raw: bool = False) -> tuple[
     prefer_fast_decoders()
     parsed = inst.parsed
     location = parsed.pixel_data
-    if location is None:
+    if location is None or parsed.pixels is None:
         raise ValueError("the instance has no pixel data")
+    # before any decoder allocates: the declared frame, and what the codestream claims
+    _check_frame_size(parsed.pixels)
+    if location.encapsulated:
+        check_codestream(inst, index)
     options = as_pixel_options(
         parsed.dataset,
         transfer_syntax_uid=parsed.transfer_syntax_uid,
@@ -774,7 +914,253 @@ def decode_array(inst: OpenInstance, index: int, *, raw: bool = False) -> tuple[
         options["pixel_vr"] = location.vr
     inst.stream.seek(location.value_offset)
     decoder = get_decoder(parsed.transfer_syntax_uid)
-    return decoder.as_array(inst.stream, index=index, raw=raw, **options)
+    try:
+        return decoder.as_array(inst.stream, index=index, raw=raw, **options)
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:
+        if isinstance(exc, Exception):
+            raise
+        # a Rust decoder's panic (pyo3 PanicException) is a BaseException: make it a failure
+        raise RuntimeError(f"the decoder failed: {_first_line(exc)}") from exc  # type: ignore[arg-type]
+
+
+# --- what a compressed frame claims, before it is decoded ---------------------------------
+
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7}
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM, RSTn: markers without a length
+
+
+def check_codestream(inst: OpenInstance, index: int) -> None:
+    """Refuse a compressed frame whose own header claims a larger image than the DICOM
+    header (a decompression bomb: the decoders allocate what the codestream says)."""
+    parsed = inst.parsed
+    pixels = parsed.pixels
+    assert pixels is not None
+    head = _frame_head(inst, index)
+    if head is None:
+        return  # the fragments of this frame cannot be told apart: the decoder decides
+    ts = parsed.transfer_syntax_uid
+    frame = f"Frame {index + 1} of {pixels.frames}"
+    if ts == RLELossless:
+        _check_rle_header(head, pixels, frame)
+        return
+    if ts in (JPEG2000, JPEG2000Lossless, HTJ2K, HTJ2KLossless, HTJ2KLosslessRPCL):
+        size = _j2k_size(head)
+        kind = "JPEG 2000 codestream"
+    else:
+        size = _jpeg_size(head)
+        kind = "JPEG stream"
+    if size is None:
+        raise IngestRefused(
+            RefusalCode.MALFORMED,
+            f"{frame}: the {kind} does not say its image size where it must (in its first "
+            f"{_CODESTREAM_HEAD:,} bytes, before the image data).",
+        )
+    height, width, components = size
+    if height > pixels.rows or width > pixels.columns or components > 4:
+        raise IngestRefused(
+            RefusalCode.MALFORMED,
+            f"{frame}: the {kind} claims {height} × {width} pixels with {components} "
+            f"component(s), larger than the {pixels.rows} × {pixels.columns} of the DICOM "
+            "header (a decompression bomb, or a damaged file).",
+        )
+
+
+def _frame_head(inst: OpenInstance, index: int) -> bytes | None:
+    """The first bytes of frame ``index``'s first fragment, found the way pydicom finds the
+    frame it decodes (extended offset table, else basic offset table, else one fragment per
+    frame, else the fragments that start a codestream); item headers are walked, values
+    skipped. None when no fragment can be named (the decoder then finds none either)."""
+    parsed = inst.parsed
+    location, pixels = parsed.pixel_data, parsed.pixels
+    assert location is not None and pixels is not None
+    order = "<" if parsed.transfer_syntax_uid.is_little_endian else ">"
+    fp = inst.stream
+    fp.seek(location.value_offset)
+    _, bot_length = struct.unpack(f"{order}LL", fp.read(8))
+    fp.seek(bot_length, os.SEEK_CUR)
+    first = fp.tell()
+    items: list[tuple[int, int, bytes]] = []  # (offset of the item tag, length, first bytes)
+    for _ in range(location.fragments):
+        raw = fp.read(8)
+        if len(raw) < 8:
+            return None
+        _, length = struct.unpack(f"{order}LL", raw)
+        start = fp.read(min(4, length))
+        items.append((fp.tell() - 8 - len(start), length, start))
+        fp.seek(length - len(start), os.SEEK_CUR)
+    wanted: int | None = None
+    extended = parsed.dataset.get("ExtendedOffsetTable")
+    if extended is not None:
+        table = bytes(extended)
+        if len(table) < 8 * (index + 1):
+            return None
+        wanted = first + struct.unpack_from("<Q", table, 8 * index)[0]
+    elif location.basic_offsets:
+        if index >= len(location.basic_offsets):
+            return None
+        wanted = first + location.basic_offsets[index]
+    elif pixels.frames == 1 or len(items) == pixels.frames:
+        wanted = items[0 if pixels.frames == 1 else index][0]
+    else:
+        starts = [item for item in items if item[2][:2] in (b"\xff\xd8", b"\xff\x4f")]
+        if index >= len(starts):
+            return None
+        wanted = starts[index][0]
+    for pos, length, _ in items:
+        if pos == wanted:
+            fp.seek(pos + 8)
+            return fp.read(min(length, _CODESTREAM_HEAD))
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int, int] | None:
+    """(height, width, components) of the SOF / SOF55 segment, walking the markers."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            pos += 2
+            continue
+        if marker == 0xDA:  # start of scan: no size before it
+            return None
+        length = struct.unpack_from(">H", data, pos + 2)[0]
+        if marker in _JPEG_SOF:
+            if pos + 10 > len(data):
+                return None
+            height, width = struct.unpack_from(">HH", data, pos + 5)
+            return height, width, data[pos + 9]
+        pos += 2 + length
+    return None
+
+
+def _j2k_size(data: bytes) -> tuple[int, int, int] | None:
+    """(height, width, components) from the SIZ marker segment (after SOC, or inside a JP2
+    file's codestream box)."""
+    at = data.find(b"\xff\x4f\xff\x51")
+    if at < 0 or at + 4 + 38 > len(data):
+        return None
+    siz = at + 4
+    x, y, x0, y0 = struct.unpack_from(">LLLL", data, siz + 4)
+    components = struct.unpack_from(">H", data, siz + 36)[0]
+    return max(0, y - y0), max(0, x - x0), components
+
+
+def _check_rle_header(head: bytes, pixels: PixelModule, frame: str) -> None:
+    """PS3.5 G.3.1: one segment per byte of each sample, offsets rising inside the frame."""
+    if len(head) < 64:
+        raise IngestRefused(RefusalCode.MALFORMED, f"{frame}: the RLE header is cut short.")
+    count, *offsets = struct.unpack_from("<16L", head)
+    wanted = pixels.samples_per_pixel * max(1, (pixels.bits_allocated + 7) // 8)
+    used = offsets[:count] if 0 < count <= 15 else []
+    if count != wanted or not used or used[0] != 64 or used != sorted(used):
+        raise IngestRefused(
+            RefusalCode.MALFORMED,
+            f"{frame}: the RLE header lists {count} segment(s) at offsets "
+            f"{used or offsets[:3]} where {wanted} are needed, the first at 64.",
+        )
+
+
+def _check_palette(ds: Dataset) -> None:
+    """PS3.3 C.7.6.3: a PALETTE COLOR image names three lookup tables whose descriptors
+    (entries, first mapped value, 8 or 16 bits) match their data; a segmented table may not
+    expand past its entries (pydicom would expand it whole)."""
+    for color in ("Red", "Green", "Blue"):
+        descriptor = ds.get(f"{color}PaletteColorLookupTableDescriptor")
+        values = list(descriptor) if isinstance(descriptor, list | tuple | MultiValue) else []
+        if len(values) != 3:
+            raise IngestRefused(
+                RefusalCode.INCOMPLETE_PIXEL_MODULE,
+                f"The palette image has no valid {color} Palette Color Lookup Table "
+                "Descriptor (entries, first mapped value, bits).",
+            )
+        entries = int(values[0]) or 65536
+        bits = int(values[2])
+        if bits not in (8, 16):
+            raise IngestRefused(
+                RefusalCode.INVALID_VALUE,
+                f"The {color} palette has {bits}-bit entries; 8 or 16 are allowed.",
+            )
+        data = ds.get(f"{color}PaletteColorLookupTableData")
+        segmented = ds.get(f"Segmented{color}PaletteColorLookupTableData")
+        if data is not None:
+            length = len(data)
+            if length not in (entries, 2 * entries) and not (bits == 8 and length == entries + 1):
+                raise IngestRefused(
+                    RefusalCode.MALFORMED,
+                    f"The {color} palette's descriptor says {entries} entries of {bits} bits, "
+                    f"but its data holds {length:,} bytes.",
+                )
+        elif segmented is not None:
+            expanded = _segmented_entries(bytes(segmented))
+            if expanded is None or expanded > entries:
+                raise IngestRefused(
+                    RefusalCode.MALFORMED,
+                    f"The segmented {color} palette does not describe at most {entries} entries.",
+                )
+        else:
+            raise IngestRefused(
+                RefusalCode.INCOMPLETE_PIXEL_MODULE,
+                f"The palette image has no {color} Palette Color Lookup Table Data.",
+            )
+
+
+def _segmented_entries(data: bytes) -> int | None:
+    """How many entries a segmented LUT (PS3.3 C.7.9.2, 16-bit words) expands to, counted
+    without expanding it; None when it is malformed or indirect segments nest."""
+    if len(data) % 2:
+        return None
+    words = struct.unpack(f"<{len(data) // 2}H", data)
+    total, pos = 0, 0
+    spans: list[tuple[int, int, int]] = []
+    while pos < len(words):
+        if pos + 2 > len(words):
+            return None
+        opcode, length = words[pos], words[pos + 1]
+        start = pos
+        if opcode == 0:  # discrete: length values
+            pos += 2 + length
+            count = length
+        elif opcode == 1:  # linear: length entries to one value
+            pos += 3
+            count = length
+        elif opcode == 2:  # indirect: length segments from a byte offset
+            if pos + 4 > len(words):
+                return None
+            offset = words[pos + 2] | words[pos + 3] << 16
+            count = _indirect_entries(words, offset // 2, length, spans)
+            if count is None:
+                return None
+            pos += 4
+        else:
+            return None
+        if pos > len(words):
+            return None
+        spans.append((start, opcode, count))
+        total += count
+    return total
+
+
+def _indirect_entries(
+    words: tuple[int, ...], first: int, segments: int, spans: list[tuple[int, int, int]]
+) -> int | None:
+    starts = {start: (opcode, count) for start, opcode, count in spans}
+    index = [start for start, _, _ in spans]
+    if first not in starts:
+        return None
+    at = index.index(first)
+    chosen = index[at : at + segments]
+    if len(chosen) != segments or any(starts[s][0] == 2 for s in chosen):
+        return None
+    return sum(starts[s][1] for s in chosen)
 
 
 def _decode_error(exc: Exception) -> str:

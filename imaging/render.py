@@ -26,7 +26,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, convert_color_space
 
-from imaging.frames import DecodedFrame, decode_open_frame
+from imaging.frames import DecodedFrame, FrameUndecodable, decode_open_frame, first_line
 from imaging.read import Source, open_instance
 
 FloatArray = npt.NDArray[np.floating[Any]]
@@ -284,6 +284,17 @@ def encode_image(
     return out.getvalue()
 
 
+def _displayed(frame: DecodedFrame, header: Dataset, index: int, window: Window | None) -> Any:
+    """``to_display``, its failures on a file's own lies (a palette or LUT that does not fit
+    the pixels) turned into the frame's refusal instead of a server error."""
+    try:
+        return to_display(frame, header, index, window=window)
+    except Exception as exc:
+        raise FrameUndecodable(
+            f"Frame {index + 1} decodes but cannot be displayed: {first_line(exc)}."
+        ) from exc
+
+
 def render_frame(
     source: Source,
     index: int = 0,
@@ -295,7 +306,7 @@ def render_frame(
     with open_instance(source) as inst:
         frame = decode_open_frame(inst, index)
         header = inst.parsed.dataset
-    img = to_display(frame, header, index, window=window)
+    img = _displayed(frame, header, index, window)
     if viewport is not None:
         img = fit_viewport(img, viewport)
     return img
@@ -322,5 +333,5 @@ def thumbnail(
     with open_instance(source) as inst:
         frame = decode_open_frame(inst, 0)
         header = inst.parsed.dataset
-    img = fit_viewport(to_display(frame, header, 0), (size, size), upscale=False)
+    img = fit_viewport(_displayed(frame, header, 0, None), (size, size), upscale=False)
     return encode_image(img, fmt, quality=quality)

@@ -16,16 +16,24 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import anyio
 import apprise
 
-from notifiers.base import DeliveryResult, OutgoingMessage
+from notifiers import outbound
+from notifiers.base import Channel, DeliveryResult, OutgoingMessage
 
 UrlFor = Callable[[OutgoingMessage], str | None]  # None: the address cannot be used
 Prepare = Callable[[Any], None]  # adjusts the apprise plugin instance before it sends
+Check = Callable[[], None]  # raises outbound.Refused when the destination is not allowed
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class AppriseNotifier:
-    """Sends each message to the apprise URL ``url_for`` builds for it."""
+    """Sends each message to the apprise URL ``url_for`` builds for it.
+
+    A hospital's channel passes ``allowed`` (the operator's exceptions) and ``check`` (its
+    destination rule, ``notifiers.outbound``): ``check`` runs before each send, and every
+    connection the send makes is checked as it is made; a refusal fails the delivery for
+    good, with the reason in the delivery log.
+    """
 
     def __init__(
         self,
@@ -35,11 +43,15 @@ class AppriseNotifier:
         prepare: Prepare | None = None,
         storage: Path | None = None,
         secrets: tuple[str, ...] = (),
+        allowed: outbound.Allowance | None = None,
+        check: Check | None = None,
     ) -> None:
         self._url_for = url_for
         self._timeout = timeout
         self._prepare = prepare
         self._secrets = tuple(s for s in secrets if s)  # never in an error text
+        self._allowed = allowed
+        self._check = check
         # Plugins that cache an access token (WeCom) keep it here across sends and restarts.
         self._asset = (
             apprise.AppriseAsset(storage_path=str(storage), storage_mode="auto")
@@ -54,6 +66,11 @@ class AppriseNotifier:
             return DeliveryResult(ok=False, error=f"apprise: {type(exc).__name__}: {exc}")
 
     def _send(self, message: OutgoingMessage) -> DeliveryResult:
+        if self._check is not None:
+            try:
+                self._check()
+            except outbound.Refused as exc:
+                return DeliveryResult(ok=False, error=f"not sent: {exc}", retryable=False)
         url = self._url_for(message)
         plugin = apprise.Apprise.instantiate(url, asset=self._asset) if url else None
         sender = apprise.Apprise(asset=self._asset)
@@ -65,6 +82,26 @@ class AppriseNotifier:
             )
         if self._prepare is not None:
             self._prepare(plugin)
+        if self._allowed is None:
+            error = self._notify(sender, message)
+        else:
+            with outbound.guarded(self._allowed) as guard:
+                error = self._notify(sender, message)
+            if guard.refused:
+                return DeliveryResult(
+                    ok=False, error=f"not sent: {guard.refused[0]}", retryable=False
+                )
+        if error is None:
+            return DeliveryResult(ok=True)
+        # Neither the recipient's address nor the URL's password belongs in a log line.
+        if message.address:
+            error = error.replace(message.address, "<recipient>")
+        for secret in self._secrets:
+            error = error.replace(secret, "<secret>")
+        return DeliveryResult(ok=False, error=error)
+
+    def _notify(self, sender: apprise.Apprise, message: OutgoingMessage) -> str | None:
+        """None when sent, else what apprise says went wrong."""
         with sender.notify(
             body=message.body,
             title=message.title,
@@ -72,17 +109,11 @@ class AppriseNotifier:
             timeout=self._timeout,
         ) as result:
             if result.status == apprise.AppriseResultStatus.SUCCESS:
-                return DeliveryResult(ok=True)
+                return None
             reasons = [
                 entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR")
             ]
-            error = "; ".join(reasons) or f"apprise: {result.status.name}"
-        # Neither the recipient's address nor the URL's password belongs in a log line.
-        if message.address:
-            error = error.replace(message.address, "<recipient>")
-        for secret in self._secrets:
-            error = error.replace(secret, "<secret>")
-        return DeliveryResult(ok=False, error=error)
+            return "; ".join(reasons) or f"apprise: {result.status.name}"
 
 
 def with_query(url: str, **params: str) -> str:
@@ -93,9 +124,10 @@ def with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def email_notifier(smtp_url: str) -> AppriseNotifier:
+def email_notifier(smtp_url: str, allowed: outbound.Allowance | None = None) -> AppriseNotifier:
     """E-mail through apprise's mailto:// plugin: ``smtp_url`` names the server and the
-    sender; each message sets its own ``to``."""
+    sender; each message sets its own ``to``. ``allowed``: a hospital's own mail server,
+    held to the outbound rule (the platform's, ``AIMIS_SMTP_URL``, is the operator's)."""
 
     def url_for(message: OutgoingMessage) -> str | None:
         if not EMAIL.fullmatch(message.address):
@@ -103,14 +135,29 @@ def email_notifier(smtp_url: str) -> AppriseNotifier:
         return with_query(smtp_url, to=message.address)
 
     password = urlsplit(smtp_url).password or ""
-    return AppriseNotifier(url_for, secrets=(password,))
+    if allowed is None:
+        return AppriseNotifier(url_for, secrets=(password,))
+
+    def check() -> None:
+        outbound.check_smtp_url(smtp_url, allowed)
+
+    return AppriseNotifier(url_for, secrets=(password,), allowed=allowed, check=check)
+
+
+def _base_check(kind: Channel, base: str, allowed: outbound.Allowance) -> Check:
+    def check() -> None:
+        outbound.check_base_url(kind, base, allowed)
+
+    return check
 
 
 def _q(value: str) -> str:
     return quote(value, safe="")
 
 
-def wecom_app_notifier(config: dict[str, str], storage: Path | None) -> AppriseNotifier:
+def wecom_app_notifier(
+    config: dict[str, str], storage: Path | None, allowed: outbound.Allowance
+) -> AppriseNotifier:
     """WeCom application message, apprise's ``wechat://corpid:secret@agentid/userid``; the
     plugin's token and send URLs are pointed at the configured API host."""
     base = config["base_url"].rstrip("/")
@@ -127,20 +174,33 @@ def wecom_app_notifier(config: dict[str, str], storage: Path | None) -> AppriseN
         plugin.token_url = f"{base}/cgi-bin/gettoken"
         plugin.notify_url = f"{base}/cgi-bin/message/send"
 
-    return AppriseNotifier(url_for, prepare=prepare, storage=storage, secrets=(config["secret"],))
+    return AppriseNotifier(
+        url_for,
+        prepare=prepare,
+        storage=storage,
+        secrets=(config["secret"],),
+        allowed=allowed,
+        check=_base_check(Channel.wecom_app, base, allowed),
+    )
 
 
-def wecom_bot_notifier(config: dict[str, str]) -> AppriseNotifier:
+def wecom_bot_notifier(config: dict[str, str], allowed: outbound.Allowance) -> AppriseNotifier:
     """WeCom group robot, apprise's ``wecombot://key``: one post to the group, no address."""
     base, key = config["base_url"].rstrip("/"), config["key"]
 
     def prepare(plugin: Any) -> None:
         plugin.api_url = f"{base}/cgi-bin/webhook/send?key={_q(key)}"
 
-    return AppriseNotifier(lambda _m: f"wecombot://{_q(key)}", prepare=prepare, secrets=(key,))
+    return AppriseNotifier(
+        lambda _m: f"wecombot://{_q(key)}",
+        prepare=prepare,
+        secrets=(key,),
+        allowed=allowed,
+        check=_base_check(Channel.wecom_bot, base, allowed),
+    )
 
 
-def wechat_oa_notifier(config: dict[str, str]) -> AppriseNotifier:
+def wechat_oa_notifier(config: dict[str, str], allowed: outbound.Allowance) -> AppriseNotifier:
     """WeChat official account template message through our ``wxoa://`` plugin."""
     import notifiers.wechat_official  # noqa: F401  (registers the wxoa:// scheme)
 
@@ -155,7 +215,12 @@ def wechat_oa_notifier(config: dict[str, str]) -> AppriseNotifier:
             f"{_q(message.address)}?{urlencode(query)}"
         )
 
-    return AppriseNotifier(url_for, secrets=(config["secret"],))
+    return AppriseNotifier(
+        url_for,
+        secrets=(config["secret"],),
+        allowed=allowed,
+        check=_base_check(Channel.wechat_oa, config["base_url"], allowed),
+    )
 
 
 def url_notifier(url: str) -> AppriseNotifier:

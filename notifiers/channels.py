@@ -8,7 +8,7 @@ account, its own mail server; SPEC 8.8) are chosen by its rules in ``flows/notif
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aimis.settings import Settings
@@ -21,6 +21,7 @@ from notifiers.apprise_adapter import (
 )
 from notifiers.base import Channel, Notifier, OutgoingMessage, Recipient
 from notifiers.log import LogNotifier
+from notifiers.outbound import Allowance, parse_allowance
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Channels:
     ops_copy: Notifier | None = None  # AIMIS_NOTIFY_LOG_URL: every message, secrets withheld
     platform_smtp_url: str = ""  # a hospital's e-mail channel without a server of its own
     token_storage: Path | None = None  # where WeCom access tokens are cached between sends
+    # the operator's exceptions to the outbound rule of hospital channels (notifiers.outbound)
+    allowed: Allowance = field(default_factory=Allowance)
 
     def choose(self, recipient: Recipient) -> tuple[Channel, str]:
         """The channel and address a message to ``recipient`` goes to."""
@@ -43,13 +46,15 @@ class Channels:
         """The notifier of a hospital's channel; None when it cannot send (e-mail with
         neither the hospital's nor the platform's mail server)."""
         if kind == Channel.wecom_app:
-            return wecom_app_notifier(config, self.token_storage)
+            return wecom_app_notifier(config, self.token_storage, self.allowed)
         if kind == Channel.wecom_bot:
-            return wecom_bot_notifier(config)
+            return wecom_bot_notifier(config, self.allowed)
         if kind == Channel.wechat_oa:
-            return wechat_oa_notifier(config)
+            return wechat_oa_notifier(config, self.allowed)
         if kind == Channel.email:
-            smtp_url = config.get("smtp_url") or self.platform_smtp_url
+            if config.get("smtp_url"):  # the hospital's own server: held to the outbound rule
+                return email_notifier(config["smtp_url"], self.allowed)
+            smtp_url = self.platform_smtp_url
             return email_notifier(smtp_url) if smtp_url else None
         return None
 
@@ -70,4 +75,10 @@ def build_channels(settings: Settings) -> Channels:
     if smtp_url:
         notifiers[Channel.email] = email_notifier(smtp_url)
     ops = url_notifier(settings.notify_log_url) if settings.notify_log_url else None
-    return Channels(notifiers, ops, smtp_url, settings.data_dir / "apprise")
+    return Channels(
+        notifiers,
+        ops,
+        smtp_url,
+        settings.data_dir / "apprise",
+        parse_allowance(settings.notify_allowed_hosts),
+    )

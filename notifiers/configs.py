@@ -3,8 +3,9 @@
 A channel's settings are a flat JSON object. Each kind names its fields; a field marked
 ``secret`` (an app secret, a robot's webhook key, an SMTP URL with its password) is
 write-only: it is stored, used by the notifier, and never shown again — a reader learns
-only whether it is set. ``base_url`` is the API host (a hospital behind a gateway, or a
-test server on loopback); it defaults to Tencent's real hosts.
+only whether it is set. ``base_url`` is the API host: Tencent's real hosts by default, another
+only when the platform's operator allows it (a gateway; the tests' servers on loopback), see
+``notifiers.outbound``; a hospital's own mail server must be a public host likewise.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from notifiers import outbound
 from notifiers.base import Channel
 
-WECOM_BASE = "https://qyapi.weixin.qq.com"
-WECHAT_BASE = "https://api.weixin.qq.com"
+WECOM_BASE = f"https://{outbound.WECOM_HOST}"
+WECHAT_BASE = f"https://{outbound.WECHAT_HOST}"
 
 IDENT = re.compile(r"[A-Za-z0-9_-]{1,128}")
 DIGITS = re.compile(r"[0-9]{1,20}")
@@ -26,7 +28,12 @@ WECOM_USERID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")  # WeCom: 1–64,
 
 
 class ConfigProblem(ValueError):
-    """A sentence for the admin: what is wrong with the channel's settings."""
+    """A sentence for the admin: what is wrong with the channel's settings (``zh``: its
+    Chinese, where given)."""
+
+    def __init__(self, message: str, zh: str = "") -> None:
+        super().__init__(message)
+        self.zh = zh
 
 
 @dataclass(frozen=True)
@@ -89,14 +96,11 @@ def kind_of(value: str) -> Channel:
     return kind
 
 
-def _check_base_url(value: str) -> str:
-    value = value.strip().rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-        raise ConfigProblem(
-            f"The API host {value[:80]!r} is not a web address like https://qyapi.weixin.qq.com."
-        )
-    return value
+def _check_base_url(kind: Channel, value: str) -> str:
+    try:
+        return outbound.check_base_url(kind, value)
+    except outbound.Refused as exc:
+        raise ConfigProblem(str(exc), exc.zh) from None
 
 
 def _check_smtp_url(value: str) -> str:
@@ -107,6 +111,10 @@ def _check_smtp_url(value: str) -> str:
             "The mail server URL is an apprise mailto:// or mailtos:// URL, e.g. "
             "mailtos://user:password@smtp.example.com:465?from=aimis@example.com."
         )
+    try:
+        outbound.check_smtp_url(value)
+    except outbound.Refused as exc:
+        raise ConfigProblem(str(exc), exc.zh) from None
     return value
 
 
@@ -139,7 +147,7 @@ def check_config(
             out[f.name] = ""
             continue
         if f.name == "base_url":
-            value = _check_base_url(value)
+            value = _check_base_url(kind, value)
         elif f.name == "smtp_url":
             value = _check_smtp_url(value)
         elif f.pattern is not None and not f.pattern.fullmatch(value):

@@ -546,7 +546,9 @@ class DicomNode(Table):
     id = Serial(primary_key=True)
     hospital = ForeignKey(Hospital, on_delete=OnDelete.cascade, index=True)
     ae_title = Varchar(length=16, unique=True)
-    host = Varchar(length=200, default="")  # empty: any address
+    host = Varchar(length=200, default="")  # the IP address it must call from
+    # no host: refused unless the admin marked it "any address" explicitly (issue 12)
+    any_address = Boolean(default=False)
     description = Varchar(length=200, default="")
     enabled = Boolean(default=True)
     created_at = Timestamptz()

@@ -50,6 +50,10 @@ SUITE_LIMITS = {
     )
 }
 os.environ.update(SUITE_LIMITS)
+# The fake WeChat/WeCom/SMTP servers listen on loopback, which hospital channels may not
+# reach without the operator's exception; tests/integration/test_notification_outbound.py
+# starts its own app and dispatcher without it.
+os.environ["AIMIS_NOTIFY_ALLOWED_HOSTS"] = "127.0.0.1"
 os.environ.setdefault(
     "AIMIS_PREFECT_API_URL", "http://127.0.0.1:9/api"
 )  # none unless a test starts one

@@ -88,7 +88,7 @@ async def _held_elsewhere(consultation_id: int, actor: Actor) -> Conflict | None
         f"{name} is editing the report (locked until {local:%H:%M}); try again when they "
         "have saved.",
         zh=f"{name_zh}正在编辑会诊报告（锁定至 {local:%H:%M}），请待其保存后再试。",
-        extra={"lock_holder": holder, "lock_until": until.isoformat()},
+        extra={"lock_holder": holder, "lock_holder_name": name, "lock_until": until.isoformat()},
     )
 
 
@@ -147,8 +147,18 @@ async def take_lock(ctx: Ctx, consultation_id: int) -> ReportLock:
 
 
 async def release_lock(ctx: Ctx, consultation_id: int) -> Done:
+    """The holder lets the report go; anyone else is told who holds it (the lock stays)."""
     actor = actor_of(ctx)
     await access.involvement(actor, consultation_id)
+    if held := await _held_elsewhere(consultation_id, actor):
+        raise Conflict(
+            f"{held.extra['lock_holder_name']} holds the lock of the report; only they can "
+            "unlock it (it frees itself after "
+            f"{LOCK_MINUTES} minutes without a save).",
+            zh=f"{held.extra['lock_holder_name']}持有会诊报告的锁定；只有其本人可以解锁"
+            f"（{LOCK_MINUTES} 分钟内无保存将自动释放）。",
+            extra=held.extra,
+        )
     async with unit_of_work(ctx) as uow:
         released = (
             await Consultation.update(

@@ -19,6 +19,7 @@ from litestar.handlers.base import BaseRouteHandler
 from aimis.errors import AppError, Unauthorized
 from aimis.settings import get_settings
 from api.auth import ctx_of
+from api.tokens import service as tokens
 from store.uow import Actor, Ctx, audit_refusal
 
 PREFIX = "/dicomweb"
@@ -35,8 +36,8 @@ async def require_dicomweb_caller(connection: ASGIConnection, _: BaseRouteHandle
         return
     if isinstance(connection.scope.get("user"), Actor):
         return
-    if bearer_token(connection):
-        reason = "The bearer token is unknown, expired or revoked."
+    if token := bearer_token(connection):
+        reason = await tokens.refusal_of_api_token(token)
     elif connection.headers.get("authorization"):
         reason = "Only 'Authorization: Bearer <token>' is accepted here."
     else:

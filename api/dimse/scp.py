@@ -3,7 +3,8 @@
 - Only known AEs may associate: the calling AE titles of the enabled ``DicomNode`` rows
   (re-read every ``REFRESH_SECONDS``); any other is rejected at association time (A-ASSOCIATE-RJ
   "calling AE title not recognised") and the refusal is audited. A node that names a host
-  must call from that address, else the association is aborted (and audited).
+  must call from that address, and one without a host is accepted only if its admin marked it
+  "any address"; else the association is aborted (and audited), see ``nodes.refusal``.
 - Each association that stores something is one migration run (source ``cstore``) of the
   node's hospital. Every C-STORE is verified, stored and indexed inline by ``ingest_file``,
   because the response carries the instance's status; the run goes to its flow (thumbnails,
@@ -24,6 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydicom.dataset import Dataset
 from pynetdicom import (
     AE,
     ALL_TRANSFER_SYNTAXES,
@@ -33,6 +35,7 @@ from pynetdicom import (
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from aimis.settings import get_settings
+from api.ingest import nodes
 from imaging.codecs import prefer_fast_decoders
 from store.db import close_pool, start_pool
 from store.imaging_index import (
@@ -133,12 +136,8 @@ class Receiver:
     def on_established(self, event: Any) -> None:
         ae_title, address = self._peer(event)
         node = self.nodes.get(ae_title)
-        if node is None or (node["host"] and node["host"] != address):
-            reason = (
-                f"DICOM node {ae_title} may call only from {node['host']}, not {address}"
-                if node
-                else f"calling AE title {ae_title!r} is not a known DICOM node"
-            )
+        reason = nodes.refusal(node, ae_title, address)
+        if node is None or reason:
             log.warning("association aborted: %s", reason)
             self._run(
                 audit_refusal(
@@ -167,18 +166,19 @@ class Receiver:
     def on_echo(self, event: Any) -> int:
         return SUCCESS
 
-    def on_store(self, event: Any) -> int:
+    def on_store(self, event: Any) -> Dataset:
         with self.lock:
             session = self.sessions.get(id(event.assoc))
         if session is None:  # aborted above; nothing may be stored
-            return 0x0124  # refused: not authorised
+            return reply(0x0124, "The association was refused; nothing is stored.")
         try:
-            return int(self._run(self._store(session, event.encoded_dataset())))
+            status, comment = self._run(self._store(session, event.encoded_dataset()))
         except Exception:
             log.exception("C-STORE from %s failed", session.ae_title)
-            return OUT_OF_RESOURCES
+            return reply(OUT_OF_RESOURCES, "The instance could not be stored; send it again.")
+        return reply(status, comment)
 
-    async def _store(self, session: Session, data: bytes) -> int:
+    async def _store(self, session: Session, data: bytes) -> tuple[int, str]:
         ctx = self._ctx(session)
         if session.run_id is None:
             session.run_id = await create_run(
@@ -199,7 +199,19 @@ class Receiver:
         if time.monotonic() - session.last_progress > PROGRESS_SECONDS:
             session.last_progress = time.monotonic()
             await publish_progress(session.run_id, ctx)
-        return status_of(result)
+        return status_of(result), "" if result.ok else result.reason
+
+
+def reply(status: int, comment: str = "") -> Dataset:
+    """The C-STORE response's status, with the refusal's sentence as its Error Comment
+    (0000,0902: LO, at most 64 characters; the migration run keeps the whole reason)."""
+    ds = Dataset()
+    ds.Status = status
+    if comment and status != SUCCESS:
+        text = " ".join(comment.replace("×", "x").split())
+        text = text.encode("ascii", "replace").decode()  # the default character repertoire
+        ds.ErrorComment = text if len(text) <= 64 else text[:61] + "..."
+    return ds
 
 
 def build_ae(ae_title: str) -> AE:

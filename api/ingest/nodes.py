@@ -1,9 +1,14 @@
 """Known DICOM application entities (SPEC 9.1): the PACS and modalities allowed to send to
 the C-STORE receiver, each belonging to one hospital. Admins add, change and remove them;
-the receiver refuses associations from any other calling AE title."""
+the receiver refuses associations from any other calling AE title.
+
+A node names the IP address it calls from; one without an address is accepted only when its
+admin ticked "any address" (an AE title alone is no secret: anyone who knows it could send
+into the hospital). The receiver (``api/dimse/scp.py``) applies ``refusal``."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -32,13 +37,61 @@ def checked_ae_title(value: str) -> str:
 
 
 def _host(value: str) -> str:
+    """The IP address a node calls from, normalised; empty when none is given."""
     host = value.strip()
-    if len(host) > 200 or any(c.isspace() for c in host):
+    if not host:
+        return ""
+    address = ip_of(host)
+    if address is None:
         raise BadRequest(
-            "The host is an IP address or name without spaces (or empty: any).",
-            zh="主机须为不含空格的 IP 地址或主机名（留空表示任意）。",
+            f"{host[:60]!r} is not an IP address; give the address the PACS calls from "
+            "(e.g. 10.0.0.21), or none and tick 'any address'.",
+            zh=f"{host[:60]!r} 不是 IP 地址；请填写 PACS 发起连接的地址（如 10.0.0.21），"
+            "或留空并勾选“任意地址”。",
         )
-    return host
+    return address
+
+
+def ip_of(value: str) -> str | None:
+    """``value`` as the receiver sees a peer's address (IPv4 for an IPv4-mapped one)."""
+    try:
+        address = ipaddress.ip_address(value.strip().split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def _placed(host: str, any_address: bool) -> None:
+    if host and any_address:
+        raise BadRequest(
+            "A node has either an IP address or 'any address', not both.",
+            zh="节点要么填写 IP 地址，要么勾选“任意地址”，不能两者兼有。",
+        )
+    if not host and not any_address:
+        raise BadRequest(
+            "Give the IP address the node calls from, or tick 'any address' to accept its AE "
+            "title from anywhere.",
+            zh="请填写该节点发起连接的 IP 地址，或勾选“任意地址”以接受来自任何地址的该 AE 名称。",
+        )
+
+
+def refusal(node: dict[str, Any] | None, ae_title: str, address: str) -> str:
+    """Why an association of ``ae_title`` from ``address`` is refused, or "" (the receiver's
+    rule, audited there)."""
+    if node is None:
+        return f"calling AE title {ae_title!r} is not a known DICOM node"
+    if node["host"]:
+        if ip_of(address) != ip_of(node["host"]):
+            return f"DICOM node {ae_title} may call only from {node['host']}, not {address}"
+        return ""
+    if not node["any_address"]:
+        return (
+            f"DICOM node {ae_title} has no IP address and is not marked 'any address'; "
+            f"refused from {address} until an administrator gives it one"
+        )
+    return ""
 
 
 def _read(row: dict[str, Any], hospital: str) -> NodeRead:
@@ -48,6 +101,7 @@ def _read(row: dict[str, Any], hospital: str) -> NodeRead:
         hospital=hospital,
         ae_title=row["ae_title"],
         host=row["host"],
+        any_address=bool(row["any_address"]),
         description=row["description"],
         enabled=row["enabled"],
         version=row["version"],
@@ -72,12 +126,15 @@ async def create_node(ctx: Ctx, data: NodeCreate) -> NodeRead:
         raise Conflict(
             f"The AE title {title} is already registered.", zh=f"AE 名称 {title} 已被登记。"
         )
+    host = _host(data.host)
+    _placed(host, data.any_address)
     async with unit_of_work(ctx) as uow:
         row = await DicomNode.insert(
             DicomNode(
                 hospital=hospital_id,
                 ae_title=title,
-                host=_host(data.host),
+                host=host,
+                any_address=data.any_address,
                 description=data.description.strip()[:200],
                 created_at=now(),
             )
@@ -87,7 +144,7 @@ async def create_node(ctx: Ctx, data: NodeCreate) -> NodeRead:
             "dicom_node.create",
             "dicom_node",
             node_id,
-            detail=f"{title} {data.host}".strip(),
+            detail=f"{title} {host or 'any address'}",
             hospital_id=hospital_id,
         )
     return await get_node(ctx, node_id)
@@ -101,8 +158,16 @@ async def get_node(ctx: Ctx, node_id: int) -> NodeRead:
 async def update_node(ctx: Ctx, node_id: int, data: NodeUpdate) -> NodeRead:
     row = await get_visible(DicomNode, node_id, actor_of(ctx), "DICOM node")
     values: dict[Any, Any] = {DicomNode.version: DicomNode.version + 1}
-    if data.host is not msgspec.UNSET:
-        values[DicomNode.host] = _host(data.host)
+    if data.host is not msgspec.UNSET or data.any_address is not msgspec.UNSET:
+        host = row["host"] if data.host is msgspec.UNSET else _host(data.host)
+        anywhere = (
+            bool(row["any_address"]) if data.any_address is msgspec.UNSET else data.any_address
+        )
+        if data.host is not msgspec.UNSET and host and data.any_address is msgspec.UNSET:
+            anywhere = False  # an address given narrows an "any address" node to it
+        _placed(host, anywhere)
+        values[DicomNode.host] = host
+        values[DicomNode.any_address] = anywhere
     if data.description is not msgspec.UNSET:
         values[DicomNode.description] = data.description.strip()[:200]
     if data.enabled is not msgspec.UNSET:
@@ -139,15 +204,3 @@ async def delete_node(ctx: Ctx, node_id: int) -> None:
             detail=row["ae_title"],
             hospital_id=row["hospital"],
         )
-
-
-async def node_for(ae_title: str, address: str) -> dict[str, Any] | None:
-    """The enabled node a calling AE title (and address, when the node names one) is."""
-    row = (
-        await DicomNode.select()
-        .where(DicomNode.ae_title == ae_title.strip(), DicomNode.enabled.eq(True))
-        .first()
-    )
-    if row is None or (row["host"] and row["host"] != address):
-        return None
-    return row

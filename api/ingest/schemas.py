@@ -100,6 +100,7 @@ class NodeRead(Base):
     hospital: str
     ae_title: str
     host: str
+    any_address: bool  # no host: may call from anywhere (the admin ticked it)
     description: str
     enabled: bool
     version: int
@@ -107,7 +108,8 @@ class NodeRead(Base):
 
 class NodeCreate(Base):
     ae_title: str
-    host: str = ""
+    host: str = ""  # the IP address it calls from; empty only with any_address
+    any_address: bool = False
     description: str = ""
     hospital_id: int | None = None  # an alliance admin chooses; a hospital admin's own
 
@@ -115,5 +117,6 @@ class NodeCreate(Base):
 class NodeUpdate(Base):
     version: int
     host: str | msgspec.UnsetType = msgspec.UNSET
+    any_address: bool | msgspec.UnsetType = msgspec.UNSET
     description: str | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | msgspec.UnsetType = msgspec.UNSET

@@ -80,7 +80,7 @@ def _checked(kind: Channel, settings: dict[str, str], stored: dict[str, str] | N
     try:
         return check_config(kind, settings, stored)
     except ConfigProblem as exc:
-        raise BadRequest(str(exc)) from None
+        raise BadRequest(str(exc), zh=exc.zh) from None
 
 
 async def list_channels(actor: Actor) -> list[ChannelRead]:

@@ -152,12 +152,29 @@ async def take(ctx: Ctx, exam_id: int) -> LockRead:
 
 
 async def release(ctx: Ctx, exam_id: int) -> Done:
-    """The holder lets the report go without saving."""
+    """The holder lets the report go without saving. Anyone else's "unlock" is refused with
+    who holds it (the lock stays): an administrator frees a lock with ``admin_release``."""
     assert ctx.actor is not None
     found = await access(ctx.actor, exam_id)
     report = await ExamReport.select().where(ExamReport.examination == exam_id).first()
     if report is None:
         return Done(message="The report is free for others to edit.")
+    holder, until = live_lock(report)
+    if holder is not None and holder != found.actor.user_id:
+        who = await names(holder)
+        name = who.get(holder, f"user {holder}")
+        local = until.astimezone(await hospital_zone(found.actor.hospital_id))
+        raise Conflict(
+            f"{name} holds the lock of this report (until {local:%H:%M}); only they can "
+            "unlock it, or an administrator of the reporting hospital with 'Release the lock'.",
+            zh=f"{who.get(holder, f'用户 {holder}')}持有该报告的锁定（至 {local:%H:%M}）；"
+            "只有其本人可以解锁，或由报告医院的管理员“释放锁定”。",
+            extra={
+                "lock_holder": holder,
+                "lock_holder_name": name,
+                "lock_until": until.isoformat(),
+            },
+        )
     async with unit_of_work(ctx) as uow:
         if await clear(uow, found, report, holder=found.actor.user_id):
             await uow.audit(f"{CASE}.unlock", CASE, report["id"])

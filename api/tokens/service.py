@@ -1,8 +1,9 @@
 """Per-user API tokens for DICOMweb clients (issue 4): admins create and revoke them, a
 user sees his own. Only a SHA-256 of the token is stored; the token is shown once.
 
-A token acts as its user with the user's current hospital, role and state: a deactivated
-or frozen user's tokens stop working at once, as does a revoked or expired token.
+A token acts as its user with the user's current role and state, checked on every use: a
+deactivated or frozen user's tokens stop working at once, as do those of a deactivated
+hospital (until it is reactivated) and a revoked or expired token.
 """
 
 from __future__ import annotations
@@ -180,13 +181,13 @@ async def revoke_token(ctx: Ctx, token_id: int) -> TokenRead:
     return _read(row, at)
 
 
-async def actor_for_api_token(token: str) -> Actor | None:
-    """The user a live token acts for, or None; ``last_used_at`` moves at most once a minute."""
+async def _token_row(token: str) -> dict[str, Any] | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = (
+    return (
         await ApiToken.select(
             ApiToken.id,
+            ApiToken.hospital,
             ApiToken.expires_at,
             ApiToken.last_used_at,
             ApiToken.revoked_at,
@@ -198,17 +199,49 @@ async def actor_for_api_token(token: str) -> Actor | None:
             ApiToken.user.department,
             ApiToken.user.active,
             ApiToken.user.frozen,
+            ApiToken.user.hospital.active,  # type: ignore[union-attr]
             ApiToken.user.role.permissions,  # type: ignore[union-attr]
         )
         .where(ApiToken.token_hash == security.token_hash(token))
         .first()
     )
-    at = now()
-    if row is None or row["revoked_at"] is not None:
-        return None
+
+
+def _refusal(row: dict[str, Any] | None, at: datetime) -> str:
+    """Why the token of ``row`` cannot act now, or "" when it can. Checked on every use:
+    the token, its user and the user's hospital must all be live at this moment."""
+    if row is None:
+        return "The bearer token is unknown."
+    if row["revoked_at"] is not None:
+        return "The bearer token is revoked."
     if row["expires_at"] is not None and row["expires_at"] <= at:
-        return None
-    if not row["user.active"] or row["user.frozen"]:
+        return "The bearer token has expired."
+    if not row["user.active"]:
+        return "The bearer token's account is deactivated."
+    if row["user.frozen"]:
+        return "The bearer token's account is frozen."
+    if row["user.hospital"] is None or row["user.hospital"] != row["hospital"]:
+        # issued for one hospital: it never follows its user to another one
+        return "The bearer token was issued for another hospital than its account's."
+    if row["user.hospital.active"] is not True:
+        return "The bearer token's hospital is deactivated."
+    return ""
+
+
+async def refusal_of_api_token(token: str) -> str:
+    """The sentence a refused token gets (the 401 and its audit row say which check failed)."""
+    return _refusal(await _token_row(token), now()) or "The bearer token is not accepted."
+
+
+async def actor_for_api_token(token: str) -> Actor | None:
+    """The user a live token acts for, or None; ``last_used_at`` moves at most once a minute.
+
+    A deactivated hospital's tokens stop at once and work again when it is reactivated (the
+    deactivation suspends, like its users' sessions); revoking is what ends a token for good.
+    """
+    row = await _token_row(token)
+    at = now()
+    if row is None or _refusal(row, at):
         return None
     last = row["last_used_at"]
     if last is None or at - last > timedelta(seconds=TOUCH_SECONDS):

@@ -138,6 +138,21 @@ async def test_dicom_nodes_page(app_url, context, phone, uniq) -> None:
     )
     assert "16 printable ASCII" in bad
 
+    # without an address the admin must say "any address" explicitly (issue 12)
+    anywhere = uniq("US")[:16].upper()
+    await page.fill("#n-ae", anywhere)
+    await page.click("#node-form button[type=submit]")
+    await page.wait_for_selector("#node-form [data-msg].error")
+    assert "tick 'any address'" in await page.inner_text("#node-form [data-msg]")
+    assert not await DicomNode.exists().where(DicomNode.ae_title == anywhere)
+    await page.check("#n-any")
+    await page.click("#node-form button[type=submit]")
+    await page.wait_for_selector(f"tr[data-node='{anywhere}']")
+    cell = f"tr[data-node='{anywhere}'] [data-testid=node-address]"
+    assert await page.inner_text(cell) == "any address"
+    node = await DicomNode.select().where(DicomNode.ae_title == anywhere).first()
+    assert (node["host"], node["any_address"]) == ("", True)
+
     small = await phone.new_page()
     await login(small, app_url, "admin.city", PASSWORD, admin=True)
     await small.goto(f"{app_url}/lang/zh")

@@ -916,6 +916,21 @@ async def test_of_two_editors_clicking_at_once_exactly_one_gets_the_lock(new_api
     assert holder in (await user_id("dr.li"), await user_id("dr.liu"))
 
 
+async def test_only_the_holder_unlocks_the_report(new_api, uniq) -> None:
+    """Issue 12 (10e): another participant's "unlock" was a 200 that freed nothing; now a
+    409 that names the holder, and the lock stays."""
+    li, liu, cid = await started_case(new_api, uniq)
+    url = f"/api/consultations/{cid}/report/lock"
+    assert (await li.post(url)).status_code == 200
+    body = await refused(liu, "DELETE", url, 409, cid, "dr.liu", "holds the lock of the report")
+    assert body["lock_holder"] == await user_id("dr.li") and body["lock_holder_name"]
+    row = await Consultation.select().where(Consultation.id == cid).first()
+    assert row["report_lock_user"] == await user_id("dr.li")
+    assert (await li.delete(url)).status_code == 200
+    assert (await liu.delete(url)).status_code == 200  # nobody holds it: nothing to refuse
+    assert (await liu.post(url)).status_code == 200
+
+
 async def test_report_needs_a_participant_progress_and_text(new_api, uniq) -> None:
     li, cid = await simple_case(new_api, uniq)
     url = f"/api/consultations/{cid}/report"

@@ -41,10 +41,17 @@ DCMTK_STORESCU, DCMTK_ECHOSCU = "/usr/bin/storescu", "/usr/bin/echoscu"
 
 
 async def add_node(ae_title: str, host: str = "") -> None:
+    """A node of CITY: from ``host`` only, or marked "any address" without one."""
     hospital = await Hospital.select(Hospital.id).where(Hospital.code == "CITY").first()
     if not await DicomNode.exists().where(DicomNode.ae_title == ae_title):
         await DicomNode.insert(
-            DicomNode(hospital=hospital["id"], ae_title=ae_title, host=host, created_at=now())
+            DicomNode(
+                hospital=hospital["id"],
+                ae_title=ae_title,
+                host=host,
+                any_address=not host,
+                created_at=now(),
+            )
         )
 
 
@@ -168,11 +175,7 @@ async def test_unknown_and_misplaced_aes_are_refused_and_audited(scp) -> None:
     unknown = await asyncio.to_thread(associate, scp, "STRANGER")
     assert unknown.is_rejected
     pinned = await asyncio.to_thread(associate, scp, PINNED)
-    for _ in range(50):  # accepted by the ACSE, then aborted by the receiver at once
-        if pinned.is_aborted:
-            break
-        await asyncio.sleep(0.1)
-    assert pinned.is_aborted
+    assert await aborted(pinned)
     rows = await AuditLog.select().where(AuditLog.action == "dicom.associate").order_by(AuditLog.id)
     assert len(rows) >= before + 2
     details = " ".join(r["detail"] for r in rows[before:])
@@ -192,6 +195,80 @@ async def test_a_node_switched_off_is_refused_within_seconds(scp) -> None:
     await asyncio.sleep(2.5)
     off = await asyncio.to_thread(associate, scp, "SOON_OFF")
     assert off.is_rejected
+
+
+async def aborted(assoc: Any) -> bool:
+    for _ in range(50):  # accepted by the ACSE, then aborted by the receiver at once
+        if assoc.is_aborted:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def last_refusal(head: int) -> str:
+    rows = await AuditLog.select(AuditLog.detail, AuditLog.outcome).where(
+        AuditLog.action == "dicom.associate", AuditLog.id > head
+    )
+    assert rows and {r["outcome"] for r in rows} == {"denied"}, rows
+    return str(rows[-1]["detail"])
+
+
+async def audit_head() -> int:
+    row = await AuditLog.select(AuditLog.id).order_by(AuditLog.id, ascending=False).first()
+    return int(row["id"]) if row else 0
+
+
+async def test_a_node_without_an_address_is_refused_unless_marked_any_address(
+    scp, study, new_api, uniq
+) -> None:
+    """Issue 12 (10d): an AE title alone is no secret. The admin gives the node's address or
+    ticks "any address" (over the real API); the receiver refuses a registered AE calling
+    from another address, or a row that has neither, and audits it."""
+    admin = new_api()
+    await admin.login("admin.city", "Demo@2026", admin=True)
+    title = uniq("NOHOST")[:16].upper()
+    for body, words in (
+        ({"ae_title": title}, "or tick 'any address'"),
+        ({"ae_title": title, "host": "pacs.example.org"}, "is not an IP address"),
+        ({"ae_title": title, "host": "10.9.9.8", "any_address": True}, "not both"),
+    ):
+        res = await admin.post("/api/ingest/nodes", json=body)
+        assert res.status_code == 400 and words in res.json()["detail"], res.text
+    assert not await DicomNode.exists().where(DicomNode.ae_title == title)
+    res = await admin.post("/api/ingest/nodes", json={"ae_title": title, "host": "10.9.9.8"})
+    assert res.status_code == 201 and res.json()["any_address"] is False, res.text
+    node = res.json()
+
+    async def patch(**values: Any) -> Any:
+        nonlocal node
+        res = await admin.patch(
+            f"/api/ingest/nodes/{node['id']}", json={"version": node["version"], **values}
+        )
+        if res.status_code == 200:
+            node = res.json()
+            await asyncio.sleep(2.5)  # the receiver re-reads its nodes every 2 s
+        return res
+
+    await asyncio.sleep(2.5)
+    head = await audit_head()
+    assert await aborted(await asyncio.to_thread(associate, scp, title, study[:1]))
+    assert "may call only from 10.9.9.8, not 127.0.0.1" in await last_refusal(head)
+
+    assert (await patch(host="127.0.0.1")).status_code == 200
+    assert await asyncio.to_thread(store_all, scp, study[:1], title) == [0]
+
+    res = await patch(host="")
+    assert res.status_code == 400 and "tick 'any address'" in res.json()["detail"]
+    res = await patch(host="", any_address=True)
+    assert res.status_code == 200 and res.json()["any_address"] is True and not node["host"]
+    assert await asyncio.to_thread(store_all, scp, study[:1], title) == [0]
+
+    # a row with neither (written around the API) is refused, not taken for "anywhere"
+    await DicomNode.update({DicomNode.any_address: False}).where(DicomNode.ae_title == title)
+    await asyncio.sleep(2.5)
+    head = await audit_head()
+    assert await aborted(await asyncio.to_thread(associate, scp, title, study[:1]))
+    assert "has no IP address and is not marked 'any address'" in await last_refusal(head)
 
 
 @pytest.mark.skipif(not Path(DCMTK_STORESCU).exists(), reason="dcmtk is not installed")

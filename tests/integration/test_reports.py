@@ -373,6 +373,34 @@ async def test_editing_while_another_holds_the_lock_is_refused(new_api, uniq) ->
     assert (await h.reviewer.post(url(exam_id, "/lock"))).status_code == 200
 
 
+async def test_only_the_holder_unlocks_a_report(new_api, uniq) -> None:
+    """Issue 12 (10e): a non-holder's DELETE of the lock answered 200; now 409 with who
+    holds it, the lock stays; an admin frees it with the release action, not with DELETE."""
+    h = await make_hospital(new_api, uniq)
+    exam_id = await make_exam(h.id)
+    assert (await h.author.post(url(exam_id, "/lock"))).status_code == 200
+    for client in (h.reviewer, h.admin):
+        body = await refused(
+            client, "DELETE", url(exam_id, "/lock"), 409, exam_id, "holds the lock of this report"
+        )
+        assert body["detail"].startswith(h.names["author"]), body
+        assert body["lock_holder"] == h.author_id and body["lock_holder_name"] == h.names["author"]
+    body = await refused(
+        h.reviewer,
+        "DELETE",
+        url(exam_id, "/lock"),
+        409,
+        exam_id,
+        "持有该报告的锁定",
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert (await report_row(exam_id))["lock_user"] == h.author_id
+    assert (await h.reviewer.post(url(exam_id, "/lock"))).status_code == 409
+    assert (await h.author.delete(url(exam_id, "/lock"))).status_code == 200
+    assert (await h.reviewer.delete(url(exam_id, "/lock"))).status_code == 200  # free: no-op
+    assert (await report_row(exam_id))["lock_user"] is None
+
+
 async def test_a_stale_save_is_refused_and_overwrites_nothing(new_api, uniq) -> None:
     h = await make_hospital(new_api, uniq)
     exam_id = await make_exam(h.id)

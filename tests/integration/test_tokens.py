@@ -20,6 +20,7 @@ from tests.integration.test_dicomweb_data import (  # noqa: F401
     dicom_data,
     new_place,
 )
+from tests.integration.test_management import make_place, new_doctor
 
 pytestmark = pytest.mark.integration
 DEMO_PASSWORD = "Demo@2026"
@@ -186,3 +187,66 @@ async def test_deactivated_user_token_stops(new_api, app_url: str, dicom_data: D
             User.username == place.doctor
         )
         assert (await client.get("/dicomweb/studies")).status_code == 401
+
+
+async def test_a_deactivated_hospitals_tokens_stop_and_come_back_with_it(
+    new_api, app_url: str, demo, uniq
+) -> None:
+    """Issue 12 finding 3: every use checks the token's user and hospital, over the real API:
+    the alliance admin deactivates the hospital → 401 saying why; reactivates → it works
+    again (deactivation suspends; revoking ends a token). The same for the account itself."""
+    place = await make_place(new_api, demo, uniq)
+    doctor = await new_doctor(place, uniq)
+    res = await place.admin.post("/api/tokens", json={"user_id": doctor["id"], "name": "pacs"})
+    assert res.status_code == 201, res.text
+    token = res.json()["token"]
+    alliance = new_api()
+    await alliance.login("alliance.admin", DEMO_PASSWORD, admin=True)
+
+    async def set_hospital(active: bool) -> None:
+        res = await alliance.patch(f"/api/manage/hospitals/{place.id}", json={"active": active})
+        assert res.status_code == 200 and res.json()["active"] is active, res.text
+
+    async with bearer(app_url, token) as client:
+        assert (await client.get("/dicomweb/studies")).status_code == 200
+        await set_hospital(False)
+        for path in ("/dicomweb/studies", "/dicomweb/studies/1.2.3/series"):
+            res = await client.get(path)
+            assert res.status_code == 401, res.text
+            assert res.json()["detail"] == "The bearer token's hospital is deactivated."
+        await set_hospital(True)
+        assert (await client.get("/dicomweb/studies")).status_code == 200
+
+        for action, again, words in (
+            ("deactivate", "activate", "account is deactivated"),
+            ("freeze", "unfreeze", "account is frozen"),
+        ):
+            res = await place.admin.post(f"/api/manage/doctors/{doctor['id']}/{action}")
+            assert res.status_code == 200, res.text
+            res = await client.get("/dicomweb/studies")
+            assert res.status_code == 401 and words in res.json()["detail"], res.text
+            res = await place.admin.post(f"/api/manage/doctors/{doctor['id']}/{again}")
+            assert res.status_code == 200, res.text
+            assert (await client.get("/dicomweb/studies")).status_code == 200
+    refused = await AuditLog.select(AuditLog.detail).where(
+        AuditLog.outcome == "denied", AuditLog.detail.like("The bearer token's%")
+    )
+    assert {"The bearer token's hospital is deactivated."} <= {r["detail"] for r in refused}
+
+
+async def test_a_token_does_not_follow_its_user_to_another_hospital(
+    new_api, app_url: str, dicom_data: DicomData
+) -> None:
+    place = await new_place("MVT-")
+    admin = new_api()
+    await admin.login("alliance.admin", DEMO_PASSWORD, admin=True)
+    token = (await make_token(admin, place.doctor))["token"]
+    async with bearer(app_url, token) as client:
+        assert (await client.get("/dicomweb/studies")).status_code == 200
+        # no API moves an account between hospitals; an old row or a future one must not
+        # carry the token along into the other hospital's images
+        await User.update({User.hospital: dicom_data.home.hospital_id}).where(
+            User.username == place.doctor
+        )
+        res = await client.get("/dicomweb/studies")
+        assert res.status_code == 401 and "another hospital" in res.json()["detail"]

@@ -34,7 +34,8 @@ REFUSED: dict[str, RefusalCode] = {
     "rtstruct.dcm": RefusalCode.NO_FILE_META,
     "meta_missing_tsyntax.dcm": RefusalCode.NO_TRANSFER_SYNTAX,
     "JPEG-lossy.dcm": RefusalCode.UNDECODABLE,
-    "JPEG2000-embedded-sequence-delimiter.dcm": RefusalCode.UNDECODABLE,
+    # the delimiter sits inside the SIZ marker: the codestream claims a 3.7-billion-pixel width
+    "JPEG2000-embedded-sequence-delimiter.dcm": RefusalCode.MALFORMED,
     "MR_truncated.dcm": RefusalCode.TRUNCATED,
     "rtplan_truncated.dcm": RefusalCode.TRUNCATED,
     "badVR.dcm": RefusalCode.INVALID_VALUE,
