@@ -239,7 +239,7 @@ async def test_a_token_does_not_follow_its_user_to_another_hospital(
 ) -> None:
     place = await new_place("MVT-")
     admin = new_api()
-    await admin.login("alliance.admin", DEMO_PASSWORD, admin=True)
+    await admin.login(place.admin, PASSWORD, admin=True)
     token = (await make_token(admin, place.doctor))["token"]
     async with bearer(app_url, token) as client:
         assert (await client.get("/dicomweb/studies")).status_code == 200
