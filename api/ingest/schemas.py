@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from api.bounds import Id, Int, Text
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
     pass
@@ -106,14 +108,14 @@ class NodeRead(Base):
 
 
 class NodeCreate(Base):
-    ae_title: str
-    host: str = ""
-    description: str = ""
-    hospital_id: int | None = None  # an alliance admin chooses; a hospital admin's own
+    ae_title: Text
+    host: Text = ""
+    description: Text = ""
+    hospital_id: Id | None = None  # an alliance admin chooses; a hospital admin's own
 
 
 class NodeUpdate(Base):
-    version: int
-    host: str | msgspec.UnsetType = msgspec.UNSET
-    description: str | msgspec.UnsetType = msgspec.UNSET
+    version: Int
+    host: Text | msgspec.UnsetType = msgspec.UNSET
+    description: Text | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | msgspec.UnsetType = msgspec.UNSET
