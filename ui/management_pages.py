@@ -75,7 +75,7 @@ def _admin(request: Request, kind: str | None = None) -> Actor | Redirect:
 
 def _int_or_none(value: str) -> int | None:
     value = value.strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 class ManagementPages(Controller):

@@ -159,3 +159,21 @@ async def test_refused_bad_input_changes_nothing(admin) -> None:
         headers={"content-type": "application/json"},
     )
     assert (await admin.get("/api/manage/departments")).json() == before
+
+
+async def test_unicode_digits_are_not_numbers(doctor) -> None:
+    """``"¹".isdigit()`` is true and ``int("¹")`` raises: a 500 schemathesis found."""
+    instance = "/dicomweb/studies/0/series/0/instances/1"
+    for path, headers in [
+        (f"{instance}/frames/%C2%B9/thumbnail", {}),
+        (
+            f"{instance}/frames/%C2%B9",
+            {"accept": "multipart/related; type=application/octet-stream"},
+        ),
+        (f"{instance}/rendered?quality=%C2%B9", {}),
+        ("/dicomweb/studies?limit=%C2%B9", {"accept": "application/dicom+json"}),
+        ("/dicomweb/studies?offset=%C2%B2", {"accept": "application/dicom+json"}),
+        ("/api/exams?limit=%C2%B9", {}),
+    ]:
+        res = await doctor.get(path, headers=headers)
+        assert 400 <= res.status_code < 500, (path, res.status_code, res.text)
