@@ -31,6 +31,7 @@ from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.exceptions import WebSocketDisconnect
 
 from aimis.settings import get_settings
+from api.bounds import Int, json_depth_exceeds
 from store.scoping import can_see_hospital
 from store.tables import Event
 from store.uow import Actor, LiveEvent, Publisher, set_publisher, track_local_events
@@ -226,7 +227,7 @@ async def replay(topics: list[str], last_id: int) -> list[dict[str, Any]]:
 class Subscribe(msgspec.Struct):
     op: str
     topics: list[str] = []
-    last_id: int = -1  # -1: only new events; n >= 0: also every event after n
+    last_id: Int = -1  # -1: only new events; n >= 0: also every event after n
 
 
 @websocket("/ws")
@@ -257,6 +258,8 @@ async def live_socket(socket: WebSocket, channels: ChannelsPlugin) -> None:
         while True:
             raw = await socket.receive_text()
             try:
+                if json_depth_exceeds(raw.encode(), get_settings().json_max_depth):
+                    raise msgspec.DecodeError("nested too deep")
                 msg = msgspec.json.decode(raw, type=Subscribe)
             except msgspec.DecodeError as exc:  # malformed JSON or wrong shape
                 await socket.send_json({"op": "error", "message": f"Bad message: {exc}"})

@@ -177,3 +177,22 @@ async def test_unicode_digits_are_not_numbers(doctor) -> None:
     ]:
         res = await doctor.get(path, headers=headers)
         assert 400 <= res.status_code < 500, (path, res.status_code, res.text)
+
+
+async def test_live_channel_messages_are_bounded_too(app_url, doctor) -> None:
+    """A deep or huge-numbered subscribe message gets an error and the socket stays open."""
+    import json
+
+    import websockets
+
+    cookie = "; ".join(f"{k}={v}" for k, v in doctor.http.cookies.items())
+    url = app_url.replace("http://", "ws://") + "/ws"
+    async with websockets.connect(url, additional_headers={"Cookie": cookie}) as ws:
+        for bad in (
+            '{"op": "subscribe", "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+            json.dumps({"op": "subscribe", "topics": [], "last_id": BEYOND_64}),
+        ):
+            await ws.send(bad)
+            assert json.loads(await ws.recv())["op"] == "error"
+        await ws.send(json.dumps({"op": "subscribe", "topics": []}))
+        assert json.loads(await ws.recv())["op"] == "subscribed"
