@@ -74,15 +74,28 @@ def handler_inputs(handler: Any) -> HandlerInputs:
     data = signature.parameters.get("data")
     media = getattr(getattr(data, "kwarg_definition", None), "media_type", None)
     json_body = data is not None and media in (None, RequestEncodingType.JSON)
+    return HandlerInputs(json_body, tuple(_int_queries(signature, handler.resolve_dependencies())))
+
+
+def _int_queries(signature: Any, dependencies: dict[str, Any]) -> list[tuple[str, str]]:
+    """The int parameters of a signature and of the dependencies it uses (a ``Provide``'d
+    function's parameters are query parameters too)."""
     queries = []
     for name, field in signature.parameters.items():
+        provider = dependencies.get(name)
+        if provider is not None:
+            inner = getattr(provider, "parsed_fn_signature", None)
+            if inner is not None:
+                rest = {k: v for k, v in dependencies.items() if k != name}
+                queries += _int_queries(inner, rest)
+            continue
         if name in _RESERVED or not _is_int(field.annotation):
             continue
         kwarg = field.kwarg_definition
         if getattr(kwarg, "header", None) or getattr(kwarg, "cookie", None):
             continue
         queries.append((getattr(kwarg, "query", None) or name, name))
-    return HandlerInputs(json_body, tuple(queries))
+    return queries
 
 
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)

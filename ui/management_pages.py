@@ -21,6 +21,7 @@ from aimis.domain import Module, Permission
 from aimis.errors import AppError, Forbidden
 from aimis.settings import get_settings
 from api.auth import ctx_of
+from api.bounds import INT32_MAX
 from api.management import audit, people, roles, service
 from store.uow import Actor
 from ui import i18n
@@ -74,8 +75,11 @@ def _admin(request: Request, kind: str | None = None) -> Actor | Redirect:
 
 
 def _int_or_none(value: str) -> int | None:
+    """A filter's id, or None for anything else (also beyond what an id column holds)."""
     value = value.strip()
-    return int(value) if value.isascii() and value.isdigit() else None
+    if not (value.isascii() and value.isdigit()) or int(value) > INT32_MAX:
+        return None
+    return int(value)
 
 
 class ManagementPages(Controller):

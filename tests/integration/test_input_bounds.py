@@ -60,6 +60,9 @@ async def test_int_query_parameters(doctor, admin, value: int) -> None:
     refused(res, 400, "query parameter 'newer' is out of range")
     res = await admin.get(f"/api/manage/audit?before={value}")
     refused(res, 400, "query parameter 'before' is out of range")
+    # a query parameter of a dependency (the dictionaries' paging)
+    res = await doctor.get(f"/api/dictionaries/devices?page={value}")
+    refused(res, 400, "query parameter 'page' is out of range")
     res = await doctor.get(f"/api/consultations/log?offset={value}")
     assert res.status_code in (400, 403), res.text  # the log is an admin's; never a 500
     res = await admin.get(f"/api/consultations/log?offset={value}")
@@ -196,3 +199,14 @@ async def test_live_channel_messages_are_bounded_too(app_url, doctor) -> None:
             assert json.loads(await ws.recv())["op"] == "error"
         await ws.send(json.dumps({"op": "subscribe", "topics": []}))
         assert json.loads(await ws.recv())["op"] == "subscribed"
+
+
+async def test_pages_with_huge_numbers_in_their_filters(admin) -> None:
+    for path in (
+        f"/manage/doctors?department_id={HUGE}&page_no={HUGE}",
+        f"/manage/audit?before={HUGE}",
+        f"/manage/audit?after={BEYOND_32}",
+        f"/manage/migrations?offset={HUGE}",
+    ):
+        res = await admin.get(path, headers={"accept": "text/html"})
+        assert res.status_code < 500, (path, res.status_code)
