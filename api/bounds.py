@@ -3,8 +3,8 @@
 
 - The shared annotated types of the wire schemas: ``Id`` (a row id: the tables'
   ``SERIAL``/``INTEGER`` columns hold 32 bits on PostgreSQL), ``Int`` (any 32-bit value:
-  versions, days, hours), ``Text``/``LongText``, ``Many[T]`` (a list of at most
-  ``MAX_ITEMS``) and ``Fields[T]`` (a small name → value map). msgspec checks them while
+  versions, days, hours), ``Number`` (a float), ``Text``/``LongText``, ``Many[T]`` (a list
+  of at most ``MAX_ITEMS``) and ``Fields[T]`` (a small name → value map). msgspec checks them while
   decoding; Litestar answers 400 naming the field (``Expected `int` <= 2147483647 - at
   `$.department_id```).
 - ``InputBoundsMiddleware``: every ``{x:int}`` path parameter within the id range and every
@@ -22,6 +22,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs
 
 import msgspec
+import msgspec.inspect
 from litestar.enums import RequestEncodingType
 from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, Scope, Send
 from msgspec import Meta
@@ -37,6 +38,7 @@ T = TypeVar("T")
 # 0 and below name no row: the services answer "not found" for them, as before
 Id = Annotated[int, Meta(ge=0, le=INT32_MAX)]
 Int = Annotated[int, Meta(ge=-INT32_MAX - 1, le=INT32_MAX)]
+Number = Annotated[float, Meta(ge=-1e15, le=1e15)]
 # above the services' own limits (they say which field in a sentence of their own):
 # these only stop what no service would look at
 Text = Annotated[str, Meta(max_length=10_000)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from api.bounds import Id, Int, Many, Text
+from api.bounds import Id, Int, Many, Number, Text
 
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
@@ -66,7 +66,7 @@ class HospitalUpdate(Base):
     address: Text | UnsetType = UNSET
     level: Text | UnsetType = UNSET
     time_zone: Text | UnsetType = UNSET
-    storage_quota_gb: float | UnsetType = UNSET
+    storage_quota_gb: Number | UnsetType = UNSET
     active: bool | UnsetType = UNSET
     version: Int | UnsetType = UNSET  # when sent, a stale version is refused with 409
 

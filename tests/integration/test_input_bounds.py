@@ -210,3 +210,47 @@ async def test_pages_with_huge_numbers_in_their_filters(admin) -> None:
     ):
         res = await admin.get(path, headers={"accept": "text/html"})
         assert res.status_code < 500, (path, res.status_code)
+
+
+def test_every_request_body_field_is_bounded() -> None:
+    """What the next schema adds is bounded too: every int, string, list and map a JSON
+    body of any route may carry has its limits (the shared types of api/bounds.py)."""
+    import msgspec.inspect as mi
+
+    from aimis.app import create_app
+    from api.bounds import handler_inputs
+
+    unbounded: list[str] = []
+    seen: set[type] = set()
+
+    def walk(t: object, where: str) -> None:
+        if isinstance(t, mi.IntType | mi.FloatType):
+            if (t.ge is None and t.gt is None) or (t.le is None and t.lt is None):
+                unbounded.append(where)
+        elif isinstance(t, mi.StrType | mi.BytesType):
+            if t.max_length is None:
+                unbounded.append(where)
+        elif isinstance(t, mi.ListType | mi.SetType | mi.FrozenSetType | mi.VarTupleType):
+            if t.max_length is None:
+                unbounded.append(where)
+            walk(t.item_type, f"{where}[]")
+        elif isinstance(t, mi.DictType):
+            if t.max_length is None:
+                unbounded.append(where)
+            walk(t.value_type, f"{where}{{}}")
+        elif isinstance(t, mi.UnionType):
+            for member in t.types:
+                walk(member, where)
+        elif isinstance(t, mi.StructType) and t.cls not in seen:
+            seen.add(t.cls)
+            for f in t.fields:
+                walk(f.type, f"{t.cls.__name__}.{f.name}")
+
+    bodies = 0
+    for route in create_app().routes:
+        for handler in getattr(route, "route_handlers", []):
+            if handler_inputs(handler).json_body:
+                bodies += 1
+                walk(mi.type_info(handler.parsed_fn_signature.parameters["data"].annotation), "")
+    assert bodies > 60
+    assert not unbounded, unbounded
