@@ -104,6 +104,31 @@ _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
 
 
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _nul_path(body: bytes) -> str | None:
+    """Where in the JSON a string (a key or a value) holds a NUL, as ``$.a[0].b``; None if
+    nowhere (the body is not JSON, or the text ``\\u0000`` was only quoted)."""
+    try:
+        document = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    stack: list[tuple[str, Any]] = [("$", document)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str) and "\x00" in value:
+            return where
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    return where
+                stack.append((f"{where}.{key}", item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
     """Whether the JSON text nests arrays/objects deeper than ``limit`` (strings skipped;
     stops at the first level past the limit, so a body of a million ``[`` costs little)."""
@@ -129,15 +154,28 @@ def _out_of_range(where: str, where_zh: str, name: str, low: int) -> BadRequest:
     )
 
 
+def _nul_in(where: str, where_zh: str) -> BadRequest:
+    return BadRequest(
+        f"The {where} contains a NUL character (U+0000), which no text may hold.",
+        zh=f"{where_zh}包含 NUL 字符（U+0000），文本中不允许出现该字符。",
+    )
+
+
 def _input_refusal(scope: Scope, inputs: HandlerInputs) -> BadRequest | None:
-    """An int path or query parameter beyond what the database columns hold."""
+    """An int path or query parameter beyond what the database columns hold, or a NUL
+    character in the path or the query (PostgreSQL's text refuses it: a 500 otherwise)."""
     paths = scope.get("path_params") or {}
+    if "\x00" in scope.get("path", ""):
+        return _nul_in("address", "地址")
     for name, value in paths.items():
         if isinstance(value, int) and not 0 <= value <= INT32_MAX:
             return _out_of_range("path parameter", "路径参数", name, 0)
-    if not inputs.int_queries or not scope.get("query_string"):
+    if not scope.get("query_string"):
         return None
     query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    for key, values in query.items():
+        if "\x00" in key or any("\x00" in value for value in values):
+            return _nul_in(f"query parameter {key!r}", f"查询参数 {key!r} ")
     for key, name in inputs.int_queries:
         if name in paths:
             continue
@@ -210,4 +248,8 @@ class InputBoundsMiddleware:
                 f"The JSON body is nested deeper than {settings.json_max_depth} levels.",
                 zh=f"JSON 请求体的嵌套层级超过 {settings.json_max_depth} 层。",
             )
+        if _ESCAPED_NUL.search(body):
+            where = _nul_path(body)
+            if where is not None:
+                raise _nul_in(f"field {where}", f"字段 {where} ")
         return body
