@@ -144,7 +144,7 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
     return False
 
 
-_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # what msgspec reads as an int (no spaces)
 
 
 def _out_of_range(where: str, where_zh: str, name: str, low: int) -> BadRequest:
