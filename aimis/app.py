@@ -21,7 +21,10 @@ from litestar.types import Scope
 from aimis.errors import AppError
 from aimis.settings import Settings, get_settings
 from api.auth import SessionMiddleware, ctx_of
+from api.bounds import InputBoundsMiddleware
 from api.dicomweb.cors import DicomwebCorsMiddleware
+from api.headers import register as register_csp_nonce
+from api.headers import security_headers
 from api.live import live_socket, make_backend, make_publisher
 from api.phi import PhiMiddleware
 from api.routes import route_handlers
@@ -116,6 +119,11 @@ def _secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def _template_globals(engine: Any) -> None:
+    assets.register(engine)
+    register_csp_nonce(engine)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     channels = ChannelsPlugin(
@@ -139,6 +147,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[
             DicomwebCorsMiddleware,
             DefineMiddleware(SessionMiddleware, exclude=["^/static/"]),
+            InputBoundsMiddleware,
             PhiMiddleware(),  # patient-data routes: refusal and the audit of each read
         ],
         csrf_config=CSRFConfig(
@@ -149,12 +158,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         template_config=TemplateConfig(
             directory=UI_DIR / "templates",
             engine=JinjaTemplateEngine,
-            engine_callback=assets.register,
+            engine_callback=_template_globals,
         ),
         exception_handlers={AppError: app_error_handler, HTTPException: http_error_handler},
         openapi_config=OpenAPIConfig(title="AIMIS", version="0.1.0", path="/schema"),
         on_startup=[on_startup],
         after_exception=[audit_refused],
+        before_send=[security_headers(settings)],
         on_shutdown=[close_pool],
         request_max_body_size=64 * 1024 * 1024,
         debug=False,

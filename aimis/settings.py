@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         SecretStr(""), description="apprise mailto:// URL for e-mail (verification codes)."
     )
     secure_cookies: bool = Field(False, description="Mark cookies Secure (behind HTTPS).")
+    json_max_bytes: int = Field(
+        2 * 1024 * 1024, description="Largest JSON request body (larger: 413)."
+    )
+    json_max_depth: int = Field(
+        32, description="Deepest nesting of arrays/objects in a JSON request body (deeper: 400)."
+    )
     demo: bool = Field(True, description="`aimis up` loads demo data into an empty database.")
     meeting_url_template: str = Field(
         "https://meet.jit.si/aimis-{consultation_id}-{token}",

@@ -33,6 +33,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from aimis.settings import get_settings
 from api.auth import ctx_of
+from api.bounds import Int, json_depth_exceeds
 from store.scoping import sees_patients_of
 from store.tables import Event
 from store.uow import (
@@ -237,7 +238,7 @@ async def replay(topics: list[str], last_id: int) -> list[dict[str, Any]]:
 class Subscribe(msgspec.Struct):
     op: str
     topics: list[str] = []
-    last_id: int = -1  # -1: only new events; n >= 0: also every event after n
+    last_id: Int = -1  # -1: only new events; n >= 0: also every event after n
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
@@ -312,6 +313,8 @@ async def live_socket(socket: WebSocket, channels: ChannelsPlugin) -> None:
         while True:
             raw = await socket.receive_text()
             try:
+                if json_depth_exceeds(raw.encode(), get_settings().json_max_depth):
+                    raise msgspec.DecodeError("nested too deep")
                 msg = msgspec.json.decode(raw, type=Subscribe)
             except msgspec.DecodeError as exc:  # malformed JSON or wrong shape
                 await socket.send_json({"op": "error", "message": f"Bad message: {exc}"})

@@ -74,7 +74,7 @@ class Window:
 def parse_viewport(text: str) -> tuple[int, int]:
     """Parse WADO-RS ``viewport=width,height`` (both positive, at most 8192)."""
     parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts):
         raise ValueError("viewport must be 'width,height' in pixels")
     width, height = int(parts[0]), int(parts[1])
     if not (0 < width <= 8192 and 0 < height <= 8192):

@@ -68,7 +68,7 @@ def clock(zone: ZoneInfo) -> Callable[[str | None], str]:
 def age(exam: ExamRead) -> str:
     """Age in years at the examination, from the DICOM birth date (YYYYMMDD)."""
     b = exam.patient_birth_date
-    if len(b) != 8 or not b.isdigit():
+    if len(b) != 8 or not (b.isascii() and b.isdigit()):
         return ""
     try:
         born = date(int(b[:4]), int(b[4:6]), int(b[6:8]))

@@ -21,6 +21,7 @@ from aimis.domain import Module, Permission
 from aimis.errors import AppError, Forbidden
 from aimis.settings import get_settings
 from api.auth import ctx_of
+from api.bounds import INT32_MAX
 from api.management import audit, people, roles, service
 from api.management.controllers import AUDIT_READ
 from store.scoping import hospital_figures
@@ -76,8 +77,11 @@ def _admin(request: Request, kind: str | None = None) -> Actor | Redirect:
 
 
 def _int_or_none(value: str) -> int | None:
+    """A filter's id, or None for anything else (also beyond what an id column holds)."""
     value = value.strip()
-    return int(value) if value.isdigit() else None
+    if not (value.isascii() and value.isdigit()) or int(value) > INT32_MAX:
+        return None
+    return int(value)
 
 
 class ManagementPages(Controller):

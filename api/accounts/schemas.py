@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import msgspec
 
+from api.bounds import Text
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
 class LoginIn(Base):
-    identifier: str = msgspec.field(name="identifier")
-    password: str
+    identifier: Text = msgspec.field(name="identifier")
+    password: Text
 
 
 class LoginOut(Base):
@@ -38,18 +40,18 @@ class MeOut(Base):
 
 
 class PasswordChangeIn(Base):
-    old_password: str
-    new_password: str
+    old_password: Text
+    new_password: Text
 
 
 class ForgotIn(Base):
-    identifier: str
+    identifier: Text
 
 
 class ResetIn(Base):
-    identifier: str
-    code: str
-    new_password: str
+    identifier: Text
+    code: Text
+    new_password: Text
 
 
 class QrOut(Base):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from api.bounds import Id, Int, Text
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
     pass
@@ -21,16 +23,16 @@ class PolicyRead(Base):
 
 
 class PolicyUpdate(Base):
-    version: int
-    archive_after_days: int | msgspec.UnsetType = msgspec.UNSET
-    validity_days: int | msgspec.UnsetType = msgspec.UNSET
-    available_hours: int | msgspec.UnsetType = msgspec.UNSET
-    resource_package: str | msgspec.UnsetType = msgspec.UNSET
-    billing_unit: str | msgspec.UnsetType = msgspec.UNSET
+    version: Int
+    archive_after_days: Int | msgspec.UnsetType = msgspec.UNSET
+    validity_days: Int | msgspec.UnsetType = msgspec.UNSET
+    available_hours: Int | msgspec.UnsetType = msgspec.UNSET
+    resource_package: Text | msgspec.UnsetType = msgspec.UNSET
+    billing_unit: Text | msgspec.UnsetType = msgspec.UNSET
 
 
 class PolicyRunIn(Base):
-    hospital_id: int | None = None  # an alliance admin names the hospital
+    hospital_id: Id | None = None  # an alliance admin names the hospital
 
 
 class StudyRow(Base):
@@ -61,8 +63,8 @@ class StudyPage(Base):
 
 
 class RetrievalCreate(Base):
-    study_id: int
-    reason: str
+    study_id: Id
+    reason: Text
 
 
 class RetrievalRead(Base):
@@ -101,8 +103,8 @@ class RetrievalDetail(Base):
 
 
 class MaintenanceIn(Base):
-    version: int
-    reason: str = ""
+    version: Int
+    reason: Text = ""
 
 
 class Done(Base):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from api.bounds import Id, Int, LongText, Many, Text
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
     pass
@@ -38,24 +40,24 @@ class Contacts(Base):
 
 
 class PatientIn(Base):
-    name: str = ""
-    sex: str = ""  # "" | male | female | other
-    birth_date: str = ""  # YYYY-MM-DD
-    id_number: str = ""
-    his_number: str = ""
+    name: Text = ""
+    sex: Text = ""  # "" | male | female | other
+    birth_date: Text = ""  # YYYY-MM-DD
+    id_number: Text = ""
+    his_number: Text = ""
 
 
 class InviteCreate(Base):
-    department_id: int
+    department_id: Id
     mandatory: bool = False
-    expert_id: int | None = None
+    expert_id: Id | None = None
 
 
 class ConsultationCreate(Base):
-    topic: str
-    scheduled_at: str  # ISO 8601; without an offset it is the applicant hospital's local time
-    invites: list[InviteCreate]
-    clinical_summary: str = ""
+    topic: Text
+    scheduled_at: Text  # ISO 8601; without an offset it is the applicant hospital's local time
+    invites: Many[InviteCreate]
+    clinical_summary: LongText = ""
     patient: PatientIn = msgspec.field(default_factory=PatientIn)
 
 
@@ -63,28 +65,28 @@ class ConsultationCreate(Base):
 
 
 class DecisionIn(Base):
-    department_id: int
-    decision: str  # agree | agree_join | deny
-    version: int
-    reason: str = ""
+    department_id: Id
+    decision: Text  # agree | agree_join | deny
+    version: Int
+    reason: Text = ""
 
 
 class ExpertIn(Base):
-    department_id: int
-    user_id: int
-    version: int
+    department_id: Id
+    user_id: Id
+    version: Int
 
 
 class StepIn(Base):
     """Start, withdraw, cancel, submit the report: the version the client saw."""
 
-    version: int
-    reason: str = ""
+    version: Int
+    reason: Text = ""
 
 
 class ReportIn(Base):
-    text: str
-    report_version: int
+    text: LongText
+    report_version: Int
 
 
 # --- reads ----------------------------------------------------------------------------------

@@ -5,27 +5,29 @@ from __future__ import annotations
 
 import msgspec
 
+from api.bounds import Id, Int, LongText, Text
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
 class RequestCreate(Base):
-    examination_id: int
-    target_hospital_id: int
-    clinical_info: str = ""
+    examination_id: Id
+    target_hospital_id: Id
+    clinical_info: LongText = ""
     urgent: bool = False
 
 
 class StepIn(Base):
     """Accept or cancel; ``version`` is the one the client saw (409 when stale)."""
 
-    version: int | None = None
+    version: Int | None = None
 
 
 class RejectIn(Base):
-    reason: str = ""
-    version: int | None = None
+    reason: Text = ""
+    version: Int | None = None
 
 
 class TargetHospital(Base):

@@ -54,8 +54,13 @@ def _fail(name: str, why: str) -> BadRequest:
     return BadRequest(f"The QIDO parameter {name!r} is malformed: {why}.")
 
 
+def _ascii_digits(value: str) -> bool:
+    """``str.isdigit`` takes ``"¹"`` or ``"٣"`` too, which ``int`` then refuses or reads."""
+    return value.isascii() and value.isdigit()
+
+
 def _int(name: str, raw: str, low: int) -> int:
-    if not raw.strip().isdigit() or int(raw) < low:
+    if not _ascii_digits(raw.strip()) or int(raw) < low:
         raise _fail(name, f"it must be a whole number of at least {low}")
     return int(raw)
 
@@ -83,7 +88,7 @@ def _date(name: str, raw: str) -> DateRange | None:
     if not sep:
         high = low
     for part in (low, high):
-        if part and not (len(part) == 8 and part.isdigit() and _real_date(part)):
+        if part and not (len(part) == 8 and _ascii_digits(part) and _real_date(part)):
             raise _fail(name, f"{part!r} is not a date written YYYYMMDD")
     if not low and not high:
         raise _fail(name, "a range needs at least one date")

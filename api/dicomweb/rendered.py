@@ -48,7 +48,10 @@ def parse_render_params(window: str, viewport: str, quality: str) -> RenderParam
         raise BadRequest(f"The parameter 'viewport' is malformed: {exc}.") from None
     level = 90
     if quality:
-        if not quality.strip().isdigit() or not 1 <= int(quality) <= 100:
+        if (
+            not (quality.strip().isascii() and quality.strip().isdigit())
+            or not 1 <= int(quality) <= 100
+        ):
             raise BadRequest("The parameter 'quality' must be a whole number from 1 to 100.")
         level = int(quality)
     return RenderParams(parsed_window, parsed_viewport, level)

@@ -36,7 +36,7 @@ def parse_frame_list(text: str) -> list[int]:
     numbers = []
     for part in text.split(","):
         part = part.strip()
-        if not part.isdigit() or int(part) < 1:
+        if not (part.isascii() and part.isdigit()) or int(part) < 1:
             raise BadRequest(
                 f"The frame list {text[:60]!r} is malformed: frame numbers are whole numbers "
                 "from 1, separated by commas."

@@ -7,6 +7,8 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from api.bounds import Id, Int, LongText, Many, Text
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
     pass
@@ -26,15 +28,15 @@ class CodedRead(Base):
 
 
 class CodedCreate(Base):
-    code: str
-    name: str
+    code: Text
+    name: Text
 
 
 class CodedUpdate(Base):
-    code: str | UnsetType = UNSET
-    name: str | UnsetType = UNSET
+    code: Text | UnsetType = UNSET
+    name: Text | UnsetType = UNSET
     active: bool | UnsetType = UNSET
-    version: int | UnsetType = UNSET
+    version: Int | UnsetType = UNSET
 
 
 class CodedPage(Base):
@@ -59,19 +61,19 @@ class DeviceRead(Base):
 
 
 class DeviceCreate(Base):
-    device_type_id: int
-    name: str
-    station_name: str = ""
-    model: str = ""
+    device_type_id: Id
+    name: Text
+    station_name: Text = ""
+    model: Text = ""
 
 
 class DeviceUpdate(Base):
-    device_type_id: int | UnsetType = UNSET
-    name: str | UnsetType = UNSET
-    station_name: str | UnsetType = UNSET
-    model: str | UnsetType = UNSET
+    device_type_id: Id | UnsetType = UNSET
+    name: Text | UnsetType = UNSET
+    station_name: Text | UnsetType = UNSET
+    model: Text | UnsetType = UNSET
     active: bool | UnsetType = UNSET
-    version: int | UnsetType = UNSET
+    version: Int | UnsetType = UNSET
 
 
 class DevicePage(Base):
@@ -102,29 +104,29 @@ class CheckItemRead(Base):
 
 
 class CheckItemCreate(Base):
-    code: str
-    name: str
-    device_type_id: int | None = None
-    body_part_id: int | None = None
-    exam_category: str = ""
-    scanning_method: str = ""
+    code: Text
+    name: Text
+    device_type_id: Id | None = None
+    body_part_id: Id | None = None
+    exam_category: Text = ""
+    scanning_method: Text = ""
     cloud_film: bool = True
-    cloud_film_visible: str = "after_review"
-    cloud_film_hours: int = 0
+    cloud_film_visible: Text = "after_review"
+    cloud_film_hours: Int = 0
 
 
 class CheckItemUpdate(Base):
-    code: str | UnsetType = UNSET
-    name: str | UnsetType = UNSET
-    device_type_id: int | UnsetType | None = UNSET
-    body_part_id: int | UnsetType | None = UNSET
-    exam_category: str | UnsetType = UNSET
-    scanning_method: str | UnsetType = UNSET
+    code: Text | UnsetType = UNSET
+    name: Text | UnsetType = UNSET
+    device_type_id: Id | UnsetType | None = UNSET
+    body_part_id: Id | UnsetType | None = UNSET
+    exam_category: Text | UnsetType = UNSET
+    scanning_method: Text | UnsetType = UNSET
     cloud_film: bool | UnsetType = UNSET
-    cloud_film_visible: str | UnsetType = UNSET
-    cloud_film_hours: int | UnsetType = UNSET
+    cloud_film_visible: Text | UnsetType = UNSET
+    cloud_film_hours: Int | UnsetType = UNSET
     active: bool | UnsetType = UNSET
-    version: int | UnsetType = UNSET
+    version: Int | UnsetType = UNSET
 
 
 class CheckItemPage(Base):
@@ -156,42 +158,42 @@ class TemplateRead(Base):
 
 
 class TemplateCreate(Base):
-    name: str
-    check_item_id: int | None = None
-    scope: str = "hospital"
-    department_id: int | None = None
-    shown_fields: list[str] = []
-    title_format: str = ""
-    header_format: str = ""
-    findings_format: str = ""
-    impression_format: str = ""
-    footer_format: str = ""
+    name: Text
+    check_item_id: Id | None = None
+    scope: Text = "hospital"
+    department_id: Id | None = None
+    shown_fields: Many[Text] = []
+    title_format: LongText = ""
+    header_format: LongText = ""
+    findings_format: LongText = ""
+    impression_format: LongText = ""
+    footer_format: LongText = ""
 
 
 class TemplateUpdate(Base):
-    name: str | UnsetType = UNSET
-    check_item_id: int | UnsetType | None = UNSET
-    department_id: int | UnsetType | None = UNSET
-    shown_fields: list[str] | UnsetType = UNSET
-    title_format: str | UnsetType = UNSET
-    header_format: str | UnsetType = UNSET
-    findings_format: str | UnsetType = UNSET
-    impression_format: str | UnsetType = UNSET
-    footer_format: str | UnsetType = UNSET
+    name: Text | UnsetType = UNSET
+    check_item_id: Id | UnsetType | None = UNSET
+    department_id: Id | UnsetType | None = UNSET
+    shown_fields: Many[Text] | UnsetType = UNSET
+    title_format: LongText | UnsetType = UNSET
+    header_format: LongText | UnsetType = UNSET
+    findings_format: LongText | UnsetType = UNSET
+    impression_format: LongText | UnsetType = UNSET
+    footer_format: LongText | UnsetType = UNSET
     active: bool | UnsetType = UNSET
-    version: int | UnsetType = UNSET
+    version: Int | UnsetType = UNSET
 
 
 class TemplatePreview(msgspec.Struct):
     """An unsaved template's formats, rendered against a sample examination. Other fields
     of the template form (name, scope, …) are ignored: the page sends the whole form."""
 
-    shown_fields: list[str] = []
-    title_format: str = ""
-    header_format: str = ""
-    findings_format: str = ""
-    impression_format: str = ""
-    footer_format: str = ""
+    shown_fields: Many[Text] = []
+    title_format: LongText = ""
+    header_format: LongText = ""
+    findings_format: LongText = ""
+    impression_format: LongText = ""
+    footer_format: LongText = ""
 
 
 class RenderedReport(Base):
@@ -227,22 +229,22 @@ class PhraseRead(Base):
 
 
 class PhraseCreate(Base):
-    title: str
-    category: str = ""
-    findings: str = ""
-    impression: str = ""
-    keywords: str = ""
+    title: Text
+    category: Text = ""
+    findings: LongText = ""
+    impression: LongText = ""
+    keywords: Text = ""
     personal: bool = False
 
 
 class PhraseUpdate(Base):
-    title: str | UnsetType = UNSET
-    category: str | UnsetType = UNSET
-    findings: str | UnsetType = UNSET
-    impression: str | UnsetType = UNSET
-    keywords: str | UnsetType = UNSET
+    title: Text | UnsetType = UNSET
+    category: Text | UnsetType = UNSET
+    findings: LongText | UnsetType = UNSET
+    impression: LongText | UnsetType = UNSET
+    keywords: Text | UnsetType = UNSET
     active: bool | UnsetType = UNSET
-    version: int | UnsetType = UNSET
+    version: Int | UnsetType = UNSET
 
 
 class PhrasePage(Base):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from api.bounds import Id, Int, Many, Text
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
     pass
@@ -62,21 +64,21 @@ class StatusCounts(Base):
 
 
 class ExamUpdate(Base):
-    patient_name: str | UnsetType = UNSET
-    patient_sex: str | UnsetType = UNSET  # M | F | O | ""
-    patient_birth_date: str | UnsetType = UNSET  # YYYY-MM-DD or YYYYMMDD or ""
-    patient_id_number: str | UnsetType = UNSET  # national ID (18 characters, checksum)
-    patient_his_number: str | UnsetType = UNSET
-    patient_phone: str | UnsetType = UNSET
-    check_item_id: int | UnsetType | None = UNSET
-    department_id: int | UnsetType | None = UNSET
-    exam_category: str | UnsetType = UNSET
-    scanning_method: str | UnsetType = UNSET
-    version: int | UnsetType = UNSET  # when sent, a stale version is refused with 409
+    patient_name: Text | UnsetType = UNSET
+    patient_sex: Text | UnsetType = UNSET  # M | F | O | ""
+    patient_birth_date: Text | UnsetType = UNSET  # YYYY-MM-DD or YYYYMMDD or ""
+    patient_id_number: Text | UnsetType = UNSET  # national ID (18 characters, checksum)
+    patient_his_number: Text | UnsetType = UNSET
+    patient_phone: Text | UnsetType = UNSET
+    check_item_id: Id | UnsetType | None = UNSET
+    department_id: Id | UnsetType | None = UNSET
+    exam_category: Text | UnsetType = UNSET
+    scanning_method: Text | UnsetType = UNSET
+    version: Int | UnsetType = UNSET  # when sent, a stale version is refused with 409
 
 
 class ColumnChoice(Base):
-    columns: list[str]
+    columns: Many[Text]
 
 
 class ColumnPrefs(Base):

@@ -119,7 +119,7 @@ class ExamFilter:
 def _id(value: str, what: str) -> int | None:
     if not value:
         return None
-    if not value.isdigit() or len(value) > 12:
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise BadRequest(
             f"The {what} filter must be an id, not {value[:20]!r}.",
             zh=f"{WHAT_ZH.get(what, what)}筛选条件须为编号，不能是 {value[:20]!r}。",
@@ -177,7 +177,10 @@ class ExamQuery:
             )
         limit = DEFAULT_LIMIT
         if self.limit:
-            if not self.limit.isdigit() or not 1 <= int(self.limit) <= MAX_LIMIT:
+            if (
+                not (self.limit.isascii() and self.limit.isdigit())
+                or not 1 <= int(self.limit) <= MAX_LIMIT
+            ):
                 raise BadRequest(
                     f"The limit is a number from 1 to {MAX_LIMIT}.",
                     zh=f"每页数量须为 1 到 {MAX_LIMIT} 之间的数字。",

@@ -85,7 +85,12 @@ CALLBACKS = (
 
 
 def check_declared_size(content_length: str | None, limit: int) -> None:
-    if content_length and content_length.isdigit() and int(content_length) > limit:
+    if (
+        content_length
+        and content_length.isascii()
+        and content_length.isdigit()
+        and int(content_length) > limit
+    ):
         raise TooLarge(
             f"The request is {int(content_length):,} bytes; at most {limit:,} are accepted.",
             zh=f"请求大小为 {int(content_length):,} 字节，最多接受 {limit:,} 字节。",

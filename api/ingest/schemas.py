@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from api.bounds import Id, Int, Text
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
     pass
@@ -107,16 +109,16 @@ class NodeRead(Base):
 
 
 class NodeCreate(Base):
-    ae_title: str
-    host: str = ""  # the IP address it calls from; empty only with any_address
+    ae_title: Text
+    host: Text = ""  # the IP address it calls from; empty only with any_address
     any_address: bool = False
-    description: str = ""
-    hospital_id: int | None = None  # an alliance admin chooses; a hospital admin's own
+    description: Text = ""
+    hospital_id: Id | None = None  # an alliance admin chooses; a hospital admin's own
 
 
 class NodeUpdate(Base):
-    version: int
-    host: str | msgspec.UnsetType = msgspec.UNSET
+    version: Int
+    host: Text | msgspec.UnsetType = msgspec.UNSET
     any_address: bool | msgspec.UnsetType = msgspec.UNSET
-    description: str | msgspec.UnsetType = msgspec.UNSET
+    description: Text | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | msgspec.UnsetType = msgspec.UNSET

@@ -75,7 +75,7 @@ class AuditQuery:
     def parse(self) -> AuditFilter:
         """The filter, or ``BadRequest`` naming the parameter that is wrong."""
         hospital = self.hospital_id
-        if hospital and not hospital.isdigit():
+        if hospital and not (hospital.isascii() and hospital.isdigit()):
             raise BadRequest(
                 f"The hospital filter must be a hospital id, not {hospital[:20]!r}.",
                 zh=f"医院筛选须为医院编号，而不是“{hospital[:20]}”。",

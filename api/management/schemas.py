@@ -9,6 +9,8 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from api.bounds import Id, Int, Many, Number, Text
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
     pass
@@ -42,35 +44,35 @@ class HospitalRead(Base):
 
 
 class HospitalCreate(Base):
-    name: str
-    code: str
-    level: str = "lower"
-    modules: list[str] | UnsetType = UNSET  # default: every module
-    time_zone: str = "Asia/Shanghai"
-    phone: str = ""
-    address: str = ""
+    name: Text
+    code: Text
+    level: Text = "lower"
+    modules: Many[Text] | UnsetType = UNSET  # default: every module
+    time_zone: Text = "Asia/Shanghai"
+    phone: Text = ""
+    address: Text = ""
 
 
 class SelfReviewUpdate(Base):
     """The hospital admin's choice whether a report's author may review it himself."""
 
     self_review_allowed: bool
-    version: int | UnsetType = UNSET  # when sent, a stale version is refused with 409
+    version: Int | UnsetType = UNSET  # when sent, a stale version is refused with 409
 
 
 class HospitalUpdate(Base):
-    name: str | UnsetType = UNSET
-    phone: str | UnsetType = UNSET
-    address: str | UnsetType = UNSET
-    level: str | UnsetType = UNSET
-    time_zone: str | UnsetType = UNSET
-    storage_quota_gb: float | UnsetType = UNSET
+    name: Text | UnsetType = UNSET
+    phone: Text | UnsetType = UNSET
+    address: Text | UnsetType = UNSET
+    level: Text | UnsetType = UNSET
+    time_zone: Text | UnsetType = UNSET
+    storage_quota_gb: Number | UnsetType = UNSET
     active: bool | UnsetType = UNSET
-    version: int | UnsetType = UNSET  # when sent, a stale version is refused with 409
+    version: Int | UnsetType = UNSET  # when sent, a stale version is refused with 409
 
 
 class ModulesUpdate(Base):
-    modules: list[str]
+    modules: Many[Text]
 
 
 # --- people ---------------------------------------------------------------------------------
@@ -97,30 +99,30 @@ class UserRead(Base):
 
 
 class AdminCreate(Base):
-    username: str
-    display_name: str
-    password: str = ""  # empty: a temporary password is generated and returned once
-    phone: str = ""
-    email: str = ""
+    username: Text
+    display_name: Text
+    password: Text = ""  # empty: a temporary password is generated and returned once
+    phone: Text = ""
+    email: Text = ""
 
 
 class DoctorCreate(Base):
-    username: str
-    display_name: str
-    password: str = ""  # empty: a temporary password is generated and returned once
-    phone: str = ""
-    email: str = ""
-    department_id: int | None = None
-    role_id: int | None = None
+    username: Text
+    display_name: Text
+    password: Text = ""  # empty: a temporary password is generated and returned once
+    phone: Text = ""
+    email: Text = ""
+    department_id: Id | None = None
+    role_id: Id | None = None
 
 
 class DoctorUpdate(Base):
-    display_name: str | UnsetType = UNSET
-    phone: str | UnsetType = UNSET
-    email: str | UnsetType = UNSET
-    department_id: int | UnsetType | None = UNSET
-    role_id: int | UnsetType | None = UNSET
-    version: int | UnsetType = UNSET
+    display_name: Text | UnsetType = UNSET
+    phone: Text | UnsetType = UNSET
+    email: Text | UnsetType = UNSET
+    department_id: Id | UnsetType | None = UNSET
+    role_id: Id | UnsetType | None = UNSET
+    version: Int | UnsetType = UNSET
 
 
 class UserCreated(Base):
@@ -156,17 +158,17 @@ class DepartmentRead(Base):
 
 
 class DepartmentCreate(Base):
-    name: str
-    phone: str = ""
-    description: str = ""
+    name: Text
+    phone: Text = ""
+    description: Text = ""
 
 
 class DepartmentUpdate(Base):
-    name: str | UnsetType = UNSET
-    phone: str | UnsetType = UNSET
-    description: str | UnsetType = UNSET
+    name: Text | UnsetType = UNSET
+    phone: Text | UnsetType = UNSET
+    description: Text | UnsetType = UNSET
     active: bool | UnsetType = UNSET
-    version: int | UnsetType = UNSET
+    version: Int | UnsetType = UNSET
 
 
 # --- roles ----------------------------------------------------------------------------------
@@ -183,14 +185,14 @@ class RoleRead(Base):
 
 
 class RoleCreate(Base):
-    name: str
-    permissions: list[str] = []
+    name: Text
+    permissions: Many[Text] = []
 
 
 class RoleUpdate(Base):
-    version: int  # required: the version the editor started from
-    name: str | UnsetType = UNSET
-    permissions: list[str] | UnsetType = UNSET
+    version: Int  # required: the version the editor started from
+    name: Text | UnsetType = UNSET
+    permissions: Many[Text] | UnsetType = UNSET
 
 
 # --- audit ----------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from api.bounds import Fields, Id, Int, Many, Text
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
     pass
@@ -25,21 +27,21 @@ class ChannelRead(Base):
 
 
 class ChannelCreate(Base):
-    kind: str
-    name: str = ""
-    settings: dict[str, str] = {}
+    kind: Text
+    name: Text = ""
+    settings: Fields[Text] = {}
     enabled: bool = True
 
 
 class ChannelUpdate(Base):
-    name: str | UnsetType = UNSET
-    settings: dict[str, str] | UnsetType = UNSET  # an empty secret keeps the stored one
+    name: Text | UnsetType = UNSET
+    settings: Fields[Text] | UnsetType = UNSET  # an empty secret keeps the stored one
     enabled: bool | UnsetType = UNSET
-    version: int | UnsetType = UNSET
+    version: Int | UnsetType = UNSET
 
 
 class ChannelTest(Base):
-    user_id: int | None = None  # who gets it on a personal channel; default: yourself
+    user_id: Id | None = None  # who gets it on a personal channel; default: yourself
 
 
 class Queued(Base):
@@ -58,10 +60,10 @@ class RuleRead(Base):
 
 
 class RuleUpdate(Base):
-    channel_ids: list[int]
-    audience: str = "involved"
+    channel_ids: Many[Id]
+    audience: Text = "involved"
     enabled: bool = True
-    version: int | UnsetType = UNSET
+    version: Int | UnsetType = UNSET
 
 
 class BindingRead(Base):
@@ -76,10 +78,10 @@ class BindingRead(Base):
 
 
 class BindingUpdate(Base):
-    wechat_openid: str | UnsetType = UNSET
-    wecom_userid: str | UnsetType = UNSET
-    language: str | UnsetType = UNSET
-    version: int | UnsetType = UNSET
+    wechat_openid: Text | UnsetType = UNSET
+    wecom_userid: Text | UnsetType = UNSET
+    language: Text | UnsetType = UNSET
+    version: Int | UnsetType = UNSET
 
 
 class DeliveryRead(Base):

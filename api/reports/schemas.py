@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from api.bounds import Id, Int, LongText, Text
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
     pass
@@ -63,21 +65,21 @@ class ReportRead(Base):
 
 
 class ReportSave(Base):
-    version: int  # the report version the editor started from (0: no report yet)
-    title: str = ""
-    findings: str = ""
-    impression: str = ""
-    template_id: int | None = None
+    version: Int  # the report version the editor started from (0: no report yet)
+    title: Text = ""
+    findings: LongText = ""
+    impression: LongText = ""
+    template_id: Id | None = None
     autosave: bool = False  # autosaves keep the lock; an explicit save releases it
 
 
 class StepIn(Base):
-    version: int
+    version: Int
 
 
 class ReturnIn(Base):
-    version: int
-    reason: str
+    version: Int
+    reason: Text
 
 
 class Saved(Base):

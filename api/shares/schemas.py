@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import msgspec
 
+from api.bounds import Id, Text
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
 class ShareCreate(Base):
-    to_user_id: int
-    message: str = ""
+    to_user_id: Id
+    message: Text = ""
 
 
 class ShareRead(Base):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from api.bounds import Id, Int, Text
+
 
 class Base(msgspec.Struct, forbid_unknown_fields=True):
     pass
@@ -25,9 +27,9 @@ class TokenRead(Base):
 
 
 class TokenCreate(Base):
-    user_id: int
-    name: str
-    expires_days: int | None = None  # None: until revoked
+    user_id: Id
+    name: Text
+    expires_days: Int | None = None  # None: until revoked
 
 
 class TokenCreated(Base):

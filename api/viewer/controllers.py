@@ -14,6 +14,7 @@ from litestar import Controller, Request, Response, get
 from litestar.response import File, Redirect
 
 from aimis.errors import AppError, NotFound
+from api.headers import viewer_policy
 from api.phi import patient_only
 from api.viewer import ohif
 from api.viewer.ohif import OhifFiles, Rewritten
@@ -34,8 +35,16 @@ def viewer_url(study_uids: list[str]) -> str:
     return url + ("&hangingProtocolId=@ohif/hpCompare" if len(study_uids) > 1 else "")
 
 
-def _send(request: Request, item: Rewritten, cache: str) -> Response:
+async def _policy(*, worker: bool = False) -> dict[str, str]:
+    """Every response under ``/viewer`` carries OHIF's CSP (api/headers.py): the page's, and
+    for its other files the workers' (a worker runs under the policy of its own response)."""
+    hashes = (await FILES.index()).script_hashes if FILES.installed else ()
+    return {"content-security-policy": viewer_policy(hashes, worker=worker)}
+
+
+def _send(request: Request, item: Rewritten, cache: str, policy: dict[str, str]) -> Response:
     headers = {"cache-control": cache, "etag": f'"{item.etag}"', "vary": "accept-encoding"}
+    headers.update(policy)
     if request.headers.get("if-none-match") == f'"{item.etag}"':
         return Response(b"", status_code=304, headers=headers)
     if "gzip" in request.headers.get("accept-encoding", ""):
@@ -76,7 +85,7 @@ class ViewerController(Controller):
             return Response(
                 ohif.app_config_js(),
                 media_type=ohif.MEDIA_TYPES[".js"],
-                headers={"cache-control": REVALIDATE},
+                headers={"cache-control": REVALIDATE, **await _policy()},
             )
         if not FILES.looks_like_file(relative):
             return await self._page(request)
@@ -89,13 +98,14 @@ class ViewerController(Controller):
             )
         cache = ONE_YEAR if ohif.immutable(path.name) else REVALIDATE
         rewritten = await FILES.rewritten(path)
+        policy = await _policy(worker=True)
         if rewritten is not None:
-            return _send(request, rewritten, cache)
+            return _send(request, rewritten, cache, policy)
         return File(
             path,
             media_type=ohif.media_type(path),
             content_disposition_type="inline",
-            headers={"cache-control": cache},
+            headers={"cache-control": cache, **policy},
         )
 
     async def _page(self, request: Request) -> Response:
@@ -105,7 +115,7 @@ class ViewerController(Controller):
             return redirect
         if not FILES.installed:
             raise ViewerNotInstalled(_NOT_INSTALLED, zh=_NOT_INSTALLED_ZH)
-        return _send(request, await FILES.index(), REVALIDATE)
+        return _send(request, await FILES.index(), REVALIDATE, await _policy())
 
 
 _NOT_INSTALLED = (

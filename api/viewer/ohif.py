@@ -18,6 +18,7 @@ folder written at start-up, because:
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import hashlib
 import json
@@ -38,6 +39,7 @@ _WEBPACK_PUBLIC_PATH = re.compile(rb'__webpack_require__\.p = "/";')
 _ROOT_ATTRIBUTE = re.compile(r'\b(src|href|content)="/(?!/)')
 _PUBLIC_URL = 'window.PUBLIC_URL="/"'
 _CSS_ROOT_URL = re.compile(rb"url\((['\"]?)/(?!/)")
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 MEDIA_TYPES = {
     ".js": "text/javascript",
@@ -72,6 +74,15 @@ def rewrite_index(html: str, base: str = MOUNT) -> str:
     """``src="/x"``/``href="/x"``/``content="/x"`` and ``window.PUBLIC_URL`` under ``base``."""
     html = _ROOT_ATTRIBUTE.sub(lambda m: f'{m.group(1)}="{base}/', html)
     return html.replace(_PUBLIC_URL, f'window.PUBLIC_URL="{base}/"')
+
+
+def inline_script_hashes(html: str) -> tuple[str, ...]:
+    """The base64 sha256 of each inline ``<script>`` of the page, for its CSP (the page's
+    two small scripts run by their hash, not by ``'unsafe-inline'``)."""
+    return tuple(
+        base64.b64encode(hashlib.sha256(m.group(1).encode()).digest()).decode()
+        for m in _INLINE_SCRIPT.finditer(html)
+    )
 
 
 def rewrite_script(data: bytes, base: str = MOUNT) -> bytes | None:
@@ -153,14 +164,16 @@ class Rewritten:
     gzipped: bytes
     etag: str
     media_type: str
+    script_hashes: tuple[str, ...] = ()
 
 
-def _rewritten(body: bytes, media: str) -> Rewritten:
+def _rewritten(body: bytes, media: str, script_hashes: tuple[str, ...] = ()) -> Rewritten:
     return Rewritten(
         body=body,
         gzipped=gzip.compress(body, compresslevel=6, mtime=0),
         etag=hashlib.sha256(body).hexdigest()[:32],
         media_type=media,
+        script_hashes=script_hashes,
     )
 
 
@@ -211,8 +224,8 @@ class OhifFiles:
         return self._rewritten[key]
 
     def _make_index(self, key: str) -> Rewritten:
-        html = (self.dist / key).read_text(encoding="utf-8")
-        return _rewritten(rewrite_index(html, self.base).encode(), MEDIA_TYPES[".html"])
+        html = rewrite_index((self.dist / key).read_text(encoding="utf-8"), self.base)
+        return _rewritten(html.encode(), MEDIA_TYPES[".html"], inline_script_hashes(html))
 
     def _make_asset(self, key: str) -> Rewritten | None:
         data = (self.dist / key).read_bytes()

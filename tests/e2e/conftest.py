@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,14 +12,52 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 SHOTS = Path(__file__).resolve().parents[2] / "tests" / "screenshots"
 
 
+# Every page of every browser context reports Content-Security-Policy violations here: the
+# `securitypolicyviolation` event (pages) and Chromium's console error (workers, too).
+CSP_VIOLATIONS: list[str] = []
+_REPORT_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (e) => {
+  window.__aimisCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} `
+    + `at ${e.sourceFile || e.documentURI}:${e.lineNumber} (${e.sample || ""})`);
+});"""
+
+
+async def watch_csp(ctx) -> None:  # type: ignore[no-untyped-def]
+    def on_console(msg) -> None:  # type: ignore[no-untyped-def]
+        if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text:
+            CSP_VIOLATIONS.append(f"console: {msg.text}")
+
+    await ctx.expose_binding(
+        "__aimisCspViolation",
+        lambda source, text: CSP_VIOLATIONS.append(f"{source['page'].url}: {text}"),
+    )
+    await ctx.add_init_script(_REPORT_VIOLATIONS)
+    ctx.on("console", on_console)
+
+
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        new_context = browser.new_context
+
+        async def watched_context(*args, **kwargs):  # type: ignore[no-untyped-def]
+            ctx = await new_context(*args, **kwargs)
+            await watch_csp(ctx)
+            return ctx
+
+        browser.new_context = watched_context  # type: ignore[method-assign]  # every context
         yield browser
         await browser.close()
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violation() -> Iterator[None]:
+    """Every browser test fails when a page or worker broke the Content-Security-Policy."""
+    CSP_VIOLATIONS.clear()
+    yield
+    assert not CSP_VIOLATIONS, "Content-Security-Policy violations:\n" + "\n".join(CSP_VIOLATIONS)
 
 
 @pytest.fixture

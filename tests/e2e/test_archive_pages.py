@@ -67,7 +67,7 @@ async def test_admin_archives_retrieves_and_watches_it_live(
     await page.fill("#p-hours", "24")
     async with page.expect_navigation(wait_until="load", timeout=30_000):  # saved, reloaded
         await page.click("#policy-form button[type=submit]")
-    await page.wait_for_function("document.querySelector('#p-after').value === '30'")
+    await page.wait_for_function("() => document.querySelector('#p-after').value === '30'")
     assert await page.input_value("#p-hours") == "24"
 
     # run the policy now: without a dispatcher here the row waits; the flow is run in-process
@@ -81,7 +81,7 @@ async def test_admin_archives_retrieves_and_watches_it_live(
     assert await archive.archive_study(study["id"]) == "archived"
     await archive.record_run(hid, {"archived": 1, "skipped": 0, "refused": 0})
     await page.wait_for_function(  # the open page hears of the run
-        "document.querySelector('[data-testid=last-run]').textContent.includes('just now')",
+        "() => document.querySelector('[data-testid=last-run]').textContent.includes('just now')",
         timeout=20_000,  # the event table tail, then a re-fetch: slow on a loaded 2-core CI
     )
     assert "archived 1" in await page.inner_text("[data-testid=last-run]")
@@ -103,7 +103,7 @@ async def test_admin_archives_retrieves_and_watches_it_live(
     # the dispatcher's work, done by this process: the open page follows without a reload
     assert await archive.restore(retrieval["id"]) == "available"
     await page.wait_for_function(
-        f"document.querySelector('[data-testid=state-{retrieval['id']}]').textContent.trim()"
+        f"() => document.querySelector('[data-testid=state-{retrieval['id']}]').textContent.trim()"
         " === 'Available'",
         timeout=20_000,  # the event table tail, then a re-fetch: slow on a loaded 2-core CI
     )

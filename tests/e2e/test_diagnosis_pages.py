@@ -52,7 +52,7 @@ async def test_request_accept_and_live_update(browser, context, app_url, uniq) -
         assert "Urgent" in await card.inner_text()
         await shot(second, "diagnosis-incoming")
         await page.wait_for_function(  # until accepted, nobody reports (the report panel)
-            "document.getElementById('panel-report').textContent.includes('waits for')"
+            "() => document.getElementById('panel-report').textContent.includes('waits for')"
         )
         before = await page.evaluate("document.body.dataset.dxRefreshed || '0'")
         await card.locator("[data-testid=dx-accept]").click()
@@ -67,7 +67,7 @@ async def test_request_accept_and_live_update(browser, context, app_url, uniq) -
         assert await page.locator("[data-testid=dx-cancel]").count() == 0
         # the report panel follows too: it no longer says the request waits for acceptance
         await page.wait_for_function(
-            "!document.getElementById('panel-report').textContent.includes('waits for')",
+            "() => !document.getElementById('panel-report').textContent.includes('waits for')",
             timeout=20_000,
         )
         timeline = await page.locator("[data-testid=dx-timeline]").inner_text()

@@ -46,7 +46,9 @@ async def test_doctor_works_the_list(context, app_url, new_api, uniq) -> None:
     assert await rows(page) == [str(wang)]
     await page.fill("#f-q", "li")
     await page.click("#exam-filter button[type=submit]")
-    await page.wait_for_function("document.querySelectorAll('table.x-list tbody tr').length === 1")
+    await page.wait_for_function(
+        "() => document.querySelectorAll('table.x-list tbody tr').length === 1"
+    )
     assert await rows(page) == [str(li)]
 
     # a status chip filters; the device type filter and the oldest-first sort
@@ -73,7 +75,7 @@ async def test_doctor_works_the_list(context, app_url, new_api, uniq) -> None:
     assert await rows(page) == [str(wang)]
     assert await page.locator("#next-page").count() == 0
     await page.click("#first-page")
-    await page.wait_for_function("!location.search.includes('cursor')")
+    await page.wait_for_function("() => !location.search.includes('cursor')")
 
     # columns: drop the sex, add the accession number, move the status first; persisted
     await page.goto(f"{app_url}/exams")
@@ -176,7 +178,7 @@ async def test_admin_edits_an_examination(context, app_url, new_api, uniq) -> No
     await page.select_option("#e-cat", "inpatient")
     await page.click("#exam-edit button[type=submit]")
     await page.wait_for_function(
-        "document.querySelector('[data-testid=facts]').innerText.includes('HIS-778')"
+        "() => document.querySelector('[data-testid=facts]').innerText.includes('HIS-778')"
     )
     facts = await page.locator("[data-testid=facts]").inner_text()
     assert "11010519491231002X" in facts and "Radiology" in facts
@@ -195,7 +197,7 @@ async def test_admin_edits_an_examination(context, app_url, new_api, uniq) -> No
     await page.fill("#e-idno", "")
     await page.click("#exam-edit button[type=submit]")
     await page.wait_for_function(
-        "document.querySelector('#exam-edit .msg.error').innerText.includes('Someone else')"
+        "() => document.querySelector('#exam-edit .msg.error').innerText.includes('Someone else')"
     )
     await shot(page, "exams-edit-conflict-desktop")
     # the admin finds it in the list, a doctor of the hospital gets no edit form

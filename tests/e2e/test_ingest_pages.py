@@ -51,7 +51,8 @@ async def test_upload_then_watch_the_run_finish_live(app_url, context, tmp_path:
     # the dispatcher's flow does this in production; here the same steps run in-process
     assert await migrate_inline(run_id) == "notified"
     await page.wait_for_function(
-        "document.querySelector('[data-testid=run-state]').textContent === 'Done'", timeout=15000
+        "() => document.querySelector('[data-testid=run-state]').textContent === 'Done'",
+        timeout=15000,
     )
     assert await page.get_attribute("[data-progress]", "aria-valuenow") == "100"
     steps = await page.locator("#history [data-step]").evaluate_all(
@@ -104,7 +105,7 @@ async def test_runs_list_shows_a_new_run_and_its_progress_live(
     await page.wait_for_selector(f"tr[data-run='{run_id}']", timeout=15000)
     await migrate_inline(run_id)
     await page.wait_for_function(
-        f"document.querySelector(\"[data-progress='{run_id}']\")"
+        f"() => document.querySelector(\"[data-progress='{run_id}']\")"
         ".getAttribute('aria-valuenow') === '100'",
         timeout=15000,
     )
@@ -132,7 +133,7 @@ async def test_dicom_nodes_page(app_url, context, phone, uniq) -> None:
     await page.click(f"tr[data-node='{title}'] button:has-text('Remove')")
     await page.wait_for_selector(f"tr[data-node='{title}']", state="detached")
     # the removal reloads the page: its deferred app.js may not have run yet
-    await page.wait_for_function("window.aimis !== undefined")
+    await page.wait_for_function("() => window.aimis !== undefined")
     bad = await page.evaluate(
         "aimis.api('POST', '/api/ingest/nodes', {ae_title: 'BAD\\\\TITLE'}).catch(e => e.message)"
     )

@@ -62,7 +62,7 @@ async def test_write_review_return_fix_approve(browser, context, app_url, new_ap
     await page.select_option("#r-template", label="胸部CT平扫 Chest CT")
     await page.click("#apply-template")
     await page.wait_for_function(
-        "document.getElementById('r-title').value.includes('胸部CT平扫报告')"
+        "() => document.getElementById('r-title').value.includes('胸部CT平扫报告')"
     )
     findings = page.locator("#r-findings")
     await findings.click()

@@ -38,7 +38,7 @@ async def test_share_from_the_phone_and_the_colleague_sees_it_live(
         assert "分享给同事" in await panel.inner_text()
         await page.fill("#share-q", "李医")
         await page.wait_for_function(
-            "document.querySelectorAll('#share-to option[data-name]').length === 1"
+            "() => document.querySelectorAll('#share-to option[data-name]').length === 1"
         )
         await page.select_option("#share-to", str(h.colleague.id))
         await page.fill("#share-message", "请看一下")

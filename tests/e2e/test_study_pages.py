@@ -164,7 +164,7 @@ async def test_study_list_in_chinese_on_a_phone(app_url, phone, home: Place):
     await shot(page, "studies-list-phone-zh")
     ct = home.by_modality("CT")
     await page.click(f"tr[data-uid='{ct.uid}'] a.open-mobile")
-    await page.wait_for_function("document.getElementById('mv-image').naturalWidth > 0")
+    await page.wait_for_function("() => document.getElementById('mv-image').naturalWidth > 0")
     assert await page.text_content("#mv-kind") in ("原图", "缩略图")
     assert "左右滑动" in (await page.text_content("#mobile-viewer") or "")
     await shot(page, "mobile-viewer-phone-zh")
@@ -206,18 +206,18 @@ async def test_mobile_viewer_thumbnails_first_on_a_mobile_network(app_url, phone
     await page.click(f"tr[data-uid='{ct.uid}'] a.open-mobile")
     await page.wait_for_selector("#mobile-viewer[data-network=mobile]")
     image = page.locator("#mv-image")
-    await page.wait_for_function("document.getElementById('mv-image').naturalWidth > 0")
+    await page.wait_for_function("() => document.getElementById('mv-image').naturalWidth > 0")
     assert (await image.get_attribute("src") or "").endswith("/thumbnail")
     assert await page.text_content("#mv-counter") == f"1 / {ct.images}"
     await page.wait_for_function(
-        "Array.from(document.querySelectorAll('.mv-thumb img')).slice(0, 3)"
+        "() => Array.from(document.querySelectorAll('.mv-thumb img')).slice(0, 3)"
         ".every(i => i.complete && i.naturalWidth > 0)"
     )
     await shot(page, "mobile-viewer-thumbnail")
 
     await page.click("#mv-original")
     await page.wait_for_function(
-        "(() => { const i = document.getElementById('mv-image');"
+        "() => (() => { const i = document.getElementById('mv-image');"
         " return i.dataset.kind === 'original' && i.complete && i.naturalWidth > 0; })()"
     )
     src = await image.get_attribute("src") or ""
@@ -236,7 +236,7 @@ async def test_mobile_viewer_thumbnails_first_on_a_mobile_network(app_url, phone
         points = [] if kind == "touchEnd" else [{"x": x, "y": y}]
         await cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
     await page.wait_for_function(
-        "document.getElementById('mv-counter').textContent.startsWith('2 /')"
+        "() => document.getElementById('mv-counter').textContent.startsWith('2 /')"
     )
     assert (await image.get_attribute("src") or "").endswith("/thumbnail"), (
         "the next image starts as a thumbnail again on a mobile network"
@@ -255,7 +255,7 @@ async def test_mobile_viewer_loads_originals_on_a_fast_network(app_url, phone, h
     await page.click(f"tr[data-uid='{mr.uid}'] a.open-mobile")
     await page.wait_for_selector("#mobile-viewer[data-network=fast]")
     await page.wait_for_function(
-        "(() => { const i = document.getElementById('mv-image');"
+        "() => (() => { const i = document.getElementById('mv-image');"
         " return i.dataset.kind === 'original' && i.complete && i.naturalWidth > 0; })()"
     )
     assert await page.is_hidden("#mv-original")
@@ -272,11 +272,11 @@ async def test_mobile_viewer_loads_originals_on_a_fast_network(app_url, phone, h
     assert await page.text_content("#mv-counter") == f"1 / {us.images}"
     await page.keyboard.press("ArrowRight")
     await page.wait_for_function(
-        "(() => { const i = document.getElementById('mv-image');"
+        "() => (() => { const i = document.getElementById('mv-image');"
         " return /frames\\/2\\/rendered$/.test(i.src) && i.complete && i.naturalWidth > 0; })()"
     )
     await page.wait_for_function(
-        "Array.from(document.querySelectorAll('.mv-thumb img'))"
+        "() => Array.from(document.querySelectorAll('.mv-thumb img'))"
         ".every(i => i.complete && i.naturalWidth > 0)"
     )
     await shot(page, "mobile-viewer-clip")

@@ -104,7 +104,7 @@ async def open_and_wait_for_pixels(  # type: ignore[no-untyped-def]
     await page.goto(url)
     await page.wait_for_selector("canvas.cornerstone-canvas", timeout=timeout_s * 1000)
     await page.wait_for_function(
-        f"(({DRAWN_PIXELS})()).filter(n => n > 1000).length >= {viewports}",
+        f"() => (({DRAWN_PIXELS})()).filter(n => n > 1000).length >= {viewports}",
         timeout=timeout_s * 1000,
     )
     return time.monotonic() - started
@@ -155,7 +155,7 @@ async def test_ohif_draws_a_study_and_compares_two(app_url, context, place: Plac
         await page.mouse.move(x + 120, y + 80, steps=8)
         await page.mouse.up()
         try:
-            await page.wait_for_function(f"({CANVAS_SUM})() !== {before}", timeout=15_000)
+            await page.wait_for_function(f"() => ({CANVAS_SUM})() !== {before}", timeout=15_000)
             break
         except PlaywrightTimeout:
             if attempt == 2:
@@ -167,7 +167,7 @@ async def test_ohif_draws_a_study_and_compares_two(app_url, context, place: Plac
     await page.mouse.click(x - 90, y)
     await page.mouse.click(x + 90, y)
     await page.wait_for_function(
-        "/[0-9]+([.][0-9]+)? mm/.test("
+        "() => /[0-9]+([.][0-9]+)? mm/.test("
         "document.querySelector('[data-cy=viewport-grid]').textContent)"
     )
     await shot(page, "ohif-ct-length")
@@ -175,7 +175,7 @@ async def test_ohif_draws_a_study_and_compares_two(app_url, context, place: Plac
 
     # scroll to another slice: the viewport shows the next slice and draws again
     await page.mouse.wheel(0, 120)
-    await page.wait_for_function(f"(({DRAWN_PIXELS})())[0] > 1000")
+    await page.wait_for_function(f"() => (({DRAWN_PIXELS})())[0] > 1000")
     await shot(page, "ohif-ct-window-level")
 
     # a second load reuses the cached, rewritten viewer

@@ -102,6 +102,19 @@
     }
   });
 
+  // No inline handlers (the CSP refuses them): <select data-autosubmit> submits its form on
+  // change, <a data-back> goes back in the history (its href is where to go without one).
+  document.addEventListener("change", function (ev) {
+    const el = ev.target.closest("[data-autosubmit]");
+    if (el && el.form) el.form.submit();
+  });
+  document.addEventListener("click", function (ev) {
+    const link = ev.target.closest("a[data-back]");
+    if (!link || history.length < 2) return;
+    ev.preventDefault();
+    history.back();
+  });
+
   // Live channel: reconnects and resumes from the last event id it saw.
   function live(topics, onEvent, onSubscribed) {
     const key = "aimis.last:" + topics.join(",");
