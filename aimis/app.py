@@ -18,8 +18,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import Scope
 
-from aimis.errors import AppError
-from aimis.settings import Settings, get_settings
+from aimis.routes import route_handlers
 from api.auth import SessionMiddleware, ctx_of
 from api.bounds import InputBoundsMiddleware
 from api.dicomweb.cors import DicomwebCorsMiddleware
@@ -27,10 +26,12 @@ from api.headers import register as register_csp_nonce
 from api.headers import security_headers
 from api.live import live_socket, make_backend, make_publisher
 from api.phi import PhiMiddleware
-from api.routes import route_handlers
+from kernel.errors import AppError
+from kernel.paths import UI_DIR
+from kernel.settings import Settings, get_settings
 from store.db import close_pool, start_pool
 from store.uow import audit_refusal, set_publisher
-from ui import UI_DIR, assets, i18n
+from ui import assets, i18n
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,8 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
 
 
 def _secret(settings: Settings) -> str:
-    path = settings.data_dir / "secret.key"
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.server.data_dir / "secret.key"
+    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
@@ -127,7 +128,7 @@ def _template_globals(engine: Any) -> None:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     channels = ChannelsPlugin(
-        backend=make_backend(settings.redis_url), arbitrary_channels_allowed=True
+        backend=make_backend(settings.redis.url), arbitrary_channels_allowed=True
     )
     set_publisher(make_publisher(channels))
 
@@ -152,7 +153,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         csrf_config=CSRFConfig(
             secret=_secret(settings),
-            cookie_secure=settings.secure_cookies,
+            cookie_secure=settings.server.secure_cookies,
             exclude=["^/dicomweb", "^/ws"],
         ),
         template_config=TemplateConfig(

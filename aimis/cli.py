@@ -8,13 +8,13 @@ import logging
 import sys
 
 import store  # noqa: F401  (sets PICCOLO_CONF before any table is used)
-from aimis.settings import get_settings
+from kernel.settings import get_settings
 
 
 async def migrate() -> None:
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
-    get_settings().data_dir.mkdir(parents=True, exist_ok=True)
+    get_settings().server.data_dir.mkdir(parents=True, exist_ok=True)
     from store.db import use_write_ahead_log
 
     await use_write_ahead_log()
@@ -45,8 +45,8 @@ def cmd_demo(_: argparse.Namespace) -> None:
 
 
 def cmd_create_alliance(args: argparse.Namespace) -> None:
-    from aimis.errors import AppError
     from api.management.service import create_alliance
+    from kernel.errors import AppError
     from store.uow import Ctx
 
     ctx = Ctx(ip="cli", user_agent="aimis operator")
@@ -69,14 +69,14 @@ def cmd_serve(_: argparse.Namespace) -> None:
     uvicorn.run(
         "aimis.app:create_app",
         factory=True,
-        host=settings.host,
-        port=settings.port,
+        host=settings.server.host,
+        port=settings.server.port,
         log_level="info",
         ws="websockets-sansio",
         # X-Forwarded-For/-Proto only from the operator's proxies (uvicorn's own default
         # believes 127.0.0.1): the client address is what rate limits and the audit keep.
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
+        proxy_headers=bool(settings.server.trusted_proxies),
+        forwarded_allow_ips=settings.server.trusted_proxies or None,
     )
 
 
@@ -95,8 +95,8 @@ def cmd_dispatcher(_: argparse.Namespace) -> None:
 def cmd_import(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from aimis.errors import AppError
-    from api.ingest.commands import import_files
+    from aimis.imports import import_files
+    from kernel.errors import AppError
 
     try:
         run_id, state = asyncio.run(

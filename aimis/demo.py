@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aimis.domain import Kind, Module
-from aimis.settings import get_settings
 from api.dictionaries.demo import load_demo_dictionaries
 from api.management import service
+from kernel.domain import Kind, Module
+from kernel.settings import get_settings
 from store.examinations import examinations_for_all_studies
 from store.tables import Alliance, Department, DiagnosisRequest, Examination, Hospital, Role, User
 from store.uow import Ctx, actor_for
@@ -134,10 +134,10 @@ async def load_demo() -> list[Account]:
         )
     # the dictionaries first: a study's examination takes its check item from them
     await load_demo_dictionaries(hospital_ids)
-    if get_settings().demo_study_patients > 0:
-        from api.ingest.commands import load_demo_studies
+    if get_settings().server.demo_study_patients > 0:
+        from aimis.imports import load_demo_studies
 
-        await load_demo_studies(hospital_ids, get_settings().demo_study_patients)
+        await load_demo_studies(hospital_ids, get_settings().server.demo_study_patients)
     await examinations_for_all_studies()  # studies already there (idempotent)
     await load_demo_requests(hospital_ids)
     await load_demo_reports(hospital_ids)

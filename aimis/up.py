@@ -41,7 +41,7 @@ from typing import IO
 import httpx
 import yaml
 
-from aimis.settings import Settings, get_settings
+from kernel.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFECT_YAML = ROOT / "prefect.yaml"
@@ -212,8 +212,8 @@ def child_env(settings: Settings, prefect_home: Path) -> dict[str, str]:
         "PREFECT_API_URL": settings.prefect_api,
         "PREFECT_UI_API_URL": settings.prefect_api,
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home}/prefect.db",
-        "PREFECT_SERVER_API_HOST": settings.host,
-        "PREFECT_SERVER_API_PORT": str(settings.prefect_port),
+        "PREFECT_SERVER_API_HOST": settings.server.host,
+        "PREFECT_SERVER_API_PORT": str(settings.prefect.port),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false",
     }
@@ -233,7 +233,7 @@ class Supervisor:
     ) -> None:
         self.settings = settings
         self.demo_accounts = demo_accounts
-        self.data_dir = settings.data_dir.resolve()
+        self.data_dir = settings.server.data_dir.resolve()
         self.prefect_home = self.data_dir / "prefect"
         self.env = child_env(settings, self.prefect_home)
         self.stop = asyncio.Event()
@@ -253,21 +253,21 @@ class Supervisor:
                         "server",
                         "start",
                         "--host",
-                        settings.host,
+                        settings.server.host,
                         "--port",
-                        str(settings.prefect_port),
+                        str(settings.prefect.port),
                     ],
                     log_file=self.prefect_home / "server.log",
                 )
             )
         self.children.append(Child("web", [*aimis_cli, "serve"]))
-        dicom_host = settings.dicom_host or settings.host
-        if settings.dicom_port and port_in_use(dicom_host, settings.dicom_port):
+        dicom_host = settings.dicom.host or settings.server.host
+        if settings.dicom.port and port_in_use(dicom_host, settings.dicom.port):
             say(
-                f"port {settings.dicom_port} on {dicom_host} is in use: the DICOM receiver is "
+                f"port {settings.dicom.port} on {dicom_host} is in use: the DICOM receiver is "
                 "not started (set AIMIS_DICOM_PORT, or 0 to go without it)"
             )
-        elif settings.dicom_port:
+        elif settings.dicom.port:
             self.children.append(Child("scp", [*aimis_cli, "scp"]))
         self.dispatcher = Child("dispatcher", [*aimis_cli, "dispatcher"])
         self.worker = Child(
@@ -342,8 +342,9 @@ class Supervisor:
     async def _bring_up(self) -> None:
         api = self.settings.prefect_api.rstrip("/")
         prefect = asyncio.create_task(self._bring_up_prefect(api))
-        host = self.settings.host if self.settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
-        local = f"http://{host}:{self.settings.port}"  # not the public URL: a proxy may front it
+        server = self.settings.server
+        host = server.host if server.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        local = f"http://{host}:{server.port}"  # not the public URL: a proxy may front it
         web = await self._wait_until(f"{local}/health", "web app")
         # The dispatcher starts after the web app: their imports would share the two cores.
         await self._add(self.dispatcher)
@@ -416,7 +417,10 @@ class Supervisor:
             f"  Administrator      {s.base_url}/admin/login",
             f"  Prefect dashboard  {dashboard}",
             *(
-                [f"  DICOM receiver     {s.dicom_ae_title}@{s.dicom_host or s.host}:{s.dicom_port}"]
+                [
+                    f"  DICOM receiver     {s.dicom.ae_title}@"
+                    f"{s.dicom.host or s.server.host}:{s.dicom.port}"
+                ]
                 if any(c.name == "scp" for c in self.children)
                 else []
             ),
@@ -499,7 +503,7 @@ async def prepare(settings: Settings) -> Callable[[], None] | None:
     from store.tables import Alliance
 
     await migrate()
-    if not settings.demo:
+    if not settings.server.demo:
         return None
     await start_pool()
     try:
@@ -521,15 +525,15 @@ async def prepare(settings: Settings) -> Callable[[], None] | None:
 
 def run_up(no_prefect: bool = False) -> int:
     settings = get_settings()
-    if no_prefect and not settings.prefect_api_url:
+    if no_prefect and not settings.prefect.api_url:
         say("--no-prefect needs AIMIS_PREFECT_API_URL (the external Prefect API, …/api)")
         return 2
-    ports = [("AIMIS_PORT", settings.port)]
+    ports = [("AIMIS_PORT", settings.server.port)]
     if not no_prefect:
-        ports.append(("AIMIS_PREFECT_PORT", settings.prefect_port))
-    busy = [(name, port) for name, port in ports if port_in_use(settings.host, port)]
+        ports.append(("AIMIS_PREFECT_PORT", settings.prefect.port))
+    busy = [(name, port) for name, port in ports if port_in_use(settings.server.host, port)]
     for name, port in busy:
-        say(f"port {port} on {settings.host} is in use (another `aimis up`?): set {name}")
+        say(f"port {port} on {settings.server.host} is in use (another `aimis up`?): set {name}")
     if busy:
         return 1
     import store  # noqa: F401  (PICCOLO_CONF before the first table is used)

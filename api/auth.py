@@ -11,10 +11,10 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from aimis.domain import Module
-from aimis.errors import Forbidden, Unauthorized
 from api.accounts import service
 from api.tokens import service as tokens
+from kernel.domain import Module
+from kernel.errors import Forbidden, Unauthorized
 from store.tables import Hospital
 from store.uow import Actor, Ctx
 

@@ -27,8 +27,8 @@ from litestar.enums import RequestEncodingType
 from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, Scope, Send
 from msgspec import Meta
 
-from aimis.errors import AppError, BadRequest
-from aimis.settings import get_settings
+from kernel.errors import AppError, BadRequest
+from kernel.settings import get_settings
 
 INT32_MAX = 2**31 - 1
 MAX_ITEMS = 1000
@@ -221,7 +221,7 @@ class InputBoundsMiddleware:
 
     async def _read_json_body(self, scope: Scope, receive: Receive) -> bytes:
         settings = get_settings()
-        limit = settings.json_max_bytes
+        limit = settings.server.json_max_bytes
         too_large = PayloadTooLarge(
             f"The JSON body is larger than {limit} bytes.",
             zh=f"JSON 请求体超过 {limit} 字节。",
@@ -243,10 +243,10 @@ class InputBoundsMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if json_depth_exceeds(body, settings.json_max_depth):
+        if json_depth_exceeds(body, settings.server.json_max_depth):
             raise BadRequest(
-                f"The JSON body is nested deeper than {settings.json_max_depth} levels.",
-                zh=f"JSON 请求体的嵌套层级超过 {settings.json_max_depth} 层。",
+                f"The JSON body is nested deeper than {settings.server.json_max_depth} levels.",
+                zh=f"JSON 请求体的嵌套层级超过 {settings.server.json_max_depth} 层。",
             )
         if _ESCAPED_NUL.search(body):
             where = _nul_path(body)

@@ -28,7 +28,7 @@ from jinja2 import pass_context
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
-from aimis.settings import Settings
+from kernel.settings import Settings
 
 NONCE_KEY = "aimis_csp_nonce"
 STATIC_PREFIXES = ("/static/", "/vendor/", "/viewer/")
@@ -99,8 +99,8 @@ def register(engine: Any) -> None:
 def _is_tls(scope: Scope, settings: Settings) -> bool:
     return (
         scope.get("scheme") == "https"
-        or settings.secure_cookies
-        or settings.public_url.startswith("https://")
+        or settings.server.secure_cookies
+        or settings.server.public_url.startswith("https://")
     )
 
 

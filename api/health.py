@@ -9,8 +9,8 @@ import msgspec
 from litestar import Response, get
 from litestar.channels import ChannelsPlugin
 
-from aimis.settings import get_settings
 from imaging.codecs import transfer_syntax_report
+from kernel.settings import get_settings
 from store.tables import Alliance
 
 
@@ -48,7 +48,7 @@ async def _db() -> str:
 
 async def _channel(channels: ChannelsPlugin) -> str:
     await channels.wait_published(b"{}", ["health"])
-    return "redis" if get_settings().redis_url else "memory"
+    return "redis" if get_settings().redis.url else "memory"
 
 
 async def _prefect() -> str:

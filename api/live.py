@@ -31,9 +31,9 @@ from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.exceptions import WebSocketDisconnect
 
-from aimis.settings import get_settings
 from api.auth import ctx_of
 from api.bounds import Int, json_depth_exceeds
+from kernel.settings import get_settings
 from store.scoping import sees_patients_of
 from store.tables import Event
 from store.uow import (
@@ -90,7 +90,7 @@ def make_backend(redis_url: str) -> ChannelsBackend:
 
         # Redis Pub/Sub channels are server-wide (not per database number): the prefix
         # keeps deployments (and test runs) that share one Redis apart.
-        prefix = get_settings().redis_prefix
+        prefix = get_settings().redis.prefix
         return RedisChannelsPubSubBackend(redis=Redis.from_url(redis_url), key_prefix=prefix)
     return TailingMemoryBackend()
 
@@ -267,7 +267,7 @@ def origin_allowed(origin: str | None, host: str) -> bool:
     theirs = _origin_parts(origin)
     if theirs is None:
         return False  # "null" (sandboxed frames, files) or nonsense
-    public = get_settings().public_url
+    public = get_settings().server.public_url
     if public and _origin_parts(public) == theirs:
         return True
     ours = _origin_parts(f"{theirs[0]}://{host}")
@@ -313,7 +313,7 @@ async def live_socket(socket: WebSocket, channels: ChannelsPlugin) -> None:
         while True:
             raw = await socket.receive_text()
             try:
-                if json_depth_exceeds(raw.encode(), get_settings().json_max_depth):
+                if json_depth_exceeds(raw.encode(), get_settings().server.json_max_depth):
                     raise msgspec.DecodeError("nested too deep")
                 msg = msgspec.json.decode(raw, type=Subscribe)
             except msgspec.DecodeError as exc:  # malformed JSON or wrong shape

@@ -36,8 +36,8 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from aimis.errors import Forbidden
 from api.auth import ctx_of
+from kernel.errors import Forbidden
 from store import reads
 from store.db import transaction
 from store.scoping import NO_PATIENT_DATA, NO_PATIENT_DATA_ZH, sees_patient_data

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aimis.settings import get_settings
+from kernel.settings import get_settings
 from store.tables import RateLimit
 
 log = logging.getLogger(__name__)
@@ -171,8 +171,8 @@ def counter() -> Counter:
     if _counter is None:
         settings = get_settings()
         _counter = (
-            RedisCounter(settings.redis_url, settings.redis_prefix)
-            if settings.redis_url
+            RedisCounter(settings.redis.url, settings.redis.prefix)
+            if settings.redis.url
             else DatabaseCounter()
         )
     return _counter

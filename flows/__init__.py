@@ -8,6 +8,6 @@ wins; without either Prefect would start a throw-away server of its own.
 import os
 
 import store  # noqa: F401  (sets PICCOLO_CONF: flows open their own database access)
-from aimis.settings import get_settings
+from kernel.settings import get_settings
 
 os.environ.setdefault("PREFECT_API_URL", get_settings().prefect_api)

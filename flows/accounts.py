@@ -12,8 +12,8 @@ import msgspec
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from aimis.settings import get_settings
 from api.accounts.service import local_day
+from kernel.settings import get_settings
 from store.tables import User
 from store.uow import Ctx, unit_of_work
 
@@ -33,7 +33,7 @@ async def find_expired_freezes() -> list[ExpiredFreeze]:
         User.frozen == True,  # noqa: E712
         User.frozen_reason == "failed_logins",
     )
-    default_tz = get_settings().time_zone
+    default_tz = get_settings().server.time_zone
     found = []
     for row in rows:
         today = local_day(row["hospital.time_zone"] or default_tz)

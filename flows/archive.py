@@ -46,11 +46,11 @@ import msgspec
 from prefect import State, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from aimis.settings import get_settings
 from api.archive.cases import CASE, REARCHIVE, event, queue
 from api.live import use_shared_channel
 from flows.outbox import PermanentFailure, worth_retrying
 from flows.runs import outbox_flow
+from kernel.settings import get_settings
 from states.machine import Decision
 from states.retrieval import RETRIEVAL, RetrievalFacts, RetrievalState
 from store import files
@@ -301,7 +301,7 @@ async def write_and_verify(study_id: int) -> list[Member]:
     if not members:
         raise ContainerInvalid("the study has no instances")
     path = container_path(study["hospital"], study["study_uid"], study_id)
-    level = get_settings().archive_zip_level
+    level = get_settings().archive.zip_level
     await asyncio.to_thread(write_container, path, members, level)
     await asyncio.to_thread(verify_container, path, members)
     return members
@@ -408,7 +408,7 @@ async def remove_leftovers(hospital_id: int) -> int:
     """Online files of recently archived studies still on disk (a run that died between
     its commit and the removal). The tier is read again just before each study's files go."""
     await asyncio.to_thread(sweep_stale_temp)
-    since = now() - timedelta(days=get_settings().archive_leftover_days)
+    since = now() - timedelta(days=get_settings().archive.leftover_days)
     rows = await Study.select(Study.id).where(
         Study.hospital == hospital_id, Study.tier == "archive", Study.archived_at > since
     )
@@ -564,7 +564,7 @@ async def rearchive(retrieval_id: int) -> str:
     try:
         await asyncio.to_thread(verify_container, path, members)
     except ContainerInvalid:  # rebuilt from the online copy, which is still there
-        await asyncio.to_thread(write_container, path, members, get_settings().archive_zip_level)
+        await asyncio.to_thread(write_container, path, members, get_settings().archive.zip_level)
         await asyncio.to_thread(verify_container, path, members)
 
     async def fire_timers(_uow: UnitOfWork) -> None:
@@ -641,13 +641,13 @@ async def record_run(hospital_id: int, counts: dict[str, int]) -> None:
 async def apply_archive_policy(hospital_id: int | None = None) -> dict[str, int]:
     """Move every online study past its hospital's policy to the archive tier (at most
     ``AIMIS_ARCHIVE_BATCH`` a hospital per run; the next run takes the rest)."""
-    use_shared_channel(get_settings().redis_url)  # a worker process: events reach Redis
+    use_shared_channel(get_settings().redis.url)  # a worker process: events reach Redis
     log = get_run_logger()
     total = {"archived": 0, "skipped": 0, "refused": 0, "failed": 0, "leftovers_removed": 0}
     for hid in await hospitals(hospital_id):
         counts = {"archived": 0, "skipped": 0, "refused": 0, "failed": 0}
         counts["leftovers_removed"] = await leftovers(hid)
-        for study_id in await studies_due(hid, get_settings().archive_batch):
+        for study_id in await studies_due(hid, get_settings().archive.batch):
             run = cast(Awaitable[State[str]], archive_one(study_id, return_state=True))
             state = await run
             outcome = await state.aresult() if state.is_completed() else f"failed: {state.message}"
@@ -774,7 +774,7 @@ async def sweep_step(name: str) -> int:
 @flow(name="sweep-archive", persist_result=False)
 async def sweep_archive() -> dict[str, int]:
     """Scheduled every few minutes (``prefect.yaml``)."""
-    use_shared_channel(get_settings().redis_url)
+    use_shared_channel(get_settings().redis.url)
     counts = {
         name: await sweep_step(name) for name in ("rearchive_timers", "stuck_requests", "abandoned")
     }

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import secrets
 
-from aimis.settings import Settings
+from kernel.settings import ConsultationSettings
 from store.tables import Consultation
 from store.uow import Ctx, unit_of_work
 
-MEETING_TEMPLATE_ENV = "AIMIS_MEETING_URL_TEMPLATE"  # Settings.meeting_url_template
+MEETING_TEMPLATE_ENV = "AIMIS_MEETING_URL_TEMPLATE"  # ConsultationSettings.meeting_url_template
 
 
 def meeting_url(consultation_id: int, template: str | None = None) -> str:
     """The meeting provider's link (``AIMIS_MEETING_URL_TEMPLATE``). The settings are read
     afresh, not from the process-wide cache: a meeting is created rarely, and a changed
     template then applies to the next one (the tests change it within one process)."""
-    template = template or Settings().meeting_url_template
+    template = template or ConsultationSettings().meeting_url_template
     try:
         return template.format(consultation_id=consultation_id, token=secrets.token_hex(8))
     except (KeyError, IndexError, ValueError) as exc:

@@ -24,7 +24,6 @@ from typing import Any, cast
 import httpx
 from prefect import Flow, State, tags
 
-from aimis.settings import DispatchSettings, get_dispatch_settings, get_settings
 from api.live import use_shared_channel
 from flows import outbox
 from flows.archive import rearchive_study, retrieve_study, run_archive_policy_now
@@ -33,6 +32,7 @@ from flows.migration import migration_flow
 from flows.notify import deliver_case_notice, deliver_reset_code, use_channels
 from flows.outbox import Job, PermanentFailure
 from flows.report_dicom import store_report_dicom
+from kernel.settings import DispatchSettings, get_settings
 from notifiers import build_channels
 from store.db import close_pool, start_pool
 
@@ -247,14 +247,14 @@ async def run_dispatcher(stop: asyncio.Event | None = None) -> None:
         logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # every Prefect API call
     logging.getLogger("apprise").setLevel(logging.WARNING)  # names every recipient
-    settings, dispatch = get_settings(), get_dispatch_settings()
+    settings, dispatch = get_settings(), get_settings().dispatch
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, show_tasks)
     use_channels(build_channels(settings))
-    use_shared_channel(settings.redis_url)  # the meeting link's event, with Redis
+    use_shared_channel(settings.redis.url)  # the meeting link's event, with Redis
     probe = PrefectProbe(settings.prefect_api, dispatch.prefect_wait_seconds)
     dispatcher = Dispatcher(dispatch, probe)
     await start_pool()

@@ -15,7 +15,7 @@ import asyncio
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from aimis.settings import get_settings
+from kernel.settings import get_settings
 from store import files
 
 
@@ -27,7 +27,7 @@ async def sweep(older_than_seconds: float) -> tuple[int, int]:
 @flow(name="sweep-temp-files", persist_result=False)
 async def sweep_temp_files() -> int:
     """Remove leftovers older than the configured age; returns how many."""
-    hours = get_settings().temp_max_age_hours
+    hours = get_settings().server.temp_max_age_hours
     removed, freed = await sweep(hours * 3600)
     get_run_logger().info(
         "%d leftover(s) untouched for %g h removed, %d bytes freed", removed, hours, freed

@@ -24,10 +24,10 @@ import msgspec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from aimis.errors import Conflict
 from flows.outbox import PermanentFailure, worth_retrying
 from flows.runs import outbox_flow
 from imaging.render import thumbnail
+from kernel.errors import Conflict
 from states.migration import PIPELINE, MigrationState, progress
 from store import files
 from store.examinations import examination_from_study

@@ -24,10 +24,9 @@ import msgspec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from aimis.settings import get_settings
 from flows.outbox import PermanentFailure, worth_retrying
 from flows.runs import outbox_flow
-from flows.settings import get_dispatch_settings
+from kernel.settings import get_settings
 from notifiers import (
     Channel,
     Channels,
@@ -187,7 +186,7 @@ async def plan_reset_code(outbox_id: int) -> list[Planned]:
     notification_id, status = await _notification(outbox_id, target, "account")
     if status == "sent":
         return []
-    minutes = get_settings().reset_code_minutes
+    minutes = get_settings().login.reset_code_minutes
     message = reset_code_message(str(payload["code"]), minutes, target)
     return [Planned(notification_id, recipient.user_id, message)]
 
@@ -413,7 +412,7 @@ async def send_ops_copy(message: OutgoingMessage) -> None:
 
 async def deliver(planned: list[Planned]) -> None:
     """Send each planned message and record the outcome; raise if any did not go out."""
-    delays = get_dispatch_settings().retry_delays
+    delays = get_settings().dispatch.retry_delays
     send = send_message.with_options(retries=len(delays), retry_delay_seconds=delays)
     failures: list[str] = []
     permanent = False

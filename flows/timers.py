@@ -23,11 +23,11 @@ import msgspec
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from aimis.settings import get_settings
 from api.consultations.reminders import REMINDER, send_reminder
 from api.consultations.report import LOCK_TIMER, expire_lock
 from api.live import use_shared_channel
 from api.reports import lock as exam_report_lock
+from kernel.settings import get_settings
 from store.tables import Timer
 from store.uow import Ctx, UnitOfWork, now, unit_of_work
 
@@ -118,7 +118,7 @@ async def sweep_timers(limit: int = BATCH) -> dict[str, int]:
     """Fire every due timer (at most ``limit`` a run; the next minute's run takes the rest).
     Returns how many were fired, moot (the case moved on: no lock to free, consultation
     over), taken by an overlapping sweep, or failed (they stay due)."""
-    use_shared_channel(get_settings().redis_url)
+    use_shared_channel(get_settings().redis.url)
     counts = {"fired": 0, "moot": 0, "taken": 0, "failed": 0}
     for timer in await due_timers(limit):
         run = fire_timer.with_options(flow_run_name=timer.run_name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aimis.settings import Settings
+from kernel.settings import Settings
 from notifiers.apprise_adapter import (
     email_notifier,
     url_notifier,
@@ -71,14 +71,14 @@ class Channels:
 
 def build_channels(settings: Settings) -> Channels:
     notifiers: dict[Channel, Notifier] = {Channel.log: LogNotifier()}
-    smtp_url = settings.smtp_url.get_secret_value()
+    smtp_url = settings.notify.smtp_url.get_secret_value()
     if smtp_url:
         notifiers[Channel.email] = email_notifier(smtp_url)
-    ops = url_notifier(settings.notify_log_url) if settings.notify_log_url else None
+    ops = url_notifier(settings.notify.log_url) if settings.notify.log_url else None
     return Channels(
         notifiers,
         ops,
         smtp_url,
-        settings.data_dir / "apprise",
-        parse_allowance(settings.notify_allowed_hosts),
+        settings.server.data_dir / "apprise",
+        parse_allowance(settings.notify.allowed_hosts),
     )

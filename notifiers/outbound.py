@@ -136,9 +136,9 @@ def _cached_allowance(text: str) -> Allowance:
 
 
 def allowance() -> Allowance:
-    from aimis.settings import get_settings
+    from kernel.settings import get_settings
 
-    return _cached_allowance(get_settings().notify_allowed_hosts)
+    return _cached_allowance(get_settings().notify.allowed_hosts)
 
 
 def non_public(ip: IP) -> str:

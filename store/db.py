@@ -29,7 +29,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
 
-from aimis.settings import get_settings
+from kernel.settings import get_settings
 from store.tables import ALL_TABLES
 
 
@@ -146,8 +146,8 @@ class PooledSQLiteEngine(SQLiteEngine):
 def make_engine() -> Engine:
     settings = get_settings()
     if settings.is_postgres:
-        return PostgresEngine(config=postgres_config(settings.database_url))
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return PostgresEngine(config=postgres_config(settings.database.url))
+    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
     return PooledSQLiteEngine(path=str(settings.sqlite_path), timeout=30)
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import msgspec
 
-from aimis.domain import Kind, Permission
-from aimis.errors import Conflict, NotFound
+from kernel.domain import Kind, Permission
+from kernel.errors import Conflict, NotFound
 from states.diagnosis import (
     ACCEPTED,
     CLOSED,

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 from piccolo.table import Table
 
-from aimis.errors import Conflict, NotFound
+from kernel.errors import Conflict, NotFound
 from states.machine import Decision, Process
 from store.tables import CaseHistory
 from store.uow import Ctx, UnitOfWork, now, unit_of_work

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from aimis.errors import BadRequest, Conflict, NotFound
+from kernel.errors import BadRequest, Conflict, NotFound
 from store.scoping import NOTHING, patient_hospital_ids
 from store.tables import (
     BodyPart,

@@ -27,14 +27,14 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from aimis.settings import get_settings
+from kernel.settings import get_settings
 
 CHUNK = 1024 * 1024
 _TMP_PREFIX = ".tmp-"
 
 
 def data_root() -> Path:
-    return get_settings().data_dir
+    return get_settings().server.data_dir
 
 
 def online_root() -> Path:

@@ -29,9 +29,9 @@ from typing import Any
 import msgspec
 from pydicom.dataset import Dataset
 
-from aimis.settings import get_settings
 from imaging.read import LENIENT, STRICT, IngestPolicy, IngestRefused, ParsedInstance
 from imaging.read import validate_for_ingest as _validate
+from kernel.settings import get_settings
 from states.machine import Decision
 from states.migration import MIGRATION, PIPELINE, MigrationFacts, MigrationState, progress
 from store import files
@@ -78,8 +78,8 @@ class ItemResult(msgspec.Struct, frozen=True):
 
 def ingest_policy() -> IngestPolicy:
     settings = get_settings()
-    base = LENIENT if settings.ingest_policy.strip().lower() == "lenient" else STRICT
-    return dataclasses.replace(base, max_bytes=settings.ingest_max_file_bytes)
+    base = LENIENT if settings.ingest.policy.strip().lower() == "lenient" else STRICT
+    return dataclasses.replace(base, max_bytes=settings.ingest.max_file_bytes)
 
 
 # --- runs ----------------------------------------------------------------------------------

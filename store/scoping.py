@@ -30,7 +30,7 @@ from piccolo.columns.combination import Where, WhereRaw
 from piccolo.query.functions.aggregate import Count
 from piccolo.table import Table
 
-from aimis.errors import NotFound
+from kernel.errors import NotFound
 from store.tables import (
     ApiToken,
     ArchiveRetrieval,

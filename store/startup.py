@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aimis.errors import AppError
+from kernel.errors import AppError
 from store.tables import Alliance
 
 

@@ -34,7 +34,7 @@ class Hospital(Table):
     code = Varchar(length=40, unique=True)
     level = Varchar(length=20, default="lower")  # leading | lower
     time_zone = Varchar(length=64, default="Asia/Shanghai")
-    modules = JSON(default="[]")  # enabled feature modules, see aimis.domain.MODULES
+    modules = JSON(default="[]")  # enabled feature modules, see kernel.domain.MODULES
     phone = Varchar(length=40, default="")
     address = Varchar(length=300, default="")
     logo_file = Varchar(length=200, default="")  # name under <data>/logos, never user-chosen

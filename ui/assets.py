@@ -8,7 +8,7 @@ import hashlib
 from functools import lru_cache
 from typing import Any
 
-from ui import UI_DIR
+from kernel.paths import UI_DIR
 
 STATIC_DIR = UI_DIR / "static"
 

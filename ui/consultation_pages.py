@@ -11,14 +11,14 @@ from typing import Any
 from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
 
-from aimis.domain import Module
-from aimis.errors import Forbidden
 from api.accounts import service as accounts
 from api.auth import ctx_of, module_enabled
 from api.consultations import contacts, service
 from api.consultations.access import APPLY
 from api.consultations.controllers import LIST, LOG, VIEW
 from api.consultations.schemas import ConsultationRead, ContactDoctor
+from kernel.domain import Module
+from kernel.errors import Forbidden
 from states.consultation import CONSULTATION
 from store.uow import Actor
 from store.zones import hospital_zone

@@ -9,10 +9,10 @@ from typing import Any
 from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
 
-from aimis.errors import NotFound
 from api.dictionaries import dictionaries as dicts
 from api.dictionaries import knowledge, templates
 from api.management import service
+from kernel.errors import NotFound
 from ui import i18n
 from ui.i18n_dictionaries import ZH_DICTIONARIES
 from ui.management_pages import HOSPITAL_ADMIN, _admin

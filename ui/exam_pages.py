@@ -18,12 +18,12 @@ from litestar import Controller, Request, get
 from litestar.di import Provide
 from litestar.response import Redirect, Template
 
-from aimis.domain import Module
-from aimis.errors import Forbidden
 from api.auth import ctx_of, module_enabled
 from api.exams import service
 from api.exams.schemas import ExamRead
 from api.phi import phi
+from kernel.domain import Module
+from kernel.errors import Forbidden
 from store.examinations import STATUSES, get_examination, hospital_zone, visible_hospital_ids
 from store.tables import CheckItem, Department, DiagnosisRequest, Hospital
 from store.uow import Actor

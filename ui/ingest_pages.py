@@ -19,10 +19,10 @@ from litestar import Controller, Request, get
 from litestar.params import Parameter
 from litestar.response import Redirect, Template
 
-from aimis.settings import get_settings
 from api.auth import ctx_of
 from api.ingest import nodes, service
 from api.phi import patient_only, phi
+from kernel.settings import get_settings
 from states.migration import PIPELINE, MigrationState
 from store.scoping import visible
 from store.tables import Hospital
@@ -98,7 +98,7 @@ class IngestPages(Controller):
             source=source,
             states=service.STATES,
             sources=service.SOURCES,
-            max_upload=get_settings().ingest_max_upload_bytes,
+            max_upload=get_settings().ingest.max_upload_bytes,
             when=await _clock(actor),
             **_common(actor),
         )
@@ -191,9 +191,9 @@ class IngestPages(Controller):
             nodes=await nodes.list_nodes(ctx_of(request)),
             hospitals=await _hospitals(actor),
             receiver={
-                "ae_title": settings.dicom_ae_title,
-                "host": settings.dicom_host or settings.host,
-                "port": settings.dicom_port,
+                "ae_title": settings.dicom.ae_title,
+                "host": settings.dicom.host or settings.server.host,
+                "port": settings.dicom.port,
             },
             **_common(actor),
         )

@@ -17,13 +17,13 @@ from litestar import Controller, Request, get
 from litestar.di import Provide
 from litestar.response import Redirect, Template
 
-from aimis.domain import Module, Permission
-from aimis.errors import AppError, Forbidden
-from aimis.settings import get_settings
 from api.auth import ctx_of
 from api.bounds import INT32_MAX
 from api.management import audit, people, roles, service
 from api.management.controllers import AUDIT_READ
+from kernel.domain import Module, Permission
+from kernel.errors import AppError, Forbidden
+from kernel.settings import get_settings
 from store.scoping import hospital_figures
 from store.uow import Actor
 from ui import i18n
@@ -109,7 +109,7 @@ class ManagementPages(Controller):
             admins=[],
             editable=False,
             human_bytes=human_bytes,
-            logo_max_bytes=get_settings().logo_max_bytes,
+            logo_max_bytes=get_settings().server.logo_max_bytes,
         )
 
     @get("/hospitals")
@@ -143,7 +143,7 @@ class ManagementPages(Controller):
             admins=await people.list_admins(actor, hospital_id),
             editable=True,
             human_bytes=human_bytes,
-            logo_max_bytes=get_settings().logo_max_bytes,
+            logo_max_bytes=get_settings().server.logo_max_bytes,
         )
 
     @get("/departments")

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
 
-from aimis.errors import AppError
 from api.auth import actor_of
 from api.management import people, service
 from api.management.audit import time_zone_of
 from api.notifications import bindings, channels, log
+from kernel.errors import AppError
 from notifiers.base import HOSPITAL_CHANNELS, Channel
 from notifiers.configs import BINDINGS, FIELDS, KIND_LABELS
 from notifiers.texts import BUSINESS_TYPES

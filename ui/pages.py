@@ -12,8 +12,9 @@ from litestar.response import File, Redirect, Template
 
 from api.accounts import service
 from api.accounts.schemas import MeOut
+from kernel.paths import UI_DIR
 from store.uow import Actor
-from ui import UI_DIR, i18n
+from ui import i18n
 
 
 def _actor(request: Request) -> Actor | None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
 
-from aimis.domain import Permission
-from aimis.errors import Forbidden
 from api.auth import ctx_of
 from api.phi import phi
 from api.shares import service
+from kernel.domain import Permission
+from kernel.errors import Forbidden
 from store.examinations import get_examination, hospital_zone
 from ui import i18n
 from ui.exam_pages import clock, exam_reader

@@ -13,11 +13,11 @@ from urllib.parse import urlencode
 from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
 
-from aimis.errors import AppError, BadRequest
 from api.auth import ctx_of
 from api.phi import patient_only, phi
 from api.viewer import studies
 from api.viewer.controllers import viewer_url
+from kernel.errors import AppError, BadRequest
 from store.uow import Actor
 from ui import i18n
 from ui.i18n_studies import ZH_STUDIES

@@ -7,7 +7,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from aimis.settings import get_settings
 from api.accounts import service
 from api.accounts.schemas import (
     Done,
@@ -20,6 +19,7 @@ from api.accounts.schemas import (
     ResetIn,
 )
 from api.auth import SESSION_COOKIE, actor_of, ctx_of, require_login
+from kernel.settings import get_settings
 
 
 def session_cookie(session: service.NewSession) -> Cookie:
@@ -29,9 +29,9 @@ def session_cookie(session: service.NewSession) -> Cookie:
         value=session.token,
         httponly=True,
         samesite="lax",
-        secure=settings.secure_cookies,
+        secure=settings.server.secure_cookies,
         path="/",
-        max_age=settings.session_max_hours * 3600,
+        max_age=settings.login.session_max_hours * 3600,
     )
 
 

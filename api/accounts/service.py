@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 import anyio
 import msgspec
 
-from aimis import security
-from aimis.domain import ADMIN_KINDS
-from aimis.errors import BadRequest, Forbidden, Locked, NotFound, Unauthorized
-from aimis.settings import get_settings
 from api.accounts import throttle
 from api.accounts.schemas import MeOut
+from kernel import security
+from kernel.domain import ADMIN_KINDS
+from kernel.errors import BadRequest, Forbidden, Locked, NotFound, Unauthorized
+from kernel.settings import get_settings
 from store.tables import Hospital, PasswordHistory, QrLogin, ResetCode, Role, Session, User
 from store.uow import Actor, Ctx, audit_refusal, now, unit_of_work, write_audit
 
@@ -45,7 +45,7 @@ async def _user_time_zone(user: dict) -> str:
         )
         if tz:
             return str(tz["time_zone"])
-    return get_settings().time_zone
+    return get_settings().server.time_zone
 
 
 async def find_user(identifier: str) -> dict | None:
@@ -73,7 +73,7 @@ async def _count_failure(user_id: int, day: str) -> tuple[int, bool] | None:
     One UPDATE ... RETURNING, guarded by ``frozen = FALSE``, so fifty concurrent wrong
     passwords count exactly up to the limit and no further.
     """
-    limit = get_settings().max_failed_logins
+    limit = get_settings().login.max_failed_logins
     rows = await User.raw(
         "UPDATE app_user SET "
         "failed_count = CASE WHEN failed_day = {} THEN failed_count + 1 ELSE 1 END, "
@@ -150,7 +150,7 @@ def _wrong() -> Unauthorized:
 async def _unknown_account(ctx: Ctx, identifier: str, password: str) -> NoReturn:
     """A name that is no account answers like one: the same time (a password check), the
     same sentence, and a freeze after the same number of tries in a day."""
-    limit = get_settings().max_failed_logins
+    limit = get_settings().login.max_failed_logins
     count = await throttle.unknown_account_failure(identifier)
     if count <= limit:
         await _verify(_dummy_hash(), password)
@@ -290,7 +290,7 @@ async def _open_session(ctx: Ctx, user: dict, realm: str, action: str) -> NewSes
                 realm=realm,
                 created_at=at,
                 last_seen_at=at,
-                expires_at=at + timedelta(hours=settings.session_max_hours),
+                expires_at=at + timedelta(hours=settings.login.session_max_hours),
                 ip=ctx.ip[:64],
                 user_agent=ctx.user_agent[:300],
             )
@@ -337,7 +337,7 @@ async def actor_for_token(token: str) -> Actor | None:
         return None
     at = now()
     if at >= row["expires_at"] or at - row["last_seen_at"] > timedelta(
-        minutes=settings.session_idle_minutes
+        minutes=settings.login.session_idle_minutes
     ):
         return None
     if not row["user.active"] or row["user.frozen"] or row["user.hospital.active"] is False:
@@ -389,7 +389,7 @@ async def check_new_password(
     if problem:
         raise BadRequest(problem.en, zh=problem.zh)
     if user_id is not None:
-        keep = get_settings().password_history
+        keep = get_settings().passwords.history
         current = await User.select(User.password_hash).where(User.id == user_id).first()
         recent = (
             await PasswordHistory.select(PasswordHistory.password_hash)
@@ -470,7 +470,7 @@ async def request_reset(ctx: Ctx, identifier: str) -> None:
                 user=user["id"],
                 code_hash=code_hash,
                 created_at=at,
-                expires_at=at + timedelta(minutes=settings.reset_code_minutes),
+                expires_at=at + timedelta(minutes=settings.login.reset_code_minutes),
             )
         ).returning(ResetCode.id)
         reset_id = int(row[0]["id"])
@@ -494,7 +494,7 @@ async def _use_a_try(reset_id: int) -> bool:
     """Count one guess at a code, atomically, before the code is compared: one
     ``UPDATE ... WHERE tries < limit RETURNING``, so fifty concurrent guesses get exactly
     ``AIMIS_RESET_CODE_TRIES`` comparisons and the rest nothing."""
-    limit = get_settings().reset_code_tries
+    limit = get_settings().login.reset_code_tries
     rows = await ResetCode.raw(
         "UPDATE reset_code SET tries = tries + 1 "
         "WHERE id = {} AND used = FALSE AND tries < {} RETURNING tries",
@@ -510,8 +510,8 @@ async def reset_password(ctx: Ctx, identifier: str, code: str, new_password: str
     about the account."""
     wrong = BadRequest(
         f"The verification code is wrong or has expired. A code allows "
-        f"{get_settings().reset_code_tries} tries; then request a new one.",
-        zh=f"验证码错误或已过期。每个验证码可尝试 {get_settings().reset_code_tries} 次，"
+        f"{get_settings().login.reset_code_tries} tries; then request a new one.",
+        zh=f"验证码错误或已过期。每个验证码可尝试 {get_settings().login.reset_code_tries} 次，"
         "之后请重新获取。",
     )
     attempt = await throttle.reset_attempt(ctx.ip)
@@ -574,7 +574,7 @@ async def reset_password(ctx: Ctx, identifier: str, code: str, new_password: str
 async def new_qr(ctx: Ctx) -> tuple[str, datetime]:
     token = security.new_token(24)
     at = now()
-    expires = at + timedelta(seconds=get_settings().qr_token_seconds)
+    expires = at + timedelta(seconds=get_settings().login.qr_token_seconds)
     await QrLogin.insert(
         QrLogin(token_hash=security.token_hash(token), created_at=at, expires_at=expires)
     )

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from aimis.errors import TooManyRequests
-from aimis.settings import get_settings
 from api import ratelimit
 from api.ratelimit import Rule, Taken
+from kernel.errors import TooManyRequests
+from kernel.settings import get_settings
 from store.uow import now
 
 LOGIN_ACCOUNT = "login-account"
@@ -60,17 +60,17 @@ async def _take_all(steps: list[tuple[Rule, str, str, str]]) -> Attempt:
 
 async def login_attempt(ip: str, identifier: str) -> Attempt:
     settings = get_settings()
-    window = settings.login_failure_window_seconds
+    window = settings.login.login_failure_window_seconds
     return await _take_all(
         [
             (
-                Rule("login-address", settings.login_failures_per_address, window),
+                Rule("login-address", settings.login.login_failures_per_address, window),
                 ratelimit.address_subject(ip),
                 "Too many failed logins from your network.",
                 "您所在网络的登录失败次数过多，",
             ),
             (
-                Rule(LOGIN_ACCOUNT, settings.login_failures_per_account, window),
+                Rule(LOGIN_ACCOUNT, settings.login.login_failures_per_account, window),
                 identifier.strip(),
                 "Too many failed logins for this account.",
                 "该账号登录失败次数过多，",
@@ -81,17 +81,17 @@ async def login_attempt(ip: str, identifier: str) -> Attempt:
 
 async def forgot_request(ip: str, identifier: str) -> None:
     settings = get_settings()
-    window = settings.forgot_window_seconds
+    window = settings.login.forgot_window_seconds
     await _take_all(
         [
             (
-                Rule("forgot-address", settings.forgot_per_address, window),
+                Rule("forgot-address", settings.login.forgot_per_address, window),
                 ratelimit.address_subject(ip),
                 "Too many verification codes were requested from your network.",
                 "您所在网络申请验证码过于频繁，",
             ),
             (
-                Rule("forgot-account", settings.forgot_per_account, window),
+                Rule("forgot-account", settings.login.forgot_per_account, window),
                 identifier.strip(),
                 "Too many verification codes were requested for this account.",
                 "该账号申请验证码过于频繁，",
@@ -107,8 +107,8 @@ async def reset_attempt(ip: str) -> Attempt:
             (
                 Rule(
                     "reset-address",
-                    settings.reset_failures_per_address,
-                    settings.reset_failure_window_seconds,
+                    settings.login.reset_failures_per_address,
+                    settings.login.reset_failure_window_seconds,
                 ),
                 ratelimit.address_subject(ip),
                 "Too many wrong verification codes from your network.",
@@ -123,10 +123,12 @@ async def unknown_account_failure(identifier: str) -> int:
     account's count (``AIMIS_TIME_ZONE``), so that such a name freezes after the same number
     of tries and reads exactly like an account that exists."""
     settings = get_settings()
-    local = now().astimezone(ZoneInfo(settings.time_zone))
+    local = now().astimezone(ZoneInfo(settings.server.time_zone))
     midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     seconds = max(1, int((midnight - local).total_seconds()))
-    rule = Rule(f"login-unknown-{local.date().isoformat()}", settings.max_failed_logins, seconds)
+    rule = Rule(
+        f"login-unknown-{local.date().isoformat()}", settings.login.max_failed_logins, seconds
+    )
     return (await ratelimit.take(rule, identifier.strip())).count
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import msgspec
 
-from aimis.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from api.archive.cases import queue
 from api.archive.schemas import (
     Done,
@@ -33,6 +32,7 @@ from api.archive.schemas import (
     StudyPage,
     StudyRow,
 )
+from kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from states.retrieval import OPEN_STATES, RETRIEVAL
 from store.engine import timeline
 from store.reads import note

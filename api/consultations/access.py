@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from aimis.domain import Kind, Permission
-from aimis.errors import NotFound
+from kernel.domain import Kind, Permission
+from kernel.errors import NotFound
 from store.tables import Consultation, ConsultationInvite, ConsultationParticipant, User
 from store.uow import Actor
 

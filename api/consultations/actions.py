@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aimis.errors import BadRequest, Conflict, Forbidden
 from api.consultations import access
 from api.consultations.records import (
     department_label,
@@ -21,6 +20,7 @@ from api.consultations.records import (
 from api.consultations.reminders import cancel_reminder
 from api.consultations.schemas import DecisionIn, Done, ExpertIn, StepIn
 from api.consultations.service import actor_of, expert_in_department
+from kernel.errors import BadRequest, Conflict, Forbidden
 from states.consultation import CONSULTATION, ConsultationState
 from states.machine import Decision
 from store.engine import apply

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import anyio
 
-from aimis.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, TooLarge
-from aimis.settings import get_settings
 from api.consultations import access
 from api.consultations.records import CASE, STATE_ZH, load, record_step
 from api.consultations.schemas import AttachmentRead
 from api.consultations.service import OPEN_STATES, actor_of, attachments
+from kernel.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from kernel.settings import get_settings
 from store.reads import note
 from store.tables import Attachment
 from store.uow import Actor, Ctx, now, unit_of_work
@@ -110,7 +110,7 @@ def _unsupported(message: str, zh: str) -> UnsupportedType:
 
 
 def folder() -> Path:
-    return get_settings().data_dir / "attachments"
+    return get_settings().server.data_dir / "attachments"
 
 
 def _write(content: bytes) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import msgspec
 
-from aimis.domain import Kind
 from api.consultations.access import REVIEW
 from api.consultations.schemas import ContactDepartment, ContactDoctor, Contacts
 from api.consultations.service import consultation_hospitals
+from kernel.domain import Kind
 from store.tables import Department, User
 from store.uow import Actor
 

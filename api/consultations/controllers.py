@@ -11,7 +11,6 @@ from litestar.params import Body
 from litestar.response import File
 from litestar.status_codes import HTTP_200_OK
 
-from aimis.domain import Module
 from api.auth import actor_of, ctx_of, require_admin, require_login, require_module
 from api.consultations import access, actions, attachments, contacts, report, service
 from api.consultations.schemas import (
@@ -31,6 +30,7 @@ from api.consultations.schemas import (
 )
 from api.live import register_case_watcher
 from api.phi import phi
+from kernel.domain import Module
 from ui import i18n
 from ui.i18n_consultation import STRINGS as _STRINGS  # noqa: F401  (registers the Chinese)
 

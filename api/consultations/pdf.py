@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aimis.errors import AppError
+from kernel.errors import AppError
 
 FONT_DIR = Path("/usr/share/fonts/opentype/noto")
 REGULAR = FONT_DIR / "NotoSansCJK-Regular.ttc"

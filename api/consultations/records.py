@@ -9,8 +9,8 @@ from typing import Any
 
 import msgspec
 
-from aimis.errors import NotFound
 from api.consultations.access import audience
+from kernel.errors import NotFound
 from states.consultation import ConsultationFacts, InviteFact
 from store.tables import CaseHistory, Consultation, ConsultationInvite
 from store.uow import Ctx, UnitOfWork, now

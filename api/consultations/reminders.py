@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from aimis.settings import get_settings
 from api.consultations import access
 from api.consultations.records import CASE, notify
+from kernel.settings import get_settings
 from states.consultation import ConsultationState
 from store.tables import Consultation, Timer
 from store.uow import UnitOfWork, now
@@ -39,7 +39,7 @@ async def schedule_reminder(consultation_id: int, starts_at: datetime) -> None:
     await cancel_reminder(consultation_id)
     if starts_at <= now():
         return
-    lead = timedelta(minutes=get_settings().consultation_reminder_minutes)
+    lead = timedelta(minutes=get_settings().consultation.reminder_minutes)
     await Timer.insert(
         Timer(case_type=CASE, case_id=consultation_id, kind=REMINDER, due_at=starts_at - lead)
     )

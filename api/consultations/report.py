@@ -17,7 +17,6 @@ from typing import Any
 
 import anyio
 
-from aimis.errors import BadRequest, Conflict, Forbidden
 from api.consultations import access
 from api.consultations.pdf import ReportDocument, Section, render
 from api.consultations.records import (
@@ -33,6 +32,7 @@ from api.consultations.records import (
 )
 from api.consultations.schemas import Done, PersonRead, ReportIn, ReportLock, StepIn
 from api.consultations.service import actor_of, live_lock, read
+from kernel.errors import BadRequest, Conflict, Forbidden
 from states.consultation import CONSULTATION, ConsultationState
 from states.machine import Decision
 from store.engine import apply

@@ -11,8 +11,6 @@ from typing import Any
 
 import msgspec
 
-from aimis.domain import Kind, Module
-from aimis.errors import BadRequest, Forbidden, Unauthorized
 from api.consultations import access
 from api.consultations.access import APPLY, Involvement
 from api.consultations.records import (
@@ -39,6 +37,8 @@ from api.consultations.schemas import (
     ReportRead,
     TimelineEntry,
 )
+from kernel.domain import Kind, Module
+from kernel.errors import BadRequest, Forbidden, Unauthorized
 from states.consultation import CONSULTATION, ConsultationState
 from store.engine import timeline as case_timeline
 from store.scoping import patient_hospital_ids

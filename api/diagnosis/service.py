@@ -17,8 +17,6 @@ from typing import Any
 
 import msgspec
 
-from aimis.domain import Kind, Module, Permission
-from aimis.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from api.diagnosis.schemas import (
     RequestCreate,
     RequestDetail,
@@ -27,6 +25,8 @@ from api.diagnosis.schemas import (
     TargetHospital,
     TimelineEntry,
 )
+from kernel.domain import Kind, Module, Permission
+from kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from states.diagnosis import DIAGNOSIS, DiagnosisFacts, DiagnosisState
 from store import diagnosis as store
 from store.engine import timeline as case_timeline

@@ -16,10 +16,10 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from aimis.errors import AppError, Unauthorized
-from aimis.settings import get_settings
 from api.auth import ctx_of
 from api.tokens import service as tokens
+from kernel.errors import AppError, Unauthorized
+from kernel.settings import get_settings
 from store.uow import Actor, Ctx, audit_refusal
 
 PREFIX = "/dicomweb"
@@ -54,7 +54,7 @@ def actor(request: Request) -> Actor:
 
 
 def base_url(request: Request) -> str:
-    public = get_settings().public_url.rstrip("/")
+    public = get_settings().server.public_url.rstrip("/")
     root = public or str(request.base_url).rstrip("/")
     return root + PREFIX
 

@@ -1,8 +1,8 @@
-"""Refusals particular to DICOMweb; the shared ones are in ``aimis.errors``."""
+"""Refusals particular to DICOMweb; the shared ones are in ``kernel.errors``."""
 
 from __future__ import annotations
 
-from aimis.errors import AppError
+from kernel.errors import AppError
 
 
 class NotAcceptable(AppError):

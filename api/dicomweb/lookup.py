@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aimis.errors import Conflict, NotFound
+from kernel.errors import Conflict, NotFound
 from store import files
 from store.scoping import visible_images
 from store.tables import Instance

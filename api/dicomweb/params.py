@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from aimis.errors import BadRequest
 from api.dicomweb.attributes import ATTRS_BY_LEVEL, BY_TAG, LEVELS_UP_TO, Attr, Level, Match, tag_of
+from kernel.errors import BadRequest
 
 MAX_LIMIT = 1000
 UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")

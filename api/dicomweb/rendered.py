@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aimis.errors import BadRequest
 from api.dicomweb.cache import PICTURES
 from api.dicomweb.errors import Undecodable
 from api.dicomweb.lookup import Stored
@@ -14,6 +13,7 @@ from api.dicomweb.wado import frame_error
 from imaging.frames import FrameError
 from imaging.read import IngestRefused
 from imaging.render import THUMBNAIL_SIZE, Window, parse_viewport, render, thumbnail
+from kernel.errors import BadRequest
 
 
 @dataclass(frozen=True)

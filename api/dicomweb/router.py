@@ -1,4 +1,4 @@
-"""Every DICOMweb handler, for ``api/routes.py``. STOW-RS comes from ``stow.py`` (the ingest
+"""Every DICOMweb handler, for ``aimis/routes.py``. STOW-RS comes from ``stow.py`` (the ingest
 side owns it) when that module is present."""
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from typing import Any
 import anyio
 import msgspec
 
-from aimis.errors import BadRequest
 from api.dicomweb import metadata as meta
 from api.dicomweb import qido, rendered, wado
 from api.dicomweb.attributes import Level
@@ -29,6 +28,7 @@ from api.dicomweb.media import (
 )
 from api.dicomweb.params import parse_qido
 from imaging.render import THUMBNAIL_SIZE
+from kernel.errors import BadRequest
 from store.reads import note
 from store.uow import Actor, Ctx
 

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 import anyio
 from pydicom.uid import UID
 
-from aimis.errors import BadRequest, NotFound
 from api.dicomweb.cache import FRAMES
 from api.dicomweb.errors import Undecodable
 from api.dicomweb.lookup import Stored
@@ -26,6 +25,7 @@ from imaging.frames import (
     native_frame,
 )
 from imaging.read import IngestRefused, parse_instance
+from kernel.errors import BadRequest, NotFound
 
 CHUNK = 512 * 1024
 MAX_FRAMES_PER_REQUEST = 2000

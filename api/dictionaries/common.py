@@ -10,8 +10,8 @@ import msgspec
 from msgspec import UNSET
 from piccolo.table import Table
 
-from aimis.errors import BadRequest, Conflict
 from api.management.service import actor_of, changed_fields, versioned_update
+from kernel.errors import BadRequest, Conflict
 from store.uow import Ctx, unit_of_work
 
 CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aimis.errors import BadRequest
 from api.dictionaries.common import (
     WHAT_ZH,
     actor_of,
@@ -33,6 +32,7 @@ from api.dictionaries.schemas import (
     DeviceUpdate,
 )
 from api.management.service import clean_text, own_hospital, unique_or_conflict
+from kernel.errors import BadRequest
 from store.scoping import get_visible, visible
 from store.tables import BodyPart, CheckItem, Device, DeviceType
 from store.uow import Actor, Ctx, now, unit_of_work

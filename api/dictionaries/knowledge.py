@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aimis.errors import BadRequest, NotFound
 from api.dictionaries.common import actor_of, apply_update, like_pattern
 from api.dictionaries.schemas import PhraseCreate, PhrasePage, PhraseRead, PhraseUpdate
 from api.management.service import clean_text, own_hospital
+from kernel.errors import BadRequest, NotFound
 from store.scoping import visible
 from store.tables import KnowledgePhrase
 from store.uow import Actor, Ctx, now, unit_of_work

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from aimis.errors import BadRequest, Forbidden, NotFound
 from api.dictionaries.common import actor_of, apply_update
 from api.dictionaries.schemas import (
     FieldInfo,
@@ -29,6 +28,7 @@ from api.dictionaries.schemas import (
     TemplateUpdate,
 )
 from api.management.service import clean_text, own_hospital
+from kernel.errors import BadRequest, Forbidden, NotFound
 from store.examinations import get_examination, hospital_zone
 from store.reads import note
 from store.scoping import visible

@@ -34,9 +34,9 @@ from pynetdicom import (
 )
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from aimis.settings import get_settings
 from api.ingest import nodes
 from imaging.codecs import prefer_fast_decoders
+from kernel.settings import get_settings
 from store.db import close_pool, start_pool
 from store.imaging_index import (
     ItemResult,
@@ -227,21 +227,21 @@ def build_ae(ae_title: str) -> AE:
 
 async def serve(stop: asyncio.Event) -> None:
     settings = get_settings()
-    host = settings.dicom_host or settings.host
+    host = settings.dicom.host or settings.server.host
     prefer_fast_decoders()
     await start_pool()
     loop = asyncio.get_running_loop()
-    ae = build_ae(settings.dicom_ae_title)
+    ae = build_ae(settings.dicom.ae_title)
     receiver = Receiver(loop, ae)
     await receiver.refresh()
     server = await asyncio.to_thread(
-        ae.start_server, (host, settings.dicom_port), False, evt_handlers=receiver.handlers()
+        ae.start_server, (host, settings.dicom.port), False, evt_handlers=receiver.handlers()
     )
     log.info(
         "DICOM receiver %s listening on %s:%d (%d known node(s))",
-        settings.dicom_ae_title,
+        settings.dicom.ae_title,
         host,
-        settings.dicom_port,
+        settings.dicom.port,
         len(receiver.nodes),
     )
     try:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from aimis.domain import Module
-from aimis.errors import Forbidden
 from api.auth import actor_of, module_enabled
+from kernel.domain import Module
+from kernel.errors import Forbidden
 from store.scoping import NO_PATIENT_DATA, NO_PATIENT_DATA_ZH, sees_patient_data
 
 

@@ -22,10 +22,10 @@ import msgspec
 from msgspec import UNSET
 from piccolo.query.functions.aggregate import Count
 
-from aimis.errors import BadRequest
 from api.exams.schemas import ColumnPrefs, ExamPage, ExamRead, ExamUpdate, StatusCounts
 from api.management.audit import parse_day
 from api.management.service import actor_of
+from kernel.errors import BadRequest
 from store.examinations import (
     STATUSES,
     get_examination,

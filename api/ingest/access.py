@@ -7,8 +7,8 @@ alliance admin has no hospital of his own to store into.
 
 from __future__ import annotations
 
-from aimis.domain import Permission
-from aimis.errors import Forbidden
+from kernel.domain import Permission
+from kernel.errors import Forbidden
 from store.uow import Actor
 
 SENDER_PERMISSIONS = frozenset({Permission.admin, Permission.report_write})

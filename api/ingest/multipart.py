@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from aimis.errors import AppError, BadRequest, TooLarge
+from kernel.errors import AppError, BadRequest, TooLarge
 
 
 class UnsupportedMediaType(AppError):

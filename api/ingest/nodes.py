@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 
-from aimis.errors import BadRequest, Conflict
 from api.ingest.schemas import NodeCreate, NodeRead, NodeUpdate
 from api.ingest.service import actor_of, upload_hospital
+from kernel.errors import BadRequest, Conflict
 from store.scoping import get_visible, visible
 from store.tables import DicomNode, Hospital
 from store.uow import Ctx, now, unit_of_work

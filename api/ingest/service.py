@@ -15,7 +15,6 @@ from typing import Any
 import msgspec
 from piccolo.query.functions.aggregate import Count, Sum
 
-from aimis.errors import BadRequest, Forbidden
 from api.ingest.access import sending_hospital
 from api.ingest.schemas import (
     ItemRead,
@@ -26,6 +25,7 @@ from api.ingest.schemas import (
     RunRead,
     StepRead,
 )
+from kernel.errors import BadRequest, Forbidden
 from states.migration import MIGRATION, MigrationFacts, MigrationState
 from store.engine import timeline
 from store.imaging_index import percent_of, step

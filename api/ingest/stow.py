@@ -20,8 +20,6 @@ from typing import Any
 from litestar.datastructures import Headers
 from python_multipart.multipart import parse_options_header
 
-from aimis.errors import BadRequest
-from aimis.settings import get_settings
 from api.ingest.multipart import (
     Part,
     UnsupportedMediaType,
@@ -29,6 +27,8 @@ from api.ingest.multipart import (
     check_declared_size,
     read_parts,
 )
+from kernel.errors import BadRequest
+from kernel.settings import get_settings
 from store import files
 from store.imaging_index import (
     ItemResult,
@@ -79,7 +79,7 @@ async def store_instances(
     """Receive, ingest, hand over; returns (HTTP status, response dataset, run id)."""
     folder = files.spool_root() / "incoming" / uuid.uuid4().hex
     try:
-        limit = get_settings().ingest_max_upload_bytes
+        limit = get_settings().ingest.max_upload_bytes
         check_declared_size(headers.get("content-length"), limit)
         parts = await read_parts(body, _boundary(headers.get("content-type", "")), folder, limit)
         if not parts:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from litestar.datastructures import Headers
 
-from aimis.errors import BadRequest, TooLarge
-from aimis.settings import get_settings
 from api.ingest.multipart import boundary_of, check_declared_size, read_parts
 from api.ingest.zips import Received, ZipLimits, expand_zip, is_zip
+from kernel.errors import BadRequest, TooLarge
+from kernel.settings import get_settings
 from store import files
 from store.imaging_index import create_run, hand_over, spool_file
 from store.uow import Ctx
@@ -31,7 +31,7 @@ def incoming_folder() -> Path:
 
 def expand(received: list[Received], folder: Path) -> list[Received]:
     """Zips replaced by their entries; every size within the upload limit."""
-    budget = get_settings().ingest_max_upload_bytes
+    budget = get_settings().ingest.max_upload_bytes
     out: list[Received] = []
     for n, item in enumerate(received, start=1):
         if is_zip(item.path, item.name):
@@ -48,10 +48,10 @@ def expand(received: list[Received], folder: Path) -> list[Received]:
             budget -= item.size
         if budget < 0:
             raise TooLarge(
-                f"The upload expands to more than the {get_settings().ingest_max_upload_bytes:,} "
+                f"The upload expands to more than the {get_settings().ingest.max_upload_bytes:,} "
                 "bytes accepted.",
                 zh="上传内容解压后超过了允许的 "
-                f"{get_settings().ingest_max_upload_bytes:,} 字节上限。",
+                f"{get_settings().ingest.max_upload_bytes:,} 字节上限。",
             )
     return out
 
@@ -79,7 +79,7 @@ async def spool_run(
 async def upload(ctx: Ctx, hospital_id: int, headers: Headers, body: AsyncIterator[bytes]) -> int:
     """``multipart/form-data`` with one or more ``files`` parts (files, a folder's files,
     zips); returns the new run's id."""
-    limit = get_settings().ingest_max_upload_bytes
+    limit = get_settings().ingest.max_upload_bytes
     check_declared_size(headers.get("content-length"), limit)
     boundary, _ = boundary_of(headers.get("content-type", ""), "multipart/form-data")
     folder = incoming_folder()

@@ -10,8 +10,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from aimis.errors import BadRequest, TooLarge
-from aimis.settings import get_settings
+from kernel.errors import BadRequest, TooLarge
+from kernel.settings import get_settings
 
 CHUNK = 1024 * 1024
 SKIPPED_PREFIXES = ("__MACOSX/",)
@@ -36,8 +36,8 @@ class ZipLimits:
     @classmethod
     def from_settings(cls, budget: int | None = None) -> ZipLimits:
         s = get_settings()
-        total = s.ingest_max_upload_bytes if budget is None else budget
-        return cls(s.ingest_max_zip_entries, total, s.ingest_max_file_bytes, s.ingest_zip_max_ratio)
+        total = s.ingest.max_upload_bytes if budget is None else budget
+        return cls(s.ingest.max_zip_entries, total, s.ingest.max_file_bytes, s.ingest.zip_max_ratio)
 
 
 def unsafe_name(name: str) -> bool:

@@ -15,10 +15,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aimis.errors import BadRequest, NotFound
-from aimis.settings import get_settings
 from api.management.schemas import AuditPage, AuditRead
 from api.management.service import actor_of
+from kernel.errors import BadRequest, NotFound
+from kernel.settings import get_settings
 from store.reads import note
 from store.scoping import audit_clause, can_see_hospital
 from store.tables import AuditLog, Hospital
@@ -119,7 +119,7 @@ async def time_zone_of(actor: Actor) -> str:
         row = await query.first()
         if row:
             return str(row["time_zone"])
-    return get_settings().time_zone
+    return get_settings().server.time_zone
 
 
 def parse_day(value: str, what: str, what_zh: str = "") -> date | None:

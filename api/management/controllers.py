@@ -17,7 +17,6 @@ from litestar.params import Body
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK
 
-from aimis.settings import get_settings
 from api.auth import actor_of, ctx_of, require_admin, require_alliance_admin, require_login
 from api.management import audit, media, people, roles, service
 from api.management.guards import require_hospital_admin
@@ -44,6 +43,7 @@ from api.management.schemas import (
     UserRead,
 )
 from api.phi import phi
+from kernel.settings import get_settings
 
 Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
@@ -97,7 +97,7 @@ class HospitalController(Controller):
         self, request: Request, hospital_id: int, data: Multipart
     ) -> HospitalRead:
         upload = data.get("logo")
-        limit = get_settings().logo_max_bytes
+        limit = get_settings().server.logo_max_bytes
         content = await upload.read(limit + 1) if isinstance(upload, UploadFile) else None
         return await media.upload_logo(ctx_of(request), hospital_id, content)
 

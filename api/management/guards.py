@@ -5,8 +5,8 @@ from __future__ import annotations
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from aimis.errors import Forbidden
 from api.auth import actor_of, require_admin
+from kernel.errors import Forbidden
 
 
 def require_hospital_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> None:

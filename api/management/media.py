@@ -17,10 +17,10 @@ import anyio
 import segno
 from PIL import Image, UnidentifiedImageError
 
-from aimis.errors import BadRequest, NotFound, TooLarge
-from aimis.settings import get_settings
 from api.management.schemas import HospitalRead
 from api.management.service import actor_of, get_hospital
+from kernel.errors import BadRequest, NotFound, TooLarge
+from kernel.settings import get_settings
 from store.scoping import get_visible
 from store.tables import Hospital
 from store.uow import Actor, Ctx, unit_of_work
@@ -31,7 +31,7 @@ LOGO_BOX = (512, 512)  # stored logos are scaled down to fit; a header shows the
 
 
 def logos_dir() -> Path:
-    return get_settings().data_dir / "logos"
+    return get_settings().server.data_dir / "logos"
 
 
 def _normalise_logo(content: bytes) -> bytes:
@@ -88,7 +88,7 @@ def _write_atomically(folder: Path, name: str, content: bytes) -> Path:
 async def upload_logo(ctx: Ctx, hospital_id: int, content: bytes | None) -> HospitalRead:
     actor = actor_of(ctx)
     before = await get_visible(Hospital, hospital_id, actor, "hospital")
-    limit = get_settings().logo_max_bytes
+    limit = get_settings().server.logo_max_bytes
     if not content:
         raise BadRequest(
             "Choose a PNG or JPEG file to upload as the logo (form field 'logo').",

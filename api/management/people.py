@@ -11,8 +11,6 @@ from typing import Any
 
 from msgspec import UNSET
 
-from aimis.domain import Kind
-from aimis.errors import BadRequest, Conflict, NotFound
 from api.accounts import throttle
 from api.accounts.service import check_new_password, local_day, set_password
 from api.management.schemas import (
@@ -36,6 +34,8 @@ from api.management.service import (
     unique_or_conflict,
     versioned_update,
 )
+from kernel.domain import Kind
+from kernel.errors import BadRequest, Conflict, NotFound
 from store.scoping import get_visible, hospital_ids_clause, visible
 from store.tables import Department, Hospital, Role, Session, User
 from store.uow import Actor, Ctx, unit_of_work

@@ -11,8 +11,6 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from aimis.domain import Permission
-from aimis.errors import BadRequest, Conflict
 from api.management.schemas import RoleCreate, RoleRead, RoleUpdate
 from api.management.service import (
     actor_of,
@@ -22,6 +20,8 @@ from api.management.service import (
     user_counts,
     versioned_update,
 )
+from kernel.domain import Permission
+from kernel.errors import BadRequest, Conflict
 from store.scoping import get_visible, visible
 from store.tables import Role, User
 from store.uow import Actor, Ctx, now, unit_of_work

@@ -20,9 +20,6 @@ import msgspec
 from msgspec import UNSET, UnsetType
 from piccolo.table import Table
 
-from aimis import security
-from aimis.domain import DEFAULT_ROLES, Kind, Module
-from aimis.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from api.accounts.service import NewPassword, check_new_password, set_password
 from api.management.schemas import (
     DepartmentCreate,
@@ -33,6 +30,9 @@ from api.management.schemas import (
     HospitalUpdate,
     SelfReviewUpdate,
 )
+from kernel import security
+from kernel.domain import DEFAULT_ROLES, Kind, Module
+from kernel.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from store.scoping import get_visible, visible
 from store.tables import Alliance, Department, Hospital, Role, User
 from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work

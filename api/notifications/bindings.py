@@ -11,10 +11,10 @@ from typing import Any
 
 from msgspec import UNSET
 
-from aimis.domain import Kind
-from aimis.errors import BadRequest, NotFound
 from api.management.service import actor_of, changed_fields, versioned_update
 from api.notifications.schemas import BindingRead, BindingUpdate
+from kernel.domain import Kind
+from kernel.errors import BadRequest, NotFound
 from notifiers.configs import ConfigProblem, check_binding
 from store.scoping import hospital_ids_clause
 from store.tables import User

@@ -14,7 +14,6 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from aimis.errors import BadRequest, Conflict, NotFound
 from api.management.service import actor_of, clean_text, own_hospital, versioned_update
 from api.notifications.schemas import (
     ChannelCreate,
@@ -25,6 +24,7 @@ from api.notifications.schemas import (
     RuleRead,
     RuleUpdate,
 )
+from kernel.errors import BadRequest, Conflict, NotFound
 from notifiers.base import Channel
 from notifiers.configs import (
     BINDINGS,

@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aimis.errors import BadRequest, NotFound
 from api.management.audit import parse_day, time_zone_of
 from api.notifications.schemas import DeliveryPage, DeliveryRead
+from kernel.errors import BadRequest, NotFound
 from notifiers.base import DUPLICATE_NOTE, Channel
 from store.scoping import visible
 from store.tables import Hospital, Notification, User

@@ -15,8 +15,8 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from aimis.domain import Permission
-from aimis.errors import Conflict, Forbidden, NotFound
+from kernel.domain import Permission
+from kernel.errors import Conflict, Forbidden, NotFound
 from store.diagnosis import reporting_hospital
 from store.examinations import get_examination
 from store.tables import ExamReport, Hospital, User

@@ -14,9 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from aimis.errors import NotFound
-from aimis.settings import get_settings
 from api.reports.access import names, readable
+from kernel.errors import NotFound
+from kernel.settings import get_settings
 from store.reads import note
 from store.tables import CheckItem, ExamReport, ExamReportVersion, Hospital, Study
 from store.uow import Ctx

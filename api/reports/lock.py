@@ -15,8 +15,6 @@ from typing import Any
 
 import msgspec
 
-from aimis.domain import Permission
-from aimis.errors import Conflict, Forbidden
 from api.reports.access import (
     CASE,
     STATE_ZH,
@@ -28,6 +26,8 @@ from api.reports.access import (
     page_topic,
 )
 from api.reports.schemas import Done, LockRead, PersonRead
+from kernel.domain import Permission
+from kernel.errors import Conflict, Forbidden
 from store.tables import CaseHistory, ExamReport, Timer
 from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work
 from store.zones import hospital_zone

@@ -15,8 +15,6 @@ from typing import Any
 
 import msgspec
 
-from aimis.domain import Permission
-from aimis.errors import BadRequest, Conflict, Forbidden, NotFound
 from api.dictionaries.templates import templates_for_examination
 from api.reports.access import (
     CASE,
@@ -57,6 +55,8 @@ from api.reports.schemas import (
     VersionRead,
     VersionSummary,
 )
+from kernel.domain import Permission
+from kernel.errors import BadRequest, Conflict, Forbidden, NotFound
 from states.exam_report import EXAM_REPORT, ExamReportFacts
 from states.machine import Decision
 from store.diagnosis import follow_report

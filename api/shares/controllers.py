@@ -10,12 +10,12 @@ from __future__ import annotations
 from litestar import Controller, Request, get, post
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from aimis.domain import Permission
 from api.auth import actor_of, ctx_of, require_permission
 from api.exams.guards import require_exam_list
 from api.phi import phi
 from api.shares import service
 from api.shares.schemas import Colleague, ReceivedShares, ShareCreate, ShareRead
+from kernel.domain import Permission
 
 
 class ShareController(Controller):

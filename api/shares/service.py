@@ -16,8 +16,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from aimis.errors import BadRequest, NotFound
 from api.shares.schemas import Colleague, ReceivedShares, ShareCreate, ShareRead
+from kernel.errors import BadRequest, NotFound
 from store.examinations import examination_clause, get_examination
 from store.reads import note
 from store.tables import Examination, ExamShare, User

@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
-from aimis import security
-from aimis.errors import BadRequest, Forbidden, NotFound
 from api.tokens.schemas import TokenCreate, TokenCreated, TokenRead
+from kernel import security
+from kernel.errors import BadRequest, Forbidden, NotFound
 from store.scoping import NO_PATIENT_DATA, NO_PATIENT_DATA_ZH, sees_patient_data, visible
 from store.tables import ApiToken, User
 from store.uow import Actor, Ctx, now, unit_of_work

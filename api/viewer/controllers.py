@@ -13,11 +13,11 @@ from urllib.parse import quote
 from litestar import Controller, Request, Response, get
 from litestar.response import File, Redirect
 
-from aimis.errors import AppError, NotFound
 from api.headers import viewer_policy
 from api.phi import patient_only
 from api.viewer import ohif
 from api.viewer.ohif import OhifFiles, Rewritten
+from kernel.errors import AppError, NotFound
 from store.uow import Actor
 
 FILES = OhifFiles()

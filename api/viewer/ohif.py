@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ui import UI_DIR
+from kernel.paths import UI_DIR
 
 log = logging.getLogger(__name__)
 

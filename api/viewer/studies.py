@@ -12,7 +12,7 @@ from datetime import date
 
 import msgspec
 
-from aimis.errors import BadRequest, NotFound
+from kernel.errors import BadRequest, NotFound
 from store.reads import note
 from store.scoping import visible, visible_images
 from store.tables import Instance, Study

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from aimis.domain import Kind
 from api.management.service import create_account, create_hospital
 from flows import archive
 from imaging.synth import Sizes, synth
+from kernel.domain import Kind
 from store.imaging_index import create_run, ingest_file
 from store.tables import Alliance, ArchiveRetrieval, AuditLog, Study
 from store.uow import Ctx, now

@@ -16,8 +16,8 @@ import msgspec
 import pytest
 from PIL import Image
 
-from aimis.domain import Kind
 from api.management.service import create_account, create_hospital
+from kernel.domain import Kind
 from store.tables import Alliance, AuditLog, Hospital, Role, User
 from store.uow import Ctx
 from tests.e2e.conftest import login, shot
@@ -483,7 +483,7 @@ async def test_pages_in_chinese(browser, app_url, place) -> None:
 def test_every_page_string_has_chinese() -> None:
     """Every ``_('…')`` of every template has its Chinese, once the app's pages (which
     register their strings at import) are loaded."""
-    import api.routes  # noqa: F401  (every page module, and so every string table)
+    import aimis.routes  # noqa: F401  (every page module, and so every string table)
     from ui import i18n
     from ui.management_pages import PERMISSION_LABELS
 

@@ -11,8 +11,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from aimis.domain import Kind
 from api.management.service import create_account
+from kernel.domain import Kind
 from store.tables import Alliance, Notification, NotificationChannel, NotificationRule, User
 from store.uow import Ctx, now
 from tests.e2e.conftest import login, shot

@@ -7,8 +7,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from aimis.domain import Kind
 from api.management.service import create_account
+from kernel.domain import Kind
 from store.tables import Hospital
 from store.uow import Ctx
 from tests.e2e.conftest import login, shot

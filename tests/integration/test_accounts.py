@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from aimis.domain import Kind
 from api.management.service import create_account
+from kernel.domain import Kind
 from store.tables import AuditLog, Session, User
 from store.uow import Ctx, now
 

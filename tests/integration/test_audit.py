@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from api.management.service import create_alliance
+from kernel.paths import UI_DIR
 from store.tables import Alliance, AuditLog
 from store.uow import Ctx
 from tests.integration.test_management import PASSWORD, Place, alliance_client, make_place
-from ui import UI_DIR
 from ui.assets import static_url
 
 pytestmark = pytest.mark.integration

@@ -17,10 +17,10 @@ import msgspec
 import pytest
 import websockets
 
-from aimis.domain import Kind, Module
-from aimis.settings import get_settings
 from api.management.service import create_account, create_department, create_hospital
 from flows.consultation import MEETING_TEMPLATE_ENV, create_meeting
+from kernel.domain import Kind, Module
+from kernel.settings import get_settings
 from store.tables import (
     Attachment,
     AuditLog,
@@ -742,7 +742,7 @@ async def test_the_room_live_topic_delivers_each_step(new_api, app_url, uniq) ->
 
 async def test_attachments_allowed_kinds_safe_storage_and_download(new_api, uniq) -> None:
     li, cid = await simple_case(new_api, uniq)
-    folder = get_settings().data_dir / "attachments"
+    folder = get_settings().server.data_dir / "attachments"
     uploads = [
         ("报告 report.pdf", PDF_BYTES, "application/pdf"),
         ("scan.PNG", PNG_BYTES, "image/png"),
@@ -789,7 +789,7 @@ async def test_attachments_allowed_kinds_safe_storage_and_download(new_api, uniq
 
 async def test_forbidden_and_oversized_attachments_are_refused(new_api, uniq) -> None:
     li, cid = await simple_case(new_api, uniq)
-    folder = get_settings().data_dir / "attachments"
+    folder = get_settings().server.data_dir / "attachments"
     folder.mkdir(parents=True, exist_ok=True)
     files_before = sorted(p.name for p in folder.iterdir())
     url = f"/api/consultations/{cid}/attachments"

@@ -18,14 +18,14 @@ import msgspec
 import pytest
 import websockets
 
-from aimis.domain import Kind, Module
-from aimis.errors import Conflict
 from api.management.service import (
     create_account,
     create_alliance,
     create_department,
     create_hospital,
 )
+from kernel.domain import Kind, Module
+from kernel.errors import Conflict
 from store.diagnosis import follow_report, reporting_hospital
 from store.engine import timeline
 from store.tables import (

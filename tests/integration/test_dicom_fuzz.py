@@ -31,8 +31,8 @@ from pynetdicom import AE, _config
 from pynetdicom.dsutils import split_dataset
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from aimis.domain import Kind
 from api.management.service import create_account, create_hospital
+from kernel.domain import Kind
 from store import files
 from store.tables import Alliance, DicomNode, Instance, MigrationItem, User
 from store.uow import Ctx, now

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from aimis.domain import Kind
 from api.management.service import create_account, create_hospital
 from imaging.read import LENIENT
 from imaging.synth import Sizes, synth
+from kernel.domain import Kind
 from store.imaging_index import create_run, ingest_file
 from store.tables import Alliance
 from store.uow import Ctx

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from aimis.domain import Kind
 from api.management.service import create_account
+from kernel.domain import Kind
 from store.tables import AuditLog, Hospital, Notification, Outbox, ResetCode, User
 from store.uow import Ctx
 

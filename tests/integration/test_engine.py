@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from aimis.errors import Conflict
+from kernel.errors import Conflict
 from states.consultation import CONSULTATION, ConsultationFacts
 from store.engine import apply, timeline
 from store.tables import AuditLog, Consultation, Event, Hospital, User

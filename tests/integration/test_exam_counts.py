@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from aimis.domain import Module
 from api.management.service import create_hospital
+from kernel.domain import Module
 from store.db import transaction
 from store.tables import Examination, ExaminationCount, Hospital
 from store.uow import Ctx, now

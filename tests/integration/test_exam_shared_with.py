@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from aimis.domain import Module
 from api.management.service import create_hospital
+from kernel.domain import Module
 from store.db import transaction
 from store.tables import DiagnosisRequest, Examination, Hospital
 from store.uow import Ctx, now

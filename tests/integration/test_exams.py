@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import websockets
 
-from aimis.domain import Kind, Module
-from aimis.errors import NotFound
 from api.management.service import create_account, create_department, create_hospital
+from kernel.domain import Kind, Module
+from kernel.errors import NotFound
 from store.examinations import examination_from_study
 from store.tables import (
     Alliance,
@@ -482,7 +482,7 @@ async def test_new_examination_is_announced_on_the_hospital_topic(app_url, new_a
 async def test_the_demo_examinations_have_their_check_items() -> None:
     """The demo loads its dictionaries before its studies, so each demo examination found
     its check item when the migration recorded it."""
-    from api.ingest.commands import DEMO_DETAIL
+    from aimis.imports import DEMO_DETAIL
 
     runs = await MigrationRun.select(MigrationRun.id).where(
         MigrationRun.source_detail == DEMO_DETAIL
@@ -599,7 +599,7 @@ async def test_status_counts_are_exact_beyond_the_cap_without_other_filters(new_
     """Without filters (or by hospital only) the chips read the counts the database keeps
     (``examination_count``): exact past 10,000; any other filter counts at most 10,000 a
     status and says so (``capped``)."""
-    from aimis.settings import get_settings
+    from kernel.settings import get_settings
 
     place = await make_place(new_api, uniq)
     many = 10_050

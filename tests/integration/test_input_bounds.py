@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from aimis.settings import get_settings
+from kernel.settings import get_settings
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +101,7 @@ async def test_int_json_fields(doctor, admin, value: int) -> None:
 
 
 async def test_deeply_nested_json_is_refused(doctor, admin) -> None:
-    depth = get_settings().json_max_depth
+    depth = get_settings().server.json_max_depth
     for nested in (b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 5000 + b"1" + b"}" * 5000):
         res = await admin.request(
             "POST",
@@ -134,7 +134,7 @@ def _nest(levels: int) -> object:
 
 
 async def test_oversized_json_is_refused(admin) -> None:
-    limit = get_settings().json_max_bytes
+    limit = get_settings().server.json_max_bytes
     big = {"name": "x" * (limit + 10)}
     res = await admin.post("/api/manage/departments", json=big)
     refused(res, 413, f"larger than {limit} bytes")

@@ -17,9 +17,9 @@ import pytest
 import segno
 from PIL import Image
 
-from aimis.domain import Module, Permission
-from aimis.settings import get_settings
 from api.management.service import create_alliance
+from kernel.domain import Module, Permission
+from kernel.settings import get_settings
 from store.tables import AuditLog, Department, Hospital, Role, Session, User
 from store.uow import Ctx
 
@@ -379,7 +379,7 @@ async def test_real_gif_is_refused(place) -> None:
 
 
 async def test_oversized_logo_is_refused(place) -> None:
-    limit = get_settings().logo_max_bytes
+    limit = get_settings().server.logo_max_bytes
     # a valid PNG padded past the limit with a private ancillary chunk
     content = png_bytes() + b"\0" * (limit + 1)
     before = logo_files()

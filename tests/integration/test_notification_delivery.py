@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from aimis.settings import get_settings
+from kernel.settings import get_settings
 from store.tables import Notification, Outbox, User
 from store.uow import Ctx, unit_of_work
 from tests.conftest import free_port

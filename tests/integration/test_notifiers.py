@@ -12,9 +12,9 @@ import msgspec
 import pytest
 from pydantic import SecretStr
 
-from aimis.domain import Kind
-from aimis.settings import Settings
 from api.management.service import create_account
+from kernel.domain import Kind
+from kernel.settings import NotifySettings, Settings
 from notifiers import Channel, OutgoingMessage, Recipient, build_channels
 from notifiers.apprise_adapter import email_notifier, url_notifier
 from store.tables import Hospital, Notification, Outbox, ResetCode, User
@@ -68,10 +68,10 @@ async def test_webhook_through_apprise(ops_http) -> None:
 def test_channel_follows_the_users_binding(smtp) -> None:
     with_mail = Recipient(user_id=1, username="dr.a", email="a@hospital.test")
     without = Recipient(user_id=2, username="dr.b")
-    channels = build_channels(Settings(smtp_url=SecretStr(smtp.url)))
+    channels = build_channels(Settings(notify=NotifySettings(smtp_url=SecretStr(smtp.url))))
     assert channels.choose(with_mail) == (Channel.email, "a@hospital.test")
     assert channels.choose(without) == (Channel.log, "dr.b")
-    no_smtp = build_channels(Settings(smtp_url=SecretStr("")))
+    no_smtp = build_channels(Settings(notify=NotifySettings(smtp_url=SecretStr(""))))
     assert no_smtp.choose(with_mail) == (Channel.log, "dr.a")
 
 

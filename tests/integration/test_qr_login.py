@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 import websockets
 
-from aimis.security import token_hash
+from kernel.security import token_hash
 from store.tables import QrLogin
 from store.uow import now
 from tests.integration.test_accounts import PASSWORD, make_doctor

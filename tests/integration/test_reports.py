@@ -12,8 +12,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from aimis.domain import Kind, Module
 from api.management.service import create_account, create_department, create_hospital
+from kernel.domain import Kind, Module
 from store.examinations import examination_from_study
 from store.tables import (
     Alliance,

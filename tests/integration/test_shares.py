@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import websockets
 
-from aimis.domain import Kind, Module
-from aimis.settings import get_settings
 from api.management.service import create_account, create_department, create_hospital
+from kernel.domain import Kind, Module
+from kernel.settings import get_settings
 from store.tables import Alliance, AuditLog, DiagnosisRequest, ExamShare, Outbox, Role
 from store.uow import Ctx, now
 from tests.fakes.wechat import FakeWeChat

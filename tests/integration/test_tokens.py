@@ -11,7 +11,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from aimis import security
+from kernel import security
 from store.tables import ApiToken, AuditLog, User
 from store.uow import now
 from tests.integration.test_dicomweb_data import (  # noqa: F401

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aimis.errors import Conflict, NotFound
+from kernel.errors import Conflict, NotFound
 
 
 def test_text_in_the_readers_language() -> None:

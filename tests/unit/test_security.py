@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from argon2 import PasswordHasher
 
-from aimis import security
-from aimis.settings import Settings
+from kernel import security
+from kernel.settings import Settings
 
 pytestmark = pytest.mark.unit
 

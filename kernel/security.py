@@ -12,7 +12,7 @@ from typing import NamedTuple
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from aimis.settings import get_settings
+from kernel.settings import get_settings
 
 
 @lru_cache(maxsize=1)
@@ -20,8 +20,8 @@ def _hasher() -> PasswordHasher:
     """argon2id with the configured cost; verifying reads the cost from the hash itself."""
     settings = get_settings()
     return PasswordHasher(
-        time_cost=settings.password_hash_time_cost,
-        memory_cost=settings.password_hash_memory_kib,
+        time_cost=settings.passwords.hash_time_cost,
+        memory_cost=settings.passwords.hash_memory_kib,
         parallelism=4,
     )
 

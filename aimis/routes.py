@@ -41,7 +41,7 @@ from api.reports.outputs import ReportOutputController
 from api.shares.controllers import ShareController
 from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
-from ui import UI_DIR
+from kernel.paths import UI_DIR
 from ui.archive_pages import ArchivePages
 from ui.consultation_pages import ConsultationPages
 from ui.diagnosis_pages import DiagnosisPages
