@@ -6,15 +6,15 @@ import pytest
 from argon2 import PasswordHasher
 
 from kernel import security
-from kernel.settings import Settings
+from kernel.settings import PasswordSettings
 
 pytestmark = pytest.mark.unit
 
 
 def test_the_default_cost_is_rfc_9106_low_memory() -> None:
-    fields = Settings.model_fields
-    assert fields["password_hash_memory_kib"].default == 65536
-    assert fields["password_hash_time_cost"].default == 3
+    fields = PasswordSettings.model_fields
+    assert fields["hash_memory_kib"].default == 65536
+    assert fields["hash_time_cost"].default == 3
 
 
 def test_hashes_are_argon2id_at_the_configured_cost() -> None:
