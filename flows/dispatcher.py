@@ -33,7 +33,7 @@ from flows.notify import deliver_case_notice, deliver_reset_code, use_channels
 from flows.outbox import Job, PermanentFailure
 from flows.report_dicom import store_report_dicom
 from kernel.settings import DispatchSettings, get_settings
-from notifiers import build_channels
+from notifiers.channels import build_channels
 from store.db import close_pool, start_pool
 
 log = logging.getLogger(__name__)

@@ -27,16 +27,15 @@ from prefect.cache_policies import NO_CACHE
 from flows.outbox import PermanentFailure, worth_retrying
 from flows.runs import outbox_flow
 from kernel.settings import get_settings
-from notifiers import (
+from notifiers.base import (
+    DUPLICATE_NOTE,
     Channel,
-    Channels,
     DeliveryResult,
     Notifier,
     OutgoingMessage,
     Recipient,
-    build_channels,
 )
-from notifiers.base import DUPLICATE_NOTE
+from notifiers.channels import Channels, build_channels
 from notifiers.configs import BINDINGS
 from notifiers.texts import case_message
 from store.db import transaction

@@ -15,8 +15,9 @@ from pydantic import SecretStr
 from api.management.service import create_account
 from kernel.domain import Kind
 from kernel.settings import NotifySettings, Settings
-from notifiers import Channel, OutgoingMessage, Recipient, build_channels
 from notifiers.apprise_adapter import email_notifier, url_notifier
+from notifiers.base import Channel, OutgoingMessage, Recipient
+from notifiers.channels import build_channels
 from store.tables import Hospital, Notification, Outbox, ResetCode, User
 from store.uow import Ctx, unit_of_work
 from tests.conftest import free_port
