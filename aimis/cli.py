@@ -15,9 +15,16 @@ async def migrate() -> None:
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)
+    from aimis.errors import AppError
+    from store.baseline import BASELINE, mark_old_chain
     from store.db import use_write_ahead_log
 
     await use_write_ahead_log()
+    try:
+        if await mark_old_chain():
+            print(f"Built by the migrations the baseline replaces: {BASELINE} marked as run.")
+    except AppError as exc:
+        raise SystemExit(f"migration refused: {exc.message}") from None
     result = await run_forwards("store")
     if not result.success:
         raise SystemExit(f"migration failed: {result.message}")
