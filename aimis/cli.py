@@ -5,22 +5,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
-import store  # noqa: F401  (sets PICCOLO_CONF before any table is used)
 from kernel.settings import get_settings
 
 
 async def migrate() -> None:
-    from piccolo.apps.migrations.commands.forwards import run_forwards
+    """``aimis migrate``, saying why when it cannot."""
+    from store.migrate import MigrationFailed
+    from store.migrate import migrate as run
 
-    get_settings().server.data_dir.mkdir(parents=True, exist_ok=True)
-    from store.db import use_write_ahead_log
-
-    await use_write_ahead_log()
-    result = await run_forwards("store")
-    if not result.success:
-        raise SystemExit(f"migration failed: {result.message}")
+    try:
+        note = await run()
+    except MigrationFailed as exc:
+        raise SystemExit(str(exc)) from None
+    if note:
+        print(note)
 
 
 async def _with_pool(coro):  # type: ignore[no-untyped-def]
@@ -167,6 +168,9 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     args = build_parser().parse_args(argv)
+    # Before anything imports Prefect (flows, the dispatcher): its API is ours, not a
+    # throw-away server of its own; an explicit PREFECT_API_URL (a worker's) wins.
+    os.environ.setdefault("PREFECT_API_URL", get_settings().prefect_api)
     args.func(args)
 
 

@@ -497,12 +497,16 @@ class Supervisor:
 
 async def prepare(settings: Settings) -> Callable[[], None] | None:
     """Migrate, load the demo into an empty database; returns what prints the accounts."""
-    from aimis.cli import migrate
     from aimis.demo import ALLIANCE, DEMO_PASSWORD, DOCTORS, HOSPITALS, load_demo, print_accounts
     from store.db import close_pool, start_pool
+    from store.migrate import MigrationFailed, migrate
     from store.tables import Alliance
 
-    await migrate()
+    try:
+        if note := await migrate():
+            say(note)
+    except MigrationFailed as exc:
+        raise SystemExit(str(exc)) from None
     if not settings.server.demo:
         return None
     await start_pool()
@@ -536,8 +540,6 @@ def run_up(no_prefect: bool = False) -> int:
         say(f"port {port} on {settings.server.host} is in use (another `aimis up`?): set {name}")
     if busy:
         return 1
-    import store  # noqa: F401  (PICCOLO_CONF before the first table is used)
-
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the readiness polls
 
     started = time.monotonic()

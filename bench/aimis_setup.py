@@ -24,8 +24,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import store  # noqa: F401  (PICCOLO_CONF before any table)
-
 HOSPITAL = "CITY"
 
 

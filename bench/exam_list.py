@@ -330,9 +330,9 @@ async def measure(reps: int) -> list[dict[str, Any]]:
 async def run_one(db: str, rows: int, reps: int) -> dict[str, Any]:
     """In a child process whose environment already names the database. A kept database
     (``--keep``) that already holds the examinations is measured as it is."""
-    from aimis.cli import migrate
     from aimis.demo import load_demo
     from store.db import close_pool, start_pool
+    from store.migrate import migrate
     from store.tables import Examination
 
     await migrate()

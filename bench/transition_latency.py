@@ -358,7 +358,6 @@ async def adjust_expert_by_flow(
 def serve_flow() -> None:
     """``--serve``: serve the flow above (runs in its own process, like a worker)."""
     sys.path.insert(0, str(ROOT))
-    import store  # noqa: F401  (PICCOLO_CONF)
 
     adjust_expert_by_flow.serve(name="bench", print_starting_message=False)
 

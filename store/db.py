@@ -30,7 +30,6 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
 
 from kernel.settings import get_settings
-from store.tables import ALL_TABLES
 
 
 def postgres_config(url: str) -> dict[str, Any]:
@@ -147,12 +146,17 @@ def make_engine() -> Engine:
     settings = get_settings()
     if settings.is_postgres:
         return PostgresEngine(config=postgres_config(settings.database.url))
-    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
     return PooledSQLiteEngine(path=str(settings.sqlite_path), timeout=30)
 
 
+# The one engine of this process, built from the settings without touching the database
+# (no connection, no file): every table of ``store.tables`` is bound to it, and Piccolo's
+# migration commands find it through ``store.piccolo_conf``.
+ENGINE = make_engine()
+
+
 def engine() -> Engine:
-    return ALL_TABLES[0]._meta.db
+    return ENGINE
 
 
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (

@@ -20,6 +20,8 @@ from piccolo.columns import (
 )
 from piccolo.table import Table
 
+from store.db import ENGINE
+
 
 class Alliance(Table):
     id = Serial(primary_key=True)
@@ -837,3 +839,13 @@ ALL_TABLES: list[type[Table]] = [
     ExamShare,
     ListPreference,
 ]
+
+# Bound here, not found through PICCOLO_CONF: every process that imports the tables uses the
+# engine of its settings, whatever started it (the command line, a Prefect worker's flow run,
+# a test).
+def _bind(tables: list[type[Table]]) -> None:
+    for table in tables:
+        table._meta.db = ENGINE
+
+
+_bind(ALL_TABLES)

@@ -57,13 +57,13 @@ os.environ["AIMIS_NOTIFY_ALLOWED_HOSTS"] = "127.0.0.1"
 os.environ.setdefault(
     "AIMIS_PREFECT_API_URL", "http://127.0.0.1:9/api"
 )  # none unless a test starts one
+# what `aimis` commands do at start (aimis.cli.main): Prefect, once imported, talks to ours
+os.environ.setdefault("PREFECT_API_URL", os.environ["AIMIS_PREFECT_API_URL"])
 if TEST_DB == "postgres":
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     os.environ["AIMIS_DATABASE_URL"] = f"{base}/{_pg_name}"
 else:
     os.environ.pop("AIMIS_DATABASE_URL", None)
-
-import store  # noqa: E402,F401
 
 
 def free_port() -> int:
@@ -87,7 +87,7 @@ def database() -> Iterator[str]:
     """A fresh, migrated app database for the whole run."""
     if TEST_DB == "postgres":
         asyncio.run(_pg_admin(f'CREATE DATABASE "{_pg_name}"'))
-    from aimis.cli import migrate
+    from store.migrate import migrate
 
     asyncio.run(migrate())
     yield TEST_DB

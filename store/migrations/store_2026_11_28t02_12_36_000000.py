@@ -1,4 +1,4 @@
-"""``examination.shared_with`` kept by triggers on ``diagnosis_request``, indexed, backfilled.
+"""``examination.shared_with`` kept by triggers on ``diagnosis_request``, and indexed.
 
 The diagnosing hospital's examination list reads its shared examinations through
 ``examination (shared_with, exam_time, id)`` / ``(shared_with, print_time, id)`` like its own
@@ -6,8 +6,8 @@ The diagnosing hospital's examination list reads its shared examinations through
 column is the target hospital of the examination's open request (one per examination),
 NULL when none: set when a request is created, kept while it is open, cleared when it is
 rejected, cancelled or deleted. Triggers do it in the transaction of every write of
-``diagnosis_request``, so no code path can forget it. Then the existing rows are backfilled.
-Separate from the add_column migration before it: Piccolo runs raw steps first.
+``diagnosis_request``, so no code path can forget it. (On the databases of its day it then
+backfilled the column; since the baseline it runs before any row exists.)
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
@@ -17,7 +17,7 @@ from store.db import engine
 
 ID = "2026-11-28T02:12:36:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "examination shared_with triggers, indexes and backfill"
+DESCRIPTION = "examination shared_with triggers and indexes"
 
 INDEXES = [
     "CREATE INDEX IF NOT EXISTS ix_exam_shared_time ON examination (shared_with, exam_time, id)",
@@ -93,13 +93,6 @@ POSTGRES_DROP = [
     "DROP FUNCTION IF EXISTS diagnosis_request_shared_trigger()",
 ]
 
-BACKFILL = (
-    "UPDATE examination SET shared_with = (SELECT d.target_hospital FROM diagnosis_request d "
-    "WHERE d.examination = examination.id AND d.state NOT IN ('rejected', 'cancelled') "
-    "ORDER BY d.id DESC LIMIT 1) "
-    "WHERE id IN (SELECT examination FROM diagnosis_request)"
-)
-
 
 def _sqlite() -> bool:
     return isinstance(engine(), SQLiteEngine)
@@ -107,7 +100,7 @@ def _sqlite() -> bool:
 
 async def _forwards() -> None:
     db = engine()
-    for sql in [*INDEXES, *(SQLITE if _sqlite() else POSTGRES), BACKFILL]:
+    for sql in [*INDEXES, *(SQLITE if _sqlite() else POSTGRES)]:
         await db.run_ddl(sql)
 
 

@@ -435,7 +435,6 @@ def test_the_machine_refuses_with_sentences() -> None:
 
 ARCHIVE_ONE = """
 import asyncio, sys
-import store
 from store.db import close_pool, start_pool
 from flows.archive import archive_study
 

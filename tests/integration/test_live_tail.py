@@ -74,7 +74,6 @@ async def write_event(topic: str) -> int:
 
 WRITE = """
 import asyncio, sys
-import store
 from api.live import use_shared_channel
 from store.uow import Ctx, unit_of_work
 
