@@ -71,6 +71,14 @@ def guarded(database: str) -> Iterator[list[str]]:
 
 
 @pytest.fixture(scope="session")
+def behind_proxy(database: str) -> Iterator[str]:
+    """One replica behind a TLS-terminating proxy on 127.0.0.1 (trusted), reached at a
+    plain http address: only the proxy's X-Forwarded-Proto says a request came over TLS."""
+    for urls in _replicas(1, "behind-proxy", AIMIS_PUBLIC_URL=""):
+        yield urls[0]
+
+
+@pytest.fixture(scope="session")
 def guarded_redis(database: str) -> Iterator[list[str]]:
     """Two replicas whose counters (and live channel) are in the local Redis."""
     yield from _replicas(2, "guarded-redis", AIMIS_REDIS_URL=REDIS_URL)

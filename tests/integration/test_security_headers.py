@@ -155,11 +155,16 @@ async def test_the_viewer_runs_under_its_own_policy(api, demo) -> None:
     assert "'unsafe-eval'" in worker["script-src"] and "blob:" in worker["worker-src"]
 
 
-async def test_hsts_only_over_tls(api) -> None:
+async def test_hsts_only_over_tls(api, behind_proxy: str) -> None:
     plain = await api.get("/login")
     assert "strict-transport-security" not in plain.headers
-    # the TLS proxy in front of the app says so (uvicorn trusts it on loopback)
-    tls = await api.get("/login", headers={"x-forwarded-proto": "https"})
+    # an X-Forwarded-Proto from a proxy the operator did not name is not believed
+    spoofed = await api.get("/login", headers={"x-forwarded-proto": "https"})
+    assert "strict-transport-security" not in spoofed.headers
+    # the trusted TLS proxy in front of the app says so (AIMIS_TRUSTED_PROXIES)
+    async with httpx.AsyncClient(base_url=behind_proxy) as client:
+        assert "strict-transport-security" not in (await client.get("/login")).headers
+        tls = await client.get("/login", headers={"x-forwarded-proto": "https"})
     assert tls.headers["strict-transport-security"].startswith("max-age=")
     assert int(tls.headers["strict-transport-security"].split("=")[1]) >= 15_552_000
 
