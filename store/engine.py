@@ -1,10 +1,17 @@
-"""The process engine: applies a trigger to a persisted case.
+"""The process engine: the one writer of a process step's history, live events, audit and
+outbox rows.
 
-allowed? guards? (``states``) → one transaction: the new state with a version check, a
-history row, the caller's effects (sub-records, outbox rows), live events and an audit row →
-after commit, the unit of work publishes the events. Of concurrent triggers on one case
-exactly one wins: the conditional ``UPDATE ... WHERE version = ?`` lets one through and the
-others get 409 with the current state.
+- ``apply``: a trigger on a persisted case. allowed? guards? (``states``) → one transaction:
+  the new state with a version check, a history row, the caller's effects (sub-records,
+  outbox rows), live events and an audit row → after commit, the unit of work publishes the
+  events. Of concurrent triggers on one case exactly one wins: the conditional
+  ``UPDATE ... WHERE version = ?`` lets one through and the others get 409 with the current
+  state.
+- ``create``: a transition from no state: the case row in the machine's initial state at
+  version 1, then the same history → effects → events → audit sequence.
+- ``note``: a timeline step that is not a transition (a lock taken or freed, a file added, a
+  report saved): a history row with the state unchanged, its events (and audit) in the
+  caller's unit of work.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ class Applied:
     to_state: str
     version: int
     history_id: int
+
+
+CREATE = "create"
 
 
 async def current(table: type[Table], case_id: int, what: str) -> dict[str, Any]:
@@ -87,34 +97,14 @@ async def apply(
         if not updated:
             raise _stale(process, case_id, await current(table, case_id, process.name))
         actor = ctx.actor
-        history = await CaseHistory.insert(
-            CaseHistory(
-                case_type=process.name,
-                case_id=case_id,
-                actor_id=actor.user_id if actor else None,
-                actor_name=actor.username if actor else "system",
-                event=trigger,
-                from_state=state.value,
-                to_state=dest.value,
-                reason=reason[:2000],
-                summary=msgspec.json.encode(summary or {}).decode(),
-                at=now(),
-                ip=ctx.ip[:64],
-            )
-        ).returning(CaseHistory.id)
-        history_id = int(history[0]["id"])
+        history_id = await _history(
+            ctx, process.name, case_id, trigger, state.value, dest.value, reason, summary
+        )
         if effects is not None:
             await effects(uow, decision)
-        payload = {
-            "case_type": process.name,
-            "case_id": case_id,
-            "event": trigger,
-            "from": state.value,
-            "to": dest.value,
-            "version": seen + 1,
-            "history_id": history_id,
-            **(summary or {}),
-        }
+        payload = _payload(
+            process.name, case_id, trigger, state.value, dest.value, seen + 1, history_id, summary
+        )
         for topic in (f"case:{process.name}:{case_id}", *topics):
             await uow.event(topic, f"{process.name}.{trigger}", payload)
         await uow.audit(
@@ -126,6 +116,127 @@ async def apply(
             hospital_id=None if actor else row.get("hospital"),
         )
     return Applied(case_id, trigger, state.value, dest.value, seen + 1, history_id)
+
+
+async def create(
+    ctx: Ctx,
+    process: Process[Any],
+    table: type[Table],
+    values: dict[str, Any],
+    *,
+    reason: str = "",
+    summary: dict[str, Any] | None = None,
+    topics: Sequence[str] = (),
+) -> Applied:
+    """Insert a case of ``process`` (``values``: its columns by name, without state and
+    version) in the machine's initial state, version 1, with its history row, live events
+    and audit row in one unit of work (the caller's, when it has one open)."""
+    initial: Enum = process.initial
+    columns = {table._meta.get_column_by_name(name): value for name, value in values.items()}
+    columns[table._meta.get_column_by_name("state")] = initial.value
+    columns[table._meta.get_column_by_name("version")] = 1
+    async with unit_of_work(ctx) as uow:
+        inserted = await table.insert(table(_data=columns)).returning(table._meta.primary_key)
+        case_id = int(inserted[0][table._meta.primary_key._meta.name])
+        history_id = await _history(
+            ctx, process.name, case_id, CREATE, "", initial.value, reason, summary
+        )
+        payload = _payload(process.name, case_id, CREATE, "", initial.value, 1, history_id, summary)
+        for topic in (f"case:{process.name}:{case_id}", *topics):
+            await uow.event(topic, f"{process.name}.{CREATE}", payload)
+        await uow.audit(
+            f"{process.name}.{CREATE}",
+            process.name,
+            case_id,
+            detail=f"→ {initial.value}" + (f": {reason}" if reason else ""),
+            hospital_id=values.get("hospital"),
+        )
+    return Applied(case_id, CREATE, "", initial.value, 1, history_id)
+
+
+async def note(
+    uow: UnitOfWork,
+    case_type: str,
+    case_id: int,
+    event: str,
+    state: str,
+    *,
+    from_state: str | None = None,
+    reason: str = "",
+    summary: dict[str, Any] | None = None,
+    topics: Sequence[str] = (),
+    payload: dict[str, Any] | None = None,
+) -> int:
+    """A timeline step that is not a transition, in the caller's unit of work: its history
+    row (state unchanged unless ``from_state`` says where it came from) and a live event
+    ``<case_type>.<event>`` on each of ``topics`` (body: ids, the event, ``payload`` and the
+    history row's id). Returns the history row's id."""
+    history_id = await _history(
+        uow.ctx,
+        case_type,
+        case_id,
+        event,
+        state if from_state is None else from_state,
+        state,
+        reason,
+        summary,
+    )
+    body = {"case_type": case_type, "case_id": case_id, "event": event, **(payload or {})}
+    body.setdefault("history_id", history_id)
+    for topic in topics:
+        await uow.event(topic, f"{case_type}.{event}", body)
+    return history_id
+
+
+async def _history(
+    ctx: Ctx,
+    case_type: str,
+    case_id: int,
+    event: str,
+    from_state: str,
+    to_state: str,
+    reason: str,
+    summary: dict[str, Any] | None,
+) -> int:
+    actor = ctx.actor
+    row = await CaseHistory.insert(
+        CaseHistory(
+            case_type=case_type,
+            case_id=case_id,
+            actor_id=actor.user_id if actor else None,
+            actor_name=actor.username if actor else "system",
+            event=event,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason[:2000],
+            summary=msgspec.json.encode(summary or {}).decode(),
+            at=now(),
+            ip=ctx.ip[:64],
+        )
+    ).returning(CaseHistory.id)
+    return int(row[0]["id"])
+
+
+def _payload(
+    case_type: str,
+    case_id: int,
+    event: str,
+    source: str,
+    dest: str,
+    version: int,
+    history_id: int,
+    summary: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "case_type": case_type,
+        "case_id": case_id,
+        "event": event,
+        "from": source,
+        "to": dest,
+        "version": version,
+        "history_id": history_id,
+        **(summary or {}),
+    }
 
 
 def _stale(process: Process[Any], case_id: int, row: dict[str, Any]) -> Conflict:
