@@ -13,15 +13,6 @@ import msgspec
 
 from api.consultations import access
 from api.consultations.access import APPLY, Involvement
-from api.consultations.records import (
-    department_label,
-    facts,
-    invites_of,
-    iso,
-    load,
-    notify,
-    record_step,
-)
 from api.consultations.reminders import schedule_reminder
 from api.consultations.schemas import (
     AttachmentRead,
@@ -36,6 +27,15 @@ from api.consultations.schemas import (
     PersonRead,
     ReportRead,
     TimelineEntry,
+)
+from api.consultations.steps import (
+    department_label,
+    facts,
+    invites_of,
+    iso,
+    load,
+    notify,
+    record_step,
 )
 from kernel.domain import Kind, Module
 from kernel.errors import BadRequest, Forbidden, Unauthorized
