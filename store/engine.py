@@ -9,6 +9,11 @@ outbox rows.
   state.
 - ``create``: a transition from no state: the case row in the machine's initial state at
   version 1, then the same history → effects → events → audit sequence.
+- declared steps: what a process's declaration (``states.machine.declare``) names for a
+  trigger (who is told, which after-effects run) the feature's home binds to functions with
+  ``bind``; ``create`` and ``apply`` run them after the history row, in the same unit of
+  work (an effect that raises rolls the whole step back), then write the one ``notify``
+  outbox row for the audiences' users.
 - ``note``: a timeline step that is not a transition (a lock taken or freed, a file added, a
   report saved): a history row with the state unchanged, its events (and audit) in the
   caller's unit of work.
@@ -16,7 +21,7 @@ outbox rows.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -25,7 +30,7 @@ import msgspec
 from piccolo.table import Table
 
 from kernel.errors import Conflict, NotFound
-from states.machine import Decision, Process
+from states.machine import CREATE, Decision, Process
 from store.tables import CaseHistory
 from store.uow import Ctx, UnitOfWork, now, unit_of_work
 
@@ -42,7 +47,100 @@ class Applied:
     history_id: int
 
 
-CREATE = "create"
+@dataclass(frozen=True)
+class Done:
+    """A step as its declared audiences and after-effects see it (inside its transaction)."""
+
+    uow: UnitOfWork
+    process: str
+    case_id: int
+    trigger: str
+    from_state: str
+    to_state: str
+    version: int
+    history_id: int
+    facts: Any = None
+    reason: str = ""
+
+    @property
+    def ctx(self) -> Ctx:
+        return self.uow.ctx
+
+
+Audience = Callable[[Done], Awaitable[Iterable[int]]]
+"""The user ids a named audience of a step stands for."""
+Effect = Callable[[Done], Awaitable[None]]
+"""A named after-effect: sub-records, events, timers, outbox rows of a step."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    audiences: Mapping[str, Audience]
+    effects: Mapping[str, Effect]
+    business_type: str
+    link: Callable[[Done], Awaitable[str]] | None
+    describe: Callable[[Done], Awaitable[str]] | None
+
+
+_bindings: dict[str, Binding] = {}
+
+
+def bind(
+    process: Process[Any],
+    *,
+    audiences: Mapping[str, Audience] | None = None,
+    effects: Mapping[str, Effect] | None = None,
+    business_type: str = "",
+    link: Callable[[Done], Awaitable[str]] | None = None,
+    describe: Callable[[Done], Awaitable[str]] | None = None,
+) -> None:
+    """The feature's home binds the names of ``process.declared`` to functions (every name
+    it declares; a missing one is an error at import). ``business_type`` and ``link`` shape
+    the notice; ``describe`` the audit detail of a creation."""
+    audiences, effects = dict(audiences or {}), dict(effects or {})
+    missing = (process.declared.audiences - audiences.keys()) | (
+        process.declared.effects - effects.keys()
+    )
+    if missing:
+        raise ValueError(f"{process.name}: nothing bound to {', '.join(sorted(missing))}")
+    _bindings[process.name] = Binding(
+        audiences, effects, business_type or process.name, link, describe
+    )
+
+
+def binding(process: Process[Any]) -> Binding | None:
+    return _bindings.get(process.name)
+
+
+async def _declared(process: Process[Any], done: Done) -> None:
+    said = process.declared.said(done.trigger)
+    if not said.tell and not said.after:
+        return
+    bound = _bindings.get(process.name)
+    if bound is None:
+        raise RuntimeError(
+            f"{process.name} declares what its {done.trigger!r} step leaves, but nothing bound "
+            "it: import the process's home (api/<feature>/steps.py)"
+        )
+    for name in said.after:
+        await bound.effects[name](done)
+    users: set[int] = set()
+    for name in said.tell:
+        users.update(await bound.audiences[name](done))
+    if not users:
+        return
+    await done.uow.outbox(
+        "notify",
+        {
+            "business_type": bound.business_type,
+            "event": said.notice or done.trigger,
+            "case_type": process.name,
+            "case_id": done.case_id,
+            "user_ids": sorted(users),
+            "link": await bound.link(done) if bound.link else "",
+        },
+        key=f"notify-{process.name}-{done.case_id}-{done.history_id}",
+    )
 
 
 async def current(table: type[Table], case_id: int, what: str) -> dict[str, Any]:
@@ -102,6 +200,19 @@ async def apply(
         )
         if effects is not None:
             await effects(uow, decision)
+        done = Done(
+            uow,
+            process.name,
+            case_id,
+            trigger,
+            state.value,
+            dest.value,
+            seen + 1,
+            history_id,
+            facts,
+            reason,
+        )
+        await _declared(process, done)
         payload = _payload(
             process.name, case_id, trigger, state.value, dest.value, seen + 1, history_id, summary
         )
@@ -141,14 +252,22 @@ async def create(
         history_id = await _history(
             ctx, process.name, case_id, CREATE, "", initial.value, reason, summary
         )
+        done = Done(
+            uow, process.name, case_id, CREATE, "", initial.value, 1, history_id, None, reason
+        )
+        await _declared(process, done)
         payload = _payload(process.name, case_id, CREATE, "", initial.value, 1, history_id, summary)
         for topic in (f"case:{process.name}:{case_id}", *topics):
             await uow.event(topic, f"{process.name}.{CREATE}", payload)
+        bound = _bindings.get(process.name)
         await uow.audit(
             f"{process.name}.{CREATE}",
             process.name,
             case_id,
-            detail=f"→ {initial.value}" + (f": {reason}" if reason else ""),
+            detail=await bound.describe(done)
+            if bound and bound.describe
+            else f"→ {initial.value}" + (f": {reason}" if reason else ""),
+            # filed under the case's hospital, like a step without a user
             hospital_id=values.get("hospital"),
         )
     return Applied(case_id, CREATE, "", initial.value, 1, history_id)
