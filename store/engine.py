@@ -238,10 +238,12 @@ async def create(
     reason: str = "",
     summary: dict[str, Any] | None = None,
     topics: Sequence[str] = (),
+    facts: Any = None,
 ) -> Applied:
     """Insert a case of ``process`` (``values``: its columns by name, without state and
-    version) in the machine's initial state, version 1, with its history row, live events
-    and audit row in one unit of work (the caller's, when it has one open)."""
+    version) in the machine's initial state, version 1, with its history row, declared
+    effects (they see ``facts``), live events and audit row in one unit of work (the
+    caller's, when it has one open)."""
     initial: Enum = process.initial
     columns = {table._meta.get_column_by_name(name): value for name, value in values.items()}
     columns[table._meta.get_column_by_name("state")] = initial.value
@@ -253,7 +255,7 @@ async def create(
             ctx, process.name, case_id, CREATE, "", initial.value, reason, summary
         )
         done = Done(
-            uow, process.name, case_id, CREATE, "", initial.value, 1, history_id, None, reason
+            uow, process.name, case_id, CREATE, "", initial.value, 1, history_id, facts, reason
         )
         await _declared(process, done)
         payload = _payload(process.name, case_id, CREATE, "", initial.value, 1, history_id, summary)
@@ -285,11 +287,15 @@ async def note(
     summary: dict[str, Any] | None = None,
     topics: Sequence[str] = (),
     payload: dict[str, Any] | None = None,
+    audit: str = "",
+    detail: str = "",
+    hospital_id: int | None = None,
 ) -> int:
     """A timeline step that is not a transition, in the caller's unit of work: its history
-    row (state unchanged unless ``from_state`` says where it came from) and a live event
+    row (state unchanged unless ``from_state`` says where it came from), a live event
     ``<case_type>.<event>`` on each of ``topics`` (body: ids, the event, ``payload`` and the
-    history row's id). Returns the history row's id."""
+    history row's id) and, when ``audit`` names its action, the audit row
+    ``<case_type>.<audit>``. Returns the history row's id."""
     history_id = await _history(
         uow.ctx,
         case_type,
@@ -304,6 +310,9 @@ async def note(
     body.setdefault("history_id", history_id)
     for topic in topics:
         await uow.event(topic, f"{case_type}.{event}", body)
+    if audit:
+        action = f"{case_type}.{audit}"
+        await uow.audit(action, case_type, case_id, detail=detail, hospital_id=hospital_id)
     return history_id
 
 
