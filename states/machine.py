@@ -75,6 +75,7 @@ class Declared:
 
     process: str
     steps: Mapping[str, Said] = field(default_factory=dict)
+    created: str = CREATE  # the history event of the case's creation
 
     def said(self, trigger: str) -> Said:
         return self.steps.get(trigger, NOTHING)
@@ -177,10 +178,11 @@ class Process(Generic[S]):
         return "\n".join(lines)
 
 
-def declare(process: Process[Any], steps: Mapping[str, Said]) -> Declared:
-    """Attach ``steps`` to ``process`` (every key a trigger of its machine, or ``CREATE``)."""
-    unknown = set(steps) - {*process.triggers, CREATE}
+def declare(process: Process[Any], steps: Mapping[str, Said], *, created: str = CREATE) -> Declared:
+    """Attach ``steps`` to ``process`` (every key a trigger of its machine, or ``created``:
+    the name of the case's creation in its history)."""
+    unknown = set(steps) - {*process.triggers, created}
     if unknown:
         raise ValueError(f"{process.name} has no trigger {', '.join(sorted(unknown))}")
-    process.declared = Declared(process.name, dict(steps))
+    process.declared = Declared(process.name, dict(steps), created)
     return process.declared

@@ -30,7 +30,7 @@ import msgspec
 from piccolo.table import Table
 
 from kernel.errors import Conflict, NotFound
-from states.machine import CREATE, Decision, Process
+from states.machine import Decision, Process
 from store.tables import CaseHistory
 from store.uow import Ctx, UnitOfWork, now, unit_of_work
 
@@ -245,6 +245,7 @@ async def create(
     effects (they see ``facts``), live events and audit row in one unit of work (the
     caller's, when it has one open)."""
     initial: Enum = process.initial
+    event = process.declared.created
     columns = {table._meta.get_column_by_name(name): value for name, value in values.items()}
     columns[table._meta.get_column_by_name("state")] = initial.value
     columns[table._meta.get_column_by_name("version")] = 1
@@ -252,18 +253,18 @@ async def create(
         inserted = await table.insert(table(_data=columns)).returning(table._meta.primary_key)
         case_id = int(inserted[0][table._meta.primary_key._meta.name])
         history_id = await _history(
-            ctx, process.name, case_id, CREATE, "", initial.value, reason, summary
+            ctx, process.name, case_id, event, "", initial.value, reason, summary
         )
         done = Done(
-            uow, process.name, case_id, CREATE, "", initial.value, 1, history_id, facts, reason
+            uow, process.name, case_id, event, "", initial.value, 1, history_id, facts, reason
         )
         await _declared(process, done)
-        payload = _payload(process.name, case_id, CREATE, "", initial.value, 1, history_id, summary)
+        payload = _payload(process.name, case_id, event, "", initial.value, 1, history_id, summary)
         for topic in (f"case:{process.name}:{case_id}", *topics):
-            await uow.event(topic, f"{process.name}.{CREATE}", payload)
+            await uow.event(topic, f"{process.name}.{event}", payload)
         bound = _bindings.get(process.name)
         await uow.audit(
-            f"{process.name}.{CREATE}",
+            f"{process.name}.{event}",
             process.name,
             case_id,
             detail=await bound.describe(done)
@@ -272,7 +273,7 @@ async def create(
             # filed under the case's hospital, like a step without a user
             hospital_id=values.get("hospital"),
         )
-    return Applied(case_id, CREATE, "", initial.value, 1, history_id)
+    return Applied(case_id, event, "", initial.value, 1, history_id)
 
 
 async def note(
