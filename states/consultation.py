@@ -121,7 +121,9 @@ CONSULTATION = Process(
 )
 
 # What a step leaves besides its history row (bound in api/consultations/steps.py). The
-# other steps' sub-records and notices are still written by their services (issue 13).
+# decisions' and the expert changes' sub-records and notices are still written by
+# api/consultations/actions.py (effects=, issue 13).
+_ENDS = Said(tell=("people", "undecided reviewers"), after=("reminder off",))
 CONSULTATION_STEPS = declare(
     CONSULTATION,
     {
@@ -129,5 +131,9 @@ CONSULTATION_STEPS = declare(
             tell=("applicant", "invited reviewers", "invited experts"),
             after=("invites and applicant", "reminder"),
         ),
+        "start": Said(tell=("people",), after=("reminder off", "meeting")),
+        "withdraw": _ENDS,
+        "cancel": _ENDS,
+        "submit_report": Said(tell=("people",), after=("report submitted",)),
     },
 )

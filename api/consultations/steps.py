@@ -10,12 +10,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from api.consultations.access import audience, reviewers_of
+from api.consultations.access import audience, people_of, reviewers_of
 from kernel.errors import NotFound
 from states.consultation import CONSULTATION, ConsultationFacts, InviteFact
 from store import engine
 from store.engine import Done
-from store.tables import CaseHistory, Consultation, ConsultationInvite, ConsultationParticipant
+from store.tables import (
+    CaseHistory,
+    Consultation,
+    ConsultationInvite,
+    ConsultationParticipant,
+    ConsultationReportVersion,
+)
 from store.uow import UnitOfWork, now
 
 CASE = "consultation"
@@ -210,6 +216,54 @@ async def _reminder(done: Done) -> None:
     await schedule_reminder(done.case_id, done.facts.starts_at)
 
 
+async def _reminder_off(done: Done) -> None:
+    # Started, withdrawn or cancelled: nobody needs the "starts soon" reminder any more (a
+    # start tells everyone itself).
+    from api.consultations.reminders import cancel_reminder
+
+    await cancel_reminder(done.case_id)
+
+
+async def _meeting(done: Done) -> None:
+    await done.uow.outbox(
+        "meeting.create", {"consultation_id": done.case_id}, key=f"meeting-{done.case_id}"
+    )
+
+
+async def _report_submitted(done: Done) -> None:
+    """The submitted version is marked; the report's lock and its expiry timer go."""
+    # report.py imports this module: imported here, at the step
+    from api.consultations.report import drop_lock_timer
+
+    row = await Consultation.select(Consultation.report_version).where(
+        Consultation.id == done.case_id
+    )
+    await Consultation.update(
+        {
+            Consultation.report_submitted_at: now(),
+            Consultation.report_lock_user: None,
+            Consultation.report_lock_until: None,
+        }
+    ).where(Consultation.id == done.case_id)
+    await ConsultationReportVersion.update({ConsultationReportVersion.submitted: True}).where(
+        ConsultationReportVersion.consultation == done.case_id,
+        ConsultationReportVersion.version == row[0]["report_version"],
+    )
+    await drop_lock_timer(done.case_id)
+
+
+async def _people(done: Done) -> list[int]:
+    return await people_of(done.case_id)
+
+
+async def _undecided_reviewers(done: Done) -> list[int]:
+    """Reviewers still deciding can stop."""
+    invites = await ConsultationInvite.select(
+        ConsultationInvite.department, ConsultationInvite.decision
+    ).where(ConsultationInvite.consultation == done.case_id)
+    return await reviewers_of([i["department"] for i in invites if not i["decision"]])
+
+
 async def _applicant(done: Done) -> list[int]:
     row = await Consultation.select(Consultation.applicant).where(Consultation.id == done.case_id)
     return [int(row[0]["applicant"])]
@@ -246,8 +300,16 @@ engine.bind(
         "applicant": _applicant,
         "invited reviewers": _reviewers,
         "invited experts": _experts,
+        "people": _people,
+        "undecided reviewers": _undecided_reviewers,
     },
-    effects={"invites and applicant": _invites_and_applicant, "reminder": _reminder},
+    effects={
+        "invites and applicant": _invites_and_applicant,
+        "reminder": _reminder,
+        "reminder off": _reminder_off,
+        "meeting": _meeting,
+        "report submitted": _report_submitted,
+    },
     business_type=CASE,
     link=_link,
     describe=_describe,
