@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+import api.consultations.steps  # noqa: F401  (the consultation's home binds its declared steps)
 from kernel.errors import Conflict
 from states.consultation import CONSULTATION, ConsultationFacts, ConsultationState
 from states.machine import Process, Said, Step, declare
