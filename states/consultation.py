@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from states.machine import Process, Step
+from states.machine import CREATE, Process, Said, Step, declare
 
 
 class ConsultationState(StrEnum):
@@ -118,4 +118,22 @@ CONSULTATION = Process(
         Step("cancel", S.scheduled, S.cancelled),
         Step("submit_report", S.in_progress, S.finished, (report_written,)),
     ],
+)
+
+# What a step leaves besides its history row (bound in api/consultations/steps.py). The
+# decisions' and the expert changes' sub-records and notices are still written by
+# api/consultations/actions.py (effects=, issue 13).
+_ENDS = Said(tell=("people", "undecided reviewers"), after=("reminder off",))
+CONSULTATION_STEPS = declare(
+    CONSULTATION,
+    {
+        CREATE: Said(
+            tell=("applicant", "invited reviewers", "invited experts"),
+            after=("invites and applicant", "reminder"),
+        ),
+        "start": Said(tell=("people",), after=("reminder off", "meeting")),
+        "withdraw": _ENDS,
+        "cancel": _ENDS,
+        "submit_report": Said(tell=("people",), after=("report submitted",)),
+    },
 )

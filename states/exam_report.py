@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from states.machine import Process, Step
+from states.machine import Process, Step, declare
 
 
 class ExamReportState(StrEnum):
@@ -52,3 +52,8 @@ EXAM_REPORT = Process(
         Step("return", S.initial, S.returned, (reason_given,)),
     ],
 )
+
+# Nothing declared yet: the report's steps write their sub-records and notices in
+# api/reports/service.py (effects=); its lock's timeline steps are store.engine.note calls
+# in api/reports/lock.py (issue 13).
+EXAM_REPORT_STEPS = declare(EXAM_REPORT, {})

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from states.machine import Process, Step
+from states.machine import Process, Said, Step, declare
 
 
 class MigrationState(StrEnum):
@@ -99,3 +99,8 @@ def progress(state: MigrationState) -> int:
         if reached == state:
             return i
     return 0
+
+
+# A run is created by its "receive" (store/imaging_index.py calls store.engine.create);
+# its steps' effects are written by flows/migration.py and api/ingest (effects=, issue 13).
+MIGRATION_STEPS = declare(MIGRATION, {"receive": Said()}, created="receive")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from states.machine import Process, Step
+from states.machine import Process, Said, Step, declare
 
 
 class RetrievalState(StrEnum):
@@ -72,3 +72,8 @@ RETRIEVAL = Process(
         Step("fail", (S.requested, S.queued, S.restoring), S.failed, (reason_given,)),
     ],
 )
+
+# A retrieval is created by its "request" (bound in api/archive/steps.py); what its steps
+# leave (the archive.retrieve outbox row, the hospital's archive pages) is still written by
+# api/archive/cases.py and flows/archive.py (issue 13).
+RETRIEVAL_STEPS = declare(RETRIEVAL, {"request": Said()}, created="request")

@@ -2,8 +2,10 @@
 doctors and admins (the same responsive page on desktop and phone), its table fragment for
 live refresh, and an examination's page with the admin's edit form.
 
-Pages read through ``api.exams.service`` like the API; the edit and the column choice are
-sent by the browser to the JSON API, so the rules and the audit live in one place.
+Pages read through ``api.exams.service`` like the API, and what they offer to choose from
+through ``api.exams.choices`` (the same visibility rule and scoping); the edit and the
+column choice are sent by the browser to the JSON API, so the rules and the audit live in
+one place.
 """
 
 from __future__ import annotations
@@ -19,13 +21,12 @@ from litestar.di import Provide
 from litestar.response import Redirect, Template
 
 from api.auth import ctx_of, module_enabled
-from api.exams import service
+from api.exams import choices, service
 from api.exams.schemas import ExamRead
 from api.phi import phi
 from kernel.domain import Module
 from kernel.errors import Forbidden
-from store.examinations import STATUSES, get_examination, hospital_zone, visible_hospital_ids
-from store.tables import CheckItem, Department, DiagnosisRequest, Hospital
+from store.examinations import STATUSES, hospital_zone
 from store.uow import Actor
 from ui import i18n
 from ui.i18n_exams import COLUMN_LABELS, STATUS_LABELS, ZH_EXAMS
@@ -101,24 +102,6 @@ def cell(exam: ExamRead, column: str, when: Callable[[str | None], str]) -> str:
     return values[column]()
 
 
-async def hospital_choices(actor: Actor) -> list[dict[str, Any]]:
-    """The hospitals whose examinations the actor may see: his own and those that sent
-    him examinations by a diagnosis request."""
-    ids = set(await visible_hospital_ids(actor))
-    if actor.hospital_id is not None:
-        senders = await DiagnosisRequest.select(DiagnosisRequest.hospital).where(
-            DiagnosisRequest.target_hospital == actor.hospital_id
-        )
-        ids |= {int(s["hospital"]) for s in senders}
-    if not ids:
-        return []
-    return list(
-        await Hospital.select(Hospital.id, Hospital.name)
-        .where(Hospital.id.is_in(list(ids)))
-        .order_by(Hospital.name)
-    )
-
-
 async def _list_context(request: Request, actor: Actor, query: service.ExamQuery) -> dict[str, Any]:
     result = await service.list_exams(ctx_of(request), query)
     counts = await service.status_counts(actor, query)
@@ -162,14 +145,8 @@ class ExamPages(Controller):
         if isinstance(actor, Redirect):
             return actor
         context = await _list_context(request, actor, exam_query)
-        departments = (
-            await Department.select(Department.id, Department.name)
-            .where(Department.hospital == actor.hospital_id)
-            .order_by(Department.name)
-            if actor.hospital_id
-            else []
-        )
-        hospitals = await hospital_choices(actor)
+        departments = await choices.departments(actor)
+        hospitals = await choices.hospitals(actor)
         return await page(
             request,
             "exams/index.html",
@@ -206,17 +183,7 @@ class ExamPages(Controller):
         check_items: list[dict[str, Any]] = []
         departments: list[dict[str, Any]] = []
         if editable:
-            row = await get_examination(actor, exam_id)
-            check_items = list(
-                await CheckItem.select(CheckItem.id, CheckItem.name)
-                .where(CheckItem.hospital == row["hospital"], CheckItem.active.eq(True))
-                .order_by(CheckItem.name)
-            )
-            departments = list(
-                await Department.select(Department.id, Department.name)
-                .where(Department.hospital == row["hospital"])
-                .order_by(Department.name)
-            )
+            check_items, departments = await choices.edit_choices(actor, exam_id)
         return await page(
             request,
             "exams/detail.html",

@@ -32,6 +32,7 @@ from api.archive.schemas import (
     StudyPage,
     StudyRow,
 )
+from api.archive.steps import label, open_retrieval
 from kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from states.retrieval import OPEN_STATES, RETRIEVAL
 from store.engine import timeline
@@ -333,10 +334,6 @@ async def _visible_study(actor: Actor, study_id: int) -> dict[str, Any]:
     return row
 
 
-def _label(study: dict[str, Any]) -> str:
-    return study["accession_number"] or study["study_uid"]
-
-
 async def delete_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
     """Soft delete (SPEC 8.11): the study vanishes from every list and QIDO, files stay."""
     actor = hospital_admin(ctx, "delete studies", "删除影像检查")
@@ -379,7 +376,7 @@ async def delete_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
                 "The study was changed meanwhile. Reload and try again.",
                 zh="该影像检查在此期间已被修改，请刷新页面后重试。",
             )
-        await uow.audit("study.delete", "study", study_id, detail=f"{_label(study)}: {reason}")
+        await uow.audit("study.delete", "study", study_id, detail=f"{label(study)}: {reason}")
         await uow.event(f"hospital:{study['hospital']}", "study.deleted", {"study_id": study_id})
     return Done(message="The study is deleted; it can be restored.", version=rows[0]["version"])
 
@@ -409,7 +406,7 @@ async def restore_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
                 "The study was changed meanwhile. Reload and try again.",
                 zh="该影像检查在此期间已被修改，请刷新页面后重试。",
             )
-        detail = _label(study) + (f": {data.reason.strip()[:300]}" if data.reason.strip() else "")
+        detail = label(study) + (f": {data.reason.strip()[:300]}" if data.reason.strip() else "")
         await uow.audit("study.restore", "study", study_id, detail=detail)
         await uow.event(f"hospital:{study['hospital']}", "study.restored", {"study_id": study_id})
     return Done(message="The study is restored.", version=rows[0]["version"])
@@ -519,7 +516,7 @@ async def request_retrieval(ctx: Ctx, data: RetrievalCreate) -> RetrievalRead:
             zh=f"编号为 {data.study_id} 的影像检查已被删除。",
         )
     at = now()
-    async with unit_of_work(ctx) as uow:
+    async with unit_of_work(ctx):
         claimed = (
             await Study.update(
                 {Study.tier: "restoring", Study.updated_at: at, Study.version: Study.version + 1}
@@ -531,49 +528,7 @@ async def request_retrieval(ctx: Ctx, data: RetrievalCreate) -> RetrievalRead:
             fresh = await Study.select().where(Study.id == study["id"]).first()
             why, why_zh = await _why_not(fresh or study)
             raise Conflict(why, zh=why_zh)
-        row = await ArchiveRetrieval.insert(
-            ArchiveRetrieval(
-                hospital=study["hospital"],
-                study=study["id"],
-                state=RETRIEVAL.initial.value,
-                requested_by=actor.user_id,
-                reason=reason,
-                created_at=at,
-                updated_at=at,
-            )
-        ).returning(ArchiveRetrieval.id)
-        rid = int(row[0]["id"])
-        history = await CaseHistory.insert(
-            CaseHistory(
-                case_type="retrieval",
-                case_id=rid,
-                actor_id=actor.user_id,
-                actor_name=actor.username,
-                event="request",
-                from_state="",
-                to_state=RETRIEVAL.initial.value,
-                reason=reason,
-                summary=msgspec.json.encode({"study_id": study["id"]}).decode(),
-                at=at,
-                ip=ctx.ip[:64],
-            )
-        ).returning(CaseHistory.id)
-        payload = {
-            "case_type": "retrieval",
-            "case_id": rid,
-            "event": "request",
-            "to": "requested",
-            "study_id": study["id"],
-            "history_id": history[0]["id"],
-        }
-        await uow.event(f"hospital:{study['hospital']}", "retrieval.request", payload)
-        await uow.audit(
-            "retrieval.request",
-            "retrieval",
-            rid,
-            detail=f"study {_label(study)}: {reason}",
-            hospital_id=study["hospital"],
-        )
+        rid = await open_retrieval(ctx, actor, study, reason)
     created = await ArchiveRetrieval.select().where(ArchiveRetrieval.id == rid).first()
     assert created is not None
     await queue(ctx, created)

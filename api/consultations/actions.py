@@ -1,8 +1,10 @@
 """The machine's steps on a consultation (SPEC 3.2): decide, adjust the expert, start,
 withdraw, cancel. Who may act is checked here (403); whether the step is allowed now is the
 machine's (409 with the guard's sentence); ``store.engine.apply`` writes the state, history,
-events and audit row in one transaction, and the effects here add the sub-records and the
-outbox rows (notification, meeting link) to that same transaction.
+events and audit row in one transaction, and the effects add the sub-records and the
+outbox rows (notification, meeting link) to that same transaction: the declared ones of
+start, withdraw and cancel (``steps.py``), the closures here of the decisions and the
+expert changes.
 """
 
 from __future__ import annotations
@@ -10,16 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from api.consultations import access
-from api.consultations.records import (
+from api.consultations.reminders import cancel_reminder
+from api.consultations.schemas import DecisionIn, Done, ExpertIn, StepIn
+from api.consultations.service import actor_of, expert_in_department
+from api.consultations.steps import (
     department_label,
     facts,
     invites_of,
     notify,
     user_topics,
 )
-from api.consultations.reminders import cancel_reminder
-from api.consultations.schemas import DecisionIn, Done, ExpertIn, StepIn
-from api.consultations.service import actor_of, expert_in_department
 from kernel.errors import BadRequest, Conflict, Forbidden
 from states.consultation import CONSULTATION, ConsultationState
 from states.machine import Decision
@@ -208,23 +210,7 @@ async def applicant_step(ctx: Ctx, consultation_id: int, trigger: str, data: Ste
         )
     invites = await invites_of(consultation_id)
     reason = data.reason.strip()[:2000]
-
-    async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
-        # Started, withdrawn or cancelled: nobody needs the "starts soon" reminder any more
-        # (a start tells everyone itself).
-        await cancel_reminder(consultation_id)
-        if trigger == "start":
-            await uow.outbox(
-                "meeting.create",
-                {"consultation_id": consultation_id},
-                key=f"meeting-{consultation_id}",
-            )
-        people = await access.people_of(consultation_id)
-        if trigger in ("withdraw", "cancel"):  # reviewers still deciding can stop
-            undecided = [i["department"] for i in invites if not i["decision"]]
-            people += await access.reviewers_of(undecided)
-        await notify(uow, consultation_id, trigger, people)
-
+    # its effects and notice: the declaration (states.consultation), bound in steps.py
     done = await apply(
         ctx,
         CONSULTATION,
@@ -235,6 +221,5 @@ async def applicant_step(ctx: Ctx, consultation_id: int, trigger: str, data: Ste
         version=data.version,
         reason=reason,
         topics=await user_topics(consultation_id),
-        effects=effects,
     )
     return Done(message=f"The consultation is {done.to_state}.", version=done.version)

@@ -19,22 +19,20 @@ import anyio
 
 from api.consultations import access
 from api.consultations.pdf import ReportDocument, Section, render
-from api.consultations.records import (
+from api.consultations.schemas import Done, PersonRead, ReportIn, ReportLock, StepIn
+from api.consultations.service import actor_of, live_lock, read
+from api.consultations.steps import (
     CASE,
     STATE_ZH,
     facts,
     invites_of,
     load,
-    notify,
     publish,
     record_step,
     user_topics,
 )
-from api.consultations.schemas import Done, PersonRead, ReportIn, ReportLock, StepIn
-from api.consultations.service import actor_of, live_lock, read
 from kernel.errors import BadRequest, Conflict, Forbidden
 from states.consultation import CONSULTATION, ConsultationState
-from states.machine import Decision
 from store.engine import apply
 from store.reads import note
 from store.tables import Consultation, ConsultationReportVersion, Timer, User
@@ -104,6 +102,10 @@ async def _timer(consultation_id: int, due: datetime | None) -> None:
         await Timer.insert(
             Timer(case_type=CASE, case_id=consultation_id, kind=LOCK_TIMER, due_at=due)
         )
+
+
+async def drop_lock_timer(consultation_id: int) -> None:
+    await _timer(consultation_id, None)
 
 
 async def take_lock(ctx: Ctx, consultation_id: int) -> ReportLock:
@@ -314,22 +316,7 @@ async def submit(ctx: Ctx, consultation_id: int, data: StepIn) -> Done:
     if locked:
         raise locked
     invites = await invites_of(consultation_id)
-
-    async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
-        await Consultation.update(
-            {
-                Consultation.report_submitted_at: now(),
-                Consultation.report_lock_user: None,
-                Consultation.report_lock_until: None,
-            }
-        ).where(Consultation.id == consultation_id)
-        await ConsultationReportVersion.update({ConsultationReportVersion.submitted: True}).where(
-            ConsultationReportVersion.consultation == consultation_id,
-            ConsultationReportVersion.version == row["report_version"],
-        )
-        await _timer(consultation_id, None)
-        await notify(uow, consultation_id, "submit_report", await access.people_of(consultation_id))
-
+    # its effects and notice: the declaration (states.consultation), bound in steps.py
     done = await apply(
         ctx,
         CONSULTATION,
@@ -340,7 +327,6 @@ async def submit(ctx: Ctx, consultation_id: int, data: StepIn) -> Done:
         version=data.version,
         summary={"report_version": row["report_version"]},
         topics=await user_topics(consultation_id),
-        effects=effects,
     )
     return Done(message="The report is submitted.", version=done.version)
 

@@ -7,11 +7,14 @@ import asyncio
 
 import pytest
 
+import api.consultations.steps  # noqa: F401  (the consultation's home binds its declared steps)
 from kernel.errors import Conflict
-from states.consultation import CONSULTATION, ConsultationFacts
-from store.engine import apply, timeline
-from store.tables import AuditLog, Consultation, Event, Hospital, User
-from store.uow import Ctx, now
+from states.consultation import CONSULTATION, ConsultationFacts, ConsultationState
+from states.machine import Process, Said, Step, declare
+from store import engine
+from store.engine import Done, apply, create, note, timeline
+from store.tables import AuditLog, CaseHistory, Consultation, Event, Hospital, Outbox, Timer, User
+from store.uow import Ctx, now, unit_of_work
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +108,189 @@ async def test_exactly_one_of_concurrent_triggers_wins() -> None:
     assert results.count("won") == 1
     assert results.count("withdrawn") == 19
     assert len(await timeline("consultation", case_id)) == 1
+
+
+async def test_a_timeline_step_keeps_the_state() -> None:
+    case_id = await new_case()
+    async with unit_of_work(Ctx(ip="127.0.0.7")) as uow:
+        history_id = await note(
+            uow,
+            "consultation",
+            case_id,
+            "comment",
+            "reviewing",
+            reason="see the prior CT",
+            summary={"user_id": 1},
+            topics=[f"case:consultation:{case_id}"],
+            payload={"state": "reviewing"},
+        )
+    rows = await timeline("consultation", case_id)
+    assert [(r["id"], r["event"], r["from_state"], r["to_state"], r["reason"]) for r in rows] == [
+        (history_id, "comment", "reviewing", "reviewing", "see the prior CT")
+    ]
+    events = await Event.select(Event.type, Event.payload).where(
+        Event.topic == f"case:consultation:{case_id}"
+    )
+    assert [e["type"] for e in events] == ["consultation.comment"]
+    assert f'"history_id":{history_id}' in events[0]["payload"]
+    row = await Consultation.select(Consultation.version).where(Consultation.id == case_id)
+    assert row == [{"version": 1}]
+
+
+# A process of its own over the consultation table, so that its bindings touch no real one.
+C = ConsultationState
+PROBE = Process("engine_probe", C, C.reviewing, [Step("withdraw", C.reviewing, C.withdrawn)])
+declare(
+    PROBE,
+    {
+        "create": Said(after=("timer",)),
+        "withdraw": Said(tell=("applicant",), after=("timer",), notice="withdrawn"),
+    },
+)
+
+
+async def timer(done: Done) -> None:
+    await Timer.insert(
+        Timer(case_type=done.process, case_id=done.case_id, kind=done.trigger, due_at=now())
+    )
+
+
+async def applicant(done: Done) -> list[int]:
+    row = await Consultation.select(Consultation.applicant).where(Consultation.id == done.case_id)
+    return [int(row[0]["applicant"])]
+
+
+async def link(done: Done) -> str:
+    return f"/probe/{done.case_id}"
+
+
+async def broken(done: Done) -> None:
+    await timer(done)
+    raise RuntimeError("the effect fails half-way")
+
+
+def bind_probe(effect: engine.Effect) -> None:
+    engine.bind(PROBE, audiences={"applicant": applicant}, effects={"timer": effect}, link=link)
+
+
+async def test_create_is_a_transition_from_no_state() -> None:
+    bind_probe(timer)
+    hospital = await Hospital.select(Hospital.id).where(Hospital.code == "CITY").first()
+    user = await User.select(User.id).where(User.username == "dr.wang").first()
+    done = await create(
+        Ctx(ip="127.0.0.8"),
+        PROBE,
+        Consultation,
+        {
+            "hospital": hospital["id"],
+            "applicant": user["id"],
+            "topic": "created by the engine",
+            "scheduled_at": now(),
+            "created_at": now(),
+        },
+        summary={"topic": "created by the engine"},
+        topics=[f"hospital:{hospital['id']}"],
+    )
+    assert (done.event, done.from_state, done.to_state, done.version) == (
+        "create",
+        "",
+        "reviewing",
+        1,
+    )
+    row = await Consultation.select(Consultation.state, Consultation.version).where(
+        Consultation.id == done.case_id
+    )
+    assert row == [{"state": "reviewing", "version": 1}]
+    rows = await timeline("engine_probe", done.case_id)
+    assert [(r["id"], r["event"], r["from_state"], r["to_state"], r["ip"]) for r in rows] == [
+        (done.history_id, "create", "", "reviewing", "127.0.0.8")
+    ]
+    assert rows[0]["summary"] == {"topic": "created by the engine"}
+    for topic in (f"case:engine_probe:{done.case_id}", f"hospital:{hospital['id']}"):
+        events = await Event.select(Event.type).where(Event.topic == topic)
+        assert {"type": "engine_probe.create"} in events
+    audit = await AuditLog.select(AuditLog.action).where(
+        AuditLog.target_type == "engine_probe", AuditLog.target_id == str(done.case_id)
+    )
+    assert audit == [{"action": "engine_probe.create"}]
+    # its declared effect ran; the created case takes the machine's steps as any other
+    timers = await Timer.select(Timer.kind).where(
+        Timer.case_type == "engine_probe", Timer.case_id == done.case_id
+    )
+    assert timers == [{"kind": "create"}]
+    await apply(Ctx(), PROBE, Consultation, done.case_id, "withdraw")
+
+
+async def test_declared_effects_and_notice_run_in_the_step() -> None:
+    bind_probe(timer)
+    case_id = await new_case()
+    done = await apply(Ctx(), PROBE, Consultation, case_id, "withdraw")
+    timers = await Timer.select(Timer.kind).where(
+        Timer.case_type == "engine_probe", Timer.case_id == case_id
+    )
+    assert timers == [{"kind": "withdraw"}]
+    key = f"notify-engine_probe-{case_id}-{done.history_id}"
+    row = await Outbox.select(Outbox.kind, Outbox.payload).where(Outbox.idempotency_key == key)
+    assert row[0]["kind"] == "notify"
+    assert '"event":"withdrawn"' in row[0]["payload"]
+    assert f'"link":"/probe/{case_id}"' in row[0]["payload"]
+
+
+async def test_an_effect_that_raises_rolls_the_whole_step_back() -> None:
+    bind_probe(broken)
+    case_id = await new_case()
+    try:
+        with pytest.raises(RuntimeError):
+            await apply(Ctx(), PROBE, Consultation, case_id, "withdraw")
+        row = await Consultation.select(Consultation.state, Consultation.version).where(
+            Consultation.id == case_id
+        )
+        assert row == [{"state": "reviewing", "version": 1}]
+        assert (
+            await CaseHistory.count().where(
+                CaseHistory.case_type == "engine_probe", CaseHistory.case_id == case_id
+            )
+            == 0
+        )
+        assert (
+            await Timer.count().where(Timer.case_type == "engine_probe", Timer.case_id == case_id)
+            == 0
+        )
+        assert await Event.count().where(Event.topic == f"case:engine_probe:{case_id}") == 0
+        assert (
+            await AuditLog.count().where(
+                AuditLog.target_type == "engine_probe", AuditLog.target_id == str(case_id)
+            )
+            == 0
+        )
+        key = f"notify-engine_probe-{case_id}-%"
+        assert await Outbox.count().where(Outbox.idempotency_key.like(key)) == 0
+        # creation too: no case row is left behind
+        before = await Consultation.count()
+        hospital = await Hospital.select(Hospital.id).where(Hospital.code == "CITY").first()
+        user = await User.select(User.id).where(User.username == "dr.wang").first()
+        with pytest.raises(RuntimeError):
+            await create(
+                Ctx(),
+                PROBE,
+                Consultation,
+                {
+                    "hospital": hospital["id"],
+                    "applicant": user["id"],
+                    "topic": "never kept",
+                    "scheduled_at": now(),
+                    "created_at": now(),
+                },
+            )
+        assert await Consultation.count() == before
+    finally:
+        bind_probe(timer)
+
+
+async def test_a_declared_step_without_its_home_refuses() -> None:
+    lonely = Process("engine_lonely", C, C.reviewing, [Step("withdraw", C.reviewing, C.withdrawn)])
+    declare(lonely, {"withdraw": Said(after=("timer",))})
+    case_id = await new_case()
+    with pytest.raises(RuntimeError, match="nothing bound"):
+        await apply(Ctx(), lonely, Consultation, case_id, "withdraw")
+    assert await timeline("engine_lonely", case_id) == []

@@ -1,0 +1,316 @@
+"""The consultation process's home: loading a consultation's rows and the records every step
+leaves behind: the machine's facts, creation on the engine (``open_case``, the functions the
+names of ``states.consultation.CONSULTATION_STEPS`` stand for), timeline steps that are not
+transitions (files, report saves: ``store.engine.note``), live events for everybody
+watching, and the one ``notify`` outbox row per step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from api.consultations.access import audience, people_of, reviewers_of
+from kernel.errors import NotFound
+from states.consultation import CONSULTATION, ConsultationFacts, InviteFact
+from store import engine
+from store.engine import Done
+from store.tables import (
+    CaseHistory,
+    Consultation,
+    ConsultationInvite,
+    ConsultationParticipant,
+    ConsultationReportVersion,
+)
+from store.uow import UnitOfWork, now
+
+CASE = "consultation"
+# The Chinese of the consultation's states, for the Chinese of refusals only (the UI's words).
+STATE_ZH = {
+    "reviewing": "审核中",
+    "scheduled": "待开始",
+    "in_progress": "进行中",
+    "finished": "已完成",
+    "rejected": "已拒绝",
+    "withdrawn": "已撤回",
+    "cancelled": "已取消",
+}
+
+
+def topic(consultation_id: int) -> str:
+    return f"case:{CASE}:{consultation_id}"
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+async def load(consultation_id: int) -> dict[str, Any]:
+    row = (
+        await Consultation.select(
+            *Consultation.all_columns(),
+            Consultation.hospital.name,
+            Consultation.applicant.display_name,
+        )
+        .where(Consultation.id == consultation_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound(
+            f"No consultation with id {consultation_id} exists.",
+            zh=f"不存在编号为 {consultation_id} 的会诊。",
+        )
+    return row
+
+
+async def invites_of(consultation_id: int) -> list[dict[str, Any]]:
+    return list(
+        await ConsultationInvite.select(
+            *ConsultationInvite.all_columns(),
+            ConsultationInvite.department.name,
+            ConsultationInvite.hospital.name,
+            ConsultationInvite.expert.display_name,
+        )
+        .where(ConsultationInvite.consultation == consultation_id)
+        .order_by(ConsultationInvite.id)
+    )
+
+
+def department_label(invite: dict[str, Any]) -> str:
+    """Two hospitals may both have a "Radiology": a sentence names the hospital too."""
+    return f"{invite['department.name']} ({invite['hospital.name']})"
+
+
+def facts(
+    invites: list[dict[str, Any]],
+    department_id: int | None = None,
+    reason: str = "",
+    report_length: int = 0,
+) -> ConsultationFacts:
+    return ConsultationFacts(
+        invites=tuple(
+            InviteFact(i["department"], department_label(i), i["mandatory"], i["decision"])
+            for i in invites
+        ),
+        department_id=department_id,
+        reason=reason,
+        report_length=report_length,
+    )
+
+
+async def user_topics(consultation_id: int) -> list[str]:
+    """Lists pages of everybody involved update live too (payloads carry ids and labels)."""
+    return [f"user:{uid}" for uid in await audience(consultation_id)]
+
+
+async def record_step(
+    uow: UnitOfWork,
+    consultation_id: int,
+    event: str,
+    state: str,
+    *,
+    reason: str = "",
+    summary: dict[str, Any] | None = None,
+    from_state: str | None = None,
+) -> int:
+    """A history row and live events for a step that is not a machine transition."""
+    return await engine.note(
+        uow,
+        CASE,
+        consultation_id,
+        event,
+        state,
+        from_state=from_state,
+        reason=reason,
+        summary=summary,
+        topics=[topic(consultation_id), *await user_topics(consultation_id)],
+        payload={"state": state},
+    )
+
+
+async def publish(
+    uow: UnitOfWork, consultation_id: int, event: str, payload: dict[str, Any]
+) -> None:
+    body = {"case_type": CASE, "case_id": consultation_id, "event": event, **payload}
+    for name in (topic(consultation_id), *await user_topics(consultation_id)):
+        await uow.event(name, f"{CASE}.{event}", body)
+
+
+async def latest_history_id(consultation_id: int) -> int:
+    """Inside a step's transaction: the history row the step has just written."""
+    row = (
+        await CaseHistory.select(CaseHistory.id)
+        .where(CaseHistory.case_type == CASE, CaseHistory.case_id == consultation_id)
+        .order_by(CaseHistory.id, ascending=False)
+        .first()
+    )
+    return int(row["id"]) if row else 0
+
+
+async def notify(
+    uow: UnitOfWork, consultation_id: int, event: str, user_ids: list[int], key: str = ""
+) -> None:
+    """One outbox row per step; the dispatcher turns it into WeChat/WeCom/e-mail messages.
+    ``key`` (default: the step's history row) makes the same notice queued twice one row."""
+    key = key or f"notify-consultation-{consultation_id}-{await latest_history_id(consultation_id)}"
+    await uow.outbox(
+        "notify",
+        {
+            "business_type": CASE,
+            "event": event,
+            "case_type": CASE,
+            "case_id": consultation_id,
+            "user_ids": sorted(set(user_ids)),
+            "link": f"/consultations/{consultation_id}",
+        },
+        key=key,
+    )
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What a new consultation's creation needs besides its row: the invites (columns of
+    ``ConsultationInvite`` without the consultation) and when it starts."""
+
+    invites: list[dict[str, Any]]
+    starts_at: datetime
+
+
+async def open_case(
+    uow: UnitOfWork, values: dict[str, Any], opening: Opening, topic_summary: dict[str, Any]
+) -> int:
+    """Create the consultation on the engine (its declared effects: the invites, the
+    applicant's participation, the reminder; the notice to the applicant, the reviewers and
+    the experts invited)."""
+    reviewers = await reviewers_of([i["department"] for i in opening.invites])
+    experts = [i["expert"] for i in opening.invites if i["expert"]]
+    watching = sorted({int(values["applicant"]), *reviewers, *experts})
+    done = await engine.create(
+        uow.ctx,
+        CONSULTATION,
+        Consultation,
+        values,
+        summary=topic_summary,
+        topics=[f"user:{uid}" for uid in watching],
+        facts=opening,
+    )
+    return done.case_id
+
+
+async def _invites_and_applicant(done: Done) -> None:
+    opening: Opening = done.facts
+    for invite in opening.invites:
+        await ConsultationInvite.insert(ConsultationInvite(consultation=done.case_id, **invite))
+    row = await Consultation.select(Consultation.applicant).where(Consultation.id == done.case_id)
+    await ConsultationParticipant.insert(
+        ConsultationParticipant(
+            consultation=done.case_id, user=row[0]["applicant"], role="applicant", joined_at=now()
+        )
+    )
+
+
+async def _reminder(done: Done) -> None:
+    # reminders.py imports this module (CASE, notify): imported here, at the step
+    from api.consultations.reminders import schedule_reminder
+
+    await schedule_reminder(done.case_id, done.facts.starts_at)
+
+
+async def _reminder_off(done: Done) -> None:
+    # Started, withdrawn or cancelled: nobody needs the "starts soon" reminder any more (a
+    # start tells everyone itself).
+    from api.consultations.reminders import cancel_reminder
+
+    await cancel_reminder(done.case_id)
+
+
+async def _meeting(done: Done) -> None:
+    await done.uow.outbox(
+        "meeting.create", {"consultation_id": done.case_id}, key=f"meeting-{done.case_id}"
+    )
+
+
+async def _report_submitted(done: Done) -> None:
+    """The submitted version is marked; the report's lock and its expiry timer go."""
+    # report.py imports this module: imported here, at the step
+    from api.consultations.report import drop_lock_timer
+
+    row = await Consultation.select(Consultation.report_version).where(
+        Consultation.id == done.case_id
+    )
+    await Consultation.update(
+        {
+            Consultation.report_submitted_at: now(),
+            Consultation.report_lock_user: None,
+            Consultation.report_lock_until: None,
+        }
+    ).where(Consultation.id == done.case_id)
+    await ConsultationReportVersion.update({ConsultationReportVersion.submitted: True}).where(
+        ConsultationReportVersion.consultation == done.case_id,
+        ConsultationReportVersion.version == row[0]["report_version"],
+    )
+    await drop_lock_timer(done.case_id)
+
+
+async def _people(done: Done) -> list[int]:
+    return await people_of(done.case_id)
+
+
+async def _undecided_reviewers(done: Done) -> list[int]:
+    """Reviewers still deciding can stop."""
+    invites = await ConsultationInvite.select(
+        ConsultationInvite.department, ConsultationInvite.decision
+    ).where(ConsultationInvite.consultation == done.case_id)
+    return await reviewers_of([i["department"] for i in invites if not i["decision"]])
+
+
+async def _applicant(done: Done) -> list[int]:
+    row = await Consultation.select(Consultation.applicant).where(Consultation.id == done.case_id)
+    return [int(row[0]["applicant"])]
+
+
+async def _invited(done: Done) -> list[dict[str, Any]]:
+    return list(
+        await ConsultationInvite.select(
+            ConsultationInvite.department, ConsultationInvite.expert
+        ).where(ConsultationInvite.consultation == done.case_id)
+    )
+
+
+async def _reviewers(done: Done) -> list[int]:
+    return await reviewers_of([i["department"] for i in await _invited(done)])
+
+
+async def _experts(done: Done) -> list[int]:
+    return [int(i["expert"]) for i in await _invited(done) if i["expert"]]
+
+
+async def _link(done: Done) -> str:
+    return f"/consultations/{done.case_id}"
+
+
+async def _describe(done: Done) -> str:
+    row = await Consultation.select(Consultation.topic).where(Consultation.id == done.case_id)
+    return f"{row[0]['topic']}; {len(await _invited(done))} departments invited"
+
+
+engine.bind(
+    CONSULTATION,
+    audiences={
+        "applicant": _applicant,
+        "invited reviewers": _reviewers,
+        "invited experts": _experts,
+        "people": _people,
+        "undecided reviewers": _undecided_reviewers,
+    },
+    effects={
+        "invites and applicant": _invites_and_applicant,
+        "reminder": _reminder,
+        "reminder off": _reminder_off,
+        "meeting": _meeting,
+        "report submitted": _report_submitted,
+    },
+    business_type=CASE,
+    link=_link,
+    describe=_describe,
+)
