@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from api.ingest.steps import create_run, ingest_file
 from api.management.service import create_account, create_hospital
 from flows import archive
 from imaging.synth import Sizes, synth
 from kernel.domain import Kind
-from store.imaging_index import create_run, ingest_file
 from store.tables import Alliance, ArchiveRetrieval, AuditLog, Study
 from store.uow import Ctx, now
 from tests.e2e.conftest import login, shot

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from api.ingest.steps import create_run, ingest_file
 from flows import archive
 from imaging.synth import Sizes, synth
 from store import files
-from store.imaging_index import create_run, ingest_file
 from store.tables import (
     ArchiveRetrieval,
     AuditLog,

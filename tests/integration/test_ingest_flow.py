@@ -13,10 +13,10 @@ import msgspec
 import pytest
 from pydicom.data import get_testdata_file
 
+from api.ingest.steps import create_run, hand_over, spool_file
 from imaging.synth import Sizes, synth
 from store import files
 from store.engine import timeline
-from store.imaging_index import create_run, hand_over, spool_file
 from store.tables import (
     Event,
     Examination,

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from pydicom.data import get_testdata_file
 
+from api.ingest.steps import create_run, step
 from api.ingest.zips import ZipLimits, expand_zip
 from flows.migration import migrate_inline
 from imaging.synth import Sizes, synth
 from store import files
-from store.imaging_index import create_run, step
 from store.tables import AuditLog, Hospital, MigrationItem, MigrationRun
 from store.uow import Ctx
 
