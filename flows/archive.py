@@ -46,7 +46,7 @@ import msgspec
 from prefect import State, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from api.archive.cases import CASE, REARCHIVE, event, queue
+from api.archive.rules import CASE, REARCHIVE, event, queue
 from api.live import use_shared_channel
 from flows.outbox import PermanentFailure, worth_retrying
 from flows.runs import outbox_flow
