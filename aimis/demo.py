@@ -195,7 +195,7 @@ async def demo_actor(username: str) -> Ctx:
 async def load_demo_requests(hospital_ids: dict[str, int]) -> None:
     """Remote diagnosis requests East District → City (once), through the process itself so
     each has its history, events and notices: one urgent waiting, one accepted, one rejected."""
-    from store.diagnosis import apply_step, create_request
+    from api.diagnosis.steps import apply_step, create_request
 
     east, city = hospital_ids["EAST"], hospital_ids["CITY"]
     if await DiagnosisRequest.exists().where(DiagnosisRequest.hospital == east):

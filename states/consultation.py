@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from states.machine import Process, Step
+from states.machine import CREATE, Process, Said, Step, declare
 
 
 class ConsultationState(StrEnum):
@@ -118,4 +118,16 @@ CONSULTATION = Process(
         Step("cancel", S.scheduled, S.cancelled),
         Step("submit_report", S.in_progress, S.finished, (report_written,)),
     ],
+)
+
+# What a step leaves besides its history row (bound in api/consultations/steps.py). The
+# other steps' sub-records and notices are still written by their services (issue 13).
+CONSULTATION_STEPS = declare(
+    CONSULTATION,
+    {
+        CREATE: Said(
+            tell=("applicant", "invited reviewers", "invited experts"),
+            after=("invites and applicant", "reminder"),
+        ),
+    },
 )

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from states.machine import Process, Step
+from states.machine import CREATE, Process, Said, Step, declare
 
 
 class DiagnosisState(StrEnum):
@@ -67,4 +67,24 @@ DIAGNOSIS = Process(
         Step("return", S.initial_report, S.returned),
         Step("print", S.reviewed, S.printed),
     ],
+)
+
+# What each step leaves besides its history row (bound in api/diagnosis/steps.py): the
+# request row's own columns and the examination lists of both hospitals change; the target
+# hospital's reporters hear of a new or cancelled request, the requesting doctor of a
+# decision, the review and the print.
+_CHANGES = ("request row", "examination lists")
+DIAGNOSIS_STEPS = declare(
+    DIAGNOSIS,
+    {
+        CREATE: Said(tell=("target reporters",), after=("examination lists",)),
+        "accept": Said(tell=("requester",), after=_CHANGES),
+        "reject": Said(tell=("requester",), after=_CHANGES),
+        "cancel": Said(tell=("target reporters",), after=_CHANGES),
+        "draft": Said(after=_CHANGES),
+        "initial": Said(after=_CHANGES),
+        "approve": Said(tell=("requester",), after=_CHANGES, notice="review"),
+        "return": Said(after=_CHANGES),
+        "print": Said(tell=("requester",), after=_CHANGES),
+    },
 )

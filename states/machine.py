@@ -4,12 +4,17 @@ guards that return the reason they refuse. Pure: no database, no Prefect, no web
 ``Process.decide(state, trigger, facts)`` answers whether a trigger may fire from a state
 given the facts the caller loaded, and where it leads; the engine (``store.engine``) then
 persists the answer. One ``Machine`` per process; a throwaway model per decision.
+
+``declare(process, {trigger: Said(...)})`` is the data beside a machine that says what each
+step leaves behind besides its history row: who is told (audiences, by name) and which
+after-effects run (by name). The feature's home (``api/<feature>/steps.py``) binds the names
+to functions (``store.engine.bind``); the engine runs them in the step's unit of work.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Generic, TypeVar
@@ -49,6 +54,43 @@ class Decision(Generic[S]):
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Said:
+    """What one step leaves behind besides its history row: ``tell`` names the audiences
+    that get one notice (labelled ``notice``, default the trigger), ``after`` the
+    after-effects that run, in this order, in the step's transaction."""
+
+    tell: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    notice: str = ""
+
+
+CREATE = "create"
+"""The trigger of a case's creation (a transition from no state) in a declaration."""
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A process's declared steps, by trigger; a trigger it does not name leaves nothing."""
+
+    process: str
+    steps: Mapping[str, Said] = field(default_factory=dict)
+
+    def said(self, trigger: str) -> Said:
+        return self.steps.get(trigger, NOTHING)
+
+    @property
+    def audiences(self) -> frozenset[str]:
+        return frozenset(a for said in self.steps.values() for a in said.tell)
+
+    @property
+    def effects(self) -> frozenset[str]:
+        return frozenset(e for said in self.steps.values() for e in said.after)
+
+
+NOTHING = Said()
+
+
 @dataclass
 class _Probe:
     state: Any
@@ -61,6 +103,7 @@ class Process(Generic[S]):
         self.states = states
         self.initial = initial
         self.steps = steps
+        self.declared = Declared(name)
         self.terminal = frozenset(s for s in states if not any(s in step.sources for step in steps))
         self._machine = Machine(
             model=None,
@@ -132,3 +175,12 @@ class Process(Generic[S]):
         lines += [f"    {a} --> {b}: {'<br/>'.join(labels)}" for (a, b), labels in edges.items()]
         lines += [f"    {s.value} --> [*]" for s in self.states if s in self.terminal]
         return "\n".join(lines)
+
+
+def declare(process: Process[Any], steps: Mapping[str, Said]) -> Declared:
+    """Attach ``steps`` to ``process`` (every key a trigger of its machine, or ``CREATE``)."""
+    unknown = set(steps) - {*process.triggers, CREATE}
+    if unknown:
+        raise ValueError(f"{process.name} has no trigger {', '.join(sorted(unknown))}")
+    process.declared = Declared(process.name, dict(steps))
+    return process.declared

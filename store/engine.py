@@ -1,15 +1,27 @@
-"""The process engine: applies a trigger to a persisted case.
+"""The process engine: the one writer of a process step's history, live events, audit and
+outbox rows.
 
-allowed? guards? (``states``) → one transaction: the new state with a version check, a
-history row, the caller's effects (sub-records, outbox rows), live events and an audit row →
-after commit, the unit of work publishes the events. Of concurrent triggers on one case
-exactly one wins: the conditional ``UPDATE ... WHERE version = ?`` lets one through and the
-others get 409 with the current state.
+- ``apply``: a trigger on a persisted case. allowed? guards? (``states``) → one transaction:
+  the new state with a version check, a history row, the caller's effects (sub-records,
+  outbox rows), live events and an audit row → after commit, the unit of work publishes the
+  events. Of concurrent triggers on one case exactly one wins: the conditional
+  ``UPDATE ... WHERE version = ?`` lets one through and the others get 409 with the current
+  state.
+- ``create``: a transition from no state: the case row in the machine's initial state at
+  version 1, then the same history → effects → events → audit sequence.
+- declared steps: what a process's declaration (``states.machine.declare``) names for a
+  trigger (who is told, which after-effects run) the feature's home binds to functions with
+  ``bind``; ``create`` and ``apply`` run them after the history row, in the same unit of
+  work (an effect that raises rolls the whole step back), then write the one ``notify``
+  outbox row for the audiences' users.
+- ``note``: a timeline step that is not a transition (a lock taken or freed, a file added, a
+  report saved): a history row with the state unchanged, its events (and audit) in the
+  caller's unit of work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -18,7 +30,7 @@ import msgspec
 from piccolo.table import Table
 
 from kernel.errors import Conflict, NotFound
-from states.machine import Decision, Process
+from states.machine import CREATE, Decision, Process
 from store.tables import CaseHistory
 from store.uow import Ctx, UnitOfWork, now, unit_of_work
 
@@ -33,6 +45,102 @@ class Applied:
     to_state: str
     version: int
     history_id: int
+
+
+@dataclass(frozen=True)
+class Done:
+    """A step as its declared audiences and after-effects see it (inside its transaction)."""
+
+    uow: UnitOfWork
+    process: str
+    case_id: int
+    trigger: str
+    from_state: str
+    to_state: str
+    version: int
+    history_id: int
+    facts: Any = None
+    reason: str = ""
+
+    @property
+    def ctx(self) -> Ctx:
+        return self.uow.ctx
+
+
+Audience = Callable[[Done], Awaitable[Iterable[int]]]
+"""The user ids a named audience of a step stands for."""
+Effect = Callable[[Done], Awaitable[None]]
+"""A named after-effect: sub-records, events, timers, outbox rows of a step."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    audiences: Mapping[str, Audience]
+    effects: Mapping[str, Effect]
+    business_type: str
+    link: Callable[[Done], Awaitable[str]] | None
+    describe: Callable[[Done], Awaitable[str]] | None
+
+
+_bindings: dict[str, Binding] = {}
+
+
+def bind(
+    process: Process[Any],
+    *,
+    audiences: Mapping[str, Audience] | None = None,
+    effects: Mapping[str, Effect] | None = None,
+    business_type: str = "",
+    link: Callable[[Done], Awaitable[str]] | None = None,
+    describe: Callable[[Done], Awaitable[str]] | None = None,
+) -> None:
+    """The feature's home binds the names of ``process.declared`` to functions (every name
+    it declares; a missing one is an error at import). ``business_type`` and ``link`` shape
+    the notice; ``describe`` the audit detail of a creation."""
+    audiences, effects = dict(audiences or {}), dict(effects or {})
+    missing = (process.declared.audiences - audiences.keys()) | (
+        process.declared.effects - effects.keys()
+    )
+    if missing:
+        raise ValueError(f"{process.name}: nothing bound to {', '.join(sorted(missing))}")
+    _bindings[process.name] = Binding(
+        audiences, effects, business_type or process.name, link, describe
+    )
+
+
+def binding(process: Process[Any]) -> Binding | None:
+    return _bindings.get(process.name)
+
+
+async def _declared(process: Process[Any], done: Done) -> None:
+    said = process.declared.said(done.trigger)
+    if not said.tell and not said.after:
+        return
+    bound = _bindings.get(process.name)
+    if bound is None:
+        raise RuntimeError(
+            f"{process.name} declares what its {done.trigger!r} step leaves, but nothing bound "
+            "it: import the process's home (api/<feature>/steps.py)"
+        )
+    for name in said.after:
+        await bound.effects[name](done)
+    users: set[int] = set()
+    for name in said.tell:
+        users.update(await bound.audiences[name](done))
+    if not users:
+        return
+    await done.uow.outbox(
+        "notify",
+        {
+            "business_type": bound.business_type,
+            "event": said.notice or done.trigger,
+            "case_type": process.name,
+            "case_id": done.case_id,
+            "user_ids": sorted(users),
+            "link": await bound.link(done) if bound.link else "",
+        },
+        key=f"notify-{process.name}-{done.case_id}-{done.history_id}",
+    )
 
 
 async def current(table: type[Table], case_id: int, what: str) -> dict[str, Any]:
@@ -87,34 +195,27 @@ async def apply(
         if not updated:
             raise _stale(process, case_id, await current(table, case_id, process.name))
         actor = ctx.actor
-        history = await CaseHistory.insert(
-            CaseHistory(
-                case_type=process.name,
-                case_id=case_id,
-                actor_id=actor.user_id if actor else None,
-                actor_name=actor.username if actor else "system",
-                event=trigger,
-                from_state=state.value,
-                to_state=dest.value,
-                reason=reason[:2000],
-                summary=msgspec.json.encode(summary or {}).decode(),
-                at=now(),
-                ip=ctx.ip[:64],
-            )
-        ).returning(CaseHistory.id)
-        history_id = int(history[0]["id"])
+        history_id = await _history(
+            ctx, process.name, case_id, trigger, state.value, dest.value, reason, summary
+        )
         if effects is not None:
             await effects(uow, decision)
-        payload = {
-            "case_type": process.name,
-            "case_id": case_id,
-            "event": trigger,
-            "from": state.value,
-            "to": dest.value,
-            "version": seen + 1,
-            "history_id": history_id,
-            **(summary or {}),
-        }
+        done = Done(
+            uow,
+            process.name,
+            case_id,
+            trigger,
+            state.value,
+            dest.value,
+            seen + 1,
+            history_id,
+            facts,
+            reason,
+        )
+        await _declared(process, done)
+        payload = _payload(
+            process.name, case_id, trigger, state.value, dest.value, seen + 1, history_id, summary
+        )
         for topic in (f"case:{process.name}:{case_id}", *topics):
             await uow.event(topic, f"{process.name}.{trigger}", payload)
         await uow.audit(
@@ -126,6 +227,144 @@ async def apply(
             hospital_id=None if actor else row.get("hospital"),
         )
     return Applied(case_id, trigger, state.value, dest.value, seen + 1, history_id)
+
+
+async def create(
+    ctx: Ctx,
+    process: Process[Any],
+    table: type[Table],
+    values: dict[str, Any],
+    *,
+    reason: str = "",
+    summary: dict[str, Any] | None = None,
+    topics: Sequence[str] = (),
+    facts: Any = None,
+) -> Applied:
+    """Insert a case of ``process`` (``values``: its columns by name, without state and
+    version) in the machine's initial state, version 1, with its history row, declared
+    effects (they see ``facts``), live events and audit row in one unit of work (the
+    caller's, when it has one open)."""
+    initial: Enum = process.initial
+    columns = {table._meta.get_column_by_name(name): value for name, value in values.items()}
+    columns[table._meta.get_column_by_name("state")] = initial.value
+    columns[table._meta.get_column_by_name("version")] = 1
+    async with unit_of_work(ctx) as uow:
+        inserted = await table.insert(table(_data=columns)).returning(table._meta.primary_key)
+        case_id = int(inserted[0][table._meta.primary_key._meta.name])
+        history_id = await _history(
+            ctx, process.name, case_id, CREATE, "", initial.value, reason, summary
+        )
+        done = Done(
+            uow, process.name, case_id, CREATE, "", initial.value, 1, history_id, facts, reason
+        )
+        await _declared(process, done)
+        payload = _payload(process.name, case_id, CREATE, "", initial.value, 1, history_id, summary)
+        for topic in (f"case:{process.name}:{case_id}", *topics):
+            await uow.event(topic, f"{process.name}.{CREATE}", payload)
+        bound = _bindings.get(process.name)
+        await uow.audit(
+            f"{process.name}.{CREATE}",
+            process.name,
+            case_id,
+            detail=await bound.describe(done)
+            if bound and bound.describe
+            else f"→ {initial.value}" + (f": {reason}" if reason else ""),
+            # filed under the case's hospital, like a step without a user
+            hospital_id=values.get("hospital"),
+        )
+    return Applied(case_id, CREATE, "", initial.value, 1, history_id)
+
+
+async def note(
+    uow: UnitOfWork,
+    case_type: str,
+    case_id: int,
+    event: str,
+    state: str,
+    *,
+    from_state: str | None = None,
+    reason: str = "",
+    summary: dict[str, Any] | None = None,
+    topics: Sequence[str] = (),
+    payload: dict[str, Any] | None = None,
+    audit: str = "",
+    detail: str = "",
+    hospital_id: int | None = None,
+) -> int:
+    """A timeline step that is not a transition, in the caller's unit of work: its history
+    row (state unchanged unless ``from_state`` says where it came from), a live event
+    ``<case_type>.<event>`` on each of ``topics`` (body: ids, the event, ``payload`` and the
+    history row's id) and, when ``audit`` names its action, the audit row
+    ``<case_type>.<audit>``. Returns the history row's id."""
+    history_id = await _history(
+        uow.ctx,
+        case_type,
+        case_id,
+        event,
+        state if from_state is None else from_state,
+        state,
+        reason,
+        summary,
+    )
+    body = {"case_type": case_type, "case_id": case_id, "event": event, **(payload or {})}
+    body.setdefault("history_id", history_id)
+    for topic in topics:
+        await uow.event(topic, f"{case_type}.{event}", body)
+    if audit:
+        action = f"{case_type}.{audit}"
+        await uow.audit(action, case_type, case_id, detail=detail, hospital_id=hospital_id)
+    return history_id
+
+
+async def _history(
+    ctx: Ctx,
+    case_type: str,
+    case_id: int,
+    event: str,
+    from_state: str,
+    to_state: str,
+    reason: str,
+    summary: dict[str, Any] | None,
+) -> int:
+    actor = ctx.actor
+    row = await CaseHistory.insert(
+        CaseHistory(
+            case_type=case_type,
+            case_id=case_id,
+            actor_id=actor.user_id if actor else None,
+            actor_name=actor.username if actor else "system",
+            event=event,
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason[:2000],
+            summary=msgspec.json.encode(summary or {}).decode(),
+            at=now(),
+            ip=ctx.ip[:64],
+        )
+    ).returning(CaseHistory.id)
+    return int(row[0]["id"])
+
+
+def _payload(
+    case_type: str,
+    case_id: int,
+    event: str,
+    source: str,
+    dest: str,
+    version: int,
+    history_id: int,
+    summary: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "case_type": case_type,
+        "case_id": case_id,
+        "event": event,
+        "from": source,
+        "to": dest,
+        "version": version,
+        "history_id": history_id,
+        **(summary or {}),
+    }
 
 
 def _stale(process: Process[Any], case_id: int, row: dict[str, Any]) -> Conflict:

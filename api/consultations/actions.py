@@ -10,16 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from api.consultations import access
-from api.consultations.records import (
+from api.consultations.reminders import cancel_reminder
+from api.consultations.schemas import DecisionIn, Done, ExpertIn, StepIn
+from api.consultations.service import actor_of, expert_in_department
+from api.consultations.steps import (
     department_label,
     facts,
     invites_of,
     notify,
     user_topics,
 )
-from api.consultations.reminders import cancel_reminder
-from api.consultations.schemas import DecisionIn, Done, ExpertIn, StepIn
-from api.consultations.service import actor_of, expert_in_department
 from kernel.errors import BadRequest, Conflict, Forbidden
 from states.consultation import CONSULTATION, ConsultationState
 from states.machine import Decision

@@ -20,9 +20,9 @@ from pathlib import Path
 import anyio
 
 from api.consultations import access
-from api.consultations.records import CASE, STATE_ZH, load, record_step
 from api.consultations.schemas import AttachmentRead
 from api.consultations.service import OPEN_STATES, actor_of, attachments
+from api.consultations.steps import CASE, STATE_ZH, load, record_step
 from kernel.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, TooLarge
 from kernel.settings import get_settings
 from store.reads import note

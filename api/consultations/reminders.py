@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from api.consultations import access
-from api.consultations.records import CASE, notify
+from api.consultations.steps import CASE, notify
 from kernel.settings import get_settings
 from states.consultation import ConsultationState
 from store.tables import Consultation, Timer

@@ -19,7 +19,9 @@ import anyio
 
 from api.consultations import access
 from api.consultations.pdf import ReportDocument, Section, render
-from api.consultations.records import (
+from api.consultations.schemas import Done, PersonRead, ReportIn, ReportLock, StepIn
+from api.consultations.service import actor_of, live_lock, read
+from api.consultations.steps import (
     CASE,
     STATE_ZH,
     facts,
@@ -30,8 +32,6 @@ from api.consultations.records import (
     record_step,
     user_topics,
 )
-from api.consultations.schemas import Done, PersonRead, ReportIn, ReportLock, StepIn
-from api.consultations.service import actor_of, live_lock, read
 from kernel.errors import BadRequest, Conflict, Forbidden
 from states.consultation import CONSULTATION, ConsultationState
 from states.machine import Decision

@@ -13,16 +13,6 @@ import msgspec
 
 from api.consultations import access
 from api.consultations.access import APPLY, Involvement
-from api.consultations.records import (
-    department_label,
-    facts,
-    invites_of,
-    iso,
-    load,
-    notify,
-    record_step,
-)
-from api.consultations.reminders import schedule_reminder
 from api.consultations.schemas import (
     AttachmentRead,
     ConsultationCreate,
@@ -36,6 +26,15 @@ from api.consultations.schemas import (
     PersonRead,
     ReportRead,
     TimelineEntry,
+)
+from api.consultations.steps import (
+    Opening,
+    department_label,
+    facts,
+    invites_of,
+    iso,
+    load,
+    open_case,
 )
 from kernel.domain import Kind, Module
 from kernel.errors import BadRequest, Forbidden, Unauthorized
@@ -241,48 +240,25 @@ async def create(ctx: Ctx, data: ConsultationCreate) -> ConsultationRead:
     patient = _patient(data)
     invites = await _checked_invites(actor, data)
     assert actor.hospital_id is not None
+    values = {
+        "hospital": actor.hospital_id,
+        "applicant": actor.user_id,
+        "topic": topic,
+        "scheduled_at": scheduled,
+        "clinical_summary": summary,
+        "patient_name": patient.name,
+        "patient_sex": patient.sex,
+        "patient_birth_date": patient.birth_date,
+        "patient_id_number": patient.id_number,
+        "patient_his_number": patient.his_number,
+        "created_at": now(),
+    }
     async with unit_of_work(ctx) as uow:
-        row = await Consultation.insert(
-            Consultation(
-                hospital=actor.hospital_id,
-                applicant=actor.user_id,
-                topic=topic,
-                scheduled_at=scheduled,
-                clinical_summary=summary,
-                patient_name=patient.name,
-                patient_sex=patient.sex,
-                patient_birth_date=patient.birth_date,
-                patient_id_number=patient.id_number,
-                patient_his_number=patient.his_number,
-                state=CONSULTATION.initial.value,
-                created_at=now(),
-            )
-        ).returning(Consultation.id)
-        cid = int(row[0]["id"])
-        for invite in invites:
-            await ConsultationInvite.insert(ConsultationInvite(consultation=cid, **invite))
-        await schedule_reminder(cid, scheduled)
-        await ConsultationParticipant.insert(
-            ConsultationParticipant(
-                consultation=cid, user=actor.user_id, role="applicant", joined_at=now()
-            )
-        )
-        await record_step(
+        cid = await open_case(
             uow,
-            cid,
-            "create",
-            CONSULTATION.initial.value,
-            from_state="",
-            summary={"topic": topic, "departments": len(invites)},
-        )
-        reviewers = await access.reviewers_of([i["department"] for i in invites])
-        experts = [i["expert"] for i in invites if i["expert"]]
-        await notify(uow, cid, "create", [actor.user_id, *reviewers, *experts])
-        await uow.audit(
-            "consultation.create",
-            "consultation",
-            cid,
-            detail=f"{topic}; {len(invites)} departments invited",
+            values,
+            Opening(invites, scheduled),
+            {"topic": topic, "departments": len(invites)},
         )
     return await read(actor, cid)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from api.diagnosis import steps as store
 from api.diagnosis.schemas import (
     RequestCreate,
     RequestDetail,
@@ -28,7 +29,6 @@ from api.diagnosis.schemas import (
 from kernel.domain import Kind, Module, Permission
 from kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from states.diagnosis import DIAGNOSIS, DiagnosisFacts, DiagnosisState
-from store import diagnosis as store
 from store.engine import timeline as case_timeline
 from store.examinations import get_examination
 from store.reads import note

@@ -15,9 +15,9 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from api.diagnosis.steps import reporting_hospital
 from kernel.domain import Permission
 from kernel.errors import Conflict, Forbidden, NotFound
-from store.diagnosis import reporting_hospital
 from store.examinations import get_examination
 from store.tables import ExamReport, Hospital, User
 from store.uow import Actor, Ctx, now, unit_of_work

@@ -1,5 +1,8 @@
 """The report lock (SPEC 2.5): one editor at a time.
 
+A lock freed by an administrator or by its expiry is a timeline step of the report, written
+by the engine (``store.engine.note``: history row and audit row).
+
 The lock is two columns of the report (holder, due time). Taking it is one conditional
 ``UPDATE`` — free, mine, or expired — so of two doctors clicking "Write" exactly one wins,
 on SQLite and PostgreSQL alike. Autosaves and keep-alives extend it; an explicit save, a
@@ -12,8 +15,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-
-import msgspec
 
 from api.reports.access import (
     CASE,
@@ -28,7 +29,8 @@ from api.reports.access import (
 from api.reports.schemas import Done, LockRead, PersonRead
 from kernel.domain import Permission
 from kernel.errors import Conflict, Forbidden
-from store.tables import CaseHistory, ExamReport, Timer
+from store.engine import note
+from store.tables import ExamReport, Timer
 from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work
 from store.zones import hospital_zone
 
@@ -197,11 +199,16 @@ async def admin_release(ctx: Ctx, exam_id: int) -> Done:
         raise Conflict("Nobody holds the lock of this report.", zh="该报告当前无人锁定。")
     async with unit_of_work(ctx) as uow:
         await clear(uow, found, report, holder=holder)
-        await history(
-            uow, report["id"], "lock_released", report["state"], holder, "by an administrator"
-        )
-        await uow.audit(
-            f"{CASE}.lock_release", CASE, report["id"], detail=f"lock of user {holder} released"
+        await note(
+            uow,
+            CASE,
+            report["id"],
+            "lock_released",
+            report["state"],
+            reason="by an administrator",
+            summary={"user_id": holder},
+            audit="lock_release",
+            detail=f"lock of user {holder} released",
         )
     name = (await names(holder)).get(holder, f"user {holder}")
     return Done(message=f"The lock of {name} is released; the report is free to edit.")
@@ -218,28 +225,6 @@ async def clear(uow: UnitOfWork, found: Access, report: dict[str, Any], *, holde
         await set_timer(report["id"], None)
         await lock_event(uow, found.exam_id, report["id"], "lock_freed", user_id=holder)
     return bool(done)
-
-
-async def history(
-    uow: UnitOfWork, report_id: int, event: str, state: str, holder: int, reason: str
-) -> None:
-    """A timeline row for a lock step that is not a machine transition."""
-    actor = uow.ctx.actor
-    await CaseHistory.insert(
-        CaseHistory(
-            case_type=CASE,
-            case_id=report_id,
-            actor_id=actor.user_id if actor else None,
-            actor_name=actor.username if actor else "system",
-            event=event,
-            from_state=state,
-            to_state=state,
-            reason=reason,
-            summary=msgspec.json.encode({"user_id": holder}).decode(),
-            at=now(),
-            ip=uow.ctx.ip[:64],
-        )
-    )
 
 
 async def expire(uow: UnitOfWork, report_id: int) -> bool:
@@ -262,20 +247,17 @@ async def expire(uow: UnitOfWork, report_id: int) -> bool:
     if not freed:
         return False
     exam_id = int(row["examination"])
-    await history(
+    await lock_event(uow, exam_id, report_id, "lock_freed", user_id=holder, expired=True)
+    await note(
         uow,
+        CASE,
         report_id,
         "lock_expired",
         row["state"],
-        holder,
-        f"no change for {LOCK_MINUTES} minutes",
-    )
-    await lock_event(uow, exam_id, report_id, "lock_freed", user_id=holder, expired=True)
-    await uow.audit(
-        f"{CASE}.lock_expired",
-        CASE,
-        report_id,
-        hospital_id=int(row["hospital"]),
+        reason=f"no change for {LOCK_MINUTES} minutes",
+        summary={"user_id": holder},
+        audit="lock_expired",
         detail=f"lock of user {holder} expired after {LOCK_MINUTES} minutes without a change",
+        hospital_id=int(row["hospital"]),
     )
     return True

@@ -25,12 +25,12 @@ from typing import Any
 import anyio
 
 from api.consultations.pdf import FAMILY, add_cjk_fonts, check_fonts
+from api.diagnosis.steps import follow_report
 from api.dictionaries.templates import exam_values, render_template
 from api.management.media import logos_dir
 from api.reports.access import STATE_ZH, for_writing, names, readable, report_of
 from kernel.domain import Permission
 from kernel.errors import Conflict, NotFound
-from store.diagnosis import follow_report
 from store.examinations import exam_changed
 from store.reads import note
 from store.tables import Examination, ExamReport, Hospital

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from api.diagnosis.steps import follow_report
 from api.dictionaries.templates import templates_for_examination
 from api.reports.access import (
     CASE,
@@ -59,7 +60,6 @@ from kernel.domain import Permission
 from kernel.errors import BadRequest, Conflict, Forbidden, NotFound
 from states.exam_report import EXAM_REPORT, ExamReportFacts
 from states.machine import Decision
-from store.diagnosis import follow_report
 from store.engine import apply
 from store.examinations import exam_changed
 from store.reads import note

@@ -18,6 +18,7 @@ import msgspec
 import pytest
 import websockets
 
+from api.diagnosis.steps import follow_report, reporting_hospital
 from api.management.service import (
     create_account,
     create_alliance,
@@ -26,7 +27,6 @@ from api.management.service import (
 )
 from kernel.domain import Kind, Module
 from kernel.errors import Conflict
-from store.diagnosis import follow_report, reporting_hospital
 from store.engine import timeline
 from store.tables import (
     Alliance,

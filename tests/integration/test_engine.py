@@ -9,9 +9,9 @@ import pytest
 
 from kernel.errors import Conflict
 from states.consultation import CONSULTATION, ConsultationFacts
-from store.engine import apply, timeline
+from store.engine import apply, create, note, timeline
 from store.tables import AuditLog, Consultation, Event, Hospital, User
-from store.uow import Ctx, now
+from store.uow import Ctx, now, unit_of_work
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +105,73 @@ async def test_exactly_one_of_concurrent_triggers_wins() -> None:
     assert results.count("won") == 1
     assert results.count("withdrawn") == 19
     assert len(await timeline("consultation", case_id)) == 1
+
+
+async def test_create_is_a_transition_from_no_state() -> None:
+    hospital = await Hospital.select(Hospital.id).where(Hospital.code == "CITY").first()
+    user = await User.select(User.id).where(User.username == "dr.wang").first()
+    done = await create(
+        Ctx(ip="127.0.0.8"),
+        CONSULTATION,
+        Consultation,
+        {
+            "hospital": hospital["id"],
+            "applicant": user["id"],
+            "topic": "created by the engine",
+            "scheduled_at": now(),
+            "created_at": now(),
+        },
+        summary={"topic": "created by the engine"},
+        topics=[f"hospital:{hospital['id']}"],
+    )
+    assert (done.event, done.from_state, done.to_state, done.version) == (
+        "create",
+        "",
+        "reviewing",
+        1,
+    )
+    row = await Consultation.select(Consultation.state, Consultation.version).where(
+        Consultation.id == done.case_id
+    )
+    assert row == [{"state": "reviewing", "version": 1}]
+    rows = await timeline("consultation", done.case_id)
+    assert [(r["id"], r["event"], r["from_state"], r["to_state"], r["ip"]) for r in rows] == [
+        (done.history_id, "create", "", "reviewing", "127.0.0.8")
+    ]
+    assert rows[0]["summary"] == {"topic": "created by the engine"}
+    for topic in (f"case:consultation:{done.case_id}", f"hospital:{hospital['id']}"):
+        events = await Event.select(Event.type).where(Event.topic == topic)
+        assert {"type": "consultation.create"} in events
+    audit = await AuditLog.select(AuditLog.action).where(
+        AuditLog.target_type == "consultation", AuditLog.target_id == str(done.case_id)
+    )
+    assert audit == [{"action": "consultation.create"}]
+    # the created case takes the machine's steps as any other
+    await apply(Ctx(), CONSULTATION, Consultation, done.case_id, "withdraw", ConsultationFacts(()))
+
+
+async def test_a_timeline_step_keeps_the_state() -> None:
+    case_id = await new_case()
+    async with unit_of_work(Ctx(ip="127.0.0.7")) as uow:
+        history_id = await note(
+            uow,
+            "consultation",
+            case_id,
+            "comment",
+            "reviewing",
+            reason="see the prior CT",
+            summary={"user_id": 1},
+            topics=[f"case:consultation:{case_id}"],
+            payload={"state": "reviewing"},
+        )
+    rows = await timeline("consultation", case_id)
+    assert [(r["id"], r["event"], r["from_state"], r["to_state"], r["reason"]) for r in rows] == [
+        (history_id, "comment", "reviewing", "reviewing", "see the prior CT")
+    ]
+    events = await Event.select(Event.type, Event.payload).where(
+        Event.topic == f"case:consultation:{case_id}"
+    )
+    assert [e["type"] for e in events] == ["consultation.comment"]
+    assert f'"history_id":{history_id}' in events[0]["payload"]
+    row = await Consultation.select(Consultation.version).where(Consultation.id == case_id)
+    assert row == [{"version": 1}]

@@ -1,15 +1,17 @@
-"""Remote diagnosis requests (SPEC 2.2) in the database: who writes an examination's report,
-creating a request, and every step of it on the engine.
+"""Remote diagnosis requests (SPEC 2.2), the process's home: who writes an examination's
+report, creating a request, every step of it on the engine, and the functions the names of
+its declaration (``states.diagnosis.DIAGNOSIS_STEPS``) stand for.
 
 - One open request per examination (open = not rejected / cancelled). While it is open the
   examination is shared with the target hospital (``store.examinations`` reads this table).
 - ``reporting_hospital(exam)``: the hospital that writes the examination's report.
 - ``follow_report(ctx, exam_id, hospital_id, step)``: the report's steps move the request,
   called inside the report's own unit of work so both change in one transaction.
-- Every step (``apply_step``) leaves a history row, live events on ``hospital:<requester>``
-  and ``hospital:<target>`` (ids and states only), the examination's ``exam.changed``, an
-  audit row, and a ``notify`` outbox row (business type "diagnosis") for the people it
-  concerns.
+- Every step (``create_request``, ``apply_step``) leaves, through the engine, a history
+  row, live events on ``hospital:<requester>`` and ``hospital:<target>`` (ids and states
+  only), the examination's ``exam.changed`` (after-effect "examination lists"), an audit
+  row, and a ``notify`` outbox row (business type "diagnosis") for the audiences its
+  declaration names ("target reporters", "requester").
 """
 
 from __future__ import annotations
@@ -29,17 +31,13 @@ from states.diagnosis import (
     DiagnosisFacts,
     DiagnosisState,
 )
-from states.machine import Decision
-from store.engine import Applied, apply
+from store.engine import Applied, Done, apply, bind, create
 from store.examinations import EVENT_TYPE, exam_changed
-from store.tables import CaseHistory, DiagnosisRequest, Examination, Hospital, User
+from store.tables import DiagnosisRequest, Examination, Hospital, User
 from store.uow import Ctx, UnitOfWork, now, unit_of_work
 
 CASE = DIAGNOSIS.name
 CLOSED_STATES = [s.value for s in CLOSED]
-# Who hears of which step: the target hospital's reporters, or the requesting doctor.
-TELL_TARGET = {"create", "cancel"}
-TELL_REQUESTER = {"accept": "accept", "reject": "reject", "approve": "review", "print": "print"}
 # A request's state as the Chinese of an error message says it (the UI's words).
 STATE_ZH: dict[str, str] = {
     "requested": "等待接收",
@@ -119,30 +117,19 @@ async def report_writers(hospital_id: int) -> list[int]:
     )
 
 
-async def notify(uow: UnitOfWork, request: dict[str, Any], event: str, history_id: int) -> None:
-    """The step's message for the people it concerns (one outbox row per step)."""
-    if event in TELL_TARGET:
-        user_ids = await report_writers(int(request["target_hospital"]))
-        label = event
-    elif event in TELL_REQUESTER:
-        user_ids = [int(request["requested_by"])]
-        label = TELL_REQUESTER[event]
-    else:
-        return
-    if not user_ids:
-        return
-    await uow.outbox(
-        "notify",
-        {
-            "business_type": "diagnosis",
-            "event": label,
-            "case_type": CASE,
-            "case_id": request["id"],
-            "user_ids": user_ids,
-            "link": f"/exams/{request['examination']}",
-        },
-        key=f"notify-{CASE}-{request['id']}-{history_id}",
-    )
+async def target_reporters(done: Done) -> list[int]:
+    request = await load(done.case_id)
+    return await report_writers(int(request["target_hospital"]))
+
+
+async def requester(done: Done) -> list[int]:
+    request = await load(done.case_id)
+    return [int(request["requested_by"])]
+
+
+async def link(done: Done) -> str:
+    request = await load(done.case_id)
+    return f"/exams/{request['examination']}"
 
 
 async def _exam_events(uow: UnitOfWork, request: dict[str, Any], closing: bool) -> None:
@@ -162,6 +149,38 @@ async def _exam_events(uow: UnitOfWork, request: dict[str, Any], closing: bool) 
         await uow.event(f"hospital:{request['target_hospital']}", EVENT_TYPE, payload)
 
 
+async def examination_lists(done: Done) -> None:
+    request = await load(done.case_id)
+    await _exam_events(done.uow, request, closing=done.to_state in CLOSED_STATES)
+
+
+async def request_row(done: Done) -> None:
+    """The request's own columns: when it changed, who decided, a rejection's reason."""
+    values: dict[Any, Any] = {DiagnosisRequest.updated_at: now()}
+    if done.trigger in ("accept", "reject") and done.ctx.actor is not None:
+        values[DiagnosisRequest.decided_by] = done.ctx.actor.user_id
+    if done.trigger == "reject":
+        values[DiagnosisRequest.reason] = done.reason[:2000]
+    await DiagnosisRequest.update(values).where(DiagnosisRequest.id == done.case_id)
+
+
+async def describe(done: Done) -> str:
+    request = await load(done.case_id)
+    return f"examination {request['examination']} → hospital {request['target_hospital']}" + (
+        " (urgent)" if request["urgent"] else ""
+    )
+
+
+bind(
+    DIAGNOSIS,
+    audiences={"target reporters": target_reporters, "requester": requester},
+    effects={"examination lists": examination_lists, "request row": request_row},
+    business_type="diagnosis",
+    link=link,
+    describe=describe,
+)
+
+
 def summary(request: dict[str, Any]) -> dict[str, Any]:
     return {
         "examination_id": request["examination"],
@@ -178,12 +197,13 @@ async def create_request(
     clinical_info: str,
     urgent: bool,
 ) -> int:
-    """Insert a checked request (the caller checked who and where) with its history row,
-    events, audit and notice. A second open request for the examination is a 409."""
+    """Insert a checked request (the caller checked who and where) on the engine: its
+    history row, events, audit and notice. A second open request for the examination is a
+    409."""
     actor = ctx.actor
     assert actor is not None
     at = now()
-    async with unit_of_work(ctx) as uow:
+    async with unit_of_work(ctx):
         existing = await open_request(int(exam["id"]))
         if existing is not None:
             raise Conflict(
@@ -193,58 +213,25 @@ async def create_request(
                 f"{STATE_ZH.get(existing['state'], existing['state'])}），请先取消该申请。",
                 extra={"request_id": existing["id"], "state": existing["state"]},
             )
-        row = await DiagnosisRequest.insert(
-            DiagnosisRequest(
-                examination=exam["id"],
-                hospital=exam["hospital"],
-                target_hospital=target_hospital_id,
-                state=DiagnosisState.requested.value,
-                version=1,
-                requested_by=actor.user_id,
-                urgent=urgent,
-                clinical_info=clinical_info,
-                created_at=at,
-                updated_at=at,
-            )
-        ).returning(DiagnosisRequest.id)
-        request = await load(int(row[0]["id"]))
-        history = await CaseHistory.insert(
-            CaseHistory(
-                case_type=CASE,
-                case_id=request["id"],
-                actor_id=actor.user_id,
-                actor_name=actor.username,
-                event="create",
-                from_state="",
-                to_state=DiagnosisState.requested.value,
-                summary=msgspec.json.encode(summary(request)).decode(),
-                at=at,
-                ip=ctx.ip[:64],
-            )
-        ).returning(CaseHistory.id)
-        history_id = int(history[0]["id"])
-        payload = {
-            "case_type": CASE,
-            "case_id": request["id"],
-            "event": "create",
-            "from": "",
-            "to": DiagnosisState.requested.value,
-            "version": 1,
-            "history_id": history_id,
-            **summary(request),
+        values = {
+            "examination": exam["id"],
+            "hospital": exam["hospital"],
+            "target_hospital": target_hospital_id,
+            "requested_by": actor.user_id,
+            "urgent": urgent,
+            "clinical_info": clinical_info,
+            "created_at": at,
+            "updated_at": at,
         }
-        for topic in (f"case:{CASE}:{request['id']}", *topics(request)):
-            await uow.event(topic, f"{CASE}.create", payload)
-        await _exam_events(uow, request, closing=False)
-        await uow.audit(
-            f"{CASE}.create",
-            CASE,
-            request["id"],
-            detail=f"examination {exam['id']} → hospital {target_hospital_id}"
-            + (" (urgent)" if urgent else ""),
+        done = await create(
+            ctx,
+            DIAGNOSIS,
+            DiagnosisRequest,
+            values,
+            summary=summary({**values, "id": 0}),
+            topics=topics(values),
         )
-        await notify(uow, request, "create", history_id)
-    return int(request["id"])
+    return done.case_id
 
 
 async def apply_step(
@@ -257,18 +244,6 @@ async def apply_step(
 ) -> Applied:
     """One step of the machine on request ``request_id`` with everything it leaves behind."""
     request = await load(request_id)
-    closing = trigger in ("reject", "cancel")
-
-    async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
-        values: dict[Any, Any] = {DiagnosisRequest.updated_at: now()}
-        if trigger in ("accept", "reject") and ctx.actor is not None:
-            values[DiagnosisRequest.decided_by] = ctx.actor.user_id
-        if trigger == "reject":
-            values[DiagnosisRequest.reason] = reason.strip()[:2000]
-        await DiagnosisRequest.update(values).where(DiagnosisRequest.id == request_id)
-        await _exam_events(uow, request, closing)
-        await notify(uow, request, trigger, await _latest_history_id(request_id))
-
     return await apply(
         ctx,
         DIAGNOSIS,
@@ -280,18 +255,7 @@ async def apply_step(
         reason=reason.strip(),
         summary=summary(request),
         topics=topics(request),
-        effects=effects,
     )
-
-
-async def _latest_history_id(request_id: int) -> int:
-    row = (
-        await CaseHistory.select(CaseHistory.id)
-        .where(CaseHistory.case_type == CASE, CaseHistory.case_id == request_id)
-        .order_by(CaseHistory.id, ascending=False)
-        .first()
-    )
-    return int(row["id"]) if row else 0
 
 
 async def follow_report(ctx: Ctx, exam_id: int, reporting_hospital_id: int, step: str) -> None:

@@ -1,19 +1,22 @@
-"""Loading a consultation's rows and writing the records every step leaves behind: the
-machine's facts, history rows for steps that are not transitions (creation, files, report
-saves), live events for everybody watching, and the one ``notify`` outbox row per step."""
+"""The consultation process's home: loading a consultation's rows and the records every step
+leaves behind: the machine's facts, creation on the engine (``open_case``, the functions the
+names of ``states.consultation.CONSULTATION_STEPS`` stand for), timeline steps that are not
+transitions (files, report saves: ``store.engine.note``), live events for everybody
+watching, and the one ``notify`` outbox row per step."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
-from api.consultations.access import audience
+from api.consultations.access import audience, reviewers_of
 from kernel.errors import NotFound
-from states.consultation import ConsultationFacts, InviteFact
-from store.tables import CaseHistory, Consultation, ConsultationInvite
-from store.uow import Ctx, UnitOfWork, now
+from states.consultation import CONSULTATION, ConsultationFacts, InviteFact
+from store import engine
+from store.engine import Done
+from store.tables import CaseHistory, Consultation, ConsultationInvite, ConsultationParticipant
+from store.uow import UnitOfWork, now
 
 CASE = "consultation"
 # The Chinese of the consultation's states, for the Chinese of refusals only (the UI's words).
@@ -105,26 +108,18 @@ async def record_step(
     from_state: str | None = None,
 ) -> int:
     """A history row and live events for a step that is not a machine transition."""
-    ctx: Ctx = uow.ctx
-    actor = ctx.actor
-    row = await CaseHistory.insert(
-        CaseHistory(
-            case_type=CASE,
-            case_id=consultation_id,
-            actor_id=actor.user_id if actor else None,
-            actor_name=actor.username if actor else "system",
-            event=event,
-            from_state=state if from_state is None else from_state,
-            to_state=state,
-            reason=reason[:2000],
-            summary=msgspec.json.encode(summary or {}).decode(),
-            at=now(),
-            ip=ctx.ip[:64],
-        )
-    ).returning(CaseHistory.id)
-    history_id = int(row[0]["id"])
-    await publish(uow, consultation_id, event, {"state": state, "history_id": history_id})
-    return history_id
+    return await engine.note(
+        uow,
+        CASE,
+        consultation_id,
+        event,
+        state,
+        from_state=from_state,
+        reason=reason,
+        summary=summary,
+        topics=[topic(consultation_id), *await user_topics(consultation_id)],
+        payload={"state": state},
+    )
 
 
 async def publish(
@@ -164,3 +159,96 @@ async def notify(
         },
         key=key,
     )
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What a new consultation's creation needs besides its row: the invites (columns of
+    ``ConsultationInvite`` without the consultation) and when it starts."""
+
+    invites: list[dict[str, Any]]
+    starts_at: datetime
+
+
+async def open_case(
+    uow: UnitOfWork, values: dict[str, Any], opening: Opening, topic_summary: dict[str, Any]
+) -> int:
+    """Create the consultation on the engine (its declared effects: the invites, the
+    applicant's participation, the reminder; the notice to the applicant, the reviewers and
+    the experts invited)."""
+    reviewers = await reviewers_of([i["department"] for i in opening.invites])
+    experts = [i["expert"] for i in opening.invites if i["expert"]]
+    watching = sorted({int(values["applicant"]), *reviewers, *experts})
+    done = await engine.create(
+        uow.ctx,
+        CONSULTATION,
+        Consultation,
+        values,
+        summary=topic_summary,
+        topics=[f"user:{uid}" for uid in watching],
+        facts=opening,
+    )
+    return done.case_id
+
+
+async def _invites_and_applicant(done: Done) -> None:
+    opening: Opening = done.facts
+    for invite in opening.invites:
+        await ConsultationInvite.insert(ConsultationInvite(consultation=done.case_id, **invite))
+    row = await Consultation.select(Consultation.applicant).where(Consultation.id == done.case_id)
+    await ConsultationParticipant.insert(
+        ConsultationParticipant(
+            consultation=done.case_id, user=row[0]["applicant"], role="applicant", joined_at=now()
+        )
+    )
+
+
+async def _reminder(done: Done) -> None:
+    # reminders.py imports this module (CASE, notify): imported here, at the step
+    from api.consultations.reminders import schedule_reminder
+
+    await schedule_reminder(done.case_id, done.facts.starts_at)
+
+
+async def _applicant(done: Done) -> list[int]:
+    row = await Consultation.select(Consultation.applicant).where(Consultation.id == done.case_id)
+    return [int(row[0]["applicant"])]
+
+
+async def _invited(done: Done) -> list[dict[str, Any]]:
+    return list(
+        await ConsultationInvite.select(
+            ConsultationInvite.department, ConsultationInvite.expert
+        ).where(ConsultationInvite.consultation == done.case_id)
+    )
+
+
+async def _reviewers(done: Done) -> list[int]:
+    return await reviewers_of([i["department"] for i in await _invited(done)])
+
+
+async def _experts(done: Done) -> list[int]:
+    return [int(i["expert"]) for i in await _invited(done) if i["expert"]]
+
+
+async def _link(done: Done) -> str:
+    return f"/consultations/{done.case_id}"
+
+
+async def _describe(done: Done) -> str:
+    row = await Consultation.select(Consultation.topic).where(Consultation.id == done.case_id)
+    return f"{row[0]['topic']}; {len(await _invited(done))} departments invited"
+
+
+engine.bind(
+    CONSULTATION,
+    audiences={
+        "applicant": _applicant,
+        "invited reviewers": _reviewers,
+        "invited experts": _experts,
+    },
+    effects={"invites and applicant": _invites_and_applicant, "reminder": _reminder},
+    business_type=CASE,
+    link=_link,
+    describe=_describe,
+)
