@@ -19,8 +19,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from imaging.read import LENIENT, STRICT, IngestPolicy, IngestRefused, ParsedInstance
 from imaging.read import validate_for_ingest as _validate
 from kernel.settings import get_settings
@@ -28,7 +26,7 @@ from states.machine import Decision
 from states.migration import MIGRATION, PIPELINE, MigrationFacts, MigrationState, progress
 from store import files
 from store.db import transaction
-from store.engine import Applied, Effects, apply
+from store.engine import Applied, Done, Effects, apply, bind, create
 from store.imaging_index import (
     Batch,
     ItemResult,
@@ -40,7 +38,7 @@ from store.imaging_index import (
     resolve_item,
     tier_refusal,
 )
-from store.tables import CaseHistory, Instance, MigrationItem, MigrationRun, Study
+from store.tables import Instance, MigrationItem, MigrationRun, Study
 from store.uow import Ctx, UnitOfWork, now, unit_of_work, write_audit
 
 log = logging.getLogger(__name__)
@@ -65,50 +63,45 @@ async def create_run(
     *,
     spool: bool = False,
 ) -> int:
-    """A new migration run (state ``received``) for ``hospital_id``; returns its id."""
+    """A new migration run (state ``received``) for ``hospital_id``, created on the engine
+    (its ``create`` step); returns its id."""
     if source not in SOURCES:
         raise ValueError(f"unknown migration source {source!r}")
     actor = ctx.actor
-    async with unit_of_work(ctx) as uow:
-        row = await MigrationRun.insert(
-            MigrationRun(
-                hospital=hospital_id,
-                source=source,
-                source_detail=source_detail[:200],
-                state="received",
-                created_by=actor.user_id if actor else None,
-                created_at=now(),
-            )
-        ).returning(MigrationRun.id)
-        run_id = int(row[0]["id"])
+    values = {
+        "hospital": hospital_id,
+        "source": source,
+        "source_detail": source_detail[:200],
+        "created_by": actor.user_id if actor else None,
+        "created_at": now(),
+    }
+    async with unit_of_work(ctx):
+        created = await create(
+            ctx,
+            MIGRATION,
+            MigrationRun,
+            values,
+            summary={"source": source},
+            topics=topics_of(hospital_id),
+        )
         if spool:
-            await MigrationRun.update({MigrationRun.spool_dir: f"run-{run_id}"}).where(
-                MigrationRun.id == run_id
+            await MigrationRun.update({MigrationRun.spool_dir: f"run-{created.case_id}"}).where(
+                MigrationRun.id == created.case_id
             )
-        await CaseHistory.insert(
-            CaseHistory(
-                case_type="migration",
-                case_id=run_id,
-                actor_id=actor.user_id if actor else None,
-                actor_name=actor.username if actor else "system",
-                event="receive",
-                from_state="",
-                to_state="received",
-                summary=msgspec.json.encode({"source": source}).decode(),
-                at=now(),
-                ip=ctx.ip[:64],
-            )
-        )
-        payload = {"case_type": "migration", "case_id": run_id, "to": "received"}
-        await uow.event(f"hospital:{hospital_id}", "migration.created", payload)
-        await uow.audit(
-            "migration.create",
-            "migration",
-            run_id,
-            detail=f"{source} {source_detail}".strip()[:300],
-            hospital_id=hospital_id,
-        )
-    return run_id
+    return created.case_id
+
+
+async def _describe(done: Done) -> str:
+    """The audit detail of a run's creation: where its files come from."""
+    row = (
+        await MigrationRun.select(MigrationRun.source, MigrationRun.source_detail)
+        .where(MigrationRun.id == done.case_id)
+        .first()
+    )
+    return f"{row['source']} {row['source_detail']}".strip()[:300] if row else ""
+
+
+bind(MIGRATION, describe=_describe)
 
 
 async def add_received_item(run_id: int, file_name: str, size: int) -> int:
