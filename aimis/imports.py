@@ -8,10 +8,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from api.ingest.steps import Received, create_run, ingest_files
 from api.ingest.upload import import_path
 from imaging.synth import Sizes, synth
 from kernel.errors import BadRequest
-from store.imaging_index import Received, create_run, ingest_files
 from store.tables import Hospital, MigrationRun
 from store.uow import Ctx
 

@@ -2,11 +2,11 @@
 environment (``Aimis.cli("-m", "bench.aimis_setup", ...)``) so the benchmark process never
 imports the app's settings or database:
 
-- ``populate PACK``: file every DICOM file of a pack through ``store.imaging_index.
+- ``populate PACK``: file every DICOM file of a pack through ``api.ingest.steps.
   ingest_files`` — the function STOW-RS, C-STORE and imports all call — in migration
   runs of ``--per-run`` files (source ``import``), ``--batch`` files a transaction as a
   STOW-RS request is; an interrupted fill resumes after what is indexed.
-- ``bulk PACK``: the same rows (``store.imaging_index``'s row builders, after the same
+- ``bulk PACK``: the same rows (``store.index_rows``'s row builders, after the same
   checks of each file) written in bulk, thousands a transaction, the files written without
   fsync — for the 100,000-study QIDO set, which ingest fills at ~20-60 files/s on this
   shared machine. Only for packs of new single-instance studies (the QIDO set).
@@ -37,8 +37,8 @@ async def _hospital_id(code: str) -> int:
 
 
 async def populate(pack: Path, per_run: int, concurrency: int, batch: int) -> None:
+    from api.ingest.steps import Received, create_run, ingest_files
     from bench.datasets import read_pack
-    from store.imaging_index import Received, create_run, ingest_files
     from store.tables import Instance
     from store.uow import Ctx
 
@@ -94,9 +94,10 @@ async def populate(pack: Path, per_run: int, concurrency: int, batch: int) -> No
 
 
 async def bulk(pack: Path, chunk: int) -> None:
+    from api.ingest import steps as ii
     from bench.datasets import read_pack
     from store import files
-    from store import imaging_index as ii
+    from store import index_rows as ir
     from store.db import transaction
     from store.tables import Hospital, Instance, MigrationItem, MigrationRun, Patient, Series, Study
     from store.uow import Ctx, now
@@ -129,12 +130,12 @@ async def bulk(pack: Path, chunk: int) -> None:
                     await table.insert(*pending[i : i + 200])
                 pending.clear()
 
-    def checked(group: list[tuple[int, bytes]]) -> list[tuple[int, bytes, ii._Prepared]]:
+    def checked(group: list[tuple[int, bytes]]) -> list[tuple[int, bytes, ii.Prepared]]:
         return [
             (n, data, ii._check(ii.Received(data, f"{n}.dcm"), policy, "")) for n, data in group
         ]
 
-    async def files_of() -> AsyncIterator[tuple[int, bytes, ii._Prepared]]:
+    async def files_of() -> AsyncIterator[tuple[int, bytes, ii.Prepared]]:
         group: list[tuple[int, bytes]] = []
         for n, data in enumerate(read_pack(pack)):
             group.append((n, data))
@@ -157,18 +158,18 @@ async def bulk(pack: Path, chunk: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         ds, size = parsed.dataset, prepared.size
-        key = ii._patient_key(hospital, ds)
+        key = ir.patient_key(hospital, ds)
         if key not in patients:
-            patients[key] = new_id(Patient, ii.patient_row(hospital, ds, at))
-        study = ii.study_row(hospital, patients[key], parsed.study_instance_uid, ds, at)
+            patients[key] = new_id(Patient, ir.patient_row(hospital, ds, at))
+        study = ir.study_row(hospital, patients[key], parsed.study_instance_uid, ds, at)
         study.num_instances, study.num_series, study.size_bytes = 1, 1, size
         study_id = new_id(Study, study)
-        series = ii.series_row(hospital, study_id, parsed.series_instance_uid, ds, at)
+        series = ir.series_row(hospital, study_id, parsed.series_instance_uid, ds, at)
         series.num_instances, series.size_bytes = 1, size
         series_id = new_id(Series, series)
         new_id(
             Instance,
-            ii.instance_row(
+            ir.instance_row(
                 hospital, study_id, series_id, parsed, prepared, revision=1, run_id=run_id, at=at
             ),
         )

@@ -7,7 +7,7 @@ How each side is filled, the fastest honest way each offers:
 - AIMIS: ``fill="bulk"`` (the default): each file through the same checks as ingest and
   its rows built by the same functions, written in bulk (``bench.aimis_setup bulk``) —
   ingest fills at ~20-60 files/s on this shared machine, 30-80 minutes for 100,000;
-  ``fill="ingest"``: every file through ``store.imaging_index.ingest_files`` in-process
+  ``fill="ingest"``: every file through ``api.ingest.steps.ingest_files`` in-process
   (the function STOW-RS and C-STORE call), 32 files a transaction.
 
 ``both`` fills (when not cached) and starts the two at the same time.

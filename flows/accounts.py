@@ -12,7 +12,7 @@ import msgspec
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from api.accounts.service import local_day
+from kernel.clock import local_day
 from kernel.settings import get_settings
 from store.tables import User
 from store.uow import Ctx, unit_of_work

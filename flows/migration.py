@@ -2,7 +2,7 @@
 
 The ``migration`` outbox row carries the run's id only. The flow checks the files the run
 spooled (uploads, zips, ``aimis import``) in batches — each file verified, stored and
-indexed by ``store.imaging_index.ingest_files`` — then walks the machine's pipeline: verify →
+indexed by ``api.ingest.steps.ingest_files`` — then walks the machine's pipeline: verify →
 store → index → make_thumbnails → bill → match → notify, one task per step, each applied
 through the engine (a history row, a live event). Every step is idempotent and skipped when
 the run is already past it, so a rerun (the dispatcher delivers at least once, a crashed
@@ -24,14 +24,7 @@ import msgspec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows.outbox import PermanentFailure, worth_retrying
-from flows.runs import outbox_flow
-from imaging.render import thumbnail
-from kernel.errors import Conflict
-from states.migration import PIPELINE, MigrationState, progress
-from store import files
-from store.examinations import examination_from_study
-from store.imaging_index import (
+from api.ingest.steps import (
     Received,
     finishing,
     ingest_files,
@@ -39,6 +32,13 @@ from store.imaging_index import (
     record_failure,
     step,
 )
+from flows.outbox import PermanentFailure, worth_retrying
+from flows.runs import outbox_flow
+from imaging.render import thumbnail
+from kernel.errors import Conflict
+from states.migration import PIPELINE, MigrationState, progress
+from store import files
+from store.examinations import examination_from_study
 from store.tables import (
     Hospital,
     Instance,

@@ -3,7 +3,7 @@
 R's approve step writes the outbox row ``report.dicom`` ``{report_id, exam_id}`` (key
 ``report-dicom-<report>-<revision>``) in its transaction; the dispatcher runs this flow.
 The task builds the Encapsulated PDF (``api.reports.dicom``) and stores it through the one
-ingest path (``store.imaging_index.ingest_file`` into a run of the examination's hospital,
+ingest path (``api.ingest.steps.ingest_file`` into a run of the examination's hospital,
 source ``import``, detail ``report <id> revision <n>``, then the run's pipeline inline), and
 records ``ExamReport.dicom_sop_uid``. A repeated delivery stores the same bytes under the
 same UID (a no-op); a later approval's instance supersedes the earlier one (kept, hidden).
@@ -22,13 +22,13 @@ import msgspec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from api.ingest.steps import create_run, ingest_file
 from api.reports.dicom import Source, encapsulate, sop_uid
 from api.reports.print import pdf_of
 from flows.migration import migrate_inline
 from flows.outbox import PermanentFailure, worth_retrying
 from flows.runs import outbox_flow
 from store.db import transaction
-from store.imaging_index import create_run, ingest_file
 from store.tables import Examination, ExamReport, Instance, Outbox, Patient, Series, Study
 from store.uow import Ctx, write_audit
 from store.zones import hospital_zone

@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
-from zoneinfo import ZoneInfo
 
 import anyio
 import msgspec
@@ -15,6 +14,7 @@ import msgspec
 from api.accounts import throttle
 from api.accounts.schemas import MeOut
 from kernel import security
+from kernel.clock import local_day
 from kernel.domain import ADMIN_KINDS
 from kernel.errors import BadRequest, Forbidden, Locked, NotFound, Unauthorized
 from kernel.settings import get_settings
@@ -32,10 +32,6 @@ class NewSession:
     token: str
     user_id: int
     realm: str
-
-
-def local_day(time_zone: str, at: datetime | None = None) -> str:
-    return (at or now()).astimezone(ZoneInfo(time_zone)).date().isoformat()
 
 
 async def _user_time_zone(user: dict) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from api.archive.cases import queue
+from api.archive.rules import queue
 from api.archive.schemas import (
     Done,
     HistoryEntry,

@@ -35,10 +35,7 @@ from pynetdicom import (
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from api.ingest import nodes
-from imaging.codecs import prefer_fast_decoders
-from kernel.settings import get_settings
-from store.db import close_pool, start_pool
-from store.imaging_index import (
+from api.ingest.steps import (
     ItemResult,
     create_run,
     hand_over,
@@ -46,6 +43,9 @@ from store.imaging_index import (
     publish_progress,
     record_failure,
 )
+from imaging.codecs import prefer_fast_decoders
+from kernel.settings import get_settings
+from store.db import close_pool, start_pool
 from store.tables import DicomNode
 from store.uow import Ctx, audit_refusal
 

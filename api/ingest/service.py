@@ -25,10 +25,10 @@ from api.ingest.schemas import (
     RunRead,
     StepRead,
 )
+from api.ingest.steps import percent_of, step
 from kernel.errors import BadRequest, Forbidden
 from states.migration import MIGRATION, MigrationFacts, MigrationState
 from store.engine import timeline
-from store.imaging_index import percent_of, step
 from store.reads import note
 from store.scoping import get_visible, hospital_ids_clause, visible
 from store.tables import CaseHistory, Hospital, MigrationItem, MigrationLog, MigrationRun

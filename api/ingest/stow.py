@@ -27,16 +27,16 @@ from api.ingest.multipart import (
     check_declared_size,
     read_parts,
 )
-from kernel.errors import BadRequest
-from kernel.settings import get_settings
-from store import files
-from store.imaging_index import (
+from api.ingest.steps import (
     ItemResult,
     Received,
     create_run,
     hand_over,
     ingest_files,
 )
+from kernel.errors import BadRequest
+from kernel.settings import get_settings
+from store import files
 from store.uow import Ctx
 
 DICOM = "application/dicom"

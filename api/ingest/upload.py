@@ -17,11 +17,11 @@ from pathlib import Path
 from litestar.datastructures import Headers
 
 from api.ingest.multipart import boundary_of, check_declared_size, read_parts
+from api.ingest.steps import create_run, hand_over, spool_file
 from api.ingest.zips import Received, ZipLimits, expand_zip, is_zip
 from kernel.errors import BadRequest, TooLarge
 from kernel.settings import get_settings
 from store import files
-from store.imaging_index import create_run, hand_over, spool_file
 from store.uow import Ctx
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from api.archive import rules
+from api.ingest.steps import create_run, ingest_file
 from api.management.service import create_account, create_hospital
-from flows import archive
 from imaging.synth import Sizes, synth
 from kernel.domain import Kind
-from store.imaging_index import create_run, ingest_file
 from store.tables import Alliance, ArchiveRetrieval, AuditLog, Study
 from store.uow import Ctx, now
 from tests.e2e.conftest import login, shot
@@ -74,12 +74,12 @@ async def test_admin_archives_retrieves_and_watches_it_live(
     await page.click("#run-now button")
     await page.wait_for_selector("#run-now .msg.ok")
     assert "runs now" in await page.inner_text("#run-now .msg.ok")
-    policy = await archive.policy_of(hid)
+    policy = await rules.policy_of(hid)
     assert policy.archive_after_days == 30
-    due = await archive.due_studies(policy, 100)
+    due = await rules.due_studies(policy, 100)
     assert due == [study["id"]]
-    assert await archive.archive_study(study["id"]) == "archived"
-    await archive.record_run(hid, {"archived": 1, "skipped": 0, "refused": 0})
+    assert await rules.archive_study(study["id"]) == "archived"
+    await rules.record_run(hid, {"archived": 1, "skipped": 0, "refused": 0})
     await page.wait_for_function(  # the open page hears of the run
         "() => document.querySelector('[data-testid=last-run]').textContent.includes('just now')",
         timeout=20_000,  # the event table tail, then a re-fetch: slow on a loaded 2-core CI
@@ -101,7 +101,7 @@ async def test_admin_archives_retrieves_and_watches_it_live(
     await shot(page, "archive-retrieval-queued")
 
     # the dispatcher's work, done by this process: the open page follows without a reload
-    assert await archive.restore(retrieval["id"]) == "available"
+    assert await rules.restore(retrieval["id"]) == "available"
     await page.wait_for_function(
         f"() => document.querySelector('[data-testid=state-{retrieval['id']}]').textContent.trim()"
         " === 'Available'",

@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from pydicom import dcmread
 
+from api.ingest.steps import create_run, ingest_file
 from api.management.service import create_account, create_hospital
 from imaging.synth import Sizes, synth
 from kernel.domain import Kind
-from store.imaging_index import create_run, ingest_file
 from store.tables import Alliance, AuditLog
 from store.uow import Ctx
 from tests.conftest import unique

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from flows import archive
+from api.archive import rules
+from api.archive.container import MANIFEST, container_path, verify_container
+from api.ingest.steps import create_run, ingest_file
 from imaging.synth import Sizes, synth
 from store import files
-from store.imaging_index import create_run, ingest_file
 from store.tables import (
     ArchiveRetrieval,
     AuditLog,
@@ -61,13 +62,13 @@ async def tier(study_id: int) -> str:
 
 
 async def online_files(study_id: int) -> list[Path]:
-    members = await archive.members_of(study_id)
+    members = await rules.members_of(study_id)
     return [files.online_path(m.storage_path) for m in members]
 
 
 async def container(study_id: int) -> Path:
     row = await Study.select(Study.hospital, Study.study_uid).where(Study.id == study_id).first()
-    return archive.container_path(row["hospital"], row["study_uid"], study_id)
+    return container_path(row["hospital"], row["study_uid"], study_id)
 
 
 @pytest.fixture
@@ -77,43 +78,43 @@ async def study(tmp_path: Path) -> int:
 
 async def test_a_study_past_its_policy_moves_into_a_verified_container(study: int) -> None:
     hid = await hospital_id()
-    assert study in await archive.due_studies(archive.Policy(hid, archive_after_days=365), 10_000)
-    young = archive.Policy(hid, archive_after_days=500)
-    assert study not in await archive.due_studies(young, 10_000)
-    members = await archive.members_of(study)
-    assert await archive.archive_study(study) == "archived"
+    assert study in await rules.due_studies(rules.Policy(hid, archive_after_days=365), 10_000)
+    young = rules.Policy(hid, archive_after_days=500)
+    assert study not in await rules.due_studies(young, 10_000)
+    members = await rules.members_of(study)
+    assert await rules.archive_study(study) == "archived"
     assert await tier(study) == "archive"
     assert not any(p.exists() for p in await online_files(study))
     path = await container(study)
     with zipfile.ZipFile(path) as zf:
-        assert set(zf.namelist()) == {m.storage_path for m in members} | {archive.MANIFEST}
-    assert archive.verify_container(path, members) == len(members)
+        assert set(zf.namelist()) == {m.storage_path for m in members} | {MANIFEST}
+    assert verify_container(path, members) == len(members)
     audit = await AuditLog.select().where(
         AuditLog.action == "study.archive", AuditLog.target_id == str(study)
     )
     assert [a["outcome"] for a in audit] == ["success"]
     # an archived study is not due again
-    assert study not in await archive.due_studies(archive.Policy(hid, 365), 10_000)
+    assert study not in await rules.due_studies(rules.Policy(hid, 365), 10_000)
 
 
 async def test_a_crash_before_the_commit_leaves_the_study_online(study: int) -> None:
-    await archive.write_and_verify(study)  # ... and the process dies here
+    await rules.write_and_verify(study)  # ... and the process dies here
     assert await tier(study) == "online"
     assert all(p.exists() for p in await online_files(study))
-    assert await archive.archive_study(study) == "archived"  # the next run starts over
+    assert await rules.archive_study(study) == "archived"  # the next run starts over
     assert await tier(study) == "archive"
 
 
 async def test_a_crash_after_the_commit_leaves_both_copies_and_the_next_run_tidies(
     study: int,
 ) -> None:
-    members = await archive.write_and_verify(study)
-    assert await archive.commit_archive(study, members)  # ... and the process dies here
+    members = await rules.write_and_verify(study)
+    assert await rules.commit_archive(study, members)  # ... and the process dies here
     assert await tier(study) == "archive"
     assert all(p.exists() for p in await online_files(study))
-    assert await archive.remove_leftovers(await hospital_id()) >= len(members)
+    assert await rules.remove_leftovers(await hospital_id()) >= len(members)
     assert not any(p.exists() for p in await online_files(study))
-    assert archive.verify_container(await container(study), members) == len(members)
+    assert verify_container(await container(study), members) == len(members)
 
 
 async def test_an_online_file_that_differs_from_its_checksum_is_never_archived(
@@ -121,7 +122,7 @@ async def test_an_online_file_that_differs_from_its_checksum_is_never_archived(
 ) -> None:
     victim = (await online_files(study))[0]
     victim.write_bytes(victim.read_bytes()[:-10] + b"0123456789")
-    assert (await archive.archive_study(study)).startswith("refused")
+    assert (await rules.archive_study(study)).startswith("refused")
     assert await tier(study) == "online"
     assert all(p.exists() for p in await online_files(study))
     assert not (await container(study)).exists()
@@ -136,8 +137,8 @@ async def test_an_online_file_that_differs_from_its_checksum_is_never_archived(
 async def test_instances_arriving_between_container_and_commit_keep_the_study_online(
     study: int, tmp_path: Path
 ) -> None:
-    members = await archive.write_and_verify(study)
-    assert not await archive.commit_archive(study, members[:-1])
+    members = await rules.write_and_verify(study)
+    assert not await rules.commit_archive(study, members[:-1])
     assert await tier(study) == "online"
 
 
@@ -152,7 +153,7 @@ async def admin(new_api, name: str = "admin.east"):  # type: ignore[no-untyped-d
 
 async def archived_study(tmp: Path) -> int:
     study_id = await ingest_study(tmp)
-    assert await archive.archive_study(study_id) == "archived"
+    assert await rules.archive_study(study_id) == "archived"
     return study_id
 
 
@@ -184,9 +185,9 @@ async def test_retrieval_restores_verifies_and_rearchives(new_api, tmp_path: Pat
     )
     assert again.status_code == 409 and "already being retrieved" in again.json()["detail"]
 
-    assert await archive.restore(rid) == "available"
+    assert await rules.restore(rid) == "available"
     assert await tier(study_id) == "available"
-    members = await archive.members_of(study_id)
+    members = await rules.members_of(study_id)
     for m in members:
         assert files.sha256_of(files.online_path(m.storage_path)) == m.sha256
     detail = (await east.get(f"/api/archive/retrievals/{rid}")).json()
@@ -207,22 +208,22 @@ async def test_retrieval_restores_verifies_and_rearchives(new_api, tmp_path: Pat
     assert dup.status_code == 409 and "available until" in dup.json()["detail"]
 
     # not due yet: the timer sweep writes nothing, re-archiving refuses
-    assert await archive.fire_rearchive_timers() == 0
-    assert (await archive.rearchive(rid)).startswith("not yet")
+    assert await rules.fire_rearchive_timers() == 0
+    assert (await rules.rearchive(rid)).startswith("not yet")
     past = now() - timedelta(minutes=1)
     await ArchiveRetrieval.update({ArchiveRetrieval.available_until: past}).where(
         ArchiveRetrieval.id == rid
     )
     await Timer.update({Timer.due_at: past}).where(Timer.id == timer["id"])
-    assert await archive.fire_rearchive_timers() == 1
-    assert await archive.fire_rearchive_timers() == 0  # claimed once
+    assert await rules.fire_rearchive_timers() == 1
+    assert await rules.fire_rearchive_timers() == 0  # claimed once
     box = await Outbox.select().where(Outbox.idempotency_key == f"rearchive-{rid}").first()
     assert box["kind"] == "archive.rearchive"
-    assert await archive.rearchive(rid) == "rearchived"
+    assert await rules.rearchive(rid) == "rearchived"
     assert await tier(study_id) == "archive"
     assert not any(p.exists() for p in await online_files(study_id))
     assert (await history(rid))[-1] == ("rearchive", "rearchived")
-    assert await archive.rearchive(rid) == "rearchived"  # a second delivery changes nothing
+    assert await rules.rearchive(rid) == "rearchived"  # a second delivery changes nothing
 
 
 async def test_a_damaged_container_fails_the_retrieval_with_the_reason(
@@ -236,7 +237,7 @@ async def test_a_damaged_container_fails_the_retrieval_with_the_reason(
         "/api/archive/retrievals", json={"study_id": study_id, "reason": "second opinion"}
     )
     rid = res.json()["id"]
-    assert await archive.restore(rid) == "failed"
+    assert await rules.restore(rid) == "failed"
     detail = (await east.get(f"/api/archive/retrievals/{rid}")).json()
     assert detail["retrieval"]["state"] == "failed"
     assert "cannot be read" in detail["retrieval"]["error"]
@@ -308,7 +309,7 @@ async def test_policy_editor_checks_values_and_versions(new_api) -> None:
     assert ok.json()["archive_after_days"] == 180 and ok.json()["version"] == version + 1
     stale = await east.put("/api/archive/policy", json={"version": version, "validity_days": 9})
     assert stale.status_code == 409
-    policy = await archive.policy_of(await hospital_id())
+    policy = await rules.policy_of(await hospital_id())
     assert (policy.archive_after_days, policy.available_hours) == (180, 48)
     alliance = await admin(new_api, "alliance.admin")
     res = await alliance.put("/api/archive/policy", json={"version": 1, "validity_days": 9})
@@ -436,7 +437,7 @@ def test_the_machine_refuses_with_sentences() -> None:
 ARCHIVE_ONE = """
 import asyncio, sys
 from store.db import close_pool, start_pool
-from flows.archive import archive_study
+from api.archive.rules import archive_study
 
 async def main():
     await start_pool()
@@ -491,21 +492,21 @@ async def test_a_killed_archiver_leaves_one_good_copy_at_every_moment(tmp_path: 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
-        members = await archive.members_of(study_id)
+        members = await rules.members_of(study_id)
         state = await tier(study_id)
         if state == "online":
             for m in members:
                 assert files.sha256_of(files.online_path(m.storage_path)) == m.sha256
         else:
             assert state == "archive"
-            assert archive.verify_container(await container(study_id), members) == len(members)
+            assert verify_container(await container(study_id), members) == len(members)
         outcomes.append(state)
         # the next run finishes the work
         if state == "online":
-            assert await archive.archive_study(study_id) == "archived"
-        await archive.remove_leftovers(hid)
+            assert await rules.archive_study(study_id) == "archived"
+        await rules.remove_leftovers(hid)
         assert await tier(study_id) == "archive"
-        assert archive.verify_container(await container(study_id), members) == len(members)
+        assert verify_container(await container(study_id), members) == len(members)
         assert not any(p.exists() for p in await online_files(study_id))
     print("tier after each kill:", outcomes)
 
@@ -533,17 +534,17 @@ async def test_an_instance_arriving_after_archiving_is_never_removed(tmp_path: P
         ds.save_as(out)
         return out
 
-    members = await archive.write_and_verify(study_id)
+    members = await rules.write_and_verify(study_id)
     late = await ingest_file(run_id, another("late.dcm"))  # while the container is written
     assert late.ok and late.study_id == study_id
-    assert not await archive.commit_archive(study_id, members)  # members changed: no commit
+    assert not await rules.commit_archive(study_id, members)  # members changed: no commit
     assert await tier(study_id) == "online"
-    await archive.remove_leftovers(hid)
+    await rules.remove_leftovers(hid)
     late_row = await Instance.select().where(Instance.id == late.instance_id).first()
     assert files.online_path(late_row["storage_path"]).exists()
     assert all(files.online_path(m.storage_path).exists() for m in members)
     # archived for real now, the late image inside; a later image is refused, nothing removed
-    assert await archive.archive_study(study_id) == "archived"
+    assert await rules.archive_study(study_id) == "archived"
     later = await ingest_file(run_id, another("later.dcm"))
     assert (later.status, later.code) == ("refused", "archived")
     assert not await Instance.exists().where(Instance.sop_uid == ds.SOPInstanceUID)
@@ -559,7 +560,7 @@ async def test_the_sweep_fails_abandoned_retrievals_and_queues_stuck_requests(
     await Outbox.update({Outbox.status: "failed", Outbox.error: "Prefect said no 5 times"}).where(
         Outbox.idempotency_key == f"retrieval-{rid}"
     )
-    assert await archive.fail_abandoned() >= 1
+    assert await rules.fail_abandoned() >= 1
     detail = (await east.get(f"/api/archive/retrievals/{rid}")).json()
     assert detail["retrieval"]["state"] == "failed"
     assert "Prefect said no 5 times" in detail["retrieval"]["error"]
@@ -582,7 +583,7 @@ async def test_the_sweep_fails_abandoned_retrievals_and_queues_stuck_requests(
         )
     ).returning(ArchiveRetrieval.id)
     stuck = row[0]["id"]
-    assert await archive.queue_stuck_requests() >= 1
+    assert await rules.queue_stuck_requests() >= 1
     state = await ArchiveRetrieval.select(ArchiveRetrieval.state).where(
         ArchiveRetrieval.id == stuck
     )

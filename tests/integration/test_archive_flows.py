@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import archive
+from api.archive import rules
 from store.tables import ArchiveRetrieval, AuditLog, Study, Timer
 from store.uow import now
 from tests.integration.test_archive import (
@@ -93,7 +93,7 @@ async def test_a_retrieval_runs_as_its_own_flow_and_reaches_available(
     await Timer.update({Timer.due_at: past}).where(
         Timer.case_type == "retrieval", Timer.case_id == rid
     )
-    assert await archive.fire_rearchive_timers() == 1
+    assert await rules.fire_rearchive_timers() == 1
     await wait_state(east, rid, "rearchived", dispatcher)
     assert await tier(study_id) == "archive"
     await wait_run(flow_runs, f"rearchive-{rid}")  # the files go after the commit

@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 from pydicom.uid import UID
 
+from api.ingest.steps import create_run, ingest_file
 from imaging.frames import encoded_frame, native_frame
 from imaging.read import LENIENT, IngestRefused, validate_for_ingest
-from store.imaging_index import create_run, ingest_file
 from store.uow import Ctx
 from tests.integration.test_dicomweb_data import PASSWORD, new_place
 from tests.unit.imaging.bundled import REFUSED, bundled, bundled_names

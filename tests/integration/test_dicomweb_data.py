@@ -1,6 +1,6 @@
 """Test data for the DICOMweb tests: two fresh hospitals of the demo alliance, a doctor in
 each, and real DICOM files (small synthetic studies in every modality) put into the index
-through the ingest function (``store.imaging_index.ingest_file``), never written here.
+through the ingest function (``api.ingest.steps.ingest_file``), never written here.
 
 Imported by the ``test_dicomweb_*`` modules for its fixtures; it has no tests itself.
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
+from api.ingest.steps import create_run, ingest_file
 from api.management.service import create_account, create_hospital
 from imaging.read import LENIENT
 from imaging.synth import Sizes, synth
 from kernel.domain import Kind
-from store.imaging_index import create_run, ingest_file
 from store.tables import Alliance
 from store.uow import Ctx
 from tests.conftest import unique

@@ -1,4 +1,4 @@
-"""``store.imaging_index.ingest_file`` against the real database and the real data folder:
+"""``api.ingest.steps.ingest_file`` against the real database and the real data folder:
 verify → store atomically → index, deduplication by SOP Instance UID, refusals that store
 nothing and are audited."""
 
@@ -12,9 +12,9 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
+from api.ingest.steps import create_run, ingest_file
 from imaging.synth import Sizes, synth
 from store import files
-from store.imaging_index import create_run, ingest_file
 from store.tables import AuditLog, Hospital, Instance, MigrationItem, MigrationRun, Series, Study
 from store.uow import Ctx
 

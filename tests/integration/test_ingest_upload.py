@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from pydicom.data import get_testdata_file
 
+from api.ingest.steps import create_run, step
 from api.ingest.zips import ZipLimits, expand_zip
 from flows.migration import migrate_inline
 from imaging.synth import Sizes, synth
 from store import files
-from store.imaging_index import create_run, step
 from store.tables import AuditLog, Hospital, MigrationItem, MigrationRun
 from store.uow import Ctx
 
@@ -95,7 +95,7 @@ async def test_files_a_folder_and_a_zip_become_one_run(west, study) -> None:
     assert detail["run"]["percent"] == 100 and detail["run"]["stored"] + detail["run"][
         "duplicates"
     ] == len(study)
-    assert [h["event"] for h in detail["history"]][:2] == ["receive", "verify"]
+    assert [h["event"] for h in detail["history"]][:2] == ["create", "verify"]
     assert len(detail["items"]) == len(study)
     log = (await west.get("/api/ingest/log", params={"q": ""})).json()
     assert any(r["migration_id"] == run_id for r in log["items"])

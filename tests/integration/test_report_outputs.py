@@ -19,9 +19,9 @@ import pytest
 from PIL import Image
 from pydicom import dcmread
 
+from api.ingest.steps import create_run, ingest_file
 from flows.migration import migrate_inline
 from imaging.synth import Sizes, synth
-from store.imaging_index import create_run, ingest_file
 from store.tables import (
     AuditLog,
     DiagnosisRequest,

@@ -28,10 +28,10 @@ from typing import Any
 
 from pydicom import dcmread
 
+from api.ingest.steps import create_run, ingest_file
 from flows.migration import bill
 from imaging.synth import Sizes, synth
 from store.examinations import examination_from_study
-from store.imaging_index import create_run, ingest_file
 from store.tables import (
     ApiToken,
     ArchiveRetrieval,

@@ -1,0 +1,489 @@
+"""The migration run's steps: a run is created (``receive``), its files are verified, stored
+and indexed (``ingest_files``: the one way a DICOM file enters the platform; STOW-RS, C-STORE,
+uploads, ``aimis import`` and the demo all call it), spooled for its flow (``spool_file``,
+``hand_over``), and walked through the migration machine (``step``, ``finishing``).
+
+``ingest_file(run_id, data)`` never raises for a bad file: a refusal becomes a
+``MigrationItem`` with the reason and an audit row, and nothing is stored. Other exceptions
+(the database went away) propagate so the caller can retry; the file written before the
+failed transaction is removed again unless a row points at it. The index writes themselves
+are ``store.imaging_index``; the ingest policy (strict or lenient) is ``ingest_policy``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from imaging.read import LENIENT, STRICT, IngestPolicy, IngestRefused, ParsedInstance
+from imaging.read import validate_for_ingest as _validate
+from kernel.settings import get_settings
+from states.machine import Decision
+from states.migration import MIGRATION, PIPELINE, MigrationFacts, MigrationState, progress
+from store import files
+from store.db import transaction
+from store.engine import Applied, Done, Effects, apply, bind, create
+from store.imaging_index import (
+    Batch,
+    ItemResult,
+    Prepared,
+    Received,
+    add_counts,
+    hospital_quota,
+    quota_text,
+    resolve_item,
+    tier_refusal,
+)
+from store.tables import Instance, MigrationItem, MigrationRun, Study
+from store.uow import Ctx, UnitOfWork, now, unit_of_work, write_audit
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("cstore", "stow", "upload", "import")
+
+
+def ingest_policy() -> IngestPolicy:
+    settings = get_settings()
+    base = LENIENT if settings.ingest.policy.strip().lower() == "lenient" else STRICT
+    return dataclasses.replace(base, max_bytes=settings.ingest.max_file_bytes)
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+
+async def create_run(
+    ctx: Ctx,
+    hospital_id: int,
+    source: str,
+    source_detail: str = "",
+    *,
+    spool: bool = False,
+) -> int:
+    """A new migration run (state ``received``) for ``hospital_id``, created on the engine
+    (its ``create`` step); returns its id."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown migration source {source!r}")
+    actor = ctx.actor
+    values = {
+        "hospital": hospital_id,
+        "source": source,
+        "source_detail": source_detail[:200],
+        "created_by": actor.user_id if actor else None,
+        "created_at": now(),
+    }
+    async with unit_of_work(ctx):
+        created = await create(
+            ctx,
+            MIGRATION,
+            MigrationRun,
+            values,
+            summary={"source": source},
+            topics=topics_of(hospital_id),
+        )
+        if spool:
+            await MigrationRun.update({MigrationRun.spool_dir: f"run-{created.case_id}"}).where(
+                MigrationRun.id == created.case_id
+            )
+    return created.case_id
+
+
+async def _describe(done: Done) -> str:
+    """The audit detail of a run's creation: where its files come from."""
+    row = (
+        await MigrationRun.select(MigrationRun.source, MigrationRun.source_detail)
+        .where(MigrationRun.id == done.case_id)
+        .first()
+    )
+    return f"{row['source']} {row['source_detail']}".strip()[:300] if row else ""
+
+
+bind(MIGRATION, describe=_describe)
+
+
+async def add_received_item(run_id: int, file_name: str, size: int) -> int:
+    """Record a spooled file waiting for the flow; returns the item id."""
+    async with transaction():
+        row = await MigrationItem.insert(
+            MigrationItem(migration=run_id, file_name=file_name[:255], size_bytes=size)
+        ).returning(MigrationItem.id)
+        await add_counts(run_id, received=1, received_bytes=size)
+    return int(row[0]["id"])
+
+
+async def _run_hospital(run_id: int) -> int:
+    row = await MigrationRun.select(MigrationRun.hospital).where(MigrationRun.id == run_id).first()
+    if row is None:
+        raise LookupError(f"migration run {run_id} does not exist")
+    return int(row["hospital"])
+
+
+async def record_failure(
+    run_id: int,
+    code: str,
+    reason: str,
+    *,
+    file_name: str = "",
+    size: int = 0,
+    item_id: int | None = None,
+    ctx: Ctx | None = None,
+    status: str = "refused",
+    parsed: ParsedInstance | None = None,
+) -> ItemResult:
+    """A file that will not be stored: its item says why; the refusal is audited."""
+    ctx = ctx or Ctx()
+    hospital_id = await _run_hospital(run_id)
+    sop = parsed.sop_instance_uid if parsed else ""
+    study = parsed.study_instance_uid if parsed else ""
+    async with transaction():
+        item = await resolve_item(
+            run_id,
+            item_id,
+            file_name,
+            size,
+            status=status,
+            code=code,
+            reason=reason,
+            sop_uid=sop,
+            study_uid=study,
+        )
+        await write_audit(
+            ctx,
+            "migration.refuse_file" if status == "refused" else "migration.fail_file",
+            "migration",
+            run_id,
+            outcome="denied" if status == "refused" else "failure",
+            detail=f"{file_name or 'file'}: {code}: {reason}"[:2000],
+            hospital_id=hospital_id,
+        )
+    return ItemResult(
+        status,
+        item,
+        file_name,
+        sop_uid=sop,
+        sop_class_uid=parsed.sop_class_uid if parsed else "",
+        study_uid=study,
+        series_uid=parsed.series_instance_uid if parsed else "",
+        size_bytes=size,
+        code=code,
+        reason=reason,
+    )
+
+
+# --- files ---------------------------------------------------------------------------------
+
+BATCH = 32  # files per transaction: a STOW-RS request's parts, a spooled batch
+
+
+def _check(received: Received, policy: IngestPolicy, study_uid: str) -> Prepared:
+    """Parse and verify one file (blocking: run it in a worker thread)."""
+    data = received.data
+    size = len(data) if not isinstance(data, Path) else data.stat().st_size
+    prepared = Prepared(received, size)
+    if received.refused:
+        prepared.refuse(*received.refused)
+        return prepared
+    try:
+        parsed = prepared.parsed = _validate(data, policy)
+    except IngestRefused as refused:
+        prepared.refuse(str(refused.code), refused.reason)
+        return prepared
+    missing = [
+        what
+        for what, value in (
+            ("SOP Instance UID", parsed.sop_instance_uid),
+            ("Study Instance UID", parsed.study_instance_uid),
+            ("Series Instance UID", parsed.series_instance_uid),
+        )
+        if not value
+    ]
+    if missing:
+        prepared.refuse(
+            "missing-uid",
+            f"The file has no {', '.join(missing)}; it cannot be filed under a study.",
+        )
+    elif study_uid and parsed.study_instance_uid != study_uid:
+        prepared.refuse(
+            "study-mismatch",
+            f"The file belongs to study {parsed.study_instance_uid}, not to the study "
+            f"{study_uid} it was sent to.",
+        )
+    return prepared
+
+
+async def _precheck(hospital_id: int, prepared: list[Prepared]) -> None:
+    """Tier and quota before any byte is written (read again in the transaction, which
+    decides), so a refused file is never stored."""
+    wanted = [p for p in prepared if not p.code and p.parsed]
+    if not wanted:
+        return
+    keys = list({f"{hospital_id}:{p.parsed.study_instance_uid}" for p in wanted if p.parsed})
+    rows = await Study.select(Study.study_key, Study.tier).where(Study.study_key.is_in(keys))
+    tiers = {r["study_key"]: str(r["tier"]) for r in rows}
+    quota, in_use = await hospital_quota(hospital_id)
+    for p in wanted:
+        assert p.parsed is not None
+        study_uid = p.parsed.study_instance_uid
+        refusal = tier_refusal(study_uid, tiers.get(f"{hospital_id}:{study_uid}", ""))
+        if refusal:
+            p.refuse("archived", refusal)
+        elif text := quota_text(quota, in_use, p.size):
+            p.refuse("quota", text)
+
+
+def _store(hospital_id: int, prepared: list[Prepared]) -> None:
+    """Write the accepted files (blocking): each fsynced and renamed into place, then each
+    folder that got one fsynced once, before any row points at them."""
+    folders: set[Path] = set()
+    for p in prepared:
+        if p.code:
+            continue
+        p.sha = files.sha256_of(p.received.data)
+        p.storage_path, p.created = files.store_online(
+            hospital_id, p.sha, p.received.data, sync_folder=False
+        )
+        if p.created:
+            folders.add(files.online_path(p.storage_path).parent)
+    files.sync_folders(folders)
+
+
+async def _remove_unreferenced(prepared: list[Prepared]) -> None:
+    """Files this attempt wrote that no row holds (a refusal in the transaction, or the
+    transaction failed)."""
+    for p in prepared:
+        if p.created and not await Instance.exists().where(Instance.storage_path == p.storage_path):
+            await asyncio.to_thread(files.remove_online, p.storage_path)
+
+
+async def ingest_files(
+    run_id: int,
+    received: list[Received],
+    *,
+    ctx: Ctx | None = None,
+    policy: IngestPolicy | None = None,
+    study_uid: str = "",
+    keep_going: bool = False,
+) -> list[ItemResult]:
+    """Verify, store and index files into migration run ``run_id``; one result per file, in
+    order.
+
+    The files are checked in worker threads, written (one fsync per file, one per folder),
+    then indexed ``BATCH`` at a time in one transaction each. If a batch's transaction
+    fails, its files are removed again (unless a row holds them) and each is ingested
+    alone, so one bad moment costs that file only; ``keep_going``: a file that fails alone
+    too becomes a ``failed`` item instead of raising. ``study_uid``: the study the sender
+    addressed (STOW-RS ``/studies/{study}``); a file of another study is refused.
+    """
+    ctx = ctx or Ctx()
+    policy = policy or ingest_policy()
+    hospital_id = await _run_hospital(run_id)
+    results: list[ItemResult] = []
+    for start in range(0, len(received), BATCH):
+        chunk = received[start : start + BATCH]
+        prepared = list(
+            await asyncio.gather(*(asyncio.to_thread(_check, r, policy, study_uid) for r in chunk))
+        )
+        await _precheck(hospital_id, prepared)
+        try:
+            await asyncio.to_thread(_store, hospital_id, prepared)
+            async with transaction():
+                batch = Batch(run_id, hospital_id, ctx)
+                done = [await batch.ingest(p) for p in prepared]
+                await batch.finish()
+        except Exception:
+            await _remove_unreferenced(prepared)
+            if len(chunk) == 1 and not keep_going:
+                raise
+            log.exception("a batch of %d file(s) of run %d failed; each alone", len(chunk), run_id)
+            done = [await _alone(run_id, r, ctx, policy, study_uid, keep_going) for r in chunk]
+        else:
+            await _remove_unreferenced([p for p in prepared if p.code])
+        results.extend(done)
+    return results
+
+
+async def _alone(
+    run_id: int, r: Received, ctx: Ctx, policy: IngestPolicy, study_uid: str, keep_going: bool
+) -> ItemResult:
+    try:
+        return (await ingest_files(run_id, [r], ctx=ctx, policy=policy, study_uid=study_uid))[0]
+    except Exception as exc:
+        if not keep_going:
+            raise
+        log.exception("%s of run %d could not be stored", r.file_name or "a file", run_id)
+        size = len(r.data) if not isinstance(r.data, Path) else 0
+        return await record_failure(
+            run_id,
+            "failed",
+            f"The instance could not be stored ({type(exc).__name__}); send it again.",
+            file_name=r.file_name,
+            size=size,
+            item_id=r.item_id,
+            ctx=ctx,
+            status="failed",
+        )
+
+
+async def ingest_file(
+    run_id: int,
+    data: bytes | Path,
+    *,
+    file_name: str = "",
+    item_id: int | None = None,
+    ctx: Ctx | None = None,
+    policy: IngestPolicy | None = None,
+    study_uid: str = "",
+) -> ItemResult:
+    """Verify, store and index one file into migration run ``run_id`` (see ``ingest_files``).
+
+    ``item_id``: the item recorded when the file was spooled (else a new item is written).
+    Returns the outcome; a bad file is ``refused`` with a code and a reason, nothing stored.
+    Database failures raise, after the file written for it is removed again.
+    """
+    received = Received(data, file_name, item_id)
+    return (await ingest_files(run_id, [received], ctx=ctx, policy=policy, study_uid=study_uid))[0]
+
+
+OUTBOX_KIND = "migration"
+
+
+async def run_facts(run_id: int) -> MigrationFacts:
+    row = await MigrationRun.select().where(MigrationRun.id == run_id).first()
+    if row is None:
+        raise LookupError(f"migration run {run_id} does not exist")
+    pending = await MigrationItem.count().where(
+        MigrationItem.migration == run_id, MigrationItem.status == "received"
+    )
+    return MigrationFacts(
+        received=int(row["received_count"]),
+        pending=int(pending),
+        stored=int(row["stored_count"]),
+        duplicates=int(row["duplicate_count"]),
+        new_versions=int(row["new_version_count"]),
+        failed=int(row["failed_count"]),
+    )
+
+
+async def progress_payload(run_id: int) -> dict[str, Any]:
+    row = await MigrationRun.select().where(MigrationRun.id == run_id).first()
+    if row is None:
+        raise LookupError(f"migration run {run_id} does not exist")
+    facts = await run_facts(run_id)
+    done = facts.received - facts.pending
+    return {
+        "case_type": "migration",
+        "case_id": run_id,
+        "state": row["state"],
+        "step": progress(MigrationState(row["state"])),
+        "steps": len(PIPELINE),
+        "received": facts.received,
+        "checked": done,
+        "stored": facts.stored,
+        "duplicates": facts.duplicates,
+        "new_versions": facts.new_versions,
+        "failed": facts.failed,
+        "percent": percent_of(row["state"], done, facts.received),
+    }
+
+
+def percent_of(state: str, checked: int, received: int) -> int:
+    """Half the bar is the files, the other half the steps after them."""
+    if state == MigrationState.notified:
+        return 100
+    files_part = 50 * checked // received if received else 0
+    return min(99, files_part + 50 * progress(MigrationState(state)) // len(PIPELINE))
+
+
+def topics_of(hospital_id: int) -> list[str]:
+    return [f"hospital:{hospital_id}"]
+
+
+async def publish_progress(run_id: int, ctx: Ctx | None = None) -> None:
+    """A ``migration.progress`` event (counts for the progress bar) on the run's topics."""
+    payload = await progress_payload(run_id)
+    hospital_id = await _run_hospital(run_id)
+    async with unit_of_work(ctx or Ctx()) as uow:
+        for topic in (f"case:migration:{run_id}", *topics_of(hospital_id)):
+            await uow.event(topic, "migration.progress", payload)
+
+
+async def hand_over(ctx: Ctx, run_id: int, attempt: int = 0) -> None:
+    """Queue the run's flow (``migration-<id>``): an outbox row, dispatched at least once."""
+    key = f"migration-{run_id}" + (f"-retry-{attempt}" if attempt else "")
+    async with unit_of_work(ctx) as uow:
+        await uow.outbox(OUTBOX_KIND, {"migration_id": run_id}, key)
+    await publish_progress(run_id, ctx)
+
+
+async def step(
+    run_id: int,
+    trigger: str,
+    *,
+    ctx: Ctx | None = None,
+    reason: str = "",
+    summary: dict[str, Any] | None = None,
+    effects: Effects | None = None,
+    version: int | None = None,
+) -> Applied:
+    """Apply one trigger of the migration machine to the run (a history row, an event)."""
+    hospital_id = await _run_hospital(run_id)
+    facts = await run_facts(run_id)
+    return await apply(
+        ctx or Ctx(user_agent="aimis migration"),
+        MIGRATION,
+        MigrationRun,
+        run_id,
+        trigger,
+        facts,
+        reason=reason,
+        summary={**(summary or {}), **_counts(facts)},
+        topics=topics_of(hospital_id),
+        effects=effects,
+        version=version,
+    )
+
+
+def _counts(facts: MigrationFacts) -> dict[str, int]:
+    return {
+        "received": facts.received,
+        "stored": facts.stored,
+        "duplicates": facts.duplicates,
+        "new_versions": facts.new_versions,
+        "failed": facts.failed,
+    }
+
+
+def finishing(run_id: int, error: str = "") -> Effects:
+    """Effects of the last step (notify or fail): the run's end, in the step's transaction."""
+
+    async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
+        values: dict[Any, Any] = {MigrationRun.finished_at: now()}
+        if error:
+            values[MigrationRun.error] = error[:2000]
+        await MigrationRun.update(values).where(MigrationRun.id == run_id)
+
+    return effects
+
+
+async def spool_file(
+    run_id: int, data: bytes | Path | Iterable[bytes], file_name: str, *, move: bool = False
+) -> int:
+    """Keep a received file durably for the run's flow (uploads, zips, imports); returns
+    the item id. The item is written first: a crash before the file is complete leaves an
+    item the flow reports as lost, never a file nobody knows about. ``move``: ``data`` is a
+    temp file under the data folder, renamed into the spool instead of copied."""
+    item_id = await add_received_item(run_id, file_name, 0)
+    dest = files.spool_dir(run_id) / f"{item_id}.dcm"
+    if move and isinstance(data, Path):
+        size = await asyncio.to_thread(files.move_atomic, data, dest)
+    else:
+        size = await asyncio.to_thread(files.write_atomic, dest, data)
+    async with transaction():
+        await MigrationItem.update({MigrationItem.size_bytes: size}).where(
+            MigrationItem.id == item_id
+        )
+        await add_counts(run_id, received_bytes=size)
+    return item_id

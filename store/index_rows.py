@@ -1,0 +1,207 @@
+"""DICOM to index rows: the patient, study, series and instance rows ingest writes (also used
+by ``bench.aimis_setup``'s bulk fill), and the upserts of the first three by their ``*_key``
+column (``INSERT … ON CONFLICT DO NOTHING``, then read back: another sender may have won)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydicom.dataset import Dataset
+
+from imaging.read import ParsedInstance
+from store.tables import Instance, Patient, Series, Study
+
+
+class Stored(Protocol):
+    """A file as stored: its size, its SHA-256 and its path under the online folder."""
+
+    size: int
+    sha: str
+    storage_path: str
+
+
+def text_of(ds: Dataset, keyword: str, limit: int) -> str:
+    value = ds.get(keyword)
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip()[:limit]
+
+
+def int_of(ds: Dataset, keyword: str) -> int | None:
+    try:
+        value = ds.get(keyword)
+        return None if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def merge_values(existing: str, new: str, limit: int) -> str:
+    values = {v for v in existing.split("\\") if v}
+    if new:
+        values.add(new)
+    return "\\".join(sorted(values))[:limit]
+
+
+async def _insert_or_get(table: Any, key_column: Any, key: str, row: Any) -> int:
+    await table.insert(row).on_conflict(target=key_column, action="DO NOTHING")
+    found = await table.select(table._meta.primary_key).where(key_column == key).first()
+    return int(found["id"])
+
+
+def patient_key(hospital_id: int, ds: Dataset) -> str:
+    pid = text_of(ds, "PatientID", 64)
+    issuer = text_of(ds, "IssuerOfPatientID", 64)
+    return f"{hospital_id}:{issuer}:{pid}"[:200]
+
+
+async def upsert_patient(hospital_id: int, ds: Dataset, at: Any) -> int:
+    key = patient_key(hospital_id, ds)
+    existing = await Patient.select(Patient.id).where(Patient.patient_key == key).first()
+    if existing:
+        return int(existing["id"])
+    return await _insert_or_get(Patient, Patient.patient_key, key, patient_row(hospital_id, ds, at))
+
+
+async def upsert_study(
+    hospital_id: int,
+    patient_id: int,
+    study_uid: str,
+    ds: Dataset,
+    at: Any,
+    known: dict[str, Any],
+) -> int:
+    """The study's id; its modalities and body parts gain this file's. ``known``: the rows
+    this batch has seen (key → id, modalities, body parts), so a batch reads each once."""
+    key = f"{hospital_id}:{study_uid}"
+    modality = text_of(ds, "Modality", 16)
+    body_part = text_of(ds, "BodyPartExamined", 64)
+    existing = known.get(key)
+    if existing is None:
+        existing = (
+            await Study.select(Study.id, Study.modalities, Study.body_parts)
+            .where(Study.study_key == key)
+            .first()
+        )
+    if existing:
+        modalities = merge_values(existing["modalities"], modality, 100)
+        body_parts = merge_values(existing["body_parts"], body_part, 200)
+        if (modalities, body_parts) != (existing["modalities"], existing["body_parts"]):
+            await Study.update({Study.modalities: modalities, Study.body_parts: body_parts}).where(
+                Study.id == existing["id"]
+            )
+        known[key] = {"id": existing["id"], "modalities": modalities, "body_parts": body_parts}
+        return int(existing["id"])
+    study_id = await _insert_or_get(
+        Study, Study.study_key, key, study_row(hospital_id, patient_id, study_uid, ds, at)
+    )
+    return study_id  # read again by the batch's next file (another sender may have won)
+
+
+async def upsert_series(
+    hospital_id: int, study_id: int, series_uid: str, ds: Dataset, at: Any
+) -> int:
+    key = f"{hospital_id}:{series_uid}"
+    existing = await Series.select(Series.id).where(Series.series_key == key).first()
+    if existing:
+        return int(existing["id"])
+    return await _insert_or_get(
+        Series, Series.series_key, key, series_row(hospital_id, study_id, series_uid, ds, at)
+    )
+
+
+# --- the rows ingest writes (also used by bench.aimis_setup's bulk fill) ---------------------
+
+
+def patient_row(hospital_id: int, ds: Dataset, at: Any) -> Patient:
+    return Patient(
+        hospital=hospital_id,
+        patient_key=patient_key(hospital_id, ds),
+        patient_id=text_of(ds, "PatientID", 64),
+        issuer=text_of(ds, "IssuerOfPatientID", 64),
+        name=text_of(ds, "PatientName", 200),
+        birth_date=text_of(ds, "PatientBirthDate", 8),
+        sex=text_of(ds, "PatientSex", 4),
+        created_at=at,
+    )
+
+
+def study_row(hospital_id: int, patient_id: int, study_uid: str, ds: Dataset, at: Any) -> Study:
+    """A new study row: the patient's attributes are copied onto it (QIDO answers from it)."""
+    name = text_of(ds, "PatientName", 200)
+    return Study(
+        hospital=hospital_id,
+        patient=patient_id,
+        study_key=f"{hospital_id}:{study_uid}",
+        study_uid=study_uid,
+        study_date=text_of(ds, "StudyDate", 8),
+        study_time=text_of(ds, "StudyTime", 16),
+        accession_number=text_of(ds, "AccessionNumber", 64),
+        study_id=text_of(ds, "StudyID", 16),
+        description=text_of(ds, "StudyDescription", 200),
+        referring_physician=text_of(ds, "ReferringPhysicianName", 200),
+        institution=text_of(ds, "InstitutionName", 200),
+        modalities=text_of(ds, "Modality", 16),
+        body_parts=text_of(ds, "BodyPartExamined", 64),
+        patient_id=text_of(ds, "PatientID", 64),
+        patient_name=name,
+        patient_name_search=name.upper(),
+        patient_birth_date=text_of(ds, "PatientBirthDate", 8),
+        patient_sex=text_of(ds, "PatientSex", 4),
+        created_at=at,
+        updated_at=at,
+    )
+
+
+def series_row(hospital_id: int, study_id: int, series_uid: str, ds: Dataset, at: Any) -> Series:
+    return Series(
+        hospital=hospital_id,
+        study=study_id,
+        series_key=f"{hospital_id}:{series_uid}",
+        series_uid=series_uid,
+        modality=text_of(ds, "Modality", 16),
+        series_number=int_of(ds, "SeriesNumber"),
+        description=text_of(ds, "SeriesDescription", 200),
+        body_part=text_of(ds, "BodyPartExamined", 64),
+        performed_start_date=(
+            text_of(ds, "PerformedProcedureStepStartDate", 8) or text_of(ds, "SeriesDate", 8)
+        ),
+        created_at=at,
+    )
+
+
+def instance_row(
+    hospital_id: int,
+    study_id: int,
+    series_id: int,
+    parsed: ParsedInstance,
+    stored: Stored,
+    *,
+    revision: int,
+    run_id: int,
+    at: Any,
+) -> Instance:
+    sop, pixels = parsed.sop_instance_uid, parsed.pixels
+    return Instance(
+        hospital=hospital_id,
+        study=study_id,
+        series=series_id,
+        sop_uid=sop,
+        instance_key=f"{hospital_id}:{sop}:{revision}",
+        sop_class_uid=parsed.sop_class_uid[:64],
+        instance_number=int_of(parsed.dataset, "InstanceNumber"),
+        transfer_syntax=str(parsed.transfer_syntax_uid)[:64],
+        rows=pixels.rows if pixels else None,
+        columns=pixels.columns if pixels else None,
+        frames=pixels.frames if pixels else 0,
+        bits_allocated=pixels.bits_allocated if pixels else None,
+        photometric=(pixels.photometric_interpretation if pixels else "")[:20],
+        size_bytes=stored.size,
+        sha256=stored.sha,
+        storage_path=stored.storage_path,
+        revision=revision,
+        superseded=False,
+        migration=run_id,
+        created_at=at,
+    )
