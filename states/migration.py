@@ -101,6 +101,6 @@ def progress(state: MigrationState) -> int:
     return 0
 
 
-# A run is created by its "receive" (store/imaging_index.py calls store.engine.create);
+# A run is created by its "receive" (api/ingest/steps.py calls store.engine.create);
 # its steps' effects are written by flows/migration.py and api/ingest (effects=, issue 13).
 MIGRATION_STEPS = declare(MIGRATION, {"receive": Said()}, created="receive")

@@ -59,7 +59,7 @@ async def test_upload_then_watch_the_run_finish_live(app_url, context, tmp_path:
         "els => els.map(e => e.dataset.step)"
     )
     assert steps == [
-        "create",
+        "receive",
         "verify",
         "store",
         "index",

@@ -92,7 +92,7 @@ async def test_a_spooled_study_goes_all_the_way(dispatcher, flow_runs, study) ->
     )
     assert run["finished_at"] is not None
     steps = [r["event"] for r in await timeline("migration", run_id)]
-    assert steps == ["create", *PIPELINE]
+    assert steps == ["receive", *PIPELINE]
     [refused] = await MigrationItem.select().where(
         MigrationItem.migration == run_id, MigrationItem.status == "refused"
     )
@@ -161,7 +161,7 @@ async def test_a_run_of_bad_files_only_fails_with_the_reason(dispatcher, tmp_pat
     assert run["state"] == "failed"
     assert run["error"] == "None of the 1 received file(s) could be stored."
     history = await timeline("migration", run_id)
-    assert [r["event"] for r in history] == ["create", "verify", "fail"]
+    assert [r["event"] for r in history] == ["receive", "verify", "fail"]
     assert history[-1]["reason"] == run["error"]
 
 
@@ -200,4 +200,4 @@ async def test_a_dispatcher_killed_mid_run_loses_and_doubles_nothing(dispatcher,
     )
     assert await MigrationLog.count().where(MigrationLog.migration == run_id) == 9
     steps = [r["event"] for r in await timeline("migration", run_id)]
-    assert steps == ["create", *PIPELINE]
+    assert steps == ["receive", *PIPELINE]

@@ -95,7 +95,7 @@ async def test_files_a_folder_and_a_zip_become_one_run(west, study) -> None:
     assert detail["run"]["percent"] == 100 and detail["run"]["stored"] + detail["run"][
         "duplicates"
     ] == len(study)
-    assert [h["event"] for h in detail["history"]][:2] == ["create", "verify"]
+    assert [h["event"] for h in detail["history"]][:2] == ["receive", "verify"]
     assert len(detail["items"]) == len(study)
     log = (await west.get("/api/ingest/log", params={"q": ""})).json()
     assert any(r["migration_id"] == run_id for r in log["items"])
