@@ -5,10 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from api.bounds import Id, Int, Text
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+from api.schemas import Base, OffsetPage
 
 
 class PolicyRead(Base):
@@ -55,11 +52,7 @@ class StudyRow(Base):
     open_retrieval_id: int | None = None
 
 
-class StudyPage(Base):
-    items: list[StudyRow]
-    total: int
-    offset: int
-    limit: int
+StudyPage = OffsetPage[StudyRow]
 
 
 class RetrievalCreate(Base):

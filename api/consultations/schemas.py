@@ -5,11 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from api.bounds import Id, Int, LongText, Many, Text
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True):
-    pass
-
+from api.schemas import Base
 
 # --- contacts -------------------------------------------------------------------------------
 
