@@ -23,11 +23,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
 from bench.clients import Peer
+from bench.measure import Server
 from bench.orthanc import SCU_AET, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ def _pg_admin(sql: str) -> None:
 
 
 @dataclass
-class Aimis:
+class Aimis(Server):
     """A running AIMIS web app (and C-STORE receiver when ``scp``)."""
 
     data_dir: Path
@@ -283,17 +283,6 @@ class Aimis:
             self._pg_name = ""
         if not self.keep_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def __enter__(self) -> Aimis:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def temporary(*, postgres: bool = False, scp: bool = False, sqlite_journal: str = "") -> Aimis:

@@ -32,12 +32,10 @@ from bench.clients import Peer
 from bench.datasets import DAYS, FIRST_DAY, MODALITY_SHARE, QidoStudy, qido_studies
 from bench.measure import (
     Latencies,
-    fmt_ratio,
+    latency_table,
     load_now,
     machine,
-    speed_ratio,
     stop_on_sigterm,
-    table,
 )
 from bench.orthanc import ORTHANC_AET, ensure_installed
 
@@ -170,35 +168,9 @@ def main() -> None:
             app.stop()
     finally:
         orthanc.stop()
-    rows = []
-    for kind in KINDS:
-        o, a = results[("Orthanc", kind)], results[("AIMIS", kind)]
-        rows.append(
-            [
-                kind,
-                f"{a.p50:.1f}",
-                f"{a.p99:.1f}",
-                f"{o.p50:.1f}",
-                f"{o.p99:.1f}",
-                fmt_ratio(speed_ratio(a.p50, o.p50, higher_is_faster=False)),
-                fmt_ratio(speed_ratio(a.p99, o.p99, higher_is_faster=False)),
-            ]
-        )
+    rows = [(kind, results[("AIMIS", kind)], results[("Orthanc", kind)]) for kind in KINDS]
     print()
-    print(
-        table(
-            [
-                "QIDO-RS /studies, ms",
-                "AIMIS p50",
-                "AIMIS p99",
-                "Orthanc p50",
-                "Orthanc p99",
-                "AIMIS ÷ Orthanc p50",
-                "p99",
-            ],
-            rows,
-        )
-    )
+    print(latency_table("QIDO-RS /studies, ms", rows))
     print(f"load after: {load_now()}")
 
 
