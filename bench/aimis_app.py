@@ -12,6 +12,7 @@ during the measurement — the same as Orthanc, which has no such steps.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
@@ -283,6 +284,16 @@ class Aimis(Server):
             self._pg_name = ""
         if not self.keep_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def add_journal_option(parser: argparse.ArgumentParser) -> None:
+    """``--aimis-sqlite-journal``, read as ``args.aimis_sqlite_journal`` (``temporary``'s
+    ``sqlite_journal``)."""
+    parser.add_argument(
+        "--aimis-sqlite-journal",
+        default="",
+        help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
+    )
 
 
 def temporary(*, postgres: bool = False, scp: bool = False, sqlite_journal: str = "") -> Aimis:

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 import httpx
 
 from bench import populated
-from bench.aimis_app import Aimis
+from bench.aimis_app import Aimis, add_journal_option
 from bench.aimis_setup import HOSPITAL
 from bench.clients import Peer
 from bench.datasets import DAYS, FIRST_DAY, MODALITY_SHARE, QidoStudy, qido_studies
@@ -133,11 +133,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="measured queries per kind")
     parser.add_argument("--studies", type=int, default=100_000)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument(
-        "--aimis-sqlite-journal",
-        default="",
-        help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
-    )
+    add_journal_option(parser)
     parser.add_argument(
         "--aimis-fill",
         choices=("bulk", "ingest"),

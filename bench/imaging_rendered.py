@@ -77,11 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", type=int, default=40, help="slices rendered once, per syntax")
     parser.add_argument("--warm", type=int, default=200, help="repeats of one slice, per syntax")
-    parser.add_argument(
-        "--aimis-sqlite-journal",
-        default="",
-        help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
-    )
+    aimis_app.add_journal_option(parser)
     args = parser.parse_args()
     stop_on_sigterm()
     orthanc_mod.ensure_installed()
