@@ -1,5 +1,5 @@
 """The wire shapes every feature shares (STYLE 6, 14): one ``Base`` struct, one generic page
-per paging style and the two fields every partial update may carry.
+per paging style, the fields every partial update carries, a case's history entry.
 
 A feature names its page as an alias (``CodedPage = Page[CodedRead]``) and builds it like any
 struct (``CodedPage(items, total, page, per_page)``); the JSON is the struct's fields in the
@@ -57,7 +57,26 @@ class Update(Base):
     version: Int | UnsetType = UNSET
 
 
+class CheckedUpdate(Base):
+    """A partial update that must name the ``version`` it started from (else 400; stale: 409)."""
+
+    version: Int
+
+
 class ActiveUpdate(Update):
     """A partial update of a row that can be switched off (``active``) rather than deleted."""
 
     active: bool | UnsetType = UNSET
+
+
+class HistoryEntry(Base):
+    """One applied transition of a case (``CaseHistory``), as every process's timeline shows it."""
+
+    id: int
+    at: str
+    actor: str
+    event: str
+    from_state: str
+    to_state: str
+    reason: str
+    summary: dict[str, object]  # ids and short labels only

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from api.bounds import Id, Int, Text
-from api.schemas import Base, OffsetPage
+from api.schemas import Base, CheckedUpdate, HistoryEntry, OffsetPage
 
 
 class PolicyRead(Base):
@@ -19,8 +19,7 @@ class PolicyRead(Base):
     version: int  # 0: the defaults, never saved
 
 
-class PolicyUpdate(Base):
-    version: Int
+class PolicyUpdate(CheckedUpdate):
     archive_after_days: Int | msgspec.UnsetType = msgspec.UNSET
     validity_days: Int | msgspec.UnsetType = msgspec.UNSET
     available_hours: Int | msgspec.UnsetType = msgspec.UNSET
@@ -77,17 +76,6 @@ class RetrievalRead(Base):
     error: str
     created_at: str
     updated_at: str
-
-
-class HistoryEntry(Base):
-    id: int
-    at: str
-    actor: str
-    event: str
-    from_state: str
-    to_state: str
-    reason: str
-    summary: dict
 
 
 class RetrievalDetail(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from api.bounds import Id, Int, LongText, Many, Text
-from api.schemas import Base
+from api.schemas import Base, HistoryEntry
 
 # --- contacts -------------------------------------------------------------------------------
 
@@ -180,15 +180,7 @@ class ConsultationSummary(Base):
     pending_departments: list[str]  # undecided departments the actor reviews (review list)
 
 
-class TimelineEntry(Base):
-    id: int
-    at: str
-    actor: str
-    event: str
-    from_state: str
-    to_state: str
-    reason: str
-    summary: dict[str, object]
+TimelineEntry = HistoryEntry
 
 
 class LogEntry(Base):

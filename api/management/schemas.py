@@ -9,7 +9,7 @@ from __future__ import annotations
 from msgspec import UNSET, UnsetType
 
 from api.bounds import Id, Int, Many, Number, Text
-from api.schemas import ActiveUpdate, Base, FixedPage, Update
+from api.schemas import ActiveUpdate, Base, CheckedUpdate, FixedPage, Update
 
 
 class Done(Base):
@@ -176,8 +176,7 @@ class RoleCreate(Base):
     permissions: Many[Text] = []
 
 
-class RoleUpdate(Base):
-    version: Int  # required: the version the editor started from
+class RoleUpdate(CheckedUpdate):
     name: Text | UnsetType = UNSET
     permissions: Many[Text] | UnsetType = UNSET
 
