@@ -12,6 +12,7 @@ during the measurement — the same as Orthanc, which has no such steps.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
@@ -23,11 +24,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
 from bench.clients import Peer
+from bench.measure import Server
 from bench.orthanc import SCU_AET, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,7 @@ def _pg_admin(sql: str) -> None:
 
 
 @dataclass
-class Aimis:
+class Aimis(Server):
     """A running AIMIS web app (and C-STORE receiver when ``scp``)."""
 
     data_dir: Path
@@ -284,16 +285,15 @@ class Aimis:
         if not self.keep_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    def __enter__(self) -> Aimis:
-        return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+def add_journal_option(parser: argparse.ArgumentParser) -> None:
+    """``--aimis-sqlite-journal``, read as ``args.aimis_sqlite_journal`` (``temporary``'s
+    ``sqlite_journal``)."""
+    parser.add_argument(
+        "--aimis-sqlite-journal",
+        default="",
+        help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
+    )
 
 
 def temporary(*, postgres: bool = False, scp: bool = False, sqlite_journal: str = "") -> Aimis:

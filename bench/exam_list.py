@@ -120,14 +120,11 @@ def insert_sql(postgres: bool, start: int, stop: int, hospitals: list[int], dept
     return f"INSERT INTO examination ({columns}) {prefix}SELECT {values} FROM {source}"
 
 
-async def generate(rows: int, postgres: bool) -> tuple[float, list[int], dict[int, list[int]]]:
-    from store.tables import Department, Examination, Hospital
+async def departments_of(hospitals: list[int]) -> dict[int, list[int]]:
+    """Each hospital's department ids, in the order they were made."""
+    from store.tables import Department
 
-    hospitals = [
-        int((await Hospital.select(Hospital.id).where(Hospital.code == c).first())["id"])  # type: ignore[index]
-        for c in ("CITY", "EAST", "WEST")
-    ]
-    depts = {
+    return {
         h: [
             int(d["id"])
             for d in await Department.select(Department.id)
@@ -136,6 +133,16 @@ async def generate(rows: int, postgres: bool) -> tuple[float, list[int], dict[in
         ]
         for h in hospitals
     }
+
+
+async def generate(rows: int, postgres: bool) -> tuple[float, list[int], dict[int, list[int]]]:
+    from store.tables import Examination, Hospital
+
+    hospitals = [
+        int((await Hospital.select(Hospital.id).where(Hospital.code == c).first())["id"])  # type: ignore[index]
+        for c in ("CITY", "EAST", "WEST")
+    ]
+    depts = await departments_of(hospitals)
     start = time.perf_counter()
     for first in range(1, rows + 1, CHUNK):
         await Examination.raw(
@@ -277,7 +284,7 @@ async def measure(reps: int) -> list[dict[str, Any]]:
     from store.examinations import examination_clause
 
     who = await actors()
-    from store.tables import Department, Examination, Hospital
+    from store.tables import Examination, Hospital
 
     hospitals = [
         int(h["id"])
@@ -287,15 +294,7 @@ async def measure(reps: int) -> list[dict[str, Any]]:
     ]
     city = int((await Hospital.select(Hospital.id).where(Hospital.code == "CITY").first())["id"])  # type: ignore[index]
     hospitals = [city, *[h for h in hospitals if h != city]]
-    depts = {
-        h: [
-            int(d["id"])
-            for d in await Department.select(Department.id)
-            .where(Department.hospital == h)
-            .order_by(Department.id)
-        ]
-        for h in hospitals
-    }
+    depts = await departments_of(hospitals)
     results = []
     for name, actor_key, params in cases(hospitals, depts):
         actor = who[actor_key]

@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 
 from bench import orthanc as orthanc_mod
-from bench.aimis_app import Aimis
+from bench.aimis_app import Aimis, add_journal_option
 from bench.clients import Peer, StoreScuResult, multipart_related, storescu, stow
 from bench.datasets import CtInstance, ct_instances
 from bench.measure import (
@@ -144,11 +144,7 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--postgres", action="store_true", help="AIMIS on PostgreSQL")
     parser.add_argument("--sides", default="Orthanc,AIMIS", help="for trying one side alone")
-    parser.add_argument(
-        "--aimis-sqlite-journal",
-        default="",
-        help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
-    )
+    add_journal_option(parser)
     args = parser.parse_args()
     stop_on_sigterm()
     methods = [m for m in args.methods.split(",") if m]

@@ -26,18 +26,16 @@ from urllib.parse import urlencode
 import httpx
 
 from bench import populated
-from bench.aimis_app import Aimis
+from bench.aimis_app import Aimis, add_journal_option
 from bench.aimis_setup import HOSPITAL
 from bench.clients import Peer
 from bench.datasets import DAYS, FIRST_DAY, MODALITY_SHARE, QidoStudy, qido_studies
 from bench.measure import (
     Latencies,
-    fmt_ratio,
+    latency_table,
     load_now,
     machine,
-    speed_ratio,
     stop_on_sigterm,
-    table,
 )
 from bench.orthanc import ORTHANC_AET, ensure_installed
 
@@ -135,11 +133,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="measured queries per kind")
     parser.add_argument("--studies", type=int, default=100_000)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument(
-        "--aimis-sqlite-journal",
-        default="",
-        help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
-    )
+    add_journal_option(parser)
     parser.add_argument(
         "--aimis-fill",
         choices=("bulk", "ingest"),
@@ -170,35 +164,9 @@ def main() -> None:
             app.stop()
     finally:
         orthanc.stop()
-    rows = []
-    for kind in KINDS:
-        o, a = results[("Orthanc", kind)], results[("AIMIS", kind)]
-        rows.append(
-            [
-                kind,
-                f"{a.p50:.1f}",
-                f"{a.p99:.1f}",
-                f"{o.p50:.1f}",
-                f"{o.p99:.1f}",
-                fmt_ratio(speed_ratio(a.p50, o.p50, higher_is_faster=False)),
-                fmt_ratio(speed_ratio(a.p99, o.p99, higher_is_faster=False)),
-            ]
-        )
+    rows = [(kind, results[("AIMIS", kind)], results[("Orthanc", kind)]) for kind in KINDS]
     print()
-    print(
-        table(
-            [
-                "QIDO-RS /studies, ms",
-                "AIMIS p50",
-                "AIMIS p99",
-                "Orthanc p50",
-                "Orthanc p99",
-                "AIMIS ÷ Orthanc p50",
-                "p99",
-            ],
-            rows,
-        )
-    )
+    print(latency_table("QIDO-RS /studies, ms", rows))
     print(f"load after: {load_now()}")
 
 

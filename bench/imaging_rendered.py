@@ -33,12 +33,10 @@ from bench.clients import Peer, multipart_related, stow
 from bench.datasets import CtInstance, ct_instances
 from bench.measure import (
     Latencies,
-    fmt_ratio,
+    latency_table,
     load_now,
     machine,
-    speed_ratio,
     stop_on_sigterm,
-    table,
 )
 
 PARAMS = "window=40,400,linear&quality=90"
@@ -79,11 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", type=int, default=40, help="slices rendered once, per syntax")
     parser.add_argument("--warm", type=int, default=200, help="repeats of one slice, per syntax")
-    parser.add_argument(
-        "--aimis-sqlite-journal",
-        default="",
-        help="what-if: set this SQLite journal mode (e.g. wal) on AIMIS's database first",
-    )
+    aimis_app.add_journal_option(parser)
     args = parser.parse_args()
     stop_on_sigterm()
     orthanc_mod.ensure_installed()
@@ -105,36 +99,17 @@ def main() -> None:
             if sent.stored != len(everything):
                 raise RuntimeError(f"{peer.name}: {sent.stored} stored; {sent.errors}")
         results, diffs = measure(peers, chosen, args.warm)
-    rows = []
-    for ts in chosen:
-        for phase in ("cold", "warm"):
-            a, o = results[("AIMIS", ts, phase)], results[("Orthanc", ts, phase)]
-            rows.append(
-                [
-                    f"{UID(ts).name} ({phase})",
-                    f"{a.p50:.1f}",
-                    f"{a.p99:.1f}",
-                    f"{o.p50:.1f}",
-                    f"{o.p99:.1f}",
-                    fmt_ratio(speed_ratio(a.p50, o.p50, higher_is_faster=False)),
-                    fmt_ratio(speed_ratio(a.p99, o.p99, higher_is_faster=False)),
-                ]
-            )
-    print()
-    print(
-        table(
-            [
-                "/rendered 512² CT, ms",
-                "AIMIS p50",
-                "AIMIS p99",
-                "Orthanc p50",
-                "Orthanc p99",
-                "AIMIS ÷ Orthanc p50",
-                "p99",
-            ],
-            rows,
+    rows = [
+        (
+            f"{UID(ts).name} ({phase})",
+            results[("AIMIS", ts, phase)],
+            results[("Orthanc", ts, phase)],
         )
-    )
+        for ts in chosen
+        for phase in ("cold", "warm")
+    ]
+    print()
+    print(latency_table("/rendered 512² CT, ms", rows))
     print(
         "mean |AIMIS − Orthanc| grey levels per syntax: "
         + ", ".join(f"{UID(ts).name}: {d:.2f}" for ts, d in diffs.items())

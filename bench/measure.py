@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -96,6 +98,26 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), sep, *(line(r) for r in rows)])
 
 
+def latency_table(title: str, rows: list[tuple[str, Latencies, Latencies]]) -> str:
+    """The p50/p99 comparison table of request latencies: one row per (label, AIMIS, Orthanc)."""
+    header = ["AIMIS p50", "AIMIS p99", "Orthanc p50", "Orthanc p99", "AIMIS ÷ Orthanc p50", "p99"]
+    return table(
+        [title, *header],
+        [
+            [
+                label,
+                f"{a.p50:.1f}",
+                f"{a.p99:.1f}",
+                f"{o.p50:.1f}",
+                f"{o.p99:.1f}",
+                fmt_ratio(speed_ratio(a.p50, o.p50, higher_is_faster=False)),
+                fmt_ratio(speed_ratio(a.p99, o.p99, higher_is_faster=False)),
+            ]
+            for label, a, o in rows
+        ],
+    )
+
+
 def _first_line(cmd: list[str]) -> str:
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
@@ -121,6 +143,27 @@ def machine() -> str:
         f"pydicom {pydicom.__version__}, {_first_line(['Orthanc', '--version'])}, "
         f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
+
+
+class Server:
+    """A server a benchmark starts and always stops: ``with Orthanc(...) as peer:``."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 def stop_on_sigterm() -> None:

@@ -24,9 +24,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import httpx
+
+from bench.measure import Server
 
 ORTHANC = Path("/usr/sbin/Orthanc")
 PLUGINS = Path("/usr/share/orthanc/plugins")
@@ -70,7 +71,7 @@ def version() -> str:
 
 
 @dataclass
-class Orthanc:
+class Orthanc(Server):
     """A running Orthanc: ``url`` (REST), ``dicomweb`` (DICOMweb root), ``dicom_port``."""
 
     storage: Path
@@ -182,17 +183,6 @@ class Orthanc:
             self._tmp = None
         if not self.keep_storage:
             shutil.rmtree(self.storage, ignore_errors=True)
-
-    def __enter__(self) -> Orthanc:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def temporary() -> Orthanc:

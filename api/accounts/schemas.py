@@ -5,10 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from api.bounds import Text
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+from api.schemas import Base
 
 
 class LoginIn(Base):

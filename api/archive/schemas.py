@@ -5,10 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from api.bounds import Id, Int, Text
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+from api.schemas import Base, CheckedUpdate, HistoryEntry, OffsetPage
 
 
 class PolicyRead(Base):
@@ -22,8 +19,7 @@ class PolicyRead(Base):
     version: int  # 0: the defaults, never saved
 
 
-class PolicyUpdate(Base):
-    version: Int
+class PolicyUpdate(CheckedUpdate):
     archive_after_days: Int | msgspec.UnsetType = msgspec.UNSET
     validity_days: Int | msgspec.UnsetType = msgspec.UNSET
     available_hours: Int | msgspec.UnsetType = msgspec.UNSET
@@ -55,11 +51,7 @@ class StudyRow(Base):
     open_retrieval_id: int | None = None
 
 
-class StudyPage(Base):
-    items: list[StudyRow]
-    total: int
-    offset: int
-    limit: int
+StudyPage = OffsetPage[StudyRow]
 
 
 class RetrievalCreate(Base):
@@ -84,17 +76,6 @@ class RetrievalRead(Base):
     error: str
     created_at: str
     updated_at: str
-
-
-class HistoryEntry(Base):
-    id: int
-    at: str
-    actor: str
-    event: str
-    from_state: str
-    to_state: str
-    reason: str
-    summary: dict
 
 
 class RetrievalDetail(Base):

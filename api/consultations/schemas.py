@@ -5,11 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from api.bounds import Id, Int, LongText, Many, Text
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True):
-    pass
-
+from api.schemas import Base, HistoryEntry
 
 # --- contacts -------------------------------------------------------------------------------
 
@@ -184,15 +180,7 @@ class ConsultationSummary(Base):
     pending_departments: list[str]  # undecided departments the actor reviews (review list)
 
 
-class TimelineEntry(Base):
-    id: int
-    at: str
-    actor: str
-    event: str
-    from_state: str
-    to_state: str
-    reason: str
-    summary: dict[str, object]
+TimelineEntry = HistoryEntry
 
 
 class LogEntry(Base):

@@ -8,11 +8,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from api.bounds import Id, Int, LongText, Many, Text
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True):
-    pass
-
+from api.schemas import ActiveUpdate, Base, Page
 
 # --- device types and body parts: a code and a name ------------------------------------------
 
@@ -32,18 +28,12 @@ class CodedCreate(Base):
     name: Text
 
 
-class CodedUpdate(Base):
+class CodedUpdate(ActiveUpdate):
     code: Text | UnsetType = UNSET
     name: Text | UnsetType = UNSET
-    active: bool | UnsetType = UNSET
-    version: Int | UnsetType = UNSET
 
 
-class CodedPage(Base):
-    items: list[CodedRead]
-    total: int
-    page: int
-    per_page: int
+CodedPage = Page[CodedRead]
 
 
 # --- devices --------------------------------------------------------------------------------
@@ -67,20 +57,14 @@ class DeviceCreate(Base):
     model: Text = ""
 
 
-class DeviceUpdate(Base):
+class DeviceUpdate(ActiveUpdate):
     device_type_id: Id | UnsetType = UNSET
     name: Text | UnsetType = UNSET
     station_name: Text | UnsetType = UNSET
     model: Text | UnsetType = UNSET
-    active: bool | UnsetType = UNSET
-    version: Int | UnsetType = UNSET
 
 
-class DevicePage(Base):
-    items: list[DeviceRead]
-    total: int
-    page: int
-    per_page: int
+DevicePage = Page[DeviceRead]
 
 
 # --- check items ----------------------------------------------------------------------------
@@ -115,7 +99,7 @@ class CheckItemCreate(Base):
     cloud_film_hours: Int = 0
 
 
-class CheckItemUpdate(Base):
+class CheckItemUpdate(ActiveUpdate):
     code: Text | UnsetType = UNSET
     name: Text | UnsetType = UNSET
     device_type_id: Id | UnsetType | None = UNSET
@@ -125,15 +109,9 @@ class CheckItemUpdate(Base):
     cloud_film: bool | UnsetType = UNSET
     cloud_film_visible: Text | UnsetType = UNSET
     cloud_film_hours: Int | UnsetType = UNSET
-    active: bool | UnsetType = UNSET
-    version: Int | UnsetType = UNSET
 
 
-class CheckItemPage(Base):
-    items: list[CheckItemRead]
-    total: int
-    page: int
-    per_page: int
+CheckItemPage = Page[CheckItemRead]
 
 
 # --- report templates -----------------------------------------------------------------------
@@ -170,7 +148,7 @@ class TemplateCreate(Base):
     footer_format: LongText = ""
 
 
-class TemplateUpdate(Base):
+class TemplateUpdate(ActiveUpdate):
     name: Text | UnsetType = UNSET
     check_item_id: Id | UnsetType | None = UNSET
     department_id: Id | UnsetType | None = UNSET
@@ -180,8 +158,6 @@ class TemplateUpdate(Base):
     findings_format: LongText | UnsetType = UNSET
     impression_format: LongText | UnsetType = UNSET
     footer_format: LongText | UnsetType = UNSET
-    active: bool | UnsetType = UNSET
-    version: Int | UnsetType = UNSET
 
 
 class TemplatePreview(msgspec.Struct):
@@ -237,18 +213,12 @@ class PhraseCreate(Base):
     personal: bool = False
 
 
-class PhraseUpdate(Base):
+class PhraseUpdate(ActiveUpdate):
     title: Text | UnsetType = UNSET
     category: Text | UnsetType = UNSET
     findings: LongText | UnsetType = UNSET
     impression: LongText | UnsetType = UNSET
     keywords: Text | UnsetType = UNSET
-    active: bool | UnsetType = UNSET
-    version: Int | UnsetType = UNSET
 
 
-class PhrasePage(Base):
-    items: list[PhraseRead]
-    total: int
-    page: int
-    per_page: int
+PhrasePage = Page[PhraseRead]

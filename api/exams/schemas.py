@@ -6,14 +6,10 @@ edit: its fields default to ``msgspec.UNSET`` so that only what the client sent 
 
 from __future__ import annotations
 
-import msgspec
 from msgspec import UNSET, UnsetType
 
-from api.bounds import Id, Int, Many, Text
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+from api.bounds import Id, Many, Text
+from api.schemas import Base, Update
 
 
 class ExamRead(Base):
@@ -63,7 +59,7 @@ class StatusCounts(Base):
     capped: list[str]
 
 
-class ExamUpdate(Base):
+class ExamUpdate(Update):
     patient_name: Text | UnsetType = UNSET
     patient_sex: Text | UnsetType = UNSET  # M | F | O | ""
     patient_birth_date: Text | UnsetType = UNSET  # YYYY-MM-DD or YYYYMMDD or ""
@@ -74,7 +70,6 @@ class ExamUpdate(Base):
     department_id: Id | UnsetType | None = UNSET
     exam_category: Text | UnsetType = UNSET
     scanning_method: Text | UnsetType = UNSET
-    version: Int | UnsetType = UNSET  # when sent, a stale version is refused with 409
 
 
 class ColumnChoice(Base):

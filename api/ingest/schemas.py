@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from api.bounds import Id, Int, Text
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+from api.bounds import Id, Text
+from api.schemas import Base, CheckedUpdate
 
 
 class UploadAccepted(Base):
@@ -116,8 +113,7 @@ class NodeCreate(Base):
     hospital_id: Id | None = None  # an alliance admin chooses; a hospital admin's own
 
 
-class NodeUpdate(Base):
-    version: Int
+class NodeUpdate(CheckedUpdate):
     host: Text | msgspec.UnsetType = msgspec.UNSET
     any_address: bool | msgspec.UnsetType = msgspec.UNSET
     description: Text | msgspec.UnsetType = msgspec.UNSET

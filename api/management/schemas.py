@@ -6,14 +6,10 @@ default to ``msgspec.UNSET`` so that only what the client sent is touched.
 
 from __future__ import annotations
 
-import msgspec
 from msgspec import UNSET, UnsetType
 
 from api.bounds import Id, Int, Many, Number, Text
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+from api.schemas import ActiveUpdate, Base, CheckedUpdate, FixedPage, Update
 
 
 class Done(Base):
@@ -60,15 +56,13 @@ class SelfReviewUpdate(Base):
     version: Int | UnsetType = UNSET  # when sent, a stale version is refused with 409
 
 
-class HospitalUpdate(Base):
+class HospitalUpdate(ActiveUpdate):
     name: Text | UnsetType = UNSET
     phone: Text | UnsetType = UNSET
     address: Text | UnsetType = UNSET
     level: Text | UnsetType = UNSET
     time_zone: Text | UnsetType = UNSET
     storage_quota_gb: Number | UnsetType = UNSET
-    active: bool | UnsetType = UNSET
-    version: Int | UnsetType = UNSET  # when sent, a stale version is refused with 409
 
 
 class ModulesUpdate(Base):
@@ -116,13 +110,12 @@ class DoctorCreate(Base):
     role_id: Id | None = None
 
 
-class DoctorUpdate(Base):
+class DoctorUpdate(Update):
     display_name: Text | UnsetType = UNSET
     phone: Text | UnsetType = UNSET
     email: Text | UnsetType = UNSET
     department_id: Id | UnsetType | None = UNSET
     role_id: Id | UnsetType | None = UNSET
-    version: Int | UnsetType = UNSET
 
 
 class UserCreated(Base):
@@ -136,11 +129,7 @@ class PasswordReset(Base):
     message: str
 
 
-class DoctorPage(Base):
-    items: list[UserRead]
-    total: int
-    page: int
-    page_size: int
+DoctorPage = FixedPage[UserRead]
 
 
 # --- departments ----------------------------------------------------------------------------
@@ -163,12 +152,10 @@ class DepartmentCreate(Base):
     description: Text = ""
 
 
-class DepartmentUpdate(Base):
+class DepartmentUpdate(ActiveUpdate):
     name: Text | UnsetType = UNSET
     phone: Text | UnsetType = UNSET
     description: Text | UnsetType = UNSET
-    active: bool | UnsetType = UNSET
-    version: Int | UnsetType = UNSET
 
 
 # --- roles ----------------------------------------------------------------------------------
@@ -189,8 +176,7 @@ class RoleCreate(Base):
     permissions: Many[Text] = []
 
 
-class RoleUpdate(Base):
-    version: Int  # required: the version the editor started from
+class RoleUpdate(CheckedUpdate):
     name: Text | UnsetType = UNSET
     permissions: Many[Text] | UnsetType = UNSET
 

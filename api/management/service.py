@@ -30,6 +30,7 @@ from api.management.schemas import (
     HospitalUpdate,
     SelfReviewUpdate,
 )
+from api.schemas import ActiveUpdate
 from kernel import security
 from kernel.domain import DEFAULT_ROLES, Kind, Module
 from kernel.errors import BadRequest, Conflict, Forbidden, Unauthorized
@@ -191,7 +192,10 @@ async def versioned_update(
 
 
 def changed_fields(data: msgspec.Struct) -> list[str]:
-    return [f for f in data.__struct_fields__ if f != "version" and getattr(data, f) is not UNSET]
+    """The sent fields, for the audit detail: the struct's own in order, then ``active``
+    (which ``ActiveUpdate`` declares first) — the order the detail has always had."""
+    sent = [f for f in data.__struct_fields__ if f != "version" and getattr(data, f) is not UNSET]
+    return sorted(sent, key=lambda f: f in ActiveUpdate.__struct_fields__)
 
 
 async def _username_free(username: str, phone: str | None) -> None:

@@ -3,14 +3,10 @@ only whether it is set."""
 
 from __future__ import annotations
 
-import msgspec
 from msgspec import UNSET, UnsetType
 
 from api.bounds import Fields, Id, Int, Many, Text
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+from api.schemas import Base, FixedPage, Update
 
 
 class ChannelRead(Base):
@@ -33,11 +29,10 @@ class ChannelCreate(Base):
     enabled: bool = True
 
 
-class ChannelUpdate(Base):
+class ChannelUpdate(Update):
     name: Text | UnsetType = UNSET
     settings: Fields[Text] | UnsetType = UNSET  # an empty secret keeps the stored one
     enabled: bool | UnsetType = UNSET
-    version: Int | UnsetType = UNSET
 
 
 class ChannelTest(Base):
@@ -77,11 +72,10 @@ class BindingRead(Base):
     version: int
 
 
-class BindingUpdate(Base):
+class BindingUpdate(Update):
     wechat_openid: Text | UnsetType = UNSET
     wecom_userid: Text | UnsetType = UNSET
     language: Text | UnsetType = UNSET
-    version: Int | UnsetType = UNSET
 
 
 class DeliveryRead(Base):
@@ -101,8 +95,4 @@ class DeliveryRead(Base):
     sent_at: str | None
 
 
-class DeliveryPage(Base):
-    items: list[DeliveryRead]
-    total: int
-    page: int
-    page_size: int
+DeliveryPage = FixedPage[DeliveryRead]

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import msgspec
-
 from api.bounds import Id, Int, LongText, Text
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+from api.schemas import Base
 
 
 class PersonRead(Base):

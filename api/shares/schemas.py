@@ -4,13 +4,8 @@ through the ordinary visibility rule of examinations."""
 
 from __future__ import annotations
 
-import msgspec
-
 from api.bounds import Id, Text
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True):
-    pass
+from api.schemas import Base
 
 
 class ShareCreate(Base):

@@ -1,0 +1,82 @@
+"""The wire shapes every feature shares (STYLE 6, 14): one ``Base`` struct, one generic page
+per paging style, the fields every partial update carries, a case's history entry.
+
+A feature names its page as an alias (``CodedPage = Page[CodedRead]``) and builds it like any
+struct (``CodedPage(items, total, page, per_page)``); the JSON is the struct's fields in the
+order below. An ``XUpdate`` extends ``Update`` (or ``ActiveUpdate``) with its own fields, each
+defaulting to ``UNSET``: only what the client sent is touched, and a sent ``version`` that is
+not current is refused with 409.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from api.bounds import Int
+
+T = TypeVar("T")
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True):
+    """Every request and answer struct: a field the schema does not know is a 400."""
+
+
+class Page(Base, Generic[T]):
+    """Page ``page`` (from 1) of ``per_page`` items the client chose, of ``total`` in all."""
+
+    items: list[T]
+    total: int
+    page: int
+    per_page: int
+
+
+class FixedPage(Base, Generic[T]):
+    """Page ``page`` (from 1) of a list whose page size the server fixes (``page_size``)."""
+
+    items: list[T]
+    total: int
+    page: int
+    page_size: int
+
+
+class OffsetPage(Base, Generic[T]):
+    """``limit`` items from ``offset`` (from 0), of ``total`` in all."""
+
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+class Update(Base):
+    """A partial update: when ``version`` is sent and stale, the change is refused (409)."""
+
+    version: Int | UnsetType = UNSET
+
+
+class CheckedUpdate(Base):
+    """A partial update that must name the ``version`` it started from (else 400; stale: 409)."""
+
+    version: Int
+
+
+class ActiveUpdate(Update):
+    """A partial update of a row that can be switched off (``active``) rather than deleted."""
+
+    active: bool | UnsetType = UNSET
+
+
+class HistoryEntry(Base):
+    """One applied transition of a case (``CaseHistory``), as every process's timeline shows it."""
+
+    id: int
+    at: str
+    actor: str
+    event: str
+    from_state: str
+    to_state: str
+    reason: str
+    summary: dict[str, object]  # ids and short labels only
