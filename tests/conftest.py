@@ -21,6 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+# shared fixtures and factories (tests/README.md maps them)
+pytest_plugins = ["tests.fixtures.hospitals", "tests.fixtures.prefect"]
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DB = os.environ.get("AIMIS_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get("AIMIS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -11,8 +11,8 @@ import pytest
 
 from flows.consultation import create_meeting
 from tests.e2e.conftest import login, shot
-from tests.integration.test_accounts import PASSWORD
-from tests.integration.test_consultations import DEMO_PASSWORD, department, make_user
+from tests.fixtures.hospitals import DEMO_PASSWORD, PASSWORD, department
+from tests.integration.test_consultations import make_user
 
 pytestmark = pytest.mark.e2e
 

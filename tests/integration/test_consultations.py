@@ -29,22 +29,19 @@ from store.tables import (
     ConsultationInvite,
     ConsultationParticipant,
     ConsultationReportVersion,
-    Department,
     Event,
     Hospital,
     Outbox,
     Role,
     Timer,
-    User,
 )
 from store.uow import Ctx, now
 from tests.conftest import Api
 from tests.e2e.conftest import SHOTS
-from tests.integration.test_accounts import PASSWORD
+from tests.fixtures.hospitals import PASSWORD, as_user, department, user_id
 
 pytestmark = pytest.mark.integration
 
-DEMO_PASSWORD = "Demo@2026"
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG_BYTES = b"\xff\xd8\xff\xe0" + b"\x00" * 64
@@ -53,26 +50,6 @@ ZIP_BYTES = b"PK\x05\x06" + b"\x00" * 18
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-async def as_user(new_api: Any, username: str, password: str = DEMO_PASSWORD) -> Api:
-    client: Api = new_api()
-    await client.login(username, password, admin=username.startswith(("admin.", "alliance.")))
-    return client
-
-
-async def user_id(username: str) -> int:
-    row = await User.select(User.id).where(User.username == username).first()
-    return int(row["id"])
-
-
-async def department(code: str, prefix: str) -> int:
-    row = (
-        await Department.select(Department.id)
-        .where(Department.hospital.code == code, Department.name.like(f"{prefix}%"))
-        .first()
-    )
-    return int(row["id"])
 
 
 async def make_user(uniq: Any, code: str, dept_prefix: str, role: str) -> tuple[str, int]:

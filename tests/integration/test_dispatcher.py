@@ -18,7 +18,6 @@ from store.tables import AuditLog, Hospital, Notification, Outbox, ResetCode, Us
 from store.uow import Ctx
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
 PASSWORD = "Good#Pass123"
 NEW_PASSWORD = "Fresh#Pass456"

@@ -41,7 +41,7 @@ from store.tables import (
     User,
 )
 from store.uow import Ctx, now
-from tests.integration.test_consultations import as_user
+from tests.fixtures.hospitals import as_user
 
 pytestmark = pytest.mark.integration
 

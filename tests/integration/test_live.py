@@ -16,7 +16,7 @@ import websockets
 
 from store.tables import Hospital, User
 from tests.conftest import ROOT, Api, free_port, start_process, wait_http
-from tests.integration.test_accounts import PASSWORD, make_doctor
+from tests.fixtures.hospitals import PASSWORD, make_doctor
 
 pytestmark = pytest.mark.integration
 

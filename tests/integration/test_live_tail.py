@@ -30,7 +30,6 @@ from tests.integration.test_live import (  # noqa: F401  (fixtures)
 )
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
 
 async def test_the_dispatchers_meeting_link_reaches_the_room_within_a_second(

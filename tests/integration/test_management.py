@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
@@ -22,61 +20,11 @@ from kernel.domain import Module, Permission
 from kernel.settings import get_settings
 from store.tables import AuditLog, Department, Hospital, Role, Session, User
 from store.uow import Ctx
+from tests.fixtures.hospitals import PASSWORD, new_doctor
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "Good#Pass123"
 DATA_DIR = Path(os.environ["AIMIS_DATA_DIR"])
-
-
-@dataclass
-class Place:
-    """A fresh hospital of the demo alliance and a logged-in admin of it."""
-
-    id: int
-    code: str
-    admin: Any  # tests.conftest.Api
-    admin_name: str
-
-
-async def alliance_client(new_api, demo) -> Any:
-    client = new_api()
-    await client.login("alliance.admin", demo["password"], admin=True)
-    return client
-
-
-async def make_place(new_api, demo, uniq) -> Place:
-    alliance = await alliance_client(new_api, demo)
-    code = uniq("H-")
-    res = await alliance.post(
-        "/api/manage/hospitals", json={"name": f"Hospital {code} 测试医院", "code": code}
-    )
-    assert res.status_code == 201, res.text
-    hospital_id = res.json()["id"]
-    admin_name = uniq("hadmin.")
-    res = await alliance.post(
-        f"/api/manage/hospitals/{hospital_id}/admins",
-        json={"username": admin_name, "display_name": "Test Admin", "password": PASSWORD},
-    )
-    assert res.status_code == 201, res.text
-    admin = new_api()
-    await admin.login(admin_name, PASSWORD, admin=True)
-    return Place(hospital_id, code, admin, admin_name)
-
-
-@pytest.fixture
-async def place(new_api, demo, uniq) -> Place:
-    return await make_place(new_api, demo, uniq)
-
-
-@pytest.fixture
-async def other(new_api, demo, uniq) -> Place:
-    return await make_place(new_api, demo, uniq)
-
-
-@pytest.fixture
-async def alliance(new_api, demo) -> Any:
-    return await alliance_client(new_api, demo)
 
 
 async def denied_rows(username: str, path_part: str) -> list[dict]:
@@ -90,13 +38,6 @@ def png_bytes(size: tuple[int, int] = (64, 32), fmt: str = "PNG") -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, (200, 30, 30)).save(out, format=fmt)
     return out.getvalue()
-
-
-async def new_doctor(place: Place, uniq, **extra: object) -> dict:
-    body = {"username": uniq("doc."), "display_name": "Dr Test 测试", "password": PASSWORD}
-    res = await place.admin.post("/api/manage/doctors", json={**body, **extra})
-    assert res.status_code == 201, res.text
-    return res.json()["user"]
 
 
 # --- hospitals --------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from store.uow import Ctx, unit_of_work
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
 PASSWORD = "Good#Pass123"
 

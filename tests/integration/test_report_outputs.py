@@ -34,6 +34,7 @@ from store.tables import (
 )
 from store.uow import Ctx, now
 from tests.conftest import free_port
+from tests.fixtures.prefect import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
 from tests.integration.test_dicomweb_wado import parts
 from tests.integration.test_reports import (
     Hospital,
@@ -44,10 +45,8 @@ from tests.integration.test_reports import (
     submitted,
     url,
 )
-from tests.prefect_fixtures import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
 JSON = {"Accept": "application/dicom+json"}
 DICOM = {"Accept": 'multipart/related; type="application/dicom"'}

@@ -699,7 +699,6 @@ async def test_a_remote_report_is_written_by_the_target_and_read_by_the_requeste
 
 # --- lock expiry through the real timer sweep ------------------------------------------------
 
-pytest_plugins = ["tests.prefect_fixtures"]
 SWEEP = (
     "import asyncio, json\n"
     "from flows.timers import sweep_timers\n"

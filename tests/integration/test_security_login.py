@@ -20,8 +20,8 @@ from redis.asyncio import Redis
 from api.ratelimit import subject_key
 from store.tables import AuditLog, RateLimit, User
 from tests.conftest import Api, unique
+from tests.fixtures.hospitals import PASSWORD, make_doctor
 from tests.integration.conftest import REDIS_URL, client, new_address
-from tests.integration.test_accounts import PASSWORD, make_doctor
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ import pytest
 
 from store.tables import Outbox, ResetCode, User
 from tests.conftest import Api, unique
+from tests.fixtures.hospitals import PASSWORD, make_doctor
 from tests.integration.conftest import client
-from tests.integration.test_accounts import PASSWORD, make_doctor
 
 pytestmark = pytest.mark.integration
 

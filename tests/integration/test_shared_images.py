@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from store.tables import DiagnosisRequest, Examination, Hospital, Study
-from tests.integration.test_consultations import as_user
+from tests.fixtures.hospitals import as_user
 
 pytestmark = pytest.mark.integration
 JSON = {"Accept": "application/dicom+json"}

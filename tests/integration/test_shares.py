@@ -26,7 +26,6 @@ from tests.integration.test_exams import make_exam
 from tests.integration.test_notification_delivery import add_channel, bind, set_rule, wait_outbox
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
 PASSWORD = "Good#Pass123"
 CTX = Ctx(ip="127.0.0.1", user_agent="test")
