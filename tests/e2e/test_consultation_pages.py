@@ -11,8 +11,8 @@ import pytest
 
 from flows.consultation import create_meeting
 from tests.e2e.conftest import login, shot
+from tests.fixtures.consultations import make_user
 from tests.fixtures.hospitals import DEMO_PASSWORD, PASSWORD, department
-from tests.integration.test_consultations import make_user
 
 pytestmark = pytest.mark.e2e
 
@@ -141,7 +141,7 @@ async def test_consultation_across_two_browsers(browser, context, app_url, uniq)
 
 async def test_room_and_lists_at_phone_size(phone, app_url, uniq) -> None:
     from tests.conftest import Api
-    from tests.integration.test_consultations import create
+    from tests.fixtures.consultations import create
 
     api = Api(app_url)
     try:

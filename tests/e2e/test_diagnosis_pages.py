@@ -9,7 +9,10 @@ import pytest
 
 from store.tables import DiagnosisRequest
 from tests.e2e.conftest import login, shot
-from tests.integration.test_diagnosis import PASSWORD, make_site
+from tests.fixtures.hospitals import PASSWORD
+from tests.integration.test_diagnosis import (
+    make_site,
+)
 from tests.integration.test_exams import make_exam
 
 pytestmark = pytest.mark.e2e

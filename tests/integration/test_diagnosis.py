@@ -19,17 +19,13 @@ import pytest
 import websockets
 
 from api.management.service import (
-    create_account,
     create_alliance,
-    create_department,
-    create_hospital,
 )
 from kernel.domain import Kind, Module
 from kernel.errors import Conflict
 from store.diagnosis import follow_report, reporting_hospital
 from store.engine import timeline
 from store.tables import (
-    Alliance,
     AuditLog,
     CaseHistory,
     DiagnosisRequest,
@@ -37,14 +33,13 @@ from store.tables import (
     Examination,
     Hospital,
     Outbox,
-    Role,
 )
 from store.uow import Actor, Ctx, unit_of_work
+from tests.fixtures.hospitals import ALL_MODULES, PASSWORD, Staff, make_hospital
 from tests.integration.test_exams import make_exam
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "Good#Pass123"
 CTX = Ctx(ip="127.0.0.1", user_agent="test")
 
 
@@ -71,50 +66,24 @@ async def make_site(
     modules: list[str] | None = None,
     alliance_id: int | None = None,
 ) -> Site:
-    if alliance_id is None:
-        alliance_id = int((await Alliance.select(Alliance.id).order_by(Alliance.id).first())["id"])
-    code = uniq("DX-")
-    name = f"Diagnosis test {code} 诊断测试医院"
-    hospital_id = await create_hospital(
-        CTX,
-        alliance_id,
-        name,
-        code,
-        level,
-        modules if modules is not None else [m.value for m in Module],
-    )
-    department_id = await create_department(CTX, hospital_id, "Radiology 放射科")
-    users: dict[str, str] = {}
-    ids: dict[str, int] = {}
-    for key, role_name in ROLES.items():
-        role = (
-            await Role.select(Role.id)
-            .where(Role.hospital == hospital_id, Role.name == role_name)
-            .first()
-        )
-        users[key] = uniq("dx.")
-        ids[key] = await create_account(
-            CTX,
-            username=users[key],
-            password=PASSWORD,
-            display_name=f"{role_name} {users[key]}",
-            kind=Kind.doctor,
-            alliance_id=alliance_id,
-            hospital_id=hospital_id,
-            department_id=department_id,
-            role_id=role["id"],
-        )
-    users["admin"] = uniq("dxa.")
-    ids["admin"] = await create_account(
-        CTX,
-        username=users["admin"],
-        password=PASSWORD,
-        display_name="Hospital admin",
-        kind=Kind.hospital_admin,
+    staff = {
+        key: Staff(role=role, prefix="dx.", display_name=role + " {username}", login=False)
+        for key, role in ROLES.items()
+    }
+    staff["admin"] = Staff(admin=True, prefix="dxa.", display_name="Hospital admin", login=False)
+    made = await make_hospital(
+        None,
+        uniq,
+        prefix="DX-",
+        name="Diagnosis test {code} 诊断测试医院",
+        level=level,
+        modules=modules if modules is not None else ALL_MODULES,
         alliance_id=alliance_id,
-        hospital_id=hospital_id,
+        staff=staff,
     )
-    return Site(hospital_id, alliance_id, code, name, users, ids)
+    users = {key: m.username for key, m in made.members.items()}
+    ids = {key: m.id for key, m in made.members.items()}
+    return Site(made.id, made.alliance_id, made.code, made.name, users, ids)
 
 
 async def login(new_api: Any, site: Site, key: str = "doctor") -> Any:

@@ -31,17 +31,15 @@ from pynetdicom import AE, _config
 from pynetdicom.dsutils import split_dataset
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from api.management.service import create_account, create_hospital
-from kernel.domain import Kind
 from store import files
-from store.tables import Alliance, DicomNode, Instance, MigrationItem, User
-from store.uow import Ctx, now
+from store.tables import DicomNode, Instance, MigrationItem, User
+from store.uow import now
 from tests.conftest import ROOT, _data_dir, free_port, start_process, unique, wait_http
 from tests.dicom_fuzz import Case, corpus, good
+from tests.fixtures.hospitals import PASSWORD, Staff, make_hospital
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "Good#Pass123"
 MEMORY_MB = 256  # growth of the peak resident memory over the whole corpus
 FAILURE_REASONS = {0xA700, 0xA900, 0xC000, 0x0110}
 
@@ -80,19 +78,20 @@ class Place:
 @pytest.fixture(scope="module")
 def place(database: str, demo: dict) -> Place:
     async def make() -> Place:
-        alliance = await Alliance.select(Alliance.id).where(Alliance.name.like("Demo%")).first()
-        code = unique("FZ-")
-        hid = await create_hospital(Ctx(), alliance["id"], f"Fuzz {code}", code, "lower")
-        username = unique("fz.admin.")
-        await create_account(
-            Ctx(),
-            username=username,
-            password=PASSWORD,
-            display_name="Fuzz Admin",
-            kind=Kind.hospital_admin,
-            alliance_id=alliance["id"],
-            hospital_id=hid,
+        made = await make_hospital(
+            None,
+            unique,
+            prefix="FZ-",
+            name="Fuzz {code}",
+            demo_alliance=True,
+            department=None,
+            staff={
+                "admin": Staff(
+                    admin=True, prefix="fz.admin.", display_name="Fuzz Admin", login=False
+                )
+            },
         )
+        hid, username = made.id, made["admin"].username
         title = unique("FZ")[:16].upper()
         await DicomNode.insert(
             DicomNode(hospital=hid, ae_title=title, host="127.0.0.1", created_at=now())

@@ -14,16 +14,12 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from api.management.service import create_account, create_hospital
 from imaging.read import LENIENT
 from imaging.synth import Sizes, synth
-from kernel.domain import Kind
 from store.imaging_index import create_run, ingest_file
-from store.tables import Alliance
 from store.uow import Ctx
 from tests.conftest import unique
-
-PASSWORD = "Good#Pass123"
+from tests.fixtures.hospitals import Staff, make_hospital
 
 
 @dataclass
@@ -84,31 +80,21 @@ def describe(path: Path) -> StudyFile:
 
 
 async def new_place(prefix: str) -> Place:
-    alliance = await Alliance.select(Alliance.id).where(Alliance.name.like("Demo%")).first()
-    assert alliance is not None
-    code = unique(prefix)
-    hospital_id = await create_hospital(Ctx(), alliance["id"], f"DICOMweb {code}", code, "lower")
-    doctor = unique("dw.doc.")
-    await create_account(
-        Ctx(),
-        username=doctor,
-        password=PASSWORD,
-        display_name="DICOMweb Doctor",
-        kind=Kind.doctor,
-        alliance_id=alliance["id"],
-        hospital_id=hospital_id,
+    made = await make_hospital(
+        None,
+        unique,
+        prefix=prefix,
+        name="DICOMweb {code}",
+        demo_alliance=True,
+        department=None,
+        staff={
+            "doctor": Staff(prefix="dw.doc.", display_name="DICOMweb Doctor", login=False),
+            "admin": Staff(
+                admin=True, prefix="dw.adm.", display_name="DICOMweb Admin", login=False
+            ),
+        },
     )
-    admin = unique("dw.adm.")
-    await create_account(
-        Ctx(),
-        username=admin,
-        password=PASSWORD,
-        display_name="DICOMweb Admin",
-        kind=Kind.hospital_admin,
-        alliance_id=alliance["id"],
-        hospital_id=hospital_id,
-    )
-    return Place(hospital_id, code, doctor, admin)
+    return Place(made.id, made.code, made["doctor"].username, made["admin"].username)
 
 
 async def ingest(hospital_id: int, paths: list[Path], lenient: bool = False) -> None:

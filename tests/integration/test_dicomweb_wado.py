@@ -20,8 +20,8 @@ from pydicom.uid import UID
 from imaging.frames import encoded_frame, native_frame
 from imaging.synth import Sizes, synth
 from store.tables import AuditLog, Study
+from tests.fixtures.hospitals import PASSWORD
 from tests.integration.test_dicomweb_data import (  # noqa: F401
-    PASSWORD,
     DicomData,
     StudyFile,
     describe,

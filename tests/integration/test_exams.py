@@ -19,12 +19,10 @@ from typing import Any
 import pytest
 import websockets
 
-from api.management.service import create_account, create_department, create_hospital
-from kernel.domain import Kind, Module
+from kernel.domain import Module
 from kernel.errors import NotFound
 from store.examinations import examination_from_study
 from store.tables import (
-    Alliance,
     AuditLog,
     BodyPart,
     CheckItem,
@@ -41,11 +39,10 @@ from store.tables import (
     User,
 )
 from store.uow import Ctx, now
-from tests.fixtures.hospitals import as_user
+from tests.fixtures.hospitals import ALL_MODULES, Staff, as_user, make_hospital
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "Good#Pass123"
 CTX = Ctx(ip="127.0.0.1", user_agent="test")
 
 
@@ -61,41 +58,24 @@ class Place:
 
 
 async def make_place(new_api: Any, uniq: Any, modules: list[str] | None = None) -> Place:
-    alliance = await Alliance.select(Alliance.id).first()
-    code = uniq("X-")
-    hospital_id = await create_hospital(
-        CTX,
-        alliance["id"],
-        f"Exam test {code} 测试医院",
-        code,
-        "lower",
-        modules if modules is not None else [m.value for m in Module],
+    tester = {"prefix": "ex.", "display_name": "Exam tester"}
+    made = await make_hospital(
+        new_api,
+        uniq,
+        name="Exam test {code} 测试医院",
+        modules=modules if modules is not None else ALL_MODULES,
+        staff={"doctor": Staff(**tester), "admin": Staff(admin=True, **tester)},
     )
-    department_id = await create_department(CTX, hospital_id, "Radiology 放射科")
-    names = {}
-    for kind in (Kind.doctor, Kind.hospital_admin):
-        names[kind] = uniq("ex.")
-        await create_account(
-            CTX,
-            username=names[kind],
-            password=PASSWORD,
-            display_name="Exam tester",
-            kind=kind,
-            alliance_id=alliance["id"],
-            hospital_id=hospital_id,
-            department_id=department_id if kind == Kind.doctor else None,
-        )
-    doctor, admin = new_api(), new_api()
-    await doctor.login(names[Kind.doctor], PASSWORD)
-    await admin.login(names[Kind.hospital_admin], PASSWORD, admin=True)
+    doctor, admin = made["doctor"], made["admin"]
+    assert made.department_id is not None
     return Place(
-        hospital_id,
-        code,
-        doctor,
-        admin,
-        department_id,
-        names[Kind.doctor],
-        names[Kind.hospital_admin],
+        made.id,
+        made.code,
+        doctor.client,
+        admin.client,
+        made.department_id,
+        doctor.username,
+        admin.username,
     )
 
 

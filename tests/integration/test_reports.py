@@ -12,11 +12,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from api.management.service import create_account, create_department, create_hospital
-from kernel.domain import Kind, Module
 from store.examinations import examination_from_study
 from store.tables import (
-    Alliance,
     AuditLog,
     CaseHistory,
     DiagnosisRequest,
@@ -24,15 +21,15 @@ from store.tables import (
     ExamReport,
     ExamReportVersion,
     Outbox,
-    Role,
     Timer,
 )
 from store.uow import Ctx, now
+from tests.fixtures.hospitals import ALL_MODULES, Staff
+from tests.fixtures.hospitals import make_hospital as make_shared_hospital
 from tests.integration.test_exams import make_study
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "Good#Pass123"
 CTX = Ctx(ip="127.0.0.1", user_agent="test")
 
 
@@ -49,51 +46,29 @@ class Hospital:
 
 
 async def make_hospital(new_api: Any, uniq: Any) -> Hospital:
-    alliance = await Alliance.select(Alliance.id).first()
-    code = uniq("R-")
-    hid = await create_hospital(
-        CTX,
-        alliance["id"],
-        f"Report test {code} 报告医院",
-        code,
-        "leading",
-        [m.value for m in Module],
+    made = await make_shared_hospital(
+        new_api,
+        uniq,
+        prefix="R-",
+        name="Report test {code} 报告医院",
+        level="leading",
+        modules=ALL_MODULES,
+        staff={
+            "author": Staff(role="Radiologist", prefix="rp."),
+            "reviewer": Staff(role="Senior radiologist", prefix="rp."),
+            "clinician": Staff(role="Clinician", prefix="rp."),
+            "admin": Staff(admin=True, prefix="rp."),
+        },
     )
-    dept = await create_department(CTX, hid, "Radiology 放射科")
-    roles = {r["name"]: r["id"] for r in await Role.select().where(Role.hospital == hid)}
-    clients: dict[str, Any] = {}
-    ids: dict[str, int] = {}
-    names: dict[str, str] = {}
-    for key, role in (
-        ("author", "Radiologist"),
-        ("reviewer", "Senior radiologist"),
-        ("clinician", "Clinician"),
-        ("admin", None),
-    ):
-        username = uniq("rp.")
-        names[key] = f"{key.title()} {username}"
-        ids[key] = await create_account(
-            CTX,
-            username=username,
-            password=PASSWORD,
-            display_name=names[key],
-            kind=Kind.hospital_admin if role is None else Kind.doctor,
-            alliance_id=alliance["id"],
-            hospital_id=hid,
-            department_id=None if role is None else dept,
-            role_id=roles[role] if role else None,
-        )
-        clients[key] = new_api()
-        await clients[key].login(username, PASSWORD, admin=role is None)
     return Hospital(
-        hid,
-        clients["author"],
-        ids["author"],
-        clients["reviewer"],
-        ids["reviewer"],
-        clients["clinician"],
-        clients["admin"],
-        names,
+        made.id,
+        made["author"].client,
+        made["author"].id,
+        made["reviewer"].client,
+        made["reviewer"].id,
+        made["clinician"].client,
+        made["admin"].client,
+        {key: m.display_name for key, m in made.members.items()},
     )
 
 

@@ -14,8 +14,8 @@ import re
 import httpx
 import pytest
 
+from tests.fixtures.hospitals import PASSWORD
 from tests.integration.test_dicomweb_data import (  # noqa: F401
-    PASSWORD,
     DicomData,
     dicom_data,
 )

@@ -16,18 +16,17 @@ from typing import Any
 import pytest
 import websockets
 
-from api.management.service import create_account, create_department, create_hospital
-from kernel.domain import Kind, Module
 from kernel.settings import get_settings
-from store.tables import Alliance, AuditLog, DiagnosisRequest, ExamShare, Outbox, Role
+from store.tables import AuditLog, DiagnosisRequest, ExamShare, Outbox
 from store.uow import Ctx, now
 from tests.fakes.wechat import FakeWeChat
+from tests.fixtures.hospitals import ALL_MODULES, Staff
+from tests.fixtures.hospitals import make_hospital as make_shared_hospital
 from tests.integration.test_exams import make_exam
 from tests.integration.test_notification_delivery import add_channel, bind, set_rule, wait_outbox
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "Good#Pass123"
 CTX = Ctx(ip="127.0.0.1", user_agent="test")
 APP_SEND = "/cgi-bin/message/send"
 
@@ -52,57 +51,29 @@ class Hosp:
 
 
 async def make_hospital(new_api: Any, uniq: Any, modules: list[str] | None = None) -> Hosp:
-    alliance = await Alliance.select(Alliance.id).first()
-    code = uniq("SH-")
-    hospital_id = await create_hospital(
-        CTX,
-        alliance["id"],
-        f"Share test {code} 分享医院",
-        code,
-        "lower",
-        modules if modules is not None else [m.value for m in Module],
-    )
-    department_id = await create_department(CTX, hospital_id, "Radiology 放射科")
-    roles = {r["name"]: r["id"] for r in await Role.select().where(Role.hospital == hospital_id)}
+    def doctor(role: str | None, name: str) -> Staff:
+        return Staff(role=role, prefix="sh.", display_name=name)
 
-    async def doctor(role: str | None, name: str) -> Doctor:
-        username = uniq("sh.")
-        uid = await create_account(
-            CTX,
-            username=username,
-            password=PASSWORD,
-            display_name=name,
-            kind=Kind.doctor,
-            alliance_id=alliance["id"],
-            hospital_id=hospital_id,
-            department_id=department_id,
-            role_id=roles[role] if role else None,
-        )
-        client = new_api()
-        await client.login(username, PASSWORD)
-        return Doctor(uid, username, name, client)
-
-    admin_name = uniq("sha.")
-    await create_account(
-        CTX,
-        username=admin_name,
-        password=PASSWORD,
-        display_name="Share admin",
-        kind=Kind.hospital_admin,
-        alliance_id=alliance["id"],
-        hospital_id=hospital_id,
+    made = await make_shared_hospital(
+        new_api,
+        uniq,
+        prefix="SH-",
+        name="Share test {code} 分享医院",
+        modules=modules if modules is not None else ALL_MODULES,
+        staff={
+            "admin": Staff(admin=True, prefix="sha.", display_name="Share admin"),
+            "senior": doctor("Senior radiologist", "王医生 {code}"),
+            "colleague": doctor("Radiologist", "李医生 {code}"),
+            "clinician": doctor("Clinician", "Dr Chen {code}"),
+            "plain": doctor(None, "Dr Plain {code}"),
+        },
     )
-    admin = new_api()
-    await admin.login(admin_name, PASSWORD, admin=True)
-    return Hosp(
-        hospital_id,
-        code,
-        admin,
-        await doctor("Senior radiologist", f"王医生 {code}"),
-        await doctor("Radiologist", f"李医生 {code}"),
-        await doctor("Clinician", f"Dr Chen {code}"),
-        await doctor(None, f"Dr Plain {code}"),
-    )
+    doctors = {
+        key: Doctor(m.id, m.username, m.display_name, m.client)
+        for key, m in made.members.items()
+        if key != "admin"
+    }
+    return Hosp(made.id, made.code, made["admin"].client, **doctors)
 
 
 async def refusals_after(mark: int, username: str) -> list[dict[str, Any]]:

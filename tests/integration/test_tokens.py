@@ -14,9 +14,8 @@ import pytest
 from kernel import security
 from store.tables import ApiToken, AuditLog, User
 from store.uow import now
-from tests.fixtures.hospitals import make_place, new_doctor
+from tests.fixtures.hospitals import PASSWORD, make_place, new_doctor
 from tests.integration.test_dicomweb_data import (  # noqa: F401
-    PASSWORD,
     DicomData,
     dicom_data,
     new_place,
