@@ -11,9 +11,9 @@ import pytest
 
 from store.tables import ExamReport, ExamReportVersion
 from tests.e2e.conftest import login, shot
+from tests.fixtures.exams import make_exam
 from tests.fixtures.hospitals import PASSWORD
-from tests.integration.test_reports import (
-    make_exam,
+from tests.fixtures.reports import (
     make_hospital,
 )
 

@@ -4,150 +4,52 @@ of the shared examination both ways, the alliance rule, concurrency, bad input (
 nothing changed, audited), live events and notices.
 
 Every test makes its own hospitals (unique codes) and examinations, so tests share one
-database without depending on each other.
+database without depending on each other; the helpers are in ``tests/fixtures/diagnosis.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import pytest
 import websockets
 
 from api.management.service import (
     create_alliance,
 )
-from kernel.domain import Kind, Module
+from kernel.domain import Module
 from kernel.errors import Conflict
 from store.diagnosis import follow_report, reporting_hospital
 from store.engine import timeline
 from store.tables import (
     AuditLog,
     CaseHistory,
-    DiagnosisRequest,
     Event,
     Examination,
     Hospital,
-    Outbox,
 )
-from store.uow import Actor, Ctx, unit_of_work
-from tests.fixtures.hospitals import ALL_MODULES, PASSWORD, Staff, make_hospital
-from tests.integration.test_exams import make_exam
+from store.uow import unit_of_work
+from tests.fixtures.diagnosis import (
+    CTX,
+    actor_ctx,
+    exam_ids,
+    exam_row,
+    login,
+    make_site,
+    notices,
+    refused,
+    request_row,
+    sent,
+    step,
+)
+from tests.fixtures.exams import (
+    make_exam,
+)
+from tests.fixtures.hospitals import PASSWORD
 
 pytestmark = pytest.mark.integration
-
-CTX = Ctx(ip="127.0.0.1", user_agent="test")
-
-
-@dataclass
-class Site:
-    """A fresh hospital with a Radiology department, a radiologist (report.write), a senior
-    radiologist (report.write + review), a clinician (neither) and an admin."""
-
-    hospital_id: int
-    alliance_id: int
-    code: str
-    name: str
-    users: dict[str, str]  # role key → username
-    ids: dict[str, int]  # role key → user id
-
-
-ROLES = {"doctor": "Radiologist", "senior": "Senior radiologist", "clinician": "Clinician"}
-
-
-async def make_site(
-    uniq: Any,
-    *,
-    level: str = "lower",
-    modules: list[str] | None = None,
-    alliance_id: int | None = None,
-) -> Site:
-    staff = {
-        key: Staff(role=role, prefix="dx.", display_name=role + " {username}", login=False)
-        for key, role in ROLES.items()
-    }
-    staff["admin"] = Staff(admin=True, prefix="dxa.", display_name="Hospital admin", login=False)
-    made = await make_hospital(
-        None,
-        uniq,
-        prefix="DX-",
-        name="Diagnosis test {code} 诊断测试医院",
-        level=level,
-        modules=modules if modules is not None else ALL_MODULES,
-        alliance_id=alliance_id,
-        staff=staff,
-    )
-    users = {key: m.username for key, m in made.members.items()}
-    ids = {key: m.id for key, m in made.members.items()}
-    return Site(made.id, made.alliance_id, made.code, made.name, users, ids)
-
-
-async def login(new_api: Any, site: Site, key: str = "doctor") -> Any:
-    client = new_api()
-    await client.login(site.users[key], PASSWORD, admin=key == "admin")
-    return client
-
-
-def actor_ctx(site: Site, key: str = "doctor") -> Ctx:
-    """The Ctx of a site's user for calling the store directly (as R's and P's services do)."""
-    return Ctx(
-        actor=Actor(
-            user_id=site.ids[key],
-            username=site.users[key],
-            kind=Kind.doctor.value,
-            alliance_id=site.alliance_id,
-            hospital_id=site.hospital_id,
-            department_id=None,
-            permissions=frozenset({"report.write", "report.review", "report.print"}),
-            session_id=0,
-            realm="user",
-        ),
-        ip="127.0.0.1",
-        user_agent="test",
-    )
-
-
-async def exam_row(exam_id: int) -> dict[str, Any]:
-    row = await Examination.select().where(Examination.id == exam_id).first()
-    assert row is not None
-    return row
-
-
-async def request_row(request_id: int) -> dict[str, Any]:
-    row = await DiagnosisRequest.select().where(DiagnosisRequest.id == request_id).first()
-    assert row is not None
-    return row
-
-
-async def send(client: Any, exam_id: int, target: Site, **extra: Any) -> Any:
-    body = {"examination_id": exam_id, "target_hospital_id": target.hospital_id, **extra}
-    return await client.post("/api/diagnosis-requests", json=body)
-
-
-async def sent(client: Any, exam_id: int, target: Site, **extra: Any) -> dict[str, Any]:
-    res = await send(client, exam_id, target, **extra)
-    assert res.status_code == 201, res.text
-    return dict(res.json())
-
-
-async def step(client: Any, request_id: int, action: str, **body: Any) -> Any:
-    return await client.post(f"/api/diagnosis-requests/{request_id}/{action}", json=body)
-
-
-async def notices(request_id: int) -> list[dict[str, Any]]:
-    rows = (
-        await Outbox.select(Outbox.payload)
-        .where(
-            Outbox.kind == "notify",
-            Outbox.idempotency_key.like(f"notify-diagnosis_request-{request_id}-%"),
-        )
-        .order_by(Outbox.id)
-    )
-    return [msgspec.json.decode(r["payload"]) for r in rows]
 
 
 # --- the store contract: reporting_hospital and follow_report ---------------------------------
@@ -253,66 +155,6 @@ async def test_follow_report_rolls_back_with_the_report(new_api, uniq) -> None:
         )
         == 2
     )
-
-
-# --- helpers for refusals ---------------------------------------------------------------------
-
-
-async def snapshot() -> dict[str, Any]:
-    """What a refused request must leave as it was."""
-    return {
-        "requests": [
-            (r["id"], r["state"], r["version"], r["reason"])
-            for r in await DiagnosisRequest.select().order_by(DiagnosisRequest.id)
-        ],
-        "history": await CaseHistory.count().where(CaseHistory.case_type == "diagnosis_request"),
-        "notices": await Outbox.count().where(
-            Outbox.idempotency_key.like("notify-diagnosis_request-%")
-        ),
-    }
-
-
-async def audit_head() -> int:
-    row = await AuditLog.select(AuditLog.id).order_by(AuditLog.id, ascending=False).first()
-    return int(row["id"]) if row else 0
-
-
-async def refused(
-    client: Any, method: str, url: str, status: int, user_id: int, says: str = "", **kw: Any
-) -> dict[str, Any]:
-    """The request gets ``status`` with a sentence, changes nothing, and is audited (a
-    malformed read, a 400 on GET, is not: the app audits refused writes and refused reads)."""
-    before = await snapshot()
-    head = await audit_head()
-    res = await client.request(method, url, **kw)
-    assert res.status_code == status, res.text
-    body = res.json()
-    assert body["detail"] and body["detail"][-1] in ".?)", body
-    assert says in body["detail"], body["detail"]
-    assert await snapshot() == before
-    if method == "GET" and status not in (403, 404):
-        return body
-    for _ in range(40):
-        rows = await AuditLog.select().where(AuditLog.id > head, AuditLog.user_id == user_id)
-        hits = [r for r in rows if r["detail"].startswith(f"{status}:")]
-        if hits:
-            assert hits[0]["outcome"] in ("denied", "failure")
-            return body
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no audit row for the refused request ({status})")
-
-
-async def exam_ids(client: Any) -> set[int]:
-    seen: set[int] = set()
-    cursor = ""
-    while True:
-        params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
-        res = await client.get("/api/exams", params=params)
-        assert res.status_code == 200, res.text
-        seen |= {item["id"] for item in res.json()["items"]}
-        cursor = res.json()["next_cursor"]
-        if not cursor:
-            return seen
 
 
 # --- the story: send, see, accept; reject and cancel ------------------------------------------

@@ -34,17 +34,17 @@ from store.tables import (
 )
 from store.uow import Ctx, now
 from tests.conftest import free_port
+from tests.fixtures.exams import make_exam
 from tests.fixtures.prefect import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
-from tests.integration.test_dicomweb_wado import parts
-from tests.integration.test_reports import (
+from tests.fixtures.reports import (
     Hospital,
     current,
-    make_exam,
     make_hospital,
     save,
     submitted,
     url,
 )
+from tests.integration.test_dicomweb_wado import parts
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,11 @@ from kernel.settings import get_settings
 from store.tables import AuditLog, DiagnosisRequest, ExamShare, Outbox
 from store.uow import Ctx, now
 from tests.fakes.wechat import FakeWeChat
+from tests.fixtures.exams import (
+    make_exam,
+)
 from tests.fixtures.hospitals import ALL_MODULES, Staff
 from tests.fixtures.hospitals import make_hospital as make_shared_hospital
-from tests.integration.test_exams import make_exam
 from tests.integration.test_notification_delivery import add_channel, bind, set_rule, wait_outbox
 
 pytestmark = pytest.mark.integration
