@@ -1,4 +1,4 @@
-"""The DICOM fuzz corpus (tests/dicom_fuzz.py) through STOW-RS and C-STORE against the real
+"""The DICOM fuzz corpus (tests/fixtures/dicom_fuzz.py) through STOW-RS and C-STORE against the real
 web app and the real ``aimis scp`` receiver, each in its own process (issue 12).
 
 For every case: a clear refusal (STOW-RS: 409/202 with a FailedSOPSequence and its
@@ -35,7 +35,7 @@ from store import files
 from store.tables import DicomNode, Instance, MigrationItem, User
 from store.uow import now
 from tests.conftest import ROOT, _data_dir, free_port, start_process, unique, wait_http
-from tests.dicom_fuzz import Case, corpus, good
+from tests.fixtures.dicom_fuzz import Case, corpus, good
 from tests.fixtures.hospitals import PASSWORD, Staff, make_hospital
 
 pytestmark = pytest.mark.integration
