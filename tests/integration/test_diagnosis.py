@@ -369,28 +369,46 @@ async def test_only_an_alliance_hospital_with_the_module_is_a_target(new_api, un
     assert exam_id not in await exam_ids(await login(new_api, far))
 
 
-async def test_bad_input_is_a_sentence_and_stores_nothing(new_api, uniq) -> None:
+URL = "/api/diagnosis-requests"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "says", "sent_with"),
+    [
+        ("POST", "", 400, "at most 2000", {"json": {"clinical_info": "x" * 2001}}),
+        ("POST", "", 404, "another hospital", {"json": {"examination_id": "theirs"}}),
+        ("POST", "", 404, "another hospital", {"json": {"examination_id": 10**9}}),
+        ("GET", "", 400, "incoming or outgoing", {"params": {"box": "sideways"}}),
+        ("GET", "", 400, "The state is one of", {"params": {"state": "lost"}}),
+        ("GET", "", 400, "cursor", {"params": {"cursor": "nonsense!"}}),
+        ("GET", "", 400, "limit", {"params": {"limit": 0}}),
+        ("GET", f"/{10**9}", 404, "other hospitals", {}),
+    ],
+    ids=["long-info", "their-exam", "no-exam", "box", "state", "cursor", "limit", "no-request"],
+)
+async def test_bad_input_is_a_sentence_and_stores_nothing(
+    new_api, uniq, method, path, status, says, sent_with
+) -> None:
     lower, leading = await make_site(uniq), await make_site(uniq, level="leading")
     exam_id = await make_exam(lower.hospital_id)
     theirs = await make_exam(leading.hospital_id)
     client = await login(new_api, lower)
     uid = lower.ids["doctor"]
-    url = "/api/diagnosis-requests"
     body = {"examination_id": exam_id, "target_hospital_id": leading.hospital_id}
-    await refused(
-        client, "POST", url, 400, uid, "at most 2000", json={**body, "clinical_info": "x" * 2001}
-    )
-    await refused(
-        client, "POST", url, 404, uid, "another hospital", json={**body, "examination_id": theirs}
-    )
-    await refused(
-        client, "POST", url, 404, uid, "another hospital", json={**body, "examination_id": 10**9}
-    )
-    await refused(client, "GET", url, 400, uid, "incoming or outgoing", params={"box": "sideways"})
-    await refused(client, "GET", url, 400, uid, "The state is one of", params={"state": "lost"})
-    await refused(client, "GET", url, 400, uid, "cursor", params={"cursor": "nonsense!"})
-    await refused(client, "GET", url, 400, uid, "limit", params={"limit": 0})
-    await refused(client, "GET", f"{url}/{10**9}", 404, uid, "other hospitals")
+    kw = dict(sent_with)
+    if "json" in kw:
+        extra = {k: theirs if v == "theirs" else v for k, v in kw["json"].items()}
+        kw["json"] = {**body, **extra}
+    await refused(client, method, URL + path, status, uid, says, **kw)
+
+
+async def test_a_reported_exam_is_not_sent_and_an_admin_sends_nothing(new_api, uniq) -> None:
+    lower, leading = await make_site(uniq), await make_site(uniq, level="leading")
+    exam_id = await make_exam(lower.hospital_id)
+    client = await login(new_api, lower)
+    uid = lower.ids["doctor"]
+    url = URL
+    body = {"examination_id": exam_id, "target_hospital_id": leading.hospital_id}
     # an examination already reported at home is not sent away
     await Examination.update({Examination.status: "reviewed"}).where(Examination.id == exam_id)
     await refused(client, "POST", url, 409, uid, "past its draft", json=body)

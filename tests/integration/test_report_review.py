@@ -33,82 +33,74 @@ pytestmark = pytest.mark.integration
 # --- review rules ---------------------------------------------------------------------------
 
 
-async def test_review_needs_the_permission(new_api, uniq) -> None:
+@pytest.mark.parametrize(
+    ("who", "method", "tail", "status", "says", "body"),
+    [
+        ("author", "POST", "/approve", 403, "report.review", lambda v: {"version": v}),
+        (
+            "clinician",
+            "POST",
+            "/return",
+            403,
+            "report.review",
+            lambda v: {"version": v, "reason": "x"},
+        ),
+        ("clinician", "PUT", "", 403, "report.write", lambda v: {"version": 0}),
+        (
+            "reviewer",
+            "POST",
+            "/return",
+            409,
+            "needs a reason",
+            lambda v: {"version": v, "reason": "  "},
+        ),
+        (
+            "reviewer",
+            "POST",
+            "/approve",
+            409,
+            "changed by someone else",
+            lambda v: {"version": v - 1},
+        ),
+    ],
+    ids=["author-approves", "clinician-returns", "clinician-writes", "no-reason", "stale"],
+)
+async def test_review_needs_the_permission(
+    new_api, uniq, who, method, tail, status, says, body
+) -> None:
     h = await make_hospital(new_api, uniq)
     exam_id = await make_exam(h.id)
     seen = await submitted(h, exam_id)
     assert not seen["can_review"]
+    client = getattr(h, who)
     await refused(
-        h.author,
-        "POST",
-        url(exam_id, "/approve"),
-        403,
-        exam_id,
-        "report.review",
-        json={"version": seen["version"]},
-    )
-    await refused(
-        h.clinician,
-        "POST",
-        url(exam_id, "/return"),
-        403,
-        exam_id,
-        "report.review",
-        json={"version": seen["version"], "reason": "x"},
-    )
-    await refused(
-        h.clinician, "PUT", url(exam_id), 403, exam_id, "report.write", json={"version": 0}
-    )
-    await refused(
-        h.reviewer,
-        "POST",
-        url(exam_id, "/return"),
-        409,
-        exam_id,
-        "needs a reason",
-        json={"version": seen["version"], "reason": "  "},
-    )
-    await refused(
-        h.reviewer,
-        "POST",
-        url(exam_id, "/approve"),
-        409,
-        exam_id,
-        "changed by someone else",
-        json={"version": seen["version"] - 1},
+        client, method, url(exam_id, tail), status, exam_id, says, json=body(seen["version"])
     )
 
 
-async def test_an_empty_impression_is_not_submitted(new_api, uniq) -> None:
+@pytest.mark.parametrize(
+    ("tail", "method", "status", "says", "fields"),
+    [
+        ("/submit", "POST", 409, "impression is empty", {}),
+        ("", "PUT", 400, "at most 200", {"title": "x" * 201}),
+        ("", "PUT", 400, "template", {"template_id": 10**9}),
+    ],
+    ids=["empty-impression", "long-title", "unknown-template"],
+)
+async def test_an_empty_impression_is_not_submitted(
+    new_api, uniq, tail, method, status, says, fields
+) -> None:
     h = await make_hospital(new_api, uniq)
     exam_id = await make_exam(h.id)
     saved = await save(h.author, exam_id, 0, findings="所见", impression="")
     await refused(
         h.author,
-        "POST",
-        url(exam_id, "/submit"),
-        409,
+        method,
+        url(exam_id, tail),
+        status,
         exam_id,
-        "impression is empty",
-        json={"version": saved["version"]},
-    )
-    await refused(
-        h.author,
-        "PUT",
-        url(exam_id),
-        400,
-        exam_id,
-        "at most 200",
-        json={"version": saved["version"], "title": "x" * 201},
-    )
-    await refused(
-        h.author,
-        "PUT",
-        url(exam_id),
-        400,
-        exam_id,
-        "template",
-        json={"version": saved["version"], "template_id": 10**9},
+        says,
+        json={"version": saved["version"], **fields},
     )
 
 
