@@ -11,13 +11,20 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import ROOT, SUITE_LIMITS, Api, free_port, start_process, wait_http
+from tests.conftest import (
+    ROOT,
+    SUITE_LIMITS,
+    Api,
+    free_port,
+    start_process,
+    stop_process,
+    wait_http,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PUBLIC_URL = "https://aimis.example"  # where users would reach these replicas
@@ -55,11 +62,7 @@ def _replicas(count: int, name: str, **extra: str) -> Iterator[list[str]]:
         yield urls
     finally:
         for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
         for log in logs:
             log.unlink(missing_ok=True)
 

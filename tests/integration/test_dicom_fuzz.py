@@ -34,7 +34,15 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from store import files
 from store.tables import DicomNode, Instance, MigrationItem, User
 from store.uow import now
-from tests.conftest import ROOT, _data_dir, free_port, start_process, unique, wait_http
+from tests.conftest import (
+    _data_dir,
+    free_port,
+    start_process,
+    start_scp,
+    stop_process,
+    unique,
+    wait_http,
+)
 from tests.fixtures.dicom_fuzz import Case, corpus, good
 from tests.fixtures.hospitals import PASSWORD, Staff, make_hospital
 
@@ -61,11 +69,7 @@ class Process:
 
 
 def stop(p: Process) -> None:
-    p.proc.terminate()
-    try:
-        p.proc.wait(20)
-    except subprocess.TimeoutExpired:
-        p.proc.kill()
+    stop_process(p.proc, 20)
 
 
 @dataclass
@@ -117,20 +121,7 @@ def web(place: Place) -> Iterator[tuple[str, Process]]:
 def scp(place: Place) -> Iterator[tuple[int, Process]]:
     port = free_port()
     log = _data_dir / f"scp-fuzz-{port}.log"
-    env = {**os.environ, "AIMIS_DICOM_PORT": str(port), "AIMIS_DICOM_HOST": "127.0.0.1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aimis.cli", "scp"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while b"listening on" not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"aimis scp did not start:\n{log.read_text()}")
-        time.sleep(0.1)
+    proc = start_scp(port, log)
     yield port, Process(proc, log)
     stop(Process(proc, log))
 

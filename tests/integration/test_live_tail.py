@@ -18,7 +18,10 @@ from store.db import transaction
 from store.tables import Event
 from store.uow import Ctx, LiveEvent, now, track_local_events, unit_of_work
 from tests.conftest import ROOT, TEST_DB
-from tests.fixtures.consultations import simple_case, version
+from tests.fixtures.consultations import (
+    simple_case,
+    version,
+)
 from tests.integration.test_live import (  # noqa: F401  (fixtures)
     cookie_header,
     doctor_session,

@@ -21,7 +21,9 @@ from store.uow import Ctx, unit_of_work
 from tests.conftest import free_port
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.wechat import FakeWeChat
-from tests.fixtures.consultations import create
+from tests.fixtures.consultations import (
+    create,
+)
 from tests.fixtures.hospitals import Place, as_user, department, make_place, new_doctor
 from tests.fixtures.prefect import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
 

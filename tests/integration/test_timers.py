@@ -22,7 +22,12 @@ import websockets
 from store.tables import AuditLog, CaseHistory, Consultation, Outbox, Timer
 from store.uow import now
 from tests.conftest import ROOT
-from tests.fixtures.consultations import create, simple_case, started_case, version
+from tests.fixtures.consultations import (
+    create,
+    simple_case,
+    started_case,
+    version,
+)
 from tests.fixtures.hospitals import as_user, department, user_id
 from tests.fixtures.prefect import prefect_env
 from tests.integration.test_live import cookie_header, recv, subscribe, ws_url
