@@ -11,8 +11,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import statistics
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -97,3 +100,34 @@ def client(url: str, address: str | None = None) -> Api:
     api = Api(url)
     api.http.headers["x-forwarded-for"] = address or new_address()
     return api
+
+
+async def same_time_for_unknown(
+    url: str,
+    real: list[str],
+    ghosts: list[str],
+    send: Callable[[Api, str], Awaitable[Any]],
+    status: int,
+    label: str,
+) -> None:
+    """``send`` for each real and each unknown identifier in turn, each from a new browser:
+    the answer is ``status`` and the median times are within a factor of 1.67 (no user
+    enumeration by timing)."""
+
+    async def timed(identifier: str) -> float:
+        c = client(url)
+        await c.csrf()
+        started = time.perf_counter()
+        res = await send(c, identifier)
+        elapsed = time.perf_counter() - started
+        assert res.status_code == status
+        await c.aclose()
+        return elapsed
+
+    real_times, ghost_times = [], []
+    for r, g in zip(real, ghosts, strict=True):
+        real_times.append(await timed(r))
+        ghost_times.append(await timed(g))
+    real_median, ghost_median = statistics.median(real_times), statistics.median(ghost_times)
+    print(f"{label}: real {real_median * 1000:.0f} ms, unknown {ghost_median * 1000:.0f} ms")
+    assert 0.6 < ghost_median / real_median < 1.67

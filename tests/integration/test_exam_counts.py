@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from kernel.domain import Module
 from store.db import transaction
 from store.tables import Examination, ExaminationCount
 from store.uow import now
-from tests.fixtures.hospitals import hospital_of, make_hospital
+from tests.fixtures.exams import diagnosing_hospital
 
 pytestmark = pytest.mark.integration
 
@@ -36,16 +35,7 @@ async def actual(hospital_id: int) -> dict[str, int]:
 
 
 async def new_hospital(uniq: Any) -> int:
-    made = await make_hospital(
-        None,
-        uniq,
-        prefix="CNT",
-        name="Counted Hospital {code}",
-        modules=[Module.remote_diagnosis.value],
-        alliance_id=(await hospital_of("CITY"))["alliance"],
-        department=None,
-    )
-    return made.id
+    return await diagnosing_hospital(uniq, "CNT", "Counted Hospital {code}")
 
 
 async def add(hospital_id: int, status: str, n: int) -> list[int]:

@@ -11,26 +11,16 @@ from typing import Any
 
 import pytest
 
-from kernel.domain import Module
 from store.db import transaction
 from store.tables import DiagnosisRequest, Examination
 from store.uow import now
-from tests.fixtures.hospitals import hospital_of, make_hospital
+from tests.fixtures.exams import diagnosing_hospital
 
 pytestmark = pytest.mark.integration
 
 
 async def new_hospital(uniq: Any) -> int:
-    made = await make_hospital(
-        None,
-        uniq,
-        prefix="SHW",
-        name="Sharing Hospital {code}",
-        modules=[Module.remote_diagnosis.value],
-        alliance_id=(await hospital_of("CITY"))["alliance"],
-        department=None,
-    )
-    return made.id
+    return await diagnosing_hospital(uniq, "SHW", "Sharing Hospital {code}")
 
 
 async def new_exam(hospital_id: int) -> int:
