@@ -25,7 +25,6 @@ from store.diagnosis import follow_report, reporting_hospital
 from store.engine import timeline
 from store.tables import (
     AuditLog,
-    CaseHistory,
     Event,
     Examination,
     Hospital,
@@ -36,6 +35,7 @@ from tests.fixtures.diagnosis import (
     actor_ctx,
     exam_ids,
     exam_row,
+    history_count,
     login,
     make_site,
     notices,
@@ -149,12 +149,7 @@ async def test_follow_report_rolls_back_with_the_report(new_api, uniq) -> None:
             raise RuntimeError("the report's own write failed")
     row = await request_row(request["id"])
     assert (row["state"], row["version"]) == ("accepted", 2)
-    assert (
-        await CaseHistory.count().where(
-            CaseHistory.case_type == "diagnosis_request", CaseHistory.case_id == request["id"]
-        )
-        == 2
-    )
+    assert await history_count(request["id"]) == 2
 
 
 # --- the story: send, see, accept; reject and cancel ------------------------------------------
@@ -436,12 +431,7 @@ async def test_two_accepts_at_once_exactly_one_wins(new_api, uniq) -> None:
         assert loser.json()["detail"].endswith(".")
     row = await request_row(request["id"])
     assert row["version"] == 2 and row["state"] in ("accepted", "rejected")
-    assert (
-        await CaseHistory.count().where(
-            CaseHistory.case_type == "diagnosis_request", CaseHistory.case_id == request["id"]
-        )
-        == 2
-    )
+    assert await history_count(request["id"]) == 2
 
 
 async def test_lists_urgent_first_state_filter_and_keyset_paging(new_api, uniq) -> None:

@@ -35,13 +35,6 @@ OA_SEND, OA_TOKEN = "/cgi-bin/message/template/send", "/cgi-bin/token"
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeWeChat]:
-    server = FakeWeChat().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def wecom_dispatcher(
     database: str, prefect_home: Path, prefect_proxy: Any, smtp: FakeSmtp
 ) -> Iterator[DispatcherProcess]:

@@ -37,13 +37,6 @@ SETTING = "AIMIS_NOTIFY_ALLOWED_HOSTS"
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeWeChat]:
-    server = FakeWeChat().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def recorder() -> Iterator[ConnectionRecorder]:
     server = ConnectionRecorder()
     yield server

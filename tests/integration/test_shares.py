@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,6 @@ import websockets
 from kernel.settings import get_settings
 from store.tables import AuditLog, DiagnosisRequest, ExamShare, Outbox
 from store.uow import Ctx, now
-from tests.fakes.wechat import FakeWeChat
 from tests.fixtures.exams import (
     make_exam,
 )
@@ -89,13 +87,6 @@ async def refusals_after(mark: int, username: str) -> list[dict[str, Any]]:
 async def audit_mark() -> int:
     row = await AuditLog.select(AuditLog.id).order_by(AuditLog.id, ascending=False).first()
     return int(row["id"]) if row else 0
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeWeChat]:
-    server = FakeWeChat().start()
-    yield server
-    server.stop()
 
 
 # --- the story ------------------------------------------------------------------------------
