@@ -179,47 +179,59 @@ async def test_share_reaches_the_colleague_by_wecom_with_a_link_and_no_patient_n
 # --- refusals -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("who", "exam", "to", "extra", "status", "words"),
+    [
+        ("senior", "own", "theirs", {}, 404, "your own hospital"),
+        ("senior", "own", "self", {}, 400, "not with yourself"),
+        ("senior", "own", "nobody", {}, 404, "your hospital"),
+        ("senior", "own", "colleague", {"message": "x" * 301}, 400, "at most 300"),
+        ("senior", "own", "colleague", {"extra": 1}, 400, "extra"),
+        ("senior", "foreign", "colleague", {}, 404, "another hospital"),
+        ("plain", "own", "colleague", {}, 403, "'share'"),
+    ],
+    ids=[
+        "other-hospital",
+        "yourself",
+        "nobody",
+        "long-message",
+        "extra-field",
+        "their-exam",
+        "no-right",
+    ],
+)
+async def test_share_refusals_change_nothing(
+    new_api, uniq, who, exam, to, extra, status, words
+) -> None:
+    h = await make_hospital(new_api, uniq)
+    other = await make_hospital(new_api, uniq)
+    exam_id = await make_exam(h.id if exam == "own" else other.id)
+    mark = await audit_mark()
+    to_user = {
+        "theirs": other.colleague.id,
+        "self": h.senior.id,
+        "nobody": 10**9,
+        "colleague": h.colleague.id,
+    }[to]
+    sender = getattr(h, who)
+    res = await sender.client.post(
+        f"/api/exams/{exam_id}/shares", json={"to_user_id": to_user, **extra}
+    )
+    assert res.status_code == status, res.text
+    assert words in res.text, res.text
+    assert await ExamShare.count().where(ExamShare.hospital.is_in([h.id, other.id])) == 0
+    audited = await refusals_after(mark, sender.username)
+    assert len(audited) == 1, audited
+    assert all(a["action"].startswith("POST /api/exams/") for a in audited), audited
+
+
 async def test_only_colleagues_of_the_same_hospital_and_refusals_change_nothing(
     new_api, uniq
 ) -> None:
     h = await make_hospital(new_api, uniq)
-    other = await make_hospital(new_api, uniq)
     exam_id = await make_exam(h.id)
-    foreign_exam = await make_exam(other.id)
     mark = await audit_mark()
-
-    async def refused(client: Any, path: str, body: Any, status: int, words: str) -> None:
-        res = await client.post(path, json=body)
-        assert res.status_code == status, res.text
-        assert words in res.text, res.text
-
     shares = f"/api/exams/{exam_id}/shares"
-    await refused(
-        h.senior.client, shares, {"to_user_id": other.colleague.id}, 404, "your own hospital"
-    )
-    await refused(h.senior.client, shares, {"to_user_id": h.senior.id}, 400, "not with yourself")
-    await refused(h.senior.client, shares, {"to_user_id": 10**9}, 404, "your hospital")
-    await refused(
-        h.senior.client,
-        shares,
-        {"to_user_id": h.colleague.id, "message": "x" * 301},
-        400,
-        "at most 300",
-    )
-    await refused(h.senior.client, shares, {"to_user_id": h.colleague.id, "extra": 1}, 400, "extra")
-    await refused(
-        h.senior.client,
-        f"/api/exams/{foreign_exam}/shares",
-        {"to_user_id": h.colleague.id},
-        404,
-        "another hospital",
-    )
-    await refused(h.plain.client, shares, {"to_user_id": h.colleague.id}, 403, "'share'")
-    assert await ExamShare.count().where(ExamShare.hospital.is_in([h.id, other.id])) == 0
-    audited = await refusals_after(mark, h.senior.username)
-    assert len(audited) == 6, audited
-    assert all(a["action"].startswith("POST /api/exams/") for a in audited), audited
-    assert len(await refusals_after(mark, h.plain.username)) == 1
 
     # the colleague list: active doctors of my hospital, not me, found by name
     names = (await h.senior.client.get("/api/shares/colleagues")).json()
