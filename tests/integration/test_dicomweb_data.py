@@ -8,9 +8,11 @@ Imported by the ``test_dicomweb_*`` modules for its fixtures; it has no tests it
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from pydicom import dcmread
 
@@ -60,6 +62,24 @@ class DicomData:
 
     def first(self, modality: str) -> StudyFile:
         return next(f for f in self.files if f.modality == modality)
+
+
+async def cors_preflight(request: Callable[..., Awaitable[httpx.Response]]) -> httpx.Response:
+    """A viewer on another origin asks before reading /dicomweb/studies: any origin, with an
+    Authorization header."""
+    res = await request(
+        "OPTIONS",
+        "/dicomweb/studies",
+        headers={
+            "Origin": "https://viewer.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert res.status_code == 204
+    assert res.headers["access-control-allow-origin"] == "*"
+    assert "Authorization" in res.headers["access-control-allow-headers"]
+    return res
 
 
 def describe(path: Path) -> StudyFile:

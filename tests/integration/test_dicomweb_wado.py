@@ -2,8 +2,6 @@
 passed through or decoded, rendered images and thumbnails, archived and deleted studies,
 another hospital's study, CORS and capabilities; every retrieve and refusal audited."""
 
-# ruff: noqa: F811  (the dicom_data fixture is imported, then requested by name)
-
 from __future__ import annotations
 
 import io
@@ -21,11 +19,11 @@ from imaging.frames import encoded_frame, native_frame
 from imaging.synth import Sizes, synth
 from store.tables import AuditLog, Study
 from tests.fixtures.hospitals import PASSWORD
-from tests.integration.test_dicomweb_data import (  # noqa: F401
+from tests.integration.test_dicomweb_data import (
     DicomData,
     StudyFile,
+    cors_preflight,
     describe,
-    dicom_data,
     ingest,
     new_place,
 )
@@ -312,18 +310,7 @@ async def test_archived_and_deleted_studies(new_api) -> None:
 
 async def test_cors_and_capabilities(new_api, dicom_data: DicomData) -> None:
     client = new_api()
-    preflight = await client.http.request(
-        "OPTIONS",
-        "/dicomweb/studies",
-        headers={
-            "Origin": "https://viewer.example",
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "authorization",
-        },
-    )
-    assert preflight.status_code == 204
-    assert preflight.headers["access-control-allow-origin"] == "*"
-    assert "Authorization" in preflight.headers["access-control-allow-headers"]
+    preflight = await cors_preflight(client.http.request)
     assert "access-control-allow-credentials" not in preflight.headers
     refused = await client.get("/dicomweb/studies", headers={"Origin": "https://viewer.example"})
     assert refused.status_code == 401
