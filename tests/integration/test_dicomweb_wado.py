@@ -2,6 +2,8 @@
 passed through or decoded, rendered images and thumbnails, archived and deleted studies,
 another hospital's study, CORS and capabilities; every retrieve and refusal audited."""
 
+# ruff: noqa: F811  (the dicom_data fixture is imported, then requested by name)
+
 from __future__ import annotations
 
 import io
@@ -19,11 +21,12 @@ from imaging.frames import encoded_frame, native_frame
 from imaging.synth import Sizes, synth
 from store.tables import AuditLog, Study
 from tests.fixtures.hospitals import PASSWORD
-from tests.integration.test_dicomweb_data import (
+from tests.integration.test_dicomweb_data import (  # noqa: F401
     DicomData,
     StudyFile,
     cors_preflight,
     describe,
+    dicom_data,
     ingest,
     new_place,
 )
