@@ -21,6 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+# shared fixtures and factories (tests/README.md maps them)
+pytest_plugins = ["tests.fixtures.hospitals", "tests.fixtures.prefect"]
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DB = os.environ.get("AIMIS_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get("AIMIS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -106,6 +109,29 @@ def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess
     )
 
 
+def stop_process(proc: subprocess.Popen, grace: float = 10) -> bool:
+    """SIGTERM, then SIGKILL after ``grace`` seconds: whether it stopped on SIGTERM."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return False
+    return True
+
+
+def start_scp(port: int, log: Path) -> subprocess.Popen:
+    """``aimis scp`` on a loopback port, once its log says it is listening."""
+    env = {**os.environ, "AIMIS_DICOM_PORT": str(port), "AIMIS_DICOM_HOST": "127.0.0.1"}
+    proc = start_process([sys.executable, "-m", "aimis.cli", "scp"], env, log)
+    deadline = time.monotonic() + 60
+    while b"listening on" not in log.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"aimis scp did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+    return proc
+
+
 def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -130,11 +156,7 @@ def app_url(database: str) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/health", proc, log)
     yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_process(proc)
 
 
 class Api:

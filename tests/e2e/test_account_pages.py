@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.e2e.conftest import login, shot
-from tests.integration.test_accounts import PASSWORD, make_doctor
+from tests.fixtures.hospitals import PASSWORD, make_doctor
 
 pytestmark = pytest.mark.e2e
 

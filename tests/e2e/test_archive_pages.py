@@ -13,32 +13,28 @@ import pytest
 
 from api.archive import rules
 from api.ingest.steps import create_run, ingest_file
-from api.management.service import create_account, create_hospital
 from imaging.synth import Sizes, synth
-from kernel.domain import Kind
-from store.tables import Alliance, ArchiveRetrieval, AuditLog, Study
+from store.tables import ArchiveRetrieval, AuditLog, Study
 from store.uow import Ctx, now
 from tests.e2e.conftest import login, shot
+from tests.fixtures.hospitals import PASSWORD, Staff, make_hospital
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "Good#Pass123"
-
 
 async def fresh_hospital(uniq) -> tuple[int, str]:  # type: ignore[no-untyped-def]
-    alliance = await Alliance.select(Alliance.id).where(Alliance.name.like("Demo%")).first()
-    code = uniq("AR-")
-    hid = await create_hospital(Ctx(), alliance["id"], f"Archive Hospital {code}", code, "lower")
-    admin = uniq("aradmin.")
-    await create_account(
-        Ctx(),
-        username=admin,
-        password=PASSWORD,
-        display_name="Archive Admin",
-        kind=Kind.hospital_admin,
-        alliance_id=alliance["id"],
-        hospital_id=hid,
+    made = await make_hospital(
+        None,
+        uniq,
+        prefix="AR-",
+        name="Archive Hospital {code}",
+        demo_alliance=True,
+        department=None,
+        staff={
+            "admin": Staff(admin=True, prefix="aradmin.", display_name="Archive Admin", login=False)
+        },
     )
+    hid, admin = made.id, made["admin"].username
     return hid, admin
 
 

@@ -11,8 +11,10 @@ import pytest
 
 from flows.consultation import create_meeting
 from tests.e2e.conftest import login, shot
-from tests.integration.test_accounts import PASSWORD
-from tests.integration.test_consultations import DEMO_PASSWORD, department, make_user
+from tests.fixtures.consultations import (
+    make_user,
+)
+from tests.fixtures.hospitals import DEMO_PASSWORD, PASSWORD, department
 
 pytestmark = pytest.mark.e2e
 
@@ -141,7 +143,9 @@ async def test_consultation_across_two_browsers(browser, context, app_url, uniq)
 
 async def test_room_and_lists_at_phone_size(phone, app_url, uniq) -> None:
     from tests.conftest import Api
-    from tests.integration.test_consultations import create
+    from tests.fixtures.consultations import (
+        create,
+    )
 
     api = Api(app_url)
     try:

@@ -9,8 +9,13 @@ import pytest
 
 from store.tables import DiagnosisRequest
 from tests.e2e.conftest import login, shot
-from tests.integration.test_diagnosis import PASSWORD, make_site
-from tests.integration.test_exams import make_exam
+from tests.fixtures.diagnosis import (
+    make_site,
+)
+from tests.fixtures.exams import (
+    make_exam,
+)
+from tests.fixtures.hospitals import PASSWORD
 
 pytestmark = pytest.mark.e2e
 

@@ -9,12 +9,12 @@ import pytest
 from store.tables import AuditLog, CheckItem, Hospital
 from tests.e2e.conftest import login, shot
 from tests.e2e.test_management_pages import (
-    PASSWORD,
     Place,
     accept_dialogs,
     no_horizontal_scroll,
     place,
 )
+from tests.fixtures.hospitals import PASSWORD
 
 pytestmark = pytest.mark.e2e
 OFF = "() => document.querySelector(\"#items tr[data-code='CT-CHEST']\").innerText.includes('Off')"

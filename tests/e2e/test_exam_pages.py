@@ -10,7 +10,11 @@ import pytest
 
 from store.tables import Examination, Study
 from tests.e2e.conftest import login, shot
-from tests.integration.test_exams import PASSWORD, make_exam, make_place
+from tests.fixtures.exams import (
+    make_exam,
+    make_place,
+)
+from tests.fixtures.hospitals import PASSWORD
 
 pytestmark = pytest.mark.e2e
 

@@ -16,15 +16,15 @@ import msgspec
 import pytest
 from PIL import Image
 
-from api.management.service import create_account, create_hospital
+from api.management.service import create_account
 from kernel.domain import Kind
-from store.tables import Alliance, AuditLog, Hospital, Role, User
+from store.tables import AuditLog, Hospital, Role, User
 from store.uow import Ctx
 from tests.e2e.conftest import login, shot
+from tests.fixtures.hospitals import PASSWORD, Staff, make_hospital
 
 pytestmark = pytest.mark.e2e
 
-PASSWORD = "Good#Pass123"
 TEMPLATES = Path(__file__).resolve().parents[2] / "ui" / "templates" / "manage"
 
 
@@ -38,22 +38,16 @@ class Place:
 @pytest.fixture
 async def place(demo, uniq) -> Place:
     """A fresh hospital of the demo alliance with an admin who may log in straight away."""
-    alliance = await Alliance.select(Alliance.id).where(Alliance.name.like("Demo%")).first()
-    code = uniq("UI-")
-    hospital_id = await create_hospital(
-        Ctx(), alliance["id"], f"Browser Hospital {code} 浏览器医院", code, "lower"
+    made = await make_hospital(
+        None,
+        uniq,
+        prefix="UI-",
+        name="Browser Hospital {code} 浏览器医院",
+        demo_alliance=True,
+        department=None,
+        staff={"admin": Staff(admin=True, prefix="uiadmin.", display_name="UI Admin", login=False)},
     )
-    admin = uniq("uiadmin.")
-    await create_account(
-        Ctx(),
-        username=admin,
-        password=PASSWORD,
-        display_name="UI Admin",
-        kind=Kind.hospital_admin,
-        alliance_id=alliance["id"],
-        hospital_id=hospital_id,
-    )
-    return Place(hospital_id, code, admin)
+    return Place(made.id, made.code, made["admin"].username)
 
 
 def accept_dialogs(page) -> list[str]:  # type: ignore[no-untyped-def]

@@ -16,8 +16,13 @@ from kernel.domain import Kind
 from store.tables import Alliance, Notification, NotificationChannel, NotificationRule, User
 from store.uow import Ctx, now
 from tests.e2e.conftest import login, shot
-from tests.e2e.test_management_pages import PASSWORD, Place, accept_dialogs, no_horizontal_scroll
+from tests.e2e.test_management_pages import (
+    Place,
+    accept_dialogs,
+    no_horizontal_scroll,
+)
 from tests.e2e.test_management_pages import place as place
+from tests.fixtures.hospitals import PASSWORD
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,11 @@ import pytest
 
 from store.tables import ExamReport, ExamReportVersion
 from tests.e2e.conftest import login, shot
-from tests.integration.test_reports import PASSWORD, make_exam, make_hospital
+from tests.fixtures.exams import make_exam
+from tests.fixtures.hospitals import PASSWORD
+from tests.fixtures.reports import (
+    make_hospital,
+)
 
 pytestmark = pytest.mark.e2e
 

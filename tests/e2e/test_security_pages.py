@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_accounts import PASSWORD, make_doctor
+from tests.fixtures.hospitals import PASSWORD, make_doctor
 
 pytestmark = pytest.mark.e2e
 

@@ -7,8 +7,13 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import login, shot
-from tests.integration.test_exams import make_exam
-from tests.integration.test_shares import PASSWORD, make_hospital
+from tests.fixtures.exams import (
+    make_exam,
+)
+from tests.fixtures.hospitals import PASSWORD
+from tests.integration.test_shares import (
+    make_hospital,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -13,17 +13,14 @@ import pytest
 from pydicom import dcmread
 
 from api.ingest.steps import create_run, ingest_file
-from api.management.service import create_account, create_hospital
 from imaging.synth import Sizes, synth
-from kernel.domain import Kind
-from store.tables import Alliance, AuditLog
+from store.tables import AuditLog
 from store.uow import Ctx
 from tests.conftest import unique
 from tests.e2e.conftest import login, shot
+from tests.fixtures.hospitals import PASSWORD, Staff, make_hospital
 
 pytestmark = pytest.mark.e2e
-
-PASSWORD = "Good#Pass123"
 
 
 @dataclass
@@ -50,23 +47,22 @@ class Place:
 async def imaging_place(prefix: str, patients: int) -> Place:
     """A fresh hospital of the demo alliance, its admin and a doctor, and ``patients``
     synthetic patients' studies ingested into it."""
-    alliance = await Alliance.select(Alliance.id).where(Alliance.name.like("Demo%")).first()
-    assert alliance is not None
-    code = unique(prefix)
-    hospital_id = await create_hospital(
-        Ctx(), alliance["id"], f"Imaging {code} 影像医院", code, "lower"
+    made = await make_hospital(
+        None,
+        unique,
+        prefix=prefix,
+        name="Imaging {code} 影像医院",
+        demo_alliance=True,
+        department=None,
+        staff={
+            "admin": Staff(
+                admin=True, prefix="img.admin.", display_name="Imaging hospital_admin", login=False
+            ),
+            "doctor": Staff(prefix="img.doc.", display_name="Imaging doctor", login=False),
+        },
     )
-    place = Place(hospital_id, unique("img.admin."), unique("img.doc."))
-    for username, kind in ((place.admin, Kind.hospital_admin), (place.doctor, Kind.doctor)):
-        await create_account(
-            Ctx(),
-            username=username,
-            password=PASSWORD,
-            display_name="Imaging " + kind.value,
-            kind=kind,
-            alliance_id=alliance["id"],
-            hospital_id=hospital_id,
-        )
+    hospital_id = made.id
+    place = Place(hospital_id, made["admin"].username, made["doctor"].username)
     paths = synth(
         Path(tempfile.mkdtemp(prefix="aimis-viewer-")), patients=patients, sizes=Sizes.small()
     )

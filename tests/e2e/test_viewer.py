@@ -14,7 +14,11 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from api.viewer.controllers import viewer_url
 from api.viewer.ohif import DIST
 from tests.e2e.conftest import login, shot
-from tests.e2e.test_study_pages import PASSWORD, Place, imaging_place
+from tests.e2e.test_study_pages import (
+    Place,
+    imaging_place,
+)
+from tests.fixtures.hospitals import PASSWORD
 
 pytestmark = pytest.mark.e2e
 

@@ -11,13 +11,23 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-import subprocess
+import statistics
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, SUITE_LIMITS, Api, free_port, start_process, wait_http
+from tests.conftest import (
+    ROOT,
+    SUITE_LIMITS,
+    Api,
+    free_port,
+    start_process,
+    stop_process,
+    wait_http,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PUBLIC_URL = "https://aimis.example"  # where users would reach these replicas
@@ -55,11 +65,7 @@ def _replicas(count: int, name: str, **extra: str) -> Iterator[list[str]]:
         yield urls
     finally:
         for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
         for log in logs:
             log.unlink(missing_ok=True)
 
@@ -94,3 +100,34 @@ def client(url: str, address: str | None = None) -> Api:
     api = Api(url)
     api.http.headers["x-forwarded-for"] = address or new_address()
     return api
+
+
+async def same_time_for_unknown(
+    url: str,
+    real: list[str],
+    ghosts: list[str],
+    send: Callable[[Api, str], Awaitable[Any]],
+    status: int,
+    label: str,
+) -> None:
+    """``send`` for each real and each unknown identifier in turn, each from a new browser:
+    the answer is ``status`` and the median times are within a factor of 1.67 (no user
+    enumeration by timing)."""
+
+    async def timed(identifier: str) -> float:
+        c = client(url)
+        await c.csrf()
+        started = time.perf_counter()
+        res = await send(c, identifier)
+        elapsed = time.perf_counter() - started
+        assert res.status_code == status
+        await c.aclose()
+        return elapsed
+
+    real_times, ghost_times = [], []
+    for r, g in zip(real, ghosts, strict=True):
+        real_times.append(await timed(r))
+        ghost_times.append(await timed(g))
+    real_median, ghost_median = statistics.median(real_times), statistics.median(ghost_times)
+    print(f"{label}: real {real_median * 1000:.0f} ms, unknown {ghost_median * 1000:.0f} ms")
+    assert 0.6 < ghost_median / real_median < 1.67

@@ -7,36 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from api.management.service import create_account
-from kernel.domain import Kind
 from store.tables import AuditLog, Session, User
-from store.uow import Ctx, now
+from store.uow import now
+from tests.fixtures.hospitals import PASSWORD, make_doctor
 
 pytestmark = pytest.mark.integration
-
-PASSWORD = "Good#Pass123"
-
-
-async def make_doctor(uniq, hospital_code: str = "EAST", **kw: object) -> str:
-    from store.tables import Hospital
-
-    hospital = (
-        await Hospital.select(Hospital.id, Hospital.alliance)
-        .where(Hospital.code == hospital_code)
-        .first()
-    )
-    username = uniq("doc")
-    await create_account(
-        Ctx(),
-        username=username,
-        password=PASSWORD,
-        display_name="Test Doctor",
-        kind=Kind.doctor,
-        alliance_id=hospital["alliance"],
-        hospital_id=hospital["id"],
-        **kw,
-    )
-    return username
 
 
 async def test_login_by_username_and_phone(api, demo, uniq) -> None:

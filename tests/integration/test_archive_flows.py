@@ -25,7 +25,6 @@ from tests.integration.test_archive import (
 )
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
 
 async def wait_state(client, rid: int, state: str, dispatcher, within: float = 60) -> dict:  # type: ignore[no-untyped-def]

@@ -8,7 +8,6 @@ import hashlib
 import io
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,27 +16,12 @@ from api.management.service import create_alliance
 from kernel.paths import UI_DIR
 from store.tables import Alliance, AuditLog
 from store.uow import Ctx
-from tests.integration.test_management import PASSWORD, Place, alliance_client, make_place
+from tests.fixtures.hospitals import PASSWORD, Place
 from ui.assets import static_url
 
 pytestmark = pytest.mark.integration
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-@pytest.fixture
-async def place(new_api, demo, uniq) -> Place:
-    return await make_place(new_api, demo, uniq)
-
-
-@pytest.fixture
-async def other(new_api, demo, uniq) -> Place:
-    return await make_place(new_api, demo, uniq)
-
-
-@pytest.fixture
-async def alliance(new_api, demo) -> Any:
-    return await alliance_client(new_api, demo)
 
 
 async def add_rows(

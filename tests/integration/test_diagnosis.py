@@ -4,181 +4,52 @@ of the shared examination both ways, the alliance rule, concurrency, bad input (
 nothing changed, audited), live events and notices.
 
 Every test makes its own hospitals (unique codes) and examinations, so tests share one
-database without depending on each other.
+database without depending on each other; the helpers are in ``tests/fixtures/diagnosis.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import pytest
 import websockets
 
 from api.diagnosis.steps import follow_report, reporting_hospital
 from api.management.service import (
-    create_account,
     create_alliance,
-    create_department,
-    create_hospital,
 )
-from kernel.domain import Kind, Module
+from kernel.domain import Module
 from kernel.errors import Conflict
 from store.engine import timeline
 from store.tables import (
-    Alliance,
     AuditLog,
-    CaseHistory,
-    DiagnosisRequest,
     Event,
     Examination,
     Hospital,
-    Outbox,
-    Role,
 )
-from store.uow import Actor, Ctx, unit_of_work
-from tests.integration.test_exams import make_exam
+from store.uow import unit_of_work
+from tests.fixtures.diagnosis import (
+    CTX,
+    actor_ctx,
+    exam_ids,
+    exam_row,
+    history_count,
+    login,
+    make_site,
+    notices,
+    refused,
+    request_row,
+    sent,
+    step,
+)
+from tests.fixtures.exams import (
+    make_exam,
+)
+from tests.fixtures.hospitals import PASSWORD
 
 pytestmark = pytest.mark.integration
-
-PASSWORD = "Good#Pass123"
-CTX = Ctx(ip="127.0.0.1", user_agent="test")
-
-
-@dataclass
-class Site:
-    """A fresh hospital with a Radiology department, a radiologist (report.write), a senior
-    radiologist (report.write + review), a clinician (neither) and an admin."""
-
-    hospital_id: int
-    alliance_id: int
-    code: str
-    name: str
-    users: dict[str, str]  # role key → username
-    ids: dict[str, int]  # role key → user id
-
-
-ROLES = {"doctor": "Radiologist", "senior": "Senior radiologist", "clinician": "Clinician"}
-
-
-async def make_site(
-    uniq: Any,
-    *,
-    level: str = "lower",
-    modules: list[str] | None = None,
-    alliance_id: int | None = None,
-) -> Site:
-    if alliance_id is None:
-        alliance_id = int((await Alliance.select(Alliance.id).order_by(Alliance.id).first())["id"])
-    code = uniq("DX-")
-    name = f"Diagnosis test {code} 诊断测试医院"
-    hospital_id = await create_hospital(
-        CTX,
-        alliance_id,
-        name,
-        code,
-        level,
-        modules if modules is not None else [m.value for m in Module],
-    )
-    department_id = await create_department(CTX, hospital_id, "Radiology 放射科")
-    users: dict[str, str] = {}
-    ids: dict[str, int] = {}
-    for key, role_name in ROLES.items():
-        role = (
-            await Role.select(Role.id)
-            .where(Role.hospital == hospital_id, Role.name == role_name)
-            .first()
-        )
-        users[key] = uniq("dx.")
-        ids[key] = await create_account(
-            CTX,
-            username=users[key],
-            password=PASSWORD,
-            display_name=f"{role_name} {users[key]}",
-            kind=Kind.doctor,
-            alliance_id=alliance_id,
-            hospital_id=hospital_id,
-            department_id=department_id,
-            role_id=role["id"],
-        )
-    users["admin"] = uniq("dxa.")
-    ids["admin"] = await create_account(
-        CTX,
-        username=users["admin"],
-        password=PASSWORD,
-        display_name="Hospital admin",
-        kind=Kind.hospital_admin,
-        alliance_id=alliance_id,
-        hospital_id=hospital_id,
-    )
-    return Site(hospital_id, alliance_id, code, name, users, ids)
-
-
-async def login(new_api: Any, site: Site, key: str = "doctor") -> Any:
-    client = new_api()
-    await client.login(site.users[key], PASSWORD, admin=key == "admin")
-    return client
-
-
-def actor_ctx(site: Site, key: str = "doctor") -> Ctx:
-    """The Ctx of a site's user for calling the store directly (as R's and P's services do)."""
-    return Ctx(
-        actor=Actor(
-            user_id=site.ids[key],
-            username=site.users[key],
-            kind=Kind.doctor.value,
-            alliance_id=site.alliance_id,
-            hospital_id=site.hospital_id,
-            department_id=None,
-            permissions=frozenset({"report.write", "report.review", "report.print"}),
-            session_id=0,
-            realm="user",
-        ),
-        ip="127.0.0.1",
-        user_agent="test",
-    )
-
-
-async def exam_row(exam_id: int) -> dict[str, Any]:
-    row = await Examination.select().where(Examination.id == exam_id).first()
-    assert row is not None
-    return row
-
-
-async def request_row(request_id: int) -> dict[str, Any]:
-    row = await DiagnosisRequest.select().where(DiagnosisRequest.id == request_id).first()
-    assert row is not None
-    return row
-
-
-async def send(client: Any, exam_id: int, target: Site, **extra: Any) -> Any:
-    body = {"examination_id": exam_id, "target_hospital_id": target.hospital_id, **extra}
-    return await client.post("/api/diagnosis-requests", json=body)
-
-
-async def sent(client: Any, exam_id: int, target: Site, **extra: Any) -> dict[str, Any]:
-    res = await send(client, exam_id, target, **extra)
-    assert res.status_code == 201, res.text
-    return dict(res.json())
-
-
-async def step(client: Any, request_id: int, action: str, **body: Any) -> Any:
-    return await client.post(f"/api/diagnosis-requests/{request_id}/{action}", json=body)
-
-
-async def notices(request_id: int) -> list[dict[str, Any]]:
-    rows = (
-        await Outbox.select(Outbox.payload)
-        .where(
-            Outbox.kind == "notify",
-            Outbox.idempotency_key.like(f"notify-diagnosis_request-{request_id}-%"),
-        )
-        .order_by(Outbox.id)
-    )
-    return [msgspec.json.decode(r["payload"]) for r in rows]
 
 
 # --- the store contract: reporting_hospital and follow_report ---------------------------------
@@ -278,72 +149,7 @@ async def test_follow_report_rolls_back_with_the_report(new_api, uniq) -> None:
             raise RuntimeError("the report's own write failed")
     row = await request_row(request["id"])
     assert (row["state"], row["version"]) == ("accepted", 2)
-    assert (
-        await CaseHistory.count().where(
-            CaseHistory.case_type == "diagnosis_request", CaseHistory.case_id == request["id"]
-        )
-        == 2
-    )
-
-
-# --- helpers for refusals ---------------------------------------------------------------------
-
-
-async def snapshot() -> dict[str, Any]:
-    """What a refused request must leave as it was."""
-    return {
-        "requests": [
-            (r["id"], r["state"], r["version"], r["reason"])
-            for r in await DiagnosisRequest.select().order_by(DiagnosisRequest.id)
-        ],
-        "history": await CaseHistory.count().where(CaseHistory.case_type == "diagnosis_request"),
-        "notices": await Outbox.count().where(
-            Outbox.idempotency_key.like("notify-diagnosis_request-%")
-        ),
-    }
-
-
-async def audit_head() -> int:
-    row = await AuditLog.select(AuditLog.id).order_by(AuditLog.id, ascending=False).first()
-    return int(row["id"]) if row else 0
-
-
-async def refused(
-    client: Any, method: str, url: str, status: int, user_id: int, says: str = "", **kw: Any
-) -> dict[str, Any]:
-    """The request gets ``status`` with a sentence, changes nothing, and is audited (a
-    malformed read, a 400 on GET, is not: the app audits refused writes and refused reads)."""
-    before = await snapshot()
-    head = await audit_head()
-    res = await client.request(method, url, **kw)
-    assert res.status_code == status, res.text
-    body = res.json()
-    assert body["detail"] and body["detail"][-1] in ".?)", body
-    assert says in body["detail"], body["detail"]
-    assert await snapshot() == before
-    if method == "GET" and status not in (403, 404):
-        return body
-    for _ in range(40):
-        rows = await AuditLog.select().where(AuditLog.id > head, AuditLog.user_id == user_id)
-        hits = [r for r in rows if r["detail"].startswith(f"{status}:")]
-        if hits:
-            assert hits[0]["outcome"] in ("denied", "failure")
-            return body
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no audit row for the refused request ({status})")
-
-
-async def exam_ids(client: Any) -> set[int]:
-    seen: set[int] = set()
-    cursor = ""
-    while True:
-        params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
-        res = await client.get("/api/exams", params=params)
-        assert res.status_code == 200, res.text
-        seen |= {item["id"] for item in res.json()["items"]}
-        cursor = res.json()["next_cursor"]
-        if not cursor:
-            return seen
+    assert await history_count(request["id"]) == 2
 
 
 # --- the story: send, see, accept; reject and cancel ------------------------------------------
@@ -558,28 +364,46 @@ async def test_only_an_alliance_hospital_with_the_module_is_a_target(new_api, un
     assert exam_id not in await exam_ids(await login(new_api, far))
 
 
-async def test_bad_input_is_a_sentence_and_stores_nothing(new_api, uniq) -> None:
+URL = "/api/diagnosis-requests"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "says", "sent_with"),
+    [
+        ("POST", "", 400, "at most 2000", {"json": {"clinical_info": "x" * 2001}}),
+        ("POST", "", 404, "another hospital", {"json": {"examination_id": "theirs"}}),
+        ("POST", "", 404, "another hospital", {"json": {"examination_id": 10**9}}),
+        ("GET", "", 400, "incoming or outgoing", {"params": {"box": "sideways"}}),
+        ("GET", "", 400, "The state is one of", {"params": {"state": "lost"}}),
+        ("GET", "", 400, "cursor", {"params": {"cursor": "nonsense!"}}),
+        ("GET", "", 400, "limit", {"params": {"limit": 0}}),
+        ("GET", f"/{10**9}", 404, "other hospitals", {}),
+    ],
+    ids=["long-info", "their-exam", "no-exam", "box", "state", "cursor", "limit", "no-request"],
+)
+async def test_bad_input_is_a_sentence_and_stores_nothing(
+    new_api, uniq, method, path, status, says, sent_with
+) -> None:
     lower, leading = await make_site(uniq), await make_site(uniq, level="leading")
     exam_id = await make_exam(lower.hospital_id)
     theirs = await make_exam(leading.hospital_id)
     client = await login(new_api, lower)
     uid = lower.ids["doctor"]
-    url = "/api/diagnosis-requests"
     body = {"examination_id": exam_id, "target_hospital_id": leading.hospital_id}
-    await refused(
-        client, "POST", url, 400, uid, "at most 2000", json={**body, "clinical_info": "x" * 2001}
-    )
-    await refused(
-        client, "POST", url, 404, uid, "another hospital", json={**body, "examination_id": theirs}
-    )
-    await refused(
-        client, "POST", url, 404, uid, "another hospital", json={**body, "examination_id": 10**9}
-    )
-    await refused(client, "GET", url, 400, uid, "incoming or outgoing", params={"box": "sideways"})
-    await refused(client, "GET", url, 400, uid, "The state is one of", params={"state": "lost"})
-    await refused(client, "GET", url, 400, uid, "cursor", params={"cursor": "nonsense!"})
-    await refused(client, "GET", url, 400, uid, "limit", params={"limit": 0})
-    await refused(client, "GET", f"{url}/{10**9}", 404, uid, "other hospitals")
+    kw = dict(sent_with)
+    if "json" in kw:
+        extra = {k: theirs if v == "theirs" else v for k, v in kw["json"].items()}
+        kw["json"] = {**body, **extra}
+    await refused(client, method, URL + path, status, uid, says, **kw)
+
+
+async def test_a_reported_exam_is_not_sent_and_an_admin_sends_nothing(new_api, uniq) -> None:
+    lower, leading = await make_site(uniq), await make_site(uniq, level="leading")
+    exam_id = await make_exam(lower.hospital_id)
+    client = await login(new_api, lower)
+    uid = lower.ids["doctor"]
+    url = URL
+    body = {"examination_id": exam_id, "target_hospital_id": leading.hospital_id}
     # an examination already reported at home is not sent away
     await Examination.update({Examination.status: "reviewed"}).where(Examination.id == exam_id)
     await refused(client, "POST", url, 409, uid, "past its draft", json=body)
@@ -607,12 +431,7 @@ async def test_two_accepts_at_once_exactly_one_wins(new_api, uniq) -> None:
         assert loser.json()["detail"].endswith(".")
     row = await request_row(request["id"])
     assert row["version"] == 2 and row["state"] in ("accepted", "rejected")
-    assert (
-        await CaseHistory.count().where(
-            CaseHistory.case_type == "diagnosis_request", CaseHistory.case_id == request["id"]
-        )
-        == 2
-    )
+    assert await history_count(request["id"]) == 2
 
 
 async def test_lists_urgent_first_state_filter_and_keyset_paging(new_api, uniq) -> None:

@@ -1,4 +1,4 @@
-"""The DICOM fuzz corpus (tests/dicom_fuzz.py) through STOW-RS and C-STORE against the real
+"""The DICOM fuzz corpus (tests/fixtures/dicom_fuzz.py) through STOW-RS and C-STORE against the real
 web app and the real ``aimis scp`` receiver, each in its own process (issue 12).
 
 For every case: a clear refusal (STOW-RS: 409/202 with a FailedSOPSequence and its
@@ -31,17 +31,23 @@ from pynetdicom import AE, _config
 from pynetdicom.dsutils import split_dataset
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from api.management.service import create_account, create_hospital
-from kernel.domain import Kind
 from store import files
-from store.tables import Alliance, DicomNode, Instance, MigrationItem, User
-from store.uow import Ctx, now
-from tests.conftest import ROOT, _data_dir, free_port, start_process, unique, wait_http
-from tests.dicom_fuzz import Case, corpus, good
+from store.tables import DicomNode, Instance, MigrationItem, User
+from store.uow import now
+from tests.conftest import (
+    _data_dir,
+    free_port,
+    start_process,
+    start_scp,
+    stop_process,
+    unique,
+    wait_http,
+)
+from tests.fixtures.dicom_fuzz import Case, corpus, good
+from tests.fixtures.hospitals import PASSWORD, Staff, make_hospital
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "Good#Pass123"
 MEMORY_MB = 256  # growth of the peak resident memory over the whole corpus
 FAILURE_REASONS = {0xA700, 0xA900, 0xC000, 0x0110}
 
@@ -63,11 +69,7 @@ class Process:
 
 
 def stop(p: Process) -> None:
-    p.proc.terminate()
-    try:
-        p.proc.wait(20)
-    except subprocess.TimeoutExpired:
-        p.proc.kill()
+    stop_process(p.proc, 20)
 
 
 @dataclass
@@ -80,19 +82,20 @@ class Place:
 @pytest.fixture(scope="module")
 def place(database: str, demo: dict) -> Place:
     async def make() -> Place:
-        alliance = await Alliance.select(Alliance.id).where(Alliance.name.like("Demo%")).first()
-        code = unique("FZ-")
-        hid = await create_hospital(Ctx(), alliance["id"], f"Fuzz {code}", code, "lower")
-        username = unique("fz.admin.")
-        await create_account(
-            Ctx(),
-            username=username,
-            password=PASSWORD,
-            display_name="Fuzz Admin",
-            kind=Kind.hospital_admin,
-            alliance_id=alliance["id"],
-            hospital_id=hid,
+        made = await make_hospital(
+            None,
+            unique,
+            prefix="FZ-",
+            name="Fuzz {code}",
+            demo_alliance=True,
+            department=None,
+            staff={
+                "admin": Staff(
+                    admin=True, prefix="fz.admin.", display_name="Fuzz Admin", login=False
+                )
+            },
         )
+        hid, username = made.id, made["admin"].username
         title = unique("FZ")[:16].upper()
         await DicomNode.insert(
             DicomNode(hospital=hid, ae_title=title, host="127.0.0.1", created_at=now())
@@ -118,20 +121,7 @@ def web(place: Place) -> Iterator[tuple[str, Process]]:
 def scp(place: Place) -> Iterator[tuple[int, Process]]:
     port = free_port()
     log = _data_dir / f"scp-fuzz-{port}.log"
-    env = {**os.environ, "AIMIS_DICOM_PORT": str(port), "AIMIS_DICOM_HOST": "127.0.0.1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aimis.cli", "scp"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while b"listening on" not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"aimis scp did not start:\n{log.read_text()}")
-        time.sleep(0.1)
+    proc = start_scp(port, log)
     yield port, Process(proc, log)
     stop(Process(proc, log))
 

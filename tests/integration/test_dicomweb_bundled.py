@@ -21,7 +21,10 @@ from api.ingest.steps import create_run, ingest_file
 from imaging.frames import encoded_frame, native_frame
 from imaging.read import LENIENT, IngestRefused, validate_for_ingest
 from store.uow import Ctx
-from tests.integration.test_dicomweb_data import PASSWORD, new_place
+from tests.fixtures.hospitals import PASSWORD
+from tests.integration.test_dicomweb_data import (
+    new_place,
+)
 from tests.unit.imaging.bundled import REFUSED, bundled, bundled_names
 
 pytestmark = pytest.mark.integration

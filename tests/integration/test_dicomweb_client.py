@@ -15,8 +15,8 @@ from pydicom.uid import UID
 
 from imaging.frames import encoded_frame, native_frame
 from store.tables import User
+from tests.fixtures.hospitals import PASSWORD
 from tests.integration.test_dicomweb_data import (  # noqa: F401
-    PASSWORD,
     DicomData,
     dicom_data,
 )

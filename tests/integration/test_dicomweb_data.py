@@ -8,22 +8,20 @@ Imported by the ``test_dicomweb_*`` modules for its fixtures; it has no tests it
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from pydicom import dcmread
 
 from api.ingest.steps import create_run, ingest_file
-from api.management.service import create_account, create_hospital
 from imaging.read import LENIENT
 from imaging.synth import Sizes, synth
-from kernel.domain import Kind
-from store.tables import Alliance
 from store.uow import Ctx
 from tests.conftest import unique
-
-PASSWORD = "Good#Pass123"
+from tests.fixtures.hospitals import Staff, make_hospital
 
 
 @dataclass
@@ -66,6 +64,24 @@ class DicomData:
         return next(f for f in self.files if f.modality == modality)
 
 
+async def cors_preflight(request: Callable[..., Awaitable[httpx.Response]]) -> httpx.Response:
+    """A viewer on another origin asks before reading /dicomweb/studies: any origin, with an
+    Authorization header."""
+    res = await request(
+        "OPTIONS",
+        "/dicomweb/studies",
+        headers={
+            "Origin": "https://viewer.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert res.status_code == 204
+    assert res.headers["access-control-allow-origin"] == "*"
+    assert "Authorization" in res.headers["access-control-allow-headers"]
+    return res
+
+
 def describe(path: Path) -> StudyFile:
     ds = dcmread(path, stop_before_pixels=True)
     return StudyFile(
@@ -84,31 +100,21 @@ def describe(path: Path) -> StudyFile:
 
 
 async def new_place(prefix: str) -> Place:
-    alliance = await Alliance.select(Alliance.id).where(Alliance.name.like("Demo%")).first()
-    assert alliance is not None
-    code = unique(prefix)
-    hospital_id = await create_hospital(Ctx(), alliance["id"], f"DICOMweb {code}", code, "lower")
-    doctor = unique("dw.doc.")
-    await create_account(
-        Ctx(),
-        username=doctor,
-        password=PASSWORD,
-        display_name="DICOMweb Doctor",
-        kind=Kind.doctor,
-        alliance_id=alliance["id"],
-        hospital_id=hospital_id,
+    made = await make_hospital(
+        None,
+        unique,
+        prefix=prefix,
+        name="DICOMweb {code}",
+        demo_alliance=True,
+        department=None,
+        staff={
+            "doctor": Staff(prefix="dw.doc.", display_name="DICOMweb Doctor", login=False),
+            "admin": Staff(
+                admin=True, prefix="dw.adm.", display_name="DICOMweb Admin", login=False
+            ),
+        },
     )
-    admin = unique("dw.adm.")
-    await create_account(
-        Ctx(),
-        username=admin,
-        password=PASSWORD,
-        display_name="DICOMweb Admin",
-        kind=Kind.hospital_admin,
-        alliance_id=alliance["id"],
-        hospital_id=hospital_id,
-    )
-    return Place(hospital_id, code, doctor, admin)
+    return Place(made.id, made.code, made["doctor"].username, made["admin"].username)
 
 
 async def ingest(hospital_id: int, paths: list[Path], lenient: bool = False) -> None:

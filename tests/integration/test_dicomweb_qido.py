@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from store.tables import AuditLog
+from tests.fixtures.hospitals import PASSWORD
 from tests.integration.test_dicomweb_data import (  # noqa: F401
-    PASSWORD,
     DicomData,
     dicom_data,
 )

@@ -20,10 +20,11 @@ from pydicom.uid import UID
 from imaging.frames import encoded_frame, native_frame
 from imaging.synth import Sizes, synth
 from store.tables import AuditLog, Study
+from tests.fixtures.hospitals import PASSWORD
 from tests.integration.test_dicomweb_data import (  # noqa: F401
-    PASSWORD,
     DicomData,
     StudyFile,
+    cors_preflight,
     describe,
     dicom_data,
     ingest,
@@ -312,18 +313,7 @@ async def test_archived_and_deleted_studies(new_api) -> None:
 
 async def test_cors_and_capabilities(new_api, dicom_data: DicomData) -> None:
     client = new_api()
-    preflight = await client.http.request(
-        "OPTIONS",
-        "/dicomweb/studies",
-        headers={
-            "Origin": "https://viewer.example",
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "authorization",
-        },
-    )
-    assert preflight.status_code == 204
-    assert preflight.headers["access-control-allow-origin"] == "*"
-    assert "Authorization" in preflight.headers["access-control-allow-headers"]
+    preflight = await cors_preflight(client.http.request)
     assert "access-control-allow-credentials" not in preflight.headers
     refused = await client.get("/dicomweb/studies", headers={"Origin": "https://viewer.example"})
     assert refused.status_code == 401

@@ -7,19 +7,9 @@ from __future__ import annotations
 import pytest
 
 from store.tables import AuditLog, CheckItem
-from tests.integration.test_management import PASSWORD, Place, make_place, new_doctor
+from tests.fixtures.hospitals import PASSWORD, Place, new_doctor
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def place(new_api, demo, uniq) -> Place:
-    return await make_place(new_api, demo, uniq)
-
-
-@pytest.fixture
-async def other(new_api, demo, uniq) -> Place:
-    return await make_place(new_api, demo, uniq)
 
 
 async def test_device_type_create_edit_conflicts_and_audit(place: Place) -> None:

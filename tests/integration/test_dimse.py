@@ -5,9 +5,7 @@ is one migration run handed to its flow, unknown AEs are rejected and audited.""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +27,7 @@ from store.tables import (
     Outbox,
 )
 from store.uow import now
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port, start_scp, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -61,27 +59,10 @@ def scp(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int
         asyncio.run(add_node(title, host))
     port = free_port()
     log = tmp_path_factory.mktemp("scp") / "scp.log"
-    env = {**os.environ, "AIMIS_DICOM_PORT": str(port), "AIMIS_DICOM_HOST": "127.0.0.1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aimis.cli", "scp"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while b"listening on" not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"aimis scp did not start:\n{log.read_text()}")
-        time.sleep(0.1)
+    proc = start_scp(port, log)
     yield port
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise AssertionError(f"aimis scp did not stop on SIGTERM:\n{log.read_text()}") from None
+    if not stop_process(proc, 20):
+        raise AssertionError(f"aimis scp did not stop on SIGTERM:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")

@@ -12,33 +12,20 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from api.management.service import create_account
-from kernel.domain import Kind
-from store.tables import AuditLog, Hospital, Notification, Outbox, ResetCode, User
-from store.uow import Ctx
+from store.tables import AuditLog, Notification, Outbox, ResetCode, User
+from tests.fixtures.hospitals import doctor_account
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
 PASSWORD = "Good#Pass123"
 NEW_PASSWORD = "Fresh#Pass456"
 
 
 async def make_doctor(uniq, with_email: bool = True) -> tuple[str, str, int]:
-    hospital = (
-        await Hospital.select(Hospital.id, Hospital.alliance).where(Hospital.code == "EAST").first()
-    )
     username = uniq("mail")
     email = f"{username}@hospital.test" if with_email else ""
-    user_id = await create_account(
-        Ctx(),
-        username=username,
-        password=PASSWORD,
-        display_name="Mail Doctor",
-        kind=Kind.doctor,
-        alliance_id=hospital["alliance"],
-        hospital_id=hospital["id"],
-        email=email,
+    _, user_id = await doctor_account(
+        uniq, "EAST", username=username, display_name="Mail Doctor", email=email
     )
     return username, email, user_id
 

@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from api.management.service import create_hospital
-from kernel.domain import Module
 from store.db import transaction
-from store.tables import Examination, ExaminationCount, Hospital
-from store.uow import Ctx, now
+from store.tables import Examination, ExaminationCount
+from store.uow import now
+from tests.fixtures.exams import diagnosing_hospital
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +35,7 @@ async def actual(hospital_id: int) -> dict[str, int]:
 
 
 async def new_hospital(uniq: Any) -> int:
-    city = await Hospital.select(Hospital.alliance).where(Hospital.code == "CITY").first()
-    return await create_hospital(
-        Ctx(),
-        city["alliance"],
-        uniq("Counted Hospital "),
-        uniq("CNT").upper()[:20],
-        "lower",
-        [Module.remote_diagnosis.value],
-    )
+    return await diagnosing_hospital(uniq, "CNT", "Counted Hospital {code}")
 
 
 async def add(hospital_id: int, status: str, n: int) -> list[int]:

@@ -11,25 +11,16 @@ from typing import Any
 
 import pytest
 
-from api.management.service import create_hospital
-from kernel.domain import Module
 from store.db import transaction
-from store.tables import DiagnosisRequest, Examination, Hospital
-from store.uow import Ctx, now
+from store.tables import DiagnosisRequest, Examination
+from store.uow import now
+from tests.fixtures.exams import diagnosing_hospital
 
 pytestmark = pytest.mark.integration
 
 
 async def new_hospital(uniq: Any) -> int:
-    city = await Hospital.select(Hospital.alliance).where(Hospital.code == "CITY").first()
-    return await create_hospital(
-        Ctx(),
-        city["alliance"],
-        uniq("Sharing Hospital "),
-        uniq("SHW").upper()[:20],
-        "lower",
-        [Module.remote_diagnosis.value],
-    )
+    return await diagnosing_hospital(uniq, "SHW", "Sharing Hospital {code}")
 
 
 async def new_exam(hospital_id: int) -> int:

@@ -3,7 +3,8 @@ items 1-2): examinations made from studies, visibility, filters, keyword search,
 keyset paging, counts, columns, the admin's edit, live events.
 
 Every test makes its own hospital (unique code) with a doctor and an admin, and its own
-studies, so tests share one database without depending on each other.
+studies (``tests/fixtures/exams.py``), so tests share one database without depending on each
+other.
 """
 
 from __future__ import annotations
@@ -11,20 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 import websockets
 
-from api.management.service import create_account, create_department, create_hospital
-from kernel.domain import Kind, Module
+from kernel.domain import Module
 from kernel.errors import NotFound
 from store.examinations import examination_from_study
 from store.tables import (
-    Alliance,
     AuditLog,
     BodyPart,
     CheckItem,
@@ -36,139 +32,18 @@ from store.tables import (
     Hospital,
     Instance,
     MigrationRun,
-    Patient,
-    Study,
-    User,
 )
-from store.uow import Ctx, now
-from tests.integration.test_consultations import as_user
+from store.uow import now
+from tests.fixtures.exams import (
+    make_exam,
+    make_place,
+    make_study,
+    page_ids,
+    request_diagnosis,
+)
+from tests.fixtures.hospitals import as_user
 
 pytestmark = pytest.mark.integration
-
-PASSWORD = "Good#Pass123"
-CTX = Ctx(ip="127.0.0.1", user_agent="test")
-
-
-@dataclass
-class Place:
-    hospital_id: int
-    code: str
-    doctor: Any  # tests.conftest.Api, logged in as a doctor of the hospital
-    admin: Any  # logged in as the hospital's admin (administrator login)
-    department_id: int
-    doctor_name: str = ""
-    admin_name: str = ""
-
-
-async def make_place(new_api: Any, uniq: Any, modules: list[str] | None = None) -> Place:
-    alliance = await Alliance.select(Alliance.id).first()
-    code = uniq("X-")
-    hospital_id = await create_hospital(
-        CTX,
-        alliance["id"],
-        f"Exam test {code} 测试医院",
-        code,
-        "lower",
-        modules if modules is not None else [m.value for m in Module],
-    )
-    department_id = await create_department(CTX, hospital_id, "Radiology 放射科")
-    names = {}
-    for kind in (Kind.doctor, Kind.hospital_admin):
-        names[kind] = uniq("ex.")
-        await create_account(
-            CTX,
-            username=names[kind],
-            password=PASSWORD,
-            display_name="Exam tester",
-            kind=kind,
-            alliance_id=alliance["id"],
-            hospital_id=hospital_id,
-            department_id=department_id if kind == Kind.doctor else None,
-        )
-    doctor, admin = new_api(), new_api()
-    await doctor.login(names[Kind.doctor], PASSWORD)
-    await admin.login(names[Kind.hospital_admin], PASSWORD, admin=True)
-    return Place(
-        hospital_id,
-        code,
-        doctor,
-        admin,
-        department_id,
-        names[Kind.doctor],
-        names[Kind.hospital_admin],
-    )
-
-
-async def make_study(
-    hospital_id: int,
-    *,
-    name: str = "ZHANG^SAN=张三",
-    date: str = "20260115",
-    time: str = "083000",
-    modalities: str = "CT\\SR",
-    body: str = "CHEST",
-    accession: str = "",
-    patient_id: str = "",
-) -> int:
-    uid = "1.2.826.0.1." + str(uuid.uuid4().int)[:30]
-    pid = patient_id or uuid.uuid4().hex[:10]
-    at = now()
-    patient = await Patient.insert(
-        Patient(
-            hospital=hospital_id,
-            patient_key=f"{hospital_id}::{pid}",
-            patient_id=pid,
-            name=name,
-            birth_date="19800101",
-            sex="M",
-            created_at=at,
-        )
-    ).returning(Patient.id)
-    study = await Study.insert(
-        Study(
-            hospital=hospital_id,
-            patient=patient[0]["id"],
-            study_key=f"{hospital_id}:{uid}",
-            study_uid=uid,
-            study_date=date,
-            study_time=time,
-            accession_number=accession or uuid.uuid4().hex[:12],
-            modalities=modalities,
-            body_parts=body,
-            patient_id=pid,
-            patient_name=name,
-            created_at=at,
-            updated_at=at,
-        )
-    ).returning(Study.id)
-    return int(study[0]["id"])
-
-
-async def make_exam(hospital_id: int, **kw: Any) -> int:
-    return await examination_from_study(await make_study(hospital_id, **kw))
-
-
-async def request_diagnosis(exam_id: int, requester: Place, target: Place) -> int:
-    """An open (requested) diagnosis request of ``exam_id`` from requester to target."""
-    user = await User.select(User.id).where(User.hospital == requester.hospital_id).first()
-    assert user is not None
-    row = await DiagnosisRequest.insert(
-        DiagnosisRequest(
-            examination=exam_id,
-            hospital=requester.hospital_id,
-            target_hospital=target.hospital_id,
-            requested_by=user["id"],
-            created_at=now(),
-            updated_at=now(),
-        )
-    ).returning(DiagnosisRequest.id)
-    return int(row[0]["id"])
-
-
-async def page_ids(client: Any, **params: Any) -> list[int]:
-    res = await client.get("/api/exams", params=params)
-    assert res.status_code == 200, res.text
-    return [item["id"] for item in res.json()["items"]]
 
 
 # --- made from the study ----------------------------------------------------------------------

@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
 HOUR = 3600
 

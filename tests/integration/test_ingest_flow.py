@@ -32,7 +32,6 @@ from store.tables import (
 from store.uow import Ctx
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
 PIPELINE = ["verify", "store", "index", "make_thumbnails", "bill", "match", "notify"]
 

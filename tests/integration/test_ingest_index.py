@@ -17,6 +17,7 @@ from imaging.synth import Sizes, synth
 from store import files
 from store.tables import AuditLog, Hospital, Instance, MigrationItem, MigrationRun, Series, Study
 from store.uow import Ctx
+from tests.fixtures.hospitals import hospital_id
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +26,6 @@ def bundled(name: str) -> Path:
     path = get_testdata_file(name, download=False)
     assert path is not None
     return Path(path)
-
-
-async def hospital_id(code: str = "EAST") -> int:
-    row = await Hospital.select(Hospital.id).where(Hospital.code == code).first()
-    return int(row["id"])
 
 
 async def used(hid: int) -> int:

@@ -17,8 +17,9 @@ from api.ingest.zips import ZipLimits, expand_zip
 from flows.migration import migrate_inline
 from imaging.synth import Sizes, synth
 from store import files
-from store.tables import AuditLog, Hospital, MigrationItem, MigrationRun
+from store.tables import AuditLog, MigrationItem, MigrationRun
 from store.uow import Ctx
+from tests.fixtures.hospitals import hospital_id
 
 pytestmark = pytest.mark.integration
 PASSWORD = "Demo@2026"
@@ -42,10 +43,6 @@ async def west(new_api) -> Any:
     client = new_api()
     await client.login("admin.west", PASSWORD, admin=True)
     return client
-
-
-async def hospital_id(code: str) -> int:
-    return int((await Hospital.select(Hospital.id).where(Hospital.code == code).first())["id"])
 
 
 async def runs_count() -> int:

@@ -6,14 +6,9 @@ from __future__ import annotations
 import pytest
 
 from store.tables import KnowledgePhrase
-from tests.integration.test_management import PASSWORD, Place, make_place, new_doctor
+from tests.fixtures.hospitals import PASSWORD, Place, make_place, new_doctor
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def place(new_api, demo, uniq) -> Place:
-    return await make_place(new_api, demo, uniq)
 
 
 async def test_search_ranks_and_keeps_personal_phrases_personal(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -15,8 +14,8 @@ import pytest
 import websockets
 
 from store.tables import Hospital, User
-from tests.conftest import ROOT, Api, free_port, start_process, wait_http
-from tests.integration.test_accounts import PASSWORD, make_doctor
+from tests.conftest import ROOT, Api, free_port, start_process, stop_process, wait_http
+from tests.fixtures.hospitals import PASSWORD, make_doctor
 
 pytestmark = pytest.mark.integration
 
@@ -136,11 +135,7 @@ def redis_replicas(database: str) -> Iterator[list[str]]:
         wait_http(f"{urls[-1]}/health", procs[-1], log)
     yield urls
     for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
     for i in range(2):
         (ROOT / f".pytest-redis-replica-{os.getpid()}-{i}.log").unlink(missing_ok=True)
 

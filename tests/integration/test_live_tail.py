@@ -18,7 +18,10 @@ from store.db import transaction
 from store.tables import Event
 from store.uow import Ctx, LiveEvent, now, track_local_events, unit_of_work
 from tests.conftest import ROOT, TEST_DB
-from tests.integration.test_consultations import simple_case, version
+from tests.fixtures.consultations import (
+    simple_case,
+    version,
+)
 from tests.integration.test_live import (  # noqa: F401  (fixtures)
     cookie_header,
     doctor_session,
@@ -30,7 +33,6 @@ from tests.integration.test_live import (  # noqa: F401  (fixtures)
 )
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
 
 async def test_the_dispatchers_meeting_link_reaches_the_room_within_a_second(

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from store.tables import AuditLog, NotificationChannel, NotificationRule, Outbox, User
-from tests.integration.test_management import PASSWORD, Place, make_place, new_doctor
+from tests.fixtures.hospitals import PASSWORD, Place, new_doctor
 
 pytestmark = pytest.mark.integration
 
@@ -27,16 +27,6 @@ WECHAT_OA = {
     "template_id": "ngqIpbwh8bUfcSsECmogfXcV14J0tQlEpBO27izEYtY",
 }
 SECRETS = ("AppSecret-Very-Secret-42", "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa", "OaSecret-Hush-99")
-
-
-@pytest.fixture
-async def place(new_api, demo, uniq) -> Place:
-    return await make_place(new_api, demo, uniq)
-
-
-@pytest.fixture
-async def other(new_api, demo, uniq) -> Place:
-    return await make_place(new_api, demo, uniq)
 
 
 async def add(place: Place, kind: str, settings: dict[str, str], **extra: Any) -> dict:

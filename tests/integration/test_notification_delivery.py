@@ -21,23 +21,17 @@ from store.uow import Ctx, unit_of_work
 from tests.conftest import free_port
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.wechat import FakeWeChat
-from tests.integration.test_consultations import as_user, create, department
-from tests.integration.test_management import Place, make_place, new_doctor
-from tests.prefect_fixtures import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
+from tests.fixtures.consultations import (
+    create,
+)
+from tests.fixtures.hospitals import Place, as_user, department, make_place, new_doctor
+from tests.fixtures.prefect import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
 APP_SEND, APP_TOKEN = "/cgi-bin/message/send", "/cgi-bin/gettoken"
 BOT_SEND = "/cgi-bin/webhook/send"
 OA_SEND, OA_TOKEN = "/cgi-bin/message/template/send", "/cgi-bin/token"
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeWeChat]:
-    server = FakeWeChat().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

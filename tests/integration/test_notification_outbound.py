@@ -27,21 +27,13 @@ from tests.conftest import Api, _data_dir, free_port, start_process, wait_http
 from tests.fakes.http import Redirecting
 from tests.fakes.tcp import ConnectionRecorder
 from tests.fakes.wechat import FakeWeChat
-from tests.integration.test_management import Place, make_place, new_doctor
-from tests.prefect_fixtures import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
+from tests.fixtures.hospitals import Place, make_place, new_doctor
+from tests.fixtures.prefect import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
 
-pytest_plugins = ["tests.prefect_fixtures"]
 pytestmark = pytest.mark.integration
 
 BOT_SEND = "/cgi-bin/webhook/send"
 SETTING = "AIMIS_NOTIFY_ALLOWED_HOSTS"
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeWeChat]:
-    server = FakeWeChat().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,16 @@ import msgspec
 import pytest
 from pydantic import SecretStr
 
-from api.management.service import create_account
-from kernel.domain import Kind
 from kernel.settings import NotifySettings, Settings
 from notifiers.apprise_adapter import email_notifier, url_notifier
 from notifiers.base import Channel, OutgoingMessage, Recipient
 from notifiers.channels import build_channels
-from store.tables import Hospital, Notification, Outbox, ResetCode, User
+from store.tables import Notification, Outbox, ResetCode, User
 from store.uow import Ctx, unit_of_work
 from tests.conftest import free_port
+from tests.fixtures.hospitals import doctor_account
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
 PASSWORD = "Good#Pass123"
 
@@ -77,21 +75,9 @@ def test_channel_follows_the_users_binding(smtp) -> None:
 
 
 async def make_doctor(uniq, email: str = "") -> tuple[str, int]:
-    hospital = (
-        await Hospital.select(Hospital.id, Hospital.alliance).where(Hospital.code == "WEST").first()
+    return await doctor_account(
+        uniq, "WEST", prefix="note", display_name="Notified Doctor", email=email
     )
-    username = uniq("note")
-    user_id = await create_account(
-        Ctx(),
-        username=username,
-        password=PASSWORD,
-        display_name="Notified Doctor",
-        kind=Kind.doctor,
-        alliance_id=hospital["alliance"],
-        hospital_id=hospital["id"],
-        email=email,
-    )
-    return username, user_id
 
 
 async def request_code(api, username: str, user_id: int) -> dict:

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from store.tables import DiagnosisRequest, Examination, Hospital
-from tests.integration.test_consultations import as_user
+from tests.fixtures.hospitals import as_user
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import websockets
 from kernel.security import token_hash
 from store.tables import QrLogin
 from store.uow import now
-from tests.integration.test_accounts import PASSWORD, make_doctor
+from tests.fixtures.hospitals import PASSWORD, make_doctor
 from tests.integration.test_live import recv, subscribe, ws_url
 
 pytestmark = pytest.mark.integration

@@ -34,20 +34,19 @@ from store.tables import (
 )
 from store.uow import Ctx, now
 from tests.conftest import free_port
-from tests.integration.test_dicomweb_wado import parts
-from tests.integration.test_reports import (
+from tests.fixtures.exams import make_exam
+from tests.fixtures.prefect import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
+from tests.fixtures.reports import (
     Hospital,
     current,
-    make_exam,
     make_hospital,
     save,
     submitted,
     url,
 )
-from tests.prefect_fixtures import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
+from tests.integration.test_dicomweb_wado import parts
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
 JSON = {"Accept": "application/dicom+json"}
 DICOM = {"Accept": 'multipart/related; type="application/dicom"'}

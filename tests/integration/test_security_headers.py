@@ -14,9 +14,10 @@ import re
 import httpx
 import pytest
 
+from tests.fixtures.hospitals import PASSWORD
 from tests.integration.test_dicomweb_data import (  # noqa: F401
-    PASSWORD,
     DicomData,
+    cors_preflight,
     dicom_data,
 )
 
@@ -170,18 +171,7 @@ async def test_hsts_only_over_tls(api, behind_proxy: str) -> None:
 
 
 async def test_dicomweb_cors_still_works(api, dicom_data: DicomData) -> None:
-    preflight = await api.request(
-        "OPTIONS",
-        "/dicomweb/studies",
-        headers={
-            "origin": "https://viewer.example",
-            "access-control-request-method": "GET",
-            "access-control-request-headers": "authorization",
-        },
-    )
-    assert preflight.status_code == 204
-    assert preflight.headers["access-control-allow-origin"] == "*"
-    assert "Authorization" in preflight.headers["access-control-allow-headers"]
+    preflight = await cors_preflight(api.request)
     assert_security_headers(preflight)
     await api.login(dicom_data.home.doctor, PASSWORD)
     res = await api.get(

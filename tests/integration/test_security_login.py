@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import statistics
-import time
 
 import httpx
 import pytest
@@ -20,8 +18,8 @@ from redis.asyncio import Redis
 from api.ratelimit import subject_key
 from store.tables import AuditLog, RateLimit, User
 from tests.conftest import Api, unique
-from tests.integration.conftest import REDIS_URL, client, new_address
-from tests.integration.test_accounts import PASSWORD, make_doctor
+from tests.fixtures.hospitals import PASSWORD, make_doctor
+from tests.integration.conftest import REDIS_URL, client, new_address, same_time_for_unknown
 
 pytestmark = pytest.mark.integration
 
@@ -262,23 +260,7 @@ async def test_a_wrong_password_takes_as_long_for_an_unknown_account(guarded, un
         real.append(username)
     ghosts = [unique("ghost") for _ in real]
 
-    async def timed(identifier: str) -> float:
-        c = client(guarded[1])
-        await c.csrf()
-        started = time.perf_counter()
-        res = await wrong_login(c, identifier)
-        elapsed = time.perf_counter() - started
-        assert res.status_code == 401
-        await c.aclose()
-        return elapsed
-
-    real_times, ghost_times = [], []
-    for r, g in zip(real, ghosts, strict=True):
-        real_times.append(await timed(r))
-        ghost_times.append(await timed(g))
-    real_median, ghost_median = statistics.median(real_times), statistics.median(ghost_times)
-    print(f"wrong password: real {real_median * 1000:.0f} ms, unknown {ghost_median * 1000:.0f} ms")
-    assert 0.6 < ghost_median / real_median < 1.67
+    await same_time_for_unknown(guarded[1], real, ghosts, wrong_login, 401, "wrong password")
 
 
 async def test_a_stolen_session_cannot_guess_the_current_password_without_end(

@@ -12,8 +12,8 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from store.tables import AuditLog, User
+from tests.fixtures.hospitals import PASSWORD, make_doctor
 from tests.integration.conftest import PUBLIC_URL, client
-from tests.integration.test_accounts import PASSWORD, make_doctor
 from tests.integration.test_live import cookie_header, subscribe, ws_url
 
 pytestmark = pytest.mark.integration

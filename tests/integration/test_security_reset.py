@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import statistics
-import time
 
+import httpx
 import msgspec
 import pytest
 
 from store.tables import Outbox, ResetCode, User
 from tests.conftest import Api, unique
-from tests.integration.conftest import client
-from tests.integration.test_accounts import PASSWORD, make_doctor
+from tests.fixtures.hospitals import PASSWORD, make_doctor
+from tests.integration.conftest import client, same_time_for_unknown
 
 pytestmark = pytest.mark.integration
 
@@ -182,20 +181,7 @@ async def test_forgot_takes_as_long_for_an_unknown_account(guarded, uniq) -> Non
     real = [await make_doctor(uniq) for _ in range(6)]
     ghosts = [unique("ghost") for _ in real]
 
-    async def timed(identifier: str) -> float:
-        c = client(guarded[0])
-        await c.csrf()
-        started = time.perf_counter()
-        res = await c.post("/api/auth/forgot", json={"identifier": identifier})
-        elapsed = time.perf_counter() - started
-        assert res.status_code == 202
-        await c.aclose()
-        return elapsed
+    async def forgot(c: Api, identifier: str) -> httpx.Response:
+        return await c.post("/api/auth/forgot", json={"identifier": identifier})
 
-    real_times, ghost_times = [], []
-    for r, g in zip(real, ghosts, strict=True):
-        real_times.append(await timed(r))
-        ghost_times.append(await timed(g))
-    real_median, ghost_median = statistics.median(real_times), statistics.median(ghost_times)
-    print(f"forgot: real {real_median * 1000:.0f} ms, unknown {ghost_median * 1000:.0f} ms")
-    assert 0.6 < ghost_median / real_median < 1.67
+    await same_time_for_unknown(guarded[0], real, ghosts, forgot, 202, "forgot")

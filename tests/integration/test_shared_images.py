@@ -13,17 +13,13 @@ from typing import Any
 
 import pytest
 
-from store.tables import DiagnosisRequest, Examination, Hospital, Study
-from tests.integration.test_consultations import as_user
+from store.tables import DiagnosisRequest, Examination, Study
+from tests.fixtures.hospitals import as_user
+from tests.fixtures.hospitals import hospital_id as hospital
 
 pytestmark = pytest.mark.integration
 JSON = {"Accept": "application/dicom+json"}
 CLOSED = ("rejected", "cancelled")
-
-
-async def hospital(code: str) -> int:
-    row = await Hospital.select(Hospital.id).where(Hospital.code == code).first()
-    return int(row["id"])
 
 
 async def east_studies() -> list[dict[str, Any]]:

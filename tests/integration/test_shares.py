@@ -9,26 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import websockets
 
-from api.management.service import create_account, create_department, create_hospital
-from kernel.domain import Kind, Module
 from kernel.settings import get_settings
-from store.tables import Alliance, AuditLog, DiagnosisRequest, ExamShare, Outbox, Role
+from store.tables import AuditLog, DiagnosisRequest, ExamShare, Outbox
 from store.uow import Ctx, now
-from tests.fakes.wechat import FakeWeChat
-from tests.integration.test_exams import make_exam
+from tests.fixtures.exams import (
+    make_exam,
+)
+from tests.fixtures.hospitals import ALL_MODULES, Staff
+from tests.fixtures.hospitals import make_hospital as make_shared_hospital
 from tests.integration.test_notification_delivery import add_channel, bind, set_rule, wait_outbox
 
 pytestmark = pytest.mark.integration
-pytest_plugins = ["tests.prefect_fixtures"]
 
-PASSWORD = "Good#Pass123"
 CTX = Ctx(ip="127.0.0.1", user_agent="test")
 APP_SEND = "/cgi-bin/message/send"
 
@@ -53,57 +51,29 @@ class Hosp:
 
 
 async def make_hospital(new_api: Any, uniq: Any, modules: list[str] | None = None) -> Hosp:
-    alliance = await Alliance.select(Alliance.id).first()
-    code = uniq("SH-")
-    hospital_id = await create_hospital(
-        CTX,
-        alliance["id"],
-        f"Share test {code} 分享医院",
-        code,
-        "lower",
-        modules if modules is not None else [m.value for m in Module],
-    )
-    department_id = await create_department(CTX, hospital_id, "Radiology 放射科")
-    roles = {r["name"]: r["id"] for r in await Role.select().where(Role.hospital == hospital_id)}
+    def doctor(role: str | None, name: str) -> Staff:
+        return Staff(role=role, prefix="sh.", display_name=name)
 
-    async def doctor(role: str | None, name: str) -> Doctor:
-        username = uniq("sh.")
-        uid = await create_account(
-            CTX,
-            username=username,
-            password=PASSWORD,
-            display_name=name,
-            kind=Kind.doctor,
-            alliance_id=alliance["id"],
-            hospital_id=hospital_id,
-            department_id=department_id,
-            role_id=roles[role] if role else None,
-        )
-        client = new_api()
-        await client.login(username, PASSWORD)
-        return Doctor(uid, username, name, client)
-
-    admin_name = uniq("sha.")
-    await create_account(
-        CTX,
-        username=admin_name,
-        password=PASSWORD,
-        display_name="Share admin",
-        kind=Kind.hospital_admin,
-        alliance_id=alliance["id"],
-        hospital_id=hospital_id,
+    made = await make_shared_hospital(
+        new_api,
+        uniq,
+        prefix="SH-",
+        name="Share test {code} 分享医院",
+        modules=modules if modules is not None else ALL_MODULES,
+        staff={
+            "admin": Staff(admin=True, prefix="sha.", display_name="Share admin"),
+            "senior": doctor("Senior radiologist", "王医生 {code}"),
+            "colleague": doctor("Radiologist", "李医生 {code}"),
+            "clinician": doctor("Clinician", "Dr Chen {code}"),
+            "plain": doctor(None, "Dr Plain {code}"),
+        },
     )
-    admin = new_api()
-    await admin.login(admin_name, PASSWORD, admin=True)
-    return Hosp(
-        hospital_id,
-        code,
-        admin,
-        await doctor("Senior radiologist", f"王医生 {code}"),
-        await doctor("Radiologist", f"李医生 {code}"),
-        await doctor("Clinician", f"Dr Chen {code}"),
-        await doctor(None, f"Dr Plain {code}"),
-    )
+    doctors = {
+        key: Doctor(m.id, m.username, m.display_name, m.client)
+        for key, m in made.members.items()
+        if key != "admin"
+    }
+    return Hosp(made.id, made.code, made["admin"].client, **doctors)
 
 
 async def refusals_after(mark: int, username: str) -> list[dict[str, Any]]:
@@ -117,13 +87,6 @@ async def refusals_after(mark: int, username: str) -> list[dict[str, Any]]:
 async def audit_mark() -> int:
     row = await AuditLog.select(AuditLog.id).order_by(AuditLog.id, ascending=False).first()
     return int(row["id"]) if row else 0
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeWeChat]:
-    server = FakeWeChat().start()
-    yield server
-    server.stop()
 
 
 # --- the story ------------------------------------------------------------------------------
@@ -216,47 +179,59 @@ async def test_share_reaches_the_colleague_by_wecom_with_a_link_and_no_patient_n
 # --- refusals -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("who", "exam", "to", "extra", "status", "words"),
+    [
+        ("senior", "own", "theirs", {}, 404, "your own hospital"),
+        ("senior", "own", "self", {}, 400, "not with yourself"),
+        ("senior", "own", "nobody", {}, 404, "your hospital"),
+        ("senior", "own", "colleague", {"message": "x" * 301}, 400, "at most 300"),
+        ("senior", "own", "colleague", {"extra": 1}, 400, "extra"),
+        ("senior", "foreign", "colleague", {}, 404, "another hospital"),
+        ("plain", "own", "colleague", {}, 403, "'share'"),
+    ],
+    ids=[
+        "other-hospital",
+        "yourself",
+        "nobody",
+        "long-message",
+        "extra-field",
+        "their-exam",
+        "no-right",
+    ],
+)
+async def test_share_refusals_change_nothing(
+    new_api, uniq, who, exam, to, extra, status, words
+) -> None:
+    h = await make_hospital(new_api, uniq)
+    other = await make_hospital(new_api, uniq)
+    exam_id = await make_exam(h.id if exam == "own" else other.id)
+    mark = await audit_mark()
+    to_user = {
+        "theirs": other.colleague.id,
+        "self": h.senior.id,
+        "nobody": 10**9,
+        "colleague": h.colleague.id,
+    }[to]
+    sender = getattr(h, who)
+    res = await sender.client.post(
+        f"/api/exams/{exam_id}/shares", json={"to_user_id": to_user, **extra}
+    )
+    assert res.status_code == status, res.text
+    assert words in res.text, res.text
+    assert await ExamShare.count().where(ExamShare.hospital.is_in([h.id, other.id])) == 0
+    audited = await refusals_after(mark, sender.username)
+    assert len(audited) == 1, audited
+    assert all(a["action"].startswith("POST /api/exams/") for a in audited), audited
+
+
 async def test_only_colleagues_of_the_same_hospital_and_refusals_change_nothing(
     new_api, uniq
 ) -> None:
     h = await make_hospital(new_api, uniq)
-    other = await make_hospital(new_api, uniq)
     exam_id = await make_exam(h.id)
-    foreign_exam = await make_exam(other.id)
     mark = await audit_mark()
-
-    async def refused(client: Any, path: str, body: Any, status: int, words: str) -> None:
-        res = await client.post(path, json=body)
-        assert res.status_code == status, res.text
-        assert words in res.text, res.text
-
     shares = f"/api/exams/{exam_id}/shares"
-    await refused(
-        h.senior.client, shares, {"to_user_id": other.colleague.id}, 404, "your own hospital"
-    )
-    await refused(h.senior.client, shares, {"to_user_id": h.senior.id}, 400, "not with yourself")
-    await refused(h.senior.client, shares, {"to_user_id": 10**9}, 404, "your hospital")
-    await refused(
-        h.senior.client,
-        shares,
-        {"to_user_id": h.colleague.id, "message": "x" * 301},
-        400,
-        "at most 300",
-    )
-    await refused(h.senior.client, shares, {"to_user_id": h.colleague.id, "extra": 1}, 400, "extra")
-    await refused(
-        h.senior.client,
-        f"/api/exams/{foreign_exam}/shares",
-        {"to_user_id": h.colleague.id},
-        404,
-        "another hospital",
-    )
-    await refused(h.plain.client, shares, {"to_user_id": h.colleague.id}, 403, "'share'")
-    assert await ExamShare.count().where(ExamShare.hospital.is_in([h.id, other.id])) == 0
-    audited = await refusals_after(mark, h.senior.username)
-    assert len(audited) == 6, audited
-    assert all(a["action"].startswith("POST /api/exams/") for a in audited), audited
-    assert len(await refusals_after(mark, h.plain.username)) == 1
 
     # the colleague list: active doctors of my hospital, not me, found by name
     names = (await h.senior.client.get("/api/shares/colleagues")).json()

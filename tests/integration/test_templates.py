@@ -9,14 +9,9 @@ import pytest
 
 from api.dictionaries.templates import render_template
 from store.tables import AuditLog, Examination, ReportTemplate
-from tests.integration.test_management import PASSWORD, Place, make_place, new_doctor
+from tests.fixtures.hospitals import PASSWORD, Place, make_place, new_doctor
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def place(new_api, demo, uniq) -> Place:
-    return await make_place(new_api, demo, uniq)
 
 
 async def exam(hospital_id: int, check_item: int | None, **kw: object) -> int:

@@ -22,21 +22,18 @@ import websockets
 from store.tables import AuditLog, CaseHistory, Consultation, Outbox, Timer
 from store.uow import now
 from tests.conftest import ROOT
-from tests.integration.test_consultations import (
-    as_user,
+from tests.fixtures.consultations import (
     create,
-    department,
     simple_case,
     started_case,
-    user_id,
     version,
 )
+from tests.fixtures.hospitals import as_user, department, user_id
+from tests.fixtures.prefect import prefect_env
 from tests.integration.test_live import cookie_header, recv, subscribe, ws_url
-from tests.prefect_fixtures import prefect_env
 
 pytestmark = pytest.mark.integration
 CASE = "consultation"
-pytest_plugins = ["tests.prefect_fixtures"]
 
 SWEEP = (
     "import asyncio, json\n"

@@ -14,13 +14,12 @@ import pytest
 from kernel import security
 from store.tables import ApiToken, AuditLog, User
 from store.uow import now
+from tests.fixtures.hospitals import PASSWORD, make_place, new_doctor
 from tests.integration.test_dicomweb_data import (  # noqa: F401
-    PASSWORD,
     DicomData,
     dicom_data,
     new_place,
 )
-from tests.integration.test_management import make_place, new_doctor
 
 pytestmark = pytest.mark.integration
 DEMO_PASSWORD = "Demo@2026"
