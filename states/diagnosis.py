@@ -7,7 +7,7 @@ requested ─accept─▶ accepted ─draft─▶ reporting ─initial─▶ ini
 A lower-level hospital sends one of its examinations to a diagnosing hospital of its
 alliance; the diagnosing hospital accepts or rejects it (with a reason); the requester may
 cancel it until it is accepted. From acceptance on the request follows the report the
-diagnosing hospital writes (``store.diagnosis.follow_report``). Rejected and cancelled are
+diagnosing hospital writes (``api.diagnosis.steps.follow_report``). Rejected and cancelled are
 closed: the examination is no longer shared. Who may act (the requester's users, the target
 hospital's reporters) is checked by the service (403/404); the guards here check the
 business rules (409 with their sentence).

@@ -5,7 +5,7 @@ received ─verify─▶ verified ─store─▶ stored ─index─▶ indexed �
 Any open state ─fail─▶ failed ─retry─▶ received.
 
 A run's files go through verify → store → index one file at a time inside
-``store.imaging_index.ingest_file`` (a crash leaves each file wholly indexed or not at
+``api.ingest.steps.ingest_file`` (a crash leaves each file wholly indexed or not at
 all); the run-level steps ``verify``/``store``/``index`` are applied once every received
 file has its outcome, so each is a history row and a live event. A run in which no file
 could be stored cannot ``store``: it fails with the reason instead.

@@ -75,5 +75,5 @@ RETRIEVAL = Process(
 
 # A retrieval is created by its "request" (bound in api/archive/steps.py); what its steps
 # leave (the archive.retrieve outbox row, the hospital's archive pages) is still written by
-# api/archive/cases.py and flows/archive.py (issue 13).
+# api/archive/rules.py and flows/archive.py (issue 13).
 RETRIEVAL_STEPS = declare(RETRIEVAL, {"request": Said()}, created="request")

@@ -1,6 +1,6 @@
 """The retrieval process's home (SPEC 4.x archive retrieval): a request creates the case on
 the engine (``states.retrieval.RETRIEVAL_STEPS``: its creation is named "request"); the
-steps that follow are ``api/archive/cases.py`` (queue) and ``flows/archive.py`` (restore,
+steps that follow are ``api/archive/rules.py`` (queue) and ``flows/archive.py`` (restore,
 ready, rearchive, fail)."""
 
 from __future__ import annotations

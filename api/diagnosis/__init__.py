@@ -1,1 +1,1 @@
-"""Remote diagnosis requests (SPEC 2.2): the API over ``store.diagnosis``."""
+"""Remote diagnosis requests (SPEC 2.2): the API over ``api.diagnosis.steps``."""

@@ -1,6 +1,6 @@
 """Remote diagnosis requests (SPEC 2.2): who may send, see, accept, reject and cancel; the
 lists; one request with its timeline. The persistence of each step (history, live events,
-audit, notices) is ``store.diagnosis``.
+audit, notices) is ``api.diagnosis.steps``.
 
 Who is who: the *requester* is the examination's own hospital (its doctors send and cancel
 requests), the *target* the diagnosing hospital (its doctors with report.write or

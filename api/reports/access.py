@@ -1,6 +1,6 @@
 """Who may do what with an examination's report.
 
-The reporting hospital (``store.diagnosis.reporting_hospital``) writes and reviews it: its
+The reporting hospital (``api.diagnosis.steps.reporting_hospital``) writes and reviews it: its
 doctors with ``report.write`` / ``report.review``. The examination's own hospital, when the
 report is written remotely, reads it once it is at least an initial diagnosis. Whoever may
 not see the examination gets 404 (``store.examinations.get_examination``).

@@ -10,7 +10,7 @@ setup of ``api.consultations.pdf``.
 Printing (``print_report``) needs ``report.print`` in the reporting hospital and a reviewed
 report; in one unit of work it counts the print on the report, sets the examination's print
 time (the first print only) and status ``printed`` (``exam_changed``), and moves an open
-diagnosis request to ``printed`` (``store.diagnosis.follow_report``).
+diagnosis request to ``printed`` (``api.diagnosis.steps.follow_report``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Remote diagnosis requests (SPEC 2.2) over real HTTP against the real app and database:
-who writes the report (``store.diagnosis``), the request's API and every step, visibility
+who writes the report (``api.diagnosis.steps``), the request's API and every step, visibility
 of the shared examination both ways, the alliance rule, concurrency, bad input (a sentence,
 nothing changed, audited), live events and notices.
 

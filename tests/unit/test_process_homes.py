@@ -16,9 +16,6 @@ from states.machine import Declared, Process
 from store import engine
 
 ROOT = Path(__file__).resolve().parents[2]
-# store/imaging_index.py is converted to store.engine.create by another change of issue 13;
-# once merged it leaves this set.
-NOT_YET: set[str] = set()
 # The home that binds a process's declared names (api/<feature>/steps.py).
 HOMES = {
     "diagnosis_request": "api.diagnosis.steps",
@@ -46,7 +43,7 @@ def processes() -> list[tuple[str, Process[Any]]]:
 
 def test_only_the_engine_writes_case_history() -> None:
     writers = {p for p in python_sources() if "CaseHistory.insert" in (ROOT / p).read_text()}
-    assert writers - NOT_YET == {"store/engine.py"}
+    assert writers == {"store/engine.py"}
 
 
 def test_process_modules_are_not_in_store() -> None:
