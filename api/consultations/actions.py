@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from api.consultations import access
-from api.consultations.reminders import cancel_reminder
 from api.consultations.schemas import DecisionIn, Done, ExpertIn, StepIn
 from api.consultations.service import actor_of, expert_in_department
 from api.consultations.steps import (
+    cancel_reminder,
     department_label,
     facts,
     invites_of,

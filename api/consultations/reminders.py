@@ -5,48 +5,17 @@ scheduled sweep (``flows/timers.py``) turns a due one into a ``notify`` outbox r
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from api.consultations import access
-from api.consultations.steps import CASE, notify
-from kernel.settings import get_settings
+from api.consultations.steps import CASE, REMINDER, notify
 from states.consultation import ConsultationState
-from store.tables import Consultation, Timer
-from store.uow import UnitOfWork, now
+from store.tables import Consultation
+from store.uow import UnitOfWork
 
-REMINDER = "reminder"
 STILL_AHEAD = (
     ConsultationState.reviewing,
     ConsultationState.scheduled,
     ConsultationState.in_progress,
 )
-
-
-def _open_reminders(consultation_id: int) -> tuple:
-    return (
-        Timer.case_type == CASE,
-        Timer.case_id == consultation_id,
-        Timer.kind == REMINDER,
-        Timer.fired_at.is_null(),
-        Timer.cancelled == False,  # noqa: E712
-    )
-
-
-async def schedule_reminder(consultation_id: int, starts_at: datetime) -> None:
-    """Remind ``AIMIS_CONSULTATION_REMINDER_MINUTES`` before the start (at once when the
-    start is nearer than that); a start already past gets no reminder. A pending reminder
-    of the consultation is replaced."""
-    await cancel_reminder(consultation_id)
-    if starts_at <= now():
-        return
-    lead = timedelta(minutes=get_settings().consultation.reminder_minutes)
-    await Timer.insert(
-        Timer(case_type=CASE, case_id=consultation_id, kind=REMINDER, due_at=starts_at - lead)
-    )
-
-
-async def cancel_reminder(consultation_id: int) -> None:
-    await Timer.update({Timer.cancelled: True}).where(*_open_reminders(consultation_id))
 
 
 async def send_reminder(uow: UnitOfWork, consultation_id: int, timer_id: int) -> bool:

@@ -23,6 +23,7 @@ from api.consultations.schemas import Done, PersonRead, ReportIn, ReportLock, St
 from api.consultations.service import actor_of, live_lock, read
 from api.consultations.steps import (
     CASE,
+    LOCK_TIMER,
     STATE_ZH,
     facts,
     invites_of,
@@ -35,13 +36,13 @@ from kernel.errors import BadRequest, Conflict, Forbidden
 from states.consultation import CONSULTATION, ConsultationState
 from store.engine import apply
 from store.reads import note
-from store.tables import Consultation, ConsultationReportVersion, Timer, User
+from store.tables import Consultation, ConsultationReportVersion, User
+from store.timers import keep_timer
 from store.uow import Actor, Ctx, UnitOfWork, audit_refusal, now, unit_of_work
 from store.zones import hospital_zone
 
 LOCK_MINUTES = 30
 MAX_REPORT_CHARS = 100_000
-LOCK_TIMER = "report_lock_expiry"
 
 
 def lock_free_or_mine(actor: Actor, at: datetime) -> Any:
@@ -92,20 +93,7 @@ async def _held_elsewhere(consultation_id: int, actor: Actor) -> Conflict | None
 
 async def _timer(consultation_id: int, due: datetime | None) -> None:
     """Keep one pending expiry timer per consultation in step with the lock."""
-    pending = (Timer.case_type == CASE, Timer.case_id == consultation_id, Timer.kind == LOCK_TIMER)
-    open_ = (Timer.fired_at.is_null(), Timer.cancelled == False)  # noqa: E712
-    if due is None:
-        await Timer.update({Timer.cancelled: True}).where(*pending, *open_)
-        return
-    updated = await Timer.update({Timer.due_at: due}).where(*pending, *open_).returning(Timer.id)
-    if not updated:
-        await Timer.insert(
-            Timer(case_type=CASE, case_id=consultation_id, kind=LOCK_TIMER, due_at=due)
-        )
-
-
-async def drop_lock_timer(consultation_id: int) -> None:
-    await _timer(consultation_id, None)
+    await keep_timer(CASE, consultation_id, LOCK_TIMER, due)
 
 
 async def take_lock(ctx: Ctx, consultation_id: int) -> ReportLock:

@@ -7,11 +7,12 @@ watching, and the one ``notify`` outbox row per step."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from api.consultations.access import audience, people_of, reviewers_of
 from kernel.errors import NotFound
+from kernel.settings import get_settings
 from states.consultation import CONSULTATION, ConsultationFacts, InviteFact
 from store import engine
 from store.engine import Done
@@ -22,9 +23,12 @@ from store.tables import (
     ConsultationParticipant,
     ConsultationReportVersion,
 )
+from store.timers import keep_timer
 from store.uow import UnitOfWork, now
 
 CASE = "consultation"
+REMINDER = "reminder"  # the "starts soon" timer (api/consultations/reminders.py sends it)
+LOCK_TIMER = "report_lock_expiry"  # the report lock's expiry (api/consultations/report.py)
 # The Chinese of the consultation's states, for the Chinese of refusals only (the UI's words).
 STATE_ZH = {
     "reviewing": "审核中",
@@ -197,6 +201,19 @@ async def open_case(
     return done.case_id
 
 
+async def schedule_reminder(consultation_id: int, starts_at: datetime) -> None:
+    """Remind ``AIMIS_CONSULTATION_REMINDER_MINUTES`` before the start (at once when the
+    start is nearer than that); a start already past gets no reminder. A pending reminder
+    of the consultation is replaced."""
+    lead = timedelta(minutes=get_settings().consultation.reminder_minutes)
+    due = None if starts_at <= now() else starts_at - lead
+    await keep_timer(CASE, consultation_id, REMINDER, due)
+
+
+async def cancel_reminder(consultation_id: int) -> None:
+    await keep_timer(CASE, consultation_id, REMINDER, None)
+
+
 async def _invites_and_applicant(done: Done) -> None:
     opening: Opening = done.facts
     for invite in opening.invites:
@@ -210,17 +227,12 @@ async def _invites_and_applicant(done: Done) -> None:
 
 
 async def _reminder(done: Done) -> None:
-    # reminders.py imports this module (CASE, notify): imported here, at the step
-    from api.consultations.reminders import schedule_reminder
-
     await schedule_reminder(done.case_id, done.facts.starts_at)
 
 
 async def _reminder_off(done: Done) -> None:
     # Started, withdrawn or cancelled: nobody needs the "starts soon" reminder any more (a
     # start tells everyone itself).
-    from api.consultations.reminders import cancel_reminder
-
     await cancel_reminder(done.case_id)
 
 
@@ -232,9 +244,6 @@ async def _meeting(done: Done) -> None:
 
 async def _report_submitted(done: Done) -> None:
     """The submitted version is marked; the report's lock and its expiry timer go."""
-    # report.py imports this module: imported here, at the step
-    from api.consultations.report import drop_lock_timer
-
     row = await Consultation.select(Consultation.report_version).where(
         Consultation.id == done.case_id
     )
@@ -249,7 +258,7 @@ async def _report_submitted(done: Done) -> None:
         ConsultationReportVersion.consultation == done.case_id,
         ConsultationReportVersion.version == row[0]["report_version"],
     )
-    await drop_lock_timer(done.case_id)
+    await keep_timer(CASE, done.case_id, LOCK_TIMER, None)
 
 
 async def _people(done: Done) -> list[int]:

@@ -30,7 +30,8 @@ from api.reports.schemas import Done, LockRead, PersonRead
 from kernel.domain import Permission
 from kernel.errors import Conflict, Forbidden
 from store.engine import note
-from store.tables import ExamReport, Timer
+from store.tables import ExamReport
+from store.timers import keep_timer
 from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work
 from store.zones import hospital_zone
 
@@ -85,14 +86,7 @@ async def held_elsewhere(report_id: int, actor: Actor) -> Conflict | None:
 
 async def set_timer(report_id: int, due: datetime | None) -> None:
     """Keep one pending expiry timer per report in step with the lock."""
-    pending = (Timer.case_type == CASE, Timer.case_id == report_id, Timer.kind == LOCK_TIMER)
-    open_ = (Timer.fired_at.is_null(), Timer.cancelled == False)  # noqa: E712
-    if due is None:
-        await Timer.update({Timer.cancelled: True}).where(*pending, *open_)
-        return
-    moved = await Timer.update({Timer.due_at: due}).where(*pending, *open_).returning(Timer.id)
-    if not moved:
-        await Timer.insert(Timer(case_type=CASE, case_id=report_id, kind=LOCK_TIMER, due_at=due))
+    await keep_timer(CASE, report_id, LOCK_TIMER, due)
 
 
 async def lock_event(
