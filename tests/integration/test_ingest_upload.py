@@ -19,10 +19,10 @@ from store import files
 from store.imaging_index import create_run, step
 from store.tables import AuditLog, MigrationItem, MigrationRun
 from store.uow import Ctx
+from tests.fixtures.hospitals import DEMO_PASSWORD as PASSWORD
 from tests.fixtures.hospitals import hospital_id
 
 pytestmark = pytest.mark.integration
-PASSWORD = "Demo@2026"
 
 
 @pytest.fixture(scope="module")
