@@ -18,10 +18,9 @@ from imaging.synth import Sizes, synth
 from store.tables import DicomNode, Hospital, MigrationItem, MigrationLog, MigrationRun
 from store.uow import Ctx
 from tests.e2e.conftest import login, shot
+from tests.fixtures.hospitals import DEMO_PASSWORD as PASSWORD
 
 pytestmark = pytest.mark.e2e
-
-PASSWORD = "Demo@2026"
 
 
 async def test_upload_then_watch_the_run_finish_live(app_url, context, tmp_path: Path) -> None:

@@ -7,31 +7,16 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from api.management.service import create_account
-from kernel.domain import Kind
-from store.tables import Hospital
-from store.uow import Ctx
 from tests.e2e.conftest import login, shot
+from tests.fixtures.hospitals import DEMO_PASSWORD, make_doctor
 
 pytestmark = pytest.mark.e2e
-DEMO_PASSWORD = "Demo@2026"
 
 
 @pytest.fixture
 async def doctor(uniq) -> str:
     """A fresh EAST doctor, so the list shows only this test's tokens for him."""
-    east = await Hospital.select(Hospital.id, Hospital.alliance).where(Hospital.code == "EAST")
-    username = uniq("tok.doc.")
-    await create_account(
-        Ctx(),
-        username=username,
-        password="Good#Pass123",
-        display_name="Token Doctor 令牌医生",
-        kind=Kind.doctor,
-        alliance_id=east[0]["alliance"],
-        hospital_id=east[0]["id"],
-    )
-    return username
+    return await make_doctor(uniq, "EAST", prefix="tok.doc.", display_name="Token Doctor 令牌医生")
 
 
 async def test_create_use_revoke(context, app_url, doctor) -> None:

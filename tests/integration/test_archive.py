@@ -29,9 +29,9 @@ from store.tables import (
     Timer,
 )
 from store.uow import Ctx, now
+from tests.fixtures.hospitals import DEMO_PASSWORD as PASSWORD
 
 pytestmark = pytest.mark.integration
-PASSWORD = "Demo@2026"
 
 
 async def hospital_id(code: str = "EAST") -> int:

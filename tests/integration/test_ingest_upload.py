@@ -19,10 +19,10 @@ from imaging.synth import Sizes, synth
 from store import files
 from store.tables import AuditLog, MigrationItem, MigrationRun
 from store.uow import Ctx
+from tests.fixtures.hospitals import DEMO_PASSWORD as PASSWORD
 from tests.fixtures.hospitals import hospital_id
 
 pytestmark = pytest.mark.integration
-PASSWORD = "Demo@2026"
 
 
 @pytest.fixture(scope="module")

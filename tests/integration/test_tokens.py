@@ -14,7 +14,7 @@ import pytest
 from kernel import security
 from store.tables import ApiToken, AuditLog, User
 from store.uow import now
-from tests.fixtures.hospitals import PASSWORD, make_place, new_doctor
+from tests.fixtures.hospitals import DEMO_PASSWORD, PASSWORD, make_place, new_doctor
 from tests.integration.test_dicomweb_data import (  # noqa: F401
     DicomData,
     dicom_data,
@@ -22,7 +22,6 @@ from tests.integration.test_dicomweb_data import (  # noqa: F401
 )
 
 pytestmark = pytest.mark.integration
-DEMO_PASSWORD = "Demo@2026"
 
 
 async def user_id(username: str) -> int:
