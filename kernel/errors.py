@@ -28,6 +28,9 @@ class AppError(Exception):
         headers: dict[str, str] | None = None,
         **params: Any,
     ) -> None:
+        if isinstance(message, i18n.Msg):  # a state machine's refusal, say
+            params = {**message.params, **params}
+            message = message.template
         self.template = message  # the catalogue's id
         self.params = params
         message = i18n.format(message, **params)

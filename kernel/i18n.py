@@ -13,9 +13,10 @@ diagnosis"), every other English id falls back to itself.
 - ``N_("…")`` marks a module-level string for extraction and returns it unchanged: the text
   is translated where it is shown (a state machine's refusal, a label table).
 
-Placeholders: an id carries named ``{placeholders}`` and the caller passes the values as
-keywords — ``NotFound("No {what} with id {id} exists.", what=…, id=…)``; ``gettext`` looks the
-id up first, then formats (``format(msg, **params)``), so the translation may move them.
+Placeholders: an id carries named ``{placeholders}`` (``str.format``) and the caller passes the
+values as keywords — ``NotFound("No {what} with id {id} exists.", what=…, id=…)``; ``gettext``
+looks the id up first, then formats, so the translation may move them. A value that is itself
+an English word to translate (a field's name, a state) goes in as ``Msg(value)``.
 
 The catalogues are compiled (``pybabel compile``) by ``make setup``; a missing or stale
 ``.mo`` (older than its ``.po``) is compiled here on first use, so a fresh clone still runs.
@@ -37,6 +38,36 @@ from babel.support import NullTranslations, Translations
 LANGUAGES = ("zh", "en")
 DOMAIN = "messages"
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+
+# What extraction (babel.cfg) reads as a message id: the gettext functions, ``Msg`` and the
+# first argument of the errors (kernel.errors and the few packages' own).
+KEYWORDS: dict[str, Any] = {
+    **{name: None for name in ("_", "N_", "gettext", "Msg")},
+    "ngettext": (1, 2),
+    "pgettext": ((1, "c"), 2),
+    **{
+        name: None
+        for name in [
+            "AppError",
+            "BadRequest",
+            "Unauthorized",
+            "Forbidden",
+            "NotFound",
+            "Conflict",
+            "TooLarge",
+            "Locked",
+            "TooManyRequests",
+            "Refused",
+            "ConfigProblem",
+            "UnsupportedType",
+            "UnsupportedMediaType",
+            "ViewerNotInstalled",
+            "FontMissing",
+            "PayloadTooLarge",
+            "PasswordProblem",
+        ]
+    },
+}
 
 _reader: contextvars.ContextVar[str] = contextvars.ContextVar("aimis_language", default="en")
 
@@ -93,11 +124,64 @@ def format(message: str, **params: Any) -> str:
     return message.format(**params) if params else message
 
 
+class Msg(str):
+    """A placeholder's value that is itself a message id (a field's name, a state), with its
+    own placeholders: it reads as English and is translated together with the sentence —
+    ``BadRequest("Please enter the {what}.", what=Msg(what))``,
+    ``label=Msg("The zip {name}", name=name)``. An identifier whose word depends on the
+    process (``requested``, ``cancel``) names its ``context`` (gettext's msgctxt):
+    ``Msg(state, context="diagnosis state")``."""
+
+    template: str
+    context: str | None
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, *, context: str | None = None, **params: Any) -> Msg:
+        made = super().__new__(cls, format(template, **params))
+        made.template, made.context, made.params = str(template), context, params
+        return made
+
+    def translated(self, catalog: NullTranslations) -> str:
+        return _fill(catalog, self.template, self.params, self.context)
+
+
+class Listed(Msg):
+    """Items joined by ``sep`` (", ", " or ") in English and by the language's own separator
+    (、, 或) when translated."""
+
+    items: tuple[str, ...]
+    sep: str
+
+    def __new__(cls, items: Any, sep: str = ", ") -> Listed:
+        items = tuple(str(i) for i in items)
+        made = str.__new__(cls, sep.join(items))
+        made.template, made.context, made.params = sep.join(items), None, {}
+        made.items, made.sep = items, sep
+        return made
+
+    def translated(self, catalog: NullTranslations) -> str:
+        return catalog.gettext(self.sep).join(self.items)
+
+
+def _fill(
+    catalog: NullTranslations, message: str, params: dict[str, Any], context: str | None = None
+) -> str:
+    values = {k: v.translated(catalog) if isinstance(v, Msg) else v for k, v in params.items()}
+    text = catalog.pgettext(context, message) if context else catalog.gettext(message)
+    return format(str(text), **values)
+
+
+def pgettext(context: str, message: str, *, lang: str | None = None, **params: Any) -> str:
+    """``message`` as the word of ``context`` (an identifier of one process)."""
+    return _fill(translations(lang or current()), message, params, context)
+
+
 def gettext(message: str, *, lang: str | None = None, **params: Any) -> str:
-    """``message`` in the reader's language (or ``lang``), placeholders filled from ``params``."""
+    """``message`` in the reader's language (or ``lang``), placeholders filled from ``params``
+    (``Msg`` values translated too)."""
     if not message:
         return message
-    return format(translations(lang or current()).gettext(message), **params)
+    return _fill(translations(lang or current()), message, params)
 
 
 def ngettext(singular: str, plural: str, n: int, *, lang: str | None = None, **params: Any) -> str:
