@@ -22,7 +22,6 @@ class AppError(Exception):
         self,
         message: str,
         *,
-        zh: str = "",
         extra: dict | None = None,
         audited: bool = False,
         headers: dict[str, str] | None = None,
@@ -36,15 +35,12 @@ class AppError(Exception):
         message = i18n.format(message, **params)
         super().__init__(message)
         self.message = message  # English, placeholders filled: what the audit log keeps
-        self.zh = zh
         self.extra = extra or {}
         self.audited = audited  # the service already wrote the refusal to the audit log
         self.headers = headers or {}  # response headers, e.g. Retry-After of a 429
 
     def text(self, language: str) -> str:
         """The sentence in ``language`` ("zh" or "en"); English where the catalogue has none."""
-        if language == "zh" and self.zh:
-            return self.zh
         return i18n.gettext(self.template, lang=language, **self.params)
 
 

@@ -57,6 +57,7 @@ KEYWORDS: dict[str, Any] = {
             "TooLarge",
             "Locked",
             "TooManyRequests",
+            "unique_or_conflict",
             "Refused",
             "ConfigProblem",
             "UnsupportedType",

@@ -48,10 +48,10 @@ class Field:
 
 
 KIND_LABELS: dict[Channel, str] = {
-    Channel.wecom_app: "WeCom application message",
-    Channel.wecom_bot: "WeCom group robot",
-    Channel.wechat_oa: "WeChat official account template message",
-    Channel.email: "E-mail",
+    Channel.wecom_app: i18n.N_("WeCom application message"),
+    Channel.wecom_bot: i18n.N_("WeCom group robot"),
+    Channel.wechat_oa: i18n.N_("WeChat official account template message"),
+    Channel.email: i18n.N_("E-mail"),
 }
 
 FIELDS: dict[Channel, tuple[Field, ...]] = {

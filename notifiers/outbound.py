@@ -179,13 +179,16 @@ def resolve(host: str, port: int) -> list[IP]:
 
 
 def _refuse_address(what: str, host: str, ip: IP, kind: str) -> Refused:
-    shown = host if str(ip) == _norm(host) else f"{host} (it resolves to {ip})"
+    shown = (
+        host
+        if str(ip) == _norm(host)
+        else i18n.Msg("{host} (it resolves to {ip})", host=host, ip=ip)
+    )
     return Refused(
         "The {what} {shown} is {kind}; the platform sends only to hosts on the public "
         "internet unless its operator allows the host ({setting}).",
         what=i18n.Msg(what),
         shown=shown,
-        host=host,
         kind=i18n.Msg(kind),
         setting=SETTING,
     )
@@ -210,10 +213,8 @@ def check_host(
     if provider is not None:
         if _norm(host) != provider:
             raise Refused(
-                (
-                    "The {what} {host} is not {provider}, the provider's; a gateway of "
-                    "your own needs the platform operator's permission ({setting})."
-                ),
+                "The {what} {host} is not {provider}, the provider's; a gateway of "
+                "your own needs the platform operator's permission ({setting}).",
                 what=what,
                 host=host,
                 provider=provider,
@@ -236,10 +237,8 @@ def check_base_url(kind: Channel, value: str, allowed: Allowance | None = None) 
     match = HTTP_URL.fullmatch(value)
     if match is None:
         raise Refused(
-            (
-                "The API host {value!r} is not a web address like "
-                "https://{provider_hosts} (no user, query or fragment)."
-            ),
+            "The API host {value!r} is not a web address like "
+            "https://{provider_hosts} (no user, query or fragment).",
             value=value[:80],
             provider_hosts=PROVIDER_HOSTS.get(kind, WECOM_HOST),
         )

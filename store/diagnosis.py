@@ -176,10 +176,8 @@ async def create_request(
         existing = await open_request(int(exam["id"]))
         if existing is not None:
             raise Conflict(
-                (
-                    "The examination already has an open remote diagnosis request "
-                    "(#{id}, {state}); cancel it first."
-                ),
+                "The examination already has an open remote diagnosis request "
+                "(#{id}, {state}); cancel it first.",
                 id=existing["id"],
                 state=Msg(existing["state"], context="diagnosis state"),
                 extra={"request_id": existing["id"], "state": existing["state"]},

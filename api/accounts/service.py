@@ -100,11 +100,9 @@ async def _count_failure(user_id: int, day: str) -> tuple[int, bool] | None:
 def _frozen() -> Locked:
     """The refusal of an account frozen for wrong passwords (already audited)."""
     return Locked(
-        (
-            "This account is frozen after too many wrong passwords today. It unfreezes "
-            "at the start of tomorrow, or ask your hospital administrator to unfreeze "
-            "it."
-        ),
+        "This account is frozen after too many wrong passwords today. It unfreezes "
+        "at the start of tomorrow, or ask your hospital administrator to unfreeze "
+        "it.",
         audited=True,
     )
 
@@ -207,7 +205,7 @@ async def login(ctx: Ctx, identifier: str, password: str, realm: str) -> NewSess
     if user["hospital"] is not None and not await _hospital_active(user["hospital"]):
         await _audit_alone(ctx, "login", "refused: hospital deactivated", "denied", **who)
         raise Forbidden(
-            ("Your hospital is deactivated in the alliance. Ask the alliance administrator."),
+            "Your hospital is deactivated in the alliance. Ask the alliance administrator.",
             audited=True,
         )
     is_admin = user["kind"] in ADMIN_KINDS
@@ -398,10 +396,8 @@ async def check_new_password(
         for password_hash in dict.fromkeys(hashes):  # the current is often the newest kept
             if await _verify(password_hash, password):
                 raise BadRequest(
-                    (
-                        "The new password must differ from the current one and from your "
-                        "last {keep} passwords."
-                    ),
+                    "The new password must differ from the current one and from your "
+                    "last {keep} passwords.",
                     keep=keep,
                 )
     return NewPassword(user_id, await _hash(password), temporary)
@@ -508,10 +504,8 @@ async def reset_password(ctx: Ctx, identifier: str, code: str, new_password: str
     (no word on tries left, which only a real account's code has): a stranger learns nothing
     about the account."""
     wrong = BadRequest(
-        (
-            "The verification code is wrong or has expired. A code allows "
-            "{reset_code_tries} tries; then request a new one."
-        ),
+        "The verification code is wrong or has expired. A code allows "
+        "{reset_code_tries} tries; then request a new one.",
         reset_code_tries=get_settings().login.reset_code_tries,
     )
     attempt = await throttle.reset_attempt(ctx.ip)

@@ -446,7 +446,7 @@ async def _read(actor: Actor, retrieval_id: int) -> RetrievalRead:
     )
     if row is None:
         raise NotFound(
-            ("No retrieval with id {retrieval_id} exists, or it belongs to another hospital."),
+            "No retrieval with id {retrieval_id} exists, or it belongs to another hospital.",
             retrieval_id=retrieval_id,
         )
     return _retrieval(row, await _names([row["requested_by"]]))

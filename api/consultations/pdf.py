@@ -44,10 +44,8 @@ class ReportDocument:
 def check_fonts() -> None:
     if not REGULAR.is_file():
         raise FontMissing(
-            (
-                "The Chinese font {regular} is not installed on the server, so the "
-                "report cannot be printed; install Debian's fonts-noto-cjk (make setup)."
-            ),
+            "The Chinese font {regular} is not installed on the server, so the "
+            "report cannot be printed; install Debian's fonts-noto-cjk (make setup).",
             regular=REGULAR,
         )
 

@@ -32,7 +32,7 @@ from api.consultations.records import (
 from api.consultations.schemas import Done, PersonRead, ReportIn, ReportLock, StepIn
 from api.consultations.service import actor_of, live_lock, read
 from kernel.errors import BadRequest, Conflict, Forbidden
-from kernel.i18n import Msg
+from kernel.i18n import N_, Msg
 from states.consultation import CONSULTATION, ConsultationState
 from states.machine import Decision
 from store.engine import apply
@@ -81,10 +81,8 @@ async def _held_elsewhere(consultation_id: int, actor: Actor) -> Conflict | None
     assert until is not None
     local = until.astimezone(await hospital_zone(actor.hospital_id))
     return Conflict(
-        (
-            "{name} is editing the report (locked until {local:%H:%M}); try again when "
-            "they have saved."
-        ),
+        "{name} is editing the report (locked until {local:%H:%M}); try again when "
+        "they have saved.",
         name=name,
         local=local,
         extra={"lock_holder": holder, "lock_holder_name": name, "lock_until": until.isoformat()},
@@ -136,7 +134,7 @@ async def take_lock(ctx: Ctx, consultation_id: int) -> ReportLock:
             await uow.audit("consultation.report_lock", CASE, consultation_id)
     if not taken:
         raise await _held_elsewhere(consultation_id, actor) or Conflict(
-            ("The report cannot be locked now; reload the page."),
+            "The report cannot be locked now; reload the page.",
         )
     name = await User.select(User.display_name).where(User.id == actor.user_id).first()
     return ReportLock(
@@ -150,10 +148,8 @@ async def release_lock(ctx: Ctx, consultation_id: int) -> Done:
     await access.involvement(actor, consultation_id)
     if held := await _held_elsewhere(consultation_id, actor):
         raise Conflict(
-            (
-                "{lock_holder_name} holds the lock of the report; only they can unlock "
-                "it (it frees itself after {lock_minutes} minutes without a save)."
-            ),
+            "{lock_holder_name} holds the lock of the report; only they can unlock "
+            "it (it frees itself after {lock_minutes} minutes without a save).",
             lock_holder_name=held.extra["lock_holder_name"],
             lock_minutes=LOCK_MINUTES,
             extra=held.extra,
@@ -294,10 +290,8 @@ async def _save_refusal(consultation_id: int, actor: Actor, seen: int) -> Confli
         )
         by = Msg(" by {name}", name=author["display_name"]) if author else ""
         return Conflict(
-            (
-                "The report was saved{by} meanwhile (version {report_version}, you "
-                "edited version {seen}). Copy your text, reload, and merge your changes."
-            ),
+            "The report was saved{by} meanwhile (version {report_version}, you "
+            "edited version {seen}). Copy your text, reload, and merge your changes.",
             by=by,
             report_version=row["report_version"],
             seen=seen,
@@ -360,7 +354,7 @@ async def printable(ctx: Ctx, consultation_id: int, _: Callable[[str], str]) -> 
     actor = actor_of(ctx)
     data = await read(actor, consultation_id)
     if not data.report.text.strip():
-        message = "There is no report to print yet; write and save it first."
+        message = N_("There is no report to print yet; write and save it first.")
         await audit_refusal(ctx, "consultation.report_print", f"409: {message}", "failure")
         raise Conflict(message, audited=True)
     zone = await hospital_zone(actor.hospital_id)

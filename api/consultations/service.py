@@ -177,11 +177,9 @@ async def _checked_invites(actor: Actor, data: ConsultationCreate) -> list[dict[
         dept = departments.get(invite.department_id)
         if dept is None or not dept["active"] or dept["hospital"] not in hospitals:
             raise BadRequest(
-                (
-                    "Department {department_id} cannot be invited: it does not exist, is "
-                    "switched off, or its hospital does not take part in remote "
-                    "consultation."
-                ),
+                "Department {department_id} cannot be invited: it does not exist, is "
+                "switched off, or its hospital does not take part in remote "
+                "consultation.",
                 department_id=invite.department_id,
             )
         if invite.expert_id is not None:

@@ -106,10 +106,8 @@ def actions_for(actor: Actor, row: dict[str, Any]) -> list[str]:
 
 def not_found(request_id: int) -> NotFound:
     return NotFound(
-        (
-            "No remote diagnosis request with id {request_id} exists, or it belongs to "
-            "other hospitals."
-        ),
+        "No remote diagnosis request with id {request_id} exists, or it belongs to "
+        "other hospitals.",
         request_id=request_id,
     )
 
@@ -208,17 +206,15 @@ async def create(ctx: Ctx, data: RequestCreate) -> RequestDetail:
     clinical_info = data.clinical_info.strip()
     if len(clinical_info) > MAX_CLINICAL_INFO:
         raise BadRequest(
-            ("The clinical information is {n} characters long; at most {max_clinical_info} fit."),
+            "The clinical information is {n} characters long; at most {max_clinical_info} fit.",
             n=len(clinical_info),
             max_clinical_info=MAX_CLINICAL_INFO,
         )
     exam = await get_examination(actor, data.examination_id)
     if exam["hospital"] != actor.hospital_id:
         raise Forbidden(
-            (
-                "This examination belongs to another hospital; only its own hospital "
-                "sends it for remote diagnosis."
-            ),
+            "This examination belongs to another hospital; only its own hospital "
+            "sends it for remote diagnosis.",
         )
     if data.target_hospital_id == actor.hospital_id:
         raise BadRequest(
@@ -226,11 +222,9 @@ async def create(ctx: Ctx, data: RequestCreate) -> RequestDetail:
         )
     if data.target_hospital_id not in {t.id for t in await targets(actor)}:
         raise BadRequest(
-            (
-                "Hospital {target_hospital_id} cannot diagnose this examination: send it "
-                "to an active hospital of your alliance that has remote diagnosis "
-                "switched on."
-            ),
+            "Hospital {target_hospital_id} cannot diagnose this examination: send it "
+            "to an active hospital of your alliance that has remote diagnosis "
+            "switched on.",
             target_hospital_id=data.target_hospital_id,
         )
     if exam["status"] not in SENDABLE_STATUSES:
@@ -259,11 +253,9 @@ async def step(
     if trigger in ("accept", "reject"):
         if mine != "target" or not may_decide(actor):
             raise Forbidden(
-                (
-                    "Only a doctor of the diagnosing hospital with the report.write or "
-                    "report.review permission, or its administrator, accepts or rejects "
-                    "a request."
-                ),
+                "Only a doctor of the diagnosing hospital with the report.write or "
+                "report.review permission, or its administrator, accepts or rejects "
+                "a request.",
             )
     elif trigger == "cancel":
         if mine != "requester" or not may_cancel(actor):

@@ -31,7 +31,7 @@ def clean_code(value: str, what: str, max_len: int = 32) -> str:
     value = value.strip().upper()
     if not CODE_RE.fullmatch(value) or len(value) > max_len:
         raise BadRequest(
-            ("A {what} code has 1–{max_len} letters, digits, '.', '-' or '_' (got {value!r})."),
+            "A {what} code has 1–{max_len} letters, digits, '.', '-' or '_' (got {value!r}).",
             what=Msg(what),
             max_len=max_len,
             value=value[:40],

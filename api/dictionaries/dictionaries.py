@@ -311,10 +311,8 @@ async def get_check_item(actor: Actor, item_id: int) -> CheckItemRead:
 def _cloud_film(visible_when: str, hours: int) -> None:
     if visible_when not in VISIBILITY:
         raise BadRequest(
-            (
-                "cloud_film_visible is 'after_review' (the patient sees the film once "
-                "the report is reviewed) or 'after_hours' (N hours after the exam)."
-            ),
+            "cloud_film_visible is 'after_review' (the patient sees the film once "
+            "the report is reviewed) or 'after_hours' (N hours after the exam).",
         )
     if not 0 <= hours <= MAX_HOURS:
         raise BadRequest(

@@ -90,7 +90,7 @@ def placeholders(text: str, what: str) -> list[str]:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise BadRequest(
-            ("The {what} has an unbalanced brace ({exc}); write {{{{ or }}}} for a literal one."),
+            "The {what} has an unbalanced brace ({exc}); write {{{{ or }}}} for a literal one.",
             what=Msg(what),
             exc=exc,
         ) from None
@@ -130,10 +130,8 @@ def check_formats(shown: list[str], formats: dict[str, str]) -> list[str]:
         for name in placeholders(text, what):
             if name not in shown:
                 raise BadRequest(
-                    (
-                        "The placeholder {{{name}}} in the {what} is not among the shown "
-                        "fields; show the field or remove the placeholder."
-                    ),
+                    "The placeholder {{{name}}} in the {what} is not among the shown "
+                    "fields; show the field or remove the placeholder.",
                     name=name,
                     what=Msg(what),
                 )

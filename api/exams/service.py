@@ -300,10 +300,8 @@ def decode_cursor(f: ExamFilter) -> tuple[str, datetime | None, int] | None:
             raise ValueError
     except (ValueError, TypeError, binascii.Error, msgspec.DecodeError):
         raise BadRequest(
-            (
-                "The cursor is not one this list handed out for this sort order; start "
-                "again from the first page."
-            ),
+            "The cursor is not one this list handed out for this sort order; start "
+            "again from the first page.",
         ) from None
     return phase, when, row_id
 

@@ -18,10 +18,8 @@ def sending_hospital(actor: Actor) -> int:
     """The hospital ``actor`` stores into; 403 with the reason if none."""
     if actor.hospital_id is None:
         raise Forbidden(
-            (
-                "Images are stored for a hospital; an alliance administrator has none. "
-                "Send them with an account of the hospital they belong to."
-            ),
+            "Images are stored for a hospital; an alliance administrator has none. "
+            "Send them with an account of the hospital they belong to.",
         )
     if actor.kind == "hospital_admin" or SENDER_PERMISSIONS & actor.permissions:
         return actor.hospital_id

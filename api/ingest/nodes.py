@@ -30,7 +30,7 @@ def checked_ae_title(value: str) -> str:
     title = value.strip()
     if not AE_TITLE.fullmatch(title):
         raise BadRequest(
-            ("An AE title has 1 to 16 printable ASCII characters, no backslash (e.g. PACS_CT1)."),
+            "An AE title has 1 to 16 printable ASCII characters, no backslash (e.g. PACS_CT1).",
         )
     return title
 
@@ -43,10 +43,8 @@ def _host(value: str) -> str:
     address = ip_of(host)
     if address is None:
         raise BadRequest(
-            (
-                "{host!r} is not an IP address; give the address the PACS calls from "
-                "(e.g. 10.0.0.21), or none and tick 'any address'."
-            ),
+            "{host!r} is not an IP address; give the address the PACS calls from "
+            "(e.g. 10.0.0.21), or none and tick 'any address'.",
             host=host[:60],
         )
     return address
@@ -70,10 +68,8 @@ def _placed(host: str, any_address: bool) -> None:
         )
     if not host and not any_address:
         raise BadRequest(
-            (
-                "Give the IP address the node calls from, or tick 'any address' to "
-                "accept its AE title from anywhere."
-            ),
+            "Give the IP address the node calls from, or tick 'any address' to "
+            "accept its AE title from anywhere.",
         )
 
 
@@ -178,10 +174,8 @@ async def update_node(ctx: Ctx, node_id: int, data: NodeUpdate) -> NodeRead:
         )
         if not done:
             raise Conflict(
-                (
-                    "The DICOM node {ae_title} was changed by someone else meanwhile; "
-                    "reload and try again."
-                ),
+                "The DICOM node {ae_title} was changed by someone else meanwhile; "
+                "reload and try again.",
                 ae_title=row["ae_title"],
             )
         changes = ", ".join(

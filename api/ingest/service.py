@@ -67,7 +67,7 @@ async def upload_hospital(actor: Actor, hospital_id: int | None) -> int:
     own = sending_hospital(actor)
     if hospital_id not in (None, own):
         raise BadRequest(
-            ("Images are uploaded to your own hospital ({own}), not to hospital {hospital_id}."),
+            "Images are uploaded to your own hospital ({own}), not to hospital {hospital_id}.",
             own=own,
             hospital_id=hospital_id,
         )

@@ -59,10 +59,8 @@ def _boundary(content_type: str) -> bytes:
         part_type = params.get(b"type", DICOM.encode()).decode("latin-1").strip('"').lower()
         if part_type != DICOM:
             raise UnsupportedMediaType(
-                (
-                    "Only {dicom} parts are accepted (the request declares {part_type}); "
-                    "send the instances as DICOM files, not as metadata with bulk data."
-                ),
+                "Only {dicom} parts are accepted (the request declares {part_type}); "
+                "send the instances as DICOM files, not as metadata with bulk data.",
                 dicom=DICOM,
                 part_type=part_type,
             )

@@ -63,10 +63,8 @@ def _check(zf: zipfile.ZipFile, label: str, limits: ZipLimits) -> list[zipfile.Z
     for info in entries:
         if unsafe_name(info.filename):
             raise BadRequest(
-                (
-                    "{label} holds an entry named {filename!r} that points outside the "
-                    "archive (path traversal); nothing was stored."
-                ),
+                "{label} holds an entry named {filename!r} that points outside the "
+                "archive (path traversal); nothing was stored.",
                 label=label,
                 filename=info.filename,
             )
@@ -78,10 +76,8 @@ def _check(zf: zipfile.ZipFile, label: str, limits: ZipLimits) -> list[zipfile.Z
             )
         if info.file_size > limits.file_bytes:
             raise TooLarge(
-                (
-                    "{label}: {filename!r} expands to {file_size:,} bytes, more than the "
-                    "{file_bytes:,} allowed for one file."
-                ),
+                "{label}: {filename!r} expands to {file_size:,} bytes, more than the "
+                "{file_bytes:,} allowed for one file.",
                 label=label,
                 filename=info.filename,
                 file_size=info.file_size,
@@ -91,11 +87,9 @@ def _check(zf: zipfile.ZipFile, label: str, limits: ZipLimits) -> list[zipfile.Z
             info.compress_size == 0 or info.file_size / info.compress_size > limits.ratio
         ):
             raise TooLarge(
-                (
-                    "{label}: {filename!r} expands {file_size:,} bytes from "
-                    "{compress_size:,}, more than {ratio} times (a zip bomb); nothing "
-                    "was stored."
-                ),
+                "{label}: {filename!r} expands {file_size:,} bytes from "
+                "{compress_size:,}, more than {ratio} times (a zip bomb); nothing "
+                "was stored.",
                 label=label,
                 filename=info.filename,
                 file_size=info.file_size,
@@ -130,10 +124,8 @@ def expand_zip(path: Path, folder: Path, label: str, limits: ZipLimits) -> list[
                         written += len(chunk)
                         if written > info.file_size:
                             raise TooLarge(
-                                (
-                                    "{label}: {filename!r} expands past the size its "
-                                    "header declares (a zip bomb); nothing was stored."
-                                ),
+                                "{label}: {filename!r} expands past the size its "
+                                "header declares (a zip bomb); nothing was stored.",
                                 label=label,
                                 filename=info.filename,
                             )

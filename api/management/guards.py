@@ -15,8 +15,6 @@ def require_hospital_admin(connection: ASGIConnection, handler: BaseRouteHandler
     actor = actor_of(connection)
     if actor.kind != "hospital_admin" or actor.hospital_id is None:
         raise Forbidden(
-            (
-                "Only a hospital administrator may do this; an alliance administrator "
-                "manages hospitals and their administrators."
-            ),
+            "Only a hospital administrator may do this; an alliance administrator "
+            "manages hospitals and their administrators.",
         )

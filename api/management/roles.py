@@ -130,10 +130,8 @@ async def delete_role(ctx: Ctx, role_id: int) -> str:
         holders = await User.count().where(User.role == role_id)
         if holders:
             raise Conflict(
-                (
-                    "The role {name!r} is still given to {holders} user(s). Give them "
-                    "another role first, then delete it."
-                ),
+                "The role {name!r} is still given to {holders} user(s). Give them "
+                "another role first, then delete it.",
                 name=row["name"],
                 holders=holders,
                 extra={"user_count": holders},

@@ -76,10 +76,8 @@ def clean_phone(value: str) -> str:
     value = value.strip()
     if value and not PHONE_RE.fullmatch(value):
         raise BadRequest(
-            (
-                "{value!r} is not a phone number: use digits, spaces, '-', '(', ')' and "
-                "an optional leading '+'."
-            ),
+            "{value!r} is not a phone number: use digits, spaces, '-', '(', ')' and "
+            "an optional leading '+'.",
             value=value[:40],
         )
     return value
@@ -173,10 +171,8 @@ async def versioned_update(
         current = await table.select(version_col).where(pk == row_id).first()
         current_version = int(current["version"]) if current else None
         raise Conflict(
-            (
-                "Someone else changed this {what} in the meantime (it is now at version "
-                "{current_version}, you edited version {version}). Reload and try again."
-            ),
+            "Someone else changed this {what} in the meantime (it is now at version "
+            "{current_version}, you edited version {version}). Reload and try again.",
             what=Msg(what),
             current_version=current_version,
             version=version,
@@ -293,10 +289,8 @@ async def create_hospital(
     code = code.strip()
     if not CODE_RE.fullmatch(code):
         raise BadRequest(
-            (
-                "A hospital code has 1–40 letters, digits, '-' or '_' and starts with a "
-                "letter or digit."
-            ),
+            "A hospital code has 1–40 letters, digits, '-' or '_' and starts with a "
+            "letter or digit.",
         )
     if level not in HOSPITAL_LEVELS:
         raise BadRequest(
@@ -306,7 +300,7 @@ async def create_hospital(
     check_time_zone(time_zone)
     phone = clean_phone(phone)
     address = clean_text(address, N_("address"), 300, required=False)
-    taken = "The hospital code {code!r} is taken."
+    taken = N_("The hospital code {code!r} is taken.")
     if await Hospital.exists().where(Hospital.code == code):
         raise Conflict(taken, code=code)
     async with unique_or_conflict(taken, code=code), unit_of_work(ctx) as uow:

@@ -181,7 +181,7 @@ async def queue_test(ctx: Ctx, channel_id: int, data: ChannelTest) -> Queued:
         if not user[binding]:
             label = _binding_label(binding)
             raise BadRequest(
-                ("{display_name} has no {label} yet; set it on the notification settings first."),
+                "{display_name} has no {label} yet; set it on the notification settings first.",
                 display_name=user["display_name"],
                 label=label,
             )
@@ -263,10 +263,7 @@ async def _check_rule(actor: Actor, business_type: str, data: RuleUpdate) -> lis
     missing = sorted(set(ids) - {r["id"] for r in rows})
     if missing:
         raise NotFound(
-            (
-                "No notification channel with id {missing} exists, or it belongs to "
-                "another hospital."
-            ),
+            "No notification channel with id {missing} exists, or it belongs to another hospital.",
             missing=missing[0],
         )
     if data.enabled and not ids:
@@ -283,10 +280,8 @@ async def _check_rule(actor: Actor, business_type: str, data: RuleUpdate) -> lis
         Channel.wecom_bot.value in kinds or data.audience != "involved"
     ):
         raise BadRequest(
-            (
-                "Verification codes go to the account's owner alone: choose personal "
-                "channels (not the group robot) and the audience 'involved'."
-            ),
+            "Verification codes go to the account's owner alone: choose personal "
+            "channels (not the group robot) and the audience 'involved'.",
         )
     if data.audience == "hospital" and Channel.wecom_bot.value not in kinds:
         raise BadRequest(

@@ -108,10 +108,8 @@ async def take(ctx: Ctx, exam_id: int) -> LockRead:
     report = await ensure_report(ctx, found)
     if report["state"] not in EDITABLE:
         raise Conflict(
-            (
-                "The report is {state}; it is edited only as a draft or after the "
-                "reviewer returned it."
-            ),
+            "The report is {state}; it is edited only as a draft or after the "
+            "reviewer returned it.",
             state=Msg(report["state"], context="report state"),
             extra={"state": report["state"]},
         )
@@ -142,7 +140,7 @@ async def take(ctx: Ctx, exam_id: int) -> LockRead:
                 )
     if not taken:
         raise await held_elsewhere(report["id"], actor) or Conflict(
-            ("The report cannot be locked now; reload the page."),
+            "The report cannot be locked now; reload the page.",
         )
     return LockRead(
         PersonRead(actor.user_id, (await names(actor.user_id))[actor.user_id]),

@@ -294,10 +294,8 @@ async def save(ctx: Ctx, exam_id: int, data: ReportSave) -> Saved:
     decision = EXAM_REPORT.decide(EXAM_REPORT.states(report["state"]), "save")
     if not decision.allowed:
         raise Conflict(
-            (
-                "The report is {state}; it is edited only as a draft or after the "
-                "reviewer returned it."
-            ),
+            "The report is {state}; it is edited only as a draft or after the "
+            "reviewer returned it.",
             state=Msg(report["state"], context="report state"),
             extra={"state": report["state"]},
         )
@@ -388,10 +386,8 @@ async def _stale(report: dict[str, Any], seen: int) -> Conflict:
     who = await names(row["author"])
     by = Msg(" by {name}", name=who[row["author"]]) if row["author"] in who else ""
     return Conflict(
-        (
-            "The report was changed{by} meanwhile (version {version}, you edited "
-            "version {seen}). Copy your text, reload, and merge your changes."
-        ),
+        "The report was changed{by} meanwhile (version {version}, you edited "
+        "version {seen}). Copy your text, reload, and merge your changes.",
         by=by,
         version=row["version"],
         seen=seen,
@@ -488,10 +484,8 @@ async def _reviewable(ctx: Ctx, exam_id: int) -> tuple[Access, dict[str, Any]]:
     report = await _existing(exam_id)
     if not await _may_review(found, report):
         raise Forbidden(
-            (
-                "You wrote this initial diagnosis; another reviewer reviews it (your "
-                "hospital does not allow reviewing one's own report)."
-            ),
+            "You wrote this initial diagnosis; another reviewer reviews it (your "
+            "hospital does not allow reviewing one's own report).",
         )
     return found, report
 

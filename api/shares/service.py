@@ -101,10 +101,8 @@ async def share(ctx: Ctx, exam_id: int, data: ShareCreate) -> ShareRead:
     )
     if colleague is None:
         raise NotFound(
-            (
-                "No active doctor with id {to_user_id} works in your hospital; an "
-                "examination is shared with colleagues of your own hospital only."
-            ),
+            "No active doctor with id {to_user_id} works in your hospital; an "
+            "examination is shared with colleagues of your own hospital only.",
             to_user_id=data.to_user_id,
         )
     at = now()

@@ -5,50 +5,52 @@ from __future__ import annotations
 
 from typing import Any
 
+from kernel.i18n import N_
+
 STATE_LABELS = {
-    "reviewing": "Under review",
-    "scheduled": "Scheduled",
-    "in_progress": "In progress",
-    "finished": "Finished",
-    "rejected": "Rejected",
-    "withdrawn": "Withdrawn",
-    "cancelled": "Cancelled",
+    "reviewing": N_("Under review"),
+    "scheduled": N_("Scheduled"),
+    "in_progress": N_("In progress"),
+    "finished": N_("Finished"),
+    "rejected": N_("Rejected"),
+    "withdrawn": N_("Withdrawn"),
+    "cancelled": N_("Cancelled"),
 }
 
 EVENT_LABELS = {
-    "create": "Applied for the consultation",
-    "agree": "Agreed",
-    "deny": "Denied",
-    "adjust_expert": "Changed the expert",
-    "start": "Started the consultation",
-    "withdraw": "Withdrew the application",
-    "cancel": "Cancelled the consultation",
-    "submit_report": "Submitted the report",
-    "attach": "Added a file",
-    "save_report": "Saved the report",
+    "create": N_("Applied for the consultation"),
+    "agree": N_("Agreed"),
+    "deny": N_("Denied"),
+    "adjust_expert": N_("Changed the expert"),
+    "start": N_("Started the consultation"),
+    "withdraw": N_("Withdrew the application"),
+    "cancel": N_("Cancelled the consultation"),
+    "submit_report": N_("Submitted the report"),
+    "attach": N_("Added a file"),
+    "save_report": N_("Saved the report"),
 }
 
 DECISION_LABELS = {
-    "": "Undecided",
-    "agree": "Agreed",
-    "agree_join": "Agreed and joined",
-    "deny": "Denied",
+    "": N_("Undecided"),
+    "agree": N_("Agreed"),
+    "agree_join": N_("Agreed and joined"),
+    "deny": N_("Denied"),
 }
 
 ROLE_LABELS = {
-    "applicant": "Applicant",
-    "participant": "Participant",
-    "expert": "Expert",
-    "reviewer": "Reviewer",
+    "applicant": N_("Applicant"),
+    "participant": N_("Participant"),
+    "expert": N_("Expert"),
+    "reviewer": N_("Reviewer"),
 }
 
-SEX_LABELS = {"": "", "male": "Male", "female": "Female", "other": "Other"}
+SEX_LABELS = {"": "", "male": N_("Male"), "female": N_("Female"), "other": N_("Other")}
 
 ACTION_LABELS = {
-    "start": "Start the consultation",
-    "withdraw": "Withdraw",
-    "cancel": "Cancel the consultation",
-    "submit_report": "Submit the report",
+    "start": N_("Start the consultation"),
+    "withdraw": N_("Withdraw"),
+    "cancel": N_("Cancel the consultation"),
+    "submit_report": N_("Submit the report"),
 }
 
 

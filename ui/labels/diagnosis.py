@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+from kernel.i18n import N_
+
 STATE_LABELS: dict[str, str] = {
-    "requested": "Waiting for acceptance",
-    "accepted": "Accepted",
-    "rejected": "Rejected",
-    "cancelled": "Cancelled",
-    "reporting": "Reporting",
-    "initial_report": "Initial report",
-    "reviewed": "Reviewed",
-    "returned": "Returned for rework",
-    "printed": "Printed",
+    "requested": N_("Waiting for acceptance"),
+    "accepted": N_("Accepted"),
+    "rejected": N_("Rejected"),
+    "cancelled": N_("Cancelled"),
+    "reporting": N_("Reporting"),
+    "initial_report": N_("Initial report"),
+    "reviewed": N_("Reviewed"),
+    "returned": N_("Returned for rework"),
+    "printed": N_("Printed"),
 }
 
 EVENT_LABELS: dict[str, str] = {
-    "create": "Requested",
-    "accept": "Accepted",
-    "reject": "Rejected",
-    "cancel": "Cancelled",
-    "draft": "Report draft saved",
-    "initial": "Initial report",
-    "approve": "Report reviewed",
-    "return": "Report returned",
-    "print": "Report printed",
+    "create": N_("Requested"),
+    "accept": N_("Accepted"),
+    "reject": N_("Rejected"),
+    "cancel": N_("Cancelled"),
+    "draft": N_("Report draft saved"),
+    "initial": N_("Initial report"),
+    "approve": N_("Report reviewed"),
+    "return": N_("Report returned"),
+    "print": N_("Report printed"),
 }

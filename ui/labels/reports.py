@@ -3,22 +3,24 @@ the Chinese."""
 
 from __future__ import annotations
 
+from kernel.i18n import N_
+
 STATE_LABELS = {
-    "": "Not started",
-    "draft": "Draft",
-    "initial": "Initial diagnosis",
-    "reviewed": "Reviewed",
-    "returned": "Returned",
+    "": N_("Not started"),
+    "draft": N_("Draft"),
+    "initial": N_("Initial diagnosis"),
+    "reviewed": N_("Reviewed"),
+    "returned": N_("Returned"),
 }
 
 NOTE_LABELS = {
-    "": "Saved",
-    "autosave": "Autosaved",
-    "initial diagnosis": "Initial diagnosis",
-    "approved": "Approved",
+    "": N_("Saved"),
+    "autosave": N_("Autosaved"),
+    "initial diagnosis": N_("Initial diagnosis"),
+    "approved": N_("Approved"),
 }
 
-FIELD_LABELS = {"title": "Title", "findings": "Findings", "impression": "Impression"}
+FIELD_LABELS = {"title": N_("Title"), "findings": N_("Findings"), "impression": N_("Impression")}
 
 
 def labels() -> dict[str, object]:
