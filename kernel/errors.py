@@ -40,7 +40,10 @@ class AppError(Exception):
         self.headers = headers or {}  # response headers, e.g. Retry-After of a 429
 
     def text(self, language: str) -> str:
-        """The sentence in ``language`` ("zh" or "en"); English where the catalogue has none."""
+        """The sentence in ``language`` ("zh" or "en"); English where the catalogue has none
+        (the English is the id itself: the ``en`` catalogue only labels identifiers)."""
+        if language == "en":
+            return self.message
         return i18n.gettext(self.template, lang=language, **self.params)
 
 

@@ -840,7 +840,6 @@ ALL_TABLES: list[type[Table]] = [
     ListPreference,
 ]
 
-
 # Bound here, not found through PICCOLO_CONF: every process that imports the tables uses the
 # engine of its settings, whatever started it (the command line, a Prefect worker's flow run,
 # a test).
