@@ -85,7 +85,11 @@ async def _held_elsewhere(consultation_id: int, actor: Actor) -> Conflict | None
         "they have saved.",
         name=name,
         local=local,
-        extra={"lock_holder": holder, "lock_holder_name": name, "lock_until": until.isoformat()},
+        extra={
+            "lock_holder": holder,
+            "lock_holder_name": str(name),
+            "lock_until": until.isoformat(),
+        },
     )
 
 

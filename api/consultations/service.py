@@ -376,7 +376,7 @@ def _actions(
         if decision.allowed:
             actions.append(trigger)
         elif any(s.trigger == trigger and state in s.sources for s in CONSULTATION.steps):
-            blocked[trigger] = decision.reason
+            blocked[trigger] = str(decision.reason)
     return actions, blocked
 
 

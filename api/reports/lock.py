@@ -77,7 +77,11 @@ async def held_elsewhere(report_id: int, actor: Actor) -> Conflict | None:
         "they have saved or the lock is freed.",
         name=name,
         local=local,
-        extra={"lock_holder": holder, "lock_holder_name": name, "lock_until": until.isoformat()},
+        extra={
+            "lock_holder": holder,
+            "lock_holder_name": str(name),
+            "lock_until": until.isoformat(),
+        },
     )
 
 
@@ -169,7 +173,7 @@ async def release(ctx: Ctx, exam_id: int) -> Done:
             local=local,
             extra={
                 "lock_holder": holder,
-                "lock_holder_name": name,
+                "lock_holder_name": str(name),
                 "lock_until": until.isoformat(),
             },
         )
