@@ -16,7 +16,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.types import Scope
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from aimis.routes import route_handlers
 from api.auth import SessionMiddleware, ctx_of
@@ -26,6 +26,7 @@ from api.headers import register as register_csp_nonce
 from api.headers import security_headers
 from api.live import live_socket, make_backend, make_publisher
 from api.phi import PhiMiddleware
+from kernel import i18n as kernel_i18n
 from kernel.errors import AppError
 from kernel.paths import UI_DIR
 from kernel.settings import Settings, get_settings
@@ -122,7 +123,26 @@ def _secret(settings: Settings) -> str:
 
 def _template_globals(engine: Any) -> None:
     assets.register(engine)
+    i18n.install(engine)
     register_csp_nonce(engine)
+
+
+class LanguageMiddleware:
+    """The reader's language (``lang`` cookie, else Accept-Language) for the whole request:
+    ``kernel.i18n.gettext`` and the templates' ``{% trans %}`` speak it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        token = kernel_i18n.use(i18n.language(Request(scope)))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            kernel_i18n.reset(token)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -146,6 +166,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         plugins=[channels],
         middleware=[
+            LanguageMiddleware,
             DicomwebCorsMiddleware,
             DefineMiddleware(SessionMiddleware, exclude=["^/static/"]),
             InputBoundsMiddleware,

@@ -12,6 +12,7 @@ from api.ingest.steps import Received, create_run, ingest_files
 from api.ingest.upload import import_path
 from imaging.synth import Sizes, synth
 from kernel.errors import BadRequest
+from kernel.i18n import Msg
 from store.tables import Hospital, MigrationRun
 from store.uow import Ctx
 
@@ -25,8 +26,9 @@ async def hospital_by_code(code: str) -> int:
     if row is None:
         codes = ", ".join(r["code"] for r in await Hospital.select(Hospital.code))
         raise BadRequest(
-            f"No hospital has the code {code!r}; known codes: {codes or 'none'}.",
-            zh=f"没有编码为 {code!r} 的医院；已有编码：{codes or '无'}。",
+            "No hospital has the code {code!r}; known codes: {codes}.",
+            code=code,
+            codes=codes or Msg("none"),
         )
     return int(row["id"])
 

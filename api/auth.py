@@ -15,21 +15,12 @@ from api.accounts import service
 from api.tokens import service as tokens
 from kernel.domain import Module
 from kernel.errors import Forbidden, Unauthorized
+from kernel.i18n import Msg
 from store.tables import Hospital
 from store.uow import Actor, Ctx
 
 SESSION_COOKIE = "aimis_session"
 BEARER_PATHS = ("/dicomweb",)  # where an API token may stand in for the session
-# A module's Chinese name (the UI's word), for the Chinese of the switched-off refusal.
-MODULE_ZH: dict[Module, str] = {
-    Module.remote_diagnosis: "远程诊断",
-    Module.consultation: "远程会诊",
-    Module.ward_round: "远程查房",
-    Module.teaching: "远程教学",
-    Module.statistics: "数据统计",
-    Module.quality_control: "影像质控",
-    Module.cloud_film: "云胶片",
-}
 
 
 class SessionMiddleware(AbstractAuthenticationMiddleware):
@@ -65,7 +56,6 @@ def actor_of(connection: ASGIConnection) -> Actor:
     if not isinstance(actor, Actor):
         raise Unauthorized(
             "Please log in; your session is missing or has expired.",
-            zh="您尚未登录或会话已过期，请重新登录。",
         )
     return actor
 
@@ -79,16 +69,13 @@ def require_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if not actor.is_admin or actor.realm != service.REALM_ADMIN:
         raise Forbidden(
             "This needs an administrator logged in through the administrator login.",
-            zh="此操作需要管理员通过管理员登录入口登录。",
         )
 
 
 def require_alliance_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     require_admin(connection, _)
     if actor_of(connection).kind != "alliance_admin":
-        raise Forbidden(
-            "Only an alliance administrator may do this.", zh="只有医联体管理员才能执行此操作。"
-        )
+        raise Forbidden("Only an alliance administrator may do this.")
 
 
 def require_permission(permission: str):  # type: ignore[no-untyped-def]
@@ -100,8 +87,8 @@ def require_permission(permission: str):  # type: ignore[no-untyped-def]
         actor = actor_of(connection)
         if permission not in actor.permissions and actor.kind != "hospital_admin":
             raise Forbidden(
-                f"Your role lacks the permission {permission!r}.",
-                zh=f"您的角色没有 {permission!r} 权限。",
+                "Your role lacks the permission {permission!r}.",
+                permission=permission,
             )
 
     return guard
@@ -123,8 +110,8 @@ def require_module(module: Module):  # type: ignore[no-untyped-def]
         actor = actor_of(connection)
         if not await module_enabled(actor.hospital_id, module):
             raise Forbidden(
-                f"The module {module.value!r} is switched off for your hospital.",
-                zh=f"您所在医院未开通“{MODULE_ZH.get(module, module.value)}”功能模块。",
+                "The module {value!r} is switched off for your hospital.",
+                value=Msg(module.value),
             )
 
     return guard

@@ -28,6 +28,7 @@ from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, S
 from msgspec import Meta
 
 from kernel.errors import AppError, BadRequest
+from kernel.i18n import Msg
 from kernel.settings import get_settings
 
 INT32_MAX = 2**31 - 1
@@ -147,17 +148,20 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
 _INTEGER = re.compile(r"[+-]?[0-9]+")  # what msgspec reads as an int (no spaces)
 
 
-def _out_of_range(where: str, where_zh: str, name: str, low: int) -> BadRequest:
+def _out_of_range(where: Msg, name: str, low: int) -> BadRequest:
     return BadRequest(
-        f"The {where} {name!r} is out of range: it is a number from {low} to {INT32_MAX}.",
-        zh=f"{where_zh} {name!r} 超出范围：应为 {low} 到 {INT32_MAX} 之间的数字。",
+        "The {where} {name!r} is out of range: it is a number from {low} to {int32_max}.",
+        where=where,
+        name=name,
+        low=low,
+        int32_max=INT32_MAX,
     )
 
 
-def _nul_in(where: str, where_zh: str) -> BadRequest:
+def _nul_in(where: Msg) -> BadRequest:
     return BadRequest(
-        f"The {where} contains a NUL character (U+0000), which no text may hold.",
-        zh=f"{where_zh}包含 NUL 字符（U+0000），文本中不允许出现该字符。",
+        "The {where} contains a NUL character (U+0000), which no text may hold.",
+        where=where,
     )
 
 
@@ -166,22 +170,22 @@ def _input_refusal(scope: Scope, inputs: HandlerInputs) -> BadRequest | None:
     character in the path or the query (PostgreSQL's text refuses it: a 500 otherwise)."""
     paths = scope.get("path_params") or {}
     if "\x00" in scope.get("path", ""):
-        return _nul_in("address", "地址")
+        return _nul_in(Msg("address"))
     for name, value in paths.items():
         if isinstance(value, int) and not 0 <= value <= INT32_MAX:
-            return _out_of_range("path parameter", "路径参数", name, 0)
+            return _out_of_range(Msg("path parameter"), name, 0)
     if not scope.get("query_string"):
         return None
     query = parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True)
     for key, values in query.items():
         if "\x00" in key or any("\x00" in value for value in values):
-            return _nul_in(f"query parameter {key!r}", f"查询参数 {key!r} ")
+            return _nul_in(Msg("query parameter {key!r}", key=key))
     for key, name in inputs.int_queries:
         if name in paths:
             continue
         for value in query.get(key, ()):
             if _INTEGER.fullmatch(value) and not -INT32_MAX - 1 <= int(value) <= INT32_MAX:
-                return _out_of_range("query parameter", "查询参数", name, -INT32_MAX - 1)
+                return _out_of_range(Msg("query parameter"), name, -INT32_MAX - 1)
     return None
 
 
@@ -223,8 +227,8 @@ class InputBoundsMiddleware:
         settings = get_settings()
         limit = settings.server.json_max_bytes
         too_large = PayloadTooLarge(
-            f"The JSON body is larger than {limit} bytes.",
-            zh=f"JSON 请求体超过 {limit} 字节。",
+            "The JSON body is larger than {limit} bytes.",
+            limit=limit,
         )
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
@@ -245,11 +249,11 @@ class InputBoundsMiddleware:
         body = b"".join(chunks)
         if json_depth_exceeds(body, settings.server.json_max_depth):
             raise BadRequest(
-                f"The JSON body is nested deeper than {settings.server.json_max_depth} levels.",
-                zh=f"JSON 请求体的嵌套层级超过 {settings.server.json_max_depth} 层。",
+                "The JSON body is nested deeper than {json_max_depth} levels.",
+                json_max_depth=settings.server.json_max_depth,
             )
         if _ESCAPED_NUL.search(body):
             where = _nul_path(body)
             if where is not None:
-                raise _nul_in(f"field {where}", f"字段 {where} ")
+                raise _nul_in(Msg("field {where}", where=where))
         return body

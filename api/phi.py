@@ -40,7 +40,7 @@ from api.auth import ctx_of
 from kernel.errors import Forbidden
 from store import reads
 from store.db import transaction
-from store.scoping import NO_PATIENT_DATA, NO_PATIENT_DATA_ZH, sees_patient_data
+from store.scoping import NO_PATIENT_DATA, sees_patient_data
 from store.uow import Actor, write_audit
 
 OPT_KEY = "patient_data"
@@ -109,7 +109,7 @@ class PhiMiddleware(ASGIMiddleware):
         user = scope.get("user")
         actor = user if isinstance(user, Actor) else None
         if actor is not None and not route.mixed and not sees_patient_data(actor):
-            raise Forbidden(NO_PATIENT_DATA, zh=NO_PATIENT_DATA_ZH)
+            raise Forbidden(NO_PATIENT_DATA)
         if actor is None or not route.audited:
             await next_app(scope, receive, send)  # the handler sends the login's way
             return

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kernel.i18n import Msg
 from kernel.settings import get_settings
 from store.tables import RateLimit
 
@@ -210,9 +211,9 @@ def address_subject(ip: str) -> str:
     return str(address)
 
 
-def wait_words(seconds: int) -> tuple[str, str]:
-    """How long to wait, in English and Chinese."""
+def wait_words(seconds: int) -> Msg:
+    """How long to wait (translated with the sentence that says it)."""
     if seconds < 60:
-        return f"{seconds} seconds", f"{seconds} 秒"
+        return Msg("{n} seconds", n=seconds)
     minutes = math.ceil(seconds / 60)
-    return (f"{minutes} minute" + ("s" if minutes > 1 else "")), f"{minutes} 分钟"
+    return Msg("{n} minutes", n=minutes) if minutes > 1 else Msg("{n} minute", n=minutes)

@@ -12,6 +12,7 @@ from typing import NamedTuple
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from kernel.i18n import N_
 from kernel.settings import get_settings
 
 
@@ -43,37 +44,31 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 
 class PasswordProblem(NamedTuple):
-    """Why a password is refused, in English and in Chinese."""
+    """Why a password is refused: an English id of the catalogue (``kernel.i18n``)."""
 
     en: str
-    zh: str
 
 
 def password_problem(password: str, username: str = "") -> PasswordProblem | None:
     """Return why a password is too weak, or None if it is acceptable."""
     if len(password) < 8:
-        return PasswordProblem(
-            "The password must have at least 8 characters.", "密码至少需要 8 个字符。"
-        )
+        return PasswordProblem(N_("The password must have at least 8 characters."))
     if len(password) > 128:
-        return PasswordProblem(
-            "The password must have at most 128 characters.", "密码最多 128 个字符。"
-        )
+        return PasswordProblem(N_("The password must have at most 128 characters."))
     classes = sum(
         bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^a-zA-Z0-9]")
     )
     if classes < 3:
         return PasswordProblem(
-            "The password must mix at least three of: lower-case letters, upper-case letters,"
-            " digits, symbols.",
-            "密码须至少包含小写字母、大写字母、数字、符号中的三类。",
+            N_(
+                "The password must mix at least three of: lower-case letters, upper-case "
+                "letters, digits, symbols."
+            )
         )
     if username and username.lower() in password.lower():
-        return PasswordProblem(
-            "The password must not contain the user name.", "密码不能包含用户名。"
-        )
+        return PasswordProblem(N_("The password must not contain the user name."))
     if password.lower() in COMMON_PASSWORDS:
-        return PasswordProblem("This password is too common.", "该密码过于常见。")
+        return PasswordProblem(N_("This password is too common."))
     return None
 
 

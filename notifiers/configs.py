@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from kernel import i18n
 from notifiers import outbound
 from notifiers.base import Channel
 
@@ -28,12 +29,12 @@ WECOM_USERID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")  # WeCom: 1–64,
 
 
 class ConfigProblem(ValueError):
-    """A sentence for the admin: what is wrong with the channel's settings (``zh``: its
-    Chinese, where given)."""
+    """A sentence for the admin: what is wrong with the channel's settings (a catalogue id and
+    its placeholders' values, ``kernel.i18n``)."""
 
-    def __init__(self, message: str, zh: str = "") -> None:
-        super().__init__(message)
-        self.zh = zh
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__(i18n.format(message, **params))
+        self.message, self.params = message, params
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,10 @@ class Field:
 
 
 KIND_LABELS: dict[Channel, str] = {
-    Channel.wecom_app: "WeCom application message",
-    Channel.wecom_bot: "WeCom group robot",
-    Channel.wechat_oa: "WeChat official account template message",
-    Channel.email: "E-mail",
+    Channel.wecom_app: i18n.N_("WeCom application message"),
+    Channel.wecom_bot: i18n.N_("WeCom group robot"),
+    Channel.wechat_oa: i18n.N_("WeChat official account template message"),
+    Channel.email: i18n.N_("E-mail"),
 }
 
 FIELDS: dict[Channel, tuple[Field, ...]] = {
@@ -100,7 +101,7 @@ def _check_base_url(kind: Channel, value: str) -> str:
     try:
         return outbound.check_base_url(kind, value)
     except outbound.Refused as exc:
-        raise ConfigProblem(str(exc), exc.zh) from None
+        raise ConfigProblem(exc.message, **exc.params) from None
 
 
 def _check_smtp_url(value: str) -> str:
@@ -114,7 +115,7 @@ def _check_smtp_url(value: str) -> str:
     try:
         outbound.check_smtp_url(value)
     except outbound.Refused as exc:
-        raise ConfigProblem(str(exc), exc.zh) from None
+        raise ConfigProblem(exc.message, **exc.params) from None
     return value
 
 

@@ -37,6 +37,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from kernel import i18n
 from notifiers.base import Channel
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -62,11 +63,12 @@ HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Fa-f:.]{2
 
 
 class Refused(ValueError):
-    """A destination the policy refuses: the English sentence, and its Chinese in ``zh``."""
+    """A destination the policy refuses: the English sentence (a catalogue id) and its
+    placeholders' values (``kernel.i18n``)."""
 
-    def __init__(self, message: str, zh: str = "") -> None:
-        super().__init__(message)
-        self.zh = zh
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__(i18n.format(message, **params))
+        self.message, self.params = message, params
 
 
 @dataclass(frozen=True)
@@ -144,29 +146,21 @@ def allowance() -> Allowance:
 def non_public(ip: IP) -> str:
     """What kind of address this is when it is not on the public internet, else ""."""
     if ip.is_loopback:
-        return "a loopback address"
+        return i18n.N_("a loopback address")
     if ip.is_link_local:
-        return "a link-local address"
+        return i18n.N_("a link-local address")
     if ip.is_unspecified:
-        return "the unspecified address"
+        return i18n.N_("the unspecified address")
     if ip.is_multicast:
-        return "a multicast address"
+        return i18n.N_("a multicast address")
     if ip.is_private or (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED):
-        return "a private address"
+        return i18n.N_("a private address")
     if ip.is_reserved or not ip.is_global:
-        return "a reserved address"
+        return i18n.N_("a reserved address")
     return ""
 
 
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
-_ZH_KIND = {
-    "a loopback address": "本机回环地址",
-    "a link-local address": "链路本地地址",
-    "the unspecified address": "未指定地址",
-    "a multicast address": "组播地址",
-    "a private address": "内网地址",
-    "a reserved address": "保留地址",
-}
 
 
 def resolve(host: str, port: int) -> list[IP]:
@@ -185,17 +179,19 @@ def resolve(host: str, port: int) -> list[IP]:
 
 
 def _refuse_address(what: str, host: str, ip: IP, kind: str) -> Refused:
-    shown = host if str(ip) == _norm(host) else f"{host} (it resolves to {ip})"
-    return Refused(
-        f"The {what} {shown} is {kind}; the platform sends only to hosts on the public "
-        f"internet unless its operator allows the host ({SETTING}).",
-        zh=f"{_what_zh(what)} {host} 是{_ZH_KIND[kind]}；除非平台运维人员允许该主机"
-        f"（{SETTING}），平台只向公网主机发送。",
+    shown = (
+        host
+        if str(ip) == _norm(host)
+        else i18n.Msg("{host} (it resolves to {ip})", host=host, ip=ip)
     )
-
-
-def _what_zh(what: str) -> str:
-    return "邮件服务器" if what == "mail server" else "API 主机"
+    return Refused(
+        "The {what} {shown} is {kind}; the platform sends only to hosts on the public "
+        "internet unless its operator allows the host ({setting}).",
+        what=i18n.Msg(what),
+        shown=shown,
+        kind=i18n.Msg(kind),
+        setting=SETTING,
+    )
 
 
 def check_host(
@@ -205,7 +201,7 @@ def check_host(
     port: int,
     *,
     allowed: Allowance,
-    what: str = "API host",
+    what: str = i18n.N_("API host"),
 ) -> None:
     """Refuse (``Refused``) a destination of a hospital's ``kind`` channel that is not the
     provider's (HTTP kinds) or not public (any kind), unless the operator allowed it."""
@@ -217,15 +213,17 @@ def check_host(
     if provider is not None:
         if _norm(host) != provider:
             raise Refused(
-                f"The {what} {host} is not {provider}, the provider's; a gateway of your "
-                f"own needs the platform operator's permission ({SETTING}).",
-                zh=f"API 主机 {host} 不是服务商的 {provider}；使用自建网关需由平台运维人员"
-                f"允许（{SETTING}）。",
+                "The {what} {host} is not {provider}, the provider's; a gateway of "
+                "your own needs the platform operator's permission ({setting}).",
+                what=what,
+                host=host,
+                provider=provider,
+                setting=SETTING,
             )
         if scheme != "https":
             raise Refused(
-                f"{provider} is reached over https:// only.",
-                zh=f"{provider} 只能通过 https:// 访问。",
+                "{provider} is reached over https:// only.",
+                provider=provider,
             )
         return  # Tencent's name; where it leads is checked as each connection is made
     for address in resolve(host, port):
@@ -239,15 +237,15 @@ def check_base_url(kind: Channel, value: str, allowed: Allowance | None = None) 
     match = HTTP_URL.fullmatch(value)
     if match is None:
         raise Refused(
-            f"The API host {value[:80]!r} is not a web address like "
-            f"https://{PROVIDER_HOSTS.get(kind, WECOM_HOST)} (no user, query or fragment).",
-            zh=f"API 主机 {value[:80]!r} 不是形如 https://{PROVIDER_HOSTS.get(kind, WECOM_HOST)}"
-            " 的网址（不能含用户名、查询参数或片段）。",
+            "The API host {value!r} is not a web address like "
+            "https://{provider_hosts} (no user, query or fragment).",
+            value=value[:80],
+            provider_hosts=PROVIDER_HOSTS.get(kind, WECOM_HOST),
         )
     scheme, host = match["scheme"], match["host"]
     port = int(match["port"] or (443 if scheme == "https" else 80))
     if not 0 < port < 65536:
-        raise Refused(f"The port {port} does not exist.", zh=f"端口 {port} 不存在。")
+        raise Refused("The port {port} does not exist.", port=port)
     check_host(kind, scheme, host, port, allowed=allowance() if allowed is None else allowed)
     return value
 
@@ -272,10 +270,11 @@ def check_smtp_url(value: str, allowed: Allowance | None = None) -> None:
     for host, port in smtp_hosts(value):
         if not HOST.fullmatch(host) or not 0 < port < 65536:
             raise Refused(
-                f"The mail server {host[:80]!r}:{port} is not a host name or address.",
-                zh=f"邮件服务器 {host[:80]!r}:{port} 不是主机名或地址。",
+                "The mail server {host!r}:{port} is not a host name or address.",
+                host=host[:80],
+                port=port,
             )
-        check_host(Channel.email, "smtp", host, port, allowed=allowed, what="mail server")
+        check_host(Channel.email, "smtp", host, port, allowed=allowed, what=i18n.N_("mail server"))
 
 
 # --- at the moment of connecting --------------------------------------------------------------

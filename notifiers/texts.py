@@ -1,4 +1,5 @@
-"""Message texts per business type, event and language (zh / en).
+"""Message texts per business type, event and language (zh / en): English ids of the
+catalogue (``locale/``), translated into the recipient's language.
 
 A message says what happened to which case and links to its page; nothing of the patient
 (no name, no ID, not the free-text topic, which a doctor may have written a name into). The
@@ -7,61 +8,58 @@ page behind the link shows the rest after login.
 
 from __future__ import annotations
 
+from kernel.i18n import N_, gettext
 from notifiers.base import Channel, OutgoingMessage
 
-BUSINESS_TYPES: dict[str, tuple[str, str]] = {
-    "consultation": ("远程会诊", "Remote consultation"),
-    "ward_round": ("远程查房", "Remote ward round"),
-    "diagnosis": ("远程诊断", "Remote diagnosis"),
-    "share": ("影像分享", "Shared examination"),
-    "teaching": ("远程教学", "Remote teaching"),
-    "quality_control": ("影像质控", "Image quality control"),
-    "migration": ("云胶片", "Cloud film"),
-    "account": ("账号", "Account"),
+BUSINESS_TYPES: dict[str, str] = {
+    "consultation": N_("Remote consultation"),
+    "ward_round": N_("Remote ward round"),
+    "diagnosis": N_("Remote diagnosis"),
+    "share": N_("Shared examination"),
+    "teaching": N_("Remote teaching"),
+    "quality_control": N_("Image quality control"),
+    "migration": N_("Cloud film"),
+    "account": N_("Account"),
 }
 TEST = "test"
 
 # A case whose kind is not its business type: a hospital's own examination report is reported
 # under "diagnosis" (its rules and its module) but is not a remote diagnosis request.
-CASE_TYPES: dict[str, tuple[str, str]] = {
-    "exam_report": ("检查报告", "Examination report"),
+CASE_TYPES: dict[str, str] = {
+    "exam_report": N_("Examination report"),
 }
 
-EVENTS: dict[str, tuple[str, str]] = {
-    "create": ("新申请，请审核", "new request, please review"),
-    "agree": ("已有科室同意", "a department agreed"),
-    "deny": ("已有科室拒绝", "a department declined"),
-    "adjust_expert": ("会诊专家已调整", "the expert was changed"),
-    "start": ("已开始", "has started"),
-    "withdraw": ("已撤回", "was withdrawn"),
-    "cancel": ("已取消", "was cancelled"),
-    "submit_report": ("报告已提交", "the report was submitted"),
-    "remind": ("即将开始", "starts soon"),
-    "accept": ("已接受", "was accepted"),
-    "reject": ("已拒绝", "was rejected"),
-    "review": ("报告已审核", "the report was reviewed"),
-    "return": ("报告被退回", "the report was returned"),
-    "print": ("报告已打印", "the report was printed"),
-    "share": ("有同事与您分享了检查", "a colleague shared an examination with you"),
-    "stored": ("检查已上传云端", "the examination is in the cloud"),
-    TEST: ("测试消息：此通道配置正确", "test message: this channel works"),
+EVENTS: dict[str, str] = {
+    "create": N_("new request, please review"),
+    "agree": N_("a department agreed"),
+    "deny": N_("a department declined"),
+    "adjust_expert": N_("the expert was changed"),
+    "start": N_("has started"),
+    "withdraw": N_("was withdrawn"),
+    "cancel": N_("was cancelled"),
+    "submit_report": N_("the report was submitted"),
+    "remind": N_("starts soon"),
+    "accept": N_("was accepted"),
+    "reject": N_("was rejected"),
+    "review": N_("the report was reviewed"),
+    "return": N_("the report was returned"),
+    "print": N_("the report was printed"),
+    "share": N_("a colleague shared an examination with you"),
+    "stored": N_("the examination is in the cloud"),
+    TEST: N_("test message: this channel works"),
 }
-
-
-def _lang(language: str) -> int:
-    return 1 if language == "en" else 0
 
 
 def business_label(business_type: str, language: str) -> str:
-    pair = BUSINESS_TYPES.get(business_type)
+    label = BUSINESS_TYPES.get(business_type)
     if business_type == TEST:
         return "AIMIS"
-    return pair[_lang(language)] if pair else business_type
+    return gettext(label, lang=language) if label else business_type
 
 
 def event_label(event: str, language: str) -> str:
-    pair = EVENTS.get(event)
-    return pair[_lang(language)] if pair else event.replace("_", " ")
+    label = EVENTS.get(event)
+    return gettext(label, lang=language) if label else event.replace("_", " ")
 
 
 def _lines(payload: dict, language: str, link: str) -> tuple[str, str]:
@@ -69,16 +67,17 @@ def _lines(payload: dict, language: str, link: str) -> tuple[str, str]:
     case_id = payload.get("case_id")
     case = CASE_TYPES.get(str(payload.get("case_type", "")))
     what = (
-        case[_lang(language)]
+        gettext(case, lang=language)
         if case
         else business_label(str(payload.get("business_type", "")), language)
     )
     if case_id:
         what = f"{what} #{case_id}"
     event = event_label(str(payload.get("event", "")), language)
-    if language == "zh":
-        return f"{what}：{event}", f"登录 AIMIS 查看详情: {link}"
-    return f"{what}: {event}", f"Log in to AIMIS for the details: {link}"
+    return (
+        gettext("{what}: {event}", lang=language, what=what, event=event),
+        gettext("Log in to AIMIS for the details: {link}", lang=language, link=link),
+    )
 
 
 def case_message(

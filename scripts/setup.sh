@@ -27,6 +27,9 @@ UV=$(command -v uv || echo "$HOME/.local/bin/uv")
 # otherwise compile Prefect and its dependencies again (seconds on two cores). A second
 # run finds it up to date in about a second.
 "$UV" sync --frozen --quiet --compile-bytecode
+# the translation catalogues (locale/*/LC_MESSAGES/messages.mo; kernel.i18n also compiles a
+# missing or stale one on first use)
+"$UV" run --frozen pybabel -q compile -d locale -D messages
 
 if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
   echo "setup: installing browser libraries from npm"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from kernel.i18n import N_, Msg
 from states.machine import CREATE, Process, Said, Step, declare
 
 
@@ -49,10 +50,12 @@ def _invite(f: ConsultationFacts) -> InviteFact | None:
 def department_undecided(f: ConsultationFacts) -> str | None:
     invite = _invite(f)
     if invite is None:
-        return "This department is not invited to the consultation."
+        return N_("This department is not invited to the consultation.")
     if invite.decision:
-        return (
-            f"{invite.department_name} has already decided ({invite.decision.replace('_', ' ')})."
+        return Msg(
+            "{department} has already decided ({decision}).",
+            department=invite.department_name,
+            decision=Msg(invite.decision.replace("_", " "), context="consultation decision"),
         )
     return None
 
@@ -68,28 +71,31 @@ def completes_mandatory(f: ConsultationFacts) -> str | None:
     ]
     invite = _invite(f)
     if missing or invite is None or not invite.mandatory:
-        return "other mandatory departments have not agreed yet"
+        return N_("other mandatory departments have not agreed yet")
     return None
 
 
 def is_mandatory(f: ConsultationFacts) -> str | None:
     invite = _invite(f)
-    return None if invite and invite.mandatory else "the department is not mandatory"
+    return None if invite and invite.mandatory else N_("the department is not mandatory")
 
 
 def not_mandatory(f: ConsultationFacts) -> str | None:
     invite = _invite(f)
-    return "the department is mandatory" if invite and invite.mandatory else None
+    return N_("the department is mandatory") if invite and invite.mandatory else None
 
 
 def reason_given(f: ConsultationFacts) -> str | None:
-    return None if f.reason.strip() else "A denial needs a reason."
+    return None if f.reason.strip() else N_("A denial needs a reason.")
 
 
 def all_mandatory_agreed(f: ConsultationFacts) -> str | None:
     for invite in f.invites:
         if invite.mandatory and invite.decision not in ("agree", "agree_join"):
-            return f"Mandatory department {invite.department_name} has not agreed."
+            return Msg(
+                "Mandatory department {department} has not agreed.",
+                department=invite.department_name,
+            )
     return None
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from kernel.i18n import N_
 from states.machine import CREATE, Process, Said, Step, declare
 
 
@@ -40,7 +41,7 @@ class DiagnosisFacts:
 
 def reason_given(f: DiagnosisFacts | None) -> str | None:
     if f is None or not f.reason.strip():
-        return "A rejection needs a reason."
+        return N_("A rejection needs a reason.")
     return None
 
 

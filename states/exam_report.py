@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from kernel.i18n import N_
 from states.machine import Process, Step, declare
 
 
@@ -35,7 +36,7 @@ def impression_written(f: ExamReportFacts) -> str | None:
 
 
 def reason_given(f: ExamReportFacts) -> str | None:
-    return None if f.reason.strip() else "Returning a report needs a reason for its author."
+    return None if f.reason.strip() else N_("Returning a report needs a reason for its author.")
 
 
 S = ExamReportState

@@ -21,6 +21,8 @@ from typing import Any, Generic, TypeVar
 
 from transitions import Machine, MachineError
 
+from kernel.i18n import N_, Msg
+
 # transitions logs every callback of every decision at INFO ("Finished processing state …
 # enter callbacks"): dozens of lines per step in `aimis up`'s console. Our own history and
 # audit rows say what happened; keep its warnings.
@@ -148,7 +150,7 @@ class Process(Generic[S]):
             except (MachineError, AttributeError):
                 return Decision(False, state, reason=self._not_possible(state, trigger))
             if not moved:
-                reason = probe.refusals[0] if probe.refusals else "not allowed now"
+                reason = probe.refusals[0] if probe.refusals else N_("not allowed now")
                 return Decision(False, state, reason=reason)
             return Decision(True, state, probe.state)
         finally:
@@ -156,8 +158,13 @@ class Process(Generic[S]):
 
     def _not_possible(self, state: S, trigger: str) -> str:
         if trigger not in self.triggers:
-            return f"{self.name} knows no action {trigger!r}."
-        return f"You cannot {trigger.replace('_', ' ')} a {self.name} that is {state.value}."
+            return Msg("{name} knows no action {trigger!r}.", name=self.name, trigger=trigger)
+        return Msg(
+            "You cannot {trigger} a {name} that is {state}.",
+            trigger=trigger.replace("_", " "),
+            name=self.name,
+            state=state.value,
+        )
 
     def available(self, state: S, facts: Any = None) -> list[str]:
         """Triggers that would succeed now: what the UI offers as buttons."""

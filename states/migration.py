@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from kernel.i18n import Msg
 from states.machine import Process, Said, Step, declare
 
 
@@ -51,13 +52,13 @@ def something_received(f: MigrationFacts) -> str | None:
 
 def every_file_checked(f: MigrationFacts) -> str | None:
     if f.pending:
-        return f"{f.pending} received file(s) have not been checked yet."
+        return Msg("{n} received file(s) have not been checked yet.", n=f.pending)
     return None
 
 
 def some_file_accepted(f: MigrationFacts) -> str | None:
     if f.accepted == 0:
-        return f"None of the {f.received} received file(s) could be stored."
+        return Msg("None of the {n} received file(s) could be stored.", n=f.received)
     return None
 
 

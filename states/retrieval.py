@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from kernel.i18n import N_, Msg
 from states.machine import Process, Said, Step, declare
 
 
@@ -40,21 +41,25 @@ class RetrievalFacts:
 
 def all_files_verified(f: RetrievalFacts) -> str | None:
     if f.instances == 0:
-        return "The study has no instances to restore."
+        return N_("The study has no instances to restore.")
     if f.verified != f.instances:
-        return f"Only {f.verified} of {f.instances} restored files were verified."
+        return Msg(
+            "Only {verified} of {instances} restored files were verified.",
+            verified=f.verified,
+            instances=f.instances,
+        )
     return None
 
 
 def reason_given(f: RetrievalFacts) -> str | None:
-    return None if f.reason.strip() else "A failure needs a reason."
+    return None if f.reason.strip() else N_("A failure needs a reason.")
 
 
 def availability_over(f: RetrievalFacts) -> str | None:
     if f.available_until is None or f.now is None:
-        return "The retrieval has no end of availability."
+        return N_("The retrieval has no end of availability.")
     if f.now < f.available_until:
-        return f"The study stays available until {f.available_until.isoformat()}."
+        return Msg("The study stays available until {until}.", until=f.available_until.isoformat())
     return None
 
 

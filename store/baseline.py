@@ -52,12 +52,16 @@ async def mark_old_chain() -> bool:
     if missing:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         raise AppError(
-            f"This database ran only {len(OLD_CHAIN) - len(missing)} of the {len(OLD_CHAIN)} "
-            f"migrations that this version's baseline replaces (missing: "
-            f"{', '.join(missing[:3])}{more}), so its schema is incomplete and it cannot be "
-            f"marked as migrated. Bring it up to date with the AIMIS of commit "
-            f"{LAST_OLD_CHAIN_COMMIT} (`git checkout {LAST_OLD_CHAIN_COMMIT} && uv run aimis "
-            "migrate`), then run this version's `aimis migrate` again."
+            "This database ran only {ran} of the {total} migrations that this version's "
+            "baseline replaces (missing: {missing}{more}), so its schema is incomplete and it "
+            "cannot be marked as migrated. Bring it up to date with the AIMIS of commit "
+            "{commit} (`git checkout {commit} && uv run aimis migrate`), then run this "
+            "version's `aimis migrate` again.",
+            ran=len(OLD_CHAIN) - len(missing),
+            total=len(OLD_CHAIN),
+            missing=", ".join(missing[:3]),
+            more=more,
+            commit=LAST_OLD_CHAIN_COMMIT,
         )
     await Migration.insert(Migration(name=BASELINE, app_name=APP))
     return True

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from kernel.errors import BadRequest, Conflict, NotFound
+from kernel.i18n import Msg
 from store.scoping import NOTHING, patient_hospital_ids
 from store.tables import (
     BodyPart,
@@ -341,8 +342,11 @@ async def update_examination(
             current = await Examination.select(Examination.version).where(Examination.id == exam_id)
             now_at = current[0]["version"] if current else None
             raise Conflict(
-                f"Someone else changed this examination in the meantime (it is now at version "
-                f"{now_at}, you edited version {version}). Reload and try again.",
+                "Someone else changed this {what} in the meantime (it is now at version "
+                "{current_version}, you edited version {version}). Reload and try again.",
+                what=Msg("examination"),
+                current_version=now_at,
+                version=version,
                 extra={"current_version": now_at},
             )
         await exam_changed(uow, exam_id, int(row["hospital"]), row["status"])

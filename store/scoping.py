@@ -31,6 +31,7 @@ from piccolo.query.functions.aggregate import Count
 from piccolo.table import Table
 
 from kernel.errors import NotFound
+from kernel.i18n import N_
 from store.tables import (
     ApiToken,
     ArchiveRetrieval,
@@ -131,14 +132,10 @@ PATIENT_AUDIT_TARGETS = frozenset(
 )
 PATIENT_KINDS = frozenset({"doctor", "hospital_admin"})
 # The refusal every route that shows patient data gives an alliance admin.
-NO_PATIENT_DATA = (
+NO_PATIENT_DATA = N_(
     "An alliance administrator sees hospitals, their administrators and alliance-wide "
     "storage and statistics, never a patient's data; each hospital's own doctors and "
     "administrator work with its examinations."
-)
-NO_PATIENT_DATA_ZH = (
-    "医联体管理员只能查看医院、医院管理员以及全医联体的存储与统计汇总，不能查看任何患者数据；"
-    "各医院的检查由本院医生和管理员处理。"
 )
 
 

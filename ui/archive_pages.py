@@ -26,12 +26,8 @@ from store.tables import AuditLog, Hospital
 from store.uow import Actor
 from store.zones import hospital_zone
 from ui import i18n
-from ui.i18n_archive import EN_ARCHIVE, ZH_ARCHIVE
 from ui.management_pages import human_bytes
 from ui.pages import page, to_login
-
-i18n.register(ZH_ARCHIVE)
-i18n.EN.update(EN_ARCHIVE)
 
 
 def pn(value: str) -> str:

@@ -23,7 +23,7 @@ from states.consultation import CONSULTATION
 from store.uow import Actor
 from store.zones import hospital_zone
 from ui import i18n
-from ui import i18n_consultation as texts
+from ui.labels import consultation as texts
 from ui.pages import page, to_login
 
 LOG_PAGE_SIZE = 50

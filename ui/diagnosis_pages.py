@@ -20,10 +20,8 @@ from store.uow import Actor
 from store.zones import hospital_zone
 from ui import i18n
 from ui.exam_pages import clock, exam_reader
-from ui.i18n_diagnosis import EVENT_LABELS, STATE_LABELS, ZH_DIAGNOSIS
+from ui.labels.diagnosis import EVENT_LABELS, STATE_LABELS
 from ui.pages import page
-
-i18n.register(ZH_DIAGNOSIS)
 
 PAGE_SIZE = 30
 FILTER_STATES = ("open", *STATE_LABELS)

@@ -13,12 +13,8 @@ from api.dictionaries import dictionaries as dicts
 from api.dictionaries import knowledge, templates
 from api.management import service
 from kernel.errors import NotFound
-from ui import i18n
-from ui.i18n_dictionaries import ZH_DICTIONARIES
 from ui.management_pages import HOSPITAL_ADMIN, _admin
 from ui.pages import page
-
-i18n.register(ZH_DICTIONARIES)
 
 KINDS = {
     "check-items": ("Check items", dicts.list_check_items),

@@ -28,13 +28,8 @@ from kernel.domain import Module
 from kernel.errors import Forbidden
 from store.examinations import STATUSES, hospital_zone
 from store.uow import Actor
-from ui import i18n
-from ui.i18n_exams import COLUMN_LABELS, STATUS_LABELS, ZH_EXAMS
-from ui.i18n_nav import ZH_NAV
+from ui.labels.exams import COLUMN_LABELS, STATUS_LABELS
 from ui.pages import page, to_login
-
-i18n.register(ZH_EXAMS)
-i18n.register(ZH_NAV)
 
 MODALITIES = ("CT", "MR", "DX", "CR", "DR", "US", "MG", "XA", "RF", "NM", "PT", "ES", "OT")
 CATEGORIES = ("outpatient", "inpatient", "physical", "emergency")

@@ -29,12 +29,8 @@ from store.tables import Hospital
 from store.uow import Actor
 from store.zones import hospital_zone
 from ui import i18n
-from ui.i18n_ingest import EN_INGEST, ZH_INGEST
 from ui.management_pages import human_bytes
 from ui.pages import page, to_login
-
-i18n.register(ZH_INGEST)
-i18n.EN.update(EN_INGEST)
 
 OPEN_STATES = [
     s.value for s in MigrationState if s not in (MigrationState.notified, MigrationState.failed)

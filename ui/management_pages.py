@@ -27,11 +27,8 @@ from kernel.settings import get_settings
 from store.scoping import hospital_figures
 from store.uow import Actor
 from ui import i18n
-from ui.i18n_manage import AUDIT_TARGETS, EN_MANAGE, ZH_MANAGE
+from ui.labels.audit import AUDIT_TARGETS
 from ui.pages import page, to_login
-
-i18n.register(ZH_MANAGE)
-i18n.EN.update(EN_MANAGE)
 
 ALLIANCE_ADMIN = "alliance_admin"
 HOSPITAL_ADMIN = "hospital_admin"
@@ -241,8 +238,8 @@ class ManagementPages(Controller):
             page_url=lambda key, value: "/manage/audit?" + urlencode({**given, key: value}),
             hospitals=await service.list_hospitals(actor) if actor.kind == ALLIANCE_ADMIN else [],
             outcomes=audit.OUTCOMES,
-            target_types=[code for code, _, _ in AUDIT_TARGETS],
-            target_codes=set(EN_MANAGE),
+            target_types=list(AUDIT_TARGETS),
+            target_codes={f"target:{code}" for code in AUDIT_TARGETS},
         )
         partial = request.headers.get("hx-request") == "true" and not request.headers.get(
             "hx-history-restore-request"

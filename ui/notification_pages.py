@@ -25,12 +25,8 @@ from notifiers.configs import BINDINGS, FIELDS, KIND_LABELS
 from notifiers.texts import BUSINESS_TYPES
 from store.uow import Actor
 from ui import i18n
-from ui.i18n_notify import EN_NOTIFY, ZH_NOTIFY
 from ui.management_pages import ALLIANCE_ADMIN, HOSPITAL_ADMIN, _admin, _int_or_none
 from ui.pages import page, to_login
-
-i18n.register(ZH_NOTIFY)
-i18n.EN.update(EN_NOTIFY)  # labels of identifiers (statuses, audiences, business types)
 
 CHANNEL_LABELS = {**KIND_LABELS, Channel.log: "Dispatcher log"}
 

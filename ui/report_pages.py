@@ -20,8 +20,8 @@ from api.phi import phi
 from api.reports import service
 from api.reports.access import page_topic
 from store.zones import hospital_zone
-from ui import i18n_reports as texts
 from ui.exam_pages import clock, exam_reader
+from ui.labels import reports as texts
 from ui.pages import page
 
 

@@ -16,12 +16,8 @@ from api.shares import service
 from kernel.domain import Permission
 from kernel.errors import Forbidden
 from store.examinations import get_examination, hospital_zone
-from ui import i18n
 from ui.exam_pages import clock, exam_reader
-from ui.i18n_shares import ZH_SHARES
 from ui.pages import page
-
-i18n.register(ZH_SHARES)
 
 
 class SharePages(Controller):

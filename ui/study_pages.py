@@ -20,10 +20,7 @@ from api.viewer.controllers import viewer_url
 from kernel.errors import AppError, BadRequest
 from store.uow import Actor
 from ui import i18n
-from ui.i18n_studies import ZH_STUDIES
 from ui.pages import page, to_login
-
-i18n.register(ZH_STUDIES)
 
 MAX_COMPARE = 4
 UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")

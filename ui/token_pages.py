@@ -8,11 +8,7 @@ from litestar.response import Redirect, Template
 
 from api.tokens import service
 from store.uow import Actor
-from ui import i18n
-from ui.i18n_tokens import ZH_TOKENS
 from ui.pages import page, to_login
-
-i18n.register(ZH_TOKENS)
 
 
 class TokenPages(Controller):

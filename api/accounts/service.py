@@ -96,9 +96,9 @@ async def _count_failure(user_id: int, day: str) -> tuple[int, bool] | None:
 def _frozen() -> Locked:
     """The refusal of an account frozen for wrong passwords (already audited)."""
     return Locked(
-        "This account is frozen after too many wrong passwords today. It unfreezes at the "
-        "start of tomorrow, or ask your hospital administrator to unfreeze it.",
-        zh="今日密码错误次数过多，账号已冻结。次日零点自动解冻，或请联系本院管理员解冻。",
+        "This account is frozen after too many wrong passwords today. It unfreezes "
+        "at the start of tomorrow, or ask your hospital administrator to unfreeze "
+        "it.",
         audited=True,
     )
 
@@ -140,7 +140,7 @@ def _wrong() -> Unauthorized:
     """The refusal of a wrong password, word for word the same whether the account exists,
     is frozen by an administrator, or does not exist: it never says how many tries are left
     (that count exists only for real accounts, so saying it would tell them apart)."""
-    return Unauthorized("Wrong user name or password.", zh="用户名或密码错误。", audited=True)
+    return Unauthorized("Wrong user name or password.", audited=True)
 
 
 async def _unknown_account(ctx: Ctx, identifier: str, password: str) -> NoReturn:
@@ -190,21 +190,18 @@ async def login(ctx: Ctx, identifier: str, password: str, realm: str) -> NewSess
         await _audit_alone(ctx, "login", "refused: account frozen", "denied", **who)
         raise Locked(
             "This account is frozen by an administrator.",
-            zh="该账号已被管理员冻结。",
             audited=True,
         )
     if not user["active"]:
         await _audit_alone(ctx, "login", "refused: account deactivated", "denied", **who)
         raise Forbidden(
             "This account is deactivated. Ask your hospital administrator.",
-            zh="该账号已停用，请联系本院管理员。",
             audited=True,
         )
     if user["hospital"] is not None and not await _hospital_active(user["hospital"]):
         await _audit_alone(ctx, "login", "refused: hospital deactivated", "denied", **who)
         raise Forbidden(
             "Your hospital is deactivated in the alliance. Ask the alliance administrator.",
-            zh="您所在医院已在医联体中停用，请联系医联体管理员。",
             audited=True,
         )
     is_admin = user["kind"] in ADMIN_KINDS
@@ -212,7 +209,6 @@ async def login(ctx: Ctx, identifier: str, password: str, realm: str) -> NewSess
         await _audit_alone(ctx, "login", "refused: not an administrator", "denied", **who)
         raise Forbidden(
             "This account is not an administrator; use the doctors' login.",
-            zh="该账号不是管理员账号，请使用医生登录。",
             audited=True,
         )
     if realm == REALM_APP and is_admin:
@@ -221,7 +217,6 @@ async def login(ctx: Ctx, identifier: str, password: str, realm: str) -> NewSess
         )
         raise Forbidden(
             "Administrators log in through the administrator login.",
-            zh="管理员请通过管理员登录入口登录。",
             audited=True,
         )
     return await _open_session(ctx, user, realm, "login")
@@ -383,7 +378,7 @@ async def check_new_password(
     passwords out of it."""
     problem = security.password_problem(password, username)
     if problem:
-        raise BadRequest(problem.en, zh=problem.zh)
+        raise BadRequest(problem.en)
     if user_id is not None:
         keep = get_settings().passwords.history
         current = await User.select(User.password_hash).where(User.id == user_id).first()
@@ -397,9 +392,9 @@ async def check_new_password(
         for password_hash in dict.fromkeys(hashes):  # the current is often the newest kept
             if await _verify(password_hash, password):
                 raise BadRequest(
-                    f"The new password must differ from the current one and from your last "
-                    f"{keep} passwords.",
-                    zh=f"新密码不能与当前密码及最近 {keep} 次使用的密码相同。",
+                    "The new password must differ from the current one and from your "
+                    "last {keep} passwords.",
+                    keep=keep,
                 )
     return NewPassword(user_id, await _hash(password), temporary)
 
@@ -430,7 +425,7 @@ async def change_password(ctx: Ctx, old_password: str, new_password: str) -> Non
     user = await User.select().where(User.id == actor.user_id).first()
     if user is None or not await _verify(user["password_hash"], old_password):
         await audit_refusal(ctx, "password.change", "wrong current password", "failure")
-        raise BadRequest("The current password is wrong.", zh="当前密码错误。", audited=True)
+        raise BadRequest("The current password is wrong.", audited=True)
     await attempt.not_a_failure()
     checked = await check_new_password(actor.user_id, actor.username, new_password)
     async with unit_of_work(ctx) as uow:
@@ -505,10 +500,9 @@ async def reset_password(ctx: Ctx, identifier: str, code: str, new_password: str
     (no word on tries left, which only a real account's code has): a stranger learns nothing
     about the account."""
     wrong = BadRequest(
-        f"The verification code is wrong or has expired. A code allows "
-        f"{get_settings().login.reset_code_tries} tries; then request a new one.",
-        zh=f"验证码错误或已过期。每个验证码可尝试 {get_settings().login.reset_code_tries} 次，"
-        "之后请重新获取。",
+        "The verification code is wrong or has expired. A code allows "
+        "{reset_code_tries} tries; then request a new one.",
+        reset_code_tries=get_settings().login.reset_code_tries,
     )
     attempt = await throttle.reset_attempt(ctx.ip)
     user = await find_user(identifier)
@@ -587,12 +581,10 @@ async def _qr_row(token: str) -> dict:
     if row is None:
         raise NotFound(
             "This QR code is unknown. Reload the login page for a new one.",
-            zh="二维码无效，请刷新登录页面获取新的二维码。",
         )
     if now() >= row["expires_at"]:
         raise BadRequest(
             "This QR code has expired. Reload the login page for a new one.",
-            zh="二维码已过期，请刷新登录页面获取新的二维码。",
         )
     return row
 
@@ -610,7 +602,6 @@ async def confirm_qr(ctx: Ctx, token: str) -> None:
         if not updated:
             raise BadRequest(
                 "This QR code was already used. Reload the login page.",
-                zh="该二维码已被使用，请刷新登录页面。",
             )
         await uow.event(qr_topic(token), "qr.confirmed", {"username": actor.username})
         await uow.audit("login.qr_confirm", "user", actor.user_id)
@@ -622,7 +613,6 @@ async def complete_qr(ctx: Ctx, token: str) -> NewSession:
     if row["status"] != "confirmed" or row["user"] is None:
         raise BadRequest(
             "This QR code has not been confirmed on a phone yet.",
-            zh="该二维码尚未在手机上确认。",
         )
     used = (
         await QrLogin.update({QrLogin.status: "used"})
@@ -632,18 +622,17 @@ async def complete_qr(ctx: Ctx, token: str) -> NewSession:
     if not used:
         raise BadRequest(
             "This QR code was already used. Reload the login page.",
-            zh="该二维码已被使用，请刷新登录页面。",
         )
     user = await User.select().where(User.id == row["user"]).first()
     if user is None or not user["active"] or user["frozen"]:
-        raise Forbidden("This account cannot log in now.", zh="该账号当前无法登录。")
+        raise Forbidden("This account cannot log in now.")
     realm = REALM_ADMIN if user["kind"] in ADMIN_KINDS else REALM_APP
     return await _open_session(ctx, user, realm, "login.qr")
 
 
 def _require(ctx: Ctx) -> Actor:
     if ctx.actor is None:
-        raise Unauthorized("Please log in.", zh="请先登录。")
+        raise Unauthorized("Please log in.")
     return ctx.actor
 
 

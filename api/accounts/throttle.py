@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from api import ratelimit
 from api.ratelimit import Rule, Taken
 from kernel.errors import TooManyRequests
+from kernel.i18n import N_, Msg
 from kernel.settings import get_settings
 from store.uow import now
 
@@ -33,27 +34,27 @@ class Attempt:
         self.taken = []
 
 
-def _refuse(unit: Taken, en: str, zh: str) -> TooManyRequests:
-    wait_en, wait_zh = ratelimit.wait_words(unit.retry_after)
+def _refuse(unit: Taken, why: str) -> TooManyRequests:
     return TooManyRequests(
-        f"{en} Try again in {wait_en}.",
-        zh=f"{zh}请 {wait_zh}后再试。",
+        "{why} Try again in {wait}.",
+        why=Msg(why),
+        wait=ratelimit.wait_words(unit.retry_after),
         extra={"retry_after": unit.retry_after},
         headers={"Retry-After": str(unit.retry_after)},
     )
 
 
-async def _take_all(steps: list[tuple[Rule, str, str, str]]) -> Attempt:
+async def _take_all(steps: list[tuple[Rule, str, str]]) -> Attempt:
     """Take one unit of each rule in turn; on the first refusal give back what this
     attempt took under the earlier rules (a refused attempt checks nothing, so it is no
     failure: a user retrying his throttled account does not use up his hospital's shared
     address) and raise 429. The refused unit stays: the window's end does not move."""
     attempt = Attempt()
-    for rule, subject, en, zh in steps:
+    for rule, subject, why in steps:
         unit = await ratelimit.take(rule, subject)
         if not unit.allowed:
             await attempt.not_a_failure()
-            raise _refuse(unit, en, zh)
+            raise _refuse(unit, why)
         attempt.taken.append(unit)
     return attempt
 
@@ -66,14 +67,12 @@ async def login_attempt(ip: str, identifier: str) -> Attempt:
             (
                 Rule("login-address", settings.login.login_failures_per_address, window),
                 ratelimit.address_subject(ip),
-                "Too many failed logins from your network.",
-                "您所在网络的登录失败次数过多，",
+                N_("Too many failed logins from your network."),
             ),
             (
                 Rule(LOGIN_ACCOUNT, settings.login.login_failures_per_account, window),
                 identifier.strip(),
-                "Too many failed logins for this account.",
-                "该账号登录失败次数过多，",
+                N_("Too many failed logins for this account."),
             ),
         ]
     )
@@ -87,14 +86,12 @@ async def forgot_request(ip: str, identifier: str) -> None:
             (
                 Rule("forgot-address", settings.login.forgot_per_address, window),
                 ratelimit.address_subject(ip),
-                "Too many verification codes were requested from your network.",
-                "您所在网络申请验证码过于频繁，",
+                N_("Too many verification codes were requested from your network."),
             ),
             (
                 Rule("forgot-account", settings.login.forgot_per_account, window),
                 identifier.strip(),
-                "Too many verification codes were requested for this account.",
-                "该账号申请验证码过于频繁，",
+                N_("Too many verification codes were requested for this account."),
             ),
         ]
     )
@@ -111,8 +108,7 @@ async def reset_attempt(ip: str) -> Attempt:
                     settings.login.reset_failure_window_seconds,
                 ),
                 ratelimit.address_subject(ip),
-                "Too many wrong verification codes from your network.",
-                "您所在网络输错验证码的次数过多，",
+                N_("Too many wrong verification codes from your network."),
             )
         ]
     )

@@ -34,6 +34,7 @@ from api.archive.schemas import (
 )
 from api.archive.steps import label, open_retrieval
 from kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from kernel.i18n import N_, Msg
 from states.retrieval import OPEN_STATES, RETRIEVAL
 from store.engine import timeline
 from store.reads import note
@@ -48,13 +49,6 @@ LIMITS = {
     "validity_days": (1, 36500),
     "available_hours": (1, 24 * 90),
 }
-LIMITS_ZH = {  # the UI's labels
-    "archive_after_days": "归档期限（天）",
-    "validity_days": "存储有效期（天）",
-    "available_hours": "调阅后在线时长（小时）",
-}
-TIER_ZH = {"online": "在线", "archive": "归档", "restoring": "恢复中", "available": "已调阅"}
-RETRIEVAL_STATE_ZH = {"requested": "已申请", "queued": "排队中", "restoring": "恢复中"}
 BILLING_UNITS = ("study", "GB")
 MAX_PAGE = 200
 
@@ -63,17 +57,14 @@ def actor_of(ctx: Ctx) -> Actor:
     if ctx.actor is None:
         raise Unauthorized(
             "Please log in; your session is missing or has expired.",
-            zh="您尚未登录或会话已过期，请重新登录。",
         )
     return ctx.actor
 
 
-def hospital_admin(ctx: Ctx, what: str, what_zh: str) -> Actor:
+def hospital_admin(ctx: Ctx, what: str) -> Actor:
     actor = actor_of(ctx)
     if actor.kind != "hospital_admin" or actor.hospital_id is None:
-        raise Forbidden(
-            f"Only the hospital's administrator may {what}.", zh=f"只有本院管理员可以{what_zh}。"
-        )
+        raise Forbidden("Only the hospital's administrator may {what}.", what=Msg(what))
     return actor
 
 
@@ -82,16 +73,16 @@ async def hospital_of(actor: Actor, hospital_id: int | None) -> int:
     if actor.kind == "hospital_admin" and actor.hospital_id is not None:
         if hospital_id not in (None, actor.hospital_id):
             raise NotFound(
-                f"No hospital with id {hospital_id} exists, or it is not yours.",
-                zh=f"不存在编号为 {hospital_id} 的医院，或该医院不是您所在的医院。",
+                "No hospital with id {hospital_id} exists, or it is not yours.",
+                hospital_id=hospital_id,
             )
         return actor.hospital_id
     if hospital_id is None:
-        raise BadRequest("Name the hospital (hospital_id).", zh="请指定医院（hospital_id）。")
+        raise BadRequest("Name the hospital (hospital_id).")
     if not await can_see_hospital(actor, hospital_id):
         raise NotFound(
-            f"No hospital with id {hospital_id} exists in your alliance.",
-            zh=f"您的医联体中不存在编号为 {hospital_id} 的医院。",
+            "No hospital with id {hospital_id} exists in your alliance.",
+            hospital_id=hospital_id,
         )
     return hospital_id
 
@@ -145,7 +136,7 @@ async def get_policy(actor: Actor, hospital_id: int | None = None) -> PolicyRead
     for policy in await list_policies(actor):
         if policy.hospital_id == hid:
             return policy
-    raise NotFound(f"No hospital with id {hid} exists.", zh=f"不存在编号为 {hid} 的医院。")
+    raise NotFound("No hospital with id {hid} exists.", hid=hid)
 
 
 def _checked(data: PolicyUpdate) -> dict[str, Any]:
@@ -155,10 +146,12 @@ def _checked(data: PolicyUpdate) -> dict[str, Any]:
         if value is msgspec.UNSET:
             continue
         if not low <= value <= high:
-            label = name.replace("_", " ")
             raise BadRequest(
-                f"The {label} must be between {low} and {high}; {value} is not.",
-                zh=f"{LIMITS_ZH[name]}须在 {low} 至 {high} 之间，{value} 超出范围。",
+                "The {label} must be between {low} and {high}; {value} is not.",
+                label=Msg(name.replace("_", " "), context="archive limit"),
+                low=low,
+                high=high,
+                value=value,
             )
         values[name] = value
     if data.resource_package is not msgspec.UNSET:
@@ -166,25 +159,21 @@ def _checked(data: PolicyUpdate) -> dict[str, Any]:
         if not package or len(package) > 100:
             raise BadRequest(
                 "The resource package is a name of 1 to 100 characters.",
-                zh="资源包名称须为 1 至 100 个字符。",
             )
         values["resource_package"] = package
     if data.billing_unit is not msgspec.UNSET:
         if data.billing_unit not in BILLING_UNITS:
-            raise BadRequest(
-                "The billing unit is study or GB.", zh="计费单位须为 study（按检查）或 GB。"
-            )
+            raise BadRequest("The billing unit is study or GB.")
         values["billing_unit"] = data.billing_unit
     if not values:
         raise BadRequest(
             "Nothing to change: send at least one policy field.",
-            zh="没有需要修改的内容：请至少提交一个存储策略字段。",
         )
     return values
 
 
 async def update_policy(ctx: Ctx, data: PolicyUpdate) -> PolicyRead:
-    actor = hospital_admin(ctx, "change the storage policy", "修改存储策略")
+    actor = hospital_admin(ctx, N_("change the storage policy"))
     assert actor.hospital_id is not None
     values = _checked(data)
     async with unit_of_work(ctx) as uow:
@@ -197,7 +186,6 @@ async def update_policy(ctx: Ctx, data: PolicyUpdate) -> PolicyRead:
         if data.version != current:
             raise Conflict(
                 "The policy was changed by someone else meanwhile. Reload and try again.",
-                zh="存储策略在此期间已被他人修改，请刷新页面后重试。",
                 extra={"version": current},
             )
         if existing is None:
@@ -216,7 +204,6 @@ async def update_policy(ctx: Ctx, data: PolicyUpdate) -> PolicyRead:
             if not updated:
                 raise Conflict(
                     "The policy was changed by someone else meanwhile. Reload.",
-                    zh="存储策略在此期间已被他人修改，请刷新页面。",
                 )
         await uow.audit(
             "archive.policy_update",
@@ -243,7 +230,6 @@ async def run_policy(ctx: Ctx, data: PolicyRunIn) -> Done:
         if waiting:
             raise Conflict(
                 "A policy run for this hospital is already waiting or running.",
-                zh="该医院已有一次归档策略执行正在等待或进行中。",
             )
         key = f"{prefix}{now().strftime('%Y%m%dT%H%M%S%f')}"
         await uow.outbox("archive.policy", {"hospital_id": hid}, key=key)
@@ -294,8 +280,8 @@ async def list_studies(
     actor = actor_of(ctx)
     if tier and tier not in TIERS:
         raise BadRequest(
-            f"The tier is one of {', '.join(TIERS)}.",
-            zh=f"存储层须为以下之一：{', '.join(TIERS)}。",
+            "The tier is one of {value}.",
+            value=", ".join(TIERS),
         )
     offset, limit = page_bounds(offset, limit)
     clause: list[Any] = [Study.deleted_at.is_not_null() if deleted else Study.deleted_at.is_null()]
@@ -328,30 +314,28 @@ async def _visible_study(actor: Actor, study_id: int) -> dict[str, Any]:
     row = await visible(Study, actor).where(Study.id == study_id).first()
     if row is None:
         raise NotFound(
-            f"No study with id {study_id} exists, or it belongs to another hospital.",
-            zh=f"不存在编号为 {study_id} 的影像检查，或该影像检查属于其他医院。",
+            "No study with id {study_id} exists, or it belongs to another hospital.",
+            study_id=study_id,
         )
     return row
 
 
 async def delete_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
     """Soft delete (SPEC 8.11): the study vanishes from every list and QIDO, files stay."""
-    actor = hospital_admin(ctx, "delete studies", "删除影像检查")
+    actor = hospital_admin(ctx, N_("delete studies"))
     study = await _visible_study(actor, study_id)
     reason = data.reason.strip()
     if not reason:
         raise BadRequest(
             "Say why the study is deleted; the reason goes to the audit log.",
-            zh="请填写删除该影像检查的原因，原因将记入操作日志。",
         )
     if len(reason) > 300:
-        raise BadRequest("The reason is at most 300 characters.", zh="原因最多 300 个字符。")
+        raise BadRequest("The reason is at most 300 characters.")
     if study["deleted_at"] is not None:
-        raise Conflict("The study is already deleted.", zh="该影像检查已被删除。")
+        raise Conflict("The study is already deleted.")
     if study["tier"] == "restoring":
         raise Conflict(
             "A retrieval of this study is under way; delete it once it is done.",
-            zh="该影像检查正在调阅中，请待调阅完成后再删除。",
         )
     async with unit_of_work(ctx) as uow:
         rows = (
@@ -374,7 +358,6 @@ async def delete_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
         if not rows:
             raise Conflict(
                 "The study was changed meanwhile. Reload and try again.",
-                zh="该影像检查在此期间已被修改，请刷新页面后重试。",
             )
         await uow.audit("study.delete", "study", study_id, detail=f"{label(study)}: {reason}")
         await uow.event(f"hospital:{study['hospital']}", "study.deleted", {"study_id": study_id})
@@ -382,10 +365,10 @@ async def delete_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
 
 
 async def restore_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
-    actor = hospital_admin(ctx, "restore studies", "恢复影像检查")
+    actor = hospital_admin(ctx, N_("restore studies"))
     study = await _visible_study(actor, study_id)
     if study["deleted_at"] is None:
-        raise Conflict("The study is not deleted.", zh="该影像检查未被删除。")
+        raise Conflict("The study is not deleted.")
     async with unit_of_work(ctx) as uow:
         rows = (
             await Study.update(
@@ -404,7 +387,6 @@ async def restore_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
         if not rows:
             raise Conflict(
                 "The study was changed meanwhile. Reload and try again.",
-                zh="该影像检查在此期间已被修改，请刷新页面后重试。",
             )
         detail = label(study) + (f": {data.reason.strip()[:300]}" if data.reason.strip() else "")
         await uow.audit("study.restore", "study", study_id, detail=detail)
@@ -461,16 +443,16 @@ async def _read(actor: Actor, retrieval_id: int) -> RetrievalRead:
     )
     if row is None:
         raise NotFound(
-            f"No retrieval with id {retrieval_id} exists, or it belongs to another hospital.",
-            zh=f"不存在编号为 {retrieval_id} 的调阅申请，或该申请属于其他医院。",
+            "No retrieval with id {retrieval_id} exists, or it belongs to another hospital.",
+            retrieval_id=retrieval_id,
         )
     return _retrieval(row, await _names([row["requested_by"]]))
 
 
-async def _why_not(study: dict[str, Any]) -> tuple[str, str]:
-    """Why the study cannot be retrieved now: the sentence in English and in Chinese."""
+async def _why_not(study: dict[str, Any]) -> Conflict:
+    """Why the study cannot be retrieved now."""
     if study["tier"] == "online":
-        return "The study is online; it needs no retrieval.", "该影像检查在线，无需调阅。"
+        return Conflict("The study is online; it needs no retrieval.")
     row = (
         await ArchiveRetrieval.select(
             ArchiveRetrieval.id, ArchiveRetrieval.state, ArchiveRetrieval.available_until
@@ -482,20 +464,20 @@ async def _why_not(study: dict[str, Any]) -> tuple[str, str]:
         .first()
     )
     if row is None:
-        return (
-            f"The study is {study['tier']}; try again in a moment.",
-            f"该影像检查当前为“{TIER_ZH.get(study['tier'], study['tier'])}”状态，请稍后重试。",
+        return Conflict(
+            "The study is {tier}; try again in a moment.",
+            tier=Msg(study["tier"], context="archive tier"),
         )
     if row["state"] == "available":
-        return (
-            f"The study is already retrieved (retrieval {row['id']}), available until "
-            f"{iso(row['available_until'])}.",
-            f"该影像检查已调阅（调阅申请 {row['id']}），在线至 {iso(row['available_until'])}。",
+        return Conflict(
+            "The study is already retrieved (retrieval {id}), available until {until}.",
+            id=row["id"],
+            until=iso(row["available_until"]),
         )
-    return (
-        f"The study is already being retrieved (retrieval {row['id']}, {row['state']}).",
-        f"该影像检查正在调阅中（调阅申请 {row['id']}，"
-        f"{RETRIEVAL_STATE_ZH.get(row['state'], row['state'])}）。",
+    return Conflict(
+        "The study is already being retrieved (retrieval {id}, {state}).",
+        id=row["id"],
+        state=Msg(row["state"], context="retrieval state"),
     )
 
 
@@ -505,15 +487,14 @@ async def request_retrieval(ctx: Ctx, data: RetrievalCreate) -> RetrievalRead:
     if not reason:
         raise BadRequest(
             "Say why the study is needed; the reason is kept with the request.",
-            zh="请填写调阅该影像检查的原因，原因将随申请一并保存。",
         )
     if len(reason) > 300:
-        raise BadRequest("The reason is at most 300 characters.", zh="原因最多 300 个字符。")
+        raise BadRequest("The reason is at most 300 characters.")
     study = await _visible_study(actor, data.study_id)
     if study["deleted_at"] is not None:
         raise NotFound(
-            f"No study with id {data.study_id} exists; it was deleted.",
-            zh=f"编号为 {data.study_id} 的影像检查已被删除。",
+            "No study with id {study_id} exists; it was deleted.",
+            study_id=data.study_id,
         )
     at = now()
     async with unit_of_work(ctx):
@@ -526,8 +507,7 @@ async def request_retrieval(ctx: Ctx, data: RetrievalCreate) -> RetrievalRead:
         )
         if not claimed:
             fresh = await Study.select().where(Study.id == study["id"]).first()
-            why, why_zh = await _why_not(fresh or study)
-            raise Conflict(why, zh=why_zh)
+            raise await _why_not(fresh or study)
         rid = await open_retrieval(ctx, actor, study, reason)
     created = await ArchiveRetrieval.select().where(ArchiveRetrieval.id == rid).first()
     assert created is not None
@@ -540,8 +520,8 @@ async def list_retrievals(
 ) -> list[RetrievalRead]:
     if state and state not in RETRIEVAL_STATES:
         raise BadRequest(
-            f"The state is one of {', '.join(RETRIEVAL_STATES)}.",
-            zh=f"状态须为以下之一：{', '.join(RETRIEVAL_STATES)}。",
+            "The state is one of {value}.",
+            value=", ".join(RETRIEVAL_STATES),
         )
     offset, limit = page_bounds(offset, limit)
     query = visible(ArchiveRetrieval, actor, *RETRIEVAL_COLUMNS)

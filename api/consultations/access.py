@@ -94,8 +94,8 @@ async def involvement(actor: Actor, consultation_id: int) -> Involvement:
     roles = (await involvements(actor, consultation_id)).get(consultation_id)
     if not roles:
         raise NotFound(
-            f"No consultation with id {consultation_id} exists, or you take no part in it.",
-            zh=f"不存在编号为 {consultation_id} 的会诊，或您未参与该会诊。",
+            "No consultation with id {consultation_id} exists, or you take no part in it.",
+            consultation_id=consultation_id,
         )
     return Involvement(consultation_id, roles)
 

@@ -23,6 +23,7 @@ from api.consultations.steps import (
     user_topics,
 )
 from kernel.errors import BadRequest, Conflict, Forbidden
+from kernel.i18n import N_, Msg
 from states.consultation import CONSULTATION, ConsultationState
 from states.machine import Decision
 from store.engine import apply
@@ -36,8 +37,6 @@ from store.uow import Ctx, UnitOfWork, now
 
 DECISIONS = {"agree": "agree", "agree_join": "agree", "deny": "deny"}
 AGREED = ("agree", "agree_join")
-# The Chinese of the applicant's steps, for the Chinese of refusals only (the UI's words).
-STEP_ZH = {"start": "开始会诊", "withdraw": "撤回会诊申请", "cancel": "取消会诊"}
 
 
 def _invite(invites: list[dict[str, Any]], department_id: int) -> dict[str, Any]:
@@ -45,16 +44,17 @@ def _invite(invites: list[dict[str, Any]], department_id: int) -> dict[str, Any]
         if invite["department"] == department_id:
             return invite
     raise BadRequest(
-        f"Department {department_id} is not invited to this consultation.",
-        zh=f"科室 {department_id} 未受邀参加本次会诊。",
+        "Department {department_id} is not invited to this consultation.",
+        department_id=department_id,
     )
 
 
-def _reviewer_only(ctx: Ctx, invite: dict[str, Any], what: str, what_zh: str) -> None:
+def _reviewer_only(ctx: Ctx, invite: dict[str, Any], what: str) -> None:
     if not access.reviews_department(actor_of(ctx), invite["department"]):
         raise Forbidden(
-            f"Only a reviewer of {department_label(invite)} may {what} for that department.",
-            zh=f"只有{department_label(invite)}的审核人才能为该科室{what_zh}。",
+            "Only a reviewer of {value} may {what} for that department.",
+            value=department_label(invite),
+            what=Msg(what),
         )
 
 
@@ -95,11 +95,10 @@ async def decide(ctx: Ctx, consultation_id: int, data: DecisionIn) -> Done:
     if trigger is None:
         raise BadRequest(
             "The decision is agree, agree_join or deny.",
-            zh="审核意见须为 agree（同意）、agree_join（同意并参与）或 deny（拒绝）。",
         )
     invites = await invites_of(consultation_id)
     invite = _invite(invites, data.department_id)
-    _reviewer_only(ctx, invite, "decide", "提交审核意见")
+    _reviewer_only(ctx, invite, N_("decide"))
     reason = data.reason.strip()[:2000]
 
     async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
@@ -117,8 +116,8 @@ async def decide(ctx: Ctx, consultation_id: int, data: DecisionIn) -> Done:
         )
         if not updated:
             raise Conflict(
-                f"{department_label(invite)} has already decided.",
-                zh=f"{department_label(invite)}已提交过审核意见。",
+                "{value} has already decided.",
+                value=department_label(invite),
             )
         if data.decision in AGREED and invite["expert"]:
             await join(consultation_id, invite["expert"], "expert")
@@ -155,7 +154,7 @@ async def adjust_expert(ctx: Ctx, consultation_id: int, data: ExpertIn) -> Done:
     await access.involvement(actor, consultation_id)
     invites = await invites_of(consultation_id)
     invite = _invite(invites, data.department_id)
-    _reviewer_only(ctx, invite, "choose the expert", "指定专家")
+    _reviewer_only(ctx, invite, N_("choose the expert"))
     dept = (
         await Department.select(Department.id, Department.name)
         .where(Department.id == data.department_id)
@@ -164,9 +163,7 @@ async def adjust_expert(ctx: Ctx, consultation_id: int, data: ExpertIn) -> Done:
     assert dept is not None
     await expert_in_department(data.user_id, dept)
     if invite["expert"] == data.user_id:
-        raise BadRequest(
-            "This doctor is already the department's expert.", zh="该医生已是该科室的专家。"
-        )
+        raise BadRequest("This doctor is already the department's expert.")
 
     async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
         await ConsultationInvite.update({ConsultationInvite.expert: data.user_id}).where(
@@ -205,8 +202,8 @@ async def applicant_step(ctx: Ctx, consultation_id: int, trigger: str, data: Ste
     who = await access.involvement(actor, consultation_id)
     if not who.applicant:
         raise Forbidden(
-            f"Only the applicant may {trigger} the consultation.",
-            zh=f"只有申请人才能{STEP_ZH.get(trigger, trigger)}。",
+            "Only the applicant may {trigger} the consultation.",
+            trigger=Msg(trigger, context="consultation step"),
         )
     invites = await invites_of(consultation_id)
     reason = data.reason.strip()[:2000]

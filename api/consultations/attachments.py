@@ -22,8 +22,9 @@ import anyio
 from api.consultations import access
 from api.consultations.schemas import AttachmentRead
 from api.consultations.service import OPEN_STATES, actor_of, attachments
-from api.consultations.steps import CASE, STATE_ZH, load, record_step
+from api.consultations.steps import CASE, load, record_step
 from kernel.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from kernel.i18n import N_, Listed, Msg
 from kernel.settings import get_settings
 from store.reads import note
 from store.tables import Attachment
@@ -34,17 +35,16 @@ MAX_BYTES = 20 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Kind:
-    label: str
-    label_zh: str
+    label: str  # an English word of the catalogue
     content_type: str
     extensions: tuple[str, ...]
 
 
-PDF = Kind("a PDF document", "PDF 文档", "application/pdf", (".pdf",))
-JPEG = Kind("a JPEG image", "JPEG 图片", "image/jpeg", (".jpg", ".jpeg"))
-PNG = Kind("a PNG image", "PNG 图片", "image/png", (".png",))
-DICOM = Kind("a DICOM file", "DICOM 文件", "application/dicom", (".dcm", ".dicom", ""))
-ZIP = Kind("a ZIP archive", "ZIP 压缩包", "application/zip", (".zip",))
+PDF = Kind(N_("a PDF document"), "application/pdf", (".pdf",))
+JPEG = Kind(N_("a JPEG image"), "image/jpeg", (".jpg", ".jpeg"))
+PNG = Kind(N_("a PNG image"), "image/png", (".png",))
+DICOM = Kind(N_("a DICOM file"), "application/dicom", (".dcm", ".dicom", ""))
+ZIP = Kind(N_("a ZIP archive"), "application/zip", (".zip",))
 
 
 def sniff(content: bytes) -> Kind | None:
@@ -75,38 +75,32 @@ def check(name: str, content: bytes) -> Kind:
     if not content:
         raise BadRequest(
             "Choose a file to attach; the upload was empty.",
-            zh="请选择要上传的附件；上传的文件为空。",
         )
     if len(content) > MAX_BYTES:
         raise TooLarge(
-            f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it or send a "
-            "smaller one.",
-            zh=f"文件超过 {MAX_BYTES // (1024 * 1024)} MB，请拆分后上传，或上传较小的文件。",
+            "The file is larger than {value} MB; split it or send a smaller one.",
+            value=MAX_BYTES // (1024 * 1024),
         )
     kind = sniff(content)
     if kind is None:
-        raise _unsupported(
-            f"Only PDF, JPEG, PNG, DICOM and ZIP files can be attached; {name!r} is none of them.",
-            f"只能上传 PDF、JPEG、PNG、DICOM 或 ZIP 格式的附件，{name!r} 不属于其中任何一种。",
+        raise UnsupportedType(
+            "Only PDF, JPEG, PNG, DICOM and ZIP files can be attached; {name!r} is none of them.",
+            name=name,
         )
     ext = Path(name).suffix.lower()
     if ext not in kind.extensions:
-        wanted = " or ".join(e for e in kind.extensions if e)
-        wanted_zh = " 或 ".join(e for e in kind.extensions if e)
-        raise _unsupported(
-            f"{name!r} contains {kind.label} but its name does not end in {wanted}; rename it "
+        raise UnsupportedType(
+            "{name!r} contains {label} but its name does not end in {wanted}; rename it "
             "and try again.",
-            f"{name!r} 的内容是 {kind.label_zh}，但文件名不以 {wanted_zh} 结尾，请重命名后重试。",
+            name=name,
+            label=Msg(kind.label),
+            wanted=Listed((e for e in kind.extensions if e), sep=N_(" or ")),
         )
     return kind
 
 
 class UnsupportedType(AppError):
     status_code = 415
-
-
-def _unsupported(message: str, zh: str) -> UnsupportedType:
-    return UnsupportedType(message, zh=zh)
 
 
 def folder() -> Path:
@@ -139,13 +133,12 @@ async def upload(
     if not who.editor:
         raise Forbidden(
             "Only the applicant and the participants add files to a consultation.",
-            zh="只有申请人和参与人可以为会诊上传附件。",
         )
     row = await load(consultation_id)
     if row["state"] not in OPEN_STATES:
         raise Conflict(
-            f"Files cannot be added to a consultation that is {row['state']}.",
-            zh=f"会诊当前为“{STATE_ZH.get(row['state'], row['state'])}”状态，不能上传附件。",
+            "Files cannot be added to a consultation that is {state}.",
+            state=Msg(row["state"], context="consultation state"),
         )
     name = clean_name(filename)
     kind = check(name, content or b"")
@@ -210,8 +203,8 @@ async def download(ctx: Ctx, consultation_id: int, attachment_id: int) -> Downlo
     path = folder() / row["storage_name"] if row else None
     if row is None or path is None or path.parent != folder() or not path.is_file():
         raise NotFound(
-            f"The consultation has no file with id {attachment_id}.",
-            zh=f"该会诊没有编号为 {attachment_id} 的附件。",
+            "The consultation has no file with id {attachment_id}.",
+            attachment_id=attachment_id,
         )
     note(detail=row["original_name"])  # audited by the route's declaration (api.phi)
     return Download(path, row["original_name"], row["content_type"])

@@ -32,7 +32,6 @@ from api.live import register_case_watcher
 from api.phi import phi
 from kernel.domain import Module
 from ui import i18n
-from ui.i18n_consultation import STRINGS as _STRINGS  # noqa: F401  (registers the Chinese)
 
 Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 GUARDS = [require_login, require_module(Module.consultation)]

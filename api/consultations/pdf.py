@@ -44,10 +44,9 @@ class ReportDocument:
 def check_fonts() -> None:
     if not REGULAR.is_file():
         raise FontMissing(
-            f"The Chinese font {REGULAR} is not installed on the server, so the report cannot "
-            "be printed; install Debian's fonts-noto-cjk (make setup).",
-            zh=f"服务器未安装中文字体 {REGULAR}，无法打印会诊报告；请安装 Debian 的 "
-            "fonts-noto-cjk 软件包（make setup）。",
+            "The Chinese font {regular} is not installed on the server, so the "
+            "report cannot be printed; install Debian's fonts-noto-cjk (make setup).",
+            regular=REGULAR,
         )
 
 

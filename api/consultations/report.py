@@ -24,7 +24,6 @@ from api.consultations.service import actor_of, live_lock, read
 from api.consultations.steps import (
     CASE,
     LOCK_TIMER,
-    STATE_ZH,
     facts,
     invites_of,
     load,
@@ -33,6 +32,7 @@ from api.consultations.steps import (
     user_topics,
 )
 from kernel.errors import BadRequest, Conflict, Forbidden
+from kernel.i18n import N_, Msg
 from states.consultation import CONSULTATION, ConsultationState
 from store.engine import apply
 from store.reads import note
@@ -59,15 +59,12 @@ async def _editor(ctx: Ctx, consultation_id: int) -> tuple[Actor, dict[str, Any]
     if not who.editor:
         raise Forbidden(
             "Only the participants of the consultation edit its report.",
-            zh="只有会诊参与人才能编辑会诊报告。",
         )
     row = await load(consultation_id)
     if row["state"] != ConsultationState.in_progress:
         raise Conflict(
-            "The report is written while the consultation is in progress; it is "
-            f"{row['state'].replace('_', ' ')}.",
-            zh="会诊报告只能在会诊进行中时书写；当前会诊状态为"
-            f"“{STATE_ZH.get(row['state'], row['state'])}”。",
+            "The report is written while the consultation is in progress; it is {state}.",
+            state=Msg(row["state"].replace("_", " "), context="consultation state"),
             extra={"state": row["state"]},
         )
     return actor, row
@@ -79,15 +76,19 @@ async def _held_elsewhere(consultation_id: int, actor: Actor) -> Conflict | None
     if holder is None or holder == actor.user_id:
         return None
     user = await User.select(User.display_name).where(User.id == holder).first()
-    name = user["display_name"] if user else f"user {holder}"
-    name_zh = user["display_name"] if user else f"用户 {holder}"
+    name = user["display_name"] if user else Msg("user {id}", id=holder)
     assert until is not None
     local = until.astimezone(await hospital_zone(actor.hospital_id))
     return Conflict(
-        f"{name} is editing the report (locked until {local:%H:%M}); try again when they "
-        "have saved.",
-        zh=f"{name_zh}正在编辑会诊报告（锁定至 {local:%H:%M}），请待其保存后再试。",
-        extra={"lock_holder": holder, "lock_holder_name": name, "lock_until": until.isoformat()},
+        "{name} is editing the report (locked until {local:%H:%M}); try again when "
+        "they have saved.",
+        name=name,
+        local=local,
+        extra={
+            "lock_holder": holder,
+            "lock_holder_name": str(name),
+            "lock_until": until.isoformat(),
+        },
     )
 
 
@@ -128,7 +129,6 @@ async def take_lock(ctx: Ctx, consultation_id: int) -> ReportLock:
     if not taken:
         raise await _held_elsewhere(consultation_id, actor) or Conflict(
             "The report cannot be locked now; reload the page.",
-            zh="当前无法锁定会诊报告，请刷新页面。",
         )
     name = await User.select(User.display_name).where(User.id == actor.user_id).first()
     return ReportLock(
@@ -142,11 +142,10 @@ async def release_lock(ctx: Ctx, consultation_id: int) -> Done:
     await access.involvement(actor, consultation_id)
     if held := await _held_elsewhere(consultation_id, actor):
         raise Conflict(
-            f"{held.extra['lock_holder_name']} holds the lock of the report; only they can "
-            "unlock it (it frees itself after "
-            f"{LOCK_MINUTES} minutes without a save).",
-            zh=f"{held.extra['lock_holder_name']}持有会诊报告的锁定；只有其本人可以解锁"
-            f"（{LOCK_MINUTES} 分钟内无保存将自动释放）。",
+            "{lock_holder_name} holds the lock of the report; only they can unlock "
+            "it (it frees itself after {lock_minutes} minutes without a save).",
+            lock_holder_name=held.extra["lock_holder_name"],
+            lock_minutes=LOCK_MINUTES,
             extra=held.extra,
         )
     async with unit_of_work(ctx) as uow:
@@ -213,8 +212,9 @@ async def save(ctx: Ctx, consultation_id: int, data: ReportIn) -> Done:
     actor, row = await _editor(ctx, consultation_id)
     if len(data.text) > MAX_REPORT_CHARS:
         raise BadRequest(
-            f"The report is {len(data.text)} characters long; at most {MAX_REPORT_CHARS} fit.",
-            zh=f"会诊报告为 {len(data.text)} 个字符，最多允许 {MAX_REPORT_CHARS} 个字符。",
+            "The report is {n} characters long; at most {max_report_chars} fit.",
+            n=len(data.text),
+            max_report_chars=MAX_REPORT_CHARS,
         )
     at = now()
     new_version = data.report_version + 1
@@ -282,18 +282,18 @@ async def _save_refusal(consultation_id: int, actor: Actor, seen: int) -> Confli
             if last
             else None
         )
-        by = f" by {author['display_name']}" if author else ""
-        by_zh = author["display_name"] if author else ""
+        by = Msg(" by {name}", name=author["display_name"]) if author else ""
         return Conflict(
-            f"The report was saved{by} meanwhile (version {row['report_version']}, you edited "
-            f"version {seen}). Copy your text, reload, and merge your changes.",
-            zh=f"会诊报告在此期间已被{by_zh}保存（当前为版本 {row['report_version']}，"
-            f"您编辑的是版本 {seen}）。请复制您的内容，刷新页面后再合并您的修改。",
+            "The report was saved{by} meanwhile (version {report_version}, you "
+            "edited version {seen}). Copy your text, reload, and merge your changes.",
+            by=by,
+            report_version=row["report_version"],
+            seen=seen,
             extra={"report_version": row["report_version"]},
         )
     return Conflict(
-        f"The report cannot be saved now; the consultation is {row['state']}.",
-        zh=f"当前无法保存会诊报告：会诊状态为“{STATE_ZH.get(row['state'], row['state'])}”。",
+        "The report cannot be saved now; the consultation is {state}.",
+        state=Msg(row["state"], context="consultation state"),
     )
 
 
@@ -332,9 +332,9 @@ async def printable(ctx: Ctx, consultation_id: int, _: Callable[[str], str]) -> 
     actor = actor_of(ctx)
     data = await read(actor, consultation_id)
     if not data.report.text.strip():
-        message = "There is no report to print yet; write and save it first."
+        message = N_("There is no report to print yet; write and save it first.")
         await audit_refusal(ctx, "consultation.report_print", f"409: {message}", "failure")
-        raise Conflict(message, zh="尚无可打印的会诊报告，请先书写并保存。", audited=True)
+        raise Conflict(message, audited=True)
     zone = await hospital_zone(actor.hospital_id)
 
     def local(value: str | None) -> str:

@@ -38,6 +38,7 @@ from api.consultations.steps import (
 )
 from kernel.domain import Kind, Module
 from kernel.errors import BadRequest, Forbidden, Unauthorized
+from kernel.i18n import Msg
 from states.consultation import CONSULTATION, ConsultationState
 from store.engine import timeline as case_timeline
 from store.scoping import patient_hospital_ids
@@ -62,20 +63,12 @@ OPEN_STATES = (
     ConsultationState.scheduled,
     ConsultationState.in_progress,
 )
-# The Chinese of the fields named in refusals (the UI's words).
-WHAT_ZH = {
-    "patient's name": "患者姓名",
-    "HIS number": "HIS 号",
-    "topic": "会诊主题",
-    "clinical summary": "病情摘要",
-}
 
 
 def actor_of(ctx: Ctx) -> Actor:
     if ctx.actor is None:
         raise Unauthorized(
             "Please log in; your session is missing or has expired.",
-            zh="您尚未登录或会话已过期，请重新登录。",
         )
     return ctx.actor
 
@@ -86,11 +79,13 @@ def actor_of(ctx: Ctx) -> Actor:
 def _text(value: str, what: str, limit: int, required: bool = False) -> str:
     value = value.strip()
     if required and not value:
-        raise BadRequest(f"Please enter the {what}.", zh=f"请填写{WHAT_ZH.get(what, what)}。")
+        raise BadRequest("Please enter the {what}.", what=Msg(what))
     if len(value) > limit:
         raise BadRequest(
-            f"The {what} is {len(value)} characters long; at most {limit} fit.",
-            zh=f"{WHAT_ZH.get(what, what)}为 {len(value)} 个字符，最多允许 {limit} 个字符。",
+            "The {what} is {n} characters long; at most {limit} fit.",
+            what=Msg(what),
+            n=len(value),
+            limit=limit,
         )
     return value
 
@@ -101,8 +96,8 @@ async def parse_time(value: str, hospital_id: int | None) -> datetime:
         at = datetime.fromisoformat(value.strip())
     except ValueError:
         raise BadRequest(
-            f"The scheduled time {value!r} is not a date and time like 2026-12-01T09:30.",
-            zh=f"会诊时间 {value!r} 不是有效的日期和时间（格式如 2026-12-01T09:30）。",
+            "The scheduled time {value!r} is not a date and time like 2026-12-01T09:30.",
+            value=value,
         ) from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=await hospital_zone(hospital_id))
@@ -115,7 +110,6 @@ def _patient(data: ConsultationCreate) -> PatientRead:
     if sex not in SEXES:
         raise BadRequest(
             "The patient's sex is male, female or other (or left empty).",
-            zh="患者性别须为 male（男）、female（女）、other（其他）或留空。",
         )
     birth = p.birth_date.strip()
     if birth:
@@ -123,18 +117,15 @@ def _patient(data: ConsultationCreate) -> PatientRead:
             born = date.fromisoformat(birth)
         except ValueError:
             raise BadRequest(
-                f"The birth date {birth!r} is not a date like 1970-01-31.",
-                zh=f"出生日期 {birth!r} 不是有效的日期（格式如 1970-01-31）。",
+                "The birth date {birth!r} is not a date like 1970-01-31.",
+                birth=birth,
             ) from None
         if born > now().date():
-            raise BadRequest(
-                "The patient's birth date lies in the future.", zh="患者的出生日期晚于今天。"
-            )
+            raise BadRequest("The patient's birth date lies in the future.")
     id_number = p.id_number.strip().upper()
     if id_number and not ID_NUMBER_RE.fullmatch(id_number):
         raise BadRequest(
             "The ID number has letters and digits only, at most 32 of them.",
-            zh="身份证号只能包含字母和数字，最多 32 位。",
         )
     return PatientRead(
         name=_text(p.name, "patient's name", 100),
@@ -162,17 +153,16 @@ async def consultation_hospitals(alliance_id: int | None) -> dict[int, str]:
 
 async def _checked_invites(actor: Actor, data: ConsultationCreate) -> list[dict[str, Any]]:
     if not data.invites:
-        raise BadRequest("Invite at least one department.", zh="请至少邀请一个科室。")
+        raise BadRequest("Invite at least one department.")
     if len(data.invites) > MAX_INVITES:
         raise BadRequest(
-            f"At most {MAX_INVITES} departments can be invited to one consultation.",
-            zh=f"一次会诊最多可邀请 {MAX_INVITES} 个科室。",
+            "At most {max_invites} departments can be invited to one consultation.",
+            max_invites=MAX_INVITES,
         )
     ids = [i.department_id for i in data.invites]
     if len(set(ids)) != len(ids):
         raise BadRequest(
             "A department is invited twice; invite each department once.",
-            zh="有科室被重复邀请，每个科室只能邀请一次。",
         )
     hospitals = await consultation_hospitals(actor.alliance_id)
     departments = {
@@ -186,10 +176,10 @@ async def _checked_invites(actor: Actor, data: ConsultationCreate) -> list[dict[
         dept = departments.get(invite.department_id)
         if dept is None or not dept["active"] or dept["hospital"] not in hospitals:
             raise BadRequest(
-                f"Department {invite.department_id} cannot be invited: it does not exist, is "
-                "switched off, or its hospital does not take part in remote consultation.",
-                zh=f"无法邀请科室 {invite.department_id}：该科室不存在、已停用，"
-                "或其所在医院未开通远程会诊。",
+                "Department {department_id} cannot be invited: it does not exist, is "
+                "switched off, or its hospital does not take part in remote "
+                "consultation.",
+                department_id=invite.department_id,
             )
         if invite.expert_id is not None:
             await expert_in_department(invite.expert_id, dept)
@@ -213,8 +203,8 @@ async def expert_in_department(user_id: int, dept: dict[str, Any]) -> None:
     )
     if not ok:
         raise BadRequest(
-            f"The chosen expert is not an active doctor of {dept['name']}.",
-            zh=f"所选专家不是{dept['name']}的在职医生。",
+            "The chosen expert is not an active doctor of {name}.",
+            name=dept["name"],
         )
 
 
@@ -223,7 +213,6 @@ async def create(ctx: Ctx, data: ConsultationCreate) -> ConsultationRead:
     if actor.kind != Kind.doctor or APPLY not in actor.permissions:
         raise Forbidden(
             "Your role lacks the permission to apply for a consultation.",
-            zh="您的角色没有申请会诊的权限。",
         )
     topic = _text(data.topic, "topic", 200, required=True)
     summary = _text(data.clinical_summary, "clinical summary", 10_000)
@@ -231,12 +220,9 @@ async def create(ctx: Ctx, data: ConsultationCreate) -> ConsultationRead:
     if scheduled < now() - timedelta(minutes=5):
         raise BadRequest(
             "The scheduled time lies in the past; choose a time to come.",
-            zh="会诊时间已过，请选择将来的时间。",
         )
     if scheduled > now() + timedelta(days=366):
-        raise BadRequest(
-            "The scheduled time is more than a year ahead.", zh="会诊时间距今超过一年。"
-        )
+        raise BadRequest("The scheduled time is more than a year ahead.")
     patient = _patient(data)
     invites = await _checked_invites(actor, data)
     assert actor.hospital_id is not None
@@ -366,7 +352,7 @@ def _actions(
         if decision.allowed:
             actions.append(trigger)
         elif any(s.trigger == trigger and state in s.sources for s in CONSULTATION.steps):
-            blocked[trigger] = decision.reason
+            blocked[trigger] = str(decision.reason)
     return actions, blocked
 
 
@@ -524,7 +510,6 @@ async def log(actor: Actor, q: str = "", offset: int = 0, limit: int = 50) -> Lo
     if not hospital_ids:
         raise Forbidden(
             "The consultation log is for hospital administrators.",
-            zh="会诊日志仅供医院管理员查看。",
         )
     if not hospital_ids:
         return LogPage(0, [])

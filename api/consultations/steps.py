@@ -29,16 +29,6 @@ from store.uow import UnitOfWork, now
 CASE = "consultation"
 REMINDER = "reminder"  # the "starts soon" timer (api/consultations/reminders.py sends it)
 LOCK_TIMER = "report_lock_expiry"  # the report lock's expiry (api/consultations/report.py)
-# The Chinese of the consultation's states, for the Chinese of refusals only (the UI's words).
-STATE_ZH = {
-    "reviewing": "审核中",
-    "scheduled": "待开始",
-    "in_progress": "进行中",
-    "finished": "已完成",
-    "rejected": "已拒绝",
-    "withdrawn": "已撤回",
-    "cancelled": "已取消",
-}
 
 
 def topic(consultation_id: int) -> str:
@@ -61,8 +51,8 @@ async def load(consultation_id: int) -> dict[str, Any]:
     )
     if row is None:
         raise NotFound(
-            f"No consultation with id {consultation_id} exists.",
-            zh=f"不存在编号为 {consultation_id} 的会诊。",
+            "No consultation with id {consultation_id} exists.",
+            consultation_id=consultation_id,
         )
     return row
 

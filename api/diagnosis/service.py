@@ -28,6 +28,7 @@ from api.diagnosis.schemas import (
 )
 from kernel.domain import Kind, Module, Permission
 from kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from kernel.i18n import Listed, Msg
 from states.diagnosis import DIAGNOSIS, DiagnosisFacts, DiagnosisState
 from store.engine import timeline as case_timeline
 from store.examinations import get_examination
@@ -56,22 +57,12 @@ COLUMNS = (
     DR.hospital.name,
     DR.target_hospital.name,
 )
-# Chinese of the error messages: an examination's status and a step, in the UI's words.
-EXAM_STATUS_ZH: dict[str, str] = {
-    "images_arrived": "影像已到达",
-    "report_draft": "报告草稿",
-    "initial_report": "初步报告",
-    "reviewed": "已审核",
-    "printed": "已打印",
-}
-ACTION_ZH: dict[str, str] = {"accept": "接受", "reject": "拒绝", "cancel": "取消"}
 
 
 def actor_of(ctx: Ctx) -> Actor:
     if ctx.actor is None:
         raise Unauthorized(
             "Please log in; your session is missing or has expired.",
-            zh="您尚未登录或会话已过期，请重新登录。",
         )
     return ctx.actor
 
@@ -115,9 +106,9 @@ def actions_for(actor: Actor, row: dict[str, Any]) -> list[str]:
 
 def not_found(request_id: int) -> NotFound:
     return NotFound(
-        f"No remote diagnosis request with id {request_id} exists, or it belongs to other "
-        "hospitals.",
-        zh=f"不存在编号为 {request_id} 的远程诊断申请，或该申请属于其他医院。",
+        "No remote diagnosis request with id {request_id} exists, or it belongs to "
+        "other hospitals.",
+        request_id=request_id,
     )
 
 
@@ -211,40 +202,36 @@ async def create(ctx: Ctx, data: RequestCreate) -> RequestDetail:
     if actor.kind != Kind.doctor or actor.hospital_id is None:
         raise Forbidden(
             "Only a doctor of the examination's hospital sends it for remote diagnosis.",
-            zh="只有该检查所属医院的医生才能申请远程诊断。",
         )
     clinical_info = data.clinical_info.strip()
     if len(clinical_info) > MAX_CLINICAL_INFO:
         raise BadRequest(
-            f"The clinical information is {len(clinical_info)} characters long; at most "
-            f"{MAX_CLINICAL_INFO} fit.",
-            zh=f"临床资料为 {len(clinical_info)} 个字符，最多允许 {MAX_CLINICAL_INFO} 个字符。",
+            "The clinical information is {n} characters long; at most {max_clinical_info} fit.",
+            n=len(clinical_info),
+            max_clinical_info=MAX_CLINICAL_INFO,
         )
     exam = await get_examination(actor, data.examination_id)
     if exam["hospital"] != actor.hospital_id:
         raise Forbidden(
-            "This examination belongs to another hospital; only its own hospital sends it for "
-            "remote diagnosis.",
-            zh="该检查属于其他医院，只有其所属医院才能申请远程诊断。",
+            "This examination belongs to another hospital; only its own hospital "
+            "sends it for remote diagnosis.",
         )
     if data.target_hospital_id == actor.hospital_id:
         raise BadRequest(
             "Your hospital cannot send a remote diagnosis request to itself.",
-            zh="不能向本院发送远程诊断申请。",
         )
     if data.target_hospital_id not in {t.id for t in await targets(actor)}:
         raise BadRequest(
-            f"Hospital {data.target_hospital_id} cannot diagnose this examination: send it to "
-            "an active hospital of your alliance that has remote diagnosis switched on.",
-            zh=f"医院 {data.target_hospital_id} 无法诊断该检查：请发送至本医联体内"
-            "已启用且开通了远程诊断的医院。",
+            "Hospital {target_hospital_id} cannot diagnose this examination: send it "
+            "to an active hospital of your alliance that has remote diagnosis "
+            "switched on.",
+            target_hospital_id=data.target_hospital_id,
         )
     if exam["status"] not in SENDABLE_STATUSES:
-        status_zh = EXAM_STATUS_ZH.get(exam["status"], exam["status"])
         raise Conflict(
-            f"The examination's report is already past its draft ({exam['status']}); it is "
+            "The examination's report is already past its draft ({status}); it is "
             "reported here and cannot be sent for remote diagnosis.",
-            zh=f"该检查报告已超过草稿阶段（{status_zh}），由本院出具报告，不能再申请远程诊断。",
+            status=Msg(exam["status"], context="exam status"),
             extra={"status": exam["status"]},
         )
     request_id = await store.create_request(
@@ -267,40 +254,38 @@ async def step(
         if mine != "target" or not may_decide(actor):
             raise Forbidden(
                 "Only a doctor of the diagnosing hospital with the report.write or "
-                "report.review permission, or its administrator, accepts or rejects a request.",
-                zh="只有诊断医院中具有“书写报告”或“审核报告”权限的医生，或该医院的管理员，"
-                "才能接受或拒绝申请。",
+                "report.review permission, or its administrator, accepts or rejects "
+                "a request.",
             )
     elif trigger == "cancel":
         if mine != "requester" or not may_cancel(actor):
             raise Forbidden(
                 "Only the requesting hospital cancels its request.",
-                zh="只有申请医院才能取消其申请。",
             )
     else:
         raise NotFound(
-            f"A remote diagnosis request has no action {trigger!r}.",
-            zh=f"远程诊断申请没有 {trigger!r} 操作。",
+            "A remote diagnosis request has no action {trigger!r}.",
+            trigger=trigger,
         )
     if trigger == "reject":
         reason = reason.strip()
         if not reason:
             raise BadRequest(
                 "Please give the reason for rejecting the request.",
-                zh="请填写拒绝该申请的原因。",
             )
         if len(reason) > MAX_REASON:
             raise BadRequest(
-                f"The reason is {len(reason)} characters long; at most {MAX_REASON} fit.",
-                zh=f"原因为 {len(reason)} 个字符，最多允许 {MAX_REASON} 个字符。",
+                "The reason is {n} characters long; at most {max_reason} fit.",
+                n=len(reason),
+                max_reason=MAX_REASON,
             )
     if row["state"] != WAITING:
         verb = "cancelled" if trigger == "cancel" else f"{trigger}ed"
-        state_zh = store.STATE_ZH.get(row["state"], row["state"])
         raise Conflict(
-            f"The request is already {row['state'].replace('_', ' ')}; only a request that "
-            f"waits for acceptance can be {verb}.",
-            zh=f"该申请当前状态为“{state_zh}”，只有等待接收的申请才能{ACTION_ZH[trigger]}。",
+            "The request is already {state}; only a request that waits for acceptance can "
+            "be {verb}.",
+            state=Msg(row["state"].replace("_", " "), context="diagnosis state"),
+            verb=Msg(verb, context="diagnosis action"),
             extra={"state": row["state"], "version": row["version"]},
         )
     await store.apply_step(ctx, request_id, trigger, version=version, reason=reason)
@@ -326,7 +311,6 @@ def _cursor(value: str) -> tuple[bool, int]:
     except ValueError:
         raise BadRequest(
             "The cursor is malformed; start again from the first page.",
-            zh="翻页参数无效，请从第一页重新开始。",
         ) from None
 
 
@@ -343,15 +327,13 @@ async def list_requests(
     if box not in BOXES:
         raise BadRequest(
             "The box is incoming or outgoing.",
-            zh="列表须为 incoming（收到的申请）或 outgoing（发出的申请）。",
         )
     if state and state != "open" and state not in STATES:
         raise BadRequest(
-            f"The state is one of open, {', '.join(STATES)} (or none for all).",
-            zh=f"状态须为 open、{'、'.join(STATES)} 之一（留空表示全部）。",
+            "The state is one of {states} (or none for all).", states=Listed(["open", *STATES])
         )
     if not 1 <= limit <= 200:
-        raise BadRequest("The limit is between 1 and 200.", zh="每页数量须在 1 到 200 之间。")
+        raise BadRequest("The limit is between 1 and 200.")
     where: list[Any] = []
     column: Any
     own = patient_hospital_ids(actor)

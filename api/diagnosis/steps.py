@@ -22,6 +22,7 @@ import msgspec
 
 from kernel.domain import Kind, Permission
 from kernel.errors import Conflict, NotFound
+from kernel.i18n import Msg
 from states.diagnosis import (
     ACCEPTED,
     CLOSED,
@@ -38,18 +39,6 @@ from store.uow import Ctx, UnitOfWork, now, unit_of_work
 
 CASE = DIAGNOSIS.name
 CLOSED_STATES = [s.value for s in CLOSED]
-# A request's state as the Chinese of an error message says it (the UI's words).
-STATE_ZH: dict[str, str] = {
-    "requested": "等待接收",
-    "accepted": "已接受",
-    "rejected": "已拒绝",
-    "cancelled": "已取消",
-    "reporting": "报告中",
-    "initial_report": "已初诊",
-    "reviewed": "已审核",
-    "returned": "已退回修改",
-    "printed": "已打印",
-}
 
 
 def topics(request: dict[str, Any]) -> list[str]:
@@ -60,8 +49,8 @@ async def load(request_id: int) -> dict[str, Any]:
     row = await DiagnosisRequest.select().where(DiagnosisRequest.id == request_id).first()
     if row is None:
         raise NotFound(
-            f"No remote diagnosis request with id {request_id} exists.",
-            zh=f"不存在编号为 {request_id} 的远程诊断申请。",
+            "No remote diagnosis request with id {request_id} exists.",
+            request_id=request_id,
         )
     return row
 
@@ -94,8 +83,8 @@ async def reporting_hospital(exam: dict[str, Any]) -> int:
     if request["state"] == DiagnosisState.requested:
         name = await hospital_name(int(request["target_hospital"]))
         raise Conflict(
-            f"The examination waits for {name} to accept the remote diagnosis request.",
-            zh=f"该检查正在等待{name}接受远程诊断申请。",
+            "The examination waits for {name} to accept the remote diagnosis request.",
+            name=name,
             extra={"request_id": request["id"], "state": request["state"]},
         )
     assert request["state"] in ACCEPTED
@@ -207,10 +196,10 @@ async def create_request(
         existing = await open_request(int(exam["id"]))
         if existing is not None:
             raise Conflict(
-                f"The examination already has an open remote diagnosis request "
-                f"(#{existing['id']}, {existing['state']}); cancel it first.",
-                zh=f"该检查已有进行中的远程诊断申请（#{existing['id']}，"
-                f"{STATE_ZH.get(existing['state'], existing['state'])}），请先取消该申请。",
+                "The examination already has an open remote diagnosis request "
+                "(#{id}, {state}); cancel it first.",
+                id=existing["id"],
+                state=Msg(existing["state"], context="diagnosis state"),
                 extra={"request_id": existing["id"], "state": existing["state"]},
             )
         values = {

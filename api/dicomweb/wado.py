@@ -38,8 +38,9 @@ def parse_frame_list(text: str) -> list[int]:
         part = part.strip()
         if not (part.isascii() and part.isdigit()) or int(part) < 1:
             raise BadRequest(
-                f"The frame list {text[:60]!r} is malformed: frame numbers are whole numbers "
-                "from 1, separated by commas."
+                "The frame list {text!r} is malformed: frame numbers are whole numbers "
+                "from 1, separated by commas.",
+                text=text[:60],
             )
         numbers.append(int(part) - 1)
     if len(numbers) > MAX_FRAMES_PER_REQUEST:

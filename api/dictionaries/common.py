@@ -12,28 +12,18 @@ from piccolo.table import Table
 
 from api.management.service import actor_of, changed_fields, versioned_update
 from kernel.errors import BadRequest, Conflict
+from kernel.i18n import Msg
 from store.uow import Ctx, unit_of_work
 
 CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 MAX_PER_PAGE = 200
-# The Chinese of the dictionary rows named in refusals (the UI's words).
-WHAT_ZH = {
-    "device type": "设备类型",
-    "device": "设备",
-    "body part": "检查部位",
-    "check item": "检查项目",
-    "report template": "报告模板",
-    "phrase": "知识库短语",
-}
 
 
 def paging(page: int, per_page: int) -> tuple[int, int]:
     if page < 1:
-        raise BadRequest("The page number starts at 1.", zh="页码从 1 开始。")
+        raise BadRequest("The page number starts at 1.")
     if not 1 <= per_page <= MAX_PER_PAGE:
-        raise BadRequest(
-            f"Between 1 and {MAX_PER_PAGE} rows a page.", zh=f"每页 1 至 {MAX_PER_PAGE} 条。"
-        )
+        raise BadRequest("Between 1 and {max_per_page} rows a page.", max_per_page=MAX_PER_PAGE)
     return page, per_page
 
 
@@ -41,9 +31,10 @@ def clean_code(value: str, what: str, max_len: int = 32) -> str:
     value = value.strip().upper()
     if not CODE_RE.fullmatch(value) or len(value) > max_len:
         raise BadRequest(
-            f"A {what} code has 1–{max_len} letters, digits, '.', '-' or '_' (got {value[:40]!r}).",
-            zh=f"{WHAT_ZH.get(what, what)}编码须由 1–{max_len} 个字母、数字、'.'、'-' 或 '_' "
-            f"组成（当前为 {value[:40]!r}）。",
+            "A {what} code has 1–{max_len} letters, digits, '.', '-' or '_' (got {value!r}).",
+            what=Msg(what),
+            max_len=max_len,
+            value=value[:40],
         )
     return value
 
@@ -64,8 +55,9 @@ async def code_free(
         query = query.where(table._meta.primary_key != except_id)
     if await query:
         raise Conflict(
-            f"The {what} code {code!r} is taken in this hospital.",
-            zh=f"{WHAT_ZH.get(what, what)}编码 {code!r} 在本院已被使用。",
+            "The {what} code {code!r} is taken in this hospital.",
+            what=Msg(what),
+            code=code,
         )
 
 

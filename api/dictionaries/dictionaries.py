@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.dictionaries.common import (
-    WHAT_ZH,
     actor_of,
     apply_update,
     clean_code,
@@ -33,6 +32,7 @@ from api.dictionaries.schemas import (
 )
 from api.management.service import clean_text, own_hospital, unique_or_conflict
 from kernel.errors import BadRequest
+from kernel.i18n import Msg
 from store.scoping import get_visible, visible
 from store.tables import BodyPart, CheckItem, Device, DeviceType
 from store.uow import Actor, Ctx, now, unit_of_work
@@ -49,9 +49,7 @@ class ListQuery:
         self.q = q.strip()[:100]
         self.page, self.per_page = check_paging(page, per_page)
         if active not in ("", "true", "false"):
-            raise BadRequest(
-                "active is 'true', 'false' or empty.", zh="active 须为 'true'、'false' 或留空。"
-            )
+            raise BadRequest("active is 'true', 'false' or empty.")
         self.active = active
 
 
@@ -137,8 +135,9 @@ async def _own(table: Any, row_id: int, actor: Actor, what: str) -> None:
     """A reference to another dictionary row must stay inside the actor's hospital."""
     if not await table.exists().where(table.id == row_id, table.hospital == own_hospital(actor)):
         raise BadRequest(
-            f"The {what} {row_id} is not in this hospital's dictionary.",
-            zh=f"编号为 {row_id} 的{WHAT_ZH.get(what, what)}不在本院字典中。",
+            "The {what} {row_id} is not in this hospital's dictionary.",
+            what=Msg(what),
+            row_id=row_id,
         )
 
 
@@ -312,20 +311,17 @@ async def get_check_item(actor: Actor, item_id: int) -> CheckItemRead:
 def _cloud_film(visible_when: str, hours: int) -> None:
     if visible_when not in VISIBILITY:
         raise BadRequest(
-            "cloud_film_visible is 'after_review' (the patient sees the film once the report "
-            "is reviewed) or 'after_hours' (N hours after the exam).",
-            zh="cloud_film_visible 须为 'after_review'（报告审核后患者可见云胶片）或 "
-            "'after_hours'（检查后 N 小时可见）。",
+            "cloud_film_visible is 'after_review' (the patient sees the film once "
+            "the report is reviewed) or 'after_hours' (N hours after the exam).",
         )
     if not 0 <= hours <= MAX_HOURS:
         raise BadRequest(
-            f"cloud_film_hours is between 0 and {MAX_HOURS}.",
-            zh=f"cloud_film_hours 须在 0 至 {MAX_HOURS} 之间。",
+            "cloud_film_hours is between 0 and {max_hours}.",
+            max_hours=MAX_HOURS,
         )
     if visible_when == "after_hours" and hours == 0:
         raise BadRequest(
             "With 'after_hours', say after how many hours (at least 1).",
-            zh="选择 'after_hours' 时，请填写检查后多少小时患者可见（至少 1 小时）。",
         )
 
 
@@ -333,10 +329,9 @@ def _category(value: str) -> str:
     value = value.strip()
     if value not in EXAM_CATEGORIES:
         raise BadRequest(
-            f"Unknown exam category {value[:40]!r}; use one of: "
-            f"{', '.join(c for c in EXAM_CATEGORIES if c)} (or empty).",
-            zh=f"未知的检查类别 {value[:40]!r}；可选值："
-            f"{', '.join(c for c in EXAM_CATEGORIES if c)}（或留空）。",
+            "Unknown exam category {value!r}; use one of: {value2} (or empty).",
+            value=value[:40],
+            value2=", ".join(c for c in EXAM_CATEGORIES if c),
         )
     return value
 

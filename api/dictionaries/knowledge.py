@@ -14,6 +14,7 @@ from api.dictionaries.common import actor_of, apply_update, like_pattern
 from api.dictionaries.schemas import PhraseCreate, PhrasePage, PhraseRead, PhraseUpdate
 from api.management.service import clean_text, own_hospital
 from kernel.errors import BadRequest, NotFound
+from kernel.i18n import N_
 from store.scoping import visible
 from store.tables import KnowledgePhrase
 from store.uow import Actor, Ctx, now, unit_of_work
@@ -70,7 +71,6 @@ async def search(
     if page < 1 or not 1 <= per_page <= 100:
         raise BadRequest(
             "The page starts at 1; between 1 and 100 phrases a page.",
-            zh="页码从 1 开始；每页 1 至 100 条短语。",
         )
     terms = [t for t in q.lower().split() if t][:8]
     query = visible(KnowledgePhrase, actor).where(_mine(actor))
@@ -94,8 +94,8 @@ async def get_phrase(actor: Actor, phrase_id: int) -> PhraseRead:
     )
     if row is None:
         raise NotFound(
-            f"No phrase with id {phrase_id} exists, or it is not yours to see.",
-            zh=f"不存在编号为 {phrase_id} 的知识库短语，或您无权查看。",
+            "No phrase with id {phrase_id} exists, or it is not yours to see.",
+            phrase_id=phrase_id,
         )
     return _read(row)
 
@@ -112,12 +112,9 @@ async def add_phrase(ctx: Ctx, data: PhraseCreate) -> PhraseRead:
     hospital_id = own_hospital(actor)
     if data.personal == actor.is_admin:
         raise BadRequest(
-            "The administrator keeps the hospital's phrases; a doctor adds personal ones."
+            N_("The administrator keeps the hospital's phrases; a doctor adds personal ones.")
             if actor.is_admin
-            else "A doctor adds personal phrases; the hospital's are kept by its administrator.",
-            zh="本院的知识库短语由管理员维护；个人短语由医生自行添加。"
-            if actor.is_admin
-            else "医生只能添加个人短语；本院的知识库短语由管理员维护。",
+            else N_("A doctor adds personal phrases; the hospital's are kept by its administrator.")
         )
     t: dict[str, Any] = _texts({k: getattr(data, k) for k in TEXTS})
     async with unit_of_work(ctx) as uow:
@@ -143,8 +140,8 @@ async def update_phrase(ctx: Ctx, phrase_id: int, data: PhraseUpdate) -> PhraseR
     current = await get_phrase(actor, phrase_id)
     if current.personal != (not actor.is_admin):
         raise NotFound(
-            f"No phrase with id {phrase_id} exists, or it is not yours to change.",
-            zh=f"不存在编号为 {phrase_id} 的知识库短语，或您无权修改。",
+            "No phrase with id {phrase_id} exists, or it is not yours to change.",
+            phrase_id=phrase_id,
         )
     t = _texts(
         {

@@ -29,6 +29,7 @@ from api.dictionaries.schemas import (
 )
 from api.management.service import clean_text, own_hospital
 from kernel.errors import BadRequest, Forbidden, NotFound
+from kernel.i18n import Msg
 from store.examinations import get_examination, hospital_zone
 from store.reads import note
 from store.scoping import visible
@@ -57,14 +58,6 @@ FIELDS: dict[str, str] = {
 SCOPES = ("hospital", "department", "personal")
 FORMATS = ("title_format", "header_format", "findings_format", "impression_format", "footer_format")
 LIMITS = {"title_format": 200}
-# The Chinese of the formats named in refusals (``what`` is the key with spaces).
-FORMAT_ZH = {
-    "title format": "标题格式",
-    "header format": "页眉格式",
-    "findings format": "检查所见格式",
-    "impression format": "诊断意见格式",
-    "footer format": "页脚格式",
-}
 SEX = {"M": "男", "F": "女", "O": "其他"}
 
 SAMPLE: dict[str, str] = {
@@ -93,13 +86,13 @@ def field_list() -> list[FieldInfo]:
 
 def placeholders(text: str, what: str) -> list[str]:
     """The field names ``text`` uses; a malformed or unknown placeholder is a 400."""
-    what_zh = FORMAT_ZH.get(what, what)
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise BadRequest(
-            f"The {what} has an unbalanced brace ({exc}); write {{{{ or }}}} for a literal one.",
-            zh=f"{what_zh}中的花括号不成对（{exc}）；花括号本身请写作 {{{{ 或 }}}}。",
+            "The {what} has an unbalanced brace ({exc}); write {{{{ or }}}} for a literal one.",
+            what=Msg(what),
+            exc=exc,
         ) from None
     names = []
     for _literal, name, spec, conversion in parsed:
@@ -107,8 +100,10 @@ def placeholders(text: str, what: str) -> list[str]:
             continue
         if name not in FIELDS or spec or conversion:
             raise BadRequest(
-                f"Unknown placeholder {{{name}}} in the {what}; known fields: {', '.join(FIELDS)}.",
-                zh=f"{what_zh}中有未知的占位符 {{{name}}}；可用字段：{', '.join(FIELDS)}。",
+                "Unknown placeholder {{{name}}} in the {what}; known fields: {value}.",
+                name=name,
+                what=Msg(what),
+                value=", ".join(FIELDS),
             )
         names.append(name)
     return names
@@ -118,26 +113,27 @@ def check_formats(shown: list[str], formats: dict[str, str]) -> list[str]:
     unknown = [f for f in shown if f not in FIELDS]
     if unknown:
         raise BadRequest(
-            f"Unknown shown fields: {', '.join(unknown)}; known: {', '.join(FIELDS)}.",
-            zh=f"未知的显示字段：{', '.join(unknown)}；可用字段：{', '.join(FIELDS)}。",
+            "Unknown shown fields: {value}; known: {value2}.",
+            value=", ".join(unknown),
+            value2=", ".join(FIELDS),
         )
     shown = [f for f in FIELDS if f in shown]  # canonical order, no duplicates
     for key, text in formats.items():
         what = key.replace("_", " ")
         limit = LIMITS.get(key, 20000)
-        what_zh = FORMAT_ZH.get(what, what)
         if len(text) > limit:
             raise BadRequest(
-                f"The {what} has at most {limit} characters.",
-                zh=f"{what_zh}最多允许 {limit} 个字符。",
+                "The {what} has at most {limit} characters.",
+                what=Msg(what),
+                limit=limit,
             )
         for name in placeholders(text, what):
             if name not in shown:
                 raise BadRequest(
-                    f"The placeholder {{{name}}} in the {what} is not among the shown fields; "
-                    "show the field or remove the placeholder.",
-                    zh=f"{what_zh}中的占位符 {{{name}}} 不在显示字段中；"
-                    "请显示该字段或删除该占位符。",
+                    "The placeholder {{{name}}} in the {what} is not among the shown "
+                    "fields; show the field or remove the placeholder.",
+                    name=name,
+                    what=Msg(what),
                 )
     return shown
 
@@ -209,8 +205,8 @@ async def get_template(actor: Actor, template_id: int) -> TemplateRead:
     )
     if row is None:
         raise NotFound(
-            f"No report template with id {template_id} exists, or you may not use it.",
-            zh=f"不存在编号为 {template_id} 的报告模板，或您无权使用该模板。",
+            "No report template with id {template_id} exists, or you may not use it.",
+            template_id=template_id,
         )
     return _read(row)
 
@@ -218,30 +214,26 @@ async def get_template(actor: Actor, template_id: int) -> TemplateRead:
 async def _check_scope(actor: Actor, scope: str, department_id: int | None) -> None:
     if scope not in SCOPES:
         raise BadRequest(
-            f"The scope is one of: {', '.join(SCOPES)}.",
-            zh=f"范围须为以下之一：{', '.join(SCOPES)}。",
+            "The scope is one of: {value}.",
+            value=", ".join(SCOPES),
         )
     if scope == "personal" and actor.is_admin:
         raise BadRequest(
             "A personal template belongs to a doctor; a doctor creates his own.",
-            zh="个人模板属于医生本人，须由医生自行创建。",
         )
     if scope != "personal" and not (actor.is_admin and actor.kind == "hospital_admin"):
         raise Forbidden(
             "Only the hospital administrator keeps hospital and department templates.",
-            zh="只有本院管理员可以维护全院模板和科室模板。",
         )
     if scope == "department":
         if department_id is None:
-            raise BadRequest(
-                "A department template names its department.", zh="科室模板须指定所属科室。"
-            )
+            raise BadRequest("A department template names its department.")
         if not await Department.exists().where(
             Department.id == department_id, Department.hospital == own_hospital(actor)
         ):
             raise BadRequest(
-                f"The department {department_id} is not a department of this hospital.",
-                zh=f"编号为 {department_id} 的科室不是本院科室。",
+                "The department {department_id} is not a department of this hospital.",
+                department_id=department_id,
             )
 
 
@@ -250,8 +242,8 @@ async def _check_item(actor: Actor, item_id: int | None) -> None:
         CheckItem.id == item_id, CheckItem.hospital == own_hospital(actor)
     ):
         raise BadRequest(
-            f"The check item {item_id} is not in this hospital's dictionary.",
-            zh=f"编号为 {item_id} 的检查项目不在本院字典中。",
+            "The check item {item_id} is not in this hospital's dictionary.",
+            item_id=item_id,
         )
 
 
@@ -294,8 +286,8 @@ async def update_template(ctx: Ctx, template_id: int, data: TemplateUpdate) -> T
     current = await get_template(actor, template_id)
     if current.scope == "personal" and current.owner_id != actor.user_id:
         raise NotFound(
-            f"No report template with id {template_id} exists, or you may not use it.",
-            zh=f"不存在编号为 {template_id} 的报告模板，或您无权使用该模板。",
+            "No report template with id {template_id} exists, or you may not use it.",
+            template_id=template_id,
         )
     department_id = (
         data.department_id if isinstance(data.department_id, int) else current.department_id
@@ -414,15 +406,15 @@ async def render_template(
         row = await ReportTemplate.select(*COLUMNS).where(ReportTemplate.id == template_id).first()
         if row is None:
             raise NotFound(
-                f"No report template with id {template_id} exists.",
-                zh=f"不存在编号为 {template_id} 的报告模板。",
+                "No report template with id {template_id} exists.",
+                template_id=template_id,
             )
         template = _read(row)
         exam_row = await Examination.select().where(Examination.id == examination_id).first()
         if exam_row is None:
             raise NotFound(
-                f"No examination with id {examination_id} exists.",
-                zh=f"不存在编号为 {examination_id} 的检查。",
+                "No examination with id {examination_id} exists.",
+                examination_id=examination_id,
             )
         exam = exam_row
     formats = {f: getattr(template, f) for f in FORMATS}

@@ -10,17 +10,16 @@ from litestar.handlers.base import BaseRouteHandler
 from api.auth import actor_of, module_enabled
 from kernel.domain import Module
 from kernel.errors import Forbidden
-from store.scoping import NO_PATIENT_DATA, NO_PATIENT_DATA_ZH, sees_patient_data
+from store.scoping import NO_PATIENT_DATA, sees_patient_data
 
 
 async def require_exam_list(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     actor = actor_of(connection)
     if not sees_patient_data(actor):
-        raise Forbidden(NO_PATIENT_DATA, zh=NO_PATIENT_DATA_ZH)
+        raise Forbidden(NO_PATIENT_DATA)
     if actor.is_admin:
         return
     if not await module_enabled(actor.hospital_id, Module.remote_diagnosis):
         raise Forbidden(
             "The module 'remote_diagnosis' is switched off for your hospital.",
-            zh="您所在医院未开通“远程诊断”功能模块。",
         )

@@ -26,6 +26,7 @@ from api.exams.schemas import ColumnPrefs, ExamPage, ExamRead, ExamUpdate, Statu
 from api.management.audit import parse_day
 from api.management.service import actor_of
 from kernel.errors import BadRequest
+from kernel.i18n import Listed, Msg
 from store.examinations import (
     STATUSES,
     get_examination,
@@ -83,17 +84,6 @@ DEFAULT_COLUMNS = [
     "hospital",
 ]
 LIST_NAME = "exams"
-# The Chinese of the fields and filters named in refusals (the UI's words).
-WHAT_ZH = {
-    "hospital": "医院",
-    "department": "科室",
-    "device type": "设备类型",
-    "exam category": "检查类别",
-    "scanning method": "扫描方式",
-    "search text": "搜索关键字",
-    "patient name": "患者姓名",
-    "HIS number": "HIS 号",
-}
 
 
 # --- the filter -----------------------------------------------------------------------------
@@ -121,8 +111,9 @@ def _id(value: str, what: str) -> int | None:
         return None
     if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise BadRequest(
-            f"The {what} filter must be an id, not {value[:20]!r}.",
-            zh=f"{WHAT_ZH.get(what, what)}筛选条件须为编号，不能是 {value[:20]!r}。",
+            "The {what} filter must be an id, not {value!r}.",
+            what=Msg(what),
+            value=value[:20],
         )
     return int(value)
 
@@ -130,8 +121,9 @@ def _id(value: str, what: str) -> int | None:
 def _short(value: str, what: str, max_len: int) -> str:
     if len(value) > max_len:
         raise BadRequest(
-            f"The {what} has at most {max_len} characters.",
-            zh=f"{WHAT_ZH.get(what, what)}最多 {max_len} 个字符。",
+            "The {what} has at most {max_len} characters.",
+            what=Msg(what),
+            max_len=max_len,
         )
     return value
 
@@ -162,18 +154,18 @@ class ExamQuery:
         """The filter, or ``BadRequest`` naming the parameter that is wrong."""
         if self.status and self.status not in STATUSES:
             raise BadRequest(
-                f"Unknown status {self.status[:30]!r}; one of {', '.join(STATUSES)}.",
-                zh=f"未知状态 {self.status[:30]!r}，须为 {'、'.join(STATUSES)} 之一。",
+                "Unknown status {status!r}; one of {statuses}.",
+                status=self.status[:30],
+                statuses=Listed(STATUSES),
             )
         if self.sort not in SORTS:
             raise BadRequest(
-                f"Sort by one of {', '.join(SORTS)}, not {self.sort[:30]!r}.",
-                zh=f"排序字段须为 {'、'.join(SORTS)} 之一，不能是 {self.sort[:30]!r}。",
+                "Sort by one of {sorts}, not {sort!r}.", sorts=Listed(SORTS), sort=self.sort[:30]
             )
         if self.order not in ORDERS:
             raise BadRequest(
-                f"The order is 'asc' or 'desc', not {self.order[:30]!r}.",
-                zh=f"排序方向须为 'asc'（升序）或 'desc'（降序），不能是 {self.order[:30]!r}。",
+                "The order is 'asc' or 'desc', not {order!r}.",
+                order=self.order[:30],
             )
         limit = DEFAULT_LIMIT
         if self.limit:
@@ -182,13 +174,13 @@ class ExamQuery:
                 or not 1 <= int(self.limit) <= MAX_LIMIT
             ):
                 raise BadRequest(
-                    f"The limit is a number from 1 to {MAX_LIMIT}.",
-                    zh=f"每页数量须为 1 到 {MAX_LIMIT} 之间的数字。",
+                    "The limit is a number from 1 to {max_limit}.",
+                    max_limit=MAX_LIMIT,
                 )
             limit = int(self.limit)
         start, end = parse_day(self.date_from, "start date"), parse_day(self.date_to, "end date")
         if start and end and end < start:
-            raise BadRequest("The end date is before the start date.", zh="结束日期早于开始日期。")
+            raise BadRequest("The end date is before the start date.")
         return ExamFilter(
             date_from=start,
             date_to=end,
@@ -308,9 +300,8 @@ def decode_cursor(f: ExamFilter) -> tuple[str, datetime | None, int] | None:
             raise ValueError
     except (ValueError, TypeError, binascii.Error, msgspec.DecodeError):
         raise BadRequest(
-            "The cursor is not one this list handed out for this sort order; start again "
-            "from the first page.",
-            zh="翻页参数与该列表当前的排序方式不符，请从第一页重新开始。",
+            "The cursor is not one this list handed out for this sort order; start "
+            "again from the first page.",
         ) from None
     return phase, when, row_id
 
@@ -595,13 +586,12 @@ def check_id_number(value: str) -> str:
     if not re.fullmatch(r"[0-9]{17}[0-9X]", value):
         raise BadRequest(
             "An ID number has 17 digits and a check digit or X (18 characters).",
-            zh="身份证号应为 17 位数字加 1 位校验码（数字或 X），共 18 位。",
         )
     total = sum(int(d) * w for d, w in zip(value[:17], ID_WEIGHTS, strict=True))
     if ID_CHECK[total % 11] != value[17]:
         raise BadRequest(
-            f"The ID number {value} fails its check digit; please check it.",
-            zh=f"身份证号 {value} 校验位不正确，请核对。",
+            "The ID number {value} fails its check digit; please check it.",
+            value=value,
         )
     return value
 
@@ -616,8 +606,8 @@ def check_birth_date(value: str) -> str:
             raise ValueError
     except ValueError:
         raise BadRequest(
-            f"{value[:20]!r} is not a birth date like 1980-05-31.",
-            zh=f"{value[:20]!r} 不是有效的出生日期（格式如 1980-05-31）。",
+            "{value!r} is not a birth date like 1980-05-31.",
+            value=value[:20],
         ) from None
     return digits
 
@@ -625,13 +615,12 @@ def check_birth_date(value: str) -> str:
 def _text(value: str, what: str, max_len: int, required: bool = False) -> str:
     value = value.strip()
     if required and not value:
-        raise BadRequest(
-            f"The {what} must not be empty.", zh=f"{WHAT_ZH.get(what, what)}不能为空。"
-        )
+        raise BadRequest("The {what} must not be empty.", what=Msg(what))
     if len(value) > max_len:
         raise BadRequest(
-            f"The {what} has at most {max_len} characters.",
-            zh=f"{WHAT_ZH.get(what, what)}最多 {max_len} 个字符。",
+            "The {what} has at most {max_len} characters.",
+            what=Msg(what),
+            max_len=max_len,
         )
     return value
 
@@ -643,9 +632,7 @@ def validated_changes(data: ExamUpdate) -> dict[str, Any]:
     if data.patient_sex is not UNSET:
         sex = data.patient_sex.strip().upper()
         if sex not in SEXES:
-            raise BadRequest(
-                "The sex is M, F, O or empty.", zh="性别须为 M（男）、F（女）、O（其他）或留空。"
-            )
+            raise BadRequest("The sex is M, F, O or empty.")
         out["patient_sex"] = sex
     if data.patient_birth_date is not UNSET:
         out["patient_birth_date"] = check_birth_date(data.patient_birth_date)
@@ -656,9 +643,7 @@ def validated_changes(data: ExamUpdate) -> dict[str, Any]:
     if data.patient_phone is not UNSET:
         phone = data.patient_phone.strip()
         if phone and not PHONE_RE.fullmatch(phone):
-            raise BadRequest(
-                f"{phone[:40]!r} is not a phone number.", zh=f"{phone[:40]!r} 不是有效的电话号码。"
-            )
+            raise BadRequest("{phone!r} is not a phone number.", phone=phone[:40])
         out["patient_phone"] = phone
     if data.check_item_id is not UNSET:
         out["check_item"] = data.check_item_id
@@ -671,7 +656,6 @@ def validated_changes(data: ExamUpdate) -> dict[str, Any]:
     if not out:
         raise BadRequest(
             "Nothing to change: send at least one field.",
-            zh="没有需要修改的内容：请至少提交一个字段。",
         )
     return out
 
@@ -706,15 +690,14 @@ async def set_columns(ctx: Ctx, columns: list[str]) -> ColumnPrefs:
     unknown = [c for c in columns if c not in COLUMNS]
     if unknown:
         raise BadRequest(
-            f"Unknown columns: {', '.join(c[:30] for c in unknown[:5])}. "
-            f"Choose from: {', '.join(COLUMNS)}.",
-            zh=f"未知的列：{'、'.join(c[:30] for c in unknown[:5])}。"
-            f"可选列：{'、'.join(COLUMNS)}。",
+            "Unknown columns: {unknown}. Choose from: {columns}.",
+            unknown=Listed(c[:30] for c in unknown[:5]),
+            columns=Listed(COLUMNS),
         )
     if not columns:
-        raise BadRequest("Choose at least one column.", zh="请至少选择一列。")
+        raise BadRequest("Choose at least one column.")
     if len(set(columns)) != len(columns):
-        raise BadRequest("Each column may be chosen once.", zh="每一列只能选择一次。")
+        raise BadRequest("Each column may be chosen once.")
     encoded = msgspec.json.encode(columns).decode()
     key = _pref_key(actor)
     async with unit_of_work(ctx) as uow:

@@ -18,13 +18,11 @@ def sending_hospital(actor: Actor) -> int:
     """The hospital ``actor`` stores into; 403 with the reason if none."""
     if actor.hospital_id is None:
         raise Forbidden(
-            "Images are stored for a hospital; an alliance administrator has none. Send them "
-            "with an account of the hospital they belong to.",
-            zh="影像须存储到所属医院，而医联体管理员不属于任何医院。请使用影像所属医院的账号发送。",
+            "Images are stored for a hospital; an alliance administrator has none. "
+            "Send them with an account of the hospital they belong to.",
         )
     if actor.kind == "hospital_admin" or SENDER_PERMISSIONS & actor.permissions:
         return actor.hospital_id
     raise Forbidden(
         "Your role may not send images to AIMIS (it needs report writing or admin).",
-        zh="您的角色无权向 AIMIS 发送影像（需要书写报告权限或管理员权限）。",
     )

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from kernel.errors import AppError, BadRequest, TooLarge
+from kernel.i18n import Msg
 
 
 class UnsupportedMediaType(AppError):
@@ -92,8 +93,9 @@ def check_declared_size(content_length: str | None, limit: int) -> None:
         and int(content_length) > limit
     ):
         raise TooLarge(
-            f"The request is {int(content_length):,} bytes; at most {limit:,} are accepted.",
-            zh=f"请求大小为 {int(content_length):,} 字节，最多接受 {limit:,} 字节。",
+            "The request is {value:,} bytes; at most {limit:,} are accepted.",
+            value=int(content_length),
+            limit=limit,
         )
 
 
@@ -111,17 +113,15 @@ async def read_parts(
             total += len(chunk)
             if total > limit:
                 raise TooLarge(
-                    f"The request is larger than the {limit:,} bytes accepted.",
-                    zh=f"请求超过了允许的 {limit:,} 字节上限。",
+                    "The request is larger than the {limit:,} bytes accepted.",
+                    limit=limit,
                 )
             await asyncio.to_thread(parser.write, chunk)
         parser.finalize()
     except AppError:
         raise
     except Exception as exc:  # the body is not the multipart it says it is
-        raise BadRequest(
-            f"The multipart body could not be read: {exc}", zh=f"无法读取 multipart 请求体：{exc}"
-        ) from None
+        raise BadRequest("The multipart body could not be read: {exc}", exc=exc) from None
     finally:
         collector.on_part_end()
     return collector.parts
@@ -131,15 +131,12 @@ def boundary_of(content_type: str, expected: str) -> tuple[bytes, dict[bytes, by
     """The boundary of a ``expected`` (e.g. multipart/related) body; 415/400 otherwise."""
     kind, params = parse_options_header(content_type)
     if kind != expected.encode():
-        got = kind.decode("latin-1") or "a body without Content-Type"
-        got_zh = kind.decode("latin-1") or "没有 Content-Type 的请求体"
-        raise UnsupportedMediaType(
-            f"This takes {expected}, not {got}.", zh=f"此处只接受 {expected}，而不是 {got_zh}。"
-        )
+        got = kind.decode("latin-1") or Msg("a body without Content-Type")
+        raise UnsupportedMediaType("This takes {expected}, not {got}.", expected=expected, got=got)
     boundary = params.get(b"boundary", b"").strip(b'"')
     if not boundary:
         raise BadRequest(
-            f"The {expected} Content-Type names no boundary.",
-            zh=f"{expected} 的 Content-Type 未指定 boundary。",
+            "The {expected} Content-Type names no boundary.",
+            expected=expected,
         )
     return boundary, params

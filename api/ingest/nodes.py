@@ -31,7 +31,6 @@ def checked_ae_title(value: str) -> str:
     if not AE_TITLE.fullmatch(title):
         raise BadRequest(
             "An AE title has 1 to 16 printable ASCII characters, no backslash (e.g. PACS_CT1).",
-            zh="AE 名称须为 1 至 16 个可打印 ASCII 字符，不能含反斜杠（如 PACS_CT1）。",
         )
     return title
 
@@ -44,10 +43,9 @@ def _host(value: str) -> str:
     address = ip_of(host)
     if address is None:
         raise BadRequest(
-            f"{host[:60]!r} is not an IP address; give the address the PACS calls from "
+            "{host!r} is not an IP address; give the address the PACS calls from "
             "(e.g. 10.0.0.21), or none and tick 'any address'.",
-            zh=f"{host[:60]!r} 不是 IP 地址；请填写 PACS 发起连接的地址（如 10.0.0.21），"
-            "或留空并勾选“任意地址”。",
+            host=host[:60],
         )
     return address
 
@@ -67,13 +65,11 @@ def _placed(host: str, any_address: bool) -> None:
     if host and any_address:
         raise BadRequest(
             "A node has either an IP address or 'any address', not both.",
-            zh="节点要么填写 IP 地址，要么勾选“任意地址”，不能两者兼有。",
         )
     if not host and not any_address:
         raise BadRequest(
-            "Give the IP address the node calls from, or tick 'any address' to accept its AE "
-            "title from anywhere.",
-            zh="请填写该节点发起连接的 IP 地址，或勾选“任意地址”以接受来自任何地址的该 AE 名称。",
+            "Give the IP address the node calls from, or tick 'any address' to "
+            "accept its AE title from anywhere.",
         )
 
 
@@ -123,9 +119,7 @@ async def create_node(ctx: Ctx, data: NodeCreate) -> NodeRead:
     hospital_id = await upload_hospital(actor, data.hospital_id)
     title = checked_ae_title(data.ae_title)
     if await DicomNode.exists().where(DicomNode.ae_title == title):
-        raise Conflict(
-            f"The AE title {title} is already registered.", zh=f"AE 名称 {title} 已被登记。"
-        )
+        raise Conflict("The AE title {title} is already registered.", title=title)
     host = _host(data.host)
     _placed(host, data.any_address)
     async with unit_of_work(ctx) as uow:
@@ -180,9 +174,9 @@ async def update_node(ctx: Ctx, node_id: int, data: NodeUpdate) -> NodeRead:
         )
         if not done:
             raise Conflict(
-                f"The DICOM node {row['ae_title']} was changed by someone else meanwhile; "
+                "The DICOM node {ae_title} was changed by someone else meanwhile; "
                 "reload and try again.",
-                zh=f"DICOM 节点 {row['ae_title']} 在此期间已被他人修改，请刷新页面后重试。",
+                ae_title=row["ae_title"],
             )
         changes = ", ".join(
             f"{c._meta.name}={v}" for c, v in values.items() if c is not DicomNode.version

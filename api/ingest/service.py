@@ -27,6 +27,7 @@ from api.ingest.schemas import (
 )
 from api.ingest.steps import percent_of, step
 from kernel.errors import BadRequest, Forbidden
+from kernel.i18n import Msg
 from states.migration import MIGRATION, MigrationFacts, MigrationState
 from store.engine import timeline
 from store.reads import note
@@ -51,12 +52,11 @@ CSV_HEADER = [
     "Resource package 资源包",
     "Valid until 存储有效期",
 ]
-DAY_ZH = {"from": "起始日期", "to": "截止日期"}
 
 
 def actor_of(ctx: Ctx) -> Actor:
     if ctx.actor is None:
-        raise Forbidden("Please log in.", zh="请先登录。")
+        raise Forbidden("Please log in.")
     return ctx.actor
 
 
@@ -67,8 +67,9 @@ async def upload_hospital(actor: Actor, hospital_id: int | None) -> int:
     own = sending_hospital(actor)
     if hospital_id not in (None, own):
         raise BadRequest(
-            f"Images are uploaded to your own hospital ({own}), not to hospital {hospital_id}.",
-            zh=f"影像只能上传到您所在的医院（{own}），不能上传到医院 {hospital_id}。",
+            "Images are uploaded to your own hospital ({own}), not to hospital {hospital_id}.",
+            own=own,
+            hospital_id=hospital_id,
         )
     return own
 
@@ -141,13 +142,15 @@ async def list_runs(
 ) -> RunPage:
     if state and state not in STATES:
         raise BadRequest(
-            f"Unknown state {state!r}; one of {', '.join(STATES)}.",
-            zh=f"未知的状态 {state!r}；可选值：{', '.join(STATES)}。",
+            "Unknown state {state!r}; one of {value}.",
+            state=state,
+            value=", ".join(STATES),
         )
     if source and source not in SOURCES:
         raise BadRequest(
-            f"Unknown source {source!r}; one of {', '.join(SOURCES)}.",
-            zh=f"未知的来源 {source!r}；可选值：{', '.join(SOURCES)}。",
+            "Unknown source {source!r}; one of {value}.",
+            source=source,
+            value=", ".join(SOURCES),
         )
     limit = max(1, min(limit, 200))
     query = visible(MigrationRun, actor)
@@ -251,8 +254,9 @@ def _day(text: str, what: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise BadRequest(
-            f"The {what} date {text!r} is not YYYY-MM-DD.",
-            zh=f"{DAY_ZH.get(what, what)} {text!r} 不是 YYYY-MM-DD 格式。",
+            "The {what} date {text!r} is not YYYY-MM-DD.",
+            what=Msg(what),
+            text=text,
         ) from None
 
 
@@ -262,7 +266,7 @@ def _log_where(
     """The filter as where-clauses (Piccolo queries change in place: build each anew)."""
     start, end = _day(date_from, "from"), _day(date_to, "to")
     if start and end and end < start:
-        raise BadRequest("The 'to' date lies before the 'from' date.", zh="截止日期早于起始日期。")
+        raise BadRequest("The 'to' date lies before the 'from' date.")
     conditions = [_log_scope(actor)]
     if start:
         conditions.append(MigrationLog.created_at >= datetime.combine(start, time(), UTC))

@@ -59,10 +59,10 @@ def _boundary(content_type: str) -> bytes:
         part_type = params.get(b"type", DICOM.encode()).decode("latin-1").strip('"').lower()
         if part_type != DICOM:
             raise UnsupportedMediaType(
-                f"Only {DICOM} parts are accepted (the request declares {part_type}); send "
-                "the instances as DICOM files, not as metadata with bulk data.",
-                zh=f"只接受 {DICOM} 部分（该请求声明的是 {part_type}）；请以 DICOM 文件发送实例，"
-                "而不是以元数据加批量数据的形式发送。",
+                "Only {dicom} parts are accepted (the request declares {part_type}); "
+                "send the instances as DICOM files, not as metadata with bulk data.",
+                dicom=DICOM,
+                part_type=part_type,
             )
     boundary, _ = boundary_of(content_type, "multipart/related")
     return boundary
@@ -83,7 +83,7 @@ async def store_instances(
         check_declared_size(headers.get("content-length"), limit)
         parts = await read_parts(body, _boundary(headers.get("content-type", "")), folder, limit)
         if not parts:
-            raise BadRequest("The request holds no DICOM part.", zh="请求中没有 DICOM 部分。")
+            raise BadRequest("The request holds no DICOM part.")
         client = headers.get("user-agent", "")[:80]
         run_id = await create_run(ctx, hospital_id, "stow", f"STOW-RS {client}".strip())
         try:

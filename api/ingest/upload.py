@@ -20,6 +20,7 @@ from api.ingest.multipart import boundary_of, check_declared_size, read_parts
 from api.ingest.steps import create_run, hand_over, spool_file
 from api.ingest.zips import Received, ZipLimits, expand_zip, is_zip
 from kernel.errors import BadRequest, TooLarge
+from kernel.i18n import Msg
 from kernel.settings import get_settings
 from store import files
 from store.uow import Ctx
@@ -35,10 +36,9 @@ def expand(received: list[Received], folder: Path) -> list[Received]:
     out: list[Received] = []
     for n, item in enumerate(received, start=1):
         if is_zip(item.path, item.name):
-            label = f"The zip {item.name or f'#{n}'}"
-            label_zh = f"压缩包 {item.name or f'#{n}'}"
+            label = Msg("The zip {name}", name=item.name or f"#{n}")
             limits = ZipLimits.from_settings(budget)
-            entries = expand_zip(item.path, folder / f"zip-{n}", label, limits, label_zh)
+            entries = expand_zip(item.path, folder / f"zip-{n}", label, limits)
             item.path.unlink(missing_ok=True)
             prefix = f"{item.name}/" if item.name else ""
             out += [Received(e.path, prefix + e.name, e.size) for e in entries]
@@ -48,10 +48,8 @@ def expand(received: list[Received], folder: Path) -> list[Received]:
             budget -= item.size
         if budget < 0:
             raise TooLarge(
-                f"The upload expands to more than the {get_settings().ingest.max_upload_bytes:,} "
-                "bytes accepted.",
-                zh="上传内容解压后超过了允许的 "
-                f"{get_settings().ingest.max_upload_bytes:,} 字节上限。",
+                "The upload expands to more than the {max_upload_bytes:,} bytes accepted.",
+                max_upload_bytes=get_settings().ingest.max_upload_bytes,
             )
     return out
 
@@ -93,13 +91,11 @@ async def upload(ctx: Ctx, hospital_id: int, headers: Headers, body: AsyncIterat
         if not sent:
             raise BadRequest(
                 "Choose at least one file, folder or zip to upload.",
-                zh="请至少选择一个文件、文件夹或压缩包上传。",
             )
         received = await asyncio.to_thread(expand, sent, folder)
         if not received:
             raise BadRequest(
                 "The upload holds no file (only empty folders or zips).",
-                zh="上传内容中没有文件（只有空文件夹或空压缩包）。",
             )
         names = sorted({r.name.split("/")[0] for r in sent})
         detail = ", ".join(names)[:200]
@@ -120,18 +116,15 @@ def collect(path: Path, folder: Path) -> list[Received]:
     elif path.is_file():
         received = [Received(path, path.name, path.stat().st_size)]
     else:
-        raise BadRequest(
-            f"{path} is neither a file nor a folder.", zh=f"{path} 既不是文件也不是文件夹。"
-        )
+        raise BadRequest("{path} is neither a file nor a folder.", path=path)
     zips = [r for r in received if is_zip(r.path, r.name)]
     plain = [r for r in received if r not in zips]
     for n, z in enumerate(zips, start=1):
         entries = expand_zip(
             z.path,
             folder / f"zip-{n}",
-            f"The zip {z.name}",
+            Msg("The zip {name}", name=z.name),
             ZipLimits.from_settings(),
-            f"压缩包 {z.name}",
         )
         plain += [Received(e.path, f"{z.name}/{e.name}", e.size) for e in entries]
     return plain
@@ -144,7 +137,7 @@ async def import_path(ctx: Ctx, hospital_id: int, path: Path, queue: bool = True
     try:
         received = await asyncio.to_thread(collect, path, folder)
         if not received:
-            raise BadRequest(f"{path} holds no file.", zh=f"{path} 中没有文件。")
+            raise BadRequest("{path} holds no file.", path=path)
         return await spool_run(
             ctx, hospital_id, "import", str(path)[:200], received, move=False, queue=queue
         )

@@ -48,66 +48,72 @@ def unsafe_name(name: str) -> bool:
     return ".." in PurePosixPath(name.replace("\\", "/")).parts
 
 
-def _check(
-    zf: zipfile.ZipFile, label: str, limits: ZipLimits, label_zh: str
-) -> list[zipfile.ZipInfo]:
+def _check(zf: zipfile.ZipFile, label: str, limits: ZipLimits) -> list[zipfile.ZipInfo]:
     entries = [
         i for i in zf.infolist() if not i.is_dir() and not i.filename.startswith(SKIPPED_PREFIXES)
     ]
     if len(entries) > limits.entries:
         raise TooLarge(
-            f"{label} holds {len(entries):,} files; at most {limits.entries:,} are accepted.",
-            zh=f"{label_zh} 包含 {len(entries):,} 个文件，最多接受 {limits.entries:,} 个。",
+            "{label} holds {n:,} files; at most {entries:,} are accepted.",
+            label=label,
+            n=len(entries),
+            entries=limits.entries,
         )
     total = 0
     for info in entries:
         if unsafe_name(info.filename):
             raise BadRequest(
-                f"{label} holds an entry named {info.filename!r} that points outside the "
+                "{label} holds an entry named {filename!r} that points outside the "
                 "archive (path traversal); nothing was stored.",
-                zh=f"{label_zh} 中名为 {info.filename!r} 的条目指向压缩包之外（路径穿越），"
-                "未存储任何文件。",
+                label=label,
+                filename=info.filename,
             )
         if info.flag_bits & 0x1:
             raise BadRequest(
-                f"{label}: {info.filename!r} is encrypted; send it unencrypted.",
-                zh=f"{label_zh}：{info.filename!r} 已加密，请发送未加密的文件。",
+                "{label}: {filename!r} is encrypted; send it unencrypted.",
+                label=label,
+                filename=info.filename,
             )
         if info.file_size > limits.file_bytes:
             raise TooLarge(
-                f"{label}: {info.filename!r} expands to {info.file_size:,} bytes, more than "
-                f"the {limits.file_bytes:,} allowed for one file.",
-                zh=f"{label_zh}：{info.filename!r} 解压后为 {info.file_size:,} 字节，"
-                f"超过单个文件允许的 {limits.file_bytes:,} 字节。",
+                "{label}: {filename!r} expands to {file_size:,} bytes, more than the "
+                "{file_bytes:,} allowed for one file.",
+                label=label,
+                filename=info.filename,
+                file_size=info.file_size,
+                file_bytes=limits.file_bytes,
             )
         if info.file_size and (
             info.compress_size == 0 or info.file_size / info.compress_size > limits.ratio
         ):
             raise TooLarge(
-                f"{label}: {info.filename!r} expands {info.file_size:,} bytes from "
-                f"{info.compress_size:,}, more than {limits.ratio} times (a zip bomb); nothing "
+                "{label}: {filename!r} expands {file_size:,} bytes from "
+                "{compress_size:,}, more than {ratio} times (a zip bomb); nothing "
                 "was stored.",
-                zh=f"{label_zh}：{info.filename!r} 由 {info.compress_size:,} 字节解压为 "
-                f"{info.file_size:,} 字节，超过 {limits.ratio} 倍（疑似压缩炸弹），"
-                "未存储任何文件。",
+                label=label,
+                filename=info.filename,
+                file_size=info.file_size,
+                compress_size=info.compress_size,
+                ratio=limits.ratio,
             )
         total += info.file_size
     if total > limits.total_bytes:
         raise TooLarge(
-            f"{label} expands to {total:,} bytes; at most {limits.total_bytes:,} are accepted.",
-            zh=f"{label_zh} 解压后为 {total:,} 字节，最多接受 {limits.total_bytes:,} 字节。",
+            "{label} expands to {total:,} bytes; at most {total_bytes:,} are accepted.",
+            label=label,
+            total=total,
+            total_bytes=limits.total_bytes,
         )
     return entries
 
 
-def expand_zip(
-    path: Path, folder: Path, label: str, limits: ZipLimits, label_zh: str = "压缩包"
-) -> list[Received]:
+def expand_zip(path: Path, folder: Path, label: str, limits: ZipLimits) -> list[Received]:
     """Expand ``path`` into ``folder`` (generated names); 400/413 saying what is wrong.
-    ``label`` names the zip in the refusal ("The zip a.zip"), ``label_zh`` in its Chinese."""
+    ``label`` names the zip in the refusal (``Msg("The zip {name}", name=…)``: translated
+    with the sentence)."""
     try:
         with zipfile.ZipFile(path) as zf:
-            entries = _check(zf, label, limits, label_zh)
+            entries = _check(zf, label, limits)
             folder.mkdir(parents=True, exist_ok=True)
             received = []
             for n, info in enumerate(entries, start=1):
@@ -118,23 +124,22 @@ def expand_zip(
                         written += len(chunk)
                         if written > info.file_size:
                             raise TooLarge(
-                                f"{label}: {info.filename!r} expands past the size its header "
-                                "declares (a zip bomb); nothing was stored.",
-                                zh=f"{label_zh}：{info.filename!r} 解压后超过其文件头声明的"
-                                "大小（疑似压缩炸弹），未存储任何文件。",
+                                "{label}: {filename!r} expands past the size its "
+                                "header declares (a zip bomb); nothing was stored.",
+                                label=label,
+                                filename=info.filename,
                             )
                         out.write(chunk)
                 received.append(Received(dest, info.filename, written))
             return received
     except zipfile.BadZipFile as exc:
         raise BadRequest(
-            f"{label} is not a readable zip archive: {exc}",
-            zh=f"{label_zh} 不是可读取的 zip 压缩包：{exc}",
+            "{label} is not a readable zip archive: {exc}",
+            label=label,
+            exc=exc,
         ) from None
     except (zipfile.LargeZipFile, NotImplementedError, EOFError, OSError) as exc:
-        raise BadRequest(
-            f"{label} could not be expanded: {exc}", zh=f"{label_zh} 无法解压：{exc}"
-        ) from None
+        raise BadRequest("{label} could not be expanded: {exc}", label=label, exc=exc) from None
 
 
 def is_zip(path: Path, name: str) -> bool:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from api.management.schemas import AuditPage, AuditRead
 from api.management.service import actor_of
 from kernel.errors import BadRequest, NotFound
+from kernel.i18n import Msg
 from kernel.settings import get_settings
 from store.reads import note
 from store.scoping import audit_clause, can_see_hospital
@@ -38,7 +39,6 @@ CSV_HEADER = [
     "Hospital id 医院编号",
     "Detail 详情",
 ]
-DAY_ZH = {"start date": "开始日期", "end date": "结束日期"}
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,8 @@ class AuditQuery:
         hospital = self.hospital_id
         if hospital and not (hospital.isascii() and hospital.isdigit()):
             raise BadRequest(
-                f"The hospital filter must be a hospital id, not {hospital[:20]!r}.",
-                zh=f"医院筛选须为医院编号，而不是“{hospital[:20]}”。",
+                "The hospital filter must be a hospital id, not {hospital!r}.",
+                hospital=hospital[:20],
             )
         return AuditFilter(
             date_from=parse_day(self.date_from, "start date"),
@@ -122,19 +122,18 @@ async def time_zone_of(actor: Actor) -> str:
     return get_settings().server.time_zone
 
 
-def parse_day(value: str, what: str, what_zh: str = "") -> date | None:
-    """``what`` names the field in the message; ``what_zh`` in Chinese (the start and end
-    dates have theirs already)."""
+def parse_day(value: str, what: str) -> date | None:
+    """``what`` names the field in the message (an English word of the catalogue)."""
     value = value.strip()
     if not value:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        what_zh = what_zh or DAY_ZH.get(what, "")
         raise BadRequest(
-            f"The {what} {value[:20]!r} is not a date like 2026-11-27.",
-            zh=f"{what_zh}“{value[:20]}”不是有效的日期，格式应如 2026-11-27。" if what_zh else "",
+            "The {what} {value!r} is not a date like 2026-11-27.",
+            what=Msg(what),
+            value=value[:20],
         ) from None
 
 
@@ -147,12 +146,12 @@ async def _where(actor: Actor, f: AuditFilter, tz: str) -> list[Any]:
     if f.hospital_id is not None:
         if not await can_see_hospital(actor, f.hospital_id):
             raise NotFound(
-                f"No hospital with id {f.hospital_id} exists, or it is outside your scope.",
-                zh=f"不存在编号为 {f.hospital_id} 的医院，或该医院不在您的管理范围内。",
+                "No hospital with id {hospital_id} exists, or it is outside your scope.",
+                hospital_id=f.hospital_id,
             )
         where.append(AuditLog.hospital_id == f.hospital_id)
     if f.date_from and f.date_to and f.date_from > f.date_to:
-        raise BadRequest("The start date is after the end date.", zh="开始日期晚于结束日期。")
+        raise BadRequest("The start date is after the end date.")
     if f.date_from:
         where.append(AuditLog.at >= _day_start(f.date_from, tz))
     if f.date_to:
@@ -165,7 +164,6 @@ async def _where(actor: Actor, f: AuditFilter, tz: str) -> list[Any]:
         if f.outcome not in OUTCOMES:
             raise BadRequest(
                 "The outcome filter is one of: success, failure, denied.",
-                zh="结果筛选须为 success（成功）、failure（失败）、denied（拒绝）之一。",
             )
         where.append(AuditLog.outcome == f.outcome)
     if f.target_type.strip():

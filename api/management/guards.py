@@ -15,7 +15,6 @@ def require_hospital_admin(connection: ASGIConnection, handler: BaseRouteHandler
     actor = actor_of(connection)
     if actor.kind != "hospital_admin" or actor.hospital_id is None:
         raise Forbidden(
-            "Only a hospital administrator may do this; an alliance administrator manages "
-            "hospitals and their administrators.",
-            zh="只有医院管理员才能执行此操作；医联体管理员负责管理医院及其管理员。",
+            "Only a hospital administrator may do this; an alliance administrator "
+            "manages hospitals and their administrators.",
         )

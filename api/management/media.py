@@ -38,7 +38,6 @@ def _normalise_logo(content: bytes) -> bytes:
     """Decode, check and re-encode as PNG; raises BadRequest with the reason."""
     not_image = BadRequest(
         "The logo must be a PNG or JPEG image; this file is not one.",
-        zh="院徽须为 PNG 或 JPEG 图片，该文件不符合要求。",
     )
     try:
         with Image.open(io.BytesIO(content)) as probe:
@@ -49,13 +48,14 @@ def _normalise_logo(content: bytes) -> bytes:
         raise not_image from None
     if fmt not in ACCEPTED_FORMATS:
         raise BadRequest(
-            f"The logo must be a PNG or JPEG image, not {fmt}.",
-            zh=f"院徽须为 PNG 或 JPEG 图片，不能是 {fmt}。",
+            "The logo must be a PNG or JPEG image, not {fmt}.",
+            fmt=fmt,
         )
     if width * height > MAX_LOGO_PIXELS:
         raise BadRequest(
-            f"The logo is {width}×{height} pixels; at most 4096×4096 is accepted.",
-            zh=f"院徽为 {width}×{height} 像素，最大允许 4096×4096 像素。",
+            "The logo is {width}×{height} pixels; at most 4096×4096 is accepted.",
+            width=width,
+            height=height,
         )
     try:
         with Image.open(io.BytesIO(content)) as img:
@@ -92,12 +92,12 @@ async def upload_logo(ctx: Ctx, hospital_id: int, content: bytes | None) -> Hosp
     if not content:
         raise BadRequest(
             "Choose a PNG or JPEG file to upload as the logo (form field 'logo').",
-            zh="请选择要上传为院徽的 PNG 或 JPEG 文件（表单字段 logo）。",
         )
     if len(content) > limit:
         raise TooLarge(
-            f"The logo is {len(content) // 1024} KB; at most {limit // 1024} KB is accepted.",
-            zh=f"院徽大小为 {len(content) // 1024} KB，最大允许 {limit // 1024} KB。",
+            "The logo is {value} KB; at most {value2} KB is accepted.",
+            value=len(content) // 1024,
+            value2=limit // 1024,
         )
     png = await anyio.to_thread.run_sync(_normalise_logo, content)
     name = f"{hospital_id}-{secrets.token_hex(8)}.png"
@@ -129,7 +129,7 @@ async def logo_bytes(actor: Actor, hospital_id: int) -> bytes:
     name = row["logo_file"]
     path = logos_dir() / name
     if not name or path.parent != logos_dir() or not path.is_file():
-        raise NotFound("This hospital has no logo yet.", zh="该医院尚未上传院徽。")
+        raise NotFound("This hospital has no logo yet.")
     return await anyio.Path(path).read_bytes()
 
 

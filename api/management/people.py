@@ -36,6 +36,7 @@ from api.management.service import (
 )
 from kernel.domain import Kind
 from kernel.errors import BadRequest, Conflict, NotFound
+from kernel.i18n import N_
 from store.scoping import get_visible, hospital_ids_clause, visible
 from store.tables import Department, Hospital, Role, Session, User
 from store.uow import Actor, Ctx, unit_of_work
@@ -130,7 +131,7 @@ async def add_admin(ctx: Ctx, hospital_id: int, data: AdminCreate) -> UserCreate
         ctx,
         username=data.username.strip(),
         password=data.password or str(generated),
-        display_name=clean_text(data.display_name, "display name", 100, what_zh="姓名"),
+        display_name=clean_text(data.display_name, N_("display name"), 100),
         kind=Kind.hospital_admin,
         alliance_id=hospital["alliance"],
         hospital_id=hospital_id,
@@ -148,8 +149,8 @@ async def _doctor_row(actor: Actor, user_id: int) -> dict[str, Any]:
     row = await get_visible(User, user_id, actor, "doctor")
     if row["kind"] != Kind.doctor.value:
         raise NotFound(
-            f"No doctor with id {user_id} exists, or it belongs to another hospital.",
-            zh=f"不存在编号为 {user_id} 的医生，或该医生属于其他医院。",
+            "No doctor with id {user_id} exists, or it belongs to another hospital.",
+            user_id=user_id,
         )
     return row
 
@@ -161,8 +162,8 @@ async def _managed_row(actor: Actor, user_id: int) -> dict[str, Any]:
         row = await get_visible(User, user_id, actor, "hospital admin")
         if row["kind"] != Kind.hospital_admin.value:
             raise NotFound(
-                f"No hospital admin with id {user_id} exists in this alliance.",
-                zh=f"本医联体中不存在编号为 {user_id} 的医院管理员。",
+                "No hospital admin with id {user_id} exists in this alliance.",
+                user_id=user_id,
             )
         return row
     return await _doctor_row(actor, user_id)
@@ -174,13 +175,13 @@ async def _check_department(actor: Actor, hospital_id: int, department_id: int |
     dept = await get_visible(Department, department_id, actor, "department")
     if dept["hospital"] != hospital_id:
         raise NotFound(
-            f"No department with id {department_id} exists in this hospital.",
-            zh=f"本院不存在编号为 {department_id} 的科室。",
+            "No department with id {department_id} exists in this hospital.",
+            department_id=department_id,
         )
     if not dept["active"]:
         raise BadRequest(
-            f"The department {dept['name']!r} is deactivated; activate it first.",
-            zh=f"科室“{dept['name']}”已停用，请先启用。",
+            "The department {name!r} is deactivated; activate it first.",
+            name=dept["name"],
         )
 
 
@@ -190,8 +191,8 @@ async def _check_role(actor: Actor, hospital_id: int, role_id: int | None) -> No
     role = await get_visible(Role, role_id, actor, "role")
     if role["hospital"] != hospital_id:
         raise NotFound(
-            f"No role with id {role_id} exists in this hospital.",
-            zh=f"本院不存在编号为 {role_id} 的角色。",
+            "No role with id {role_id} exists in this hospital.",
+            role_id=role_id,
         )
 
 
@@ -207,7 +208,6 @@ async def list_doctors(
     if status not in DOCTOR_STATUSES:
         raise BadRequest(
             "The status filter is one of: active, inactive, frozen (or empty).",
-            zh="状态筛选须为 active（启用）、inactive（停用）、frozen（冻结）之一（或留空）。",
         )
     page = max(page, 1)
     where: list[Any] = [hospital_ids_clause(User, actor), User.kind == Kind.doctor.value]
@@ -257,7 +257,7 @@ async def get_doctor(actor: Actor, user_id: int) -> UserRead:
 async def add_doctor(ctx: Ctx, data: DoctorCreate) -> UserCreated:
     actor = actor_of(ctx)
     hospital_id = own_hospital(actor)
-    display_name = clean_text(data.display_name, "display name", 100, what_zh="姓名")
+    display_name = clean_text(data.display_name, N_("display name"), 100)
     phone = _phone_or_none(data.phone)
     email = clean_email(data.email)
     await _check_department(actor, hospital_id, data.department_id)
@@ -285,17 +285,15 @@ async def update_doctor(ctx: Ctx, user_id: int, data: DoctorUpdate) -> UserRead:
     row = await _doctor_row(actor, user_id)
     values: dict[Any, Any] = {}
     if data.display_name is not UNSET:
-        values[User.display_name] = clean_text(
-            data.display_name, "display name", 100, what_zh="姓名"
-        )
+        values[User.display_name] = clean_text(data.display_name, N_("display name"), 100)
     if data.email is not UNSET:
         values[User.email] = clean_email(data.email)
     if data.phone is not UNSET:
         phone = _phone_or_none(data.phone)
         if phone and await User.exists().where(User.phone == phone, User.id != user_id):
             raise Conflict(
-                f"The phone number {phone} belongs to another account.",
-                zh=f"手机号 {phone} 已被其他账号使用。",
+                "The phone number {phone} belongs to another account.",
+                phone=phone,
             )
         values[User.phone] = phone
     if data.department_id is not UNSET:
@@ -305,12 +303,10 @@ async def update_doctor(ctx: Ctx, user_id: int, data: DoctorUpdate) -> UserRead:
         await _check_role(actor, row["hospital"], data.role_id)
         values[User.role] = data.role_id
     async with (
-        unique_or_conflict(
-            "The phone number belongs to another account.", "该手机号已被其他账号使用。"
-        ),
+        unique_or_conflict("The phone number belongs to another account."),
         unit_of_work(ctx) as uow,
     ):
-        await versioned_update(User, user_id, values, data.version, "doctor", what_zh="医生")
+        await versioned_update(User, user_id, values, data.version, N_("doctor"))
         await uow.audit(
             "user.update",
             "user",
@@ -333,9 +329,7 @@ async def set_active(ctx: Ctx, user_id: int, active: bool) -> UserRead:
     actor = actor_of(ctx)
     row = await _managed_row(actor, user_id)
     async with unit_of_work(ctx) as uow:
-        await versioned_update(
-            User, user_id, {User.active: active}, UNSET, "doctor", what_zh="医生"
-        )
+        await versioned_update(User, user_id, {User.active: active}, UNSET, N_("doctor"))
         if not active:
             await _revoke_sessions(user_id)
         await uow.audit(
@@ -361,7 +355,7 @@ async def set_frozen(ctx: Ctx, user_id: int, frozen: bool) -> UserRead:
     else:
         values = {User.frozen: False, User.frozen_reason: "", User.failed_count: 0}
     async with unit_of_work(ctx) as uow:
-        await versioned_update(User, user_id, values, UNSET, "doctor", what_zh="医生")
+        await versioned_update(User, user_id, values, UNSET, N_("doctor"))
         if frozen:
             await _revoke_sessions(user_id)
         await uow.audit(

@@ -22,6 +22,7 @@ from api.management.service import (
 )
 from kernel.domain import Permission
 from kernel.errors import BadRequest, Conflict
+from kernel.i18n import N_, Listed
 from store.scoping import get_visible, visible
 from store.tables import Role, User
 from store.uow import Actor, Ctx, now, unit_of_work
@@ -36,8 +37,9 @@ def check_permissions(permissions: list[str]) -> list[str]:
     unknown = sorted(set(permissions) - set(known))
     if unknown:
         raise BadRequest(
-            f"Unknown permissions: {', '.join(unknown)}. Known permissions: {', '.join(known)}.",
-            zh=f"未知的权限：{'、'.join(unknown)}。可用的权限：{'、'.join(known)}。",
+            "Unknown permissions: {unknown}. Known permissions: {known}.",
+            unknown=Listed(unknown),
+            known=Listed(known),
         )
     return [p for p in known if p in permissions]
 
@@ -59,8 +61,8 @@ async def _name_free(hospital_id: int, name: str, except_id: int = 0) -> None:
         Role.hospital == hospital_id, Role.name == name, Role.id != except_id
     ):
         raise Conflict(
-            f"The hospital already has a role named {name!r}.",
-            zh=f"该医院已有名为“{name}”的角色。",
+            "The hospital already has a role named {name!r}.",
+            name=name,
         )
 
 
@@ -79,7 +81,7 @@ async def get_role(actor: Actor, role_id: int) -> RoleRead:
 async def add_role(ctx: Ctx, data: RoleCreate) -> RoleRead:
     actor = actor_of(ctx)
     hospital_id = own_hospital(actor)
-    name = clean_text(data.name, "role name", 100, what_zh="角色名称")
+    name = clean_text(data.name, N_("role name"), 100)
     permissions = check_permissions(data.permissions)
     await _name_free(hospital_id, name)
     async with unit_of_work(ctx) as uow:
@@ -104,7 +106,7 @@ async def update_role(ctx: Ctx, role_id: int, data: RoleUpdate) -> RoleRead:
     values: dict[Any, Any] = {}
     detail = changed_fields(data)
     if data.name is not UNSET:
-        values[Role.name] = clean_text(data.name, "role name", 100, what_zh="角色名称")
+        values[Role.name] = clean_text(data.name, N_("role name"), 100)
         await _name_free(row["hospital"], values[Role.name], role_id)
     if data.permissions is not UNSET:
         permissions = check_permissions(data.permissions)
@@ -113,7 +115,7 @@ async def update_role(ctx: Ctx, role_id: int, data: RoleUpdate) -> RoleRead:
         added, removed = sorted(set(permissions) - old), sorted(old - set(permissions))
         detail.append(f"added {', '.join(added) or '-'}; removed {', '.join(removed) or '-'}")
     async with unit_of_work(ctx) as uow:
-        await versioned_update(Role, role_id, values, data.version, "role", what_zh="角色")
+        await versioned_update(Role, role_id, values, data.version, N_("role"))
         await uow.audit(
             "role.update", "role", role_id, detail=f"{row['name']}: {'; '.join(detail)}"
         )
@@ -128,10 +130,10 @@ async def delete_role(ctx: Ctx, role_id: int) -> str:
         holders = await User.count().where(User.role == role_id)
         if holders:
             raise Conflict(
-                f"The role {row['name']!r} is still given to {holders} user(s). Give them "
+                "The role {name!r} is still given to {holders} user(s). Give them "
                 "another role first, then delete it.",
-                zh=f"角色“{row['name']}”仍分配给 {holders} 个用户，请先为他们改配其他角色，"
-                "再删除该角色。",
+                name=row["name"],
+                holders=holders,
                 extra={"user_count": holders},
             )
         await Role.delete().where(Role.id == role_id)

@@ -34,6 +34,7 @@ from api.schemas import ActiveUpdate
 from kernel import security
 from kernel.domain import DEFAULT_ROLES, Kind, Module
 from kernel.errors import BadRequest, Conflict, Forbidden, Unauthorized
+from kernel.i18n import N_, Listed, Msg
 from store.scoping import get_visible, visible
 from store.tables import Alliance, Department, Hospital, Role, User
 from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work
@@ -53,7 +54,6 @@ def actor_of(ctx: Ctx) -> Actor:
     if ctx.actor is None:
         raise Unauthorized(
             "Please log in; your session is missing or has expired.",
-            zh="您尚未登录或会话已过期，请重新登录。",
         )
     return ctx.actor
 
@@ -61,19 +61,14 @@ def actor_of(ctx: Ctx) -> Actor:
 # --- shared rules ---------------------------------------------------------------------------
 
 
-def clean_text(
-    value: str, what: str, max_len: int, *, required: bool = True, what_zh: str = ""
-) -> str:
-    """``what`` names the field in the message; ``what_zh`` in Chinese (none: English only)."""
+def clean_text(value: str, what: str, max_len: int, *, required: bool = True) -> str:
+    """``what`` names the field in the message (an English word of the catalogue)."""
     value = value.strip()
     if required and not value:
-        raise BadRequest(
-            f"The {what} must not be empty.", zh=f"{what_zh}不能为空。" if what_zh else ""
-        )
+        raise BadRequest("The {what} must not be empty.", what=Msg(what))
     if len(value) > max_len:
         raise BadRequest(
-            f"The {what} has at most {max_len} characters.",
-            zh=f"{what_zh}最多允许 {max_len} 个字符。" if what_zh else "",
+            "The {what} has at most {max_len} characters.", what=Msg(what), max_len=max_len
         )
     return value
 
@@ -82,9 +77,9 @@ def clean_phone(value: str) -> str:
     value = value.strip()
     if value and not PHONE_RE.fullmatch(value):
         raise BadRequest(
-            f"{value[:40]!r} is not a phone number: use digits, spaces, '-', '(', ')' and an "
-            "optional leading '+'.",
-            zh=f"“{value[:40]}”不是有效的电话号码：只能包含数字、空格及 -、(、)，开头可加 +。",
+            "{value!r} is not a phone number: use digits, spaces, '-', '(', ')' and "
+            "an optional leading '+'.",
+            value=value[:40],
         )
     return value
 
@@ -93,8 +88,8 @@ def clean_email(value: str) -> str:
     value = value.strip()
     if value and (len(value) > 200 or not EMAIL_RE.fullmatch(value)):
         raise BadRequest(
-            f"{value[:60]!r} is not an e-mail address.",
-            zh=f"“{value[:60]}”不是有效的电子邮箱地址。",
+            "{value!r} is not an e-mail address.",
+            value=value[:60],
         )
     return value
 
@@ -104,8 +99,8 @@ def check_time_zone(value: str) -> str:
         ZoneInfo(value)
     except Exception:
         raise BadRequest(
-            f"{value[:64]!r} is not a time zone; use a name such as 'Asia/Shanghai'.",
-            zh=f"“{value[:64]}”不是有效的时区，请使用 Asia/Shanghai 这样的时区名称。",
+            "{value!r} is not a time zone; use a name such as 'Asia/Shanghai'.",
+            value=value[:64],
         ) from None
     return value
 
@@ -115,8 +110,9 @@ def check_modules(modules: list[str]) -> list[str]:
     unknown = sorted(set(modules) - set(known))
     if unknown:
         raise BadRequest(
-            f"Unknown modules: {', '.join(unknown)}. Known modules: {', '.join(known)}.",
-            zh=f"未知的功能模块：{'、'.join(unknown)}。可用的功能模块：{'、'.join(known)}。",
+            "Unknown modules: {unknown}. Known modules: {known}.",
+            unknown=Listed(unknown),
+            known=Listed(known),
         )
     return [m for m in known if m in modules]  # canonical order, no duplicates
 
@@ -142,14 +138,14 @@ def temporary_password() -> str:
 
 
 @asynccontextmanager
-async def unique_or_conflict(message: str, zh: str = "") -> AsyncIterator[None]:
-    """A unique constraint hit by a concurrent request becomes a 409, not a 500; ``zh`` is
-    the message in Chinese."""
+async def unique_or_conflict(message: str, **params: Any) -> AsyncIterator[None]:
+    """A unique constraint hit by a concurrent request becomes a 409, not a 500 (``message``
+    and its placeholders as for the errors)."""
     try:
         yield
     except (sqlite3.IntegrityError, asyncpg.UniqueViolationError) as exc:
         if "unique" in str(exc).lower() or isinstance(exc, asyncpg.UniqueViolationError):
-            raise Conflict(message, zh=zh) from None
+            raise Conflict(message, **params) from None
         raise
 
 
@@ -159,11 +155,9 @@ async def versioned_update(
     values: dict[Any, Any],
     version: int | UnsetType,
     what: str,
-    *,
-    what_zh: str = "",
 ) -> int:
     """Apply ``values`` and bump the version; with ``version`` given, only if it is current.
-    ``what`` names the row in the conflict message; ``what_zh`` in Chinese (none: English).
+    ``what`` names the row in the conflict message (an English word of the catalogue).
 
     One ``UPDATE ... WHERE id = ? AND version = ?``: works the same on SQLite and PostgreSQL,
     and two editors starting from the same version cannot both win.
@@ -178,14 +172,11 @@ async def versioned_update(
         current = await table.select(version_col).where(pk == row_id).first()
         current_version = int(current["version"]) if current else None
         raise Conflict(
-            f"Someone else changed this {what} in the meantime (it is now at version "
-            f"{current_version}, you edited version {version}). Reload and try again.",
-            zh=(
-                f"该{what_zh}已被他人修改（当前为版本 {current_version}，您编辑的是版本 "
-                f"{version}），请刷新后重试。"
-                if what_zh
-                else ""
-            ),
+            "Someone else changed this {what} in the meantime (it is now at version "
+            "{current_version}, you edited version {version}). Reload and try again.",
+            what=Msg(what),
+            current_version=current_version,
+            version=version,
             extra={"current_version": current_version},
         )
     return int(rows[0]["version"])
@@ -207,14 +198,13 @@ async def _username_free(username: str, phone: str | None) -> None:
     ):
         raise BadRequest(
             "A user name has 1–64 letters, digits, '.', '_' or '-'.",
-            zh="用户名须由 1–64 个字母、数字、“.”、“_”或“-”组成。",
         )
     if await User.exists().where(User.username == username):
-        raise Conflict(f"The user name {username!r} is taken.", zh=f"用户名“{username}”已被占用。")
+        raise Conflict("The user name {username!r} is taken.", username=username)
     if phone and await User.exists().where(User.phone == phone):
         raise Conflict(
-            f"The phone number {phone} belongs to another account.",
-            zh=f"手机号 {phone} 已被其他账号使用。",
+            "The phone number {phone} belongs to another account.",
+            phone=phone,
         )
 
 
@@ -260,11 +250,9 @@ async def create_alliance(ctx: Ctx, name: str, admin_username: str, admin_passwo
     """Operator command: an alliance and its first administrator."""
     name = name.strip()
     if not name:
-        raise BadRequest("The alliance needs a name.", zh="请填写医联体名称。")
+        raise BadRequest("The alliance needs a name.")
     if await Alliance.exists().where(Alliance.name == name):
-        raise Conflict(
-            f"An alliance named {name!r} exists already.", zh=f"名为“{name}”的医联体已存在。"
-        )
+        raise Conflict("An alliance named {name!r} exists already.", name=name)
     await _username_free(admin_username, None)
     password = await check_new_password(None, admin_username, admin_password)
     async with unit_of_work(ctx) as uow:
@@ -300,30 +288,26 @@ async def create_hospital(
     ):
         raise Forbidden(
             "Only an administrator of this alliance may add hospitals.",
-            zh="只有本医联体的管理员才能添加医院。",
         )
-    name = clean_text(name, "hospital name", 200, what_zh="医院名称")
+    name = clean_text(name, N_("hospital name"), 200)
     code = code.strip()
     if not CODE_RE.fullmatch(code):
         raise BadRequest(
-            "A hospital code has 1–40 letters, digits, '-' or '_' and starts with a letter or "
-            "digit.",
-            zh="医院编码须由 1–40 个字母、数字、“-”或“_”组成，并以字母或数字开头。",
+            "A hospital code has 1–40 letters, digits, '-' or '_' and starts with a "
+            "letter or digit.",
         )
     if level not in HOSPITAL_LEVELS:
         raise BadRequest(
             "The level is 'leading' or 'lower'.",
-            zh="等级须为 leading（牵头医院）或 lower（基层医院）。",
         )
     enabled = check_modules(modules if modules is not None else [m.value for m in Module])
     check_time_zone(time_zone)
     phone = clean_phone(phone)
-    address = clean_text(address, "address", 300, required=False, what_zh="地址")
-    taken = f"The hospital code {code!r} is taken."
-    taken_zh = f"医院编码“{code}”已被占用。"
+    address = clean_text(address, N_("address"), 300, required=False)
+    taken = N_("The hospital code {code!r} is taken.")
     if await Hospital.exists().where(Hospital.code == code):
-        raise Conflict(taken, zh=taken_zh)
-    async with unique_or_conflict(taken, taken_zh), unit_of_work(ctx) as uow:
+        raise Conflict(taken, code=code)
+    async with unique_or_conflict(taken, code=code), unit_of_work(ctx) as uow:
         row = await Hospital.insert(
             Hospital(
                 alliance=alliance_id,
@@ -357,9 +341,9 @@ async def create_hospital(
 async def create_department(
     ctx: Ctx, hospital_id: int, name: str, phone: str = "", description: str = ""
 ) -> int:
-    name = clean_text(name, "department name", 200, what_zh="科室名称")
+    name = clean_text(name, N_("department name"), 200)
     phone = clean_phone(phone)
-    description = clean_text(description, "description", 2000, required=False, what_zh="简介")
+    description = clean_text(description, N_("description"), 2000, required=False)
     await _department_name_free(hospital_id, name)
     async with unit_of_work(ctx) as uow:
         row = await Department.insert(
@@ -397,8 +381,7 @@ async def create_account(
     checked = await check_new_password(None, username, password, temporary=must_change_password)
     async with (
         unique_or_conflict(
-            f"The user name {username!r} or the phone number is taken.",
-            f"用户名“{username}”或手机号已被占用。",
+            "The user name {username!r} or the phone number is taken.", username=username
         ),
         unit_of_work(ctx) as uow,
     ):
@@ -460,9 +443,7 @@ async def get_hospital(actor: Actor, hospital_id: int) -> HospitalRead:
 async def add_hospital(ctx: Ctx, data: HospitalCreate) -> HospitalRead:
     actor = actor_of(ctx)
     if actor.alliance_id is None:
-        raise Forbidden(
-            "Only an alliance administrator may add hospitals.", zh="只有医联体管理员才能添加医院。"
-        )
+        raise Forbidden("Only an alliance administrator may add hospitals.")
     hospital_id = await create_hospital(
         ctx,
         actor.alliance_id,
@@ -482,18 +463,15 @@ async def update_hospital(ctx: Ctx, hospital_id: int, data: HospitalUpdate) -> H
     await get_visible(Hospital, hospital_id, actor, "hospital")
     values: dict[Any, Any] = {}
     if data.name is not UNSET:
-        values[Hospital.name] = clean_text(data.name, "hospital name", 200, what_zh="医院名称")
+        values[Hospital.name] = clean_text(data.name, N_("hospital name"), 200)
     if data.phone is not UNSET:
         values[Hospital.phone] = clean_phone(data.phone)
     if data.address is not UNSET:
-        values[Hospital.address] = clean_text(
-            data.address, "address", 300, required=False, what_zh="地址"
-        )
+        values[Hospital.address] = clean_text(data.address, N_("address"), 300, required=False)
     if data.level is not UNSET:
         if data.level not in HOSPITAL_LEVELS:
             raise BadRequest(
                 "The level is 'leading' or 'lower'.",
-                zh="等级须为 leading（牵头医院）或 lower（基层医院）。",
             )
         values[Hospital.level] = data.level
     if data.time_zone is not UNSET:
@@ -502,15 +480,12 @@ async def update_hospital(ctx: Ctx, hospital_id: int, data: HospitalUpdate) -> H
         if not 0 <= data.storage_quota_gb <= 1_000_000:
             raise BadRequest(
                 "The storage quota is between 0 and 1,000,000 GB.",
-                zh="存储配额须在 0 到 1,000,000 GB 之间。",
             )
         values[Hospital.storage_quota_bytes] = int(data.storage_quota_gb * GIB)
     if data.active is not UNSET:
         values[Hospital.active] = data.active
     async with unit_of_work(ctx) as uow:
-        await versioned_update(
-            Hospital, hospital_id, values, data.version, "hospital", what_zh="医院"
-        )
+        await versioned_update(Hospital, hospital_id, values, data.version, N_("hospital"))
         await uow.audit(
             "hospital.update",
             "hospital",
@@ -528,9 +503,7 @@ async def set_self_review(ctx: Ctx, hospital_id: int, data: SelfReviewUpdate) ->
     await get_visible(Hospital, hospital_id, actor, "hospital")
     values = {Hospital.self_review_allowed: data.self_review_allowed}
     async with unit_of_work(ctx) as uow:
-        await versioned_update(
-            Hospital, hospital_id, values, data.version, "hospital", what_zh="医院"
-        )
+        await versioned_update(Hospital, hospital_id, values, data.version, N_("hospital"))
         await uow.audit(
             "hospital.update",
             "hospital",
@@ -553,8 +526,7 @@ async def set_modules(ctx: Ctx, hospital_id: int, modules: list[str]) -> Hospita
             hospital_id,
             {Hospital.modules: _json(enabled)},
             UNSET,
-            "hospital",
-            what_zh="医院",
+            N_("hospital"),
         )
         on, off = sorted(set(enabled) - old), sorted(old - set(enabled))
         await uow.audit(
@@ -576,8 +548,8 @@ async def _department_name_free(hospital_id: int, name: str, except_id: int = 0)
         Department.hospital == hospital_id, Department.name == name, Department.id != except_id
     ):
         raise Conflict(
-            f"The hospital already has a department named {name!r}.",
-            zh=f"该医院已有名为“{name}”的科室。",
+            "The hospital already has a department named {name!r}.",
+            name=name,
         )
 
 
@@ -622,9 +594,7 @@ async def get_department(actor: Actor, department_id: int) -> DepartmentRead:
 
 def own_hospital(actor: Actor) -> int:
     if actor.hospital_id is None:
-        raise Forbidden(
-            "Only a hospital administrator may do this.", zh="只有医院管理员才能执行此操作。"
-        )
+        raise Forbidden("Only a hospital administrator may do this.")
     return actor.hospital_id
 
 
@@ -641,20 +611,18 @@ async def update_department(ctx: Ctx, department_id: int, data: DepartmentUpdate
     row = await get_visible(Department, department_id, actor, "department")
     values: dict[Any, Any] = {}
     if data.name is not UNSET:
-        values[Department.name] = clean_text(data.name, "department name", 200, what_zh="科室名称")
+        values[Department.name] = clean_text(data.name, N_("department name"), 200)
         await _department_name_free(row["hospital"], values[Department.name], department_id)
     if data.phone is not UNSET:
         values[Department.phone] = clean_phone(data.phone)
     if data.description is not UNSET:
         values[Department.description] = clean_text(
-            data.description, "description", 2000, required=False, what_zh="简介"
+            data.description, N_("description"), 2000, required=False
         )
     if data.active is not UNSET:
         values[Department.active] = data.active
     async with unit_of_work(ctx) as uow:
-        await versioned_update(
-            Department, department_id, values, data.version, "department", what_zh="科室"
-        )
+        await versioned_update(Department, department_id, values, data.version, N_("department"))
         action = "department.update"
         if data.active is not UNSET and len(values) == 1:
             action = "department.activate" if data.active else "department.deactivate"

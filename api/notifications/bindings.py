@@ -65,8 +65,8 @@ async def _doctor(actor: Actor, user_id: int) -> dict[str, Any]:
     )
     if row is None or row["kind"] != Kind.doctor.value:
         raise NotFound(
-            f"No doctor with id {user_id} exists, or it belongs to another hospital.",
-            zh=f"不存在编号为 {user_id} 的医生，或该医生属于其他医院。",
+            "No doctor with id {user_id} exists, or it belongs to another hospital.",
+            user_id=user_id,
         )
     return row
 
@@ -91,7 +91,6 @@ def _values(data: BindingUpdate) -> dict[Any, Any]:
         if data.language not in LANGUAGES:
             raise BadRequest(
                 "The message language is zh (中文) or en (English).",
-                zh="消息语言须为 zh（中文）或 en（English）。",
             )
         values[User.language] = data.language
     return values

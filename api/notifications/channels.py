@@ -25,6 +25,7 @@ from api.notifications.schemas import (
     RuleUpdate,
 )
 from kernel.errors import BadRequest, Conflict, NotFound
+from kernel.i18n import N_, Listed, Msg
 from notifiers.base import Channel
 from notifiers.configs import (
     BINDINGS,
@@ -41,13 +42,6 @@ from store.uow import Actor, Ctx, now, unit_of_work
 
 AUDIENCES = ("involved", "department", "hospital")
 RULE_TYPES = list(BUSINESS_TYPES)  # "account": verification codes, to the user alone
-# The Chinese of the channel kinds, for the Chinese of refusals only (the UI's words).
-KIND_ZH: dict[Channel, str] = {
-    Channel.wecom_app: "企业微信应用消息",
-    Channel.wecom_bot: "企业微信群机器人",
-    Channel.wechat_oa: "微信公众号模板消息",
-    Channel.email: "邮件",
-}
 
 
 def _json(value: object) -> str:
@@ -80,7 +74,7 @@ def _checked(kind: Channel, settings: dict[str, str], stored: dict[str, str] | N
     try:
         return check_config(kind, settings, stored)
     except ConfigProblem as exc:
-        raise BadRequest(str(exc), zh=exc.zh) from None
+        raise BadRequest(exc.message, **exc.params) from None
 
 
 async def list_channels(actor: Actor) -> list[ChannelRead]:
@@ -110,8 +104,8 @@ async def add_channel(ctx: Ctx, data: ChannelCreate) -> ChannelRead:
             NotificationChannel.hospital == hospital_id, NotificationChannel.kind == kind.value
         ):
             raise Conflict(
-                f"Your hospital has a {KIND_LABELS[kind]} channel already; edit that one.",
-                zh=f"本院已有“{KIND_ZH.get(kind, KIND_LABELS[kind])}”通知渠道，请编辑该渠道。",
+                "Your hospital has a {kind} channel already; edit that one.",
+                kind=Msg(KIND_LABELS[kind]),
             )
         row = await NotificationChannel.insert(
             NotificationChannel(
@@ -180,16 +174,16 @@ async def queue_test(ctx: Ctx, channel_id: int, data: ChannelTest) -> Queued:
         )
         if user is None:
             raise NotFound(
-                f"No user with id {user_id} exists in your hospital.",
-                zh=f"本院不存在编号为 {user_id} 的用户。",
+                "No user with id {user_id} exists in your hospital.",
+                user_id=user_id,
             )
         binding = BINDINGS[kind]
         if not user[binding]:
-            label, label_zh = _binding_label(binding)
+            label = _binding_label(binding)
             raise BadRequest(
-                f"{user['display_name']} has no {label} yet; set it on the "
-                "notification settings first.",
-                zh=f"{user['display_name']}尚未设置{label_zh}，请先在通知设置中填写。",
+                "{display_name} has no {label} yet; set it on the notification settings first.",
+                display_name=user["display_name"],
+                label=label,
             )
         user_ids, to = [user_id], user["display_name"]
     key = f"notify-test-{channel_id}-{uuid.uuid4().hex[:12]}"
@@ -222,13 +216,16 @@ def _binding_columns() -> tuple[Any, ...]:
     return (User.email, User.wechat_openid, User.wecom_userid)
 
 
-def _binding_label(binding: str) -> tuple[str, str]:
-    """The binding's name in English and in Chinese."""
-    return {
-        "wechat_openid": ("WeChat openid", "微信 openid"),
-        "wecom_userid": ("WeCom user id", "企业微信账号"),
-        "email": ("e-mail address", "邮箱地址"),
-    }[binding]
+BINDING_LABELS = {
+    "wechat_openid": N_("WeChat openid"),
+    "wecom_userid": N_("WeCom user id"),
+    "email": N_("e-mail address"),
+}
+
+
+def _binding_label(binding: str) -> Msg:
+    """The binding's name (translated with the sentence)."""
+    return Msg(BINDING_LABELS[binding])
 
 
 # --- rules ----------------------------------------------------------------------------------
@@ -257,10 +254,7 @@ async def list_rules(actor: Actor) -> list[RuleRead]:
 
 async def _check_rule(actor: Actor, business_type: str, data: RuleUpdate) -> list[int]:
     if data.audience not in AUDIENCES:
-        raise BadRequest(
-            f"The audience is one of: {', '.join(AUDIENCES)}.",
-            zh=f"接收范围须为 {'、'.join(AUDIENCES)} 之一。",
-        )
+        raise BadRequest("The audience is one of: {audiences}.", audiences=Listed(AUDIENCES))
     ids = sorted(set(data.channel_ids))
     rows = await visible(NotificationChannel, actor, NotificationChannel.id).where(
         NotificationChannel.hospital == own_hospital(actor),
@@ -269,14 +263,12 @@ async def _check_rule(actor: Actor, business_type: str, data: RuleUpdate) -> lis
     missing = sorted(set(ids) - {r["id"] for r in rows})
     if missing:
         raise NotFound(
-            f"No notification channel with id {missing[0]} exists, or it belongs to another "
-            "hospital.",
-            zh=f"不存在编号为 {missing[0]} 的通知渠道，或该渠道属于其他医院。",
+            "No notification channel with id {missing} exists, or it belongs to another hospital.",
+            missing=missing[0],
         )
     if data.enabled and not ids:
         raise BadRequest(
             "Choose at least one channel, or switch the rule off.",
-            zh="请至少选择一个通知渠道，或停用该通知规则。",
         )
     kinds = {
         k["kind"]
@@ -288,15 +280,12 @@ async def _check_rule(actor: Actor, business_type: str, data: RuleUpdate) -> lis
         Channel.wecom_bot.value in kinds or data.audience != "involved"
     ):
         raise BadRequest(
-            "Verification codes go to the account's owner alone: choose personal channels "
-            "(not the group robot) and the audience 'involved'.",
-            zh="验证码只发给账号本人：请选择个人通知渠道（不能用群机器人），"
-            "接收范围选 'involved'（相关人员）。",
+            "Verification codes go to the account's owner alone: choose personal "
+            "channels (not the group robot) and the audience 'involved'.",
         )
     if data.audience == "hospital" and Channel.wecom_bot.value not in kinds:
         raise BadRequest(
             "The audience 'hospital' is the hospital's WeCom group: add the group robot.",
-            zh="接收范围 'hospital' 即本院的企业微信群：请添加企业微信群机器人渠道。",
         )
     return ids
 
@@ -305,10 +294,7 @@ async def set_rule(ctx: Ctx, business_type: str, data: RuleUpdate) -> RuleRead:
     actor = actor_of(ctx)
     hospital_id = own_hospital(actor)
     if business_type not in RULE_TYPES:
-        raise BadRequest(
-            f"The business type is one of: {', '.join(RULE_TYPES)}.",
-            zh=f"业务类型须为 {'、'.join(RULE_TYPES)} 之一。",
-        )
+        raise BadRequest("The business type is one of: {types}.", types=Listed(RULE_TYPES))
     ids = await _check_rule(actor, business_type, data)
     where = (NotificationRule.hospital == hospital_id) & (
         NotificationRule.business_type == business_type
@@ -324,7 +310,6 @@ async def set_rule(ctx: Ctx, business_type: str, data: RuleUpdate) -> RuleRead:
             if data.version not in (UNSET, 0):
                 raise Conflict(
                     "Someone else removed this rule in the meantime. Reload.",
-                    zh="该通知规则在此期间已被他人删除，请刷新页面。",
                 )
             await NotificationRule.insert(
                 NotificationRule(

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from api.management.audit import parse_day, time_zone_of
 from api.notifications.schemas import DeliveryPage, DeliveryRead
 from kernel.errors import BadRequest, NotFound
+from kernel.i18n import Listed
 from notifiers.base import DUPLICATE_NOTE, Channel
 from store.scoping import visible
 from store.tables import Hospital, Notification, User
@@ -65,29 +66,23 @@ async def _hospitals(actor: Actor) -> dict[int, str]:
 async def _where(actor: Actor, f: LogFilter, hospitals: dict[int, str]) -> list[Any]:
     if f.hospital_id is not None and f.hospital_id not in hospitals:
         raise NotFound(
-            f"No hospital with id {f.hospital_id} exists, or it is outside your scope.",
-            zh=f"不存在编号为 {f.hospital_id} 的医院，或该医院不在您的管理范围内。",
+            "No hospital with id {hospital_id} exists, or it is outside your scope.",
+            hospital_id=f.hospital_id,
         )
     ids = [f.hospital_id] if f.hospital_id is not None else sorted(hospitals)
     where: list[Any] = [Notification.hospital_id.is_in(ids or [0])]
     if f.status:
         if f.status not in STATUSES:
-            raise BadRequest(
-                f"The status filter is one of: {', '.join(STATUSES)}.",
-                zh=f"状态筛选条件须为 {'、'.join(STATUSES)} 之一。",
-            )
+            raise BadRequest("The status filter is one of: {statuses}.", statuses=Listed(STATUSES))
         where.append(Notification.status == f.status)
     if f.channel:
         if f.channel not in CHANNELS:
-            raise BadRequest(
-                f"The channel filter is one of: {', '.join(CHANNELS)}.",
-                zh=f"渠道筛选条件须为 {'、'.join(CHANNELS)} 之一。",
-            )
+            raise BadRequest("The channel filter is one of: {channels}.", channels=Listed(CHANNELS))
         where.append(Notification.channel == f.channel)
     if f.business_type:
         where.append(Notification.business_type == f.business_type[:40])
     if f.date_from and f.date_to and f.date_from > f.date_to:
-        raise BadRequest("The start date is after the end date.", zh="开始日期晚于结束日期。")
+        raise BadRequest("The start date is after the end date.")
     tz = await time_zone_of(actor)
     if f.date_from:
         where.append(Notification.created_at >= _day_start(f.date_from, tz))

@@ -24,8 +24,6 @@ from store.uow import Actor, Ctx, now, unit_of_work
 
 CASE = "exam_report"
 SHOWN_REMOTELY = ("initial", "reviewed")
-# The Chinese of the report's states, for the Chinese of refusals only (the UI's words).
-STATE_ZH = {"draft": "草稿", "initial": "初步诊断", "reviewed": "已审核", "returned": "已退回"}
 
 
 def page_topic(exam_id: int) -> str:
@@ -40,7 +38,7 @@ class Access:
     exam: dict[str, Any]
     reporting: int | None  # None while a diagnosis request waits for acceptance
     pending: str  # the sentence saying why there is no reporting hospital yet
-    pending_zh: str = ""  # its Chinese
+    waiting: Conflict | None = None  # the refusal itself (translated where it is shown)
 
     @property
     def exam_id(self) -> int:
@@ -68,7 +66,7 @@ async def access(actor: Actor, exam_id: int) -> Access:
     try:
         return Access(actor, exam, await reporting_hospital(exam), "")
     except Conflict as waiting:
-        return Access(actor, exam, None, waiting.message, waiting.zh)
+        return Access(actor, exam, None, waiting.message, waiting)
 
 
 async def for_writing(actor: Actor, exam_id: int, permission: Permission) -> Access:
@@ -76,17 +74,17 @@ async def for_writing(actor: Actor, exam_id: int, permission: Permission) -> Acc
     waits, 403 without the permission or from another hospital that sees it."""
     found = await access(actor, exam_id)
     if found.reporting is None:
-        raise Conflict(found.pending, zh=found.pending_zh)
+        raise found.waiting or Conflict(found.pending)
     if not found.in_reporting_hospital:
         name = await hospital_name(found.reporting)
         raise Forbidden(
-            f"The report of this examination is written by {name}; you may read it.",
-            zh=f"该检查的报告由{name}书写，您仅可查阅。",
+            "The report of this examination is written by {name}; you may read it.",
+            name=name,
         )
     if not found.has(permission):
         raise Forbidden(
-            f"Your role lacks the permission {permission.value!r}.",
-            zh=f"您的角色没有 {permission.value!r} 权限。",
+            "Your role lacks the permission {value!r}.",
+            value=permission.value,
         )
     return found
 
@@ -101,11 +99,11 @@ async def readable(actor: Actor, exam_id: int) -> tuple[dict[str, Any], dict[str
     found = await access(actor, exam_id)
     report = await report_of(exam_id)
     if report is None:
-        raise NotFound(f"Examination {exam_id} has no report yet.", zh=f"检查 {exam_id} 尚无报告。")
+        raise NotFound("Examination {exam_id} has no report yet.", exam_id=exam_id)
     if not (found.reads_all() or report["state"] in SHOWN_REMOTELY):
         raise NotFound(
-            f"The report of examination {exam_id} is not shown to your hospital yet.",
-            zh=f"检查 {exam_id} 的报告尚未向贵院开放。",
+            "The report of examination {exam_id} is not shown to your hospital yet.",
+            exam_id=exam_id,
         )
     return report, found.exam
 
@@ -136,8 +134,8 @@ async def ensure_report(ctx: Ctx, found: Access) -> dict[str, Any]:
     row = await report_of(found.exam_id)
     if row is None:
         raise NotFound(
-            f"The report of examination {found.exam_id} could not be made.",
-            zh=f"未能创建检查 {found.exam_id} 的报告。",
+            "The report of examination {exam_id} could not be made.",
+            exam_id=found.exam_id,
         )
     return row
 

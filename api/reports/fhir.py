@@ -59,16 +59,16 @@ async def diagnostic_report(ctx: Ctx, report_id: int) -> dict[str, Any]:
     row = await ExamReport.select(ExamReport.examination).where(ExamReport.id == report_id).first()
     if row is None:
         raise NotFound(
-            f"No report with id {report_id} exists, or it belongs to another hospital.",
-            zh=f"不存在编号为 {report_id} 的报告，或该报告属于其他医院。",
+            "No report with id {report_id} exists, or it belongs to another hospital.",
+            report_id=report_id,
         )
     exam_id = int(row["examination"])
     try:
         report, exam = await readable(ctx.actor, exam_id)
     except NotFound as hidden:
         raise NotFound(
-            f"No report with id {report_id} exists, or it belongs to another hospital.",
-            zh=f"不存在编号为 {report_id} 的报告，或该报告属于其他医院。",
+            "No report with id {report_id} exists, or it belongs to another hospital.",
+            report_id=report_id,
         ) from hidden
     base = get_settings().base_url.rstrip("/")
     hospital = await Hospital.select(Hospital.name).where(Hospital.id == report["hospital"]).first()

@@ -18,7 +18,6 @@ from typing import Any
 
 from api.reports.access import (
     CASE,
-    STATE_ZH,
     Access,
     access,
     ensure_report,
@@ -29,6 +28,7 @@ from api.reports.access import (
 from api.reports.schemas import Done, LockRead, PersonRead
 from kernel.domain import Permission
 from kernel.errors import Conflict, Forbidden
+from kernel.i18n import Msg
 from store.engine import note
 from store.tables import ExamReport
 from store.timers import keep_timer
@@ -73,14 +73,18 @@ async def held_elsewhere(report_id: int, actor: Actor) -> Conflict | None:
     if holder is None or holder == actor.user_id:
         return None
     who = await names(holder)
-    name = who.get(holder, f"user {holder}")
+    name = who.get(holder) or Msg("user {id}", id=holder)
     local = until.astimezone(await hospital_zone(actor.hospital_id))
     return Conflict(
-        f"{name} is editing the report (locked until {local:%H:%M}); you can edit it when "
+        "{name} is editing the report (locked until {local:%H:%M}); you can edit it when "
         "they have saved or the lock is freed.",
-        zh=f"{who.get(holder, f'用户 {holder}')}正在编辑该报告（锁定至 {local:%H:%M}），"
-        "待其保存或锁定释放后您即可编辑。",
-        extra={"lock_holder": holder, "lock_holder_name": name, "lock_until": until.isoformat()},
+        name=name,
+        local=local,
+        extra={
+            "lock_holder": holder,
+            "lock_holder_name": str(name),
+            "lock_until": until.isoformat(),
+        },
     )
 
 
@@ -104,10 +108,9 @@ async def take(ctx: Ctx, exam_id: int) -> LockRead:
     report = await ensure_report(ctx, found)
     if report["state"] not in EDITABLE:
         raise Conflict(
-            f"The report is {report['state']}; it is edited only as a draft or after the "
+            "The report is {state}; it is edited only as a draft or after the "
             "reviewer returned it.",
-            zh=f"报告当前为“{STATE_ZH.get(report['state'], report['state'])}”状态，"
-            "仅草稿或被审核医生退回的报告可以编辑。",
+            state=Msg(report["state"], context="report state"),
             extra={"state": report["state"]},
         )
     actor = found.actor
@@ -138,7 +141,6 @@ async def take(ctx: Ctx, exam_id: int) -> LockRead:
     if not taken:
         raise await held_elsewhere(report["id"], actor) or Conflict(
             "The report cannot be locked now; reload the page.",
-            zh="当前无法锁定该报告，请刷新页面。",
         )
     return LockRead(
         PersonRead(actor.user_id, (await names(actor.user_id))[actor.user_id]),
@@ -158,16 +160,16 @@ async def release(ctx: Ctx, exam_id: int) -> Done:
     holder, until = live_lock(report)
     if holder is not None and holder != found.actor.user_id:
         who = await names(holder)
-        name = who.get(holder, f"user {holder}")
+        name = who.get(holder) or Msg("user {id}", id=holder)
         local = until.astimezone(await hospital_zone(found.actor.hospital_id))
         raise Conflict(
-            f"{name} holds the lock of this report (until {local:%H:%M}); only they can "
+            "{name} holds the lock of this report (until {local:%H:%M}); only they can "
             "unlock it, or an administrator of the reporting hospital with 'Release the lock'.",
-            zh=f"{who.get(holder, f'用户 {holder}')}持有该报告的锁定（至 {local:%H:%M}）；"
-            "只有其本人可以解锁，或由报告医院的管理员“释放锁定”。",
+            name=name,
+            local=local,
             extra={
                 "lock_holder": holder,
-                "lock_holder_name": name,
+                "lock_holder_name": str(name),
                 "lock_until": until.isoformat(),
             },
         )
@@ -185,12 +187,11 @@ async def admin_release(ctx: Ctx, exam_id: int) -> Done:
     if actor.kind != "hospital_admin" or not found.in_reporting_hospital:
         raise Forbidden(
             "Only an administrator of the reporting hospital releases a report lock.",
-            zh="只有报告医院的管理员才能释放报告锁定。",
         )
     report = await ExamReport.select().where(ExamReport.examination == exam_id).first()
     holder = live_lock(report)[0]
     if report is None or holder is None:
-        raise Conflict("Nobody holds the lock of this report.", zh="该报告当前无人锁定。")
+        raise Conflict("Nobody holds the lock of this report.")
     async with unit_of_work(ctx) as uow:
         await clear(uow, found, report, holder=holder)
         await note(

@@ -28,9 +28,10 @@ from api.consultations.pdf import FAMILY, add_cjk_fonts, check_fonts
 from api.diagnosis.steps import follow_report
 from api.dictionaries.templates import exam_values, render_template
 from api.management.media import logos_dir
-from api.reports.access import STATE_ZH, for_writing, names, readable, report_of
+from api.reports.access import for_writing, names, readable, report_of
 from kernel.domain import Permission
 from kernel.errors import Conflict, NotFound
+from kernel.i18n import Msg
 from store.examinations import exam_changed
 from store.reads import note
 from store.tables import Examination, ExamReport, Hospital
@@ -281,10 +282,9 @@ async def print_report(ctx: Ctx, exam_id: int) -> tuple[str, int]:
     report = await report_of(exam_id)
     if report is None or report["state"] != REVIEWED:
         state = report["state"] if report else "not written"
-        state_zh = STATE_ZH.get(state, state) if report else "尚未书写"
         raise Conflict(
-            f"Only a reviewed report is printed; this one is {state}.",
-            zh=f"只有已审核的报告才能打印，该报告当前状态为“{state_zh}”。",
+            "Only a reviewed report is printed; this one is {state}.",
+            state=Msg(state, context="report state"),
             extra={"state": state},
         )
     at = now()
@@ -305,7 +305,6 @@ async def print_report(ctx: Ctx, exam_id: int) -> tuple[str, int]:
         if not counted:
             raise Conflict(
                 "The report changed while printing; reload and print again.",
-                zh="打印期间报告已被修改，请刷新页面后重新打印。",
             )
         await Examination.update({Examination.print_time: at}).where(
             Examination.id == exam_id, Examination.print_time.is_null()

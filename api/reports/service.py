@@ -19,7 +19,6 @@ from api.diagnosis.steps import follow_report
 from api.dictionaries.templates import templates_for_examination
 from api.reports.access import (
     CASE,
-    STATE_ZH,
     Access,
     access,
     ensure_report,
@@ -58,6 +57,7 @@ from api.reports.schemas import (
 )
 from kernel.domain import Permission
 from kernel.errors import BadRequest, Conflict, Forbidden, NotFound
+from kernel.i18n import N_, Msg
 from states.exam_report import EXAM_REPORT, ExamReportFacts
 from states.machine import Decision
 from store.engine import apply
@@ -70,7 +70,6 @@ MAX_TITLE = 200
 MAX_TEXT = 100_000
 FIELDS = ("title", "findings", "impression")
 AUTOSAVE = "autosave"
-FIELD_ZH = {"title": "标题", "findings": "影像所见", "impression": "诊断意见"}
 
 
 def iso(value: datetime | None) -> str | None:
@@ -187,17 +186,19 @@ async def read_quietly(ctx: Ctx, exam_id: int) -> ReportRead:
 def _check(data: ReportSave) -> None:
     if len(data.title) > MAX_TITLE:
         raise BadRequest(
-            f"The title is {len(data.title)} characters long; at most {MAX_TITLE} fit.",
-            zh=f"标题为 {len(data.title)} 个字符，最多允许 {MAX_TITLE} 个字符。",
+            "The title is {n} characters long; at most {max_title} fit.",
+            n=len(data.title),
+            max_title=MAX_TITLE,
         )
     for name in ("findings", "impression"):
         text = getattr(data, name)
         if len(text) > MAX_TEXT:
             raise BadRequest(
-                f"The {name} are {len(text)} characters long; at most {MAX_TEXT} fit."
+                N_("The findings are {n} characters long; at most {max} fit.")
                 if name == "findings"
-                else f"The impression is {len(text)} characters long; at most {MAX_TEXT} fit.",
-                zh=f"{FIELD_ZH[name]}为 {len(text)} 个字符，最多允许 {MAX_TEXT} 个字符。",
+                else N_("The impression is {n} characters long; at most {max} fit."),
+                n=len(text),
+                max=MAX_TEXT,
             )
 
 
@@ -265,8 +266,8 @@ async def _check_template(found: Access, template_id: int | None) -> None:
     usable = {t.id for t in await templates_for_examination(found.actor, found.exam_id)}
     if template_id not in usable:
         raise BadRequest(
-            f"The template {template_id} is not one you may use for this examination.",
-            zh=f"报告模板 {template_id} 不可用于该检查。",
+            "The template {template_id} is not one you may use for this examination.",
+            template_id=template_id,
         )
 
 
@@ -282,7 +283,6 @@ async def save(ctx: Ctx, exam_id: int, data: ReportSave) -> Saved:
         if data.version != 0:
             raise Conflict(
                 "The report you edited no longer exists; reload the page.",
-                zh="您编辑的报告已不存在，请刷新页面。",
             )
         report = await ensure_report(ctx, found)
     if data.version == 0 and report["revision"] == 0:
@@ -294,10 +294,9 @@ async def save(ctx: Ctx, exam_id: int, data: ReportSave) -> Saved:
     decision = EXAM_REPORT.decide(EXAM_REPORT.states(report["state"]), "save")
     if not decision.allowed:
         raise Conflict(
-            f"The report is {report['state']}; it is edited only as a draft or after the "
+            "The report is {state}; it is edited only as a draft or after the "
             "reviewer returned it.",
-            zh=f"报告当前为“{STATE_ZH.get(report['state'], report['state'])}”状态，"
-            "仅草稿或被审核医生退回的报告可以编辑。",
+            state=Msg(report["state"], context="report state"),
             extra={"state": report["state"]},
         )
     if data.version != report["version"]:
@@ -385,13 +384,13 @@ async def save(ctx: Ctx, exam_id: int, data: ReportSave) -> Saved:
 async def _stale(report: dict[str, Any], seen: int) -> Conflict:
     row = await ExamReport.select().where(ExamReport.id == report["id"]).first() or report
     who = await names(row["author"])
-    by = f" by {who[row['author']]}" if row["author"] in who else ""
-    by_zh = who.get(row["author"], "")
+    by = Msg(" by {name}", name=who[row["author"]]) if row["author"] in who else ""
     return Conflict(
-        f"The report was changed{by} meanwhile (version {row['version']}, you edited version "
-        f"{seen}). Copy your text, reload, and merge your changes.",
-        zh=f"报告在此期间已被{by_zh}修改（当前为版本 {row['version']}，您编辑的是版本 {seen}）。"
-        "请复制您的内容，刷新页面后合并您的修改。",
+        "The report was changed{by} meanwhile (version {version}, you edited "
+        "version {seen}). Copy your text, reload, and merge your changes.",
+        by=by,
+        version=row["version"],
+        seen=seen,
         extra={"version": row["version"], "state": row["state"]},
     )
 
@@ -402,9 +401,7 @@ async def _stale(report: dict[str, Any], seen: int) -> Conflict:
 async def _existing(exam_id: int) -> dict[str, Any]:
     report = await report_of(exam_id)
     if report is None:
-        raise Conflict(
-            "There is no report yet; write and save it first.", zh="尚无报告，请先书写并保存。"
-        )
+        raise Conflict("There is no report yet; write and save it first.")
     return report
 
 
@@ -487,9 +484,8 @@ async def _reviewable(ctx: Ctx, exam_id: int) -> tuple[Access, dict[str, Any]]:
     report = await _existing(exam_id)
     if not await _may_review(found, report):
         raise Forbidden(
-            "You wrote this initial diagnosis; another reviewer reviews it (your hospital does "
-            "not allow reviewing one's own report).",
-            zh="该初步诊断由您书写，需由其他审核医生审核（贵院不允许审核本人书写的报告）。",
+            "You wrote this initial diagnosis; another reviewer reviews it (your "
+            "hospital does not allow reviewing one's own report).",
         )
     return found, report
 
@@ -547,8 +543,8 @@ async def approve(ctx: Ctx, exam_id: int, data: StepIn) -> Done:
 async def return_(ctx: Ctx, exam_id: int, data: ReturnIn) -> Done:
     if len(data.reason) > 2000:
         raise BadRequest(
-            f"The reason is {len(data.reason)} characters long; at most 2000 fit.",
-            zh=f"退回原因为 {len(data.reason)} 个字符，最多允许 2000 个字符。",
+            "The reason is {n} characters long; at most 2000 fit.",
+            n=len(data.reason),
         )
     found, report = await _reviewable(ctx, exam_id)
     actor = found.actor
@@ -634,7 +630,7 @@ async def _version(report_id: int, revision: int) -> dict[str, Any]:
         .first()
     )
     if row is None:
-        raise NotFound(f"The report has no version {revision}.", zh=f"该报告没有版本 {revision}。")
+        raise NotFound("The report has no version {revision}.", revision=revision)
     return row
 
 
@@ -667,9 +663,7 @@ def diff_lines(older: str, newer: str) -> list[DiffLine]:
 async def diff(ctx: Ctx, exam_id: int, older: int, newer: int) -> DiffRead:
     report = await _readable(ctx, exam_id)
     if older == newer:
-        raise BadRequest(
-            "Choose two different versions to compare.", zh="请选择两个不同的版本进行比较。"
-        )
+        raise BadRequest("Choose two different versions to compare.")
     older, newer = min(older, newer), max(older, newer)
     a, b = await _version(report["id"], older), await _version(report["id"], newer)
     note(target_id=report["id"], detail=f"versions {older}–{newer}")

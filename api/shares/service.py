@@ -64,9 +64,7 @@ async def colleagues(actor: Actor, q: str = "") -> list[Colleague]:
         return []
     q = q.strip()
     if len(q) > 100:
-        raise BadRequest(
-            "The search text is longer than 100 characters.", zh="搜索内容超过 100 个字符。"
-        )
+        raise BadRequest("The search text is longer than 100 characters.")
     query = User.select(User.id, User.display_name, User.department.name).where(
         *_colleague_clause(actor)
     )
@@ -81,8 +79,9 @@ def _message(text: str) -> str:
     text = text.strip()
     if len(text) > MAX_MESSAGE:
         raise BadRequest(
-            f"The message is {len(text)} characters long; at most {MAX_MESSAGE} are allowed.",
-            zh=f"留言为 {len(text)} 个字符，最多允许 {MAX_MESSAGE} 个字符。",
+            "The message is {n} characters long; at most {max_message} are allowed.",
+            n=len(text),
+            max_message=MAX_MESSAGE,
         )
     return text
 
@@ -94,7 +93,6 @@ async def share(ctx: Ctx, exam_id: int, data: ShareCreate) -> ShareRead:
     if data.to_user_id == actor.user_id:
         raise BadRequest(
             "Share the examination with a colleague, not with yourself.",
-            zh="请将检查分享给同事，不能分享给自己。",
         )
     colleague = (
         await User.select(User.id, User.display_name)
@@ -103,9 +101,9 @@ async def share(ctx: Ctx, exam_id: int, data: ShareCreate) -> ShareRead:
     )
     if colleague is None:
         raise NotFound(
-            f"No active doctor with id {data.to_user_id} works in your hospital; an "
+            "No active doctor with id {to_user_id} works in your hospital; an "
             "examination is shared with colleagues of your own hospital only.",
-            zh=f"本院没有编号为 {data.to_user_id} 的在职医生；检查只能分享给本院的同事。",
+            to_user_id=data.to_user_id,
         )
     at = now()
     async with unit_of_work(ctx) as uow:
@@ -225,8 +223,8 @@ async def open_share(ctx: Ctx, share_id: int) -> ShareRead:
     )
     if row is None:
         raise NotFound(
-            f"No examination was shared with you under number {share_id}.",
-            zh=f"没有编号为 {share_id} 的检查分享给您。",
+            "No examination was shared with you under number {share_id}.",
+            share_id=share_id,
         )
     exam = await get_examination(actor, int(row["examination"]))
     async with unit_of_work(ctx) as uow:

@@ -16,7 +16,8 @@ import msgspec
 from api.tokens.schemas import TokenCreate, TokenCreated, TokenRead
 from kernel import security
 from kernel.errors import BadRequest, Forbidden, NotFound
-from store.scoping import NO_PATIENT_DATA, NO_PATIENT_DATA_ZH, sees_patient_data, visible
+from kernel.i18n import Msg
+from store.scoping import NO_PATIENT_DATA, sees_patient_data, visible
 from store.tables import ApiToken, User
 from store.uow import Actor, Ctx, now, unit_of_work
 
@@ -74,7 +75,6 @@ def _require_admin(ctx: Ctx) -> Actor:
     if actor is None or not actor.is_admin or actor.realm != "admin":
         raise Forbidden(
             "Only an administrator creates and revokes API tokens.",
-            zh="只有管理员才能创建和撤销 API 令牌。",
         )
     return actor
 
@@ -98,20 +98,18 @@ async def create_token(ctx: Ctx, data: TokenCreate) -> TokenCreated:
         # a token reads DICOMweb as its user: minted by the alliance admin it would show
         # him what he may not see (SPEC "Users"; issue 12, finding 2)
         raise Forbidden(
-            "A token reads images as its user; the user's hospital administrator creates it. "
-            + NO_PATIENT_DATA,
-            zh="令牌以其用户身份读取影像，须由该用户所在医院的管理员创建。" + NO_PATIENT_DATA_ZH,
+            "A token reads images as its user; the user's hospital administrator creates it. {why}",
+            why=Msg(NO_PATIENT_DATA),
         )
     name = data.name.strip()
     if not 1 <= len(name) <= 100:
         raise BadRequest(
             "Give the token a name of 1 to 100 characters (what it is for).",
-            zh="请为令牌填写 1 到 100 个字符的名称（注明用途）。",
         )
     if data.expires_days is not None and not 1 <= data.expires_days <= MAX_DAYS:
         raise BadRequest(
-            f"A token expires after 1 to {MAX_DAYS} days, or never.",
-            zh=f"令牌的有效期为 1 到 {MAX_DAYS} 天，或永不过期。",
+            "A token expires after 1 to {max_days} days, or never.",
+            max_days=MAX_DAYS,
         )
     user = (
         await visible(User, actor, User.id, User.username, User.hospital, User.active)
@@ -120,13 +118,13 @@ async def create_token(ctx: Ctx, data: TokenCreate) -> TokenCreated:
     )
     if user is None or user["hospital"] is None:
         raise NotFound(
-            f"No user with id {data.user_id} exists in your hospitals, or he has no hospital.",
-            zh=f"您管理的医院中不存在编号为 {data.user_id} 的用户，或该用户不属于任何医院。",
+            "No user with id {user_id} exists in your hospitals, or he has no hospital.",
+            user_id=data.user_id,
         )
     if not user["active"]:
         raise BadRequest(
-            f"The account {user['username']} is deactivated; activate it first.",
-            zh=f"账号 {user['username']} 已停用，请先启用。",
+            "The account {username} is deactivated; activate it first.",
+            username=user["username"],
         )
     token = TOKEN_PREFIX + security.new_token(30)
     at = now()
@@ -161,8 +159,8 @@ async def revoke_token(ctx: Ctx, token_id: int) -> TokenRead:
     row = await visible(ApiToken, actor, *COLUMNS).where(ApiToken.id == token_id).first()
     if row is None:
         raise NotFound(
-            f"No API token with id {token_id} exists, or it belongs to another hospital.",
-            zh=f"不存在编号为 {token_id} 的 API 令牌，或该令牌属于其他医院。",
+            "No API token with id {token_id} exists, or it belongs to another hospital.",
+            token_id=token_id,
         )
     at = now()
     if row["revoked_at"] is None:

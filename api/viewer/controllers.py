@@ -18,6 +18,7 @@ from api.phi import patient_only
 from api.viewer import ohif
 from api.viewer.ohif import OhifFiles, Rewritten
 from kernel.errors import AppError, NotFound
+from kernel.i18n import N_
 from store.uow import Actor
 
 FILES = OhifFiles()
@@ -90,12 +91,10 @@ class ViewerController(Controller):
         if not FILES.looks_like_file(relative):
             return await self._page(request)
         if not FILES.installed:
-            raise ViewerNotInstalled(_NOT_INSTALLED, zh=_NOT_INSTALLED_ZH)
+            raise ViewerNotInstalled(_NOT_INSTALLED)
         path = FILES.resolve(relative)
         if path is None:
-            raise NotFound(
-                f"The viewer has no file {relative!r}.", zh=f"阅片器中没有文件 {relative!r}。"
-            )
+            raise NotFound("The viewer has no file {relative!r}.", relative=relative)
         cache = ONE_YEAR if ohif.immutable(path.name) else REVALIDATE
         rewritten = await FILES.rewritten(path)
         policy = await _policy(worker=True)
@@ -114,15 +113,11 @@ class ViewerController(Controller):
         if redirect is not None:
             return redirect
         if not FILES.installed:
-            raise ViewerNotInstalled(_NOT_INSTALLED, zh=_NOT_INSTALLED_ZH)
+            raise ViewerNotInstalled(_NOT_INSTALLED)
         return _send(request, await FILES.index(), REVALIDATE, await _policy())
 
 
-_NOT_INSTALLED = (
+_NOT_INSTALLED = N_(
     "The image viewer is not installed on this server: run `make setup` (it installs OHIF "
     "from npm into ui/node_modules) and start the app again."
-)
-_NOT_INSTALLED_ZH = (
-    "本服务器未安装影像阅片器：请运行 `make setup`（通过 npm 将 OHIF 安装到 ui/node_modules），"
-    "然后重新启动应用。"
 )

@@ -13,6 +13,7 @@ from datetime import date
 import msgspec
 
 from kernel.errors import BadRequest, NotFound
+from kernel.i18n import N_, Msg
 from store.reads import note
 from store.scoping import visible, visible_images
 from store.tables import Instance, Study
@@ -87,15 +88,16 @@ class StudyImages(msgspec.Struct, frozen=True):
     images: list[ImageRef]
 
 
-def _dicom_date(value: str, label: str, label_zh: str) -> str:
+def _dicom_date(value: str, label: str) -> str:
     if not value:
         return ""
     try:
         return date.fromisoformat(value).strftime("%Y%m%d")
     except ValueError:
         raise BadRequest(
-            f"{label} must be a date like 2026-11-27, not {value!r}.",
-            zh=f"{label_zh}须为形如 2026-11-27 的日期，而不是 {value!r}。",
+            "{label} must be a date like 2026-11-27, not {value!r}.",
+            label=Msg(label),
+            value=value,
         ) from None
 
 
@@ -120,15 +122,15 @@ def _columns() -> list:  # type: ignore[type-arg]
 
 async def list_studies(ctx: Ctx, actor: Actor, f: StudyFilter) -> StudyPage:
     """One page of visible studies, newest examination first."""
-    date_from = _dicom_date(f.date_from, "From", "起始日期")
-    date_to = _dicom_date(f.date_to, "To", "截止日期")
+    date_from = _dicom_date(f.date_from, N_("From"))
+    date_to = _dicom_date(f.date_to, N_("To"))
     if date_from and date_to and date_from > date_to:
-        raise BadRequest("The 'from' date is after the 'to' date.", zh="起始日期晚于截止日期。")
+        raise BadRequest("The 'from' date is after the 'to' date.")
     modality = f.modality.strip().upper()
     if modality and not MODALITY.match(modality):
         raise BadRequest(
-            f"{f.modality!r} is not a modality code such as CT, MR or US.",
-            zh=f"{f.modality!r} 不是有效的设备类型代码（如 CT、MR 或 US）。",
+            "{modality!r} is not a modality code such as CT, MR or US.",
+            modality=f.modality,
         )
     page = max(1, f.page)
     query = visible(Study, actor, *_columns()).where(Study.deleted_at.is_null())
@@ -167,8 +169,8 @@ async def study_images(ctx: Ctx, actor: Actor, study_id: int) -> StudyImages:
     row = await visible_images(Study, actor).where(Study.id == study_id).first()
     if row is None or row["deleted_at"] is not None:
         raise NotFound(
-            f"No study with id {study_id} exists, or it belongs to another hospital.",
-            zh=f"不存在编号为 {study_id} 的影像检查，或该影像检查属于其他医院。",
+            "No study with id {study_id} exists, or it belongs to another hospital.",
+            study_id=study_id,
         )
     study = await visible_images(Study, actor, *_columns()).where(Study.id == study_id).first()
     instances = await (

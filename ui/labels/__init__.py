@@ -1,0 +1,1 @@
+"""English labels of identifiers; translated where shown (``kernel.i18n``)."""
