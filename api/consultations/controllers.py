@@ -30,8 +30,8 @@ from api.consultations.schemas import (
 )
 from api.live import register_case_watcher
 from api.phi import phi
+from kernel import i18n
 from kernel.domain import Module
-from ui import i18n
 
 Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 GUARDS = [require_login, require_module(Module.consultation)]
@@ -152,7 +152,7 @@ class ConsultationController(Controller):
         opt=phi("consultation.report_print", CASE, "consultation_id"),
     )
     async def report_pdf(self, request: Request, consultation_id: int) -> Response[bytes]:
-        _ = i18n.translator(i18n.language(request))
+        _ = i18n.translator(i18n.current())  # the reader's language (LanguageMiddleware)
         name, content = await report.printable(ctx_of(request), consultation_id, _)
         return Response(
             content,
