@@ -106,6 +106,7 @@ def _compiled(lang: str) -> Path | None:
         handle, tmp = tempfile.mkstemp(dir=folder, suffix=".mo.tmp")
         with os.fdopen(handle, "wb") as target:
             mofile.write_mo(target, catalog)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from other users
         os.replace(tmp, mo)
     return mo
 
