@@ -14,7 +14,7 @@ from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
 
 from api.auth import ctx_of
-from api.exams import service as exams
+from api.exams import search as exams
 from api.exams.priors import priors
 from api.phi import phi
 from api.reports import service
