@@ -243,9 +243,8 @@ DEMO_REPORTS = [
 
 async def load_demo_reports(hospital_ids: dict[str, int]) -> None:
     """Reports at City (once): one waiting for review, one reviewed and printed."""
-    from api.reports import lock
+    from api.reports import lock, review, saving
     from api.reports import print as printing
-    from api.reports import service as reports
     from api.reports.schemas import ReportSave, StepIn
     from store.tables import ExamReport
 
@@ -267,12 +266,12 @@ async def load_demo_reports(hospital_ids: dict[str, int]) -> None:
             continue
         writer = await demo_actor(author)
         await lock.take(writer, exam["id"])
-        saved = await reports.save(
+        saved = await saving.save(
             writer, exam["id"], ReportSave(0, title=title, findings=findings, impression=impression)
         )
-        done = await reports.submit(writer, exam["id"], StepIn(saved.version))
+        done = await review.submit(writer, exam["id"], StepIn(saved.version))
         if reviewer and done.version is not None:
             checker = await demo_actor(reviewer)
-            await reports.approve(checker, exam["id"], StepIn(done.version))
+            await review.approve(checker, exam["id"], StepIn(done.version))
             if printed:
                 await printing.print_report(checker, exam["id"])

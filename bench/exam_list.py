@@ -252,11 +252,12 @@ async def actors() -> dict[str, Any]:
 async def deep_cursor(actor: Any, f: Any, total: int) -> str | None:
     """A cursor at row DEEP_ROW of the filter (its middle when shorter), found with an
     offset query once, untimed."""
-    from api.exams import service
+    from api.exams.filters import filter_clauses
+    from api.exams.search import encode_cursor
     from store.examinations import examination_clause
     from store.tables import Examination
 
-    clauses = [await examination_clause(actor), *await service.filter_clauses(actor, f)]
+    clauses = [await examination_clause(actor), *await filter_clauses(actor, f)]
     column = Examination.exam_time if f.sort == "exam_time" else Examination.print_time
     if f.sort == "print_time":
         clauses.append(Examination.print_time.is_not_null())
@@ -273,13 +274,15 @@ async def deep_cursor(actor: Any, f: Any, total: int) -> str | None:
     )
     if row is None:
         return None
-    return service.encode_cursor(f, "v", row[column._meta.name], row["id"])
+    return encode_cursor(f, "v", row[column._meta.name], row["id"])
 
 
 async def measure(reps: int) -> list[dict[str, Any]]:
     from dataclasses import replace
 
-    from api.exams import service
+    from api.exams.counts import status_counts
+    from api.exams.filters import ExamQuery, filter_clauses
+    from api.exams.search import search, to_reads
     from bench.measure import percentile
     from store.examinations import examination_clause
 
@@ -298,9 +301,9 @@ async def measure(reps: int) -> list[dict[str, Any]]:
     results = []
     for name, actor_key, params in cases(hospitals, depts):
         actor = who[actor_key]
-        base = service.ExamQuery(**params).parse()
+        base = ExamQuery(**params).parse()
         visible = await examination_clause(actor)
-        total = await Examination.count().where(visible, *await service.filter_clauses(actor, base))
+        total = await Examination.count().where(visible, *await filter_clauses(actor, base))
         deep = await deep_cursor(actor, base, total)
         row: dict[str, Any] = {"case": name, "matches": total}
         for page, cursor in (("first", ""), ("deep", deep)):
@@ -311,14 +314,14 @@ async def measure(reps: int) -> list[dict[str, Any]]:
             samples = []
             for _ in range(reps):
                 t0 = time.perf_counter()
-                rows, _next = await service.search(actor, f)
-                await service.to_reads(actor, rows)
+                rows, _next = await search(actor, f)
+                await to_reads(actor, rows)
                 samples.append((time.perf_counter() - t0) * 1000)
             row[page] = (percentile(samples, 50), percentile(samples, 99), len(rows))
         samples = []
         for _ in range(max(3, reps // 5)):
             t0 = time.perf_counter()
-            await service.status_counts(actor, service.ExamQuery(**params))
+            await status_counts(actor, ExamQuery(**params))
             samples.append((time.perf_counter() - t0) * 1000)
         row["counts"] = (percentile(samples, 50), percentile(samples, 99))
         results.append(row)

@@ -55,6 +55,6 @@ EXAM_REPORT = Process(
 )
 
 # Nothing declared yet: the report's steps write their sub-records and notices in
-# api/reports/service.py (effects=); its lock's timeline steps are store.engine.note calls
-# in api/reports/lock.py (issue 13).
+# api/reports/saving.py and review.py (effects=); its lock's timeline steps are
+# store.engine.note calls in api/reports/lock.py (issue 13).
 EXAM_REPORT_STEPS = declare(EXAM_REPORT, {})

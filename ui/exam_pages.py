@@ -2,10 +2,10 @@
 doctors and admins (the same responsive page on desktop and phone), its table fragment for
 live refresh, and an examination's page with the admin's edit form.
 
-Pages read through ``api.exams.service`` like the API, and what they offer to choose from
-through ``api.exams.choices`` (the same visibility rule and scoping); the edit and the
-column choice are sent by the browser to the JSON API, so the rules and the audit live in
-one place.
+Pages read through ``api.exams.search``, ``counts`` and ``columns`` like the API, and
+what they offer to choose from through ``api.exams.choices`` (the same visibility rule
+and scoping); the edit and the column choice are sent by the browser to the JSON API, so
+the rules and the audit live in one place.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from litestar.di import Provide
 from litestar.response import Redirect, Template
 
 from api.auth import ctx_of, module_enabled
-from api.exams import choices, service
+from api.exams import choices, columns, search
+from api.exams.counts import status_counts
+from api.exams.filters import ExamQuery, provide_exam_query
 from api.exams.schemas import ExamRead
 from api.phi import phi
 from kernel.domain import Module
@@ -97,10 +99,10 @@ def cell(exam: ExamRead, column: str, when: Callable[[str | None], str]) -> str:
     return values[column]()
 
 
-async def _list_context(request: Request, actor: Actor, query: service.ExamQuery) -> dict[str, Any]:
-    result = await service.list_exams(ctx_of(request), query)
-    counts = await service.status_counts(actor, query)
-    prefs = await service.get_columns(actor)
+async def _list_context(request: Request, actor: Actor, query: ExamQuery) -> dict[str, Any]:
+    result = await search.list_exams(ctx_of(request), query)
+    counts = await status_counts(actor, query)
+    prefs = await columns.get_columns(actor)
     given = query.given()
     return {
         "result": result,
@@ -132,10 +134,10 @@ async def _list_context(request: Request, actor: Actor, query: service.ExamQuery
 class ExamPages(Controller):
     include_in_schema = False
     path = "/exams"
-    dependencies = {"exam_query": Provide(service.provide_exam_query)}
+    dependencies = {"exam_query": Provide(provide_exam_query)}
 
     @get("/", opt=phi("exam.list", "examination"))
-    async def index(self, request: Request, exam_query: service.ExamQuery) -> Template | Redirect:
+    async def index(self, request: Request, exam_query: ExamQuery) -> Template | Redirect:
         actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
@@ -159,7 +161,7 @@ class ExamPages(Controller):
         )
 
     @get("/rows", opt=phi("exam.list", "examination"))
-    async def rows(self, request: Request, exam_query: service.ExamQuery) -> Template | Redirect:
+    async def rows(self, request: Request, exam_query: ExamQuery) -> Template | Redirect:
         """The counts and the table alone: what the live refresh swaps in."""
         actor = await exam_reader(request)
         if isinstance(actor, Redirect):
@@ -173,7 +175,7 @@ class ExamPages(Controller):
         actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
-        exam = await service.view(ctx_of(request), exam_id)
+        exam = await search.view(ctx_of(request), exam_id)
         editable = actor.is_admin and actor.realm == "admin" and not exam.shared
         check_items: list[dict[str, Any]] = []
         departments: list[dict[str, Any]] = []

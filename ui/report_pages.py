@@ -1,6 +1,6 @@
 """The report editor page (SPEC 2.4, 2.5, 2.6) and the examination page's report panel.
 
-Both read through ``api.reports.service`` like the API; every change is sent by the browser
+Both read through ``api.reports.read`` like the API; every change is sent by the browser
 to the JSON API (``/api/exams/{id}/report…``) so the rules and the audit live in one place.
 The page listens on ``case:report:<exam id>`` and reloads when the report changes while its
 reader is not the one editing it (the lock freed, a save, a review).
@@ -14,10 +14,10 @@ from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
 
 from api.auth import ctx_of
-from api.exams import service as exams
+from api.exams import search as exams
 from api.exams.priors import priors
 from api.phi import phi
-from api.reports import service
+from api.reports import read as reports
 from api.reports.access import page_topic
 from store.zones import hospital_zone
 from ui.exam_pages import clock, exam_reader
@@ -35,7 +35,7 @@ class ReportPages(Controller):
             return actor
         ctx = ctx_of(request)
         exam = await exams.view(ctx, exam_id)
-        report = await service.view(ctx, exam_id)
+        report = await reports.view(ctx, exam_id)
         return await page(
             request,
             "reports/editor.html",
@@ -61,7 +61,7 @@ class ReportPages(Controller):
         actor = await exam_reader(request)
         if isinstance(actor, Redirect):
             return actor
-        report = await service.read_quietly(ctx_of(request), exam_id)
+        report = await reports.read_quietly(ctx_of(request), exam_id)
         return await page(
             request,
             "reports/_panel.html",

@@ -1,4 +1,5 @@
-"""Report API (SPEC 2.4, 2.5): thin handlers, one service call each."""
+"""Report API (SPEC 2.4, 2.5): thin handlers, one call each of ``read``, ``saving``,
+``review`` or ``versions``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from api.auth import ctx_of, require_login
 from api.exams.guards import require_exam_list
 from api.live import register_case_watcher
 from api.phi import phi
-from api.reports import access, lock, service
+from api.reports import access, lock, read, review, saving, versions
 from api.reports.schemas import (
     DiffRead,
     Done,
@@ -35,11 +36,11 @@ class ReportController(Controller):
 
     @get("/", opt=phi("exam_report.view", "exam_report"))
     async def read(self, request: Request, exam_id: int) -> ReportRead:
-        return await service.view(ctx_of(request), exam_id)
+        return await read.view(ctx_of(request), exam_id)
 
     @put("/")
     async def save(self, request: Request, exam_id: int, data: ReportSave) -> Saved:
-        return await service.save(ctx_of(request), exam_id, data)
+        return await saving.save(ctx_of(request), exam_id, data)
 
     @post("/lock", status_code=HTTP_200_OK)
     async def lock(self, request: Request, exam_id: int) -> LockRead:
@@ -57,24 +58,24 @@ class ReportController(Controller):
 
     @post("/submit", status_code=HTTP_200_OK)
     async def submit(self, request: Request, exam_id: int, data: StepIn) -> Done:
-        return await service.submit(ctx_of(request), exam_id, data)
+        return await review.submit(ctx_of(request), exam_id, data)
 
     @post("/approve", status_code=HTTP_200_OK)
     async def approve(self, request: Request, exam_id: int, data: StepIn) -> Done:
-        return await service.approve(ctx_of(request), exam_id, data)
+        return await review.approve(ctx_of(request), exam_id, data)
 
     @post("/return", status_code=HTTP_200_OK)
     async def return_(self, request: Request, exam_id: int, data: ReturnIn) -> Done:
-        return await service.return_(ctx_of(request), exam_id, data)
+        return await review.return_(ctx_of(request), exam_id, data)
 
     @get("/versions", opt=phi("exam_report.view", "exam_report"))
     async def versions(self, request: Request, exam_id: int) -> list[VersionSummary]:
-        return await service.versions(ctx_of(request), exam_id)
+        return await versions.versions(ctx_of(request), exam_id)
 
     @get("/versions/{revision:int}", opt=phi("exam_report.view", "exam_report"))
     async def version(self, request: Request, exam_id: int, revision: int) -> VersionRead:
-        return await service.version(ctx_of(request), exam_id, revision)
+        return await versions.version(ctx_of(request), exam_id, revision)
 
     @get("/diff", opt=phi("exam_report.view", "exam_report"))
     async def diff(self, request: Request, exam_id: int, older: int, newer: int) -> DiffRead:
-        return await service.diff(ctx_of(request), exam_id, older, newer)
+        return await versions.diff(ctx_of(request), exam_id, older, newer)

@@ -1,0 +1,246 @@
+"""The examination list's pages (SPEC 2.1) and one examination's read.
+
+Reads go through ``store.examinations.examination_branches`` (the one visibility rule of
+examinations). Paging is keyset, never offset: the cursor holds the sort value and the id
+of the last row, so page 20,000 costs what page 1 costs. Print time is nullable:
+examinations not yet printed come after the printed ones in either direction (the
+cursor's phase says which part of the list it is in).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from api.exams.filters import ExamFilter, ExamQuery, filter_clauses
+from api.exams.schemas import ExamPage, ExamRead
+from api.management.service import actor_of
+from kernel.errors import BadRequest
+from store.examinations import get_examination, list_branches, visible_hospital_ids
+from store.reads import note
+from store.tables import Department, Examination, Hospital, Study
+from store.uow import Actor, Ctx
+
+PROBE = 500  # a keyword's matches up to here are ordered in Python (see _probe_page)
+
+# --- the cursor -----------------------------------------------------------------------------
+
+
+def encode_cursor(f: ExamFilter, phase: str, value: datetime | None, row_id: int) -> str:
+    raw = msgspec.json.encode(
+        [f.sort, f.order, phase, value.isoformat() if value else None, row_id]
+    )
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(f: ExamFilter) -> tuple[str, datetime | None, int] | None:
+    """(phase, value, id) of the last row seen, for the same sort and order only."""
+    if not f.cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(f.cursor + "=" * (-len(f.cursor) % 4))
+        sort, order, phase, value, row_id = msgspec.json.decode(raw)
+        if (sort, order) != (f.sort, f.order) or phase not in ("v", "n"):
+            raise ValueError
+        when = datetime.fromisoformat(value) if value is not None else None
+        if (phase == "v") != (when is not None) or not isinstance(row_id, int):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, msgspec.DecodeError):
+        raise BadRequest(
+            "The cursor is not one this list handed out for this sort order; start "
+            "again from the first page.",
+        ) from None
+    return phase, when, row_id
+
+
+def _after(column: Any, value: datetime, row_id: int, desc: bool) -> Any:
+    """Rows after (value, id) in the sort order. The redundant ``<=``/``>=`` bound lets an
+    index on (…, column, id) start the scan at the cursor instead of filtering."""
+    if desc:
+        return (column <= value) & ((column < value) | (Examination.id < row_id))
+    return (column >= value) & ((column > value) | (Examination.id > row_id))
+
+
+async def _fetch(clauses: list[Any], order_by: list[Any], desc: bool, limit: int) -> list[dict]:
+    query = Examination.select().where(*clauses)
+    return await query.order_by(*order_by, ascending=not desc).limit(limit)
+
+
+def _is_after(row: dict[str, Any], f: ExamFilter, after: tuple[str, datetime | None, int]) -> bool:
+    """Whether ``row`` comes after the cursor in the list's order (the SQL bound, in Python)."""
+    phase, value, last_id = after
+    desc = f.order == "desc"
+    mine = row[f.sort]
+    if phase == "n":  # in the unprinted part: only unprinted rows further on by id
+        return mine is None and (row["id"] < last_id if desc else row["id"] > last_id)
+    if mine is None:  # the unprinted all follow the printed
+        return True
+    assert value is not None
+    if desc:
+        return (mine, row["id"]) < (value, last_id)
+    return (mine, row["id"]) > (value, last_id)
+
+
+async def _probe_page(
+    clauses: list[Any],
+    f: ExamFilter,
+    after: tuple[str, datetime | None, int] | None,
+    want: int,
+    cap: int = PROBE,
+) -> list[dict[str, Any]] | None:
+    """Read the ids and sort values of the matches with no ORDER BY — the database then
+    finds them by the keyword's index instead of walking the time index past every row
+    that does not match — and order them here. None when there are more than ``cap``
+    (dense matches: the ordered keyset query finds a page at once)."""
+    column = Examination.exam_time if f.sort == "exam_time" else Examination.print_time
+    found = await Examination.select(Examination.id, column).where(*clauses).limit(cap + 1)
+    if len(found) > cap:
+        return None
+    if after:
+        found = [r for r in found if _is_after(r, f, after)]
+    ids = [r["id"] for r in _in_order(found, f)[:want]]
+    if not ids:
+        return []
+    rows = {r["id"]: r for r in await Examination.select().where(Examination.id.is_in(ids))}
+    return [rows[i] for i in ids if i in rows]
+
+
+async def _branch_page(
+    clauses: list[Any],
+    f: ExamFilter,
+    after: tuple[str, datetime | None, int] | None,
+    want: int,
+) -> list[dict[str, Any]]:
+    """Up to ``want`` rows after the cursor, in the list's order, of one branch."""
+    if f.q:
+        probed = await _probe_page(clauses, f, after, want)
+        if probed is not None:
+            return probed
+    desc = f.order == "desc"
+    if f.sort == "exam_time":
+        if after:
+            clauses = [*clauses, _after(Examination.exam_time, after[1], after[2], desc)]  # type: ignore[arg-type]
+        return await _fetch(clauses, [Examination.exam_time, Examination.id], desc, want)
+    rows: list[dict[str, Any]] = []
+    if after is None or after[0] == "v":
+        printed = [*clauses, Examination.print_time.is_not_null()]
+        if after:
+            printed.append(_after(Examination.print_time, after[1], after[2], desc))  # type: ignore[arg-type]
+        rows = await _fetch(printed, [Examination.print_time, Examination.id], desc, want)
+    if len(rows) < want:  # the printed part is exhausted: go on with the unprinted
+        unprinted = [*clauses, Examination.print_time.is_null()]
+        if after and after[0] == "n":
+            unprinted.append(Examination.id < after[2] if desc else Examination.id > after[2])
+        rows += await _fetch(unprinted, [Examination.id], desc, want - len(rows))
+    return rows
+
+
+def _in_order(rows: list[dict[str, Any]], f: ExamFilter) -> list[dict[str, Any]]:
+    """Merge the branches' pages: by (time, id) in the list's direction; for print time
+    the printed first, then the unprinted by id."""
+    desc = f.order == "desc"
+    column = f.sort
+    ordered = sorted(
+        rows, key=lambda r: (r[column] or datetime.min.replace(tzinfo=UTC), r["id"]), reverse=desc
+    )
+    return sorted(ordered, key=lambda r: r[column] is None)  # stable: keeps the order within
+
+
+async def search(actor: Actor, f: ExamFilter) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the list: rows and the cursor of the next page (None on the last)."""
+    filters = await filter_clauses(actor, f)
+    after = decode_cursor(f)
+    want = f.limit + 1
+    rows: list[dict[str, Any]] = []
+    mine, shared = await list_branches(actor)
+    if mine is not None:
+        rows += await _branch_page([mine, *filters], f, after, want)
+    if shared is not None:
+        rows += await _branch_page([shared, *filters], f, after, want)
+    if mine is not None and shared is not None:
+        rows = _in_order(rows, f)
+    more = len(rows) > f.limit
+    rows = rows[: f.limit]
+    if not more:
+        return rows, None
+    last = rows[-1]
+    value = last[f.sort]
+    return rows, encode_cursor(f, "v" if value is not None else "n", value, last["id"])
+
+
+async def _names(column: Any, label: Any, ids: set[int]) -> dict[int, str]:
+    """``id → label`` of the rows of ``column``'s table with these ids (one query)."""
+    if not ids:
+        return {}
+    rows = await column._meta.table.select(column, label).where(column.is_in(list(ids)))
+    return {r[column._meta.name]: r[label._meta.name] for r in rows}
+
+
+async def to_reads(actor: Actor, rows: list[dict[str, Any]]) -> list[ExamRead]:
+    hospitals = await _names(Hospital.id, Hospital.name, {r["hospital"] for r in rows})
+    departments = await _names(
+        Department.id, Department.name, {r["department"] for r in rows if r["department"]}
+    )
+    studies = await _names(Study.id, Study.study_uid, {r["study"] for r in rows if r["study"]})
+    own = set(await visible_hospital_ids(actor))
+    return [
+        ExamRead(
+            id=r["id"],
+            hospital_id=r["hospital"],
+            hospital_name=hospitals.get(r["hospital"], ""),
+            study_id=r["study"],
+            study_uid=studies.get(r["study"], ""),
+            patient_name=r["patient_name"],
+            patient_sex=r["patient_sex"],
+            patient_birth_date=r["patient_birth_date"],
+            patient_id=r["patient_id"],
+            patient_id_number=r["patient_id_number"],
+            patient_his_number=r["patient_his_number"],
+            patient_phone=r["patient_phone"],
+            accession_number=r["accession_number"],
+            check_item_id=r["check_item"],
+            check_item_name=r["check_item_name"],
+            device_type=r["device_type"],
+            device_name=r["device_name"],
+            body_part=r["body_part"],
+            exam_category=r["exam_category"],
+            scanning_method=r["scanning_method"],
+            department_id=r["department"],
+            department_name=departments.get(r["department"], ""),
+            exam_time=r["exam_time"].isoformat(),
+            status=r["status"],
+            print_time=r["print_time"].isoformat() if r["print_time"] else None,
+            version=r["version"],
+            shared=r["hospital"] not in own,
+        )
+        for r in rows
+    ]
+
+
+def _describe(f: ExamFilter) -> str:
+    """The filter for the audit row: which parameters, never the searched text."""
+    parts = [f"{k}={v}" for k, v in asdict(f).items() if v and k not in ("q", "cursor")]
+    return "; ".join(parts + (["keyword search"] if f.q else []))
+
+
+async def list_exams(ctx: Ctx, query: ExamQuery) -> ExamPage:
+    """A page of the list; reading patient names is a PHI read: the route is declared
+    (``api.phi``), which audits it with the filter's description."""
+    actor = actor_of(ctx)
+    f = query.parse()
+    rows, cursor = await search(actor, f)
+    items = await to_reads(actor, rows)
+    note(detail=_describe(f))
+    return ExamPage(items=items, next_cursor=cursor, sort=f.sort, order=f.order, limit=f.limit)
+
+
+async def view(ctx: Ctx, exam_id: int) -> ExamRead:
+    actor = actor_of(ctx)
+    row = await get_examination(actor, exam_id)
+    note(hospital_id=row["hospital"])  # the owner's admin sees who read it
+    return (await to_reads(actor, [row]))[0]
