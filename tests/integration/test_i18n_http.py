@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.test_reports import make_exam, make_hospital, submitted, url
+from tests.fixtures.exams import make_exam
+from tests.fixtures.reports import make_hospital, submitted, url
 
 
 async def test_a_guard_refusal_and_an_api_error_in_both_languages(new_api, uniq) -> None:
