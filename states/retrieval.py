@@ -78,7 +78,18 @@ RETRIEVAL = Process(
     ],
 )
 
-# A retrieval is created by its "request" (bound in api/archive/steps.py); what its steps
-# leave (the archive.retrieve outbox row, the hospital's archive pages) is still written by
-# api/archive/rules.py and flows/archive.py (issue 13).
-RETRIEVAL_STEPS = declare(RETRIEVAL, {"request": Said()}, created="request")
+# What each step leaves besides its history row (bound in api/archive/steps.py): a request
+# creates the case; queueing hands it to the dispatcher; every later step touches the row and
+# moves the study's tier with it, in the step's transaction.
+RETRIEVAL_STEPS = declare(
+    RETRIEVAL,
+    {
+        "request": Said(),
+        "queue": Said(after=("touch", "dispatch")),
+        "restore": Said(after=("touch",)),
+        "ready": Said(after=("touch", "study available", "rearchive timer")),
+        "rearchive": Said(after=("touch", "study archived", "timer fired")),
+        "fail": Said(after=("touch", "error kept", "study back to archive")),
+    },
+    created="request",
+)

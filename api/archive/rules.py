@@ -39,8 +39,8 @@ from api.archive.container import (
     verify_container,
     write_container,
 )
+from api.archive.steps import CASE, REARCHIVE
 from kernel.settings import get_settings
-from states.machine import Decision
 from states.retrieval import RETRIEVAL, RetrievalFacts, RetrievalState
 from store.engine import apply
 from store.tables import (
@@ -55,8 +55,6 @@ from store.tables import (
 from store.uow import Ctx, UnitOfWork, now, unit_of_work
 
 CTX = Ctx(ip="prefect", user_agent="archive")
-CASE = "retrieval"  # CaseHistory.case_type, Timer.case_type, live topic case:retrieval:<id>
-REARCHIVE = "rearchive"  # Timer.kind
 
 
 async def event(uow: UnitOfWork, hospital_id: int, type_: str, payload: dict[str, Any]) -> None:
@@ -65,26 +63,9 @@ async def event(uow: UnitOfWork, hospital_id: int, type_: str, payload: dict[str
 
 
 async def queue(ctx: Ctx, retrieval: dict[str, Any]) -> None:
-    """requested → queued, with the ``archive.retrieve`` outbox row in the same transaction
-    (the dispatcher's flow run is named after its key, ``retrieval-<id>``)."""
-    rid = retrieval["id"]
-
-    async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
-        await uow.outbox("archive.retrieve", {"retrieval_id": rid}, key=f"retrieval-{rid}")
-        await ArchiveRetrieval.update({ArchiveRetrieval.updated_at: now()}).where(
-            ArchiveRetrieval.id == rid
-        )
-
-    await apply(
-        ctx,
-        RETRIEVAL,
-        ArchiveRetrieval,
-        rid,
-        "queue",
-        RetrievalFacts(),
-        topics=[f"hospital:{retrieval['hospital']}"],
-        effects=effects,
-    )
+    """requested → queued; its "dispatch" effect writes the ``archive.retrieve`` outbox row in
+    the same transaction (``api/archive/steps.py``)."""
+    await _step(retrieval, "queue", RetrievalFacts(), ctx=ctx)
 
 
 LIVE_TIERS = ("online", "restoring", "available")  # tiers whose online files are in use
@@ -297,28 +278,14 @@ async def _step(
     trigger: str,
     facts: RetrievalFacts,
     *,
+    ctx: Ctx = CTX,
     reason: str = "",
     summary: dict[str, Any] | None = None,
-    study_update: dict[Any, Any] | None = None,
-    study_from: tuple[str, ...] = (),
-    extra: Any = None,
 ) -> None:
-    """A system step of the retrieval case, the study's tier changed in its transaction."""
-
-    async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
-        values: dict[Any, Any] = {ArchiveRetrieval.updated_at: now()}
-        if trigger == "fail":
-            values[ArchiveRetrieval.error] = reason[:2000]
-        await ArchiveRetrieval.update(values).where(ArchiveRetrieval.id == retrieval["id"])
-        if study_update:
-            await Study.update(
-                {**study_update, Study.updated_at: now(), Study.version: Study.version + 1}
-            ).where(Study.id == retrieval["study"], Study.tier.is_in(list(study_from)))
-        if extra is not None:
-            await extra(uow)
-
+    """A step of the retrieval case; what it leaves (the study's tier, the timer, the outbox
+    row) is its declaration's (``states.retrieval``, bound in ``api/archive/steps.py``)."""
     await apply(
-        CTX,
+        ctx,
         RETRIEVAL,
         ArchiveRetrieval,
         retrieval["id"],
@@ -327,20 +294,12 @@ async def _step(
         reason=reason,
         summary=summary,
         topics=[f"hospital:{retrieval['hospital']}"],
-        effects=effects,
     )
 
 
 async def fail_retrieval(retrieval: dict[str, Any], reason: str) -> None:
     """The study goes back to the archive tier; restored files (verified copies) are removed."""
-    await _step(
-        retrieval,
-        "fail",
-        RetrievalFacts(reason=reason),
-        reason=reason,
-        study_update={Study.tier: "archive"},
-        study_from=("restoring",),
-    )
+    await _step(retrieval, "fail", RetrievalFacts(reason=reason), reason=reason)
     await remove_archived_copies(retrieval["study"], await members_of(retrieval["study"]))
 
 
@@ -366,22 +325,11 @@ async def restore(retrieval_id: int) -> str:
     policy = await policy_of(study["hospital"])
     until = now() + timedelta(hours=policy.available_hours)
 
-    async def timer(_uow: UnitOfWork) -> None:
-        await ArchiveRetrieval.update({ArchiveRetrieval.available_until: until}).where(
-            ArchiveRetrieval.id == retrieval_id
-        )
-        await Timer.insert(
-            Timer(case_type=CASE, case_id=retrieval_id, kind=REARCHIVE, due_at=until)
-        )
-
     await _step(
         retrieval,
         "ready",
-        RetrievalFacts(instances=len(members), verified=verified),
+        RetrievalFacts(instances=len(members), verified=verified, available_until=until),
         summary={"instances": len(members), "available_until": until.isoformat()},
-        study_update={Study.tier: "available"},
-        study_from=("restoring",),
-        extra=timer,
     )
     return "available"
 
@@ -405,23 +353,7 @@ async def rearchive(retrieval_id: int) -> str:
         await asyncio.to_thread(write_container, path, members, get_settings().archive.zip_level)
         await asyncio.to_thread(verify_container, path, members)
 
-    async def fire_timers(_uow: UnitOfWork) -> None:
-        await Timer.update({Timer.fired_at: now()}).where(
-            Timer.case_type == CASE,
-            Timer.case_id == retrieval_id,
-            Timer.kind == REARCHIVE,
-            Timer.fired_at.is_null(),
-        )
-
-    await _step(
-        retrieval,
-        "rearchive",
-        facts,
-        summary={"instances": len(members)},
-        study_update={Study.tier: "archive", Study.archived_at: now()},
-        study_from=("available",),
-        extra=fire_timers,
-    )
+    await _step(retrieval, "rearchive", facts, summary={"instances": len(members)})
     await remove_online_files(study["id"], members)
     return "rearchived"
 
