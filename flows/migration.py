@@ -26,7 +26,6 @@ from prefect.cache_policies import NO_CACHE
 
 from api.ingest.steps import (
     Received,
-    finishing,
     ingest_files,
     publish_progress,
     record_failure,
@@ -258,12 +257,10 @@ async def advance(run_id: int, trigger: str, reached: MigrationState) -> bool:
     summary = await WORK[trigger](run_id) if trigger in WORK else {}
     last = reached == MigrationState.notified
     try:
-        await step(
-            run_id, trigger, ctx=CTX, summary=summary, effects=finishing(run_id) if last else None
-        )
+        await step(run_id, trigger, ctx=CTX, summary=summary)
     except Conflict as refused:  # a guard said no: the run cannot go on
         reason = refused.message
-        await step(run_id, "fail", ctx=CTX, reason=reason, effects=finishing(run_id, reason))
+        await step(run_id, "fail", ctx=CTX, reason=reason)
         await clean_spool(run_id)
         return False
     if last:

@@ -102,6 +102,16 @@ def progress(state: MigrationState) -> int:
     return 0
 
 
-# A run is created by its "receive" (api/ingest/steps.py calls store.engine.create);
-# its steps' effects are written by flows/migration.py and api/ingest (effects=, issue 13).
-MIGRATION_STEPS = declare(MIGRATION, {"receive": Said()}, created="receive")
+# What a run's steps leave besides their history row (bound in api/ingest/steps.py): a run
+# is created by its "receive"; its end (notify or fail) stamps it finished (a failure keeps
+# the reason); a retry clears that and queues the run's flow again.
+MIGRATION_STEPS = declare(
+    MIGRATION,
+    {
+        "receive": Said(),
+        "notify": Said(after=("finished",)),
+        "fail": Said(after=("finished",)),
+        "retry": Said(after=("requeued",)),
+    },
+    created="receive",
+)

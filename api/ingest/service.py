@@ -32,8 +32,8 @@ from states.migration import MIGRATION, MigrationFacts, MigrationState
 from store.engine import timeline
 from store.reads import note
 from store.scoping import get_visible, hospital_ids_clause, visible
-from store.tables import CaseHistory, Hospital, MigrationItem, MigrationLog, MigrationRun
-from store.uow import Actor, Ctx, UnitOfWork
+from store.tables import Hospital, MigrationItem, MigrationLog, MigrationRun
+from store.uow import Actor, Ctx
 
 PAGE = 50
 ITEMS_PAGE = 200
@@ -226,21 +226,7 @@ async def retry(ctx: Ctx, run_id: int, version: int | None = None) -> RunRead:
     """A failed run starts over from its received files (each step skips what is done)."""
     actor = actor_of(ctx)
     await get_run(actor, run_id)
-    attempt = 1 + await CaseHistory.count().where(
-        CaseHistory.case_type == "migration",
-        CaseHistory.case_id == run_id,
-        CaseHistory.event == "retry",
-    )
-
-    async def requeue(uow: UnitOfWork, _: Any) -> None:
-        await MigrationRun.update({MigrationRun.finished_at: None, MigrationRun.error: ""}).where(
-            MigrationRun.id == run_id
-        )
-        await uow.outbox(
-            "migration", {"migration_id": run_id}, f"migration-{run_id}-retry-{attempt}"
-        )
-
-    await step(run_id, "retry", ctx=ctx, effects=requeue, version=version)
+    await step(run_id, "retry", ctx=ctx, version=version)
     return await get_run(actor, run_id)
 
 

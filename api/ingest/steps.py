@@ -1,7 +1,8 @@
 """The migration run's steps: a run is created (``receive``), its files are verified, stored
 and indexed (``ingest_files``: the one way a DICOM file enters the platform; STOW-RS, C-STORE,
 uploads, ``aimis import`` and the demo all call it), spooled for its flow (``spool_file``,
-``hand_over``), and walked through the migration machine (``step``, ``finishing``).
+``hand_over``), and walked through the migration machine (``step``; what its end and a retry leave
+is bound here to the names ``states.migration.MIGRATION_STEPS`` declares).
 
 ``ingest_file(run_id, data)`` never raises for a bad file: a refusal becomes a
 ``MigrationItem`` with the reason and an audit row, and nothing is stored. Other exceptions
@@ -22,11 +23,10 @@ from typing import Any
 from imaging.read import LENIENT, STRICT, IngestPolicy, IngestRefused, ParsedInstance
 from imaging.read import validate_for_ingest as _validate
 from kernel.settings import get_settings
-from states.machine import Decision
 from states.migration import MIGRATION, PIPELINE, MigrationFacts, MigrationState, progress
 from store import files
 from store.db import transaction
-from store.engine import Applied, Done, Effects, apply, bind, create
+from store.engine import Applied, Done, apply, bind, create
 from store.imaging_index import (
     Batch,
     ItemResult,
@@ -38,8 +38,8 @@ from store.imaging_index import (
     resolve_item,
     tier_refusal,
 )
-from store.tables import Instance, MigrationItem, MigrationRun, Study
-from store.uow import Ctx, UnitOfWork, now, unit_of_work, write_audit
+from store.tables import CaseHistory, Instance, MigrationItem, MigrationRun, Study
+from store.uow import Ctx, now, unit_of_work, write_audit
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,6 @@ async def _describe(done: Done) -> str:
         .first()
     )
     return f"{row['source']} {row['source_detail']}".strip()[:300] if row else ""
-
-
-bind(MIGRATION, describe=_describe)
 
 
 async def add_received_item(run_id: int, file_name: str, size: int) -> int:
@@ -425,7 +422,6 @@ async def step(
     ctx: Ctx | None = None,
     reason: str = "",
     summary: dict[str, Any] | None = None,
-    effects: Effects | None = None,
     version: int | None = None,
 ) -> Applied:
     """Apply one trigger of the migration machine to the run (a history row, an event)."""
@@ -441,7 +437,6 @@ async def step(
         reason=reason,
         summary={**(summary or {}), **_counts(facts)},
         topics=topics_of(hospital_id),
-        effects=effects,
         version=version,
     )
 
@@ -456,16 +451,31 @@ def _counts(facts: MigrationFacts) -> dict[str, int]:
     }
 
 
-def finishing(run_id: int, error: str = "") -> Effects:
-    """Effects of the last step (notify or fail): the run's end, in the step's transaction."""
+async def _finished(done: Done) -> None:
+    """A run's end (notify or fail): when, and a failure's reason."""
+    values: dict[Any, Any] = {MigrationRun.finished_at: now()}
+    if done.reason:
+        values[MigrationRun.error] = done.reason[:2000]
+    await MigrationRun.update(values).where(MigrationRun.id == done.case_id)
 
-    async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
-        values: dict[Any, Any] = {MigrationRun.finished_at: now()}
-        if error:
-            values[MigrationRun.error] = error[:2000]
-        await MigrationRun.update(values).where(MigrationRun.id == run_id)
 
-    return effects
+async def _requeued(done: Done) -> None:
+    """A retry: the run is open again and its flow queued under a new key (one per retry)."""
+    await MigrationRun.update({MigrationRun.finished_at: None, MigrationRun.error: ""}).where(
+        MigrationRun.id == done.case_id
+    )
+    attempt = await CaseHistory.count().where(
+        CaseHistory.case_type == MIGRATION.name,
+        CaseHistory.case_id == done.case_id,
+        CaseHistory.event == "retry",
+    )
+    run_id = done.case_id
+    await done.uow.outbox(
+        OUTBOX_KIND, {"migration_id": run_id}, f"migration-{run_id}-retry-{attempt}"
+    )
+
+
+bind(MIGRATION, effects={"finished": _finished, "requeued": _requeued}, describe=_describe)
 
 
 async def spool_file(

@@ -21,6 +21,7 @@ HOMES = {
     "diagnosis_request": "api.diagnosis.steps",
     "consultation": "api.consultations.steps",
     "retrieval": "api.archive.steps",
+    "migration": "api.ingest.steps",
 }
 
 
