@@ -126,9 +126,9 @@ CONSULTATION = Process(
     ],
 )
 
-# What a step leaves besides its history row (bound in api/consultations/steps.py). The
-# decisions' and the expert changes' sub-records and notices are still written by
-# api/consultations/actions.py (effects=, issue 13).
+# What a step leaves besides its history row (bound in api/consultations/steps.py): who is
+# told and which after-effects run, in the step's transaction.
+_DECIDED = Said(tell=("people",), after=("decision",))
 _ENDS = Said(tell=("people", "undecided reviewers"), after=("reminder off",))
 CONSULTATION_STEPS = declare(
     CONSULTATION,
@@ -137,6 +137,9 @@ CONSULTATION_STEPS = declare(
             tell=("applicant", "invited reviewers", "invited experts"),
             after=("invites and applicant", "reminder"),
         ),
+        "agree": _DECIDED,
+        "deny": _DECIDED,
+        "adjust_expert": Said(tell=("people", "new expert"), after=("expert",)),
         "start": Said(tell=("people",), after=("reminder off", "meeting")),
         "withdraw": _ENDS,
         "cancel": _ENDS,

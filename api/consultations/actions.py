@@ -1,10 +1,11 @@
 """The machine's steps on a consultation (SPEC 3.2): decide, adjust the expert, start,
 withdraw, cancel. Who may act is checked here (403); whether the step is allowed now is the
 machine's (409 with the guard's sentence); ``store.engine.apply`` writes the state, history,
-events and audit row in one transaction, and the effects add the sub-records and the
-outbox rows (notification, meeting link) to that same transaction: the declared ones of
-start, withdraw and cancel (``steps.py``), the closures here of the decisions and the
-expert changes.
+events and audit row in one transaction, with what the step's declaration
+(``states.consultation.CONSULTATION_STEPS``) names: its sub-records (the invite's decision,
+the expert, the participants), its outbox rows (the notice, the meeting link), bound in
+``steps.py``. A decision or an expert change carries what its effects write in its facts
+(``steps.InviteStep``).
 """
 
 from __future__ import annotations
@@ -14,29 +15,18 @@ from typing import Any
 from api.consultations import access
 from api.consultations.schemas import DecisionIn, Done, ExpertIn, StepIn
 from api.consultations.service import actor_of, expert_in_department
-from api.consultations.steps import (
-    cancel_reminder,
-    department_label,
-    facts,
-    invites_of,
-    notify,
-    user_topics,
-)
-from kernel.errors import BadRequest, Conflict, Forbidden
+from api.consultations.steps import department_label, facts, invite_step, invites_of, user_topics
+from kernel.errors import BadRequest, Forbidden
 from kernel.i18n import N_, Msg
-from states.consultation import CONSULTATION, ConsultationState
-from states.machine import Decision
+from states.consultation import CONSULTATION
 from store.engine import apply
 from store.tables import (
     Consultation,
-    ConsultationInvite,
-    ConsultationParticipant,
     Department,
 )
-from store.uow import Ctx, UnitOfWork, now
+from store.uow import Ctx
 
 DECISIONS = {"agree": "agree", "agree_join": "agree", "deny": "deny"}
-AGREED = ("agree", "agree_join")
 
 
 def _invite(invites: list[dict[str, Any]], department_id: int) -> dict[str, Any]:
@@ -58,35 +48,6 @@ def _reviewer_only(ctx: Ctx, invite: dict[str, Any], what: str) -> None:
         )
 
 
-async def join(consultation_id: int, user_id: int, role: str) -> None:
-    """Add a participant unless the user already takes part under another role."""
-    if await ConsultationParticipant.exists().where(
-        ConsultationParticipant.consultation == consultation_id,
-        ConsultationParticipant.user == user_id,
-    ):
-        return
-    await ConsultationParticipant.insert(
-        ConsultationParticipant(
-            consultation=consultation_id, user=user_id, role=role, joined_at=now()
-        )
-    )
-
-
-async def _drop_expert(consultation_id: int, user_id: int) -> None:
-    """An adjusted-away expert leaves, unless he is still the expert of an agreed department."""
-    still = await ConsultationInvite.exists().where(
-        ConsultationInvite.consultation == consultation_id,
-        ConsultationInvite.expert == user_id,
-        ConsultationInvite.decision.is_in(list(AGREED)),
-    )
-    if not still:
-        await ConsultationParticipant.delete().where(
-            ConsultationParticipant.consultation == consultation_id,
-            ConsultationParticipant.user == user_id,
-            ConsultationParticipant.role == "expert",
-        )
-
-
 async def decide(ctx: Ctx, consultation_id: int, data: DecisionIn) -> Done:
     """Agree and join / Agree / Deny for one invited department."""
     actor = actor_of(ctx)
@@ -101,39 +62,13 @@ async def decide(ctx: Ctx, consultation_id: int, data: DecisionIn) -> Done:
     _reviewer_only(ctx, invite, N_("decide"))
     reason = data.reason.strip()[:2000]
 
-    async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
-        updated = (
-            await ConsultationInvite.update(
-                {
-                    ConsultationInvite.decision: data.decision,
-                    ConsultationInvite.decided_by: actor.user_id,
-                    ConsultationInvite.decided_at: now(),
-                    ConsultationInvite.reason: reason,
-                }
-            )
-            .where(ConsultationInvite.id == invite["id"], ConsultationInvite.decision == "")
-            .returning(ConsultationInvite.id)
-        )
-        if not updated:
-            raise Conflict(
-                "{value} has already decided.",
-                value=department_label(invite),
-            )
-        if data.decision in AGREED and invite["expert"]:
-            await join(consultation_id, invite["expert"], "expert")
-        if data.decision == "agree_join":
-            await join(consultation_id, actor.user_id, "participant")
-        if decision.dest == ConsultationState.rejected:
-            await cancel_reminder(consultation_id)
-        await notify(uow, consultation_id, trigger, await access.people_of(consultation_id))
-
     done = await apply(
         ctx,
         CONSULTATION,
         Consultation,
         consultation_id,
         trigger,
-        facts(invites, data.department_id, reason),
+        invite_step(invites, invite, reason, decision=data.decision, by=actor.user_id),
         version=data.version,
         reason=reason,
         summary={
@@ -142,7 +77,6 @@ async def decide(ctx: Ctx, consultation_id: int, data: DecisionIn) -> Done:
             "decision": data.decision,
         },
         topics=await user_topics(consultation_id),
-        effects=effects,
     )
     return Done(
         message=f"Decision recorded; the consultation is {done.to_state}.", version=done.version
@@ -165,24 +99,13 @@ async def adjust_expert(ctx: Ctx, consultation_id: int, data: ExpertIn) -> Done:
     if invite["expert"] == data.user_id:
         raise BadRequest("This doctor is already the department's expert.")
 
-    async def effects(uow: UnitOfWork, decision: Decision[Any]) -> None:
-        await ConsultationInvite.update({ConsultationInvite.expert: data.user_id}).where(
-            ConsultationInvite.id == invite["id"]
-        )
-        if invite["decision"] in AGREED:
-            await join(consultation_id, data.user_id, "expert")
-            if invite["expert"]:
-                await _drop_expert(consultation_id, invite["expert"])
-        people = await access.people_of(consultation_id)
-        await notify(uow, consultation_id, "adjust_expert", [*people, data.user_id])
-
     done = await apply(
         ctx,
         CONSULTATION,
         Consultation,
         consultation_id,
         "adjust_expert",
-        facts(invites, data.department_id),
+        invite_step(invites, invite, expert=data.user_id),
         version=data.version,
         summary={
             "department_id": data.department_id,
@@ -191,7 +114,6 @@ async def adjust_expert(ctx: Ctx, consultation_id: int, data: ExpertIn) -> Done:
             "previous_expert_id": invite["expert"],
         },
         topics=await user_topics(consultation_id),
-        effects=effects,
     )
     return Done(message="The expert is changed.", version=done.version)
 

@@ -6,18 +6,17 @@ watching, and the one ``notify`` outbox row per step."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from api.consultations.access import audience, people_of, reviewers_of
-from kernel.errors import NotFound
+from kernel.errors import Conflict, NotFound
 from kernel.settings import get_settings
 from states.consultation import CONSULTATION, ConsultationFacts, InviteFact
 from store import engine
 from store.engine import Done
 from store.tables import (
-    CaseHistory,
     Consultation,
     ConsultationInvite,
     ConsultationParticipant,
@@ -26,7 +25,8 @@ from store.tables import (
 from store.timers import keep_timer
 from store.uow import UnitOfWork, now
 
-CASE = "consultation"
+CASE = CONSULTATION.name
+AGREED = ("agree", "agree_join")  # the invite decisions that bring the department's expert
 REMINDER = "reminder"  # the "starts soon" timer (api/consultations/reminders.py sends it)
 LOCK_TIMER = "report_lock_expiry"  # the report lock's expiry (api/consultations/report.py)
 
@@ -92,6 +92,25 @@ def facts(
     )
 
 
+@dataclass(frozen=True)
+class InviteStep(ConsultationFacts):
+    """The facts of a step on one invite (a decision, an expert change) and what its
+    effects write: the invite row as read, the decision (agree, agree_join, deny) and who
+    made it, or the new expert."""
+
+    invite: dict[str, Any] = field(default_factory=dict)
+    decision: str = ""
+    by: int | None = None
+    expert: int | None = None
+
+
+def invite_step(
+    invites: list[dict[str, Any]], invite: dict[str, Any], reason: str = "", **what: Any
+) -> InviteStep:
+    base = facts(invites, invite["department"], reason)
+    return InviteStep(**vars(base), invite=invite, **what)
+
+
 async def user_topics(consultation_id: int) -> list[str]:
     """Lists pages of everybody involved update live too (payloads carry ids and labels)."""
     return [f"user:{uid}" for uid in await audience(consultation_id)]
@@ -130,23 +149,12 @@ async def publish(
         await uow.event(name, f"{CASE}.{event}", body)
 
 
-async def latest_history_id(consultation_id: int) -> int:
-    """Inside a step's transaction: the history row the step has just written."""
-    row = (
-        await CaseHistory.select(CaseHistory.id)
-        .where(CaseHistory.case_type == CASE, CaseHistory.case_id == consultation_id)
-        .order_by(CaseHistory.id, ascending=False)
-        .first()
-    )
-    return int(row["id"]) if row else 0
-
-
 async def notify(
-    uow: UnitOfWork, consultation_id: int, event: str, user_ids: list[int], key: str = ""
+    uow: UnitOfWork, consultation_id: int, event: str, user_ids: list[int], key: str
 ) -> None:
-    """One outbox row per step; the dispatcher turns it into WeChat/WeCom/e-mail messages.
-    ``key`` (default: the step's history row) makes the same notice queued twice one row."""
-    key = key or f"notify-consultation-{consultation_id}-{await latest_history_id(consultation_id)}"
+    """A notice that is not a step's (a step's is the engine's, from its declared audiences):
+    one outbox row; the dispatcher turns it into WeChat/WeCom/e-mail messages. ``key`` makes
+    the same notice queued twice one row."""
     await uow.outbox(
         "notify",
         {
@@ -251,6 +259,82 @@ async def _report_submitted(done: Done) -> None:
     await keep_timer(CASE, done.case_id, LOCK_TIMER, None)
 
 
+async def join(consultation_id: int, user_id: int, role: str) -> None:
+    """Add a participant unless the user already takes part under another role."""
+    if await ConsultationParticipant.exists().where(
+        ConsultationParticipant.consultation == consultation_id,
+        ConsultationParticipant.user == user_id,
+    ):
+        return
+    await ConsultationParticipant.insert(
+        ConsultationParticipant(
+            consultation=consultation_id, user=user_id, role=role, joined_at=now()
+        )
+    )
+
+
+async def _drop_expert(consultation_id: int, user_id: int) -> None:
+    """An adjusted-away expert leaves, unless he is still the expert of an agreed department."""
+    still = await ConsultationInvite.exists().where(
+        ConsultationInvite.consultation == consultation_id,
+        ConsultationInvite.expert == user_id,
+        ConsultationInvite.decision.is_in(list(AGREED)),
+    )
+    if not still:
+        await ConsultationParticipant.delete().where(
+            ConsultationParticipant.consultation == consultation_id,
+            ConsultationParticipant.user == user_id,
+            ConsultationParticipant.role == "expert",
+        )
+
+
+async def _decision(done: Done) -> None:
+    """The department's decision, once (a second decision of the same invite is refused),
+    its expert and a joining reviewer take part; a rejection needs no reminder."""
+    step: InviteStep = done.facts
+    invite = step.invite
+    updated = (
+        await ConsultationInvite.update(
+            {
+                ConsultationInvite.decision: step.decision,
+                ConsultationInvite.decided_by: step.by,
+                ConsultationInvite.decided_at: now(),
+                ConsultationInvite.reason: step.reason,
+            }
+        )
+        .where(ConsultationInvite.id == invite["id"], ConsultationInvite.decision == "")
+        .returning(ConsultationInvite.id)
+    )
+    if not updated:
+        raise Conflict("{value} has already decided.", value=department_label(invite))
+    if step.decision in AGREED and invite["expert"]:
+        await join(done.case_id, invite["expert"], "expert")
+    if step.decision == "agree_join" and step.by is not None:
+        await join(done.case_id, step.by, "participant")
+    if done.to_state == "rejected":
+        await cancel_reminder(done.case_id)
+
+
+async def _expert(done: Done) -> None:
+    """The department's expert changes; once it agreed, the new one takes part and the old
+    one leaves."""
+    step: InviteStep = done.facts
+    invite = step.invite
+    assert step.expert is not None
+    await ConsultationInvite.update({ConsultationInvite.expert: step.expert}).where(
+        ConsultationInvite.id == invite["id"]
+    )
+    if invite["decision"] in AGREED:
+        await join(done.case_id, step.expert, "expert")
+        if invite["expert"]:
+            await _drop_expert(done.case_id, invite["expert"])
+
+
+async def _new_expert(done: Done) -> list[int]:
+    step: InviteStep = done.facts
+    return [step.expert] if step.expert is not None else []
+
+
 async def _people(done: Done) -> list[int]:
     return await people_of(done.case_id)
 
@@ -301,6 +385,7 @@ engine.bind(
         "invited experts": _experts,
         "people": _people,
         "undecided reviewers": _undecided_reviewers,
+        "new expert": _new_expert,
     },
     effects={
         "invites and applicant": _invites_and_applicant,
@@ -308,6 +393,8 @@ engine.bind(
         "reminder off": _reminder_off,
         "meeting": _meeting,
         "report submitted": _report_submitted,
+        "decision": _decision,
+        "expert": _expert,
     },
     business_type=CASE,
     link=_link,
