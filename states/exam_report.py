@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kernel.i18n import N_
-from states.machine import Process, Step, declare
+from states.machine import Process, Said, Step, declare
 
 
 class ExamReportState(StrEnum):
@@ -54,7 +54,16 @@ EXAM_REPORT = Process(
     ],
 )
 
-# Nothing declared yet: the report's steps write their sub-records and notices in
-# api/reports/saving.py and review.py (effects=); its lock's timeline steps are
-# store.engine.note calls in api/reports/lock.py (issue 13).
-EXAM_REPORT_STEPS = declare(EXAM_REPORT, {})
+# What each step leaves besides its history row (bound in api/reports/steps.py): who is
+# told (the notice named after what happened to the report) and which after-effects run.
+# The lock's timeline steps (taken, freed, saved) are notes, not transitions
+# (api/reports/lock.py).
+EXAM_REPORT_STEPS = declare(
+    EXAM_REPORT,
+    {
+        "save": Said(after=("draft written",)),
+        "submit": Said(tell=("reviewers",), after=("initial diagnosis",), notice="submit_report"),
+        "approve": Said(tell=("author",), after=("approval",), notice="review"),
+        "return": Said(tell=("author",), after=("returned",)),
+    },
+)

@@ -2,11 +2,11 @@
 outbox rows.
 
 - ``apply``: a trigger on a persisted case. allowed? guards? (``states``) → one transaction:
-  the new state with a version check, a history row, the caller's effects (sub-records,
-  outbox rows), live events and an audit row → after commit, the unit of work publishes the
-  events. Of concurrent triggers on one case exactly one wins: the conditional
-  ``UPDATE ... WHERE version = ?`` lets one through and the others get 409 with the current
-  state.
+  the new state with a version check, a history row, the step's declared effects
+  (sub-records, outbox rows) and notice, live events and an audit row → after commit, the
+  unit of work publishes the events. Of concurrent triggers on one case exactly one wins:
+  the conditional ``UPDATE ... WHERE version = ?`` lets one through and the others get 409
+  with the current state.
 - ``create``: a transition from no state: the case row in the machine's initial state at
   version 1, then the same history → effects → events → audit sequence.
 - declared steps: what a process's declaration (``states.machine.declare``) names for a
@@ -30,11 +30,9 @@ import msgspec
 from piccolo.table import Table
 
 from kernel.errors import Conflict, NotFound
-from states.machine import Decision, Process
+from states.machine import Process
 from store.tables import CaseHistory
 from store.uow import Ctx, UnitOfWork, now, unit_of_work
-
-Effects = Callable[[UnitOfWork, Decision[Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -169,7 +167,6 @@ async def apply(
     reason: str = "",
     summary: dict[str, Any] | None = None,
     topics: Sequence[str] = (),
-    effects: Effects | None = None,
 ) -> Applied:
     """Apply ``trigger``; ``version`` is the one the client saw (None: the one read now)."""
     row = await current(table, case_id, process.name)
@@ -198,8 +195,6 @@ async def apply(
         history_id = await _history(
             ctx, process.name, case_id, trigger, state.value, dest.value, reason, summary
         )
-        if effects is not None:
-            await effects(uow, decision)
         done = Done(
             uow,
             process.name,

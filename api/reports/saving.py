@@ -5,33 +5,27 @@ report's save is the machine step ``save`` of ``states.exam_report``."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import msgspec
 
-from api.diagnosis.steps import follow_report
 from api.dictionaries.templates import templates_for_examination
 from api.reports.access import (
-    CASE,
     Access,
     ensure_report,
     for_writing,
-    names,
     page_topic,
     report_of,
 )
-from api.reports.lock import LOCK_MINUTES, free_or_mine, held_elsewhere, lock_event, set_timer
+from api.reports.lock import LOCK_MINUTES, held_elsewhere, lock_event
 from api.reports.schemas import ReportSave, Saved
-from api.reports.versions import AUTOSAVE, FIELDS, keep_version
+from api.reports.steps import ReportStep, stale, write_draft
 from kernel.domain import Permission
 from kernel.errors import BadRequest, Conflict
 from kernel.i18n import N_, Msg
-from states.exam_report import EXAM_REPORT, ExamReportFacts
-from states.machine import Decision
+from states.exam_report import EXAM_REPORT
 from store.engine import apply
-from store.examinations import exam_changed
-from store.tables import Examination, ExamReport
-from store.uow import Ctx, UnitOfWork, now, unit_of_work
+from store.tables import ExamReport
+from store.uow import Ctx, now, unit_of_work
 
 MAX_TITLE = 200
 MAX_TEXT = 100_000
@@ -54,17 +48,6 @@ def _check(data: ReportSave) -> None:
                 n=len(text),
                 max=MAX_TEXT,
             )
-
-
-async def set_exam_status(uow: UnitOfWork, found: Access, status: str) -> None:
-    owner = int(found.exam["hospital"])
-    moved = (
-        await Examination.update({Examination.status: status, Examination.updated_at: now()})
-        .where(Examination.id == found.exam_id, Examination.status != status)
-        .returning(Examination.id)
-    )
-    if moved:
-        await exam_changed(uow, found.exam_id, owner, status)
 
 
 async def _check_template(found: Access, template_id: int | None) -> None:
@@ -107,76 +90,32 @@ async def save(ctx: Ctx, exam_id: int, data: ReportSave) -> Saved:
             extra={"state": report["state"]},
         )
     if data.version != report["version"]:
-        raise await _stale(report, data.version)
-    content = {f: getattr(data, f) for f in FIELDS}
-    actor = found.actor
+        raise await stale(report, data.version)
     at = now()
-    until = at + timedelta(minutes=LOCK_MINUTES)
-    keep_lock = data.autosave
-    revision = 0
-
-    async def write(uow: UnitOfWork, version: int, bump: bool) -> bool:
-        nonlocal revision
-        values: dict[Any, Any] = {
-            ExamReport.title: data.title,
-            ExamReport.findings: data.findings,
-            ExamReport.impression: data.impression,
-            ExamReport.template: data.template_id
-            if data.template_id is not None
-            else report["template"],
-            ExamReport.author: report["author"] or actor.user_id,
-            ExamReport.updated_at: at,
-            ExamReport.lock_user: actor.user_id if keep_lock else None,
-            ExamReport.lock_until: until if keep_lock else None,
-        }
-        if bump:
-            values[ExamReport.version] = ExamReport.version + 1
-        query = ExamReport.update(values).where(
-            ExamReport.id == report["id"], ExamReport.version == version, free_or_mine(actor, at)
-        )
-        if not await query.returning(ExamReport.id):
-            return False
-        revision = await keep_version(report["id"], content, actor.user_id, data.autosave)
-        await set_timer(report["id"], until if keep_lock else None)
-        if not keep_lock and report["lock_user"] is not None:
-            await lock_event(uow, exam_id, report["id"], "lock_freed", user_id=report["lock_user"])
-        await set_exam_status(uow, found, "report_draft")
-        assert found.reporting is not None
-        await follow_report(uow.ctx, exam_id, found.reporting, "draft")
-        await uow.audit(
-            f"{CASE}.{AUTOSAVE if data.autosave else 'save'}",
-            CASE,
-            report["id"],
-            detail=f"revision {revision}, {sum(len(v) for v in content.values())} characters",
-        )
-        return True
-
+    step = ReportStep(
+        found=found,
+        report=report,
+        draft=data,
+        at=at,
+        until=at + timedelta(minutes=LOCK_MINUTES),
+    )
     if report["state"] == "returned":
-
-        async def effects(uow: UnitOfWork, _: Decision[Any]) -> None:
-            if not await write(uow, data.version + 1, False):
-                raise await held_elsewhere(report["id"], actor) or await _stale(
-                    report, data.version
-                )
-
+        # the machine step "save": its effect "draft written" (api/reports/steps.py)
         done = await apply(
             ctx,
             EXAM_REPORT,
             ExamReport,
             report["id"],
             "save",
-            ExamReportFacts(),
+            step,
             version=data.version,
             topics=[page_topic(exam_id)],
-            effects=effects,
         )
         version = done.version
+        revision = await _revision(report["id"])
     else:
         async with unit_of_work(ctx) as uow:
-            if not await write(uow, data.version, True):
-                raise await held_elsewhere(report["id"], actor) or await _stale(
-                    report, data.version
-                )
+            revision = await write_draft(uow, step, data.version, True)
             await lock_event(uow, exam_id, report["id"], "saved", version=data.version + 1)
         version = data.version + 1
     return Saved(
@@ -188,15 +127,6 @@ async def save(ctx: Ctx, exam_id: int, data: ReportSave) -> Saved:
     )
 
 
-async def _stale(report: dict[str, Any], seen: int) -> Conflict:
-    row = await ExamReport.select().where(ExamReport.id == report["id"]).first() or report
-    who = await names(row["author"])
-    by = Msg(" by {name}", name=who[row["author"]]) if row["author"] in who else ""
-    return Conflict(
-        "The report was changed{by} meanwhile (version {version}, you edited "
-        "version {seen}). Copy your text, reload, and merge your changes.",
-        by=by,
-        version=row["version"],
-        seen=seen,
-        extra={"version": row["version"], "state": row["state"]},
-    )
+async def _revision(report_id: int) -> int:
+    row = await ExamReport.select(ExamReport.revision).where(ExamReport.id == report_id).first()
+    return int(row["revision"]) if row else 0

@@ -22,6 +22,7 @@ HOMES = {
     "consultation": "api.consultations.steps",
     "retrieval": "api.archive.steps",
     "migration": "api.ingest.steps",
+    "exam_report": "api.reports.steps",
 }
 
 
@@ -74,3 +75,12 @@ def test_declared_names_are_bound_by_the_home(module: str, process: Process[Any]
     assert bound is not None
     assert process.declared.audiences <= bound.audiences.keys()
     assert process.declared.effects <= bound.effects.keys()
+
+
+def test_callers_of_apply_pass_data_not_code() -> None:
+    """What a step leaves is declared beside its machine and bound in its home; a caller of
+    the engine passes facts, never a closure of effects."""
+    callers = [p for p in python_sources() if "effects=" in (ROOT / p).read_text()]
+    bound_in_homes = {f"{m.replace('.', '/')}.py" for m in HOMES.values()}
+    bound_in_homes.add("store/engine.py")
+    assert set(callers) <= bound_in_homes, set(callers) - bound_in_homes
