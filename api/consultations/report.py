@@ -20,7 +20,7 @@ import anyio
 from api.consultations import access
 from api.consultations.pdf import ReportDocument, Section, render
 from api.consultations.schemas import Done, PersonRead, ReportIn, ReportLock, StepIn
-from api.consultations.service import actor_of, live_lock, read
+from api.consultations.service import actor_of, read
 from api.consultations.steps import (
     CASE,
     LOCK_TIMER,
@@ -34,6 +34,7 @@ from api.consultations.steps import (
 from kernel.errors import BadRequest, Conflict, Forbidden
 from kernel.i18n import N_, Msg
 from states.consultation import CONSULTATION, ConsultationState
+from store import locks
 from store.engine import apply
 from store.reads import note
 from store.tables import Consultation, ConsultationReportVersion, User
@@ -46,10 +47,8 @@ MAX_REPORT_CHARS = 100_000
 
 
 def lock_free_or_mine(actor: Actor, at: datetime) -> Any:
-    return (
-        Consultation.report_lock_user.is_null()
-        | (Consultation.report_lock_user == actor.user_id)
-        | (Consultation.report_lock_until < at)
+    return locks.free_or_mine(
+        Consultation.report_lock_user, Consultation.report_lock_until, actor, at
     )
 
 
@@ -72,23 +71,14 @@ async def _editor(ctx: Ctx, consultation_id: int) -> tuple[Actor, dict[str, Any]
 
 async def _held_elsewhere(consultation_id: int, actor: Actor) -> Conflict | None:
     row = await load(consultation_id)
-    holder, until = live_lock(row)
-    if holder is None or holder == actor.user_id:
-        return None
-    user = await User.select(User.display_name).where(User.id == holder).first()
-    name = user["display_name"] if user else Msg("user {id}", id=holder)
-    assert until is not None
-    local = until.astimezone(await hospital_zone(actor.hospital_id))
-    return Conflict(
-        "{name} is editing the report (locked until {local:%H:%M}); try again when "
-        "they have saved.",
-        name=name,
-        local=local,
-        extra={
-            "lock_holder": holder,
-            "lock_holder_name": str(name),
-            "lock_until": until.isoformat(),
-        },
+    return await locks.held_by_other(
+        row["report_lock_user"],
+        row["report_lock_until"],
+        actor,
+        N_(
+            "{name} is editing the report (locked until {local:%H:%M}); try again when "
+            "they have saved."
+        ),
     )
 
 

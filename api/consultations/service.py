@@ -40,6 +40,7 @@ from kernel.domain import Kind, Module
 from kernel.errors import BadRequest, Forbidden, Unauthorized
 from kernel.i18n import Msg
 from states.consultation import CONSULTATION, ConsultationState
+from store import locks
 from store.engine import timeline as case_timeline
 from store.scoping import patient_hospital_ids
 from store.tables import (
@@ -334,10 +335,7 @@ async def read(actor: Actor, consultation_id: int) -> ConsultationRead:
 
 def live_lock(row: dict[str, Any]) -> tuple[int | None, datetime | None]:
     """The report lock as it stands now: an expired lock is no lock (honoured on read)."""
-    user, until = row["report_lock_user"], row["report_lock_until"]
-    if user is None or until is None or until <= now():
-        return None, None
-    return user, until
+    return locks.live(row["report_lock_user"], row["report_lock_until"])
 
 
 def _actions(

@@ -28,12 +28,12 @@ from api.reports.access import (
 from api.reports.schemas import Done, LockRead, PersonRead
 from kernel.domain import Permission
 from kernel.errors import Conflict, Forbidden
-from kernel.i18n import Msg
+from kernel.i18n import N_, Msg
+from store import locks
 from store.engine import note
 from store.tables import ExamReport
 from store.timers import keep_timer
 from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work
-from store.zones import hospital_zone
 
 LOCK_MINUTES = 30
 LOCK_TIMER = "report_lock_expiry"
@@ -42,11 +42,7 @@ EDITABLE = ("draft", "returned")
 
 def live_lock(row: dict[str, Any] | None, at: datetime | None = None) -> tuple[int | None, Any]:
     """(holder, until) of a lock that has not expired; (None, None) otherwise."""
-    if row is None or row["lock_user"] is None or row["lock_until"] is None:
-        return None, None
-    if row["lock_until"] <= (at or now()):
-        return None, None
-    return int(row["lock_user"]), row["lock_until"]
+    return locks.live(row["lock_user"], row["lock_until"], at) if row else (None, None)
 
 
 async def lock_read(row: dict[str, Any] | None, actor: Actor) -> LockRead:
@@ -60,31 +56,19 @@ async def lock_read(row: dict[str, Any] | None, actor: Actor) -> LockRead:
 
 
 def free_or_mine(actor: Actor, at: datetime) -> Any:
-    return (
-        ExamReport.lock_user.is_null()
-        | (ExamReport.lock_user == actor.user_id)
-        | (ExamReport.lock_until < at)
-    )
+    return locks.free_or_mine(ExamReport.lock_user, ExamReport.lock_until, actor, at)
 
 
 async def held_elsewhere(report_id: int, actor: Actor) -> Conflict | None:
     row = await ExamReport.select().where(ExamReport.id == report_id).first()
-    holder, until = live_lock(row)
-    if holder is None or holder == actor.user_id:
-        return None
-    who = await names(holder)
-    name = who.get(holder) or Msg("user {id}", id=holder)
-    local = until.astimezone(await hospital_zone(actor.hospital_id))
-    return Conflict(
-        "{name} is editing the report (locked until {local:%H:%M}); you can edit it when "
-        "they have saved or the lock is freed.",
-        name=name,
-        local=local,
-        extra={
-            "lock_holder": holder,
-            "lock_holder_name": str(name),
-            "lock_until": until.isoformat(),
-        },
+    return await locks.held_by_other(
+        row["lock_user"] if row else None,
+        row["lock_until"] if row else None,
+        actor,
+        N_(
+            "{name} is editing the report (locked until {local:%H:%M}); you can edit it when "
+            "they have saved or the lock is freed."
+        ),
     )
 
 
@@ -157,22 +141,17 @@ async def release(ctx: Ctx, exam_id: int) -> Done:
     report = await ExamReport.select().where(ExamReport.examination == exam_id).first()
     if report is None:
         return Done(message="The report is free for others to edit.")
-    holder, until = live_lock(report)
-    if holder is not None and holder != found.actor.user_id:
-        who = await names(holder)
-        name = who.get(holder) or Msg("user {id}", id=holder)
-        local = until.astimezone(await hospital_zone(found.actor.hospital_id))
-        raise Conflict(
+    refused = await locks.held_by_other(
+        report["lock_user"],
+        report["lock_until"],
+        found.actor,
+        N_(
             "{name} holds the lock of this report (until {local:%H:%M}); only they can "
-            "unlock it, or an administrator of the reporting hospital with 'Release the lock'.",
-            name=name,
-            local=local,
-            extra={
-                "lock_holder": holder,
-                "lock_holder_name": str(name),
-                "lock_until": until.isoformat(),
-            },
-        )
+            "unlock it, or an administrator of the reporting hospital with 'Release the lock'."
+        ),
+    )
+    if refused:
+        raise refused
     async with unit_of_work(ctx) as uow:
         if await clear(uow, found, report, holder=found.actor.user_id):
             await uow.audit(f"{CASE}.unlock", CASE, report["id"])
