@@ -10,7 +10,7 @@ not current is refused with 409.
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -80,3 +80,20 @@ class HistoryEntry(Base):
     to_state: str
     reason: str
     summary: dict[str, object]  # ids and short labels only
+
+    @classmethod
+    def of(cls, row: dict[str, Any], actor: str | None = None) -> HistoryEntry:
+        """The entry of a ``CaseHistory`` row (``store.engine.timeline`` decodes ``summary``;
+        a raw row's JSON text is decoded here); ``actor``: a better name than the one the
+        row kept (a display name looked up now)."""
+        summary = row["summary"]
+        return cls(
+            id=row["id"],
+            at=row["at"].isoformat(),
+            actor=actor or row["actor_name"],
+            event=row["event"],
+            from_state=row["from_state"],
+            to_state=row["to_state"],
+            reason=row["reason"],
+            summary=summary if isinstance(summary, dict) else msgspec.json.decode(summary or "{}"),
+        )

@@ -534,21 +534,8 @@ async def list_retrievals(
 
 async def get_retrieval(actor: Actor, retrieval_id: int) -> RetrievalDetail:
     read = await _read(actor, retrieval_id)
-    return RetrievalDetail(read, [_entry(h) for h in await timeline("retrieval", retrieval_id)])
-
-
-def _entry(h: dict[str, Any]) -> HistoryEntry:
-    return HistoryEntry(
-        id=h["id"],
-        at=h["at"].isoformat(),
-        actor=h["actor_name"],
-        event=h["event"],
-        from_state=h["from_state"],
-        to_state=h["to_state"],
-        reason=h["reason"],
-        summary=h["summary"]
-        if isinstance(h["summary"], dict)
-        else msgspec.json.decode(h["summary"] or "{}"),
+    return RetrievalDetail(
+        read, [HistoryEntry.of(h) for h in await timeline("retrieval", retrieval_id)]
     )
 
 
@@ -563,7 +550,7 @@ async def histories(retrieval_ids: list[int]) -> dict[int, list[HistoryEntry]]:
         .order_by(CaseHistory.id)
     )
     for row in rows:
-        out[row["case_id"]].append(_entry(row))
+        out[row["case_id"]].append(HistoryEntry.of(row))
     return out
 
 

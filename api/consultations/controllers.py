@@ -26,10 +26,10 @@ from api.consultations.schemas import (
     ReportIn,
     ReportLock,
     StepIn,
-    TimelineEntry,
 )
 from api.live import register_case_watcher
 from api.phi import phi
+from api.schemas import HistoryEntry
 from kernel import i18n
 from kernel.domain import Module
 
@@ -83,7 +83,7 @@ class ConsultationController(Controller):
         "/{consultation_id:int}/timeline",
         opt=phi("consultation.timeline", CASE, "consultation_id"),
     )
-    async def timeline(self, request: Request, consultation_id: int) -> list[TimelineEntry]:
+    async def timeline(self, request: Request, consultation_id: int) -> list[HistoryEntry]:
         return await service.timeline(actor_of(request), consultation_id)
 
     @post("/{consultation_id:int}/decisions", status_code=HTTP_200_OK)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from api.bounds import Id, Int, LongText, Many, Text
-from api.schemas import Base, HistoryEntry
+from api.schemas import Base
 
 # --- contacts -------------------------------------------------------------------------------
 
@@ -178,9 +178,6 @@ class ConsultationSummary(Base):
     hospital_name: str
     my_roles: list[str]
     pending_departments: list[str]  # undecided departments the actor reviews (review list)
-
-
-TimelineEntry = HistoryEntry
 
 
 class LogEntry(Base):

@@ -25,7 +25,6 @@ from api.consultations.schemas import (
     PatientRead,
     PersonRead,
     ReportRead,
-    TimelineEntry,
 )
 from api.consultations.steps import (
     Opening,
@@ -36,6 +35,7 @@ from api.consultations.steps import (
     load,
     open_case,
 )
+from api.schemas import HistoryEntry
 from kernel.domain import Kind, Module
 from kernel.errors import BadRequest, Forbidden, Unauthorized
 from kernel.i18n import Msg
@@ -408,23 +408,11 @@ async def attachments(consultation_id: int) -> list[AttachmentRead]:
     ]
 
 
-async def timeline(actor: Actor, consultation_id: int) -> list[TimelineEntry]:
+async def timeline(actor: Actor, consultation_id: int) -> list[HistoryEntry]:
     await access.involvement(actor, consultation_id)
     rows = await case_timeline("consultation", consultation_id)
     names = await _names([r["actor_id"] for r in rows if r["actor_id"]])
-    return [
-        TimelineEntry(
-            id=r["id"],
-            at=r["at"].isoformat(),
-            actor=names.get(r["actor_id"] or 0, r["actor_name"]),
-            event=r["event"],
-            from_state=r["from_state"],
-            to_state=r["to_state"],
-            reason=r["reason"],
-            summary=r["summary"],
-        )
-        for r in rows
-    ]
+    return [HistoryEntry.of(r, names.get(r["actor_id"] or 0)) for r in rows]
 
 
 # --- lists (SPEC 3.2) -----------------------------------------------------------------------

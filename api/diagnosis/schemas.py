@@ -4,7 +4,7 @@ service."""
 from __future__ import annotations
 
 from api.bounds import Id, Int, LongText, Text
-from api.schemas import Base
+from api.schemas import Base, HistoryEntry
 
 
 class RequestCreate(Base):
@@ -29,15 +29,6 @@ class TargetHospital(Base):
     id: int
     name: str
     level: str  # leading | lower
-
-
-class TimelineEntry(Base):
-    at: str
-    actor_name: str
-    event: str
-    from_state: str
-    to_state: str
-    reason: str
 
 
 class RequestRead(Base):
@@ -67,7 +58,7 @@ class RequestRead(Base):
 
 
 class RequestDetail(RequestRead, kw_only=True):
-    timeline: list[TimelineEntry]
+    timeline: list[HistoryEntry]
 
 
 class RequestPage(Base):

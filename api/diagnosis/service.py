@@ -24,8 +24,8 @@ from api.diagnosis.schemas import (
     RequestPage,
     RequestRead,
     TargetHospital,
-    TimelineEntry,
 )
+from api.schemas import HistoryEntry
 from kernel.domain import Kind, Module, Permission
 from kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from kernel.i18n import Listed, Msg
@@ -160,17 +160,7 @@ async def _detail(actor: Actor, row: dict[str, Any]) -> RequestDetail:
     history = await case_timeline(store.CASE, int(row["id"]))
     return RequestDetail(
         **msgspec.structs.asdict(read),
-        timeline=[
-            TimelineEntry(
-                at=_iso(h["at"]),
-                actor_name=h["actor_name"],
-                event=h["event"],
-                from_state=h["from_state"],
-                to_state=h["to_state"],
-                reason=h["reason"],
-            )
-            for h in history
-        ],
+        timeline=[HistoryEntry.of(h) for h in history],
     )
 
 

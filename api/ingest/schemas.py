@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from api.bounds import Id, Text
-from api.schemas import Base, CheckedUpdate
+from api.schemas import Base, CheckedUpdate, HistoryEntry
 
 
 class UploadAccepted(Base):
@@ -54,21 +54,11 @@ class ItemRead(Base):
     size_bytes: int
 
 
-class StepRead(Base):
-    at: str
-    event: str
-    from_state: str
-    to_state: str
-    actor: str
-    reason: str
-    summary: dict
-
-
 class RunDetail(Base):
     run: RunRead
     items: list[ItemRead]
     items_total: int
-    history: list[StepRead]
+    history: list[HistoryEntry]
 
 
 class LogRead(Base):

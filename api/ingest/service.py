@@ -23,9 +23,9 @@ from api.ingest.schemas import (
     RunDetail,
     RunPage,
     RunRead,
-    StepRead,
 )
 from api.ingest.steps import percent_of, step
+from api.schemas import HistoryEntry
 from kernel.errors import BadRequest, Forbidden
 from kernel.i18n import Msg
 from states.migration import MIGRATION, MigrationFacts, MigrationState
@@ -207,18 +207,7 @@ async def run_detail(ctx: Ctx, run_id: int, status: str = "", offset: int = 0) -
             for r in rows
         ],
         items_total=await count,
-        history=[
-            StepRead(
-                at=h["at"].isoformat(),
-                event=h["event"],
-                from_state=h["from_state"],
-                to_state=h["to_state"],
-                actor=h["actor_name"],
-                reason=h["reason"],
-                summary=h["summary"],
-            )
-            for h in history
-        ],
+        history=[HistoryEntry.of(h) for h in history],
     )
 
 
