@@ -15,9 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any, TypeVar, cast
 
-import msgspec
-from prefect import State, flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import State, flow, get_run_logger
 
 from api.archive.rules import (
     Missing,
@@ -34,20 +32,11 @@ from api.archive.rules import (
     restore,
 )
 from api.live import use_shared_channel
-from flows.outbox import PermanentFailure, worth_retrying
-from flows.runs import outbox_flow
+from flows.outbox import PermanentFailure, payload_of
+from flows.runs import outbox_flow, retrying
 from kernel.settings import get_settings
-from store.tables import Outbox
 
 T = TypeVar("T")
-
-# Each task is one IO step with explicit retries; a PermanentFailure is not retried.
-retrying = task(
-    retries=3,
-    retry_delay_seconds=[2, 5, 15],
-    retry_condition_fn=worth_retrying,
-    cache_policy=NO_CACHE,
-)
 
 
 async def _permanent(step: Awaitable[T]) -> T:
@@ -105,16 +94,9 @@ async def apply_archive_policy(hospital_id: int | None = None) -> dict[str, int]
     return total
 
 
-async def _payload(outbox_id: int) -> dict[str, Any]:
-    row = await Outbox.select(Outbox.payload).where(Outbox.id == outbox_id).first()
-    if row is None:
-        raise PermanentFailure(f"outbox row {outbox_id} does not exist")
-    return dict(msgspec.json.decode(row["payload"]))
-
-
 @retrying
-async def payload_of(outbox_id: int) -> dict[str, Any]:
-    return await _payload(outbox_id)
+async def payload_task(outbox_id: int) -> dict[str, Any]:
+    return await payload_of(outbox_id)
 
 
 @retrying
@@ -130,14 +112,14 @@ async def rearchive_task(retrieval_id: int) -> str:
 @outbox_flow("run-archive-policy")
 async def run_archive_policy_now(outbox_id: int) -> None:
     """The archive page's "run the policy now" (outbox ``archive.policy``)."""
-    payload = await payload_of(outbox_id)
+    payload = await payload_task(outbox_id)
     await apply_archive_policy(hospital_id=int(payload["hospital_id"]))
 
 
 @outbox_flow("retrieve-study")
 async def retrieve_study(outbox_id: int) -> None:
     """Outbox ``archive.retrieve``: the run is named ``retrieval-<id>``."""
-    payload = await payload_of(outbox_id)
+    payload = await payload_task(outbox_id)
     outcome = await restore_task(int(payload["retrieval_id"]))
     get_run_logger().info("retrieval %s: %s", payload["retrieval_id"], outcome)
 
@@ -145,7 +127,7 @@ async def retrieve_study(outbox_id: int) -> None:
 @outbox_flow("rearchive-study")
 async def rearchive_study(outbox_id: int) -> None:
     """Outbox ``archive.rearchive`` (written when the availability ends): ``rearchive-<id>``."""
-    payload = await payload_of(outbox_id)
+    payload = await payload_task(outbox_id)
     outcome = await rearchive_task(int(payload["retrieval_id"]))
     get_run_logger().info("retrieval %s: %s", payload["retrieval_id"], outcome)
 

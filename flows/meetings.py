@@ -3,35 +3,17 @@
 
 from __future__ import annotations
 
-import msgspec
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from flows.consultation import create_meeting
-from flows.outbox import PermanentFailure, worth_retrying
-from flows.runs import outbox_flow
-from store.tables import Outbox
+from flows.outbox import PermanentFailure, payload_of
+from flows.runs import outbox_flow, retrying
 
 
-@task(
-    retries=3,
-    retry_delay_seconds=[2, 5, 15],
-    retry_condition_fn=worth_retrying,
-    cache_policy=NO_CACHE,
-)
+@retrying
 async def consultation_of(outbox_id: int) -> int:
-    row = await Outbox.select(Outbox.payload).where(Outbox.id == outbox_id).first()
-    if row is None:
-        raise PermanentFailure(f"outbox row {outbox_id} does not exist")
-    return int(msgspec.json.decode(row["payload"])["consultation_id"])
+    return int((await payload_of(outbox_id))["consultation_id"])
 
 
-@task(
-    retries=3,
-    retry_delay_seconds=[2, 5, 15],
-    retry_condition_fn=worth_retrying,
-    cache_policy=NO_CACHE,
-)
+@retrying
 async def store_meeting_link(consultation_id: int) -> None:
     try:
         await create_meeting(consultation_id)

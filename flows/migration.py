@@ -20,10 +20,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import msgspec
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from api.ingest.steps import (
     Received,
     ingest_files,
@@ -31,8 +27,8 @@ from api.ingest.steps import (
     record_failure,
     step,
 )
-from flows.outbox import PermanentFailure, worth_retrying
-from flows.runs import outbox_flow
+from flows.outbox import PermanentFailure, payload_of
+from flows.runs import outbox_flow, retrying
 from imaging.render import thumbnail
 from kernel.errors import Conflict
 from states.migration import PIPELINE, MigrationState, progress
@@ -44,7 +40,6 @@ from store.tables import (
     MigrationItem,
     MigrationLog,
     MigrationRun,
-    Outbox,
     StoragePolicy,
     Study,
 )
@@ -70,20 +65,10 @@ async def record_examinations(run_id: int, study_ids: list[int]) -> int:
 PATIENT_MATCHERS: list[Hook] = [record_examinations]
 PATIENT_NOTIFIERS: list[Hook] = []  # ... and tells patients when cloud film is enabled
 
-RETRY: dict[str, Any] = {
-    "retries": 3,
-    "retry_delay_seconds": [2, 5, 15],
-    "retry_condition_fn": worth_retrying,
-    "cache_policy": NO_CACHE,
-}
 
-
-@task(**RETRY)
+@retrying
 async def run_of(outbox_id: int) -> int:
-    row = await Outbox.select(Outbox.payload).where(Outbox.id == outbox_id).first()
-    if row is None:
-        raise PermanentFailure(f"outbox row {outbox_id} does not exist")
-    run_id = int(msgspec.json.decode(row["payload"])["migration_id"])
+    run_id = int((await payload_of(outbox_id))["migration_id"])
     if not await MigrationRun.exists().where(MigrationRun.id == run_id):
         raise PermanentFailure(f"migration run {run_id} does not exist")
     return run_id
@@ -124,7 +109,7 @@ async def check_spooled(run_id: int, batch: int = BATCH) -> int:
     return len(items)
 
 
-@task(**RETRY)
+@retrying
 async def check_files(run_id: int) -> int:
     return await check_spooled(run_id)
 
@@ -268,7 +253,7 @@ async def advance(run_id: int, trigger: str, reached: MigrationState) -> bool:
     return True
 
 
-@task(**RETRY)
+@retrying
 async def run_step(run_id: int, trigger: str) -> bool:
     reached = dict(PIPELINE)[trigger]
     return await advance(run_id, trigger, reached)

@@ -24,8 +24,8 @@ import msgspec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows.outbox import PermanentFailure, worth_retrying
-from flows.runs import outbox_flow
+from flows.outbox import PermanentFailure, payload_of
+from flows.runs import outbox_flow, retrying
 from kernel.settings import get_settings
 from notifiers.base import (
     DUPLICATE_NOTE,
@@ -39,7 +39,7 @@ from notifiers.channels import Channels, build_channels
 from notifiers.configs import BINDINGS
 from notifiers.texts import case_message
 from store.db import transaction
-from store.tables import Notification, NotificationChannel, NotificationRule, Outbox, User
+from store.tables import Notification, NotificationChannel, NotificationRule, User
 from store.uow import now
 
 log = logging.getLogger(__name__)
@@ -79,13 +79,6 @@ class Target(msgspec.Struct, frozen=True):
     address: str
     language: str = "zh"
     channel_id: int | None = None
-
-
-async def _payload(outbox_id: int) -> dict:
-    row = await Outbox.select(Outbox.payload).where(Outbox.id == outbox_id).first()
-    if row is None:
-        raise PermanentFailure(f"outbox row {outbox_id} does not exist")
-    return dict(msgspec.json.decode(row["payload"] or "{}"))
 
 
 async def _recipient(user_id: int) -> Recipient:
@@ -169,15 +162,10 @@ def reset_code_message(code: str, minutes: int, target: Target) -> OutgoingMessa
     )
 
 
-@task(
-    retries=3,
-    retry_delay_seconds=[2, 5, 15],
-    retry_condition_fn=worth_retrying,
-    cache_policy=NO_CACHE,
-)
+@retrying
 async def plan_reset_code(outbox_id: int) -> list[Planned]:
     """Read the request, choose the user's channel, open its delivery-log row."""
-    payload = await _payload(outbox_id)
+    payload = await payload_of(outbox_id)
     if "code" not in payload:
         raise PermanentFailure(f"outbox row {outbox_id} holds no code (already scrubbed)")
     recipient = await _recipient(int(payload["user_id"]))
@@ -296,16 +284,11 @@ async def _targets(payload: dict) -> list[Target]:
     return targets
 
 
-@task(
-    retries=3,
-    retry_delay_seconds=[2, 5, 15],
-    retry_condition_fn=worth_retrying,
-    cache_policy=NO_CACHE,
-)
+@retrying
 async def plan_case_notice(outbox_id: int) -> list[Planned]:
     """One message per target the hospital's rules choose; targets already told are
     skipped."""
-    payload = await _payload(outbox_id)
+    payload = await payload_of(outbox_id)
     business_type = str(payload.get("business_type", ""))
     base_url = get_settings().base_url
     planned = []

@@ -31,6 +31,14 @@ def worth_retrying(_task: object, _task_run: object, state: Any) -> bool:
     return not isinstance(state.data, PermanentFailure)
 
 
+async def payload_of(outbox_id: int) -> dict[str, Any]:
+    """The row's payload; a row that does not exist fails for good."""
+    row = await Outbox.select(Outbox.payload).where(Outbox.id == outbox_id).first()
+    if row is None:
+        raise PermanentFailure(f"outbox row {outbox_id} does not exist")
+    return dict(msgspec.json.decode(row["payload"] or "{}"))
+
+
 class Job(msgspec.Struct, frozen=True):
     id: int
     kind: str
@@ -118,23 +126,30 @@ async def _scrubbed(job: Job, secrets: tuple[str, ...]) -> dict:
     return {k: v for k, v in payload.items() if k not in secrets}
 
 
+async def _close(
+    job: Job, status: str, error: str, flow_run_id: str, secrets: tuple[str, ...]
+) -> bool:
+    """The row's end (done or failed) with its secrets scrubbed, if the job still holds it."""
+    payload = await _scrubbed(job, secrets)
+    rows = (
+        await Outbox.update(
+            {
+                Outbox.status: status,
+                Outbox.done_at: now(),
+                Outbox.error: error[:2000],
+                Outbox.flow_run_id: flow_run_id,
+                Outbox.payload: msgspec.json.encode(payload).decode(),
+            }
+        )
+        .where(_held(job))
+        .returning(Outbox.id)
+    )
+    return bool(rows)
+
+
 async def complete(job: Job, flow_run_id: str, secrets: tuple[str, ...]) -> bool:
     async with transaction():
-        payload = await _scrubbed(job, secrets)
-        rows = (
-            await Outbox.update(
-                {
-                    Outbox.status: DONE,
-                    Outbox.done_at: now(),
-                    Outbox.error: "",
-                    Outbox.flow_run_id: flow_run_id,
-                    Outbox.payload: msgspec.json.encode(payload).decode(),
-                }
-            )
-            .where(_held(job))
-            .returning(Outbox.id)
-        )
-    return bool(rows)
+        return await _close(job, DONE, "", flow_run_id, secrets)
 
 
 async def retry_later(job: Job, error: str, flow_run_id: str, delay_seconds: float) -> bool:
@@ -156,20 +171,7 @@ async def retry_later(job: Job, error: str, flow_run_id: str, delay_seconds: flo
 async def give_up(job: Job, error: str, flow_run_id: str, secrets: tuple[str, ...]) -> bool:
     """Final failure: the row and its undelivered notifications are failed, secrets gone."""
     async with transaction():
-        payload = await _scrubbed(job, secrets)
-        rows = (
-            await Outbox.update(
-                {
-                    Outbox.status: FAILED,
-                    Outbox.done_at: now(),
-                    Outbox.error: error[:2000],
-                    Outbox.flow_run_id: flow_run_id,
-                    Outbox.payload: msgspec.json.encode(payload).decode(),
-                }
-            )
-            .where(_held(job))
-            .returning(Outbox.id)
-        )
+        rows = await _close(job, FAILED, error, flow_run_id, secrets)
         if rows:
             await Notification.update({Notification.status: FAILED}).where(
                 Notification.outbox_id == job.id, Notification.status != "sent"

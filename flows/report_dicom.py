@@ -18,18 +18,15 @@ from datetime import datetime
 from typing import Any
 
 import anyio
-import msgspec
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from api.ingest.steps import create_run, ingest_file
 from api.reports.dicom import Source, encapsulate, sop_uid
 from api.reports.print import pdf_of
 from flows.migration import migrate_inline
-from flows.outbox import PermanentFailure, worth_retrying
-from flows.runs import outbox_flow
+from flows.outbox import payload_of
+from flows.runs import outbox_flow, retrying_after
 from store.db import transaction
-from store.tables import Examination, ExamReport, Instance, Outbox, Patient, Series, Study
+from store.tables import Examination, ExamReport, Instance, Patient, Series, Study
 from store.uow import Ctx, write_audit
 from store.zones import hospital_zone
 
@@ -112,25 +109,12 @@ async def store_report(report_id: int) -> str:
     return "stored"
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=worth_retrying,
-    cache_policy=NO_CACHE,
-)
+@retrying_after(2, 10)
 async def report_of(outbox_id: int) -> int:
-    row = await Outbox.select(Outbox.payload).where(Outbox.id == outbox_id).first()
-    if row is None:
-        raise PermanentFailure(f"outbox row {outbox_id} does not exist")
-    return int(msgspec.json.decode(row["payload"])["report_id"])
+    return int((await payload_of(outbox_id))["report_id"])
 
 
-@task(
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=worth_retrying,
-    cache_policy=NO_CACHE,
-)
+@retrying_after(2, 10)
 async def store_task(report_id: int) -> str:
     return await store_report(report_id)
 
