@@ -12,7 +12,7 @@ from typing import Any
 from msgspec import UNSET
 
 from api.accounts import throttle
-from api.accounts.service import check_new_password, local_day, set_password
+from api.accounts.passwords import check_new_password, set_password
 from api.management.schemas import (
     AdminCreate,
     DoctorCreate,
@@ -34,6 +34,7 @@ from api.management.service import (
     unique_or_conflict,
     versioned_update,
 )
+from kernel.clock import local_day
 from kernel.domain import Kind
 from kernel.errors import BadRequest, Conflict, NotFound
 from kernel.i18n import N_

@@ -20,7 +20,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 from piccolo.table import Table
 
-from api.accounts.service import NewPassword, check_new_password, set_password
+from api.accounts.passwords import NewPassword, check_new_password, set_password
 from api.management.schemas import (
     DepartmentCreate,
     DepartmentRead,
