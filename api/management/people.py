@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from msgspec import UNSET
+from piccolo.table import Table
 
 from api.accounts import throttle
 from api.accounts.passwords import check_new_password, set_password
+from api.accounts.users import hospital_time_zone
+from api.management.new_accounts import create_account
 from api.management.schemas import (
     AdminCreate,
     DoctorCreate,
@@ -28,7 +31,6 @@ from api.management.service import (
     clean_email,
     clean_phone,
     clean_text,
-    create_account,
     own_hospital,
     temporary_password,
     unique_or_conflict,
@@ -170,16 +172,31 @@ async def _managed_row(actor: Actor, user_id: int) -> dict[str, Any]:
     return await _doctor_row(actor, user_id)
 
 
+async def _of_hospital(
+    actor: Actor,
+    table: type[Table],
+    what: str,
+    row_id: int | None,
+    hospital_id: int,
+    missing: NotFound,
+) -> dict[str, Any] | None:
+    """The visible row ``row_id`` of ``table`` if it is the hospital's (``missing`` if not);
+    None for no id."""
+    if row_id is None:
+        return None
+    row = await get_visible(table, row_id, actor, what)
+    if row["hospital"] != hospital_id:
+        raise missing
+    return row
+
+
 async def _check_department(actor: Actor, hospital_id: int, department_id: int | None) -> None:
-    if department_id is None:
-        return
-    dept = await get_visible(Department, department_id, actor, "department")
-    if dept["hospital"] != hospital_id:
-        raise NotFound(
-            "No department with id {department_id} exists in this hospital.",
-            department_id=department_id,
-        )
-    if not dept["active"]:
+    missing = NotFound(
+        "No department with id {department_id} exists in this hospital.",
+        department_id=department_id,
+    )
+    dept = await _of_hospital(actor, Department, "department", department_id, hospital_id, missing)
+    if dept is not None and not dept["active"]:
         raise BadRequest(
             "The department {name!r} is deactivated; activate it first.",
             name=dept["name"],
@@ -187,14 +204,8 @@ async def _check_department(actor: Actor, hospital_id: int, department_id: int |
 
 
 async def _check_role(actor: Actor, hospital_id: int, role_id: int | None) -> None:
-    if role_id is None:
-        return
-    role = await get_visible(Role, role_id, actor, "role")
-    if role["hospital"] != hospital_id:
-        raise NotFound(
-            "No role with id {role_id} exists in this hospital.",
-            role_id=role_id,
-        )
+    missing = NotFound("No role with id {role_id} exists in this hospital.", role_id=role_id)
+    await _of_hospital(actor, Role, "role", role_id, hospital_id, missing)
 
 
 async def list_doctors(
@@ -350,9 +361,8 @@ async def set_frozen(ctx: Ctx, user_id: int, frozen: bool) -> UserRead:
     row = await _managed_row(actor, user_id)
     values: dict[Any, Any]
     if frozen:
-        hospital = await Hospital.select(Hospital.time_zone).where(Hospital.id == row["hospital"])
-        tz = hospital[0]["time_zone"] if hospital else "Asia/Shanghai"
-        values = {User.frozen: True, User.frozen_reason: "admin", User.frozen_day: local_day(tz)}
+        day = local_day(await hospital_time_zone(row["hospital"]))
+        values = {User.frozen: True, User.frozen_reason: "admin", User.frozen_day: day}
     else:
         values = {User.frozen: False, User.frozen_reason: "", User.failed_count: 0}
     async with unit_of_work(ctx) as uow:
