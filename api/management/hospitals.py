@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from msgspec import UNSET
+from msgspec import UNSET, UnsetType
 
 from api.accounts.passwords import check_new_password
 from api.management.new_accounts import insert_user, username_free
@@ -29,7 +29,7 @@ from kernel.errors import BadRequest, Conflict, Forbidden
 from kernel.i18n import N_
 from store.scoping import get_visible, visible
 from store.tables import Alliance, Hospital, Role
-from store.uow import Actor, Ctx, now, unit_of_work
+from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work
 
 HOSPITAL_LEVELS = ("leading", "lower")
 CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
@@ -209,14 +209,8 @@ async def update_hospital(ctx: Ctx, hospital_id: int, data: HospitalUpdate) -> H
     if data.active is not UNSET:
         values[Hospital.active] = data.active
     async with unit_of_work(ctx) as uow:
-        await versioned_update(Hospital, hospital_id, values, data.version, N_("hospital"))
-        await uow.audit(
-            "hospital.update",
-            "hospital",
-            hospital_id,
-            detail=", ".join(changed_fields(data)),
-            hospital_id=hospital_id,
-        )
+        detail = ", ".join(changed_fields(data))
+        await _update(uow, hospital_id, values, data.version, "hospital.update", detail)
     return await get_hospital(actor, hospital_id)
 
 
@@ -227,14 +221,8 @@ async def set_self_review(ctx: Ctx, hospital_id: int, data: SelfReviewUpdate) ->
     await get_visible(Hospital, hospital_id, actor, "hospital")
     values = {Hospital.self_review_allowed: data.self_review_allowed}
     async with unit_of_work(ctx) as uow:
-        await versioned_update(Hospital, hospital_id, values, data.version, N_("hospital"))
-        await uow.audit(
-            "hospital.update",
-            "hospital",
-            hospital_id,
-            detail=f"self_review_allowed={str(data.self_review_allowed).lower()}",
-            hospital_id=hospital_id,
-        )
+        detail = f"self_review_allowed={str(data.self_review_allowed).lower()}"
+        await _update(uow, hospital_id, values, data.version, "hospital.update", detail)
     return await get_hospital(actor, hospital_id)
 
 
@@ -244,21 +232,23 @@ async def set_modules(ctx: Ctx, hospital_id: int, modules: list[str]) -> Hospita
     before = await get_visible(Hospital, hospital_id, actor, "hospital")
     enabled = check_modules(modules)
     old = set(json_list(before["modules"]))
+    on, off = sorted(set(enabled) - old), sorted(old - set(enabled))
+    detail = f"on: {', '.join(on) or '-'}; off: {', '.join(off) or '-'}"
     async with unit_of_work(ctx) as uow:
-        await versioned_update(
-            Hospital,
-            hospital_id,
-            {Hospital.modules: json_text(enabled)},
-            UNSET,
-            N_("hospital"),
-        )
-        on, off = sorted(set(enabled) - old), sorted(old - set(enabled))
-        await uow.audit(
-            "hospital.modules",
-            "hospital",
-            hospital_id,
-            detail=f"on: {', '.join(on) or '-'}; off: {', '.join(off) or '-'}",
-            hospital_id=hospital_id,
-        )
+        values = {Hospital.modules: json_text(enabled)}
+        await _update(uow, hospital_id, values, UNSET, "hospital.modules", detail)
         await uow.event(f"hospital:{hospital_id}", "hospital.modules", {"modules": enabled})
     return await get_hospital(actor, hospital_id)
+
+
+async def _update(
+    uow: UnitOfWork,
+    hospital_id: int,
+    values: dict[Any, Any],
+    version: int | UnsetType,
+    action: str,
+    detail: str,
+) -> None:
+    """One versioned change of the hospital's row and its audit row."""
+    await versioned_update(Hospital, hospital_id, values, version, N_("hospital"))
+    await uow.audit(action, "hospital", hospital_id, detail=detail, hospital_id=hospital_id)

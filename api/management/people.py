@@ -148,27 +148,30 @@ async def add_admin(ctx: Ctx, hospital_id: int, data: AdminCreate) -> UserCreate
 # --- doctors (hospital admin) ---------------------------------------------------------------
 
 
-async def _doctor_row(actor: Actor, user_id: int) -> dict[str, Any]:
-    row = await get_visible(User, user_id, actor, "doctor")
-    if row["kind"] != Kind.doctor.value:
-        raise NotFound(
-            "No doctor with id {user_id} exists, or it belongs to another hospital.",
-            user_id=user_id,
-        )
+async def _account_row(actor: Actor, user_id: int, kind: Kind, missing: NotFound) -> dict[str, Any]:
+    """The visible account ``user_id`` if it is of ``kind`` (``missing`` if not)."""
+    row = await get_visible(User, user_id, actor, kind.value.replace("_", " "))
+    if row["kind"] != kind.value:
+        raise missing
     return row
+
+
+async def _doctor_row(actor: Actor, user_id: int) -> dict[str, Any]:
+    missing = NotFound(
+        "No doctor with id {user_id} exists, or it belongs to another hospital.",
+        user_id=user_id,
+    )
+    return await _account_row(actor, user_id, Kind.doctor, missing)
 
 
 async def _managed_row(actor: Actor, user_id: int) -> dict[str, Any]:
     """An account the actor administers (SPEC 1.6): a hospital admin his hospital's doctors,
     the alliance admin the admins of the alliance's hospitals."""
     if actor.kind == Kind.alliance_admin.value:
-        row = await get_visible(User, user_id, actor, "hospital admin")
-        if row["kind"] != Kind.hospital_admin.value:
-            raise NotFound(
-                "No hospital admin with id {user_id} exists in this alliance.",
-                user_id=user_id,
-            )
-        return row
+        missing = NotFound(
+            "No hospital admin with id {user_id} exists in this alliance.", user_id=user_id
+        )
+        return await _account_row(actor, user_id, Kind.hospital_admin, missing)
     return await _doctor_row(actor, user_id)
 
 
