@@ -15,9 +15,8 @@ from api.management.service import (
     clean_text,
     insert_id,
     own_hospital,
-    user_count,
-    user_counts,
     versioned_update,
+    with_user_counts,
 )
 from kernel.errors import Conflict
 from kernel.i18n import N_
@@ -77,13 +76,13 @@ async def list_departments(actor: Actor, hospital_id: int | None = None) -> list
     if hospital_id is not None:
         query = query.where(Department.hospital == hospital_id)
     rows = await query
-    counts = await user_counts(User.department, [r["id"] for r in rows])
-    return [department_read(r, counts.get(r["id"], 0)) for r in rows]
+    return [department_read(r, n) for r, n in await with_user_counts(User.department, rows)]
 
 
 async def get_department(actor: Actor, department_id: int) -> DepartmentRead:
     row = await get_visible(Department, department_id, actor, "department")
-    return department_read(row, await user_count(User.department, department_id))
+    [(row, doctors)] = await with_user_counts(User.department, [row])
+    return department_read(row, doctors)
 
 
 async def add_department(ctx: Ctx, data: DepartmentCreate) -> DepartmentRead:

@@ -20,9 +20,8 @@ from api.management.service import (
     json_list,
     json_text,
     own_hospital,
-    user_count,
-    user_counts,
     versioned_update,
+    with_user_counts,
 )
 from kernel.domain import Permission
 from kernel.errors import Conflict
@@ -68,13 +67,13 @@ async def _name_free(hospital_id: int, name: str, except_id: int = 0) -> None:
 
 async def list_roles(actor: Actor) -> list[RoleRead]:
     rows = await visible(Role, actor).order_by(Role.name)
-    counts = await user_counts(User.role, [r["id"] for r in rows])
-    return [role_read(r, counts.get(r["id"], 0)) for r in rows]
+    return [role_read(r, n) for r, n in await with_user_counts(User.role, rows)]
 
 
 async def get_role(actor: Actor, role_id: int) -> RoleRead:
     row = await get_visible(Role, role_id, actor, "role")
-    return role_read(row, await user_count(User.role, role_id))
+    [(row, holders)] = await with_user_counts(User.role, [row])
+    return role_read(row, holders)
 
 
 async def add_role(ctx: Ctx, data: RoleCreate) -> RoleRead:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -200,17 +201,13 @@ async def insert_id(row: Table) -> int:
     return int(inserted[0][table._meta.primary_key._meta.name])
 
 
-async def user_counts(column: Any, ids: list[int]) -> dict[int, int]:
-    """How many users each of ``ids`` has in ``column`` (their department, their role)."""
-    if not ids:
-        return {}
-    name = column._meta.name
-    rows = await User.select(column).where(column.is_in(ids))
-    counts: dict[int, int] = {}
-    for r in rows:
-        counts[r[name]] = counts.get(r[name], 0) + 1
-    return counts
-
-
-async def user_count(column: Any, row_id: int) -> int:
-    return (await user_counts(column, [row_id])).get(row_id, 0)
+async def with_user_counts(
+    column: Any, rows: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], int]]:
+    """Each row with the number of users who have it in ``column`` (their department, role)."""
+    counts: Counter[int] = Counter()
+    if rows:
+        name = column._meta.name
+        users = await User.select(column).where(column.is_in([r["id"] for r in rows]))
+        counts.update(u[name] for u in users)
+    return [(r, counts[r["id"]]) for r in rows]
