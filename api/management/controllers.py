@@ -144,7 +144,7 @@ class DepartmentController(Controller):
 
 class AccountActions(Controller):
     """Freeze, deactivate, reset: the same rules for each administered account (SPEC 1.6);
-    ``people._managed_row`` decides whose accounts the actor administers."""
+    ``access.managed_row`` decides whose accounts the actor administers."""
 
     @post("/{user_id:int}/activate", status_code=HTTP_200_OK)
     async def activate(self, request: Request, user_id: int) -> UserRead:
