@@ -46,7 +46,7 @@ def cmd_demo(_: argparse.Namespace) -> None:
 
 
 def cmd_create_alliance(args: argparse.Namespace) -> None:
-    from api.management.service import create_alliance
+    from api.management.hospitals import create_alliance
     from kernel.errors import AppError
     from store.uow import Ctx
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from api.dictionaries.demo import load_demo_dictionaries
-from api.management import service
+from api.management.departments import create_department
+from api.management.hospitals import create_alliance, create_hospital
+from api.management.new_accounts import create_account
 from kernel.domain import Kind, Module
 from kernel.settings import get_settings
 from store.examinations import examinations_for_all_studies
@@ -75,7 +77,7 @@ async def load_demo() -> list[Account]:
     ctx = Ctx(ip="127.0.0.1", user_agent="aimis demo")
     alliance = await Alliance.select(Alliance.id).where(Alliance.name == ALLIANCE).first()
     if alliance is None:
-        alliance_id = await service.create_alliance(ctx, ALLIANCE, "alliance.admin", DEMO_PASSWORD)
+        alliance_id = await create_alliance(ctx, ALLIANCE, "alliance.admin", DEMO_PASSWORD)
     else:
         alliance_id = alliance["id"]
     hospital_ids: dict[str, int] = {}
@@ -85,7 +87,7 @@ async def load_demo() -> list[Account]:
         hospital_id = (
             row["id"]
             if row
-            else await service.create_hospital(ctx, alliance_id, name, code, level, modules)
+            else await create_hospital(ctx, alliance_id, name, code, level, modules)
         )
         hospital_ids[code] = hospital_id
         ids = []
@@ -96,14 +98,12 @@ async def load_demo() -> list[Account]:
                 .first()
             )
             ids.append(
-                existing["id"]
-                if existing
-                else await service.create_department(ctx, hospital_id, dept)
+                existing["id"] if existing else await create_department(ctx, hospital_id, dept)
             )
         departments[code] = ids
         admin = f"admin.{code.lower()}"
         if not await User.exists().where(User.username == admin):
-            await service.create_account(
+            await create_account(
                 ctx,
                 username=admin,
                 password=DEMO_PASSWORD,
@@ -120,7 +120,7 @@ async def load_demo() -> list[Account]:
             .where(Role.hospital == hospital_ids[code], Role.name == role_name)
             .first()
         )
-        await service.create_account(
+        await create_account(
             ctx,
             username=username,
             password=DEMO_PASSWORD,

@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 
 from api.dictionaries import dictionaries as dicts
 from api.dictionaries import knowledge, templates
-from api.management import service
+from api.management import departments
 from kernel.errors import NotFound
 from ui.management_pages import HOSPITAL_ADMIN, _admin
 from ui.pages import page
@@ -87,7 +87,7 @@ class TemplatePages(Controller):
             templates=await templates.list_templates(actor),
             fields=templates.FIELDS,
             check_items=items.items,
-            departments=await service.list_departments(actor),
+            departments=await departments.list_departments(actor),
             sample=templates.SAMPLE,
         )
 

@@ -21,6 +21,8 @@ from api.auth import ctx_of
 from api.bounds import INT32_MAX
 from api.management import audit, people, roles, service
 from api.management.controllers import AUDIT_READ
+from api.management.departments import list_departments
+from api.management.hospitals import get_hospital, list_hospitals
 from kernel.domain import Module, Permission
 from kernel.errors import AppError, Forbidden
 from kernel.settings import get_settings
@@ -92,8 +94,8 @@ class ManagementPages(Controller):
             return actor
         if actor.kind == ALLIANCE_ADMIN:
             return Redirect("/manage/hospitals")
-        hospital = await service.get_hospital(actor, service.own_hospital(actor))
-        departments = await service.list_departments(actor)
+        hospital = await get_hospital(actor, service.own_hospital(actor))
+        departments = await list_departments(actor)
         doctors = await people.list_doctors(actor)
         return await page(
             request,
@@ -117,7 +119,7 @@ class ManagementPages(Controller):
         return await page(
             request,
             "manage/hospitals.html",
-            hospitals=await service.list_hospitals(actor),
+            hospitals=await list_hospitals(actor),
             figures=await hospital_figures(actor),
             modules=[m.value for m in Module],
             human_bytes=human_bytes,
@@ -128,14 +130,14 @@ class ManagementPages(Controller):
         actor = _admin(request, ALLIANCE_ADMIN)
         if isinstance(actor, Redirect):
             return actor
-        hospital = await service.get_hospital(actor, hospital_id)
+        hospital = await get_hospital(actor, hospital_id)
         return await page(
             request,
             "manage/hospital.html",
             hospital=hospital,
             figures=(await hospital_figures(actor)).get(hospital_id),
             modules=[m.value for m in Module],
-            department_count=len(await service.list_departments(actor, hospital_id)),
+            department_count=len(await list_departments(actor, hospital_id)),
             doctor_count=await people.count_doctors(actor, hospital_id),
             admins=await people.list_admins(actor, hospital_id),
             editable=True,
@@ -149,7 +151,7 @@ class ManagementPages(Controller):
         if isinstance(actor, Redirect):
             return actor
         return await page(
-            request, "manage/departments.html", departments=await service.list_departments(actor)
+            request, "manage/departments.html", departments=await list_departments(actor)
         )
 
     @get("/doctors")
@@ -176,7 +178,7 @@ class ManagementPages(Controller):
             request,
             "manage/doctors.html",
             result=result,
-            departments=await service.list_departments(actor),
+            departments=await list_departments(actor),
             roles=await roles.list_roles(actor),
             filters=filters,
             last_page=last_page,
@@ -236,7 +238,7 @@ class ManagementPages(Controller):
                 datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
             ),
             page_url=lambda key, value: "/manage/audit?" + urlencode({**given, key: value}),
-            hospitals=await service.list_hospitals(actor) if actor.kind == ALLIANCE_ADMIN else [],
+            hospitals=await list_hospitals(actor) if actor.kind == ALLIANCE_ADMIN else [],
             outcomes=audit.OUTCOMES,
             target_types=list(AUDIT_TARGETS),
             target_codes={f"target:{code}" for code in AUDIT_TARGETS},

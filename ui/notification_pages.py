@@ -16,7 +16,7 @@ from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
 
 from api.auth import actor_of
-from api.management import people, service
+from api.management import hospitals, people
 from api.management.audit import time_zone_of
 from api.notifications import bindings, channels, log
 from kernel.errors import AppError
@@ -115,7 +115,7 @@ class NotificationPages(Controller):
             local_time=_local(zone),
             page_url=lambda n: "/manage/notifications/log?" + urlencode({**query, "page_no": n}),
             last_page=max(1, -(-result.total // result.page_size)) if result else 1,
-            hospitals=await service.list_hospitals(actor) if actor.kind == ALLIANCE_ADMIN else [],
+            hospitals=await hospitals.list_hospitals(actor) if actor.kind == ALLIANCE_ADMIN else [],
             statuses=log.STATUSES,
             channel_labels={k.value: v for k, v in CHANNEL_LABELS.items()},
             business_types=[*BUSINESS_TYPES, "test"],

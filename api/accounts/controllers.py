@@ -1,4 +1,4 @@
-"""Accounts API: thin handlers over ``api.accounts.service``."""
+"""Accounts API: thin handlers over the services of ``api.accounts`` (sessions, passwords, QR)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from api.accounts import service
+from api.accounts import passwords, qr, service
 from api.accounts.schemas import (
     Done,
     ForgotIn,
@@ -72,34 +72,36 @@ class AuthController(Controller):
 
     @post("/password", guards=[require_login], status_code=HTTP_200_OK)
     async def change_password(self, request: Request, data: PasswordChangeIn) -> Done:
-        await service.change_password(ctx_of(request), data.old_password, data.new_password)
+        await passwords.change_password(ctx_of(request), data.old_password, data.new_password)
         return Done(message="Password changed.")
 
     @post("/forgot", status_code=HTTP_202_ACCEPTED)
     async def forgot(self, request: Request, data: ForgotIn) -> Done:
-        await service.request_reset(ctx_of(request), data.identifier)
+        await passwords.request_reset(ctx_of(request), data.identifier)
         return Done(
             message="If the account exists, a 6-digit code is on its way to its bound channel."
         )
 
     @post("/reset", status_code=HTTP_200_OK)
     async def reset(self, request: Request, data: ResetIn) -> Done:
-        await service.reset_password(ctx_of(request), data.identifier, data.code, data.new_password)
+        await passwords.reset_password(
+            ctx_of(request), data.identifier, data.code, data.new_password
+        )
         return Done(message="Password changed. Log in with the new password.")
 
     @post("/qr", status_code=HTTP_200_OK)
     async def new_qr(self, request: Request) -> QrOut:
-        token, expires = await service.new_qr(ctx_of(request))
+        token, expires = await qr.new_qr(ctx_of(request))
         url = f"{get_settings().base_url}/qr/{token}"
         svg = segno.make(url, error="m").svg_inline(scale=5)
-        return QrOut(token, service.qr_topic(token), expires.isoformat(), svg, url)
+        return QrOut(token, qr.qr_topic(token), expires.isoformat(), svg, url)
 
     @post("/qr/{token:str}/confirm", guards=[require_login], status_code=HTTP_200_OK)
     async def confirm_qr(self, request: Request, token: str) -> Done:
-        await service.confirm_qr(ctx_of(request), token)
+        await qr.confirm_qr(ctx_of(request), token)
         return Done(message="The other screen is now logged in.")
 
     @post("/qr/{token:str}/complete")
     async def complete_qr(self, request: Request, token: str) -> Response[LoginOut]:
-        session = await service.complete_qr(ctx_of(request), token)
+        session = await qr.complete_qr(ctx_of(request), token)
         return _logged_in(session, await service.must_change(session.user_id))

@@ -15,14 +15,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from api.accounts.users import hospital_time_zone
 from api.management.schemas import AuditPage, AuditRead
 from api.management.service import actor_of
 from kernel.errors import BadRequest, NotFound
 from kernel.i18n import Msg
-from kernel.settings import get_settings
 from store.reads import note
 from store.scoping import audit_clause, can_see_hospital
-from store.tables import AuditLog, Hospital
+from store.tables import AuditLog
 from store.uow import Actor, Ctx
 
 PAGE_SIZE = 50
@@ -114,12 +114,7 @@ async def provide_audit_query(
 
 async def time_zone_of(actor: Actor) -> str:
     """Dates in filters and times on screen are the admin's hospital's local time."""
-    if actor.hospital_id is not None:
-        query = Hospital.select(Hospital.time_zone).where(Hospital.id == actor.hospital_id)
-        row = await query.first()
-        if row:
-            return str(row["time_zone"])
-    return get_settings().server.time_zone
+    return await hospital_time_zone(actor.hospital_id)
 
 
 def parse_day(value: str, what: str) -> date | None:

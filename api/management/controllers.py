@@ -18,7 +18,7 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK
 
 from api.auth import actor_of, ctx_of, require_admin, require_alliance_admin, require_login
-from api.management import audit, media, people, roles, service
+from api.management import audit, departments, hospitals, media, people, roles
 from api.management.guards import require_hospital_admin
 from api.management.schemas import (
     AdminCreate,
@@ -54,33 +54,33 @@ class HospitalController(Controller):
 
     @get("/", guards=[require_admin])
     async def list_hospitals(self, request: Request) -> list[HospitalRead]:
-        return await service.list_hospitals(actor_of(request))
+        return await hospitals.list_hospitals(actor_of(request))
 
     @post("/", guards=[require_alliance_admin])
     async def create_hospital(self, request: Request, data: HospitalCreate) -> HospitalRead:
-        return await service.add_hospital(ctx_of(request), data)
+        return await hospitals.add_hospital(ctx_of(request), data)
 
     @get("/{hospital_id:int}", guards=[require_admin])
     async def get_hospital(self, request: Request, hospital_id: int) -> HospitalRead:
-        return await service.get_hospital(actor_of(request), hospital_id)
+        return await hospitals.get_hospital(actor_of(request), hospital_id)
 
     @patch("/{hospital_id:int}", guards=[require_alliance_admin])
     async def update_hospital(
         self, request: Request, hospital_id: int, data: HospitalUpdate
     ) -> HospitalRead:
-        return await service.update_hospital(ctx_of(request), hospital_id, data)
+        return await hospitals.update_hospital(ctx_of(request), hospital_id, data)
 
     @put("/{hospital_id:int}/self-review", guards=[require_admin])
     async def set_self_review(
         self, request: Request, hospital_id: int, data: SelfReviewUpdate
     ) -> HospitalRead:
-        return await service.set_self_review(ctx_of(request), hospital_id, data)
+        return await hospitals.set_self_review(ctx_of(request), hospital_id, data)
 
     @put("/{hospital_id:int}/modules", guards=[require_alliance_admin])
     async def set_modules(
         self, request: Request, hospital_id: int, data: ModulesUpdate
     ) -> HospitalRead:
-        return await service.set_modules(ctx_of(request), hospital_id, data.modules)
+        return await hospitals.set_modules(ctx_of(request), hospital_id, data.modules)
 
     @get("/{hospital_id:int}/admins", guards=[require_alliance_admin])
     async def list_admins(self, request: Request, hospital_id: int) -> list[UserRead]:
@@ -125,26 +125,26 @@ class DepartmentController(Controller):
 
     @get("/")
     async def list_departments(self, request: Request) -> list[DepartmentRead]:
-        return await service.list_departments(actor_of(request))
+        return await departments.list_departments(actor_of(request))
 
     @post("/")
     async def create_department(self, request: Request, data: DepartmentCreate) -> DepartmentRead:
-        return await service.add_department(ctx_of(request), data)
+        return await departments.add_department(ctx_of(request), data)
 
     @get("/{department_id:int}")
     async def get_department(self, request: Request, department_id: int) -> DepartmentRead:
-        return await service.get_department(actor_of(request), department_id)
+        return await departments.get_department(actor_of(request), department_id)
 
     @patch("/{department_id:int}")
     async def update_department(
         self, request: Request, department_id: int, data: DepartmentUpdate
     ) -> DepartmentRead:
-        return await service.update_department(ctx_of(request), department_id, data)
+        return await departments.update_department(ctx_of(request), department_id, data)
 
 
 class AccountActions(Controller):
     """Freeze, deactivate, reset: the same rules for each administered account (SPEC 1.6);
-    ``people._managed_row`` decides whose accounts the actor administers."""
+    ``access.managed_row`` decides whose accounts the actor administers."""
 
     @post("/{user_id:int}/activate", status_code=HTTP_200_OK)
     async def activate(self, request: Request, user_id: int) -> UserRead:

@@ -17,8 +17,9 @@ import anyio
 import segno
 from PIL import Image, UnidentifiedImageError
 
+from api.management.hospitals import get_hospital
 from api.management.schemas import HospitalRead
-from api.management.service import actor_of, get_hospital
+from api.management.service import actor_of
 from kernel.errors import BadRequest, NotFound, TooLarge
 from kernel.settings import get_settings
 from store.scoping import get_visible

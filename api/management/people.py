@@ -12,7 +12,10 @@ from typing import Any
 from msgspec import UNSET
 
 from api.accounts import throttle
-from api.accounts.service import check_new_password, local_day, set_password
+from api.accounts.passwords import check_new_password, set_password
+from api.accounts.users import hospital_time_zone
+from api.management.access import check_department, check_role, doctor_row, managed_row
+from api.management.new_accounts import create_account
 from api.management.schemas import (
     AdminCreate,
     DoctorCreate,
@@ -28,17 +31,17 @@ from api.management.service import (
     clean_email,
     clean_phone,
     clean_text,
-    create_account,
     own_hospital,
     temporary_password,
     unique_or_conflict,
     versioned_update,
 )
+from kernel.clock import local_day
 from kernel.domain import Kind
-from kernel.errors import BadRequest, Conflict, NotFound
+from kernel.errors import BadRequest, Conflict
 from kernel.i18n import N_
 from store.scoping import get_visible, hospital_ids_clause, visible
-from store.tables import Department, Hospital, Role, Session, User
+from store.tables import Hospital, Session, User
 from store.uow import Actor, Ctx, unit_of_work
 
 PAGE_SIZE = 50
@@ -145,57 +148,6 @@ async def add_admin(ctx: Ctx, hospital_id: int, data: AdminCreate) -> UserCreate
 # --- doctors (hospital admin) ---------------------------------------------------------------
 
 
-async def _doctor_row(actor: Actor, user_id: int) -> dict[str, Any]:
-    row = await get_visible(User, user_id, actor, "doctor")
-    if row["kind"] != Kind.doctor.value:
-        raise NotFound(
-            "No doctor with id {user_id} exists, or it belongs to another hospital.",
-            user_id=user_id,
-        )
-    return row
-
-
-async def _managed_row(actor: Actor, user_id: int) -> dict[str, Any]:
-    """An account the actor administers (SPEC 1.6): a hospital admin his hospital's doctors,
-    the alliance admin the admins of the alliance's hospitals."""
-    if actor.kind == Kind.alliance_admin.value:
-        row = await get_visible(User, user_id, actor, "hospital admin")
-        if row["kind"] != Kind.hospital_admin.value:
-            raise NotFound(
-                "No hospital admin with id {user_id} exists in this alliance.",
-                user_id=user_id,
-            )
-        return row
-    return await _doctor_row(actor, user_id)
-
-
-async def _check_department(actor: Actor, hospital_id: int, department_id: int | None) -> None:
-    if department_id is None:
-        return
-    dept = await get_visible(Department, department_id, actor, "department")
-    if dept["hospital"] != hospital_id:
-        raise NotFound(
-            "No department with id {department_id} exists in this hospital.",
-            department_id=department_id,
-        )
-    if not dept["active"]:
-        raise BadRequest(
-            "The department {name!r} is deactivated; activate it first.",
-            name=dept["name"],
-        )
-
-
-async def _check_role(actor: Actor, hospital_id: int, role_id: int | None) -> None:
-    if role_id is None:
-        return
-    role = await get_visible(Role, role_id, actor, "role")
-    if role["hospital"] != hospital_id:
-        raise NotFound(
-            "No role with id {role_id} exists in this hospital.",
-            role_id=role_id,
-        )
-
-
 async def list_doctors(
     actor: Actor,
     *,
@@ -250,7 +202,7 @@ async def count_doctors(actor: Actor, hospital_id: int) -> int:
 
 
 async def get_doctor(actor: Actor, user_id: int) -> UserRead:
-    await _doctor_row(actor, user_id)
+    await doctor_row(actor, user_id)
     return await _read_user(user_id)
 
 
@@ -260,8 +212,8 @@ async def add_doctor(ctx: Ctx, data: DoctorCreate) -> UserCreated:
     display_name = clean_text(data.display_name, N_("display name"), 100)
     phone = _phone_or_none(data.phone)
     email = clean_email(data.email)
-    await _check_department(actor, hospital_id, data.department_id)
-    await _check_role(actor, hospital_id, data.role_id)
+    await check_department(actor, hospital_id, data.department_id)
+    await check_role(actor, hospital_id, data.role_id)
     generated = None if data.password else temporary_password()
     user_id = await create_account(
         ctx,
@@ -282,7 +234,7 @@ async def add_doctor(ctx: Ctx, data: DoctorCreate) -> UserCreated:
 
 async def update_doctor(ctx: Ctx, user_id: int, data: DoctorUpdate) -> UserRead:
     actor = actor_of(ctx)
-    row = await _doctor_row(actor, user_id)
+    row = await doctor_row(actor, user_id)
     values: dict[Any, Any] = {}
     if data.display_name is not UNSET:
         values[User.display_name] = clean_text(data.display_name, N_("display name"), 100)
@@ -297,10 +249,10 @@ async def update_doctor(ctx: Ctx, user_id: int, data: DoctorUpdate) -> UserRead:
             )
         values[User.phone] = phone
     if data.department_id is not UNSET:
-        await _check_department(actor, row["hospital"], data.department_id)
+        await check_department(actor, row["hospital"], data.department_id)
         values[User.department] = data.department_id
     if data.role_id is not UNSET:
-        await _check_role(actor, row["hospital"], data.role_id)
+        await check_role(actor, row["hospital"], data.role_id)
         values[User.role] = data.role_id
     async with (
         unique_or_conflict("The phone number belongs to another account."),
@@ -327,7 +279,7 @@ async def _revoke_sessions(user_id: int) -> None:
 async def set_active(ctx: Ctx, user_id: int, active: bool) -> UserRead:
     """Deactivating ends the account's sessions at once; the account keeps its history."""
     actor = actor_of(ctx)
-    row = await _managed_row(actor, user_id)
+    row = await managed_row(actor, user_id)
     async with unit_of_work(ctx) as uow:
         await versioned_update(User, user_id, {User.active: active}, UNSET, N_("doctor"))
         if not active:
@@ -346,12 +298,11 @@ async def set_frozen(ctx: Ctx, user_id: int, frozen: bool) -> UserRead:
     """An admin's freeze lasts until an admin unfreezes (SPEC 1.2); unfreezing also clears
     today's count of wrong passwords so the doctor gets all his tries back."""
     actor = actor_of(ctx)
-    row = await _managed_row(actor, user_id)
+    row = await managed_row(actor, user_id)
     values: dict[Any, Any]
     if frozen:
-        hospital = await Hospital.select(Hospital.time_zone).where(Hospital.id == row["hospital"])
-        tz = hospital[0]["time_zone"] if hospital else "Asia/Shanghai"
-        values = {User.frozen: True, User.frozen_reason: "admin", User.frozen_day: local_day(tz)}
+        day = local_day(await hospital_time_zone(row["hospital"]))
+        values = {User.frozen: True, User.frozen_reason: "admin", User.frozen_day: day}
     else:
         values = {User.frozen: False, User.frozen_reason: "", User.failed_count: 0}
     async with unit_of_work(ctx) as uow:
@@ -373,7 +324,7 @@ async def set_frozen(ctx: Ctx, user_id: int, frozen: bool) -> UserRead:
 async def reset_password(ctx: Ctx, user_id: int) -> PasswordReset:
     """A temporary password, shown once; the user must change it and is logged out."""
     actor = actor_of(ctx)
-    row = await _managed_row(actor, user_id)
+    row = await managed_row(actor, user_id)
     password = temporary_password()
     checked = await check_new_password(user_id, row["username"], password, temporary=True)
     async with unit_of_work(ctx) as uow:

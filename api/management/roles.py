@@ -8,21 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from msgspec import UNSET
 
 from api.management.schemas import RoleCreate, RoleRead, RoleUpdate
 from api.management.service import (
     actor_of,
     changed_fields,
+    check_known,
     clean_text,
+    insert_id,
+    json_list,
+    json_text,
     own_hospital,
-    user_counts,
     versioned_update,
+    with_user_counts,
 )
 from kernel.domain import Permission
-from kernel.errors import BadRequest, Conflict
-from kernel.i18n import N_, Listed
+from kernel.errors import Conflict
+from kernel.i18n import N_
 from store.scoping import get_visible, visible
 from store.tables import Role, User
 from store.uow import Actor, Ctx, now, unit_of_work
@@ -33,15 +36,11 @@ def all_permissions() -> list[str]:
 
 
 def check_permissions(permissions: list[str]) -> list[str]:
-    known = [p.value for p in Permission]
-    unknown = sorted(set(permissions) - set(known))
-    if unknown:
-        raise BadRequest(
-            "Unknown permissions: {unknown}. Known permissions: {known}.",
-            unknown=Listed(unknown),
-            known=Listed(known),
-        )
-    return [p for p in known if p in permissions]
+    return check_known(
+        permissions,
+        all_permissions(),
+        N_("Unknown permissions: {unknown}. Known permissions: {known}."),
+    )
 
 
 def role_read(row: dict[str, Any], user_count: int = 0) -> RoleRead:
@@ -49,7 +48,7 @@ def role_read(row: dict[str, Any], user_count: int = 0) -> RoleRead:
         id=row["id"],
         hospital_id=row["hospital"],
         name=row["name"],
-        permissions=list(msgspec.json.decode(row["permissions"] or "[]")),
+        permissions=json_list(row["permissions"]),
         builtin=bool(row["builtin"]),
         user_count=user_count,
         version=int(row["version"]),
@@ -68,14 +67,13 @@ async def _name_free(hospital_id: int, name: str, except_id: int = 0) -> None:
 
 async def list_roles(actor: Actor) -> list[RoleRead]:
     rows = await visible(Role, actor).order_by(Role.name)
-    counts = await user_counts(User.role, [r["id"] for r in rows])
-    return [role_read(r, counts.get(r["id"], 0)) for r in rows]
+    return [role_read(r, n) for r, n in await with_user_counts(User.role, rows)]
 
 
 async def get_role(actor: Actor, role_id: int) -> RoleRead:
     row = await get_visible(Role, role_id, actor, "role")
-    counts = await user_counts(User.role, [role_id])
-    return role_read(row, counts.get(role_id, 0))
+    [(row, holders)] = await with_user_counts(User.role, [row])
+    return role_read(row, holders)
 
 
 async def add_role(ctx: Ctx, data: RoleCreate) -> RoleRead:
@@ -85,15 +83,14 @@ async def add_role(ctx: Ctx, data: RoleCreate) -> RoleRead:
     permissions = check_permissions(data.permissions)
     await _name_free(hospital_id, name)
     async with unit_of_work(ctx) as uow:
-        row = await Role.insert(
+        role_id = await insert_id(
             Role(
                 hospital=hospital_id,
                 name=name,
-                permissions=msgspec.json.encode(permissions).decode(),
+                permissions=json_text(permissions),
                 created_at=now(),
             )
-        ).returning(Role.id)
-        role_id = int(row[0]["id"])
+        )
         await uow.audit(
             "role.create", "role", role_id, detail=f"{name}: {', '.join(permissions) or '-'}"
         )
@@ -110,8 +107,8 @@ async def update_role(ctx: Ctx, role_id: int, data: RoleUpdate) -> RoleRead:
         await _name_free(row["hospital"], values[Role.name], role_id)
     if data.permissions is not UNSET:
         permissions = check_permissions(data.permissions)
-        old = set(msgspec.json.decode(row["permissions"] or "[]"))
-        values[Role.permissions] = msgspec.json.encode(permissions).decode()
+        old = set(json_list(row["permissions"]))
+        values[Role.permissions] = json_text(permissions)
         added, removed = sorted(set(permissions) - old), sorted(old - set(permissions))
         detail.append(f"added {', '.join(added) or '-'}; removed {', '.join(removed) or '-'}")
     async with unit_of_work(ctx) as uow:

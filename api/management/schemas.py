@@ -100,12 +100,7 @@ class AdminCreate(Base):
     email: Text = ""
 
 
-class DoctorCreate(Base):
-    username: Text
-    display_name: Text
-    password: Text = ""  # empty: a temporary password is generated and returned once
-    phone: Text = ""
-    email: Text = ""
+class DoctorCreate(AdminCreate):  # an account as a hospital admin's, in a department
     department_id: Id | None = None
     role_id: Id | None = None
 

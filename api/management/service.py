@@ -1,8 +1,9 @@
-"""Management platform services (SPEC 8.1–8.3): alliances, hospitals, departments, users,
-roles. Reads go through ``store.scoping``; writes through ``unit_of_work`` with an audit row.
+"""The rules the management services share (SPEC 8.1–8.3): who acts, clean names, phones
+and e-mail addresses, time zones and modules, unique values, versioned updates, and the
+small store steps they all take. Reads go through ``store.scoping``; writes through
+``unit_of_work`` with an audit row.
 
-This module holds the shared rules (names, phones, versions, unique values) and the
-hospital and department services; people, roles, media and audit have their own modules.
+Hospitals, departments, new accounts, people, roles, media and audit have their own modules.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,34 +22,26 @@ import msgspec
 from msgspec import UNSET, UnsetType
 from piccolo.table import Table
 
-from api.accounts.service import NewPassword, check_new_password, set_password
-from api.management.schemas import (
-    DepartmentCreate,
-    DepartmentRead,
-    DepartmentUpdate,
-    HospitalCreate,
-    HospitalRead,
-    HospitalUpdate,
-    SelfReviewUpdate,
-)
 from api.schemas import ActiveUpdate
 from kernel import security
-from kernel.domain import DEFAULT_ROLES, Kind, Module
+from kernel.domain import Module
 from kernel.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from kernel.i18n import N_, Listed, Msg
-from store.scoping import get_visible, visible
-from store.tables import Alliance, Department, Hospital, Role, User
-from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work
+from store.tables import User
+from store.uow import Actor, Ctx
 
-HOSPITAL_LEVELS = ("leading", "lower")
-CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 PHONE_RE = re.compile(r"\+?[0-9][0-9 ()-]{2,38}")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-GIB = 1024**3
 
 
-def _json(value: object) -> str:
+def json_text(value: object) -> str:
+    """A JSON text column's value (modules, permissions)."""
     return msgspec.json.encode(value).decode()
+
+
+def json_list(text: str | None) -> list[Any]:
+    """A JSON text column read back; empty is the empty list."""
+    return list(msgspec.json.decode(text or "[]"))
 
 
 def actor_of(ctx: Ctx) -> Actor:
@@ -56,6 +50,12 @@ def actor_of(ctx: Ctx) -> Actor:
             "Please log in; your session is missing or has expired.",
         )
     return ctx.actor
+
+
+def own_hospital(actor: Actor) -> int:
+    if actor.hospital_id is None:
+        raise Forbidden("Only a hospital administrator may do this.")
+    return actor.hospital_id
 
 
 # --- shared rules ---------------------------------------------------------------------------
@@ -105,16 +105,21 @@ def check_time_zone(value: str) -> str:
     return value
 
 
-def check_modules(modules: list[str]) -> list[str]:
-    known = [m.value for m in Module]
-    unknown = sorted(set(modules) - set(known))
+def check_known(values: list[str], known: list[str], message: str) -> list[str]:
+    """``values`` in ``known``'s order without repeats, or ``message`` (its ``{unknown}``
+    and ``{known}`` filled in) naming the ones that are not known."""
+    unknown = sorted(set(values) - set(known))
     if unknown:
-        raise BadRequest(
-            "Unknown modules: {unknown}. Known modules: {known}.",
-            unknown=Listed(unknown),
-            known=Listed(known),
-        )
-    return [m for m in known if m in modules]  # canonical order, no duplicates
+        raise BadRequest(message, unknown=Listed(unknown), known=Listed(known))
+    return [v for v in known if v in values]
+
+
+def check_modules(modules: list[str]) -> list[str]:
+    return check_known(
+        modules,
+        [m.value for m in Module],
+        N_("Unknown modules: {unknown}. Known modules: {known}."),
+    )
 
 
 def temporary_password() -> str:
@@ -189,448 +194,20 @@ def changed_fields(data: msgspec.Struct) -> list[str]:
     return sorted(sent, key=lambda f: f in ActiveUpdate.__struct_fields__)
 
 
-async def _username_free(username: str, phone: str | None) -> None:
-    if (
-        not username
-        or len(username) > 64
-        or not username.replace("_", "").replace(".", "").replace("-", "").isalnum()
-        or not username.isascii()
-    ):
-        raise BadRequest(
-            "A user name has 1–64 letters, digits, '.', '_' or '-'.",
-        )
-    if await User.exists().where(User.username == username):
-        raise Conflict("The user name {username!r} is taken.", username=username)
-    if phone and await User.exists().where(User.phone == phone):
-        raise Conflict(
-            "The phone number {phone} belongs to another account.",
-            phone=phone,
-        )
+async def insert_id(row: Table) -> int:
+    """Insert ``row`` and return the id it was given."""
+    table = type(row)
+    inserted = await table.insert(row).returning(table._meta.primary_key)
+    return int(inserted[0][table._meta.primary_key._meta.name])
 
 
-async def insert_user(
-    uow: UnitOfWork,
-    *,
-    username: str,
-    password: NewPassword,
-    display_name: str,
-    kind: Kind,
-    alliance_id: int | None,
-    hospital_id: int | None = None,
-    department_id: int | None = None,
-    role_id: int | None = None,
-    phone: str | None = None,
-    email: str = "",
-) -> int:
-    row = await User.insert(
-        User(
-            username=username,
-            phone=phone or None,
-            email=email,
-            display_name=display_name,
-            kind=kind.value,
-            alliance=alliance_id,
-            hospital=hospital_id,
-            department=department_id,
-            role=role_id,
-            password_hash=password.password_hash,
-            must_change_password=password.temporary,
-            created_at=now(),
-        )
-    ).returning(User.id)
-    user_id = int(row[0]["id"])
-    await set_password(uow.ctx, user_id, password)
-    await uow.audit(
-        "user.create", "user", user_id, detail=f"{kind.value} {username}", hospital_id=hospital_id
-    )
-    return user_id
-
-
-async def create_alliance(ctx: Ctx, name: str, admin_username: str, admin_password: str) -> int:
-    """Operator command: an alliance and its first administrator."""
-    name = name.strip()
-    if not name:
-        raise BadRequest("The alliance needs a name.")
-    if await Alliance.exists().where(Alliance.name == name):
-        raise Conflict("An alliance named {name!r} exists already.", name=name)
-    await _username_free(admin_username, None)
-    password = await check_new_password(None, admin_username, admin_password)
-    async with unit_of_work(ctx) as uow:
-        row = await Alliance.insert(Alliance(name=name, created_at=now())).returning(Alliance.id)
-        alliance_id = int(row[0]["id"])
-        await uow.audit("alliance.create", "alliance", alliance_id, detail=name)
-        await insert_user(
-            uow,
-            username=admin_username,
-            password=password,
-            display_name=f"{name} admin",
-            kind=Kind.alliance_admin,
-            alliance_id=alliance_id,
-        )
-    return alliance_id
-
-
-async def create_hospital(
-    ctx: Ctx,
-    alliance_id: int,
-    name: str,
-    code: str,
-    level: str = "lower",
-    modules: list[str] | None = None,
-    time_zone: str = "Asia/Shanghai",
-    *,
-    phone: str = "",
-    address: str = "",
-) -> int:
-    actor = ctx.actor
-    if actor is not None and (
-        actor.kind != Kind.alliance_admin or actor.alliance_id != alliance_id
-    ):
-        raise Forbidden(
-            "Only an administrator of this alliance may add hospitals.",
-        )
-    name = clean_text(name, N_("hospital name"), 200)
-    code = code.strip()
-    if not CODE_RE.fullmatch(code):
-        raise BadRequest(
-            "A hospital code has 1–40 letters, digits, '-' or '_' and starts with a "
-            "letter or digit.",
-        )
-    if level not in HOSPITAL_LEVELS:
-        raise BadRequest(
-            "The level is 'leading' or 'lower'.",
-        )
-    enabled = check_modules(modules if modules is not None else [m.value for m in Module])
-    check_time_zone(time_zone)
-    phone = clean_phone(phone)
-    address = clean_text(address, N_("address"), 300, required=False)
-    taken = N_("The hospital code {code!r} is taken.")
-    if await Hospital.exists().where(Hospital.code == code):
-        raise Conflict(taken, code=code)
-    async with unique_or_conflict(taken, code=code), unit_of_work(ctx) as uow:
-        row = await Hospital.insert(
-            Hospital(
-                alliance=alliance_id,
-                name=name,
-                code=code,
-                level=level,
-                modules=_json(enabled),
-                time_zone=time_zone,
-                phone=phone,
-                address=address,
-                created_at=now(),
-            )
-        ).returning(Hospital.id)
-        hospital_id = int(row[0]["id"])
-        for role_name, perms in DEFAULT_ROLES.items():
-            await Role.insert(
-                Role(
-                    hospital=hospital_id,
-                    name=role_name,
-                    permissions=_json([p.value for p in perms]),
-                    builtin=True,
-                    created_at=now(),
-                )
-            )
-        await uow.audit(
-            "hospital.create", "hospital", hospital_id, detail=name, hospital_id=hospital_id
-        )
-    return hospital_id
-
-
-async def create_department(
-    ctx: Ctx, hospital_id: int, name: str, phone: str = "", description: str = ""
-) -> int:
-    name = clean_text(name, N_("department name"), 200)
-    phone = clean_phone(phone)
-    description = clean_text(description, N_("description"), 2000, required=False)
-    await _department_name_free(hospital_id, name)
-    async with unit_of_work(ctx) as uow:
-        row = await Department.insert(
-            Department(
-                hospital=hospital_id,
-                name=name,
-                phone=phone,
-                description=description,
-                created_at=now(),
-            )
-        ).returning(Department.id)
-        dept_id = int(row[0]["id"])
-        await uow.audit(
-            "department.create", "department", dept_id, detail=name, hospital_id=hospital_id
-        )
-    return dept_id
-
-
-async def create_account(
-    ctx: Ctx,
-    *,
-    username: str,
-    password: str,
-    display_name: str,
-    kind: Kind,
-    alliance_id: int | None,
-    hospital_id: int | None = None,
-    department_id: int | None = None,
-    role_id: int | None = None,
-    phone: str | None = None,
-    email: str = "",
-    must_change_password: bool = False,
-) -> int:
-    await _username_free(username, phone)
-    checked = await check_new_password(None, username, password, temporary=must_change_password)
-    async with (
-        unique_or_conflict(
-            "The user name {username!r} or the phone number is taken.", username=username
-        ),
-        unit_of_work(ctx) as uow,
-    ):
-        return await insert_user(
-            uow,
-            username=username,
-            password=checked,
-            display_name=display_name,
-            kind=kind,
-            alliance_id=alliance_id,
-            hospital_id=hospital_id,
-            department_id=department_id,
-            role_id=role_id,
-            phone=phone,
-            email=email,
-        )
-
-
-# --- hospitals (SPEC 8.1) -------------------------------------------------------------------
-
-
-def logo_url(row: dict[str, Any]) -> str | None:
-    if not row["logo_file"]:
-        return None
-    # The random part of the file name changes with every upload: a cache-busting version.
-    return f"/api/manage/hospitals/{row['id']}/logo?v={row['logo_file'].rsplit('-', 1)[-1][:8]}"
-
-
-def hospital_read(row: dict[str, Any]) -> HospitalRead:
-    return HospitalRead(
-        id=row["id"],
-        alliance_id=row["alliance"],
-        name=row["name"],
-        code=row["code"],
-        level=row["level"],
-        time_zone=row["time_zone"],
-        modules=list(msgspec.json.decode(row["modules"] or "[]")),
-        phone=row["phone"],
-        address=row["address"],
-        logo_url=logo_url(row),
-        storage_quota_bytes=int(row["storage_quota_bytes"] or 0),
-        storage_used_bytes=int(row["storage_used_bytes"] or 0),
-        active=bool(row["active"]),
-        version=int(row["version"]),
-        created_at=row["created_at"].isoformat(),
-        self_review_allowed=bool(row["self_review_allowed"]),
-    )
-
-
-async def list_hospitals(actor: Actor) -> list[HospitalRead]:
-    rows = await visible(Hospital, actor).order_by(Hospital.id)
-    return [hospital_read(r) for r in rows]
-
-
-async def get_hospital(actor: Actor, hospital_id: int) -> HospitalRead:
-    return hospital_read(await get_visible(Hospital, hospital_id, actor, "hospital"))
-
-
-async def add_hospital(ctx: Ctx, data: HospitalCreate) -> HospitalRead:
-    actor = actor_of(ctx)
-    if actor.alliance_id is None:
-        raise Forbidden("Only an alliance administrator may add hospitals.")
-    hospital_id = await create_hospital(
-        ctx,
-        actor.alliance_id,
-        data.name,
-        data.code,
-        data.level,
-        None if data.modules is UNSET else data.modules,
-        data.time_zone,
-        phone=data.phone,
-        address=data.address,
-    )
-    return await get_hospital(actor, hospital_id)
-
-
-async def update_hospital(ctx: Ctx, hospital_id: int, data: HospitalUpdate) -> HospitalRead:
-    actor = actor_of(ctx)
-    await get_visible(Hospital, hospital_id, actor, "hospital")
-    values: dict[Any, Any] = {}
-    if data.name is not UNSET:
-        values[Hospital.name] = clean_text(data.name, N_("hospital name"), 200)
-    if data.phone is not UNSET:
-        values[Hospital.phone] = clean_phone(data.phone)
-    if data.address is not UNSET:
-        values[Hospital.address] = clean_text(data.address, N_("address"), 300, required=False)
-    if data.level is not UNSET:
-        if data.level not in HOSPITAL_LEVELS:
-            raise BadRequest(
-                "The level is 'leading' or 'lower'.",
-            )
-        values[Hospital.level] = data.level
-    if data.time_zone is not UNSET:
-        values[Hospital.time_zone] = check_time_zone(data.time_zone)
-    if data.storage_quota_gb is not UNSET:
-        if not 0 <= data.storage_quota_gb <= 1_000_000:
-            raise BadRequest(
-                "The storage quota is between 0 and 1,000,000 GB.",
-            )
-        values[Hospital.storage_quota_bytes] = int(data.storage_quota_gb * GIB)
-    if data.active is not UNSET:
-        values[Hospital.active] = data.active
-    async with unit_of_work(ctx) as uow:
-        await versioned_update(Hospital, hospital_id, values, data.version, N_("hospital"))
-        await uow.audit(
-            "hospital.update",
-            "hospital",
-            hospital_id,
-            detail=", ".join(changed_fields(data)),
-            hospital_id=hospital_id,
-        )
-    return await get_hospital(actor, hospital_id)
-
-
-async def set_self_review(ctx: Ctx, hospital_id: int, data: SelfReviewUpdate) -> HospitalRead:
-    """The hospital admin (or his alliance admin) decides whether the author of a report may
-    also review it; most hospitals say no (the default)."""
-    actor = actor_of(ctx)
-    await get_visible(Hospital, hospital_id, actor, "hospital")
-    values = {Hospital.self_review_allowed: data.self_review_allowed}
-    async with unit_of_work(ctx) as uow:
-        await versioned_update(Hospital, hospital_id, values, data.version, N_("hospital"))
-        await uow.audit(
-            "hospital.update",
-            "hospital",
-            hospital_id,
-            detail=f"self_review_allowed={str(data.self_review_allowed).lower()}",
-            hospital_id=hospital_id,
-        )
-    return await get_hospital(actor, hospital_id)
-
-
-async def set_modules(ctx: Ctx, hospital_id: int, modules: list[str]) -> HospitalRead:
-    """Switch feature modules; doctors' pages of the hospital hear it on the live channel."""
-    actor = actor_of(ctx)
-    before = await get_visible(Hospital, hospital_id, actor, "hospital")
-    enabled = check_modules(modules)
-    old = set(msgspec.json.decode(before["modules"] or "[]"))
-    async with unit_of_work(ctx) as uow:
-        await versioned_update(
-            Hospital,
-            hospital_id,
-            {Hospital.modules: _json(enabled)},
-            UNSET,
-            N_("hospital"),
-        )
-        on, off = sorted(set(enabled) - old), sorted(old - set(enabled))
-        await uow.audit(
-            "hospital.modules",
-            "hospital",
-            hospital_id,
-            detail=f"on: {', '.join(on) or '-'}; off: {', '.join(off) or '-'}",
-            hospital_id=hospital_id,
-        )
-        await uow.event(f"hospital:{hospital_id}", "hospital.modules", {"modules": enabled})
-    return await get_hospital(actor, hospital_id)
-
-
-# --- departments (SPEC 8.2) -----------------------------------------------------------------
-
-
-async def _department_name_free(hospital_id: int, name: str, except_id: int = 0) -> None:
-    if await Department.exists().where(
-        Department.hospital == hospital_id, Department.name == name, Department.id != except_id
-    ):
-        raise Conflict(
-            "The hospital already has a department named {name!r}.",
-            name=name,
-        )
-
-
-def department_read(row: dict[str, Any], doctor_count: int = 0) -> DepartmentRead:
-    return DepartmentRead(
-        id=row["id"],
-        hospital_id=row["hospital"],
-        name=row["name"],
-        phone=row["phone"],
-        description=row["description"],
-        active=bool(row["active"]),
-        doctor_count=doctor_count,
-        version=int(row["version"]),
-    )
-
-
-async def user_counts(column: Any, ids: list[int]) -> dict[int, int]:
-    if not ids:
-        return {}
-    name = column._meta.name
-    rows = await User.select(column).where(column.is_in(ids))
-    counts: dict[int, int] = {}
-    for r in rows:
-        counts[r[name]] = counts.get(r[name], 0) + 1
-    return counts
-
-
-async def list_departments(actor: Actor, hospital_id: int | None = None) -> list[DepartmentRead]:
-    query = visible(Department, actor).order_by(Department.name)
-    if hospital_id is not None:
-        query = query.where(Department.hospital == hospital_id)
-    rows = await query
-    counts = await user_counts(User.department, [r["id"] for r in rows])
-    return [department_read(r, counts.get(r["id"], 0)) for r in rows]
-
-
-async def get_department(actor: Actor, department_id: int) -> DepartmentRead:
-    row = await get_visible(Department, department_id, actor, "department")
-    counts = await user_counts(User.department, [department_id])
-    return department_read(row, counts.get(department_id, 0))
-
-
-def own_hospital(actor: Actor) -> int:
-    if actor.hospital_id is None:
-        raise Forbidden("Only a hospital administrator may do this.")
-    return actor.hospital_id
-
-
-async def add_department(ctx: Ctx, data: DepartmentCreate) -> DepartmentRead:
-    actor = actor_of(ctx)
-    department_id = await create_department(
-        ctx, own_hospital(actor), data.name, data.phone, data.description
-    )
-    return await get_department(actor, department_id)
-
-
-async def update_department(ctx: Ctx, department_id: int, data: DepartmentUpdate) -> DepartmentRead:
-    actor = actor_of(ctx)
-    row = await get_visible(Department, department_id, actor, "department")
-    values: dict[Any, Any] = {}
-    if data.name is not UNSET:
-        values[Department.name] = clean_text(data.name, N_("department name"), 200)
-        await _department_name_free(row["hospital"], values[Department.name], department_id)
-    if data.phone is not UNSET:
-        values[Department.phone] = clean_phone(data.phone)
-    if data.description is not UNSET:
-        values[Department.description] = clean_text(
-            data.description, N_("description"), 2000, required=False
-        )
-    if data.active is not UNSET:
-        values[Department.active] = data.active
-    async with unit_of_work(ctx) as uow:
-        await versioned_update(Department, department_id, values, data.version, N_("department"))
-        action = "department.update"
-        if data.active is not UNSET and len(values) == 1:
-            action = "department.activate" if data.active else "department.deactivate"
-        await uow.audit(
-            action,
-            "department",
-            department_id,
-            detail=", ".join(changed_fields(data)),
-            hospital_id=row["hospital"],
-        )
-    return await get_department(actor, department_id)
+async def with_user_counts(
+    column: Any, rows: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], int]]:
+    """Each row with the number of users who have it in ``column`` (their department, role)."""
+    counts: Counter[int] = Counter()
+    if rows:
+        name = column._meta.name
+        users = await User.select(column).where(column.is_in([r["id"] for r in rows]))
+        counts.update(u[name] for u in users)
+    return [(r, counts[r["id"]]) for r in rows]

@@ -16,7 +16,7 @@ import msgspec
 import pytest
 from PIL import Image
 
-from api.management.service import create_account
+from api.management.new_accounts import create_account
 from kernel.domain import Kind
 from store.tables import AuditLog, Hospital, Role, User
 from store.uow import Ctx

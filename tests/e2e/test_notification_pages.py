@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from api.management.service import create_account
+from api.management.new_accounts import create_account
 from kernel.domain import Kind
 from store.tables import Alliance, Notification, NotificationChannel, NotificationRule, User
 from store.uow import Ctx, now

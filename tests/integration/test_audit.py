@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from api.management.service import create_alliance
+from api.management.hospitals import create_alliance
 from kernel.paths import UI_DIR
 from store.tables import Alliance, AuditLog
 from store.uow import Ctx

@@ -15,7 +15,9 @@ import anyio
 import msgspec
 import pytest
 
-from api.management.service import create_account, create_department, create_hospital
+from api.management.departments import create_department
+from api.management.hospitals import create_hospital
+from api.management.new_accounts import create_account
 from kernel.domain import Kind, Module
 from store.tables import (
     Consultation,

@@ -17,7 +17,7 @@ import pytest
 import websockets
 
 from api.diagnosis.steps import follow_report, reporting_hospital
-from api.management.service import (
+from api.management.hospitals import (
     create_alliance,
 )
 from kernel.domain import Module

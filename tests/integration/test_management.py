@@ -16,7 +16,7 @@ import pytest
 import segno
 from PIL import Image
 
-from api.management.service import create_alliance
+from api.management.hospitals import create_alliance
 from kernel.domain import Module
 from kernel.settings import get_settings
 from store.tables import AuditLog, Hospital, Role, User
