@@ -4,8 +4,6 @@ the lists update live by re-fetching their fragment when an event arrives."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, get
@@ -21,33 +19,15 @@ from kernel.domain import Module
 from kernel.errors import Forbidden
 from states.consultation import CONSULTATION
 from store.uow import Actor
-from store.zones import hospital_zone
 from ui import i18n
 from ui.labels import consultation as texts
-from ui.pages import page, to_login
+from ui.pages import admin_of, local_clock, page, signed_in, to_login
 
 LOG_PAGE_SIZE = 50
 
 
-def _actor(request: Request) -> Actor | None:
-    actor = request.scope.get("user")
-    return actor if isinstance(actor, Actor) else None
-
-
-async def _clock(actor: Actor) -> Callable[[str | None], str]:
-    """Format ISO times in the viewer's hospital time zone."""
-    zone = await hospital_zone(actor.hospital_id)
-
-    def when(value: str | None) -> str:
-        if not value:
-            return ""
-        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-    return when
-
-
 async def _doctor(request: Request) -> Actor | Redirect:
-    actor = _actor(request)
+    actor = signed_in(request)
     if actor is None:
         return to_login(request)
     if actor.realm == accounts.REALM_ADMIN:
@@ -84,7 +64,7 @@ async def _room(request: Request, actor: Actor, data: ConsultationRead) -> dict[
         "timeline": await service.timeline(actor, data.id),
         "diagram": diagram(data.state),
         "experts": experts,
-        "when": await _clock(actor),
+        "when": await local_clock(actor),
         "topics": [f"case:consultation:{data.id}"],
         **texts.labels(),
     }
@@ -94,7 +74,7 @@ async def _lists(actor: Actor) -> dict[str, Any]:
     return {
         "mine": await service.mine(actor),
         "reviews": await service.reviews(actor),
-        "when": await _clock(actor),
+        "when": await local_clock(actor),
         **texts.labels(),
     }
 
@@ -141,9 +121,9 @@ class ConsultationPages(Controller):
 
     @get("/manage/consultations", opt=LOG)
     async def log(self, request: Request, q: str = "", offset: int = 0) -> Template | Redirect:
-        actor = _actor(request)
-        if actor is None or actor.realm != accounts.REALM_ADMIN or not actor.is_admin:
-            return to_login(request, admin=True)
+        actor = admin_of(request)
+        if isinstance(actor, Redirect):
+            return actor
         offset = max(offset, 0)
         result = await service.log(actor, q, offset, LOG_PAGE_SIZE)
         return await page(
@@ -153,6 +133,6 @@ class ConsultationPages(Controller):
             q=q,
             offset=offset,
             size=LOG_PAGE_SIZE,
-            when=await _clock(actor),
+            when=await local_clock(actor),
             **texts.labels(),
         )

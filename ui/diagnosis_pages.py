@@ -17,11 +17,10 @@ from api.diagnosis import service
 from api.diagnosis.service import SENDABLE_STATUSES
 from api.phi import phi
 from store.uow import Actor
-from store.zones import hospital_zone
 from ui import i18n
-from ui.exam_pages import clock, exam_reader
+from ui.exam_pages import exam_reader
 from ui.labels.diagnosis import EVENT_LABELS, STATE_LABELS
-from ui.pages import page
+from ui.pages import local_clock, page
 
 PAGE_SIZE = 30
 FILTER_STATES = ("open", *STATE_LABELS)
@@ -48,7 +47,7 @@ async def _list_context(
         "rows_url": "/diagnosis/rows?" + urlencode({**query, "cursor": cursor}),
         "state_labels": STATE_LABELS,
         "filter_states": FILTER_STATES,
-        "when": clock(await hospital_zone(actor.hospital_id)),
+        "when": await local_clock(actor),
     }
 
 
@@ -110,5 +109,5 @@ class DiagnosisPages(Controller):
             state_labels=STATE_LABELS,
             event_labels=EVENT_LABELS,
             topics=_topics(actor),
-            when=clock(await hospital_zone(actor.hospital_id)),
+            when=await local_clock(actor),
         )

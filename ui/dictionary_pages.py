@@ -13,8 +13,7 @@ from api.dictionaries import dictionaries as dicts
 from api.dictionaries import knowledge, templates
 from api.management import service
 from kernel.errors import NotFound
-from ui.management_pages import HOSPITAL_ADMIN, _admin
-from ui.pages import page
+from ui.pages import HOSPITAL_ADMIN, admin_of, last_page, page
 
 KINDS = {
     "check-items": ("Check items", dicts.list_check_items),
@@ -45,7 +44,7 @@ class DictionaryPages(Controller):
     async def listing(
         self, request: Request, kind: str, q: str = "", page_no: int = 1
     ) -> Template | Redirect:
-        actor = _admin(request, HOSPITAL_ADMIN)
+        actor = admin_of(request, HOSPITAL_ADMIN)
         if isinstance(actor, Redirect):
             return actor
         if kind not in KINDS:
@@ -62,7 +61,7 @@ class DictionaryPages(Controller):
             result=result,
             q=q,
             page_no=query.page,
-            pages=max(1, -(-result.total // PER_PAGE)),
+            pages=last_page(result.total, PER_PAGE),
             device_types=(await dicts.list_coded(dicts.DEVICE_TYPES, actor, all_rows)).items,
             body_parts=(await dicts.list_coded(dicts.BODY_PARTS, actor, all_rows)).items,
             categories=[c for c in dicts.EXAM_CATEGORIES if c],
@@ -75,7 +74,7 @@ class TemplatePages(Controller):
 
     @get("/templates")
     async def template_list(self, request: Request) -> Template | Redirect:
-        actor = _admin(request, HOSPITAL_ADMIN)
+        actor = admin_of(request, HOSPITAL_ADMIN)
         if isinstance(actor, Redirect):
             return actor
         items = await dicts.list_check_items(actor, dicts.ListQuery("", 1, 200, "true"))
@@ -95,7 +94,7 @@ class TemplatePages(Controller):
     async def knowledge_list(
         self, request: Request, q: str = "", page_no: int = 1
     ) -> Template | Redirect:
-        actor = _admin(request, HOSPITAL_ADMIN)
+        actor = admin_of(request, HOSPITAL_ADMIN)
         if isinstance(actor, Redirect):
             return actor
         result = await knowledge.search(
@@ -109,5 +108,5 @@ class TemplatePages(Controller):
             result=result,
             q=q,
             page_no=result.page,
-            pages=max(1, -(-result.total // PER_PAGE)),
+            pages=last_page(result.total, PER_PAGE),
         )

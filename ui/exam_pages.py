@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get
 from litestar.di import Provide
@@ -28,39 +27,25 @@ from api.exams.schemas import ExamRead
 from api.phi import phi
 from kernel.domain import Module
 from kernel.errors import Forbidden
-from store.examinations import STATUSES, hospital_zone
+from store.examinations import STATUSES
 from store.uow import Actor
 from ui.labels.exams import COLUMN_LABELS, STATUS_LABELS
-from ui.pages import page, to_login
+from ui.pages import hospital_topics, local_clock, page, signed_in, to_login
 
 MODALITIES = ("CT", "MR", "DX", "CR", "DR", "US", "MG", "XA", "RF", "NM", "PT", "ES", "OT")
 CATEGORIES = ("outpatient", "inpatient", "physical", "emergency")
-
-
-def _actor(request: Request) -> Actor | None:
-    actor = request.scope.get("user")
-    return actor if isinstance(actor, Actor) else None
 
 
 async def exam_reader(request: Request) -> Actor | Redirect:
     """The signed-in user who may read examinations (doctors of a hospital with remote
     diagnosis, hospital administrators), or the way to the login page. The alliance
     administrator is refused by the routes' declaration (``api.phi``)."""
-    actor = _actor(request)
+    actor = signed_in(request)
     if actor is None:
         return to_login(request)
     if not actor.is_admin and not await module_enabled(actor.hospital_id, Module.remote_diagnosis):
         raise Forbidden("The module 'remote_diagnosis' is switched off for your hospital.")
     return actor
-
-
-def clock(zone: ZoneInfo) -> Callable[[str | None], str]:
-    def when(value: str | None) -> str:
-        if not value:
-            return ""
-        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-    return when
 
 
 def age(exam: ExamRead) -> str:
@@ -123,7 +108,7 @@ async def _list_context(request: Request, actor: Actor, query: ExamQuery) -> dic
                 {**given, "status": s} if s else {k: v for k, v in given.items() if k != "status"}
             )
         ),
-        "when": clock(await hospital_zone(actor.hospital_id)),
+        "when": await local_clock(actor),
         "cell": cell,
         "column_labels": COLUMN_LABELS,
         "status_labels": STATUS_LABELS,
@@ -152,7 +137,7 @@ class ExamPages(Controller):
             hospitals=hospitals,
             modalities=MODALITIES,
             categories=CATEGORIES,
-            topics=[f"hospital:{h['id']}" for h in hospitals][:50],
+            topics=hospital_topics(hospitals),
             filters_open=any(
                 v and k not in ("q", "sort", "order", "limit") for k, v in context["given"].items()
             )
@@ -190,6 +175,6 @@ class ExamPages(Controller):
             departments=departments,
             categories=CATEGORIES,
             age=age(exam),
-            when=clock(await hospital_zone(actor.hospital_id)),
+            when=await local_clock(actor),
             status_labels=STATUS_LABELS,
         )

@@ -8,7 +8,6 @@ Not logged in as an admin → the administrator login; an admin of the other kin
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -18,20 +17,25 @@ from litestar.di import Provide
 from litestar.response import Redirect, Template
 
 from api.auth import ctx_of
-from api.bounds import INT32_MAX
 from api.management import audit, people, roles, service
 from api.management.controllers import AUDIT_READ
 from kernel.domain import Module, Permission
-from kernel.errors import AppError, Forbidden
+from kernel.errors import AppError
 from kernel.settings import get_settings
 from store.scoping import hospital_figures
-from store.uow import Actor
 from ui import i18n
 from ui.labels.audit import AUDIT_TARGETS
-from ui.pages import page, to_login
-
-ALLIANCE_ADMIN = "alliance_admin"
-HOSPITAL_ADMIN = "hospital_admin"
+from ui.pages import (
+    ALLIANCE_ADMIN,
+    HOSPITAL_ADMIN,
+    admin_of,
+    clock,
+    int_or_none,
+    last_page,
+    page,
+    page_url,
+    rows_or_page,
+)
 
 PERMISSION_LABELS: dict[str, str] = {
     Permission.report_write.value: "Write reports",
@@ -58,36 +62,13 @@ def human_bytes(n: int) -> str:
     return f"{size:.1f} TB"
 
 
-def _admin(request: Request, kind: str | None = None) -> Actor | Redirect:
-    """The admin behind this page, or the way to the administrator login."""
-    actor = request.scope.get("user")
-    if not isinstance(actor, Actor) or not actor.is_admin or actor.realm != "admin":
-        return to_login(request, admin=True)
-    if kind == ALLIANCE_ADMIN and actor.kind != ALLIANCE_ADMIN:
-        raise Forbidden("This page is for alliance administrators.")
-    if kind == HOSPITAL_ADMIN and actor.kind != HOSPITAL_ADMIN:
-        raise Forbidden(
-            "This page is for hospital administrators; an alliance administrator manages "
-            "hospitals and their administrators."
-        )
-    return actor
-
-
-def _int_or_none(value: str) -> int | None:
-    """A filter's id, or None for anything else (also beyond what an id column holds)."""
-    value = value.strip()
-    if not (value.isascii() and value.isdigit()) or int(value) > INT32_MAX:
-        return None
-    return int(value)
-
-
 class ManagementPages(Controller):
     include_in_schema = False
     path = "/manage"
 
     @get("/")
     async def home(self, request: Request) -> Template | Redirect:
-        actor = _admin(request)
+        actor = admin_of(request)
         if isinstance(actor, Redirect):
             return actor
         if actor.kind == ALLIANCE_ADMIN:
@@ -111,7 +92,7 @@ class ManagementPages(Controller):
 
     @get("/hospitals")
     async def hospitals(self, request: Request) -> Template | Redirect:
-        actor = _admin(request, ALLIANCE_ADMIN)
+        actor = admin_of(request, ALLIANCE_ADMIN)
         if isinstance(actor, Redirect):
             return actor
         return await page(
@@ -125,7 +106,7 @@ class ManagementPages(Controller):
 
     @get("/hospitals/{hospital_id:int}")
     async def hospital(self, request: Request, hospital_id: int) -> Template | Redirect:
-        actor = _admin(request, ALLIANCE_ADMIN)
+        actor = admin_of(request, ALLIANCE_ADMIN)
         if isinstance(actor, Redirect):
             return actor
         hospital = await service.get_hospital(actor, hospital_id)
@@ -145,7 +126,7 @@ class ManagementPages(Controller):
 
     @get("/departments")
     async def departments(self, request: Request) -> Template | Redirect:
-        actor = _admin(request, HOSPITAL_ADMIN)
+        actor = admin_of(request, HOSPITAL_ADMIN)
         if isinstance(actor, Redirect):
             return actor
         return await page(
@@ -161,17 +142,16 @@ class ManagementPages(Controller):
         department_id: str = "",
         page_no: str = "1",
     ) -> Template | Redirect:
-        actor = _admin(request, HOSPITAL_ADMIN)
+        actor = admin_of(request, HOSPITAL_ADMIN)
         if isinstance(actor, Redirect):
             return actor
         status = status if status in people.DOCTOR_STATUSES else ""
-        number = _int_or_none(page_no) or 1
-        dept = _int_or_none(department_id)
+        number = int_or_none(page_no) or 1
+        dept = int_or_none(department_id)
         result = await people.list_doctors(
             actor, q=q, status=status, department_id=dept, page=number
         )
         filters = {"q": q, "status": status, "department_id": department_id}
-        last_page = max(1, -(-result.total // result.page_size))
         return await page(
             request,
             "manage/doctors.html",
@@ -179,13 +159,13 @@ class ManagementPages(Controller):
             departments=await service.list_departments(actor),
             roles=await roles.list_roles(actor),
             filters=filters,
-            last_page=last_page,
-            page_url=lambda n: "/manage/doctors?" + urlencode({**filters, "page_no": n}),
+            last_page=last_page(result.total, result.page_size),
+            page_url=page_url("/manage/doctors", filters),
         )
 
     @get("/roles")
     async def roles_page(self, request: Request) -> Template | Redirect:
-        actor = _admin(request, HOSPITAL_ADMIN)
+        actor = admin_of(request, HOSPITAL_ADMIN)
         if isinstance(actor, Redirect):
             return actor
         return await page(
@@ -208,7 +188,7 @@ class ManagementPages(Controller):
         before: str = "",
         after: str = "",
     ) -> Template | Redirect:
-        actor = _admin(request)
+        actor = admin_of(request)
         if isinstance(actor, Redirect):
             return actor
         given = audit_query.given()
@@ -222,8 +202,8 @@ class ManagementPages(Controller):
             context["result"] = await audit.list_audit(
                 ctx_of(request),
                 audit_query.parse(),
-                before=_int_or_none(before),
-                after=_int_or_none(after),
+                before=int_or_none(before),
+                after=int_or_none(after),
             )
         except AppError as exc:
             if exc.status_code != 400:
@@ -232,24 +212,11 @@ class ManagementPages(Controller):
         zone = ZoneInfo(await audit.time_zone_of(actor))
         context.update(
             time_zone=str(zone),
-            local_time=lambda iso: (
-                datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
-            ),
+            local_time=clock(zone, seconds=True),
             page_url=lambda key, value: "/manage/audit?" + urlencode({**given, key: value}),
             hospitals=await service.list_hospitals(actor) if actor.kind == ALLIANCE_ADMIN else [],
             outcomes=audit.OUTCOMES,
             target_types=list(AUDIT_TARGETS),
             target_codes={f"target:{code}" for code in AUDIT_TARGETS},
         )
-        partial = request.headers.get("hx-request") == "true" and not request.headers.get(
-            "hx-history-restore-request"
-        )
-        if partial:
-            return Template(
-                template_name="manage/_audit_rows.html",
-                context={**i18n.context(request), **context},
-                headers={"Vary": "HX-Request"},
-            )
-        response = await page(request, "manage/audit.html", **context)
-        response.headers["Vary"] = "HX-Request"
-        return response
+        return await rows_or_page(request, "manage/_audit_rows.html", "manage/audit.html", context)

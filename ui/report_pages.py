@@ -19,10 +19,9 @@ from api.exams.priors import priors
 from api.phi import phi
 from api.reports import read as reports
 from api.reports.access import page_topic
-from store.zones import hospital_zone
-from ui.exam_pages import clock, exam_reader
+from ui.exam_pages import exam_reader
 from ui.labels import reports as texts
-from ui.pages import page
+from ui.pages import local_clock, page
 
 
 class ReportPages(Controller):
@@ -51,7 +50,7 @@ class ReportPages(Controller):
             editing=report.lock.mine and report.can_write,
             topics=[page_topic(exam_id)],
             me_id=actor.user_id,
-            when=clock(await hospital_zone(actor.hospital_id)),
+            when=await local_clock(actor),
             **texts.labels(),
         )
 
@@ -66,6 +65,6 @@ class ReportPages(Controller):
             request,
             "reports/_panel.html",
             r=report,
-            when=clock(await hospital_zone(actor.hospital_id)),
+            when=await local_clock(actor),
             **texts.labels(),
         )

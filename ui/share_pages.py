@@ -15,9 +15,9 @@ from api.phi import phi
 from api.shares import service
 from kernel.domain import Permission
 from kernel.errors import Forbidden
-from store.examinations import get_examination, hospital_zone
-from ui.exam_pages import clock, exam_reader
-from ui.pages import page
+from store.examinations import get_examination
+from ui.exam_pages import exam_reader
+from ui.pages import local_clock, page
 
 
 class SharePages(Controller):
@@ -34,7 +34,7 @@ class SharePages(Controller):
             request,
             "shares/received.html",
             shares=shares,
-            when=clock(await hospital_zone(actor.hospital_id)),
+            when=await local_clock(actor),
             topic=f"user:{actor.user_id}",
             more=before is not None or len(shares.items) >= service.RECEIVED_LIMIT,
         )
@@ -50,7 +50,7 @@ class SharePages(Controller):
             request,
             "shares/_rows.html",
             shares=shares,
-            when=clock(await hospital_zone(actor.hospital_id)),
+            when=await local_clock(actor),
         )
 
     @get("/shared/{share_id:int}")

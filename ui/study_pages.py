@@ -8,7 +8,6 @@ shows thumbnails first on a mobile network and loads originals on demand, from `
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
 
 from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
@@ -18,17 +17,11 @@ from api.phi import patient_only, phi
 from api.viewer import studies
 from api.viewer.controllers import viewer_url
 from kernel.errors import AppError, BadRequest
-from store.uow import Actor
 from ui import i18n
-from ui.pages import page, to_login
+from ui.pages import given, page, page_url, signed_in, to_login
 
 MAX_COMPARE = 4
 UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-
-
-def _actor(request: Request) -> Actor | None:
-    actor = request.scope.get("user")
-    return actor if isinstance(actor, Actor) else None
 
 
 def _dicom_date(value: str) -> str:
@@ -59,7 +52,7 @@ class StudyPages(Controller):
         modality: str = "",
         page_no: int = 1,
     ) -> Template | Redirect:
-        actor = _actor(request)
+        actor = signed_in(request)
         if actor is None:
             return to_login(request, admin=True)
         filters = studies.StudyFilter(
@@ -76,28 +69,22 @@ class StudyPages(Controller):
             result = await studies.list_studies(ctx_of(request), actor, filters)
         except BadRequest as exc:
             problem = exc.text(i18n.language(request))
-        query = {
-            k: v
-            for k, v in [
+        query = given(
+            [
                 ("patient_id", patient_id),
                 ("patient_name", patient_name),
                 ("date_from", date_from),
                 ("date_to", date_to),
                 ("modality", modality),
             ]
-            if v
-        }
-
-        def page_url(n: int) -> str:
-            return "/studies?" + urlencode({**query, "page_no": n})
-
+        )
         return await page(
             request,
             "studies/list.html",
             filters=filters,
             result=result,
             problem=problem,
-            page_url=page_url,
+            page_url=page_url("/studies", query),
             modalities=["CT", "MR", "CR", "DX", "MG", "US", "XA", "PT", "NM", "OT"],
             max_compare=MAX_COMPARE,
             viewer_url=viewer_url,
@@ -108,7 +95,7 @@ class StudyPages(Controller):
     @get("/open", opt=patient_only())
     async def open_in_viewer(self, request: Request, uid: list[str] | None = None) -> Redirect:
         """The list's "compare" form: the chosen studies side by side in OHIF."""
-        if _actor(request) is None:
+        if signed_in(request) is None:
             return to_login(request, admin=True)
         uids = list(dict.fromkeys(u.strip() for u in (uid or []) if u.strip()))
         if not uids:
@@ -122,7 +109,7 @@ class StudyPages(Controller):
 
     @get("/{study_id:int}/mobile", opt=phi("study.view", "study", "study_id"))
     async def mobile(self, request: Request, study_id: int) -> Template | Redirect:
-        actor = _actor(request)
+        actor = signed_in(request)
         if actor is None:
             return to_login(request)
         data = await studies.study_images(ctx_of(request), actor, study_id)

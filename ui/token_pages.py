@@ -7,8 +7,7 @@ from litestar import Controller, Request, get
 from litestar.response import Redirect, Template
 
 from api.tokens import service
-from store.uow import Actor
-from ui.pages import page, to_login
+from ui.pages import admin_of, page
 
 
 class TokenPages(Controller):
@@ -17,9 +16,9 @@ class TokenPages(Controller):
 
     @get("/")
     async def tokens(self, request: Request) -> Template | Redirect:
-        actor = request.scope.get("user")
-        if not isinstance(actor, Actor) or not actor.is_admin or actor.realm != "admin":
-            return to_login(request, admin=True)
+        actor = admin_of(request)
+        if isinstance(actor, Redirect):
+            return actor
         return await page(
             request,
             "tokens/index.html",
