@@ -11,8 +11,8 @@ topic, and every few seconds while a retrieval is still moving.
 
 from __future__ import annotations
 
-from litestar import Controller, Request, get
-from litestar.response import Redirect, Template
+from litestar import Request, get
+from litestar.response import Template
 
 from api.archive import service
 from api.auth import ctx_of
@@ -23,7 +23,7 @@ from store.scoping import audit_clause, sees_patient_data
 from store.tables import AuditLog
 from store.uow import Actor
 from ui.management_pages import human_bytes
-from ui.pages import admin_of, fragment, hospital_topics, local_clock, page
+from ui.pages import PageController, admin_of, fragment, hospital_topics, local_clock, page
 
 
 def pn(value: str) -> str:
@@ -49,15 +49,12 @@ async def _last_runs(actor: Actor) -> dict[int, dict]:
     return latest
 
 
-class ArchivePages(Controller):
-    include_in_schema = False
+class ArchivePages(PageController):
     path = "/manage"
 
     @get("/archive", opt=phi("study.list", "study", mixed=True))
-    async def archive(self, request: Request, q: str = "") -> Template | Redirect:
+    async def archive(self, request: Request, q: str = "") -> Template:
         actor = admin_of(request)
-        if isinstance(actor, Redirect):
-            return actor
         ctx = ctx_of(request)
         patients = sees_patient_data(actor)  # the alliance admin: the policies only
         return await page(
@@ -83,11 +80,9 @@ class ArchivePages(Controller):
         return await service.histories(ids)
 
     @get("/archive/retrievals", opt=phi("retrieval.list", "retrieval"))
-    async def retrievals(self, request: Request) -> Template | Redirect:
+    async def retrievals(self, request: Request) -> Template:
         """The retrievals table alone (htmx fragment)."""
         actor = admin_of(request)
-        if isinstance(actor, Redirect):
-            return actor
         return fragment(
             request,
             "archive/_retrievals.html",
@@ -99,10 +94,8 @@ class ArchivePages(Controller):
         )
 
     @get("/data", opt=phi("study.list", "study"))
-    async def data(self, request: Request, q: str = "") -> Template | Redirect:
+    async def data(self, request: Request, q: str = "") -> Template:
         actor = admin_of(request)
-        if isinstance(actor, Redirect):
-            return actor
         ctx = ctx_of(request)
         return await page(
             request,

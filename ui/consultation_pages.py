@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.response import Redirect, Template
 
 from api.accounts import service as accounts
@@ -21,17 +21,15 @@ from states.consultation import CONSULTATION
 from store.uow import Actor
 from ui import i18n
 from ui.labels import consultation as texts
-from ui.pages import admin_of, local_clock, page, signed_in, to_login
+from ui.pages import GoTo, PageController, admin_of, local_clock, page, user_of
 
 LOG_PAGE_SIZE = 50
 
 
-async def _doctor(request: Request) -> Actor | Redirect:
-    actor = signed_in(request)
-    if actor is None:
-        return to_login(request)
+async def _doctor(request: Request) -> Actor:
+    actor = user_of(request)
     if actor.realm == accounts.REALM_ADMIN:
-        return Redirect("/manage/consultations")
+        raise GoTo(Redirect("/manage/consultations"))
     if not await module_enabled(actor.hospital_id, Module.consultation):
         raise Forbidden("The module 'consultation' is switched off for your hospital.")
     return actor
@@ -79,14 +77,10 @@ async def _lists(actor: Actor) -> dict[str, Any]:
     }
 
 
-class ConsultationPages(Controller):
-    include_in_schema = False
-
+class ConsultationPages(PageController):
     @get("/consultations", opt=LIST)
-    async def index(self, request: Request) -> Template | Redirect:
+    async def index(self, request: Request) -> Template:
         actor = await _doctor(request)
-        if isinstance(actor, Redirect):
-            return actor
         return await page(
             request,
             "consultations/index.html",
@@ -96,34 +90,26 @@ class ConsultationPages(Controller):
         )
 
     @get("/consultations/lists", opt=LIST)
-    async def lists(self, request: Request) -> Template | Redirect:
+    async def lists(self, request: Request) -> Template:
         actor = await _doctor(request)
-        if isinstance(actor, Redirect):
-            return actor
         return await page(request, "consultations/_lists.html", **await _lists(actor))
 
     @get("/consultations/{consultation_id:int}", opt=VIEW)
-    async def room(self, request: Request, consultation_id: int) -> Template | Redirect:
+    async def room(self, request: Request, consultation_id: int) -> Template:
         actor = await _doctor(request)
-        if isinstance(actor, Redirect):
-            return actor
         data = await service.view(ctx_of(request), consultation_id)
         return await page(request, "consultations/room.html", **await _room(request, actor, data))
 
     @get("/consultations/{consultation_id:int}/live")
-    async def room_live(self, request: Request, consultation_id: int) -> Template | Redirect:
+    async def room_live(self, request: Request, consultation_id: int) -> Template:
         """The room's changing parts (no patient identifiers), re-fetched on each event."""
         actor = await _doctor(request)
-        if isinstance(actor, Redirect):
-            return actor
         data = await service.read(actor, consultation_id)
         return await page(request, "consultations/_live.html", **await _room(request, actor, data))
 
     @get("/manage/consultations", opt=LOG)
-    async def log(self, request: Request, q: str = "", offset: int = 0) -> Template | Redirect:
+    async def log(self, request: Request, q: str = "", offset: int = 0) -> Template:
         actor = admin_of(request)
-        if isinstance(actor, Redirect):
-            return actor
         offset = max(offset, 0)
         result = await service.log(actor, q, offset, LOG_PAGE_SIZE)
         return await page(

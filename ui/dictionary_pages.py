@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.response import Redirect, Template
 
 from api.dictionaries import dictionaries as dicts
 from api.dictionaries import knowledge, templates
 from api.management import service
 from kernel.errors import NotFound
-from ui.pages import HOSPITAL_ADMIN, admin_of, last_page, page
+from ui.pages import HOSPITAL_ADMIN, PageController, admin_of, last_page, page
 
 KINDS = {
     "check-items": ("Check items", dicts.list_check_items),
@@ -32,8 +32,7 @@ async def _listing(kind: str, actor: Any, query: dicts.ListQuery) -> Any:
     return await KINDS[kind][1](actor, query)  # type: ignore[misc]
 
 
-class DictionaryPages(Controller):
-    include_in_schema = False
+class DictionaryPages(PageController):
     path = "/manage/dictionaries"
 
     @get("/")
@@ -41,12 +40,8 @@ class DictionaryPages(Controller):
         return Redirect("/manage/dictionaries/check-items")
 
     @get("/{kind:str}")
-    async def listing(
-        self, request: Request, kind: str, q: str = "", page_no: int = 1
-    ) -> Template | Redirect:
+    async def listing(self, request: Request, kind: str, q: str = "", page_no: int = 1) -> Template:
         actor = admin_of(request, HOSPITAL_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
         if kind not in KINDS:
             raise NotFound(f"There is no dictionary {kind[:40]!r}.")
         query = dicts.ListQuery(q, max(page_no, 1), PER_PAGE)
@@ -68,15 +63,12 @@ class DictionaryPages(Controller):
         )
 
 
-class TemplatePages(Controller):
-    include_in_schema = False
+class TemplatePages(PageController):
     path = "/manage"
 
     @get("/templates")
-    async def template_list(self, request: Request) -> Template | Redirect:
+    async def template_list(self, request: Request) -> Template:
         actor = admin_of(request, HOSPITAL_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
         items = await dicts.list_check_items(actor, dicts.ListQuery("", 1, 200, "true"))
         return await page(
             request,
@@ -91,12 +83,8 @@ class TemplatePages(Controller):
         )
 
     @get("/knowledge")
-    async def knowledge_list(
-        self, request: Request, q: str = "", page_no: int = 1
-    ) -> Template | Redirect:
+    async def knowledge_list(self, request: Request, q: str = "", page_no: int = 1) -> Template:
         actor = admin_of(request, HOSPITAL_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
         result = await knowledge.search(
             actor, q[:200], "", max(page_no, 1), PER_PAGE, with_inactive=True
         )

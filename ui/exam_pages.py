@@ -15,9 +15,9 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.di import Provide
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from api.auth import ctx_of, module_enabled
 from api.exams import choices, columns, search
@@ -30,19 +30,17 @@ from kernel.errors import Forbidden
 from store.examinations import STATUSES
 from store.uow import Actor
 from ui.labels.exams import COLUMN_LABELS, STATUS_LABELS
-from ui.pages import hospital_topics, local_clock, page, signed_in, to_login
+from ui.pages import PageController, hospital_topics, local_clock, page, user_of
 
 MODALITIES = ("CT", "MR", "DX", "CR", "DR", "US", "MG", "XA", "RF", "NM", "PT", "ES", "OT")
 CATEGORIES = ("outpatient", "inpatient", "physical", "emergency")
 
 
-async def exam_reader(request: Request) -> Actor | Redirect:
+async def exam_reader(request: Request) -> Actor:
     """The signed-in user who may read examinations (doctors of a hospital with remote
-    diagnosis, hospital administrators), or the way to the login page. The alliance
+    diagnosis, hospital administrators), or on to the login page. The alliance
     administrator is refused by the routes' declaration (``api.phi``)."""
-    actor = signed_in(request)
-    if actor is None:
-        return to_login(request)
+    actor = user_of(request)
     if not actor.is_admin and not await module_enabled(actor.hospital_id, Module.remote_diagnosis):
         raise Forbidden("The module 'remote_diagnosis' is switched off for your hospital.")
     return actor
@@ -116,16 +114,13 @@ async def _list_context(request: Request, actor: Actor, query: ExamQuery) -> dic
     }
 
 
-class ExamPages(Controller):
-    include_in_schema = False
+class ExamPages(PageController):
     path = "/exams"
     dependencies = {"exam_query": Provide(provide_exam_query)}
 
     @get("/", opt=phi("exam.list", "examination"))
-    async def index(self, request: Request, exam_query: ExamQuery) -> Template | Redirect:
+    async def index(self, request: Request, exam_query: ExamQuery) -> Template:
         actor = await exam_reader(request)
-        if isinstance(actor, Redirect):
-            return actor
         context = await _list_context(request, actor, exam_query)
         departments = await choices.departments(actor)
         hospitals = await choices.hospitals(actor)
@@ -146,20 +141,16 @@ class ExamPages(Controller):
         )
 
     @get("/rows", opt=phi("exam.list", "examination"))
-    async def rows(self, request: Request, exam_query: ExamQuery) -> Template | Redirect:
+    async def rows(self, request: Request, exam_query: ExamQuery) -> Template:
         """The counts and the table alone: what the live refresh swaps in."""
         actor = await exam_reader(request)
-        if isinstance(actor, Redirect):
-            return actor
         return await page(
             request, "exams/_rows.html", **await _list_context(request, actor, exam_query)
         )
 
     @get("/{exam_id:int}", opt=phi("exam.view", "examination", "exam_id"))
-    async def detail(self, request: Request, exam_id: int) -> Template | Redirect:
+    async def detail(self, request: Request, exam_id: int) -> Template:
         actor = await exam_reader(request)
-        if isinstance(actor, Redirect):
-            return actor
         exam = await search.view(ctx_of(request), exam_id)
         editable = actor.is_admin and actor.realm == "admin" and not exam.shared
         check_items: list[dict[str, Any]] = []

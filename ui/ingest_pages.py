@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.params import Parameter
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from api.auth import ctx_of
 from api.ingest import nodes, service
@@ -25,7 +25,7 @@ from kernel.settings import get_settings
 from states.migration import PIPELINE, MigrationState
 from store.uow import Actor
 from ui.management_pages import human_bytes
-from ui.pages import admin_of, fragment, hospital_topics, local_clock, page
+from ui.pages import PageController, admin_of, fragment, hospital_topics, local_clock, page
 
 OPEN_STATES = [
     s.value for s in MigrationState if s not in (MigrationState.notified, MigrationState.failed)
@@ -33,16 +33,18 @@ OPEN_STATES = [
 ITEM_STATUSES = ["received", "stored", "duplicate", "new_version", "refused", "failed"]
 
 
-def _common(actor: Actor) -> dict[str, Any]:
+async def _common(actor: Actor) -> dict[str, Any]:
+    """What every migration page shows with: sizes, open states, the viewer's kind and
+    clock."""
     return {
         "human_bytes": human_bytes,
         "open_states": OPEN_STATES,
         "is_alliance": actor.kind == "alliance_admin",
+        "when": await local_clock(actor, seconds=True),
     }
 
 
-class IngestPages(Controller):
-    include_in_schema = False
+class IngestPages(PageController):
     path = "/manage"
 
     @get("/migrations", opt=patient_only())
@@ -52,10 +54,8 @@ class IngestPages(Controller):
         run_state: Annotated[str, Parameter(query="state")] = "",
         source: str = "",
         offset: int = 0,
-    ) -> Template | Redirect:
+    ) -> Template:
         actor = admin_of(request)
-        if isinstance(actor, Redirect):
-            return actor
         hospitals = await hospital_list(actor)
         return await page(
             request,
@@ -68,8 +68,7 @@ class IngestPages(Controller):
             states=service.STATES,
             sources=service.SOURCES,
             max_upload=get_settings().ingest.max_upload_bytes,
-            when=await local_clock(actor, seconds=True),
-            **_common(actor),
+            **await _common(actor),
         )
 
     @get("/migrations/table", opt=patient_only())
@@ -79,26 +78,21 @@ class IngestPages(Controller):
         run_state: Annotated[str, Parameter(query="state")] = "",
         source: str = "",
         offset: int = 0,
-    ) -> Template | Redirect:
+    ) -> Template:
         """The runs table alone (htmx fragment)."""
         actor = admin_of(request)
-        if isinstance(actor, Redirect):
-            return actor
         return fragment(
             request,
             "ingest/_runs.html",
             runs=await service.list_runs(actor, run_state, source, offset),
-            when=await local_clock(actor, seconds=True),
-            **_common(actor),
+            **await _common(actor),
         )
 
     @get("/migrations/{run_id:int}", opt=phi("migration.read", "migration", "run_id"))
     async def run(
         self, request: Request, run_id: int, status: str = "", offset: int = 0
-    ) -> Template | Redirect:
+    ) -> Template:
         actor = admin_of(request)
-        if isinstance(actor, Redirect):
-            return actor
         detail = await service.run_detail(ctx_of(request), run_id, status, offset)
         return await page(
             request,
@@ -110,8 +104,7 @@ class IngestPages(Controller):
             statuses=ITEM_STATUSES,
             pipeline=[trigger for trigger, _ in PIPELINE],
             topics=[f"case:migration:{run_id}"],
-            when=await local_clock(actor, seconds=True),
-            **_common(actor),
+            **await _common(actor),
         )
 
     @get("/migration-log", opt=phi("migration_log.read", "migration_log"))
@@ -123,10 +116,8 @@ class IngestPages(Controller):
         hospital_id: int | None = None,
         q: str = "",
         offset: int = 0,
-    ) -> Template | Redirect:
+    ) -> Template:
         actor = admin_of(request)
-        if isinstance(actor, Redirect):
-            return actor
         ctx = ctx_of(request)
         log_page = await service.migration_log(ctx, date_from, date_to, hospital_id, q, offset)
         query = {"date_from": date_from, "date_to": date_to, "q": q}
@@ -142,15 +133,12 @@ class IngestPages(Controller):
             hospital_id=hospital_id,
             q=q,
             query="&".join(f"{k}={v}" for k, v in query.items() if v),
-            when=await local_clock(actor, seconds=True),
-            **_common(actor),
+            **await _common(actor),
         )
 
     @get("/dicom-nodes")
-    async def dicom_nodes(self, request: Request) -> Template | Redirect:
+    async def dicom_nodes(self, request: Request) -> Template:
         actor = admin_of(request)
-        if isinstance(actor, Redirect):
-            return actor
         settings = get_settings()
         return await page(
             request,
@@ -162,5 +150,5 @@ class IngestPages(Controller):
                 "host": settings.dicom.host or settings.server.host,
                 "port": settings.dicom.port,
             },
-            **_common(actor),
+            **await _common(actor),
         )

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.di import Provide
 from litestar.response import Redirect, Template
 
@@ -23,11 +23,13 @@ from kernel.domain import Module, Permission
 from kernel.errors import AppError
 from kernel.settings import get_settings
 from store.scoping import hospital_figures
+from store.uow import Actor
 from ui import i18n
 from ui.labels.audit import AUDIT_TARGETS
 from ui.pages import (
     ALLIANCE_ADMIN,
     HOSPITAL_ADMIN,
+    PageController,
     admin_of,
     clock,
     int_or_none,
@@ -62,39 +64,39 @@ def human_bytes(n: int) -> str:
     return f"{size:.1f} TB"
 
 
-class ManagementPages(Controller):
-    include_in_schema = False
+async def _hospital_page(
+    request: Request, actor: Actor, hospital_id: int, editable: bool
+) -> Template:
+    """A hospital's page: its own admin's home (read only), or the alliance admin's view
+    of one hospital (editable, with its administrators)."""
+    return await page(
+        request,
+        "manage/hospital.html",
+        hospital=await service.get_hospital(actor, hospital_id),
+        figures=(await hospital_figures(actor)).get(hospital_id),
+        modules=[m.value for m in Module],
+        department_count=len(await service.list_departments(actor, hospital_id)),
+        doctor_count=await people.count_doctors(actor, hospital_id),
+        admins=await people.list_admins(actor, hospital_id) if editable else [],
+        editable=editable,
+        human_bytes=human_bytes,
+        logo_max_bytes=get_settings().server.logo_max_bytes,
+    )
+
+
+class ManagementPages(PageController):
     path = "/manage"
 
     @get("/")
     async def home(self, request: Request) -> Template | Redirect:
         actor = admin_of(request)
-        if isinstance(actor, Redirect):
-            return actor
         if actor.kind == ALLIANCE_ADMIN:
             return Redirect("/manage/hospitals")
-        hospital = await service.get_hospital(actor, service.own_hospital(actor))
-        departments = await service.list_departments(actor)
-        doctors = await people.list_doctors(actor)
-        return await page(
-            request,
-            "manage/hospital.html",
-            hospital=hospital,
-            figures=(await hospital_figures(actor)).get(hospital.id),
-            modules=[m.value for m in Module],
-            department_count=len(departments),
-            doctor_count=doctors.total,
-            admins=[],
-            editable=False,
-            human_bytes=human_bytes,
-            logo_max_bytes=get_settings().server.logo_max_bytes,
-        )
+        return await _hospital_page(request, actor, service.own_hospital(actor), editable=False)
 
     @get("/hospitals")
-    async def hospitals(self, request: Request) -> Template | Redirect:
+    async def hospitals(self, request: Request) -> Template:
         actor = admin_of(request, ALLIANCE_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
         return await page(
             request,
             "manage/hospitals.html",
@@ -105,30 +107,13 @@ class ManagementPages(Controller):
         )
 
     @get("/hospitals/{hospital_id:int}")
-    async def hospital(self, request: Request, hospital_id: int) -> Template | Redirect:
+    async def hospital(self, request: Request, hospital_id: int) -> Template:
         actor = admin_of(request, ALLIANCE_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
-        hospital = await service.get_hospital(actor, hospital_id)
-        return await page(
-            request,
-            "manage/hospital.html",
-            hospital=hospital,
-            figures=(await hospital_figures(actor)).get(hospital_id),
-            modules=[m.value for m in Module],
-            department_count=len(await service.list_departments(actor, hospital_id)),
-            doctor_count=await people.count_doctors(actor, hospital_id),
-            admins=await people.list_admins(actor, hospital_id),
-            editable=True,
-            human_bytes=human_bytes,
-            logo_max_bytes=get_settings().server.logo_max_bytes,
-        )
+        return await _hospital_page(request, actor, hospital_id, editable=True)
 
     @get("/departments")
-    async def departments(self, request: Request) -> Template | Redirect:
+    async def departments(self, request: Request) -> Template:
         actor = admin_of(request, HOSPITAL_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
         return await page(
             request, "manage/departments.html", departments=await service.list_departments(actor)
         )
@@ -141,10 +126,8 @@ class ManagementPages(Controller):
         status: str = "",
         department_id: str = "",
         page_no: str = "1",
-    ) -> Template | Redirect:
+    ) -> Template:
         actor = admin_of(request, HOSPITAL_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
         status = status if status in people.DOCTOR_STATUSES else ""
         number = int_or_none(page_no) or 1
         dept = int_or_none(department_id)
@@ -164,10 +147,8 @@ class ManagementPages(Controller):
         )
 
     @get("/roles")
-    async def roles_page(self, request: Request) -> Template | Redirect:
+    async def roles_page(self, request: Request) -> Template:
         actor = admin_of(request, HOSPITAL_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
         return await page(
             request,
             "manage/roles.html",
@@ -187,10 +168,8 @@ class ManagementPages(Controller):
         audit_query: audit.AuditQuery,
         before: str = "",
         after: str = "",
-    ) -> Template | Redirect:
+    ) -> Template:
         actor = admin_of(request)
-        if isinstance(actor, Redirect):
-            return actor
         given = audit_query.given()
         context: dict[str, Any] = {
             "filters": asdict(audit_query),

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from litestar import Controller, Request, get
-from litestar.response import Redirect, Template
+from litestar import Request, get
+from litestar.response import Template
 
 from api.auth import actor_of
 from api.management import people, service
@@ -24,6 +24,7 @@ from notifiers.texts import BUSINESS_TYPES
 from ui.pages import (
     ALLIANCE_ADMIN,
     HOSPITAL_ADMIN,
+    PageController,
     admin_of,
     clock,
     given,
@@ -32,23 +33,16 @@ from ui.pages import (
     page,
     page_url,
     rows_or_page,
-    signed_in,
-    to_login,
+    user_of,
 )
 
 CHANNEL_LABELS = {**KIND_LABELS, Channel.log: "Dispatcher log"}
 
 
-class NotificationPages(Controller):
-    include_in_schema = False
-
+class NotificationPages(PageController):
     @get("/manage/notifications")
-    async def settings_page(
-        self, request: Request, q: str = "", page_no: str = "1"
-    ) -> Template | Redirect:
+    async def settings_page(self, request: Request, q: str = "", page_no: str = "1") -> Template:
         actor = admin_of(request, HOSPITAL_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
         configured = {c.kind: c for c in await channels.list_channels(actor)}
         doctors = await people.list_doctors(actor, q=q, page=int_or_none(page_no) or 1)
         ids = [d.id for d in doctors.items]
@@ -83,10 +77,8 @@ class NotificationPages(Controller):
         date_to: str = "",
         hospital_id: str = "",
         page_no: str = "1",
-    ) -> Template | Redirect:
+    ) -> Template:
         actor = admin_of(request)
-        if isinstance(actor, Redirect):
-            return actor
         filters = {
             "status": status.strip(),
             "channel": channel.strip(),
@@ -121,9 +113,8 @@ class NotificationPages(Controller):
         return await rows_or_page(request, "notify/_log_rows.html", "notify/log.html", context)
 
     @get("/account/notifications")
-    async def mine(self, request: Request) -> Template | Redirect:
-        if signed_in(request) is None:
-            return to_login(request)
+    async def mine(self, request: Request) -> Template:
+        user_of(request)
         return await page(
             request,
             "notify/mine.html",

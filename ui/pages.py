@@ -66,12 +66,41 @@ def to_login(request: Request, admin: bool = False) -> Redirect:
     return Redirect(f"{target}?next={quote(request.url.path)}")
 
 
-def admin_of(request: Request, kind: str | None = None) -> Actor | Redirect:
-    """The admin behind a management page (of ``kind`` when given, else 403), or the way to
-    the administrator login."""
+class GoTo(Exception):
+    """Raised by a page's check of its user: the page answers with ``redirect`` (the login
+    page, or the page for this kind of user) instead of itself."""
+
+    def __init__(self, redirect: Redirect) -> None:
+        super().__init__()
+        self.redirect = redirect
+
+
+def _go(_: Request, exc: GoTo) -> Response:
+    return exc.redirect
+
+
+class PageController(Controller):
+    """A controller of pages: not in the API's schema, and a ``GoTo`` raised by the checks
+    below answers with its redirect."""
+
+    include_in_schema = False
+    exception_handlers = {GoTo: _go}
+
+
+def user_of(request: Request, admin_login: bool = False) -> Actor:
+    """The signed-in user, or on to the (administrator's) login page."""
+    actor = signed_in(request)
+    if actor is None:
+        raise GoTo(to_login(request, admin=admin_login))
+    return actor
+
+
+def admin_of(request: Request, kind: str | None = None) -> Actor:
+    """The admin behind a management page (of ``kind`` when given, else 403), or on to the
+    administrator login."""
     actor = signed_in(request)
     if actor is None or not actor.is_admin or actor.realm != "admin":
-        return to_login(request, admin=True)
+        raise GoTo(to_login(request, admin=True))
     if kind == ALLIANCE_ADMIN and actor.kind != ALLIANCE_ADMIN:
         raise Forbidden("This page is for alliance administrators.")
     if kind == HOSPITAL_ADMIN and actor.kind != HOSPITAL_ADMIN:
@@ -150,14 +179,10 @@ def safe_next(value: str | None, default: str) -> str:
     return value
 
 
-class AccountPages(Controller):
-    include_in_schema = False
-
+class AccountPages(PageController):
     @get("/")
     async def home(self, request: Request) -> Template | Redirect:
-        actor = signed_in(request)
-        if actor is None:
-            return to_login(request)
+        actor = user_of(request)
         if actor.realm == service.REALM_ADMIN:
             return Redirect("/manage")
         me = await service.me(actor)
@@ -203,15 +228,13 @@ class AccountPages(Controller):
         return await page(request, "forgot.html")
 
     @get("/account/password")
-    async def password(self, request: Request, first: str | None = None) -> Template | Redirect:
-        if signed_in(request) is None:
-            return to_login(request)
+    async def password(self, request: Request, first: str | None = None) -> Template:
+        user_of(request)
         return await page(request, "password.html", first=bool(first))
 
     @get("/qr/{token:str}")
-    async def qr_confirm(self, request: Request, token: str) -> Template | Redirect:
-        if signed_in(request) is None:
-            return to_login(request)
+    async def qr_confirm(self, request: Request, token: str) -> Template:
+        user_of(request)
         return await page(request, "qr_confirm.html", token=token)
 
     @get("/lang/{lang:str}")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from litestar import Controller, Request, get
-from litestar.response import Redirect, Template
+from litestar import Request, get
+from litestar.response import Template
 
 from api.auth import ctx_of
 from api.exams import search as exams
@@ -21,17 +21,13 @@ from api.reports import read as reports
 from api.reports.access import page_topic
 from ui.exam_pages import exam_reader
 from ui.labels import reports as texts
-from ui.pages import local_clock, page
+from ui.pages import PageController, local_clock, page
 
 
-class ReportPages(Controller):
-    include_in_schema = False
-
+class ReportPages(PageController):
     @get("/exams/{exam_id:int}/report", opt=phi("exam_report.view", "exam_report"))
-    async def editor(self, request: Request, exam_id: int) -> Template | Redirect:
+    async def editor(self, request: Request, exam_id: int) -> Template:
         actor = await exam_reader(request)
-        if isinstance(actor, Redirect):
-            return actor
         ctx = ctx_of(request)
         exam = await exams.view(ctx, exam_id)
         report = await reports.view(ctx, exam_id)
@@ -55,11 +51,9 @@ class ReportPages(Controller):
         )
 
     @get("/exams/{exam_id:int}/panel/report")
-    async def panel(self, request: Request, exam_id: int) -> Template | Redirect:
+    async def panel(self, request: Request, exam_id: int) -> Template:
         """The examination page's report panel: state, author, reviewer, the way in."""
         actor = await exam_reader(request)
-        if isinstance(actor, Redirect):
-            return actor
         report = await reports.read_quietly(ctx_of(request), exam_id)
         return await page(
             request,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.response import Redirect, Template
 
 from api.auth import ctx_of
@@ -18,7 +18,7 @@ from api.viewer import studies
 from api.viewer.controllers import viewer_url
 from kernel.errors import AppError, BadRequest
 from ui import i18n
-from ui.pages import given, page, page_url, signed_in, to_login
+from ui.pages import PageController, given, page, page_url, user_of
 
 MAX_COMPARE = 4
 UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -37,8 +37,7 @@ def _person_name(value: str) -> str:
     return " ".join(p for p in parts if p)
 
 
-class StudyPages(Controller):
-    include_in_schema = False
+class StudyPages(PageController):
     path = "/studies"
 
     @get("/", opt=phi("study.list", "study"))
@@ -51,10 +50,8 @@ class StudyPages(Controller):
         date_to: str = "",
         modality: str = "",
         page_no: int = 1,
-    ) -> Template | Redirect:
-        actor = signed_in(request)
-        if actor is None:
-            return to_login(request, admin=True)
+    ) -> Template:
+        actor = user_of(request, admin_login=True)
         filters = studies.StudyFilter(
             patient_id=patient_id[:64],
             patient_name=patient_name[:64],
@@ -95,8 +92,7 @@ class StudyPages(Controller):
     @get("/open", opt=patient_only())
     async def open_in_viewer(self, request: Request, uid: list[str] | None = None) -> Redirect:
         """The list's "compare" form: the chosen studies side by side in OHIF."""
-        if signed_in(request) is None:
-            return to_login(request, admin=True)
+        user_of(request, admin_login=True)
         uids = list(dict.fromkeys(u.strip() for u in (uid or []) if u.strip()))
         if not uids:
             raise BadRequest("Choose at least one study to open.")
@@ -108,10 +104,8 @@ class StudyPages(Controller):
         return Redirect(viewer_url(uids))
 
     @get("/{study_id:int}/mobile", opt=phi("study.view", "study", "study_id"))
-    async def mobile(self, request: Request, study_id: int) -> Template | Redirect:
-        actor = signed_in(request)
-        if actor is None:
-            return to_login(request)
+    async def mobile(self, request: Request, study_id: int) -> Template:
+        actor = user_of(request)
         data = await studies.study_images(ctx_of(request), actor, study_id)
         if not data.study.viewable:
             raise ArchivedStudy(

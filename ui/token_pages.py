@@ -3,22 +3,19 @@ prefix and last use, revoke. Changes go through the JSON API (``/api/tokens``)."
 
 from __future__ import annotations
 
-from litestar import Controller, Request, get
-from litestar.response import Redirect, Template
+from litestar import Request, get
+from litestar.response import Template
 
 from api.tokens import service
-from ui.pages import admin_of, page
+from ui.pages import PageController, admin_of, page
 
 
-class TokenPages(Controller):
-    include_in_schema = False
+class TokenPages(PageController):
     path = "/manage/tokens"
 
     @get("/")
-    async def tokens(self, request: Request) -> Template | Redirect:
+    async def tokens(self, request: Request) -> Template:
         actor = admin_of(request)
-        if isinstance(actor, Redirect):
-            return actor
         return await page(
             request,
             "tokens/index.html",
