@@ -47,7 +47,7 @@ async def _common(actor: Actor) -> dict[str, Any]:
 class IngestPages(PageController):
     path = "/manage"
 
-    @get("/migrations", opt=patient_only())
+    @get(["/migrations", "/migrations/table"], opt=patient_only())
     async def runs(
         self,
         request: Request,
@@ -55,12 +55,18 @@ class IngestPages(PageController):
         source: str = "",
         offset: int = 0,
     ) -> Template:
+        """The runs page, or at ``/migrations/table`` its runs table alone (htmx fragment)."""
         actor = admin_of(request)
+        context = {
+            "runs": await service.list_runs(actor, run_state, source, offset),
+            **await _common(actor),
+        }
+        if request.url.path.rstrip("/").endswith("/table"):
+            return fragment(request, "ingest/_runs.html", **context)
         hospitals = await hospital_list(actor)
         return await page(
             request,
             "ingest/runs.html",
-            runs=await service.list_runs(actor, run_state, source, offset),
             hospitals=hospitals,
             topics=hospital_topics(hospitals),
             state=run_state,
@@ -68,24 +74,7 @@ class IngestPages(PageController):
             states=service.STATES,
             sources=service.SOURCES,
             max_upload=get_settings().ingest.max_upload_bytes,
-            **await _common(actor),
-        )
-
-    @get("/migrations/table", opt=patient_only())
-    async def runs_table(
-        self,
-        request: Request,
-        run_state: Annotated[str, Parameter(query="state")] = "",
-        source: str = "",
-        offset: int = 0,
-    ) -> Template:
-        """The runs table alone (htmx fragment)."""
-        actor = admin_of(request)
-        return fragment(
-            request,
-            "ingest/_runs.html",
-            runs=await service.list_runs(actor, run_state, source, offset),
-            **await _common(actor),
+            **context,
         )
 
     @get("/migrations/{run_id:int}", opt=phi("migration.read", "migration", "run_id"))
