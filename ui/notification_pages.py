@@ -32,11 +32,14 @@ from ui.pages import (
     last_page,
     page,
     page_url,
+    query_texts,
     rows_or_page,
     user_of,
 )
 
 CHANNEL_LABELS = {**KIND_LABELS, Channel.log: "Dispatcher log"}
+# The delivery log's filters (``LogFilter.parse``'s), as texts from the query.
+LOG_FILTERS = ("status", "channel", "business_type", "date_from", "date_to", "hospital_id")
 
 
 class NotificationPages(PageController):
@@ -67,31 +70,20 @@ class NotificationPages(PageController):
         )
 
     @get("/manage/notifications/log")
-    async def log_page(
-        self,
-        request: Request,
-        status: str = "",
-        channel: str = "",
-        business_type: str = "",
-        date_from: str = "",
-        date_to: str = "",
-        hospital_id: str = "",
-        page_no: str = "1",
-    ) -> Template:
+    async def log_page(self, request: Request, page_no: str = "1") -> Template:
         actor = admin_of(request)
-        filters = {
-            "status": status.strip(),
-            "channel": channel.strip(),
-            "business_type": business_type.strip(),
-            "date_from": date_from.strip(),
-            "date_to": date_to.strip(),
-            "hospital_id": hospital_id.strip(),
-        }
+        raw = query_texts(request, LOG_FILTERS)
+        filters = {k: v.strip() for k, v in raw.items()}
         query = given(filters.items())
         context: dict[str, Any] = {"filters": filters, "result": None, "problem": ""}
         try:
             f = log.LogFilter.parse(
-                status, channel, business_type, date_from, date_to, int_or_none(hospital_id)
+                raw["status"],
+                raw["channel"],
+                raw["business_type"],
+                raw["date_from"],
+                raw["date_to"],
+                int_or_none(raw["hospital_id"]),
             )
             context["result"] = await log.list_deliveries(actor, f, int_or_none(page_no) or 1)
         except AppError as exc:

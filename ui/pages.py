@@ -146,6 +146,11 @@ def page_url(path: str, query: Mapping[str, Any]) -> Callable[..., str]:
     return lambda n: f"{path}?" + urlencode({**query, "page_no": n})
 
 
+def query_texts(request: Request, names: Iterable[str]) -> dict[str, str]:
+    """A list's text filters as the query gives them ("" for a missing one)."""
+    return {name: request.query_params.get(name, "") for name in names}
+
+
 def given(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     """The filters of a list that were filled in (for its links)."""
     return {k: v for k, v in pairs if v}

@@ -18,10 +18,11 @@ from api.viewer import studies
 from api.viewer.controllers import viewer_url
 from kernel.errors import AppError, BadRequest
 from ui import i18n
-from ui.pages import PageController, given, page, page_url, user_of
+from ui.pages import PageController, given, page, page_url, query_texts, user_of
 
 MAX_COMPARE = 4
 UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+STUDY_FILTERS = ("patient_id", "patient_name", "date_from", "date_to", "modality")
 
 
 def _dicom_date(value: str) -> str:
@@ -41,23 +42,15 @@ class StudyPages(PageController):
     path = "/studies"
 
     @get("/", opt=phi("study.list", "study"))
-    async def index(
-        self,
-        request: Request,
-        patient_id: str = "",
-        patient_name: str = "",
-        date_from: str = "",
-        date_to: str = "",
-        modality: str = "",
-        page_no: int = 1,
-    ) -> Template:
+    async def index(self, request: Request, page_no: int = 1) -> Template:
         actor = user_of(request, admin_login=True)
+        raw = query_texts(request, STUDY_FILTERS)
         filters = studies.StudyFilter(
-            patient_id=patient_id[:64],
-            patient_name=patient_name[:64],
-            date_from=date_from,
-            date_to=date_to,
-            modality=modality[:16],
+            patient_id=raw["patient_id"][:64],
+            patient_name=raw["patient_name"][:64],
+            date_from=raw["date_from"],
+            date_to=raw["date_to"],
+            modality=raw["modality"][:16],
             page=page_no,
         )
         result: studies.StudyPage | None = None
@@ -66,15 +59,7 @@ class StudyPages(PageController):
             result = await studies.list_studies(ctx_of(request), actor, filters)
         except BadRequest as exc:
             problem = exc.text(i18n.language(request))
-        query = given(
-            [
-                ("patient_id", patient_id),
-                ("patient_name", patient_name),
-                ("date_from", date_from),
-                ("date_to", date_to),
-                ("modality", modality),
-            ]
-        )
+        query = given(raw.items())
         return await page(
             request,
             "studies/list.html",
