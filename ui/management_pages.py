@@ -36,6 +36,7 @@ from ui.pages import (
     last_page,
     page,
     page_url,
+    query_texts,
     rows_or_page,
 )
 
@@ -119,22 +120,18 @@ class ManagementPages(PageController):
         )
 
     @get("/doctors")
-    async def doctors(
-        self,
-        request: Request,
-        q: str = "",
-        status: str = "",
-        department_id: str = "",
-        page_no: str = "1",
-    ) -> Template:
+    async def doctors(self, request: Request, page_no: str = "1") -> Template:
         actor = admin_of(request, HOSPITAL_ADMIN)
-        status = status if status in people.DOCTOR_STATUSES else ""
-        number = int_or_none(page_no) or 1
-        dept = int_or_none(department_id)
+        filters = query_texts(request, ("q", "status", "department_id"))
+        if filters["status"] not in people.DOCTOR_STATUSES:
+            filters["status"] = ""
         result = await people.list_doctors(
-            actor, q=q, status=status, department_id=dept, page=number
+            actor,
+            q=filters["q"],
+            status=filters["status"],
+            department_id=int_or_none(filters["department_id"]),
+            page=int_or_none(page_no) or 1,
         )
-        filters = {"q": q, "status": status, "department_id": department_id}
         return await page(
             request,
             "manage/doctors.html",
