@@ -11,23 +11,19 @@ topic, and every few seconds while a retrieval is still moving.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
-from litestar import Controller, Request, get
-from litestar.response import Redirect, Template
+from litestar import Request, get
+from litestar.response import Template
 
 from api.archive import service
 from api.auth import ctx_of
+from api.management import hospitals
 from api.phi import phi
 from states.retrieval import OPEN_STATES
-from store.scoping import audit_clause, sees_patient_data, visible
-from store.tables import AuditLog, Hospital
+from store.scoping import audit_clause, sees_patient_data
+from store.tables import AuditLog
 from store.uow import Actor
-from store.zones import hospital_zone
-from ui import i18n
 from ui.management_pages import human_bytes
-from ui.pages import page, to_login
+from ui.pages import PageController, admin_of, fragment, hospital_topics, local_clock, page
 
 
 def pn(value: str) -> str:
@@ -36,29 +32,6 @@ def pn(value: str) -> str:
     alphabetic = " ".join(part for part in groups[0].split("^") if part)
     ideographic = "".join(groups[1].split("^")) if len(groups) > 1 else ""
     return " ".join(part for part in (alphabetic, ideographic) if part)
-
-
-def _admin(request: Request) -> Actor | Redirect:
-    actor = request.scope.get("user")
-    if not isinstance(actor, Actor) or not actor.is_admin or actor.realm != "admin":
-        return to_login(request, admin=True)
-    return actor
-
-
-async def _clock(actor: Actor) -> Callable[[str | None], str]:
-    zone = await hospital_zone(actor.hospital_id)
-
-    def when(value: str | None) -> str:
-        if not value:
-            return ""
-        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-    return when
-
-
-async def _topics(actor: Actor) -> list[str]:
-    rows = await visible(Hospital, actor, Hospital.id)
-    return [f"hospital:{r['id']}" for r in rows][:50]
 
 
 async def _last_runs(actor: Actor) -> dict[int, dict]:
@@ -76,15 +49,12 @@ async def _last_runs(actor: Actor) -> dict[int, dict]:
     return latest
 
 
-class ArchivePages(Controller):
-    include_in_schema = False
+class ArchivePages(PageController):
     path = "/manage"
 
     @get("/archive", opt=phi("study.list", "study", mixed=True))
-    async def archive(self, request: Request, q: str = "") -> Template | Redirect:
-        actor = _admin(request)
-        if isinstance(actor, Redirect):
-            return actor
+    async def archive(self, request: Request, q: str = "") -> Template:
+        actor = admin_of(request)
         ctx = ctx_of(request)
         patients = sees_patient_data(actor)  # the alliance admin: the policies only
         return await page(
@@ -98,9 +68,9 @@ class ArchivePages(Controller):
             details=await self._details(actor, 100) if patients else {},
             open_states=OPEN_STATES,
             last_runs=await _last_runs(actor),
-            topics=await _topics(actor) if patients else [],
+            topics=hospital_topics(await hospitals.list_hospitals(actor)) if patients else [],
             q=q,
-            when=await _clock(actor),
+            when=await local_clock(actor),
             human_bytes=human_bytes,
             pn=pn,
         )
@@ -110,28 +80,22 @@ class ArchivePages(Controller):
         return await service.histories(ids)
 
     @get("/archive/retrievals", opt=phi("retrieval.list", "retrieval"))
-    async def retrievals(self, request: Request) -> Template | Redirect:
+    async def retrievals(self, request: Request) -> Template:
         """The retrievals table alone (htmx fragment)."""
-        actor = _admin(request)
-        if isinstance(actor, Redirect):
-            return actor
-        return Template(
-            template_name="archive/_retrievals.html",
-            context={
-                **i18n.context(request),
-                "retrievals": await service.list_retrievals(actor, limit=100),
-                "details": await self._details(actor, 100),
-                "open_states": OPEN_STATES,
-                "when": await _clock(actor),
-                "pn": pn,
-            },
+        actor = admin_of(request)
+        return fragment(
+            request,
+            "archive/_retrievals.html",
+            retrievals=await service.list_retrievals(actor, limit=100),
+            details=await self._details(actor, 100),
+            open_states=OPEN_STATES,
+            when=await local_clock(actor),
+            pn=pn,
         )
 
     @get("/data", opt=phi("study.list", "study"))
-    async def data(self, request: Request, q: str = "") -> Template | Redirect:
-        actor = _admin(request)
-        if isinstance(actor, Redirect):
-            return actor
+    async def data(self, request: Request, q: str = "") -> Template:
+        actor = admin_of(request)
         ctx = ctx_of(request)
         return await page(
             request,
@@ -140,7 +104,7 @@ class ArchivePages(Controller):
             deleted=await service.list_studies(ctx, "", "", 0, 100, deleted=True),
             editable=actor.kind == "hospital_admin",
             q=q,
-            when=await _clock(actor),
+            when=await local_clock(actor),
             human_bytes=human_bytes,
             pn=pn,
         )

@@ -4,11 +4,9 @@ the lists update live by re-fetching their fragment when an event arrives."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.response import Redirect, Template
 
 from api.accounts import service as accounts
@@ -21,37 +19,17 @@ from kernel.domain import Module
 from kernel.errors import Forbidden
 from states.consultation import CONSULTATION
 from store.uow import Actor
-from store.zones import hospital_zone
 from ui import i18n
 from ui.labels import consultation as texts
-from ui.pages import page, to_login
+from ui.pages import GoTo, PageController, admin_of, local_clock, page, user_of
 
 LOG_PAGE_SIZE = 50
 
 
-def _actor(request: Request) -> Actor | None:
-    actor = request.scope.get("user")
-    return actor if isinstance(actor, Actor) else None
-
-
-async def _clock(actor: Actor) -> Callable[[str | None], str]:
-    """Format ISO times in the viewer's hospital time zone."""
-    zone = await hospital_zone(actor.hospital_id)
-
-    def when(value: str | None) -> str:
-        if not value:
-            return ""
-        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-    return when
-
-
-async def _doctor(request: Request) -> Actor | Redirect:
-    actor = _actor(request)
-    if actor is None:
-        return to_login(request)
+async def _doctor(request: Request) -> Actor:
+    actor = user_of(request)
     if actor.realm == accounts.REALM_ADMIN:
-        return Redirect("/manage/consultations")
+        raise GoTo(Redirect("/manage/consultations"))
     if not await module_enabled(actor.hospital_id, Module.consultation):
         raise Forbidden("The module 'consultation' is switched off for your hospital.")
     return actor
@@ -84,7 +62,7 @@ async def _room(request: Request, actor: Actor, data: ConsultationRead) -> dict[
         "timeline": await service.timeline(actor, data.id),
         "diagram": diagram(data.state),
         "experts": experts,
-        "when": await _clock(actor),
+        "when": await local_clock(actor),
         "topics": [f"case:consultation:{data.id}"],
         **texts.labels(),
     }
@@ -94,19 +72,15 @@ async def _lists(actor: Actor) -> dict[str, Any]:
     return {
         "mine": await service.mine(actor),
         "reviews": await service.reviews(actor),
-        "when": await _clock(actor),
+        "when": await local_clock(actor),
         **texts.labels(),
     }
 
 
-class ConsultationPages(Controller):
-    include_in_schema = False
-
+class ConsultationPages(PageController):
     @get("/consultations", opt=LIST)
-    async def index(self, request: Request) -> Template | Redirect:
+    async def index(self, request: Request) -> Template:
         actor = await _doctor(request)
-        if isinstance(actor, Redirect):
-            return actor
         return await page(
             request,
             "consultations/index.html",
@@ -116,34 +90,26 @@ class ConsultationPages(Controller):
         )
 
     @get("/consultations/lists", opt=LIST)
-    async def lists(self, request: Request) -> Template | Redirect:
+    async def lists(self, request: Request) -> Template:
         actor = await _doctor(request)
-        if isinstance(actor, Redirect):
-            return actor
         return await page(request, "consultations/_lists.html", **await _lists(actor))
 
     @get("/consultations/{consultation_id:int}", opt=VIEW)
-    async def room(self, request: Request, consultation_id: int) -> Template | Redirect:
+    async def room(self, request: Request, consultation_id: int) -> Template:
         actor = await _doctor(request)
-        if isinstance(actor, Redirect):
-            return actor
         data = await service.view(ctx_of(request), consultation_id)
         return await page(request, "consultations/room.html", **await _room(request, actor, data))
 
     @get("/consultations/{consultation_id:int}/live")
-    async def room_live(self, request: Request, consultation_id: int) -> Template | Redirect:
+    async def room_live(self, request: Request, consultation_id: int) -> Template:
         """The room's changing parts (no patient identifiers), re-fetched on each event."""
         actor = await _doctor(request)
-        if isinstance(actor, Redirect):
-            return actor
         data = await service.read(actor, consultation_id)
         return await page(request, "consultations/_live.html", **await _room(request, actor, data))
 
     @get("/manage/consultations", opt=LOG)
-    async def log(self, request: Request, q: str = "", offset: int = 0) -> Template | Redirect:
-        actor = _actor(request)
-        if actor is None or actor.realm != accounts.REALM_ADMIN or not actor.is_admin:
-            return to_login(request, admin=True)
+    async def log(self, request: Request, q: str = "", offset: int = 0) -> Template:
+        actor = admin_of(request)
         offset = max(offset, 0)
         result = await service.log(actor, q, offset, LOG_PAGE_SIZE)
         return await page(
@@ -153,6 +119,6 @@ class ConsultationPages(Controller):
             q=q,
             offset=offset,
             size=LOG_PAGE_SIZE,
-            when=await _clock(actor),
+            when=await local_clock(actor),
             **texts.labels(),
         )

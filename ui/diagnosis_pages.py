@@ -9,19 +9,17 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from litestar import Controller, Request, get
-from litestar.response import Redirect, Template
+from litestar import Request, get
+from litestar.response import Template
 
 from api.auth import ctx_of
 from api.diagnosis import service
 from api.diagnosis.service import SENDABLE_STATUSES
 from api.phi import phi
 from store.uow import Actor
-from store.zones import hospital_zone
-from ui import i18n
-from ui.exam_pages import clock, exam_reader
+from ui.exam_pages import exam_reader
 from ui.labels.diagnosis import EVENT_LABELS, STATE_LABELS
-from ui.pages import page
+from ui.pages import PageController, fragment, local_clock, page, signed_in
 
 PAGE_SIZE = 30
 FILTER_STATES = ("open", *STATE_LABELS)
@@ -48,21 +46,16 @@ async def _list_context(
         "rows_url": "/diagnosis/rows?" + urlencode({**query, "cursor": cursor}),
         "state_labels": STATE_LABELS,
         "filter_states": FILTER_STATES,
-        "when": clock(await hospital_zone(actor.hospital_id)),
+        "when": await local_clock(actor),
     }
 
 
-class DiagnosisPages(Controller):
-    include_in_schema = False
+class DiagnosisPages(PageController):
     path = "/"
 
     @get("/diagnosis", opt=phi("diagnosis_request.list", "diagnosis_request"))
-    async def index(
-        self, request: Request, box: str = "incoming", cursor: str = ""
-    ) -> Template | Redirect:
+    async def index(self, request: Request, box: str = "incoming", cursor: str = "") -> Template:
         actor = await exam_reader(request)
-        if isinstance(actor, Redirect):
-            return actor
         state = request.query_params.get("state", "")
         context = await _list_context(request, actor, box, state, cursor)
         return await page(request, "diagnosis/index.html", **context, topics=_topics(actor))
@@ -70,13 +63,10 @@ class DiagnosisPages(Controller):
     @get("/diagnosis/rows", opt=phi("diagnosis_request.list", "diagnosis_request"))
     async def rows(self, request: Request, box: str = "incoming", cursor: str = "") -> Template:
         """The list alone: what the live refresh swaps in."""
-        actor = await exam_reader(request)
-        if isinstance(actor, Redirect):
+        if signed_in(request) is None:
             # logged out: the fragment says so (in the reader's language), no 500
-            return Template(
-                template_name="diagnosis/_rows.html",
-                context={**i18n.context(request), "requests": []},
-            )
+            return fragment(request, "diagnosis/_rows.html", requests=[])
+        actor = await exam_reader(request)
         state = request.query_params.get("state", "")
         context = await _list_context(request, actor, box, state, cursor)
         return await page(request, "diagnosis/_rows.html", **context)
@@ -86,9 +76,9 @@ class DiagnosisPages(Controller):
         opt=phi("diagnosis_request.view", "examination", "exam_id"),
     )
     async def panel(self, request: Request, exam_id: int) -> Template:
-        actor = await exam_reader(request)
-        if isinstance(actor, Redirect):
+        if signed_in(request) is None:
             return Template(template_name="diagnosis/_login.html")
+        actor = await exam_reader(request)
         exam, current, earlier = await service.for_examination(ctx_of(request), exam_id)
         owner = actor.hospital_id == exam["hospital"]
         may_send = (
@@ -110,5 +100,5 @@ class DiagnosisPages(Controller):
             state_labels=STATE_LABELS,
             event_labels=EVENT_LABELS,
             topics=_topics(actor),
-            when=clock(await hospital_zone(actor.hospital_id)),
+            when=await local_clock(actor),
         )

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.response import Redirect, Template
 
 from api.dictionaries import dictionaries as dicts
 from api.dictionaries import knowledge, templates
 from api.management import departments
 from kernel.errors import NotFound
-from ui.management_pages import HOSPITAL_ADMIN, _admin
-from ui.pages import page
+from ui.pages import HOSPITAL_ADMIN, PageController, admin_of, last_page, page
 
 KINDS = {
     "check-items": ("Check items", dicts.list_check_items),
@@ -33,8 +32,7 @@ async def _listing(kind: str, actor: Any, query: dicts.ListQuery) -> Any:
     return await KINDS[kind][1](actor, query)  # type: ignore[misc]
 
 
-class DictionaryPages(Controller):
-    include_in_schema = False
+class DictionaryPages(PageController):
     path = "/manage/dictionaries"
 
     @get("/")
@@ -42,12 +40,8 @@ class DictionaryPages(Controller):
         return Redirect("/manage/dictionaries/check-items")
 
     @get("/{kind:str}")
-    async def listing(
-        self, request: Request, kind: str, q: str = "", page_no: int = 1
-    ) -> Template | Redirect:
-        actor = _admin(request, HOSPITAL_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
+    async def listing(self, request: Request, kind: str, q: str = "", page_no: int = 1) -> Template:
+        actor = admin_of(request, HOSPITAL_ADMIN)
         if kind not in KINDS:
             raise NotFound(f"There is no dictionary {kind[:40]!r}.")
         query = dicts.ListQuery(q, max(page_no, 1), PER_PAGE)
@@ -62,22 +56,19 @@ class DictionaryPages(Controller):
             result=result,
             q=q,
             page_no=query.page,
-            pages=max(1, -(-result.total // PER_PAGE)),
+            pages=last_page(result.total, PER_PAGE),
             device_types=(await dicts.list_coded(dicts.DEVICE_TYPES, actor, all_rows)).items,
             body_parts=(await dicts.list_coded(dicts.BODY_PARTS, actor, all_rows)).items,
             categories=[c for c in dicts.EXAM_CATEGORIES if c],
         )
 
 
-class TemplatePages(Controller):
-    include_in_schema = False
+class TemplatePages(PageController):
     path = "/manage"
 
     @get("/templates")
-    async def template_list(self, request: Request) -> Template | Redirect:
-        actor = _admin(request, HOSPITAL_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
+    async def template_list(self, request: Request) -> Template:
+        actor = admin_of(request, HOSPITAL_ADMIN)
         items = await dicts.list_check_items(actor, dicts.ListQuery("", 1, 200, "true"))
         return await page(
             request,
@@ -92,12 +83,8 @@ class TemplatePages(Controller):
         )
 
     @get("/knowledge")
-    async def knowledge_list(
-        self, request: Request, q: str = "", page_no: int = 1
-    ) -> Template | Redirect:
-        actor = _admin(request, HOSPITAL_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
+    async def knowledge_list(self, request: Request, q: str = "", page_no: int = 1) -> Template:
+        actor = admin_of(request, HOSPITAL_ADMIN)
         result = await knowledge.search(
             actor, q[:200], "", max(page_no, 1), PER_PAGE, with_inactive=True
         )
@@ -109,5 +96,5 @@ class TemplatePages(Controller):
             result=result,
             q=q,
             page_no=result.page,
-            pages=max(1, -(-result.total // PER_PAGE)),
+            pages=last_page(result.total, PER_PAGE),
         )

@@ -14,11 +14,10 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.di import Provide
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from api.auth import ctx_of, module_enabled
 from api.exams import choices, columns, search
@@ -28,39 +27,23 @@ from api.exams.schemas import ExamRead
 from api.phi import phi
 from kernel.domain import Module
 from kernel.errors import Forbidden
-from store.examinations import STATUSES, hospital_zone
+from store.examinations import STATUSES
 from store.uow import Actor
 from ui.labels.exams import COLUMN_LABELS, STATUS_LABELS
-from ui.pages import page, to_login
+from ui.pages import PageController, hospital_topics, local_clock, page, user_of
 
 MODALITIES = ("CT", "MR", "DX", "CR", "DR", "US", "MG", "XA", "RF", "NM", "PT", "ES", "OT")
 CATEGORIES = ("outpatient", "inpatient", "physical", "emergency")
 
 
-def _actor(request: Request) -> Actor | None:
-    actor = request.scope.get("user")
-    return actor if isinstance(actor, Actor) else None
-
-
-async def exam_reader(request: Request) -> Actor | Redirect:
+async def exam_reader(request: Request) -> Actor:
     """The signed-in user who may read examinations (doctors of a hospital with remote
-    diagnosis, hospital administrators), or the way to the login page. The alliance
+    diagnosis, hospital administrators), or on to the login page. The alliance
     administrator is refused by the routes' declaration (``api.phi``)."""
-    actor = _actor(request)
-    if actor is None:
-        return to_login(request)
+    actor = user_of(request)
     if not actor.is_admin and not await module_enabled(actor.hospital_id, Module.remote_diagnosis):
         raise Forbidden("The module 'remote_diagnosis' is switched off for your hospital.")
     return actor
-
-
-def clock(zone: ZoneInfo) -> Callable[[str | None], str]:
-    def when(value: str | None) -> str:
-        if not value:
-            return ""
-        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-    return when
 
 
 def age(exam: ExamRead) -> str:
@@ -123,7 +106,7 @@ async def _list_context(request: Request, actor: Actor, query: ExamQuery) -> dic
                 {**given, "status": s} if s else {k: v for k, v in given.items() if k != "status"}
             )
         ),
-        "when": clock(await hospital_zone(actor.hospital_id)),
+        "when": await local_clock(actor),
         "cell": cell,
         "column_labels": COLUMN_LABELS,
         "status_labels": STATUS_LABELS,
@@ -131,16 +114,13 @@ async def _list_context(request: Request, actor: Actor, query: ExamQuery) -> dic
     }
 
 
-class ExamPages(Controller):
-    include_in_schema = False
+class ExamPages(PageController):
     path = "/exams"
     dependencies = {"exam_query": Provide(provide_exam_query)}
 
     @get("/", opt=phi("exam.list", "examination"))
-    async def index(self, request: Request, exam_query: ExamQuery) -> Template | Redirect:
+    async def index(self, request: Request, exam_query: ExamQuery) -> Template:
         actor = await exam_reader(request)
-        if isinstance(actor, Redirect):
-            return actor
         context = await _list_context(request, actor, exam_query)
         departments = await choices.departments(actor)
         hospitals = await choices.hospitals(actor)
@@ -152,7 +132,7 @@ class ExamPages(Controller):
             hospitals=hospitals,
             modalities=MODALITIES,
             categories=CATEGORIES,
-            topics=[f"hospital:{h['id']}" for h in hospitals][:50],
+            topics=hospital_topics(hospitals),
             filters_open=any(
                 v and k not in ("q", "sort", "order", "limit") for k, v in context["given"].items()
             )
@@ -161,20 +141,16 @@ class ExamPages(Controller):
         )
 
     @get("/rows", opt=phi("exam.list", "examination"))
-    async def rows(self, request: Request, exam_query: ExamQuery) -> Template | Redirect:
+    async def rows(self, request: Request, exam_query: ExamQuery) -> Template:
         """The counts and the table alone: what the live refresh swaps in."""
         actor = await exam_reader(request)
-        if isinstance(actor, Redirect):
-            return actor
         return await page(
             request, "exams/_rows.html", **await _list_context(request, actor, exam_query)
         )
 
     @get("/{exam_id:int}", opt=phi("exam.view", "examination", "exam_id"))
-    async def detail(self, request: Request, exam_id: int) -> Template | Redirect:
+    async def detail(self, request: Request, exam_id: int) -> Template:
         actor = await exam_reader(request)
-        if isinstance(actor, Redirect):
-            return actor
         exam = await search.view(ctx_of(request), exam_id)
         editable = actor.is_admin and actor.realm == "admin" and not exam.shared
         check_items: list[dict[str, Any]] = []
@@ -190,6 +166,6 @@ class ExamPages(Controller):
             departments=departments,
             categories=CATEGORIES,
             age=age(exam),
-            when=clock(await hospital_zone(actor.hospital_id)),
+            when=await local_clock(actor),
             status_labels=STATUS_LABELS,
         )

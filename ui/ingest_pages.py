@@ -11,26 +11,21 @@ patched in place); a step of a run re-fetches the table fragment.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.params import Parameter
-from litestar.response import Redirect, Template
+from litestar.response import Template
 
 from api.auth import ctx_of
 from api.ingest import nodes, service
+from api.management.hospitals import list_hospitals as hospital_list
 from api.phi import patient_only, phi
 from kernel.settings import get_settings
 from states.migration import PIPELINE, MigrationState
-from store.scoping import visible
-from store.tables import Hospital
 from store.uow import Actor
-from store.zones import hospital_zone
-from ui import i18n
 from ui.management_pages import human_bytes
-from ui.pages import page, to_login
+from ui.pages import PageController, admin_of, fragment, hospital_topics, local_clock, page
 
 OPEN_STATES = [
     s.value for s in MigrationState if s not in (MigrationState.notified, MigrationState.failed)
@@ -38,96 +33,55 @@ OPEN_STATES = [
 ITEM_STATUSES = ["received", "stored", "duplicate", "new_version", "refused", "failed"]
 
 
-def _admin(request: Request) -> Actor | Redirect:
-    actor = request.scope.get("user")
-    if not isinstance(actor, Actor) or not actor.is_admin or actor.realm != "admin":
-        return to_login(request, admin=True)
-    return actor
-
-
-async def _clock(actor: Actor) -> Callable[[str | None], str]:
-    zone = await hospital_zone(actor.hospital_id)
-
-    def when(value: str | None) -> str:
-        if not value:
-            return ""
-        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
-
-    return when
-
-
-async def _hospitals(actor: Actor) -> list[dict[str, Any]]:
-    return list(await visible(Hospital, actor, Hospital.id, Hospital.name).order_by(Hospital.id))
-
-
-def _common(actor: Actor) -> dict[str, Any]:
+async def _common(actor: Actor) -> dict[str, Any]:
+    """What every migration page shows with: sizes, open states, the viewer's kind and
+    clock."""
     return {
         "human_bytes": human_bytes,
         "open_states": OPEN_STATES,
         "is_alliance": actor.kind == "alliance_admin",
+        "when": await local_clock(actor, seconds=True),
     }
 
 
-class IngestPages(Controller):
-    include_in_schema = False
+class IngestPages(PageController):
     path = "/manage"
 
-    @get("/migrations", opt=patient_only())
+    @get(["/migrations", "/migrations/table"], opt=patient_only())
     async def runs(
         self,
         request: Request,
         run_state: Annotated[str, Parameter(query="state")] = "",
         source: str = "",
         offset: int = 0,
-    ) -> Template | Redirect:
-        actor = _admin(request)
-        if isinstance(actor, Redirect):
-            return actor
-        hospitals = await _hospitals(actor)
+    ) -> Template:
+        """The runs page, or at ``/migrations/table`` its runs table alone (htmx fragment)."""
+        actor = admin_of(request)
+        context = {
+            "runs": await service.list_runs(actor, run_state, source, offset),
+            **await _common(actor),
+        }
+        if request.url.path.rstrip("/").endswith("/table"):
+            return fragment(request, "ingest/_runs.html", **context)
+        hospitals = await hospital_list(actor)
         return await page(
             request,
             "ingest/runs.html",
-            runs=await service.list_runs(actor, run_state, source, offset),
             hospitals=hospitals,
-            topics=[f"hospital:{h['id']}" for h in hospitals][:50],
+            topics=hospital_topics(hospitals),
             state=run_state,
             source=source,
             states=service.STATES,
             sources=service.SOURCES,
             max_upload=get_settings().ingest.max_upload_bytes,
-            when=await _clock(actor),
-            **_common(actor),
-        )
-
-    @get("/migrations/table", opt=patient_only())
-    async def runs_table(
-        self,
-        request: Request,
-        run_state: Annotated[str, Parameter(query="state")] = "",
-        source: str = "",
-        offset: int = 0,
-    ) -> Template | Redirect:
-        """The runs table alone (htmx fragment)."""
-        actor = _admin(request)
-        if isinstance(actor, Redirect):
-            return actor
-        return Template(
-            template_name="ingest/_runs.html",
-            context={
-                **i18n.context(request),
-                "runs": await service.list_runs(actor, run_state, source, offset),
-                "when": await _clock(actor),
-                **_common(actor),
-            },
+            **context,
         )
 
     @get("/migrations/{run_id:int}", opt=phi("migration.read", "migration", "run_id"))
     async def run(
         self, request: Request, run_id: int, status: str = "", offset: int = 0
-    ) -> Template | Redirect:
-        actor = _admin(request)
-        if isinstance(actor, Redirect):
-            return actor
+    ) -> Template:
+        actor = admin_of(request)
         detail = await service.run_detail(ctx_of(request), run_id, status, offset)
         return await page(
             request,
@@ -139,8 +93,7 @@ class IngestPages(Controller):
             statuses=ITEM_STATUSES,
             pipeline=[trigger for trigger, _ in PIPELINE],
             topics=[f"case:migration:{run_id}"],
-            when=await _clock(actor),
-            **_common(actor),
+            **await _common(actor),
         )
 
     @get("/migration-log", opt=phi("migration_log.read", "migration_log"))
@@ -152,10 +105,8 @@ class IngestPages(Controller):
         hospital_id: int | None = None,
         q: str = "",
         offset: int = 0,
-    ) -> Template | Redirect:
-        actor = _admin(request)
-        if isinstance(actor, Redirect):
-            return actor
+    ) -> Template:
+        actor = admin_of(request)
         ctx = ctx_of(request)
         log_page = await service.migration_log(ctx, date_from, date_to, hospital_id, q, offset)
         query = {"date_from": date_from, "date_to": date_to, "q": q}
@@ -165,31 +116,28 @@ class IngestPages(Controller):
             request,
             "ingest/log.html",
             log=log_page,
-            hospitals=await _hospitals(actor),
+            hospitals=await hospital_list(actor),
             date_from=date_from,
             date_to=date_to,
             hospital_id=hospital_id,
             q=q,
             query="&".join(f"{k}={v}" for k, v in query.items() if v),
-            when=await _clock(actor),
-            **_common(actor),
+            **await _common(actor),
         )
 
     @get("/dicom-nodes")
-    async def dicom_nodes(self, request: Request) -> Template | Redirect:
-        actor = _admin(request)
-        if isinstance(actor, Redirect):
-            return actor
+    async def dicom_nodes(self, request: Request) -> Template:
+        actor = admin_of(request)
         settings = get_settings()
         return await page(
             request,
             "ingest/nodes.html",
             nodes=await nodes.list_nodes(ctx_of(request)),
-            hospitals=await _hospitals(actor),
+            hospitals=await hospital_list(actor),
             receiver={
                 "ae_title": settings.dicom.ae_title,
                 "host": settings.dicom.host or settings.server.host,
                 "port": settings.dicom.port,
             },
-            **_common(actor),
+            **await _common(actor),
         )

@@ -8,32 +8,39 @@ Not logged in as an admin → the administrator login; an admin of the other kin
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.di import Provide
 from litestar.response import Redirect, Template
 
 from api.auth import ctx_of
-from api.bounds import INT32_MAX
 from api.management import audit, people, roles, service
 from api.management.controllers import AUDIT_READ
 from api.management.departments import list_departments
 from api.management.hospitals import get_hospital, list_hospitals
 from kernel.domain import Module, Permission
-from kernel.errors import AppError, Forbidden
+from kernel.errors import AppError
 from kernel.settings import get_settings
 from store.scoping import hospital_figures
 from store.uow import Actor
 from ui import i18n
 from ui.labels.audit import AUDIT_TARGETS
-from ui.pages import page, to_login
-
-ALLIANCE_ADMIN = "alliance_admin"
-HOSPITAL_ADMIN = "hospital_admin"
+from ui.pages import (
+    ALLIANCE_ADMIN,
+    HOSPITAL_ADMIN,
+    PageController,
+    admin_of,
+    clock,
+    int_or_none,
+    last_page,
+    page,
+    page_url,
+    query_texts,
+    rows_or_page,
+)
 
 PERMISSION_LABELS: dict[str, str] = {
     Permission.report_write.value: "Write reports",
@@ -60,62 +67,39 @@ def human_bytes(n: int) -> str:
     return f"{size:.1f} TB"
 
 
-def _admin(request: Request, kind: str | None = None) -> Actor | Redirect:
-    """The admin behind this page, or the way to the administrator login."""
-    actor = request.scope.get("user")
-    if not isinstance(actor, Actor) or not actor.is_admin or actor.realm != "admin":
-        return to_login(request, admin=True)
-    if kind == ALLIANCE_ADMIN and actor.kind != ALLIANCE_ADMIN:
-        raise Forbidden("This page is for alliance administrators.")
-    if kind == HOSPITAL_ADMIN and actor.kind != HOSPITAL_ADMIN:
-        raise Forbidden(
-            "This page is for hospital administrators; an alliance administrator manages "
-            "hospitals and their administrators."
-        )
-    return actor
+async def _hospital_page(
+    request: Request, actor: Actor, hospital_id: int, editable: bool
+) -> Template:
+    """A hospital's page: its own admin's home (read only), or the alliance admin's view
+    of one hospital (editable, with its administrators)."""
+    return await page(
+        request,
+        "manage/hospital.html",
+        hospital=await get_hospital(actor, hospital_id),
+        figures=(await hospital_figures(actor)).get(hospital_id),
+        modules=[m.value for m in Module],
+        department_count=len(await list_departments(actor, hospital_id)),
+        doctor_count=await people.count_doctors(actor, hospital_id),
+        admins=await people.list_admins(actor, hospital_id) if editable else [],
+        editable=editable,
+        human_bytes=human_bytes,
+        logo_max_bytes=get_settings().server.logo_max_bytes,
+    )
 
 
-def _int_or_none(value: str) -> int | None:
-    """A filter's id, or None for anything else (also beyond what an id column holds)."""
-    value = value.strip()
-    if not (value.isascii() and value.isdigit()) or int(value) > INT32_MAX:
-        return None
-    return int(value)
-
-
-class ManagementPages(Controller):
-    include_in_schema = False
+class ManagementPages(PageController):
     path = "/manage"
 
     @get("/")
     async def home(self, request: Request) -> Template | Redirect:
-        actor = _admin(request)
-        if isinstance(actor, Redirect):
-            return actor
+        actor = admin_of(request)
         if actor.kind == ALLIANCE_ADMIN:
             return Redirect("/manage/hospitals")
-        hospital = await get_hospital(actor, service.own_hospital(actor))
-        departments = await list_departments(actor)
-        doctors = await people.list_doctors(actor)
-        return await page(
-            request,
-            "manage/hospital.html",
-            hospital=hospital,
-            figures=(await hospital_figures(actor)).get(hospital.id),
-            modules=[m.value for m in Module],
-            department_count=len(departments),
-            doctor_count=doctors.total,
-            admins=[],
-            editable=False,
-            human_bytes=human_bytes,
-            logo_max_bytes=get_settings().server.logo_max_bytes,
-        )
+        return await _hospital_page(request, actor, service.own_hospital(actor), editable=False)
 
     @get("/hospitals")
-    async def hospitals(self, request: Request) -> Template | Redirect:
-        actor = _admin(request, ALLIANCE_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
+    async def hospitals(self, request: Request) -> Template:
+        actor = admin_of(request, ALLIANCE_ADMIN)
         return await page(
             request,
             "manage/hospitals.html",
@@ -126,54 +110,30 @@ class ManagementPages(Controller):
         )
 
     @get("/hospitals/{hospital_id:int}")
-    async def hospital(self, request: Request, hospital_id: int) -> Template | Redirect:
-        actor = _admin(request, ALLIANCE_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
-        hospital = await get_hospital(actor, hospital_id)
-        return await page(
-            request,
-            "manage/hospital.html",
-            hospital=hospital,
-            figures=(await hospital_figures(actor)).get(hospital_id),
-            modules=[m.value for m in Module],
-            department_count=len(await list_departments(actor, hospital_id)),
-            doctor_count=await people.count_doctors(actor, hospital_id),
-            admins=await people.list_admins(actor, hospital_id),
-            editable=True,
-            human_bytes=human_bytes,
-            logo_max_bytes=get_settings().server.logo_max_bytes,
-        )
+    async def hospital(self, request: Request, hospital_id: int) -> Template:
+        actor = admin_of(request, ALLIANCE_ADMIN)
+        return await _hospital_page(request, actor, hospital_id, editable=True)
 
     @get("/departments")
-    async def departments(self, request: Request) -> Template | Redirect:
-        actor = _admin(request, HOSPITAL_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
+    async def departments(self, request: Request) -> Template:
+        actor = admin_of(request, HOSPITAL_ADMIN)
         return await page(
             request, "manage/departments.html", departments=await list_departments(actor)
         )
 
     @get("/doctors")
-    async def doctors(
-        self,
-        request: Request,
-        q: str = "",
-        status: str = "",
-        department_id: str = "",
-        page_no: str = "1",
-    ) -> Template | Redirect:
-        actor = _admin(request, HOSPITAL_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
-        status = status if status in people.DOCTOR_STATUSES else ""
-        number = _int_or_none(page_no) or 1
-        dept = _int_or_none(department_id)
+    async def doctors(self, request: Request, page_no: str = "1") -> Template:
+        actor = admin_of(request, HOSPITAL_ADMIN)
+        filters = query_texts(request, ("q", "status", "department_id"))
+        if filters["status"] not in people.DOCTOR_STATUSES:
+            filters["status"] = ""
         result = await people.list_doctors(
-            actor, q=q, status=status, department_id=dept, page=number
+            actor,
+            q=filters["q"],
+            status=filters["status"],
+            department_id=int_or_none(filters["department_id"]),
+            page=int_or_none(page_no) or 1,
         )
-        filters = {"q": q, "status": status, "department_id": department_id}
-        last_page = max(1, -(-result.total // result.page_size))
         return await page(
             request,
             "manage/doctors.html",
@@ -181,15 +141,13 @@ class ManagementPages(Controller):
             departments=await list_departments(actor),
             roles=await roles.list_roles(actor),
             filters=filters,
-            last_page=last_page,
-            page_url=lambda n: "/manage/doctors?" + urlencode({**filters, "page_no": n}),
+            last_page=last_page(result.total, result.page_size),
+            page_url=page_url("/manage/doctors", filters),
         )
 
     @get("/roles")
-    async def roles_page(self, request: Request) -> Template | Redirect:
-        actor = _admin(request, HOSPITAL_ADMIN)
-        if isinstance(actor, Redirect):
-            return actor
+    async def roles_page(self, request: Request) -> Template:
+        actor = admin_of(request, HOSPITAL_ADMIN)
         return await page(
             request,
             "manage/roles.html",
@@ -209,10 +167,8 @@ class ManagementPages(Controller):
         audit_query: audit.AuditQuery,
         before: str = "",
         after: str = "",
-    ) -> Template | Redirect:
-        actor = _admin(request)
-        if isinstance(actor, Redirect):
-            return actor
+    ) -> Template:
+        actor = admin_of(request)
         given = audit_query.given()
         context: dict[str, Any] = {
             "filters": asdict(audit_query),
@@ -224,8 +180,8 @@ class ManagementPages(Controller):
             context["result"] = await audit.list_audit(
                 ctx_of(request),
                 audit_query.parse(),
-                before=_int_or_none(before),
-                after=_int_or_none(after),
+                before=int_or_none(before),
+                after=int_or_none(after),
             )
         except AppError as exc:
             if exc.status_code != 400:
@@ -234,24 +190,11 @@ class ManagementPages(Controller):
         zone = ZoneInfo(await audit.time_zone_of(actor))
         context.update(
             time_zone=str(zone),
-            local_time=lambda iso: (
-                datetime.fromisoformat(iso).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
-            ),
+            local_time=clock(zone, seconds=True),
             page_url=lambda key, value: "/manage/audit?" + urlencode({**given, key: value}),
             hospitals=await list_hospitals(actor) if actor.kind == ALLIANCE_ADMIN else [],
             outcomes=audit.OUTCOMES,
             target_types=list(AUDIT_TARGETS),
             target_codes={f"target:{code}" for code in AUDIT_TARGETS},
         )
-        partial = request.headers.get("hx-request") == "true" and not request.headers.get(
-            "hx-history-restore-request"
-        )
-        if partial:
-            return Template(
-                template_name="manage/_audit_rows.html",
-                context={**i18n.context(request), **context},
-                headers={"Vary": "HX-Request"},
-            )
-        response = await page(request, "manage/audit.html", **context)
-        response.headers["Vary"] = "HX-Request"
-        return response
+        return await rows_or_page(request, "manage/_audit_rows.html", "manage/audit.html", context)

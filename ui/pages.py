@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import Cookie
@@ -12,25 +15,151 @@ from litestar.response import File, Redirect, Template
 
 from api.accounts import service
 from api.accounts.schemas import MeOut
+from api.bounds import INT32_MAX
+from kernel.errors import Forbidden
 from kernel.paths import UI_DIR
 from store.uow import Actor
+from store.zones import hospital_zone
 from ui import i18n
 
+ALLIANCE_ADMIN = "alliance_admin"
+HOSPITAL_ADMIN = "hospital_admin"
 
-def _actor(request: Request) -> Actor | None:
+
+def signed_in(request: Request) -> Actor | None:
+    """The signed-in user behind this request, if any."""
     actor = request.scope.get("user")
     return actor if isinstance(actor, Actor) else None
 
 
 async def page(request: Request, template: str, **context: Any) -> Template:
-    actor = _actor(request)
+    actor = signed_in(request)
     me: MeOut | None = await service.me(actor) if actor else None
     return Template(template_name=template, context={"me": me, **i18n.context(request), **context})
+
+
+def fragment(
+    request: Request, template: str, headers: dict[str, str] | None = None, **context: Any
+) -> Template:
+    """A part of a page (htmx swaps it in): the words, no header's ``me``."""
+    return Template(
+        template_name=template, context={**i18n.context(request), **context}, headers=headers
+    )
+
+
+async def rows_or_page(
+    request: Request, rows: str, template: str, context: dict[str, Any]
+) -> Template:
+    """A filtered list: its rows alone for htmx's own requests (not a history restore), else
+    the whole page; either way ``Vary: HX-Request`` so a cache keeps the two apart."""
+    if request.headers.get("hx-request") == "true" and not request.headers.get(
+        "hx-history-restore-request"
+    ):
+        return fragment(request, rows, headers={"Vary": "HX-Request"}, **context)
+    response = await page(request, template, **context)
+    response.headers["Vary"] = "HX-Request"
+    return response
 
 
 def to_login(request: Request, admin: bool = False) -> Redirect:
     target = "/admin/login" if admin else "/login"
     return Redirect(f"{target}?next={quote(request.url.path)}")
+
+
+class GoTo(Exception):
+    """Raised by a page's check of its user: the page answers with ``redirect`` (the login
+    page, or the page for this kind of user) instead of itself."""
+
+    def __init__(self, redirect: Redirect) -> None:
+        super().__init__()
+        self.redirect = redirect
+
+
+def _go(_: Request, exc: GoTo) -> Response:
+    return exc.redirect
+
+
+class PageController(Controller):
+    """A controller of pages: not in the API's schema, and a ``GoTo`` raised by the checks
+    below answers with its redirect."""
+
+    include_in_schema = False
+    exception_handlers = {GoTo: _go}
+
+
+def user_of(request: Request, admin_login: bool = False) -> Actor:
+    """The signed-in user, or on to the (administrator's) login page."""
+    actor = signed_in(request)
+    if actor is None:
+        raise GoTo(to_login(request, admin=admin_login))
+    return actor
+
+
+def admin_of(request: Request, kind: str | None = None) -> Actor:
+    """The admin behind a management page (of ``kind`` when given, else 403), or on to the
+    administrator login."""
+    actor = signed_in(request)
+    if actor is None or not actor.is_admin or actor.realm != "admin":
+        raise GoTo(to_login(request, admin=True))
+    if kind == ALLIANCE_ADMIN and actor.kind != ALLIANCE_ADMIN:
+        raise Forbidden("This page is for alliance administrators.")
+    if kind == HOSPITAL_ADMIN and actor.kind != HOSPITAL_ADMIN:
+        raise Forbidden(
+            "This page is for hospital administrators; an alliance administrator manages "
+            "hospitals and their administrators."
+        )
+    return actor
+
+
+def int_or_none(value: str) -> int | None:
+    """A filter's id, or None for anything else (also beyond what an id column holds)."""
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()) or int(value) > INT32_MAX:
+        return None
+    return int(value)
+
+
+def clock(zone: ZoneInfo, seconds: bool = False, empty: str = "") -> Callable[[str | None], str]:
+    """Format ISO times in ``zone`` (to the minute, or the second); ``empty`` for none."""
+    pattern = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+
+    def when(value: str | None) -> str:
+        if not value:
+            return empty
+        return datetime.fromisoformat(value).astimezone(zone).strftime(pattern)
+
+    return when
+
+
+async def local_clock(actor: Actor, seconds: bool = False) -> Callable[[str | None], str]:
+    """``clock`` in the time zone of the user's hospital."""
+    return clock(await hospital_zone(actor.hospital_id), seconds)
+
+
+def last_page(total: int, page_size: int) -> int:
+    """The number of the last page of a numbered list (1 for an empty one)."""
+    return max(1, -(-total // page_size))
+
+
+def page_url(path: str, query: Mapping[str, Any]) -> Callable[..., str]:
+    """``page_url(n)``: the list at ``path`` with ``query`` on its page ``n`` (``page_no``)."""
+    return lambda n: f"{path}?" + urlencode({**query, "page_no": n})
+
+
+def query_texts(request: Request, names: Iterable[str]) -> dict[str, str]:
+    """A list's text filters as the query gives them ("" for a missing one)."""
+    return {name: request.query_params.get(name, "") for name in names}
+
+
+def given(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The filters of a list that were filled in (for its links)."""
+    return {k: v for k, v in pairs if v}
+
+
+def hospital_topics(hospitals: Iterable[Any]) -> list[str]:
+    """The live topics of the hospitals a page shows (rows or records; at most 50)."""
+    ids = [h["id"] if isinstance(h, Mapping) else h.id for h in hospitals]
+    return [f"hospital:{i}" for i in ids][:50]
 
 
 def _unsafe_char(text: str) -> bool:
@@ -55,14 +184,10 @@ def safe_next(value: str | None, default: str) -> str:
     return value
 
 
-class AccountPages(Controller):
-    include_in_schema = False
-
+class AccountPages(PageController):
     @get("/")
     async def home(self, request: Request) -> Template | Redirect:
-        actor = _actor(request)
-        if actor is None:
-            return to_login(request)
+        actor = user_of(request)
         if actor.realm == service.REALM_ADMIN:
             return Redirect("/manage")
         me = await service.me(actor)
@@ -108,15 +233,13 @@ class AccountPages(Controller):
         return await page(request, "forgot.html")
 
     @get("/account/password")
-    async def password(self, request: Request, first: str | None = None) -> Template | Redirect:
-        if _actor(request) is None:
-            return to_login(request)
+    async def password(self, request: Request, first: str | None = None) -> Template:
+        user_of(request)
         return await page(request, "password.html", first=bool(first))
 
     @get("/qr/{token:str}")
-    async def qr_confirm(self, request: Request, token: str) -> Template | Redirect:
-        if _actor(request) is None:
-            return to_login(request)
+    async def qr_confirm(self, request: Request, token: str) -> Template:
+        user_of(request)
         return await page(request, "qr_confirm.html", token=token)
 
     @get("/lang/{lang:str}")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from litestar import Controller, Request, get
-from litestar.response import Redirect, Template
+from litestar import Request, get
+from litestar.response import Template
 
 from api.auth import ctx_of
 from api.exams import search as exams
@@ -19,20 +19,15 @@ from api.exams.priors import priors
 from api.phi import phi
 from api.reports import read as reports
 from api.reports.access import page_topic
-from store.zones import hospital_zone
-from ui.exam_pages import clock, exam_reader
+from ui.exam_pages import exam_reader
 from ui.labels import reports as texts
-from ui.pages import page
+from ui.pages import PageController, local_clock, page
 
 
-class ReportPages(Controller):
-    include_in_schema = False
-
+class ReportPages(PageController):
     @get("/exams/{exam_id:int}/report", opt=phi("exam_report.view", "exam_report"))
-    async def editor(self, request: Request, exam_id: int) -> Template | Redirect:
+    async def editor(self, request: Request, exam_id: int) -> Template:
         actor = await exam_reader(request)
-        if isinstance(actor, Redirect):
-            return actor
         ctx = ctx_of(request)
         exam = await exams.view(ctx, exam_id)
         report = await reports.view(ctx, exam_id)
@@ -51,21 +46,19 @@ class ReportPages(Controller):
             editing=report.lock.mine and report.can_write,
             topics=[page_topic(exam_id)],
             me_id=actor.user_id,
-            when=clock(await hospital_zone(actor.hospital_id)),
+            when=await local_clock(actor),
             **texts.labels(),
         )
 
     @get("/exams/{exam_id:int}/panel/report")
-    async def panel(self, request: Request, exam_id: int) -> Template | Redirect:
+    async def panel(self, request: Request, exam_id: int) -> Template:
         """The examination page's report panel: state, author, reviewer, the way in."""
         actor = await exam_reader(request)
-        if isinstance(actor, Redirect):
-            return actor
         report = await reports.read_quietly(ctx_of(request), exam_id)
         return await page(
             request,
             "reports/_panel.html",
             r=report,
-            when=clock(await hospital_zone(actor.hospital_id)),
+            when=await local_clock(actor),
             **texts.labels(),
         )

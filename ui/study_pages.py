@@ -8,9 +8,8 @@ shows thumbnails first on a mobile network and loads originals on demand, from `
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.response import Redirect, Template
 
 from api.auth import ctx_of
@@ -18,17 +17,12 @@ from api.phi import patient_only, phi
 from api.viewer import studies
 from api.viewer.controllers import viewer_url
 from kernel.errors import AppError, BadRequest
-from store.uow import Actor
 from ui import i18n
-from ui.pages import page, to_login
+from ui.pages import PageController, given, page, page_url, query_texts, user_of
 
 MAX_COMPARE = 4
 UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-
-
-def _actor(request: Request) -> Actor | None:
-    actor = request.scope.get("user")
-    return actor if isinstance(actor, Actor) else None
+STUDY_FILTERS = ("patient_id", "patient_name", "date_from", "date_to", "modality")
 
 
 def _dicom_date(value: str) -> str:
@@ -44,30 +38,19 @@ def _person_name(value: str) -> str:
     return " ".join(p for p in parts if p)
 
 
-class StudyPages(Controller):
-    include_in_schema = False
+class StudyPages(PageController):
     path = "/studies"
 
     @get("/", opt=phi("study.list", "study"))
-    async def index(
-        self,
-        request: Request,
-        patient_id: str = "",
-        patient_name: str = "",
-        date_from: str = "",
-        date_to: str = "",
-        modality: str = "",
-        page_no: int = 1,
-    ) -> Template | Redirect:
-        actor = _actor(request)
-        if actor is None:
-            return to_login(request, admin=True)
+    async def index(self, request: Request, page_no: int = 1) -> Template:
+        actor = user_of(request, admin_login=True)
+        raw = query_texts(request, STUDY_FILTERS)
         filters = studies.StudyFilter(
-            patient_id=patient_id[:64],
-            patient_name=patient_name[:64],
-            date_from=date_from,
-            date_to=date_to,
-            modality=modality[:16],
+            patient_id=raw["patient_id"][:64],
+            patient_name=raw["patient_name"][:64],
+            date_from=raw["date_from"],
+            date_to=raw["date_to"],
+            modality=raw["modality"][:16],
             page=page_no,
         )
         result: studies.StudyPage | None = None
@@ -76,28 +59,14 @@ class StudyPages(Controller):
             result = await studies.list_studies(ctx_of(request), actor, filters)
         except BadRequest as exc:
             problem = exc.text(i18n.language(request))
-        query = {
-            k: v
-            for k, v in [
-                ("patient_id", patient_id),
-                ("patient_name", patient_name),
-                ("date_from", date_from),
-                ("date_to", date_to),
-                ("modality", modality),
-            ]
-            if v
-        }
-
-        def page_url(n: int) -> str:
-            return "/studies?" + urlencode({**query, "page_no": n})
-
+        query = given(raw.items())
         return await page(
             request,
             "studies/list.html",
             filters=filters,
             result=result,
             problem=problem,
-            page_url=page_url,
+            page_url=page_url("/studies", query),
             modalities=["CT", "MR", "CR", "DX", "MG", "US", "XA", "PT", "NM", "OT"],
             max_compare=MAX_COMPARE,
             viewer_url=viewer_url,
@@ -108,8 +77,7 @@ class StudyPages(Controller):
     @get("/open", opt=patient_only())
     async def open_in_viewer(self, request: Request, uid: list[str] | None = None) -> Redirect:
         """The list's "compare" form: the chosen studies side by side in OHIF."""
-        if _actor(request) is None:
-            return to_login(request, admin=True)
+        user_of(request, admin_login=True)
         uids = list(dict.fromkeys(u.strip() for u in (uid or []) if u.strip()))
         if not uids:
             raise BadRequest("Choose at least one study to open.")
@@ -121,10 +89,8 @@ class StudyPages(Controller):
         return Redirect(viewer_url(uids))
 
     @get("/{study_id:int}/mobile", opt=phi("study.view", "study", "study_id"))
-    async def mobile(self, request: Request, study_id: int) -> Template | Redirect:
-        actor = _actor(request)
-        if actor is None:
-            return to_login(request)
+    async def mobile(self, request: Request, study_id: int) -> Template:
+        actor = user_of(request)
         data = await studies.study_images(ctx_of(request), actor, study_id)
         if not data.study.viewable:
             raise ArchivedStudy(

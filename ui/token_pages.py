@@ -3,23 +3,19 @@ prefix and last use, revoke. Changes go through the JSON API (``/api/tokens``)."
 
 from __future__ import annotations
 
-from litestar import Controller, Request, get
-from litestar.response import Redirect, Template
+from litestar import Request, get
+from litestar.response import Template
 
 from api.tokens import service
-from store.uow import Actor
-from ui.pages import page, to_login
+from ui.pages import PageController, admin_of, page
 
 
-class TokenPages(Controller):
-    include_in_schema = False
+class TokenPages(PageController):
     path = "/manage/tokens"
 
     @get("/")
-    async def tokens(self, request: Request) -> Template | Redirect:
-        actor = request.scope.get("user")
-        if not isinstance(actor, Actor) or not actor.is_admin or actor.realm != "admin":
-            return to_login(request, admin=True)
+    async def tokens(self, request: Request) -> Template:
+        actor = admin_of(request)
         return await page(
             request,
             "tokens/index.html",
