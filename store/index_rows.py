@@ -114,22 +114,34 @@ async def upsert_series(
 # --- the rows ingest writes (also used by bench.aimis_setup's bulk fill) ---------------------
 
 
+def _patient_of(ds: Dataset) -> dict[str, str]:
+    """The patient's attributes as the file states them (one truncation rule for the patient
+    row and the copy on each study)."""
+    return {
+        "patient_id": text_of(ds, "PatientID", 64),
+        "name": text_of(ds, "PatientName", 200),
+        "birth_date": text_of(ds, "PatientBirthDate", 8),
+        "sex": text_of(ds, "PatientSex", 4),
+    }
+
+
 def patient_row(hospital_id: int, ds: Dataset, at: Any) -> Patient:
+    patient = _patient_of(ds)
     return Patient(
         hospital=hospital_id,
         patient_key=patient_key(hospital_id, ds),
-        patient_id=text_of(ds, "PatientID", 64),
         issuer=text_of(ds, "IssuerOfPatientID", 64),
-        name=text_of(ds, "PatientName", 200),
-        birth_date=text_of(ds, "PatientBirthDate", 8),
-        sex=text_of(ds, "PatientSex", 4),
         created_at=at,
+        patient_id=patient["patient_id"],
+        name=patient["name"],
+        birth_date=patient["birth_date"],
+        sex=patient["sex"],
     )
 
 
 def study_row(hospital_id: int, patient_id: int, study_uid: str, ds: Dataset, at: Any) -> Study:
     """A new study row: the patient's attributes are copied onto it (QIDO answers from it)."""
-    name = text_of(ds, "PatientName", 200)
+    patient = _patient_of(ds)
     return Study(
         hospital=hospital_id,
         patient=patient_id,
@@ -144,11 +156,11 @@ def study_row(hospital_id: int, patient_id: int, study_uid: str, ds: Dataset, at
         institution=text_of(ds, "InstitutionName", 200),
         modalities=text_of(ds, "Modality", 16),
         body_parts=text_of(ds, "BodyPartExamined", 64),
-        patient_id=text_of(ds, "PatientID", 64),
-        patient_name=name,
-        patient_name_search=name.upper(),
-        patient_birth_date=text_of(ds, "PatientBirthDate", 8),
-        patient_sex=text_of(ds, "PatientSex", 4),
+        patient_id=patient["patient_id"],
+        patient_name=patient["name"],
+        patient_name_search=patient["name"].upper(),
+        patient_birth_date=patient["birth_date"],
+        patient_sex=patient["sex"],
         created_at=at,
         updated_at=at,
     )

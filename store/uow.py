@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableSet
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import msgspec
 
@@ -120,6 +120,17 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+class AuditFields(TypedDict, total=False):
+    """The optional fields of an audit row (``write_audit``; defaults: success, no detail,
+    the actor's hospital and account)."""
+
+    outcome: str
+    detail: str
+    hospital_id: int | None
+    user_id: int | None
+    username: str
+
+
 @dataclass
 class UnitOfWork:
     ctx: Ctx
@@ -130,24 +141,9 @@ class UnitOfWork:
         action: str,
         target_type: str = "",
         target_id: object = "",
-        *,
-        outcome: str = "success",
-        detail: str = "",
-        hospital_id: int | None = None,
-        user_id: int | None = None,
-        username: str = "",
+        **fields: Unpack[AuditFields],
     ) -> None:
-        await write_audit(
-            self.ctx,
-            action,
-            target_type,
-            target_id,
-            outcome=outcome,
-            detail=detail,
-            hospital_id=hospital_id,
-            user_id=user_id,
-            username=username,
-        )
+        await write_audit(self.ctx, action, target_type, target_id, **fields)
 
     async def event(self, topic: str, type_: str, payload: dict[str, Any]) -> int:
         at = now()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -69,23 +70,17 @@ async def involvements(actor: Actor, only: int | None = None) -> dict[int, froze
         roles[row["consultation"]].add("participant")
         if row["role"] != "participant":
             roles[row["consultation"]].add(row["role"])
-    expert_of = await narrow(
-        ConsultationInvite.select(ConsultationInvite.consultation).where(
-            ConsultationInvite.expert == actor.user_id
-        ),
-        ConsultationInvite.consultation,
-    )
-    for row in expert_of:
-        roles[row["consultation"]].add("expert")
+    # invited departments: their expert, and (with the review permission) their reviewers
+    invited: list[tuple[Any, str]] = [(ConsultationInvite.expert == actor.user_id, "expert")]
     if actor.kind == Kind.doctor and REVIEW in actor.permissions and actor.department_id:
-        reviewed = await narrow(
-            ConsultationInvite.select(ConsultationInvite.consultation).where(
-                ConsultationInvite.department == actor.department_id
-            ),
+        invited.append((ConsultationInvite.department == actor.department_id, "reviewer"))
+    for where, role in invited:
+        rows = await narrow(
+            ConsultationInvite.select(ConsultationInvite.consultation).where(where),
             ConsultationInvite.consultation,
         )
-        for row in reviewed:
-            roles[row["consultation"]].add("reviewer")
+        for row in rows:
+            roles[row["consultation"]].add(role)
     return {cid: frozenset(r) for cid, r in roles.items()}
 
 
