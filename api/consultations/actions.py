@@ -15,13 +15,10 @@ from typing import Any
 from api.consultations import access
 from api.consultations.schemas import DecisionIn, Done, ExpertIn, StepIn
 from api.consultations.service import actor_of, expert_in_department
-from api.consultations.steps import department_label, facts, invite_step, invites_of, user_topics
+from api.consultations.steps import department_label, facts, invite_step, invites_of, step
 from kernel.errors import BadRequest, Forbidden
 from kernel.i18n import N_, Msg
-from states.consultation import CONSULTATION
-from store.engine import apply
 from store.tables import (
-    Consultation,
     Department,
 )
 from store.uow import Ctx
@@ -62,21 +59,18 @@ async def decide(ctx: Ctx, consultation_id: int, data: DecisionIn) -> Done:
     _reviewer_only(ctx, invite, N_("decide"))
     reason = data.reason.strip()[:2000]
 
-    done = await apply(
+    done = await step(
         ctx,
-        CONSULTATION,
-        Consultation,
         consultation_id,
         trigger,
         invite_step(invites, invite, reason, decision=data.decision, by=actor.user_id),
-        version=data.version,
+        data.version,
         reason=reason,
         summary={
             "department_id": data.department_id,
             "department": department_label(invite),
             "decision": data.decision,
         },
-        topics=await user_topics(consultation_id),
     )
     return Done(
         message=f"Decision recorded; the consultation is {done.to_state}.", version=done.version
@@ -99,21 +93,18 @@ async def adjust_expert(ctx: Ctx, consultation_id: int, data: ExpertIn) -> Done:
     if invite["expert"] == data.user_id:
         raise BadRequest("This doctor is already the department's expert.")
 
-    done = await apply(
+    done = await step(
         ctx,
-        CONSULTATION,
-        Consultation,
         consultation_id,
         "adjust_expert",
         invite_step(invites, invite, expert=data.user_id),
-        version=data.version,
+        data.version,
         summary={
             "department_id": data.department_id,
             "department": department_label(invite),
             "expert_id": data.user_id,
             "previous_expert_id": invite["expert"],
         },
-        topics=await user_topics(consultation_id),
     )
     return Done(message="The expert is changed.", version=done.version)
 
@@ -130,15 +121,7 @@ async def applicant_step(ctx: Ctx, consultation_id: int, trigger: str, data: Ste
     invites = await invites_of(consultation_id)
     reason = data.reason.strip()[:2000]
     # its effects and notice: the declaration (states.consultation), bound in steps.py
-    done = await apply(
-        ctx,
-        CONSULTATION,
-        Consultation,
-        consultation_id,
-        trigger,
-        facts(invites, reason=reason),
-        version=data.version,
-        reason=reason,
-        topics=await user_topics(consultation_id),
+    done = await step(
+        ctx, consultation_id, trigger, facts(invites, reason=reason), data.version, reason=reason
     )
     return Done(message=f"The consultation is {done.to_state}.", version=done.version)

@@ -29,13 +29,12 @@ from api.consultations.steps import (
     load,
     publish,
     record_step,
-    user_topics,
+    step,
 )
 from kernel.errors import BadRequest, Conflict, Forbidden
 from kernel.i18n import N_, Msg
-from states.consultation import CONSULTATION, ConsultationState
+from states.consultation import ConsultationState
 from store import locks
-from store.engine import apply
 from store.reads import note
 from store.tables import Consultation, ConsultationReportVersion, User
 from store.timers import keep_timer
@@ -295,16 +294,13 @@ async def submit(ctx: Ctx, consultation_id: int, data: StepIn) -> Done:
         raise locked
     invites = await invites_of(consultation_id)
     # its effects and notice: the declaration (states.consultation), bound in steps.py
-    done = await apply(
+    done = await step(
         ctx,
-        CONSULTATION,
-        Consultation,
         consultation_id,
         "submit_report",
         facts(invites, report_length=len(row["report_text"].strip())),
-        version=data.version,
+        data.version,
         summary={"report_version": row["report_version"]},
-        topics=await user_topics(consultation_id),
     )
     return Done(message="The report is submitted.", version=done.version)
 

@@ -23,7 +23,7 @@ from store.tables import (
     ConsultationReportVersion,
 )
 from store.timers import keep_timer
-from store.uow import UnitOfWork, now
+from store.uow import Ctx, UnitOfWork, now
 
 CASE = CONSULTATION.name
 AGREED = ("agree", "agree_join")  # the invite decisions that bring the department's expert
@@ -114,6 +114,32 @@ def invite_step(
 async def user_topics(consultation_id: int) -> list[str]:
     """Lists pages of everybody involved update live too (payloads carry ids and labels)."""
     return [f"user:{uid}" for uid in await audience(consultation_id)]
+
+
+async def step(
+    ctx: Ctx,
+    consultation_id: int,
+    trigger: str,
+    step_facts: ConsultationFacts,
+    version: int | None,
+    *,
+    reason: str = "",
+    summary: dict[str, Any] | None = None,
+) -> engine.Applied:
+    """A transition of the consultation on the engine (what it leaves: its declaration),
+    watched live by everybody involved."""
+    return await engine.apply(
+        ctx,
+        CONSULTATION,
+        Consultation,
+        consultation_id,
+        trigger,
+        step_facts,
+        version=version,
+        reason=reason,
+        summary=summary,
+        topics=await user_topics(consultation_id),
+    )
 
 
 async def record_step(
