@@ -8,27 +8,17 @@ from states.exam_report import EXAM_REPORT, ExamReportFacts, ExamReportState
 
 pytestmark = pytest.mark.unit
 S = ExamReportState
+NO_IMPRESSION = "The impression is empty; write the diagnosis first."
+NO_REASON = "Returning a report needs a reason for its author."
 
 
 @pytest.mark.parametrize(
     ("state", "action", "facts", "dest", "reason"),
     [
-        (
-            S.draft,
-            "submit",
-            ExamReportFacts(impression="  "),
-            None,
-            "The impression is empty; write the diagnosis first.",
-        ),
+        (S.draft, "submit", ExamReportFacts(impression="  "), None, NO_IMPRESSION),
         (S.draft, "submit", ExamReportFacts(impression="无异常"), S.initial, ""),
         (S.initial, "approve", ExamReportFacts(), S.reviewed, ""),
-        (
-            S.initial,
-            "return",
-            ExamReportFacts(reason=""),
-            None,
-            "Returning a report needs a reason for its author.",
-        ),
+        (S.initial, "return", ExamReportFacts(reason=""), None, NO_REASON),
         (S.initial, "return", ExamReportFacts(reason="补充描述"), S.returned, ""),
     ],
     ids=["submit-empty", "submit", "approve", "return-no-reason", "return"],
