@@ -98,12 +98,16 @@ def database() -> Iterator[str]:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{_pg_name}" WITH (FORCE)'))
 
 
-def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+def start_process(
+    args: list[str], env: dict[str, str], log: Path, append: bool = False
+) -> subprocess.Popen:
+    """``args`` in its own session from the project folder, its output (after what ``log``
+    holds, with ``append``) in ``log``."""
     return subprocess.Popen(
         args,
         cwd=ROOT,
         env=env,
-        stdout=log.open("wb"),
+        stdout=log.open("ab" if append else "wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )

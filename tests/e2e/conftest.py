@@ -67,15 +67,22 @@ async def context(browser) -> AsyncIterator:  # type: ignore[no-untyped-def]
     await ctx.close()
 
 
-@pytest.fixture
-async def phone(browser) -> AsyncIterator:  # type: ignore[no-untyped-def]
-    ctx = await browser.new_context(
-        locale="en-US",
-        viewport={"width": 390, "height": 844},
+async def phone_context(  # type: ignore[no-untyped-def]
+    browser, locale: str = "en-US", width: int = 390, height: int = 844
+):
+    """A browser context that is a touch phone (the caller closes it)."""
+    return await browser.new_context(
+        locale=locale,
+        viewport={"width": width, "height": height},
         is_mobile=True,
         has_touch=True,
         user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile",
     )
+
+
+@pytest.fixture
+async def phone(browser) -> AsyncIterator:  # type: ignore[no-untyped-def]
+    ctx = await phone_context(browser)
     yield ctx
     await ctx.close()
 
@@ -87,8 +94,11 @@ async def shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
     return path
 
 
-async def login(page, base: str, username: str, password: str, admin: bool = False) -> None:  # type: ignore[no-untyped-def]
-    await page.goto(f"{base}{'/admin/login' if admin else '/login'}")
+async def login(  # type: ignore[no-untyped-def]
+    page, base: str, username: str, password: str, admin: bool = False, query: str = ""
+) -> None:
+    """Log in through the login form (``query``, e.g. ``?next=…``, added to its address)."""
+    await page.goto(f"{base}{'/admin/login' if admin else '/login'}{query}")
     await page.fill("#identifier", username)
     await page.fill("#password", password)
     await page.click("#login-form button[type=submit]")

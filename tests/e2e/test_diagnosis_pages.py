@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from store.tables import DiagnosisRequest
-from tests.e2e.conftest import login, shot
+from tests.e2e.conftest import login, phone_context, shot
 from tests.fixtures.diagnosis import (
     make_site,
 )
@@ -84,13 +84,7 @@ async def test_request_accept_and_live_update(browser, context, app_url, uniq) -
 
 async def test_diagnosis_list_on_a_phone(browser, app_url, uniq) -> None:
     lower, leading = await make_site(uniq), await make_site(uniq, level="leading")
-    phone = await browser.new_context(
-        locale="zh-CN",
-        viewport={"width": 360, "height": 740},
-        is_mobile=True,
-        has_touch=True,
-        user_agent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile",
-    )
+    phone = await phone_context(browser, locale="zh-CN", width=360, height=740)
     sender = None
     try:
         # two requests, one urgent: the urgent one comes first

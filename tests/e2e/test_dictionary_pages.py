@@ -10,7 +10,7 @@ from store.tables import AuditLog, CheckItem, Hospital
 from tests.e2e.conftest import login, shot
 from tests.e2e.test_management_pages import (
     Place,
-    accept_dialogs,
+    admin_page,
     no_horizontal_scroll,
     place,
 )
@@ -29,9 +29,7 @@ async def new_entry(page) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_admin_builds_the_dictionaries(context, app_url, place: Place) -> None:
-    page = await context.new_page()
-    accept_dialogs(page)
-    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    page, _ = await admin_page(context, app_url, place, dialogs=True)
     await page.click("header nav summary:has-text('Management')")  # the grouped menu
     await page.click("header nav a[href='/manage/dictionaries']")
     await page.wait_for_url("**/manage/dictionaries/check-items")
@@ -148,9 +146,7 @@ async def test_templates_and_knowledge_in_chinese_on_a_phone(phone, app_url) -> 
 
 
 async def test_admin_adds_and_finds_a_phrase(context, app_url, place: Place) -> None:
-    page = await context.new_page()
-    accept_dialogs(page)
-    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    page, _ = await admin_page(context, app_url, place, dialogs=True)
     await page.goto(f"{app_url}/manage/knowledge")
     await page.fill("#pt-new", "Pleural effusion")
     await page.fill("#pk-new", "fluid 积液")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -61,6 +62,15 @@ def accept_dialogs(page) -> list[str]:  # type: ignore[no-untyped-def]
     return seen
 
 
+async def admin_page(context, app_url: str, place: Place, dialogs: bool = False) -> Any:  # type: ignore[no-untyped-def]
+    """A new page logged in as the place's admin and, with ``dialogs``, the list the
+    messages of its dialogs go to (each accepted): ``(page, messages)``."""
+    page = await context.new_page()
+    seen = accept_dialogs(page) if dialogs else []
+    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    return page, seen
+
+
 async def wait_until(check: Callable[[], bool], seconds: float = 10) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
     while not check():
@@ -75,8 +85,7 @@ async def no_horizontal_scroll(page) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_hospital_information_logo_and_qr(context, app_url, place, tmp_path) -> None:
-    page = await context.new_page()
-    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    page, _ = await admin_page(context, app_url, place)
     assert page.url.endswith("/manage")
     await page.wait_for_selector("[data-testid=hospital-name]")
     assert "Browser Hospital" in await page.inner_text("[data-testid=hospital-name]")
@@ -112,8 +121,7 @@ async def test_hospital_information_logo_and_qr(context, app_url, place, tmp_pat
 
 
 async def test_refused_logo_shows_the_reason(context, app_url, place, tmp_path) -> None:
-    page = await context.new_page()
-    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    page, _ = await admin_page(context, app_url, place)
     fake = tmp_path / "logo.png"
     fake.write_text("not an image at all")
     await page.set_input_files("#logo-file", str(fake))
@@ -126,9 +134,7 @@ async def test_refused_logo_shows_the_reason(context, app_url, place, tmp_path) 
 
 
 async def test_departments_create_edit_deactivate(context, app_url, place, uniq) -> None:
-    page = await context.new_page()
-    accept_dialogs(page)
-    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    page, _ = await admin_page(context, app_url, place, dialogs=True)
     await page.click("header nav summary:has-text('Management')")  # the grouped menu
     await page.click("header nav >> text=Departments")
     await page.wait_for_url("**/manage/departments")
@@ -153,9 +159,7 @@ async def test_departments_create_edit_deactivate(context, app_url, place, uniq)
 
 
 async def test_doctors_create_freeze_unfreeze_reset(context, app_url, place, uniq) -> None:
-    page = await context.new_page()
-    dialogs = accept_dialogs(page)
-    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    page, dialogs = await admin_page(context, app_url, place, dialogs=True)
     await page.goto(f"{app_url}/manage/departments")
     await page.fill("#d-name", "Ultrasound 超声科")
     await page.click("#department-form button[type=submit]")
@@ -201,9 +205,7 @@ async def test_doctors_create_freeze_unfreeze_reset(context, app_url, place, uni
 
 
 async def test_roles_toggle_a_permission(context, app_url, place, uniq) -> None:
-    page = await context.new_page()
-    dialogs = accept_dialogs(page)
-    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    page, dialogs = await admin_page(context, app_url, place, dialogs=True)
     await page.goto(f"{app_url}/manage/roles")
     name = uniq("Reviewer ")
     await page.fill("#n-role-name", name)
@@ -245,8 +247,7 @@ async def test_roles_toggle_a_permission(context, app_url, place, uniq) -> None:
 
 
 async def test_stale_role_edit_shows_conflict(context, app_url, place) -> None:
-    page = await context.new_page()
-    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    page, _ = await admin_page(context, app_url, place)
     await page.goto(f"{app_url}/manage/roles")
     card = page.locator("section.role[data-role='Clinician']")
     await Role.update({Role.version: Role.version + 1}).where(
@@ -260,8 +261,7 @@ async def test_stale_role_edit_shows_conflict(context, app_url, place) -> None:
 
 
 async def test_audit_filter_and_csv(context, app_url, place, tmp_path) -> None:
-    page = await context.new_page()
-    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    page, _ = await admin_page(context, app_url, place)
     await page.goto(f"{app_url}/manage/departments")
     await page.fill("#d-name", "Pathology 病理科")
     await page.click("#department-form button[type=submit]")
@@ -312,8 +312,7 @@ async def test_audit_paging_with_htmx(context, app_url, place, uniq) -> None:
             for i in range(60)
         ]
     )
-    page = await context.new_page()
-    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    page, _ = await admin_page(context, app_url, place)
     await page.goto(f"{app_url}/manage/audit")
     await page.fill("#f-user", who)
     await page.click("#audit-filter button[type=submit]")

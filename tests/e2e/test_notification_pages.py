@@ -18,7 +18,7 @@ from store.uow import Ctx, now
 from tests.e2e.conftest import login, shot
 from tests.e2e.test_management_pages import (
     Place,
-    accept_dialogs,
+    admin_page,
     no_horizontal_scroll,
 )
 from tests.e2e.test_management_pages import place as place
@@ -67,9 +67,7 @@ async def test_admin_sets_up_channels_rules_and_bindings(
     context, app_url, place: Place, uniq
 ) -> None:
     doctor_id, doctor = await doctor_of(place, uniq)
-    page = await context.new_page()
-    accept_dialogs(page)
-    await login(page, app_url, place.admin, PASSWORD, admin=True)
+    page, _ = await admin_page(context, app_url, place, dialogs=True)
     await page.click("header nav summary:has-text('Management')")  # the grouped menu
     await page.click("nav >> text=Notifications")
     await page.wait_for_url("**/manage/notifications")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import login
 from tests.fixtures.hospitals import PASSWORD, make_doctor
 
 pytestmark = pytest.mark.e2e
@@ -37,10 +38,7 @@ async def test_a_login_with_a_crafted_next_stays_on_the_site(
 
     await context.route("**/*", guard)
     page = await context.new_page()
-    await page.goto(f"{app_url}/login?next={target}")
-    await page.fill("#identifier", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-form button[type=submit]")
+    await login(page, app_url, username, PASSWORD, query=f"?next={target}")
     await page.wait_for_url(f"{app_url}/")
     await page.locator("[data-testid=who]").wait_for()
     assert off_site == []
@@ -49,8 +47,5 @@ async def test_a_login_with_a_crafted_next_stays_on_the_site(
 async def test_a_login_with_a_path_of_the_site_goes_there(context, app_url, uniq) -> None:
     username = await make_doctor(uniq)
     page = await context.new_page()
-    await page.goto(f"{app_url}/login?next=%2Faccount%2Fpassword")
-    await page.fill("#identifier", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-form button[type=submit]")
+    await login(page, app_url, username, PASSWORD, query="?next=%2Faccount%2Fpassword")
     await page.wait_for_url(f"{app_url}/account/password")

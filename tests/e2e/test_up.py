@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from aimis.up import alive, descendants
-from tests.conftest import ROOT, TEST_DB, free_port
+from tests.conftest import TEST_DB, free_port, start_process
 
 pytestmark = [
     pytest.mark.e2e,
@@ -50,13 +50,8 @@ class Up:
 
     def start(self) -> float:
         started = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aimis.cli", "up"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        self.proc = start_process(
+            [sys.executable, "-m", "aimis.cli", "up"], self.env, self.log, append=True
         )
         self.wait_for("AIMIS is up", within=240, after=self.log.stat().st_size)
         return time.monotonic() - started

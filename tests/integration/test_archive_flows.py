@@ -15,6 +15,7 @@ import pytest
 from api.archive import rules
 from store.tables import ArchiveRetrieval, AuditLog, Study, Timer
 from store.uow import now
+from tests.fixtures.waiting import until
 from tests.integration.test_archive import (
     admin,
     archived_study,
@@ -28,17 +29,17 @@ pytestmark = pytest.mark.integration
 
 
 async def wait_state(client, rid: int, state: str, dispatcher, within: float = 60) -> dict:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while True:
-        detail = (await client.get(f"/api/archive/retrievals/{rid}")).json()
-        if detail["retrieval"]["state"] == state:
-            return detail
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"retrieval {rid} is {detail['retrieval']}, not {state}\n"
-                f"{dispatcher.output()[-4000:]}"
-            )
-        await asyncio.sleep(0.2)
+    async def fetch() -> dict:
+        return (await client.get(f"/api/archive/retrievals/{rid}")).json()
+
+    return await until(
+        fetch,
+        lambda detail: detail["retrieval"]["state"] == state,
+        within,
+        lambda detail: (
+            f"retrieval {rid} is {detail['retrieval']}, not {state}\n{dispatcher.output()[-4000:]}"
+        ),
+    )
 
 
 async def wait_tier(study_id: int, wanted: str, dispatcher, within: float = 60) -> None:  # type: ignore[no-untyped-def]

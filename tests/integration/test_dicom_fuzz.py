@@ -244,6 +244,13 @@ async def check_pictures(http: httpx.AsyncClient, kept: list[Stored]) -> Counter
     return seen
 
 
+def assert_survived(process: Any, before: int, summary: str, who: str) -> None:
+    """Print the run's summary; the process's peak memory grew less than MEMORY_MB."""
+    grown = process.peak_mb() - before
+    print(f"{summary}; {who} peak memory {before} → {process.peak_mb()} MB")
+    assert grown < MEMORY_MB, f"the {who} process's peak memory grew by {grown} MB"
+
+
 async def test_the_fuzz_corpus_through_stow_rs(
     web: tuple[str, Process], place: Place, token: str
 ) -> None:
@@ -286,12 +293,8 @@ async def test_the_fuzz_corpus_through_stow_rs(
         pictures = await check_pictures(http, kept)
         assert (await http.get("/health")).status_code == 200
     assert process.alive()
-    grown = process.peak_mb() - before
-    print(
-        f"STOW-RS: {len(cases)} cases in {elapsed:.1f} s: {dict(outcomes)}; pictures "
-        f"{dict(pictures)}; web peak memory {before} → {process.peak_mb()} MB"
-    )
-    assert grown < MEMORY_MB, f"the web process's peak memory grew by {grown} MB"
+    summary = f"STOW-RS: {len(cases)} cases in {elapsed:.1f} s: {dict(outcomes)}"
+    assert_survived(process, before, f"{summary}; pictures {dict(pictures)}", "web")
     await assert_nothing_half_stored(place, refused)
 
 
@@ -393,10 +396,6 @@ async def test_the_fuzz_corpus_through_c_store(
         assert comment.strip(), (case.name, hex(status), response)
     assert process.alive()
     assert await asyncio.to_thread(echo, port, place.ae_title) == 0
-    grown = process.peak_mb() - before
-    print(
-        f"C-STORE: {len(batch)} of {len(cases)} cases sendable, {elapsed:.1f} s: "
-        f"{dict(outcomes)}; receiver peak memory {before} → {process.peak_mb()} MB"
-    )
-    assert grown < MEMORY_MB, f"the receiver's peak memory grew by {grown} MB"
+    summary = f"C-STORE: {len(batch)} of {len(cases)} cases sendable, {elapsed:.1f} s"
+    assert_survived(process, before, f"{summary}: {dict(outcomes)}", "receiver")
     await assert_nothing_half_stored(place, refused)

@@ -14,6 +14,7 @@ import pytest
 
 from store.tables import AuditLog, Notification, Outbox, ResetCode, User
 from tests.fixtures.hospitals import doctor_account
+from tests.fixtures.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -50,17 +51,16 @@ async def outbox_row(key: str) -> dict:
 
 
 async def wait_row(dispatcher, key: str, status: str, within: float = 20) -> dict:
-    deadline = time.monotonic() + within
-    while True:
-        row = await outbox_row(key)
-        if row["status"] == status:
-            return row
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"outbox {key} is {row['status']}, not {status}: {row}\n"
-                f"dispatcher log:\n{dispatcher.output()[-6000:]}"
-            )
-        await asyncio.sleep(0.1)
+    return await until(
+        lambda: outbox_row(key),
+        lambda row: row["status"] == status,
+        within,
+        lambda row: (
+            f"outbox {key} is {row['status']}, not {status}: {row}\n"
+            f"dispatcher log:\n{dispatcher.output()[-6000:]}"
+        ),
+        every=0.1,
+    )
 
 
 async def mails_to(dispatcher, smtp, address: str, count: int = 1, within: float = 10) -> list:

@@ -8,7 +8,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from pydicom import dcmread
+from pydicom import Dataset, dcmread
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
@@ -26,6 +26,14 @@ def bundled(name: str) -> Path:
     path = get_testdata_file(name, download=False)
     assert path is not None
     return Path(path)
+
+
+def fresh_ct(patient_id: str) -> Dataset:
+    """The bundled CT slice as a new image of a new study of ``patient_id``."""
+    ds = dcmread(bundled("CT_small.dcm"))
+    ds.SOPInstanceUID, ds.StudyInstanceUID = generate_uid(), generate_uid()
+    ds.SeriesInstanceUID, ds.PatientID = generate_uid(), patient_id
+    return ds
 
 
 async def used(hid: int) -> int:
@@ -88,11 +96,7 @@ async def test_same_bytes_again_change_nothing(study_files: list[Path]) -> None:
 
 async def test_different_bytes_under_the_same_uid_become_a_new_revision(tmp_path: Path) -> None:
     hid = await hospital_id()
-    ds = dcmread(bundled("CT_small.dcm"))
-    ds.SOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.PatientID = "REV-1"
+    ds = fresh_ct("REV-1")
     one = tmp_path / "one.dcm"
     ds.save_as(one, enforce_file_format=True)
     ds.SeriesDescription = "corrected"
@@ -185,9 +189,7 @@ def test_storage_paths_never_leave_their_roots() -> None:
 
 async def test_each_revision_has_its_unique_key(tmp_path: Path) -> None:
     hid = await hospital_id()
-    ds = dcmread(bundled("CT_small.dcm"))
-    ds.SOPInstanceUID, ds.StudyInstanceUID = generate_uid(), generate_uid()
-    ds.SeriesInstanceUID, ds.PatientID = generate_uid(), "KEY-1"
+    ds = fresh_ct("KEY-1")
     path = tmp_path / "k.dcm"
     ds.save_as(path, enforce_file_format=True)
     run_id = await create_run(Ctx(), hid, "import")
@@ -198,9 +200,7 @@ async def test_each_revision_has_its_unique_key(tmp_path: Path) -> None:
 
 async def test_a_file_a_crash_left_behind_is_counted_once_when_indexed(tmp_path: Path) -> None:
     hid = await hospital_id()
-    ds = dcmread(bundled("CT_small.dcm"))
-    ds.SOPInstanceUID, ds.StudyInstanceUID = generate_uid(), generate_uid()
-    ds.SeriesInstanceUID, ds.PatientID = generate_uid(), "ORPHAN-1"
+    ds = fresh_ct("ORPHAN-1")
     path = tmp_path / "o.dcm"
     ds.save_as(path, enforce_file_format=True)
     data = path.read_bytes()
@@ -219,11 +219,7 @@ async def test_an_image_for_an_archived_study_is_refused_until_it_is_online(
     """A study in the archive tier keeps its images in its container; a new image cannot join
     it there (it would be online under a study that reads as archived, and in no container)."""
     hid = await hospital_id()
-    ds = dcmread(bundled("CT_small.dcm"))
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.PatientID = "ARCH-1"
-    ds.SOPInstanceUID = generate_uid()
+    ds = fresh_ct("ARCH-1")
     first = tmp_path / "first.dcm"
     ds.save_as(first, enforce_file_format=True)
     run_id = await create_run(Ctx(), hid, "stow")

@@ -21,6 +21,18 @@ from store.tables import AuditLog, Hospital, Instance, MigrationItem, MigrationR
 pytestmark = pytest.mark.integration
 
 
+async def stow(
+    app_url: str, token: str, body: bytes, content_type: str, path: str = "/dicomweb/studies"
+) -> httpx.Response:
+    """A STOW-RS request with the bearer token."""
+    async with httpx.AsyncClient(base_url=app_url) as http:
+        return await http.post(
+            path,
+            content=body,
+            headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"},
+        )
+
+
 def bundled(name: str) -> bytes:
     return Path(get_testdata_file(name, download=False)).read_bytes()
 
@@ -103,12 +115,7 @@ async def test_some_bad_parts_give_202_with_each_failure(app_url, token, study) 
             ("application/pdf", b"%PDF-1.4"),
         ]
     )
-    async with httpx.AsyncClient(base_url=app_url) as http:
-        res = await http.post(
-            "/dicomweb/studies",
-            content=body,
-            headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"},
-        )
+    res = await stow(app_url, token, body, content_type)
     assert res.status_code == 202, res.text
     assert res.headers["content-type"].startswith("application/dicom+json")
     data = res.json()
@@ -135,12 +142,7 @@ async def test_some_bad_parts_give_202_with_each_failure(app_url, token, study) 
 
 async def test_instances_of_another_study_are_refused_409(app_url, token, study) -> None:
     body, content_type = multipart([("application/dicom", study[0].read_bytes())])
-    async with httpx.AsyncClient(base_url=app_url) as http:
-        res = await http.post(
-            "/dicomweb/studies/1.2.3.4.5",
-            content=body,
-            headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"},
-        )
+    res = await stow(app_url, token, body, content_type, path="/dicomweb/studies/1.2.3.4.5")
     assert res.status_code == 409, res.text
     [failed] = res.json()["00081198"]["Value"]
     assert failed["00081197"]["Value"] == [0xA900]
@@ -159,12 +161,7 @@ async def test_a_body_of_the_wrong_kind_is_refused_and_audited(
     app_url, token, content_type, status, says
 ) -> None:
     runs = await MigrationRun.count()
-    async with httpx.AsyncClient(base_url=app_url) as http:
-        res = await http.post(
-            "/dicomweb/studies",
-            content=b"whatever",
-            headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"},
-        )
+    res = await stow(app_url, token, b"whatever", content_type)
     assert res.status_code == status, res.text
     assert says in res.text
     assert await MigrationRun.count() == runs
@@ -174,12 +171,7 @@ async def test_a_body_of_the_wrong_kind_is_refused_and_audited(
 
 async def test_empty_multipart_is_a_400(app_url, token) -> None:
     body, content_type = multipart([])
-    async with httpx.AsyncClient(base_url=app_url) as http:
-        res = await http.post(
-            "/dicomweb/studies",
-            content=body,
-            headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"},
-        )
+    res = await stow(app_url, token, body, content_type)
     assert res.status_code == 400 and "no DICOM part" in res.text
 
 

@@ -197,25 +197,18 @@ async def test_each_channel_sends_the_real_apis_payload(
         "appid": appid,
         "secret": "OaSecret1",
     }
+
+    def template(openid: str, first: str, keyword1: str) -> dict:
+        data = {"first": {"value": first}, "keyword1": {"value": f"{keyword1}: {link}"}}
+        return {"touser": openid, "template_id": "TPL-case-step", "data": data, "url": link}
+
     expected = {
-        a_open: {
-            "touser": a_open,
-            "template_id": "TPL-case-step",
-            "data": {
-                "first": {"value": "远程会诊 #4242：已有科室同意"},
-                "keyword1": {"value": f"登录 AIMIS 查看详情: {link}"},
-            },
-            "url": link,
-        },
-        b_open: {
-            "touser": b_open,
-            "template_id": "TPL-case-step",
-            "data": {
-                "first": {"value": "Remote consultation #4242: a department agreed"},
-                "keyword1": {"value": f"Log in to AIMIS for the details: {link}"},
-            },
-            "url": link,
-        },
+        a_open: template(a_open, "远程会诊 #4242：已有科室同意", "登录 AIMIS 查看详情"),
+        b_open: template(
+            b_open,
+            "Remote consultation #4242: a department agreed",
+            "Log in to AIMIS for the details",
+        ),
     }
     for openid, user in ((a_open, a), (b_open, b)):
         got = [r.body for r in fresh.sent(OA_SEND) if r.body["touser"] == openid]

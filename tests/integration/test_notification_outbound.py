@@ -154,19 +154,7 @@ async def test_admin_cannot_point_a_channel_at_the_platforms_network(
         )
         assert res.status_code == 400 and words in res.json()["detail"], (smtp_url, res.text)
     # in Chinese for the Chinese UI
-    res = await place.admin.post(
-        "/api/notifications/channels",
-        json={
-            "kind": "wechat_oa",
-            "settings": {
-                "app_id": "wx1",
-                "secret": "s",
-                "template_id": "t",
-                "base_url": "http://192.168.0.10",
-            },
-        },
-        headers={"accept-language": "zh-CN"},
-    )
+    res = await add_oa(place, "http://192.168.0.10", headers={"accept-language": "zh-CN"})
     assert res.status_code == 400 and "内网地址" in res.json()["detail"], res.text
     assert await channels_of(place.id) == []
 
@@ -186,6 +174,14 @@ async def test_admin_cannot_point_a_channel_at_the_platforms_network(
     assert res.status_code == 400 and "loopback" in res.json()["detail"]
     assert await channels_of(place.id) == before
     assert fake.requests == [] and recorder.peers == []
+
+
+async def add_oa(place: Place, base_url: str, **kw: Any) -> Any:
+    """POST a WeChat official-account channel whose API is at ``base_url``."""
+    settings = {"app_id": "wx1", "secret": "s", "template_id": "t", "base_url": base_url}
+    return await place.admin.post(
+        "/api/notifications/channels", json={"kind": "wechat_oa", "settings": settings}, **kw
+    )
 
 
 async def wait_done(process: DispatcherProcess, key: str, within: float = 60) -> dict:
@@ -278,18 +274,7 @@ async def test_an_allowed_gateway_cannot_redirect_into_the_network(
             },
         )
         assert res.status_code == 201, res.text  # the operator's exception, port and all
-        res = await place.admin.post(
-            "/api/notifications/channels",
-            json={
-                "kind": "wechat_oa",
-                "settings": {
-                    "app_id": "wx1",
-                    "secret": "s",
-                    "template_id": "t",
-                    "base_url": f"http://127.0.0.1:{gateway_port + 1}",
-                },
-            },
-        )
+        res = await add_oa(place, f"http://127.0.0.1:{gateway_port + 1}")
         assert res.status_code == 400 and "loopback" in res.json()["detail"]
         bot = (await place.admin.get("/api/notifications/channels")).json()[0]["id"]
         key = await send_test(place, bot)

@@ -3,7 +3,6 @@ and the channels as the dispatcher uses them with the real Prefect server (SPEC 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -16,10 +15,11 @@ from kernel.settings import NotifySettings, Settings
 from notifiers.apprise_adapter import email_notifier, url_notifier
 from notifiers.base import Channel, OutgoingMessage, Recipient
 from notifiers.channels import build_channels
-from store.tables import Notification, Outbox, ResetCode, User
+from store.tables import Notification, ResetCode, User
 from store.uow import Ctx, unit_of_work
 from tests.conftest import free_port
 from tests.fixtures.hospitals import doctor_account
+from tests.fixtures.waiting import outbox_settled
 
 pytestmark = pytest.mark.integration
 
@@ -90,15 +90,7 @@ async def request_code(api, username: str, user_id: int) -> dict:
         .order_by(ResetCode.id, ascending=False)
         .first()
     )
-    key = f"reset-code-{reset['id']}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        row = await Outbox.select().where(Outbox.idempotency_key == key).first()
-        assert row is not None
-        if row["status"] in ("done", "failed"):
-            return row
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{key} still {row['status']}")
+    return await outbox_settled(f"reset-code-{reset['id']}", within=20)
 
 
 async def test_without_email_the_code_goes_to_the_dispatcher_log(
@@ -142,17 +134,6 @@ async def queue(kind: str, payload: dict, key: str) -> None:
         await uow.outbox(kind, payload, key=key)
 
 
-async def wait_finished(key: str, within: float = 60) -> dict:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        row = await Outbox.select().where(Outbox.idempotency_key == key).first()
-        assert row is not None
-        if row["status"] in ("done", "failed"):
-            return row
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{key} still {row['status']}")
-
-
 async def test_a_case_step_reaches_everyone_involved_on_their_channel(
     dispatcher, smtp, uniq
 ) -> None:
@@ -171,7 +152,7 @@ async def test_a_case_step_reaches_everyone_involved_on_their_channel(
         },
         key,
     )
-    row = await wait_finished(key)
+    row = await outbox_settled(key)
     assert (row["status"], row["attempts"]) == ("done", 1)
     email = (await User.select(User.email).where(User.id == mail_id).first())["email"]
     [received] = await smtp.wait_for(email)
@@ -188,7 +169,7 @@ async def test_a_reset_code_for_a_missing_user_fails_without_retries(dispatcher,
     key = uniq("reset-code-missing-")
     started = time.monotonic()
     await queue("notify.reset_code", {"user_id": 987654321, "reset_id": 0, "code": "123456"}, key)
-    row = await wait_finished(key)
+    row = await outbox_settled(key)
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert "no longer exists" in row["error"]
     assert "code" not in msgspec.json.decode(row["payload"])

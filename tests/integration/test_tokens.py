@@ -17,6 +17,7 @@ from store.uow import now
 from tests.fixtures.hospitals import DEMO_PASSWORD, PASSWORD, make_place, new_doctor
 from tests.integration.test_dicomweb_data import (  # noqa: F401
     DicomData,
+    Place,
     dicom_data,
     new_place,
 )
@@ -51,6 +52,14 @@ async def make_token(admin, username: str, **extra: object) -> dict:
     )
     assert res.status_code == 201, res.text
     return res.json()
+
+
+async def doctor_token(new_api, prefix: str) -> tuple[Place, str]:  # type: ignore[no-untyped-def]
+    """A fresh hospital and a viewer token its admin made for its doctor."""
+    place = await new_place(prefix)
+    admin = new_api()
+    await admin.login(place.admin, PASSWORD, admin=True)
+    return place, (await make_token(admin, place.doctor))["token"]
 
 
 def bearer(app_url: str, token: str) -> httpx.AsyncClient:
@@ -173,10 +182,7 @@ async def test_hospital_admin_scope_and_bad_input(new_api, dicom_data: DicomData
 
 
 async def test_deactivated_user_token_stops(new_api, app_url: str, dicom_data: DicomData) -> None:
-    place = await new_place("DWT-")
-    admin = new_api()
-    await admin.login(place.admin, PASSWORD, admin=True)
-    token = (await make_token(admin, place.doctor))["token"]
+    place, token = await doctor_token(new_api, "DWT-")
     async with bearer(app_url, token) as client:
         assert (await client.get("/dicomweb/studies")).status_code == 200
         await User.update({User.active: False}).where(User.username == place.doctor)
@@ -235,10 +241,7 @@ async def test_a_deactivated_hospitals_tokens_stop_and_come_back_with_it(
 async def test_a_token_does_not_follow_its_user_to_another_hospital(
     new_api, app_url: str, dicom_data: DicomData
 ) -> None:
-    place = await new_place("MVT-")
-    admin = new_api()
-    await admin.login(place.admin, PASSWORD, admin=True)
-    token = (await make_token(admin, place.doctor))["token"]
+    place, token = await doctor_token(new_api, "MVT-")
     async with bearer(app_url, token) as client:
         assert (await client.get("/dicomweb/studies")).status_code == 200
         # no API moves an account between hospitals; an old row or a future one must not

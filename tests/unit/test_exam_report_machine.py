@@ -8,21 +8,33 @@ from states.exam_report import EXAM_REPORT, ExamReportFacts, ExamReportState
 
 pytestmark = pytest.mark.unit
 S = ExamReportState
+NO_IMPRESSION = "The impression is empty; write the diagnosis first."
+NO_REASON = "Returning a report needs a reason for its author."
 
 
-def test_a_draft_is_submitted_only_with_an_impression() -> None:
-    d = EXAM_REPORT.decide(S.draft, "submit", ExamReportFacts(impression="  "))
-    assert not d.allowed and d.reason == "The impression is empty; write the diagnosis first."
-    d = EXAM_REPORT.decide(S.draft, "submit", ExamReportFacts(impression="无异常"))
-    assert d.allowed and d.dest == S.initial
-
-
-def test_review_approves_or_returns_with_a_reason() -> None:
-    assert EXAM_REPORT.decide(S.initial, "approve", ExamReportFacts()).dest == S.reviewed
-    d = EXAM_REPORT.decide(S.initial, "return", ExamReportFacts(reason=""))
-    assert not d.allowed and d.reason == "Returning a report needs a reason for its author."
-    d = EXAM_REPORT.decide(S.initial, "return", ExamReportFacts(reason="补充描述"))
-    assert d.allowed and d.dest == S.returned
+@pytest.mark.parametrize(
+    ("state", "action", "facts", "dest", "reason"),
+    [
+        (S.draft, "submit", ExamReportFacts(impression="  "), None, NO_IMPRESSION),
+        (S.draft, "submit", ExamReportFacts(impression="无异常"), S.initial, ""),
+        (S.initial, "approve", ExamReportFacts(), S.reviewed, ""),
+        (S.initial, "return", ExamReportFacts(reason=""), None, NO_REASON),
+        (S.initial, "return", ExamReportFacts(reason="补充描述"), S.returned, ""),
+    ],
+    ids=["submit-empty", "submit", "approve", "return-no-reason", "return"],
+)
+def test_submit_needs_an_impression_and_return_a_reason(
+    state: ExamReportState,
+    action: str,
+    facts: ExamReportFacts,
+    dest: ExamReportState | None,
+    reason: str,
+) -> None:
+    d = EXAM_REPORT.decide(state, action, facts)
+    if dest is None:
+        assert not d.allowed and d.reason == reason
+    else:
+        assert d.allowed and d.dest == dest
 
 
 def test_a_returned_report_is_saved_back_to_draft_and_submitted_again() -> None:
