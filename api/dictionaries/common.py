@@ -10,10 +10,11 @@ import msgspec
 from msgspec import UNSET
 from piccolo.table import Table
 
-from api.management.service import actor_of, changed_fields, versioned_update
+from api.crud import update_audited
+from api.management.service import actor_of, changed_fields
 from kernel.errors import BadRequest, Conflict
 from kernel.i18n import Msg
-from store.uow import Ctx, unit_of_work
+from store.uow import Ctx
 
 CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 MAX_PER_PAGE = 200
@@ -71,18 +72,19 @@ async def apply_update(
     what: str,
     action: str,
 ) -> int:
-    """The versioned update and its audit row in one transaction."""
-    version = getattr(data, "version", UNSET)
-    async with unit_of_work(ctx) as uow:
-        new_version = await versioned_update(table, row_id, values, version, what)
-        await uow.audit(
-            action,
-            what.replace(" ", "_"),
-            row_id,
-            detail=", ".join(changed_fields(data)),
-            hospital_id=hospital_id,
-        )
-    return new_version
+    """The versioned update and its audit row (the sent fields) in one transaction."""
+    return await update_audited(
+        ctx,
+        table,
+        row_id,
+        values,
+        version=getattr(data, "version", UNSET),
+        what=what,
+        action=action,
+        target_type=what.replace(" ", "_"),
+        detail=", ".join(changed_fields(data)),
+        hospital_id=hospital_id,
+    )
 
 
 __all__ = ["actor_of", "apply_update", "clean_code", "code_free", "like_pattern", "paging"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from api.crud import from_row, insert_audited, or_blank
 from api.dictionaries.common import (
     actor_of,
     apply_update,
@@ -71,10 +72,6 @@ DEVICE_TYPES = Coded(DeviceType, "device type", 16)
 BODY_PARTS = Coded(BodyPart, "body part", 32)
 
 
-def _coded(row: dict[str, Any]) -> CodedRead:
-    return CodedRead(row["id"], row["code"], row["name"], row["active"], row["version"])
-
-
 async def list_coded(kind: Coded, actor: Actor, query: ListQuery) -> CodedPage:
     table: Any = kind.table
     clauses = []
@@ -82,11 +79,11 @@ async def list_coded(kind: Coded, actor: Actor, query: ListQuery) -> CodedPage:
         pattern = like_pattern(query.q)
         clauses.append(table.code.ilike(pattern) | table.name.ilike(pattern))
     rows, total = await _paged(table, actor, (), clauses, query, table.code)
-    return CodedPage([_coded(r) for r in rows], total, query.page, query.per_page)
+    return CodedPage([from_row(CodedRead, r) for r in rows], total, query.page, query.per_page)
 
 
 async def get_coded(kind: Coded, actor: Actor, row_id: int) -> CodedRead:
-    return _coded(await get_visible(kind.table, row_id, actor, kind.what))
+    return from_row(CodedRead, await get_visible(kind.table, row_id, actor, kind.what))
 
 
 async def add_coded(kind: Coded, ctx: Ctx, data: CodedCreate) -> CodedRead:
@@ -97,14 +94,11 @@ async def add_coded(kind: Coded, ctx: Ctx, data: CodedCreate) -> CodedRead:
     await code_free(table, hospital_id, code, kind.what)
     taken = f"The {kind.what} code {code!r} is taken."
     async with unique_or_conflict(taken), unit_of_work(ctx) as uow:
-        row = await table.insert(
-            table(hospital=hospital_id, code=code, name=name, created_at=now())
-        ).returning(table.id)
-        row_id = int(row[0]["id"])
-        await uow.audit(
+        row_id = await insert_audited(
+            uow,
+            table(hospital=hospital_id, code=code, name=name, created_at=now()),
             f"dictionary.{kind.key}.create",
             kind.key,
-            row_id,
             detail=f"{code} {name}",
             hospital_id=hospital_id,
         )
@@ -176,15 +170,8 @@ DEVICE_COLUMNS = (
 
 
 def _device(row: dict[str, Any]) -> DeviceRead:
-    return DeviceRead(
-        row["id"],
-        row["device_type"],
-        row["device_type_code"] or "",
-        row["name"],
-        row["station_name"],
-        row["model"],
-        row["active"],
-        row["version"],
+    return from_row(
+        DeviceRead, row, device_type_id=row["device_type"], **or_blank(row, "device_type_code")
     )
 
 
@@ -217,7 +204,8 @@ async def add_device(ctx: Ctx, data: DeviceCreate) -> DeviceRead:
     station = clean_text(data.station_name, "station name", 64, required=False)
     model = clean_text(data.model, "model", 100, required=False)
     async with unit_of_work(ctx) as uow:
-        row = await Device.insert(
+        device_id = await insert_audited(
+            uow,
             Device(
                 hospital=hospital_id,
                 device_type=data.device_type_id,
@@ -225,11 +213,11 @@ async def add_device(ctx: Ctx, data: DeviceCreate) -> DeviceRead:
                 station_name=station,
                 model=model,
                 created_at=now(),
-            )
-        ).returning(Device.id)
-        device_id = int(row[0]["id"])
-        await uow.audit(
-            "dictionary.device.create", "device", device_id, detail=name, hospital_id=hospital_id
+            ),
+            "dictionary.device.create",
+            "device",
+            detail=name,
+            hospital_id=hospital_id,
         )
     return await get_device(actor, device_id)
 
@@ -268,21 +256,12 @@ CHECK_ITEM_COLUMNS = (
 
 
 def _check_item(row: dict[str, Any]) -> CheckItemRead:
-    return CheckItemRead(
-        id=row["id"],
-        code=row["code"],
-        name=row["name"],
+    return from_row(
+        CheckItemRead,
+        row,
         device_type_id=row["device_type"],
-        device_type_code=row["device_type_code"] or "",
         body_part_id=row["body_part"],
-        body_part_code=row["body_part_code"] or "",
-        exam_category=row["exam_category"],
-        scanning_method=row["scanning_method"],
-        cloud_film=row["cloud_film"],
-        cloud_film_visible=row["cloud_film_visible"],
-        cloud_film_hours=row["cloud_film_hours"],
-        active=row["active"],
-        version=row["version"],
+        **or_blank(row, "device_type_code", "body_part_code"),
     )
 
 
@@ -353,7 +332,8 @@ async def add_check_item(ctx: Ctx, data: CheckItemCreate) -> CheckItemRead:
         unique_or_conflict(f"The check item code {code!r} is taken."),
         unit_of_work(ctx) as uow,
     ):
-        row = await CheckItem.insert(
+        item_id = await insert_audited(
+            uow,
             CheckItem(
                 hospital=hospital_id,
                 code=code,
@@ -366,13 +346,9 @@ async def add_check_item(ctx: Ctx, data: CheckItemCreate) -> CheckItemRead:
                 cloud_film_visible=data.cloud_film_visible,
                 cloud_film_hours=data.cloud_film_hours,
                 created_at=now(),
-            )
-        ).returning(CheckItem.id)
-        item_id = int(row[0]["id"])
-        await uow.audit(
+            ),
             "dictionary.check_item.create",
             "check_item",
-            item_id,
             detail=f"{code} {name}",
             hospital_id=hospital_id,
         )

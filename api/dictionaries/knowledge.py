@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.crud import first_or_not_found, from_row, insert_audited
 from api.dictionaries.common import actor_of, apply_update, like_pattern
 from api.dictionaries.schemas import PhraseCreate, PhrasePage, PhraseRead, PhraseUpdate
 from api.management.service import clean_text, own_hospital
@@ -28,18 +29,7 @@ def search_text(title: str, category: str, keywords: str, findings: str, impress
 
 
 def _read(row: dict[str, Any]) -> PhraseRead:
-    return PhraseRead(
-        id=row["id"],
-        category=row["category"],
-        title=row["title"],
-        findings=row["findings"],
-        impression=row["impression"],
-        keywords=row["keywords"],
-        personal=row["owner"] is not None,
-        owner_id=row["owner"],
-        active=row["active"],
-        version=row["version"],
-    )
+    return from_row(PhraseRead, row, personal=row["owner"] is not None, owner_id=row["owner"])
 
 
 def _mine(actor: Actor) -> Any:
@@ -87,16 +77,11 @@ async def search(
 
 
 async def get_phrase(actor: Actor, phrase_id: int) -> PhraseRead:
-    row = (
-        await visible(KnowledgePhrase, actor)
-        .where(KnowledgePhrase.id == phrase_id, _mine(actor))
-        .first()
+    row = await first_or_not_found(
+        visible(KnowledgePhrase, actor).where(KnowledgePhrase.id == phrase_id, _mine(actor)),
+        N_("No phrase with id {phrase_id} exists, or it is not yours to see."),
+        phrase_id=phrase_id,
     )
-    if row is None:
-        raise NotFound(
-            "No phrase with id {phrase_id} exists, or it is not yours to see.",
-            phrase_id=phrase_id,
-        )
     return _read(row)
 
 
@@ -118,18 +103,19 @@ async def add_phrase(ctx: Ctx, data: PhraseCreate) -> PhraseRead:
         )
     t: dict[str, Any] = _texts({k: getattr(data, k) for k in TEXTS})
     async with unit_of_work(ctx) as uow:
-        row = await KnowledgePhrase.insert(
+        phrase_id = await insert_audited(
+            uow,
             KnowledgePhrase(
                 hospital=hospital_id,
                 owner=actor.user_id if data.personal else None,
                 search_text=search_text(**t),
                 created_at=now(),
                 **t,
-            )
-        ).returning(KnowledgePhrase.id)
-        phrase_id = int(row[0]["id"])
-        await uow.audit(
-            "knowledge.create", "phrase", phrase_id, detail=t["title"], hospital_id=hospital_id
+            ),
+            "knowledge.create",
+            "phrase",
+            detail=t["title"],
+            hospital_id=hospital_id,
         )
     return await get_phrase(actor, phrase_id)
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from api.crud import first_or_not_found, from_row, insert_audited
 from api.dictionaries.common import actor_of, apply_update
 from api.dictionaries.schemas import (
     FieldInfo,
@@ -29,7 +30,7 @@ from api.dictionaries.schemas import (
 )
 from api.management.service import clean_text, own_hospital
 from kernel.errors import BadRequest, Forbidden, NotFound
-from kernel.i18n import Msg
+from kernel.i18n import N_, Msg
 from store.examinations import get_examination, hospital_zone
 from store.reads import note
 from store.scoping import visible
@@ -148,22 +149,14 @@ def fill(text: str, values: dict[str, str]) -> str:
 
 
 def _read(row: dict[str, Any]) -> TemplateRead:
-    return TemplateRead(
-        id=row["id"],
-        name=row["name"],
+    return from_row(
+        TemplateRead,
+        row,
         check_item_id=row["check_item"],
         check_item_name=row.get("check_item_name") or "",
-        scope=row["scope"],
         department_id=row["department"],
         owner_id=row["owner"],
         shown_fields=msgspec.json.decode(row["shown_fields"] or "[]"),
-        title_format=row["title_format"],
-        header_format=row["header_format"],
-        findings_format=row["findings_format"],
-        impression_format=row["impression_format"],
-        footer_format=row["footer_format"],
-        active=row["active"],
-        version=row["version"],
     )
 
 
@@ -197,18 +190,14 @@ async def list_templates(actor: Actor, check_item_id: int | None = None) -> list
     return [_read(r) for r in rows]
 
 
+NOT_USABLE = N_("No report template with id {template_id} exists, or you may not use it.")
+
+
 async def get_template(actor: Actor, template_id: int) -> TemplateRead:
-    row = (
-        await visible(ReportTemplate, actor, *COLUMNS)
-        .where(ReportTemplate.id == template_id, _usable_clause(actor))
-        .first()
+    query = visible(ReportTemplate, actor, *COLUMNS).where(
+        ReportTemplate.id == template_id, _usable_clause(actor)
     )
-    if row is None:
-        raise NotFound(
-            "No report template with id {template_id} exists, or you may not use it.",
-            template_id=template_id,
-        )
-    return _read(row)
+    return _read(await first_or_not_found(query, NOT_USABLE, template_id=template_id))
 
 
 async def _check_scope(actor: Actor, scope: str, department_id: int | None) -> None:
@@ -256,7 +245,8 @@ async def add_template(ctx: Ctx, data: TemplateCreate) -> TemplateRead:
     formats = {f: getattr(data, f) for f in FORMATS}
     shown = check_formats(data.shown_fields, formats)
     async with unit_of_work(ctx) as uow:
-        row = await ReportTemplate.insert(
+        template_id = await insert_audited(
+            uow,
             ReportTemplate(
                 hospital=hospital_id,
                 name=name,
@@ -267,13 +257,9 @@ async def add_template(ctx: Ctx, data: TemplateCreate) -> TemplateRead:
                 shown_fields=msgspec.json.encode(shown).decode(),
                 created_at=now(),
                 **formats,
-            )
-        ).returning(ReportTemplate.id)
-        template_id = int(row[0]["id"])
-        await uow.audit(
+            ),
             "template.create",
             "report_template",
-            template_id,
             detail=f"{data.scope} {name}",
             hospital_id=hospital_id,
         )
@@ -285,10 +271,7 @@ async def update_template(ctx: Ctx, template_id: int, data: TemplateUpdate) -> T
     hospital_id = own_hospital(actor)
     current = await get_template(actor, template_id)
     if current.scope == "personal" and current.owner_id != actor.user_id:
-        raise NotFound(
-            "No report template with id {template_id} exists, or you may not use it.",
-            template_id=template_id,
-        )
+        raise NotFound(NOT_USABLE, template_id=template_id)
     department_id = (
         data.department_id if isinstance(data.department_id, int) else current.department_id
     )
@@ -403,20 +386,17 @@ async def render_template(
         exam = await get_examination(actor, examination_id)
         note(hospital_id=exam["hospital"], detail=f"template {template_id}")
     else:
-        row = await ReportTemplate.select(*COLUMNS).where(ReportTemplate.id == template_id).first()
-        if row is None:
-            raise NotFound(
-                "No report template with id {template_id} exists.",
-                template_id=template_id,
-            )
+        row = await first_or_not_found(
+            ReportTemplate.select(*COLUMNS).where(ReportTemplate.id == template_id),
+            N_("No report template with id {template_id} exists."),
+            template_id=template_id,
+        )
         template = _read(row)
-        exam_row = await Examination.select().where(Examination.id == examination_id).first()
-        if exam_row is None:
-            raise NotFound(
-                "No examination with id {examination_id} exists.",
-                examination_id=examination_id,
-            )
-        exam = exam_row
+        exam = await first_or_not_found(
+            Examination.select().where(Examination.id == examination_id),
+            N_("No examination with id {examination_id} exists."),
+            examination_id=examination_id,
+        )
     formats = {f: getattr(template, f) for f in FORMATS}
     return _rendered(
         template_id, examination_id, template.shown_fields, formats, await exam_values(exam)

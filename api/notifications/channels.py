@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
+from api.crud import insert_audited
 from api.management.service import actor_of, clean_text, own_hospital, versioned_update
 from api.notifications.schemas import (
     ChannelCreate,
@@ -107,20 +108,17 @@ async def add_channel(ctx: Ctx, data: ChannelCreate) -> ChannelRead:
                 "Your hospital has a {kind} channel already; edit that one.",
                 kind=Msg(KIND_LABELS[kind]),
             )
-        row = await NotificationChannel.insert(
+        channel_id = await insert_audited(
+            uow,
             NotificationChannel(
                 hospital=hospital_id,
                 kind=kind.value,
                 config=_json(config),
                 enabled=data.enabled,
                 created_at=now(),
-            )
-        ).returning(NotificationChannel.id)
-        channel_id = int(row[0]["id"])
-        await uow.audit(
+            ),
             "notification_channel.create",
             "notification_channel",
-            channel_id,
             detail=f"{kind.value} {name}",  # never the settings: they hold secrets
         )
     return await get_channel(actor, channel_id)

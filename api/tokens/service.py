@@ -13,10 +13,11 @@ from typing import Any
 
 import msgspec
 
+from api.crud import first_or_not_found, insert_audited
 from api.tokens.schemas import TokenCreate, TokenCreated, TokenRead
 from kernel import security
 from kernel.errors import BadRequest, Forbidden, NotFound
-from kernel.i18n import Msg
+from kernel.i18n import N_, Msg
 from store.scoping import NO_PATIENT_DATA, sees_patient_data, visible
 from store.tables import ApiToken, User
 from store.uow import Actor, Ctx, now, unit_of_work
@@ -129,7 +130,8 @@ async def create_token(ctx: Ctx, data: TokenCreate) -> TokenCreated:
     token = TOKEN_PREFIX + security.new_token(30)
     at = now()
     async with unit_of_work(ctx) as uow:
-        row = await ApiToken.insert(
+        token_id = await insert_audited(
+            uow,
             ApiToken(
                 user=user["id"],
                 hospital=user["hospital"],
@@ -139,13 +141,9 @@ async def create_token(ctx: Ctx, data: TokenCreate) -> TokenCreated:
                 created_by=actor.user_id,
                 created_at=at,
                 expires_at=at + timedelta(days=data.expires_days) if data.expires_days else None,
-            )
-        ).returning(ApiToken.id)
-        token_id = int(row[0]["id"])
-        await uow.audit(
+            ),
             "api_token.create",
             "api_token",
-            token_id,
             detail=f"for {user['username']}: {name}",
             hospital_id=user["hospital"],
         )
@@ -156,12 +154,11 @@ async def create_token(ctx: Ctx, data: TokenCreate) -> TokenCreated:
 
 async def revoke_token(ctx: Ctx, token_id: int) -> TokenRead:
     actor = _require_admin(ctx)
-    row = await visible(ApiToken, actor, *COLUMNS).where(ApiToken.id == token_id).first()
-    if row is None:
-        raise NotFound(
-            "No API token with id {token_id} exists, or it belongs to another hospital.",
-            token_id=token_id,
-        )
+    row = await first_or_not_found(
+        visible(ApiToken, actor, *COLUMNS).where(ApiToken.id == token_id),
+        N_("No API token with id {token_id} exists, or it belongs to another hospital."),
+        token_id=token_id,
+    )
     at = now()
     if row["revoked_at"] is None:
         async with unit_of_work(ctx) as uow:
