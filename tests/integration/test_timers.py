@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -191,9 +193,22 @@ async def test_a_lock_kept_alive_is_not_freed(new_api, uniq, run_flow) -> None:
     )
 
 
-def start_sweep(api_url: str, home: Path) -> subprocess.Popen:
+# A sweep that starts only when told: it says it is ready (Prefect imported: seconds, and
+# more on a loaded machine) with a file, then waits for the ``go`` file, so two sweeps
+# started together really read the due timers at the same moment.
+SWEEP_ON_GO = (
+    "import asyncio, json, pathlib, sys, time\n"
+    "from flows.timers import sweep_timers\n"
+    "gate = pathlib.Path(sys.argv[1])\n"
+    "(gate / f'ready-{sys.argv[2]}').touch()\n"
+    "while not (gate / 'go').exists(): time.sleep(0.005)\n"
+    "print('COUNTS', json.dumps(asyncio.run(sweep_timers())))\n"
+)
+
+
+def start_sweep(api_url: str, home: Path, gate: Path, n: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", SWEEP],
+        [sys.executable, "-c", SWEEP_ON_GO, str(gate), str(n)],
         cwd=ROOT,
         env=prefect_env(api_url, home),
         stdout=subprocess.PIPE,
@@ -212,8 +227,17 @@ async def test_two_sweeps_at_once_fire_each_timer_once(
     for _ in range(count):
         await Timer.insert(Timer(case_type=CASE, case_id=cid, kind="reminder", due_at=due))
     began = now()
-    sweeps = [start_sweep(prefect_api, prefect_home) for _ in range(2)]
+    gate = Path(tempfile.mkdtemp(prefix="aimis-sweeps-"))
+    sweeps = [start_sweep(prefect_api, prefect_home, gate, n) for n in range(2)]
+    for _ in range(12_000):  # both imported (at most two minutes), or one died
+        if all((gate / f"ready-{n}").exists() for n in range(2)):
+            break
+        if any(p.poll() is not None for p in sweeps):
+            break
+        await asyncio.sleep(0.01)
+    (gate / "go").touch()
     outs = [await asyncio.to_thread(p.communicate, timeout=180) for p in sweeps]
+    shutil.rmtree(gate, ignore_errors=True)
     assert all(p.returncode == 0 for p in sweeps), [o[0][-3000:] for o in outs]
     counts = [counts_of(o[0]) for o in outs]
 
