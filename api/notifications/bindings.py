@@ -11,7 +11,8 @@ from typing import Any
 
 from msgspec import UNSET
 
-from api.management.service import actor_of, changed_fields, versioned_update
+from api.crud import changed_fields, versioned_update
+from api.management.service import actor_of
 from api.notifications.schemas import BindingRead, BindingUpdate
 from kernel.domain import Kind
 from kernel.errors import BadRequest, NotFound

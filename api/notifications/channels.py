@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from api.crud import insert_audited
-from api.management.service import actor_of, clean_text, own_hospital, versioned_update
+from api.crud import insert_audited, versioned_update
+from api.management.service import actor_of, clean_text, own_hospital
 from api.notifications.schemas import (
     ChannelCreate,
     ChannelRead,
