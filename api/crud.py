@@ -15,6 +15,7 @@ They hold no rule of their own: who may see or change a row stays with the featu
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -30,13 +31,18 @@ from kernel.errors import Conflict, NotFound
 from kernel.i18n import Msg
 from store.uow import Ctx, UnitOfWork, unit_of_work
 
-S = TypeVar("S", bound=msgspec.Struct)
+S = TypeVar("S")
 
 
 def from_row(struct: type[S], row: Mapping[str, Any], **values: Any) -> S:
-    """``struct`` with each field from the row's column of the same name, unless ``values``
-    gives it (a renamed column, a default for NULL, a derived value)."""
-    return struct(**{f: values[f] if f in values else row[f] for f in struct.__struct_fields__})
+    """``struct`` (a msgspec struct or a dataclass) with each field from the row's column of
+    the same name, unless ``values`` gives it (a renamed column, a default for NULL, a derived
+    value)."""
+    fields = getattr(struct, "__struct_fields__", None) or [
+        f.name
+        for f in dataclasses.fields(struct)  # type: ignore[arg-type]
+    ]
+    return struct(**{f: values[f] if f in values else row[f] for f in fields})
 
 
 def or_blank(row: Mapping[str, Any], *columns: str) -> dict[str, Any]:

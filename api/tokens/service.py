@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from api.crud import first_or_not_found, insert_audited
+from api.crud import first_or_not_found, from_row, insert_audited
 from api.tokens.schemas import TokenCreate, TokenCreated, TokenRead
 from kernel import security
 from kernel.errors import BadRequest, Forbidden, NotFound
@@ -53,14 +53,13 @@ def _status(row: dict[str, Any], at: datetime) -> str:
 
 
 def _read(row: dict[str, Any], at: datetime) -> TokenRead:
-    return TokenRead(
-        id=row["id"],
+    return from_row(
+        TokenRead,
+        row,
         user_id=row["user"],
         username=row["user.username"],
         display_name=row["user.display_name"],
         hospital_id=row["hospital"],
-        name=row["name"],
-        prefix=row["prefix"],
         status=_status(row, at),
         created_at=row["created_at"].isoformat(),
         expires_at=_iso(row["expires_at"]),
