@@ -55,6 +55,13 @@ def actor_columns(user: Any = User) -> tuple[Any, ...]:
     )
 
 
+def live_actor_columns(user: Any) -> tuple[Any, ...]:
+    """``actor_columns`` through the foreign key ``user`` of a login session or an API token,
+    with what says whether the account and its hospital are live (``user.active``,
+    ``user.frozen``, ``user.hospital.active``), checked on every use."""
+    return (user.active, user.frozen, user.hospital.active, *actor_columns(user))
+
+
 def actor_from_row(
     row: dict[str, Any], *, prefix: str = "", session_id: int = 0, realm: str = "app"
 ) -> Actor:

@@ -26,7 +26,7 @@ from kernel.domain import ADMIN_KINDS
 from kernel.errors import AppError, Forbidden, Locked
 from kernel.settings import get_settings
 from store.tables import Hospital, Session, User
-from store.uow import Actor, Ctx, actor_columns, actor_from_row, now, unit_of_work
+from store.uow import Actor, Ctx, actor_from_row, live_actor_columns, now, unit_of_work
 
 REALM_APP = "app"
 REALM_ADMIN = "admin"
@@ -154,10 +154,7 @@ async def actor_for_token(token: str) -> Actor | None:
             Session.last_seen_at,
             Session.expires_at,
             Session.revoked,
-            Session.user.active,
-            Session.user.frozen,
-            Session.user.hospital.active,  # type: ignore[union-attr]
-            *actor_columns(Session.user),
+            *live_actor_columns(Session.user),
         )
         .where(Session.token_hash == security.token_hash(token))
         .first()

@@ -18,7 +18,7 @@ from kernel.errors import BadRequest, Forbidden, NotFound
 from kernel.i18n import N_, Msg
 from store.scoping import NO_PATIENT_DATA, sees_patient_data, visible
 from store.tables import ApiToken, User
-from store.uow import Actor, Ctx, actor_columns, actor_from_row, now, unit_of_work
+from store.uow import Actor, Ctx, actor_from_row, live_actor_columns, now, unit_of_work
 
 TOKEN_PREFIX = "aimis_"
 REALM_TOKEN = "token"
@@ -183,10 +183,7 @@ async def _token_row(token: str) -> dict[str, Any] | None:
             ApiToken.expires_at,
             ApiToken.last_used_at,
             ApiToken.revoked_at,
-            ApiToken.user.active,
-            ApiToken.user.frozen,
-            ApiToken.user.hospital.active,  # type: ignore[union-attr]
-            *actor_columns(ApiToken.user),
+            *live_actor_columns(ApiToken.user),
         )
         .where(ApiToken.token_hash == security.token_hash(token))
         .first()
