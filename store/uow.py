@@ -41,37 +41,54 @@ class Actor:
         return self.kind in ("alliance_admin", "hospital_admin")
 
 
+def actor_columns(user: Any = User) -> tuple[Any, ...]:
+    """The columns ``actor_from_row`` reads, on ``user``: ``User`` itself, or a foreign key to
+    it (``Session.user``, ``ApiToken.user``) whose columns come back as ``"user.<name>"``."""
+    return (
+        user.id,
+        user.username,
+        user.kind,
+        user.alliance,
+        user.hospital,
+        user.department,
+        user.role.permissions,
+    )
+
+
+def live_actor_columns(user: Any) -> tuple[Any, ...]:
+    """``actor_columns`` through the foreign key ``user`` of a login session or an API token,
+    with what says whether the account and its hospital are live (``user.active``,
+    ``user.frozen``, ``user.hospital.active``), checked on every use."""
+    return (user.active, user.frozen, user.hospital.active, *actor_columns(user))
+
+
+def actor_from_row(
+    row: dict[str, Any], *, prefix: str = "", session_id: int = 0, realm: str = "app"
+) -> Actor:
+    """The Actor of a row selected with ``actor_columns`` (``prefix``: ``"user."`` when they
+    were selected through a foreign key); its permissions are its role's."""
+    perms = row[f"{prefix}role.permissions"]
+    return Actor(
+        user_id=row[f"{prefix}id"],
+        username=row[f"{prefix}username"],
+        kind=row[f"{prefix}kind"],
+        alliance_id=row[f"{prefix}alliance"],
+        hospital_id=row[f"{prefix}hospital"],
+        department_id=row[f"{prefix}department"],
+        permissions=frozenset(msgspec.json.decode(perms) if perms else []),
+        session_id=session_id,
+        realm=realm,
+    )
+
+
 async def actor_for(user: int | str, *, realm: str = "app") -> Actor:
     """The Actor of an account (by id or user name) acting without a login session: the
     demo's steps, benchmarks. Logins build theirs from the session (api.accounts)."""
     key = User.id == user if isinstance(user, int) else User.username == user
-    row = (
-        await User.select(
-            User.id,
-            User.username,
-            User.kind,
-            User.alliance,
-            User.hospital,
-            User.department,
-            User.role.permissions,  # type: ignore[union-attr]
-        )
-        .where(key)
-        .first()
-    )
+    row = await User.select(*actor_columns()).where(key).first()
     if row is None:
         raise LookupError(f"no account {user!r}")
-    perms = row["role.permissions"]
-    return Actor(
-        user_id=row["id"],
-        username=row["username"],
-        kind=row["kind"],
-        alliance_id=row["alliance"],
-        hospital_id=row["hospital"],
-        department_id=row["department"],
-        permissions=frozenset(msgspec.json.decode(perms) if perms else []),
-        session_id=0,
-        realm=realm,
-    )
+    return actor_from_row(row, realm=realm)
 
 
 @dataclass(frozen=True)

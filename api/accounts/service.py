@@ -26,7 +26,7 @@ from kernel.domain import ADMIN_KINDS
 from kernel.errors import AppError, Forbidden, Locked
 from kernel.settings import get_settings
 from store.tables import Hospital, Session, User
-from store.uow import Actor, Ctx, now, unit_of_work
+from store.uow import Actor, Ctx, actor_from_row, live_actor_columns, now, unit_of_work
 
 REALM_APP = "app"
 REALM_ADMIN = "admin"
@@ -154,16 +154,7 @@ async def actor_for_token(token: str) -> Actor | None:
             Session.last_seen_at,
             Session.expires_at,
             Session.revoked,
-            Session.user.id,
-            Session.user.username,
-            Session.user.kind,
-            Session.user.alliance,
-            Session.user.hospital,
-            Session.user.department,
-            Session.user.active,
-            Session.user.frozen,
-            Session.user.hospital.active,  # type: ignore[union-attr]
-            Session.user.role.permissions,  # type: ignore[union-attr]
+            *live_actor_columns(Session.user),
         )
         .where(Session.token_hash == security.token_hash(token))
         .first()
@@ -179,19 +170,7 @@ async def actor_for_token(token: str) -> Actor | None:
         return None
     if at - row["last_seen_at"] > timedelta(seconds=60):
         await Session.update({Session.last_seen_at: at}).where(Session.id == row["id"])
-    perms_raw = row["user.role.permissions"]
-    perms = frozenset(msgspec.json.decode(perms_raw) if perms_raw else [])
-    return Actor(
-        user_id=row["user.id"],
-        username=row["user.username"],
-        kind=row["user.kind"],
-        alliance_id=row["user.alliance"],
-        hospital_id=row["user.hospital"],
-        department_id=row["user.department"],
-        permissions=perms,
-        session_id=row["id"],
-        realm=row["realm"],
-    )
+    return actor_from_row(row, prefix="user.", session_id=row["id"], realm=row["realm"])
 
 
 async def logout(ctx: Ctx) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from api.crud import from_row
 from kernel.errors import Conflict, NotFound
 from store import files
 from store.scoping import visible_images
@@ -93,18 +94,13 @@ async def stored_instances(
         if row["study.tier"] in ARCHIVED_TIERS:
             raise Conflict(archived_message(study_uid, row["study.tier"]))
     return [
-        Stored(
-            id=row["id"],
+        from_row(
+            Stored,
+            row,
             hospital_id=row["hospital"],
             study_id=row["study"],
             study_uid=row["study.study_uid"],
             series_uid=row["series.series_uid"],
-            sop_uid=row["sop_uid"],
-            sop_class_uid=row["sop_class_uid"],
-            transfer_syntax=row["transfer_syntax"],
-            frames=row["frames"],
-            sha256=row["sha256"],
-            storage_path=row["storage_path"],
         )
         for row in rows
     ]

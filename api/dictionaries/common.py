@@ -10,8 +10,8 @@ import msgspec
 from msgspec import UNSET
 from piccolo.table import Table
 
-from api.crud import update_audited
-from api.management.service import actor_of, changed_fields
+from api.crud import changed_fields, update_audited
+from api.management.service import actor_of
 from kernel.errors import BadRequest, Conflict
 from kernel.i18n import Msg
 from store.uow import Ctx

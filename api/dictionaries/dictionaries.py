@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from api.crud import from_row, insert_audited, or_blank
+from api.crud import from_row, insert_audited, or_blank, unique_or_conflict
 from api.dictionaries.common import (
     actor_of,
     apply_update,
@@ -31,7 +31,7 @@ from api.dictionaries.schemas import (
     DeviceRead,
     DeviceUpdate,
 )
-from api.management.service import clean_text, own_hospital, unique_or_conflict
+from api.management.service import clean_text, own_hospital
 from kernel.errors import BadRequest
 from kernel.i18n import Msg
 from store.scoping import get_visible, visible

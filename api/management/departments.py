@@ -7,15 +7,14 @@ from typing import Any
 
 from msgspec import UNSET
 
+from api.crud import changed_fields, versioned_update
 from api.management.schemas import DepartmentCreate, DepartmentRead, DepartmentUpdate
 from api.management.service import (
     actor_of,
-    changed_fields,
     clean_phone,
     clean_text,
     insert_id,
     own_hospital,
-    versioned_update,
     with_user_counts,
 )
 from kernel.errors import Conflict

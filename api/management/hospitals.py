@@ -9,11 +9,11 @@ from typing import Any
 from msgspec import UNSET, UnsetType
 
 from api.accounts.passwords import check_new_password
+from api.crud import changed_fields, unique_or_conflict, versioned_update
 from api.management.new_accounts import insert_user, username_free
 from api.management.schemas import HospitalCreate, HospitalRead, HospitalUpdate, SelfReviewUpdate
 from api.management.service import (
     actor_of,
-    changed_fields,
     check_modules,
     check_time_zone,
     clean_phone,
@@ -21,8 +21,6 @@ from api.management.service import (
     insert_id,
     json_list,
     json_text,
-    unique_or_conflict,
-    versioned_update,
 )
 from kernel.domain import DEFAULT_ROLES, Kind, Module
 from kernel.errors import BadRequest, Conflict, Forbidden

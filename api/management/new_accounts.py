@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from api.accounts.passwords import NewPassword, check_new_password, set_password
-from api.management.service import insert_id, unique_or_conflict
+from api.crud import unique_or_conflict
+from api.management.service import insert_id
 from kernel.domain import Kind
 from kernel.errors import BadRequest, Conflict
 from store.tables import User

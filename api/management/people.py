@@ -14,6 +14,7 @@ from msgspec import UNSET
 from api.accounts import throttle
 from api.accounts.passwords import check_new_password, set_password
 from api.accounts.users import hospital_time_zone
+from api.crud import changed_fields, unique_or_conflict, versioned_update
 from api.management.access import check_department, check_role, doctor_row, managed_row
 from api.management.new_accounts import create_account
 from api.management.schemas import (
@@ -27,14 +28,11 @@ from api.management.schemas import (
 )
 from api.management.service import (
     actor_of,
-    changed_fields,
     clean_email,
     clean_phone,
     clean_text,
     own_hospital,
     temporary_password,
-    unique_or_conflict,
-    versioned_update,
 )
 from kernel.clock import local_day
 from kernel.domain import Kind

@@ -10,17 +10,16 @@ from typing import Any
 
 from msgspec import UNSET
 
+from api.crud import changed_fields, versioned_update
 from api.management.schemas import RoleCreate, RoleRead, RoleUpdate
 from api.management.service import (
     actor_of,
-    changed_fields,
     check_known,
     clean_text,
     insert_id,
     json_list,
     json_text,
     own_hospital,
-    versioned_update,
     with_user_counts,
 )
 from kernel.domain import Permission

@@ -1,7 +1,7 @@
 """The rules the management services share (SPEC 8.1–8.3): who acts, clean names, phones
-and e-mail addresses, time zones and modules, unique values, versioned updates, and the
-small store steps they all take. Reads go through ``store.scoping``; writes through
-``unit_of_work`` with an audit row.
+and e-mail addresses, time zones and modules, and the small store steps they all take
+(unique values, versioned updates and changed fields are ``api.crud``'s). Reads go through
+``store.scoping``; writes through ``unit_of_work`` with an audit row.
 
 Hospitals, departments, new accounts, people, roles, media and audit have their own modules.
 """
@@ -10,22 +10,16 @@ from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import msgspec
-from msgspec import UNSET, UnsetType
 from piccolo.table import Table
 
-from api.schemas import ActiveUpdate
 from kernel import security
 from kernel.domain import Module
-from kernel.errors import BadRequest, Conflict, Forbidden, Unauthorized
+from kernel.errors import BadRequest, Forbidden, Unauthorized
 from kernel.i18n import N_, Listed, Msg
 from store.tables import User
 from store.uow import Actor, Ctx
@@ -140,58 +134,6 @@ def temporary_password() -> str:
         password = "".join(chars)
         if security.password_problem(password) is None:
             return password
-
-
-@asynccontextmanager
-async def unique_or_conflict(message: str, **params: Any) -> AsyncIterator[None]:
-    """A unique constraint hit by a concurrent request becomes a 409, not a 500 (``message``
-    and its placeholders as for the errors)."""
-    try:
-        yield
-    except (sqlite3.IntegrityError, asyncpg.UniqueViolationError) as exc:
-        if "unique" in str(exc).lower() or isinstance(exc, asyncpg.UniqueViolationError):
-            raise Conflict(message, **params) from None
-        raise
-
-
-async def versioned_update(
-    table: type[Table],
-    row_id: int,
-    values: dict[Any, Any],
-    version: int | UnsetType,
-    what: str,
-) -> int:
-    """Apply ``values`` and bump the version; with ``version`` given, only if it is current.
-    ``what`` names the row in the conflict message (an English word of the catalogue).
-
-    One ``UPDATE ... WHERE id = ? AND version = ?``: works the same on SQLite and PostgreSQL,
-    and two editors starting from the same version cannot both win.
-    """
-    version_col: Any = table._meta.get_column_by_name("version")
-    pk = table._meta.primary_key
-    query = table.update({**values, version_col: version_col + 1}).where(pk == row_id)
-    if version is not UNSET:
-        query = query.where(version_col == version)
-    rows = await query.returning(version_col)
-    if not rows:
-        current = await table.select(version_col).where(pk == row_id).first()
-        current_version = int(current["version"]) if current else None
-        raise Conflict(
-            "Someone else changed this {what} in the meantime (it is now at version "
-            "{current_version}, you edited version {version}). Reload and try again.",
-            what=Msg(what),
-            current_version=current_version,
-            version=version,
-            extra={"current_version": current_version},
-        )
-    return int(rows[0]["version"])
-
-
-def changed_fields(data: msgspec.Struct) -> list[str]:
-    """The sent fields, for the audit detail: the struct's own in order, then ``active``
-    (which ``ActiveUpdate`` declares first) — the order the detail has always had."""
-    sent = [f for f in data.__struct_fields__ if f != "version" and getattr(data, f) is not UNSET]
-    return sorted(sent, key=lambda f: f in ActiveUpdate.__struct_fields__)
 
 
 async def insert_id(row: Table) -> int:

@@ -11,14 +11,15 @@ from typing import Any
 
 from msgspec import UNSET
 
-from api.management.service import actor_of, changed_fields, versioned_update
+from api.crud import changed_fields, from_row, or_blank, update_audited
+from api.management.service import actor_of
 from api.notifications.schemas import BindingRead, BindingUpdate
 from kernel.domain import Kind
 from kernel.errors import BadRequest, NotFound
 from notifiers.configs import ConfigProblem, check_binding
 from store.scoping import hospital_ids_clause
 from store.tables import User
-from store.uow import Actor, Ctx, unit_of_work
+from store.uow import Actor, Ctx
 
 LANGUAGES = ("zh", "en")
 COLUMNS = (
@@ -35,13 +36,11 @@ COLUMNS = (
 
 
 def binding_read(row: dict[str, Any]) -> BindingRead:
-    return BindingRead(
+    return from_row(
+        BindingRead,
+        row,
         user_id=row["id"],
-        username=row["username"],
-        display_name=row["display_name"],
-        email=row["email"] or "",
-        wechat_openid=row["wechat_openid"] or "",
-        wecom_userid=row["wecom_userid"] or "",
+        **or_blank(row, "email", "wechat_openid", "wecom_userid"),
         language=row["language"] or "zh",
         version=int(row["version"]),
     )
@@ -97,16 +96,18 @@ def _values(data: BindingUpdate) -> dict[Any, Any]:
 
 
 async def _save(ctx: Ctx, row: dict[str, Any], data: BindingUpdate, action: str) -> BindingRead:
-    values = _values(data)
-    async with unit_of_work(ctx) as uow:
-        await versioned_update(User, row["id"], values, data.version, "account")
-        await uow.audit(
-            action,
-            "user",
-            row["id"],
-            detail=f"{row['username']}: {', '.join(changed_fields(data)) or 'no change'}",
-            hospital_id=row["hospital"],
-        )
+    await update_audited(
+        ctx,
+        User,
+        row["id"],
+        _values(data),
+        version=data.version,
+        what="account",
+        action=action,
+        target_type="user",
+        detail=f"{row['username']}: {', '.join(changed_fields(data)) or 'no change'}",
+        hospital_id=row["hospital"],
+    )
     return binding_read(await _row(row["id"]))
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from api.crud import insert_audited
-from api.management.service import actor_of, clean_text, own_hospital, versioned_update
+from api.crud import insert_audited, update_audited, versioned_update
+from api.management.service import actor_of, clean_text, own_hospital
 from api.notifications.schemas import (
     ChannelCreate,
     ChannelRead,
@@ -143,16 +143,17 @@ async def update_channel(ctx: Ctx, channel_id: int, data: ChannelUpdate) -> Chan
     if data.enabled is not UNSET:
         values[NotificationChannel.enabled] = data.enabled
         changed.append("enabled" if data.enabled else "disabled")
-    async with unit_of_work(ctx) as uow:
-        await versioned_update(
-            NotificationChannel, channel_id, values, data.version, "notification channel"
-        )
-        await uow.audit(
-            "notification_channel.update",
-            "notification_channel",
-            channel_id,
-            detail=f"{kind.value}: {', '.join(sorted(set(changed))) or 'no change'}",
-        )
+    await update_audited(
+        ctx,
+        NotificationChannel,
+        channel_id,
+        values,
+        version=data.version,
+        what="notification channel",
+        action="notification_channel.update",
+        target_type="notification_channel",
+        detail=f"{kind.value}: {', '.join(sorted(set(changed))) or 'no change'}",
+    )
     return await get_channel(actor, channel_id)
 
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import msgspec
-
-from api.crud import first_or_not_found, insert_audited
+from api.crud import first_or_not_found, from_row, insert_audited
 from api.tokens.schemas import TokenCreate, TokenCreated, TokenRead
 from kernel import security
 from kernel.errors import BadRequest, Forbidden, NotFound
 from kernel.i18n import N_, Msg
 from store.scoping import NO_PATIENT_DATA, sees_patient_data, visible
 from store.tables import ApiToken, User
-from store.uow import Actor, Ctx, now, unit_of_work
+from store.uow import Actor, Ctx, actor_from_row, live_actor_columns, now, unit_of_work
 
 TOKEN_PREFIX = "aimis_"
 REALM_TOKEN = "token"
@@ -55,14 +53,13 @@ def _status(row: dict[str, Any], at: datetime) -> str:
 
 
 def _read(row: dict[str, Any], at: datetime) -> TokenRead:
-    return TokenRead(
-        id=row["id"],
+    return from_row(
+        TokenRead,
+        row,
         user_id=row["user"],
         username=row["user.username"],
         display_name=row["user.display_name"],
         hospital_id=row["hospital"],
-        name=row["name"],
-        prefix=row["prefix"],
         status=_status(row, at),
         created_at=row["created_at"].isoformat(),
         expires_at=_iso(row["expires_at"]),
@@ -186,16 +183,7 @@ async def _token_row(token: str) -> dict[str, Any] | None:
             ApiToken.expires_at,
             ApiToken.last_used_at,
             ApiToken.revoked_at,
-            ApiToken.user.id,
-            ApiToken.user.username,
-            ApiToken.user.kind,
-            ApiToken.user.alliance,
-            ApiToken.user.hospital,
-            ApiToken.user.department,
-            ApiToken.user.active,
-            ApiToken.user.frozen,
-            ApiToken.user.hospital.active,  # type: ignore[union-attr]
-            ApiToken.user.role.permissions,  # type: ignore[union-attr]
+            *live_actor_columns(ApiToken.user),
         )
         .where(ApiToken.token_hash == security.token_hash(token))
         .first()
@@ -241,18 +229,7 @@ async def actor_for_api_token(token: str) -> Actor | None:
     last = row["last_used_at"]
     if last is None or at - last > timedelta(seconds=TOUCH_SECONDS):
         await ApiToken.update({ApiToken.last_used_at: at}).where(ApiToken.id == row["id"])
-    perms_raw = row["user.role.permissions"]
-    return Actor(
-        user_id=row["user.id"],
-        username=row["user.username"],
-        kind=row["user.kind"],
-        alliance_id=row["user.alliance"],
-        hospital_id=row["user.hospital"],
-        department_id=row["user.department"],
-        permissions=frozenset(msgspec.json.decode(perms_raw) if perms_raw else []),
-        session_id=0,
-        realm=REALM_TOKEN,
-    )
+    return actor_from_row(row, prefix="user.", realm=REALM_TOKEN)
 
 
 async def token_users(actor: Actor) -> list[dict[str, Any]]:

@@ -7,9 +7,9 @@ import msgspec
 import pytest
 from msgspec import UNSET
 
+from api.crud import changed_fields
 from api.dictionaries.schemas import CodedPage, CodedRead, CodedUpdate
 from api.management.schemas import DepartmentUpdate, DoctorPage
-from api.management.service import changed_fields
 
 
 def test_a_page_encodes_its_fields_in_the_old_order() -> None:
