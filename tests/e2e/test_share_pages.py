@@ -41,6 +41,11 @@ async def test_share_from_the_phone_and_the_colleague_sees_it_live(
         panel = page.locator("[data-testid=share-panel]")
         await panel.wait_for()
         assert "分享给同事" in await panel.inner_text()
+        # htmx binds the search box's input trigger when it settles the swapped panel, a
+        # moment after the panel is in the page: typing before that would send nothing
+        await page.wait_for_function(
+            "() => !!document.querySelector('#share-q')['htmx-internal-data']"
+        )
         await page.fill("#share-q", "李医")
         await page.wait_for_function(
             "() => document.querySelectorAll('#share-to option[data-name]').length === 1"
