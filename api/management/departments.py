@@ -7,7 +7,7 @@ from typing import Any
 
 from msgspec import UNSET
 
-from api.crud import changed_fields, versioned_update
+from api.crud import changed_fields, from_row, versioned_update
 from api.management.schemas import DepartmentCreate, DepartmentRead, DepartmentUpdate
 from api.management.service import (
     actor_of,
@@ -58,12 +58,10 @@ async def _department_name_free(hospital_id: int, name: str, except_id: int = 0)
 
 
 def department_read(row: dict[str, Any], doctor_count: int = 0) -> DepartmentRead:
-    return DepartmentRead(
-        id=row["id"],
+    return from_row(
+        DepartmentRead,
+        row,
         hospital_id=row["hospital"],
-        name=row["name"],
-        phone=row["phone"],
-        description=row["description"],
         active=bool(row["active"]),
         doctor_count=doctor_count,
         version=int(row["version"]),

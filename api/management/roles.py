@@ -10,7 +10,7 @@ from typing import Any
 
 from msgspec import UNSET
 
-from api.crud import changed_fields, versioned_update
+from api.crud import changed_fields, from_row, versioned_update
 from api.management.schemas import RoleCreate, RoleRead, RoleUpdate
 from api.management.service import (
     actor_of,
@@ -43,10 +43,10 @@ def check_permissions(permissions: list[str]) -> list[str]:
 
 
 def role_read(row: dict[str, Any], user_count: int = 0) -> RoleRead:
-    return RoleRead(
-        id=row["id"],
+    return from_row(
+        RoleRead,
+        row,
         hospital_id=row["hospital"],
-        name=row["name"],
         permissions=json_list(row["permissions"]),
         builtin=bool(row["builtin"]),
         user_count=user_count,
