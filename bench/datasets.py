@@ -24,19 +24,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydicom import uid
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import dcmwrite
-from pydicom.uid import (
-    UID,
-    ComputedRadiographyImageStorage,
-    CTImageStorage,
-    DigitalMammographyXRayImageStorageForPresentation,
-    DigitalXRayImageStorageForPresentation,
-    ExplicitVRLittleEndian,
-    MRImageStorage,
-    UltrasoundImageStorage,
-    generate_uid,
-)
 
 from imaging.codecs import prefer_fast_decoders
 from imaging.read import parse_instance
@@ -50,12 +40,12 @@ QIDO_STUDIES = 100_000
 QIDO_PATIENTS = 40_000
 MODALITY_SHARE = {"CT": 30, "MR": 15, "DX": 20, "CR": 10, "US": 15, "MG": 10}
 SOP_CLASS = {
-    "CT": CTImageStorage,
-    "MR": MRImageStorage,
-    "DX": DigitalXRayImageStorageForPresentation,
-    "CR": ComputedRadiographyImageStorage,
-    "US": UltrasoundImageStorage,
-    "MG": DigitalMammographyXRayImageStorageForPresentation,
+    "CT": uid.CTImageStorage,
+    "MR": uid.MRImageStorage,
+    "DX": uid.DigitalXRayImageStorageForPresentation,
+    "CR": uid.ComputedRadiographyImageStorage,
+    "US": uid.UltrasoundImageStorage,
+    "MG": uid.DigitalMammographyXRayImageStorageForPresentation,
 }
 FIRST_DAY = dt.date(2016, 1, 1)
 DAYS = 3653  # 2016-01-01 … 2025-12-31
@@ -162,7 +152,7 @@ def _make_qido(index: Path, pack: Path, count: int) -> None:
             modality = rng.choice(modalities)
             day = FIRST_DAY + dt.timedelta(days=rng.randrange(DAYS))
             uids = [
-                generate_uid(entropy_srcs=[f"aimis-bench-qido-{n}-{part}"])
+                uid.generate_uid(entropy_srcs=[f"aimis-bench-qido-{n}-{part}"])
                 for part in ("study", "series", "sop")
             ]
             data = _tiny_instance(template, patient, modality, day, n, uids)
@@ -195,7 +185,12 @@ def _tiny_template() -> Dataset:
 
 
 def _tiny_instance(
-    template: Dataset, patient: FakePatient, modality: str, day: dt.date, n: int, uids: list[UID]
+    template: Dataset,
+    patient: FakePatient,
+    modality: str,
+    day: dt.date,
+    n: int,
+    uids: list[uid.UID],
 ) -> bytes:
     ds = template
     ds.SOPClassUID = SOP_CLASS[modality]
@@ -213,7 +208,7 @@ def _tiny_instance(
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
     out = io.BytesIO()
     dcmwrite(out, ds, enforce_file_format=True)
     return out.getvalue()

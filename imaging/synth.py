@@ -419,28 +419,41 @@ def _write_projection(
     _write_series(out_dir, ctx, transfer_syntax, frames())
 
 
-def write_dx(
-    out_dir: Path, patient: FakePatient, ctx: _Context, sizes: Sizes, transfer_syntax: str
-) -> None:
-    image = phantoms.chest_projection(*sizes.dx, ctx.np_rng)
-    extra: dict[str, object] = {"ViewPosition": "PA", "BodyPartExamined": "CHEST", "KVP": "120"}
-    _write_projection(
-        out_dir, patient, ctx, transfer_syntax, modality="DX",
-        sop_class=DigitalXRayImageStorageForPresentation, description="DX CHEST PA 胸部正位",
-        images=[("Chest PA", image, extra)], photometric="MONOCHROME2", pixel_spacing=0.143,
-    )  # fmt: skip
+@dataclass(frozen=True)
+class _Plain:
+    """A single-image projection study: what differs between the plain radiographs."""
+
+    modality: str
+    sop_class: str
+    description: str
+    title: str
+    phantom: Callable[..., np.ndarray]
+    size: Callable[[Sizes], tuple[int, int]]
+    extra: dict[str, object]
+    photometric: str
+    pixel_spacing: float
+
+    def __call__(
+        self, out_dir: Path, patient: FakePatient, ctx: _Context, sizes: Sizes, syntax: str
+    ) -> None:
+        image = self.phantom(*self.size(sizes), ctx.np_rng)
+        _write_projection(
+            out_dir, patient, ctx, syntax, modality=self.modality, sop_class=self.sop_class,
+            description=self.description, images=[(self.title, image, dict(self.extra))],
+            photometric=self.photometric, pixel_spacing=self.pixel_spacing,
+        )  # fmt: skip
 
 
-def write_cr(
-    out_dir: Path, patient: FakePatient, ctx: _Context, sizes: Sizes, transfer_syntax: str
-) -> None:
-    image = phantoms.hand_projection(*sizes.cr, ctx.np_rng)
-    extra: dict[str, object] = {"ViewPosition": "PA", "BodyPartExamined": "HAND"}
-    _write_projection(
-        out_dir, patient, ctx, transfer_syntax, modality="CR",
-        sop_class=ComputedRadiographyImageStorage, description="CR HAND 手正位",
-        images=[("Hand PA", image, extra)], photometric="MONOCHROME1", pixel_spacing=0.1,
-    )  # fmt: skip
+write_dx = _Plain(
+    "DX", DigitalXRayImageStorageForPresentation, "DX CHEST PA 胸部正位", "Chest PA",
+    phantoms.chest_projection, lambda s: s.dx,
+    {"ViewPosition": "PA", "BodyPartExamined": "CHEST", "KVP": "120"}, "MONOCHROME2", 0.143,
+)  # fmt: skip
+write_cr = _Plain(
+    "CR", ComputedRadiographyImageStorage, "CR HAND 手正位", "Hand PA",
+    phantoms.hand_projection, lambda s: s.cr,
+    {"ViewPosition": "PA", "BodyPartExamined": "HAND"}, "MONOCHROME1", 0.1,
+)  # fmt: skip
 
 
 def write_mg(

@@ -74,21 +74,21 @@ NOTHING = WhereRaw("1 = 0")
 # Rows about running the alliance and its hospitals: an alliance admin sees his alliance's.
 ADMINISTRATIVE_TABLES: frozenset[type[Table]] = frozenset(
     {
-        Hospital,
-        Department,
-        Role,
-        User,
-        NotificationChannel,
-        NotificationRule,
-        StoragePolicy,
         ApiToken,
-        DicomNode,
-        DeviceType,
-        Device,
         BodyPart,
         CheckItem,
-        ReportTemplate,
+        Department,
+        Device,
+        DeviceType,
+        DicomNode,
+        Hospital,
         KnowledgePhrase,
+        NotificationChannel,
+        NotificationRule,
+        ReportTemplate,
+        Role,
+        StoragePolicy,
+        User,
     }
 )
 # Rows that hold or name a patient's data: the owning hospital's people only.

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, get
+from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.response import Template
 
@@ -96,32 +97,23 @@ class IngestPages(PageController):
             **await _common(actor),
         )
 
-    @get("/migration-log", opt=phi("migration_log.read", "migration_log"))
-    async def log(
-        self,
-        request: Request,
-        date_from: str = "",
-        date_to: str = "",
-        hospital_id: int | None = None,
-        q: str = "",
-        offset: int = 0,
-    ) -> Template:
+    @get(
+        "/migration-log",
+        dependencies={"log_query": Provide(service.provide_log_query, sync_to_thread=False)},
+        opt=phi("migration_log.read", "migration_log"),
+    )
+    async def log(self, request: Request, log_query: service.LogQuery, offset: int = 0) -> Template:
         actor = admin_of(request)
-        ctx = ctx_of(request)
-        log_page = await service.migration_log(ctx, date_from, date_to, hospital_id, q, offset)
-        query = {"date_from": date_from, "date_to": date_to, "q": q}
-        if hospital_id is not None:
-            query["hospital_id"] = str(hospital_id)
         return await page(
             request,
             "ingest/log.html",
-            log=log_page,
+            log=await service.migration_log(ctx_of(request), log_query, offset),
             hospitals=await hospital_list(actor),
-            date_from=date_from,
-            date_to=date_to,
-            hospital_id=hospital_id,
-            q=q,
-            query="&".join(f"{k}={v}" for k, v in query.items() if v),
+            date_from=log_query.date_from,
+            date_to=log_query.date_to,
+            hospital_id=log_query.hospital_id,
+            q=log_query.q,
+            query=log_query.links(),
             **await _common(actor),
         )
 

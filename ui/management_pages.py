@@ -127,13 +127,10 @@ class ManagementPages(PageController):
         filters = query_texts(request, ("q", "status", "department_id"))
         if filters["status"] not in people.DOCTOR_STATUSES:
             filters["status"] = ""
-        result = await people.list_doctors(
-            actor,
-            q=filters["q"],
-            status=filters["status"],
-            department_id=int_or_none(filters["department_id"]),
-            page=int_or_none(page_no) or 1,
+        query = people.DoctorQuery(
+            filters["q"], filters["status"], int_or_none(filters["department_id"])
         )
+        result = await people.list_doctors(actor, query, int_or_none(page_no) or 1)
         return await page(
             request,
             "manage/doctors.html",

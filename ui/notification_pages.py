@@ -48,7 +48,9 @@ class NotificationPages(PageController):
     async def settings_page(self, request: Request, q: str = "", page_no: str = "1") -> Template:
         actor = admin_of(request, HOSPITAL_ADMIN)
         configured = {c.kind: c for c in await channels.list_channels(actor)}
-        doctors = await people.list_doctors(actor, q=q, page=int_or_none(page_no) or 1)
+        doctors = await people.list_doctors(
+            actor, people.DoctorQuery(q=q), int_or_none(page_no) or 1
+        )
         ids = [d.id for d in doctors.items]
         found = await bindings.doctors_bindings(actor, [*ids, actor.user_id])
         return await page(

@@ -18,20 +18,8 @@ from typing import Any
 
 import msgspec
 
+from api.archive import schemas
 from api.archive.rules import queue
-from api.archive.schemas import (
-    Done,
-    HistoryEntry,
-    MaintenanceIn,
-    PolicyRead,
-    PolicyRunIn,
-    PolicyUpdate,
-    RetrievalCreate,
-    RetrievalDetail,
-    RetrievalRead,
-    StudyPage,
-    StudyRow,
-)
 from api.archive.steps import label, open_retrieval
 from kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from kernel.i18n import N_, Msg
@@ -98,7 +86,7 @@ def page_bounds(offset: int, limit: int) -> tuple[int, int]:
 # --- storage policy --------------------------------------------------------------------------
 
 
-def _policy(hospital: dict[str, Any], row: dict[str, Any] | None) -> PolicyRead:
+def _policy(hospital: dict[str, Any], row: dict[str, Any] | None) -> schemas.PolicyRead:
     defaults = StoragePolicy()
     source = row or {
         "archive_after_days": defaults.archive_after_days,
@@ -108,7 +96,7 @@ def _policy(hospital: dict[str, Any], row: dict[str, Any] | None) -> PolicyRead:
         "billing_unit": defaults.billing_unit,
         "version": 0,
     }
-    return PolicyRead(
+    return schemas.PolicyRead(
         hospital_id=hospital["id"],
         hospital_name=hospital["name"],
         archive_after_days=source["archive_after_days"],
@@ -120,7 +108,7 @@ def _policy(hospital: dict[str, Any], row: dict[str, Any] | None) -> PolicyRead:
     )
 
 
-async def list_policies(actor: Actor) -> list[PolicyRead]:
+async def list_policies(actor: Actor) -> list[schemas.PolicyRead]:
     hospitals = await visible(Hospital, actor, Hospital.id, Hospital.name).order_by(Hospital.id)
     rows = {
         r["hospital"]: r
@@ -131,7 +119,7 @@ async def list_policies(actor: Actor) -> list[PolicyRead]:
     return [_policy(h, rows.get(h["id"])) for h in hospitals]
 
 
-async def get_policy(actor: Actor, hospital_id: int | None = None) -> PolicyRead:
+async def get_policy(actor: Actor, hospital_id: int | None = None) -> schemas.PolicyRead:
     hid = await hospital_of(actor, hospital_id)
     for policy in await list_policies(actor):
         if policy.hospital_id == hid:
@@ -139,7 +127,7 @@ async def get_policy(actor: Actor, hospital_id: int | None = None) -> PolicyRead
     raise NotFound("No hospital with id {hid} exists.", hid=hid)
 
 
-def _checked(data: PolicyUpdate) -> dict[str, Any]:
+def _checked(data: schemas.PolicyUpdate) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, (low, high) in LIMITS.items():
         value = getattr(data, name)
@@ -172,7 +160,7 @@ def _checked(data: PolicyUpdate) -> dict[str, Any]:
     return values
 
 
-async def update_policy(ctx: Ctx, data: PolicyUpdate) -> PolicyRead:
+async def update_policy(ctx: Ctx, data: schemas.PolicyUpdate) -> schemas.PolicyRead:
     actor = hospital_admin(ctx, N_("change the storage policy"))
     assert actor.hospital_id is not None
     values = _checked(data)
@@ -217,7 +205,7 @@ async def update_policy(ctx: Ctx, data: PolicyUpdate) -> PolicyRead:
     return await get_policy(actor)
 
 
-async def run_policy(ctx: Ctx, data: PolicyRunIn) -> Done:
+async def run_policy(ctx: Ctx, data: schemas.PolicyRunIn) -> schemas.Done:
     """Queue one run of ``apply-archive-policy`` for a hospital (the dispatcher runs it)."""
     actor = actor_of(ctx)
     hid = await hospital_of(actor, data.hospital_id)
@@ -234,14 +222,14 @@ async def run_policy(ctx: Ctx, data: PolicyRunIn) -> Done:
         key = f"{prefix}{now().strftime('%Y%m%dT%H%M%S%f')}"
         await uow.outbox("archive.policy", {"hospital_id": hid}, key=key)
         await uow.audit("archive.policy_run_requested", "hospital", hid, hospital_id=hid)
-    return Done(message=f"The archive policy runs now (flow run {key}).")
+    return schemas.Done(message=f"The archive policy runs now (flow run {key}).")
 
 
 # --- studies ---------------------------------------------------------------------------------
 
 
-def _study(row: dict[str, Any], open_ids: dict[int, int]) -> StudyRow:
-    return StudyRow(
+def _study(row: dict[str, Any], open_ids: dict[int, int]) -> schemas.StudyRow:
+    return schemas.StudyRow(
         id=row["id"],
         hospital_id=row["hospital"],
         hospital_name=row["hospital.name"],
@@ -274,7 +262,7 @@ async def _open_retrievals(study_ids: list[int]) -> dict[int, int]:
 
 async def list_studies(
     ctx: Ctx, tier: str = "", q: str = "", offset: int = 0, limit: int = 50, deleted: bool = False
-) -> StudyPage:
+) -> schemas.StudyPage:
     """Studies of the admin's scope by tier (or the soft-deleted ones); the read is audited
     (patient names and IDs are shown)."""
     actor = actor_of(ctx)
@@ -307,7 +295,7 @@ async def list_studies(
     what = "deleted studies" if deleted else f"{tier or 'all'} studies"
     # audited by the routes' declaration (api.phi)
     note(detail=f"{what}: {len(rows)} of {total} shown" + (f", search {term!r}" if term else ""))
-    return StudyPage([_study(r, open_ids) for r in rows], total, offset, limit)
+    return schemas.StudyPage([_study(r, open_ids) for r in rows], total, offset, limit)
 
 
 async def _visible_study(actor: Actor, study_id: int) -> dict[str, Any]:
@@ -320,7 +308,7 @@ async def _visible_study(actor: Actor, study_id: int) -> dict[str, Any]:
     return row
 
 
-async def delete_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
+async def delete_study(ctx: Ctx, study_id: int, data: schemas.MaintenanceIn) -> schemas.Done:
     """Soft delete (SPEC 8.11): the study vanishes from every list and QIDO, files stay."""
     actor = hospital_admin(ctx, N_("delete studies"))
     study = await _visible_study(actor, study_id)
@@ -361,10 +349,12 @@ async def delete_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
             )
         await uow.audit("study.delete", "study", study_id, detail=f"{label(study)}: {reason}")
         await uow.event(f"hospital:{study['hospital']}", "study.deleted", {"study_id": study_id})
-    return Done(message="The study is deleted; it can be restored.", version=rows[0]["version"])
+    return schemas.Done(
+        message="The study is deleted; it can be restored.", version=rows[0]["version"]
+    )
 
 
-async def restore_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
+async def restore_study(ctx: Ctx, study_id: int, data: schemas.MaintenanceIn) -> schemas.Done:
     actor = hospital_admin(ctx, N_("restore studies"))
     study = await _visible_study(actor, study_id)
     if study["deleted_at"] is None:
@@ -391,7 +381,7 @@ async def restore_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
         detail = label(study) + (f": {data.reason.strip()[:300]}" if data.reason.strip() else "")
         await uow.audit("study.restore", "study", study_id, detail=detail)
         await uow.event(f"hospital:{study['hospital']}", "study.restored", {"study_id": study_id})
-    return Done(message="The study is restored.", version=rows[0]["version"])
+    return schemas.Done(message="The study is restored.", version=rows[0]["version"])
 
 
 # --- retrievals ------------------------------------------------------------------------------
@@ -405,8 +395,8 @@ RETRIEVAL_COLUMNS = (
 )
 
 
-def _retrieval(row: dict[str, Any], names: dict[int, str]) -> RetrievalRead:
-    return RetrievalRead(
+def _retrieval(row: dict[str, Any], names: dict[int, str]) -> schemas.RetrievalRead:
+    return schemas.RetrievalRead(
         id=row["id"],
         hospital_id=row["hospital"],
         hospital_name=row["hospital.name"],
@@ -435,7 +425,7 @@ async def _names(user_ids: list[int]) -> dict[int, str]:
     return {r["id"]: r["display_name"] for r in rows}
 
 
-async def _read(actor: Actor, retrieval_id: int) -> RetrievalRead:
+async def _read(actor: Actor, retrieval_id: int) -> schemas.RetrievalRead:
     row = (
         await visible(ArchiveRetrieval, actor, *RETRIEVAL_COLUMNS)
         .where(ArchiveRetrieval.id == retrieval_id)
@@ -481,7 +471,7 @@ async def _why_not(study: dict[str, Any]) -> Conflict:
     )
 
 
-async def request_retrieval(ctx: Ctx, data: RetrievalCreate) -> RetrievalRead:
+async def request_retrieval(ctx: Ctx, data: schemas.RetrievalCreate) -> schemas.RetrievalRead:
     actor = actor_of(ctx)
     reason = data.reason.strip()
     if not reason:
@@ -517,7 +507,7 @@ async def request_retrieval(ctx: Ctx, data: RetrievalCreate) -> RetrievalRead:
 
 async def list_retrievals(
     actor: Actor, state: str = "", offset: int = 0, limit: int = 50
-) -> list[RetrievalRead]:
+) -> list[schemas.RetrievalRead]:
     if state and state not in RETRIEVAL_STATES:
         raise BadRequest(
             "The state is one of {value}.",
@@ -532,16 +522,16 @@ async def list_retrievals(
     return [_retrieval(r, names) for r in rows]
 
 
-async def get_retrieval(actor: Actor, retrieval_id: int) -> RetrievalDetail:
+async def get_retrieval(actor: Actor, retrieval_id: int) -> schemas.RetrievalDetail:
     read = await _read(actor, retrieval_id)
-    return RetrievalDetail(
-        read, [HistoryEntry.of(h) for h in await timeline("retrieval", retrieval_id)]
+    return schemas.RetrievalDetail(
+        read, [schemas.HistoryEntry.of(h) for h in await timeline("retrieval", retrieval_id)]
     )
 
 
-async def histories(retrieval_ids: list[int]) -> dict[int, list[HistoryEntry]]:
+async def histories(retrieval_ids: list[int]) -> dict[int, list[schemas.HistoryEntry]]:
     """The logs of several retrievals (already scoped by the caller) in one query."""
-    out: dict[int, list[HistoryEntry]] = {rid: [] for rid in retrieval_ids}
+    out: dict[int, list[schemas.HistoryEntry]] = {rid: [] for rid in retrieval_ids}
     if not retrieval_ids:
         return out
     rows = (
@@ -550,7 +540,7 @@ async def histories(retrieval_ids: list[int]) -> dict[int, list[HistoryEntry]]:
         .order_by(CaseHistory.id)
     )
     for row in rows:
-        out[row["case_id"]].append(HistoryEntry.of(row))
+        out[row["case_id"]].append(schemas.HistoryEntry.of(row))
     return out
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.crud import from_row, insert_audited, or_blank, unique_or_conflict
+from api.dictionaries import schemas
 from api.dictionaries.common import (
     actor_of,
     apply_update,
@@ -17,20 +18,6 @@ from api.dictionaries.common import (
     like_pattern,
 )
 from api.dictionaries.common import paging as check_paging
-from api.dictionaries.schemas import (
-    CheckItemCreate,
-    CheckItemPage,
-    CheckItemRead,
-    CheckItemUpdate,
-    CodedCreate,
-    CodedPage,
-    CodedRead,
-    CodedUpdate,
-    DeviceCreate,
-    DevicePage,
-    DeviceRead,
-    DeviceUpdate,
-)
 from api.management.service import clean_text, own_hospital
 from kernel.errors import BadRequest
 from kernel.i18n import Msg
@@ -72,21 +59,23 @@ DEVICE_TYPES = Coded(DeviceType, "device type", 16)
 BODY_PARTS = Coded(BodyPart, "body part", 32)
 
 
-async def list_coded(kind: Coded, actor: Actor, query: ListQuery) -> CodedPage:
+async def list_coded(kind: Coded, actor: Actor, query: ListQuery) -> schemas.CodedPage:
     table: Any = kind.table
     clauses = []
     if query.q:
         pattern = like_pattern(query.q)
         clauses.append(table.code.ilike(pattern) | table.name.ilike(pattern))
     rows, total = await _paged(table, actor, (), clauses, query, table.code)
-    return CodedPage([from_row(CodedRead, r) for r in rows], total, query.page, query.per_page)
+    return schemas.CodedPage(
+        [from_row(schemas.CodedRead, r) for r in rows], total, query.page, query.per_page
+    )
 
 
-async def get_coded(kind: Coded, actor: Actor, row_id: int) -> CodedRead:
-    return from_row(CodedRead, await get_visible(kind.table, row_id, actor, kind.what))
+async def get_coded(kind: Coded, actor: Actor, row_id: int) -> schemas.CodedRead:
+    return from_row(schemas.CodedRead, await get_visible(kind.table, row_id, actor, kind.what))
 
 
-async def add_coded(kind: Coded, ctx: Ctx, data: CodedCreate) -> CodedRead:
+async def add_coded(kind: Coded, ctx: Ctx, data: schemas.CodedCreate) -> schemas.CodedRead:
     table: Any = kind.table
     hospital_id = own_hospital(actor_of(ctx))
     code = clean_code(data.code, kind.what, kind.code_len)
@@ -105,7 +94,9 @@ async def add_coded(kind: Coded, ctx: Ctx, data: CodedCreate) -> CodedRead:
     return await get_coded(kind, actor_of(ctx), row_id)
 
 
-async def update_coded(kind: Coded, ctx: Ctx, row_id: int, data: CodedUpdate) -> CodedRead:
+async def update_coded(
+    kind: Coded, ctx: Ctx, row_id: int, data: schemas.CodedUpdate
+) -> schemas.CodedRead:
     table: Any = kind.table
     actor = actor_of(ctx)
     hospital_id = own_hospital(actor)
@@ -155,6 +146,14 @@ async def _paged(
     return rows, len(await total_query)
 
 
+async def _one(table: Any, row_id: int, actor: Actor, what: str, columns: tuple) -> dict[str, Any]:
+    """The actor's row ``row_id`` of ``table`` with ``columns`` (another hospital's: 404)."""
+    await get_visible(table, row_id, actor, what)
+    row = await visible(table, actor, *columns).where(table.id == row_id).first()
+    assert row is not None
+    return row
+
+
 # --- devices --------------------------------------------------------------------------------
 
 DEVICE_COLUMNS = (
@@ -169,13 +168,16 @@ DEVICE_COLUMNS = (
 )
 
 
-def _device(row: dict[str, Any]) -> DeviceRead:
+def _device(row: dict[str, Any]) -> schemas.DeviceRead:
     return from_row(
-        DeviceRead, row, device_type_id=row["device_type"], **or_blank(row, "device_type_code")
+        schemas.DeviceRead,
+        row,
+        device_type_id=row["device_type"],
+        **or_blank(row, "device_type_code"),
     )
 
 
-async def list_devices(actor: Actor, query: ListQuery) -> DevicePage:
+async def list_devices(actor: Actor, query: ListQuery) -> schemas.DevicePage:
     clauses: list[Any] = []
     if query.q:
         pattern = like_pattern(query.q)
@@ -186,17 +188,14 @@ async def list_devices(actor: Actor, query: ListQuery) -> DevicePage:
             | Device.device_type.code.ilike(pattern)
         )
     rows, total = await _paged(Device, actor, DEVICE_COLUMNS, clauses, query, Device.name)
-    return DevicePage([_device(r) for r in rows], total, query.page, query.per_page)
+    return schemas.DevicePage([_device(r) for r in rows], total, query.page, query.per_page)
 
 
-async def get_device(actor: Actor, device_id: int) -> DeviceRead:
-    await get_visible(Device, device_id, actor, "device")
-    row = await visible(Device, actor, *DEVICE_COLUMNS).where(Device.id == device_id).first()
-    assert row is not None
-    return _device(row)
+async def get_device(actor: Actor, device_id: int) -> schemas.DeviceRead:
+    return _device(await _one(Device, device_id, actor, "device", DEVICE_COLUMNS))
 
 
-async def add_device(ctx: Ctx, data: DeviceCreate) -> DeviceRead:
+async def add_device(ctx: Ctx, data: schemas.DeviceCreate) -> schemas.DeviceRead:
     actor = actor_of(ctx)
     hospital_id = own_hospital(actor)
     await _own(DeviceType, data.device_type_id, actor, "device type")
@@ -222,7 +221,7 @@ async def add_device(ctx: Ctx, data: DeviceCreate) -> DeviceRead:
     return await get_device(actor, device_id)
 
 
-async def update_device(ctx: Ctx, device_id: int, data: DeviceUpdate) -> DeviceRead:
+async def update_device(ctx: Ctx, device_id: int, data: schemas.DeviceUpdate) -> schemas.DeviceRead:
     actor = actor_of(ctx)
     hospital_id = own_hospital(actor)
     await get_visible(Device, device_id, actor, "device")
@@ -255,9 +254,9 @@ CHECK_ITEM_COLUMNS = (
 )
 
 
-def _check_item(row: dict[str, Any]) -> CheckItemRead:
+def _check_item(row: dict[str, Any]) -> schemas.CheckItemRead:
     return from_row(
-        CheckItemRead,
+        schemas.CheckItemRead,
         row,
         device_type_id=row["device_type"],
         body_part_id=row["body_part"],
@@ -265,7 +264,7 @@ def _check_item(row: dict[str, Any]) -> CheckItemRead:
     )
 
 
-async def list_check_items(actor: Actor, query: ListQuery) -> CheckItemPage:
+async def list_check_items(actor: Actor, query: ListQuery) -> schemas.CheckItemPage:
     clauses: list[Any] = []
     if query.q:
         pattern = like_pattern(query.q)
@@ -275,16 +274,11 @@ async def list_check_items(actor: Actor, query: ListQuery) -> CheckItemPage:
             | CheckItem.scanning_method.ilike(pattern)
         )
     rows, total = await _paged(CheckItem, actor, CHECK_ITEM_COLUMNS, clauses, query, CheckItem.code)
-    return CheckItemPage([_check_item(r) for r in rows], total, query.page, query.per_page)
+    return schemas.CheckItemPage([_check_item(r) for r in rows], total, query.page, query.per_page)
 
 
-async def get_check_item(actor: Actor, item_id: int) -> CheckItemRead:
-    await get_visible(CheckItem, item_id, actor, "check item")
-    row = (
-        await visible(CheckItem, actor, *CHECK_ITEM_COLUMNS).where(CheckItem.id == item_id).first()
-    )
-    assert row is not None
-    return _check_item(row)
+async def get_check_item(actor: Actor, item_id: int) -> schemas.CheckItemRead:
+    return _check_item(await _one(CheckItem, item_id, actor, "check item", CHECK_ITEM_COLUMNS))
 
 
 def _cloud_film(visible_when: str, hours: int) -> None:
@@ -315,7 +309,7 @@ def _category(value: str) -> str:
     return value
 
 
-async def add_check_item(ctx: Ctx, data: CheckItemCreate) -> CheckItemRead:
+async def add_check_item(ctx: Ctx, data: schemas.CheckItemCreate) -> schemas.CheckItemRead:
     actor = actor_of(ctx)
     hospital_id = own_hospital(actor)
     code = clean_code(data.code, "check item")
@@ -355,7 +349,9 @@ async def add_check_item(ctx: Ctx, data: CheckItemCreate) -> CheckItemRead:
     return await get_check_item(actor, item_id)
 
 
-async def update_check_item(ctx: Ctx, item_id: int, data: CheckItemUpdate) -> CheckItemRead:
+async def update_check_item(
+    ctx: Ctx, item_id: int, data: schemas.CheckItemUpdate
+) -> schemas.CheckItemRead:
     actor = actor_of(ctx)
     hospital_id = own_hospital(actor)
     current = await get_check_item(actor, item_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Request, delete, get, patch, post
+from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK
@@ -21,6 +22,7 @@ from api.ingest.schemas import (
     RunRead,
     UploadAccepted,
 )
+from api.ingest.service import LogQuery, provide_log_query
 from api.ingest.upload import upload
 from api.live import register_case_watcher
 from api.phi import patient_only, phi
@@ -36,6 +38,8 @@ async def can_watch(actor: Actor, run_id: int) -> bool:
     row = await visible(MigrationRun, actor, MigrationRun.id).where(MigrationRun.id == run_id)
     return bool(row)
 
+
+LOG_QUERY = {"log_query": Provide(provide_log_query, sync_to_thread=False)}
 
 register_case_watcher("migration", can_watch)
 
@@ -74,30 +78,13 @@ class IngestController(Controller):
     async def retry(self, request: Request, run_id: int, version: int | None = None) -> RunRead:
         return await service.retry(ctx_of(request), run_id, version)
 
-    @get("/log", opt=phi("migration_log.read", "migration_log"))
-    async def log(
-        self,
-        request: Request,
-        date_from: str = "",
-        date_to: str = "",
-        hospital_id: int | None = None,
-        q: str = "",
-        offset: int = 0,
-    ) -> LogPage:
-        return await service.migration_log(
-            ctx_of(request), date_from, date_to, hospital_id, q, offset
-        )
+    @get("/log", dependencies=LOG_QUERY, opt=phi("migration_log.read", "migration_log"))
+    async def log(self, request: Request, log_query: LogQuery, offset: int = 0) -> LogPage:
+        return await service.migration_log(ctx_of(request), log_query, offset)
 
-    @get("/log.csv", opt=phi("migration_log.export", "migration_log"))
-    async def log_csv(
-        self,
-        request: Request,
-        date_from: str = "",
-        date_to: str = "",
-        hospital_id: int | None = None,
-        q: str = "",
-    ) -> Stream:
-        lines = await service.export_log(ctx_of(request), date_from, date_to, hospital_id, q)
+    @get("/log.csv", dependencies=LOG_QUERY, opt=phi("migration_log.export", "migration_log"))
+    async def log_csv(self, request: Request, log_query: LogQuery) -> Stream:
+        lines = await service.export_log(ctx_of(request), log_query)
         return Stream(
             lines,
             media_type="text/csv; charset=utf-8",

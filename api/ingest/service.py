@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -235,11 +236,33 @@ def _day(text: str, what: str) -> date | None:
         ) from None
 
 
-def _log_where(
-    actor: Actor, date_from: str, date_to: str, hospital_id: int | None, q: str
-) -> list[Any]:
+@dataclass(frozen=True)
+class LogQuery:
+    """The migration log's filter, as the list, its page and its CSV export take it."""
+
+    date_from: str = ""
+    date_to: str = ""
+    hospital_id: int | None = None
+    q: str = ""
+
+    def links(self) -> str:
+        """The filter as a query string, for the page's links (empty values left out)."""
+        given = {"date_from": self.date_from, "date_to": self.date_to, "q": self.q}
+        if self.hospital_id is not None:
+            given["hospital_id"] = str(self.hospital_id)
+        return "&".join(f"{k}={v}" for k, v in given.items() if v)
+
+
+def provide_log_query(
+    date_from: str = "", date_to: str = "", hospital_id: int | None = None, q: str = ""
+) -> LogQuery:
+    """The filter from a request's query parameters (a Litestar dependency)."""
+    return LogQuery(date_from, date_to, hospital_id, q)
+
+
+def _log_where(actor: Actor, query: LogQuery) -> list[Any]:
     """The filter as where-clauses (Piccolo queries change in place: build each anew)."""
-    start, end = _day(date_from, "from"), _day(date_to, "to")
+    start, end = _day(query.date_from, "from"), _day(query.date_to, "to")
     if start and end and end < start:
         raise BadRequest("The 'to' date lies before the 'from' date.")
     conditions = [_log_scope(actor)]
@@ -248,10 +271,10 @@ def _log_where(
     if end:
         after = datetime.combine(end + timedelta(days=1), time(), UTC)
         conditions.append(MigrationLog.created_at < after)
-    if hospital_id is not None:
-        conditions.append(MigrationLog.hospital == hospital_id)
-    if q.strip():
-        conditions.append(MigrationLog.examination.ilike(f"%{q.strip()[:100]}%"))
+    if query.hospital_id is not None:
+        conditions.append(MigrationLog.hospital == query.hospital_id)
+    if query.q.strip():
+        conditions.append(MigrationLog.examination.ilike(f"%{query.q.strip()[:100]}%"))
     return conditions
 
 
@@ -281,15 +304,9 @@ async def _log_reads(rows: list[dict[str, Any]]) -> list[LogRead]:
 
 
 async def migration_log(
-    ctx: Ctx,
-    date_from: str = "",
-    date_to: str = "",
-    hospital_id: int | None = None,
-    q: str = "",
-    offset: int = 0,
-    limit: int = PAGE,
+    ctx: Ctx, query: LogQuery = LogQuery(), offset: int = 0, limit: int = PAGE
 ) -> LogPage:
-    where = _log_where(actor_of(ctx), date_from, date_to, hospital_id, q)
+    where = _log_where(actor_of(ctx), query)
     limit = max(1, min(limit, 200))
     rows = (
         await MigrationLog.select()
@@ -309,11 +326,9 @@ async def migration_log(
     )
 
 
-async def export_log(
-    ctx: Ctx, date_from: str = "", date_to: str = "", hospital_id: int | None = None, q: str = ""
-) -> AsyncIterator[str]:
+async def export_log(ctx: Ctx, query: LogQuery) -> AsyncIterator[str]:
     """CSV of the filtered log (UTF-8 with BOM so spreadsheet programs read the Chinese)."""
-    where = _log_where(actor_of(ctx), date_from, date_to, hospital_id, q)
+    where = _log_where(actor_of(ctx), query)
     total = await MigrationLog.count().where(*where)
     note(detail=f"{total} rows")
 

@@ -172,24 +172,14 @@ class DoctorController(AccountActions):
     tags = ["management"]
     guards = [require_hospital_admin]
 
-    @get("/")
+    @get(
+        "/",
+        dependencies={"doctor_query": Provide(people.provide_doctor_query, sync_to_thread=False)},
+    )
     async def list_doctors(
-        self,
-        request: Request,
-        q: str = "",
-        status: str = "",
-        department_id: int | None = None,
-        role_id: int | None = None,
-        page: int = 1,
+        self, request: Request, doctor_query: people.DoctorQuery, page: int = 1
     ) -> DoctorPage:
-        return await people.list_doctors(
-            actor_of(request),
-            q=q,
-            status=status,
-            department_id=department_id,
-            role_id=role_id,
-            page=page,
-        )
+        return await people.list_doctors(actor_of(request), doctor_query, page)
 
     @post("/")
     async def create_doctor(self, request: Request, data: DoctorCreate) -> UserCreated:

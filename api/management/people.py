@@ -7,6 +7,7 @@ another hospital, or an account that is not a doctor, is reported as not found.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from msgspec import UNSET
@@ -146,15 +147,28 @@ async def add_admin(ctx: Ctx, hospital_id: int, data: AdminCreate) -> UserCreate
 # --- doctors (hospital admin) ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DoctorQuery:
+    """The doctor list's filter: a text in the name, user name or phone; a status
+    (``DOCTOR_STATUSES``); a department; a role."""
+
+    q: str = ""
+    status: str = ""
+    department_id: int | None = None
+    role_id: int | None = None
+
+
+def provide_doctor_query(
+    q: str = "", status: str = "", department_id: int | None = None, role_id: int | None = None
+) -> DoctorQuery:
+    """The filter from a request's query parameters (a Litestar dependency)."""
+    return DoctorQuery(q, status, department_id, role_id)
+
+
 async def list_doctors(
-    actor: Actor,
-    *,
-    q: str = "",
-    status: str = "",
-    department_id: int | None = None,
-    role_id: int | None = None,
-    page: int = 1,
+    actor: Actor, query: DoctorQuery = DoctorQuery(), page: int = 1
 ) -> DoctorPage:
+    q, status, department_id, role_id = query.q, query.status, query.department_id, query.role_id
     if status not in DOCTOR_STATUSES:
         raise BadRequest(
             "The status filter is one of: active, inactive, frozen (or empty).",

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, get, patch, post, put
+from litestar.di import Provide
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.auth import actor_of, ctx_of, require_admin, require_login
@@ -91,17 +92,10 @@ class DeliveryLogController(Controller):
     tags = ["notifications"]
     guards = [require_admin]
 
+    dependencies = {"log_filter": Provide(log.LogFilter.parse, sync_to_thread=False)}
+
     @get("/")
     async def list_log(
-        self,
-        request: Request,
-        status: str = "",
-        channel: str = "",
-        business_type: str = "",
-        date_from: str = "",
-        date_to: str = "",
-        hospital_id: int | None = None,
-        page: int = 1,
+        self, request: Request, log_filter: log.LogFilter, page: int = 1
     ) -> DeliveryPage:
-        f = log.LogFilter.parse(status, channel, business_type, date_from, date_to, hospital_id)
-        return await log.list_deliveries(actor_of(request), f, page)
+        return await log.list_deliveries(actor_of(request), log_filter, page)

@@ -6,7 +6,10 @@ Chinese."""
 
 from __future__ import annotations
 
-AUDIT_TARGETS: tuple[str, ...] = (
+from store.scoping import PATIENT_AUDIT_TARGETS
+
+# About running the alliance and its hospitals (an alliance admin reads these too).
+ADMINISTRATIVE_TARGETS: tuple[str, ...] = (
     "user",
     "hospital",
     "department",
@@ -14,15 +17,6 @@ AUDIT_TARGETS: tuple[str, ...] = (
     "alliance",
     "audit_log",
     "api_token",
-    "examination",
-    "study",
-    "diagnosis_request",
-    "exam_report",
-    "exam_share",
-    "consultation",
-    "migration",
-    "migration_log",
-    "retrieval",
     "dicom_node",
     "check_item",
     "device",
@@ -32,5 +26,6 @@ AUDIT_TARGETS: tuple[str, ...] = (
     "phrase",
     "notification_channel",
     "notification_rule",
-    "list_preference",
 )
+# Then the targets about a patient's data, as the scoping rule names them.
+AUDIT_TARGETS: tuple[str, ...] = ADMINISTRATIVE_TARGETS + tuple(sorted(PATIENT_AUDIT_TARGETS))

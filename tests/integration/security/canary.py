@@ -31,39 +31,8 @@ from pydicom import dcmread
 from api.ingest.steps import create_run, ingest_file
 from flows.migration import bill
 from imaging.synth import Sizes, synth
+from store import tables as t
 from store.examinations import examination_from_study
-from store.tables import (
-    ApiToken,
-    ArchiveRetrieval,
-    Attachment,
-    BodyPart,
-    CheckItem,
-    Consultation,
-    ConsultationInvite,
-    ConsultationParticipant,
-    Department,
-    Device,
-    DeviceType,
-    DiagnosisRequest,
-    DicomNode,
-    Examination,
-    ExamReport,
-    ExamReportVersion,
-    ExamShare,
-    Hospital,
-    Instance,
-    KnowledgePhrase,
-    MigrationLog,
-    MigrationRun,
-    NotificationChannel,
-    NotificationRule,
-    ReportTemplate,
-    Role,
-    Series,
-    StoragePolicy,
-    Study,
-    User,
-)
 from store.uow import Ctx, now
 from tests.conftest import Api
 
@@ -160,7 +129,7 @@ def _write_study(folder: Path, patient: Patient) -> list[Path]:
 
 
 async def _hospital(code: str) -> int:
-    row = await Hospital.select(Hospital.id).where(Hospital.code == code).first()
+    row = await t.Hospital.select(t.Hospital.id).where(t.Hospital.code == code).first()
     assert row is not None
     return int(row["id"])
 
@@ -181,7 +150,7 @@ async def build(app_url: str) -> Canary:
         _patient("P2"),
         _patient("P3"),
     )
-    for row in await User.select(User.id, User.username):
+    for row in await t.User.select(t.User.id, t.User.username):
         canary.users[row["username"]] = int(row["id"])
     folder = Path(tempfile.mkdtemp(prefix="aimis-canary-"))
     run_id = await create_run(Ctx(), canary.city, "import", "security canary")
@@ -190,7 +159,9 @@ async def build(app_url: str) -> Canary:
         for path in _write_study(folder / patient.key, patient):
             result = await ingest_file(run_id, path, file_name=path.name)
             assert result.ok, result
-        study = await Study.select(Study.id).where(Study.study_uid == patient.study_uid).first()
+        study = (
+            await t.Study.select(t.Study.id).where(t.Study.study_uid == patient.study_uid).first()
+        )
         assert study is not None
         patient.study_id = int(study["id"])
         patient.exam_id = await examination_from_study(patient.study_id)
@@ -209,8 +180,8 @@ async def build(app_url: str) -> Canary:
         for client in (wang, li, city_admin):
             await client.aclose()
     at = now()
-    made = await ArchiveRetrieval.insert(
-        ArchiveRetrieval(
+    made = await t.ArchiveRetrieval.insert(
+        t.ArchiveRetrieval(
             hospital=canary.city,
             study=canary.p1.study_id,
             state="failed",
@@ -220,7 +191,7 @@ async def build(app_url: str) -> Canary:
             created_at=at,
             updated_at=at,
         )
-    ).returning(ArchiveRetrieval.id)
+    ).returning(t.ArchiveRetrieval.id)
     canary.retrieval_id = int(made[0]["id"])
     return canary
 
@@ -234,7 +205,7 @@ async def _report(canary: Canary, li: Api) -> None:
     assert res.status_code == 200, res.text
     res = await li.post(f"/api/exams/{exam}/report/submit", json={"version": res.json()["version"]})
     assert res.status_code == 200, res.text
-    row = await ExamReport.select(ExamReport.id).where(ExamReport.examination == exam).first()
+    row = await t.ExamReport.select(t.ExamReport.id).where(t.ExamReport.examination == exam).first()
     canary.report_id = int(row["id"])
 
 
@@ -262,8 +233,8 @@ async def _request(canary: Canary, wang: Api) -> None:
 
 async def _consultation(canary: Canary, wang: Api) -> None:
     radiology = (
-        await Department.select(Department.id)
-        .where(Department.hospital == canary.west, Department.name.like("Radiology%"))
+        await t.Department.select(t.Department.id)
+        .where(t.Department.hospital == canary.west, t.Department.name.like("Radiology%"))
         .first()
     )
     p3 = canary.p3
@@ -302,27 +273,27 @@ async def _administrative(canary: Canary, city_admin: Api) -> None:
     )
     assert res.status_code == 201, res.text
     canary.ids["token_id"] = int(res.json()["info"]["id"])
-    if not await DicomNode.exists().where(DicomNode.hospital == city):
-        await DicomNode.insert(
-            DicomNode(
+    if not await t.DicomNode.exists().where(t.DicomNode.hospital == city):
+        await t.DicomNode.insert(
+            t.DicomNode(
                 hospital=city, ae_title=f"CNY{uuid.uuid4().hex[:8].upper()}", created_at=now()
             )
         )
-    if not await NotificationChannel.exists().where(NotificationChannel.hospital == city):
-        await NotificationChannel.insert(
-            NotificationChannel(hospital=city, kind="email", config="{}", created_at=now())
+    if not await t.NotificationChannel.exists().where(t.NotificationChannel.hospital == city):
+        await t.NotificationChannel.insert(
+            t.NotificationChannel(hospital=city, kind="email", config="{}", created_at=now())
         )
     for name, table in (
-        ("department_id", Department),
-        ("role_id", Role),
-        ("template_id", ReportTemplate),
-        ("phrase_id", KnowledgePhrase),
-        ("channel_id", NotificationChannel),
-        ("node_id", DicomNode),
-        ("device-types", DeviceType),
-        ("devices", Device),
-        ("body-parts", BodyPart),
-        ("check-items", CheckItem),
+        ("department_id", t.Department),
+        ("role_id", t.Role),
+        ("template_id", t.ReportTemplate),
+        ("phrase_id", t.KnowledgePhrase),
+        ("channel_id", t.NotificationChannel),
+        ("node_id", t.DicomNode),
+        ("device-types", t.DeviceType),
+        ("devices", t.Device),
+        ("body-parts", t.BodyPart),
+        ("check-items", t.CheckItem),
     ):
         canary.ids[name] = await _first(table, city)
 
@@ -342,43 +313,45 @@ async def snapshot(canary: Canary) -> dict[str, Any]:
     exams = [c.p1.exam_id, c.p2.exam_id]
     city = c.city
     state: dict[str, Any] = {
-        "examination": await _rows(Examination, Examination.id.is_in(exams)),
-        "report": await _rows(ExamReport, ExamReport.examination.is_in(exams)),
-        "report_versions": await _rows(ExamReportVersion, ExamReportVersion.report == c.report_id),
-        "request": await _rows(DiagnosisRequest, DiagnosisRequest.examination.is_in(exams)),
-        "share": await _rows(ExamShare, ExamShare.examination.is_in(exams)),
-        "study": await _rows(Study, Study.id.is_in(studies)),
-        "series": await _rows(Series, Series.study.is_in(studies)),
-        "instance": await _rows(Instance, Instance.study.is_in(studies)),
-        "run": await _rows(MigrationRun, MigrationRun.id == c.run_id),
-        "migration_log": await _rows(MigrationLog, MigrationLog.migration == c.run_id),
-        "retrieval": await _rows(ArchiveRetrieval, ArchiveRetrieval.study.is_in(studies)),
-        "consultation": await _rows(Consultation, Consultation.id == c.consultation_id),
+        "examination": await _rows(t.Examination, t.Examination.id.is_in(exams)),
+        "report": await _rows(t.ExamReport, t.ExamReport.examination.is_in(exams)),
+        "report_versions": await _rows(
+            t.ExamReportVersion, t.ExamReportVersion.report == c.report_id
+        ),
+        "request": await _rows(t.DiagnosisRequest, t.DiagnosisRequest.examination.is_in(exams)),
+        "share": await _rows(t.ExamShare, t.ExamShare.examination.is_in(exams)),
+        "study": await _rows(t.Study, t.Study.id.is_in(studies)),
+        "series": await _rows(t.Series, t.Series.study.is_in(studies)),
+        "instance": await _rows(t.Instance, t.Instance.study.is_in(studies)),
+        "run": await _rows(t.MigrationRun, t.MigrationRun.id == c.run_id),
+        "migration_log": await _rows(t.MigrationLog, t.MigrationLog.migration == c.run_id),
+        "retrieval": await _rows(t.ArchiveRetrieval, t.ArchiveRetrieval.study.is_in(studies)),
+        "consultation": await _rows(t.Consultation, t.Consultation.id == c.consultation_id),
         "invites": await _rows(
-            ConsultationInvite, ConsultationInvite.consultation == c.consultation_id
+            t.ConsultationInvite, t.ConsultationInvite.consultation == c.consultation_id
         ),
         "participants": await _rows(
-            ConsultationParticipant, ConsultationParticipant.consultation == c.consultation_id
+            t.ConsultationParticipant, t.ConsultationParticipant.consultation == c.consultation_id
         ),
-        "attachments": await _rows(Attachment, Attachment.owner_id == c.consultation_id),
+        "attachments": await _rows(t.Attachment, t.Attachment.owner_id == c.consultation_id),
     }
     for table in (
-        Department,
-        Role,
-        DeviceType,
-        Device,
-        BodyPart,
-        CheckItem,
-        ReportTemplate,
-        KnowledgePhrase,
-        NotificationChannel,
-        NotificationRule,
-        DicomNode,
-        ApiToken,
-        StoragePolicy,
+        t.Department,
+        t.Role,
+        t.DeviceType,
+        t.Device,
+        t.BodyPart,
+        t.CheckItem,
+        t.ReportTemplate,
+        t.KnowledgePhrase,
+        t.NotificationChannel,
+        t.NotificationRule,
+        t.DicomNode,
+        t.ApiToken,
+        t.StoragePolicy,
     ):
         state[table.__name__] = await _rows(table, table.hospital == city)
-    users = await _rows(User, User.hospital == city)
+    users = await _rows(t.User, t.User.hospital == city)
     state["users"] = [{k: v for k, v in u.items() if k != "last_login_at"} for u in users]
-    state["hospital"] = await _rows(Hospital, Hospital.id == city)
+    state["hospital"] = await _rows(t.Hospital, t.Hospital.id == city)
     return state
