@@ -3,9 +3,10 @@ per paging style, the fields every partial update carries, a case's history entr
 
 A feature names its page as an alias (``CodedPage = Page[CodedRead]``) and builds it like any
 struct (``CodedPage(items, total, page, per_page)``); the JSON is the struct's fields in the
-order below. An ``XUpdate`` extends ``Update`` (or ``ActiveUpdate``) with its own fields, each
-defaulting to ``UNSET``: only what the client sent is touched, and a sent ``version`` that is
-not current is refused with 409.
+order below. An ``XUpdate`` is ``partial(XCreate, "XUpdate")``: ``Update`` (or
+``ActiveUpdate``, ``CheckedUpdate``) and the create's fields, each defaulting to ``UNSET``;
+only what the client sent is touched, and a sent ``version`` that is not current is refused
+with 409. An update whose fields are not a create's declares its own (``HospitalUpdate``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,26 @@ class ActiveUpdate(Update):
     """A partial update of a row that can be switched off (``active``) rather than deleted."""
 
     active: bool | UnsetType = UNSET
+
+
+def partial(
+    create: type[msgspec.Struct],
+    name: str,
+    *,
+    base: type[Base] = ActiveUpdate,
+    exclude: tuple[str, ...] = (),
+) -> Any:
+    """The partial update of ``create`` as the struct ``name``: ``base``'s fields (``version``,
+    and ``active`` by default), then each field of ``create`` but ``exclude``, optional
+    (``UNSET`` when not sent, so only what the client sent changes). Derived, so an update
+    never lags behind its create; the feature's module binds it to ``name`` (with a
+    ``TYPE_CHECKING`` twin for mypy, which cannot see a struct made at run time)."""
+    fields = [
+        (f.name, f.type | UnsetType, UNSET)
+        for f in msgspec.structs.fields(create)
+        if f.name not in exclude
+    ]
+    return msgspec.defstruct(name, fields, bases=(base,), module=create.__module__)
 
 
 class HistoryEntry(Base):

@@ -11,11 +11,10 @@ patched in place); a step of a run re-fetches the table fragment.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, get
 from litestar.di import Provide
-from litestar.params import Parameter
 from litestar.response import Template
 
 from api.auth import ctx_of
@@ -48,18 +47,18 @@ async def _common(actor: Actor) -> dict[str, Any]:
 class IngestPages(PageController):
     path = "/manage"
 
-    @get(["/migrations", "/migrations/table"], opt=patient_only())
+    @get(
+        ["/migrations", "/migrations/table"],
+        dependencies={"run_query": Provide(service.provide_run_query, sync_to_thread=False)},
+        opt=patient_only(),
+    )
     async def runs(
-        self,
-        request: Request,
-        run_state: Annotated[str, Parameter(query="state")] = "",
-        source: str = "",
-        offset: int = 0,
+        self, request: Request, run_query: service.RunQuery, offset: int = 0
     ) -> Template:
         """The runs page, or at ``/migrations/table`` its runs table alone (htmx fragment)."""
         actor = admin_of(request)
         context = {
-            "runs": await service.list_runs(actor, run_state, source, offset),
+            "runs": await service.list_runs(actor, run_query, offset),
             **await _common(actor),
         }
         if request.url.path.rstrip("/").endswith("/table"):
@@ -70,8 +69,8 @@ class IngestPages(PageController):
             "ingest/runs.html",
             hospitals=hospitals,
             topics=hospital_topics(hospitals),
-            state=run_state,
-            source=source,
+            state=run_query.state,
+            source=run_query.source,
             states=service.STATES,
             sources=service.SOURCES,
             max_upload=get_settings().ingest.max_upload_bytes,

@@ -5,7 +5,9 @@ rows are deactivated, never deleted, because examinations keep referring to them
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any
 
 from api.crud import from_row, insert_audited, or_blank, unique_or_conflict
@@ -61,11 +63,7 @@ BODY_PARTS = Coded(BodyPart, "body part", 32)
 
 async def list_coded(kind: Coded, actor: Actor, query: ListQuery) -> schemas.CodedPage:
     table: Any = kind.table
-    clauses = []
-    if query.q:
-        pattern = like_pattern(query.q)
-        clauses.append(table.code.ilike(pattern) | table.name.ilike(pattern))
-    rows, total = await _paged(table, actor, (), clauses, query, table.code)
+    rows, total = await _paged(table, actor, (), (table.code, table.name), query, table.code)
     return schemas.CodedPage(
         [from_row(schemas.CodedRead, r) for r in rows], total, query.page, query.per_page
     )
@@ -127,9 +125,14 @@ async def _own(table: Any, row_id: int, actor: Actor, what: str) -> None:
 
 
 async def _paged(
-    table: Any, actor: Actor, columns: tuple, clauses: list[Any], query: ListQuery, order: Any
+    table: Any, actor: Actor, columns: tuple, searched: tuple, query: ListQuery, order: Any
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of the actor's rows (active ones first) and how many match in all."""
+    """One page of the actor's rows (active ones first) and how many match in all; the
+    search text ``query.q`` is looked for in any of the ``searched`` columns."""
+    clauses: list[Any] = []
+    if query.q:
+        pattern = like_pattern(query.q)
+        clauses.append(reduce(operator.or_, (column.ilike(pattern) for column in searched)))
     if query.active:
         clauses = [*clauses, table.active == (query.active == "true")]
     select = visible(table, actor, *columns)
@@ -178,16 +181,8 @@ def _device(row: dict[str, Any]) -> schemas.DeviceRead:
 
 
 async def list_devices(actor: Actor, query: ListQuery) -> schemas.DevicePage:
-    clauses: list[Any] = []
-    if query.q:
-        pattern = like_pattern(query.q)
-        clauses.append(
-            Device.name.ilike(pattern)
-            | Device.station_name.ilike(pattern)
-            | Device.model.ilike(pattern)
-            | Device.device_type.code.ilike(pattern)
-        )
-    rows, total = await _paged(Device, actor, DEVICE_COLUMNS, clauses, query, Device.name)
+    searched = (Device.name, Device.station_name, Device.model, Device.device_type.code)
+    rows, total = await _paged(Device, actor, DEVICE_COLUMNS, searched, query, Device.name)
     return schemas.DevicePage([_device(r) for r in rows], total, query.page, query.per_page)
 
 
@@ -265,15 +260,10 @@ def _check_item(row: dict[str, Any]) -> schemas.CheckItemRead:
 
 
 async def list_check_items(actor: Actor, query: ListQuery) -> schemas.CheckItemPage:
-    clauses: list[Any] = []
-    if query.q:
-        pattern = like_pattern(query.q)
-        clauses.append(
-            CheckItem.code.ilike(pattern)
-            | CheckItem.name.ilike(pattern)
-            | CheckItem.scanning_method.ilike(pattern)
-        )
-    rows, total = await _paged(CheckItem, actor, CHECK_ITEM_COLUMNS, clauses, query, CheckItem.code)
+    searched = (CheckItem.code, CheckItem.name, CheckItem.scanning_method)
+    rows, total = await _paged(
+        CheckItem, actor, CHECK_ITEM_COLUMNS, searched, query, CheckItem.code
+    )
     return schemas.CheckItemPage([_check_item(r) for r in rows], total, query.page, query.per_page)
 
 

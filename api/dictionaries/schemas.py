@@ -1,14 +1,16 @@
 """Wire structs of the examination dictionaries, report templates and knowledge base
 (SPEC 8.4–8.7). ``XUpdate`` fields default to ``UNSET``: only what the client sent changes;
-a sent ``version`` that is not current is refused with 409."""
+a sent ``version`` that is not current is refused with 409. Each ``XUpdate`` is derived from
+its ``XCreate`` (the end of this module)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import msgspec
-from msgspec import UNSET, UnsetType
 
 from api.bounds import Id, Int, LongText, Many, Text
-from api.schemas import ActiveUpdate, Base, Page
+from api.schemas import ActiveUpdate, Base, Page, partial
 
 # --- device types and body parts: a code and a name ------------------------------------------
 
@@ -26,11 +28,6 @@ class CodedRead(Base):
 class CodedCreate(Base):
     code: Text
     name: Text
-
-
-class CodedUpdate(ActiveUpdate):
-    code: Text | UnsetType = UNSET
-    name: Text | UnsetType = UNSET
 
 
 CodedPage = Page[CodedRead]
@@ -55,13 +52,6 @@ class DeviceCreate(Base):
     name: Text
     station_name: Text = ""
     model: Text = ""
-
-
-class DeviceUpdate(ActiveUpdate):
-    device_type_id: Id | UnsetType = UNSET
-    name: Text | UnsetType = UNSET
-    station_name: Text | UnsetType = UNSET
-    model: Text | UnsetType = UNSET
 
 
 DevicePage = Page[DeviceRead]
@@ -99,18 +89,6 @@ class CheckItemCreate(Base):
     cloud_film_hours: Int = 0
 
 
-class CheckItemUpdate(ActiveUpdate):
-    code: Text | UnsetType = UNSET
-    name: Text | UnsetType = UNSET
-    device_type_id: Id | UnsetType | None = UNSET
-    body_part_id: Id | UnsetType | None = UNSET
-    exam_category: Text | UnsetType = UNSET
-    scanning_method: Text | UnsetType = UNSET
-    cloud_film: bool | UnsetType = UNSET
-    cloud_film_visible: Text | UnsetType = UNSET
-    cloud_film_hours: Int | UnsetType = UNSET
-
-
 CheckItemPage = Page[CheckItemRead]
 
 
@@ -135,32 +113,7 @@ class TemplateRead(Base):
     version: int
 
 
-class TemplateCreate(Base):
-    name: Text
-    check_item_id: Id | None = None
-    scope: Text = "hospital"
-    department_id: Id | None = None
-    shown_fields: Many[Text] = []
-    title_format: LongText = ""
-    header_format: LongText = ""
-    findings_format: LongText = ""
-    impression_format: LongText = ""
-    footer_format: LongText = ""
-
-
-class TemplateUpdate(ActiveUpdate):
-    name: Text | UnsetType = UNSET
-    check_item_id: Id | UnsetType | None = UNSET
-    department_id: Id | UnsetType | None = UNSET
-    shown_fields: Many[Text] | UnsetType = UNSET
-    title_format: LongText | UnsetType = UNSET
-    header_format: LongText | UnsetType = UNSET
-    findings_format: LongText | UnsetType = UNSET
-    impression_format: LongText | UnsetType = UNSET
-    footer_format: LongText | UnsetType = UNSET
-
-
-class TemplatePreview(msgspec.Struct):
+class TemplatePreview(msgspec.Struct, kw_only=True):
     """An unsaved template's formats, rendered against a sample examination. Other fields
     of the template form (name, scope, …) are ignored: the page sends the whole form."""
 
@@ -170,6 +123,15 @@ class TemplatePreview(msgspec.Struct):
     findings_format: LongText = ""
     impression_format: LongText = ""
     footer_format: LongText = ""
+
+
+class TemplateCreate(TemplatePreview, forbid_unknown_fields=True, kw_only=True):
+    """A template: its formats (``TemplatePreview``'s fields) and where it applies."""
+
+    name: Text
+    check_item_id: Id | None = None
+    scope: Text = "hospital"
+    department_id: Id | None = None
 
 
 class RenderedReport(Base):
@@ -213,12 +175,26 @@ class PhraseCreate(Base):
     personal: bool = False
 
 
-class PhraseUpdate(ActiveUpdate):
-    title: Text | UnsetType = UNSET
-    category: Text | UnsetType = UNSET
-    findings: LongText | UnsetType = UNSET
-    impression: LongText | UnsetType = UNSET
-    keywords: Text | UnsetType = UNSET
-
-
 PhrasePage = Page[PhraseRead]
+
+
+# --- partial updates: each create's fields, optional (``api.schemas.partial``) -------------
+
+if TYPE_CHECKING:
+
+    class CodedUpdate(ActiveUpdate, CodedCreate): ...
+
+    class DeviceUpdate(ActiveUpdate, DeviceCreate): ...
+
+    class CheckItemUpdate(ActiveUpdate, CheckItemCreate): ...
+
+    class TemplateUpdate(ActiveUpdate, TemplateCreate): ...
+
+    class PhraseUpdate(ActiveUpdate, PhraseCreate): ...
+
+else:
+    CodedUpdate = partial(CodedCreate, "CodedUpdate")
+    DeviceUpdate = partial(DeviceCreate, "DeviceUpdate")
+    CheckItemUpdate = partial(CheckItemCreate, "CheckItemUpdate")
+    TemplateUpdate = partial(TemplateCreate, "TemplateUpdate", exclude=("scope",))
+    PhraseUpdate = partial(PhraseCreate, "PhraseUpdate", exclude=("personal",))

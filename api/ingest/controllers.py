@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import Provide
-from litestar.params import Parameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK
 
@@ -22,7 +19,7 @@ from api.ingest.schemas import (
     RunRead,
     UploadAccepted,
 )
-from api.ingest.service import LogQuery, provide_log_query
+from api.ingest.service import LogQuery, RunQuery, provide_log_query, provide_run_query
 from api.ingest.upload import upload
 from api.live import register_case_watcher
 from api.phi import patient_only, phi
@@ -40,6 +37,7 @@ async def can_watch(actor: Actor, run_id: int) -> bool:
 
 
 LOG_QUERY = {"log_query": Provide(provide_log_query, sync_to_thread=False)}
+RUN_QUERY = {"run_query": Provide(provide_run_query, sync_to_thread=False)}
 
 register_case_watcher("migration", can_watch)
 
@@ -58,15 +56,9 @@ class IngestController(Controller):
         run = await service.get_run(actor_of(request), run_id)
         return UploadAccepted(run_id, run.received, f"/manage/migrations/{run_id}")
 
-    @get("/runs", opt=patient_only())
-    async def runs(
-        self,
-        request: Request,
-        run_state: Annotated[str, Parameter(query="state")] = "",
-        source: str = "",
-        offset: int = 0,
-    ) -> RunPage:
-        return await service.list_runs(actor_of(request), run_state, source, offset)
+    @get("/runs", dependencies=RUN_QUERY, opt=patient_only())
+    async def runs(self, request: Request, run_query: RunQuery, offset: int = 0) -> RunPage:
+        return await service.list_runs(actor_of(request), run_query, offset)
 
     @get("/runs/{run_id:int}", opt=phi("migration.read", "migration", "run_id"))
     async def run(

@@ -11,9 +11,10 @@ import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from litestar.params import Parameter
 from piccolo.query.functions.aggregate import Count, Sum
 
 from api.ingest.access import sending_hospital
@@ -138,9 +139,25 @@ def run_read(row: dict[str, Any], pending: int, hospital: str) -> RunRead:
     )
 
 
+@dataclass(frozen=True)
+class RunQuery:
+    """The run list's filter: a state (``STATES``) and a source (``SOURCES``), each optional."""
+
+    state: str = ""
+    source: str = ""
+
+
+def provide_run_query(
+    run_state: Annotated[str, Parameter(query="state")] = "", source: str = ""
+) -> RunQuery:
+    """The filter from a request's query parameters (a Litestar dependency)."""
+    return RunQuery(run_state, source)
+
+
 async def list_runs(
-    actor: Actor, state: str = "", source: str = "", offset: int = 0, limit: int = PAGE
+    actor: Actor, filters: RunQuery = RunQuery(), offset: int = 0, limit: int = PAGE
 ) -> RunPage:
+    state, source = filters.state, filters.source
     if state and state not in STATES:
         raise BadRequest(
             "Unknown state {state!r}; one of {value}.",

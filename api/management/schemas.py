@@ -6,10 +6,12 @@ default to ``msgspec.UNSET`` so that only what the client sent is touched.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from msgspec import UNSET, UnsetType
 
 from api.bounds import Id, Int, Many, Number, Text
-from api.schemas import ActiveUpdate, Base, CheckedUpdate, FixedPage, Update
+from api.schemas import ActiveUpdate, Base, CheckedUpdate, FixedPage, Update, partial
 
 
 class Done(Base):
@@ -105,14 +107,6 @@ class DoctorCreate(AdminCreate):  # an account as a hospital admin's, in a depar
     role_id: Id | None = None
 
 
-class DoctorUpdate(Update):
-    display_name: Text | UnsetType = UNSET
-    phone: Text | UnsetType = UNSET
-    email: Text | UnsetType = UNSET
-    department_id: Id | UnsetType | None = UNSET
-    role_id: Id | UnsetType | None = UNSET
-
-
 class UserCreated(Base):
     user: UserRead
     temporary_password: str | None  # shown once; never stored in clear
@@ -147,12 +141,6 @@ class DepartmentCreate(Base):
     description: Text = ""
 
 
-class DepartmentUpdate(ActiveUpdate):
-    name: Text | UnsetType = UNSET
-    phone: Text | UnsetType = UNSET
-    description: Text | UnsetType = UNSET
-
-
 # --- roles ----------------------------------------------------------------------------------
 
 
@@ -169,11 +157,6 @@ class RoleRead(Base):
 class RoleCreate(Base):
     name: Text
     permissions: Many[Text] = []
-
-
-class RoleUpdate(CheckedUpdate):
-    name: Text | UnsetType = UNSET
-    permissions: Many[Text] | UnsetType = UNSET
 
 
 # --- audit ----------------------------------------------------------------------------------
@@ -198,3 +181,21 @@ class AuditPage(Base):
     page_size: int
     next_before: int | None  # pass as ``before`` for the next (older) page
     prev_after: int | None  # pass as ``after`` for the previous (newer) page
+
+
+# --- partial updates: each create's fields, optional (``api.schemas.partial``) -------------
+
+if TYPE_CHECKING:
+
+    class DoctorUpdate(Update, DoctorCreate): ...
+
+    class DepartmentUpdate(ActiveUpdate, DepartmentCreate): ...
+
+    class RoleUpdate(RoleCreate, CheckedUpdate): ...
+
+else:
+    DoctorUpdate = partial(
+        DoctorCreate, "DoctorUpdate", base=Update, exclude=("username", "password")
+    )
+    DepartmentUpdate = partial(DepartmentCreate, "DepartmentUpdate")
+    RoleUpdate = partial(RoleCreate, "RoleUpdate", base=CheckedUpdate)

@@ -3,10 +3,12 @@ only whether it is set."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from msgspec import UNSET, UnsetType
 
 from api.bounds import Fields, Id, Int, Many, Text
-from api.schemas import Base, FixedPage, Update
+from api.schemas import Base, FixedPage, Update, partial
 
 
 class ChannelRead(Base):
@@ -29,10 +31,12 @@ class ChannelCreate(Base):
     enabled: bool = True
 
 
-class ChannelUpdate(Update):
-    name: Text | UnsetType = UNSET
-    settings: Fields[Text] | UnsetType = UNSET  # an empty secret keeps the stored one
-    enabled: bool | UnsetType = UNSET
+if TYPE_CHECKING:
+
+    class ChannelUpdate(Update, ChannelCreate): ...
+
+else:  # an empty secret in ``settings`` keeps the stored one
+    ChannelUpdate = partial(ChannelCreate, "ChannelUpdate", base=Update, exclude=("kind",))
 
 
 class ChannelTest(Base):

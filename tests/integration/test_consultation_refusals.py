@@ -9,14 +9,7 @@ import json
 import pytest
 import websockets
 
-from tests.fixtures.consultations import (
-    PDF_BYTES,
-    create,
-    notify_rows,
-    refused,
-    simple_case,
-    snapshot,
-)
+from tests.fixtures import consultations as fx
 from tests.fixtures.hospitals import as_user, department, user_id
 
 pytestmark = pytest.mark.integration
@@ -29,14 +22,14 @@ async def test_decision_by_someone_not_reviewing_that_department_is_403(new_api,
     li = await as_user(new_api, "dr.li")
     city = await department("CITY", "Radiology")
     west = await department("WEST", "Radiology")
-    made = await create(
+    made = await fx.create(
         li,
         [{"department_id": city, "mandatory": True}, {"department_id": west, "mandatory": True}],
         uniq("not yours "),
     )
     cid = made["id"]
     wang = await as_user(new_api, "dr.wang")  # reviews CITY Radiology, sees the case
-    await refused(
+    await fx.refused(
         wang,
         "POST",
         f"/api/consultations/{cid}/decisions",
@@ -46,7 +39,7 @@ async def test_decision_by_someone_not_reviewing_that_department_is_403(new_api,
         "Only a reviewer of Radiology 放射科 (Xishan County Hospital 西山县医院)",
         json={"department_id": west, "decision": "agree", "version": 1},
     )
-    await refused(
+    await fx.refused(
         li,  # the applicant is no reviewer
         "POST",
         f"/api/consultations/{cid}/decisions",
@@ -55,7 +48,7 @@ async def test_decision_by_someone_not_reviewing_that_department_is_403(new_api,
         "dr.li",
         json={"department_id": city, "decision": "agree", "version": 1},
     )
-    await refused(
+    await fx.refused(
         wang,
         "POST",
         f"/api/consultations/{cid}/expert",
@@ -67,14 +60,14 @@ async def test_decision_by_someone_not_reviewing_that_department_is_403(new_api,
 
 
 async def test_the_same_decision_twice_is_409(new_api, uniq) -> None:
-    _, cid = await simple_case(new_api, uniq, mandatory=False)
+    _, cid = await fx.simple_case(new_api, uniq, mandatory=False)
     liu = await as_user(new_api, "dr.liu")
     west = await department("WEST", "Radiology")
     decision = {"department_id": west, "decision": "agree", "version": 1}
     assert (await liu.post(f"/api/consultations/{cid}/decisions", json=decision)).status_code == 200
     # the old version is stale; the current one meets the decision already made
     for says, version in (("changed by someone else", 1), ("has already decided (agree).", 2)):
-        await refused(
+        await fx.refused(
             liu,
             "POST",
             f"/api/consultations/{cid}/decisions",
@@ -94,12 +87,12 @@ async def test_deciding_after_the_start_or_after_a_cancel_is_409(new_api, uniq) 
     liu = await as_user(new_api, "dr.liu")
     wang = await as_user(new_api, "dr.wang")
 
-    started = (await create(li, invites, uniq("started ")))["id"]
+    started = (await fx.create(li, invites, uniq("started ")))["id"]
     ok = {"department_id": west, "decision": "agree", "version": 1}
     assert (await liu.post(f"/api/consultations/{started}/decisions", json=ok)).status_code == 200
     res = await li.post(f"/api/consultations/{started}/start", json={"version": 2})
     assert res.status_code == 200, res.text
-    await refused(
+    await fx.refused(
         wang,
         "POST",
         f"/api/consultations/{started}/decisions",
@@ -110,14 +103,14 @@ async def test_deciding_after_the_start_or_after_a_cancel_is_409(new_api, uniq) 
         json={"department_id": city, "decision": "agree", "version": 3},
     )
 
-    cancelled = (await create(li, invites, uniq("cancelled ")))["id"]
+    cancelled = (await fx.create(li, invites, uniq("cancelled ")))["id"]
     ok = {"department_id": west, "decision": "agree", "version": 1}
     assert (await liu.post(f"/api/consultations/{cancelled}/decisions", json=ok)).status_code == 200
     res = await li.post(
         f"/api/consultations/{cancelled}/cancel", json={"version": 2, "reason": "patient left"}
     )
     assert res.status_code == 200, res.text
-    await refused(
+    await fx.refused(
         wang,
         "POST",
         f"/api/consultations/{cancelled}/decisions",
@@ -130,8 +123,8 @@ async def test_deciding_after_the_start_or_after_a_cancel_is_409(new_api, uniq) 
 
 
 async def test_starting_while_a_mandatory_approval_is_missing_is_409(new_api, uniq) -> None:
-    li, cid = await simple_case(new_api, uniq)
-    await refused(
+    li, cid = await fx.simple_case(new_api, uniq)
+    await fx.refused(
         li,
         "POST",
         f"/api/consultations/{cid}/start",
@@ -144,10 +137,10 @@ async def test_starting_while_a_mandatory_approval_is_missing_is_409(new_api, un
 
 
 async def test_only_the_applicant_starts_withdraws_or_cancels(new_api, uniq) -> None:
-    li, cid = await simple_case(new_api, uniq)
+    li, cid = await fx.simple_case(new_api, uniq)
     liu = await as_user(new_api, "dr.liu")
     for step in ("start", "withdraw", "cancel"):
-        await refused(
+        await fx.refused(
             liu,
             "POST",
             f"/api/consultations/{cid}/{step}",
@@ -158,8 +151,8 @@ async def test_only_the_applicant_starts_withdraws_or_cancels(new_api, uniq) -> 
             json={"version": 1},
         )
     res = await li.post(f"/api/consultations/{cid}/withdraw", json={"version": 1})
-    assert res.status_code == 200 and (await snapshot(cid))["state"] == "withdrawn"
-    withdrawn = (await notify_rows(cid))[-1]
+    assert res.status_code == 200 and (await fx.snapshot(cid))["state"] == "withdrawn"
+    withdrawn = (await fx.notify_rows(cid))[-1]
     assert withdrawn["event"] == "withdraw"
     assert {await user_id("dr.li"), await user_id("dr.liu")} <= set(withdrawn["user_ids"])
 
@@ -167,7 +160,7 @@ async def test_only_the_applicant_starts_withdraws_or_cancels(new_api, uniq) -> 
 async def test_other_hospitals_cases_and_cases_you_take_no_part_in_are_404(
     new_api, app_url, uniq
 ) -> None:
-    li, cid = await simple_case(new_api, uniq)
+    li, cid = await fx.simple_case(new_api, uniq)
     west = await department("WEST", "Radiology")
     for outsider in ("dr.chen", "dr.zhang", "dr.zhao"):  # EAST; CITY colleague; WEST clinician
         client = await as_user(new_api, outsider)
@@ -184,17 +177,17 @@ async def test_other_hospitals_cases_and_cases_you_take_no_part_in_are_404(
             (
                 "POST",
                 f"/api/consultations/{cid}/attachments",
-                {"files": {"file": ("a.pdf", PDF_BYTES, "application/pdf")}},
+                {"files": {"file": ("a.pdf", fx.PDF_BYTES, "application/pdf")}},
             ),
         ]:
-            body = await refused(
+            body = await fx.refused(
                 client, method, url, 404, cid, outsider, "or you take no part in it.", **kw
             )
             assert str(cid) in body["detail"]
         assert cid not in [c["id"] for c in (await client.get("/api/consultations")).json()]
         page = await client.get(f"/consultations/{cid}", headers={"accept": "text/html"})
         assert page.status_code == 404 and "Li Na" not in page.text
-        # The room's live topic is refused too.
+        # The room's live topic is fx.refused too.
         cookies = "; ".join(f"{k}={v}" for k, v in client.http.cookies.items())
         ws_url = app_url.replace("http://", "ws://") + "/ws"
         async with websockets.connect(ws_url, additional_headers={"Cookie": cookies}) as ws:
@@ -207,7 +200,7 @@ async def test_other_hospitals_cases_and_cases_you_take_no_part_in_are_404(
 
 
 async def test_the_room_live_topic_delivers_each_step(new_api, app_url, uniq) -> None:
-    li, cid = await simple_case(new_api, uniq)
+    li, cid = await fx.simple_case(new_api, uniq)
     liu = await as_user(new_api, "dr.liu")
     cookies = "; ".join(f"{k}={v}" for k, v in li.http.cookies.items())
     ws_url = app_url.replace("http://", "ws://") + "/ws"
