@@ -21,7 +21,9 @@ below); every table with a ``hospital`` column is classified here, once:
   requests, retrievals) is deleted with it (``DELETED_BY``). ``visible``, ``get_visible``,
   ``visible_images`` and ``store.examinations`` leave deleted rows out; only the admins'
   restore view asks for them (``deleted=True``), and deleting/restoring itself for both
-  (``deleted=None``). Restoring clears the mark and everything is back.
+  (``deleted=None``). Restoring clears the mark and everything is back. A table pointing at
+  a study or examination is in ``DELETED_BY`` or kept on purpose (``KEPT_WHEN_DELETED``: the
+  billed migration log); ``tests/unit/test_scoping_tables.py`` makes a new one decide.
 - later processes widen the patient view explicitly: ``visible_images`` adds the studies
   shared with the actor's hospital by an open remote diagnosis request (SPEC 2.2: the
   diagnosing hospital reads exactly those images), for the viewer paths only (DICOMweb,
@@ -194,6 +196,9 @@ _DELETED_THROUGH: dict[type[Table], tuple[str, ...]] = {
     DiagnosisRequest: ("examination",),
 }
 DELETED_BY = frozenset(_DELETED_THROUGH)
+# Rows that point at a study or examination and stay when it is deleted: the billed migration
+# log records what arrived and was billed, which a deletion does not undo.
+KEPT_WHEN_DELETED: frozenset[type[Table]] = frozenset({MigrationLog})
 
 
 def _deleted_at(table: type[Table]) -> Any:
