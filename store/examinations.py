@@ -12,6 +12,8 @@ attributes at migration, edited by admins, seen through one visibility rule.
   examinations shared with the actor's hospital by a DiagnosisRequest that is not rejected
   or cancelled — ``examination.shared_with``, which triggers on diagnosis_request keep
   (migration 2026-11-28T02:12:36), so the shared branch pages by its own time index.
+  Neither branch holds a soft-deleted examination (``store.scoping.not_deleted``); an
+  examination is deleted and restored with its study (``mark_deleted``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import asyncpg
 
 from kernel.errors import BadRequest, Conflict, NotFound
 from kernel.i18n import Msg
-from store.scoping import NOTHING, patient_hospital_ids
+from store.scoping import NOTHING, not_deleted, patient_hospital_ids
 from store.tables import (
     BodyPart,
     CheckItem,
@@ -177,6 +179,7 @@ async def examination_from_study(study_id: int) -> int:
         exam_time=exam_time_of(study["study_date"], study["study_time"], zone)
         or study["created_at"],
         status="images_arrived",
+        deleted_at=study["deleted_at"],  # a deleted study's examination is born deleted
         created_at=at,
         updated_at=at,
     )
@@ -200,6 +203,25 @@ async def examination_from_study(study_id: int) -> int:
     return exam_id
 
 
+async def mark_deleted(uow: UnitOfWork, study_id: int, deleted_at: datetime | None) -> None:
+    """Soft-delete (``deleted_at``) or restore (None) the examination of study ``study_id``
+    with its study, in the study's unit of work (SPEC 8.11): the examination count triggers
+    follow ``deleted_at``, and open lists hear of it."""
+    rows = (
+        await Examination.update(
+            {
+                Examination.deleted_at: deleted_at,
+                Examination.updated_at: now(),
+                Examination.version: Examination.version + 1,
+            }
+        )
+        .where(Examination.study == study_id)
+        .returning(Examination.id, Examination.hospital, Examination.status)
+    )
+    for row in rows:
+        await exam_changed(uow, int(row["id"]), int(row["hospital"]), row["status"])
+
+
 # --- visibility -----------------------------------------------------------------------------
 
 
@@ -216,7 +238,7 @@ def shared_clause(hospital_id: int, own: list[int]) -> Any:
     return (
         (Examination.shared_with == hospital_id)
         & Examination.hospital.not_in(own)
-        & Examination.deleted_at.is_null()
+        & not_deleted(Examination)
     )
 
 
@@ -235,7 +257,7 @@ async def list_branches(actor: Actor) -> tuple[Any, Any]:
         clause = shared_clause(actor.hospital_id, own)
         if await Examination.exists().where(clause):
             shared = clause
-    return mine & Examination.deleted_at.is_null(), shared
+    return mine & not_deleted(Examination), shared
 
 
 async def examination_branches(actor: Actor) -> list[Any]:
@@ -250,7 +272,7 @@ async def examination_clause(actor: Actor) -> Any:
     if not own:
         return NOTHING
     mine: Any = Examination.hospital.is_in(own) if len(own) > 1 else Examination.hospital == own[0]
-    clause = mine & Examination.deleted_at.is_null()
+    clause = mine & not_deleted(Examination)
     if actor.hospital_id is not None:
         clause = clause | shared_clause(actor.hospital_id, own)
     return clause
@@ -367,7 +389,7 @@ async def examinations_for_all_studies() -> int:
         int(r["study"])
         for r in await Examination.select(Examination.study).where(Examination.study.is_not_null())
     }
-    studies = await Study.select(Study.id).where(Study.deleted_at.is_null()).order_by(Study.id)
+    studies = await Study.select(Study.id).where(not_deleted(Study)).order_by(Study.id)
     missing = [int(s["id"]) for s in studies if int(s["id"]) not in have]
     for study_id in missing:
         await examination_from_study(study_id)

@@ -15,6 +15,15 @@ below); every table with a ``hospital`` column is classified here, once:
   "Users": alliance-wide storage and statistics as aggregates, never a patient's data).
   A table nobody classified counts as patient rows: a new table is closed until someone
   opens it here (``tests/unit/test_scoping_tables.py`` makes them decide).
+- **soft delete** (SPEC 8.11) is one rule here too: a study deleted by its hospital's admin
+  takes its examination with it (``api.archive.deletion`` marks both in one transaction), and
+  every row hanging off either (series, instances, reports, colleague shares, diagnosis
+  requests, retrievals) is deleted with it (``DELETED_BY``). ``visible``, ``get_visible``,
+  ``visible_images`` and ``store.examinations`` leave deleted rows out; only the admins'
+  restore view asks for them (``deleted=True``), and deleting/restoring itself for both
+  (``deleted=None``). Restoring clears the mark and everything is back. A table pointing at
+  a study or examination is in ``DELETED_BY`` or kept on purpose (``KEPT_WHEN_DELETED``: the
+  billed migration log); ``tests/unit/test_scoping_tables.py`` makes a new one decide.
 - later processes widen the patient view explicitly: ``visible_images`` adds the studies
   shared with the actor's hospital by an open remote diagnosis request (SPEC 2.2: the
   diagnosing hospital reads exactly those images), for the viewer paths only (DICOMweb,
@@ -174,9 +183,56 @@ def hospital_ids_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | 
     return NOTHING
 
 
-def visible(table: type[T], actor: Actor, *columns: Any) -> Any:
-    """``SELECT`` from ``table`` limited to what ``actor`` may see."""
-    return table.select(*columns).where(hospital_ids_clause(table, actor))
+# The tables deleted with their study or examination (SPEC 8.11), each with the foreign keys
+# from it to the row that carries ``deleted_at``.
+_DELETED_THROUGH: dict[type[Table], tuple[str, ...]] = {
+    Study: (),
+    Series: ("study",),
+    Instance: ("study",),
+    ArchiveRetrieval: ("study",),
+    Examination: (),
+    ExamReport: ("examination",),
+    ExamShare: ("examination",),
+    DiagnosisRequest: ("examination",),
+}
+DELETED_BY = frozenset(_DELETED_THROUGH)
+# Rows that point at a study or examination and stay when it is deleted: the billed migration
+# log records what arrived and was billed, which a deletion does not undo.
+KEPT_WHEN_DELETED: frozenset[type[Table]] = frozenset({MigrationLog})
+
+
+def _deleted_at(table: type[Table]) -> Any:
+    """The column that says a row of ``table`` is soft-deleted, or None for a table that is
+    never deleted."""
+    if table not in _DELETED_THROUGH:
+        return None
+    column: Any = table
+    for foreign_key in _DELETED_THROUGH[table]:
+        column = getattr(column, foreign_key)
+    return column.deleted_at
+
+
+def deletion_clauses(table: type[Table], deleted: bool | None = False) -> list[Any]:
+    """The soft-delete rule as where-clauses: ``False`` the rows not deleted (every list, page,
+    search, count and DICOMweb answer), ``True`` the deleted ones (the admins' restore view),
+    ``None`` both (deleting and restoring). Nothing for a table that is never deleted."""
+    column = _deleted_at(table)
+    if column is None or deleted is None:
+        return []
+    return [column.is_not_null() if deleted else column.is_null()]
+
+
+def not_deleted(table: type[Table]) -> Any:
+    """The one clause "this row is not soft-deleted" of a table in ``DELETED_BY``."""
+    return deletion_clauses(table)[0]
+
+
+def visible(table: type[T], actor: Actor, *columns: Any, deleted: bool | None = False) -> Any:
+    """``SELECT`` from ``table`` limited to what ``actor`` may see; soft-deleted rows only
+    when asked for (``deletion_clauses``)."""
+    return table.select(*columns).where(
+        hospital_ids_clause(table, actor), *deletion_clauses(table, deleted)
+    )
 
 
 # Studies of other hospitals shared with hospital {} by a remote diagnosis request that is
@@ -195,21 +251,24 @@ def images_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | Any:
     """``hospital_ids_clause`` for studies, series and instances, widened by the studies
     shared with the actor's hospital for remote diagnosis."""
     own = hospital_ids_clause(table, actor)
-    if not sees_patient_data(actor) or table not in _STUDY_COLUMN:
-        return own
-    shared = WhereRaw(f"{_STUDY_COLUMN[table]} IN ({_SHARED_STUDIES})", actor.hospital_id)
-    return own | shared
+    if sees_patient_data(actor) and table in _STUDY_COLUMN:
+        own = own | WhereRaw(f"{_STUDY_COLUMN[table]} IN ({_SHARED_STUDIES})", actor.hospital_id)
+    return own & not_deleted(table) if table in DELETED_BY else own
 
 
 def visible_images(table: type[T], actor: Actor, *columns: Any) -> Any:
     """``SELECT`` of images (Study, Series, Instance) the actor may view: his hospital's and
     those shared with it by an open remote diagnosis request. Only for reading images;
-    managing them (archive, deletion, migration) stays with the owning hospital."""
+    managing them (archive, deletion, migration) stays with the owning hospital. Never a
+    soft-deleted one."""
     return table.select(*columns).where(images_clause(table, actor))
 
 
-async def get_visible(table: type[T], row_id: int, actor: Actor, what: str) -> dict[str, Any]:
-    row = await visible(table, actor).where(table._meta.primary_key == row_id).first()
+async def get_visible(
+    table: type[T], row_id: int, actor: Actor, what: str, deleted: bool | None = False
+) -> dict[str, Any]:
+    query = visible(table, actor, deleted=deleted)
+    row = await query.where(table._meta.primary_key == row_id).first()
     if row is None:
         raise NotFound(f"No {what} with id {row_id} exists, or it belongs to another hospital.")
     return row
@@ -260,7 +319,7 @@ async def hospital_figures(actor: Actor) -> dict[int, dict[str, int]]:
         return figures
     studies = (
         await Study.select(Study.hospital, Count(Study.id, alias="n"))
-        .where(Study.hospital.is_in(ids), Study.deleted_at.is_null())
+        .where(Study.hospital.is_in(ids), not_deleted(Study))
         .group_by(Study.hospital)
     )
     for row in studies:

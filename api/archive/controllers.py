@@ -7,7 +7,7 @@ from litestar import Controller, Request, get, post, put
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from api.archive import service
+from api.archive import deletion, service
 from api.archive.schemas import (
     Done,
     MaintenanceIn,
@@ -61,11 +61,11 @@ class ArchiveController(Controller):
 
     @post("/studies/{study_id:int}/delete", status_code=HTTP_200_OK, opt=patient_only())
     async def delete_study(self, request: Request, study_id: int, data: MaintenanceIn) -> Done:
-        return await service.delete_study(ctx_of(request), study_id, data)
+        return await deletion.delete_study(ctx_of(request), study_id, data)
 
     @post("/studies/{study_id:int}/restore", status_code=HTTP_200_OK, opt=patient_only())
     async def restore_study(self, request: Request, study_id: int, data: MaintenanceIn) -> Done:
-        return await service.restore_study(ctx_of(request), study_id, data)
+        return await deletion.restore_study(ctx_of(request), study_id, data)
 
     @get("/retrievals", opt=phi("retrieval.list", "retrieval"))
     async def retrievals(

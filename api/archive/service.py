@@ -20,13 +20,13 @@ import msgspec
 
 from api.archive import schemas
 from api.archive.rules import queue
-from api.archive.steps import label, open_retrieval
+from api.archive.steps import open_retrieval
 from kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from kernel.i18n import N_, Msg
 from states.retrieval import OPEN_STATES, RETRIEVAL
 from store.engine import timeline
 from store.reads import note
-from store.scoping import can_see_hospital, hospital_ids_clause, visible
+from store.scoping import can_see_hospital, deletion_clauses, hospital_ids_clause, visible
 from store.tables import ArchiveRetrieval, CaseHistory, Hospital, Outbox, StoragePolicy, Study
 from store.uow import Actor, Ctx, now, unit_of_work
 
@@ -272,7 +272,7 @@ async def list_studies(
             value=", ".join(TIERS),
         )
     offset, limit = page_bounds(offset, limit)
-    clause: list[Any] = [Study.deleted_at.is_not_null() if deleted else Study.deleted_at.is_null()]
+    clause = deletion_clauses(Study, deleted)
     if tier:
         clause.append(Study.tier == tier)
     term = q.strip()
@@ -285,7 +285,7 @@ async def list_studies(
         )
     total = await Study.count().where(hospital_ids_clause(Study, actor), *clause)
     rows = (
-        await visible(Study, actor, *Study.all_columns(), Study.hospital.name)
+        await visible(Study, actor, *Study.all_columns(), Study.hospital.name, deleted=None)
         .where(*clause)
         .order_by(Study.deleted_at if deleted else Study.id, ascending=False)
         .offset(offset)
@@ -298,90 +298,16 @@ async def list_studies(
     return schemas.StudyPage([_study(r, open_ids) for r in rows], total, offset, limit)
 
 
-async def _visible_study(actor: Actor, study_id: int) -> dict[str, Any]:
-    row = await visible(Study, actor).where(Study.id == study_id).first()
+async def visible_study(actor: Actor, study_id: int) -> dict[str, Any]:
+    """A study of the admin's scope, deleted or not (deleting, restoring and retrieving say
+    which they need)."""
+    row = await visible(Study, actor, deleted=None).where(Study.id == study_id).first()
     if row is None:
         raise NotFound(
             "No study with id {study_id} exists, or it belongs to another hospital.",
             study_id=study_id,
         )
     return row
-
-
-async def delete_study(ctx: Ctx, study_id: int, data: schemas.MaintenanceIn) -> schemas.Done:
-    """Soft delete (SPEC 8.11): the study vanishes from every list and QIDO, files stay."""
-    actor = hospital_admin(ctx, N_("delete studies"))
-    study = await _visible_study(actor, study_id)
-    reason = data.reason.strip()
-    if not reason:
-        raise BadRequest(
-            "Say why the study is deleted; the reason goes to the audit log.",
-        )
-    if len(reason) > 300:
-        raise BadRequest("The reason is at most 300 characters.")
-    if study["deleted_at"] is not None:
-        raise Conflict("The study is already deleted.")
-    if study["tier"] == "restoring":
-        raise Conflict(
-            "A retrieval of this study is under way; delete it once it is done.",
-        )
-    async with unit_of_work(ctx) as uow:
-        rows = (
-            await Study.update(
-                {
-                    Study.deleted_at: now(),
-                    Study.deleted_by: actor.user_id,
-                    Study.updated_at: now(),
-                    Study.version: Study.version + 1,
-                }
-            )
-            .where(
-                Study.id == study_id,
-                Study.deleted_at.is_null(),
-                Study.version == data.version,
-                Study.tier != "restoring",
-            )
-            .returning(Study.version)
-        )
-        if not rows:
-            raise Conflict(
-                "The study was changed meanwhile. Reload and try again.",
-            )
-        await uow.audit("study.delete", "study", study_id, detail=f"{label(study)}: {reason}")
-        await uow.event(f"hospital:{study['hospital']}", "study.deleted", {"study_id": study_id})
-    return schemas.Done(
-        message="The study is deleted; it can be restored.", version=rows[0]["version"]
-    )
-
-
-async def restore_study(ctx: Ctx, study_id: int, data: schemas.MaintenanceIn) -> schemas.Done:
-    actor = hospital_admin(ctx, N_("restore studies"))
-    study = await _visible_study(actor, study_id)
-    if study["deleted_at"] is None:
-        raise Conflict("The study is not deleted.")
-    async with unit_of_work(ctx) as uow:
-        rows = (
-            await Study.update(
-                {
-                    Study.deleted_at: None,
-                    Study.deleted_by: None,
-                    Study.updated_at: now(),
-                    Study.version: Study.version + 1,
-                }
-            )
-            .where(
-                Study.id == study_id, Study.deleted_at.is_not_null(), Study.version == data.version
-            )
-            .returning(Study.version)
-        )
-        if not rows:
-            raise Conflict(
-                "The study was changed meanwhile. Reload and try again.",
-            )
-        detail = label(study) + (f": {data.reason.strip()[:300]}" if data.reason.strip() else "")
-        await uow.audit("study.restore", "study", study_id, detail=detail)
-        await uow.event(f"hospital:{study['hospital']}", "study.restored", {"study_id": study_id})
-    return schemas.Done(message="The study is restored.", version=rows[0]["version"])
 
 
 # --- retrievals ------------------------------------------------------------------------------
@@ -480,7 +406,7 @@ async def request_retrieval(ctx: Ctx, data: schemas.RetrievalCreate) -> schemas.
         )
     if len(reason) > 300:
         raise BadRequest("The reason is at most 300 characters.")
-    study = await _visible_study(actor, data.study_id)
+    study = await visible_study(actor, data.study_id)
     if study["deleted_at"] is not None:
         raise NotFound(
             "No study with id {study_id} exists; it was deleted.",

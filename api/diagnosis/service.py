@@ -6,7 +6,9 @@ Who is who: the *requester* is the examination's own hospital (its doctors send 
 requests), the *target* the diagnosing hospital (its doctors with report.write or
 report.review, and its hospital admin, accept or reject). A request is visible to both
 hospitals; to anybody else (the alliance admin included: he sees no patient data) it does
-not exist (404). Reading one or a list is audited by the routes' declaration (``api.phi``).
+not exist (404), and neither does a request of a soft-deleted examination
+(``store.scoping.not_deleted``). Reading one or a list is audited by the routes' declaration
+(``api.phi``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from states.diagnosis import DIAGNOSIS, DiagnosisFacts, DiagnosisState
 from store.engine import timeline as case_timeline
 from store.examinations import get_examination
 from store.reads import note
-from store.scoping import patient_hospital_ids, sees_patients_of
+from store.scoping import not_deleted, patient_hospital_ids, sees_patients_of
 from store.tables import DiagnosisRequest, Hospital, User
 from store.uow import Actor, Ctx
 
@@ -113,7 +115,7 @@ def not_found(request_id: int) -> NotFound:
 
 
 async def _row(actor: Actor, request_id: int) -> dict[str, Any]:
-    row = await DR.select(*COLUMNS).where(DR.id == request_id).first()
+    row = await DR.select(*COLUMNS).where(DR.id == request_id, not_deleted(DR)).first()
     if row is None or not side(actor, row):
         raise not_found(request_id)
     return row
@@ -324,7 +326,7 @@ async def list_requests(
         )
     if not 1 <= limit <= 200:
         raise BadRequest("The limit is between 1 and 200.")
-    where: list[Any] = []
+    where: list[Any] = [not_deleted(DR)]
     column: Any
     own = patient_hospital_ids(actor)
     if not own:

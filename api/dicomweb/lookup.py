@@ -71,7 +71,6 @@ async def stored_instances(
         Instance.storage_path,
     ).where(
         Instance.study.study_uid == study_uid,
-        Instance.study.deleted_at.is_null(),
         Instance.superseded == False,  # noqa: E712
     )
     if series_uid is not None:

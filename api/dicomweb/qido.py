@@ -179,16 +179,13 @@ async def search(actor: Actor, query: QidoQuery, scope: Scope, base_url: str) ->
     columns, prefixes = _columns(level)
     select = visible_images(table, actor, *columns).where(*_where(query, scope))
     if level is Level.STUDY:
-        select = select.where(Study.deleted_at.is_null()).order_by(Study.id, ascending=False)
+        select = select.order_by(Study.id, ascending=False)
     elif level is Level.SERIES:
-        select = select.where(Series.study.deleted_at.is_null()).order_by(
-            Series.series_number, Series.id
-        )
+        select = select.order_by(Series.series_number, Series.id)
     else:
-        select = select.where(
-            Instance.study.deleted_at.is_null(),
-            Instance.superseded == False,  # noqa: E712
-        ).order_by(Instance.instance_number, Instance.id)
+        select = select.where(Instance.superseded == False).order_by(  # noqa: E712
+            Instance.instance_number, Instance.id
+        )
     rows = await select.limit(query.limit + 1).offset(query.offset)
     items = []
     for row in rows[: query.limit]:

@@ -5,7 +5,8 @@
   (else 404: whether a user of another hospital exists is not the sender's business).
 - A share never widens what the recipient sees: the received list and the opening read the
   examination through the recipient's own visibility rule, so a share of an examination he
-  can no longer see (a cancelled diagnosis request) silently drops out of his list.
+  can no longer see (a cancelled diagnosis request, a soft-deleted examination) silently
+  drops out of his list and its link says it is no longer available (404).
 - The notice is an outbox row "notify" (business type and event "share") with a deep link
   to ``/exams/shared/<id>``; its text names the case number only, never the patient, and the
   sender's message (which may name the patient) stays inside AIMIS.
@@ -20,6 +21,7 @@ from api.shares.schemas import Colleague, ReceivedShares, ShareCreate, ShareRead
 from kernel.errors import BadRequest, NotFound
 from store.examinations import examination_clause, get_examination
 from store.reads import note
+from store.scoping import not_deleted
 from store.tables import Examination, ExamShare, User
 from store.uow import Actor, Ctx, now, unit_of_work
 
@@ -200,13 +202,15 @@ async def received(ctx: Ctx, before: int | None = None) -> ReceivedShares:
     """Shares to the actor, newest first (``before``: the page after the share of that id);
     patient names are read: the routes are declared PHI (``api.phi``)."""
     actor = actor_of(ctx)
-    query = ExamShare.select(*SHARE_COLUMNS).where(ExamShare.to_user == actor.user_id)
+    query = ExamShare.select(*SHARE_COLUMNS).where(
+        ExamShare.to_user == actor.user_id, not_deleted(ExamShare)
+    )
     if before is not None:
         query = query.where(ExamShare.id < before)
     rows = await query.order_by(ExamShare.id, ascending=False).limit(RECEIVED_LIMIT)
     items = await _reads(actor, list(rows))
     unread = await ExamShare.count().where(
-        ExamShare.to_user == actor.user_id, ExamShare.read_at.is_null()
+        ExamShare.to_user == actor.user_id, ExamShare.read_at.is_null(), not_deleted(ExamShare)
     )
     note(detail=f"{len(items)} shares")  # audited by the route's declaration (api.phi)
     return ReceivedShares(items=items, unread=unread)
@@ -226,7 +230,14 @@ async def open_share(ctx: Ctx, share_id: int) -> ShareRead:
             "No examination was shared with you under number {share_id}.",
             share_id=share_id,
         )
-    exam = await get_examination(actor, int(row["examination"]))
+    try:
+        exam = await get_examination(actor, int(row["examination"]))
+    except NotFound as hidden:
+        raise NotFound(
+            "The examination shared with you under number {share_id} is no longer available: "
+            "it was deleted, or you may no longer see it.",
+            share_id=share_id,
+        ) from hidden
     async with unit_of_work(ctx) as uow:
         if row["read_at"] is None:
             await ExamShare.update({ExamShare.read_at: now()}).where(

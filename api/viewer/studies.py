@@ -133,7 +133,7 @@ async def list_studies(ctx: Ctx, actor: Actor, f: StudyFilter) -> StudyPage:
             modality=f.modality,
         )
     page = max(1, f.page)
-    query = visible(Study, actor, *_columns()).where(Study.deleted_at.is_null())
+    query = visible(Study, actor, *_columns())
     if f.patient_id.strip():
         query = query.where(Study.patient_id == f.patient_id.strip())
     name = re.sub(r"[%_\\]", "", f.patient_name.strip()).upper()
@@ -167,7 +167,7 @@ async def list_studies(ctx: Ctx, actor: Actor, f: StudyFilter) -> StudyPage:
 async def study_images(ctx: Ctx, actor: Actor, study_id: int) -> StudyImages:
     """A visible study and its current instances in series and instance order."""
     row = await visible_images(Study, actor).where(Study.id == study_id).first()
-    if row is None or row["deleted_at"] is not None:
+    if row is None:
         raise NotFound(
             "No study with id {study_id} exists, or it belongs to another hospital.",
             study_id=study_id,
