@@ -12,6 +12,9 @@ attributes at migration, edited by admins, seen through one visibility rule.
   examinations shared with the actor's hospital by a DiagnosisRequest that is not rejected
   or cancelled — ``examination.shared_with``, which triggers on diagnosis_request keep
   (migration 2026-11-28T02:12:36), so the shared branch pages by its own time index.
+  ``examination_clause`` (single rows: the examination, its report) also lets a doctor read
+  the examinations attached to the consultations he takes part in
+  (``store.scoping.consultation_exams_sql``); the lists do not show them.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from piccolo.columns.combination import WhereRaw
 
 from kernel.errors import BadRequest, Conflict, NotFound
 from kernel.i18n import Msg
-from store.scoping import NOTHING, patient_hospital_ids
+from store.scoping import NOTHING, consultation_exams_sql, patient_hospital_ids
 from store.tables import (
     BodyPart,
     CheckItem,
@@ -253,6 +257,11 @@ async def examination_clause(actor: Actor) -> Any:
     clause = mine & Examination.deleted_at.is_null()
     if actor.hospital_id is not None:
         clause = clause | shared_clause(actor.hospital_id, own)
+    granted = consultation_exams_sql(actor)
+    if granted is not None:
+        sql, args = granted
+        attached = WhereRaw(f"examination.id IN ({sql})", *args)
+        clause = clause | (attached & Examination.deleted_at.is_null())
     return clause
 
 
