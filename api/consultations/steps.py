@@ -176,11 +176,17 @@ async def publish(
 
 
 async def notify(
-    uow: UnitOfWork, consultation_id: int, event: str, user_ids: list[int], key: str
+    uow: UnitOfWork,
+    consultation_id: int,
+    event: str,
+    user_ids: list[int],
+    key: str,
+    details: dict[str, str] | None = None,
 ) -> None:
     """A notice that is not a step's (a step's is the engine's, from its declared audiences):
     one outbox row; the dispatcher turns it into WeChat/WeCom/e-mail messages. ``key`` makes
-    the same notice queued twice one row."""
+    the same notice queued twice one row; ``details`` are what its text says besides the
+    case (a reminder's start time), never the patient."""
     await uow.outbox(
         "notify",
         {
@@ -190,6 +196,7 @@ async def notify(
             "case_id": consultation_id,
             "user_ids": sorted(set(user_ids)),
             "link": f"/consultations/{consultation_id}",
+            **(details or {}),
         },
         key=key,
     )
@@ -361,6 +368,13 @@ async def _new_expert(done: Done) -> list[int]:
     return [step.expert] if step.expert is not None else []
 
 
+async def _replaced_expert(done: Done) -> list[int]:
+    """The department's expert before the change (none when it had none, or kept him)."""
+    step: InviteStep = done.facts
+    old = step.invite.get("expert")
+    return [int(old)] if old and old != step.expert else []
+
+
 async def _people(done: Done) -> list[int]:
     return await people_of(done.case_id)
 
@@ -412,6 +426,7 @@ engine.bind(
         "people": _people,
         "undecided reviewers": _undecided_reviewers,
         "new expert": _new_expert,
+        "replaced expert": _replaced_expert,
     },
     effects={
         "invites and applicant": _invites_and_applicant,
