@@ -5,16 +5,25 @@ patient."""
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 
+from api.ingest.steps import create_run, ingest_file
+from flows.migration import migrate_inline
+from imaging.synth import Sizes, synth
 from store.tables import Examination, Study
+from store.uow import Ctx
 from tests.fixtures.consultations import create, future, version
 from tests.fixtures.exams import make_exam
 from tests.fixtures.hospitals import as_user, department, hospital_id, user_id
 
 pytestmark = pytest.mark.integration
+JSON = {"Accept": "application/dicom+json"}
 
 
 async def _patient_exams(id_number: str, his: str) -> list[int]:
@@ -140,3 +149,54 @@ async def test_attaching_an_examination_of_another_hospital_is_refused(new_api, 
         },
     )
     assert res.status_code == 404, res.text
+
+
+async def test_the_expert_reads_the_attached_images_through_dicomweb(new_api, uniq) -> None:
+    """Real files (imaging/synth.py: a CT and two more studies of one patient) at City: the
+    invited expert of Xishan reads the attached CT's metadata and a rendered frame, not the
+    patient's other studies."""
+    city = await hospital_id("CITY")
+    folder = Path(tempfile.mkdtemp(prefix="aimis-consult-exams-"))
+    paths = await asyncio.to_thread(synth, folder, patients=1, sizes=Sizes.small())
+    run_id = await create_run(Ctx(), city, "import", "consultation exams test")
+    for path in paths:
+        assert (await ingest_file(run_id, path, file_name=path.name)).ok
+    await migrate_inline(run_id)
+    uids = {str(dcmread(p, stop_before_pixels=True).StudyInstanceUID) for p in paths}
+    exams = list(
+        await Examination.select(
+            Examination.id, Examination.device_type, Examination.study.study_uid
+        ).where(Examination.hospital == city, Examination.study.study_uid.is_in(sorted(uids)))
+    )
+    assert len(exams) == 3
+    id_number = ("5101" + uuid.uuid4().hex[:14]).upper()
+    await Examination.update({Examination.patient_id_number: id_number}).where(
+        Examination.id.is_in([e["id"] for e in exams])
+    )
+    ct = next(e for e in exams if e["device_type"] == "CT")
+    others = [e for e in exams if e is not ct]
+
+    li = await as_user(new_api, "dr.li")
+    west = await department("WEST", "Radiology")
+    await create(
+        li,
+        [{"department_id": west, "expert_id": await user_id("dr.liu")}],
+        uniq("images "),
+        examination_ids=[ct["id"]],
+    )
+    liu = await as_user(new_api, "dr.liu")
+    uid = ct["study.study_uid"]
+    meta = await liu.get(f"/dicomweb/studies/{uid}/metadata", headers=JSON)
+    assert meta.status_code == 200, meta.text
+    first = meta.json()[0]
+    series, sop = first["0020000E"]["Value"][0], first["00080018"]["Value"][0]
+    frame = await liu.get(
+        f"/dicomweb/studies/{uid}/series/{series}/instances/{sop}/frames/1/rendered",
+        headers={"Accept": "image/jpeg"},
+    )
+    assert frame.status_code == 200 and frame.content.startswith(b"\xff\xd8")
+    for other in others:
+        res = await liu.get(f"/dicomweb/studies/{other['study.study_uid']}/metadata", headers=JSON)
+        assert res.status_code == 404, other
+    zhao = await as_user(new_api, "dr.zhao")
+    assert (await zhao.get(f"/dicomweb/studies/{uid}/metadata", headers=JSON)).status_code == 404
