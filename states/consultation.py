@@ -130,8 +130,10 @@ CONSULTATION = Process(
 # told and which after-effects run, in the step's transaction. Each person gets one notice
 # per step, the first that names him (SPEC 3.6): the applicant hears that his request went
 # out (not "please review"), the invited departments' reviewers that it waits for them, the
-# chosen experts that they are invited; a changed expert's old one that he is replaced.
+# chosen experts that they are invited; a changed expert's old one that he is replaced; the
+# expert of a department that declines that it did (he takes no part any more).
 _DECIDED = Said(tell=("people",), after=("decision",))
+_DENIED = Said(tell=("people", "declined expert"), after=("decision",))
 _ENDS = Said(tell=("people", "undecided reviewers"), after=("reminder off",))
 CONSULTATION_STEPS = declare(
     CONSULTATION,
@@ -143,7 +145,7 @@ CONSULTATION_STEPS = declare(
             after=("invites and applicant", "reminder"),
         ),
         "agree": _DECIDED,
-        "deny": _DECIDED,
+        "deny": _DENIED,
         "adjust_expert": Said(
             also=(
                 Tell("expert_assigned", ("new expert",)),

@@ -368,6 +368,13 @@ async def _new_expert(done: Done) -> list[int]:
     return [step.expert] if step.expert is not None else []
 
 
+async def _declined_expert(done: Done) -> list[int]:
+    """The expert of the department that declined: no longer among the people."""
+    step: InviteStep = done.facts
+    expert = step.invite.get("expert")
+    return [int(expert)] if expert and step.decision == "deny" else []
+
+
 async def _replaced_expert(done: Done) -> list[int]:
     """The department's expert before the change (none when it had none, or kept him)."""
     step: InviteStep = done.facts
@@ -427,6 +434,7 @@ engine.bind(
         "undecided reviewers": _undecided_reviewers,
         "new expert": _new_expert,
         "replaced expert": _replaced_expert,
+        "declined expert": _declined_expert,
     },
     effects={
         "invites and applicant": _invites_and_applicant,

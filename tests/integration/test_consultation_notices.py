@@ -111,3 +111,23 @@ async def test_each_step_tells_each_person_once_with_his_own_words(new_api, uniq
     [started] = (await notify_rows(cid))[8:]
     assert started["event"] == "start"
     assert set(started["user_ids"]) == {li_id, liu_id, second_expert}
+
+
+async def test_the_expert_of_a_department_that_declines_is_told(new_api, uniq) -> None:
+    li_id = await user_id("dr.li")
+    _, expert = await make_user(uniq, "WEST", "Radiology", "Radiologist")
+    west = await department("WEST", "Radiology")
+    li = await as_user(new_api, "dr.li")
+    made = await create(
+        li, [{"department_id": west, "mandatory": False, "expert_id": expert}], uniq("deny ")
+    )
+    cid = made["id"]
+    liu = await as_user(new_api, "dr.liu")
+    res = await liu.post(
+        f"/api/consultations/{cid}/decisions",
+        json={"department_id": west, "decision": "deny", "reason": "busy", "version": 1},
+    )
+    assert res.status_code == 200, res.text
+    [denied] = (await notify_rows(cid))[3:]
+    assert denied["event"] == "deny" and set(denied["user_ids"]) == {li_id, expert}
+    assert "declined" in text(denied, "en")
