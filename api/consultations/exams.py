@@ -22,11 +22,10 @@ from typing import Any
 
 from api.consultations import access
 from api.consultations.schemas import ExamIn, ExamRead
-from api.consultations.steps import CASE, iso, load, record_step
+from api.consultations.steps import CASE, iso, open_for_editing, record_step
 from api.viewer.controllers import viewer_url
-from kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
-from kernel.i18n import Msg
-from states.consultation import ConsultationState
+from kernel.errors import BadRequest, NotFound, Unauthorized
+from kernel.i18n import N_
 from store import engine
 from store.examinations import examination_clause, get_examination
 from store.reads import note
@@ -37,11 +36,8 @@ ATTACH = "exam_attach"
 DETACH = "exam_detach"
 MAX_EXAMS = 20  # attached to one consultation
 SEARCH_LIMIT = 50
-OPEN_STATES = (
-    ConsultationState.reviewing,
-    ConsultationState.scheduled,
-    ConsultationState.in_progress,
-)
+REFUSED = N_("Only the applicant and the participants attach examinations to a consultation.")
+CLOSED = N_("Examinations cannot be attached to or removed from a consultation that is {state}.")
 COLUMNS = (
     Examination.id,
     Examination.hospital.name,
@@ -158,24 +154,9 @@ async def add(uow: UnitOfWork, consultation_id: int, state: str, exam_ids: list[
         )
 
 
-async def _editable(actor: Actor, consultation_id: int) -> dict[str, Any]:
-    who = await access.involvement(actor, consultation_id)
-    if not who.editor:
-        raise Forbidden(
-            "Only the applicant and the participants attach examinations to a consultation.",
-        )
-    row = await load(consultation_id)
-    if row["state"] not in OPEN_STATES:
-        raise Conflict(
-            "Examinations cannot be attached to or removed from a consultation that is {state}.",
-            state=Msg(row["state"], context="consultation state"),
-        )
-    return row
-
-
 async def attach(ctx: Ctx, consultation_id: int, data: ExamIn) -> list[ExamRead]:
     actor = _actor(ctx)
-    row = await _editable(actor, consultation_id)
+    row = await open_for_editing(actor, consultation_id, REFUSED, CLOSED)
     have = await attached_ids(consultation_id)
     new = [i for i in dict.fromkeys(data.examination_ids) if i not in have]
     ids = await checked_ids(actor, new, len(have))
@@ -187,7 +168,7 @@ async def attach(ctx: Ctx, consultation_id: int, data: ExamIn) -> list[ExamRead]
 
 async def detach(ctx: Ctx, consultation_id: int, exam_id: int) -> list[ExamRead]:
     actor = _actor(ctx)
-    row = await _editable(actor, consultation_id)
+    row = await open_for_editing(actor, consultation_id, REFUSED, CLOSED)
     if exam_id not in await attached_ids(consultation_id):
         raise NotFound(
             "Examination {exam_id} is not attached to this consultation.", exam_id=exam_id

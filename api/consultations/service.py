@@ -27,6 +27,7 @@ from api.consultations.schemas import (
     ReportRead,
 )
 from api.consultations.steps import (
+    OPEN_STATES,
     Opening,
     department_label,
     facts,
@@ -59,11 +60,6 @@ SEXES = ("", "male", "female", "other")
 ID_NUMBER_RE = re.compile(r"[0-9A-Za-z-]{1,32}")
 MAX_INVITES = 20
 APPLICANT_STEPS = ("start", "withdraw", "cancel")
-OPEN_STATES = (
-    ConsultationState.reviewing,
-    ConsultationState.scheduled,
-    ConsultationState.in_progress,
-)
 
 
 def actor_of(ctx: Ctx) -> Actor:

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from api.consultations.access import audience, people_of, reviewers_of
-from kernel.errors import Conflict, NotFound
+from api.consultations.access import audience, involvement, people_of, reviewers_of
+from kernel.errors import Conflict, Forbidden, NotFound
+from kernel.i18n import Msg
 from kernel.settings import get_settings
-from states.consultation import CONSULTATION, ConsultationFacts, InviteFact
+from states.consultation import CONSULTATION, ConsultationFacts, ConsultationState, InviteFact
 from store import engine
 from store.engine import Done
 from store.tables import (
@@ -23,12 +24,17 @@ from store.tables import (
     ConsultationReportVersion,
 )
 from store.timers import keep_timer
-from store.uow import Ctx, UnitOfWork, now
+from store.uow import Actor, Ctx, UnitOfWork, now
 
 CASE = CONSULTATION.name
 AGREED = ("agree", "agree_join")  # the invite decisions that bring the department's expert
 REMINDER = "reminder"  # the "starts soon" timer (api/consultations/reminders.py sends it)
 LOCK_TIMER = "report_lock_expiry"  # the report lock's expiry (api/consultations/report.py)
+OPEN_STATES = (
+    ConsultationState.reviewing,
+    ConsultationState.scheduled,
+    ConsultationState.in_progress,
+)  # files and examinations are added (and examinations removed) in these
 
 
 def topic(consultation_id: int) -> str:
@@ -54,6 +60,20 @@ async def load(consultation_id: int) -> dict[str, Any]:
             "No consultation with id {consultation_id} exists.",
             consultation_id=consultation_id,
         )
+    return row
+
+
+async def open_for_editing(
+    actor: Actor, consultation_id: int, refused: str, closed: str
+) -> dict[str, Any]:
+    """The consultation's row if ``actor`` is one of its editors (else 403 ``refused``) and
+    it is still open (else 409 ``closed``, which may say its ``{state}``)."""
+    who = await involvement(actor, consultation_id)
+    if not who.editor:
+        raise Forbidden(refused)
+    row = await load(consultation_id)
+    if row["state"] not in OPEN_STATES:
+        raise Conflict(closed, state=Msg(row["state"], context="consultation state"))
     return row
 
 
