@@ -17,10 +17,13 @@ MEETING_TEMPLATE_ENV = "AIMIS_MEETING_URL_TEMPLATE"  # ConsultationSettings.meet
 
 
 def meeting_url(consultation_id: int, template: str | None = None) -> str:
-    """The meeting provider's link (``AIMIS_MEETING_URL_TEMPLATE``). The settings are read
-    afresh, not from the process-wide cache: a meeting is created rarely, and a changed
-    template then applies to the next one (the tests change it within one process)."""
+    """The meeting provider's link (``AIMIS_MEETING_URL_TEMPLATE``), "" while none is
+    configured. The settings are read afresh, not from the process-wide cache: a meeting is
+    created rarely, and a changed template then applies to the next one (the tests change
+    it within one process)."""
     template = template or ConsultationSettings().meeting_url_template
+    if not template.strip():
+        return ""
     try:
         return template.format(consultation_id=consultation_id, token=secrets.token_hex(8))
     except (KeyError, IndexError, ValueError) as exc:
@@ -31,8 +34,11 @@ def meeting_url(consultation_id: int, template: str | None = None) -> str:
 
 
 async def create_meeting(consultation_id: int) -> str:
-    """Create the meeting link of a started consultation, store it, tell the room."""
+    """Create the meeting link of a started consultation, store it, tell the room. Without
+    a configured provider there is no link to make: the room says so (nothing to retry)."""
     url = meeting_url(consultation_id)
+    if not url:
+        return ""
     async with unit_of_work(Ctx(ip="", user_agent="aimis dispatcher")) as uow:
         stored = (
             await Consultation.update({Consultation.meeting_url: url})

@@ -185,10 +185,14 @@ class ConsultationSettings(BaseSettings):
     )
 
     meeting_url_template: str = Field(
-        "https://meet.jit.si/aimis-{consultation_id}-{token}",
+        "",
         validation_alias="AIMIS_MEETING_URL_TEMPLATE",
-        description="Meeting link of a consultation: any URL with {consultation_id} and {token} "
-        "(a random, unguessable part), e.g. a hospital's own Jitsi server.",
+        description="The meeting provider, chosen by the administrator: the link of a "
+        "consultation's audio/video meeting, any URL with {consultation_id} and {token} (a "
+        "random, unguessable part), e.g. the hospital's own Jitsi server "
+        "https://meet.hospital.example/aimis-{consultation_id}-{token}. Empty (the default): "
+        "no provider is configured, no patient's case goes to a public service, and the room "
+        "says so.",
     )
     reminder_minutes: int = Field(
         30, description="Participants are reminded this long before a consultation's start."

@@ -31,6 +31,11 @@ CASE_TYPES: dict[str, str] = {
 
 EVENTS: dict[str, str] = {
     "create": N_("new request, please review"),
+    "submitted": N_("your request was sent to the invited departments for review"),
+    "invited": N_("you are invited as an expert"),
+    "expert_assigned": N_("you are now the expert of an invited department"),
+    "expert_replaced": N_("another expert replaces you; you no longer take part"),
+    "reminder": N_("starts at {starts_at}"),
     "agree": N_("a department agreed"),
     "deny": N_("a department declined"),
     "adjust_expert": N_("the expert was changed"),
@@ -57,9 +62,13 @@ def business_label(business_type: str, language: str) -> str:
     return gettext(label, lang=language) if label else business_type
 
 
-def event_label(event: str, language: str) -> str:
+def event_label(event: str, language: str, payload: dict | None = None) -> str:
+    """The event's words; ``{starts_at}`` (a reminder's) comes from the payload, written as
+    the case's local time when it was queued."""
     label = EVENTS.get(event)
-    return gettext(label, lang=language) if label else event.replace("_", " ")
+    if not label:
+        return event.replace("_", " ")
+    return gettext(label, lang=language, starts_at=str((payload or {}).get("starts_at", "")))
 
 
 def _lines(payload: dict, language: str, link: str) -> tuple[str, str]:
@@ -73,7 +82,7 @@ def _lines(payload: dict, language: str, link: str) -> tuple[str, str]:
     )
     if case_id:
         what = f"{what} #{case_id}"
-    event = event_label(str(payload.get("event", "")), language)
+    event = event_label(str(payload.get("event", "")), language, payload)
     return (
         gettext("{what}: {event}", lang=language, what=what, event=event),
         gettext("Log in to AIMIS for the details: {link}", lang=language, link=link),

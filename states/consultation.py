@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kernel.i18n import N_, Msg
-from states.machine import CREATE, Process, Said, Step, declare
+from states.machine import CREATE, Process, Said, Step, Tell, declare
 
 
 class ConsultationState(StrEnum):
@@ -127,19 +127,33 @@ CONSULTATION = Process(
 )
 
 # What a step leaves besides its history row (bound in api/consultations/steps.py): who is
-# told and which after-effects run, in the step's transaction.
+# told and which after-effects run, in the step's transaction. Each person gets one notice
+# per step, the first that names him (SPEC 3.6): the applicant hears that his request went
+# out (not "please review"), the invited departments' reviewers that it waits for them, the
+# chosen experts that they are invited; a changed expert's old one that he is replaced; the
+# expert of a department that declines that it did (he takes no part any more).
 _DECIDED = Said(tell=("people",), after=("decision",))
+_DENIED = Said(tell=("people", "declined expert"), after=("decision",))
 _ENDS = Said(tell=("people", "undecided reviewers"), after=("reminder off",))
 CONSULTATION_STEPS = declare(
     CONSULTATION,
     {
         CREATE: Said(
-            tell=("applicant", "invited reviewers", "invited experts"),
+            also=(Tell("submitted", ("applicant",)), Tell("create", ("invited reviewers",))),
+            tell=("invited experts",),
+            notice="invited",
             after=("invites and applicant", "reminder"),
         ),
         "agree": _DECIDED,
-        "deny": _DECIDED,
-        "adjust_expert": Said(tell=("people", "new expert"), after=("expert",)),
+        "deny": _DENIED,
+        "adjust_expert": Said(
+            also=(
+                Tell("expert_assigned", ("new expert",)),
+                Tell("expert_replaced", ("replaced expert",)),
+            ),
+            tell=("people",),
+            after=("expert",),
+        ),
         "start": Said(tell=("people",), after=("reminder off", "meeting")),
         "withdraw": _ENDS,
         "cancel": _ENDS,

@@ -40,6 +40,8 @@ def _declared(process: Process[Any]) -> list[str]:
     ]
     for trigger, said in steps.items():
         told = ", ".join(said.tell) + (f" ({said.notice})" if said.tell and said.notice else "")
+        own = [f"{', '.join(t.to)} ({t.notice})" for t in said.also]
+        told = "; ".join([*own, told] if told else own)
         rows.append(f"| {trigger} | {told or '—'} | {', '.join(said.after) or '—'} |")
     return rows
 

@@ -57,14 +57,27 @@ class Decision(Generic[S]):
 
 
 @dataclass(frozen=True)
+class Tell:
+    """A notice of its own for some audiences of a step: ``notice`` labels it (its text),
+    ``to`` names the audiences (e.g. the applicant's "your request was sent" beside the
+    reviewers' "please review")."""
+
+    notice: str
+    to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Said:
     """What one step leaves behind besides its history row: ``tell`` names the audiences
     that get one notice (labelled ``notice``, default the trigger), ``after`` the
-    after-effects that run, in this order, in the step's transaction."""
+    after-effects that run, in this order, in the step's transaction. ``also`` are notices
+    of their own for other audiences, in order: each person gets one notice per step, the
+    first that names him (an ``also`` before ``tell``)."""
 
     tell: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     notice: str = ""
+    also: tuple[Tell, ...] = ()
 
 
 CREATE = "create"
@@ -84,7 +97,11 @@ class Declared:
 
     @property
     def audiences(self) -> frozenset[str]:
-        return frozenset(a for said in self.steps.values() for a in said.tell)
+        return frozenset(
+            a
+            for said in self.steps.values()
+            for a in (*said.tell, *(n for t in said.also for n in t.to))
+        )
 
     @property
     def effects(self) -> frozenset[str]:

@@ -12,8 +12,9 @@ outbox rows.
 - declared steps: what a process's declaration (``states.machine.declare``) names for a
   trigger (who is told, which after-effects run) the feature's home binds to functions with
   ``bind``; ``create`` and ``apply`` run them after the history row, in the same unit of
-  work (an effect that raises rolls the whole step back), then write the one ``notify``
-  outbox row for the audiences' users.
+  work (an effect that raises rolls the whole step back), then write the ``notify`` outbox
+  row for the audiences' users (one more per notice of its own, ``Said.also``; each person
+  gets one notice per step).
 - ``note``: a timeline step that is not a transition (a lock taken or freed, a file added, a
   report saved): a history row with the state unchanged, its events (and audit) in the
   caller's unit of work.
@@ -112,7 +113,7 @@ def binding(process: Process[Any]) -> Binding | None:
 
 async def _declared(process: Process[Any], done: Done) -> None:
     said = process.declared.said(done.trigger)
-    if not said.tell and not said.after:
+    if not said.tell and not said.after and not said.also:
         return
     bound = _bindings.get(process.name)
     if bound is None:
@@ -122,23 +123,29 @@ async def _declared(process: Process[Any], done: Done) -> None:
         )
     for name in said.after:
         await bound.effects[name](done)
-    users: set[int] = set()
-    for name in said.tell:
-        users.update(await bound.audiences[name](done))
-    if not users:
-        return
-    await done.uow.outbox(
-        "notify",
-        {
-            "business_type": bound.business_type,
-            "event": said.notice or done.trigger,
-            "case_type": process.name,
-            "case_id": done.case_id,
-            "user_ids": sorted(users),
-            "link": await bound.link(done) if bound.link else "",
-        },
-        key=f"notify-{process.name}-{done.case_id}-{done.history_id}",
-    )
+    told: set[int] = set()
+    notices = [*((t.notice, t.to, f"-{t.notice}") for t in said.also)]
+    notices.append((said.notice or done.trigger, said.tell, ""))
+    for event, audiences, suffix in notices:
+        users: set[int] = set()
+        for name in audiences:
+            users.update(await bound.audiences[name](done))
+        users -= told  # one notice per person and step: the first that names him
+        told |= users
+        if not users:
+            continue
+        await done.uow.outbox(
+            "notify",
+            {
+                "business_type": bound.business_type,
+                "event": event,
+                "case_type": process.name,
+                "case_id": done.case_id,
+                "user_ids": sorted(users),
+                "link": await bound.link(done) if bound.link else "",
+            },
+            key=f"notify-{process.name}-{done.case_id}-{done.history_id}{suffix}",
+        )
 
 
 async def current(table: type[Table], case_id: int, what: str) -> dict[str, Any]:

@@ -14,6 +14,9 @@ attributes at migration, edited by admins, seen through one visibility rule.
   (migration 2026-11-28T02:12:36), so the shared branch pages by its own time index.
   Neither branch holds a soft-deleted examination (``store.scoping.not_deleted``); an
   examination is deleted and restored with its study (``mark_deleted``).
+  ``examination_clause`` (single rows: the examination, its report) also lets a doctor read
+  the examinations attached to the consultations he takes part in
+  (``store.scoping.consultation_exams_sql``); the lists do not show them.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from piccolo.columns.combination import WhereRaw
 
 from kernel.errors import BadRequest, Conflict, NotFound
 from kernel.i18n import Msg
-from store.scoping import NOTHING, not_deleted, patient_hospital_ids
+from store.scoping import NOTHING, consultation_exams_sql, not_deleted, patient_hospital_ids
 from store.tables import (
     BodyPart,
     CheckItem,
@@ -275,6 +279,11 @@ async def examination_clause(actor: Actor) -> Any:
     clause = mine & not_deleted(Examination)
     if actor.hospital_id is not None:
         clause = clause | shared_clause(actor.hospital_id, own)
+    granted = consultation_exams_sql(actor)
+    if granted is not None:
+        sql, args = granted
+        attached = WhereRaw(f"examination.id IN ({sql})", *args)
+        clause = clause | (attached & not_deleted(Examination))
     return clause
 
 

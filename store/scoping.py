@@ -28,6 +28,11 @@ below); every table with a ``hospital`` column is classified here, once:
   shared with the actor's hospital by an open remote diagnosis request (SPEC 2.2: the
   diagnosing hospital reads exactly those images), for the viewer paths only (DICOMweb,
   mobile); ``store.examinations`` does the same for examinations.
+- ``consultation_exams_sql``: the examinations attached to a consultation (SPEC 3.1, 3.3)
+  are read, images and report, by the doctors taking part in it (its participants, the
+  applicant among them, and the experts of invited departments that have not declined)
+  while it is not withdrawn, rejected or cancelled: exactly those examinations, nothing
+  else of the patient. ``images_clause`` and ``store.examinations.examination_clause`` add it.
 A row outside the scope is reported as not found, so its existence does not leak.
 """
 
@@ -41,6 +46,7 @@ from piccolo.table import Table
 
 from kernel.errors import NotFound
 from kernel.i18n import N_
+from kernel.settings import get_settings
 from store.tables import (
     ApiToken,
     ArchiveRetrieval,
@@ -247,12 +253,58 @@ _SHARED_STUDIES = (
 _STUDY_COLUMN = {Study: "study.id", Series: "series.study", Instance: "instance.study"}
 
 
+# The examinations attached to the consultations doctor {} takes part in. No table links a
+# consultation to its examinations yet (no migration could be added for issue 14): the
+# attachments are the consultation's timeline steps "exam_attach" / "exam_detach" (summary
+# ``examination_id``, written by api/consultations/exams.py through the engine), and an
+# examination stays attached until a later step detaches it.
+# case_history has no index but its key: the EXISTS in front spares the scan of it to
+# doctors who take part in no consultation (PostgreSQL and SQLite test it once first).
+_ATTACHED_EXAMS = (
+    "SELECT CAST({a} AS INTEGER) FROM case_history h "
+    'WHERE EXISTS (SELECT 1 FROM consultation_participant p0 WHERE p0."user" = {{}} '
+    "UNION ALL SELECT 1 FROM consultation_invite i0 WHERE i0.expert = {{}}) "
+    "AND h.case_type = 'consultation' AND h.event = 'exam_attach' "
+    "AND h.case_id IN ("
+    'SELECT p.consultation FROM consultation_participant p WHERE p."user" = {{}} '
+    "UNION SELECT i.consultation FROM consultation_invite i "
+    "WHERE i.expert = {{}} AND i.decision <> 'deny') "
+    "AND h.case_id IN (SELECT c.id FROM consultation c "
+    "WHERE c.state NOT IN ('withdrawn', 'rejected', 'cancelled')) "
+    "AND NOT EXISTS (SELECT 1 FROM case_history d WHERE d.case_type = 'consultation' "
+    "AND d.case_id = h.case_id AND d.event = 'exam_detach' AND d.id > h.id AND {d} = {a})"
+)
+_EXAM_ID_OF = {
+    "postgres": "({alias}.summary->>'examination_id')",
+    "sqlite": "json_extract({alias}.summary, '$.examination_id')",
+}
+
+
+def consultation_exams_sql(actor: Actor) -> tuple[str, tuple[Any, ...]] | None:
+    """A subquery of the examination ids ``actor`` reads through the consultations he takes
+    part in, with its arguments; None for anybody but a doctor of a hospital."""
+    if not sees_patient_data(actor) or actor.kind != "doctor":
+        return None
+    of = _EXAM_ID_OF["postgres" if get_settings().is_postgres else "sqlite"]
+    sql = _ATTACHED_EXAMS.format(a=of.format(alias="h"), d=of.format(alias="d"))
+    return sql, (actor.user_id,) * 4
+
+
 def images_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | Any:
     """``hospital_ids_clause`` for studies, series and instances, widened by the studies
-    shared with the actor's hospital for remote diagnosis."""
+    shared with the actor's hospital for remote diagnosis and those of the examinations
+    attached to the consultations he takes part in."""
     own = hospital_ids_clause(table, actor)
     if sees_patient_data(actor) and table in _STUDY_COLUMN:
         own = own | WhereRaw(f"{_STUDY_COLUMN[table]} IN ({_SHARED_STUDIES})", actor.hospital_id)
+        granted = consultation_exams_sql(actor)
+        if granted is not None:
+            sql, args = granted
+            own = own | WhereRaw(
+                f"{_STUDY_COLUMN[table]} IN (SELECT examination.study FROM examination WHERE "
+                f"examination.deleted_at IS NULL AND examination.id IN ({sql}))",
+                *args,
+            )
     return own & not_deleted(table) if table in DELETED_BY else own
 
 

@@ -17,8 +17,10 @@ from api.consultations.controllers import LIST, LOG, VIEW
 from api.consultations.schemas import ConsultationRead, ContactDoctor
 from kernel.domain import Module
 from kernel.errors import Forbidden
+from kernel.settings import get_settings
 from states.consultation import CONSULTATION
 from store.uow import Actor
+from store.zones import hospital_zone
 from ui import i18n
 from ui.labels import consultation as texts
 from ui.pages import GoTo, PageController, admin_of, local_clock, page, user_of
@@ -63,7 +65,9 @@ async def _room(request: Request, actor: Actor, data: ConsultationRead) -> dict[
         "diagram": diagram(data.state),
         "experts": experts,
         "when": await local_clock(actor),
+        "zone": (await hospital_zone(actor.hospital_id)).key,
         "topics": [f"case:consultation:{data.id}"],
+        "meeting_configured": bool(get_settings().consultation.meeting_url_template.strip()),
         **texts.labels(),
     }
 
@@ -73,6 +77,7 @@ async def _lists(actor: Actor) -> dict[str, Any]:
         "mine": await service.mine(actor),
         "reviews": await service.reviews(actor),
         "when": await local_clock(actor),
+        "zone": (await hospital_zone(actor.hospital_id)).key,
         **texts.labels(),
     }
 

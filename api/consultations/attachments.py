@@ -21,9 +21,9 @@ import anyio
 
 from api.consultations import access
 from api.consultations.schemas import AttachmentRead
-from api.consultations.service import OPEN_STATES, actor_of, attachments
-from api.consultations.steps import CASE, load, record_step
-from kernel.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, TooLarge
+from api.consultations.service import actor_of, attachments
+from api.consultations.steps import CASE, open_for_editing, record_step
+from kernel.errors import AppError, BadRequest, NotFound, TooLarge
 from kernel.i18n import N_, Listed, Msg
 from kernel.settings import get_settings
 from store.reads import note
@@ -129,17 +129,12 @@ async def upload(
     ctx: Ctx, consultation_id: int, filename: str, content: bytes | None
 ) -> AttachmentRead:
     actor = actor_of(ctx)
-    who = await access.involvement(actor, consultation_id)
-    if not who.editor:
-        raise Forbidden(
-            "Only the applicant and the participants add files to a consultation.",
-        )
-    row = await load(consultation_id)
-    if row["state"] not in OPEN_STATES:
-        raise Conflict(
-            "Files cannot be added to a consultation that is {state}.",
-            state=Msg(row["state"], context="consultation state"),
-        )
+    row = await open_for_editing(
+        actor,
+        consultation_id,
+        N_("Only the applicant and the participants add files to a consultation."),
+        N_("Files cannot be added to a consultation that is {state}."),
+    )
     name = clean_name(filename)
     kind = check(name, content or b"")
     assert content is not None

@@ -12,7 +12,7 @@ from litestar.response import File
 from litestar.status_codes import HTTP_200_OK
 
 from api.auth import actor_of, ctx_of, require_admin, require_login, require_module
-from api.consultations import access, actions, attachments, contacts, report, service
+from api.consultations import access, actions, attachments, contacts, exams, report, service
 from api.consultations.schemas import (
     AttachmentRead,
     ConsultationCreate,
@@ -21,6 +21,8 @@ from api.consultations.schemas import (
     Contacts,
     DecisionIn,
     Done,
+    ExamIn,
+    ExamRead,
     ExpertIn,
     LogPage,
     ReportIn,
@@ -71,6 +73,17 @@ class ConsultationController(Controller):
     async def reviews(self, request: Request) -> list[ConsultationSummary]:
         return await service.reviews(actor_of(request))
 
+    @get("/examinations", opt=phi("consultation.exam_search", "examination"))
+    async def find_examinations(
+        self,
+        request: Request,
+        id_number: str = "",
+        his_number: str = "",
+        consultation_id: int | None = None,
+    ) -> list[ExamRead]:
+        """The patient's cloud examinations, by ID number or HIS number (SPEC 3.1)."""
+        return await exams.search(actor_of(request), id_number, his_number, consultation_id)
+
     @post("/")
     async def create(self, request: Request, data: ConsultationCreate) -> ConsultationRead:
         return await service.create(ctx_of(request), data)
@@ -105,6 +118,18 @@ class ConsultationController(Controller):
     @post("/{consultation_id:int}/cancel", status_code=HTTP_200_OK)
     async def cancel(self, request: Request, consultation_id: int, data: StepIn) -> Done:
         return await actions.applicant_step(ctx_of(request), consultation_id, "cancel", data)
+
+    @post("/{consultation_id:int}/examinations", status_code=HTTP_200_OK)
+    async def attach_examinations(
+        self, request: Request, consultation_id: int, data: ExamIn
+    ) -> list[ExamRead]:
+        return await exams.attach(ctx_of(request), consultation_id, data)
+
+    @delete("/{consultation_id:int}/examinations/{examination_id:int}", status_code=HTTP_200_OK)
+    async def detach_examination(
+        self, request: Request, consultation_id: int, examination_id: int
+    ) -> list[ExamRead]:
+        return await exams.detach(ctx_of(request), consultation_id, examination_id)
 
     @post("/{consultation_id:int}/attachments")
     async def attach(

@@ -5,11 +5,14 @@ scheduled sweep (``flows/timers.py``) turns a due one into a ``notify`` outbox r
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from api.consultations import access
 from api.consultations.steps import CASE, REMINDER, notify
 from states.consultation import ConsultationState
 from store.tables import Consultation
 from store.uow import UnitOfWork
+from store.zones import hospital_zone
 
 STILL_AHEAD = (
     ConsultationState.reviewing,
@@ -18,11 +21,21 @@ STILL_AHEAD = (
 )
 
 
+async def starts_at(at: datetime, hospital_id: int) -> str:
+    """The start as the applicant hospital's clock shows it, with its zone, the same in
+    every language: "2026-12-08 09:30 (Asia/Shanghai)"."""
+    zone = await hospital_zone(hospital_id)
+    return f"{at.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
+
+
 async def send_reminder(uow: UnitOfWork, consultation_id: int, timer_id: int) -> bool:
-    """A due reminder: one ``notify`` outbox row to the people taking part, unless the
-    consultation ended meanwhile (withdrawn, rejected, cancelled, finished)."""
+    """A due reminder: one ``notify`` outbox row to the people taking part, saying when it
+    starts, unless the consultation ended meanwhile (withdrawn, rejected, cancelled,
+    finished)."""
     row = (
-        await Consultation.select(Consultation.state)
+        await Consultation.select(
+            Consultation.state, Consultation.scheduled_at, Consultation.hospital
+        )
         .where(Consultation.id == consultation_id)
         .first()
     )
@@ -35,6 +48,7 @@ async def send_reminder(uow: UnitOfWork, consultation_id: int, timer_id: int) ->
         REMINDER,
         people,
         key=f"notify-consultation-{consultation_id}-reminder-{timer_id}",
+        details={"starts_at": await starts_at(row["scheduled_at"], row["hospital"])},
     )
     await uow.audit(
         "consultation.reminder", CASE, consultation_id, detail=f"{len(people)} people reminded"

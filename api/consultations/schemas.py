@@ -55,6 +55,7 @@ class ConsultationCreate(Base):
     invites: Many[InviteCreate]
     clinical_summary: LongText = ""
     patient: PatientIn = msgspec.field(default_factory=PatientIn)
+    examination_ids: Many[Id] = msgspec.field(default_factory=list)  # cloud examinations
 
 
 # --- actions --------------------------------------------------------------------------------
@@ -135,6 +136,34 @@ class AttachmentRead(Base):
     url: str
 
 
+class ExamIn(Base):
+    """Cloud examinations to attach (ids from the examination search)."""
+
+    examination_ids: Many[Id]
+
+
+class ExamRead(Base):
+    """A cloud examination (SPEC 3.1): one of the patient's, found by ID or HIS number, or
+    one attached to the consultation. ``readable``: the reader may open its images and
+    report (an invited department's reviewer who does not take part may not); the other
+    fields are empty then."""
+
+    id: int
+    readable: bool
+    hospital_name: str = ""
+    exam_time: str | None = None
+    device_type: str = ""
+    body_part: str = ""
+    check_item_name: str = ""
+    accession_number: str = ""
+    status: str = ""
+    patient_name: str = ""
+    viewer_url: str = ""  # OHIF
+    mobile_url: str = ""  # the mobile viewer
+    report_url: str = ""  # the report page
+    attached: bool = False
+
+
 class ReportRead(Base):
     text: str
     report_version: int
@@ -160,6 +189,7 @@ class ConsultationRead(Base):
     invites: list[InviteRead]
     participants: list[ParticipantRead]
     attachments: list[AttachmentRead]
+    examinations: list[ExamRead]
     meeting_url: str
     report: ReportRead
     my_roles: list[str]  # applicant | participant | expert | reviewer

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from api.consultations import access
+from api.consultations import access, exams
 from api.consultations.access import APPLY, Involvement
 from api.consultations.schemas import (
     AttachmentRead,
@@ -27,6 +27,7 @@ from api.consultations.schemas import (
     ReportRead,
 )
 from api.consultations.steps import (
+    OPEN_STATES,
     Opening,
     department_label,
     facts,
@@ -59,11 +60,6 @@ SEXES = ("", "male", "female", "other")
 ID_NUMBER_RE = re.compile(r"[0-9A-Za-z-]{1,32}")
 MAX_INVITES = 20
 APPLICANT_STEPS = ("start", "withdraw", "cancel")
-OPEN_STATES = (
-    ConsultationState.reviewing,
-    ConsultationState.scheduled,
-    ConsultationState.in_progress,
-)
 
 
 def actor_of(ctx: Ctx) -> Actor:
@@ -226,6 +222,7 @@ async def create(ctx: Ctx, data: ConsultationCreate) -> ConsultationRead:
         raise BadRequest("The scheduled time is more than a year ahead.")
     patient = _patient(data)
     invites = await _checked_invites(actor, data)
+    exam_ids = await exams.checked_ids(actor, list(data.examination_ids))
     assert actor.hospital_id is not None
     values = {
         "hospital": actor.hospital_id,
@@ -247,6 +244,7 @@ async def create(ctx: Ctx, data: ConsultationCreate) -> ConsultationRead:
             Opening(invites, scheduled),
             {"topic": topic, "departments": len(invites)},
         )
+        await exams.add(uow, cid, ConsultationState.reviewing.value, exam_ids)
     return await read(actor, cid)
 
 
@@ -316,6 +314,7 @@ async def read(actor: Actor, consultation_id: int) -> ConsultationRead:
         invites=invite_reads,
         participants=await participants(consultation_id),
         attachments=await attachments(consultation_id),
+        examinations=await exams.examinations(actor, consultation_id),
         meeting_url=row["meeting_url"],
         report=ReportRead(
             text=row["report_text"],

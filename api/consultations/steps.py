@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from api.consultations.access import audience, people_of, reviewers_of
-from kernel.errors import Conflict, NotFound
+from api.consultations.access import audience, involvement, people_of, reviewers_of
+from kernel.errors import Conflict, Forbidden, NotFound
+from kernel.i18n import Msg
 from kernel.settings import get_settings
-from states.consultation import CONSULTATION, ConsultationFacts, InviteFact
+from states.consultation import CONSULTATION, ConsultationFacts, ConsultationState, InviteFact
 from store import engine
 from store.engine import Done
 from store.tables import (
@@ -23,12 +24,17 @@ from store.tables import (
     ConsultationReportVersion,
 )
 from store.timers import keep_timer
-from store.uow import Ctx, UnitOfWork, now
+from store.uow import Actor, Ctx, UnitOfWork, now
 
 CASE = CONSULTATION.name
 AGREED = ("agree", "agree_join")  # the invite decisions that bring the department's expert
 REMINDER = "reminder"  # the "starts soon" timer (api/consultations/reminders.py sends it)
 LOCK_TIMER = "report_lock_expiry"  # the report lock's expiry (api/consultations/report.py)
+OPEN_STATES = (
+    ConsultationState.reviewing,
+    ConsultationState.scheduled,
+    ConsultationState.in_progress,
+)  # files and examinations are added (and examinations removed) in these
 
 
 def topic(consultation_id: int) -> str:
@@ -54,6 +60,20 @@ async def load(consultation_id: int) -> dict[str, Any]:
             "No consultation with id {consultation_id} exists.",
             consultation_id=consultation_id,
         )
+    return row
+
+
+async def open_for_editing(
+    actor: Actor, consultation_id: int, refused: str, closed: str
+) -> dict[str, Any]:
+    """The consultation's row if ``actor`` is one of its editors (else 403 ``refused``) and
+    it is still open (else 409 ``closed``, which may say its ``{state}``)."""
+    who = await involvement(actor, consultation_id)
+    if not who.editor:
+        raise Forbidden(refused)
+    row = await load(consultation_id)
+    if row["state"] not in OPEN_STATES:
+        raise Conflict(closed, state=Msg(row["state"], context="consultation state"))
     return row
 
 
@@ -176,11 +196,17 @@ async def publish(
 
 
 async def notify(
-    uow: UnitOfWork, consultation_id: int, event: str, user_ids: list[int], key: str
+    uow: UnitOfWork,
+    consultation_id: int,
+    event: str,
+    user_ids: list[int],
+    key: str,
+    details: dict[str, str] | None = None,
 ) -> None:
     """A notice that is not a step's (a step's is the engine's, from its declared audiences):
     one outbox row; the dispatcher turns it into WeChat/WeCom/e-mail messages. ``key`` makes
-    the same notice queued twice one row."""
+    the same notice queued twice one row; ``details`` are what its text says besides the
+    case (a reminder's start time), never the patient."""
     await uow.outbox(
         "notify",
         {
@@ -190,6 +216,7 @@ async def notify(
             "case_id": consultation_id,
             "user_ids": sorted(set(user_ids)),
             "link": f"/consultations/{consultation_id}",
+            **(details or {}),
         },
         key=key,
     )
@@ -361,6 +388,20 @@ async def _new_expert(done: Done) -> list[int]:
     return [step.expert] if step.expert is not None else []
 
 
+async def _declined_expert(done: Done) -> list[int]:
+    """The expert of the department that declined: no longer among the people."""
+    step: InviteStep = done.facts
+    expert = step.invite.get("expert")
+    return [int(expert)] if expert and step.decision == "deny" else []
+
+
+async def _replaced_expert(done: Done) -> list[int]:
+    """The department's expert before the change (none when it had none, or kept him)."""
+    step: InviteStep = done.facts
+    old = step.invite.get("expert")
+    return [int(old)] if old and old != step.expert else []
+
+
 async def _people(done: Done) -> list[int]:
     return await people_of(done.case_id)
 
@@ -412,6 +453,8 @@ engine.bind(
         "people": _people,
         "undecided reviewers": _undecided_reviewers,
         "new expert": _new_expert,
+        "replaced expert": _replaced_expert,
+        "declined expert": _declined_expert,
     },
     effects={
         "invites and applicant": _invites_and_applicant,

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from flows.consultation import create_meeting
+from flows.consultation import MEETING_TEMPLATE_ENV, create_meeting
 from tests.e2e.conftest import login, shot
 from tests.fixtures.consultations import (
     make_user,
@@ -26,7 +26,9 @@ def local_time_in(days: int) -> str:
     return (datetime.now() + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
 
 
-async def test_consultation_across_two_browsers(browser, context, app_url, uniq) -> None:
+async def test_consultation_across_two_browsers(
+    browser, context, app_url, uniq, monkeypatch
+) -> None:
     applicant, _ = await make_user(uniq, "CITY", "Cardiology", "Clinician")
     reviewer, _ = await make_user(uniq, "WEST", "Internal Medicine", "Senior radiologist")
     medicine = await department("WEST", "Internal Medicine")
@@ -103,14 +105,19 @@ async def test_consultation_across_two_browsers(browser, context, app_url, uniq)
         assert "Agreed and joined" in await page.locator("#timeline").inner_text()
         await second.locator("[data-testid=state]").filter(has_text="Scheduled").wait_for()
 
-        # Start: the meeting is being prepared until the side effect has run.
+        # Start: this app has no meeting provider (the default); the dispatcher's has one.
         await page.click("#action-start")
         await page.locator("[data-testid=state]").filter(has_text="In progress").wait_for()
-        await page.locator("#meeting-preparing").wait_for()
+        await page.locator("#meeting-unconfigured").wait_for()
+        monkeypatch.setenv(
+            MEETING_TEMPLATE_ENV, "https://meet.hospital.test/aimis-{consultation_id}-{token}"
+        )
         await create_meeting(cid)  # what the dispatcher runs, here in another process
         link = page.locator("#meeting-link")
         await link.wait_for(timeout=5000)  # appears without a reload
-        assert (await link.get_attribute("href") or "").startswith("https://meet.jit.si/aimis-")
+        assert (await link.get_attribute("href") or "").startswith(
+            "https://meet.hospital.test/aimis-"
+        )
         assert await link.get_attribute("target") == "_blank"
 
         # The report: edit (takes the lock), save, submit, print.

@@ -290,8 +290,16 @@ async def test_meeting_link_is_created_by_the_side_effect(new_api, uniq, monkeyp
     assert room["state"] == "in_progress" and room["meeting_url"] == ""
     assert await Outbox.count().where(Outbox.idempotency_key == f"meeting-{cid}") == 1
 
+    # No provider by default (SPEC 3.4): no link, nothing sent to a public service.
+    monkeypatch.delenv(MEETING_TEMPLATE_ENV, raising=False)
+    assert await create_meeting(cid) == ""
+    assert (await li.get(f"/api/consultations/{cid}")).json()["meeting_url"] == ""
+
+    monkeypatch.setenv(
+        MEETING_TEMPLATE_ENV, "https://meet.hospital.test/aimis-{consultation_id}-{token}"
+    )
     url = await create_meeting(cid)
-    assert url.startswith(f"https://meet.jit.si/aimis-{cid}-") and len(url) > 40
+    assert url.startswith(f"https://meet.hospital.test/aimis-{cid}-") and len(url) > 40
     assert (await liu.get(f"/api/consultations/{cid}")).json()["meeting_url"] == url
     events = await Event.select(Event.type, Event.payload).where(
         Event.topic == f"case:consultation:{cid}", Event.type == "consultation.meeting_ready"

@@ -71,13 +71,14 @@ async def test_the_story_of_issue_3(new_api, uniq) -> None:
     assert [(p["name"], p["role"]) for p in made["participants"]] == [("Li Na 李娜", "applicant")]
     assert made["my_roles"] == ["applicant", "participant"]
     assert made["actions"] == ["withdraw"] and "start" in made["blocked"]
-    created = await notify_rows(cid)
-    assert len(created) == 1 and created[0]["event"] == "create"
-    assert created[0]["link"] == f"/consultations/{cid}"
-    recipients = set(created[0]["user_ids"])
-    assert {ids["dr.li"], ids["dr.wang"], ids["dr.liu"], medicine_reviewer_id} <= recipients
-    assert ids["dr.zhao"] in recipients  # the invited expert
-    assert ids["dr.zhang"] not in recipients
+    created = {r["event"]: set(r["user_ids"]) for r in await notify_rows(cid)}
+    assert all(r["link"] == f"/consultations/{cid}" for r in await notify_rows(cid))
+    assert created["submitted"] == {ids["dr.li"]}  # his own request: "sent", not "review it"
+    assert {ids["dr.wang"], ids["dr.liu"], medicine_reviewer_id} <= created["create"]
+    assert ids["dr.li"] not in created["create"]
+    # the invited experts; dr.wang, also CITY Radiology's reviewer, was asked to review
+    assert created["invited"] == {ids["dr.zhao"]}
+    assert ids["dr.zhang"] not in set().union(*created.values())
 
     # The reviewers find it in their review list.
     wang = await as_user(new_api, "dr.wang")
@@ -99,8 +100,10 @@ async def test_the_story_of_issue_3(new_api, uniq) -> None:
     )
     assert res.status_code == 200, res.text
     assert res.json()["version"] == 2
-    adjusted = await notify_rows(cid)
-    assert adjusted[-1]["event"] == "adjust_expert" and new_expert_id in adjusted[-1]["user_ids"]
+    adjusted = {r["event"]: r["user_ids"] for r in (await notify_rows(cid))[3:]}
+    assert adjusted["expert_assigned"] == [new_expert_id]
+    assert adjusted["expert_replaced"] == [ids["dr.wang"]]  # he was the expert before
+    assert new_expert_id not in adjusted.get("adjust_expert", [])
 
     # dr.liu agrees and joins.
     res = await liu.post(
@@ -162,7 +165,11 @@ async def test_the_story_of_issue_3(new_api, uniq) -> None:
     # Notifications: one row per step, later steps to the people of the consultation.
     rows = await notify_rows(cid)
     assert [r["event"] for r in rows] == [
+        "submitted",
         "create",
+        "invited",
+        "expert_assigned",
+        "expert_replaced",
         "adjust_expert",
         "agree",
         "deny",

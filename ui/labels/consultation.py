@@ -27,6 +27,8 @@ EVENT_LABELS = {
     "cancel": N_("Cancelled the consultation"),
     "submit_report": N_("Submitted the report"),
     "attach": N_("Added a file"),
+    "exam_attach": N_("Attached an examination"),
+    "exam_detach": N_("Removed an examination"),
     "save_report": N_("Saved the report"),
 }
 

@@ -117,7 +117,11 @@ def _patient_values(canary: Canary) -> dict[str, dict[str, Any]]:
             "instance": p2.sop_uid,
             "request_id": canary.request_id,
         },
-        "P3": {"consultation_id": canary.consultation_id, "attachment_id": canary.attachment_id},
+        "P3": {
+            "consultation_id": canary.consultation_id,
+            "attachment_id": canary.attachment_id,
+            "examination_id": p1.exam_id,  # the cloud examination it would detach
+        },
     }
 
 

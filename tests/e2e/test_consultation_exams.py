@@ -1,0 +1,155 @@
+"""The consultation's cloud examinations, the folded process diagram and the meeting
+provider, in real Chromium: the applicant finds the patient's examinations by ID number in
+the apply form and ticks two, the invited expert of another hospital opens their report and
+images from the room and nothing else of the patient; at 390 px the process diagram is
+folded behind "Process" and fits the screen; with no meeting provider the room says so."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+
+from flows.consultation import MEETING_TEMPLATE_ENV, create_meeting
+from store.tables import Examination
+from tests.conftest import Api
+from tests.e2e.conftest import login, phone_context, shot
+from tests.fixtures.consultations import create, started_case
+from tests.fixtures.exams import make_exam
+from tests.fixtures.hospitals import DEMO_PASSWORD, department, hospital_id
+
+pytestmark = pytest.mark.e2e
+
+
+async def _three_exams(id_number: str) -> list[dict]:
+    city = await hospital_id("CITY")
+    ids = [await make_exam(city, name="SUN^LI=孙丽", modalities=m) for m in ("CT", "MR", "DX")]
+    await Examination.update({Examination.patient_id_number: id_number}).where(
+        Examination.id.is_in(ids)
+    )
+    return list(
+        await Examination.select(Examination.id, Examination.study)
+        .where(Examination.id.is_in(ids))
+        .order_by(Examination.id)
+    )
+
+
+async def test_attach_in_the_form_and_the_expert_opens_exactly_those(
+    browser, context, app_url, uniq
+) -> None:
+    id_number = ("3201" + uuid.uuid4().hex[:14]).upper()
+    first, second, third = await _three_exams(id_number)
+    page = await context.new_page()
+    await login(page, app_url, "dr.li", DEMO_PASSWORD)
+    await page.goto(f"{app_url}/consultations")
+    await page.click("#new-card summary")
+    await page.fill("#c-topic", uniq("Cloud exams 云端检查 "))
+    when = (datetime.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    await page.fill("#c-time", when)
+    await page.fill("#p-id", id_number)
+    await page.click("#exam-find")
+    hits = page.locator("#exam-results .hit[data-exam]")
+    await hits.nth(2).wait_for()
+    assert await hits.count() == 3
+    for exam in (first, second):
+        await page.check(f'#exam-results .hit[data-exam="{exam["id"]}"] input[type=checkbox]')
+    await page.fill("#pick-q", "Liu Yang")
+    expert = page.locator("#pick-results .hit[data-kind=doctor]").first
+    await expert.locator("button").click()
+    await shot(page, "consultation-new-exams")
+    await page.click("#c-submit")
+    await page.wait_for_url(lambda url: "/consultations/" in url and url.rstrip("/")[-1].isdigit())
+    cid = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    listed = page.locator("#exams li[data-exam]")
+    assert await listed.evaluate_all("items => items.map(i => Number(i.dataset.exam))") == [
+        first["id"],
+        second["id"],
+    ]
+    images = page.locator(f'#exams li[data-exam="{first["id"]}"] [data-testid=open-images]')
+    assert (await images.get_attribute("href") or "").startswith(
+        "/viewer/viewer?StudyInstanceUIDs="
+    )
+    await shot(page, "consultation-room-exams")
+
+    # The invited expert of West opens the report and the images of the attached ones only.
+    other = await browser.new_context(locale="en-US", viewport={"width": 1280, "height": 860})
+    try:
+        liu = await other.new_page()
+        await login(liu, app_url, "dr.liu", DEMO_PASSWORD)
+        await liu.goto(f"{app_url}/consultations/{cid}")
+        row = liu.locator(f'#exams li[data-exam="{second["id"]}"]')
+        await row.locator("[data-testid=open-report]").click()
+        await liu.wait_for_url(f"{app_url}/exams/{second['id']}/report")
+        assert "CT" in await liu.content() or "MR" in await liu.content()
+        for exam, status in ((first, 200), (second, 200), (third, 404)):
+            report = await liu.goto(f"{app_url}/exams/{exam['id']}/report")
+            mobile = await liu.goto(f"{app_url}/studies/{exam['study']}/mobile")
+            assert report is not None and mobile is not None
+            assert (report.status, mobile.status) == (status, status), exam
+        await shot(liu, "consultation-expert-no-other-exam")
+    finally:
+        await other.close()
+
+    # The applicant attaches the third from the room; it is listed after the others.
+    await page.click("#exam-find")
+    attach = page.locator(f'#exam-results .hit[data-exam="{third["id"]}"] button')
+    await attach.click()
+    await page.locator(f'#exams li[data-exam="{third["id"]}"]').wait_for()
+    assert await page.locator("#exams li[data-exam]").count() == 3
+
+
+async def test_the_process_diagram_is_folded_and_fits_a_phone(browser, app_url, uniq) -> None:
+    api = Api(app_url)
+    try:
+        await api.login("dr.li", DEMO_PASSWORD)
+        west = await department("WEST", "Radiology")
+        made = await create(api, [{"department_id": west, "mandatory": True}], uniq("Fold "))
+    finally:
+        await api.aclose()
+    for lang in ("en", "zh"):
+        phone = await phone_context(browser, locale="en-US" if lang == "en" else "zh-CN")
+        try:
+            await phone.add_cookies([{"name": "lang", "value": lang, "url": app_url}])
+            page = await phone.new_page()
+            await login(page, app_url, "dr.li", DEMO_PASSWORD)
+            await page.goto(f"{app_url}/consultations/{made['id']}")
+            card = page.locator("#process-card")
+            await card.wait_for()
+            assert not await card.evaluate("d => d.open"), "closed by default on a phone"
+            assert (await card.bounding_box() or {"height": 999})["height"] < 120
+            label = await card.locator("summary").inner_text()
+            assert label.strip() == ("Process" if lang == "en" else "流程")
+            await card.locator("summary").click()
+            svg = page.locator("#diagram svg")
+            await svg.wait_for()
+            box = await svg.bounding_box()
+            assert box is not None and box["width"] <= 390 and box["height"] <= 0.8 * 844, box
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"the room is {width}px wide at phone size"
+            await shot(page, f"consultation-process-phone-{lang}")
+        finally:
+            await phone.close()
+
+
+async def test_without_a_meeting_provider_the_room_says_so(
+    context, app_url, new_api, uniq, monkeypatch
+) -> None:
+    _, _, cid = await started_case(new_api, uniq)
+    page = await context.new_page()
+    await login(page, app_url, "dr.li", DEMO_PASSWORD)
+    await page.goto(f"{app_url}/consultations/{cid}")
+    assert await page.locator("#process-card").evaluate("d => d.open")  # open on a wide screen
+    note = page.locator("#meeting-unconfigured")
+    await note.wait_for()
+    assert "no meeting provider is configured" in await note.inner_text()
+    assert await page.locator("#meeting-link").count() == 0
+    await shot(page, "consultation-no-meeting-provider")
+    # once the administrator chose one, the link arrives in the open room
+    monkeypatch.setenv(
+        MEETING_TEMPLATE_ENV, "https://meet.hospital.test/aimis-{consultation_id}-{token}"
+    )
+    await create_meeting(cid)
+    link = page.locator("#meeting-link")
+    await link.wait_for(timeout=5000)
+    assert (await link.get_attribute("href") or "").startswith("https://meet.hospital.test/")
