@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 from api.accounts import service as accounts
 from api.auth import ctx_of, module_enabled
 from api.consultations import contacts, service
+from api.consultations import labels as texts
 from api.consultations.access import APPLY
 from api.consultations.controllers import LIST, LOG, VIEW
 from api.consultations.schemas import ConsultationRead, ContactDoctor
@@ -22,7 +23,6 @@ from states.consultation import CONSULTATION
 from store.uow import Actor
 from store.zones import hospital_zone
 from ui import i18n
-from ui.labels import consultation as texts
 from ui.pages import GoTo, PageController, admin_of, local_clock, page, user_of
 
 LOG_PAGE_SIZE = 50

@@ -12,7 +12,16 @@ from litestar.response import File
 from litestar.status_codes import HTTP_200_OK
 
 from api.auth import actor_of, ctx_of, require_admin, require_login, require_module
-from api.consultations import access, actions, attachments, contacts, exams, report, service
+from api.consultations import (
+    access,
+    actions,
+    attachments,
+    contacts,
+    exams,
+    printing,
+    report,
+    service,
+)
 from api.consultations.schemas import (
     AttachmentRead,
     ConsultationCreate,
@@ -32,7 +41,6 @@ from api.consultations.schemas import (
 from api.live import register_case_watcher
 from api.phi import phi
 from api.schemas import HistoryEntry
-from kernel import i18n
 from kernel.domain import Module
 
 Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
@@ -177,8 +185,7 @@ class ConsultationController(Controller):
         opt=phi("consultation.report_print", CASE, "consultation_id"),
     )
     async def report_pdf(self, request: Request, consultation_id: int) -> Response[bytes]:
-        _ = i18n.translator(i18n.current())  # the reader's language (LanguageMiddleware)
-        name, content = await report.printable(ctx_of(request), consultation_id, _)
+        name, content = await printing.printable(ctx_of(request), consultation_id)
         return Response(
             content,
             media_type="application/pdf",

@@ -11,16 +11,12 @@ overwrite, and each save keeps a ``ConsultationReportVersion`` row.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import anyio
-
 from api.consultations import access
-from api.consultations.pdf import ReportDocument, Section, render
 from api.consultations.schemas import Done, PersonRead, ReportIn, ReportLock, StepIn
-from api.consultations.service import actor_of, read
+from api.consultations.service import actor_of
 from api.consultations.steps import (
     CASE,
     LOCK_TIMER,
@@ -35,11 +31,9 @@ from kernel.errors import BadRequest, Conflict, Forbidden
 from kernel.i18n import N_, Msg
 from states.consultation import ConsultationState
 from store import locks
-from store.reads import note
 from store.tables import Consultation, ConsultationReportVersion, User
 from store.timers import keep_timer
-from store.uow import Actor, Ctx, UnitOfWork, audit_refusal, now, unit_of_work
-from store.zones import hospital_zone
+from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work
 
 LOCK_MINUTES = 30
 MAX_REPORT_CHARS = 100_000
@@ -303,84 +297,3 @@ async def submit(ctx: Ctx, consultation_id: int, data: StepIn) -> Done:
         summary={"report_version": row["report_version"]},
     )
     return Done(message="The report is submitted.", version=done.version)
-
-
-DECISION_LABELS = {
-    "": "Undecided",
-    "agree": "Agreed",
-    "agree_join": "Agreed and joined",
-    "deny": "Denied",
-}
-
-
-async def printable(ctx: Ctx, consultation_id: int, _: Callable[[str], str]) -> tuple[str, bytes]:
-    """The report as a PDF, labelled in the reader's language; printing is audited."""
-    actor = actor_of(ctx)
-    data = await read(actor, consultation_id)
-    if not data.report.text.strip():
-        message = N_("There is no report to print yet; write and save it first.")
-        await audit_refusal(ctx, "consultation.report_print", f"409: {message}", "failure")
-        raise Conflict(message, audited=True)
-    zone = await hospital_zone(actor.hospital_id)
-
-    def local(value: str | None) -> str:
-        return (
-            datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-            if value
-            else ""
-        )
-
-    p = data.patient
-    invites = [
-        (
-            f"{i.department_name}",
-            f"{i.hospital_name} · {_('Mandatory') if i.mandatory else _('Optional')} · "
-            f"{_('Expert')}: {i.expert.name if i.expert else '—'} · "
-            f"{_(DECISION_LABELS.get(i.decision, i.decision))}"
-            + (f" ({i.reason})" if i.reason else ""),
-        )
-        for i in data.invites
-    ]
-    people = [
-        (_(x.role), f"{x.name} · {x.department_name} · {x.hospital_name}")
-        for x in data.participants
-    ]
-    submitted = data.report.submitted_at
-    doc = ReportDocument(
-        title=_("Remote consultation report"),
-        subtitle=f"{data.hospital_name} · #{data.id}",
-        notice=(
-            f"{_('Submitted')} {local(submitted)}"
-            if submitted
-            else f"{_('Draft — not submitted')} ({_('version')} {data.report.report_version})"
-        ),
-        sections=[
-            Section(
-                _("Consultation"),
-                [
-                    (_("Topic"), data.topic),
-                    (_("Scheduled time"), local(data.scheduled_at)),
-                    (_("Applicant"), f"{data.applicant.name} · {data.hospital_name}"),
-                    (_("State"), _(data.state)),
-                ],
-            ),
-            Section(
-                _("Patient"),
-                [
-                    (_("Patient name"), p.name),
-                    (_("Sex"), _(p.sex) if p.sex else ""),
-                    (_("Birth date"), p.birth_date),
-                    (_("ID number"), p.id_number),
-                    (_("HIS number"), p.his_number),
-                ],
-            ),
-            Section(_("Clinical summary"), text=data.clinical_summary or "—"),
-            Section(_("Invited departments"), invites),
-            Section(_("Participants"), people),
-            Section(_("Consultation opinion"), text=data.report.text),
-        ],
-        footer=f"AIMIS · {_('Printed')} {now().astimezone(zone):%Y-%m-%d %H:%M}",
-    )
-    content = await anyio.to_thread.run_sync(render, doc, lambda n: _("Page {n}").format(n=n))
-    note(detail=f"report version {data.report.report_version}")  # audited: api.phi
-    return f"consultation-{consultation_id}-report.pdf", content

@@ -4,8 +4,8 @@ The PDF carries the reporting hospital's logo and name, the template's title, he
 footer (``ReportTemplate`` formats filled by ``api.dictionaries.templates.render_template``;
 without a template a default layout lists the examination's fields), findings, impression,
 author and reviewer with their times, and the print time. Until the report is reviewed every
-page carries a "初稿 DRAFT" watermark. Chinese is set in Noto Sans CJK through the font
-setup of ``api.consultations.pdf``.
+page carries a "初稿 DRAFT" watermark. The layout is ``api.paper``'s, which the consultation
+report shares.
 
 Printing (``print_report``) needs ``report.print`` in the reporting hospital and a reviewed
 report; in one unit of work it counts the print on the report, sets the examination's print
@@ -15,19 +15,15 @@ diagnosis request to ``printed`` (``api.diagnosis.steps.follow_report``).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import anyio
 
-from api.consultations.pdf import FAMILY, add_cjk_fonts, check_fonts
 from api.diagnosis.steps import follow_report
 from api.dictionaries.templates import exam_values, render_template
-from api.management.media import logos_dir
+from api.paper import DRAFT, Paper, Section, logo_file, render
 from api.reports.access import for_writing, names, readable, report_of
 from kernel.domain import Permission
 from kernel.errors import Conflict, NotFound
@@ -73,128 +69,6 @@ FIELD_LABELS = {
 }
 
 
-@dataclass
-class PrintedReport:
-    """Everything the page shows, already as text; ``logo`` is a PNG/JPEG file or None."""
-
-    hospital_name: str
-    hospital_line: str  # address and phone
-    logo: Path | None
-    title: str
-    header: str  # the template's header text; "" → the field grid
-    fields: list[tuple[str, str]] = field(default_factory=list)
-    findings: str = ""
-    impression: str = ""
-    signatures: list[tuple[str, str]] = field(default_factory=list)
-    footer: str = ""
-    watermark: str = ""  # "" for a reviewed report
-    created: datetime | None = None  # the PDF's creation date (the same bytes when repeated)
-
-
-# --- layout ---------------------------------------------------------------------------------
-
-
-def render(doc: PrintedReport) -> bytes:
-    """Blocking (about a second, mostly font parsing): call it in a worker thread."""
-    check_fonts()
-    from fpdf import FPDF  # imported here: it takes a second and only printing needs it
-
-    logging.getLogger("fontTools").setLevel(logging.WARNING)  # a line per table subset
-
-    class Page(FPDF):
-        def header(self) -> None:
-            if doc.watermark:
-                self.set_font(FAMILY, "B", 64)
-                self.set_text_color(228, 232, 238)
-                width = self.get_string_width(doc.watermark)
-                self.text(self.w / 2 - width / 2, self.h / 2, doc.watermark)
-                self.set_text_color(0, 0, 0)
-
-        def footer(self) -> None:
-            self.set_y(-16)
-            self.set_draw_color(190, 198, 206)
-            self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
-            self.set_font(FAMILY, size=8)
-            self.set_text_color(110, 120, 130)
-            text = f"{doc.footer}    {self.page_no()}/{{nb}}".strip()
-            self.multi_cell(0, 4.5, text, align="C")
-
-    pdf = Page(format="A4")
-    pdf.set_margins(18, 14, 18)
-    pdf.set_auto_page_break(True, margin=24)
-    add_cjk_fonts(pdf)
-    pdf.set_title(doc.title)
-    pdf.set_creator("AIMIS")
-    if doc.created is not None:
-        pdf.set_creation_date(doc.created)
-    pdf.add_page()
-
-    top = pdf.get_y()
-    if doc.logo is not None:
-        pdf.image(str(doc.logo), x=pdf.l_margin, y=top, h=18)
-    pdf.set_font(FAMILY, "B", 18)
-    pdf.set_xy(pdf.l_margin + 22, top)
-    pdf.multi_cell(pdf.epw - 44, 9, doc.hospital_name, align="C", new_x="LMARGIN", new_y="NEXT")
-    if doc.hospital_line:
-        pdf.set_x(pdf.l_margin + 22)
-        pdf.set_font(FAMILY, size=9)
-        pdf.set_text_color(90, 100, 110)
-        pdf.multi_cell(pdf.epw - 44, 5, doc.hospital_line, align="C", new_x="LMARGIN", new_y="NEXT")
-        pdf.set_text_color(0, 0, 0)
-    pdf.set_y(max(pdf.get_y(), top + 19) + 2)
-    pdf.set_font(FAMILY, "B", 15)
-    pdf.multi_cell(0, 8, doc.title, align="C", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_draw_color(40, 60, 80)
-    pdf.set_line_width(0.5)
-    pdf.line(pdf.l_margin, pdf.get_y() + 1, pdf.w - pdf.r_margin, pdf.get_y() + 1)
-    pdf.set_line_width(0.2)
-    pdf.ln(3)
-
-    pdf.set_font(FAMILY, size=10)
-    if doc.header:
-        pdf.multi_cell(0, 5.5, doc.header, align="L", new_x="LMARGIN", new_y="NEXT")
-    else:
-        half = pdf.epw / 2
-        for i, (label, value) in enumerate(doc.fields):
-            x = pdf.l_margin + (half if i % 2 else 0)
-            if i % 2 == 0 and i:
-                pdf.ln(6)
-            pdf.set_x(x)
-            pdf.set_text_color(90, 100, 110)
-            pdf.cell(34, 6, label)
-            pdf.set_text_color(0, 0, 0)
-            pdf.cell(half - 34, 6, value or "—")
-        pdf.ln(6)
-    pdf.ln(2)
-    pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
-    pdf.ln(3)
-
-    for heading, text in (
-        ("影像所见 Findings", doc.findings),
-        ("诊断意见 Impression", doc.impression),
-    ):
-        if pdf.will_page_break(20):
-            pdf.add_page()
-        pdf.set_font(FAMILY, "B", 12)
-        pdf.cell(0, 8, heading, new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font(FAMILY, size=11)
-        pdf.multi_cell(0, 6.5, text or "—", align="L", new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(4)
-
-    if pdf.will_page_break(8 * len(doc.signatures) + 6):
-        pdf.add_page()
-    pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
-    pdf.ln(2)
-    pdf.set_font(FAMILY, size=10)
-    half = pdf.epw / 2
-    for i, (label, value) in enumerate(doc.signatures):
-        pdf.set_x(pdf.l_margin + (half if i % 2 else 0))
-        pdf.cell(half, 7, f"{label}：{value}")
-        if i % 2:
-            pdf.ln(7)
-    return bytes(pdf.output())
-
-
 # --- the document of a report ---------------------------------------------------------------
 
 
@@ -202,17 +76,7 @@ def _local(value: datetime | None, zone: Any) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
-def _logo(name: str) -> Path | None:
-    folder = logos_dir()
-    path = folder / name
-    if not name or path.parent != folder or not path.is_file():
-        return None
-    return path
-
-
-async def document(
-    report: dict[str, Any], exam: dict[str, Any], printed_at: datetime
-) -> PrintedReport:
+async def document(report: dict[str, Any], exam: dict[str, Any], printed_at: datetime) -> Paper:
     """The page of ``report`` (an ExamReport row) of ``exam`` (its Examination row)."""
     hospital = await Hospital.select().where(Hospital.id == report["hospital"]).first()
     assert hospital is not None
@@ -238,20 +102,22 @@ async def document(
         ("打印时间 Printed at", _local(printed_at, zone)),
     ]
     line = "  ".join(x for x in (hospital["address"], hospital["phone"]) if x)
-    return PrintedReport(
+    return Paper(
         hospital_name=hospital["name"],
         hospital_line=line,
-        logo=_logo(hospital["logo_file"]),
+        logo=logo_file(hospital["logo_file"]),
         title=report["title"]
         or title
         or f"{values['check_item'] or ''}检查报告 Examination report",
         header=header,
         fields=[(FIELD_LABELS.get(f, f), values.get(f, "")) for f in shown],
-        findings=report["findings"],
-        impression=report["impression"],
+        sections=[
+            Section("影像所见 Findings", text=report["findings"]),
+            Section("诊断意见 Impression", text=report["impression"]),
+        ],
         signatures=signatures,
         footer=footer,
-        watermark="" if report["state"] == REVIEWED else "初稿 DRAFT",
+        watermark="" if report["state"] == REVIEWED else DRAFT,
         created=printed_at,
     )
 
