@@ -94,6 +94,33 @@ async def test_same_bytes_again_change_nothing(study_files: list[Path]) -> None:
     assert (run["duplicate_count"], run["stored_count"]) == (2, 0)
 
 
+async def test_the_same_dataset_under_another_file_meta_header_is_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    """Issue 14 (A): only group 0002 differs (another writer, another receipt): a duplicate,
+    nothing stored, the file written for it removed again."""
+    hid = await hospital_id()
+    ds = fresh_ct("META-1")
+    one = tmp_path / "one.dcm"
+    ds.save_as(one, enforce_file_format=True)
+    ds.file_meta.ImplementationVersionName = "OTHER_WRITER"
+    two = tmp_path / "two.dcm"
+    ds.save_as(two, enforce_file_format=True)
+    assert one.read_bytes() != two.read_bytes()
+    run_id = await create_run(Ctx(), hid, "stow")
+    first = await ingest_file(run_id, one.read_bytes())
+    before = await used(hid)
+    second = await ingest_file(run_id, two)
+    assert (first.status, second.status) == ("stored", "duplicate")
+    assert "revision 1 (only the file meta header differs)" in second.reason
+    assert second.instance_id == first.instance_id
+    assert await Instance.count().where(Instance.sop_uid == ds.SOPInstanceUID) == 1
+    assert await used(hid) == before
+    assert not files.online_path(files.storage_path_for(hid, files.sha256_of(two))).exists()
+    run = await MigrationRun.select().where(MigrationRun.id == run_id).first()
+    assert (run["stored_count"], run["duplicate_count"], run["new_version_count"]) == (1, 1, 0)
+
+
 async def test_different_bytes_under_the_same_uid_become_a_new_revision(tmp_path: Path) -> None:
     hid = await hospital_id()
     ds = fresh_ct("REV-1")
