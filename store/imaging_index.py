@@ -9,7 +9,8 @@ and the previous row is marked ``superseded`` (kept, reported in the run). "The 
 same bytes, or else the same dataset without its file meta header (group 0002, which the
 receiver writes anew on every receipt): ``imaging.read.dataset_digest`` of both files, taken
 only when a file arrives under a SOP Instance UID already stored with other bytes (the index
-keeps no digest column). A duplicate's newly written file is removed again.
+keeps no digest column), before the batch's transaction (``compare_ahead``). A duplicate's
+newly written file is removed again.
 
 Concurrency: patient/study/series rows are created with ``INSERT … ON CONFLICT DO NOTHING``
 on their ``*_key`` column, then the series row is touched with an ``UPDATE`` before the
@@ -146,6 +147,8 @@ class Prepared:
     storage_path: str = ""
     created: bool = False
     unused: bool = False  # a duplicate: its file, if written now, is removed again
+    # (instance id, same dataset?): compared before the transaction (``compare_ahead``)
+    compared: tuple[int, bool] | None = None
 
     def refuse(self, code: str, reason: str) -> None:
         self.code, self.reason = code, reason
@@ -446,12 +449,39 @@ class Batch:
         await _remember_studies(self.run_id, self.study_uids)
 
 
+async def compare_ahead(hospital_id: int, prepared: list[Prepared]) -> None:
+    """Before the batch's transaction: the files that arrive with other bytes under a SOP
+    Instance UID already stored are compared with the stored file now, so the transaction
+    does not read files (it compares again only if the current revision changed meanwhile)."""
+    wanted = {p.parsed.sop_instance_uid: p for p in prepared if not p.code and p.parsed}
+    if not wanted:
+        return
+    rows = await Instance.select(
+        Instance.id, Instance.sop_uid, Instance.sha256, Instance.storage_path
+    ).where(
+        Instance.hospital == hospital_id,
+        Instance.sop_uid.is_in(list(wanted)),
+        Instance.superseded.eq(False),
+    )
+    for row in rows:
+        p = wanted[row["sop_uid"]]
+        if row["sha256"] != p.sha:
+            p.compared = (int(row["id"]), await _same_digest(row, p))
+
+
 async def same_dataset(current: dict[str, Any], p: Prepared) -> bool:
     """The received file holds the dataset of the stored instance ``current``: the same
-    bytes, or the same dataset under another file meta header (read from both files now; a
-    stored file that cannot be read counts as different, so the arrival is kept)."""
+    bytes, or the same dataset under another file meta header (``compare_ahead``'s answer
+    for this revision, else read from both files now)."""
     if current["sha256"] == p.sha:
         return True
+    if p.compared is not None and p.compared[0] == current["id"]:
+        return p.compared[1]
+    return await _same_digest(current, p)
+
+
+async def _same_digest(current: dict[str, Any], p: Prepared) -> bool:
+    """A stored file that cannot be read counts as different, so the arrival is kept."""
     stored = files.online_path(str(current["storage_path"]))
     try:
         theirs, ours = await asyncio.gather(

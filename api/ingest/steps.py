@@ -43,6 +43,7 @@ from store.imaging_index import (
     Prepared,
     Received,
     add_counts,
+    compare_ahead,
     hospital_quota,
     quota_text,
     resolve_item,
@@ -296,6 +297,7 @@ async def ingest_files(
         await _precheck(hospital_id, prepared)
         try:
             await asyncio.to_thread(_store, hospital_id, prepared)
+            await compare_ahead(hospital_id, prepared)
             async with transaction():
                 batch = Batch(run_id, hospital_id, ctx)
                 done = [await batch.ingest(p) for p in prepared]
