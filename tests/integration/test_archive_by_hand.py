@@ -38,6 +38,31 @@ async def doctor(new_api, name: str = "dr.chen"):  # type: ignore[no-untyped-def
     return client
 
 
+async def test_archive_now_is_refused_with_a_reason(new_api, tmp_path: Path) -> None:
+    study_id = await ingest_study(tmp_path, age_days=3)
+    path = f"/api/archive/studies/{study_id}/archive"
+    version = await version_of(study_id)
+    chen = await doctor(new_api)
+    assert (await chen.post(path, json={"version": version})).status_code == 403
+    alliance = await admin(new_api, "alliance.admin")
+    res = await alliance.post(path, json={"version": version})
+    assert res.status_code == 403 and "never a patient's data" in res.json()["detail"]
+    city = await admin(new_api, "admin.city")
+    assert (await city.post(path, json={"version": version})).status_code == 404
+    east = await admin(new_api)
+    res = await east.post(path, json={"version": version - 1})
+    assert res.status_code == 409 and "changed meanwhile" in res.json()["detail"]
+    assert (await east.post(path, json={"version": version})).status_code == 202
+    # no dispatcher yet (this test runs first): the row waits; a second click queues no other
+    res = await east.post(path, json={"version": version})
+    assert res.status_code == 409 and "already being archived" in res.json()["detail"]
+    rows = await Outbox.select(Outbox.status).where(
+        Outbox.kind == "archive.study", Outbox.idempotency_key.like(f"archive-study-{study_id}-%")
+    )
+    assert rows == [{"status": "pending"}]
+    assert await tier(study_id) == "online"
+
+
 async def test_archive_now_then_a_doctor_retrieves_it_through_the_dispatcher(
     dispatcher, new_api, flow_runs, tmp_path: Path
 ) -> None:
@@ -75,31 +100,6 @@ async def test_archive_now_then_a_doctor_retrieves_it_through_the_dispatcher(
     await wait_state(east, res.json()["id"], "available", dispatcher)
     assert await tier(study_id) == "available"
     assert all(p.exists() for p in await online_files(study_id))
-
-
-async def test_archive_now_is_refused_with_a_reason(new_api, tmp_path: Path) -> None:
-    study_id = await ingest_study(tmp_path, age_days=3)
-    path = f"/api/archive/studies/{study_id}/archive"
-    version = await version_of(study_id)
-    chen = await doctor(new_api)
-    assert (await chen.post(path, json={"version": version})).status_code == 403
-    alliance = await admin(new_api, "alliance.admin")
-    res = await alliance.post(path, json={"version": version})
-    assert res.status_code == 403 and "never a patient's data" in res.json()["detail"]
-    city = await admin(new_api, "admin.city")
-    assert (await city.post(path, json={"version": version})).status_code == 404
-    east = await admin(new_api)
-    res = await east.post(path, json={"version": version - 1})
-    assert res.status_code == 409 and "changed meanwhile" in res.json()["detail"]
-    assert (await east.post(path, json={"version": version})).status_code == 202
-    # no dispatcher here: the row waits, and a second click does not queue another
-    res = await east.post(path, json={"version": version})
-    assert res.status_code == 409 and "already being archived" in res.json()["detail"]
-    rows = await Outbox.select(Outbox.status).where(
-        Outbox.kind == "archive.study", Outbox.idempotency_key.like(f"archive-study-{study_id}-%")
-    )
-    assert rows == [{"status": "pending"}]
-    assert await tier(study_id) == "online"
 
 
 async def test_the_demo_holds_an_archived_study(demo) -> None:
