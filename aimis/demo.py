@@ -141,6 +141,11 @@ async def load_demo() -> list[Account]:
     await examinations_for_all_studies()  # studies already there (idempotent)
     await load_demo_requests(hospital_ids)
     await load_demo_reports(hospital_ids)
+    if get_settings().server.demo_study_patients > 0:
+        from aimis.imports import load_demo_archived_study
+
+        # last: the demo's requests and reports are about the online studies above
+        await load_demo_archived_study(hospital_ids)
     accounts = [Account("alliance.admin", "alliance admin", ALLIANCE, "/admin/login")]
     accounts += [
         Account(f"admin.{code.lower()}", "hospital admin", name, "/admin/login")

@@ -8,6 +8,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from pydicom import dcmread
+
 from api.ingest.steps import Received, create_run, ingest_files
 from api.ingest.upload import import_path
 from imaging.synth import Sizes, synth
@@ -19,6 +21,9 @@ from store.uow import Ctx
 CLI_CTX = Ctx(ip="cli", user_agent="aimis import")
 DEMO_CTX = Ctx(ip="127.0.0.1", user_agent="aimis demo")
 DEMO_DETAIL = "demo studies"
+DEMO_ARCHIVED = "demo archived study"
+ARCHIVED_HOSPITAL = "EAST"
+ARCHIVED_DATE = "20190315"
 
 
 async def hospital_by_code(code: str) -> int:
@@ -69,3 +74,42 @@ async def load_demo_studies(hospital_ids: dict[str, int], patients: int = 1) -> 
         finally:
             await asyncio.to_thread(shutil.rmtree, folder, True)
     return runs
+
+
+def _date_back(paths: list[Path], day: str) -> None:
+    """An archived study is an old one: its dates set to ``day`` (so it sorts last in the
+    lists, behind the demo's online studies)."""
+    for path in paths:
+        ds = dcmread(path)
+        for keyword in ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate"):
+            if keyword in ds:
+                setattr(ds, keyword, day)
+        ds.save_as(path)
+
+
+async def load_demo_archived_study(hospital_ids: dict[str, int]) -> int | None:
+    """One study of its own patient in the archive tier of EAST (once), so retrieval
+    (SPEC 8.9, 9.2) can be tried at once: ingested like the others, then archived by the
+    archive process's own rule (``api.archive.rules.archive_study``). Its study id."""
+    from api.archive.rules import archive_study
+    from flows.migration import migrate_inline
+
+    hospital_id = hospital_ids.get(ARCHIVED_HOSPITAL)
+    if hospital_id is None or await MigrationRun.exists().where(
+        MigrationRun.hospital == hospital_id, MigrationRun.source_detail == DEMO_ARCHIVED
+    ):
+        return None
+    folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="aimis-demo-archive-"))
+    try:
+        written = await asyncio.to_thread(synth, folder, patients=1, seed=2099, sizes=Sizes.small())
+        ct = [path for path in written if "CT" in path.name] or written
+        await asyncio.to_thread(_date_back, ct, ARCHIVED_DATE)
+        run_id = await create_run(DEMO_CTX, hospital_id, "import", DEMO_ARCHIVED)
+        results = await ingest_files(run_id, [Received(p, p.name) for p in ct], ctx=DEMO_CTX)
+        await migrate_inline(run_id)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+    study_id = next((r.study_id for r in results if r.study_id is not None), None)
+    if study_id is None or await archive_study(study_id) != "archived":
+        return None
+    return study_id

@@ -7,7 +7,7 @@ from typing import Any
 from litestar.static_files import create_static_files_router
 
 from api.accounts.controllers import AuthController
-from api.archive.controllers import ArchiveController
+from api.archive.controllers import ArchiveController, StudyRetrievalController
 from api.consultations.controllers import (
     ConsultationController,
     ConsultationLogController,
@@ -87,6 +87,7 @@ def route_handlers() -> list[Any]:
         ShareController,
         SharePages,
         ArchiveController,
+        StudyRetrievalController,
         ArchivePages,
         IngestController,
         IngestPages,

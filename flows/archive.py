@@ -3,11 +3,13 @@
 IO step.
 
 Flows: ``apply-archive-policy`` (scheduled daily, and "run now" from the archive page through
-the ``archive.policy`` outbox row), ``retrieve-study`` (outbox ``archive.retrieve``, runs named
-``retrieval-<id>``), ``rearchive-study`` (outbox ``archive.rearchive``, ``rearchive-<id>``),
-``sweep-archive`` (scheduled: due re-archive timers, stuck requests, retrievals whose outbox row
-failed). Parameters are ids only. A step whose row does not exist (``rules.Missing``) fails at
-once (``PermanentFailure``), without retries.
+the ``archive.policy`` outbox row), ``archive-study`` (outbox ``archive.study``: one study
+archived by hand, ``api/archive/by_hand.py``), ``retrieve-study`` (outbox
+``archive.retrieve``, runs named ``retrieval-<id>``), ``rearchive-study`` (outbox
+``archive.rearchive``, ``rearchive-<id>``), ``sweep-archive`` (scheduled: due re-archive
+timers, stuck requests, retrievals whose outbox row failed). Parameters are ids only. A step
+whose row does not exist (``rules.Missing``) fails at once (``PermanentFailure``), without
+retries.
 """
 
 from __future__ import annotations
@@ -114,6 +116,15 @@ async def run_archive_policy_now(outbox_id: int) -> None:
     """The archive page's "run the policy now" (outbox ``archive.policy``)."""
     payload = await payload_task(outbox_id)
     await apply_archive_policy(hospital_id=int(payload["hospital_id"]))
+
+
+@outbox_flow("archive-study")
+async def archive_study_now(outbox_id: int) -> None:
+    """Outbox ``archive.study``: the admin's "archive now" of one study, archived as the
+    policy run archives it (runs named ``archive-study-<id>-<time>``)."""
+    payload = await payload_task(outbox_id)
+    outcome = await archive_one(int(payload["study_id"]))
+    get_run_logger().info("study %s: %s", payload["study_id"], outcome)
 
 
 @outbox_flow("retrieve-study")

@@ -26,7 +26,12 @@ from prefect import Flow, State, tags
 
 from api.live import use_shared_channel
 from flows import outbox
-from flows.archive import rearchive_study, retrieve_study, run_archive_policy_now
+from flows.archive import (
+    archive_study_now,
+    rearchive_study,
+    retrieve_study,
+    run_archive_policy_now,
+)
 from flows.meetings import create_consultation_meeting
 from flows.migration import migration_flow
 from flows.notify import deliver_case_notice, deliver_reset_code, use_channels
@@ -54,6 +59,7 @@ HANDLERS: dict[str, Handler] = {
     "archive.retrieve": Handler(retrieve_study),
     "archive.rearchive": Handler(rearchive_study),
     "archive.policy": Handler(run_archive_policy_now),
+    "archive.study": Handler(archive_study_now),
     "report.dicom": Handler(store_report_dicom),
 }
 

@@ -4,6 +4,7 @@ temporary file. ``open_source`` and ``parse_source`` are what ``imaging.read`` b
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import struct
@@ -225,6 +226,22 @@ def _skip_file_meta(fp: BinaryIO, end: int) -> int:
         if length == _UNDEFINED or fp.tell() + length > end:
             raise IngestRefused(RefusalCode.TRUNCATED, "The file meta header is truncated.")
         fp.seek(length, os.SEEK_CUR)
+
+
+def dataset_digest(source: Source) -> str:
+    """SHA-256 of the dataset without its file meta header (group 0002), keyed by its
+    transfer syntax: what the sender sent, whatever header the last writer put before it. The
+    same instance received twice differs in that header (the receiver builds its own, another
+    tool wrote the first copy) and is the same dataset."""
+    with open_source(source) as (fp, size):
+        base = fp.tell()
+        transfer_syntax = _meta_transfer_syntax(fp)
+        fp.seek(base + 132)
+        fp.seek(_skip_file_meta(fp, base + size))
+        digest = hashlib.sha256(transfer_syntax.encode() + b"\0")
+        while chunk := fp.read(_INFLATE_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _inflate(fp: BinaryIO, start: int, end: int) -> tuple[BinaryIO, int, int]:

@@ -44,7 +44,7 @@ from imaging.instance import (
     RefusalCode,
     Source,
 )
-from imaging.parse import open_source, parse_source
+from imaging.parse import dataset_digest, open_source, parse_source
 
 __all__ = [
     "LENIENT",
@@ -57,6 +57,7 @@ __all__ = [
     "PixelModule",
     "RefusalCode",
     "Source",
+    "dataset_digest",
     "decode_array",
     "frame_bytes",
     "open_instance",

@@ -32,13 +32,30 @@ class MigrationState(StrEnum):
     failed = "failed"
 
 
+class FileOutcome(StrEnum):
+    """What became of one received file of a run (``MigrationItem.status``). These ids, and
+    the run's states above, are the one vocabulary of migration runs: the API, the events and
+    every page use them, and show them as ``item.<outcome>`` and ``migration.<state>``
+    (translated by the catalogue, ``locale/``)."""
+
+    received = "received"  # spooled, not checked yet
+    stored = "stored"
+    duplicate = "duplicate"
+    new_version = "new_version"
+    refused = "refused"  # the file was not acceptable (the item says why); nothing stored
+    failed = "failed"  # an acceptable file could not be stored (send it again)
+
+
 @dataclass(frozen=True)
 class MigrationFacts:
+    """A run's files by outcome (``received``: all of them)."""
+
     received: int = 0
     pending: int = 0  # received files without an outcome yet
     stored: int = 0
     duplicates: int = 0
     new_versions: int = 0
+    refused: int = 0
     failed: int = 0
 
     @property

@@ -3,9 +3,14 @@ series and instance rows, one transaction per batch (``Batch``), and the migrati
 say what became of each file. The run's steps around it (verify, store the bytes, hand over to
 the flow) are ``api.ingest.steps``; the rows themselves are ``store.index_rows``.
 
-Deduplication is by SOP Instance UID within the hospital: the same bytes again is a no-op
-(``duplicate``); other bytes under the same UID become a new revision (``new_version``)
-and the previous row is marked ``superseded`` (kept, reported in the run).
+Deduplication is by SOP Instance UID within the hospital: the same dataset again is a no-op
+(``duplicate``); another dataset under the same UID becomes a new revision (``new_version``)
+and the previous row is marked ``superseded`` (kept, reported in the run). "The same" is the
+same bytes, or else the same dataset without its file meta header (group 0002, which the
+receiver writes anew on every receipt): ``imaging.read.dataset_digest`` of both files, taken
+only when a file arrives under a SOP Instance UID already stored with other bytes (the index
+keeps no digest column), before the batch's transaction (``compare_ahead``). A duplicate's
+newly written file is removed again.
 
 Concurrency: patient/study/series rows are created with ``INSERT … ON CONFLICT DO NOTHING``
 on their ``*_key`` column, then the series row is touched with an ``UPDATE`` before the
@@ -15,7 +20,9 @@ SQLite's ``IMMEDIATE`` transactions already do.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,10 +30,13 @@ from typing import Any
 import msgspec
 from pydicom.dataset import Dataset
 
-from imaging.read import ParsedInstance
+from imaging.read import ParsedInstance, dataset_digest
+from store import files
 from store.index_rows import instance_row, patient_key, upsert_patient, upsert_series, upsert_study
 from store.tables import Hospital, Instance, MigrationItem, MigrationRun, Series, Study
 from store.uow import Ctx, now, write_audit
+
+log = logging.getLogger(__name__)
 
 
 class ItemResult(msgspec.Struct, frozen=True):
@@ -136,6 +146,9 @@ class Prepared:
     sha: str = ""
     storage_path: str = ""
     created: bool = False
+    unused: bool = False  # a duplicate: its file, if written now, is removed again
+    # (instance id, same dataset?): compared before the transaction (``compare_ahead``)
+    compared: tuple[int, bool] | None = None
 
     def refuse(self, code: str, reason: str) -> None:
         self.code, self.reason = code, reason
@@ -283,7 +296,11 @@ class Batch:
         if sop not in self.current:
             row = (
                 await Instance.select(
-                    Instance.id, Instance.sha256, Instance.revision, Instance.size_bytes
+                    Instance.id,
+                    Instance.sha256,
+                    Instance.revision,
+                    Instance.size_bytes,
+                    Instance.storage_path,
                 )
                 .where(
                     Instance.hospital == self.hospital_id,
@@ -332,9 +349,12 @@ class Batch:
         )
         series_id = await self.series_of(study_id, series_uid, ds)
         current = await self.instance_of(sop)
-        if current is not None and current["sha256"] == p.sha:
-            item = await self.resolve(r, p.size, "duplicate", sop, study_uid)
-            reason = "The same instance with the same bytes is already stored."
+        if current is not None and await same_dataset(current, p):
+            p.unused = True
+            header = "" if current["sha256"] == p.sha else " (only the file meta header differs)"
+            stored_as = f"revision {current['revision']}"
+            reason = f"The same instance is already stored as {stored_as}{header}."
+            item = await self.resolve(r, p.size, "duplicate", sop, study_uid, reason)
             return _outcome("duplicate", item, p, study_id, int(current["id"]), reason=reason)
         revision = 1
         grow_count, grow_size = 1, p.size
@@ -361,6 +381,7 @@ class Batch:
             "sha256": p.sha,
             "revision": revision,
             "size_bytes": p.size,
+            "storage_path": p.storage_path,
         }
         self.paths[p.storage_path] = False
         growth = self.growth[series_id]
@@ -373,7 +394,7 @@ class Batch:
         reason = (
             ""
             if current is None
-            else f"Different bytes under a stored SOP Instance UID: kept as revision {revision}."
+            else f"Another dataset under a stored SOP Instance UID: kept as revision {revision}."
         )
         item = await self.resolve(r, p.size, status, sop, study_uid, reason)
         if study_uid not in self.study_uids:
@@ -426,6 +447,51 @@ class Batch:
         received_bytes = self.tally.pop("received_bytes", 0)
         await add_counts(self.run_id, received_bytes=received_bytes, **self.tally)
         await _remember_studies(self.run_id, self.study_uids)
+
+
+async def compare_ahead(hospital_id: int, prepared: list[Prepared]) -> None:
+    """Before the batch's transaction: the files that arrive with other bytes under a SOP
+    Instance UID already stored are compared with the stored file now, so the transaction
+    does not read files (it compares again only if the current revision changed meanwhile)."""
+    wanted = {p.parsed.sop_instance_uid: p for p in prepared if not p.code and p.parsed}
+    if not wanted:
+        return
+    rows = await Instance.select(
+        Instance.id, Instance.sop_uid, Instance.sha256, Instance.storage_path
+    ).where(
+        Instance.hospital == hospital_id,
+        Instance.sop_uid.is_in(list(wanted)),
+        Instance.superseded.eq(False),
+    )
+    for row in rows:
+        p = wanted[row["sop_uid"]]
+        if row["sha256"] != p.sha:
+            p.compared = (int(row["id"]), await _same_digest(row, p))
+
+
+async def same_dataset(current: dict[str, Any], p: Prepared) -> bool:
+    """The received file holds the dataset of the stored instance ``current``: the same
+    bytes, or the same dataset under another file meta header (``compare_ahead``'s answer
+    for this revision, else read from both files now)."""
+    if current["sha256"] == p.sha:
+        return True
+    if p.compared is not None and p.compared[0] == current["id"]:
+        return p.compared[1]
+    return await _same_digest(current, p)
+
+
+async def _same_digest(current: dict[str, Any], p: Prepared) -> bool:
+    """A stored file that cannot be read counts as different, so the arrival is kept."""
+    stored = files.online_path(str(current["storage_path"]))
+    try:
+        theirs, ours = await asyncio.gather(
+            asyncio.to_thread(dataset_digest, stored),
+            asyncio.to_thread(dataset_digest, p.received.data),
+        )
+    except Exception as exc:  # the stored copy is gone or damaged: keep the new one
+        log.warning("cannot compare with stored instance %s: %s", current["id"], exc)
+        return False
+    return theirs == ours
 
 
 async def _remember_studies(run_id: int, study_uids: list[str]) -> None:

@@ -2,8 +2,8 @@
 
 ``/manage/archive``: the storage policy (hospital admins edit theirs, the alliance admin sees
 every hospital's), "run the policy now", archived studies with "request retrieval", and the
-retrievals with their live state and each one's log. ``/manage/data``: soft delete and
-restore. Pages read through ``api.archive.service`` like the API; every change is made by
+retrievals with their live state and each one's log. ``/manage/data``: "archive now", soft
+delete and restore. Pages read through ``api.archive.service`` like the API; every change is made by
 the browser through the JSON API (``app.js``), so rules and audit live in one place. The
 retrievals table is a fragment the page re-fetches when an event arrives on the hospital's
 topic, and every few seconds while a retrieval is still moving.

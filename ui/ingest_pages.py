@@ -22,7 +22,7 @@ from api.ingest import nodes, service
 from api.management.hospitals import list_hospitals as hospital_list
 from api.phi import patient_only, phi
 from kernel.settings import get_settings
-from states.migration import PIPELINE, MigrationState
+from states.migration import PIPELINE, FileOutcome, MigrationState
 from store.uow import Actor
 from ui.management_pages import human_bytes
 from ui.pages import PageController, admin_of, fragment, hospital_topics, local_clock, page
@@ -30,7 +30,7 @@ from ui.pages import PageController, admin_of, fragment, hospital_topics, local_
 OPEN_STATES = [
     s.value for s in MigrationState if s not in (MigrationState.notified, MigrationState.failed)
 ]
-ITEM_STATUSES = ["received", "stored", "duplicate", "new_version", "refused", "failed"]
+ITEM_STATUSES = [o.value for o in FileOutcome]
 
 
 async def _common(actor: Actor) -> dict[str, Any]:

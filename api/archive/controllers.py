@@ -7,7 +7,7 @@ from litestar import Controller, Request, get, post, put
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from api.archive import deletion, service
+from api.archive import by_hand, deletion, service
 from api.archive.schemas import (
     Done,
     MaintenanceIn,
@@ -17,9 +17,10 @@ from api.archive.schemas import (
     RetrievalCreate,
     RetrievalDetail,
     RetrievalRead,
+    RetrievalReason,
     StudyPage,
 )
-from api.auth import actor_of, ctx_of, require_admin
+from api.auth import actor_of, ctx_of, require_admin, require_login
 from api.live import register_case_watcher
 from api.phi import patient_only, phi
 
@@ -67,6 +68,10 @@ class ArchiveController(Controller):
     async def restore_study(self, request: Request, study_id: int, data: MaintenanceIn) -> Done:
         return await deletion.restore_study(ctx_of(request), study_id, data)
 
+    @post("/studies/{study_id:int}/archive", status_code=HTTP_202_ACCEPTED, opt=patient_only())
+    async def archive_study(self, request: Request, study_id: int, data: MaintenanceIn) -> Done:
+        return await by_hand.archive_now(ctx_of(request), study_id, data)
+
     @get("/retrievals", opt=phi("retrieval.list", "retrieval"))
     async def retrievals(
         self,
@@ -84,3 +89,20 @@ class ArchiveController(Controller):
     @get("/retrievals/{retrieval_id:int}", opt=phi("retrieval.view", "retrieval", "retrieval_id"))
     async def retrieval(self, request: Request, retrieval_id: int) -> RetrievalDetail:
         return await service.get_retrieval(actor_of(request), retrieval_id)
+
+
+class StudyRetrievalController(Controller):
+    """A doctor's request for an archived study of his hospital (the admins' own route is
+    ``POST /api/archive/retrievals``); the same request, the same case."""
+
+    path = "/api/archive/studies/{study_id:int}/retrieval"
+    tags = ["archive"]
+    guards = [require_login]
+
+    @post("/", opt=patient_only())
+    async def request_retrieval(
+        self, request: Request, study_id: int, data: RetrievalReason
+    ) -> RetrievalRead:
+        return await service.request_retrieval(
+            ctx_of(request), RetrievalCreate(study_id=study_id, reason=data.reason)
+        )

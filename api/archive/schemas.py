@@ -59,6 +59,10 @@ class RetrievalCreate(Base):
     reason: Text
 
 
+class RetrievalReason(Base):
+    reason: Text
+
+
 class RetrievalRead(Base):
     id: int
     hospital_id: int

@@ -407,6 +407,8 @@ async def request_retrieval(ctx: Ctx, data: schemas.RetrievalCreate) -> schemas.
     if len(reason) > 300:
         raise BadRequest("The reason is at most 300 characters.")
     study = await visible_study(actor, data.study_id)
+    if study["hospital"] != actor.hospital_id:  # a doctor's shared study: its owner's call
+        raise Forbidden("Only the study's own hospital may have it retrieved.")
     if study["deleted_at"] is not None:
         raise NotFound(
             "No study with id {study_id} exists; it was deleted.",

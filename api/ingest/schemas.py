@@ -27,7 +27,8 @@ class RunRead(Base):
     stored: int
     duplicates: int
     new_versions: int
-    failed: int
+    refused: int  # files not acceptable (each item says why)
+    failed: int  # acceptable files that could not be stored
     received_bytes: int
     percent: int
     studies: int
@@ -52,6 +53,7 @@ class ItemRead(Base):
     code: str
     reason: str
     size_bytes: int
+    revision: int | None = None  # the instance's revision, when the file was stored
 
 
 class RunDetail(Base):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar.params import Parameter
-from piccolo.query.functions.aggregate import Count, Sum
+from piccolo.query.functions.aggregate import Sum
 
 from api.ingest.access import sending_hospital
 from api.ingest.schemas import (
@@ -26,15 +27,15 @@ from api.ingest.schemas import (
     RunPage,
     RunRead,
 )
-from api.ingest.steps import percent_of, step
+from api.ingest.steps import facts_of, item_counts, percent_of, step
 from api.schemas import HistoryEntry
 from kernel.errors import BadRequest, Forbidden
 from kernel.i18n import Msg
-from states.migration import MIGRATION, MigrationFacts, MigrationState
+from states.migration import MIGRATION, FileOutcome, MigrationState
 from store.engine import timeline
 from store.reads import note
 from store.scoping import get_visible, hospital_ids_clause, visible
-from store.tables import Hospital, MigrationItem, MigrationLog, MigrationRun
+from store.tables import Hospital, Instance, MigrationItem, MigrationLog, MigrationRun
 from store.uow import Actor, Ctx
 
 PAGE = 50
@@ -42,6 +43,7 @@ ITEMS_PAGE = 200
 STATES = [s.value for s in MigrationState]
 SOURCES = ["cstore", "stow", "upload", "import"]
 USER_ACTIONS = ("retry",)
+KEPT = (FileOutcome.stored, FileOutcome.new_version)  # the outcomes that are an instance row
 CSV_HEADER = [
     "Time 时间",
     "Hospital 医院",
@@ -87,31 +89,9 @@ async def _hospital_names(ids: set[int]) -> dict[int, str]:
     return {r["id"]: r["name"] for r in rows}
 
 
-async def _pending(run_ids: list[int]) -> dict[int, int]:
-    if not run_ids:
-        return {}
-    rows = (
-        await MigrationItem.select(MigrationItem.migration, Count(alias="n"))
-        .where(MigrationItem.migration.is_in(run_ids), MigrationItem.status == "received")
-        .group_by(MigrationItem.migration)
-    )
-    return {r["migration"]: r["n"] for r in rows}
-
-
-def _facts(row: dict[str, Any], pending: int) -> MigrationFacts:
-    return MigrationFacts(
-        received=row["received_count"],
-        pending=pending,
-        stored=row["stored_count"],
-        duplicates=row["duplicate_count"],
-        new_versions=row["new_version_count"],
-        failed=row["failed_count"],
-    )
-
-
-def run_read(row: dict[str, Any], pending: int, hospital: str) -> RunRead:
-    facts = _facts(row, pending)
-    checked = facts.received - pending
+def run_read(row: dict[str, Any], counts: Counter[str] | None, hospital: str) -> RunRead:
+    facts = facts_of(row, counts)
+    checked = facts.received - facts.pending
     state = MigrationState(row["state"])
     actions = [a for a in MIGRATION.available(state, facts) if a in USER_ACTIONS]
     uids = msgspec.json.decode(row["study_uids"] or "[]")
@@ -128,6 +108,7 @@ def run_read(row: dict[str, Any], pending: int, hospital: str) -> RunRead:
         stored=facts.stored,
         duplicates=facts.duplicates,
         new_versions=facts.new_versions,
+        refused=facts.refused,
         failed=facts.failed,
         received_bytes=row["received_bytes"],
         percent=percent_of(row["state"], checked, facts.received),
@@ -182,20 +163,20 @@ async def list_runs(
     rows = (
         await query.order_by(MigrationRun.id, ascending=False).offset(max(0, offset)).limit(limit)
     )
-    pending = await _pending([r["id"] for r in rows])
+    counts = await item_counts([r["id"] for r in rows])
     names = await _hospital_names({r["hospital"] for r in rows})
     return RunPage(
         total=await count,
         offset=offset,
-        items=[run_read(r, pending.get(r["id"], 0), names.get(r["hospital"], "")) for r in rows],
+        items=[run_read(r, counts.get(r["id"]), names.get(r["hospital"], "")) for r in rows],
     )
 
 
 async def get_run(actor: Actor, run_id: int) -> RunRead:
     row = await get_visible(MigrationRun, run_id, actor, "migration run")
-    pending = (await _pending([run_id])).get(run_id, 0)
+    counts = (await item_counts([run_id])).get(run_id)
     names = await _hospital_names({row["hospital"]})
-    return run_read(row, pending, names.get(row["hospital"], ""))
+    return run_read(row, counts, names.get(row["hospital"], ""))
 
 
 async def run_detail(ctx: Ctx, run_id: int, status: str = "", offset: int = 0) -> RunDetail:
@@ -207,6 +188,7 @@ async def run_detail(ctx: Ctx, run_id: int, status: str = "", offset: int = 0) -
         items = items.where(MigrationItem.status == status)
         count = count.where(MigrationItem.status == status)
     rows = await items.order_by(MigrationItem.id).offset(max(0, offset)).limit(ITEMS_PAGE)
+    revisions = await _revisions(run_id, rows)
     history = await timeline("migration", run_id)
     note(hospital_id=run.hospital_id)  # the items name patients' studies: a PHI read (api.phi)
     return RunDetail(
@@ -221,12 +203,52 @@ async def run_detail(ctx: Ctx, run_id: int, status: str = "", offset: int = 0) -
                 code=r["code"],
                 reason=r["reason"],
                 size_bytes=r["size_bytes"],
+                revision=revisions.get(r["id"]),
             )
             for r in rows
         ],
         items_total=await count,
         history=[HistoryEntry.of(h) for h in history],
     )
+
+
+async def _revisions(run_id: int, items: list[dict[str, Any]]) -> dict[int, int]:
+    """The revision each stored item became: the run's instances of one SOP Instance UID in
+    revision order are the run's stored items of that UID in the order they arrived."""
+    kept = [r for r in items if r["status"] in KEPT and r["sop_uid"]]
+    if not kept:
+        return {}
+    sops = list({r["sop_uid"] for r in kept})
+    rows = (
+        await Instance.select(Instance.sop_uid, Instance.revision)
+        .where(Instance.migration == run_id, Instance.sop_uid.is_in(sops))
+        .order_by(Instance.revision)
+    )
+    by_sop: dict[str, list[int]] = {}
+    for row in rows:
+        by_sop.setdefault(row["sop_uid"], []).append(int(row["revision"]))
+    again = [sop for sop, found in by_sop.items() if len(found) > 1]
+    order: dict[int, int] = {}  # item id -> its place among the run's items of its UID
+    if again:
+        arrived = (
+            await MigrationItem.select(MigrationItem.id, MigrationItem.sop_uid)
+            .where(
+                MigrationItem.migration == run_id,
+                MigrationItem.status.is_in(list(KEPT)),
+                MigrationItem.sop_uid.is_in(again),
+            )
+            .order_by(MigrationItem.id)
+        )
+        seen: dict[str, int] = {}
+        for row in arrived:
+            order[row["id"]] = seen.get(row["sop_uid"], 0)
+            seen[row["sop_uid"]] = order[row["id"]] + 1
+    revisions: dict[int, int] = {}
+    for r in kept:
+        found, place = by_sop.get(r["sop_uid"], []), order.get(r["id"], 0)
+        if place < len(found):
+            revisions[r["id"]] = found[place]
+    return revisions
 
 
 async def retry(ctx: Ctx, run_id: int, version: int | None = None) -> RunRead:

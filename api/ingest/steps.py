@@ -16,14 +16,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from piccolo.query.functions.aggregate import Count
+
 from imaging.read import LENIENT, STRICT, IngestPolicy, IngestRefused, ParsedInstance
 from imaging.read import validate_for_ingest as _validate
 from kernel.settings import get_settings
-from states.migration import MIGRATION, PIPELINE, MigrationFacts, MigrationState, progress
+from states.migration import (
+    MIGRATION,
+    PIPELINE,
+    FileOutcome,
+    MigrationFacts,
+    MigrationState,
+    progress,
+)
 from store import files
 from store.db import transaction
 from store.engine import Applied, Done, apply, bind, create
@@ -33,6 +43,7 @@ from store.imaging_index import (
     Prepared,
     Received,
     add_counts,
+    compare_ahead,
     hospital_quota,
     quota_text,
     resolve_item,
@@ -248,8 +259,8 @@ def _store(hospital_id: int, prepared: list[Prepared]) -> None:
 
 
 async def _remove_unreferenced(prepared: list[Prepared]) -> None:
-    """Files this attempt wrote that no row holds (a refusal in the transaction, or the
-    transaction failed)."""
+    """Files this attempt wrote that no row holds (a refusal or a duplicate in the
+    transaction, or the transaction failed)."""
     for p in prepared:
         if p.created and not await Instance.exists().where(Instance.storage_path == p.storage_path):
             await asyncio.to_thread(files.remove_online, p.storage_path)
@@ -286,6 +297,7 @@ async def ingest_files(
         await _precheck(hospital_id, prepared)
         try:
             await asyncio.to_thread(_store, hospital_id, prepared)
+            await compare_ahead(hospital_id, prepared)
             async with transaction():
                 batch = Batch(run_id, hospital_id, ctx)
                 done = [await batch.ingest(p) for p in prepared]
@@ -297,7 +309,7 @@ async def ingest_files(
             log.exception("a batch of %d file(s) of run %d failed; each alone", len(chunk), run_id)
             done = [await _alone(run_id, r, ctx, policy, study_uid, keep_going) for r in chunk]
         else:
-            await _remove_unreferenced([p for p in prepared if p.code])
+            await _remove_unreferenced([p for p in prepared if p.code or p.unused])
         results.extend(done)
     return results
 
@@ -347,21 +359,45 @@ async def ingest_file(
 OUTBOX_KIND = "migration"
 
 
+async def item_counts(run_ids: list[int]) -> dict[int, Counter[str]]:
+    """Each run's files still waiting and refused, from its items (the run's columns count
+    the other outcomes; ``failed_count`` counts refused and failed files together)."""
+    if not run_ids:
+        return {}
+    rows = (
+        await MigrationItem.select(MigrationItem.migration, MigrationItem.status, Count(alias="n"))
+        .where(
+            MigrationItem.migration.is_in(run_ids),
+            MigrationItem.status.is_in([FileOutcome.received, FileOutcome.refused]),
+        )
+        .group_by(MigrationItem.migration, MigrationItem.status)
+    )
+    counts: dict[int, Counter[str]] = {}
+    for r in rows:
+        counts.setdefault(int(r["migration"]), Counter())[str(r["status"])] = int(r["n"])
+    return counts
+
+
+def facts_of(row: dict[str, Any], counts: Counter[str] | None) -> MigrationFacts:
+    """A run's files by outcome: its row and its ``item_counts``."""
+    counts = counts or Counter()
+    refused = counts[FileOutcome.refused]
+    return MigrationFacts(
+        received=int(row["received_count"]),
+        pending=counts[FileOutcome.received],
+        stored=int(row["stored_count"]),
+        duplicates=int(row["duplicate_count"]),
+        new_versions=int(row["new_version_count"]),
+        refused=refused,
+        failed=max(0, int(row["failed_count"]) - refused),
+    )
+
+
 async def run_facts(run_id: int) -> MigrationFacts:
     row = await MigrationRun.select().where(MigrationRun.id == run_id).first()
     if row is None:
         raise LookupError(f"migration run {run_id} does not exist")
-    pending = await MigrationItem.count().where(
-        MigrationItem.migration == run_id, MigrationItem.status == "received"
-    )
-    return MigrationFacts(
-        received=int(row["received_count"]),
-        pending=int(pending),
-        stored=int(row["stored_count"]),
-        duplicates=int(row["duplicate_count"]),
-        new_versions=int(row["new_version_count"]),
-        failed=int(row["failed_count"]),
-    )
+    return facts_of(row, (await item_counts([run_id])).get(run_id))
 
 
 async def progress_payload(run_id: int) -> dict[str, Any]:
@@ -381,6 +417,7 @@ async def progress_payload(run_id: int) -> dict[str, Any]:
         "stored": facts.stored,
         "duplicates": facts.duplicates,
         "new_versions": facts.new_versions,
+        "refused": facts.refused,
         "failed": facts.failed,
         "percent": percent_of(row["state"], done, facts.received),
     }
@@ -447,6 +484,7 @@ def _counts(facts: MigrationFacts) -> dict[str, int]:
         "stored": facts.stored,
         "duplicates": facts.duplicates,
         "new_versions": facts.new_versions,
+        "refused": facts.refused,
         "failed": facts.failed,
     }
 

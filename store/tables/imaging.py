@@ -88,9 +88,9 @@ class Series(Table):
 
 
 class Instance(Table):
-    """One stored SOP instance. Sending the same bytes again is a no-op; different bytes
-    under the same SOP Instance UID become a new row with ``revision`` + 1 and the older
-    row ``superseded`` (kept, reported in the migration run)."""
+    """One stored SOP instance. Sending the same dataset again (whatever its file meta
+    header) is a no-op; another dataset under the same SOP Instance UID becomes a new row with
+    ``revision`` + 1 and the older row ``superseded`` (kept, reported in the migration run)."""
 
     id = col.Serial(primary_key=True)
     hospital = col.ForeignKey(Hospital, on_delete=col.OnDelete.restrict, index=True)

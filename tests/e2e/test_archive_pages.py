@@ -13,8 +13,9 @@ import pytest
 
 from api.archive import rules
 from api.ingest.steps import create_run, ingest_file
+from flows.outbox import payload_of
 from imaging.synth import Sizes, synth
-from store.tables import ArchiveRetrieval, AuditLog, Study
+from store.tables import ArchiveRetrieval, AuditLog, Outbox, Study
 from store.uow import Ctx, now
 from tests.e2e.conftest import login, shot
 from tests.fixtures.hospitals import PASSWORD, Staff, make_hospital
@@ -141,7 +142,7 @@ async def test_admin_deletes_and_restores_an_examination(
     await row.locator("summary").click()
     await row.locator("input[name=reason]").fill("Sent to the wrong patient's folder")
     await shot(page, "data-delete")
-    await row.locator("button[type=submit]").click()
+    await row.locator(".delete-form button[type=submit]").click()
     deleted = page.locator(f"#deleted-studies tr[data-study='{study['id']}']")
     await deleted.wait_for()
     assert seen and "restored later" in seen[0]
@@ -179,3 +180,61 @@ async def test_alliance_admin_sees_every_hospitals_policy(app_url, context) -> N
     assert not await page.locator(".delete-form").count()
     await page.goto(f"{app_url}/manage/archive")
     await shot(page, "archive-alliance")
+
+
+async def test_admin_archives_by_hand_and_a_doctor_has_it_retrieved(
+    app_url, context, uniq, tmp_path: Path
+) -> None:
+    """Issue 14 (C): "Archive now" on the admin's data page queues the archive process (its
+    outbox row, run here as the dispatcher's flow would); the hospital's doctor requests the
+    archived study back from his study list and opens it once it is available."""
+    made = await make_hospital(
+        None,
+        uniq,
+        prefix="AN-",
+        name="Archive Now {code}",
+        demo_alliance=True,
+        department=None,
+        staff={
+            "admin": Staff(admin=True, prefix="anadmin.", display_name="AN Admin", login=False),
+            "doctor": Staff(prefix="andoc.", display_name="AN Doctor", login=False),
+        },
+    )
+    study = await study_of(made.id, tmp_path)
+    await Study.update({Study.created_at: now()}).where(Study.id == study["id"])  # not due
+    page = await context.new_page()
+    await login(page, app_url, made["admin"].username, PASSWORD, admin=True)
+    await page.goto(f"{app_url}/manage/data?q={study['patient_id']}")
+    row = page.locator(f"#found-studies tr[data-study='{study['id']}']")
+    assert "Online" in await row.inner_text()
+    await row.locator("form.archive-now button").click()
+    await row.locator(".msg.ok").wait_for()
+    assert "being archived" in await row.locator(".msg.ok").inner_text()
+    await shot(page, "data-archive-now")
+    [box] = await Outbox.select().where(Outbox.kind == "archive.study", Outbox.status == "pending")
+    # the dispatcher's flow (archive-study), done by this process
+    assert await rules.archive_study((await payload_of(box["id"]))["study_id"]) == "archived"
+    await Outbox.update({Outbox.status: "done"}).where(Outbox.id == box["id"])
+    await page.reload()
+    assert await row.locator(".badge.tier-archive").count() == 1
+    assert not await row.locator(".archive-now").count()
+
+    doc = await context.new_page()
+    await login(doc, app_url, made["doctor"].username, PASSWORD)
+    await doc.click("header nav a[href='/studies']")  # his study list
+    await doc.wait_for_selector("#study-table")
+    mine = doc.locator(f"#study-table tr[data-study-id='{study['id']}']")
+    assert not await mine.locator(".open-viewer").count()
+    await mine.locator("details.retrieve summary").click()
+    await mine.locator("input[name=reason]").fill("Comparison with today's CT")
+    async with doc.expect_navigation():
+        await mine.locator("details.retrieve button[type=submit]").click()
+    assert "Retrieval under way" in await mine.inner_text()
+    await shot(doc, "studies-retrieval-requested")
+    retrieval = await ArchiveRetrieval.select().where(ArchiveRetrieval.study == study["id"]).first()
+    assert retrieval["state"] == "queued"
+    assert await rules.restore(retrieval["id"]) == "available"
+    await doc.reload()
+    await mine.locator(".open-viewer").wait_for()
+    assert not await mine.locator("details.retrieve").count()
+    await shot(doc, "studies-retrieved")

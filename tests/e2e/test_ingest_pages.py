@@ -11,7 +11,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 
+from api.ingest.steps import create_run, ingest_file
 from api.ingest.upload import import_path
 from flows.migration import migrate_inline
 from imaging.synth import Sizes, synth
@@ -185,3 +187,41 @@ async def test_a_folder_upload_keeps_the_relative_names(app_url, context, tmp_pa
     )
     expected = {f"exam-folder/{p.relative_to(folder)}" for p in written}
     assert {n["file_name"] for n in names} == expected
+
+
+async def test_the_list_and_the_run_page_name_outcomes_and_revisions_alike(
+    app_url, context, tmp_path: Path
+) -> None:
+    """Issue 14 (A, B): an instance sent again under another file meta header is a
+    duplicate; a changed one is revision 2 on the run page; the runs list and the page name
+    refused files in the same word."""
+    [first] = synth(tmp_path / "v", patients=1, sizes=Sizes.small())[:1]
+    ds = dcmread(first)
+    ds.file_meta.ImplementationVersionName = "OTHER_WRITER"
+    header = tmp_path / "header.dcm"
+    ds.save_as(header, enforce_file_format=True)
+    ds.ImageComments = "corrected"
+    changed = tmp_path / "changed.dcm"
+    ds.save_as(changed, enforce_file_format=True)
+    west = await Hospital.select(Hospital.id).where(Hospital.code == "WEST").first()
+    run_id = await create_run(Ctx(), west["id"], "import", "revisions")
+    for path in (first, header, changed):
+        await ingest_file(run_id, path, file_name=path.name)
+    await ingest_file(run_id, b"no image", file_name="notes.txt")
+
+    page = await context.new_page()
+    await login(page, app_url, "admin.west", PASSWORD, admin=True)
+    await page.goto(f"{app_url}/manage/migrations")
+    counts = " ".join((await page.inner_text(f"[data-counts='{run_id}']")).split())
+    assert counts == "Stored 1 · Duplicate 1 · New version 1 · Refused 1"
+    await page.click(f"#run-table a[href='/manage/migrations/{run_id}']")
+    await page.wait_for_url(re.compile(rf"/manage/migrations/{run_id}$"))
+    summary = " ".join((await page.inner_text("[data-testid=counts]")).split())
+    assert "Stored: 1 Duplicate: 1 New version: 1 Refused: 1 Failed: 0" in summary
+    rows = page.locator("#item-table tbody tr")
+    texts = [" ".join(t.split()) for t in await rows.all_inner_texts()]
+    assert "Stored Revision 1" in texts[0]
+    assert "Duplicate" in texts[1] and "only the file meta header differs" in texts[1]
+    assert "New version Revision 2" in texts[2]
+    assert "Refused" in texts[3] and "Revision" not in texts[3]
+    await shot(page, "ingest-run-revisions")

@@ -16,7 +16,9 @@ from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 
+from api.ingest.steps import create_run, ingest_file
 from imaging.synth import Sizes, synth
+from store import files
 from store.tables import (
     AuditLog,
     DicomNode,
@@ -26,7 +28,7 @@ from store.tables import (
     MigrationRun,
     Outbox,
 )
-from store.uow import now
+from store.uow import Ctx, now
 from tests.conftest import free_port, start_scp, stop_process
 
 pytestmark = pytest.mark.integration
@@ -135,6 +137,104 @@ async def test_echo_then_store_a_study_as_one_run(scp, study) -> None:
     second = await latest_run(KNOWN)
     assert second["id"] != run["id"] and second["duplicate_count"] == len(study)
     assert await Instance.count().where(Instance.sop_uid.is_in(sops)) == len(study)
+
+
+async def items_of(run_id: int) -> list[Any]:
+    return await MigrationItem.select().where(MigrationItem.migration == run_id)
+
+
+def online_files(hospital: int) -> int:
+    return sum(1 for _ in files.online_path(f"h{hospital}").rglob("*.dcm"))
+
+
+async def exported(source: Path, tmp_path: Path) -> tuple[Any, Path, int]:
+    """A new instance as its modality exported it (its own file meta header), imported into
+    CITY first: the dataset, its file, CITY's id."""
+    ds = dcmread(source)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.ImplementationVersionName = "MODALITY_7"
+    ds.file_meta.SourceApplicationEntityTitle = "CT_ROOM_2"
+    path = tmp_path / "exported.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    city = int((await Hospital.select(Hospital.id).where(Hospital.code == "CITY").first())["id"])
+    imported = await create_run(Ctx(), city, "import", "the modality's export")
+    assert (await ingest_file(imported, path)).status == "stored"
+    return ds, path, city
+
+
+async def sent_as(ae_title: str, status: str, words: str) -> Any:
+    """The last run of ``ae_title`` holds one file with this outcome and reason."""
+    run = await latest_run(ae_title)
+    [item] = await items_of(run["id"])
+    assert item["status"] == status and words in item["reason"], item
+    return run
+
+
+async def revisions(sop: str) -> list[Any]:
+    return (
+        await Instance.select(Instance.revision, Instance.superseded)
+        .where(Instance.sop_uid == sop)
+        .order_by(Instance.revision)
+    )
+
+
+async def test_a_resent_instance_is_a_duplicate_and_a_changed_one_a_revision(
+    scp, study, tmp_path
+) -> None:
+    """Issue 14 (A): the receiver writes its own file meta header on every receipt, so the
+    modality's own export (imported first) and its C-STORE differ in bytes, not in dataset:
+    a duplicate, one version, no second file. A changed dataset is revision 2."""
+    ds, path, city = await exported(study[0], tmp_path)
+    used = (await Hospital.select().where(Hospital.id == city).first())["storage_used_bytes"]
+    on_disk = await asyncio.to_thread(online_files, city)
+
+    header = "already stored as revision 1 (only the file meta header differs)"
+    for _ in range(2):  # the stored copy stays the modality's export
+        assert await asyncio.to_thread(store_all, scp, [path]) == [0]
+        run = await sent_as(KNOWN, "duplicate", header)
+        assert (run["duplicate_count"], run["stored_count"], run["new_version_count"]) == (1, 0, 0)
+    assert await revisions(ds.SOPInstanceUID) == [{"revision": 1, "superseded": False}]
+    assert await asyncio.to_thread(online_files, city) == on_disk
+    after = (await Hospital.select().where(Hospital.id == city).first())["storage_used_bytes"]
+    assert after == used
+
+    ds.ImageComments = "re-processed on the modality"
+    changed = tmp_path / "changed.dcm"
+    ds.save_as(changed, enforce_file_format=True)
+    assert await asyncio.to_thread(store_all, scp, [changed]) == [0]
+    run = await sent_as(KNOWN, "new_version", "revision 2")
+    assert run["new_version_count"] == 1
+    assert await revisions(ds.SOPInstanceUID) == [
+        {"revision": 1, "superseded": True},
+        {"revision": 2, "superseded": False},
+    ]
+
+
+@pytest.mark.skipif(not Path(DCMTK_STORESCU).exists(), reason="dcmtk is not installed")
+async def test_dcmtk_resending_an_instance_is_a_duplicate_and_a_change_a_revision(
+    scp, tmp_path
+) -> None:
+    native = {kind: ExplicitVRLittleEndian for kind in ("CT", "MR", "DX", "US", "CR", "MG")}
+    source = synth(tmp_path / "s", patients=1, sizes=Sizes.small(), transfer_syntaxes=native)[0]
+    ds, path, _ = await exported(source, tmp_path)
+
+    def storescu(file: Path) -> None:
+        sent = subprocess.run(
+            [DCMTK_STORESCU, "-aet", DCMTK, "-aec", "AIMIS", "127.0.0.1", str(scp), str(file)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+
+    await asyncio.to_thread(storescu, path)
+    await sent_as(DCMTK, "duplicate", "only the file meta header differs")
+    ds.ImageComments = "corrected"
+    changed = tmp_path / "changed.dcm"
+    ds.save_as(changed, enforce_file_format=True)
+    await asyncio.to_thread(storescu, changed)
+    await sent_as(DCMTK, "new_version", "revision 2")
+    assert [r["revision"] for r in await revisions(ds.SOPInstanceUID)] == [1, 2]
 
 
 async def test_an_instance_without_patient_id_fails_with_a_status(scp, study, tmp_path) -> None:

@@ -12,7 +12,7 @@ from pydicom import Dataset, dcmread
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
-from api.ingest.steps import create_run, ingest_file
+from api.ingest.steps import Received, create_run, ingest_file, ingest_files
 from imaging.synth import Sizes, synth
 from store import files
 from store.tables import AuditLog, Hospital, Instance, MigrationItem, MigrationRun, Series, Study
@@ -92,6 +92,56 @@ async def test_same_bytes_again_change_nothing(study_files: list[Path]) -> None:
     assert await Instance.count().where(Instance.hospital == hid) == before_instances
     run = await MigrationRun.select().where(MigrationRun.id == again).first()
     assert (run["duplicate_count"], run["stored_count"]) == (2, 0)
+
+
+async def test_the_same_dataset_under_another_file_meta_header_is_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    """Issue 14 (A): only group 0002 differs (another writer, another receipt): a duplicate,
+    nothing stored, the file written for it removed again."""
+    hid = await hospital_id()
+    ds = fresh_ct("META-1")
+    one = tmp_path / "one.dcm"
+    ds.save_as(one, enforce_file_format=True)
+    ds.file_meta.ImplementationVersionName = "OTHER_WRITER"
+    two = tmp_path / "two.dcm"
+    ds.save_as(two, enforce_file_format=True)
+    assert one.read_bytes() != two.read_bytes()
+    run_id = await create_run(Ctx(), hid, "stow")
+    first = await ingest_file(run_id, one.read_bytes())
+    before = await used(hid)
+    second = await ingest_file(run_id, two)
+    assert (first.status, second.status) == ("stored", "duplicate")
+    assert "revision 1 (only the file meta header differs)" in second.reason
+    assert second.instance_id == first.instance_id
+    assert await Instance.count().where(Instance.sop_uid == ds.SOPInstanceUID) == 1
+    assert await used(hid) == before
+    assert not files.online_path(files.storage_path_for(hid, files.sha256_of(two))).exists()
+    run = await MigrationRun.select().where(MigrationRun.id == run_id).first()
+    assert (run["stored_count"], run["duplicate_count"], run["new_version_count"]) == (1, 1, 0)
+
+
+async def test_a_change_and_its_copy_in_one_batch_are_a_revision_and_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    """The comparison made before the transaction is for the revision current then; the
+    copy compares with the revision its batch just wrote."""
+    hid = await hospital_id()
+    ds = fresh_ct("META-2")
+    first = tmp_path / "first.dcm"
+    ds.save_as(first, enforce_file_format=True)
+    run_id = await create_run(Ctx(), hid, "stow")
+    assert (await ingest_file(run_id, first)).status == "stored"
+    ds.ImageComments = "corrected"
+    changed = tmp_path / "changed.dcm"
+    ds.save_as(changed, enforce_file_format=True)
+    ds.file_meta.ImplementationVersionName = "OTHER_WRITER"
+    copy = tmp_path / "copy.dcm"
+    ds.save_as(copy, enforce_file_format=True)
+    results = await ingest_files(run_id, [Received(changed), Received(copy)])
+    assert [r.status for r in results] == ["new_version", "duplicate"]
+    assert "revision 2 (only the file meta header differs)" in results[1].reason
+    assert await Instance.count().where(Instance.sop_uid == ds.SOPInstanceUID) == 2
 
 
 async def test_different_bytes_under_the_same_uid_become_a_new_revision(tmp_path: Path) -> None:
