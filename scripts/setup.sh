@@ -5,10 +5,11 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
-# the file the PDF printer embeds (api/consultations/pdf.py); not `fc-list | grep -q`, which
+# the file the PDF printer embeds (api/paper.py); not `fc-list | grep -q`, which
 # under pipefail fails whenever grep stops reading early, and reinstalled the fonts every run
 [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need_apt+=(fonts-noto-cjk)
 command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)  # tests read printed PDFs
+command -v storescu >/dev/null 2>&1 || need_apt+=(dcmtk)  # tests send with a real DICOM peer
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
