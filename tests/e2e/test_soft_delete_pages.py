@@ -55,7 +55,7 @@ async def test_the_list_loses_a_deleted_examination_and_gets_it_back_restored(
         row = admin.locator(f"#found-studies tr[data-study='{study['id']}']")
         await row.locator("summary").click()
         await row.locator("input[name=reason]").fill("Sent to the wrong patient's folder")
-        await row.locator("button[type=submit]").click()
+        await row.locator(".delete-form button[type=submit]").click()
         deleted = admin.locator(f"#deleted-studies tr[data-study='{study['id']}']")
         await deleted.wait_for()
 
