@@ -160,7 +160,7 @@ async def test_study_list_in_chinese_on_a_phone(app_url, phone, home: Place):
     await shot(page, "studies-list-phone-zh")
     ct = home.by_modality("CT")
     await page.click(f"tr[data-uid='{ct.uid}'] a.open-mobile")
-    await page.wait_for_function("() => document.getElementById('mv-image').naturalWidth > 0")
+    await page.wait_for_function("() => document.getElementById('mv-image')?.naturalWidth > 0")
     assert await page.text_content("#mv-kind") in ("原图", "缩略图")
     assert "左右滑动" in (await page.text_content("#mobile-viewer") or "")
     await shot(page, "mobile-viewer-phone-zh")
@@ -202,7 +202,7 @@ async def test_mobile_viewer_thumbnails_first_on_a_mobile_network(app_url, phone
     await page.click(f"tr[data-uid='{ct.uid}'] a.open-mobile")
     await page.wait_for_selector("#mobile-viewer[data-network=mobile]")
     image = page.locator("#mv-image")
-    await page.wait_for_function("() => document.getElementById('mv-image').naturalWidth > 0")
+    await page.wait_for_function("() => document.getElementById('mv-image')?.naturalWidth > 0")
     assert (await image.get_attribute("src") or "").endswith("/thumbnail")
     assert await page.text_content("#mv-counter") == f"1 / {ct.images}"
     await page.wait_for_function(
