@@ -106,6 +106,11 @@ async def test_phone_opens_the_touch_viewer_swipe_pinch_and_presets(app_url, pho
         " && document.getElementById('mv-image').complete"
     )
     assert await page.get_attribute(".mv-preset[data-preset=lung]", "aria-pressed") == "true"
+    # a double tap fits the image again
+    for _ in range(2):
+        await touch(cdp, "touchStart", [(cx, cy)])
+        await touch(cdp, "touchEnd", [])
+    assert await page.get_attribute("#mv-image", "data-scale") == "1"
     DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(DOCS_SHOTS / "phone-viewer.png"), full_page=True)
 
