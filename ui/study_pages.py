@@ -16,6 +16,7 @@ from api.auth import ctx_of
 from api.phi import patient_only, phi
 from api.viewer import studies
 from api.viewer.controllers import viewer_url
+from api.viewer.touch import touch_viewer
 from kernel.errors import AppError, BadRequest
 from ui import i18n
 from ui.pages import PageController, given, page, page_url, query_texts, user_of
@@ -88,6 +89,15 @@ class StudyPages(PageController):
             raise BadRequest(f"{bad[0][:80]!r} is not a Study Instance UID.")
         return Redirect(viewer_url(uids))
 
+    @get("/phone", opt=patient_only())
+    async def phone(self, request: Request, uid: str = "") -> Redirect:
+        """Where "Open images" leads on a phone-sized screen (ui/static/open-images.js): the
+        touch viewer of the study with this UID."""
+        actor = user_of(request)
+        if not UID.match(uid.strip()) or len(uid.strip()) > 64:
+            raise BadRequest(f"{uid[:80]!r} is not a Study Instance UID.")
+        return Redirect(f"/studies/{await studies.study_id_of(actor, uid.strip())}/mobile")
+
     @get("/{study_id:int}/mobile", opt=phi("study.view", "study", "study_id"))
     async def mobile(self, request: Request, study_id: int) -> Template:
         actor = user_of(request)
@@ -96,14 +106,19 @@ class StudyPages(PageController):
             raise ArchivedStudy(
                 "This study is archived; its images come back after a retrieval (Data management)."
             )
+        tv = touch_viewer(
+            f"/dicomweb/studies/{data.study.study_uid}",
+            data.images,
+            data.study.modalities,
+            viewer_url([data.study.study_uid]),
+        )
         return await page(
             request,
             "studies/mobile.html",
             s=data.study,
-            images=data.images,
+            tv=tv,
             person=_person_name,
             dicom_date=_dicom_date,
-            viewer_url=viewer_url,
         )
 
 

@@ -203,3 +203,17 @@ async def study_images(ctx: Ctx, actor: Actor, study_id: int) -> StudyImages:
         for frame in range(1, min(frames, MAX_IMAGES - len(images)) + 1):
             images.append(ImageRef(i["series_uid"], i["sop_uid"], frame, frames, label))
     return StudyImages(study=msgspec.convert(study, StudyRow), images=images)
+
+
+async def study_id_of(actor: Actor, study_uid: str) -> int:
+    """The id of the visible study with this Study Instance UID (for links that know the UID)."""
+    row = (
+        await visible_images(Study, actor, Study.id)
+        .where(Study.study_uid == study_uid, Study.deleted_at.is_null())
+        .first()
+    )
+    if row is None:
+        raise NotFound(
+            "No study {uid!r} exists, or it belongs to another hospital.", uid=study_uid[:80]
+        )
+    return int(row["id"])
