@@ -49,6 +49,7 @@ EVENTS: dict[str, str] = {
     "review": N_("the report was reviewed"),
     "return": N_("the report was returned"),
     "print": N_("the report was printed"),
+    "lock_released": N_("an administrator released your lock of the report"),
     "share": N_("a colleague shared an examination with you"),
     "stored": N_("the examination is in the cloud"),
     TEST: N_("test message: this channel works"),

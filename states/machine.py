@@ -48,6 +48,10 @@ class Step(Generic[S]):
         return list(self.source) if isinstance(self.source, (list, tuple)) else [self.source]  # type: ignore[list-item]
 
 
+# The word of a process in the catalogue's contexts ("report state", "diagnosis step").
+WORDS = {"diagnosis_request": "diagnosis", "exam_report": "report"}
+
+
 @dataclass(frozen=True)
 class Decision(Generic[S]):
     allowed: bool
@@ -174,13 +178,17 @@ class Process(Generic[S]):
             self._machine.remove_model(probe)
 
     def _not_possible(self, state: S, trigger: str) -> str:
+        """Said in the reader's language: the process, its step and its state are message ids
+        too (contexts "process", "<word> step" and "<word> state", the word of ``WORDS``)."""
+        name = Msg(self.name, context="process")
         if trigger not in self.triggers:
-            return Msg("{name} knows no action {trigger!r}.", name=self.name, trigger=trigger)
+            return Msg("{name} knows no action {trigger!r}.", name=name, trigger=trigger)
+        word = WORDS.get(self.name, self.name)
         return Msg(
             "You cannot {trigger} a {name} that is {state}.",
-            trigger=trigger.replace("_", " "),
-            name=self.name,
-            state=state.value,
+            trigger=Msg(trigger.replace("_", " "), context=f"{word} step"),
+            name=name,
+            state=Msg(state.value, context=f"{word} state"),
         )
 
     def available(self, state: S, facts: Any = None) -> list[str]:

@@ -21,6 +21,7 @@ from kernel.paths import UI_DIR
 from store.uow import Actor
 from store.zones import hospital_zone
 from ui import i18n
+from ui.labels.modules import cards_for
 
 ALLIANCE_ADMIN = "alliance_admin"
 HOSPITAL_ADMIN = "hospital_admin"
@@ -35,7 +36,16 @@ def signed_in(request: Request) -> Actor | None:
 async def page(request: Request, template: str, **context: Any) -> Template:
     actor = signed_in(request)
     me: MeOut | None = await service.me(actor) if actor else None
-    return Template(template_name=template, context={"me": me, **i18n.context(request), **context})
+    usable = cards_for(me.modules, me.permissions) if me and me.realm == service.REALM_APP else []
+    return Template(
+        template_name=template,
+        context={
+            "me": me,
+            "usable_modules": [c.module.value for c in usable],
+            **i18n.context(request),
+            **context,
+        },
+    )
 
 
 def fragment(
@@ -194,7 +204,8 @@ class AccountPages(PageController):
         topics = [f"user:{actor.user_id}"]
         if actor.hospital_id:
             topics.append(f"hospital:{actor.hospital_id}")
-        return await page(request, "home.html", modules=me.modules, topics=topics)
+        cards = cards_for(me.modules, me.permissions)
+        return await page(request, "home.html", cards=cards, topics=topics)
 
     @get("/favicon.ico", cache=86400)
     async def favicon(self) -> File:

@@ -172,7 +172,8 @@ async def admin_release(ctx: Ctx, exam_id: int) -> Done:
     if report is None or holder is None:
         raise Conflict("Nobody holds the lock of this report.")
     async with unit_of_work(ctx) as uow:
-        await clear(uow, found, report, holder=holder)
+        await clear(uow, found, report, holder=holder, released_by=actor.user_id)
+        await tell_holder(uow, exam_id, report["id"], holder)
         await note(
             uow,
             CASE,
@@ -188,8 +189,29 @@ async def admin_release(ctx: Ctx, exam_id: int) -> Done:
     return Done(message=f"The lock of {name} is released; the report is free to edit.")
 
 
-async def clear(uow: UnitOfWork, found: Access, report: dict[str, Any], *, holder: int) -> bool:
-    """Free the lock if ``holder`` holds it; the page hears "lock freed"."""
+async def tell_holder(uow: UnitOfWork, exam_id: int, report_id: int, holder: int) -> None:
+    """The holder of a lock an administrator released hears it: live on his own topic (his
+    open editor hears the page topic's "lock freed" too) and as a notice linking the report."""
+    payload = {"case_type": CASE, "case_id": report_id, "exam_id": exam_id}
+    await uow.event(f"user:{holder}", f"{CASE}.lock_released", payload)
+    await uow.outbox(
+        "notify",
+        {
+            "business_type": "diagnosis",
+            "event": "lock_released",
+            "case_type": CASE,
+            "case_id": report_id,
+            "user_ids": [holder],
+            "link": f"/exams/{exam_id}/report",
+        },
+        key=f"notify-{CASE}-{report_id}-lock-released-{now().isoformat()}",
+    )
+
+
+async def clear(
+    uow: UnitOfWork, found: Access, report: dict[str, Any], *, holder: int, **extra: Any
+) -> bool:
+    """Free the lock if ``holder`` holds it; the page hears "lock freed" (with ``extra``)."""
     done = (
         await ExamReport.update({ExamReport.lock_user: None, ExamReport.lock_until: None})
         .where(ExamReport.id == report["id"], ExamReport.lock_user == holder)
@@ -197,7 +219,7 @@ async def clear(uow: UnitOfWork, found: Access, report: dict[str, Any], *, holde
     )
     if done:
         await set_timer(report["id"], None)
-        await lock_event(uow, found.exam_id, report["id"], "lock_freed", user_id=holder)
+        await lock_event(uow, found.exam_id, report["id"], "lock_freed", user_id=holder, **extra)
     return bool(done)
 
 

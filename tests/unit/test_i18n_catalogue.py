@@ -103,3 +103,10 @@ def test_a_placeholder_value_is_translated_with_its_sentence() -> None:
     )
     assert text == "地址最多 300 个字符。"
     assert i18n.gettext("No such id.", lang="zh") == "No such id."  # English falls back
+
+
+def test_default_role_names_are_message_ids() -> None:
+    from kernel.domain import DEFAULT_ROLES
+    from ui.labels.roles import DEFAULT_ROLE_NAMES
+
+    assert set(DEFAULT_ROLE_NAMES) == set(DEFAULT_ROLES)
