@@ -272,7 +272,7 @@ async def test_doctor_menu_follows_the_modules(context, app_url, new_api, uniq) 
     page = await context.new_page()
     await login(page, app_url, with_module.doctor_name, PASSWORD)
     hrefs = await nav_links(page)
-    assert hrefs[:4] == ["/", "/exams", "/diagnosis", "/exams/shared"], hrefs
+    assert hrefs[:5] == ["/", "/exams", "/diagnosis", "/consultations", "/exams/shared"], hrefs
     assert (
         "/manage/audit" not in hrefs and await page.locator("header nav details.menu").count() == 0
     )
