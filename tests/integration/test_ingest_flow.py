@@ -122,14 +122,15 @@ async def test_a_spooled_study_goes_all_the_way(dispatcher, flow_runs, study) ->
     assert sorted(e["study"] for e in exams) == sorted(studies)
     assert {e["status"] for e in exams} == {"images_arrived"}
 
-    progress = await Event.select(Event.payload).where(
-        Event.topic == f"hospital:{h['id']}", Event.type == "migration.progress"
+    progress = (
+        await Event.select(Event.payload)
+        .where(Event.topic == f"hospital:{h['id']}", Event.type == "migration.progress")
+        .order_by(Event.id)
     )
-    last = [
-        msgspec.json.decode(e["payload"])
-        for e in progress
-        if msgspec.json.decode(e["payload"])["case_id"] == run_id
-    ][-1]
+    seen = [msgspec.json.decode(e["payload"]) for e in progress]
+    mine = [p for p in seen if p["case_id"] == run_id]
+    # the run's progress reaches 100 % with every file stored (batches report as they end)
+    last = max(mine, key=lambda p: (p["percent"], p["stored"]))
     assert last["percent"] == 100 and last["stored"] == len(study)
 
     outbox = await outbox_done(dispatcher, f"migration-{run_id}")
