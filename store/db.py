@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sqlite3
 import threading
 import weakref
@@ -225,5 +226,22 @@ def ddl(sql: str) -> Callable[[], Awaitable[None]]:
 
     async def run() -> None:
         await engine().run_ddl(sql)
+
+    return run
+
+
+def ddl_script(script: str) -> Callable[[], Awaitable[None]]:
+    """A raw step of several statements written as PostgreSQL spells them (``;`` ends each,
+    ``--`` lines are comments), for ``MigrationManager.add_raw``: on SQLite ``SERIAL`` and
+    ``BIGINT`` are ``INTEGER``, as Piccolo spells them there (see the baseline step)."""
+
+    async def run() -> None:
+        db = engine()
+        text = "\n".join(line for line in script.splitlines() if not line.startswith("--"))
+        if isinstance(db, SQLiteEngine):
+            text = re.sub(r"\b(SERIAL|BIGINT)\b", "INTEGER", text)
+        for sql in text.split(";\n"):
+            if sql.strip():
+                await db.run_ddl(sql.strip())
 
     return run

@@ -4,7 +4,7 @@ Rows never leave this package as ORM objects: services turn them into msgspec st
 Every case-like row carries a ``version`` column for optimistic concurrency (DESIGN.md).
 
 The tables are declared by area in this package's modules (``accounts``, ``cases``,
-``imaging``); everyone imports them from here (``from store.tables import X``), which is
+``imaging``, ``patients``); everyone imports them from here (``from store.tables import X``), which is
 also the module the tables name as their home.
 """
 
@@ -66,6 +66,7 @@ from store.tables.imaging import (
     StoragePolicy,
     Study,
 )
+from store.tables.patients import PatientAccount, PatientPerson
 
 ALL_TABLES: list[type[Table]] = [
     Alliance,
@@ -115,6 +116,8 @@ ALL_TABLES: list[type[Table]] = [
     DiagnosisRequest,
     ExamShare,
     ListPreference,
+    PatientAccount,
+    PatientPerson,
 ]
 
 
