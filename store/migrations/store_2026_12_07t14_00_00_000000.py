@@ -8,6 +8,7 @@ PostgreSQL alike).
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from store.db import ddl, ddl_script
 
 ID = "2026-12-07T14:00:00:000000"
