@@ -436,10 +436,16 @@ def topics_of(hospital_id: int) -> list[str]:
 
 
 async def publish_progress(run_id: int, ctx: Ctx | None = None) -> None:
-    """A ``migration.progress`` event (counts for the progress bar) on the run's topics."""
-    payload = await progress_payload(run_id)
+    """A ``migration.progress`` event (counts for the progress bar) on the run's topics.
+
+    The counts are read in the event's own write transaction, the run's row locked first on
+    PostgreSQL (SQLite has one writer at a time), so of two batches publishing at once the
+    one committed later carries the later counts."""
     hospital_id = await _run_hospital(run_id)
     async with unit_of_work(ctx or Ctx()) as uow:
+        if get_settings().is_postgres:
+            await MigrationRun.select(MigrationRun.id).where(MigrationRun.id == run_id).lock_rows()
+        payload = await progress_payload(run_id)
         for topic in (f"case:migration:{run_id}", *topics_of(hospital_id)):
             await uow.event(topic, "migration.progress", payload)
 

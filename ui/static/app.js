@@ -176,5 +176,21 @@
     });
   }
 
-  window.aimis = { api: api, live: live, liveRegion: liveRegion, cookie: cookie };
+  // A migration run's bar and label patched by a `migration.progress` event. The events of
+  // a run's concurrent batches can arrive out of order, and a run never goes backwards, so a
+  // lower figure than the one shown is stale and ignored (the page's own refresh from the
+  // server sets the true one). False when the page has no bar for that run.
+  function runProgress(p, checkedWord) {
+    const el = document.querySelector('[data-progress="' + p.case_id + '"]');
+    if (!el) return false;
+    const shown = Number(el.getAttribute("aria-valuenow") || 0);
+    if (p.percent < shown) return true;
+    el.firstElementChild.style.width = p.percent + "%";
+    el.setAttribute("aria-valuenow", p.percent);
+    const label = document.querySelector('[data-progress-label="' + p.case_id + '"]');
+    if (label) label.textContent = p.percent + "% · " + p.checked + "/" + p.received + " " + checkedWord;
+    return true;
+  }
+
+  window.aimis = { api: api, live: live, liveRegion: liveRegion, cookie: cookie, runProgress: runProgress };
 })();
