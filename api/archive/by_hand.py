@@ -16,7 +16,8 @@ from api.archive.service import hospital_admin, visible_study
 from api.archive.steps import label
 from kernel.errors import BadRequest, Conflict
 from kernel.i18n import N_, Msg
-from store.tables import Outbox
+from kernel.settings import get_settings
+from store.tables import Outbox, Study
 from store.uow import Ctx, now, unit_of_work
 
 OUTBOX_KIND = "archive.study"
@@ -24,7 +25,8 @@ OUTBOX_KIND = "archive.study"
 
 async def archive_now(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
     """Queue the archiving of one online study of the admin's hospital (409 unless it is
-    online, not deleted and still at ``version``, or while one is queued for it)."""
+    online, not deleted and still at ``version``, or while one is queued for it: of
+    simultaneous clicks one is queued, the others are told so)."""
     actor = hospital_admin(ctx, N_("archive studies"))
     study = await visible_study(actor, study_id)
     reason = data.reason.strip()
@@ -41,6 +43,8 @@ async def archive_now(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
         raise Conflict("The study was changed meanwhile. Reload and try again.")
     prefix = f"archive-study-{study_id}-"
     async with unit_of_work(ctx) as uow:
+        if get_settings().is_postgres:  # concurrent clicks queue one by one (SQLite: one writer)
+            await Study.select(Study.id).where(Study.id == study_id).lock_rows()
         if await Outbox.exists().where(
             Outbox.idempotency_key.like(prefix + "%"),
             Outbox.status.is_in(["pending", "running"]),

@@ -5,6 +5,7 @@ holds an archived study to try retrieval on (SPEC 8.9, 9.2)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,23 @@ async def test_the_demo_holds_an_archived_study(demo) -> None:
         Study.hospital == hid, Study.tier == "archive"
     )
     assert any(r["archived_at"] is not None for r in archived)
+
+
+async def test_of_simultaneous_archive_clicks_exactly_one_is_queued(
+    new_api, tmp_path: Path
+) -> None:
+    study_id = await ingest_study(tmp_path, age_days=3)
+    version = await version_of(study_id)
+    clients = [await admin(new_api) for _ in range(6)]
+    path = f"/api/archive/studies/{study_id}/archive"
+    answers = await asyncio.gather(*(c.post(path, json={"version": version}) for c in clients))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [202] + [409] * 5, [r.text for r in answers]
+    assert all(
+        "already being archived" in r.json()["detail"] for r in answers if r.status_code == 409
+    )
+    queued = await Outbox.count().where(
+        Outbox.kind == "archive.study", Outbox.idempotency_key.like(f"archive-study-{study_id}-%")
+    )
+    assert queued == 1
+    assert (await actions(study_id)).count("study.archive_requested:success") == 1
