@@ -258,30 +258,34 @@ _SHARED_STUDIES = (
 _STUDY_COLUMN = {Study: "study.id", Series: "series.study", Instance: "instance.study"}
 
 
-# The examinations attached to the consultations doctor {} takes part in
+# "Examination {exam} is attached to a consultation doctor {} takes part in"
 # (``consultation_examination``, written by api/consultations/exams.py): as a participant (the
 # applicant and those who joined) or as the expert named on a department's invitation that has
 # not declined, while the consultation is not withdrawn, rejected or cancelled. A department
 # invited without a named expert gives its doctors nothing: its reviewers see the case to
-# decide, and read the examinations once they join or name themselves (SPEC 3.2).
-# Index lookups only: participant (user), invitation (expert), the pair's unique index.
-_ATTACHED_EXAMS = (
-    "SELECT ce.examination FROM consultation_examination ce "
+# decide, and read the examinations once they join or are named (SPEC 3.2).
+# Correlated with the examination it asks about, never the set of everything granted: a few
+# index lookups per examination (consultation_examination.examination, the consultation's
+# key, participant / invitation by consultation), however many consultations the doctor
+# takes part in (docs/benchmarks.md "Attached examinations").
+_ATTACHED = (
+    "EXISTS (SELECT 1 FROM consultation_examination ce "
     "JOIN consultation c ON c.id = ce.consultation "
-    "WHERE c.state NOT IN ('withdrawn', 'rejected', 'cancelled') AND ce.consultation IN ("
-    'SELECT p.consultation FROM consultation_participant p WHERE p."user" = {} '
-    "UNION SELECT i.consultation FROM consultation_invite i "
-    "WHERE i.expert = {} AND i.decision <> 'deny')"
+    "WHERE ce.examination = {exam} AND c.state NOT IN ('withdrawn', 'rejected', 'cancelled') "
+    "AND (EXISTS (SELECT 1 FROM consultation_participant p "
+    'WHERE p.consultation = ce.consultation AND p."user" = {{}}) '
+    "OR EXISTS (SELECT 1 FROM consultation_invite i WHERE i.consultation = ce.consultation "
+    "AND i.expert = {{}} AND i.decision <> 'deny')))"
 )
 
 
-def consultation_exams_sql(actor: Actor) -> tuple[str, tuple[Any, ...]] | None:
-    """A subquery of the examination ids ``actor`` reads through the consultations he takes
-    part in, with its arguments; None for anybody but a doctor of a hospital. (Whether the
-    examination is deleted is the caller's clause: ``not_deleted(Examination)``.)"""
+def consultation_exams_sql(actor: Actor, exam: str) -> tuple[str, tuple[Any, ...]] | None:
+    """The condition "the examination whose id is the SQL expression ``exam`` is attached to
+    a consultation ``actor`` takes part in", with its arguments; None for anybody but a
+    doctor of a hospital. (Whether it is deleted is the caller's: ``not_deleted``.)"""
     if not sees_patient_data(actor) or actor.kind != "doctor":
         return None
-    return _ATTACHED_EXAMS, (actor.user_id,) * 2
+    return _ATTACHED.format(exam=exam), (actor.user_id,) * 2
 
 
 def images_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | Any:
@@ -291,12 +295,12 @@ def images_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | Any:
     own = hospital_ids_clause(table, actor)
     if sees_patient_data(actor) and table in _STUDY_COLUMN:
         own = own | WhereRaw(f"{_STUDY_COLUMN[table]} IN ({_SHARED_STUDIES})", actor.hospital_id)
-        granted = consultation_exams_sql(actor)
+        granted = consultation_exams_sql(actor, "ge.id")
         if granted is not None:
             sql, args = granted
             own = own | WhereRaw(
-                f"{_STUDY_COLUMN[table]} IN (SELECT examination.study FROM examination WHERE "
-                f"examination.deleted_at IS NULL AND examination.id IN ({sql}))",
+                f"EXISTS (SELECT 1 FROM examination ge WHERE ge.study = {_STUDY_COLUMN[table]} "
+                f"AND ge.deleted_at IS NULL AND {sql})",
                 *args,
             )
     return own & not_deleted(table) if table in DELETED_BY else own

@@ -13,7 +13,9 @@ the steps were all there was; migration 2026-12-07T14:20 filled the table from t
 Limits: at most ``MAX_EXAMS`` examinations a consultation, also when many attach at once: the
 count is taken in the write's transaction with the consultation's row locked (PostgreSQL
 ``FOR UPDATE``; SQLite has one writer at a time), where the case's state is checked again.
-Attaching one that is attached already is refused (409) and changes nothing.
+Attaching one that is attached already is refused (409) and changes nothing. A deleted
+examination does not count (it is not in the room); restored, it may bring the room past
+the limit, which only stops new attachments.
 
 Who reads an attached examination's images and report is ``store.scoping``'s
 (``consultation_exams_sql``): the doctors taking part in the consultation (its participants,
@@ -170,12 +172,15 @@ async def checked_ids(actor: Actor, exam_ids: list[int]) -> list[int]:
 async def _locked_state(consultation_id: int) -> str:
     """The consultation's state, its row locked until the transaction ends (PostgreSQL; on
     SQLite the transaction is the only writer already), so concurrent attaches count one
-    after the other."""
+    after the other; 409 when it is no longer open."""
     lock = " FOR UPDATE" if get_settings().is_postgres else ""
     rows = await Consultation.raw(
         f"SELECT state FROM consultation WHERE id = {{}}{lock}", consultation_id
     )
-    return str(rows[0]["state"])
+    state = str(rows[0]["state"])
+    if state not in OPEN_STATES:
+        raise Conflict(CLOSED, state=Msg(state, context="consultation state"))
+    return state
 
 
 async def add(
@@ -209,8 +214,6 @@ async def attach(ctx: Ctx, consultation_id: int, data: ExamIn) -> list[ExamRead]
     await checked_ids(actor, wanted)
     async with unit_of_work(ctx) as uow:
         state = await _locked_state(consultation_id)
-        if state not in OPEN_STATES:
-            raise Conflict(CLOSED, state=Msg(state, context="consultation state"))
         rows = await ConsultationExamination.select(
             ConsultationExamination.examination, ConsultationExamination.examination.deleted_at
         ).where(ConsultationExamination.consultation == consultation_id)
@@ -229,8 +232,6 @@ async def detach(ctx: Ctx, consultation_id: int, exam_id: int) -> list[ExamRead]
     await open_for_editing(actor, consultation_id, REFUSED, CLOSED)
     async with unit_of_work(ctx) as uow:
         state = await _locked_state(consultation_id)
-        if state not in OPEN_STATES:
-            raise Conflict(CLOSED, state=Msg(state, context="consultation state"))
         if exam_id not in await attached_ids(consultation_id):
             raise NotFound(
                 "Examination {exam_id} is not attached to this consultation.", exam_id=exam_id

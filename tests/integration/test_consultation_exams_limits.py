@@ -7,6 +7,9 @@ named expert gives its doctors nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 from typing import Any
 
 import pytest
@@ -15,6 +18,7 @@ from api.consultations.exams import MAX_EXAMS
 from store.db import engine
 from store.tables import CaseHistory, ConsultationExamination, Examination, Study
 from tests.conftest import TEST_DB
+from tests.fixtures.children import python_child
 from tests.fixtures.consultations import create, version
 from tests.fixtures.exams import make_exam
 from tests.fixtures.hospitals import as_user, department, hospital_id, user_id
@@ -93,10 +97,9 @@ async def test_the_limit_holds_when_many_attach_at_once(new_api, uniq) -> None:
     assert await _steps(cid, "exam_attach") == MAX_EXAMS
     room = (await li.get(f"/api/consultations/{cid}")).json()
     assert [e["id"] for e in room["examinations"]] == kept  # in the order attached
-    # the 21st alone is refused as well, and in Chinese
-    res = await li.post(
-        url, json={"examination_ids": [exams[-1]]}, headers={"Accept-Language": "zh"}
-    )
+    # a refused one alone is refused again, and in Chinese
+    refused = next(e for e, a in zip(exams, answers, strict=True) if a.status_code == 400)
+    res = await li.post(url, json={"examination_ids": [refused]}, headers={"Accept-Language": "zh"})
     assert res.status_code == 400 and "20" in res.json()["detail"]
     assert res.json()["detail"] != refusal
     assert len(await _rows(cid)) == MAX_EXAMS
@@ -179,6 +182,52 @@ async def test_an_attach_that_fails_midway_leaves_neither_row_nor_step(new_api, 
     assert await _steps(cid, "exam_attach") == 0
     res = await li.post(f"/api/consultations/{cid}/examinations", json={"examination_ids": [fine]})
     assert res.status_code == 200 and await _rows(cid) == [fine]
+
+
+ATTACH_AND_HANG = """
+import asyncio, sys
+from api.consultations import exams
+from store.db import start_pool
+from store.uow import Ctx, actor_for, unit_of_work
+
+async def main():
+    await start_pool()
+    cid, first, second = map(int, sys.argv[1:4])
+    actor = await actor_for("dr.li")
+    async with unit_of_work(Ctx(actor=actor)) as uow:
+        await exams.add(uow, cid, "reviewing", [first], actor.user_id)
+        print("midway", flush=True)
+        await asyncio.sleep(120)  # killed here, between the two examinations
+        await exams.add(uow, cid, "reviewing", [second], actor.user_id)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_process_killed_midway_through_an_attach_leaves_nothing(new_api, uniq) -> None:
+    """SIGKILL a process that has written the first examination's row and step of a
+    two-examination attach and not committed: neither is there afterwards, and the next
+    attach (through the app) goes through."""
+    city = await hospital_id("CITY")
+    first, second = await make_exam(city), await make_exam(city)
+    li, cid = await _case(new_api, uniq)
+    proc = await python_child(ATTACH_AND_HANG, cid, first, second)
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        assert line.strip() == b"midway", line + await proc.stdout.read()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert await _rows(cid) == []
+    assert await _steps(cid, "exam_attach") == 0
+    res = await li.post(
+        f"/api/consultations/{cid}/examinations", json={"examination_ids": [first, second]}
+    )
+    assert res.status_code == 200, res.text
+    assert await _rows(cid) == [first, second]
 
 
 async def _delete_or_restore(admin: Any, exam_id: int, action: str) -> None:
