@@ -279,10 +279,10 @@ async def examination_clause(actor: Actor) -> Any:
     clause = mine & not_deleted(Examination)
     if actor.hospital_id is not None:
         clause = clause | shared_clause(actor.hospital_id, own)
-    granted = consultation_exams_sql(actor)
+    granted = consultation_exams_sql(actor, "examination.id")
     if granted is not None:
         sql, args = granted
-        attached = WhereRaw(f"examination.id IN ({sql})", *args)
+        attached = WhereRaw(sql, *args)
         clause = clause | (attached & not_deleted(Examination))
     return clause
 

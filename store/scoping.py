@@ -18,21 +18,25 @@ below); every table with a ``hospital`` column is classified here, once:
 - **soft delete** (SPEC 8.11) is one rule here too: a study deleted by its hospital's admin
   takes its examination with it (``api.archive.deletion`` marks both in one transaction), and
   every row hanging off either (series, instances, reports, colleague shares, diagnosis
-  requests, retrievals) is deleted with it (``DELETED_BY``). ``visible``, ``get_visible``,
-  ``visible_images`` and ``store.examinations`` leave deleted rows out; only the admins'
-  restore view asks for them (``deleted=True``), and deleting/restoring itself for both
-  (``deleted=None``). Restoring clears the mark and everything is back. A table pointing at
-  a study or examination is in ``DELETED_BY`` or kept on purpose (``KEPT_WHEN_DELETED``: the
-  billed migration log); ``tests/unit/test_scoping_tables.py`` makes a new one decide.
+  requests, retrievals, consultation attachments) is deleted with it (``DELETED_BY``).
+  ``visible``, ``get_visible``, ``visible_images`` and ``store.examinations`` leave deleted
+  rows out; only the admins' restore view asks for them (``deleted=True``), and
+  deleting/restoring itself for both (``deleted=None``). Restoring clears the mark and
+  everything is back. A table pointing at a study or examination is in ``DELETED_BY`` or
+  kept on purpose (``KEPT_WHEN_DELETED``: the billed migration log);
+  ``tests/unit/test_scoping_tables.py`` makes a new one decide.
 - later processes widen the patient view explicitly: ``visible_images`` adds the studies
   shared with the actor's hospital by an open remote diagnosis request (SPEC 2.2: the
   diagnosing hospital reads exactly those images), for the viewer paths only (DICOMweb,
   mobile); ``store.examinations`` does the same for examinations.
 - ``consultation_exams_sql``: the examinations attached to a consultation (SPEC 3.1, 3.3)
-  are read, images and report, by the doctors taking part in it (its participants, the
-  applicant among them, and the experts of invited departments that have not declined)
-  while it is not withdrawn, rejected or cancelled: exactly those examinations, nothing
-  else of the patient. ``images_clause`` and ``store.examinations.examination_clause`` add it.
+  (``consultation_examination``) are read, images and report, by the doctors taking part in
+  it (its participants, the applicant among them, and the expert named on each invitation
+  whose department has not declined; a department invited without a named expert gives its
+  doctors nothing) while it is not withdrawn, rejected or cancelled: exactly those
+  examinations, nothing else of the patient, never a deleted one (an attachment is deleted
+  with its examination, ``DELETED_BY``). ``images_clause`` and
+  ``store.examinations.examination_clause`` add it.
 A row outside the scope is reported as not found, so its existence does not leak.
 """
 
@@ -46,7 +50,6 @@ from piccolo.table import Table
 
 from kernel.errors import NotFound
 from kernel.i18n import N_
-from kernel.settings import get_settings
 from store.tables import (
     ApiToken,
     ArchiveRetrieval,
@@ -55,6 +58,7 @@ from store.tables import (
     BodyPart,
     CheckItem,
     Consultation,
+    ConsultationExamination,
     ConsultationInvite,
     Department,
     Device,
@@ -200,6 +204,7 @@ _DELETED_THROUGH: dict[type[Table], tuple[str, ...]] = {
     ExamReport: ("examination",),
     ExamShare: ("examination",),
     DiagnosisRequest: ("examination",),
+    ConsultationExamination: ("examination",),
 }
 DELETED_BY = frozenset(_DELETED_THROUGH)
 # Rows that point at a study or examination and stay when it is deleted: the billed migration
@@ -253,41 +258,34 @@ _SHARED_STUDIES = (
 _STUDY_COLUMN = {Study: "study.id", Series: "series.study", Instance: "instance.study"}
 
 
-# The examinations attached to the consultations doctor {} takes part in. No table links a
-# consultation to its examinations yet (no migration could be added for issue 14): the
-# attachments are the consultation's timeline steps "exam_attach" / "exam_detach" (summary
-# ``examination_id``, written by api/consultations/exams.py through the engine), and an
-# examination stays attached until a later step detaches it.
-# case_history has no index but its key: the EXISTS in front spares the scan of it to
-# doctors who take part in no consultation (PostgreSQL and SQLite test it once first).
-_ATTACHED_EXAMS = (
-    "SELECT CAST({a} AS INTEGER) FROM case_history h "
-    'WHERE EXISTS (SELECT 1 FROM consultation_participant p0 WHERE p0."user" = {{}} '
-    "UNION ALL SELECT 1 FROM consultation_invite i0 WHERE i0.expert = {{}}) "
-    "AND h.case_type = 'consultation' AND h.event = 'exam_attach' "
-    "AND h.case_id IN ("
-    'SELECT p.consultation FROM consultation_participant p WHERE p."user" = {{}} '
-    "UNION SELECT i.consultation FROM consultation_invite i "
-    "WHERE i.expert = {{}} AND i.decision <> 'deny') "
-    "AND h.case_id IN (SELECT c.id FROM consultation c "
-    "WHERE c.state NOT IN ('withdrawn', 'rejected', 'cancelled')) "
-    "AND NOT EXISTS (SELECT 1 FROM case_history d WHERE d.case_type = 'consultation' "
-    "AND d.case_id = h.case_id AND d.event = 'exam_detach' AND d.id > h.id AND {d} = {a})"
+# "Examination {exam} is attached to a consultation doctor {} takes part in"
+# (``consultation_examination``, written by api/consultations/exams.py): as a participant (the
+# applicant and those who joined) or as the expert named on a department's invitation that has
+# not declined, while the consultation is not withdrawn, rejected or cancelled. A department
+# invited without a named expert gives its doctors nothing: its reviewers see the case to
+# decide, and read the examinations once they join or are named (SPEC 3.2).
+# Correlated with the examination it asks about, never the set of everything granted: a few
+# index lookups per examination (consultation_examination.examination, the consultation's
+# key, participant / invitation by consultation), however many consultations the doctor
+# takes part in (docs/benchmarks.md "Attached examinations").
+_ATTACHED = (
+    "EXISTS (SELECT 1 FROM consultation_examination ce "
+    "JOIN consultation c ON c.id = ce.consultation "
+    "WHERE ce.examination = {exam} AND c.state NOT IN ('withdrawn', 'rejected', 'cancelled') "
+    "AND (EXISTS (SELECT 1 FROM consultation_participant p "
+    'WHERE p.consultation = ce.consultation AND p."user" = {{}}) '
+    "OR EXISTS (SELECT 1 FROM consultation_invite i WHERE i.consultation = ce.consultation "
+    "AND i.expert = {{}} AND i.decision <> 'deny')))"
 )
-_EXAM_ID_OF = {
-    "postgres": "({alias}.summary->>'examination_id')",
-    "sqlite": "json_extract({alias}.summary, '$.examination_id')",
-}
 
 
-def consultation_exams_sql(actor: Actor) -> tuple[str, tuple[Any, ...]] | None:
-    """A subquery of the examination ids ``actor`` reads through the consultations he takes
-    part in, with its arguments; None for anybody but a doctor of a hospital."""
+def consultation_exams_sql(actor: Actor, exam: str) -> tuple[str, tuple[Any, ...]] | None:
+    """The condition "the examination whose id is the SQL expression ``exam`` is attached to
+    a consultation ``actor`` takes part in", with its arguments; None for anybody but a
+    doctor of a hospital. (Whether it is deleted is the caller's: ``not_deleted``.)"""
     if not sees_patient_data(actor) or actor.kind != "doctor":
         return None
-    of = _EXAM_ID_OF["postgres" if get_settings().is_postgres else "sqlite"]
-    sql = _ATTACHED_EXAMS.format(a=of.format(alias="h"), d=of.format(alias="d"))
-    return sql, (actor.user_id,) * 4
+    return _ATTACHED.format(exam=exam), (actor.user_id,) * 2
 
 
 def images_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | Any:
@@ -297,12 +295,12 @@ def images_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | Any:
     own = hospital_ids_clause(table, actor)
     if sees_patient_data(actor) and table in _STUDY_COLUMN:
         own = own | WhereRaw(f"{_STUDY_COLUMN[table]} IN ({_SHARED_STUDIES})", actor.hospital_id)
-        granted = consultation_exams_sql(actor)
+        granted = consultation_exams_sql(actor, "ge.id")
         if granted is not None:
             sql, args = granted
             own = own | WhereRaw(
-                f"{_STUDY_COLUMN[table]} IN (SELECT examination.study FROM examination WHERE "
-                f"examination.deleted_at IS NULL AND examination.id IN ({sql}))",
+                f"EXISTS (SELECT 1 FROM examination ge WHERE ge.study = {_STUDY_COLUMN[table]} "
+                f"AND ge.deleted_at IS NULL AND {sql})",
                 *args,
             )
     return own & not_deleted(table) if table in DELETED_BY else own

@@ -3,34 +3,52 @@ HIS number among the examinations the applicant may see (``store.examinations``'
 his hospital's and those shared with it), attached in the apply form or later, opened from
 the room in the viewer and on the report page.
 
-Who reads an attached examination's images and report is ``store.scoping``'s
-(``consultation_exams_sql``): the doctors taking part in the consultation (its participants
-and the experts of invited departments that have not declined), exactly the attached
-examinations and nothing else of the patient.
+Where they are kept: ``consultation_examination`` (consultation, examination, added_by,
+added_at; one row per pair, unique), in the order attached; a detach deletes the row. Each
+attach and detach is also a timeline step of the consultation (``exam_attach``,
+``exam_detach``, summary ``examination_id``, written by the engine's ``note`` in the same unit
+of work as the row), so the room's history shows who attached what and when. Before issue 15
+the steps were all there was; migration 2026-12-07T14:20 filled the table from them.
 
-Where they are kept: no table links a consultation to its examinations, and issue 14 could
-add no migration, so an attachment is a timeline step of the consultation (``exam_attach``,
-``exam_detach``, summary ``examination_id``, written by the engine's ``note``) and the
-attached set is what those steps leave, in order. A ``consultation_examination`` table
-(consultation, examination, added_by, added_at; unique pair) would replace ``attached_ids``
-and the subquery in ``store.scoping`` and nothing else.
+Limits: at most ``MAX_EXAMS`` examinations a consultation, also when many attach at once: the
+count is taken in the write's transaction with the consultation's row locked (PostgreSQL
+``FOR UPDATE``; SQLite has one writer at a time), where the case's state is checked again.
+Attaching one that is attached already is refused (409) and changes nothing. A deleted
+examination does not count (it is not in the room); restored, it may bring the room past
+the limit, which only stops new attachments.
+
+Who reads an attached examination's images and report is ``store.scoping``'s
+(``consultation_exams_sql``): the doctors taking part in the consultation (its participants,
+the applicant among them, and the expert named on each invitation whose department has not
+declined), exactly the attached examinations and nothing else of the patient, until it is
+withdrawn, rejected or cancelled. A department invited without a named expert gives its
+doctors nothing: its reviewers see the case to decide, and read its examinations once they
+join ("agree and join") or are named its expert (SPEC 3.2).
+
+A soft-deleted examination (SPEC 8.11) leaves the room for everyone and its images are no
+longer read through the attachment (``ConsultationExamination`` is in
+``store.scoping.DELETED_BY``); its row stays, so a restore brings it back where it was.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
+
+import asyncpg
 
 from api.consultations import access
 from api.consultations.schemas import ExamIn, ExamRead
-from api.consultations.steps import CASE, iso, open_for_editing, record_step
+from api.consultations.steps import CASE, OPEN_STATES, iso, open_for_editing, record_step
 from api.viewer.controllers import viewer_url
-from kernel.errors import BadRequest, NotFound, Unauthorized
-from kernel.i18n import N_
-from store import engine
+from kernel.errors import BadRequest, Conflict, NotFound, Unauthorized
+from kernel.i18n import N_, Msg
+from kernel.settings import get_settings
 from store.examinations import examination_clause, get_examination
 from store.reads import note
-from store.tables import Examination
-from store.uow import Actor, Ctx, UnitOfWork, unit_of_work
+from store.scoping import not_deleted
+from store.tables import Consultation, ConsultationExamination, Examination
+from store.uow import Actor, Ctx, UnitOfWork, now, unit_of_work
 
 ATTACH = "exam_attach"
 DETACH = "exam_detach"
@@ -38,6 +56,7 @@ MAX_EXAMS = 20  # attached to one consultation
 SEARCH_LIMIT = 50
 REFUSED = N_("Only the applicant and the participants attach examinations to a consultation.")
 CLOSED = N_("Examinations cannot be attached to or removed from a consultation that is {state}.")
+ALREADY = N_("Examination {exam_id} is attached to this consultation already.")
 COLUMNS = (
     Examination.id,
     Examination.hospital.name,
@@ -80,15 +99,16 @@ def _read(row: dict[str, Any], attached: bool) -> ExamRead:
 
 
 async def attached_ids(consultation_id: int) -> list[int]:
-    """The attached examinations, in the order they were attached (see the module's doc)."""
-    kept: dict[int, None] = {}
-    for row in await engine.timeline(CASE, consultation_id):
-        exam_id = row["summary"].get("examination_id")
-        if row["event"] == ATTACH and isinstance(exam_id, int):
-            kept[exam_id] = None
-        elif row["event"] == DETACH and isinstance(exam_id, int):
-            kept.pop(exam_id, None)
-    return list(kept)
+    """The attached examinations that are not deleted, in the order they were attached."""
+    rows = (
+        await ConsultationExamination.select(ConsultationExamination.examination)
+        .where(
+            ConsultationExamination.consultation == consultation_id,
+            not_deleted(ConsultationExamination),
+        )
+        .order_by(ConsultationExamination.id)
+    )
+    return [int(r["examination"]) for r in rows]
 
 
 async def search(
@@ -132,22 +152,55 @@ async def examinations(actor: Actor, consultation_id: int) -> list[ExamRead]:
     return [_read(found[i], True) if i in found else ExamRead(id=i, readable=False) for i in ids]
 
 
-async def checked_ids(actor: Actor, exam_ids: list[int], already: int = 0) -> list[int]:
-    """The examinations to attach, each one the actor may see (else 404), each once."""
-    unique = list(dict.fromkeys(exam_ids))
-    if already + len(unique) > MAX_EXAMS:
+def check_limit(total: int) -> None:
+    if total > MAX_EXAMS:
         raise BadRequest(
             "At most {max_exams} examinations can be attached to one consultation.",
             max_exams=MAX_EXAMS,
         )
+
+
+async def checked_ids(actor: Actor, exam_ids: list[int]) -> list[int]:
+    """The examinations to attach, each one the actor may see (else 404), each once."""
+    unique = list(dict.fromkeys(exam_ids))
+    check_limit(len(unique))
     for exam_id in unique:
         await get_examination(actor, exam_id)
     return unique
 
 
-async def add(uow: UnitOfWork, consultation_id: int, state: str, exam_ids: list[int]) -> None:
-    """Attach checked examinations: one timeline step each, in the caller's transaction."""
+async def _locked_state(consultation_id: int) -> str:
+    """The consultation's state, its row locked until the transaction ends (PostgreSQL; on
+    SQLite the transaction is the only writer already), so concurrent attaches count one
+    after the other; 409 when it is no longer open."""
+    lock = " FOR UPDATE" if get_settings().is_postgres else ""
+    rows = await Consultation.raw(
+        f"SELECT state FROM consultation WHERE id = {{}}{lock}", consultation_id
+    )
+    state = str(rows[0]["state"])
+    if state not in OPEN_STATES:
+        raise Conflict(CLOSED, state=Msg(state, context="consultation state"))
+    return state
+
+
+async def add(
+    uow: UnitOfWork, consultation_id: int, state: str, exam_ids: list[int], added_by: int
+) -> None:
+    """Attach checked examinations in the caller's transaction: per examination its row,
+    its timeline step and its audit row. The consultation's row must be locked (``attach``)
+    or new (the apply form)."""
     for exam_id in exam_ids:
+        try:
+            await ConsultationExamination.insert(
+                ConsultationExamination(
+                    consultation=consultation_id,
+                    examination=exam_id,
+                    added_by=added_by,
+                    added_at=now(),
+                )
+            )
+        except (sqlite3.IntegrityError, asyncpg.UniqueViolationError):
+            raise Conflict(ALREADY, exam_id=exam_id) from None
         await record_step(uow, consultation_id, ATTACH, state, summary={"examination_id": exam_id})
         await uow.audit(
             "consultation.attach_exam", CASE, consultation_id, detail=f"examination {exam_id}"
@@ -156,27 +209,38 @@ async def add(uow: UnitOfWork, consultation_id: int, state: str, exam_ids: list[
 
 async def attach(ctx: Ctx, consultation_id: int, data: ExamIn) -> list[ExamRead]:
     actor = _actor(ctx)
-    row = await open_for_editing(actor, consultation_id, REFUSED, CLOSED)
-    have = await attached_ids(consultation_id)
-    new = [i for i in dict.fromkeys(data.examination_ids) if i not in have]
-    ids = await checked_ids(actor, new, len(have))
-    if ids:
-        async with unit_of_work(ctx) as uow:
-            await add(uow, consultation_id, row["state"], ids)
+    await open_for_editing(actor, consultation_id, REFUSED, CLOSED)
+    wanted = list(dict.fromkeys(data.examination_ids))
+    await checked_ids(actor, wanted)
+    async with unit_of_work(ctx) as uow:
+        state = await _locked_state(consultation_id)
+        rows = await ConsultationExamination.select(
+            ConsultationExamination.examination, ConsultationExamination.examination.deleted_at
+        ).where(ConsultationExamination.consultation == consultation_id)
+        there = {int(r["examination"]) for r in rows}
+        for exam_id in wanted:
+            if exam_id in there:
+                raise Conflict(ALREADY, exam_id=exam_id)
+        live = sum(1 for r in rows if r["examination.deleted_at"] is None)
+        check_limit(live + len(wanted))
+        await add(uow, consultation_id, state, wanted, actor.user_id)
     return await examinations(actor, consultation_id)
 
 
 async def detach(ctx: Ctx, consultation_id: int, exam_id: int) -> list[ExamRead]:
     actor = _actor(ctx)
-    row = await open_for_editing(actor, consultation_id, REFUSED, CLOSED)
-    if exam_id not in await attached_ids(consultation_id):
-        raise NotFound(
-            "Examination {exam_id} is not attached to this consultation.", exam_id=exam_id
-        )
+    await open_for_editing(actor, consultation_id, REFUSED, CLOSED)
     async with unit_of_work(ctx) as uow:
-        await record_step(
-            uow, consultation_id, DETACH, row["state"], summary={"examination_id": exam_id}
+        state = await _locked_state(consultation_id)
+        if exam_id not in await attached_ids(consultation_id):
+            raise NotFound(
+                "Examination {exam_id} is not attached to this consultation.", exam_id=exam_id
+            )
+        await ConsultationExamination.delete().where(
+            ConsultationExamination.consultation == consultation_id,
+            ConsultationExamination.examination == exam_id,
         )
+        await record_step(uow, consultation_id, DETACH, state, summary={"examination_id": exam_id})
         await uow.audit(
             "consultation.detach_exam", CASE, consultation_id, detail=f"examination {exam_id}"
         )

@@ -244,7 +244,7 @@ async def create(ctx: Ctx, data: ConsultationCreate) -> ConsultationRead:
             Opening(invites, scheduled),
             {"topic": topic, "departments": len(invites)},
         )
-        await exams.add(uow, cid, ConsultationState.reviewing.value, exam_ids)
+        await exams.add(uow, cid, ConsultationState.reviewing.value, exam_ids, actor.user_id)
     return await read(actor, cid)
 
 

@@ -31,6 +31,7 @@ from store.tables.cases import (
     AuditLog,
     CaseHistory,
     Consultation,
+    ConsultationExamination,
     ConsultationInvite,
     ConsultationParticipant,
     ConsultationReportVersion,
@@ -118,6 +119,7 @@ ALL_TABLES: list[type[Table]] = [
     ListPreference,
     PatientAccount,
     PatientPerson,
+    ConsultationExamination,
 ]
 
 

@@ -1,7 +1,7 @@
 """What every process shares (the audit log, live events, the outbox and its delivery log,
 case history, timers, each hospital's notification channels and rules, SPEC 8.8) and
-the consultations (SPEC 2.7-2.8) with their invitations, participants, report versions
-and uploaded attachments.
+the consultations (SPEC 2.7-2.8, 3) with their invitations, participants, report versions,
+uploaded attachments and attached cloud examinations.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from piccolo import columns as col
 from piccolo.table import Table
 
 from store.tables.accounts import Department, Hospital, User
+from store.tables.imaging import Examination
 
 
 class AuditLog(Table):
@@ -145,6 +146,19 @@ class ConsultationParticipant(Table):
     user = col.ForeignKey(User, on_delete=col.OnDelete.cascade, index=True)
     role = col.Varchar(length=12)  # applicant | expert | participant
     joined_at = col.Timestamptz()
+
+
+class ConsultationExamination(Table):
+    """A cloud examination attached to a consultation (SPEC 3.1, 3.3): one row per pair (the
+    unique index ``ux_consultation_examination`` on (consultation, examination), migration
+    2026-12-07T14:20), in the order attached (``id``). The room's timeline keeps the steps
+    ``exam_attach`` / ``exam_detach`` too; this table is what is attached now."""
+
+    id = col.Serial(primary_key=True)
+    consultation = col.ForeignKey(Consultation, on_delete=col.OnDelete.cascade)
+    examination = col.ForeignKey(Examination, on_delete=col.OnDelete.restrict, index=True)
+    added_by = col.ForeignKey(User, null=True, on_delete=col.OnDelete.set_null)
+    added_at = col.Timestamptz()
 
 
 class ConsultationReportVersion(Table):

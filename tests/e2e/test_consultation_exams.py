@@ -1,7 +1,9 @@
 """The consultation's cloud examinations, the folded process diagram and the meeting
 provider, in real Chromium: the applicant finds the patient's examinations by ID number in
 the apply form and ticks two, the invited expert of another hospital opens their report and
-images from the room and nothing else of the patient; at 390 px the process diagram is
+images from the room and nothing else of the patient; an attach from a stale search is told
+the examination is there already; an examination its hospital's admin deletes leaves the
+room and its images, and comes back restored; at 390 px the process diagram is
 folded behind "Process" and fits the screen; with no meeting provider the room says so."""
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from datetime import datetime, timedelta
 import pytest
 
 from flows.consultation import MEETING_TEMPLATE_ENV, create_meeting
-from store.tables import Examination
+from store.tables import Examination, Study
 from tests.conftest import Api
 from tests.e2e.conftest import login, phone_context, shot
 from tests.fixtures.consultations import create, started_case
 from tests.fixtures.exams import make_exam
-from tests.fixtures.hospitals import DEMO_PASSWORD, department, hospital_id
+from tests.fixtures.hospitals import DEMO_PASSWORD, as_user, department, hospital_id, user_id
 
 pytestmark = pytest.mark.e2e
 
@@ -97,6 +99,77 @@ async def test_attach_in_the_form_and_the_expert_opens_exactly_those(
     await attach.click()
     await page.locator(f'#exams li[data-exam="{third["id"]}"]').wait_for()
     assert await page.locator("#exams li[data-exam]").count() == 3
+
+
+async def _delete_or_restore(admin: Api, study_id: int, action: str) -> None:
+    row = await Study.select(Study.version).where(Study.id == study_id).first()
+    assert row is not None
+    res = await admin.post(
+        f"/api/archive/studies/{study_id}/{action}",
+        json={"version": row["version"], "reason": "wrong patient's folder"},
+    )
+    assert res.status_code == 200, res.text
+
+
+async def test_a_stale_attach_is_told_and_a_deleted_exam_leaves_the_room(
+    browser, context, app_url, new_api, uniq
+) -> None:
+    id_number = ("3202" + uuid.uuid4().hex[:14]).upper()
+    first, second, _ = await _three_exams(id_number)
+    li = await as_user(new_api, "dr.li")
+    west = await department("WEST", "Radiology")
+    made = await create(
+        li,
+        [{"department_id": west, "expert_id": await user_id("dr.liu")}],
+        uniq("Stale 过期 "),
+        examination_ids=[first["id"]],
+        patient={"name": "孙丽", "id_number": id_number},
+    )
+    room = f"{app_url}/consultations/{made['id']}"
+    # two tabs of the applicant search the room at once; the first attaches the second exam
+    tabs = [await context.new_page(), await context.new_page()]
+    await login(tabs[0], app_url, "dr.li", DEMO_PASSWORD)
+    for tab in tabs:
+        await tab.goto(room)
+        await tab.click("#exam-find")
+        await tab.locator(f'#exam-results .hit[data-exam="{second["id"]}"] button').wait_for()
+    await tabs[0].click(f'#exam-results .hit[data-exam="{second["id"]}"] button')
+    await tabs[0].locator(f'#exams li[data-exam="{second["id"]}"]').wait_for()
+    async with tabs[1].expect_event("dialog") as told:
+        await tabs[1].click(f'#exam-results .hit[data-exam="{second["id"]}"] button')
+    dialog = await told.value
+    message = dialog.message
+    await dialog.accept()
+    assert message == f"Examination {second['id']} is attached to this consultation already."
+    await tabs[1].reload()
+    listed = tabs[1].locator("#exams li[data-exam]")
+    assert await listed.evaluate_all("items => items.map(i => Number(i.dataset.exam))") == [
+        first["id"],
+        second["id"],
+    ]
+
+    # City's admin deletes the second exam's study: gone from the expert's room and images
+    admin = await as_user(new_api, "admin.city")
+    other = await browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 860})
+    try:
+        liu = await other.new_page()
+        await login(liu, app_url, "dr.liu", DEMO_PASSWORD)
+        await _delete_or_restore(admin, second["study"], "delete")
+        await liu.goto(room)
+        shown = liu.locator("#exams li[data-exam]")
+        assert await shown.evaluate_all("items => items.map(i => Number(i.dataset.exam))") == [
+            first["id"]
+        ]
+        await shot(liu, "consultation-exam-deleted-zh")
+        mobile = await liu.goto(f"{app_url}/studies/{second['study']}/mobile")
+        assert mobile is not None and mobile.status == 404
+        await _delete_or_restore(admin, second["study"], "restore")
+        await liu.goto(room)
+        assert await shown.count() == 2
+        mobile = await liu.goto(f"{app_url}/studies/{second['study']}/mobile")
+        assert mobile is not None and mobile.status == 200
+    finally:
+        await other.close()
 
 
 async def test_the_process_diagram_is_folded_and_fits_a_phone(browser, app_url, uniq) -> None:

@@ -456,11 +456,10 @@ async def test_a_killed_archiver_leaves_one_good_copy_at_every_moment(tmp_path: 
     import contextlib
     import os
     import signal
-    import sys
 
     from pydicom.uid import ExplicitVRLittleEndian
 
-    from tests.conftest import ROOT
+    from tests.fixtures.children import python_child
 
     hid = await hospital_id()
     sizes = Sizes(ct=512, ct_slices=40, mr=48, mr_slices=3, us_frames=2)
@@ -475,16 +474,7 @@ async def test_a_killed_archiver_leaves_one_good_copy_at_every_moment(tmp_path: 
             {r.study_id for r in results}, key=lambda s: sum(r.study_id == s for r in results)
         )
         assert study_id is not None
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            ARCHIVE_ONE,
-            str(study_id),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = await python_child(ARCHIVE_ONE, study_id)
         assert proc.stdout is not None
         assert (await proc.stdout.readline()).strip() == b"ready"
         await asyncio.sleep(delay)  # the child archives meanwhile

@@ -317,3 +317,59 @@ async def test_a_partly_migrated_old_database_is_refused(scratch: Scratch) -> No
     assert f"missing: {OLD_CHAIN[10]}, {OLD_CHAIN[11]}, {OLD_CHAIN[12]} and 4 more" in result.stderr
     assert f"git checkout {LAST_OLD_CHAIN_COMMIT} && uv run aimis migrate" in result.stderr
     assert await scratch.ran() == set(OLD_CHAIN[:10])  # nothing recorded
+
+
+ATTACHED_BEFORE = "2026-12-07T14:00:00:000000"  # the last step before the table
+OLD_ROWS = [
+    "INSERT INTO alliance (id, name) VALUES (1, 'a')",
+    "INSERT INTO hospital (id, alliance, name, code) VALUES (1, 1, 'h', 'H')",
+    "INSERT INTO app_user (id, username, hospital) VALUES (1, 'u', 1)",
+    "INSERT INTO consultation (id, hospital, applicant) VALUES (1, 1, 1), (2, 1, 1)",
+    "INSERT INTO study (id, hospital, study_key, study_uid) VALUES (1, 1, 'k1', '1'), "
+    "(2, 1, 'k2', '2'), (3, 1, 'k3', '3'), (4, 1, 'k4', '4')",
+    "UPDATE study SET deleted_at = '2026-12-01 08:00:00+00:00' WHERE id = 4",
+    "INSERT INTO examination (id, hospital, study) VALUES (1, 1, 1), (2, 1, 2), (3, 1, 3), "
+    "(4, 1, 4)",
+]
+# (consultation, event, examination, actor): in this order, ids 1..
+OLD_STEPS = [
+    (1, "exam_attach", 1, 1),
+    (1, "exam_attach", 2, 1),
+    (1, "exam_attach", 3, 1),
+    (1, "exam_detach", 2, 1),
+    (1, "exam_attach", 2, 1),  # attached again: last in the room
+    (1, "exam_detach", 3, 1),
+    (2, "exam_attach", 4, 999),  # by an account that is gone
+    (2, "exam_attach", 99, 1),  # an examination that is gone
+    (3, "exam_attach", 1, 1),  # a consultation that is gone
+]
+
+
+async def test_the_attached_examinations_are_filled_from_the_timeline(scratch: Scratch) -> None:
+    """Migration 2026-12-07T14:20: what the exam_attach / exam_detach steps leave becomes the
+    rows of ``consultation_examination``, in order; the examination of a deleted study is
+    marked deleted with the study's time."""
+    ok(scratch.migrate_to(ATTACHED_BEFORE))
+    for sql in OLD_ROWS:
+        await scratch.db.run_ddl(sql)
+    for n, (case, event, exam, actor) in enumerate(OLD_STEPS, start=1):
+        await scratch.db.run_ddl(
+            "INSERT INTO case_history (id, case_type, case_id, actor_id, event, from_state, "
+            f"to_state, summary) VALUES ({n}, 'consultation', {case}, {actor}, '{event}', "
+            f"'reviewing', 'reviewing', '{{\"examination_id\": {exam}}}')"
+        )
+    ok(scratch.migrate())
+    rows = await scratch.db.run_ddl(
+        "SELECT consultation, examination, added_by FROM consultation_examination ORDER BY id"
+    )
+    assert [(r["consultation"], r["examination"], r["added_by"]) for r in rows] == [
+        (1, 1, 1),
+        (1, 2, 1),
+        (2, 4, None),
+    ]
+    marked = await scratch.db.run_ddl(
+        "SELECT e.id FROM examination e JOIN study s ON s.id = e.study "
+        "WHERE e.deleted_at IS NOT NULL AND e.deleted_at = s.deleted_at"
+    )
+    assert [r["id"] for r in marked] == [4]
+    assert differences(await catalogue(scratch.db), TEST_DB != "postgres") == []
