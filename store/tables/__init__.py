@@ -66,7 +66,7 @@ from store.tables.imaging import (
     StoragePolicy,
     Study,
 )
-from store.tables.patients import PatientAccount, PatientPerson
+from store.tables.patients import PatientAccount, PatientCode, PatientPerson, PatientSession
 
 ALL_TABLES: list[type[Table]] = [
     Alliance,
@@ -118,6 +118,8 @@ ALL_TABLES: list[type[Table]] = [
     ListPreference,
     PatientAccount,
     PatientPerson,
+    PatientSession,
+    PatientCode,
 ]
 
 
