@@ -334,3 +334,24 @@ async def test_sessions_end_when_revoked_or_idle(new_api) -> None:  # type: igno
     res = await api.get("/patient/family", headers={"accept": "text/html"})
     assert res.status_code in (302, 303)
     assert res.headers["location"] == "/patient/login?next=/patient/family"
+
+
+async def test_the_demo_patient_logs_in_and_sees_herself_and_her_family(new_api) -> None:  # type: ignore[no-untyped-def]
+    from api.patients.demo import DEMO_PHONE
+    from store.tables import Examination
+
+    api: Api = new_api()
+    await login_patient(api, DEMO_PHONE)
+    me = (await api.get("/api/patient/me")).json()
+    assert me["persons"][0]["relationship"] == "self"
+    assert len(me["persons"]) == 2 and me["persons"][1]["relationship"] in ("father", "mother")
+    rows = await PatientPerson.select().where(PatientPerson.account == me["id"])
+    for row in rows:
+        parsed = idcard.parse(row["id_number"], date.today())
+        assert parsed.birth_date == row["birth_date"] and parsed.sex == row["sex"]
+    numbers = [r["id_number"] for r in rows]
+    if await Examination.count() > 0:  # demo studies: the people are their examinations'
+        matched = await Examination.select(Examination.hospital).where(
+            Examination.patient_id_number.is_in(numbers)
+        )
+        assert len({m["hospital"] for m in matched}) == 2

@@ -109,3 +109,35 @@ async def test_the_login_code_goes_by_sms_when_configured_else_to_the_log(
     assert "024680" in line.body and "验证码" in line.body
     assert PHONE not in line.address  # the console shows the phone masked: 139****5678
     assert isinstance(code_notifier(demo), LogNotifier)
+
+
+async def test_the_demo_shows_a_requested_code_in_the_log_channel(new_api, caplog) -> None:  # type: ignore[no-untyped-def]
+    """The outbox row a code request wrote, sent by the flow's task body as the dispatcher
+    runs it (no SMS configured: the suite's app and this process, like the demo)."""
+    import logging
+
+    import msgspec
+
+    from flows.patient_codes import send_code as send_code_task
+    from store.tables import Outbox, PatientCode
+    from tests.fixtures.patients import new_phone, send_code
+
+    phone = new_phone()
+    assert (await send_code(new_api(), phone)).status_code == 202
+    code_row = (
+        await PatientCode.select(PatientCode.id).where(PatientCode.phone == f"86{phone}").first()
+    )
+    assert code_row is not None
+    row = (
+        await Outbox.select()
+        .where(Outbox.idempotency_key == f"patient-code-{code_row['id']}")
+        .first()
+    )
+    assert row is not None and row["kind"] == "notify.patient_code"
+    code = msgspec.json.decode(row["payload"])["code"]
+    with caplog.at_level(logging.INFO, logger="notifiers.log"):
+        await send_code_task.fn(row["id"])
+    [line] = [r.getMessage() for r in caplog.records if r.name == "notifiers.log"]
+    assert f"patient phone {phone[:3]}****{phone[-4:]}" in line
+    assert f"您的登录验证码是 {code}" in line and f"Your login code is {code}" in line
+    assert phone not in line
