@@ -17,11 +17,12 @@ from datetime import timedelta
 
 import anyio
 
+from api.accounts.passwords import dummy_hash, verify
 from api.accounts.throttle import Attempt, take_all
 from api.crud import unique_or_conflict
 from api.patients.realm import Acting, open_session, patient_audit
 from api.ratelimit import Rule, address_subject
-from kernel import security
+from kernel import i18n, security
 from kernel.errors import BadRequest, Conflict
 from kernel.i18n import N_
 from kernel.settings import get_settings
@@ -53,10 +54,6 @@ def masked(phone: str) -> str:
 
 async def _hash(code: str) -> str:
     return await anyio.to_thread.run_sync(security.hash_password, code)
-
-
-async def _verify(code_hash: str, code: str) -> bool:
-    return await anyio.to_thread.run_sync(security.verify_password, code_hash, code)
 
 
 async def send_code(acting: Acting, phone_text: str) -> str:
@@ -103,7 +100,7 @@ async def send_code(acting: Acting, phone_text: str) -> str:
         code_id = int(row[0]["id"])
         await uow.outbox(
             "notify.patient_code",
-            {"code_id": code_id, "phone": phone, "code": code, "language": _language()},
+            {"code_id": code_id, "phone": phone, "code": code, "language": i18n.current()},
             key=f"patient-code-{code_id}",
         )
         account = (
@@ -121,12 +118,6 @@ async def send_code(acting: Acting, phone_text: str) -> str:
             detail=f"phone {masked(phone)}",
         )
     return phone
-
-
-def _language() -> str:
-    from kernel import i18n
-
-    return i18n.current()
 
 
 async def _login_attempt(acting: Acting, phone: str) -> Attempt:
@@ -173,7 +164,7 @@ async def _account_for(phone: str) -> int:
             transaction(),
         ):
             created = await PatientAccount.insert(
-                PatientAccount(phone=phone, created_at=now(), language=_language())
+                PatientAccount(phone=phone, created_at=now(), language=i18n.current())
             ).returning(PatientAccount.id)
             return int(created[0]["id"])
     except Conflict:
@@ -205,7 +196,7 @@ async def login(acting: Acting, phone_text: str, code: str) -> tuple[str, int]:
     )
     code = code.strip()
     if latest is None or now() >= latest["expires_at"] or not await _use_a_try(latest["id"]):
-        await _verify(_dummy_hash(), code)  # the same time as a real comparison
+        await verify(dummy_hash(), code)  # the same time as a real comparison
         await patient_audit(
             None,
             acting,
@@ -215,7 +206,7 @@ async def login(acting: Acting, phone_text: str, code: str) -> tuple[str, int]:
             detail=f"no live code for {masked(phone)}",
         )
         raise wrong
-    if not (code.isascii() and code.isdigit()) or not await _verify(latest["code_hash"], code):
+    if not (code.isascii() and code.isdigit()) or not await verify(latest["code_hash"], code):
         await patient_audit(
             None,
             acting,
@@ -241,12 +232,3 @@ async def login(acting: Acting, phone_text: str, code: str) -> tuple[str, int]:
             uow, acting, "patient.login", "patient_account", account_id, account_id=account_id
         )
     return token, account_id
-
-
-_DUMMY: list[str] = []
-
-
-def _dummy_hash() -> str:
-    if not _DUMMY:
-        _DUMMY.append(security.hash_password("000000-not-a-code"))
-    return _DUMMY[0]
