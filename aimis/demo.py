@@ -8,6 +8,7 @@ from api.dictionaries.demo import load_demo_dictionaries
 from api.management.departments import create_department
 from api.management.hospitals import create_alliance, create_hospital
 from api.management.new_accounts import create_account
+from api.patients.demo import DEMO_PHONE, load_demo_patient
 from kernel.domain import Kind, Module
 from kernel.settings import get_settings
 from store.examinations import examinations_for_all_studies
@@ -141,6 +142,7 @@ async def load_demo() -> list[Account]:
     await examinations_for_all_studies()  # studies already there (idempotent)
     await load_demo_requests(hospital_ids)
     await load_demo_reports(hospital_ids)
+    await load_demo_patient(hospital_ids)  # after the studies: its people are theirs
     if get_settings().server.demo_study_patients > 0:
         from aimis.imports import load_demo_archived_study
 
@@ -153,11 +155,14 @@ async def load_demo() -> list[Account]:
     ]
     names = {code: name for code, name, *_ in HOSPITALS}
     accounts += [Account(u, r, names[c], "/login") for u, _, c, _, r, _ in DOCTORS]
+    # the patient logs in with a text-message code, which the log channel shows here
+    accounts.append(Account(DEMO_PHONE, "patient (phone + code)", "the alliance", "/patient/login"))
     return accounts
 
 
 def print_accounts(accounts: list[Account], base_url: str) -> None:
-    print(f"\nDemo accounts (password for all: {DEMO_PASSWORD})")
+    print(f"\nDemo accounts (password for all staff: {DEMO_PASSWORD}; the patient's login code")
+    print("  appears in this console as a dispatcher line)")
     for a in accounts:
         print(f"  {a.username:<16} {a.role:<20} {a.where}  → {base_url}{a.login}")
     print()

@@ -36,6 +36,7 @@ from api.notifications.controllers import (
     MyNotificationsController,
     NotificationChannelController,
 )
+from api.patients.controllers import PatientAuthController, PatientController
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
 from api.shares.controllers import ShareController
@@ -51,6 +52,7 @@ from ui.ingest_pages import IngestPages
 from ui.management_pages import ManagementPages
 from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
+from ui.patient_pages import PatientPages
 from ui.report_pages import ReportPages
 from ui.share_pages import SharePages
 from ui.study_pages import StudyPages
@@ -99,6 +101,9 @@ def route_handlers() -> list[Any]:
         StudyPages,
         TokenController,
         TokenPages,
+        PatientAuthController,
+        PatientController,
+        PatientPages,
         *dicomweb_handlers(),
         health,
         create_static_files_router(

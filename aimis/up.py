@@ -498,6 +498,7 @@ class Supervisor:
 async def prepare(settings: Settings) -> Callable[[], None] | None:
     """Migrate, load the demo into an empty database; returns what prints the accounts."""
     from aimis.demo import ALLIANCE, DEMO_PASSWORD, DOCTORS, HOSPITALS, load_demo, print_accounts
+    from api.patients.demo import DEMO_PHONE
     from store.db import close_pool, start_pool
     from store.migrate import MigrationFailed, migrate
     from store.tables import Alliance
@@ -523,7 +524,8 @@ async def prepare(settings: Settings) -> Callable[[], None] | None:
     doctors = ", ".join(username for username, *_ in DOCTORS)
     return lambda: show(
         f"\nDemo accounts (password {DEMO_PASSWORD}): {admins} at {settings.base_url}/admin/login;"
-        f" {doctors} at {settings.base_url}/login\n"
+        f" {doctors} at {settings.base_url}/login; the patient {DEMO_PHONE} (a text-message"
+        f" code, shown here) at {settings.base_url}/patient/login\n"
     )
 
 

@@ -36,6 +36,7 @@ from flows.meetings import create_consultation_meeting
 from flows.migration import migration_flow
 from flows.notify import deliver_case_notice, deliver_reset_code, use_channels
 from flows.outbox import Job, PermanentFailure
+from flows.patient_codes import deliver_patient_code
 from flows.report_dicom import store_report_dicom
 from kernel.settings import DispatchSettings, get_settings
 from notifiers.channels import build_channels
@@ -53,6 +54,7 @@ class Handler:
 
 HANDLERS: dict[str, Handler] = {
     "notify.reset_code": Handler(deliver_reset_code, secrets=("code",), urgent=True),
+    "notify.patient_code": Handler(deliver_patient_code, secrets=("code",), urgent=True),
     "notify": Handler(deliver_case_notice),
     "meeting.create": Handler(create_consultation_meeting),
     "migration": Handler(migration_flow),

@@ -281,6 +281,67 @@ class DispatchSettings(BaseSettings):
     )
 
 
+class PatientSettings(BaseSettings):
+    """The patient realm (SPEC 10): text-message code login, its budgets, sessions, family
+    size, the SMS provider (Tencent Cloud SMS) and WeChat web authorisation."""
+
+    model_config = SettingsConfigDict(env_prefix="AIMIS_PATIENT_", extra="ignore")
+
+    code_minutes: int = Field(5, description="Validity of a login code (SPEC 10.1).")
+    code_tries: int = Field(5, description="Wrong tries that void a login code.")
+    code_interval_seconds: int = Field(
+        60, description="Least wait between two codes for one phone (the page's countdown)."
+    )
+    codes_per_phone: int = Field(5, description="Codes one phone may be sent in a window.")
+    codes_per_address: int = Field(
+        20, description="Codes one client address may request in a window (any phones)."
+    )
+    code_window_seconds: int = Field(3600, description="Window of the two code budgets.")
+    login_failures_per_phone: int = Field(
+        10, description="Wrong or expired codes for one phone in a window; then 429."
+    )
+    login_failures_per_address: int = Field(
+        20, description="Wrong or expired codes from one client address in a window."
+    )
+    login_failure_window_seconds: int = Field(
+        900, description="Window of the two wrong-code budgets."
+    )
+    session_idle_minutes: int = Field(
+        7 * 24 * 60, description="A patient session ends after this inactivity."
+    )
+    session_max_hours: int = Field(
+        30 * 24, description="A patient session ends this long after login."
+    )
+    family_max: int = Field(5, description="Family members one account may verify (besides self).")
+    sms_secret_id: str = Field(
+        "", description="Tencent Cloud SecretId; empty: codes go to the log."
+    )
+    sms_secret_key: SecretStr = Field(SecretStr(""), description="Tencent Cloud SecretKey.")
+    sms_sdk_app_id: str = Field("", description="Tencent Cloud SMS SmsSdkAppId (1400…).")
+    sms_sign_name: str = Field("", description="Approved SMS signature (签名) content.")
+    sms_template_id: str = Field(
+        "", description="Approved template id; its parameters: {1} the code, {2} minutes."
+    )
+    sms_region: str = Field("ap-guangzhou", description="X-TC-Region of the SendSms call.")
+    sms_base_url: str = Field(
+        "https://sms.tencentcloudapi.com", description="Tencent Cloud SMS API endpoint."
+    )
+    wechat_app_id: str = Field(
+        "", description="Official account AppID for web authorisation; empty: no WeChat binding."
+    )
+    wechat_secret: SecretStr = Field(SecretStr(""), description="Official account AppSecret.")
+    wechat_oauth_url: str = Field(
+        "https://open.weixin.qq.com", description="Where the phone is sent to authorise."
+    )
+    wechat_api_url: str = Field(
+        "https://api.weixin.qq.com", description="Where the code is exchanged for the openid."
+    )
+
+    @property
+    def sms_configured(self) -> bool:
+        return bool(self.sms_secret_id and self.sms_sdk_app_id and self.sms_template_id)
+
+
 @dataclass(frozen=True)
 class Settings:
     """All groups; ``Settings()`` reads every group from the environment. A test or a
@@ -298,6 +359,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     dispatch: DispatchSettings = field(default_factory=lambda: DispatchSettings())
+    patient: PatientSettings = field(default_factory=PatientSettings)
 
     @property
     def sqlite_path(self) -> Path:

@@ -223,6 +223,33 @@ def wechat_oa_notifier(config: dict[str, str], allowed: outbound.Allowance) -> A
     )
 
 
+def sms_notifier(
+    secret_id: str,
+    secret_key: str,
+    sdk_app_id: str,
+    sign_name: str,
+    template_id: str,
+    region: str,
+    base_url: str,
+) -> AppriseNotifier:
+    """Tencent Cloud SMS through our ``tcsms://`` plugin: the platform's own account (the
+    operator's settings, ``AIMIS_PATIENT_SMS_*``), the address a phone number (E.164
+    digits), the body the template's parameters one a line."""
+    import notifiers.tencent_sms  # noqa: F401  (registers the tcsms:// scheme)
+
+    def url_for(message: OutgoingMessage) -> str | None:
+        if not (message.address.isascii() and message.address.isdigit()):
+            return None
+        query = urlencode(
+            {"sign": sign_name, "template": template_id, "region": region, "base": base_url}
+        )
+        return (
+            f"tcsms://{_q(secret_id)}:{_q(secret_key)}@{_q(sdk_app_id)}/{message.address}?{query}"
+        )
+
+    return AppriseNotifier(url_for, secrets=(secret_key,))
+
+
 def url_notifier(url: str) -> AppriseNotifier:
     """Every message to one fixed apprise URL (an operations copy)."""
     return AppriseNotifier(lambda _message: url)

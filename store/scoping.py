@@ -135,6 +135,9 @@ AGGREGATE_TABLES: frozenset[type[Table]] = frozenset({ExaminationCount})
 # alliance admin reads the audit rows about administration only.
 PATIENT_AUDIT_TARGETS = frozenset(
     {
+        "patient_account",  # the patient realm (issue 15): never the alliance admin's
+        "patient_person",
+        "patient_code",
         "examination",
         "study",
         "series",

@@ -50,8 +50,13 @@ SUITE_LIMITS = {
         "FORGOT_PER_ADDRESS",
         "FORGOT_PER_ACCOUNT",
         "RESET_FAILURES_PER_ADDRESS",
+        "PATIENT_CODES_PER_PHONE",
+        "PATIENT_CODES_PER_ADDRESS",
+        "PATIENT_LOGIN_FAILURES_PER_PHONE",
+        "PATIENT_LOGIN_FAILURES_PER_ADDRESS",
     )
 }
+SUITE_LIMITS["AIMIS_PATIENT_CODE_INTERVAL_SECONDS"] = "1"  # a test asks one phone twice
 os.environ.update(SUITE_LIMITS)
 # The fake WeChat/WeCom/SMTP servers listen on loopback, which hospital channels may not
 # reach without the operator's exception; tests/integration/test_notification_outbound.py

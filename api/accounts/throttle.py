@@ -44,7 +44,7 @@ def _refuse(unit: Taken, why: str) -> TooManyRequests:
     )
 
 
-async def _take_all(steps: list[tuple[Rule, str, str]]) -> Attempt:
+async def take_all(steps: list[tuple[Rule, str, str]]) -> Attempt:
     """Take one unit of each rule in turn; on the first refusal give back what this
     attempt took under the earlier rules (a refused attempt checks nothing, so it is no
     failure: a user retrying his throttled account does not use up his hospital's shared
@@ -62,7 +62,7 @@ async def _take_all(steps: list[tuple[Rule, str, str]]) -> Attempt:
 async def login_attempt(ip: str, identifier: str) -> Attempt:
     settings = get_settings()
     window = settings.login.login_failure_window_seconds
-    return await _take_all(
+    return await take_all(
         [
             (
                 Rule("login-address", settings.login.login_failures_per_address, window),
@@ -81,7 +81,7 @@ async def login_attempt(ip: str, identifier: str) -> Attempt:
 async def forgot_request(ip: str, identifier: str) -> None:
     settings = get_settings()
     window = settings.login.forgot_window_seconds
-    await _take_all(
+    await take_all(
         [
             (
                 Rule("forgot-address", settings.login.forgot_per_address, window),
@@ -99,7 +99,7 @@ async def forgot_request(ip: str, identifier: str) -> None:
 
 async def reset_attempt(ip: str) -> Attempt:
     settings = get_settings()
-    return await _take_all(
+    return await take_all(
         [
             (
                 Rule(

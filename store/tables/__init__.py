@@ -67,7 +67,7 @@ from store.tables.imaging import (
     StoragePolicy,
     Study,
 )
-from store.tables.patients import PatientAccount, PatientPerson
+from store.tables.patients import PatientAccount, PatientCode, PatientPerson, PatientSession
 
 ALL_TABLES: list[type[Table]] = [
     Alliance,
@@ -120,6 +120,8 @@ ALL_TABLES: list[type[Table]] = [
     PatientAccount,
     PatientPerson,
     ConsultationExamination,
+    PatientSession,
+    PatientCode,
 ]
 
 

@@ -39,3 +39,34 @@ class PatientPerson(Table):
     verified_at = col.Timestamptz()
     removed_at = col.Timestamptz(null=True, default=None)
     created_at = col.Timestamptz()
+
+
+class PatientSession(Table):
+    """A patient's login session: its own table and cookie, never a staff ``Session``
+    (``api/patients/sessions.py``). ``wechat_state`` is the pending WeChat web
+    authorisation's ``state`` (it comes back with the code and must match)."""
+
+    id = col.Serial(primary_key=True)
+    token_hash = col.Varchar(length=64, unique=True)
+    account = col.ForeignKey(PatientAccount, on_delete=col.OnDelete.cascade, index=True)
+    created_at = col.Timestamptz()
+    last_seen_at = col.Timestamptz()
+    expires_at = col.Timestamptz()
+    ip = col.Varchar(length=64, default="")
+    user_agent = col.Varchar(length=300, default="")
+    wechat_state = col.Varchar(length=64, default="")
+    revoked = col.Boolean(default=False)
+
+
+class PatientCode(Table):
+    """A text-message login code (SPEC 10.1): kept hashed, valid minutes, single use,
+    a few tries. ``phone`` as ``PatientAccount.phone``; no account exists before the first
+    login, so the code is the phone's."""
+
+    id = col.Serial(primary_key=True)
+    phone = col.Varchar(length=20, index=True)
+    code_hash = col.Varchar(length=200)
+    created_at = col.Timestamptz()
+    expires_at = col.Timestamptz()
+    tries = col.Integer(default=0)
+    used = col.Boolean(default=False)

@@ -40,6 +40,10 @@ class FakeWeChat:
     fail_status: int = 500
     hold_seconds: float = 0  # accept, then wait this long before answering (a slow server)
     tokens: set[str] = field(default_factory=set)
+    # web authorisation (/sns/oauth2/access_token): code -> openid, each code usable once,
+    # for the app whose appid and secret are these
+    oauth_codes: dict[str, str] = field(default_factory=dict)
+    oauth_app: tuple[str, str] = ("wx-patient-app", "patient-app-secret")
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -72,6 +76,8 @@ class FakeWeChat:
                     "access_token": token,
                     "expires_in": 7200,
                 }
+            if path == "/sns/oauth2/access_token":
+                return self._oauth(query)
             if path == "/cgi-bin/webhook/send":
                 return 200, {"errcode": 0, "errmsg": "ok"}
             if path in ("/cgi-bin/message/send", "/cgi-bin/message/template/send"):
@@ -134,6 +140,26 @@ class FakeWeChat:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
+
+    def _oauth(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """WeChat's answers: 40013 a wrong appid, 40125 a wrong secret, 40029 an unknown or
+        used code; else the openid (and a web access token we do not use)."""
+        if query.get("grant_type") != "authorization_code":
+            return 200, {"errcode": 40002, "errmsg": "invalid grant_type"}
+        if query.get("appid") != self.oauth_app[0]:
+            return 200, {"errcode": 40013, "errmsg": "invalid appid"}
+        if query.get("secret") != self.oauth_app[1]:
+            return 200, {"errcode": 40125, "errmsg": "invalid appsecret"}
+        openid = self.oauth_codes.pop(query.get("code", ""), None)
+        if openid is None:
+            return 200, {"errcode": 40029, "errmsg": "invalid code"}
+        return 200, {
+            "access_token": "web-token",
+            "expires_in": 7200,
+            "refresh_token": "web-refresh",
+            "openid": openid,
+            "scope": "snsapi_base",
+        }
 
     def stop(self) -> None:
         if self._server is not None:

@@ -157,6 +157,7 @@ def _common(route: Route, canary: Canary) -> dict[str, Any]:
         "channel_id": ids["channel_id"],
         "node_id": ids["node_id"],
         "token_id": ids["token_id"],
+        "person_id": 1,  # a patient's verified person: staff and nobody are nobody there
         "revision": 1,
         "frames": "1",
         "tag": "7FE00010",
