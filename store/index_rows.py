@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from pydicom.dataset import Dataset
 
 from imaging.read import ParsedInstance
+from kernel.id_numbers import is_national_id
 from store.tables import Instance, Patient, Series, Study
 
 
@@ -125,6 +126,16 @@ def _patient_of(ds: Dataset) -> dict[str, str]:
     }
 
 
+def national_id_of(ds: Dataset) -> str:
+    """The patient's national ID number when the file carries one among its identifiers
+    (Other Patient IDs Sequence, Other Patient IDs, the Patient ID itself): the first
+    value that is a well-formed resident identity card number (check digit, real date)."""
+    values = [str(item.get("PatientID", "")) for item in ds.get("OtherPatientIDsSequence") or []]
+    values += text_of(ds, "OtherPatientIDs", 640).split("\\")
+    values.append(text_of(ds, "PatientID", 64))
+    return next((v.strip().upper() for v in values if is_national_id(v)), "")
+
+
 def patient_row(hospital_id: int, ds: Dataset, at: Any) -> Patient:
     patient = _patient_of(ds)
     return Patient(
@@ -136,6 +147,8 @@ def patient_row(hospital_id: int, ds: Dataset, at: Any) -> Patient:
         name=patient["name"],
         birth_date=patient["birth_date"],
         sex=patient["sex"],
+        id_number=national_id_of(ds),
+        phone=text_of(ds, "PatientTelephoneNumbers", 32).split("\\")[0],
     )
 
 

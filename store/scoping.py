@@ -54,6 +54,7 @@ from store.tables import (
     AuditLog,
     BodyPart,
     CheckItem,
+    CloudFilmRule,
     Consultation,
     ConsultationInvite,
     Department,
@@ -73,6 +74,7 @@ from store.tables import (
     NotificationChannel,
     NotificationRule,
     Patient,
+    PatientMatch,
     ReportTemplate,
     Role,
     Series,
@@ -92,6 +94,7 @@ ADMINISTRATIVE_TABLES: frozenset[type[Table]] = frozenset(
         ApiToken,
         BodyPart,
         CheckItem,
+        CloudFilmRule,
         Department,
         Device,
         DeviceType,
@@ -123,6 +126,7 @@ PATIENT_TABLES: frozenset[type[Table]] = frozenset(
         MigrationRun,
         MigrationLog,
         ArchiveRetrieval,
+        PatientMatch,
     }
 )
 # Counts kept per hospital (no row of a patient): read as aggregates (``hospital_figures``).
@@ -143,6 +147,7 @@ PATIENT_AUDIT_TARGETS = frozenset(
         "migration_log",
         "retrieval",
         "list_preference",
+        "patient_match",
     }
 )
 PATIENT_KINDS = frozenset({"doctor", "hospital_admin"})
@@ -200,6 +205,7 @@ _DELETED_THROUGH: dict[type[Table], tuple[str, ...]] = {
     ExamReport: ("examination",),
     ExamShare: ("examination",),
     DiagnosisRequest: ("examination",),
+    PatientMatch: ("examination",),
 }
 DELETED_BY = frozenset(_DELETED_THROUGH)
 # Rows that point at a study or examination and stay when it is deleted: the billed migration

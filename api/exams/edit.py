@@ -12,6 +12,7 @@ from msgspec import UNSET
 from api.exams.filters import max_length
 from api.exams.schemas import ExamRead, ExamUpdate
 from api.exams.search import view
+from api.patient_archive.matching import rematch
 from kernel.errors import BadRequest
 from kernel.i18n import Msg
 from store.examinations import update_examination
@@ -103,4 +104,6 @@ async def update(ctx: Ctx, exam_id: int, data: ExamUpdate) -> ExamRead:
     changes = validated_changes(data)
     version = None if data.version is UNSET else data.version
     await update_examination(ctx, exam_id, changes, version)
+    if {"patient_id_number", "patient_phone"} & set(changes):  # the patient archives follow
+        await rematch(ctx, exam_id)
     return await view(ctx, exam_id)

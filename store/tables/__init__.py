@@ -66,7 +66,12 @@ from store.tables.imaging import (
     StoragePolicy,
     Study,
 )
-from store.tables.patients import PatientAccount, PatientPerson
+from store.tables.patients import (
+    CloudFilmRule,
+    PatientAccount,
+    PatientMatch,
+    PatientPerson,
+)
 
 ALL_TABLES: list[type[Table]] = [
     Alliance,
@@ -118,6 +123,8 @@ ALL_TABLES: list[type[Table]] = [
     ListPreference,
     PatientAccount,
     PatientPerson,
+    CloudFilmRule,
+    PatientMatch,
 ]
 
 
