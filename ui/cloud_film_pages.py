@@ -10,6 +10,7 @@ from __future__ import annotations
 from litestar import Request, get
 from litestar.response import Template
 
+from api.dictionaries.dictionaries import MAX_HOURS
 from api.patient_archive import rules
 from ui.pages import ALLIANCE_ADMIN, PageController, admin_of, page
 
@@ -28,5 +29,5 @@ class CloudFilmPages(PageController):
             request,
             "manage/cloud_film.html",
             rules=await rules.read_rules(actor),
-            max_hours=rules.MAX_HOURS,
+            max_hours=MAX_HOURS,
         )

@@ -31,10 +31,11 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from api import ratelimit
-from api.patient_archive import rules, visibility
+from api.patient_archive import policy, visibility
 from api.patient_archive.schemas import ManualMatch, MatchRead
 from api.ratelimit import Rule as Limit
 from kernel.errors import BadRequest, NotFound, TooManyRequests
+from kernel.i18n import N_
 from store.db import transaction
 from store.examinations import split_person_name
 from store.tables import CloudFilmRule, Examination, PatientMatch, PatientPerson
@@ -47,11 +48,11 @@ PROOFS = (MANUAL, QR)
 AUTOMATIC = (ID_NUMBER, PHONE)
 MANUAL_TRIES = Limit("patient_match", limit=10, seconds=3600)
 CTX = Ctx(user_agent="patient archive matching")
-NO_PROOF = (
+NO_PROOF = N_(
     "Enter the examination number from your examination slip, or the date of the "
     "examination and the hospital."
 )
-NO_AGREEING_EXAM = (
+NO_AGREEING_EXAM = N_(
     "No examination with this examination number, or on this date at this hospital, "
     "carries the name {name}. Check the number on your examination slip and the name as "
     "the hospital registered it; after {tries} wrong tries in an hour you must wait."
@@ -220,7 +221,7 @@ async def match_examination(uow: UnitOfWork, exam_id: int) -> int:
         if person is not None and await has_proof(int(person["id"])):
             return 1 if await _make(uow, int(person["id"]), exam, ID_NUMBER) else 0
         return 0  # the number is nobody's proven one: wait for the manual proof
-    default = await rules.stored_default(int(exam["hospital"]))
+    default = await policy.stored_default(int(exam["hospital"]))
     if not default or not default["match_by_phone"]:
         return 0
     candidates = await _phone_candidates(exam)
@@ -305,7 +306,7 @@ async def _candidates(data: ManualMatch) -> list[dict[str, Any]]:
         .order_by(Examination.id)
         .limit(50)
     )
-    return [r for r in rows if await rules.hospital_has_cloud_film(int(r["hospital"]))]
+    return [r for r in rows if await policy.hospital_has_cloud_film(int(r["hospital"]))]
 
 
 async def _refuse(ctx: Ctx, person_id: int, why: str, hospital_id: int | None) -> None:
@@ -329,7 +330,7 @@ async def manual_match(ctx: Ctx, person_id: int, data: ManualMatch) -> list[Matc
     person = await _person(person_id)
     if person is None or not person["account_active"]:
         raise NotFound("No such person in your archive (removed, or never added).")
-    if data.hospital_id is not None and not await rules.hospital_has_cloud_film(data.hospital_id):
+    if data.hospital_id is not None and not await policy.hospital_has_cloud_film(data.hospital_id):
         await _refuse(ctx, person_id, "hospital without cloud film", None)
         raise BadRequest(
             "This hospital has not switched cloud film on: its examinations cannot be "

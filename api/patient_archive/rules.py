@@ -14,17 +14,15 @@ archive, and when.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 
 from api.crud import versioned_update
-from api.dictionaries.dictionaries import MAX_HOURS
 from api.dictionaries.dictionaries import _cloud_film as check_visibility
 from api.management.service import own_hospital
 from api.patient_archive import visibility
+from api.patient_archive.policy import AFTER_HOURS, hospital_has_cloud_film, stored_default
 from api.patient_archive.schemas import (
     CheckItemRule,
     CheckItemRuleUpdate,
@@ -35,33 +33,10 @@ from api.patient_archive.schemas import (
 )
 from kernel.domain import Module
 from kernel.errors import Forbidden, NotFound
+from kernel.i18n import N_
 from store.db import transaction
 from store.tables import CheckItem, CloudFilmRule, Hospital, PatientMatch
 from store.uow import Actor, Ctx, now, unit_of_work
-
-AT_ONCE, AFTER_REVIEW, AFTER_HOURS = "at_once", "after_review", "after_hours"
-__all__ = ["MAX_HOURS", "Rule", "hospital_has_cloud_film", "rule_for", "visible_from"]
-
-
-@dataclass(frozen=True)
-class Rule:
-    enabled: bool
-    when: str
-    hours: int = 0
-
-
-OFF = Rule(False, AFTER_REVIEW)
-
-
-async def hospital_has_cloud_film(hospital_id: int) -> bool:
-    row = (
-        await Hospital.select(Hospital.modules, Hospital.active)
-        .where(Hospital.id == hospital_id)
-        .first()
-    )
-    if row is None or not row["active"]:
-        return False
-    return Module.cloud_film.value in msgspec.json.decode(row["modules"] or "[]")
 
 
 async def default_rule_row(hospital_id: int) -> dict[str, Any]:
@@ -76,47 +51,6 @@ async def default_rule_row(hospital_id: int) -> dict[str, Any]:
     row = await CloudFilmRule.select().where(CloudFilmRule.hospital == hospital_id).first()
     assert row is not None
     return row
-
-
-async def stored_default(hospital_id: int) -> dict[str, Any] | None:
-    """The hospital's row without creating it (reads in the flows)."""
-    return await CloudFilmRule.select().where(CloudFilmRule.hospital == hospital_id).first()
-
-
-async def rule_for(hospital_id: int, check_item_id: int | None) -> Rule:
-    """The rule an examination of ``hospital_id`` with this check item follows."""
-    if not await hospital_has_cloud_film(hospital_id):
-        return OFF
-    if check_item_id is not None:
-        item = (
-            await CheckItem.select(
-                CheckItem.cloud_film, CheckItem.cloud_film_visible, CheckItem.cloud_film_hours
-            )
-            .where(CheckItem.id == check_item_id, CheckItem.hospital == hospital_id)
-            .first()
-        )
-        if item is not None:
-            return Rule(
-                bool(item["cloud_film"]), item["cloud_film_visible"], item["cloud_film_hours"]
-            )
-    row = await stored_default(hospital_id)
-    if row is None:
-        return OFF
-    return Rule(bool(row["enabled"]), row["visible_when"], row["visible_hours"])
-
-
-def visible_from(
-    rule: Rule, *, matched_at: datetime, exam_time: datetime, reviewed_at: datetime | None
-) -> datetime | None:
-    """When a match under ``rule`` becomes visible; None: not (yet) — off, or waiting for
-    the review."""
-    if not rule.enabled:
-        return None
-    if rule.when == AT_ONCE:
-        return matched_at
-    if rule.when == AFTER_HOURS:
-        return exam_time + timedelta(hours=rule.hours)
-    return reviewed_at
 
 
 # --- the hospital admin's page and API ---------------------------------------------------
@@ -226,7 +160,7 @@ async def update_default(ctx: Ctx, data: DefaultRuleUpdate) -> RulesRead:
                 CloudFilmRule.updated_at: now(),
             },
             data.version,
-            "cloud-film rule",
+            N_("cloud-film rule"),
         )
         moved = await visibility.reschedule(hospital_id, None)
         detail = (

@@ -1,6 +1,6 @@
 """When a matched examination becomes visible to its patient, and the timer that tells her.
 
-A live match's ``visible_at`` follows the hospital's rule (``rules.visible_from``): set when
+A live match's ``visible_at`` follows the hospital's rule (``policy.visible_from``): set when
 the match is made, again when the examination's report is reviewed (``report_reviewed``,
 called by ``api.reports.steps`` in the review's transaction) and when the admin changes a
 rule (``reschedule``). The archive shows a match once ``visible_at <= now``. One pending
@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from api.patient_archive import rules
+from api.patient_archive import policy
 from store.tables import Examination, ExamReport, PatientMatch, Timer
 from store.timers import keep_timer
 from store.uow import UnitOfWork, now
@@ -38,8 +38,8 @@ async def reviewed_at(exam_id: int) -> datetime | None:
 
 
 async def visible_at_of(match: dict[str, Any], exam: dict[str, Any]) -> datetime | None:
-    rule = await rules.rule_for(int(exam["hospital"]), exam["check_item"])
-    return rules.visible_from(
+    rule = await policy.rule_for(int(exam["hospital"]), exam["check_item"])
+    return policy.visible_from(
         rule,
         matched_at=match["matched_at"],
         exam_time=exam["exam_time"],
