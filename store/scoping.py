@@ -148,6 +148,7 @@ PATIENT_AUDIT_TARGETS = frozenset(
         "retrieval",
         "list_preference",
         "patient_match",
+        "patient_person",
     }
 )
 PATIENT_KINDS = frozenset({"doctor", "hospital_admin"})

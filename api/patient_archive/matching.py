@@ -52,6 +52,9 @@ NO_PROOF = N_(
     "Enter the examination number from your examination slip, or the date of the "
     "examination and the hospital."
 )
+NO_CLOUD_FILM = N_(
+    "This hospital has not switched cloud film on: its examinations cannot be added to the archive."
+)
 NO_AGREEING_EXAM = N_(
     "No examination with this examination number, or on this date at this hospital, "
     "carries the name {name}. Check the number on your examination slip and the name as "
@@ -332,10 +335,7 @@ async def manual_match(ctx: Ctx, person_id: int, data: ManualMatch) -> list[Matc
         raise NotFound("No such person in your archive (removed, or never added).")
     if data.hospital_id is not None and not await policy.hospital_has_cloud_film(data.hospital_id):
         await _refuse(ctx, person_id, "hospital without cloud film", None)
-        raise BadRequest(
-            "This hospital has not switched cloud film on: its examinations cannot be "
-            "added to the archive."
-        )
+        raise BadRequest(NO_CLOUD_FILM)
     if not data.accession_number.strip() and (data.exam_date is None or data.hospital_id is None):
         raise BadRequest(NO_PROOF)  # nothing to check: no try used
     unit = await ratelimit.take(MANUAL_TRIES, str(person_id))
@@ -356,10 +356,17 @@ async def manual_match(ctx: Ctx, person_id: int, data: ManualMatch) -> list[Matc
         await _refuse(ctx, person_id, why, int(found[0]["hospital"]) if found else None)
         raise BadRequest(NO_AGREEING_EXAM, name=person["name"], tries=MANUAL_TRIES.limit)
     await ratelimit.give_back(unit)
+    return await _proven(ctx, person_id, agreeing, MANUAL)
+
+
+async def _proven(
+    ctx: Ctx, person_id: int, exams: list[dict[str, Any]], how: str
+) -> list[MatchRead]:
+    """The proven examinations become hers, then everything else of hers is matched."""
     made: list[int] = []
     async with unit_of_work(ctx) as uow:
-        for exam in agreeing:
-            match_id = await _make(uow, person_id, exam, MANUAL)
+        for exam in exams:
+            match_id = await _make(uow, person_id, exam, how)
             if match_id is None:
                 live = await _live(person_id, int(exam["id"]))
                 assert live is not None
@@ -368,6 +375,28 @@ async def manual_match(ctx: Ctx, person_id: int, data: ManualMatch) -> list[Matc
     await match_existing(person_id, ctx)
     rows = await PatientMatch.select().where(PatientMatch.id.is_in(made)).order_by(PatientMatch.id)
     return [_read(r) for r in rows]
+
+
+async def qr_match(ctx: Ctx, person_id: int, exam_id: int) -> list[MatchRead]:
+    """The proof of a scanned report QR code (issue 15 point 8): the caller has checked the
+    signed single-examination token that names ``exam_id``; the name must still agree."""
+    person = await _person(person_id)
+    if person is None or not person["account_active"]:
+        raise NotFound("No such person in your archive (removed, or never added).")
+    exam = await _exam(exam_id)
+    if exam is None or exam["deleted_at"] is not None:
+        raise NotFound("This examination is no longer available.")
+    if not await policy.hospital_has_cloud_film(int(exam["hospital"])):
+        await _refuse(ctx, person_id, "hospital without cloud film", int(exam["hospital"]))
+        raise BadRequest(NO_CLOUD_FILM)
+    if not names_agree(person["name"], exam.get("raw_pn") or "", exam["patient_name"]):
+        await _refuse(ctx, person_id, "qr: the name does not agree", int(exam["hospital"]))
+        raise BadRequest(
+            "The examination of this code does not carry the name {name}: it is not added "
+            "to this person's archive.",
+            name=person["name"],
+        )
+    return await _proven(ctx, person_id, [exam], QR)
 
 
 async def unmatch(uow: UnitOfWork, where: Any, reason: str) -> int:

@@ -508,3 +508,23 @@ async def test_soft_delete_and_a_corrected_id_number_undo_the_matches(
         AuditLog.action == "patient_match.unmatch", AuditLog.hospital_id == place.hospital_id
     )
     assert len(undone) == 2 and "corrected" in undone[1]["detail"]
+
+
+async def test_a_scanned_report_code_is_a_proof_when_the_name_agrees(new_api, uniq) -> None:
+    place = await make_place(new_api, uniq)
+    await set_default(place.admin, visible_when="at_once")
+    number = new_id_number()
+    exam = await make_exam(place.hospital_id, name="HE^JING=何静")
+    later = await make_exam(place.hospital_id, name="HE^JING=何静")
+    await Examination.update({Examination.patient_id_number: number}).where(Examination.id == later)
+    stranger = await make_person("何敬")
+    with pytest.raises(BadRequest, match="does not carry the name 何敬"):
+        await matching.qr_match(CTX, stranger["id"], exam)
+    assert await live_matches(exam) == []
+    person = await make_person("何静", id_number=number)
+    [made] = await matching.qr_match(CTX, person["id"], exam)
+    assert (made.examination_id, made.how) == (exam, "qr")
+    # the code proved her: her other examination followed by its ID number
+    assert [(m["person"], m["how"]) for m in await live_matches(later)] == [
+        (person["id"], "id_number")
+    ]
