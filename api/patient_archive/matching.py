@@ -18,7 +18,8 @@
 - **Un-matching**: an examination soft-deleted (``unmatch_study``, called by
   ``api.archive.deletion``) or whose ID number or phone was corrected (``rematch``, called
   by ``api.exams.edit``) loses the automatic matches that no longer agree; manual and QR
-  matches go with a deletion only.
+  matches go with a deletion only. A restored examination is matched again automatically
+  (``rematch_study``).
 Every match and un-match is one audit row with the examination's hospital, so that hospital
 admin's operation log lists them.
 """
@@ -428,6 +429,13 @@ async def unmatch_study(uow: UnitOfWork, study_id: int, reason: str) -> int:
     exams = await Examination.select(Examination.id).where(Examination.study == study_id)
     ids = [int(e["id"]) for e in exams]
     return await unmatch(uow, PatientMatch.examination.is_in(ids or [0]), reason) if ids else 0
+
+
+async def rematch_study(uow: UnitOfWork, study_id: int) -> int:
+    """The study's examination was restored: matched again automatically (a manual match
+    undone by the deletion waits for a new proof)."""
+    exams = await Examination.select(Examination.id).where(Examination.study == study_id)
+    return sum([await match_examination(uow, int(e["id"])) for e in exams])
 
 
 async def rematch(ctx: Ctx, exam_id: int) -> int:

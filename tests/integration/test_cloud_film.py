@@ -496,6 +496,16 @@ async def test_soft_delete_and_a_corrected_id_number_undo_the_matches(
         Timer.fired_at.is_null(),
     )
 
+    # Restored: matched again by its ID number (a new live row; the old one stays undone).
+    study = await Study.select(Study.id, Study.version).where(Study.id == exams[0]["study"]).first()
+    res = await place.admin.post(
+        f"/api/archive/studies/{study['id']}/restore",
+        json={"version": study["version"], "reason": "right patient after all"},
+    )
+    assert res.status_code == 200, res.text
+    [back] = await live_matches(exams[0]["id"])
+    assert back["how"] == "id_number" and back["id"] != matches[0]["id"]
+
     # The second examination's ID number is corrected: not hers any more.
     corrected = new_id_number()
     res = await place.admin.patch(
@@ -507,7 +517,7 @@ async def test_soft_delete_and_a_corrected_id_number_undo_the_matches(
     undone = await AuditLog.select(AuditLog.detail).where(
         AuditLog.action == "patient_match.unmatch", AuditLog.hospital_id == place.hospital_id
     )
-    assert len(undone) == 2 and "corrected" in undone[1]["detail"]
+    assert len(undone) == 2 and "corrected" in undone[-1]["detail"]
 
 
 async def test_a_scanned_report_code_is_a_proof_when_the_name_agrees(new_api, uniq) -> None:
