@@ -8,6 +8,7 @@ from api.dictionaries.demo import load_demo_dictionaries
 from api.management.departments import create_department
 from api.management.hospitals import create_alliance, create_hospital
 from api.management.new_accounts import create_account
+from api.patient_archive.demo import load_demo_cloud_film
 from api.patients.demo import DEMO_PHONE, load_demo_patient
 from kernel.domain import Kind, Module
 from kernel.settings import get_settings
@@ -135,6 +136,7 @@ async def load_demo() -> list[Account]:
         )
     # the dictionaries first: a study's examination takes its check item from them
     await load_demo_dictionaries(hospital_ids)
+    await load_demo_cloud_film(hospital_ids)
     if get_settings().server.demo_study_patients > 0:
         from aimis.imports import load_demo_studies
 

@@ -36,6 +36,7 @@ from api.notifications.controllers import (
     MyNotificationsController,
     NotificationChannelController,
 )
+from api.patient_archive.controllers import CloudFilmRuleController
 from api.patients.controllers import PatientAuthController, PatientController
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
@@ -44,6 +45,7 @@ from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
 from kernel.paths import UI_DIR
 from ui.archive_pages import ArchivePages
+from ui.cloud_film_pages import CloudFilmPages
 from ui.consultation_pages import ConsultationPages
 from ui.diagnosis_pages import DiagnosisPages
 from ui.dictionary_pages import DictionaryPages, TemplatePages
@@ -97,6 +99,8 @@ def route_handlers() -> list[Any]:
         MyNotificationsController,
         DeliveryLogController,
         NotificationPages,
+        CloudFilmRuleController,
+        CloudFilmPages,
         ViewerController,
         StudyPages,
         TokenController,

@@ -36,6 +36,7 @@ from flows.meetings import create_consultation_meeting
 from flows.migration import migration_flow
 from flows.notify import deliver_case_notice, deliver_reset_code, use_channels
 from flows.outbox import Job, PermanentFailure
+from flows.patient_archive import deliver_patient_notice
 from flows.patient_codes import deliver_patient_code
 from flows.report_dicom import store_report_dicom
 from kernel.settings import DispatchSettings, get_settings
@@ -63,6 +64,7 @@ HANDLERS: dict[str, Handler] = {
     "archive.policy": Handler(run_archive_policy_now),
     "archive.study": Handler(archive_study_now),
     "report.dicom": Handler(store_report_dicom),
+    "notify-patient": Handler(deliver_patient_notice),
 }
 
 

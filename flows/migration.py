@@ -27,6 +27,7 @@ from api.ingest.steps import (
     record_failure,
     step,
 )
+from api.patient_archive.matching import match_run, notify_run
 from flows.outbox import PermanentFailure, payload_of
 from flows.runs import outbox_flow, retrying
 from imaging.render import thumbnail
@@ -61,9 +62,9 @@ async def record_examinations(run_id: int, study_ids: list[int]) -> int:
     return len(study_ids)
 
 
-# The examination record first; the patient-archive issue adds its matcher after it.
-PATIENT_MATCHERS: list[Hook] = [record_examinations]
-PATIENT_NOTIFIERS: list[Hook] = []  # ... and tells patients when cloud film is enabled
+# The examination record first, then the patient archives' matcher (SPEC 10.3) ...
+PATIENT_MATCHERS: list[Hook] = [record_examinations, match_run]
+PATIENT_NOTIFIERS: list[Hook] = [notify_run]  # ... and the notices of what is visible at once
 
 
 @retrying

@@ -26,6 +26,7 @@ from prefect.cache_policies import NO_CACHE
 from api.consultations.reminders import REMINDER, send_reminder
 from api.consultations.report import LOCK_TIMER, expire_lock
 from api.live import use_shared_channel
+from api.patient_archive import visibility as cloud_film
 from api.reports import lock as exam_report_lock
 from kernel.settings import get_settings
 from store.tables import Timer
@@ -49,6 +50,7 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("consultation", LOCK_TIMER): _expire_report_lock,
     ("consultation", REMINDER): send_reminder,
     ("exam_report", exam_report_lock.LOCK_TIMER): _expire_exam_report_lock,
+    (cloud_film.CASE, cloud_film.TIMER): cloud_film.fire,
 }
 
 

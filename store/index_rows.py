@@ -4,11 +4,13 @@ column (``INSERT … ON CONFLICT DO NOTHING``, then read back: another sender ma
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
 
 from imaging.read import ParsedInstance
+from kernel.id_numbers import normalised
 from store.tables import Instance, Patient, Series, Study
 
 
@@ -125,6 +127,17 @@ def _patient_of(ds: Dataset) -> dict[str, str]:
     }
 
 
+def national_id_of(ds: Dataset) -> str:
+    """The patient's national ID number when the file carries one among its identifiers
+    (Other Patient IDs Sequence, Other Patient IDs, the Patient ID itself): the first
+    value that is a well-formed resident identity card number (check digit, real date)."""
+    values = [str(item.get("PatientID", "")) for item in ds.get("OtherPatientIDsSequence") or []]
+    values += text_of(ds, "OtherPatientIDs", 640).split("\\")
+    values.append(text_of(ds, "PatientID", 64))
+    today = date.today()
+    return next((n for n in (normalised(v, today) for v in values if v.strip()) if n), "")
+
+
 def patient_row(hospital_id: int, ds: Dataset, at: Any) -> Patient:
     patient = _patient_of(ds)
     return Patient(
@@ -136,6 +149,8 @@ def patient_row(hospital_id: int, ds: Dataset, at: Any) -> Patient:
         name=patient["name"],
         birth_date=patient["birth_date"],
         sex=patient["sex"],
+        id_number=national_id_of(ds),
+        phone=text_of(ds, "PatientTelephoneNumbers", 32).split("\\")[0],
     )
 
 

@@ -57,6 +57,7 @@ from store.tables import (
     AuditLog,
     BodyPart,
     CheckItem,
+    CloudFilmRule,
     Consultation,
     ConsultationExamination,
     ConsultationInvite,
@@ -77,6 +78,7 @@ from store.tables import (
     NotificationChannel,
     NotificationRule,
     Patient,
+    PatientMatch,
     ReportTemplate,
     Role,
     Series,
@@ -96,6 +98,7 @@ ADMINISTRATIVE_TABLES: frozenset[type[Table]] = frozenset(
         ApiToken,
         BodyPart,
         CheckItem,
+        CloudFilmRule,
         Department,
         Device,
         DeviceType,
@@ -127,6 +130,7 @@ PATIENT_TABLES: frozenset[type[Table]] = frozenset(
         MigrationRun,
         MigrationLog,
         ArchiveRetrieval,
+        PatientMatch,
     }
 )
 # Counts kept per hospital (no row of a patient): read as aggregates (``hospital_figures``).
@@ -150,6 +154,7 @@ PATIENT_AUDIT_TARGETS = frozenset(
         "migration_log",
         "retrieval",
         "list_preference",
+        "patient_match",
     }
 )
 PATIENT_KINDS = frozenset({"doctor", "hospital_admin"})
@@ -208,6 +213,7 @@ _DELETED_THROUGH: dict[type[Table], tuple[str, ...]] = {
     ExamShare: ("examination",),
     DiagnosisRequest: ("examination",),
     ConsultationExamination: ("examination",),
+    PatientMatch: ("examination",),
 }
 DELETED_BY = frozenset(_DELETED_THROUGH)
 # Rows that point at a study or examination and stay when it is deleted: the billed migration

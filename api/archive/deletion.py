@@ -14,6 +14,7 @@ from __future__ import annotations
 from api.archive.schemas import Done, MaintenanceIn
 from api.archive.service import hospital_admin, visible_study
 from api.archive.steps import label
+from api.patient_archive.matching import rematch_study, unmatch_study
 from kernel.errors import BadRequest, Conflict
 from kernel.i18n import N_
 from store.examinations import mark_deleted
@@ -63,6 +64,7 @@ async def delete_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
                 "The study was changed meanwhile. Reload and try again.",
             )
         await mark_deleted(uow, study_id, at)
+        await unmatch_study(uow, study_id, f"the examination was deleted: {reason}")
         await uow.audit("study.delete", "study", study_id, detail=f"{label(study)}: {reason}")
         await uow.event(f"hospital:{study['hospital']}", "study.deleted", {"study_id": study_id})
     return Done(message="The study is deleted; it can be restored.", version=rows[0]["version"])
@@ -94,6 +96,7 @@ async def restore_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
             )
         detail = label(study) + (f": {data.reason.strip()[:300]}" if data.reason.strip() else "")
         await mark_deleted(uow, study_id, None)
+        await rematch_study(uow, study_id)  # its automatic matches come back
         await uow.audit("study.restore", "study", study_id, detail=detail)
         await uow.event(f"hospital:{study['hospital']}", "study.restored", {"study_id": study_id})
     return Done(message="The study is restored.", version=rows[0]["version"])

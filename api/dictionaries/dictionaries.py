@@ -27,7 +27,7 @@ from store.scoping import get_visible, visible
 from store.tables import BodyPart, CheckItem, Device, DeviceType
 from store.uow import Actor, Ctx, now, unit_of_work
 
-VISIBILITY = ("after_review", "after_hours")
+VISIBILITY = ("after_review", "after_hours", "at_once")  # at_once: as soon as it is matched
 EXAM_CATEGORIES = ("", "outpatient", "inpatient", "physical", "emergency")
 MAX_HOURS = 24 * 365
 
@@ -275,7 +275,8 @@ def _cloud_film(visible_when: str, hours: int) -> None:
     if visible_when not in VISIBILITY:
         raise BadRequest(
             "cloud_film_visible is 'after_review' (the patient sees the film once "
-            "the report is reviewed) or 'after_hours' (N hours after the exam).",
+            "the report is reviewed), 'after_hours' (N hours after the exam) or "
+            "'at_once' (as soon as it is matched).",
         )
     if not 0 <= hours <= MAX_HOURS:
         raise BadRequest(

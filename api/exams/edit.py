@@ -12,33 +12,26 @@ from msgspec import UNSET
 from api.exams.filters import max_length
 from api.exams.schemas import ExamRead, ExamUpdate
 from api.exams.search import view
+from api.patient_archive.matching import rematch
+from kernel import id_numbers
 from kernel.errors import BadRequest
 from kernel.i18n import Msg
 from store.examinations import update_examination
 from store.uow import Ctx
 
 SEXES = ("M", "F", "O", "")
-ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-ID_CHECK = "10X98765432"
 PHONE_RE = re.compile(r"\+?[0-9][0-9 ()-]{2,30}")
 
 
 def check_id_number(value: str) -> str:
-    """A mainland resident ID number: 18 characters whose last is the ISO 7064 check."""
-    value = value.strip().upper()
-    if not value:
+    """A mainland resident ID number (``kernel.id_numbers``: check character, real birth
+    date; the legacy 15-digit form kept as its 18-character one)."""
+    if not value.strip():
         return ""
-    if not re.fullmatch(r"[0-9]{17}[0-9X]", value):
-        raise BadRequest(
-            "An ID number has 17 digits and a check digit or X (18 characters).",
-        )
-    total = sum(int(d) * w for d, w in zip(value[:17], ID_WEIGHTS, strict=True))
-    if ID_CHECK[total % 11] != value[17]:
-        raise BadRequest(
-            "The ID number {value} fails its check digit; please check it.",
-            value=value,
-        )
-    return value
+    try:
+        return id_numbers.parse(value, date.today()).number
+    except id_numbers.IdProblem as problem:
+        raise BadRequest(problem.message, **problem.params) from None
 
 
 def check_birth_date(value: str) -> str:
@@ -103,4 +96,6 @@ async def update(ctx: Ctx, exam_id: int, data: ExamUpdate) -> ExamRead:
     changes = validated_changes(data)
     version = None if data.version is UNSET else data.version
     await update_examination(ctx, exam_id, changes, version)
+    if {"patient_id_number", "patient_phone"} & set(changes):  # the patient archives follow
+        await rematch(ctx, exam_id)
     return await view(ctx, exam_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from api.patients import idcard
+from kernel import id_numbers
 from store.db import transaction
 from store.tables import Examination, Patient, PatientAccount, PatientPerson
 from store.uow import now
@@ -75,7 +75,7 @@ async def load_demo_patient(hospital_ids: dict[str, int]) -> None:
             if relationship != "self":
                 relationship = "father" if sex == "M" else "mother"
             sequence = 2 * (40 + n) + (1 if sex == "M" else 0)
-            number = idcard.synthetic(REGION, born, sequence)
+            number = id_numbers.synthetic(REGION, born, sequence)
             name = _given_name(exam["patient_name"] or "", fallback) if exam else fallback
             await PatientPerson.insert(
                 PatientPerson(

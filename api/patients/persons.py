@@ -2,7 +2,7 @@
 
 The account holder verifies herself (``relationship`` "self", once) and up to
 ``AIMIS_PATIENT_FAMILY_MAX`` family members, each by name and national ID number
-(``api.patients.idcard``). A verified number belongs to one live person only, across all
+(``kernel.id_numbers``). A verified number belongs to one live person only, across all
 accounts: the unique index over the rows not removed decides between two concurrent
 claims (one wins, the other is a 409). A removed member keeps his row (``removed_at``) for
 the audit; his number is free again.
@@ -15,9 +15,9 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from api.crud import unique_or_conflict
-from api.patients import idcard
 from api.patients.realm import Acting, Patient, patient_audit
 from api.patients.schemas import AccountOut, PersonIn, PersonOut
+from kernel import id_numbers
 from kernel.errors import BadRequest, Conflict, NotFound
 from kernel.settings import get_settings
 from store.tables import PatientAccount, PatientPerson
@@ -73,7 +73,7 @@ async def account(patient: Patient) -> AccountOut:
     )
 
 
-def _checked(data: PersonIn) -> tuple[str, str, idcard.IdNumber]:
+def _checked(data: PersonIn) -> tuple[str, str, id_numbers.IdNumber]:
     relationship = data.relationship.strip()
     if relationship not in RELATIONSHIPS:
         raise BadRequest("The relationship is one of: {choices}.", choices=", ".join(RELATIONSHIPS))
@@ -84,8 +84,8 @@ def _checked(data: PersonIn) -> tuple[str, str, idcard.IdNumber]:
             "(· . - and spaces allowed inside)."
         )
     try:
-        number = idcard.parse(data.id_number, local_today())
-    except idcard.IdProblem as problem:
+        number = id_numbers.parse(data.id_number, local_today())
+    except id_numbers.IdProblem as problem:
         raise BadRequest(problem.message, **problem.params) from None
     return relationship, name, number
 

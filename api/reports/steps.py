@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from api.diagnosis.steps import follow_report
+from api.patient_archive.visibility import report_reviewed
 from api.reports.access import CASE, Access, names, reviewers
 from api.reports.lock import free_or_mine, held_elsewhere, live_lock, lock_event, set_timer
 from api.reports.read import self_review_allowed
@@ -179,6 +180,7 @@ async def _approval(done: Done) -> None:
         ExamReport.returned_reason: "",
     }
     await _close(done, values, "reviewed", "approve")
+    await report_reviewed(done.uow, found.exam_id)  # cloud film visible "after review"
     content = {f: report[f] for f in FIELDS}
     revision = await new_version(report["id"], "reviewed", content, _by(done), "approved")
     await done.uow.outbox(

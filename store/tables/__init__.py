@@ -67,7 +67,14 @@ from store.tables.imaging import (
     StoragePolicy,
     Study,
 )
-from store.tables.patients import PatientAccount, PatientCode, PatientPerson, PatientSession
+from store.tables.patients import (
+    CloudFilmRule,
+    PatientAccount,
+    PatientCode,
+    PatientMatch,
+    PatientPerson,
+    PatientSession,
+)
 
 ALL_TABLES: list[type[Table]] = [
     Alliance,
@@ -122,6 +129,8 @@ ALL_TABLES: list[type[Table]] = [
     ConsultationExamination,
     PatientSession,
     PatientCode,
+    CloudFilmRule,
+    PatientMatch,
 ]
 
 

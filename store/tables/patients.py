@@ -14,6 +14,9 @@ from __future__ import annotations
 from piccolo import columns as col
 from piccolo.table import Table
 
+from store.tables.accounts import Hospital
+from store.tables.imaging import Examination
+
 
 class PatientAccount(Table):
     id = col.Serial(primary_key=True)
@@ -70,3 +73,44 @@ class PatientCode(Table):
     expires_at = col.Timestamptz()
     tries = col.Integer(default=0)
     used = col.Boolean(default=False)
+
+
+class CloudFilmRule(Table):
+    """A hospital's cloud-film settings (SPEC 8.7, 10.3, 10.6), one row per hospital.
+
+    Each check item carries its own rule (``CheckItem.cloud_film``, ``cloud_film_visible``,
+    ``cloud_film_hours``: the check type of SPEC 8.5/8.7); this row is the rule of the
+    examinations that have no check item, and the hospital-wide switches: whether an
+    examination may be matched to a patient by phone number, whether patients may download
+    the original DICOM. "At once" is ``after_hours`` with 0 hours."""
+
+    id = col.Serial(primary_key=True)
+    hospital = col.ForeignKey(Hospital, on_delete=col.OnDelete.cascade, unique=True)
+    enabled = col.Boolean(default=False)  # for examinations without a check item
+    visible_when = col.Varchar(length=16, default="after_review")  # after_review | after_hours
+    visible_hours = col.Integer(default=0)
+    match_by_phone = col.Boolean(default=False)
+    allow_download = col.Boolean(default=False)
+    updated_at = col.Timestamptz()
+    version = col.Integer(default=1)
+
+
+class PatientMatch(Table):
+    """An examination found to be a patient person's (SPEC 10.3, 9.1): by the manual proof,
+    by ID number, by phone or by the printed QR code (``how``). At most one live match per
+    (person, examination): a unique index over the rows not un-matched (migration step
+    2026-12-07T14:50). ``visible_at`` is when the patient may see it under the hospital's
+    rule (NULL: waiting for the report's review, or cloud film off); the ``cloud_film``
+    timer makes it visible and tells the patient (``notified_at``). Un-matched rows stay
+    (``unmatched_at`` and why): the audit trail of what a patient once saw."""
+
+    id = col.Serial(primary_key=True)
+    hospital = col.ForeignKey(Hospital, on_delete=col.OnDelete.restrict, index=True)
+    person = col.ForeignKey(PatientPerson, on_delete=col.OnDelete.cascade, index=True)
+    examination = col.ForeignKey(Examination, on_delete=col.OnDelete.cascade, index=True)
+    how = col.Varchar(length=12)  # manual | id_number | phone | qr
+    matched_at = col.Timestamptz()
+    visible_at = col.Timestamptz(null=True, default=None)
+    notified_at = col.Timestamptz(null=True, default=None)
+    unmatched_at = col.Timestamptz(null=True, default=None)
+    unmatch_reason = col.Varchar(length=200, default="")

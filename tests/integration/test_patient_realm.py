@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from api.patients import idcard
+from kernel import id_numbers
 from store.tables import AuditLog, PatientAccount, PatientCode, PatientPerson, PatientSession
 from store.uow import now
 from tests.conftest import Api
@@ -186,8 +186,8 @@ async def test_verification_refuses_bad_numbers_with_the_reason_in_both_language
     first17 = "11010519810229123"  # 1981 is no leap year
     cases = [
         (typo, "check character", "校验码"),
-        (first17 + idcard.check_character(first17), "not a real date", "不是真实的日期"),
-        (idcard.synthetic("110105", date.today() + timedelta(days=2), 123), "future", "未来"),
+        (first17 + id_numbers.check_character(first17), "not a real date", "不是真实的日期"),
+        (id_numbers.synthetic("110105", date.today() + timedelta(days=2), 123), "future", "未来"),
         ("12345", "18 characters", "18 位"),
     ]
     for number, english, chinese in cases:
@@ -220,7 +220,7 @@ async def test_self_and_family_up_to_the_limit_and_removal(new_api) -> None:  # 
     assert me["relationship"] == "self" and me["birth_date"] == "1962-04-08" and me["sex"] == "M"
     assert me["id_number"].startswith("110105") and "*" in me["id_number"]
     full = await PatientPerson.select().where(PatientPerson.id == me["id"]).first()
-    assert full is not None and full["id_number"] == idcard.upgrade_15(legacy)
+    assert full is not None and full["id_number"] == id_numbers.upgrade_15(legacy)
     again = await api.post(
         "/api/patient/persons",
         json={"relationship": "self", "name": "李雷", "id_number": new_id_number()},
@@ -347,7 +347,7 @@ async def test_the_demo_patient_logs_in_and_sees_herself_and_her_family(new_api)
     assert len(me["persons"]) == 2 and me["persons"][1]["relationship"] in ("father", "mother")
     rows = await PatientPerson.select().where(PatientPerson.account == me["id"])
     for row in rows:
-        parsed = idcard.parse(row["id_number"], date.today())
+        parsed = id_numbers.parse(row["id_number"], date.today())
         assert parsed.birth_date == row["birth_date"] and parsed.sex == row["sex"]
     numbers = [r["id_number"] for r in rows]
     if await Examination.count() > 0:  # demo studies: the people are their examinations'

@@ -26,6 +26,7 @@ ADMINISTRATIVE_TARGETS: tuple[str, ...] = (
     "phrase",
     "notification_channel",
     "notification_rule",
+    "cloud_film_rule",
 )
 # Then the targets about a patient's data, as the scoping rule names them.
 AUDIT_TARGETS: tuple[str, ...] = ADMINISTRATIVE_TARGETS + tuple(sorted(PATIENT_AUDIT_TARGETS))

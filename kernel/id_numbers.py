@@ -1,5 +1,7 @@
-"""Chinese resident identity numbers (GB 11643-1999): the check a real-name verification
-makes before anything is stored (SPEC 10.2). Pure: no I/O, no clock of its own.
+"""Chinese resident identity numbers (GB 11643-1999), one check for everyone: the patient
+realm's real-name verification (SPEC 10.2, ``api.patients.persons``), an admin's edit of an
+examination (``api.exams.edit``) and the national ID found among a DICOM file's patient
+identifiers (``store.index_rows``). Pure: no I/O, no clock of its own.
 
 An 18-character number is 6 digits of the issuing region, the birth date (YYYYMMDD), a
 3-digit sequence (odd for men, even for women) and a check character: ISO 7064 MOD 11-2
@@ -103,3 +105,12 @@ def synthetic(region: str, born: date, sequence: int) -> str:
     and sequence are chosen so."""
     first17 = f"{region}{born:%Y%m%d}{sequence:03d}"
     return first17 + check_character(first17)
+
+
+def normalised(value: str, today: date) -> str:
+    """The 18-character form of a well-formed number, else "" (for identifiers found in
+    files, where a bad one is not an error: it is just not an ID number)."""
+    try:
+        return parse(value, today).number
+    except IdProblem:
+        return ""

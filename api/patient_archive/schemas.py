@@ -1,0 +1,84 @@
+"""Wire structs of the cloud-film rules (SPEC 8.7) and the patient's matches (SPEC 10.3)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from api.bounds import Id, Int, Text
+from api.schemas import Base
+
+
+class DefaultRule(Base):
+    """The hospital's row: examinations without a check item, and the hospital switches."""
+
+    enabled: bool
+    visible_when: str  # at_once | after_review | after_hours
+    visible_hours: int
+    match_by_phone: bool
+    allow_download: bool
+    version: int
+    matched: int  # live matches under this rule
+    notified: int  # distinct patients told
+
+
+class CheckItemRule(Base):
+    id: int
+    code: str
+    name: str
+    device_type_code: str
+    enabled: bool
+    visible_when: str
+    visible_hours: int
+    active: bool
+    version: int
+    matched: int
+    notified: int
+
+
+class RulesRead(Base):
+    module_on: bool  # the hospital's cloud-film module: nothing is visible while it is off
+    default: DefaultRule
+    check_items: list[CheckItemRule]
+
+
+class DefaultRuleUpdate(Base):
+    version: Int
+    enabled: bool
+    visible_when: Text
+    visible_hours: Int
+    match_by_phone: bool
+    allow_download: bool
+
+
+class CheckItemRuleUpdate(Base):
+    version: Int
+    enabled: bool
+    visible_when: Text
+    visible_hours: Int = 0
+
+
+class HospitalFigures(Base):
+    hospital_id: int
+    name: str
+    module_on: bool
+    check_items_on: int
+    matched: int
+    notified: int
+
+
+class ManualMatch(Base):
+    """The patient's proof (SPEC 10.3): the examination number, or the date and hospital."""
+
+    accession_number: Text = ""
+    exam_date: date | None = None
+    hospital_id: Id | None = None
+
+
+class MatchRead(Base):
+    id: int
+    examination_id: int
+    hospital_id: int
+    how: str
+    matched_at: datetime
+    visible_at: datetime | None
+    notified_at: datetime | None
