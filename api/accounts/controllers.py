@@ -10,11 +10,15 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from api.accounts import passwords, qr, service
 from api.accounts.schemas import (
     Done,
+    FirstLoginOut,
+    FirstPasswordIn,
     ForgotIn,
     LoginIn,
     LoginOut,
     MeOut,
     PasswordChangeIn,
+    PhoneBindIn,
+    PhoneIn,
     QrOut,
     ResetIn,
 )
@@ -99,6 +103,26 @@ class AuthController(Controller):
     @post("/qr/{token:str}/confirm", guards=[require_login], status_code=HTTP_200_OK)
     async def confirm_qr(self, request: Request, token: str) -> Done:
         await qr.confirm_qr(ctx_of(request), token)
+        return Done(message="The other screen is now logged in.")
+
+    @get("/first-login", guards=[require_login])
+    async def first_login(self, request: Request) -> FirstLoginOut:
+        steps = await qr.first_login_steps(actor_of(request).user_id)
+        return FirstLoginOut(steps.phone, steps.password)
+
+    @post("/first-login/phone", guards=[require_login], status_code=HTTP_202_ACCEPTED)
+    async def phone_code(self, request: Request, data: PhoneIn) -> Done:
+        await qr.request_phone_code(ctx_of(request), data.phone)
+        return Done(message="A 6-digit code is on its way.")
+
+    @post("/first-login/phone/verify", guards=[require_login], status_code=HTTP_200_OK)
+    async def bind_phone(self, request: Request, data: PhoneBindIn) -> Done:
+        await qr.bind_phone(ctx_of(request), data.phone, data.code)
+        return Done(message="Your phone number is bound.")
+
+    @post("/qr/{token:str}/first-password", guards=[require_login], status_code=HTTP_200_OK)
+    async def confirm_first_qr(self, request: Request, token: str, data: FirstPasswordIn) -> Done:
+        await qr.confirm_first_qr(ctx_of(request), token, data.new_password)
         return Done(message="The other screen is now logged in.")
 
     @post("/qr/{token:str}/complete")
