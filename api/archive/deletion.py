@@ -15,7 +15,7 @@ from api.archive.schemas import Done, MaintenanceIn
 from api.archive.service import hospital_admin, visible_study
 from api.archive.steps import label
 from kernel.errors import BadRequest, Conflict
-from kernel.i18n import N_
+from kernel.i18n import N_, gettext
 from store.examinations import mark_deleted
 from store.tables import Study
 from store.uow import Ctx, now, unit_of_work
@@ -65,7 +65,9 @@ async def delete_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
         await mark_deleted(uow, study_id, at)
         await uow.audit("study.delete", "study", study_id, detail=f"{label(study)}: {reason}")
         await uow.event(f"hospital:{study['hospital']}", "study.deleted", {"study_id": study_id})
-    return Done(message="The study is deleted; it can be restored.", version=rows[0]["version"])
+    return Done(
+        message=gettext("The study is deleted; it can be restored."), version=rows[0]["version"]
+    )
 
 
 async def restore_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
@@ -96,4 +98,4 @@ async def restore_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
         await mark_deleted(uow, study_id, None)
         await uow.audit("study.restore", "study", study_id, detail=detail)
         await uow.event(f"hospital:{study['hospital']}", "study.restored", {"study_id": study_id})
-    return Done(message="The study is restored.", version=rows[0]["version"])
+    return Done(message=gettext("The study is restored."), version=rows[0]["version"])
