@@ -97,19 +97,23 @@ def masked(number: str) -> str:
     return number[:3] + "*" * max(0, len(number) - 7) + number[-4:]
 
 
-async def _unbound(ctx: Ctx, actor: Actor, number: str) -> dict:
-    """The account row, refused when it has a phone already or the number is another's."""
+async def _unbound(actor: Actor) -> dict:
+    """The account row, refused when it has a phone number already."""
     user = await User.select().where(User.id == actor.user_id).first()
     if user is None:
         raise NotFound("This account no longer exists.")
     if user["phone"]:
         raise Conflict("Your account already has a phone number.")
+    return user
+
+
+async def _free(ctx: Ctx, actor: Actor, number: str) -> None:
+    """Refuse a number bound to another account (audited, the number masked)."""
     if await User.exists().where(User.phone == number, User.id != actor.user_id):
         await audit_refusal(
             ctx, "account.phone_bind", f"{masked(number)} is bound to another account"
         )
         raise Conflict(TAKEN, phone=number, audited=True)
-    return user
 
 
 async def request_phone_code(ctx: Ctx, phone: str) -> None:
@@ -117,7 +121,8 @@ async def request_phone_code(ctx: Ctx, phone: str) -> None:
     actor = require_actor(ctx)
     number = mobile_number(phone)
     await throttle.forgot_request(ctx.ip, actor.username)
-    await _unbound(ctx, actor, number)
+    await _unbound(actor)
+    await _free(ctx, actor, number)
     code, code_hash = await passwords.new_code(number)
     async with unit_of_work(ctx) as uow:
         await passwords.send_code(uow, actor.user_id, code, code_hash, phone=number)
@@ -126,11 +131,14 @@ async def request_phone_code(ctx: Ctx, phone: str) -> None:
 
 async def bind_phone(ctx: Ctx, phone: str, code: str) -> None:
     """Bind ``phone`` to the logged-in account with the code sent for it: tries counted and
-    limited as a reset code's, the code used once."""
+    limited as a reset code's, the code used once. The code is checked before anything is
+    said about the number, so this cannot probe which numbers are bound (sending a code, which
+    says so, is throttled)."""
     actor = require_actor(ctx)
     number = mobile_number(phone)
-    user = await _unbound(ctx, actor, number)
+    user = await _unbound(actor)
     _, reset_id = await passwords.check_code(ctx, user, code, "account.phone_bind", number)
+    await _free(ctx, actor, number)  # taken since the code was sent
     async with unique_or_conflict(TAKEN, phone=number), unit_of_work(ctx) as uow:
         await passwords.claim_code(reset_id)
         bound = (

@@ -143,6 +143,9 @@ async def test_first_qr_login_binds_the_phone_then_sets_the_password(
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
 
     bind = "/api/auth/first-login/phone/verify"
+    # Binding another account's number without its code says only that the code is wrong.
+    res = await phone.post(bind, json={"phone": other_number, "code": code})
+    assert (res.status_code, res.json()["detail"]) == (400, WRONG_CODE)
     res = await phone.post(bind, json={"phone": number, "code": wrong})
     assert (res.status_code, res.json()["detail"]) == (400, WRONG_CODE)
     # The right code for another number proves nothing about that number.
@@ -160,7 +163,7 @@ async def test_first_qr_login_binds_the_phone_then_sets_the_password(
     assert res.status_code == 200, res.text
     assert (await User.select(User.phone).where(User.id == user_id).first())["phone"] == number
     used = await ResetCode.select(ResetCode.used, ResetCode.tries).where(ResetCode.id == reset_id)
-    assert used == [{"used": True, "tries": 4}]
+    assert used == [{"used": True, "tries": 5}]
     res = await phone.post(bind, json={"phone": number, "code": code})
     assert res.status_code == 409 and "already has a phone" in res.json()["detail"]
     assert (await phone.get("/api/auth/first-login")).json() == {"phone": False, "password": True}
@@ -188,6 +191,7 @@ async def test_first_qr_login_binds_the_phone_then_sets_the_password(
     assert await actions(user_id) == [
         ("user.create", "success"),
         ("account.phone_code", "success"),
+        ("account.phone_bind", "failure"),
         ("account.phone_bind", "failure"),
         ("account.phone_bind", "failure"),
         ("password.reset", "failure"),
