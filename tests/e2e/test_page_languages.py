@@ -102,7 +102,7 @@ TEXTS = """() => {
   for (let n = walk.nextNode(); n; n = walk.nextNode()) {
     const p = n.parentElement;
     // not shown (noscript with scripts on), codes, and the audit log's recorded details
-    const skip = "script,style,template,noscript,[hidden],code,kbd,pre,[data-code],.detail";
+    const skip = "script,style,template,noscript,[hidden],code,kbd,pre,.detail";
     if (!p || p.closest(skip)) continue;
     const t = n.textContent.trim();
     if (t) out.push(t);
@@ -265,3 +265,15 @@ async def test_every_page_in_both_languages(browser, app_url, new_api, uniq, who
             assert "审核中" in diagram and "开始会诊" in diagram, diagram
     finally:
         await ctx.close()
+
+
+def test_the_check_tells_leftovers_from_data() -> None:
+    """What the walk counts as a leftover: the other language's words, not data or codes."""
+    ids = {"Waiting:"}
+    assert leftover("会诊 reminder 已发送", "zh", set(), ids)
+    assert leftover("Waiting:", "zh", set(), ids)
+    assert leftover("完成时间", "en", set(), ids)
+    assert not leftover("AIMIS 医学影像协同平台", "zh", set(), ids)
+    assert not leftover("Radiology 放射科 · 580ddc4bfd0c", "zh", {"Radiology"}, ids)
+    assert not leftover("Radiology 放射科", "en", {"放射科"}, ids)
+    assert not leftover("中文 / EN", "en", set(), ids)
