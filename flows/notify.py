@@ -147,16 +147,20 @@ async def _notification(outbox_id: int, target: Target, business_type: str) -> t
     return int(created[0]["id"]), "pending"
 
 
-def reset_code_message(code: str, minutes: int, target: Target) -> OutgoingMessage:
+def reset_code_message(code: str, minutes: int, target: Target, phone: str = "") -> OutgoingMessage:
+    """A password-reset code, or (``phone``) the code that binds that phone number to the
+    account at its first QR login."""
+    zh_for = f"（绑定手机号 {phone}）" if phone else ""
+    en_for = f" to bind the phone number {phone}" if phone else ""
     return OutgoingMessage(
         channel=target.channel,
         address=target.address,
         channel_id=target.channel_id,
         title="AIMIS 验证码 verification code",
         body=(
-            f"您的 AIMIS 验证码是 {code}，{minutes} 分钟内有效。如非本人操作，请忽略。\n"
-            f"Your AIMIS verification code is {code}. It is valid for {minutes} minutes. "
-            "If you did not ask for it, ignore this message."
+            f"您的 AIMIS 验证码{zh_for}是 {code}，{minutes} 分钟内有效。如非本人操作，请忽略。\n"
+            f"Your AIMIS verification code{en_for} is {code}. It is valid for {minutes} "
+            "minutes. If you did not ask for it, ignore this message."
         ),
         sensitive=True,
     )
@@ -174,7 +178,9 @@ async def plan_reset_code(outbox_id: int) -> list[Planned]:
     if status == "sent":
         return []
     minutes = get_settings().login.reset_code_minutes
-    message = reset_code_message(str(payload["code"]), minutes, target)
+    message = reset_code_message(
+        str(payload["code"]), minutes, target, str(payload.get("phone", ""))
+    )
     return [Planned(notification_id, recipient.user_id, message)]
 
 

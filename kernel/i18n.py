@@ -186,6 +186,14 @@ def gettext(message: str, *, lang: str | None = None, **params: Any) -> str:
     return _fill(translations(lang or current()), message, params)
 
 
+def say(message: str, *, lang: str | None = None) -> str:
+    """A message id, or a ``Msg`` with its placeholders (a state machine's refusal), in the
+    reader's language (or ``lang``)."""
+    if isinstance(message, Msg):
+        return message.translated(translations(lang or current()))
+    return gettext(message, lang=lang)
+
+
 def ngettext(singular: str, plural: str, n: int, *, lang: str | None = None, **params: Any) -> str:
     """The singular or plural form for ``n`` (``n`` is also a placeholder)."""
     text = translations(lang or current()).ngettext(singular, plural, n)

@@ -100,7 +100,7 @@ def all_mandatory_agreed(f: ConsultationFacts) -> str | None:
 
 
 def report_written(f: ConsultationFacts) -> str | None:
-    return None if f.report_length > 0 else "The consultation report is empty."
+    return None if f.report_length > 0 else N_("The consultation report is empty.")
 
 
 S = ConsultationState

@@ -195,16 +195,29 @@ class Process(Generic[S]):
         """Triggers that would succeed now: what the UI offers as buttons."""
         return [t for t in self.triggers if self.decide(state, t, facts).allowed]
 
-    def mermaid(self) -> str:
+    def mermaid(
+        self,
+        state_word: Callable[[str], str] | None = None,
+        step_word: Callable[[str], str] | None = None,
+    ) -> str:
+        """The machine as a Mermaid state diagram: its identifiers (the documentation's), or
+        with ``state_word`` and ``step_word`` the reader's words for states and steps (a
+        page's diagram: then without the guards' function names)."""
         # Mermaid draws one arrow per pair of states and keeps one label: steps between the
         # same two states share the arrow, their labels one under the other.
         edges: dict[tuple[str, str], list[str]] = {}
         for step in self.steps:
-            guards = ", ".join(g.__name__ for g in step.guards)
-            label = step.trigger + (f" [{guards}]" if guards else "")
+            if step_word is None:
+                guards = ", ".join(g.__name__ for g in step.guards)
+                label = step.trigger + (f" [{guards}]" if guards else "")
+            else:
+                label = step_word(step.trigger)
             for source in step.sources:
                 edges.setdefault((source.value, step.dest.value), []).append(label)
-        lines = ["stateDiagram-v2", f"    [*] --> {self.initial.value}"]
+        lines = ["stateDiagram-v2"]
+        if state_word is not None:
+            lines += [f'    state "{state_word(s.value)}" as {s.value}' for s in self.states]
+        lines += [f"    [*] --> {self.initial.value}"]
         lines += [f"    {a} --> {b}: {'<br/>'.join(labels)}" for (a, b), labels in edges.items()]
         lines += [f"    {s.value} --> [*]" for s in self.states if s in self.terminal]
         return "\n".join(lines)

@@ -18,6 +18,7 @@ from api.consultations.controllers import LIST, LOG, VIEW
 from api.consultations.schemas import ConsultationRead, ContactDoctor
 from kernel.domain import Module
 from kernel.errors import Forbidden
+from kernel.i18n import pgettext
 from kernel.settings import get_settings
 from states.consultation import CONSULTATION
 from store.uow import Actor
@@ -38,10 +39,14 @@ async def _doctor(request: Request) -> Actor:
 
 
 def diagram(state: str) -> str:
-    """The machine's own Mermaid diagram, with the current state highlighted."""
+    """The machine's own Mermaid diagram in the reader's words, the current state
+    highlighted."""
     return "\n".join(
         [
-            CONSULTATION.mermaid(),
+            CONSULTATION.mermaid(
+                state_word=lambda s: pgettext("consultation state", s),
+                step_word=lambda t: pgettext("consultation step", t.replace("_", " ")),
+            ),
             "    classDef current fill:#0b6bcb,color:#fff,stroke:#07467f,stroke-width:3px",
             f"    class {state} current",
         ]

@@ -22,6 +22,7 @@ from kernel.errors import AppError
 from notifiers.base import HOSPITAL_CHANNELS, Channel
 from notifiers.configs import BINDINGS, FIELDS, KIND_LABELS
 from notifiers.texts import BUSINESS_TYPES
+from ui import i18n
 from ui.pages import (
     ALLIANCE_ADMIN,
     HOSPITAL_ADMIN,
@@ -92,7 +93,7 @@ class NotificationPages(PageController):
         except AppError as exc:
             if exc.status_code != 400:
                 raise
-            context["problem"] = exc.message
+            context["problem"] = exc.text(i18n.language(request))
         zone = ZoneInfo(await time_zone_of(actor))
         result = context["result"]
         context.update(

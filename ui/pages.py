@@ -13,11 +13,12 @@ from litestar import Controller, Request, Response, get
 from litestar.datastructures import Cookie
 from litestar.response import File, Redirect, Template
 
-from api.accounts import service
+from api.accounts import qr, service
 from api.accounts.schemas import MeOut
 from api.bounds import INT32_MAX
 from kernel.errors import Forbidden
 from kernel.paths import UI_DIR
+from kernel.settings import get_settings
 from store.uow import Actor
 from store.zones import hospital_zone
 from ui import i18n
@@ -250,8 +251,16 @@ class AccountPages(PageController):
 
     @get("/qr/{token:str}")
     async def qr_confirm(self, request: Request, token: str) -> Template:
-        user_of(request)
-        return await page(request, "qr_confirm.html", token=token)
+        """The phone's side of a QR login; an account's first one binds the phone number and
+        sets the initial password before it confirms (SPEC 1.4)."""
+        actor = user_of(request)
+        return await page(
+            request,
+            "qr_confirm.html",
+            token=token,
+            steps=await qr.first_login_steps(actor.user_id),
+            code_minutes=get_settings().login.reset_code_minutes,
+        )
 
     @get("/lang/{lang:str}")
     async def set_language(self, request: Request, lang: str) -> Response:

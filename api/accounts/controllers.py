@@ -10,15 +10,20 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from api.accounts import passwords, qr, service
 from api.accounts.schemas import (
     Done,
+    FirstLoginOut,
+    FirstPasswordIn,
     ForgotIn,
     LoginIn,
     LoginOut,
     MeOut,
     PasswordChangeIn,
+    PhoneBindIn,
+    PhoneIn,
     QrOut,
     ResetIn,
 )
 from api.auth import SESSION_COOKIE, actor_of, ctx_of, require_login
+from kernel.i18n import gettext
 from kernel.settings import get_settings
 
 
@@ -73,13 +78,15 @@ class AuthController(Controller):
     @post("/password", guards=[require_login], status_code=HTTP_200_OK)
     async def change_password(self, request: Request, data: PasswordChangeIn) -> Done:
         await passwords.change_password(ctx_of(request), data.old_password, data.new_password)
-        return Done(message="Password changed.")
+        return Done(message=gettext("Password changed."))
 
     @post("/forgot", status_code=HTTP_202_ACCEPTED)
     async def forgot(self, request: Request, data: ForgotIn) -> Done:
         await passwords.request_reset(ctx_of(request), data.identifier)
         return Done(
-            message="If the account exists, a 6-digit code is on its way to its bound channel."
+            message=gettext(
+                "If the account exists, a 6-digit code is on its way to its bound channel."
+            )
         )
 
     @post("/reset", status_code=HTTP_200_OK)
@@ -87,7 +94,7 @@ class AuthController(Controller):
         await passwords.reset_password(
             ctx_of(request), data.identifier, data.code, data.new_password
         )
-        return Done(message="Password changed. Log in with the new password.")
+        return Done(message=gettext("Password changed. Log in with the new password."))
 
     @post("/qr", status_code=HTTP_200_OK)
     async def new_qr(self, request: Request) -> QrOut:
@@ -99,7 +106,27 @@ class AuthController(Controller):
     @post("/qr/{token:str}/confirm", guards=[require_login], status_code=HTTP_200_OK)
     async def confirm_qr(self, request: Request, token: str) -> Done:
         await qr.confirm_qr(ctx_of(request), token)
-        return Done(message="The other screen is now logged in.")
+        return Done(message=gettext("The other screen is now logged in."))
+
+    @get("/first-login", guards=[require_login])
+    async def first_login(self, request: Request) -> FirstLoginOut:
+        steps = await qr.first_login_steps(actor_of(request).user_id)
+        return FirstLoginOut(steps.phone, steps.password)
+
+    @post("/first-login/phone", guards=[require_login], status_code=HTTP_202_ACCEPTED)
+    async def phone_code(self, request: Request, data: PhoneIn) -> Done:
+        await qr.request_phone_code(ctx_of(request), data.phone)
+        return Done(message=gettext("A 6-digit code is on its way."))
+
+    @post("/first-login/phone/verify", guards=[require_login], status_code=HTTP_200_OK)
+    async def bind_phone(self, request: Request, data: PhoneBindIn) -> Done:
+        await qr.bind_phone(ctx_of(request), data.phone, data.code)
+        return Done(message=gettext("Your phone number is bound."))
+
+    @post("/qr/{token:str}/first-password", guards=[require_login], status_code=HTTP_200_OK)
+    async def confirm_first_qr(self, request: Request, token: str, data: FirstPasswordIn) -> Done:
+        await qr.confirm_first_qr(ctx_of(request), token, data.new_password)
+        return Done(message=gettext("The other screen is now logged in."))
 
     @post("/qr/{token:str}/complete")
     async def complete_qr(self, request: Request, token: str) -> Response[LoginOut]:

@@ -19,7 +19,7 @@ from kernel import security
 from kernel.errors import BadRequest
 from kernel.settings import get_settings
 from store.tables import PasswordHistory, ResetCode, Session, User
-from store.uow import Ctx, audit_refusal, now, unit_of_work
+from store.uow import Ctx, UnitOfWork, audit_refusal, now, unit_of_work
 
 
 async def verify(password_hash: str, password: str) -> bool:
@@ -122,34 +122,53 @@ async def request_reset(ctx: Ctx, identifier: str) -> None:
     and per account name; an unknown account gets the same answer in about the same time."""
     await throttle.forgot_request(ctx.ip, identifier)
     user = await find_user(identifier)
-    settings = get_settings()
-    code = security.new_code()
-    code_hash = await _hash(code)  # for an unknown account too: the same time
+    code, code_hash = await new_code()  # for an unknown account too: the same time
     if user is None:
         await audit_refusal(ctx, "password.reset_request", "unknown account", "failure")
         return
-    at = now()
     async with unit_of_work(ctx) as uow:
-        await ResetCode.update({ResetCode.used: True}).where(
-            ResetCode.user == user["id"],
-            ResetCode.used == False,  # noqa: E712
-        )
-        row = await ResetCode.insert(
-            ResetCode(
-                user=user["id"],
-                code_hash=code_hash,
-                created_at=at,
-                expires_at=at + timedelta(minutes=settings.login.reset_code_minutes),
-            )
-        ).returning(ResetCode.id)
-        reset_id = int(row[0]["id"])
-        # The code itself travels in the outbox payload only until it is delivered.
-        await uow.outbox(
-            "notify.reset_code",
-            {"user_id": user["id"], "reset_id": reset_id, "code": code},
-            key=f"reset-code-{reset_id}",
-        )
+        await send_code(uow, user["id"], code, code_hash)
         await uow.audit("password.reset_request", "user", user["id"], **audited_as(user))
+
+
+def code_secret(code: str, bound_to: str = "") -> str:
+    """What a code's hash is made of: the code, and for a code that confirms a phone number
+    the number too, so the code proves exactly the number it was sent for (and is no reset
+    code)."""
+    return f"{code}|{bound_to}" if bound_to else code
+
+
+async def new_code(bound_to: str = "") -> tuple[str, str]:
+    """A fresh 6-digit code and the hash ``check_code`` compares it with."""
+    code = security.new_code()
+    return code, await _hash(code_secret(code, bound_to))
+
+
+async def send_code(uow: UnitOfWork, user_id: int, code: str, code_hash: str, **about: str) -> int:
+    """A new code for the user (earlier unused ones end), on its way through the user's bound
+    channel (``notify.reset_code``) inside the caller's unit of work; ``about`` (the phone
+    number being bound) goes into the message. Returns the code's row id."""
+    at = now()
+    await ResetCode.update({ResetCode.used: True}).where(
+        ResetCode.user == user_id,
+        ResetCode.used == False,  # noqa: E712
+    )
+    row = await ResetCode.insert(
+        ResetCode(
+            user=user_id,
+            code_hash=code_hash,
+            created_at=at,
+            expires_at=at + timedelta(minutes=get_settings().login.reset_code_minutes),
+        )
+    ).returning(ResetCode.id)
+    reset_id = int(row[0]["id"])
+    # The code itself travels in the outbox payload only until it is delivered.
+    await uow.outbox(
+        "notify.reset_code",
+        {"user_id": user_id, "reset_id": reset_id, "code": code, **about},
+        key=f"reset-code-{reset_id}",
+    )
+    return reset_id
 
 
 async def _use_a_try(reset_id: int) -> bool:
@@ -166,17 +185,24 @@ async def _use_a_try(reset_id: int) -> bool:
     return bool(rows)
 
 
-async def reset_password(ctx: Ctx, identifier: str, code: str, new_password: str) -> None:
-    """A new password with the code sent by ``request_reset``. Every refusal reads the same
-    (no word on tries left, which only a real account's code has): a stranger learns nothing
-    about the account."""
-    wrong = BadRequest(
+def wrong_code() -> BadRequest:
+    """Every refusal of a code reads the same (no word on tries left, which only a real
+    account's code has): a stranger learns nothing about the account."""
+    return BadRequest(
         "The verification code is wrong or has expired. A code allows "
         "{reset_code_tries} tries; then request a new one.",
         reset_code_tries=get_settings().login.reset_code_tries,
     )
+
+
+async def check_code(
+    ctx: Ctx, user: dict | None, code: str, action: str, bound_to: str = ""
+) -> tuple[dict, int]:
+    """The user's latest code, checked: one try counted before the comparison (a code allows
+    ``AIMIS_RESET_CODE_TRIES``), wrong guesses per client address throttled, a wrong code
+    audited as ``action``. Returns the account and the code's row id for ``claim_code``;
+    raises ``wrong_code()`` for every refusal, ``user`` None (no such account) included."""
     attempt = await throttle.reset_attempt(ctx.ip)
-    user = await find_user(identifier)
     reset = None
     if user is not None:
         reset = (
@@ -192,21 +218,32 @@ async def reset_password(ctx: Ctx, identifier: str, code: str, new_password: str
         or not await _use_a_try(reset["id"])
     ):
         await verify(dummy_hash(), code)  # the same time as a real comparison
-        raise wrong
-    if not await verify(reset["code_hash"], code):
-        await audit_alone(ctx, user, "password.reset", "wrong code", "failure")
-        raise wrong
+        raise wrong_code()
+    if not await verify(reset["code_hash"], code_secret(code, bound_to)):
+        await audit_alone(ctx, user, action, "wrong code", "failure")
+        raise wrong_code()
     await attempt.not_a_failure()
+    return user, int(reset["id"])
+
+
+async def claim_code(reset_id: int) -> None:
+    """Use a checked code up, inside the caller's unit of work: of two concurrent requests
+    with the right code, one claims it; the other gets ``wrong_code()``."""
+    claimed = (
+        await ResetCode.update({ResetCode.used: True})
+        .where(ResetCode.id == reset_id, ResetCode.used == False)  # noqa: E712
+        .returning(ResetCode.id)
+    )
+    if not claimed:
+        raise wrong_code()
+
+
+async def reset_password(ctx: Ctx, identifier: str, code: str, new_password: str) -> None:
+    """A new password with the code sent by ``request_reset``."""
+    user, reset_id = await check_code(ctx, await find_user(identifier), code, "password.reset")
     checked = await check_new_password(user["id"], user["username"], new_password)
     async with unit_of_work(ctx) as uow:
-        # Single use: of two concurrent resets with the right code, one claims it.
-        claimed = (
-            await ResetCode.update({ResetCode.used: True})
-            .where(ResetCode.id == reset["id"], ResetCode.used == False)  # noqa: E712
-            .returning(ResetCode.id)
-        )
-        if not claimed:
-            raise wrong
+        await claim_code(reset_id)
         await set_password(ctx, user["id"], checked)
         await Session.update({Session.revoked: True}).where(Session.user == user["id"])
         await uow.audit("password.reset", "user", user["id"], **audited_as(user))

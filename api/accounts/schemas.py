@@ -59,6 +59,26 @@ class QrOut(Base):
     url: str
 
 
+class PhoneIn(Base):
+    phone: Text
+
+
+class PhoneBindIn(Base):
+    phone: Text
+    code: Text
+
+
+class FirstPasswordIn(Base):
+    new_password: Text
+
+
+class FirstLoginOut(Base):
+    """What the first QR login of the logged-in account still has to do on the phone."""
+
+    phone: bool
+    password: bool
+
+
 class Done(Base):
     ok: bool = True
     message: str = ""

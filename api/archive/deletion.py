@@ -16,7 +16,7 @@ from api.archive.service import hospital_admin, visible_study
 from api.archive.steps import label
 from api.patient_archive.matching import rematch_study, unmatch_study
 from kernel.errors import BadRequest, Conflict
-from kernel.i18n import N_
+from kernel.i18n import N_, gettext
 from store.examinations import mark_deleted
 from store.tables import Study
 from store.uow import Ctx, now, unit_of_work
@@ -67,7 +67,9 @@ async def delete_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
         await unmatch_study(uow, study_id, f"the examination was deleted: {reason}")
         await uow.audit("study.delete", "study", study_id, detail=f"{label(study)}: {reason}")
         await uow.event(f"hospital:{study['hospital']}", "study.deleted", {"study_id": study_id})
-    return Done(message="The study is deleted; it can be restored.", version=rows[0]["version"])
+    return Done(
+        message=gettext("The study is deleted; it can be restored."), version=rows[0]["version"]
+    )
 
 
 async def restore_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
@@ -99,4 +101,4 @@ async def restore_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
         await rematch_study(uow, study_id)  # its automatic matches come back
         await uow.audit("study.restore", "study", study_id, detail=detail)
         await uow.event(f"hospital:{study['hospital']}", "study.restored", {"study_id": study_id})
-    return Done(message="The study is restored.", version=rows[0]["version"])
+    return Done(message=gettext("The study is restored."), version=rows[0]["version"])

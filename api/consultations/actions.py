@@ -17,7 +17,7 @@ from api.consultations.schemas import DecisionIn, Done, ExpertIn, StepIn
 from api.consultations.service import actor_of, expert_in_department
 from api.consultations.steps import department_label, facts, invite_step, invites_of, step
 from kernel.errors import BadRequest, Forbidden
-from kernel.i18n import N_, Msg
+from kernel.i18n import N_, Msg, gettext
 from store.tables import (
     Department,
 )
@@ -106,7 +106,7 @@ async def adjust_expert(ctx: Ctx, consultation_id: int, data: ExpertIn) -> Done:
             "previous_expert_id": invite["expert"],
         },
     )
-    return Done(message="The expert is changed.", version=done.version)
+    return Done(message=gettext("The expert is changed."), version=done.version)
 
 
 async def applicant_step(ctx: Ctx, consultation_id: int, trigger: str, data: StepIn) -> Done:

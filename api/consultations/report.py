@@ -28,7 +28,7 @@ from api.consultations.steps import (
     step,
 )
 from kernel.errors import BadRequest, Conflict, Forbidden
-from kernel.i18n import N_, Msg
+from kernel.i18n import N_, Msg, gettext
 from states.consultation import ConsultationState
 from store import locks
 from store.tables import Consultation, ConsultationReportVersion, User
@@ -145,7 +145,7 @@ async def release_lock(ctx: Ctx, consultation_id: int) -> Done:
             await _timer(consultation_id, None)
             await publish(uow, consultation_id, "report_unlocked", {"user_id": actor.user_id})
             await uow.audit("consultation.report_unlock", CASE, consultation_id)
-    return Done(message="The report is free for others to edit.")
+    return Done(message=gettext("The report is free for others to edit."))
 
 
 async def expire_lock(uow: UnitOfWork, consultation_id: int) -> bool:
@@ -245,7 +245,7 @@ async def save(ctx: Ctx, consultation_id: int, data: ReportIn) -> Done:
             )
     if not saved:
         raise await _save_refusal(consultation_id, actor, data.report_version)
-    return Done(message="Report saved.", report_version=new_version)
+    return Done(message=gettext("Report saved."), report_version=new_version)
 
 
 async def _save_refusal(consultation_id: int, actor: Actor, seen: int) -> Conflict:
@@ -296,4 +296,4 @@ async def submit(ctx: Ctx, consultation_id: int, data: StepIn) -> Done:
         data.version,
         summary={"report_version": row["report_version"]},
     )
-    return Done(message="The report is submitted.", version=done.version)
+    return Done(message=gettext("The report is submitted."), version=done.version)

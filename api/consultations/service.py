@@ -39,7 +39,7 @@ from api.consultations.steps import (
 from api.schemas import HistoryEntry
 from kernel.domain import Kind, Module
 from kernel.errors import BadRequest, Forbidden, Unauthorized
-from kernel.i18n import Msg
+from kernel.i18n import Msg, say
 from states.consultation import CONSULTATION, ConsultationState
 from store import locks
 from store.engine import timeline as case_timeline
@@ -349,7 +349,7 @@ def _actions(
         if decision.allowed:
             actions.append(trigger)
         elif any(s.trigger == trigger and state in s.sources for s in CONSULTATION.steps):
-            blocked[trigger] = str(decision.reason)
+            blocked[trigger] = say(decision.reason)  # shown as it is: in the reader's words
     return actions, blocked
 
 

@@ -38,7 +38,7 @@ from api.management.service import (
 from kernel.clock import local_day
 from kernel.domain import Kind
 from kernel.errors import BadRequest, Conflict
-from kernel.i18n import N_
+from kernel.i18n import N_, gettext
 from store.scoping import get_visible, hospital_ids_clause, visible
 from store.tables import Hospital, Session, User
 from store.uow import Actor, Ctx, unit_of_work
@@ -351,8 +351,10 @@ async def reset_password(ctx: Ctx, user_id: int) -> PasswordReset:
         )
     return PasswordReset(
         temporary_password=password,
-        message=(
-            f"Temporary password for {row['username']}: {password} — it is shown only now; "
-            "it must be changed at the next login."
+        message=gettext(
+            "Temporary password for {username}: {password} — it is shown only now; "
+            "it must be changed at the next login.",
+            username=row["username"],
+            password=password,
         ),
     )

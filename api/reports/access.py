@@ -18,6 +18,7 @@ import msgspec
 from api.diagnosis.steps import reporting_hospital
 from kernel.domain import Permission
 from kernel.errors import Conflict, Forbidden, NotFound
+from kernel.i18n import current
 from store.examinations import get_examination
 from store.tables import ExamReport, Hospital, User
 from store.uow import Actor, Ctx, now, unit_of_work
@@ -66,7 +67,7 @@ async def access(actor: Actor, exam_id: int) -> Access:
     try:
         return Access(actor, exam, await reporting_hospital(exam), "")
     except Conflict as waiting:
-        return Access(actor, exam, None, waiting.message, waiting)
+        return Access(actor, exam, None, waiting.text(current()), waiting)  # the reader's words
 
 
 async def for_writing(actor: Actor, exam_id: int, permission: Permission) -> Access:

@@ -28,7 +28,7 @@ from api.reports.access import (
 from api.reports.schemas import Done, LockRead, PersonRead
 from kernel.domain import Permission
 from kernel.errors import Conflict, Forbidden
-from kernel.i18n import N_, Msg
+from kernel.i18n import N_, Msg, gettext
 from store import locks
 from store.engine import note
 from store.tables import ExamReport
@@ -140,7 +140,7 @@ async def release(ctx: Ctx, exam_id: int) -> Done:
     found = await access(ctx.actor, exam_id)
     report = await ExamReport.select().where(ExamReport.examination == exam_id).first()
     if report is None:
-        return Done(message="The report is free for others to edit.")
+        return Done(message=gettext("The report is free for others to edit."))
     refused = await locks.held_by_other(
         report["lock_user"],
         report["lock_until"],
@@ -155,7 +155,7 @@ async def release(ctx: Ctx, exam_id: int) -> Done:
     async with unit_of_work(ctx) as uow:
         if await clear(uow, found, report, holder=found.actor.user_id):
             await uow.audit(f"{CASE}.unlock", CASE, report["id"])
-    return Done(message="The report is free for others to edit.")
+    return Done(message=gettext("The report is free for others to edit."))
 
 
 async def admin_release(ctx: Ctx, exam_id: int) -> Done:

@@ -15,6 +15,7 @@ from api.reports.schemas import Done, ReturnIn, StepIn
 from api.reports.steps import ReportStep
 from kernel.domain import Permission
 from kernel.errors import BadRequest, Conflict, Forbidden
+from kernel.i18n import gettext
 from states.exam_report import EXAM_REPORT
 from store.engine import apply
 from store.tables import ExamReport
@@ -57,7 +58,7 @@ async def submit(ctx: Ctx, exam_id: int, data: StepIn) -> Done:
     if refused:
         raise refused
     version = await _step(ctx, found, report, "submit", data.version)
-    return Done(message="The initial diagnosis is submitted for review.", version=version)
+    return Done(message=gettext("The initial diagnosis is submitted for review."), version=version)
 
 
 async def _reviewable(ctx: Ctx, exam_id: int) -> tuple[Access, dict[str, Any]]:
@@ -75,7 +76,7 @@ async def _reviewable(ctx: Ctx, exam_id: int) -> tuple[Access, dict[str, Any]]:
 async def approve(ctx: Ctx, exam_id: int, data: StepIn) -> Done:
     found, report = await _reviewable(ctx, exam_id)
     version = await _step(ctx, found, report, "approve", data.version)
-    return Done(message="The report is approved.", version=version)
+    return Done(message=gettext("The report is approved."), version=version)
 
 
 async def return_(ctx: Ctx, exam_id: int, data: ReturnIn) -> Done:
@@ -87,4 +88,4 @@ async def return_(ctx: Ctx, exam_id: int, data: ReturnIn) -> Done:
     found, report = await _reviewable(ctx, exam_id)
     reason = data.reason.strip()
     version = await _step(ctx, found, report, "return", data.version, reason)
-    return Done(message="The report is returned to its author.", version=version)
+    return Done(message=gettext("The report is returned to its author."), version=version)

@@ -21,7 +21,7 @@ from api.reports.schemas import ReportSave, Saved
 from api.reports.steps import ReportStep, stale, write_draft
 from kernel.domain import Permission
 from kernel.errors import BadRequest, Conflict
-from kernel.i18n import N_, Msg
+from kernel.i18n import N_, Msg, gettext
 from states.exam_report import EXAM_REPORT
 from store.engine import apply
 from store.tables import ExamReport
@@ -119,7 +119,9 @@ async def save(ctx: Ctx, exam_id: int, data: ReportSave) -> Saved:
             await lock_event(uow, exam_id, report["id"], "saved", version=data.version + 1)
         version = data.version + 1
     return Saved(
-        message="Saved." if data.autosave else "Saved; the report is free for others to edit.",
+        message=gettext("Saved.")
+        if data.autosave
+        else gettext("Saved; the report is free for others to edit."),
         version=version,
         revision=revision,
         saved_at=at.isoformat(),

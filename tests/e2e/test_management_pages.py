@@ -279,7 +279,9 @@ async def test_audit_filter_and_csv(context, app_url, place, tmp_path) -> None:
         "() => [...document.querySelectorAll('#audit-table tbody tr')].length === 1"
     )
     text = await rows.first.inner_text()
-    assert "department.create" in text and "Pathology 病理科" in text and place.admin in text
+    assert "Create department" in text and "Pathology 病理科" in text and place.admin in text
+    code = rows.first.locator("[data-code]")
+    assert await code.get_attribute("data-code") == "department.create"  # its label's tooltip
     assert await page.evaluate("typeof window.htmx") == "object"
     async with page.expect_download() as info:
         await page.click("#audit-export")

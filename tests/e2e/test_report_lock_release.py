@@ -1,22 +1,23 @@
 """An administrator releases a report lock: the holder's open editor (real Chromium) says so
-live and keeps his text read-only, and the holder gets a notice linking the report."""
+live and keeps his text read-only, and the holder gets a notice linking the report, delivered
+by the real outbox dispatcher (a Prefect flow run)."""
 
 from __future__ import annotations
 
 import msgspec
 import pytest
 
-from flows.notify import plan_case_notice
 from store.tables import ExamReport, Notification, Outbox
 from tests.e2e.conftest import login
 from tests.fixtures.exams import make_exam
 from tests.fixtures.hospitals import PASSWORD
 from tests.fixtures.reports import make_hospital
+from tests.fixtures.waiting import outbox_settled
 
 pytestmark = pytest.mark.e2e
 
 
-async def test_admin_release_tells_the_holder(context, app_url, new_api, uniq) -> None:
+async def test_admin_release_tells_the_holder(context, app_url, new_api, uniq, dispatcher) -> None:
     h = await make_hospital(new_api, uniq)
     exam_id = await make_exam(h.id)
     author = h.names["author"].split(" ", 1)[1]
@@ -59,8 +60,9 @@ async def test_admin_release_tells_the_holder(context, app_url, new_api, uniq) -
     )
     assert payload["user_ids"] == [h.author_id]
     assert payload["link"] == f"/exams/{exam_id}/report"
-    # the dispatcher's planning step (its function, without a Prefect server): the notice rows
-    await plan_case_notice.fn(mine[0]["id"])
+    # the dispatcher runs the row as a flow run: one notice, to the holder alone, sent
+    row = await outbox_settled(mine[0]["idempotency_key"], log=dispatcher.output)
+    assert (row["status"], row["error"]) == ("done", "")
     notices = await Notification.select().where(Notification.outbox_id == mine[0]["id"])
     assert [n["user_id"] for n in notices] == [h.author_id]
-    assert notices[0]["business_type"] == "diagnosis"
+    assert (notices[0]["business_type"], notices[0]["status"]) == ("diagnosis", "sent")

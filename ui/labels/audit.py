@@ -1,4 +1,5 @@
-"""The audit log's target types (``AuditLog.target_type``) as the log shows and filters them.
+"""The audit log's target types (``AuditLog.target_type``) as the log shows and filters them,
+and its actions (``AuditLog.action``) in the reader's words (``action_label``).
 
 Keys are prefixed ("target:study") because some codes are also words elsewhere ("study" is
 the archive's per-study billing unit); the en catalogue names them in English, the zh one in
@@ -6,7 +7,19 @@ Chinese."""
 
 from __future__ import annotations
 
+import re
+
+from kernel.i18n import N_, Msg, gettext, say
+from states.consultation import CONSULTATION
+from states.diagnosis import DIAGNOSIS
+from states.exam_report import EXAM_REPORT
+from states.machine import WORDS
+from states.migration import MIGRATION
+from states.retrieval import RETRIEVAL
 from store.scoping import PATIENT_AUDIT_TARGETS
+
+# The processes whose steps ``store.engine`` audits as "<process>.<trigger>".
+PROCESSES = {p.name: p for p in (CONSULTATION, DIAGNOSIS, EXAM_REPORT, MIGRATION, RETRIEVAL)}
 
 # About running the alliance and its hospitals (an alliance admin reads these too).
 ADMINISTRATIVE_TARGETS: tuple[str, ...] = (
@@ -30,3 +43,148 @@ ADMINISTRATIVE_TARGETS: tuple[str, ...] = (
 )
 # Then the targets about a patient's data, as the scoping rule names them.
 AUDIT_TARGETS: tuple[str, ...] = ADMINISTRATIVE_TARGETS + tuple(sorted(PATIENT_AUDIT_TARGETS))
+
+
+# --- Actions (``AuditLog.action``) as the log shows them --------------------------------------
+# Each code written by name, with its English label (the message id; the zh catalogue gives the
+# Chinese). The state machines' steps ("consultation.start") are labelled from the machines'
+# own words (``action_label``); a refused request's code is its method and path.
+ACTIONS: dict[str, str] = {
+    "login": N_("Log in"),
+    "logout": N_("Log out"),
+    "login.qr": N_("Log in by QR code"),
+    "login.qr_confirm": N_("Confirm a QR login on the phone"),
+    "password.change": N_("Change password"),
+    "password.initial": N_("Set the initial password"),
+    "password.reset": N_("Reset password with a code"),
+    "password.reset_request": N_("Request a password-reset code"),
+    "account.freeze": N_("Freeze account"),
+    "account.unfreeze": N_("Unfreeze account"),
+    "account.phone_code": N_("Request a code to bind a phone number"),
+    "account.phone_bind": N_("Bind phone number"),
+    "alliance.create": N_("Create alliance"),
+    "hospital.create": N_("Create hospital"),
+    "hospital.update": N_("Edit hospital"),
+    "hospital.activate": N_("Activate hospital"),
+    "hospital.deactivate": N_("Deactivate hospital"),
+    "hospital.modules": N_("Set hospital modules"),
+    "hospital.logo": N_("Change hospital logo"),
+    "department.create": N_("Create department"),
+    "department.update": N_("Edit department"),
+    "department.activate": N_("Activate department"),
+    "department.deactivate": N_("Deactivate department"),
+    "role.create": N_("Create role"),
+    "role.update": N_("Edit role"),
+    "role.delete": N_("Delete role"),
+    "user.create": N_("Create account"),
+    "user.update": N_("Edit account"),
+    "user.activate": N_("Activate account"),
+    "user.deactivate": N_("Deactivate account"),
+    "user.password_reset": N_("Reset an account's password"),
+    "api_token.create": N_("Create API token"),
+    "api_token.revoke": N_("Revoke API token"),
+    "audit.read": N_("Read the operation log"),
+    "audit.export": N_("Export the operation log"),
+    "archive.policy_run": N_("Apply the archive policy"),
+    "archive.policy_run_requested": N_("Request an archive policy run"),
+    "archive.policy_update": N_("Change the archive policy"),
+    "study.archive": N_("Archive study"),
+    "study.archive_requested": N_("Request to archive a study"),
+    "study.delete": N_("Delete study"),
+    "study.restore": N_("Restore study"),
+    "study.list": N_("List studies"),
+    "study.view": N_("View study"),
+    "exam.create": N_("Create examination"),
+    "exam.update": N_("Edit examination"),
+    "exam.share": N_("Share examination"),
+    "exam.columns": N_("Choose list columns"),
+    "exam.list": N_("List examinations"),
+    "exam.view": N_("View examination"),
+    "share.open": N_("Open share link"),
+    "share.list": N_("List shares"),
+    "exam_report.create": N_("Start report"),
+    "exam_report.lock": N_("Lock report for editing"),
+    "exam_report.unlock": N_("Release report lock"),
+    "exam_report.autosave": N_("Autosave report"),
+    "exam_report.view": N_("View report"),
+    "exam_report.pdf": N_("Download report PDF"),
+    "exam_report.print": N_("Print report"),
+    "exam_report.fhir": N_("Export report as FHIR"),
+    "exam_report.dicom": N_("Export report as DICOM"),
+    "diagnosis_request.create": N_("Create diagnosis request"),
+    "diagnosis_request.list": N_("List diagnosis requests"),
+    "diagnosis_request.view": N_("View diagnosis request"),
+    "consultation.create": N_("Apply for consultation"),
+    "consultation.list": N_("List consultations"),
+    "consultation.view": N_("View consultation"),
+    "consultation.log": N_("Read the consultation log"),
+    "consultation.attach": N_("Attach file to consultation"),
+    "consultation.attach_exam": N_("Attach examination to consultation"),
+    "consultation.detach_exam": N_("Remove examination from consultation"),
+    "consultation.attachment_download": N_("Download consultation attachment"),
+    "consultation.exam_search": N_("Search examinations for a consultation"),
+    "consultation.meeting_ready": N_("Consultation meeting ready"),
+    "consultation.reminder": N_("Consultation reminder sent"),
+    "consultation.report_lock": N_("Lock consultation report"),
+    "consultation.report_lock_expired": N_("Consultation report lock expired"),
+    "consultation.report_unlock": N_("Release consultation report lock"),
+    "consultation.report_save": N_("Save consultation report"),
+    "consultation.report_print": N_("Print consultation report"),
+    "consultation.timeline": N_("View consultation timeline"),
+    "migration.receive": N_("Receive migration run"),
+    "migration.read": N_("View migration run"),
+    "migration.refuse_file": N_("Refuse migration file"),
+    "migration.fail_file": N_("Migration file failed"),
+    "migration_log.read": N_("View migration log"),
+    "migration_log.export": N_("Export migration log"),
+    "retrieval.request": N_("Request archive retrieval"),
+    "retrieval.list": N_("List archive retrievals"),
+    "retrieval.view": N_("View archive retrieval"),
+    "dicom.associate": N_("DICOM association"),
+    "dicomweb.search": N_("DICOMweb search"),
+    "dicomweb.retrieve": N_("DICOMweb retrieve"),
+    "dicomweb.metadata": N_("DICOMweb metadata"),
+    "dicomweb.frames": N_("DICOMweb frames"),
+    "dicomweb.bulkdata": N_("DICOMweb bulk data"),
+    "dicomweb.rendered": N_("DICOMweb rendered image"),
+    "dicomweb.thumbnail": N_("DICOMweb thumbnail"),
+    "dicom_node.create": N_("Add DICOM node"),
+    "dicom_node.update": N_("Edit DICOM node"),
+    "dicom_node.delete": N_("Delete DICOM node"),
+    "dictionary.check_item.create": N_("Add check item"),
+    "dictionary.device.create": N_("Add device"),
+    "dictionary.device_type.create": N_("Add device type"),
+    "dictionary.body_part.create": N_("Add body part"),
+    "knowledge.create": N_("Add knowledge entry"),
+    "template.create": N_("Create report template"),
+    "template.render": N_("Fill report template"),
+    "notification_channel.create": N_("Add notification channel"),
+    "notification_channel.update": N_("Edit notification channel"),
+    "notification_channel.test": N_("Test notification channel"),
+    "notification_rule.set": N_("Set notification rule"),
+    "notification_binding.update": N_("Change own notification addresses"),
+    "notification_binding.admin_update": N_("Change a user's notification addresses"),
+}
+# A code that is a request (the refusal of one: "POST /api/…"), shown with its path.
+REQUEST = re.compile(r"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|websocket) /\S*")
+
+
+def action_label(code: str) -> str:
+    """``code`` in the reader's words: its label; a state machine's step as "process: step";
+    a request as such; any other code as it is."""
+    if code in ACTIONS:
+        return gettext(ACTIONS[code])
+    name, _, step = code.partition(".")
+    process = PROCESSES.get(name)
+    if process is not None and step:
+        word = WORDS.get(name, name)
+        return say(
+            Msg(
+                "{process}: {step}",
+                process=Msg(name, context="process"),
+                step=Msg(step.replace("_", " "), context=f"{word} step"),
+            )
+        )
+    if REQUEST.fullmatch(code):
+        return gettext("Request {request}", request=code)
+    return code
