@@ -13,7 +13,14 @@ from kernel import i18n
 from ui.labels.audit import PROCESSES, action_label
 
 ROOT = Path(__file__).resolve().parents[2]
-CALLS = {"audit": 0, "write_audit": 1, "audit_refusal": 1, "audit_alone": 2, "phi": 0}
+CALLS = {
+    "audit": 0,
+    "write_audit": 1,
+    "audit_refusal": 1,
+    "audit_alone": 2,
+    "phi": 0,
+    "patient_audit": 2,
+}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 SOURCES = ("aimis", "api", "flows", "imaging", "store", "ui")
 

@@ -164,6 +164,22 @@ ACTIONS: dict[str, str] = {
     "notification_rule.set": N_("Set notification rule"),
     "notification_binding.update": N_("Change own notification addresses"),
     "notification_binding.admin_update": N_("Change a user's notification addresses"),
+    "cloud_film.rule": N_("Change cloud-film rule"),
+    "patient.code_request": N_("Patient asks for a login code"),
+    "patient.login": N_("Patient logs in"),
+    "patient.logout": N_("Patient logs out"),
+    "patient.verify": N_("Patient verifies a real name"),
+    "patient.family_remove": N_("Patient removes a family member"),
+    "patient.settings": N_("Patient changes settings"),
+    "patient.wechat_bind": N_("Patient binds WeChat"),
+    "patient.wechat_unbind": N_("Patient unbinds WeChat"),
+    "patient_match.manual": N_("Match an examination by the patient's proof"),
+    "patient_match.id_number": N_("Match an examination by ID number"),
+    "patient_match.phone": N_("Match an examination by phone number"),
+    "patient_match.qr": N_("Match an examination by the report's QR code"),
+    "patient_match.unmatch": N_("Unmatch an examination from a patient"),
+    "patient_match.visible": N_("Examination visible to the patient"),
+    "patient_match.notify": N_("Tell the patient of a new examination"),
 }
 # A code that is a request (the refusal of one: "POST /api/…"), shown with its path.
 REQUEST = re.compile(r"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|websocket) /\S*")
