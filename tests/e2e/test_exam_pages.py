@@ -191,7 +191,7 @@ async def test_admin_edits_an_examination(context, app_url, new_api, uniq) -> No
     await page.fill("#e-idno", "110105194912310021")
     await page.click("#exam-edit button[type=submit]")
     await page.wait_for_selector("#exam-edit .msg.error")
-    assert "check digit" in await page.locator("#exam-edit .msg.error").inner_text()
+    assert "check character" in await page.locator("#exam-edit .msg.error").inner_text()
     row = await Examination.select().where(Examination.id == exam_id).first()
     assert row["patient_id_number"] == "11010519491231002X"
     # someone else saves meanwhile: this form's version is stale → 409 shown
