@@ -10,7 +10,8 @@ Urgent first (issue 14 item 9): the urgent and emergency examinations of the fil
 wait for their report come as a bounded section before the page (``waiting_urgent``: at
 most URGENT_MAX, emergency first, then the newest, read through the (hospital | shared_with,
 priority, exam_time, id) indexes), and the page leaves them out while the section holds
-them all. The page's own keyset stays (time, id): the urgent do not turn it into a sort.
+them all (the cursor says so to the later pages, which do not ask again). The page's own
+keyset stays (time, id): the urgent do not turn it into a sort.
 """
 
 from __future__ import annotations
@@ -40,11 +41,28 @@ WAITING = ("images_arrived", "report_draft", "initial_report")  # no reviewed re
 # --- the cursor -----------------------------------------------------------------------------
 
 
-def encode_cursor(f: ExamFilter, phase: str, value: datetime | None, row_id: int) -> str:
+def encode_cursor(
+    f: ExamFilter, phase: str, value: datetime | None, row_id: int, skips: bool = False
+) -> str:
+    """``skips``: the pages leave out the waiting urgent (the first page's section held
+    them all), so a later page need not ask again."""
     raw = msgspec.json.encode(
-        [f.sort, f.order, phase, value.isoformat() if value else None, row_id]
+        [f.sort, f.order, phase, value.isoformat() if value else None, row_id, int(skips)]
     )
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor_fields(f: ExamFilter) -> list[Any]:
+    raw = base64.urlsafe_b64decode(f.cursor + "=" * (-len(f.cursor) % 4))
+    fields = msgspec.json.decode(raw)
+    if not isinstance(fields, list) or len(fields) not in (5, 6):
+        raise ValueError
+    return fields if len(fields) == 6 else [*fields, 0]
+
+
+def cursor_skips(f: ExamFilter) -> bool:
+    """Whether the cursor's pages leave out the waiting urgent (``encode_cursor``)."""
+    return bool(f.cursor) and _cursor_fields(f)[5] == 1
 
 
 def decode_cursor(f: ExamFilter) -> tuple[str, datetime | None, int] | None:
@@ -52,9 +70,8 @@ def decode_cursor(f: ExamFilter) -> tuple[str, datetime | None, int] | None:
     if not f.cursor:
         return None
     try:
-        raw = base64.urlsafe_b64decode(f.cursor + "=" * (-len(f.cursor) % 4))
-        sort, order, phase, value, row_id = msgspec.json.decode(raw)
-        if (sort, order) != (f.sort, f.order) or phase not in ("v", "n"):
+        sort, order, phase, value, row_id, skips = _cursor_fields(f)
+        if (sort, order) != (f.sort, f.order) or phase not in ("v", "n") or skips not in (0, 1):
             raise ValueError
         when = datetime.fromisoformat(value) if value is not None else None
         if (phase == "v") != (when is not None) or not isinstance(row_id, int):
@@ -191,8 +208,12 @@ async def search(
     rows: list[dict[str, Any]] = []
     mine, shared = await list_branches(actor)
     branches = [b for b in (mine, shared) if b is not None]
-    urgent, urgent_more = await waiting_urgent(branches, filters, f)
-    if urgent and not urgent_more:  # the section holds them all: the page leaves them out
+    urgent: list[dict[str, Any]] = []
+    urgent_more = False
+    if after is None:
+        urgent, urgent_more = await waiting_urgent(branches, filters, f)
+    skips = bool(urgent and not urgent_more) if after is None else cursor_skips(f)
+    if skips:  # the section holds them all: the pages leave them out
         filters = [
             *filters,
             (Examination.priority == 0) | Examination.status.not_in(list(WAITING)),
@@ -203,13 +224,11 @@ async def search(
         rows = _in_order(rows, f)
     more = len(rows) > f.limit
     rows = rows[: f.limit]
-    if after is not None:
-        urgent, urgent_more = [], False
     if not more:
         return rows, None, urgent, urgent_more
     last = rows[-1]
     value = last[f.sort]
-    cursor = encode_cursor(f, "v" if value is not None else "n", value, last["id"])
+    cursor = encode_cursor(f, "v" if value is not None else "n", value, last["id"], skips)
     return rows, cursor, urgent, urgent_more
 
 
