@@ -170,12 +170,13 @@ def print_accounts(accounts: list[Account], base_url: str) -> None:
     print()
 
 
-# (requesting doctor, deciding doctor, urgent, clinical information, decision, reason)
+# (requesting doctor, deciding doctor, priority (kernel.priority), clinical information,
+# decision, reason)
 DEMO_REQUESTS = [
     (
         "dr.chen",
         "",
-        True,
+        2,
         "胸痛2小时，急诊CT，请协助诊断。 Chest pain for 2 h, emergency CT.",
         "",
         "",
@@ -183,7 +184,7 @@ DEMO_REQUESTS = [
     (
         "dr.chen",
         "dr.li",
-        False,
+        1,
         "体检发现肺结节，请出具报告。 Nodule found at a check-up.",
         "accept",
         "",
@@ -191,7 +192,7 @@ DEMO_REQUESTS = [
     (
         "dr.chen",
         "dr.wang",
-        False,
+        0,
         "请会诊。 Please report.",
         "reject",
         "图像层厚过大，请薄层重建后重新提交。 Slices too thick: resubmit thin slices.",
@@ -206,7 +207,8 @@ async def demo_actor(username: str) -> Ctx:
 
 async def load_demo_requests(hospital_ids: dict[str, int]) -> None:
     """Remote diagnosis requests East District → City (once), through the process itself so
-    each has its history, events and notices: one urgent waiting, one accepted, one rejected."""
+    each has its history, events and notices: one emergency waiting, one urgent accepted, one
+    rejected. The examinations take the requests' priority, as their doctor would set it."""
     from api.diagnosis.steps import apply_step, create_request
 
     east, city = hospital_ids["EAST"], hospital_ids["CITY"]
@@ -218,10 +220,14 @@ async def load_demo_requests(hospital_ids: dict[str, int]) -> None:
         .order_by(Examination.exam_time, ascending=False)
         .limit(len(DEMO_REQUESTS))
     )
-    for exam, (asker, decider, urgent, info, decision, reason) in zip(
+    for exam, (asker, decider, level, info, decision, reason) in zip(
         exams, DEMO_REQUESTS, strict=False
     ):
-        request_id = await create_request(await demo_actor(asker), exam, city, info, urgent)
+        if level:
+            await Examination.update({Examination.priority: level}).where(
+                Examination.id == exam["id"]
+            )
+        request_id = await create_request(await demo_actor(asker), exam, city, info, level)
         if decision:
             await apply_step(await demo_actor(decider), request_id, decision, reason=reason)
 

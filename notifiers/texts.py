@@ -22,6 +22,11 @@ BUSINESS_TYPES: dict[str, str] = {
     "account": N_("Account"),
 }
 TEST = "test"
+# A case's priority (kernel.priority) said before its kind when it is not routine.
+PRIORITY_WORDS: dict[str, str] = {
+    "urgent": N_("URGENT"),
+    "emergency": N_("EMERGENCY"),
+}
 
 # A case whose kind is not its business type: a hospital's own examination report is reported
 # under "diagnosis" (its rules and its module) but is not a remote diagnosis request.
@@ -83,6 +88,10 @@ def _lines(payload: dict, language: str, link: str) -> tuple[str, str]:
     )
     if case_id:
         what = f"{what} #{case_id}"
+    level = PRIORITY_WORDS.get(str(payload.get("priority", "")))
+    if level:
+        level = gettext(level, lang=language)
+        what = gettext("[{priority}] {what}", lang=language, priority=level, what=what)
     event = event_label(str(payload.get("event", "")), language, payload)
     return (
         gettext("{what}: {event}", lang=language, what=what, event=event),

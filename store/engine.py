@@ -79,6 +79,7 @@ class Binding:
     business_type: str
     link: Callable[[Done], Awaitable[str]] | None
     describe: Callable[[Done], Awaitable[str]] | None
+    notice: Callable[[Done], Awaitable[dict[str, Any]]] | None = None
 
 
 _bindings: dict[str, Binding] = {}
@@ -92,10 +93,12 @@ def bind(
     business_type: str = "",
     link: Callable[[Done], Awaitable[str]] | None = None,
     describe: Callable[[Done], Awaitable[str]] | None = None,
+    notice: Callable[[Done], Awaitable[dict[str, Any]]] | None = None,
 ) -> None:
     """The feature's home binds the names of ``process.declared`` to functions (every name
     it declares; a missing one is an error at import). ``business_type`` and ``link`` shape
-    the notice; ``describe`` the audit detail of a creation."""
+    the notice (``notice``: more of the case its texts say, e.g. a priority); ``describe``
+    the audit detail of a creation."""
     audiences, effects = dict(audiences or {}), dict(effects or {})
     missing = (process.declared.audiences - audiences.keys()) | (
         process.declared.effects - effects.keys()
@@ -103,7 +106,7 @@ def bind(
     if missing:
         raise ValueError(f"{process.name}: nothing bound to {', '.join(sorted(missing))}")
     _bindings[process.name] = Binding(
-        audiences, effects, business_type or process.name, link, describe
+        audiences, effects, business_type or process.name, link, describe, notice
     )
 
 
@@ -124,6 +127,7 @@ async def _declared(process: Process[Any], done: Done) -> None:
     for name in said.after:
         await bound.effects[name](done)
     told: set[int] = set()
+    extra = await bound.notice(done) if bound.notice else {}
     notices = [*((t.notice, t.to, f"-{t.notice}") for t in said.also)]
     notices.append((said.notice or done.trigger, said.tell, ""))
     for event, audiences, suffix in notices:
@@ -143,6 +147,7 @@ async def _declared(process: Process[Any], done: Done) -> None:
                 "case_id": done.case_id,
                 "user_ids": sorted(users),
                 "link": await bound.link(done) if bound.link else "",
+                **extra,
             },
             key=f"notify-{process.name}-{done.case_id}-{done.history_id}{suffix}",
         )

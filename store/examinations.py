@@ -30,7 +30,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from piccolo.columns.combination import WhereRaw
 
-from kernel.errors import BadRequest, Conflict, NotFound
+from kernel.domain import Kind
+from kernel.errors import BadRequest, Conflict, Forbidden, NotFound
 from kernel.i18n import Msg
 from store.scoping import NOTHING, consultation_exams_sql, not_deleted, patient_hospital_ids
 from store.tables import (
@@ -183,6 +184,7 @@ async def examination_from_study(study_id: int) -> int:
         exam_time=exam_time_of(study["study_date"], study["study_time"], zone)
         or study["created_at"],
         status="images_arrived",
+        priority=int(study["priority"] or 0),  # what its DICOM states (store.index_rows)
         deleted_at=study["deleted_at"],  # a deleted study's examination is born deleted
         created_at=at,
         updated_at=at,
@@ -302,7 +304,10 @@ async def get_examination(actor: Actor, exam_id: int) -> dict[str, Any]:
 
 # --- admin edits ----------------------------------------------------------------------------
 
+# What a doctor of the examination's hospital may change as well (issue 14 item 9).
+DOCTOR_EDITABLE = frozenset({"priority"})
 EDITABLE = (
+    "priority",
     "patient_name",
     "patient_sex",
     "patient_birth_date",
@@ -337,11 +342,14 @@ async def check_department(hospital_id: int, department_id: int) -> None:
 async def update_examination(
     ctx: Ctx, exam_id: int, changes: dict[str, Any], version: int | None
 ) -> int:
-    """Apply validated ``changes`` (keys from EDITABLE) to an examination the admin sees;
-    with ``version`` only if it is current (409 otherwise). Returns the new version."""
+    """Apply validated ``changes`` (keys from EDITABLE) to an examination of the actor's own
+    hospital (an admin's; a doctor's for DOCTOR_EDITABLE); with ``version`` only if it is
+    current (409 otherwise). Returns the new version."""
     actor = ctx.actor
-    if actor is None or not actor.is_admin:
-        raise BadRequest("Only an administrator edits examinations.")
+    if actor is None or not (
+        actor.is_admin or (actor.kind == Kind.doctor and set(changes) <= DOCTOR_EDITABLE)
+    ):
+        raise Forbidden("Only an administrator edits examinations.")
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise BadRequest(f"These fields cannot be edited: {', '.join(sorted(unknown))}.")

@@ -11,6 +11,7 @@ from pydicom.dataset import Dataset
 
 from imaging.read import ParsedInstance
 from kernel.id_numbers import normalised
+from kernel.priority import from_dicom
 from store.tables import Instance, Patient, Series, Study
 
 
@@ -37,6 +38,23 @@ def int_of(ds: Dataset, keyword: str) -> int | None:
         return None if value in (None, "") else int(value)
     except (TypeError, ValueError):
         return None
+
+
+PRIORITY_KEYWORDS = ("RequestedProcedurePriority", "ScheduledProcedureStepPriority")
+
+
+def priority_of(ds: Dataset) -> int:
+    """The priority the file states (``kernel.priority.from_dicom``): Requested Procedure
+    Priority (0040,1003) or Scheduled Procedure Step Priority (0074,1200), at the top level
+    or in an item of the Request Attributes Sequence (0040,0275); STAT → emergency, HIGH →
+    urgent, else routine. A malformed sequence counts as none."""
+    values = [text_of(ds, k, 16) for k in PRIORITY_KEYWORDS]
+    try:
+        for item in ds.get("RequestAttributesSequence") or []:
+            values += [text_of(item, k, 16) for k in PRIORITY_KEYWORDS]
+    except (TypeError, ValueError, AttributeError):
+        pass
+    return from_dicom(*values)
 
 
 def merge_values(existing: str, new: str, limit: int) -> str:
@@ -82,18 +100,28 @@ async def upsert_study(
     existing = known.get(key)
     if existing is None:
         existing = (
-            await Study.select(Study.id, Study.modalities, Study.body_parts)
+            await Study.select(Study.id, Study.modalities, Study.body_parts, Study.priority)
             .where(Study.study_key == key)
             .first()
         )
     if existing:
         modalities = merge_values(existing["modalities"], modality, 100)
         body_parts = merge_values(existing["body_parts"], body_part, 200)
-        if (modalities, body_parts) != (existing["modalities"], existing["body_parts"]):
-            await Study.update({Study.modalities: modalities, Study.body_parts: body_parts}).where(
-                Study.id == existing["id"]
-            )
-        known[key] = {"id": existing["id"], "modalities": modalities, "body_parts": body_parts}
+        level = max(int(existing["priority"]), priority_of(ds))  # the highest a file states
+        if (modalities, body_parts, level) != (
+            existing["modalities"],
+            existing["body_parts"],
+            existing["priority"],
+        ):
+            await Study.update(
+                {Study.modalities: modalities, Study.body_parts: body_parts, Study.priority: level}
+            ).where(Study.id == existing["id"])
+        known[key] = {
+            "id": existing["id"],
+            "modalities": modalities,
+            "body_parts": body_parts,
+            "priority": level,
+        }
         return int(existing["id"])
     study_id = await _insert_or_get(
         Study, Study.study_key, key, study_row(hospital_id, patient_id, study_uid, ds, at)
@@ -171,6 +199,7 @@ def study_row(hospital_id: int, patient_id: int, study_uid: str, ds: Dataset, at
         institution=text_of(ds, "InstitutionName", 200),
         modalities=text_of(ds, "Modality", 16),
         body_parts=text_of(ds, "BodyPartExamined", 64),
+        priority=priority_of(ds),
         patient_id=patient["patient_id"],
         patient_name=patient["name"],
         patient_name_search=patient["name"].upper(),

@@ -1,5 +1,5 @@
 """Remote diagnosis pages (SPEC 2.2): ``/diagnosis`` (incoming and outgoing requests, state
-filter, urgent first, live) and the examination page's panel
+filter, most urgent first, live) and the examination page's panel
 ``/exams/{id}/panel/diagnosis`` (send a request, or its state with Accept / Reject / Cancel,
 and its timeline). They read through ``api.diagnosis.service``, as the API does; both
 re-fetch their fragment when a ``diagnosis_request.*`` or ``exam.changed`` event arrives on
@@ -16,6 +16,7 @@ from api.auth import ctx_of
 from api.diagnosis import service
 from api.diagnosis.service import SENDABLE_STATUSES
 from api.phi import phi
+from kernel import priority as priorities
 from store.uow import Actor
 from ui.exam_pages import exam_reader
 from ui.labels.diagnosis import EVENT_LABELS, STATE_LABELS
@@ -97,6 +98,9 @@ class DiagnosisPages(PageController):
             may_send=may_send,
             too_late=owner and current is None and exam["status"] not in SENDABLE_STATUSES,
             targets=await service.targets(actor) if may_send else [],
+            priorities=priorities.NAMES,
+            priority_labels=priorities.LABELS,
+            exam_priority=priorities.name_of(exam["priority"]),
             state_labels=STATE_LABELS,
             event_labels=EVENT_LABELS,
             topics=_topics(actor),

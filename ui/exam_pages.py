@@ -25,6 +25,7 @@ from api.exams.counts import status_counts
 from api.exams.filters import ExamQuery, provide_exam_query
 from api.exams.schemas import ExamRead
 from api.phi import phi
+from kernel import priority as priorities
 from kernel.domain import Module
 from kernel.errors import Forbidden
 from store.examinations import STATUSES
@@ -100,6 +101,7 @@ async def _list_context(request: Request, actor: Actor, query: ExamQuery) -> dic
             else ""
         ),
         "first_url": "/exams?" + urlencode(given),
+        "priority_url": lambda p: "/exams?" + urlencode({**given, "priority": p}),
         "status_url": lambda s: (
             "/exams?"
             + urlencode(
@@ -111,6 +113,8 @@ async def _list_context(request: Request, actor: Actor, query: ExamQuery) -> dic
         "column_labels": COLUMN_LABELS,
         "status_labels": STATUS_LABELS,
         "statuses": STATUSES,
+        "priorities": priorities.NAMES,
+        "priority_labels": priorities.LABELS,
     }
 
 
@@ -162,6 +166,9 @@ class ExamPages(PageController):
             "exams/detail.html",
             exam=exam,
             editable=editable,
+            may_set_priority=not exam.shared and (actor.is_admin or actor.kind == "doctor"),
+            priorities=priorities.NAMES,
+            priority_labels=priorities.LABELS,
             check_items=check_items,
             departments=departments,
             categories=CATEGORIES,

@@ -11,6 +11,9 @@ class RequestCreate(Base):
     examination_id: Id
     target_hospital_id: Id
     clinical_info: LongText = ""
+    # routine | urgent | emergency (kernel.priority); none: the examination's own, or
+    # urgent when ``urgent`` (the older form) is true
+    priority: Text | None = None
     urgent: bool = False
 
 
@@ -35,7 +38,8 @@ class RequestRead(Base):
     id: int
     state: str
     version: int
-    urgent: bool
+    priority: str  # routine | urgent | emergency
+    urgent: bool  # priority is urgent or emergency
     clinical_info: str
     reason: str  # a rejection's reason
     examination_id: int

@@ -28,6 +28,7 @@ from api.diagnosis.schemas import (
     TargetHospital,
 )
 from api.schemas import HistoryEntry
+from kernel import priority as priorities
 from kernel.domain import Kind, Module, Permission
 from kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from kernel.i18n import Listed, Msg
@@ -133,7 +134,8 @@ def _read(actor: Actor, row: dict[str, Any], names: dict[int, str]) -> RequestRe
         id=row["id"],
         state=row["state"],
         version=row["version"],
-        urgent=bool(row["urgent"]),
+        priority=priorities.name_of(row["priority"]),
+        urgent=int(row["priority"]) > priorities.ROUTINE,
         clinical_info=row["clinical_info"],
         reason=row["reason"],
         examination_id=row["examination"],
@@ -189,6 +191,17 @@ async def targets(actor: Actor) -> list[TargetHospital]:
 # --- create ---------------------------------------------------------------------------------
 
 
+def request_priority(data: RequestCreate, exam: dict[str, Any]) -> int:
+    """The priority a request is sent with: the one chosen, else urgent when ``urgent``
+    says so, else the examination's. A chosen routine with ``urgent`` is a 400."""
+    if data.priority is None or not data.priority.strip():
+        return priorities.URGENT if data.urgent else int(exam["priority"])
+    chosen = priorities.parse(data.priority)
+    if data.urgent and chosen == priorities.ROUTINE:
+        raise BadRequest("A request marked urgent cannot have the priority routine.")
+    return chosen
+
+
 async def create(ctx: Ctx, data: RequestCreate) -> RequestDetail:
     actor = actor_of(ctx)
     if actor.kind != Kind.doctor or actor.hospital_id is None:
@@ -227,7 +240,7 @@ async def create(ctx: Ctx, data: RequestCreate) -> RequestDetail:
             extra={"status": exam["status"]},
         )
     request_id = await store.create_request(
-        ctx, exam, data.target_hospital_id, clinical_info, data.urgent
+        ctx, exam, data.target_hospital_id, clinical_info, request_priority(data, exam)
     )
     return await _detail(actor, await _row(actor, request_id))
 
@@ -294,27 +307,29 @@ async def view(ctx: Ctx, request_id: int) -> RequestDetail:
     return await _detail(actor, row)
 
 
-def _cursor(value: str) -> tuple[bool, int]:
+def _cursor(value: str) -> tuple[int, int]:
+    """(priority, id) of the last row seen."""
     try:
-        phase, last = base64.urlsafe_b64decode(value.encode()).decode().split(":")
-        if phase not in ("u", "n"):
-            raise ValueError(phase)
-        return phase == "u", int(last)
+        level, last = base64.urlsafe_b64decode(value.encode()).decode().split(":")
+        if level not in priorities.NAMES:
+            raise ValueError(level)
+        return priorities.NAMES.index(level), int(last)
     except ValueError:
         raise BadRequest(
             "The cursor is malformed; start again from the first page.",
         ) from None
 
 
-def _make_cursor(urgent: bool, last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{'u' if urgent else 'n'}:{last_id}".encode()).decode()
+def _make_cursor(level: int, last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{priorities.name_of(level)}:{last_id}".encode()).decode()
 
 
 async def list_requests(
     ctx: Ctx, box: str = "incoming", state: str = "", cursor: str = "", limit: int = 50
 ) -> RequestPage:
     """One page of the incoming (my hospital diagnoses) or outgoing (my hospital asked)
-    requests: urgent first, then the newest first; keyset by (urgent, id)."""
+    requests: the most urgent first (emergency, urgent, routine), each the newest first;
+    keyset by (priority, id), one query a priority over (hospital, priority, id)."""
     actor = actor_of(ctx)
     if box not in BOXES:
         raise BadRequest(
@@ -337,15 +352,15 @@ async def list_requests(
         where.append(DR.state.not_in(store.CLOSED_STATES))
     elif state:
         where.append(DR.state == state)
-    phases = [True, False]
+    levels = list(range(len(priorities.NAMES) - 1, -1, -1))  # 2, 1, 0
     last: int | None = None
     if cursor:
-        urgent, last = _cursor(cursor)
-        phases = [True, False] if urgent else [False]
+        level, last = _cursor(cursor)
+        levels = [p for p in levels if p <= level]
     rows: list[dict[str, Any]] = []
-    for phase in phases:
-        query = DR.select(*COLUMNS).where(*where, DR.urgent == phase)
-        if last is not None and phase == phases[0]:
+    for phase in levels:
+        query = DR.select(*COLUMNS).where(*where, DR.priority == phase)
+        if last is not None and phase == levels[0]:
             query = query.where(DR.id < last)
         rows += await query.order_by(DR.id, ascending=False).limit(limit + 1 - len(rows))
         if len(rows) > limit:
@@ -356,7 +371,7 @@ async def list_requests(
     note(detail=f"{box} {state or 'all'}")
     return RequestPage(
         items=[_read(actor, r, names) for r in rows],
-        next_cursor=_make_cursor(bool(rows[-1]["urgent"]), int(rows[-1]["id"])) if more else None,
+        next_cursor=_make_cursor(int(rows[-1]["priority"]), int(rows[-1]["id"])) if more else None,
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from kernel import priority as priorities
 from kernel.domain import Kind, Permission
 from kernel.errors import Conflict, NotFound
 from kernel.i18n import Msg
@@ -155,9 +156,17 @@ async def request_row(done: Done) -> None:
 
 async def describe(done: Done) -> str:
     request = await load(done.case_id)
+    level = int(request["priority"])
     return f"examination {request['examination']} → hospital {request['target_hospital']}" + (
-        " (urgent)" if request["urgent"] else ""
+        f" ({priorities.name_of(level)})" if level else ""
     )
+
+
+async def notice(done: Done) -> dict[str, Any]:
+    """What every notice of the request says besides its step: its priority (an urgent or
+    emergency request's notice says so, ``notifiers.texts``)."""
+    request = await load(done.case_id)
+    return {"priority": priorities.name_of(int(request["priority"]))}
 
 
 bind(
@@ -167,6 +176,7 @@ bind(
     business_type="diagnosis",
     link=link,
     describe=describe,
+    notice=notice,
 )
 
 
@@ -175,7 +185,7 @@ def summary(request: dict[str, Any]) -> dict[str, Any]:
         "examination_id": request["examination"],
         "hospital_id": request["hospital"],
         "target_hospital_id": request["target_hospital"],
-        "urgent": bool(request["urgent"]),
+        "priority": priorities.name_of(int(request["priority"])),
     }
 
 
@@ -184,7 +194,7 @@ async def create_request(
     exam: dict[str, Any],
     target_hospital_id: int,
     clinical_info: str,
-    urgent: bool,
+    priority: int,
 ) -> int:
     """Insert a checked request (the caller checked who and where) on the engine: its
     history row, events, audit and notice. A second open request for the examination is a
@@ -207,7 +217,7 @@ async def create_request(
             "hospital": exam["hospital"],
             "target_hospital": target_hospital_id,
             "requested_by": actor.user_id,
-            "urgent": urgent,
+            "priority": priority,
             "clinical_info": clinical_info,
             "created_at": at,
             "updated_at": at,

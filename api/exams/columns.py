@@ -1,6 +1,9 @@
-"""The list's column choice, per user and persisted (``ListPreference`` ``"<user>:exams"``)."""
+"""The list's column choice and row height, per user and persisted (``ListPreference``
+``"<user>:exams"``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import msgspec
 
@@ -41,6 +44,7 @@ DEFAULT_COLUMNS = [
     "hospital",
 ]
 LIST_NAME = "exams"
+DENSITIES = ("normal", "compact")
 
 
 def _pref_key(actor: Actor) -> str:
@@ -49,13 +53,48 @@ def _pref_key(actor: Actor) -> str:
 
 async def get_columns(actor: Actor) -> ColumnPrefs:
     row = (
-        await ListPreference.select(ListPreference.columns)
+        await ListPreference.select(ListPreference.columns, ListPreference.density)
         .where(ListPreference.pref_key == _pref_key(actor))
         .first()
     )
     chosen = msgspec.json.decode(row["columns"]) if row and row["columns"] else []
     chosen = [c for c in chosen if c in COLUMNS] or list(DEFAULT_COLUMNS)
-    return ColumnPrefs(columns=chosen, available=list(COLUMNS), default=list(DEFAULT_COLUMNS))
+    density = row["density"] if row and row["density"] in DENSITIES else DENSITIES[0]
+    return ColumnPrefs(
+        columns=chosen, available=list(COLUMNS), default=list(DEFAULT_COLUMNS), density=density
+    )
+
+
+async def _save(ctx: Ctx, values: dict[Any, Any], action: str, detail: str) -> None:
+    """Update the user's preference row, or insert it with ``values`` (the rest default)."""
+    actor = actor_of(ctx)
+    key = _pref_key(actor)
+    async with unit_of_work(ctx) as uow:
+        updated = (
+            await ListPreference.update(
+                {**values, ListPreference.version: ListPreference.version + 1}
+            )
+            .where(ListPreference.pref_key == key)
+            .returning(ListPreference.id)
+        )
+        if not updated:
+            row = ListPreference(pref_key=key, user=actor.user_id)
+            for column, value in values.items():
+                setattr(row, column._meta.name, value)
+            await ListPreference.insert(row)
+        await uow.audit(action, "list_preference", key, detail=detail)
+
+
+async def set_density(ctx: Ctx, density: str) -> ColumnPrefs:
+    """The list's row height: normal or compact (radiologists' worklists)."""
+    if density not in DENSITIES:
+        raise BadRequest(
+            "The row height is one of {densities}, not {density!r}.",
+            densities=Listed(DENSITIES),
+            density=density[:30],
+        )
+    await _save(ctx, {ListPreference.density: density}, "exam.density", density)
+    return await get_columns(actor_of(ctx))
 
 
 async def set_columns(ctx: Ctx, columns: list[str]) -> ColumnPrefs:
@@ -72,21 +111,5 @@ async def set_columns(ctx: Ctx, columns: list[str]) -> ColumnPrefs:
     if len(set(columns)) != len(columns):
         raise BadRequest("Each column may be chosen once.")
     encoded = msgspec.json.encode(columns).decode()
-    key = _pref_key(actor)
-    async with unit_of_work(ctx) as uow:
-        updated = (
-            await ListPreference.update(
-                {
-                    ListPreference.columns: encoded,
-                    ListPreference.version: ListPreference.version + 1,
-                }
-            )
-            .where(ListPreference.pref_key == key)
-            .returning(ListPreference.id)
-        )
-        if not updated:
-            await ListPreference.insert(
-                ListPreference(pref_key=key, user=actor.user_id, columns=encoded)
-            )
-        await uow.audit("exam.columns", "list_preference", key, detail=",".join(columns))
+    await _save(ctx, {ListPreference.columns: encoded}, "exam.columns", ",".join(columns))
     return await get_columns(actor)

@@ -2,8 +2,10 @@
 ``search``, ``counts``, ``columns`` and ``edit``.
 
 ``GET /api/exams`` one keyset page; ``GET /api/exams/counts`` counts per status for the
-same filter; ``GET|PUT /api/exams/columns`` the user's columns; ``GET /api/exams/{id}``;
-``PATCH /api/exams/{id}`` an administrator's edit (version-checked, 409 when stale).
+same filter; ``GET|PUT /api/exams/columns`` the user's columns (``PUT /api/exams/density`` the row
+height); ``GET /api/exams/{id}``; ``PATCH /api/exams/{id}`` an administrator's edit and
+``PUT /api/exams/{id}/priority`` a doctor's or administrator's priority (version-checked,
+409 when stale).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from api.exams.guards import require_exam_list
 from api.exams.schemas import (
     ColumnChoice,
     ColumnPrefs,
+    DensityIn,
     ExamPage,
     ExamRead,
     ExamUpdate,
+    PriorityIn,
     StatusCounts,
 )
 from api.phi import phi
@@ -47,6 +51,14 @@ class ExamController(Controller):
     @put("/columns")
     async def set_columns(self, request: Request, data: ColumnChoice) -> ColumnPrefs:
         return await columns.set_columns(ctx_of(request), data.columns)
+
+    @put("/density")
+    async def set_density(self, request: Request, data: DensityIn) -> ColumnPrefs:
+        return await columns.set_density(ctx_of(request), data.density)
+
+    @put("/{exam_id:int}/priority")
+    async def set_priority(self, request: Request, exam_id: int, data: PriorityIn) -> ExamRead:
+        return await edit.set_priority(ctx_of(request), exam_id, data)
 
     @get("/{exam_id:int}", opt=phi("exam.view", "examination", "exam_id"))
     async def get_exam(self, request: Request, exam_id: int) -> ExamRead:

@@ -47,6 +47,7 @@ def _only_by_hospital(f: ExamFilter) -> bool:
         or f.exam_category
         or f.scanning_method
         or f.department_id is not None
+        or f.priority is not None
         or f.q
     )
 

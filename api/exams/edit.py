@@ -1,5 +1,7 @@
-"""An examination's admin edit (issue 5 item 2): the fields checked, then written through
-``store.examinations.update_examination`` (unit of work, audit row, live event)."""
+"""An examination's admin edit (issue 5 item 2) and its priority (issue 14 item 9, a
+doctor's or an admin's): the fields checked, then written through
+``store.examinations.update_examination`` (unit of work, audit row, live event, version
+check)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from typing import Any
 from msgspec import UNSET
 
 from api.exams.filters import max_length
-from api.exams.schemas import ExamRead, ExamUpdate
+from api.exams.schemas import ExamRead, ExamUpdate, PriorityIn
 from api.exams.search import view
 from api.patient_archive.matching import rematch
 from kernel import id_numbers
+from kernel import priority as priorities
 from kernel.errors import BadRequest
 from kernel.i18n import Msg
 from store.examinations import update_examination
@@ -98,4 +101,12 @@ async def update(ctx: Ctx, exam_id: int, data: ExamUpdate) -> ExamRead:
     await update_examination(ctx, exam_id, changes, version)
     if {"patient_id_number", "patient_phone"} & set(changes):  # the patient archives follow
         await rematch(ctx, exam_id)
+    return await view(ctx, exam_id)
+
+
+async def set_priority(ctx: Ctx, exam_id: int, data: PriorityIn) -> ExamRead:
+    """routine | urgent | emergency, by a doctor or the administrator of the examination's
+    own hospital (another hospital's, even one diagnosing it, is refused: 404)."""
+    level = priorities.parse(data.priority)
+    await update_examination(ctx, exam_id, {"priority": level}, data.version)
     return await view(ctx, exam_id)

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from api.management.audit import parse_day
+from kernel import priority as priorities
 from kernel.errors import BadRequest
 from kernel.i18n import Listed, Msg
 from store.examinations import STATUSES
@@ -39,6 +40,7 @@ class ExamFilter:
     order: str = "desc"
     cursor: str = ""
     limit: int = DEFAULT_LIMIT
+    priority: int | None = None  # kernel.priority's value
 
 
 def _id(value: str, what: str) -> int | None:
@@ -81,6 +83,7 @@ class ExamQuery:
     order: str = "desc"
     cursor: str = ""
     limit: str = ""
+    priority: str = ""
 
     def given(self) -> dict[str, str]:
         """The non-empty parameters except the cursor, for links that keep the filter."""
@@ -131,6 +134,7 @@ class ExamQuery:
             order=self.order,
             cursor=self.cursor,
             limit=limit,
+            priority=priorities.parse(self.priority) if self.priority else None,
         )
 
 
@@ -148,6 +152,7 @@ async def provide_exam_query(
     order: str = "desc",
     cursor: str = "",
     limit: str = "",
+    priority: str = "",
 ) -> ExamQuery:
     """A Litestar dependency: the query parameters, stripped."""
     return ExamQuery(
@@ -164,6 +169,7 @@ async def provide_exam_query(
         order.strip() or "desc",
         cursor.strip(),
         limit.strip(),
+        priority.strip(),
     )
 
 
@@ -207,6 +213,8 @@ async def filter_clauses(actor: Actor, f: ExamFilter, *, with_status: bool = Tru
         clauses.append(Examination.hospital == f.hospital_id)
     if f.department_id is not None:
         clauses.append(Examination.department == f.department_id)
+    if f.priority is not None:
+        clauses.append(Examination.priority == f.priority)
     if f.q:
         clauses.append(keyword_clause(f.q))
     return clauses

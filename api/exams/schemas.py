@@ -40,6 +40,7 @@ class ExamRead(Base):
     print_time: str | None
     version: int
     shared: bool  # another hospital's examination, seen through a diagnosis request
+    priority: str = "routine"  # routine | urgent | emergency (kernel.priority)
 
 
 class ExamPage(Base):
@@ -48,6 +49,12 @@ class ExamPage(Base):
     sort: str
     order: str
     limit: int
+    # First page only, unless a priority is filtered: the urgent and emergency examinations
+    # of the filter that wait for their report (images arrived, draft, initial report),
+    # emergency first, then the newest; at most URGENT_MAX. ``items`` leaves them out while
+    # this holds them all; with more (``urgent_more``) they stay in ``items`` too.
+    urgent: list[ExamRead] = []
+    urgent_more: bool = False
 
 
 class StatusCounts(Base):
@@ -72,6 +79,18 @@ class ExamUpdate(Update):
     scanning_method: Text | UnsetType = UNSET
 
 
+class PriorityIn(Base):
+    """A doctor's (or an administrator's) change of an examination's priority; ``version``
+    the one the client saw (409 when stale)."""
+
+    priority: Text
+    version: Id | None = None
+
+
+class DensityIn(Base):
+    density: Text  # normal | compact
+
+
 class ColumnChoice(Base):
     columns: Many[Text]
 
@@ -80,3 +99,4 @@ class ColumnPrefs(Base):
     columns: list[str]  # the user's choice, in order
     available: list[str]  # every column a user may choose
     default: list[str]
+    density: str = "normal"  # the list's row height: normal | compact

@@ -5,6 +5,13 @@ examinations). Paging is keyset, never offset: the cursor holds the sort value a
 of the last row, so page 20,000 costs what page 1 costs. Print time is nullable:
 examinations not yet printed come after the printed ones in either direction (the
 cursor's phase says which part of the list it is in).
+
+Urgent first (issue 14 item 9): the urgent and emergency examinations of the filter that
+wait for their report come as a bounded section before the page (``waiting_urgent``: at
+most URGENT_MAX, emergency first, then the newest, read through the (hospital | shared_with,
+priority, exam_time, id) partial indexes of the waiting urgent), and the page leaves them
+out while the section holds them all (the cursor says so to the later pages, which do not
+ask again). The page's own keyset stays (time, id): the urgent do not turn it into a sort.
 """
 
 from __future__ import annotations
@@ -16,10 +23,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from piccolo.columns.combination import WhereRaw
 
 from api.exams.filters import ExamFilter, ExamQuery, filter_clauses
 from api.exams.schemas import ExamPage, ExamRead
 from api.management.service import actor_of
+from kernel import priority as priorities
 from kernel.errors import BadRequest
 from store.examinations import get_examination, list_branches, visible_hospital_ids
 from store.reads import note
@@ -27,15 +36,41 @@ from store.tables import Department, Examination, Hospital, Study
 from store.uow import Actor, Ctx
 
 PROBE = 500  # a keyword's matches up to here are ordered in Python (see _probe_page)
+URGENT_MAX = 50  # the "urgent first" section holds at most this many
+WAITING = ("images_arrived", "report_draft", "initial_report")  # no reviewed report yet
+# The condition of the partial indexes ix_exam_*_waiting_urgent (migration 2026-12-07T14:10),
+# in literal words: SQLite uses a partial index only for a query that states its condition.
+WAITING_URGENT = WhereRaw(
+    '"examination"."priority" > 0 AND "examination"."status" IN ('
+    + ", ".join(f"'{s}'" for s in WAITING)
+    + ")"
+)
 
 # --- the cursor -----------------------------------------------------------------------------
 
 
-def encode_cursor(f: ExamFilter, phase: str, value: datetime | None, row_id: int) -> str:
+def encode_cursor(
+    f: ExamFilter, phase: str, value: datetime | None, row_id: int, skips: bool = False
+) -> str:
+    """``skips``: the pages leave out the waiting urgent (the first page's section held
+    them all), so a later page need not ask again."""
     raw = msgspec.json.encode(
-        [f.sort, f.order, phase, value.isoformat() if value else None, row_id]
+        [f.sort, f.order, phase, value.isoformat() if value else None, row_id, int(skips)]
     )
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor_fields(f: ExamFilter) -> list[Any]:
+    raw = base64.urlsafe_b64decode(f.cursor + "=" * (-len(f.cursor) % 4))
+    fields = msgspec.json.decode(raw)
+    if not isinstance(fields, list) or len(fields) not in (5, 6):
+        raise ValueError
+    return fields if len(fields) == 6 else [*fields, 0]
+
+
+def cursor_skips(f: ExamFilter) -> bool:
+    """Whether the cursor's pages leave out the waiting urgent (``encode_cursor``)."""
+    return bool(f.cursor) and _cursor_fields(f)[5] == 1
 
 
 def decode_cursor(f: ExamFilter) -> tuple[str, datetime | None, int] | None:
@@ -43,9 +78,8 @@ def decode_cursor(f: ExamFilter) -> tuple[str, datetime | None, int] | None:
     if not f.cursor:
         return None
     try:
-        raw = base64.urlsafe_b64decode(f.cursor + "=" * (-len(f.cursor) % 4))
-        sort, order, phase, value, row_id = msgspec.json.decode(raw)
-        if (sort, order) != (f.sort, f.order) or phase not in ("v", "n"):
+        sort, order, phase, value, row_id, skips = _cursor_fields(f)
+        if (sort, order) != (f.sort, f.order) or phase not in ("v", "n") or skips not in (0, 1):
             raise ValueError
         when = datetime.fromisoformat(value) if value is not None else None
         if (phase == "v") != (when is not None) or not isinstance(row_id, int):
@@ -151,26 +185,57 @@ def _in_order(rows: list[dict[str, Any]], f: ExamFilter) -> list[dict[str, Any]]
     return sorted(ordered, key=lambda r: r[column] is None)  # stable: keeps the order within
 
 
-async def search(actor: Actor, f: ExamFilter) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of the list: rows and the cursor of the next page (None on the last)."""
+async def waiting_urgent(
+    branches: list[Any], filters: list[Any], f: ExamFilter
+) -> tuple[list[dict[str, Any]], bool]:
+    """The urgent and emergency examinations of the filter that wait for their report,
+    emergency first, then the newest (at most URGENT_MAX), and whether there are more.
+    None with a priority filter (the page is then of one priority) or a status filter of
+    a report done."""
+    if f.priority is not None or (f.status and f.status not in WAITING):
+        return [], False
+    clauses = [*filters, WAITING_URGENT]
+    order = [Examination.priority, Examination.exam_time, Examination.id]
+    rows: list[dict[str, Any]] = []
+    for branch in branches:
+        rows += await _fetch([branch, *clauses], order, True, URGENT_MAX + 1)
+    rows.sort(key=lambda r: (r["priority"], r["exam_time"], r["id"]), reverse=True)
+    return rows[:URGENT_MAX], len(rows) > URGENT_MAX
+
+
+async def search(
+    actor: Actor, f: ExamFilter
+) -> tuple[list[dict[str, Any]], str | None, list[dict[str, Any]], bool]:
+    """One page of the list: rows, the cursor of the next page (None on the last), and
+    (first page only) the waiting urgent section with whether it is cut short."""
     filters = await filter_clauses(actor, f)
     after = decode_cursor(f)
     want = f.limit + 1
     rows: list[dict[str, Any]] = []
     mine, shared = await list_branches(actor)
-    if mine is not None:
-        rows += await _branch_page([mine, *filters], f, after, want)
-    if shared is not None:
-        rows += await _branch_page([shared, *filters], f, after, want)
-    if mine is not None and shared is not None:
+    branches = [b for b in (mine, shared) if b is not None]
+    urgent: list[dict[str, Any]] = []
+    urgent_more = False
+    if after is None:
+        urgent, urgent_more = await waiting_urgent(branches, filters, f)
+    skips = bool(urgent and not urgent_more) if after is None else cursor_skips(f)
+    if skips:  # the section holds them all: the pages leave them out
+        filters = [
+            *filters,
+            (Examination.priority == 0) | Examination.status.not_in(list(WAITING)),
+        ]
+    for branch in branches:
+        rows += await _branch_page([branch, *filters], f, after, want)
+    if len(branches) > 1:
         rows = _in_order(rows, f)
     more = len(rows) > f.limit
     rows = rows[: f.limit]
     if not more:
-        return rows, None
+        return rows, None, urgent, urgent_more
     last = rows[-1]
     value = last[f.sort]
-    return rows, encode_cursor(f, "v" if value is not None else "n", value, last["id"])
+    cursor = encode_cursor(f, "v" if value is not None else "n", value, last["id"], skips)
+    return rows, cursor, urgent, urgent_more
 
 
 async def _names(column: Any, label: Any, ids: set[int]) -> dict[int, str]:
@@ -217,6 +282,7 @@ async def to_reads(actor: Actor, rows: list[dict[str, Any]]) -> list[ExamRead]:
             print_time=r["print_time"].isoformat() if r["print_time"] else None,
             version=r["version"],
             shared=r["hospital"] not in own,
+            priority=priorities.name_of(r["priority"]),
         )
         for r in rows
     ]
@@ -233,10 +299,18 @@ async def list_exams(ctx: Ctx, query: ExamQuery) -> ExamPage:
     (``api.phi``), which audits it with the filter's description."""
     actor = actor_of(ctx)
     f = query.parse()
-    rows, cursor = await search(actor, f)
-    items = await to_reads(actor, rows)
+    rows, cursor, urgent, urgent_more = await search(actor, f)
+    reads = await to_reads(actor, [*urgent, *rows])
     note(detail=_describe(f))
-    return ExamPage(items=items, next_cursor=cursor, sort=f.sort, order=f.order, limit=f.limit)
+    return ExamPage(
+        items=reads[len(urgent) :],
+        next_cursor=cursor,
+        sort=f.sort,
+        order=f.order,
+        limit=f.limit,
+        urgent=reads[: len(urgent)],
+        urgent_more=urgent_more,
+    )
 
 
 async def view(ctx: Ctx, exam_id: int) -> ExamRead:

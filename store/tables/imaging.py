@@ -64,6 +64,9 @@ class Study(Table):
     archived_at = col.Timestamptz(null=True, default=None)
     validity_until = col.Timestamptz(null=True, default=None)  # storage validity period (billing)
     thumbnail = col.Varchar(length=200, default="")  # file under <data>/thumbnails
+    # what its DICOM states (kernel.priority: 0 routine, 1 urgent, 2 emergency), the highest
+    # of its files; copied onto its examination when that is made
+    priority = col.Integer(default=0)
     deleted_at = col.Timestamptz(null=True, default=None, index=True)  # soft delete (SPEC 8.11)
     deleted_by = col.Integer(null=True, default=None)
     created_at = col.Timestamptz(index=True)
@@ -328,6 +331,9 @@ class Examination(Table):
     # by triggers on diagnosis_request (migration 2026-11-28T02:12:36), indexed with exam_time
     # and print_time for the diagnosing hospital's list.
     shared_with = col.ForeignKey(Hospital, null=True, default=None, on_delete=col.OnDelete.set_null)
+    # kernel.priority: 0 routine, 1 urgent, 2 emergency (issue 14 item 9); indexed with
+    # (hospital | shared_with, priority, exam_time, id) by migration 2026-12-07T14:10:00
+    priority = col.Integer(default=0)
 
 
 class ExaminationCount(Table):
@@ -398,7 +404,9 @@ class DiagnosisRequest(Table):
     state = col.Varchar(length=16, default="requested", index=True)
     version = col.Integer(default=1)
     requested_by = col.Integer()
-    urgent = col.Boolean(default=False)
+    # kernel.priority: 0 routine, 1 urgent, 2 emergency (was the boolean ``urgent`` until
+    # migration 2026-12-07T14:10:00); the lists page by (hospital, priority, id)
+    priority = col.Integer(default=0)
     clinical_info = col.Text(default="")
     decided_by = col.Integer(null=True, default=None)
     reason = col.Text(default="")
@@ -426,4 +434,5 @@ class ListPreference(Table):
     pref_key = col.Varchar(length=80, unique=True)  # "<user>:<list name>"
     user = col.ForeignKey(User, on_delete=col.OnDelete.cascade, index=True)
     columns = col.JSON(default="[]")
+    density = col.Varchar(length=12, default="normal")  # row height: normal | compact
     version = col.Integer(default=1)

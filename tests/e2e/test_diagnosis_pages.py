@@ -33,14 +33,14 @@ async def test_request_accept_and_live_update(browser, context, app_url, uniq) -
     await form.wait_for()
     await page.select_option("#dx-target", str(leading.hospital_id))
     await page.fill("#dx-info", "咳嗽两周，胸片见右下肺阴影。Cough for two weeks.")
-    await page.check("#dx-urgent")
+    await page.select_option("#dx-priority", "urgent")
     await shot(page, "diagnosis-panel-send")
     await page.click("[data-testid=dx-send]")
     await page.locator("#dx-panel[data-state=requested]").wait_for()
     await page.locator("[data-testid=dx-cancel]").wait_for()
     await page.locator("#panel-diagnosis[data-connected]").wait_for()
     row = await DiagnosisRequest.select().where(DiagnosisRequest.examination == exam_id).first()
-    assert row["urgent"] is True and row["target_hospital"] == leading.hospital_id
+    assert row["priority"] == 1 and row["target_hospital"] == leading.hospital_id
     assert row["clinical_info"].startswith("咳嗽两周")
 
     other = await browser.new_context(locale="en-US", viewport={"width": 1280, "height": 860})

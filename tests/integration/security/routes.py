@@ -283,6 +283,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/archive/policy/run"): {"hospital_id": "city"},
     # an admin's edit that changes something (an empty one is refused before any lookup)
     ("PATCH", "/api/exams/{exam_id:int}"): {"exam_category": "outpatient"},
+    # a real priority (a bad one is refused before any lookup); the diagnosing hospital too
+    # is refused: only the examination's own hospital sets it
+    ("PUT", "/api/exams/{exam_id:int}/priority"): {"priority": "emergency"},
 }
 # Fields through which a body names an object of hospital A.
 NAMES_A = {"examination_id", "study_id", "user_id", "to_user_id", "hospital_id"}
