@@ -8,6 +8,7 @@ except data, codes and the acronyms of ``WORDS_OF_BOTH``."""
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -175,13 +176,18 @@ async def stored_names() -> set[str]:
     return {n.strip() for n in names if len(n.strip()) > 1}
 
 
+@functools.lru_cache(maxsize=4)
+def _known(data: frozenset[str]) -> re.Pattern[str]:
+    """The data as whole words: a short name ("ST") never eats into a word ("CHEST")."""
+    words = "|".join(re.escape(d) for d in sorted(data, key=len, reverse=True))
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{words})(?![A-Za-z0-9])")
+
+
 def leftover(text: str, lang: str, data: set[str], ids: set[str]) -> bool:
     """Whether ``text`` on a page in ``lang`` holds words of the other language."""
     if lang == "zh" and (text in ids or text.rstrip(":") in ids):
         return True
-    rest = text
-    for d in sorted(data | SWITCH, key=len, reverse=True):
-        rest = rest.replace(d, " ")
+    rest = _known(frozenset(data | SWITCH)).sub(" ", text)
     if lang == "en":
         return bool(CJK.search(rest))
     return any(w not in WORDS_OF_BOTH for w in ENGLISH.findall(rest))
@@ -277,3 +283,5 @@ def test_the_check_tells_leftovers_from_data() -> None:
     assert not leftover("Radiology 放射科 · 580ddc4bfd0c", "zh", {"Radiology"}, ids)
     assert not leftover("Radiology 放射科", "en", {"放射科"}, ids)
     assert not leftover("中文 / EN", "en", set(), ids)
+    assert not leftover("CHEST", "zh", {"ST", "HE"}, ids)  # data is replaced as whole words
+    assert leftover("Waiting for WALK", "zh", {"WALK"}, set())
