@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from store.tables import AuditLog, Examination, Study
-from tests.fixtures.exams import make_place, study_with_images
-from tests.fixtures.patients import login_patient, verify_self
+from store.db import transaction
+from store.tables import AuditLog, Examination, PatientMatch, Study
+from tests.fixtures.exams import make_exam, make_place, study_with_images
+from tests.fixtures.patients import login_patient, new_id_number, verify_self
 from tests.integration.test_cloud_film import set_default
 
 pytestmark = pytest.mark.integration
@@ -192,3 +193,30 @@ async def test_not_visible_yet_and_by_date_and_hospital(new_api, uniq, tmp_path:
     assert images.status_code == 404
     bad = await she.post(f"{BASE}/persons/{person['id']}/proof", json={})
     assert bad.status_code == 400
+
+
+async def test_verification_matches_nothing_before_the_proof_then_the_rest_follows(
+    new_api, uniq
+) -> None:
+    place = await make_place(new_api, uniq)
+    await set_default(place.admin, visible_when="at_once")
+    number = new_id_number()
+    first = await make_exam(place.hospital_id, name="LIN^YUN=林云", date="20260110")
+    later = await make_exam(place.hospital_id, name="LIN^YUN=林云", date="20260301")
+    async with transaction():
+        await Examination.update({Examination.patient_id_number: number}).where(
+            Examination.id.is_in([first, later])
+        )
+    she = new_api()
+    await login_patient(she)
+    person = await verify_self(she, name="林云", id_number=number)
+    # verified: match_existing ran, and made nothing (the ID number's form is no proof)
+    assert not await PatientMatch.exists().where(PatientMatch.person == person["id"])
+    assert (await she.get(f"{BASE}/examinations")).json() == []
+    accession = (await exam_row(first))["accession_number"]
+    res = await she.post(
+        f"{BASE}/persons/{person['id']}/proof", json={"accession_number": accession}
+    )
+    assert res.status_code == 200, res.text
+    listed = (await she.get(f"{BASE}/examinations")).json()
+    assert [e["id"] for e in listed] == [later, first]  # newest first; the later one by number
