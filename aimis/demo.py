@@ -8,7 +8,7 @@ from api.dictionaries.demo import load_demo_dictionaries
 from api.management.departments import create_department
 from api.management.hospitals import create_alliance, create_hospital
 from api.management.new_accounts import create_account
-from api.patient_archive.demo import load_demo_cloud_film
+from api.patient_archive.demo import load_demo_archive, load_demo_cloud_film
 from api.patients.demo import DEMO_PHONE, load_demo_patient
 from kernel.domain import Kind, Module
 from kernel.settings import get_settings
@@ -145,6 +145,7 @@ async def load_demo() -> list[Account]:
     await load_demo_requests(hospital_ids)
     await load_demo_reports(hospital_ids)
     await load_demo_patient(hospital_ids)  # after the studies: its people are theirs
+    await load_demo_archive(DEMO_PHONE)  # her and her father's examinations, visible
     if get_settings().server.demo_study_patients > 0:
         from aimis.imports import load_demo_archived_study
 

@@ -37,6 +37,7 @@ from api.notifications.controllers import (
     NotificationChannelController,
 )
 from api.patient_archive.controllers import CloudFilmRuleController
+from api.patient_archive.patient_routes import PatientArchiveController
 from api.patients.controllers import PatientAuthController, PatientController
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
@@ -54,6 +55,7 @@ from ui.ingest_pages import IngestPages
 from ui.management_pages import ManagementPages
 from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
+from ui.patient_archive_pages import PatientArchivePages
 from ui.patient_pages import PatientPages
 from ui.report_pages import ReportPages
 from ui.share_pages import SharePages
@@ -107,7 +109,9 @@ def route_handlers() -> list[Any]:
         TokenPages,
         PatientAuthController,
         PatientController,
+        PatientArchiveController,
         PatientPages,
+        PatientArchivePages,
         *dicomweb_handlers(),
         health,
         create_static_files_router(

@@ -223,12 +223,18 @@ async def thumbnail(
     index = _single_frame(frame_list)
     stored = await stored_instances(actor, study, series, instance)
     chosen = stored[len(stored) // 2] if instance is None else stored[0]
-    if frame_list is None:
-        data = await anyio.to_thread.run_sync(rendered.thumbnail_of, chosen, media_type, params)
-    else:
-        small = rendered.RenderParams(
-            params.window, params.viewport or (THUMBNAIL_SIZE, THUMBNAIL_SIZE), params.quality
-        )
-        data = await anyio.to_thread.run_sync(rendered.rendered, chosen, index, media_type, small)
+    data = await thumbnail_bytes(chosen, None if frame_list is None else index, media_type, params)
     await _audit_retrieve(ctx, "thumbnail", [chosen])
     return Body(media_type, data)
+
+
+async def thumbnail_bytes(
+    chosen: Stored, index: int | None, media_type: str, params: rendered.RenderParams
+) -> bytes:
+    """The instance's thumbnail (``index`` None), or frame ``index`` at thumbnail size."""
+    if index is None:
+        return await anyio.to_thread.run_sync(rendered.thumbnail_of, chosen, media_type, params)
+    small = rendered.RenderParams(
+        params.window, params.viewport or (THUMBNAIL_SIZE, THUMBNAIL_SIZE), params.quality
+    )
+    return await anyio.to_thread.run_sync(rendered.rendered, chosen, index, media_type, small)

@@ -160,8 +160,11 @@ def _read(row: dict[str, Any]) -> MatchRead:
 # --- making and undoing matches -----------------------------------------------------------
 
 
-async def _make(uow: UnitOfWork, person_id: int, exam: dict[str, Any], how: str) -> int | None:
-    """One live match (none when it exists already), its time, its timer, its audit row."""
+async def _make(
+    uow: UnitOfWork, person_id: int, exam: dict[str, Any], how: str, username: str = ""
+) -> int | None:
+    """One live match (none when it exists already), its time, its timer, its audit row
+    (``username`` the patient's ``patient:<account>`` for her own proof)."""
     if await _live(person_id, int(exam["id"])) is not None:
         return None
     rows = await PatientMatch.insert(
@@ -183,6 +186,7 @@ async def _make(uow: UnitOfWork, person_id: int, exam: dict[str, Any], how: str)
         hospital_id=int(exam["hospital"]),
         detail=f"examination {exam['id']} matched to patient person {person_id} by {how}; "
         f"visible: {when}",
+        username=username,
     )
     return match_id
 
@@ -313,7 +317,9 @@ async def _candidates(data: ManualMatch) -> list[dict[str, Any]]:
     return [r for r in rows if await policy.hospital_has_cloud_film(int(r["hospital"]))]
 
 
-async def _refuse(ctx: Ctx, person_id: int, why: str, hospital_id: int | None) -> None:
+async def _refuse(
+    ctx: Ctx, person_id: int, why: str, hospital_id: int | None, username: str = ""
+) -> None:
     async with transaction():
         await write_audit(
             ctx,
@@ -323,25 +329,28 @@ async def _refuse(ctx: Ctx, person_id: int, why: str, hospital_id: int | None) -
             outcome="denied",
             detail=why,
             hospital_id=hospital_id,
-            username=f"patient person {person_id}",
+            username=username or f"patient person {person_id}",
         )
 
 
-async def manual_match(ctx: Ctx, person_id: int, data: ManualMatch) -> list[MatchRead]:
+async def manual_match(
+    ctx: Ctx, person_id: int, data: ManualMatch, *, username: str = ""
+) -> list[MatchRead]:
     """The patient's proof: the examinations that fit and carry her name become hers
     (then everything else of hers is matched automatically); otherwise a refusal that
-    changes nothing."""
+    changes nothing. ``username`` is the patient realm's ``patient:<account>`` of the audit
+    rows (the patient routes pass it)."""
     person = await _person(person_id)
     if person is None or not person["account_active"]:
         raise NotFound("No such person in your archive (removed, or never added).")
     if data.hospital_id is not None and not await policy.hospital_has_cloud_film(data.hospital_id):
-        await _refuse(ctx, person_id, "hospital without cloud film", None)
+        await _refuse(ctx, person_id, "hospital without cloud film", None, username)
         raise BadRequest(NO_CLOUD_FILM)
     if not data.accession_number.strip() and (data.exam_date is None or data.hospital_id is None):
         raise BadRequest(NO_PROOF)  # nothing to check: no try used
     unit = await ratelimit.take(MANUAL_TRIES, str(person_id))
     if not unit.allowed:
-        await _refuse(ctx, person_id, "too many wrong tries", None)
+        await _refuse(ctx, person_id, "too many wrong tries", None, username)
         raise TooManyRequests(
             "Too many wrong tries to add an examination. Try again in {wait}.",
             wait=ratelimit.wait_words(unit.retry_after),
@@ -354,20 +363,21 @@ async def manual_match(ctx: Ctx, person_id: int, data: ManualMatch) -> list[Matc
     ]
     if not agreeing:
         why = "no such examination" if not found else "the name does not agree"
-        await _refuse(ctx, person_id, why, int(found[0]["hospital"]) if found else None)
+        hospital = int(found[0]["hospital"]) if found else None
+        await _refuse(ctx, person_id, why, hospital, username)
         raise BadRequest(NO_AGREEING_EXAM, name=person["name"], tries=MANUAL_TRIES.limit)
     await ratelimit.give_back(unit)
-    return await _proven(ctx, person_id, agreeing, MANUAL)
+    return await _proven(ctx, person_id, agreeing, MANUAL, username)
 
 
 async def _proven(
-    ctx: Ctx, person_id: int, exams: list[dict[str, Any]], how: str
+    ctx: Ctx, person_id: int, exams: list[dict[str, Any]], how: str, username: str = ""
 ) -> list[MatchRead]:
     """The proven examinations become hers, then everything else of hers is matched."""
     made: list[int] = []
     async with unit_of_work(ctx) as uow:
         for exam in exams:
-            match_id = await _make(uow, person_id, exam, how)
+            match_id = await _make(uow, person_id, exam, how, username)
             if match_id is None:
                 live = await _live(person_id, int(exam["id"]))
                 assert live is not None

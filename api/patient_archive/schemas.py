@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from api.bounds import Id, Int, Text
 from api.schemas import Base
+from api.viewer.studies import ImageRef
 
 
 class DefaultRule(Base):
@@ -82,3 +83,43 @@ class MatchRead(Base):
     matched_at: datetime
     visible_at: datetime | None
     notified_at: datetime | None
+
+
+class ArchiveExam(Base):
+    """One examination in the patient's archive (SPEC 10.4)."""
+
+    id: int  # the examination
+    person_id: int
+    person_name: str
+    relationship: str
+    hospital_id: int
+    hospital: str
+    check_item: str
+    exam_time: str
+    report_state: str  # reviewed | pending
+
+
+class ArchiveReport(Base):
+    title: str
+    findings: str
+    impression: str
+    reviewed_at: str
+
+
+class ArchiveExamDetail(Base):
+    exam: ArchiveExam
+    study_uid: str
+    modalities: str
+    report: ArchiveReport | None  # only a reviewed report
+    images: list[ImageRef]
+
+
+class ArchiveHospital(Base):
+    id: int
+    name: str
+
+
+class ProofOut(Base):
+    matched: int
+    visible: int  # of them, visible now
+    examination_ids: list[int]

@@ -15,7 +15,7 @@ from datetime import date
 
 from kernel import id_numbers
 from store.db import transaction
-from store.tables import Examination, Patient, PatientAccount, PatientPerson
+from store.tables import Examination, ExamReport, Patient, PatientAccount, PatientPerson
 from store.uow import now
 
 DEMO_PHONE = "13900000001"
@@ -36,19 +36,26 @@ def _given_name(shown: str, fallback: str) -> str:
 
 
 async def _person_of(hospital_id: int | None) -> dict | None:
+    """The patient of the hospital's first examination with a reviewed report (so that
+    the demo archive shows a report under City's "after review" rule), else of its first."""
     if hospital_id is None:
         return None
-    return (
-        await Examination.select(
-            Examination.patient_id,
-            Examination.patient_sex,
-            Examination.patient_birth_date,
-            Examination.patient_name,
-        )
-        .where(Examination.hospital == hospital_id, Examination.patient_birth_date != "")
-        .order_by(Examination.id)
-        .first()
+    query = Examination.select(
+        Examination.patient_id,
+        Examination.patient_sex,
+        Examination.patient_birth_date,
+        Examination.patient_name,
+    ).where(Examination.hospital == hospital_id, Examination.patient_birth_date != "")
+    reviewed = await ExamReport.select(ExamReport.examination).where(
+        ExamReport.examination._.hospital == hospital_id, ExamReport.state == "reviewed"
     )
+    ids = [int(r["examination"]) for r in reviewed]
+    first = (
+        await query.where(Examination.id.is_in(ids)).order_by(Examination.id).first()
+        if ids
+        else None
+    )
+    return first or await query.order_by(Examination.id).first()
 
 
 def _birth(text: str, fallback: date) -> date:

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from api.crud import unique_or_conflict
+from api.patient_archive import matching
 from api.patients.realm import Acting, Patient, patient_audit
 from api.patients.schemas import AccountOut, PersonIn, PersonOut
 from kernel import id_numbers
@@ -159,6 +160,7 @@ async def add_person(acting: Acting, data: PersonIn) -> PersonOut:
             )
     except Conflict:
         raise await _taken(acting, taken, "ID number already verified (concurrent)") from None
+    await matching.match_existing(person_id, acting.ctx)  # nothing before her first proof
     created = await PatientPerson.select().where(PatientPerson.id == person_id).first()
     assert created is not None
     return _person_out(created)

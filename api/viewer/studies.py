@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 import msgspec
 
@@ -173,35 +174,8 @@ async def study_images(ctx: Ctx, actor: Actor, study_id: int) -> StudyImages:
             study_id=study_id,
         )
     study = await visible_images(Study, actor, *_columns()).where(Study.id == study_id).first()
-    instances = await (
-        visible_images(
-            Instance,
-            actor,
-            Instance.series.series_uid.as_alias("series_uid"),
-            Instance.series.series_number.as_alias("series_number"),
-            Instance.series.modality.as_alias("modality"),
-            Instance.series.description.as_alias("series_description"),
-            Instance.sop_uid,
-            Instance.frames,
-            Instance.instance_number,
-        )
-        .where(Instance.study == study_id, Instance.superseded == False)  # noqa: E712
-        .order_by(Instance.series.series_number)
-        .order_by(Instance.series.id)
-        .order_by(Instance.instance_number)
-        .order_by(Instance.id)
-    )
+    images = await images_in(visible_images(Instance, actor, *image_columns()), study_id)
     note(hospital_id=row["hospital"])
-    images: list[ImageRef] = []
-    for i in instances:
-        frames = max(1, i["frames"] or 1)
-        label = " ".join(
-            str(x)
-            for x in (i["modality"], i["series_number"], i["series_description"])
-            if x not in (None, "")
-        )
-        for frame in range(1, min(frames, MAX_IMAGES - len(images)) + 1):
-            images.append(ImageRef(i["series_uid"], i["sop_uid"], frame, frames, label))
     return StudyImages(study=msgspec.convert(study, StudyRow), images=images)
 
 
@@ -217,3 +191,40 @@ async def study_id_of(actor: Actor, study_uid: str) -> int:
             "No study {uid!r} exists, or it belongs to another hospital.", uid=study_uid[:80]
         )
     return int(row["id"])
+
+
+def image_columns() -> tuple[Any, ...]:
+    """The columns of an ``Instance`` select that ``images_in`` reads."""
+    return (
+        Instance.series.series_uid.as_alias("series_uid"),
+        Instance.series.series_number.as_alias("series_number"),
+        Instance.series.modality.as_alias("modality"),
+        Instance.series.description.as_alias("series_description"),
+        Instance.sop_uid,
+        Instance.frames,
+        Instance.instance_number,
+    )
+
+
+async def images_in(select: Any, study_id: int) -> list[ImageRef]:
+    """The current instances of a study in series and instance order, as images (every
+    frame of a multi-frame instance one), at most ``MAX_IMAGES``; ``select`` is whoever's
+    select of ``image_columns()`` (a staff actor's visible images, a patient's study)."""
+    instances = await (
+        select.where(Instance.study == study_id, Instance.superseded == False)  # noqa: E712
+        .order_by(Instance.series.series_number)
+        .order_by(Instance.series.id)
+        .order_by(Instance.instance_number)
+        .order_by(Instance.id)
+    )
+    images: list[ImageRef] = []
+    for i in instances:
+        frames = max(1, i["frames"] or 1)
+        label = " ".join(
+            str(x)
+            for x in (i["modality"], i["series_number"], i["series_description"])
+            if x not in (None, "")
+        )
+        for frame in range(1, min(frames, MAX_IMAGES - len(images)) + 1):
+            images.append(ImageRef(i["series_uid"], i["sop_uid"], frame, frames, label))
+    return images

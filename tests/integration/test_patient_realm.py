@@ -355,3 +355,8 @@ async def test_the_demo_patient_logs_in_and_sees_herself_and_her_family(new_api)
             Examination.patient_id_number.is_in(numbers)
         )
         assert len({m["hospital"] for m in matched}) == 2
+        # the demo archive (issue 15.5): hers and her father's examinations, visible at once
+        listed = (await api.get("/api/patient/archive/examinations")).json()
+        assert len({e["hospital_id"] for e in listed}) == 2
+        assert {e["relationship"] for e in listed} == {"self", me["persons"][1]["relationship"]}
+        assert "reviewed" in {e["report_state"] for e in listed}

@@ -180,6 +180,9 @@ ACTIONS: dict[str, str] = {
     "patient_match.unmatch": N_("Unmatch an examination from a patient"),
     "patient_match.visible": N_("Examination visible to the patient"),
     "patient_match.notify": N_("Tell the patient of a new examination"),
+    "patient_archive.list": N_("Patient lists her examinations"),
+    "patient_archive.view": N_("Patient opens an examination"),
+    "patient_archive.image": N_("Patient views an image"),
 }
 # A code that is a request (the refusal of one: "POST /api/…"), shown with its path.
 REQUEST = re.compile(r"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|websocket) /\S*")
