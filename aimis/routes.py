@@ -37,6 +37,7 @@ from api.notifications.controllers import (
     NotificationChannelController,
 )
 from api.patient_archive.controllers import CloudFilmRuleController
+from api.patient_shares.controllers import PatientShareController, RecipientController
 from api.patients.controllers import PatientAuthController, PatientController
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
@@ -55,6 +56,7 @@ from ui.management_pages import ManagementPages
 from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
 from ui.patient_pages import PatientPages
+from ui.patient_share_pages import PatientSharePages, RecipientPages
 from ui.report_pages import ReportPages
 from ui.share_pages import SharePages
 from ui.study_pages import StudyPages
@@ -108,6 +110,10 @@ def route_handlers() -> list[Any]:
         PatientAuthController,
         PatientController,
         PatientPages,
+        PatientShareController,
+        RecipientController,
+        PatientSharePages,
+        RecipientPages,
         *dicomweb_handlers(),
         health,
         create_static_files_router(

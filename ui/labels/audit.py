@@ -180,6 +180,10 @@ ACTIONS: dict[str, str] = {
     "patient_match.unmatch": N_("Unmatch an examination from a patient"),
     "patient_match.visible": N_("Examination visible to the patient"),
     "patient_match.notify": N_("Tell the patient of a new examination"),
+    "patient_share.create": N_("Patient creates a share link"),
+    "patient_share.revoke": N_("Patient revokes a share link"),
+    "patient_share.open": N_("Share link opened"),
+    "patient_share.wrong_password": N_("Wrong share-link password"),
 }
 # A code that is a request (the refusal of one: "POST /api/…"), shown with its path.
 REQUEST = re.compile(r"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|websocket) /\S*")
