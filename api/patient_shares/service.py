@@ -90,6 +90,18 @@ def state_of(row: dict[str, Any], at: datetime | None = None) -> str:
     return ACTIVE
 
 
+GONE_EXAM = N_("The examination of this link is no longer available.")
+
+
+async def still_shared(share: dict[str, Any]) -> None:
+    """A link shows its examination only while the patient still may see it (a match undone
+    after a correction, a family member removed, a soft-deleted examination: 410)."""
+    try:
+        await visible_person(share["account"], share["examination"])
+    except NotFound:
+        raise Gone(GONE_EXAM) from None
+
+
 def refusal(state: str) -> AppError:
     if state == REVOKED:
         return Gone(REVOKED_TEXT)
@@ -324,6 +336,7 @@ async def open_link(ctx: Ctx, token: str, password: str) -> tuple[str, datetime]
     if state != ACTIVE:
         await _audit_alone(ctx, share, "patient_share.open", outcome="denied", detail=state)
         raise refusal(state)
+    await still_shared(share)
     attempt = await take_all(
         [
             (
@@ -402,6 +415,7 @@ async def session_share(token: str, session: str) -> dict[str, Any] | None:
     state = state_of(share)
     if state in (REVOKED, EXPIRED):
         raise refusal(state)
+    await still_shared(share)
     if not session:
         return None
     found = await PatientShareSession.exists().where(
@@ -432,7 +446,7 @@ async def examination_view(exam_id: int) -> dict[str, Any]:
         .first()
     )
     if exam is None or exam["deleted_at"] is not None:
-        raise Gone(N_("The examination of this link is no longer available."))
+        raise Gone(GONE_EXAM)
     report = (
         await ExamReport.select(
             ExamReport.title, ExamReport.findings, ExamReport.impression, ExamReport.reviewed_at

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from api import ratelimit
 from store.db import transaction
 from store.tables import AuditLog, PatientMatch, PatientShare
 from store.uow import now
 from tests.fixtures.exams import make_exam, make_place, study_with_images
-from tests.fixtures.patients import login_patient, verify_self
+from tests.fixtures.patients import login_patient, make_person, verify_self
 
 pytestmark = pytest.mark.integration
 
@@ -150,6 +151,37 @@ async def test_open_view_tamper_revoke(shared: dict, new_api: Any, tmp_path: Pat
     assert (await stranger.get("/api/patient/shares/")).json() == []
 
 
+async def test_family_and_unmatched(shared: dict, new_api: Any) -> None:
+    """A family member's visible examination may be shared; a removed member's, and a link
+    whose match was undone, no longer (404 to make, 410 to open)."""
+    patient, place = shared["patient"], shared["place"]
+    me = (await patient.get("/api/patient/me")).json()
+    account = {"id": me["id"], "phone": me["phone"]}
+    father = await make_person("王大明", account=account, relationship="father")
+    exam_id = await make_exam(place.hospital_id)
+    await match(father["id"], place.hospital_id, exam_id)
+    made = await make_link(patient, exam_id, password="secret-4")
+    doctor = new_api()
+    assert (
+        await doctor.post(f"{made['url']}/open", json={"password": "secret-4"})
+    ).status_code == 200
+    assert (await doctor.get(f"{made['url']}/view")).json()["id"] == exam_id
+    res = await patient.delete(f"/api/patient/persons/{father['id']}")
+    assert res.status_code == 200, res.text
+    assert (await doctor.get(f"{made['url']}/view")).status_code == 410
+    assert (await doctor.get(made["url"])).status_code == 410
+    res = await patient.post("/api/patient/shares/", json={"examination_id": exam_id})
+    assert res.status_code == 404
+    # the own examination's match undone (a correction): its link closes too
+    own = await make_link(patient, shared["study"]["exam_id"], password="secret-5")
+    async with transaction():
+        await PatientMatch.update({PatientMatch.unmatched_at: now()}).where(
+            PatientMatch.examination == shared["study"]["exam_id"]
+        )
+    res = await new_api().post(f"{own['url']}/open", json={"password": "secret-5"})
+    assert res.status_code == 410
+
+
 async def test_expired_link(shared: dict, new_api: Any) -> None:
     made = await make_link(shared["patient"], shared["study"]["exam_id"], password="secret-1")
     assert made["password"] == ""
@@ -217,3 +249,5 @@ async def test_address_limit(shared: dict, new_api: Any) -> None:
     assert res.status_code == 429
     res = await guesser.get(f"{links[-1]['url']}/view")
     assert res.status_code == 401
+    # the loopback address's budget is every later test's: give it back
+    await ratelimit.clear(ADDRESS_RULE.name, ratelimit.address_subject("127.0.0.1"))
