@@ -38,6 +38,7 @@ from api.notifications.controllers import (
 )
 from api.patient_archive.controllers import CloudFilmRuleController
 from api.patient_archive.patient_routes import PatientArchiveController
+from api.patient_shares.controllers import PatientShareController, RecipientController
 from api.patients.controllers import PatientAuthController, PatientController
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
@@ -57,6 +58,7 @@ from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
 from ui.patient_archive_pages import PatientArchivePages
 from ui.patient_pages import PatientPages
+from ui.patient_share_pages import PatientSharePages, RecipientPages
 from ui.report_pages import ReportPages
 from ui.share_pages import SharePages
 from ui.study_pages import StudyPages
@@ -112,6 +114,10 @@ def route_handlers() -> list[Any]:
         PatientArchiveController,
         PatientPages,
         PatientArchivePages,
+        PatientShareController,
+        RecipientController,
+        PatientSharePages,
+        RecipientPages,
         *dicomweb_handlers(),
         health,
         create_static_files_router(

@@ -142,6 +142,7 @@ PATIENT_AUDIT_TARGETS = frozenset(
         "patient_account",  # the patient realm (issue 15): never the alliance admin's
         "patient_person",
         "patient_code",
+        "patient_share",
         "examination",
         "study",
         "series",

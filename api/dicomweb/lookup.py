@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from api.crud import from_row
 from kernel.errors import Conflict, NotFound
@@ -51,11 +50,42 @@ def archived_message(study_uid: str, tier: str) -> str:
     )
 
 
+# The columns ``stored_of`` reads (on an ``Instance`` select).
+STORED_COLUMNS = (
+    Instance.id,
+    Instance.hospital,
+    Instance.study,
+    Instance.study.study_uid,
+    Instance.study.tier,
+    Instance.series.series_uid,
+    Instance.sop_uid,
+    Instance.sop_class_uid,
+    Instance.transfer_syntax,
+    Instance.frames,
+    Instance.sha256,
+    Instance.storage_path,
+)
+
+
+def stored_of(row: dict) -> Stored:
+    """A row of ``STORED_COLUMNS`` as a ``Stored``; 409 when its study is archived."""
+    if row["study.tier"] in ARCHIVED_TIERS:
+        raise Conflict(archived_message(row["study.study_uid"], row["study.tier"]))
+    return from_row(
+        Stored,
+        row,
+        hospital_id=row["hospital"],
+        study_id=row["study"],
+        study_uid=row["study.study_uid"],
+        series_uid=row["series.series_uid"],
+    )
+
+
 async def stored_instances(
     actor: Actor, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
 ) -> list[Stored]:
     """The current instances of a study, series or one instance, ordered for display."""
-    query = visible_images(Instance, actor, *stored_columns()).where(
+    query = visible_images(Instance, actor, *STORED_COLUMNS).where(
         Instance.study.study_uid == study_uid,
         Instance.superseded == False,  # noqa: E712
     )
@@ -75,36 +105,4 @@ async def stored_instances(
             else f"study {study_uid}"
         )
         raise NotFound(f"No {what} exists in this study, or you may not see it.")
-    for row in rows:
-        if row["study.tier"] in ARCHIVED_TIERS:
-            raise Conflict(archived_message(study_uid, row["study.tier"]))
     return [stored_of(row) for row in rows]
-
-
-def stored_columns() -> tuple[Any, ...]:
-    """The columns of an ``Instance`` select that ``stored_of`` reads."""
-    return (
-        Instance.id,
-        Instance.hospital,
-        Instance.study,
-        Instance.study.study_uid,
-        Instance.study.tier,
-        Instance.series.series_uid,
-        Instance.sop_uid,
-        Instance.sop_class_uid,
-        Instance.transfer_syntax,
-        Instance.frames,
-        Instance.sha256,
-        Instance.storage_path,
-    )
-
-
-def stored_of(row: dict[str, Any]) -> Stored:
-    return from_row(
-        Stored,
-        row,
-        hospital_id=row["hospital"],
-        study_id=row["study"],
-        study_uid=row["study.study_uid"],
-        series_uid=row["series.series_uid"],
-    )

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 
 from api.dicomweb import rendered
-from api.dicomweb.lookup import ARCHIVED_TIERS, Stored, stored_columns, stored_of
+from api.dicomweb.lookup import ARCHIVED_TIERS, STORED_COLUMNS, Stored, stored_of
 from api.dicomweb.media import choose_image
 from api.dicomweb.service import thumbnail_bytes
 from api.patient_archive import matching, policy
@@ -180,7 +180,7 @@ async def detail(acting: Acting, exam_id: int) -> ArchiveExamDetail:
 
 async def _stored(study_id: int, series_uid: str, sop_uid: str | None) -> list[Stored]:
     """The current instances of a series (or one instance) of this study only."""
-    query = Instance.select(*stored_columns()).where(
+    query = Instance.select(*STORED_COLUMNS).where(
         Instance.study == study_id,
         Instance.study.deleted_at.is_null(),
         Instance.superseded == False,  # noqa: E712

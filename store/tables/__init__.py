@@ -74,6 +74,8 @@ from store.tables.patients import (
     PatientMatch,
     PatientPerson,
     PatientSession,
+    PatientShare,
+    PatientShareSession,
 )
 
 ALL_TABLES: list[type[Table]] = [
@@ -131,6 +133,8 @@ ALL_TABLES: list[type[Table]] = [
     PatientCode,
     CloudFilmRule,
     PatientMatch,
+    PatientShare,
+    PatientShareSession,
 ]
 
 

@@ -114,3 +114,36 @@ class PatientMatch(Table):
     notified_at = col.Timestamptz(null=True, default=None)
     unmatched_at = col.Timestamptz(null=True, default=None)
     unmatch_reason = col.Varchar(length=200, default="")
+
+
+class PatientShare(Table):
+    """A share link of one examination (SPEC 10.5, ``api/patient_shares``): made by the
+    patient of an account for an examination matched to one of its persons and visible to
+    her. Only hashes are kept: the token's (``kernel.security.token_hash``) and the
+    password's (``kernel.security.hash_password``, as the staff passwords). ``failures``
+    counts wrong passwords; at the limit the link is ``locked_at``."""
+
+    id = col.Serial(primary_key=True)
+    account = col.ForeignKey(PatientAccount, on_delete=col.OnDelete.cascade, index=True)
+    person = col.ForeignKey(PatientPerson, on_delete=col.OnDelete.cascade)
+    examination = col.ForeignKey(Examination, on_delete=col.OnDelete.cascade, index=True)
+    token_hash = col.Varchar(length=64, unique=True)
+    password_hash = col.Varchar(length=200)
+    created_at = col.Timestamptz()
+    expires_at = col.Timestamptz()
+    revoked_at = col.Timestamptz(null=True, default=None)
+    failures = col.Integer(default=0)
+    locked_at = col.Timestamptz(null=True, default=None)
+    openings = col.Integer(default=0)
+
+
+class PatientShareSession(Table):
+    """A recipient's short session of one share link, after the right password (its own
+    cookie ``aimis_share``; it shows that link's examination only, and ends with the link's
+    revocation or expiry)."""
+
+    id = col.Serial(primary_key=True)
+    share = col.ForeignKey(PatientShare, on_delete=col.OnDelete.cascade, index=True)
+    token_hash = col.Varchar(length=64, unique=True)
+    created_at = col.Timestamptz()
+    expires_at = col.Timestamptz()

@@ -183,6 +183,10 @@ ACTIONS: dict[str, str] = {
     "patient_archive.list": N_("Patient lists her examinations"),
     "patient_archive.view": N_("Patient opens an examination"),
     "patient_archive.image": N_("Patient views an image"),
+    "patient_share.create": N_("Patient creates a share link"),
+    "patient_share.revoke": N_("Patient revokes a share link"),
+    "patient_share.open": N_("Share link opened"),
+    "patient_share.wrong_password": N_("Wrong share-link password"),
 }
 # A code that is a request (the refusal of one: "POST /api/…"), shown with its path.
 REQUEST = re.compile(r"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|websocket) /\S*")

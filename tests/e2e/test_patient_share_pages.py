@@ -1,0 +1,147 @@
+"""Share links in real headless Chromium on 390×844 touch phones (issue 15 point 6): the
+patient makes a link of her visible examination (the generated password shown once), a
+second browser opens it with the password and sees the reviewed report and the images, the
+patient revokes it from her links page (which lists the opening), and the recipient's reload
+says the link was revoked."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from store.db import transaction
+from store.tables import ExamReport, PatientMatch
+from store.uow import now
+from tests.e2e.conftest import phone_context, shot
+from tests.fixtures.exams import make_place, study_with_images
+from tests.fixtures.patients import code_for, make_person
+
+pytestmark = pytest.mark.e2e
+
+DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+WORDS = {
+    "zh": {
+        "locale": "zh-CN",
+        "ready": "链接已生成",
+        "revoked": "已被患者撤销",
+        "opened": "打开次数：1",
+    },
+    "en": {
+        "locale": "en-US",
+        "ready": "The link is ready",
+        "revoked": "revoked by the patient",
+        "opened": "openings: 1",
+    },
+}
+
+
+async def fits(page: Any) -> None:
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width} px wide on a 390 px phone"
+
+
+async def visible_exam(new_api: Any, uniq: Any, tmp: Path) -> tuple[dict, int]:
+    place = await make_place(new_api, uniq)
+    study = await study_with_images(place.hospital_id, tmp)
+    person = await make_person("王小明")
+    at = now()
+    async with transaction():
+        await PatientMatch.insert(
+            PatientMatch(
+                hospital=place.hospital_id,
+                person=person["id"],
+                examination=study["exam_id"],
+                how="manual",
+                matched_at=at,
+                visible_at=at - timedelta(hours=1),
+            )
+        )
+        await ExamReport.insert(
+            ExamReport(
+                hospital=place.hospital_id,
+                examination=study["exam_id"],
+                state="reviewed",
+                findings="双肺纹理清晰 FINDINGS-OK",
+                impression="未见明显异常 IMPRESSION-OK",
+                reviewed_at=at,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+    return person, study["exam_id"]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_share_open_revoke(
+    browser, app_url: str, new_api: Any, uniq: Any, tmp_path: Path, lang: str
+) -> None:  # type: ignore[no-untyped-def]
+    words = WORDS[lang]
+    person, exam_id = await visible_exam(new_api, uniq, tmp_path)
+    ctx = await phone_context(browser, locale=words["locale"])
+    page = await ctx.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.goto(f"{app_url}/patient/login")
+    local = person["phone"].removeprefix("86")
+    await page.fill("#phone", local)
+    await page.click("#send-code")
+    await page.wait_for_function("() => document.querySelector('#send-code').disabled")
+    await page.fill("#code", await code_for(local))
+    await page.click("#patient-login button[type=submit]")
+    await page.wait_for_url(lambda url: "/login" not in url)
+
+    await page.goto(f"{app_url}/patient/shares/new?examination={exam_id}")
+    await page.select_option("#days", "1")
+    await fits(page)
+    await shot(page, f"patient-share-new-phone-{lang}")
+    await page.click("#share-form button[type=submit]")
+    await page.locator(f"#share-made:has-text('{words['ready']}')").wait_for()
+    url = await page.input_value("#share-url")
+    password = await page.input_value("#share-made-password")
+    assert "/s/" in url and len(password) == 8
+    await shot(page, f"patient-share-made-phone-{lang}")
+
+    other = await phone_context(browser, locale=words["locale"])
+    doctor = await other.new_page()
+    await doctor.goto(url)
+    await doctor.fill("#open-password", "wrong-password")
+    await doctor.click("#open-form button[type=submit]")
+    await doctor.locator("#open-form [data-msg]").wait_for()
+    await doctor.fill("#open-password", password)
+    await doctor.click("#open-form button[type=submit]")
+    await doctor.locator("#share-report:has-text('IMPRESSION-OK')").wait_for()
+    await doctor.wait_for_function(
+        "() => { const i = document.querySelector('#share-frame');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
+    thumbs = doctor.locator(".share-thumbs img")
+    assert await thumbs.count() > 0
+    await thumbs.first.scroll_into_view_if_needed()
+    await doctor.wait_for_function(
+        "() => [...document.querySelectorAll('.share-thumbs img')].slice(0, 1)"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    await fits(doctor)
+    view_shot = await shot(doctor, f"patient-share-view-phone-{lang}")
+    if lang == "zh":
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(view_shot, DOCS_SHOTS / "patient-share-phone.png")
+
+    await page.goto(f"{app_url}/patient/shares")
+    row = page.locator("#shares li[data-state=active]").first
+    await row.locator(f"text={words['opened']}").wait_for()
+    assert "127.0.*.*" in await row.text_content()
+    await fits(page)
+    await shot(page, f"patient-share-list-phone-{lang}")
+    await row.locator("button").click()
+    await page.locator("#shares li[data-state=revoked]").first.wait_for()
+
+    response = await doctor.reload()
+    assert response is not None and response.status == 410
+    await doctor.locator(f"#share-gone:has-text('{words['revoked']}')").wait_for()
+    await shot(doctor, f"patient-share-revoked-phone-{lang}")
+    await other.close()
+    await ctx.close()
