@@ -79,6 +79,7 @@ from store.tables import (
     NotificationRule,
     Patient,
     PatientMatch,
+    PatientShare,
     ReportTemplate,
     Role,
     Series,
@@ -215,6 +216,7 @@ _DELETED_THROUGH: dict[type[Table], tuple[str, ...]] = {
     DiagnosisRequest: ("examination",),
     ConsultationExamination: ("examination",),
     PatientMatch: ("examination",),
+    PatientShare: ("examination",),  # a link to a deleted examination opens nothing
 }
 DELETED_BY = frozenset(_DELETED_THROUGH)
 # Rows that point at a study or examination and stay when it is deleted: the billed migration

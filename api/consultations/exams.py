@@ -8,7 +8,7 @@ added_at; one row per pair, unique), in the order attached; a detach deletes the
 attach and detach is also a timeline step of the consultation (``exam_attach``,
 ``exam_detach``, summary ``examination_id``, written by the engine's ``note`` in the same unit
 of work as the row), so the room's history shows who attached what and when. Before issue 15
-the steps were all there was; migration 2026-12-07T14:20 filled the table from them.
+the steps were all there was; migration 2026-12-07T14:00 filled the table from them.
 
 Limits: at most ``MAX_EXAMS`` examinations a consultation, also when many attach at once: the
 count is taken in the write's transaction with the consultation's row locked (PostgreSQL

@@ -38,7 +38,7 @@ from store.uow import Actor, Ctx
 PROBE = 500  # a keyword's matches up to here are ordered in Python (see _probe_page)
 URGENT_MAX = 50  # the "urgent first" section holds at most this many
 WAITING = ("images_arrived", "report_draft", "initial_report")  # no reviewed report yet
-# The condition of the partial indexes ix_exam_*_waiting_urgent (migration 2026-12-07T14:10),
+# The condition of the partial indexes ix_exam_*_waiting_urgent (migration 2026-12-07T14:00),
 # in literal words: SQLite uses a partial index only for a query that states its condition.
 WAITING_URGENT = WhereRaw(
     '"examination"."priority" > 0 AND "examination"."status" IN ('

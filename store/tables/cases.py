@@ -151,7 +151,7 @@ class ConsultationParticipant(Table):
 class ConsultationExamination(Table):
     """A cloud examination attached to a consultation (SPEC 3.1, 3.3): one row per pair (the
     unique index ``ux_consultation_examination`` on (consultation, examination), migration
-    2026-12-07T14:20), in the order attached (``id``). The room's timeline keeps the steps
+    2026-12-07T14:00), in the order attached (``id``). The room's timeline keeps the steps
     ``exam_attach`` / ``exam_detach`` too; this table is what is attached now."""
 
     id = col.Serial(primary_key=True)

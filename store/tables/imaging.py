@@ -332,7 +332,7 @@ class Examination(Table):
     # and print_time for the diagnosing hospital's list.
     shared_with = col.ForeignKey(Hospital, null=True, default=None, on_delete=col.OnDelete.set_null)
     # kernel.priority: 0 routine, 1 urgent, 2 emergency (issue 14 item 9); indexed with
-    # (hospital | shared_with, priority, exam_time, id) by migration 2026-12-07T14:10:00
+    # (hospital | shared_with, priority, exam_time, id) by migration 2026-12-07T14:00
     priority = col.Integer(default=0)
 
 
@@ -405,7 +405,7 @@ class DiagnosisRequest(Table):
     version = col.Integer(default=1)
     requested_by = col.Integer()
     # kernel.priority: 0 routine, 1 urgent, 2 emergency (was the boolean ``urgent`` until
-    # migration 2026-12-07T14:10:00); the lists page by (hospital, priority, id)
+    # migration 2026-12-07T14:00); the lists page by (hospital, priority, id)
     priority = col.Integer(default=0)
     clinical_info = col.Text(default="")
     decided_by = col.Integer(null=True, default=None)

@@ -99,7 +99,7 @@ class PatientMatch(Table):
     """An examination found to be a patient person's (SPEC 10.3, 9.1): by the manual proof,
     by ID number, by phone or by the printed QR code (``how``). At most one live match per
     (person, examination): a unique index over the rows not un-matched (migration step
-    2026-12-07T14:50). ``visible_at`` is when the patient may see it under the hospital's
+    2026-12-07T14:00). ``visible_at`` is when the patient may see it under the hospital's
     rule (NULL: waiting for the report's review, or cloud film off); the ``cloud_film``
     timer makes it visible and tells the patient (``notified_at``). Un-matched rows stay
     (``unmatched_at`` and why): the audit trail of what a patient once saw."""

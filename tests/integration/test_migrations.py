@@ -319,7 +319,7 @@ async def test_a_partly_migrated_old_database_is_refused(scratch: Scratch) -> No
     assert await scratch.ran() == set(OLD_CHAIN[:10])  # nothing recorded
 
 
-ATTACHED_BEFORE = "2026-12-07T14:00:00:000000"  # the last step before the table
+ATTACHED_BEFORE = "2026-11-28T02:12:36:000000"  # the last step before the table
 OLD_ROWS = [
     "INSERT INTO alliance (id, name) VALUES (1, 'a')",
     "INSERT INTO hospital (id, alliance, name, code) VALUES (1, 1, 'h', 'H')",
@@ -346,7 +346,7 @@ OLD_STEPS = [
 
 
 async def test_the_attached_examinations_are_filled_from_the_timeline(scratch: Scratch) -> None:
-    """Migration 2026-12-07T14:20: what the exam_attach / exam_detach steps leave becomes the
+    """Migration 2026-12-07T14:00: what the exam_attach / exam_detach steps leave becomes the
     rows of ``consultation_examination``, in order; the examination of a deleted study is
     marked deleted with the study's time."""
     ok(scratch.migrate_to(ATTACHED_BEFORE))
