@@ -103,6 +103,9 @@ def _patient_values(canary: Canary) -> dict[str, dict[str, Any]]:
             "study": p1.study_uid,
             "series": p1.series_uid,
             "instance": p1.sop_uid,
+            "study_uid": p1.study_uid,  # a patient share link's image path
+            "series_uid": p1.series_uid,
+            "sop_uid": p1.sop_uid,
             "share_id": canary.share_id,
             "run_id": canary.run_id,
             "retrieval_id": canary.retrieval_id,
@@ -160,6 +163,7 @@ def _common(route: Route, canary: Canary) -> dict[str, Any]:
         "person_id": 1,  # a patient's verified person: staff and nobody are nobody there
         "revision": 1,
         "frames": "1",
+        "frame": 1,
         "tag": "7FE00010",
         "business_type": "diagnosis",
         "token": secrets.token_hex(16),
