@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from store.tables import DiagnosisRequest, Examination, Study
+from store.tables import (
+    Consultation,
+    ConsultationExamination,
+    ConsultationInvite,
+    ConsultationParticipant,
+    DiagnosisRequest,
+    Examination,
+    Study,
+    User,
+)
 from tests.fixtures.hospitals import as_user
 from tests.fixtures.hospitals import hospital_id as hospital
 
@@ -46,21 +55,62 @@ async def east_studies() -> list[dict[str, Any]]:
     return out
 
 
+async def attached_studies(username: str) -> set[str]:
+    """The study UIDs of other hospitals' examinations attached to a consultation the doctor
+    takes part in (SPEC 3.3; other tests attach them): as a participant, or as the expert
+    named on an invitation not declined, of a consultation still going."""
+    user = await User.select(User.id, User.hospital).where(User.username == username).first()
+    assert user is not None
+    joined = await ConsultationParticipant.select(ConsultationParticipant.consultation).where(
+        ConsultationParticipant.user == user["id"]
+    )
+    named = await ConsultationInvite.select(ConsultationInvite.consultation).where(
+        ConsultationInvite.expert == user["id"], ConsultationInvite.decision != "deny"
+    )
+    taking_part = {r["consultation"] for r in joined + named}
+    going = {
+        r["id"]
+        for r in await Consultation.select(Consultation.id, Consultation.state)
+        if r["state"] not in ("withdrawn", "rejected", "cancelled")
+    }
+    uids: set[str] = set()
+    for row in await ConsultationExamination.select(
+        ConsultationExamination.consultation, ConsultationExamination.examination
+    ):
+        if row["consultation"] not in taking_part & going:
+            continue
+        exam = (
+            await Examination.select(Examination.hospital, Examination.study.study_uid)
+            .where(
+                Examination.id == row["examination"],
+                Examination.deleted_at.is_null(),
+                Examination.study.is_not_null(),
+            )
+            .first()
+        )
+        if exam is not None and exam["hospital"] != user["hospital"]:
+            uids.add(exam["study.study_uid"])
+    return uids
+
+
 async def test_city_sees_the_images_of_open_requests_only(new_api) -> None:
     studies = await east_studies()
     assert any(s["shared"] for s in studies) and any(not s["shared"] for s in studies)
     li = await as_user(new_api, "dr.li")  # City
     chen = await as_user(new_api, "dr.chen")  # East District: its own, all of them
     liu = await as_user(new_api, "dr.liu")  # Xishan: those shared with Xishan only
+    attached = await attached_studies("dr.li")
+    attached_west = await attached_studies("dr.liu")
     for s in studies:
         uid = s["uid"]
+        seen = s["shared"] or uid in attached
         found = await li.get("/dicomweb/studies", params={"StudyInstanceUID": uid}, headers=JSON)
         assert found.status_code == 200, found.text
-        assert len(found.json()) == (1 if s["shared"] else 0), s
+        assert len(found.json()) == (1 if seen else 0), s
         meta = await li.get(f"/dicomweb/studies/{uid}/metadata", headers=JSON)
-        assert meta.status_code == (200 if s["shared"] else 404), s
+        assert meta.status_code == (200 if seen else 404), s
         mobile = await li.get(f"/studies/{s['study']}/mobile")
-        assert mobile.status_code == (200 if s["shared"] else 404), s
+        assert mobile.status_code == (200 if seen else 404), s
         own = await chen.get("/dicomweb/studies", params={"StudyInstanceUID": uid}, headers=JSON)
         assert len(own.json()) == 1
         other = await liu.get(f"/dicomweb/studies/{uid}/metadata", headers=JSON)
@@ -71,16 +121,22 @@ async def test_city_sees_the_images_of_open_requests_only(new_api) -> None:
             Study.hospital == await hospital("WEST"),
             Study.deleted_at.is_null(),
         )
-        assert other.status_code == (200 if s["west"] or west_copy else 404), s
-    # a search without a UID lists City's own studies and the shared ones, nothing else
+        assert other.status_code == (
+            200 if s["west"] or west_copy or uid in attached_west else 404
+        ), s
+    # a search without a UID lists City's own studies, the shared ones and those attached to
+    # a consultation dr.li takes part in, nothing else
     listed = await li.get("/dicomweb/studies", params={"limit": "1000"}, headers=JSON)
     uids = {i["0020000D"]["Value"][0] for i in listed.json()}
     assert {s["uid"] for s in studies if s["shared"]} <= uids
-    assert not {s["uid"] for s in studies if not s["shared"]} & uids
-    city_own = await Study.count().where(
-        Study.hospital == await hospital("CITY"), Study.deleted_at.is_null()
-    )
-    assert len(uids) == city_own + sum(1 for s in studies if s["shared"])
+    assert not {s["uid"] for s in studies if not s["shared"] and s["uid"] not in attached} & uids
+    own = {
+        r["study_uid"]
+        for r in await Study.select(Study.study_uid).where(
+            Study.hospital == await hospital("CITY"), Study.deleted_at.is_null()
+        )
+    }
+    assert uids == own | {s["uid"] for s in studies if s["shared"]} | attached
 
 
 async def test_a_rendered_frame_of_a_shared_study(new_api) -> None:
