@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from api import ratelimit
@@ -22,6 +23,7 @@ from store.uow import now
 from tests.fixtures.downloads import check_zip, download_code
 from tests.fixtures.exams import make_exam, make_place, study_with_images
 from tests.fixtures.patients import login_patient, make_person, verify_self
+from tests.fixtures.waiting import outbox_settled
 from tests.integration.test_cloud_film import set_default
 from tests.integration.test_patient_shares import match
 
@@ -214,3 +216,21 @@ async def test_ten_wrong_codes_invalidate_under_concurrency(place_with: dict, ne
         f"{BASE}/{fresh['id']}/code", json={"code": await download_code(fresh["id"])}
     )
     assert res.status_code == 200, res.text
+
+
+async def test_the_security_code_reaches_the_log_channel(place_with: dict, dispatcher: Any) -> None:
+    """Through the real dispatcher (no SMS provider: the demo's log channel), in the words
+    of a download code, and gone from the outbox row once delivered."""
+    asked = await ask(place_with["patient"], place_with["study"]["exam_id"])
+    code = await download_code(asked["id"])
+    settled = await outbox_settled(f"patient-download-{asked['id']}", log=dispatcher.output)
+    assert (settled["status"], settled["attempts"]) == ("done", 1), settled["error"]
+    assert "code" not in msgspec.json.decode(settled["payload"])
+    phone = place_with["patient"].phone[2:]
+    lines = [
+        line
+        for line in dispatcher.output().splitlines()
+        if f"message for patient phone {phone[:3]}****{phone[-4:]}" in line and code in line
+    ]
+    assert len(lines) == 1, dispatcher.output()[-3000:]
+    assert "security code for downloading the original images" in lines[0]
