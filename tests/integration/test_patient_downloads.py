@@ -18,7 +18,7 @@ import pytest
 from api import ratelimit
 from api.patient_archive.downloads import CODE_TRIES
 from store.db import transaction
-from store.tables import AuditLog, PatientDownload
+from store.tables import AuditLog, PatientDownload, Study
 from store.uow import now
 from tests.fixtures.downloads import check_zip, download_code
 from tests.fixtures.exams import make_exam, make_place, study_with_images
@@ -187,6 +187,18 @@ async def test_refusals(place_with: dict, new_api: Any, uniq: Any, tmp_path: Pat
     await set_default(place.admin, allow_download=True)
     page = await patient.get(f"/patient/examinations/{study['exam_id']}")
     assert 'id="download-ask"' in page.text
+
+    # the study moved to the archive tier: 409 saying so, nothing streamed
+    asked = await ask(patient, study["exam_id"])
+    res = await patient.post(
+        f"{BASE}/{asked['id']}/code", json={"code": await download_code(asked["id"])}
+    )
+    async with transaction():
+        await Study.update({Study.tier: "archive"}).where(Study.id == study["id"])
+    res = await new_api().get(res.json()["url"])
+    assert res.status_code == 409 and "archive" in res.json()["detail"]
+    async with transaction():
+        await Study.update({Study.tier: "online"}).where(Study.id == study["id"])
 
 
 async def test_ten_wrong_codes_invalidate_under_concurrency(place_with: dict, new_api: Any) -> None:
