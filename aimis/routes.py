@@ -37,6 +37,7 @@ from api.notifications.controllers import (
     NotificationChannelController,
 )
 from api.patient_archive.controllers import CloudFilmRuleController
+from api.patient_archive.download_routes import PatientDownloadController
 from api.patient_archive.patient_routes import PatientArchiveController
 from api.patient_shares.controllers import PatientShareController, RecipientController
 from api.patients.controllers import PatientAuthController, PatientController
@@ -112,6 +113,7 @@ def route_handlers() -> list[Any]:
         PatientAuthController,
         PatientController,
         PatientArchiveController,
+        PatientDownloadController,
         PatientPages,
         PatientArchivePages,
         PatientShareController,

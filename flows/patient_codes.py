@@ -20,7 +20,17 @@ class CodeNotSent(Exception):
     """This try did not deliver; a later one may."""
 
 
-def code_message(settings: Settings, phone: str, code: str) -> OutgoingMessage:
+# The log channel's words per purpose (``api.patients.codes``: login, download); the SMS
+# template is the operator's one verification-code template.
+WORDS = {
+    "login": ("登录验证码", "login code"),
+    "download": ("下载原始影像的安全码", "security code for downloading the original images"),
+}
+
+
+def code_message(
+    settings: Settings, phone: str, code: str, purpose: str = "login"
+) -> OutgoingMessage:
     """The SMS (the template's parameters: the code, its minutes) or, without an SMS
     provider, the log line a person reads."""
     minutes = settings.patient.code_minutes
@@ -28,13 +38,14 @@ def code_message(settings: Settings, phone: str, code: str) -> OutgoingMessage:
         return OutgoingMessage(
             channel=Channel.sms, address=phone, title="", body=f"{code}\n{minutes}", sensitive=True
         )
+    zh, en = WORDS.get(purpose, WORDS["login"])
     return OutgoingMessage(
         channel=Channel.log,
         address=f"patient phone {phone[2:5]}****{phone[-4:]}",
-        title="AIMIS 登录验证码 login code",
+        title=f"AIMIS {zh} {en}",
         body=(
-            f"您的登录验证码是 {code}，{minutes} 分钟内有效。\n"
-            f"Your login code is {code}. It is valid for {minutes} minutes."
+            f"您的{zh}是 {code}，{minutes} 分钟内有效。\n"
+            f"Your {en} is {code}. It is valid for {minutes} minutes."
         ),
         sensitive=True,
     )
@@ -61,7 +72,9 @@ async def send_code(outbox_id: int) -> None:
     if "code" not in payload:
         raise PermanentFailure(f"outbox row {outbox_id} holds no code (already scrubbed)")
     settings = get_settings()
-    message = code_message(settings, str(payload["phone"]), str(payload["code"]))
+    message = code_message(
+        settings, str(payload["phone"]), str(payload["code"]), str(payload.get("purpose", "login"))
+    )
     result = await code_notifier(settings).send(message)
     if not result.ok:
         raise (CodeNotSent if result.retryable else PermanentFailure)(result.error)

@@ -78,6 +78,7 @@ from store.tables import (
     NotificationChannel,
     NotificationRule,
     Patient,
+    PatientDownload,
     PatientMatch,
     PatientShare,
     ReportTemplate,
@@ -144,6 +145,7 @@ PATIENT_AUDIT_TARGETS = frozenset(
         "patient_person",
         "patient_code",
         "patient_share",
+        "patient_download",
         "examination",
         "study",
         "series",
@@ -217,6 +219,7 @@ _DELETED_THROUGH: dict[type[Table], tuple[str, ...]] = {
     ConsultationExamination: ("examination",),
     PatientMatch: ("examination",),
     PatientShare: ("examination",),  # a link to a deleted examination opens nothing
+    PatientDownload: ("examination",),  # nor does a download link
 }
 DELETED_BY = frozenset(_DELETED_THROUGH)
 # Rows that point at a study or examination and stay when it is deleted: the billed migration

@@ -9,7 +9,7 @@ from __future__ import annotations
 from litestar import Request, get
 from litestar.response import Template
 
-from api.patient_archive import archive
+from api.patient_archive import archive, downloads
 from api.patients.realm import acting_of
 from api.viewer.touch import touch_viewer
 from kernel.errors import AppError
@@ -69,5 +69,11 @@ class PatientArchivePages(PageController):
             f"/api/patient/archive/{exam_id}/wado", found.images, found.modalities, None
         )
         return render(
-            request, "patients/examination.html", account=account, d=found, tv=tv, **_context()
+            request,
+            "patients/examination.html",
+            account=account,
+            d=found,
+            tv=tv,
+            download_allowed=await downloads.download_allowed(found.exam.hospital_id),
+            **_context(),
         )

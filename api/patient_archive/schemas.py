@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
+
+from msgspec import Meta
 
 from api.bounds import Id, Int, Text
 from api.schemas import Base
@@ -123,3 +126,26 @@ class ProofOut(Base):
     matched: int
     visible: int  # of them, visible now
     examination_ids: list[int]
+
+
+class DownloadAsked(Base):
+    """A download request whose security code is on its way to the account's phone."""
+
+    id: int
+    phone: str  # masked
+    message: str
+    resend_after: int  # the page's countdown before another code may be asked for
+    expires_in: int  # seconds the code is valid
+    tries: int  # wrong codes allowed before the request is invalidated
+
+
+class DownloadCodeIn(Base):
+    code: Annotated[str, Meta(max_length=100)]
+
+
+class DownloadLink(Base):
+    """The link of the zip (``/api/patient/downloads/<token>``), valid until ``expires_at``."""
+
+    url: str
+    expires_at: str
+    message: str

@@ -28,7 +28,7 @@ from kernel.i18n import N_
 from kernel.settings import get_settings
 from store.db import transaction
 from store.tables import PatientAccount, PatientCode
-from store.uow import now, unit_of_work
+from store.uow import UnitOfWork, now, unit_of_work
 
 MOBILE = re.compile(r"1[3-9][0-9]{9}")
 
@@ -56,33 +56,62 @@ async def _hash(code: str) -> str:
     return await anyio.to_thread.run_sync(security.hash_password, code)
 
 
-async def send_code(acting: Acting, phone_text: str) -> str:
-    """Queue a new code for ``phone``; earlier unused codes of the phone end. The phone's
-    stored form is returned. Throttled before anything is written."""
-    phone = normalise_phone(phone_text)
+LOGIN = "login"  # the purposes of a code: the payload's ``purpose``, the message's words
+DOWNLOAD = "download"  # the original images' download (``api.patient_archive.downloads``)
+
+
+async def take_send_budgets(acting: Acting, phone: str, purpose: str = LOGIN) -> None:
+    """The budgets of sending a code to ``phone`` (stored form), per purpose: one a minute,
+    ``codes_per_phone`` and ``codes_per_address`` per window; 429 when one is spent."""
     settings = get_settings().patient
     window = settings.code_window_seconds
+    prefix = "patient-code" if purpose == LOGIN else f"patient-{purpose}-code"
     await take_all(
         [
             (
-                Rule("patient-code-interval", 1, settings.code_interval_seconds),
+                Rule(f"{prefix}-interval", 1, settings.code_interval_seconds),
                 phone,
                 N_("A code was just sent to this phone."),
             ),
             (
-                Rule("patient-code-phone", settings.codes_per_phone, window),
+                Rule(f"{prefix}-phone", settings.codes_per_phone, window),
                 phone,
                 N_("Too many codes were sent to this phone."),
             ),
             (
-                Rule("patient-code-address", settings.codes_per_address, window),
+                Rule(f"{prefix}-address", settings.codes_per_address, window),
                 address_subject(acting.ctx.ip),
                 N_("Too many codes were requested from your network."),
             ),
         ]
     )
+
+
+async def new_hashed_code() -> tuple[str, str]:
+    """A new 6-digit code and its argon2 hash (what is stored)."""
     code = security.new_code()
-    code_hash = await _hash(code)
+    return code, await _hash(code)
+
+
+async def queue_code(
+    uow: UnitOfWork, phone: str, code: str, key: str, purpose: str = LOGIN
+) -> None:
+    """The code to the outbox ``notify.patient_code`` (text message, or the log channel),
+    in the caller's unit of work; the dispatcher scrubs the code once delivered."""
+    await uow.outbox(
+        "notify.patient_code",
+        {"phone": phone, "code": code, "language": i18n.current(), "purpose": purpose},
+        key=key,
+    )
+
+
+async def send_code(acting: Acting, phone_text: str) -> str:
+    """Queue a new code for ``phone``; earlier unused codes of the phone end. The phone's
+    stored form is returned. Throttled before anything is written."""
+    phone = normalise_phone(phone_text)
+    settings = get_settings().patient
+    await take_send_budgets(acting, phone)
+    code, code_hash = await new_hashed_code()
     at = now()
     async with unit_of_work(acting.ctx) as uow:
         await PatientCode.update({PatientCode.used: True}).where(
@@ -98,11 +127,7 @@ async def send_code(acting: Acting, phone_text: str) -> str:
             )
         ).returning(PatientCode.id)
         code_id = int(row[0]["id"])
-        await uow.outbox(
-            "notify.patient_code",
-            {"code_id": code_id, "phone": phone, "code": code, "language": i18n.current()},
-            key=f"patient-code-{code_id}",
-        )
+        await queue_code(uow, phone, code, f"patient-code-{code_id}")
         account = (
             await PatientAccount.select(PatientAccount.id)
             .where(PatientAccount.phone == phone)

@@ -31,6 +31,8 @@ the patient realm with its archive.
    match per (person, examination): a unique index over the rows not un-matched),
    ``patient_share`` and ``patient_share_session``: Piccolo's DDL of
    ``store/tables/patients.py`` (``python -m store.ddl``), frozen.
+4. **Downloads** (issue 15 point 7): ``patient_download`` (``PATIENT_DOWNLOADS``), the last
+   block forwards and the first table dropped backwards.
 
 Written while none of it had run anywhere but in tests: six steps of one day became this one.
 """
@@ -229,6 +231,29 @@ PATIENT_TABLES = (  # in the order they are dropped
     "patient_account",
 )
 
+# 4. **Downloads** (issue 15 point 7, SPEC 10.6): ``patient_download``, a patient's request
+#    for one examination's original DICOM (the security code's hash and wrong tries, then
+#    the link's token hash, its end and its uses): Piccolo's DDL, frozen.
+PATIENT_DOWNLOADS = """
+CREATE TABLE "patient_download" (
+    "id" SERIAL PRIMARY KEY NOT NULL,
+    "account" INTEGER REFERENCES "patient_account" ("id") ON DELETE CASCADE ON UPDATE CASCADE DEFAULT null,
+    "person" INTEGER REFERENCES "patient_person" ("id") ON DELETE CASCADE ON UPDATE CASCADE DEFAULT null,
+    "examination" INTEGER REFERENCES "examination" ("id") ON DELETE CASCADE ON UPDATE CASCADE DEFAULT null,
+    "code_hash" VARCHAR(200) NOT NULL DEFAULT '',
+    "code_expires_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+    "attempts" INTEGER NOT NULL DEFAULT 0,
+    "invalidated_at" TIMESTAMPTZ DEFAULT null,
+    "token_hash" VARCHAR(64) UNIQUE DEFAULT null,
+    "issued_at" TIMESTAMPTZ DEFAULT null,
+    "expires_at" TIMESTAMPTZ DEFAULT null,
+    "downloads" INTEGER NOT NULL DEFAULT 0,
+    "created_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+);
+CREATE INDEX patient_download_account ON "patient_download" ("account");
+CREATE INDEX patient_download_examination ON "patient_download" ("examination");
+"""
+
 
 async def backfill() -> None:
     db = engine()
@@ -248,4 +273,7 @@ async def forwards() -> MigrationManager:
     manager.add_raw_backwards(ddl('DROP TABLE IF EXISTS "consultation_examination"'))
     manager.add_raw_backwards(ddl("DROP INDEX IF EXISTS ix_case_history_case"))
     manager.add_raw_backwards(ddl_script(PRIORITY_BACKWARDS))
+    manager.add_raw(ddl_script(PATIENT_DOWNLOADS))
+    # dropped first going back: it points at patient_account and patient_person
+    manager.raw_backwards.insert(0, ddl('DROP TABLE IF EXISTS "patient_download"'))
     return manager

@@ -71,6 +71,7 @@ from store.tables.patients import (
     CloudFilmRule,
     PatientAccount,
     PatientCode,
+    PatientDownload,
     PatientMatch,
     PatientPerson,
     PatientSession,
@@ -135,6 +136,7 @@ ALL_TABLES: list[type[Table]] = [
     PatientMatch,
     PatientShare,
     PatientShareSession,
+    PatientDownload,
 ]
 
 

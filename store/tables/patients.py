@@ -147,3 +147,25 @@ class PatientShareSession(Table):
     token_hash = col.Varchar(length=64, unique=True)
     created_at = col.Timestamptz()
     expires_at = col.Timestamptz()
+
+
+class PatientDownload(Table):
+    """A patient's request to download one examination's original DICOM (SPEC 10.6,
+    ``api/patient_archive/downloads.py``): the security code texted to her phone (hashed,
+    valid minutes), the wrong codes counted (``attempts``; at the limit the request is
+    ``invalidated_at``), then the link (its token's hash, ``expires_at`` 30 minutes after
+    ``issued_at``) and how often it was used (``downloads``)."""
+
+    id = col.Serial(primary_key=True)
+    account = col.ForeignKey(PatientAccount, on_delete=col.OnDelete.cascade, index=True)
+    person = col.ForeignKey(PatientPerson, on_delete=col.OnDelete.cascade)
+    examination = col.ForeignKey(Examination, on_delete=col.OnDelete.cascade, index=True)
+    code_hash = col.Varchar(length=200)
+    code_expires_at = col.Timestamptz()
+    attempts = col.Integer(default=0)
+    invalidated_at = col.Timestamptz(null=True, default=None)
+    token_hash = col.Varchar(length=64, null=True, default=None, unique=True)
+    issued_at = col.Timestamptz(null=True, default=None)
+    expires_at = col.Timestamptz(null=True, default=None)
+    downloads = col.Integer(default=0)
+    created_at = col.Timestamptz()

@@ -187,6 +187,10 @@ ACTIONS: dict[str, str] = {
     "patient_share.revoke": N_("Patient revokes a share link"),
     "patient_share.open": N_("Share link opened"),
     "patient_share.wrong_password": N_("Wrong share-link password"),
+    "patient_download.code_request": N_("Patient asks for a download security code"),
+    "patient_download.wrong_code": N_("Wrong download security code"),
+    "patient_download.link": N_("Download link issued"),
+    "patient_download.start": N_("Original images download started"),
 }
 # A code that is a request (the refusal of one: "POST /api/…"), shown with its path.
 REQUEST = re.compile(r"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|websocket) /\S*")
