@@ -39,6 +39,8 @@ from api.notifications.controllers import (
 from api.patient_archive.controllers import CloudFilmRuleController
 from api.patient_archive.patient_routes import PatientArchiveController
 from api.patient_shares.controllers import PatientShareController, RecipientController
+from api.patient_shares.dicomweb import share_dicomweb_handlers
+from api.patient_shares.viewer import ShareViewerController
 from api.patients.controllers import PatientAuthController, PatientController
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
@@ -116,6 +118,8 @@ def route_handlers() -> list[Any]:
         PatientArchivePages,
         PatientShareController,
         RecipientController,
+        *share_dicomweb_handlers(),
+        ShareViewerController,
         PatientSharePages,
         RecipientPages,
         *dicomweb_handlers(),

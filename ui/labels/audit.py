@@ -187,6 +187,7 @@ ACTIONS: dict[str, str] = {
     "patient_share.revoke": N_("Patient revokes a share link"),
     "patient_share.open": N_("Share link opened"),
     "patient_share.wrong_password": N_("Wrong share-link password"),
+    "patient_share.dicomweb": N_("Images read through a share link (DICOMweb)"),
 }
 # A code that is a request (the refusal of one: "POST /api/…"), shown with its path.
 REQUEST = re.compile(r"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|websocket) /\S*")
