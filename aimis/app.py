@@ -168,14 +168,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[
             LanguageMiddleware,
             DicomwebCorsMiddleware,
-            DefineMiddleware(SessionMiddleware, exclude=["^/static/"]),
+            # a share link's recipient (/s/<token>/…) is nobody's session: the staff cookie
+            # never widens what a link shows (api/patient_shares)
+            DefineMiddleware(SessionMiddleware, exclude=["^/static/", "^/s/"]),
             InputBoundsMiddleware,
             PhiMiddleware(),  # patient-data routes: refusal and the audit of each read
         ],
         csrf_config=CSRFConfig(
             secret=_secret(settings),
             cookie_secure=settings.server.secure_cookies,
-            exclude=["^/dicomweb", "^/ws"],
+            exclude=["^/dicomweb", "^/ws", "^/s/[^/]+/dicomweb"],
         ),
         template_config=TemplateConfig(
             directory=UI_DIR / "templates",

@@ -40,6 +40,8 @@ from api.patient_archive.controllers import CloudFilmRuleController
 from api.patient_archive.download_routes import PatientDownloadController
 from api.patient_archive.patient_routes import PatientArchiveController
 from api.patient_shares.controllers import PatientShareController, RecipientController
+from api.patient_shares.dicomweb import share_dicomweb_handlers
+from api.patient_shares.viewer import ShareViewerController
 from api.patients.controllers import PatientAuthController, PatientController
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
@@ -118,6 +120,8 @@ def route_handlers() -> list[Any]:
         PatientArchivePages,
         PatientShareController,
         RecipientController,
+        *share_dicomweb_handlers(),
+        ShareViewerController,
         PatientSharePages,
         RecipientPages,
         *dicomweb_handlers(),

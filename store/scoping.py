@@ -321,6 +321,14 @@ def images_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | Any:
     return own & not_deleted(table) if table in DELETED_BY else own
 
 
+def study_images(table: type[T], study_id: int, *columns: Any) -> Any:
+    """``SELECT`` of the images (Study, Series, Instance) of one study, never a soft-deleted
+    one: what a patient's share link shows its recipient, who has no hospital
+    (``api.patient_shares.dicomweb``, through ``api.dicomweb.access.StudyScope``)."""
+    own = WhereRaw(f"{_STUDY_COLUMN[table]} = {{}}", study_id)
+    return table.select(*columns).where(own & not_deleted(table) if table in DELETED_BY else own)
+
+
 def visible_images(table: type[T], actor: Actor, *columns: Any) -> Any:
     """``SELECT`` of images (Study, Series, Instance) the actor may view: his hospital's and
     those shared with it by an open remote diagnosis request. Only for reading images;

@@ -11,7 +11,9 @@ from litestar import Request, get
 from litestar.response import Template
 
 from api.patient_shares import images, service
+from api.patient_shares.dicomweb import root_of
 from api.patient_shares.service import Gone
+from api.patient_shares.viewer import viewer_link
 from kernel.errors import NotFound
 from ui.pages import PageController
 from ui.patient_pages import patient_page, render
@@ -75,4 +77,12 @@ class RecipientPages(PageController):
             return render(request, "patient_shares/password.html", **context)
         exam = await service.examination_view(share["examination"])
         pictures = await images.image_list(exam["study_id"]) if exam["study_id"] else []
-        return render(request, "patient_shares/view.html", exam=exam, images=pictures, **context)
+        return render(
+            request,
+            "patient_shares/view.html",
+            exam=exam,
+            images=pictures,
+            viewer_url=viewer_link(token, exam["study_uid"]),
+            dicomweb_url=str(request.base_url).rstrip("/") + root_of(token),
+            **context,
+        )

@@ -1,4 +1,8 @@
-"""Thin DICOMweb handlers: parse the path, call one service, send its body."""
+"""Thin DICOMweb handlers: parse the path, call one service, send its body.
+
+The controllers answer under ``/dicomweb`` for users; a subclass with another ``path`` and a
+guard that sets an ``access.StudyScope`` serves one study under its own root (a patient's
+share link, ``api/patient_shares/dicomweb.py``)."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from litestar import Controller, Request, Response, get
 from litestar.response import Stream
 
 from api.dicomweb import service
-from api.dicomweb.access import actor, base_url, refusals_audited, require_dicomweb_caller
+from api.dicomweb.access import base_url, reader, refusals_audited, require_dicomweb_caller
 from api.dicomweb.attributes import Level
 from api.dicomweb.qido import Scope
 from api.dicomweb.rendered import ignored_parameters, parse_render_params
@@ -48,7 +52,7 @@ class QidoController(Controller):
             return _send(
                 await service.search(
                     ctx,
-                    actor(request),
+                    reader(request),
                     level,
                     list(request.query_params.multi_items()),
                     _accept(request),
@@ -93,7 +97,7 @@ class WadoController(Controller):
         async with refusals_audited(request) as ctx:
             return _send(
                 await service.retrieve(
-                    ctx, actor(request), _accept(request), base_url(request), *uids
+                    ctx, reader(request), _accept(request), base_url(request), *uids
                 )
             )
 
@@ -101,7 +105,7 @@ class WadoController(Controller):
         async with refusals_audited(request) as ctx:
             return _send(
                 await service.metadata(
-                    ctx, actor(request), _accept(request), base_url(request), *uids
+                    ctx, reader(request), _accept(request), base_url(request), *uids
                 )
             )
 
@@ -138,7 +142,7 @@ class WadoController(Controller):
         async with refusals_audited(request) as ctx:
             return _send(
                 await service.frames(
-                    ctx, actor(request), _accept(request), study, series, instance, frames
+                    ctx, reader(request), _accept(request), study, series, instance, frames
                 )
             )
 
@@ -149,7 +153,7 @@ class WadoController(Controller):
         async with refusals_audited(request) as ctx:
             return _send(
                 await service.bulkdata(
-                    ctx, actor(request), _accept(request), study, series, instance, tag
+                    ctx, reader(request), _accept(request), study, series, instance, tag
                 )
             )
 
@@ -178,12 +182,12 @@ class RenderedController(Controller):
             accept = _accept(request)
             if thumbnail:
                 body = await service.thumbnail(
-                    ctx, actor(request), accept, params, study, series, instance, frames
+                    ctx, reader(request), accept, params, study, series, instance, frames
                 )
             else:
                 assert series is not None and instance is not None
                 body = await service.render(
-                    ctx, actor(request), accept, params, study, series, instance, frames
+                    ctx, reader(request), accept, params, study, series, instance, frames
                 )
             body.headers.update(service.warning_header(ignored_parameters(q.keys())))
             return _send(body)

@@ -1,4 +1,5 @@
-"""CORS for ``/dicomweb`` only: any origin may call it with a bearer token.
+"""CORS for ``/dicomweb`` (and a share link's ``/s/<token>/dicomweb``) only: any origin may
+call it with a bearer token.
 
 Cookies are not allowed cross-origin (no ``Access-Control-Allow-Credentials``), so a page of
 another site cannot act with a logged-in user's session; a web viewer on another origin
@@ -7,9 +8,12 @@ sends ``Authorization: Bearer``. A preflight is answered here, before authentica
 
 from __future__ import annotations
 
+import re
+
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 PREFIX = "/dicomweb"
+SHARE_ROOT = re.compile(r"^/s/[^/]+/dicomweb(/|$)")  # api/patient_shares/dicomweb.py
 HEADERS = [
     (b"access-control-allow-origin", b"*"),
     (b"access-control-expose-headers", b"Warning, Content-Type, Content-Length, Content-Location"),
@@ -28,7 +32,9 @@ class DicomwebCorsMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+        if scope["type"] != "http" or not (
+            scope["path"].startswith(PREFIX) or SHARE_ROOT.match(scope["path"])
+        ):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api.crud import from_row
+from api.dicomweb.access import Reader, images
 from kernel.errors import Conflict, NotFound
 from store import files
-from store.scoping import visible_images
 from store.tables import Instance
-from store.uow import Actor
 
 ARCHIVED_TIERS = ("archive", "restoring")
 
@@ -82,10 +81,10 @@ def stored_of(row: dict) -> Stored:
 
 
 async def stored_instances(
-    actor: Actor, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
+    reader: Reader, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
 ) -> list[Stored]:
     """The current instances of a study, series or one instance, ordered for display."""
-    query = visible_images(Instance, actor, *STORED_COLUMNS).where(
+    query = images(Instance, reader, *STORED_COLUMNS).where(
         Instance.study.study_uid == study_uid,
         Instance.superseded == False,  # noqa: E712
     )

@@ -1,6 +1,7 @@
 """QIDO-RS searches (PS3.18 10.6): one SELECT on the index per request, scoped by
 ``store.scoping.visible_images`` (the hospital's studies and those shared with it for
-remote diagnosis); soft-deleted studies and superseded instances never match.
+remote diagnosis), or one study for a ``StudyScope`` (``access.images``); soft-deleted
+studies and superseded instances never match.
 
 Matching is written as SQL that uses the index: PatientName wildcards with a literal prefix
 add a range on the upper-case ``patient_name_search`` column (a B-tree range works on
@@ -18,6 +19,7 @@ from typing import Any
 from piccolo.columns.combination import WhereRaw
 from piccolo.table import Table
 
+from api.dicomweb.access import Reader, images
 from api.dicomweb.attributes import (
     ATTRS_BY_LEVEL,
     INSTANCE_AVAILABILITY,
@@ -29,9 +31,7 @@ from api.dicomweb.attributes import (
     to_json,
 )
 from api.dicomweb.params import DateRange, QidoQuery, Text, Value
-from store.scoping import visible_images
 from store.tables import Instance, Series, Study
-from store.uow import Actor
 
 TABLES: dict[Level, type[Table]] = {
     Level.STUDY: Study,
@@ -172,12 +172,12 @@ def _url(base_url: str, row: dict[str, Any], level: Level) -> str:
     return url
 
 
-async def search(actor: Actor, query: QidoQuery, scope: Scope, base_url: str) -> SearchResult:
+async def search(reader: Reader, query: QidoQuery, scope: Scope, base_url: str) -> SearchResult:
     """Run a QIDO-RS search at ``query.level``; results newest first for studies."""
     level = query.level
     table = TABLES[level]
     columns, prefixes = _columns(level)
-    select = visible_images(table, actor, *columns).where(*_where(query, scope))
+    select = images(table, reader, *columns).where(*_where(query, scope))
     if level is Level.STUDY:
         select = select.order_by(Study.id, ascending=False)
     elif level is Level.SERIES:

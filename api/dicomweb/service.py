@@ -13,6 +13,7 @@ import msgspec
 
 from api.dicomweb import metadata as meta
 from api.dicomweb import qido, rendered, wado
+from api.dicomweb.access import Reader
 from api.dicomweb.attributes import Level
 from api.dicomweb.errors import NotAcceptable
 from api.dicomweb.lookup import Stored, stored_instances
@@ -30,7 +31,7 @@ from api.dicomweb.params import parse_qido
 from imaging.render import THUMBNAIL_SIZE
 from kernel.errors import BadRequest
 from store.reads import note
-from store.uow import Actor, Ctx
+from store.uow import Ctx
 
 DICOM_JSON = "application/dicom+json"
 
@@ -69,7 +70,7 @@ def _json(data: Any, warnings: list[str] | None = None) -> Body:
 
 async def search(
     ctx: Ctx,
-    actor: Actor,
+    reader: Reader,
     level: Level,
     params: list[tuple[str, str]],
     accept: str,
@@ -79,7 +80,7 @@ async def search(
     if not wants_json(accept):
         raise NotAcceptable("QIDO-RS answers application/dicom+json; ask for it.")
     query = parse_qido(params, level)
-    result = await qido.search(actor, query, scope, base_url)
+    result = await qido.search(reader, query, scope, base_url)
     warnings = list(query.warnings)
     if result.more:
         warnings.append(
@@ -112,9 +113,9 @@ async def _audit_retrieve(ctx: Ctx, what: str, stored: list[Stored], extra: str 
     )
 
 
-async def retrieve(ctx: Ctx, actor: Actor, accept: str, base_url: str, *uids: str | None) -> Body:
+async def retrieve(ctx: Ctx, reader: Reader, accept: str, base_url: str, *uids: str | None) -> Body:
     """Whole instances (study, series or one instance) as multipart/related, streamed."""
-    stored = await stored_instances(actor, *uids)  # type: ignore[arg-type]
+    stored = await stored_instances(reader, *uids)  # type: ignore[arg-type]
     check_dicom_accept(accept, {s.transfer_syntax for s in stored})
     await _audit_retrieve(ctx, "retrieve", stored)
     boundary = new_boundary()
@@ -124,24 +125,24 @@ async def retrieve(ctx: Ctx, actor: Actor, accept: str, base_url: str, *uids: st
     )
 
 
-async def metadata(ctx: Ctx, actor: Actor, accept: str, base_url: str, *uids: str | None) -> Body:
+async def metadata(ctx: Ctx, reader: Reader, accept: str, base_url: str, *uids: str | None) -> Body:
     if not wants_json(accept):
         raise NotAcceptable("Metadata is application/dicom+json; ask for it.")
-    stored = await stored_instances(actor, *uids)  # type: ignore[arg-type]
+    stored = await stored_instances(reader, *uids)  # type: ignore[arg-type]
     data = await anyio.to_thread.run_sync(meta.metadata, stored, base_url)
     await _audit_retrieve(ctx, "metadata", stored)
     return _json(data)
 
 
-async def _one(actor: Actor, study: str, series: str, instance: str) -> Stored:
-    return (await stored_instances(actor, study, series, instance))[0]
+async def _one(reader: Reader, study: str, series: str, instance: str) -> Stored:
+    return (await stored_instances(reader, study, series, instance))[0]
 
 
 async def frames(
-    ctx: Ctx, actor: Actor, accept: str, study: str, series: str, instance: str, frame_list: str
+    ctx: Ctx, reader: Reader, accept: str, study: str, series: str, instance: str, frame_list: str
 ) -> Body:
     indexes = wado.parse_frame_list(frame_list)
-    stored = await _one(actor, study, series, instance)
+    stored = await _one(reader, study, series, instance)
     return await _frames_body(ctx, "frames", stored, indexes, accept, f"frames {frame_list[:200]}")
 
 
@@ -166,9 +167,9 @@ async def _frames_body(
 
 
 async def bulkdata(
-    ctx: Ctx, actor: Actor, accept: str, study: str, series: str, instance: str, tag: str
+    ctx: Ctx, reader: Reader, accept: str, study: str, series: str, instance: str, tag: str
 ) -> Body:
-    stored = await _one(actor, study, series, instance)
+    stored = await _one(reader, study, series, instance)
     if wado.is_pixel_tag(tag):
         indexes = list(range(stored.frames))
         detail = f"pixel data, {len(indexes)} frame(s)"
@@ -193,7 +194,7 @@ def _single_frame(frame_list: str | None) -> int:
 
 async def render(
     ctx: Ctx,
-    actor: Actor,
+    reader: Reader,
     accept: str,
     params: rendered.RenderParams,
     study: str,
@@ -203,7 +204,7 @@ async def render(
 ) -> Body:
     media_type = choose_image(accept)
     index = _single_frame(frame_list)
-    stored = await _one(actor, study, series, instance)
+    stored = await _one(reader, study, series, instance)
     data = await anyio.to_thread.run_sync(rendered.rendered, stored, index, media_type, params)
     await _audit_retrieve(ctx, "rendered", [stored], f"frame {index + 1}")
     return Body(media_type, data)
@@ -211,7 +212,7 @@ async def render(
 
 async def thumbnail(
     ctx: Ctx,
-    actor: Actor,
+    reader: Reader,
     accept: str,
     params: rendered.RenderParams,
     study: str,
@@ -221,7 +222,7 @@ async def thumbnail(
 ) -> Body:
     media_type = choose_image(accept)
     index = _single_frame(frame_list)
-    stored = await stored_instances(actor, study, series, instance)
+    stored = await stored_instances(reader, study, series, instance)
     chosen = stored[len(stored) // 2] if instance is None else stored[0]
     data = await thumbnail_bytes(chosen, None if frame_list is None else index, media_type, params)
     await _audit_retrieve(ctx, "thumbnail", [chosen])

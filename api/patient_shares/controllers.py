@@ -5,6 +5,7 @@ is the link's own)."""
 from __future__ import annotations
 
 from litestar import Controller, Request, Response, get, post
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.status_codes import HTTP_200_OK
 
@@ -38,8 +39,11 @@ class PatientShareController(Controller):
         return ShareDone(gettext("The link was revoked; it opens no more."))
 
 
-def recipient_ctx(request: Request) -> Ctx:
-    return Ctx(actor=None, ip=client_ip(request), user_agent=request.headers.get("user-agent", ""))
+def recipient_ctx(connection: ASGIConnection) -> Ctx:
+    """A recipient acts for nobody: no user, his address and browser."""
+    return Ctx(
+        actor=None, ip=client_ip(connection), user_agent=connection.headers.get("user-agent", "")
+    )
 
 
 async def viewing(request: Request, token: str) -> dict:

@@ -11,6 +11,7 @@ import anyio
 from api.dicomweb import rendered
 from api.dicomweb.lookup import STORED_COLUMNS, Stored, stored_of
 from kernel.errors import NotFound
+from store.scoping import study_images
 from store.tables import Instance
 
 MAX_IMAGES = 500
@@ -18,10 +19,8 @@ JPEG = "image/jpeg"
 
 
 def _query(study_id: int, *columns: Any) -> Any:
-    return Instance.select(*columns).where(
-        Instance.study == study_id,
+    return study_images(Instance, study_id, *columns).where(
         Instance.superseded == False,  # noqa: E712
-        Instance.study.deleted_at.is_null(),
     )
 
 

@@ -52,3 +52,12 @@ class PasswordIn(Base):
 
 class ShareDone(Base):
     message: str = ""
+
+
+class ShareSession(Base):
+    """A link session for a DICOMweb client: ``Authorization: Bearer <token>`` on
+    ``dicomweb`` (the link's root) until ``expires_at``."""
+
+    token: str
+    expires_at: str
+    dicomweb: str

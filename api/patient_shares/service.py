@@ -408,22 +408,34 @@ class _WrongPassword(AppError):
         )
 
 
-async def session_share(token: str, session: str) -> dict[str, Any] | None:
-    """The link of ``token`` if ``session`` is a live session of it; raises 404/410 for
-    a link that is not (or no longer) there; None: the password is needed."""
-    share = await share_of_token(token)
+async def check_open(share: dict[str, Any]) -> None:
+    """410 for a link that expired, was revoked, or no longer shows its examination (a
+    locked link keeps the sessions opened before it locked)."""
     state = state_of(share)
     if state in (REVOKED, EXPIRED):
         raise refusal(state)
     await still_shared(share)
-    if not session:
-        return None
-    found = await PatientShareSession.exists().where(
-        PatientShareSession.share == share["id"],
-        PatientShareSession.token_hash == security.token_hash(session),
-        PatientShareSession.expires_at > now(),
+
+
+async def has_session(share_id: int, session: str) -> bool:
+    """Is ``session`` a live session of the link (the cookie, or a DICOMweb bearer)?"""
+    if not session or len(session) > 100:
+        return False
+    return bool(
+        await PatientShareSession.exists().where(
+            PatientShareSession.share == share_id,
+            PatientShareSession.token_hash == security.token_hash(session),
+            PatientShareSession.expires_at > now(),
+        )
     )
-    return share if found else None
+
+
+async def session_share(token: str, session: str) -> dict[str, Any] | None:
+    """The link of ``token`` if ``session`` is a live session of it; raises 404/410 for
+    a link that is not (or no longer) there; None: the password is needed."""
+    share = await share_of_token(token)
+    await check_open(share)
+    return share if await has_session(share["id"], session) else None
 
 
 # --- what the recipient sees ------------------------------------------------------------

@@ -4,6 +4,8 @@ second browser opens it with the password and sees the reviewed report and the i
 patient revokes it from her links page (which lists the opening), and the recipient's reload
 says the link was revoked."""
 
+# ruff: noqa: F811  (the shared fixture is imported, then requested by name)
+
 from __future__ import annotations
 
 import shutil
@@ -14,11 +16,13 @@ from typing import Any
 import pytest
 
 from store.db import transaction
-from store.tables import ExamReport, PatientMatch
+from store.tables import AuditLog, ExamReport, PatientMatch
 from store.uow import now
 from tests.e2e.conftest import phone_context, shot
+from tests.e2e.test_viewer import DRAWN_PIXELS
 from tests.fixtures.exams import make_place, study_with_images
 from tests.fixtures.patients import code_for, make_person
+from tests.integration.test_patient_shares import make_link, shared  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -145,3 +149,36 @@ async def test_share_open_revoke(
     await shot(doctor, f"patient-share-revoked-phone-{lang}")
     await other.close()
     await ctx.close()
+
+
+async def test_share_opens_in_ohif_on_a_desktop(context, app_url: str, shared: dict) -> None:  # type: ignore[no-untyped-def]
+    """The recipient gives the password, then opens the study in the full OHIF viewer: it
+    reads the link's own DICOMweb root (``/s/<token>/dicomweb``) with the link's cookie
+    and draws the CT (pixels read back from its canvas, as tests/e2e/test_viewer.py does)."""
+    study = shared["study"]
+    link = (await make_link(shared["patient"], study["exam_id"], password="desk-top"))["url"]
+
+    page = await context.new_page()
+    page.set_default_timeout(90_000)  # OHIF's first boot on two shared cores
+    urls: list[str] = []
+    failed: list[tuple[int, str]] = []
+    page.on("request", lambda r: urls.append(r.url.removeprefix(app_url)))
+    page.on("response", lambda r: failed.append((r.status, r.url)) if r.status >= 400 else None)
+    await page.goto(f"{app_url}{link}")
+    await page.fill("#open-password", "desk-top")
+    await page.click("#open-form button[type=submit]")
+    await page.locator("#share-ohif").wait_for()
+    assert (await page.text_content("#share-dicomweb") or "").endswith(f"{link}/dicomweb")
+    await page.click("#share-ohif")
+    await page.wait_for_url(f"**{link}/viewer/viewer?StudyInstanceUIDs=*")
+    await page.wait_for_selector("canvas.cornerstone-canvas")
+    await page.wait_for_function(f"() => (({DRAWN_PIXELS})()).some(n => n > 1000)")
+    await shot(page, "patient-share-ohif-desktop")
+    assert any(u.startswith(f"{link}/dicomweb/studies/{study['study_uid']}/series") for u in urls)
+    assert any(u.startswith(f"{link}/dicomweb/") and "/frames/" in u for u in urls)
+    assert not any(u.startswith("/dicomweb") for u in urls), "only the link's root is read"
+    assert not [f for f in failed if "/dicomweb" in f[1] or "/viewer" in f[1]], failed
+    reads = await AuditLog.select(AuditLog.detail).where(
+        AuditLog.action == "patient_share.dicomweb", AuditLog.outcome == "success"
+    )
+    assert any("dicomweb.frames" in r["detail"] for r in reads)

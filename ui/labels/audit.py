@@ -191,6 +191,7 @@ ACTIONS: dict[str, str] = {
     "patient_download.wrong_code": N_("Wrong download security code"),
     "patient_download.link": N_("Download link issued"),
     "patient_download.start": N_("Original images download started"),
+    "patient_share.dicomweb": N_("Images read through a share link (DICOMweb)"),
 }
 # A code that is a request (the refusal of one: "POST /api/…"), shown with its path.
 REQUEST = re.compile(r"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|websocket) /\S*")
