@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
+
+from msgspec import Meta
 
 from api.bounds import Id, Int, Text
 from api.schemas import Base
@@ -123,3 +126,15 @@ class ProofOut(Base):
     matched: int
     visible: int  # of them, visible now
     examination_ids: list[int]
+
+
+class QrScan(Base):
+    """A scanned report code's token (the last part of ``/patient/qr/<token>``)."""
+
+    token: Annotated[str, Meta(max_length=200)]
+
+
+class QrScanOut(Base):
+    examination_id: int
+    matched: bool  # matched to one of her persons by this scan
+    visible: bool  # she can open it now (else once the hospital releases it)

@@ -23,7 +23,8 @@ import anyio
 
 from api.diagnosis.steps import follow_report
 from api.dictionaries.templates import exam_values, render_template
-from api.paper import DRAFT, Paper, Section, logo_file, render
+from api.paper import DRAFT, QR_CAPTION, Paper, Section, logo_file, render
+from api.patient_archive.qr import printable_url
 from api.reports.access import for_writing, names, readable, report_of
 from kernel.domain import Permission
 from kernel.errors import Conflict, NotFound
@@ -102,6 +103,7 @@ async def document(report: dict[str, Any], exam: dict[str, Any], printed_at: dat
         ("打印时间 Printed at", _local(printed_at, zone)),
     ]
     line = "  ".join(x for x in (hospital["address"], hospital["phone"]) if x)
+    url = await printable_url(int(exam["id"]), int(exam["hospital"]), printed_at)
     return Paper(
         hospital_name=hospital["name"],
         hospital_line=line,
@@ -119,6 +121,7 @@ async def document(report: dict[str, Any], exam: dict[str, Any], printed_at: dat
         footer=footer,
         watermark="" if report["state"] == REVIEWED else DRAFT,
         created=printed_at,
+        codes=[(QR_CAPTION, url)] if url else [],
     )
 
 
