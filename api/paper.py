@@ -3,8 +3,10 @@
 A page carries the issuing hospital's logo, name and address line; the title under a rule;
 a two-column grid of fields (or a template's header text); sections, each a heading with a
 text or with label/value rows; the signature block; a watermark ("初稿 DRAFT") until the
-document is final; the footer text with "page/pages". Labels are Chinese and English side by
-side ("影像所见 Findings"), as a hospital's paper documents are, whoever prints them.
+document is final; the QR codes of the examinations (``codes``: the patient scans one to
+open it in her archive, ``api.patient_archive.qr``) before the signatures; the footer text
+with "page/pages". Labels are Chinese and English side by side ("影像所见 Findings"), as a
+hospital's paper documents are, whoever prints them.
 
 fpdf2 embeds a subset of Debian's Noto Sans CJK (``fonts-noto-cjk``, installed by
 ``scripts/setup.sh``) taken from its TrueType collection, so the PDF shows the same glyphs on

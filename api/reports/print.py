@@ -3,9 +3,11 @@
 The PDF carries the reporting hospital's logo and name, the template's title, header and
 footer (``ReportTemplate`` formats filled by ``api.dictionaries.templates.render_template``;
 without a template a default layout lists the examination's fields), findings, impression,
-author and reviewer with their times, and the print time. Until the report is reviewed every
-page carries a "初稿 DRAFT" watermark. The layout is ``api.paper``'s, which the consultation
-report shares.
+author and reviewer with their times, the print time, and — where the examination's
+hospital has cloud film on — the QR code the patient scans to open it in her archive
+(``api.patient_archive.qr``; its token signed with the print time). Until the report is
+reviewed every page carries a "初稿 DRAFT" watermark. The layout is ``api.paper``'s, which
+the consultation report shares.
 
 Printing (``print_report``) needs ``report.print`` in the reporting hospital and a reviewed
 report; in one unit of work it counts the print on the report, sets the examination's print
