@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from litestar import Litestar, Request, Response
@@ -27,6 +26,7 @@ from api.headers import security_headers
 from api.live import live_socket, make_backend, make_publisher
 from api.phi import PhiMiddleware
 from kernel import i18n as kernel_i18n
+from kernel import security
 from kernel.errors import AppError
 from kernel.paths import UI_DIR
 from kernel.settings import Settings, get_settings
@@ -113,12 +113,7 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
 
 
 def _secret(settings: Settings) -> str:
-    path = settings.server.data_dir / "secret.key"
-    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return security.app_secret(settings.server.data_dir)
 
 
 def _template_globals(engine: Any) -> None:

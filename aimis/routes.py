@@ -59,7 +59,7 @@ from ui.ingest_pages import IngestPages
 from ui.management_pages import ManagementPages
 from ui.notification_pages import NotificationPages
 from ui.pages import AccountPages
-from ui.patient_archive_pages import PatientArchivePages
+from ui.patient_archive_pages import PatientArchivePages, PatientQrPages
 from ui.patient_pages import PatientPages
 from ui.patient_share_pages import PatientSharePages, RecipientPages
 from ui.report_pages import ReportPages
@@ -118,6 +118,7 @@ def route_handlers() -> list[Any]:
         PatientDownloadController,
         PatientPages,
         PatientArchivePages,
+        PatientQrPages,
         PatientShareController,
         RecipientController,
         *share_dicomweb_handlers(),

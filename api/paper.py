@@ -3,8 +3,10 @@
 A page carries the issuing hospital's logo, name and address line; the title under a rule;
 a two-column grid of fields (or a template's header text); sections, each a heading with a
 text or with label/value rows; the signature block; a watermark ("初稿 DRAFT") until the
-document is final; the footer text with "page/pages". Labels are Chinese and English side by
-side ("影像所见 Findings"), as a hospital's paper documents are, whoever prints them.
+document is final; the QR codes of the examinations (``codes``: the patient scans one to
+open it in her archive, ``api.patient_archive.qr``) before the signatures; the footer text
+with "page/pages". Labels are Chinese and English side by side ("影像所见 Findings"), as a
+hospital's paper documents are, whoever prints them.
 
 fpdf2 embeds a subset of Debian's Noto Sans CJK (``fonts-noto-cjk``, installed by
 ``scripts/setup.sh``) taken from its TrueType collection, so the PDF shows the same glyphs on
@@ -14,6 +16,7 @@ every reader, with or without Chinese fonts of its own. Rendering blocks for abo
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +32,8 @@ BOLD = FONT_DIR / "NotoSansCJK-Bold.ttc"
 SIMPLIFIED_CHINESE = 2  # index of "Noto Sans CJK SC" in Debian's collections
 FAMILY = "NotoSansCJK"
 DRAFT = "初稿 DRAFT"
+QR_CAPTION = "扫码查看检查 Scan to open it"  # under a QR code of an examination
+QR_SIZE = 26  # mm: a phone reads it at arm's length
 
 
 class FontMissing(AppError):
@@ -58,6 +63,9 @@ class Paper:
     signatures: list[tuple[str, str]] = field(default_factory=list)
     footer: str = ""
     watermark: str = ""  # "" for a final document
+    # QR codes before the signature block: (caption under it, URL it holds); the patient's
+    # examination codes (``api.patient_archive.qr``)
+    codes: list[tuple[str, str]] = field(default_factory=list)
     created: datetime | None = None  # the PDF's creation date (the same bytes when repeated)
 
 
@@ -124,6 +132,7 @@ def render(doc: Paper) -> bytes:
     _fields(pdf, doc)
     for section in doc.sections:
         _section(pdf, section)
+    _codes(pdf, doc.codes)
     _signatures(pdf, doc.signatures)
     return bytes(pdf.output())
 
@@ -202,6 +211,39 @@ def _section(pdf: Any, section: Section) -> None:
         pdf.set_font(FAMILY, size=11)
         pdf.multi_cell(0, 6.5, section.text or "—", align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
+
+
+def qr_png(url: str) -> bytes:
+    """The QR code of ``url`` as a PNG (error correction M, the quiet zone of 4 modules)."""
+    import segno
+
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="png", scale=8, border=4)
+    return out.getvalue()
+
+
+def _codes(pdf: Any, codes: list[tuple[str, str]]) -> None:
+    """The QR codes side by side, each with its caption under it."""
+    if not codes:
+        return
+    if pdf.will_page_break(QR_SIZE + 14):
+        pdf.add_page()
+    top, width = pdf.get_y(), QR_SIZE + 20
+    per_row = max(1, int(pdf.epw // width))
+    for i, (caption, url) in enumerate(codes):
+        if i and i % per_row == 0:
+            top += QR_SIZE + 14
+            if top + QR_SIZE + 14 > pdf.h - pdf.b_margin:
+                pdf.add_page()
+                top = pdf.get_y()
+        x = pdf.l_margin + (i % per_row) * width
+        pdf.image(io.BytesIO(qr_png(url)), x=x + 10, y=top, w=QR_SIZE, h=QR_SIZE)
+        pdf.set_xy(x, top + QR_SIZE + 0.5)
+        pdf.set_font(FAMILY, size=7.5)
+        pdf.set_text_color(90, 100, 110)
+        pdf.multi_cell(width, 3.6, caption, align="C")
+        pdf.set_text_color(0, 0, 0)
+    pdf.set_xy(pdf.l_margin, top + QR_SIZE + 14)
 
 
 def _signatures(pdf: Any, signatures: list[tuple[str, str]]) -> None:

@@ -19,6 +19,7 @@ payload naming ``channel_id`` (an admin's test message) uses that channel only.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import msgspec
 from prefect import task
@@ -398,10 +399,12 @@ async def send_ops_copy(message: OutgoingMessage) -> None:
             log.warning("operations copy not delivered: %s", result.error)
 
 
-async def deliver(planned: list[Planned]) -> None:
-    """Send each planned message and record the outcome; raise if any did not go out."""
+async def deliver(planned: list[Planned], *, sender: Any = None) -> None:
+    """Send each planned message and record the outcome; raise if any did not go out.
+    ``sender``: the send task when not ``send_message`` (the patient's text message,
+    ``flows.patient_archive.send_text``)."""
     delays = get_settings().dispatch.retry_delays
-    send = send_message.with_options(retries=len(delays), retry_delay_seconds=delays)
+    send = (sender or send_message).with_options(retries=len(delays), retry_delay_seconds=delays)
     failures: list[str] = []
     permanent = False
     for item in planned:

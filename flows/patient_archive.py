@@ -3,27 +3,33 @@ issue 15 point 9): outbox kind ``notify-patient``, one flow run per match, param
 outbox id (the payload holds the match id only).
 
 Planning reads the match, the person's account and the examination's hospital: a patient
-who opted out (``PatientAccount.notify_opt_out``) is not told (audited); one whose WeChat is
-bound gets a template message through the hospital's enabled official-account channel; the
-others need a text message — ``TEXT_FALLBACK``, empty until the SMS sender of the patient
-login exists (issue 15 point 1): until then the delivery log records the notice as failed
-with that reason, nothing is faked. A delivered notice stamps ``PatientMatch.notified_at``,
-which the admin's rule page counts. Texts carry the hospital's name and the link, nothing
-of the patient.
+who opted out (``PatientAccount.notify_opt_out``) is not told at all (audited); one whose
+WeChat is bound gets a template message through the hospital's enabled official-account
+channel; the others — and she too when WeChat refuses the message for good (a permanent
+failure: the channel's rule, a bad address) — get a text message to the account's phone
+through the platform's Tencent Cloud SMS account (``notifiers/tencent_sms.py``, the
+``AIMIS_PATIENT_SMS_*`` settings) with its notice template
+(``AIMIS_PATIENT_SMS_NOTICE_TEMPLATE_ID``; parameters: the hospital, the link). Without that
+template the delivery log records the text as failed with the reason, nothing is faked. A
+delivered notice stamps ``PatientMatch.notified_at``, which the admin's rule page counts.
+Texts carry the hospital's name and the link, nothing of the patient.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
 from api.patient_archive.visibility import NOTICE
-from flows.notify import Planned, Target, _notification, deliver
+from flows.notify import DeliveryFailed, Planned, Target, _notification, deliver
 from flows.outbox import PermanentFailure, payload_of
+from flows.patient_codes import platform_sms
 from flows.runs import outbox_flow, retrying
 from kernel.i18n import N_, gettext
-from kernel.settings import get_settings
-from notifiers.base import Channel, OutgoingMessage
+from kernel.settings import Settings, get_settings
+from notifiers.base import Channel, DeliveryResult, Notifier, OutgoingMessage
 from store.db import transaction
 from store.tables import Hospital, Notification, NotificationChannel, PatientMatch
 from store.uow import Ctx, now, write_audit
@@ -34,13 +40,35 @@ TITLE = N_("Cloud film: an examination at {hospital} is now in your image archiv
 SEE = N_("Log in to view it")
 NO_TEXT_SENDER = (
     "no WeChat bound (or no official-account channel at the hospital) and no text-message "
-    "sender configured yet"
+    "notice configured (AIMIS_PATIENT_SMS_* with SMS_NOTICE_TEMPLATE_ID)"
 )
-LINK = "/patient/exams/{exam_id}"  # the patient realm's examination page
+LINK = "/patient/examinations/{exam_id}"  # the patient realm's examination page
 
-# The text-message fallback: (match row, hospital name, language, link) → sent or not.
-TextSender = Callable[[dict[str, Any], str, str, str], Awaitable[bool]]
-TEXT_FALLBACK: list[TextSender] = []
+
+def text_notifier(settings: Settings) -> Notifier | None:
+    """The platform's SMS account with the notice template, or None when not configured."""
+    patient = settings.patient
+    if not (patient.sms_configured and patient.sms_notice_template_id):
+        return None
+    return platform_sms(patient, patient.sms_notice_template_id)
+
+
+def text_message(hospital: str, exam_id: int, phone: str) -> OutgoingMessage:
+    """The text: the approved template's parameters, one a line (the hospital, the link)."""
+    link = get_settings().base_url + LINK.format(exam_id=exam_id)
+    return OutgoingMessage(channel=Channel.sms, address=phone, title="", body=f"{hospital}\n{link}")
+
+
+@task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
+async def send_text(message: OutgoingMessage) -> DeliveryResult:
+    """One SMS send; a failure that may pass is raised so Prefect retries it."""
+    notifier = text_notifier(get_settings())
+    if notifier is None:
+        return DeliveryResult(ok=False, error=NO_TEXT_SENDER, retryable=False)
+    result = await notifier.send(message)
+    if not result.ok and result.retryable:
+        raise DeliveryFailed(result.error)
+    return result
 
 
 async def _match(match_id: int) -> dict[str, Any]:
@@ -51,6 +79,7 @@ async def _match(match_id: int) -> dict[str, Any]:
             PatientMatch.person._.account._.notify_opt_out.as_alias("opt_out"),
             PatientMatch.person._.account._.language.as_alias("language"),
             PatientMatch.person._.account._.active.as_alias("account_active"),
+            PatientMatch.person._.account._.phone.as_alias("phone"),
         )
         .where(PatientMatch.id == match_id)
         .first()
@@ -112,7 +141,7 @@ async def plan_patient_notice(outbox_id: int) -> list[Planned]:
         .order_by(NotificationChannel.id)
         .first()
     )
-    if match["openid"] and channel is not None:
+    if match["openid"] and channel is not None and not await _texted(outbox_id):
         target = Target(
             Channel.wechat_oa, hospital_id, None, match["openid"], match["language"], channel["id"]
         )
@@ -128,24 +157,51 @@ async def plan_patient_notice(outbox_id: int) -> list[Planned]:
             channel_id=int(channel["id"]),
         )
         return [Planned(notification_id, None, message)]
-    link = get_settings().base_url + LINK.format(exam_id=match["examination"])
-    for send in TEXT_FALLBACK:
-        if await send(match, name, match["language"], link):
-            return []
-    async with transaction():
-        await Notification.insert(
-            Notification(
-                outbox_id=outbox_id,
-                hospital_id=hospital_id,
-                business_type=BUSINESS_TYPE,
-                channel="sms",
-                status="failed",
-                error=NO_TEXT_SENDER,
-                created_at=now(),
-            )
+    return await _plan_text(outbox_id, match, name)
+
+
+async def _texted(outbox_id: int) -> bool:
+    """Did WeChat fail for good before (a text of this notice is in the delivery log)?"""
+    return bool(
+        await Notification.exists().where(
+            Notification.outbox_id == outbox_id, Notification.channel == Channel.sms.value
         )
-    await _audit(match, "failed", NO_TEXT_SENDER)
-    return []
+    )
+
+
+async def _plan_text(outbox_id: int, match: dict[str, Any], hospital: str) -> list[Planned]:
+    """The text message to the account's phone, or the delivery log's reason why none."""
+    hospital_id = int(match["hospital"])
+    if text_notifier(get_settings()) is None or not match["phone"]:
+        why = NO_TEXT_SENDER if match["phone"] else "the account has no phone number"
+        async with transaction():
+            await Notification.insert(
+                Notification(
+                    outbox_id=outbox_id,
+                    hospital_id=hospital_id,
+                    business_type=BUSINESS_TYPE,
+                    channel=Channel.sms.value,
+                    status="failed",
+                    error=why,
+                    created_at=now(),
+                )
+            )
+        await _audit(match, "failed", why)
+        return []
+    target = Target(Channel.sms, hospital_id, None, match["phone"], match["language"])
+    notification_id, status = await _notification(outbox_id, target, BUSINESS_TYPE)
+    if status == "sent":
+        return []
+    message = text_message(hospital, int(match["examination"]), match["phone"])
+    return [Planned(notification_id, None, message)]
+
+
+@retrying
+async def plan_text_after_wechat(outbox_id: int) -> list[Planned]:
+    """WeChat refused the notice for good: the text instead (her opt-out was read before)."""
+    match = await _match(int((await payload_of(outbox_id))["match_id"]))
+    hospital = await Hospital.select(Hospital.name).where(Hospital.id == match["hospital"]).first()
+    return await _plan_text(outbox_id, match, hospital["name"] if hospital else "")
 
 
 @retrying
@@ -173,5 +229,14 @@ async def deliver_patient_notice(outbox_id: int) -> None:
     planned = await plan_patient_notice(outbox_id)
     if not planned:
         return
-    await deliver(planned)
+    if planned[0].message.channel == Channel.sms:
+        await deliver(planned, sender=send_text)
+    else:
+        try:
+            await deliver(planned)
+        except PermanentFailure:
+            texts = await plan_text_after_wechat(outbox_id)
+            if not texts:
+                raise
+            await deliver(texts, sender=send_text)
     await mark_notified(int((await payload_of(outbox_id))["match_id"]), len(planned))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flows.outbox import PermanentFailure, payload_of
 from flows.runs import outbox_flow, retrying
-from kernel.settings import Settings, get_settings
+from kernel.settings import PatientSettings, Settings, get_settings
 from notifiers.apprise_adapter import sms_notifier
 from notifiers.base import Channel, Notifier, OutgoingMessage
 from notifiers.log import LogNotifier
@@ -51,19 +51,25 @@ def code_message(
     )
 
 
-def code_notifier(settings: Settings) -> Notifier:
-    patient = settings.patient
-    if not patient.sms_configured:
-        return LogNotifier()
+def platform_sms(patient: PatientSettings, template_id: str) -> Notifier:
+    """The platform's Tencent Cloud SMS account (``AIMIS_PATIENT_SMS_*``) with one of its
+    approved templates (the login code's, the cloud-film notice's)."""
     return sms_notifier(
         patient.sms_secret_id,
         patient.sms_secret_key.get_secret_value(),
         patient.sms_sdk_app_id,
         patient.sms_sign_name,
-        patient.sms_template_id,
+        template_id,
         patient.sms_region,
         patient.sms_base_url,
     )
+
+
+def code_notifier(settings: Settings) -> Notifier:
+    patient = settings.patient
+    if not patient.sms_configured:
+        return LogNotifier()
+    return platform_sms(patient, patient.sms_template_id)
 
 
 @retrying

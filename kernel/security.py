@@ -7,6 +7,7 @@ import hmac
 import re
 import secrets
 from functools import lru_cache
+from pathlib import Path
 from typing import NamedTuple
 
 from argon2 import PasswordHasher
@@ -70,6 +71,25 @@ def password_problem(password: str, username: str = "") -> PasswordProblem | Non
     if password.lower() in COMMON_PASSWORDS:
         return PasswordProblem(N_("This password is too common."))
     return None
+
+
+def app_secret(data_dir: Path | None = None) -> str:
+    """The installation's secret (``<data_dir>/secret.key``, made at the first start, mode
+    0600): the key of the staff cookies' CSRF protection, and the root the signed tokens
+    derive their keys from (``signing_key``)."""
+    data_dir = data_dir or get_settings().server.data_dir
+    path = data_dir / "secret.key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def signing_key(purpose: str) -> bytes:
+    """A key of its own for one kind of signed token (HMAC-SHA256 of the purpose under the
+    installation's secret): a token of one purpose is never valid for another."""
+    return hmac.new(app_secret().encode(), purpose.encode(), hashlib.sha256).digest()
 
 
 def new_token(nbytes: int = 32) -> str:

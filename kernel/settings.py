@@ -322,6 +322,12 @@ class PatientSettings(BaseSettings):
     sms_template_id: str = Field(
         "", description="Approved template id; its parameters: {1} the code, {2} minutes."
     )
+    sms_notice_template_id: str = Field(
+        "",
+        description="Approved template id of the cloud-film notice by text message (a "
+        "patient without WeChat); its parameters: {1} the hospital, {2} the link. Empty: "
+        "no such text is sent (the delivery log says why).",
+    )
     sms_region: str = Field("ap-guangzhou", description="X-TC-Region of the SendSms call.")
     sms_base_url: str = Field(
         "https://sms.tencentcloudapi.com", description="Tencent Cloud SMS API endpoint."
@@ -335,6 +341,12 @@ class PatientSettings(BaseSettings):
     )
     wechat_api_url: str = Field(
         "https://api.weixin.qq.com", description="Where the code is exchanged for the openid."
+    )
+
+    qr_max_age_days: int = Field(
+        3650,
+        description="A printed report's QR code opens the examination in the patient's "
+        "archive for this many days after printing.",
     )
 
     @property

@@ -6,16 +6,19 @@ of an examination, one examination's report and images in the touch viewer. Phon
 
 from __future__ import annotations
 
-from litestar import Request, get
-from litestar.response import Template
+from urllib.parse import quote
 
-from api.patient_archive import archive, downloads
-from api.patients.realm import acting_of
+from litestar import Request, get
+from litestar.response import Redirect, Template
+
+from api.patient_archive import archive, downloads, qr
+from api.patients.realm import acting_of, optional_patient
 from api.viewer.touch import touch_viewer
 from kernel.errors import AppError
 from kernel.i18n import N_
+from ui import i18n
 from ui.pages import PageController
-from ui.patient_pages import patient_page, render
+from ui.patient_pages import LOGIN, patient_page, render
 
 REPORT_STATES = {"reviewed": N_("Report ready"), "pending": N_("Report not ready yet")}
 
@@ -77,3 +80,42 @@ class PatientArchivePages(PageController):
             download_allowed=await downloads.download_allowed(found.exam.hospital_id),
             **_context(),
         )
+
+
+class PatientQrPages(PageController):
+    """``/patient/qr/<token>``, the URL of a printed report's QR code (issue 15 point 8):
+    a genuine code sends her through the login and back, then to the examination it names
+    (matched to her first when it was not yet: ``api.patient_archive.qr.scan``). A
+    refused code is a page that says why, with the way on."""
+
+    path = qr.PATH.rstrip("/")
+
+    @get("/{token:str}")
+    async def scanned(self, request: Request, token: str) -> Template | Redirect:
+        acting = acting_of(request)
+        try:
+            if await optional_patient(request) is None:
+                await qr.genuine(acting, token)  # a refused code says so before the login
+                return Redirect(f"{LOGIN}?next={quote(request.url.path)}")
+            _, account = await patient_page(request)
+            done = await qr.scan(acting_of(request), token)
+        except AppError as exc:
+            if exc.status_code not in (400, 404, 409):
+                raise
+            return _refused(request, exc)
+        if done.visible:
+            return Redirect(f"/patient/examinations/{done.examination_id}")
+        return render(request, "patients/qr_added.html", account=account, done=done, **_context())
+
+
+def _refused(request: Request, exc: AppError) -> Template:
+    page = render(
+        request,
+        "patients/qr_refused.html",
+        account=None,
+        message=exc.text(i18n.language(request)),
+        verify=exc.status_code == 409,
+        **_context(),
+    )
+    page.status_code = exc.status_code
+    return page

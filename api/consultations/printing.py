@@ -19,11 +19,12 @@ import anyio
 from api.consultations.labels import DECISION_LABELS, ROLE_LABELS, SEX_LABELS, STATE_LABELS
 from api.consultations.schemas import ConsultationRead
 from api.consultations.service import actor_of, read
-from api.paper import DRAFT, Paper, Section, logo_file, render
+from api.paper import DRAFT, QR_CAPTION, Paper, Section, logo_file, render
+from api.patient_archive.qr import printable_url
 from kernel.errors import Conflict
 from kernel.i18n import N_, gettext
 from store.reads import note
-from store.tables import Hospital
+from store.tables import Examination, Hospital
 from store.uow import Ctx, audit_refusal, now
 from store.zones import hospital_zone
 
@@ -48,14 +49,38 @@ async def printable(ctx: Ctx, consultation_id: int) -> tuple[str, bytes]:
     hospital = await Hospital.select().where(Hospital.id == data.hospital_id).first()
     assert hospital is not None
     zone = await hospital_zone(data.hospital_id)
-    paper = document(data, hospital, zone, now())
+    at = now()
+    paper = document(data, hospital, zone, at, await exam_codes(data, at))
     content = await anyio.to_thread.run_sync(render, paper)
     note(detail=f"report version {data.report.report_version}")
     return f"consultation-{consultation_id}-report.pdf", content
 
 
-def document(data: ConsultationRead, hospital: dict, zone: tzinfo, printed: datetime) -> Paper:
-    """The page of consultation ``data`` issued by the applicant's ``hospital`` (its row)."""
+async def exam_codes(data: ConsultationRead, at: datetime) -> list[tuple[str, str]]:
+    """The QR code of each readable cloud examination whose hospital has cloud film on
+    (``api.patient_archive.qr``): the patient scans it to open it in her archive."""
+    ids = [e.id for e in data.examinations if e.readable]
+    rows = await Examination.select(Examination.id, Examination.hospital).where(
+        Examination.id.is_in(ids or [0])
+    )
+    hospitals = {int(r["id"]): int(r["hospital"]) for r in rows}
+    codes = []
+    for e in data.examinations:
+        url = await printable_url(e.id, hospitals[e.id], at) if e.id in hospitals else None
+        if url:
+            codes.append((f"{QR_CAPTION}\n{e.accession_number}".strip(), url))
+    return codes
+
+
+def document(
+    data: ConsultationRead,
+    hospital: dict,
+    zone: tzinfo,
+    printed: datetime,
+    codes: list[tuple[str, str]] | None = None,
+) -> Paper:
+    """The page of consultation ``data`` issued by the applicant's ``hospital`` (its row),
+    with the QR ``codes`` of its examinations (``exam_codes``)."""
 
     def local(value: str | None) -> str:
         if not value:
@@ -104,6 +129,7 @@ def document(data: ConsultationRead, hospital: dict, zone: tzinfo, printed: date
         footer=f"{both(N_('Remote consultation report'))} #{data.id} · AIMIS",
         watermark="" if submitted else DRAFT,
         created=printed,
+        codes=codes or [],
     )
 
 

@@ -318,12 +318,17 @@ async def _candidates(data: ManualMatch) -> list[dict[str, Any]]:
 
 
 async def _refuse(
-    ctx: Ctx, person_id: int, why: str, hospital_id: int | None, username: str = ""
+    ctx: Ctx,
+    person_id: int,
+    why: str,
+    hospital_id: int | None,
+    username: str = "",
+    how: str = MANUAL,
 ) -> None:
     async with transaction():
         await write_audit(
             ctx,
-            "patient_match.manual",
+            f"patient_match.{how}",
             "patient_person",
             person_id,
             outcome="denied",
@@ -388,26 +393,37 @@ async def _proven(
     return [_read(r) for r in rows]
 
 
-async def qr_match(ctx: Ctx, person_id: int, exam_id: int) -> list[MatchRead]:
-    """The proof of a scanned report QR code (issue 15 point 8): the caller has checked the
-    signed single-examination token that names ``exam_id``; the name must still agree."""
+async def exam_carries_name(exam_id: int, name: str) -> bool:
+    """Does the examination carry this person's name (as ``names_agree`` compares)?"""
+    exam = await _exam(exam_id)
+    return exam is not None and names_agree(name, exam.get("raw_pn") or "", exam["patient_name"])
+
+
+async def qr_match(
+    ctx: Ctx, person_id: int, exam_id: int, *, username: str = ""
+) -> list[MatchRead]:
+    """The proof of a scanned report QR code (issue 15 point 8): the caller
+    (``api.patient_archive.qr.scan``) has checked the signed single-examination token that
+    names ``exam_id``; the name must still agree. ``username`` as for ``manual_match``."""
     person = await _person(person_id)
     if person is None or not person["account_active"]:
         raise NotFound("No such person in your archive (removed, or never added).")
     exam = await _exam(exam_id)
     if exam is None or exam["deleted_at"] is not None:
         raise NotFound("This examination is no longer available.")
-    if not await policy.hospital_has_cloud_film(int(exam["hospital"])):
-        await _refuse(ctx, person_id, "hospital without cloud film", int(exam["hospital"]))
-        raise BadRequest(NO_CLOUD_FILM)
+    hospital = int(exam["hospital"])
+    if not await policy.hospital_has_cloud_film(hospital):
+        await _refuse(ctx, person_id, "hospital without cloud film", hospital, username, QR)
+        raise BadRequest(NO_CLOUD_FILM, audited=True)
     if not names_agree(person["name"], exam.get("raw_pn") or "", exam["patient_name"]):
-        await _refuse(ctx, person_id, "qr: the name does not agree", int(exam["hospital"]))
+        await _refuse(ctx, person_id, "the name does not agree", hospital, username, QR)
         raise BadRequest(
             "The examination of this code does not carry the name {name}: it is not added "
             "to this person's archive.",
             name=person["name"],
+            audited=True,
         )
-    return await _proven(ctx, person_id, [exam], QR)
+    return await _proven(ctx, person_id, [exam], QR, username)
 
 
 async def unmatch(uow: UnitOfWork, where: Any, reason: str) -> int:

@@ -12,13 +12,15 @@ from litestar.status_codes import HTTP_200_OK
 
 from api.bounds import Id
 from api.dicomweb.rendered import parse_render_params
-from api.patient_archive import archive
+from api.patient_archive import archive, qr
 from api.patient_archive.schemas import (
     ArchiveExam,
     ArchiveExamDetail,
     ArchiveHospital,
     ManualMatch,
     ProofOut,
+    QrScan,
+    QrScanOut,
 )
 from api.patients.realm import acting_of, require_patient
 
@@ -48,6 +50,13 @@ class PatientArchiveController(Controller):
     @post("/persons/{person_id:int}/proof", status_code=HTTP_200_OK)
     async def prove(self, request: Request, person_id: Id, data: ManualMatch) -> ProofOut:
         return await archive.prove(acting_of(request), person_id, data)
+
+    @post("/qr", status_code=HTTP_200_OK)
+    async def scan(self, request: Request, data: QrScan) -> QrScanOut:
+        """A scanned report QR code: the examination it names, matched to her (the
+        person whose name it carries) if it was not yet (``api.patient_archive.qr``)."""
+        done = await qr.scan(acting_of(request), data.token)
+        return QrScanOut(done.examination_id, done.matched, done.visible)
 
     async def _picture(
         self,

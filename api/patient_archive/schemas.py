@@ -149,3 +149,15 @@ class DownloadLink(Base):
     url: str
     expires_at: str
     message: str
+
+
+class QrScan(Base):
+    """A scanned report code's token (the last part of ``/patient/qr/<token>``)."""
+
+    token: Annotated[str, Meta(max_length=200)]
+
+
+class QrScanOut(Base):
+    examination_id: int
+    matched: bool  # matched to one of her persons by this scan
+    visible: bool  # she can open it now (else once the hospital releases it)

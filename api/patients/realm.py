@@ -133,11 +133,16 @@ async def patient_audit(
     account_id: int | None = None,
     outcome: str = "success",
     detail: str = "",
+    hospital_id: int | None = None,
 ) -> None:
     """One audit row of the patient realm: ``username`` ``patient:<account>`` (the actor
-    kind), no hospital and no alliance (a patient belongs to neither, and the alliance
-    admin never reads these: ``store.scoping.PATIENT_AUDIT_TARGETS``). Without a unit of
-    work (a refusal) it is written in a transaction of its own."""
+    kind), no alliance. A patient belongs to no hospital, but a row about an examination
+    (or a share link of one) carries that examination's hospital (``hospital_id``, else
+    ``api.patient_archive.audit.hospital_of``), so its admin's operation log lists it; the
+    alliance admin never reads these (``store.scoping.PATIENT_AUDIT_TARGETS``). Without a
+    unit of work (a refusal) it is written in a transaction of its own."""
+    from api.patient_archive.audit import hospital_of  # the archive imports this module
+
     account = (
         account_id
         if account_id is not None
@@ -146,6 +151,9 @@ async def patient_audit(
     username = f"{AUDIT_PREFIX}{account if account is not None else '?'}"
 
     async def write() -> None:
+        hospital = hospital_id
+        if hospital is None:
+            hospital = await hospital_of(target_type, target_id)
         await write_audit(
             acting.ctx,
             action,
@@ -153,6 +161,7 @@ async def patient_audit(
             target_id,
             outcome=outcome,
             detail=detail,
+            hospital_id=hospital,
             username=username,
         )
 

@@ -3,9 +3,11 @@
 The PDF carries the reporting hospital's logo and name, the template's title, header and
 footer (``ReportTemplate`` formats filled by ``api.dictionaries.templates.render_template``;
 without a template a default layout lists the examination's fields), findings, impression,
-author and reviewer with their times, and the print time. Until the report is reviewed every
-page carries a "初稿 DRAFT" watermark. The layout is ``api.paper``'s, which the consultation
-report shares.
+author and reviewer with their times, the print time, and — where the examination's
+hospital has cloud film on — the QR code the patient scans to open it in her archive
+(``api.patient_archive.qr``; its token signed with the print time). Until the report is
+reviewed every page carries a "初稿 DRAFT" watermark. The layout is ``api.paper``'s, which
+the consultation report shares.
 
 Printing (``print_report``) needs ``report.print`` in the reporting hospital and a reviewed
 report; in one unit of work it counts the print on the report, sets the examination's print
@@ -23,7 +25,8 @@ import anyio
 
 from api.diagnosis.steps import follow_report
 from api.dictionaries.templates import exam_values, render_template
-from api.paper import DRAFT, Paper, Section, logo_file, render
+from api.paper import DRAFT, QR_CAPTION, Paper, Section, logo_file, render
+from api.patient_archive.qr import printable_url
 from api.reports.access import for_writing, names, readable, report_of
 from kernel.domain import Permission
 from kernel.errors import Conflict, NotFound
@@ -102,6 +105,7 @@ async def document(report: dict[str, Any], exam: dict[str, Any], printed_at: dat
         ("打印时间 Printed at", _local(printed_at, zone)),
     ]
     line = "  ".join(x for x in (hospital["address"], hospital["phone"]) if x)
+    url = await printable_url(int(exam["id"]), int(exam["hospital"]), printed_at)
     return Paper(
         hospital_name=hospital["name"],
         hospital_line=line,
@@ -119,6 +123,7 @@ async def document(report: dict[str, Any], exam: dict[str, Any], printed_at: dat
         footer=footer,
         watermark="" if report["state"] == REVIEWED else DRAFT,
         created=printed_at,
+        codes=[(QR_CAPTION, url)] if url else [],
     )
 
 

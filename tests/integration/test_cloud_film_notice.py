@@ -88,7 +88,7 @@ async def test_the_due_timer_tells_the_patient_by_wechat_and_respects_her_opt_ou
     exam_id = (await PatientMatch.select().where(PatientMatch.id == match_id).first())[
         "examination"
     ]
-    link = f"{get_settings().base_url}/patient/exams/{exam_id}"
+    link = f"{get_settings().base_url}/patient/examinations/{exam_id}"
     hospital = "Exam test"  # the test hospital's name starts so
     sends = [r for r in fake.sent(OA_SEND) if r.body.get("touser") == openid]
     assert len(sends) >= 1 and sends[0].accepted
@@ -118,7 +118,7 @@ async def test_the_due_timer_tells_the_patient_by_wechat_and_respects_her_opt_ou
     plain = await wait_done(f"notify-patient-{no_wechat_id}")
     [sms] = await Notification.select().where(Notification.outbox_id == plain["id"])
     assert (sms["channel"], sms["status"]) == ("sms", "failed")
-    assert "text-message sender" in sms["error"]
+    assert "text-message notice" in sms["error"]
 
     # The rule page counts the patients told under the rule.
     read = (await place.admin.get(RULES)).json()

@@ -229,7 +229,10 @@ async def test_default_layout_without_template(new_api, uniq) -> None:
     text = squeeze(pdf_text(res.content))
     for expected in ("检查报告", "姓名Name", "张三ZHANGSAN", "检查时间Examtime", "影像所见"):
         assert expected in text, (expected, text)
-    assert pdf_images(res.content) == []  # no logo uploaded: none drawn
+    # no logo uploaded: the one image is the examination's QR code (square, 1 bit gray)
+    [image] = pdf_images(res.content)
+    width, height, color = image.split()[3:6]
+    assert width == height and color == "gray", image
 
 
 # --- FHIR -----------------------------------------------------------------------------------

@@ -183,6 +183,7 @@ ACTIONS: dict[str, str] = {
     "patient_archive.list": N_("Patient lists her examinations"),
     "patient_archive.view": N_("Patient opens an examination"),
     "patient_archive.image": N_("Patient views an image"),
+    "patient_qr.scan": N_("Patient scans a report's QR code"),
     "patient_share.create": N_("Patient creates a share link"),
     "patient_share.revoke": N_("Patient revokes a share link"),
     "patient_share.open": N_("Share link opened"),

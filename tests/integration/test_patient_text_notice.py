@@ -1,0 +1,153 @@
+"""The cloud-film notice by text message (issue 15 point 9): a patient without WeChat, or
+one whose hospital's WeChat channel refuses the message for good, is told by Tencent Cloud
+SMS — the real dispatcher and Prefect, the platform's SMS account pointed at the fake
+SendSms server on loopback, which checks each request's signature; the exact request
+asserted. A patient who opted out gets nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from api.patient_archive import matching, visibility
+from api.patient_archive.schemas import ManualMatch
+from store.db import transaction
+from store.tables import (
+    AuditLog,
+    Examination,
+    Notification,
+    NotificationChannel,
+    PatientMatch,
+)
+from store.uow import Ctx, unit_of_work
+from tests.conftest import free_port
+from tests.fakes.proxy import TcpProxy
+from tests.fakes.tencent_sms import FakeTencentSms
+from tests.fixtures.exams import make_exam, make_place
+from tests.fixtures.patients import make_person
+from tests.fixtures.prefect import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
+from tests.integration.test_cloud_film import set_default
+from tests.integration.test_cloud_film_notice import wait_done
+
+pytestmark = pytest.mark.integration
+CTX = Ctx(ip="127.0.0.1", user_agent="patient test")
+NOTICE_TEMPLATE = "3000042"
+
+
+@pytest.fixture(scope="module")
+def sms() -> Iterator[FakeTencentSms]:
+    server = FakeTencentSms().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def texting_dispatcher(
+    database: str, prefect_home: Path, prefect_proxy: TcpProxy, sms: FakeTencentSms
+) -> Iterator[DispatcherProcess]:
+    """The dispatcher with the platform's SMS account (the notice template) configured."""
+    env = {
+        **prefect_env(f"http://127.0.0.1:{prefect_proxy.port}/api", prefect_home),
+        **FAST_DISPATCH,
+        "AIMIS_PATIENT_SMS_SECRET_ID": sms.secret_id,
+        "AIMIS_PATIENT_SMS_SECRET_KEY": sms.secret_key,
+        "AIMIS_PATIENT_SMS_SDK_APP_ID": "1400000001",
+        "AIMIS_PATIENT_SMS_SIGN_NAME": "AIMIS影像",
+        "AIMIS_PATIENT_SMS_TEMPLATE_ID": "2000001",
+        "AIMIS_PATIENT_SMS_NOTICE_TEMPLATE_ID": NOTICE_TEMPLATE,
+        "AIMIS_PATIENT_SMS_BASE_URL": sms.base_url,
+    }
+    process = DispatcherProcess(env, prefect_home / f"dispatcher-sms-{free_port()}.log")
+    start_idle(process)
+    yield process
+    process.stop()
+
+
+async def visible_match(hospital_id: int, name: str, pn: str, **person: Any) -> dict[str, Any]:
+    """A person's manual match, visible at once, its notice queued now."""
+    exam = await make_exam(hospital_id, name=pn)
+    row = await Examination.select().where(Examination.id == exam).first()
+    who = await make_person(name, **person)
+    [made] = await matching.manual_match(
+        CTX, who["id"], ManualMatch(accession_number=row["accession_number"])
+    )
+    async with unit_of_work(CTX) as uow:
+        await visibility.fire_due(uow, [exam])
+    return {"id": made.id, "exam": exam, "phone": who["phone"], "openid": person.get("openid")}
+
+
+def texts_to(sms: FakeTencentSms, phone: str) -> list[dict[str, Any]]:
+    return [r.body for r in sms.requests if r.body.get("PhoneNumberSet") == [f"+{phone}"]]
+
+
+async def test_no_wechat_or_a_refused_one_is_told_by_text_and_an_opt_out_is_not(
+    texting_dispatcher, sms: FakeTencentSms, new_api, uniq
+) -> None:
+    place = await make_place(new_api, uniq)
+    await set_default(place.admin, visible_when="at_once")
+    link_base = "/patient/examinations/"
+
+    plain = await visible_match(place.hospital_id, "马丁", "MA^DING=马丁")
+    done = await wait_done(f"notify-patient-{plain['id']}")
+    assert done["status"] == "done", done
+    [text] = texts_to(sms, plain["phone"])
+    assert text["TemplateId"] == NOTICE_TEMPLATE and text["SmsSdkAppId"] == "1400000001"
+    hospital, link = text["TemplateParamSet"]
+    assert hospital.startswith("Exam test") and link.endswith(f"{link_base}{plain['exam']}")
+    assert "马丁" not in str(text)  # nothing of the patient in the message
+    assert all(r.signature_ok for r in sms.requests)
+    [delivery] = await Notification.select().where(Notification.outbox_id == done["id"])
+    assert (delivery["channel"], delivery["status"]) == ("sms", "sent")
+    row = await PatientMatch.select().where(PatientMatch.id == plain["id"]).first()
+    assert row["notified_at"] is not None
+
+    quiet = await visible_match(place.hospital_id, "马丁", "MA^DING=马丁", opt_out=True)
+    await wait_done(f"notify-patient-{quiet['id']}")
+    assert texts_to(sms, quiet["phone"]) == []
+    [skipped] = await AuditLog.select(AuditLog.outcome).where(
+        AuditLog.action == "patient_match.notify", AuditLog.target_id == str(quiet["id"])
+    )
+    assert skipped["outcome"] == "skipped"
+
+    # WeChat bound, but the hospital's channel refuses the message for good (its API host is
+    # outside the outbound rule): the text goes instead
+    res = await place.admin.post(
+        "/api/notifications/channels",
+        json={
+            "kind": "wechat_oa",
+            "settings": {
+                "app_id": uniq("wx"),
+                "secret": "OaSecret1",
+                "template_id": "TPL-film",
+                "base_url": sms.base_url,
+            },
+        },
+    )
+    assert res.status_code == 201, res.text
+    channel = await NotificationChannel.select().where(NotificationChannel.id == res.json()["id"])
+    config = dict(msgspec.json.decode(channel[0]["config"]))
+    async with transaction():
+        await NotificationChannel.update(
+            {
+                NotificationChannel.config: msgspec.json.encode(
+                    {**config, "base_url": "http://127.0.0.2:9"}
+                ).decode()
+            }
+        ).where(NotificationChannel.id == res.json()["id"])
+    bound = await visible_match(
+        place.hospital_id, "马丁", "MA^DING=马丁", openid="o" + uniq("refused") * 2
+    )
+    done = await wait_done(f"notify-patient-{bound['id']}")
+    assert done["status"] == "done", done
+    deliveries = {
+        r["channel"]: r
+        for r in await Notification.select().where(Notification.outbox_id == done["id"])
+    }
+    assert deliveries["wechat_oa"]["status"] != "sent"
+    assert "not sent" in deliveries["wechat_oa"]["error"]
+    assert deliveries["sms"]["status"] == "sent"
+    assert len(texts_to(sms, bound["phone"])) == 1
