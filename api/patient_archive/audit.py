@@ -5,15 +5,22 @@ viewing or downloading its images, sharing it, scanning its report's code, the s
 link's openings — is that examination's hospital's business: its admin's operation log
 (``api.management.audit``, ``store.scoping.audit_clause``: ``AuditLog.hospital_id``) lists
 it. ``hospital_of`` names the hospital of a row's target: an examination's own, a share
-link's examination's. The alliance admin never reads these rows: their target types are
-``store.scoping.PATIENT_AUDIT_TARGETS``.
+link's or a download request's examination's. The alliance admin never reads these rows:
+their target types are ``store.scoping.PATIENT_AUDIT_TARGETS``.
 """
 
 from __future__ import annotations
 
-from store.tables import Examination, PatientShare
+from piccolo.table import Table
 
-EXAMINATION, SHARE = "examination", "patient_share"
+from store.tables import Examination, PatientDownload, PatientShare
+
+EXAMINATION = "examination"
+# the target types that are rows of one examination (their ``examination`` column)
+OF_EXAMINATION: dict[str, type[Table]] = {
+    "patient_share": PatientShare,
+    "patient_download": PatientDownload,
+}
 
 
 def _id(target_id: object) -> int | None:
@@ -29,10 +36,11 @@ async def hospital_of(target_type: str, target_id: object) -> int | None:
         return None
     if target_type == EXAMINATION:
         row = await Examination.select(Examination.hospital).where(Examination.id == row_id).first()
-    elif target_type == SHARE:
+    elif (table := OF_EXAMINATION.get(target_type)) is not None:
+        examination = table._meta.get_column_by_name("examination")
         row = (
-            await PatientShare.select(PatientShare.examination.hospital.as_alias("hospital"))
-            .where(PatientShare.id == row_id)
+            await table.select(examination.hospital.as_alias("hospital"))  # type: ignore[attr-defined]
+            .where(table._meta.primary_key == row_id)
             .first()
         )
     else:

@@ -53,6 +53,11 @@ async def ask(patient: Any, exam_id: int) -> dict[str, Any]:
     return dict(res.json())
 
 
+async def patient_user(patient: Any) -> str:
+    """The audit log's name of the logged-in patient."""
+    return f"patient:{(await patient.get('/api/patient/me')).json()['id']}"
+
+
 async def audit_of(request_id: int) -> list[tuple[str, str]]:
     rows = await AuditLog.select(AuditLog.action, AuditLog.outcome, AuditLog.username).where(
         AuditLog.target_type == "patient_download", AuditLog.target_id == str(request_id)
@@ -104,6 +109,13 @@ async def test_code_link_and_the_zip_a_cd_viewer_opens(
         ("patient_download.link", "denied"),
         ("patient_download.start", "success"),
     ]
+    # the examination's hospital admin sees the download in his operation log (point 10)
+    place = place_with["place"]
+    res = await place.admin.get("/api/manage/audit", params={"user": await patient_user(patient)})
+    assert res.status_code == 200, res.text
+    seen = {i["action"] for i in res.json()["items"] if i["target_id"] == str(asked["id"])}
+    assert {"patient_download.code_request", "patient_download.start"} <= seen
+    assert {i["hospital_id"] for i in res.json()["items"]} == {place.hospital_id}
 
 
 async def test_her_family_members_examination_too(place_with: dict, tmp_path: Path) -> None:
