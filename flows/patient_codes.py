@@ -1,6 +1,6 @@
 """A patient's login code to her phone (SPEC 10.1): one flow run per outbox row.
 
-By Tencent Cloud SMS when the operator configured it (``AIMIS_PATIENT_SMS_*``), else to
+By Tencent Cloud SMS when the operator configured it (``AIMIS_SMS_*``), else to
 the ``log`` channel (the dispatcher's console: the embedded demo, where a new user reads
 her code there). The code is in the payload only until the row is done (the dispatcher
 scrubs it); nothing of it reaches Prefect (the only parameter is the row id).
@@ -11,8 +11,8 @@ from __future__ import annotations
 from flows.outbox import PermanentFailure, payload_of
 from flows.runs import outbox_flow, retrying
 from kernel.settings import Settings, get_settings
-from notifiers.apprise_adapter import sms_notifier
 from notifiers.base import Channel, Notifier, OutgoingMessage
+from notifiers.channels import platform_sms
 from notifiers.log import LogNotifier
 
 
@@ -24,7 +24,7 @@ def code_message(settings: Settings, phone: str, code: str) -> OutgoingMessage:
     """The SMS (the template's parameters: the code, its minutes) or, without an SMS
     provider, the log line a person reads."""
     minutes = settings.patient.code_minutes
-    if settings.patient.sms_configured:
+    if settings.sms.configured:
         return OutgoingMessage(
             channel=Channel.sms, address=phone, title="", body=f"{code}\n{minutes}", sensitive=True
         )
@@ -41,18 +41,7 @@ def code_message(settings: Settings, phone: str, code: str) -> OutgoingMessage:
 
 
 def code_notifier(settings: Settings) -> Notifier:
-    patient = settings.patient
-    if not patient.sms_configured:
-        return LogNotifier()
-    return sms_notifier(
-        patient.sms_secret_id,
-        patient.sms_secret_key.get_secret_value(),
-        patient.sms_sdk_app_id,
-        patient.sms_sign_name,
-        patient.sms_template_id,
-        patient.sms_region,
-        patient.sms_base_url,
-    )
+    return platform_sms(settings) or LogNotifier()
 
 
 @retrying

@@ -31,6 +31,13 @@ the patient realm with its archive.
    match per (person, examination): a unique index over the rows not un-matched),
    ``patient_share`` and ``patient_share_session``: Piccolo's DDL of
    ``store/tables/patients.py`` (``python -m store.ddl``), frozen.
+4. **Staff phone numbers** (issue 14.7): a staff account's number is stored in one form
+   (``kernel.phones.compact``: no spaces, dashes, dots or brackets; a mainland mobile number
+   without ``+86`` / ``0086`` / ``86``), so "bound to another account" sees the same number
+   typed another way. The rows stored as typed are brought to it by ``STAFF_PHONES``, the
+   same rule in SQL (``replace``, ``substr``, ``length``: SQLite and PostgreSQL alike); of
+   rows that would become one number, the oldest account's is compacted and the others are
+   left as they are (the unique index forbids two; an administrator sees both).
 
 Written while none of it had run anywhere but in tests: six steps of one day became this one.
 """
@@ -230,6 +237,35 @@ PATIENT_TABLES = (  # in the order they are dropped
 )
 
 
+_SQUEEZED = (
+    "replace(replace(replace(replace(replace({c}, ' ', ''), '-', ''), '(', ''), ')', ''), '.', '')"
+)
+
+
+def _compact(column: str) -> str:
+    """``kernel.phones.compact`` in SQL over ``column``."""
+    n = _SQUEEZED.format(c=column)
+    mainland = "substr({n}, {at}, 1) = '1' AND substr({n}, {at} + 1, 1) BETWEEN '3' AND '9'"
+    return (
+        f"CASE WHEN {n} LIKE '+86%' AND length({n}) = 14 AND {mainland.format(n=n, at=4)} "
+        f"THEN substr({n}, 4) "
+        f"WHEN {n} LIKE '0086%' AND length({n}) = 15 AND {mainland.format(n=n, at=5)} "
+        f"THEN substr({n}, 5) "
+        f"WHEN {n} LIKE '86%' AND length({n}) = 13 AND {mainland.format(n=n, at=3)} "
+        f"THEN substr({n}, 3) "
+        f"ELSE {n} END"
+    )
+
+
+STAFF_PHONES = (
+    f"UPDATE app_user SET phone = {_compact('phone')} "
+    f"WHERE phone IS NOT NULL AND phone <> {_compact('phone')} "
+    f"AND NOT EXISTS (SELECT 1 FROM app_user o WHERE o.phone = {_compact('app_user.phone')}) "
+    f"AND id = (SELECT min(u.id) FROM app_user u WHERE {_compact('u.phone')} = "
+    f"{_compact('app_user.phone')})"
+)
+
+
 async def backfill() -> None:
     db = engine()
     kind = "sqlite" if isinstance(db, SQLiteEngine) else "postgres"
@@ -243,6 +279,7 @@ async def forwards() -> MigrationManager:
     manager.add_raw(backfill)
     manager.add_raw(ddl(DELETED_WITH_STUDY))
     manager.add_raw(ddl_script(PATIENTS))
+    manager.add_raw(ddl(STAFF_PHONES))
     for table in PATIENT_TABLES:
         manager.add_raw_backwards(ddl(f'DROP TABLE IF EXISTS "{table}"'))
     manager.add_raw_backwards(ddl('DROP TABLE IF EXISTS "consultation_examination"'))
