@@ -27,6 +27,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.outbox import PermanentFailure, payload_of
 from flows.runs import outbox_flow, retrying
+from kernel.phones import masked, sms_address
 from kernel.settings import get_settings
 from notifiers.base import (
     DUPLICATE_NOTE,
@@ -150,9 +151,19 @@ async def _notification(outbox_id: int, target: Target, business_type: str) -> t
 
 def reset_code_message(code: str, minutes: int, target: Target, phone: str = "") -> OutgoingMessage:
     """A password-reset code, or (``phone``) the code that binds that phone number to the
-    account at its first QR login."""
-    zh_for = f"（绑定手机号 {phone}）" if phone else ""
-    en_for = f" to bind the phone number {phone}" if phone else ""
+    account at its first QR login. By text message the body is the SMS template's
+    parameters (the code, its minutes), as for a patient's login code."""
+    if target.channel == Channel.sms:
+        return OutgoingMessage(
+            channel=Channel.sms,
+            address=target.address,
+            title="",
+            body=f"{code}\n{minutes}",
+            sensitive=True,
+        )
+    shown = masked(phone) if phone else ""
+    zh_for = f"（绑定手机号 {shown}）" if phone else ""
+    en_for = f" to bind the phone number {shown}" if phone else ""
     return OutgoingMessage(
         channel=target.channel,
         address=target.address,
@@ -169,20 +180,32 @@ def reset_code_message(code: str, minutes: int, target: Target, phone: str = "")
 
 @retrying
 async def plan_reset_code(outbox_id: int) -> list[Planned]:
-    """Read the request, choose the user's channel, open its delivery-log row."""
+    """Read the request, choose the channel, open its delivery-log row: a reset code goes
+    through the user's bound channel, a phone-binding code to the number being bound."""
     payload = await payload_of(outbox_id)
     if "code" not in payload:
         raise PermanentFailure(f"outbox row {outbox_id} holds no code (already scrubbed)")
     recipient = await _recipient(int(payload["user_id"]))
-    target = await _code_target(recipient)
+    phone = str(payload.get("phone", ""))
+    target = _phone_target(recipient, phone) if phone else await _code_target(recipient)
     notification_id, status = await _notification(outbox_id, target, "account")
     if status == "sent":
         return []
     minutes = get_settings().login.reset_code_minutes
-    message = reset_code_message(
-        str(payload["code"]), minutes, target, str(payload.get("phone", ""))
-    )
+    message = reset_code_message(str(payload["code"]), minutes, target, phone)
     return [Planned(notification_id, recipient.user_id, message)]
+
+
+def _phone_target(recipient: Recipient, phone: str) -> Target:
+    """The code that binds ``phone`` proves the number, so it goes by text message to that
+    number (never by WeChat, WeCom or e-mail); without an SMS provider (``AIMIS_SMS_*``,
+    the demo) to the log channel, the number masked."""
+    address = sms_address(phone)
+    if address and Channel.sms in channels().notifiers:
+        channel = Channel.sms
+    else:
+        channel, address = Channel.log, f"staff phone {masked(phone)}"
+    return Target(channel, recipient.hospital_id, recipient.user_id, address, recipient.language)
 
 
 async def _code_target(recipient: Recipient) -> Target:

@@ -25,11 +25,11 @@ from prefect.cache_policies import NO_CACHE
 from api.patient_archive.visibility import NOTICE
 from flows.notify import DeliveryFailed, Planned, Target, _notification, deliver
 from flows.outbox import PermanentFailure, payload_of
-from flows.patient_codes import platform_sms
 from flows.runs import outbox_flow, retrying
 from kernel.i18n import N_, gettext
 from kernel.settings import Settings, get_settings
 from notifiers.base import Channel, DeliveryResult, Notifier, OutgoingMessage
+from notifiers.channels import platform_sms
 from store.db import transaction
 from store.tables import Hospital, Notification, NotificationChannel, PatientMatch
 from store.uow import Ctx, now, write_audit
@@ -40,17 +40,14 @@ TITLE = N_("Cloud film: an examination at {hospital} is now in your image archiv
 SEE = N_("Log in to view it")
 NO_TEXT_SENDER = (
     "no WeChat bound (or no official-account channel at the hospital) and no text-message "
-    "notice configured (AIMIS_PATIENT_SMS_* with SMS_NOTICE_TEMPLATE_ID)"
+    "notice configured (AIMIS_SMS_* with AIMIS_SMS_NOTICE_TEMPLATE_ID)"
 )
 LINK = "/patient/examinations/{exam_id}"  # the patient realm's examination page
 
 
 def text_notifier(settings: Settings) -> Notifier | None:
     """The platform's SMS account with the notice template, or None when not configured."""
-    patient = settings.patient
-    if not (patient.sms_configured and patient.sms_notice_template_id):
-        return None
-    return platform_sms(patient, patient.sms_notice_template_id)
+    return platform_sms(settings, settings.sms.notice_template_id)
 
 
 def text_message(hospital: str, exam_id: int, phone: str) -> OutgoingMessage:

@@ -1,6 +1,6 @@
 """A patient's login code to her phone (SPEC 10.1): one flow run per outbox row.
 
-By Tencent Cloud SMS when the operator configured it (``AIMIS_PATIENT_SMS_*``), else to
+By Tencent Cloud SMS when the operator configured it (``AIMIS_SMS_*``), else to
 the ``log`` channel (the dispatcher's console: the embedded demo, where a new user reads
 her code there). The code is in the payload only until the row is done (the dispatcher
 scrubs it); nothing of it reaches Prefect (the only parameter is the row id).
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from flows.outbox import PermanentFailure, payload_of
 from flows.runs import outbox_flow, retrying
-from kernel.settings import PatientSettings, Settings, get_settings
-from notifiers.apprise_adapter import sms_notifier
+from kernel.settings import Settings, get_settings
 from notifiers.base import Channel, Notifier, OutgoingMessage
+from notifiers.channels import platform_sms
 from notifiers.log import LogNotifier
 
 
@@ -34,7 +34,7 @@ def code_message(
     """The SMS (the template's parameters: the code, its minutes) or, without an SMS
     provider, the log line a person reads."""
     minutes = settings.patient.code_minutes
-    if settings.patient.sms_configured:
+    if settings.sms.configured:
         return OutgoingMessage(
             channel=Channel.sms, address=phone, title="", body=f"{code}\n{minutes}", sensitive=True
         )
@@ -51,25 +51,8 @@ def code_message(
     )
 
 
-def platform_sms(patient: PatientSettings, template_id: str) -> Notifier:
-    """The platform's Tencent Cloud SMS account (``AIMIS_PATIENT_SMS_*``) with one of its
-    approved templates (the login code's, the cloud-film notice's)."""
-    return sms_notifier(
-        patient.sms_secret_id,
-        patient.sms_secret_key.get_secret_value(),
-        patient.sms_sdk_app_id,
-        patient.sms_sign_name,
-        template_id,
-        patient.sms_region,
-        patient.sms_base_url,
-    )
-
-
 def code_notifier(settings: Settings) -> Notifier:
-    patient = settings.patient
-    if not patient.sms_configured:
-        return LogNotifier()
-    return platform_sms(patient, patient.sms_template_id)
+    return platform_sms(settings) or LogNotifier()
 
 
 @retrying

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -283,7 +283,7 @@ class DispatchSettings(BaseSettings):
 
 class PatientSettings(BaseSettings):
     """The patient realm (SPEC 10): text-message code login, its budgets, sessions, family
-    size, the SMS provider (Tencent Cloud SMS) and WeChat web authorisation."""
+    size and WeChat web authorisation (the SMS provider: ``SmsSettings``)."""
 
     model_config = SettingsConfigDict(env_prefix="AIMIS_PATIENT_", extra="ignore")
 
@@ -313,25 +313,6 @@ class PatientSettings(BaseSettings):
         30 * 24, description="A patient session ends this long after login."
     )
     family_max: int = Field(5, description="Family members one account may verify (besides self).")
-    sms_secret_id: str = Field(
-        "", description="Tencent Cloud SecretId; empty: codes go to the log."
-    )
-    sms_secret_key: SecretStr = Field(SecretStr(""), description="Tencent Cloud SecretKey.")
-    sms_sdk_app_id: str = Field("", description="Tencent Cloud SMS SmsSdkAppId (1400…).")
-    sms_sign_name: str = Field("", description="Approved SMS signature (签名) content.")
-    sms_template_id: str = Field(
-        "", description="Approved template id; its parameters: {1} the code, {2} minutes."
-    )
-    sms_notice_template_id: str = Field(
-        "",
-        description="Approved template id of the cloud-film notice by text message (a "
-        "patient without WeChat); its parameters: {1} the hospital, {2} the link. Empty: "
-        "no such text is sent (the delivery log says why).",
-    )
-    sms_region: str = Field("ap-guangzhou", description="X-TC-Region of the SendSms call.")
-    sms_base_url: str = Field(
-        "https://sms.tencentcloudapi.com", description="Tencent Cloud SMS API endpoint."
-    )
     wechat_app_id: str = Field(
         "", description="Official account AppID for web authorisation; empty: no WeChat binding."
     )
@@ -349,9 +330,64 @@ class PatientSettings(BaseSettings):
         "archive for this many days after printing.",
     )
 
+
+def _sms_env(name: str) -> AliasChoices:
+    """``AIMIS_SMS_<NAME>``, or the name it had when only patients' codes went by SMS."""
+    return AliasChoices(f"AIMIS_SMS_{name}", f"AIMIS_PATIENT_SMS_{name}")
+
+
+class SmsSettings(BaseSettings):
+    """The platform's text messages (Tencent Cloud SMS): a patient's login code (SPEC 10.1),
+    the code that binds a staff account's phone number (SPEC 1.4). Unset: the codes go to the
+    log channel (the demo). ``AIMIS_SMS_*``; the former ``AIMIS_PATIENT_SMS_*`` names are
+    still read."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    secret_id: str = Field(
+        "",
+        validation_alias=_sms_env("SECRET_ID"),
+        description="Tencent Cloud SecretId; empty: codes go to the log.",
+    )
+    secret_key: SecretStr = Field(
+        SecretStr(""),
+        validation_alias=_sms_env("SECRET_KEY"),
+        description="Tencent Cloud SecretKey.",
+    )
+    sdk_app_id: str = Field(
+        "", validation_alias=_sms_env("SDK_APP_ID"), description="SmsSdkAppId (1400…)."
+    )
+    sign_name: str = Field(
+        "",
+        validation_alias=_sms_env("SIGN_NAME"),
+        description="Approved SMS signature (签名) content.",
+    )
+    template_id: str = Field(
+        "",
+        validation_alias=_sms_env("TEMPLATE_ID"),
+        description="Approved template id; its parameters: {1} the code, {2} minutes.",
+    )
+    notice_template_id: str = Field(
+        "",
+        validation_alias=_sms_env("NOTICE_TEMPLATE_ID"),
+        description="Approved template id of the cloud-film notice by text message (a "
+        "patient without WeChat); its parameters: {1} the hospital, {2} the link. Empty: "
+        "no such text is sent (the delivery log says why).",
+    )
+    region: str = Field(
+        "ap-guangzhou",
+        validation_alias=_sms_env("REGION"),
+        description="X-TC-Region of the SendSms call.",
+    )
+    base_url: str = Field(
+        "https://sms.tencentcloudapi.com",
+        validation_alias=_sms_env("BASE_URL"),
+        description="Tencent Cloud SMS API endpoint.",
+    )
+
     @property
-    def sms_configured(self) -> bool:
-        return bool(self.sms_secret_id and self.sms_sdk_app_id and self.sms_template_id)
+    def configured(self) -> bool:
+        return bool(self.secret_id and self.sdk_app_id and self.template_id)
 
 
 @dataclass(frozen=True)
@@ -372,6 +408,7 @@ class Settings:
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     dispatch: DispatchSettings = field(default_factory=lambda: DispatchSettings())
     patient: PatientSettings = field(default_factory=PatientSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
 
     @property
     def sqlite_path(self) -> Path:

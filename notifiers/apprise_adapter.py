@@ -233,7 +233,7 @@ def sms_notifier(
     base_url: str,
 ) -> AppriseNotifier:
     """Tencent Cloud SMS through our ``tcsms://`` plugin: the platform's own account (the
-    operator's settings, ``AIMIS_PATIENT_SMS_*``), the address a phone number (E.164
+    operator's settings, ``AIMIS_SMS_*``), the address a phone number (E.164
     digits), the body the template's parameters one a line."""
     import notifiers.tencent_sms  # noqa: F401  (registers the tcsms:// scheme)
 

@@ -22,7 +22,7 @@ class Channel(StrEnum):
     wecom_app = "wecom_app"  # apprise wechat://corpid:secret@agentid/userid (WeCom app message)
     wecom_bot = "wecom_bot"  # apprise wecombot://key (WeCom group robot: one post per group)
     wechat_oa = "wechat_oa"  # our wxoa:// plugin (WeChat official account template message)
-    sms = "sms"  # our tcsms:// plugin (Tencent Cloud SMS): the platform's, for patients' codes
+    sms = "sms"  # our tcsms:// plugin (Tencent Cloud SMS): the platform's, for codes
 
 
 HOSPITAL_CHANNELS = (Channel.wecom_app, Channel.wecom_bot, Channel.wechat_oa, Channel.email)

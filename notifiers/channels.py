@@ -14,6 +14,7 @@ from pathlib import Path
 from kernel.settings import Settings
 from notifiers.apprise_adapter import (
     email_notifier,
+    sms_notifier,
     url_notifier,
     wechat_oa_notifier,
     wecom_app_notifier,
@@ -69,8 +70,28 @@ class Channels:
         )
 
 
+def platform_sms(settings: Settings, template_id: str | None = None) -> Notifier | None:
+    """The platform's Tencent Cloud SMS account (``AIMIS_SMS_*``) with one of its approved
+    templates (the codes' by default; the cloud-film notice's), None when not configured."""
+    sms = settings.sms
+    if not sms.configured or template_id == "":
+        return None
+    return sms_notifier(
+        sms.secret_id,
+        sms.secret_key.get_secret_value(),
+        sms.sdk_app_id,
+        sms.sign_name,
+        sms.template_id if template_id is None else template_id,
+        sms.region,
+        sms.base_url,
+    )
+
+
 def build_channels(settings: Settings) -> Channels:
     notifiers: dict[Channel, Notifier] = {Channel.log: LogNotifier()}
+    sms = platform_sms(settings)
+    if sms is not None:
+        notifiers[Channel.sms] = sms
     smtp_url = settings.notify.smtp_url.get_secret_value()
     if smtp_url:
         notifiers[Channel.email] = email_notifier(smtp_url)

@@ -27,7 +27,7 @@ from kernel.settings import get_settings
 from store.scoping import hospital_figures
 from store.uow import Actor
 from ui import i18n
-from ui.labels.audit import AUDIT_TARGETS, action_label
+from ui.labels.audit import AUDIT_TARGETS, action_label, detail_label
 from ui.pages import (
     ALLIANCE_ADMIN,
     HOSPITAL_ADMIN,
@@ -194,5 +194,6 @@ class ManagementPages(PageController):
             target_types=list(AUDIT_TARGETS),
             target_codes={f"target:{code}" for code in AUDIT_TARGETS},
             action_label=action_label,
+            detail_label=detail_label,
         )
         return await rows_or_page(request, "manage/_audit_rows.html", "manage/audit.html", context)

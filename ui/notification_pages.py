@@ -39,7 +39,11 @@ from ui.pages import (
     user_of,
 )
 
-CHANNEL_LABELS = {**KIND_LABELS, Channel.log: "Dispatcher log"}
+CHANNEL_LABELS = {
+    **KIND_LABELS,
+    Channel.log: "Dispatcher log",
+    Channel.sms: "Text message",  # the platform's SMS: login and phone-binding codes
+}
 # The delivery log's filters (``LogFilter.parse``'s), as texts from the query.
 LOG_FILTERS = ("status", "channel", "business_type", "date_from", "date_to", "hospital_id")
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import timedelta
 
 import anyio
 
+from api import codes
 from api.accounts import throttle
 from api.accounts.users import audit_alone, audited_as, find_user, require_actor
 from kernel import security
 from kernel.errors import BadRequest
 from kernel.settings import get_settings
-from store.tables import PasswordHistory, ResetCode, Session, User
+from store.tables import PasswordHistory, Session, User
 from store.uow import Ctx, UnitOfWork, audit_refusal, now, unit_of_work
 
 
@@ -122,7 +122,7 @@ async def request_reset(ctx: Ctx, identifier: str) -> None:
     and per account name; an unknown account gets the same answer in about the same time."""
     await throttle.forgot_request(ctx.ip, identifier)
     user = await find_user(identifier)
-    code, code_hash = await new_code()  # for an unknown account too: the same time
+    code, code_hash = await codes.new_code()  # for an unknown account too: the same time
     if user is None:
         await audit_refusal(ctx, "password.reset_request", "unknown account", "failure")
         return
@@ -131,58 +131,15 @@ async def request_reset(ctx: Ctx, identifier: str) -> None:
         await uow.audit("password.reset_request", "user", user["id"], **audited_as(user))
 
 
-def code_secret(code: str, bound_to: str = "") -> str:
-    """What a code's hash is made of: the code, and for a code that confirms a phone number
-    the number too, so the code proves exactly the number it was sent for (and is no reset
-    code)."""
-    return f"{code}|{bound_to}" if bound_to else code
-
-
-async def new_code(bound_to: str = "") -> tuple[str, str]:
-    """A fresh 6-digit code and the hash ``check_code`` compares it with."""
-    code = security.new_code()
-    return code, await _hash(code_secret(code, bound_to))
-
-
 async def send_code(uow: UnitOfWork, user_id: int, code: str, code_hash: str, **about: str) -> int:
-    """A new code for the user (earlier unused ones end), on its way through the user's bound
-    channel (``notify.reset_code``) inside the caller's unit of work; ``about`` (the phone
-    number being bound) goes into the message. Returns the code's row id."""
-    at = now()
-    await ResetCode.update({ResetCode.used: True}).where(
-        ResetCode.user == user_id,
-        ResetCode.used == False,  # noqa: E712
+    """A new code for the user (earlier unused ones end), on its way (``notify.reset_code``)
+    inside the caller's unit of work: a reset code through the user's bound channel; with
+    ``about`` ``phone`` (the number being bound) by text message to that number. Returns the
+    code's row id."""
+    minutes = get_settings().login.reset_code_minutes
+    return await codes.issue(
+        uow, codes.RESET_CODES, user_id, code, code_hash, minutes, {"user_id": user_id, **about}
     )
-    row = await ResetCode.insert(
-        ResetCode(
-            user=user_id,
-            code_hash=code_hash,
-            created_at=at,
-            expires_at=at + timedelta(minutes=get_settings().login.reset_code_minutes),
-        )
-    ).returning(ResetCode.id)
-    reset_id = int(row[0]["id"])
-    # The code itself travels in the outbox payload only until it is delivered.
-    await uow.outbox(
-        "notify.reset_code",
-        {"user_id": user_id, "reset_id": reset_id, "code": code, **about},
-        key=f"reset-code-{reset_id}",
-    )
-    return reset_id
-
-
-async def _use_a_try(reset_id: int) -> bool:
-    """Count one guess at a code, atomically, before the code is compared: one
-    ``UPDATE ... WHERE tries < limit RETURNING``, so fifty concurrent guesses get exactly
-    ``AIMIS_RESET_CODE_TRIES`` comparisons and the rest nothing."""
-    limit = get_settings().login.reset_code_tries
-    rows = await ResetCode.raw(
-        "UPDATE reset_code SET tries = tries + 1 "
-        "WHERE id = {} AND used = FALSE AND tries < {} RETURNING tries",
-        reset_id,
-        limit,
-    )
-    return bool(rows)
 
 
 def wrong_code() -> BadRequest:
@@ -203,23 +160,12 @@ async def check_code(
     audited as ``action``. Returns the account and the code's row id for ``claim_code``;
     raises ``wrong_code()`` for every refusal, ``user`` None (no such account) included."""
     attempt = await throttle.reset_attempt(ctx.ip)
-    reset = None
-    if user is not None:
-        reset = (
-            await ResetCode.select()
-            .where(ResetCode.user == user["id"], ResetCode.used == False)  # noqa: E712
-            .order_by(ResetCode.id, ascending=False)
-            .first()
-        )
-    if (
-        user is None
-        or reset is None
-        or now() >= reset["expires_at"]
-        or not await _use_a_try(reset["id"])
-    ):
+    tries = get_settings().login.reset_code_tries
+    reset = None if user is None else await codes.live_code(codes.RESET_CODES, user["id"], tries)
+    if user is None or reset is None:
         await verify(dummy_hash(), code)  # the same time as a real comparison
         raise wrong_code()
-    if not await verify(reset["code_hash"], code_secret(code, bound_to)):
+    if not await verify(reset["code_hash"], codes.code_secret(code, bound_to)):
         await audit_alone(ctx, user, action, "wrong code", "failure")
         raise wrong_code()
     await attempt.not_a_failure()
@@ -229,12 +175,7 @@ async def check_code(
 async def claim_code(reset_id: int) -> None:
     """Use a checked code up, inside the caller's unit of work: of two concurrent requests
     with the right code, one claims it; the other gets ``wrong_code()``."""
-    claimed = (
-        await ResetCode.update({ResetCode.used: True})
-        .where(ResetCode.id == reset_id, ResetCode.used == False)  # noqa: E712
-        .returning(ResetCode.id)
-    )
-    if not claimed:
+    if not await codes.claim(codes.RESET_CODES, reset_id):
         raise wrong_code()
 
 

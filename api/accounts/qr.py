@@ -3,17 +3,17 @@ the desktop trades the confirmed token for a session, exactly once.
 
 The first QR login of an account binds its phone number and sets its initial password
 before it may confirm: ``first_login_steps`` says what is left, ``request_phone_code`` sends
-a code for the number (the reset codes' path: ``ResetCode`` and ``notify.reset_code``, the
-code bound to the number), ``bind_phone`` checks it as ``reset_password`` does
-(``passwords.check_code``), ``confirm_first_qr`` sets the password (``check_new_password``)
-and confirms, in one transaction."""
+a code for the number by text message to it (the reset codes' path: ``ResetCode`` and
+``notify.reset_code``, the code bound to the number), ``bind_phone`` checks it as
+``reset_password`` does (``passwords.check_code``), ``confirm_first_qr`` sets the password
+(``check_new_password``) and confirms, in one transaction."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from api import codes
 from api.accounts import passwords, throttle
 from api.accounts.service import REALM_ADMIN, REALM_APP, NewSession, open_session
 from api.accounts.users import require_actor
@@ -22,11 +22,11 @@ from kernel import security
 from kernel.domain import ADMIN_KINDS
 from kernel.errors import BadRequest, Conflict, Forbidden, NotFound
 from kernel.i18n import N_
+from kernel.phones import masked, staff_phone
 from kernel.settings import get_settings
 from store.tables import QrLogin, Session, User
 from store.uow import Actor, Ctx, UnitOfWork, audit_refusal, now, unit_of_work
 
-MOBILE = re.compile(r"\+?[0-9]{6,20}")
 TAKEN = N_(
     "The phone number {phone} is already bound to another account. Use your own "
     "number, or ask your hospital's administrator."
@@ -80,23 +80,6 @@ async def first_login_steps(user_id: int) -> FirstLogin:
     return FirstLogin(phone=not row["phone"], password=bool(row["must_change_password"]))
 
 
-def mobile_number(value: str) -> str:
-    """A mobile number as it is stored: digits and an optional leading '+', no spaces or
-    dashes."""
-    number = "".join(value.split()).replace("-", "")
-    if not MOBILE.fullmatch(number):
-        raise BadRequest(
-            "{value!r} is not a mobile phone number: 6–20 digits, an optional leading '+'.",
-            value=value[:40],
-        )
-    return number
-
-
-def masked(number: str) -> str:
-    """A number as the audit log keeps it: the first 3 and the last 4 digits."""
-    return number[:3] + "*" * max(0, len(number) - 7) + number[-4:]
-
-
 async def _unbound(actor: Actor) -> dict:
     """The account row, refused when it has a phone number already."""
     user = await User.select().where(User.id == actor.user_id).first()
@@ -117,13 +100,16 @@ async def _free(ctx: Ctx, actor: Actor, number: str) -> None:
 
 
 async def request_phone_code(ctx: Ctx, phone: str) -> None:
-    """Send a code that confirms ``phone`` for the logged-in account (first QR login)."""
+    """Send a code that confirms ``phone`` for the logged-in account (first QR login), by
+    text message to that number (``flows/notify.py``). Throttled per client address, per
+    account and per number (nobody floods a number with codes from many accounts)."""
     actor = require_actor(ctx)
-    number = mobile_number(phone)
+    number = staff_phone(phone)
     await throttle.forgot_request(ctx.ip, actor.username)
+    await throttle.phone_code_request(number)
     await _unbound(actor)
     await _free(ctx, actor, number)
-    code, code_hash = await passwords.new_code(number)
+    code, code_hash = await codes.new_code(number)
     async with unit_of_work(ctx) as uow:
         await passwords.send_code(uow, actor.user_id, code, code_hash, phone=number)
         await uow.audit("account.phone_code", "user", actor.user_id, detail=masked(number))
@@ -135,7 +121,7 @@ async def bind_phone(ctx: Ctx, phone: str, code: str) -> None:
     said about the number, so this cannot probe which numbers are bound (sending a code, which
     says so, is throttled)."""
     actor = require_actor(ctx)
-    number = mobile_number(phone)
+    number = staff_phone(phone)
     user = await _unbound(actor)
     _, reset_id = await passwords.check_code(ctx, user, code, "account.phone_bind", number)
     await _free(ctx, actor, number)  # taken since the code was sent

@@ -97,6 +97,21 @@ async def forgot_request(ip: str, identifier: str) -> None:
     )
 
 
+async def phone_code_request(number: str) -> None:
+    """The codes one phone number may be sent to bind it, from any accounts: the
+    forgot-password budget of one account, per number."""
+    login = get_settings().login
+    await take_all(
+        [
+            (
+                Rule("bind-code-number", login.forgot_per_account, login.forgot_window_seconds),
+                number,
+                N_("Too many verification codes were sent to this phone number."),
+            )
+        ]
+    )
+
+
 async def reset_attempt(ip: str) -> Attempt:
     settings = get_settings()
     return await take_all(

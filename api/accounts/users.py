@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kernel import phones
 from kernel.errors import Unauthorized
 from kernel.settings import get_settings
 from store.tables import Hospital, User
@@ -12,15 +13,13 @@ from store.uow import Actor, Ctx, unit_of_work, write_audit
 
 
 async def find_user(identifier: str) -> dict | None:
-    """The account a person means by a user name or a phone number."""
+    """The account a person means by a user name or a phone number (in any spacing: the
+    number is compared in its stored form, ``kernel.phones.compact``)."""
     identifier = identifier.strip()
     if not identifier:
         return None
-    return (
-        await User.select()
-        .where((User.username == identifier) | (User.phone == identifier))
-        .first()
-    )
+    phone = phones.compact(identifier)
+    return await User.select().where((User.username == identifier) | (User.phone == phone)).first()
 
 
 async def hospital_time_zone(hospital_id: int | None) -> str:

@@ -50,7 +50,13 @@ async def send_reminder(uow: UnitOfWork, consultation_id: int, timer_id: int) ->
         key=f"notify-consultation-{consultation_id}-reminder-{timer_id}",
         details={"starts_at": await starts_at(row["scheduled_at"], row["hospital"])},
     )
+    # The applicant hospital's row (its administrator's log shows it); the detail is read in
+    # the reader's language (ui/labels/audit.py DETAILS).
     await uow.audit(
-        "consultation.reminder", CASE, consultation_id, detail=f"{len(people)} people reminded"
+        "consultation.reminder",
+        CASE,
+        consultation_id,
+        detail=f"{len(people)} people reminded",
+        hospital_id=row["hospital"],
     )
     return True

@@ -9,6 +9,7 @@ from typing import Any
 from api.accounts.passwords import NewPassword, check_new_password, set_password
 from api.crud import unique_or_conflict
 from api.management.service import insert_id
+from kernel import phones
 from kernel.domain import Kind
 from kernel.errors import BadRequest, Conflict
 from store.tables import User
@@ -71,7 +72,9 @@ async def create_account(
     email: str = "",
     must_change_password: bool = False,
 ) -> int:
-    """A new account in a transaction of its own (the forms, the demo, the tests)."""
+    """A new account in a transaction of its own (the forms, the demo, the tests); the phone
+    number in its stored form (``kernel.phones.compact``)."""
+    phone = phones.compact(phone or "") or None
     await username_free(username, phone)
     checked = await check_new_password(None, username, password, temporary=must_change_password)
     async with (

@@ -35,6 +35,7 @@ from api.management.service import (
     own_hospital,
     temporary_password,
 )
+from kernel import phones
 from kernel.clock import local_day
 from kernel.domain import Kind
 from kernel.errors import BadRequest, Conflict
@@ -109,7 +110,9 @@ def _created(user: UserRead, generated: str | None) -> UserCreated:
 
 
 def _phone_or_none(value: str) -> str | None:
-    return clean_phone(value) or None
+    """A staff account's number as it is stored and compared (``kernel.phones.compact``):
+    "139 0000 0002" is the "13900000002" bound elsewhere."""
+    return phones.compact(clean_phone(value)) or None
 
 
 # --- hospital admins (alliance admin) -------------------------------------------------------

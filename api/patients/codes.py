@@ -12,48 +12,30 @@ allows only ``AIMIS_PATIENT_CODE_TRIES`` comparisons (one atomic ``UPDATE``).
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
-
-import anyio
-
+from api import codes
 from api.accounts.passwords import dummy_hash, verify
 from api.accounts.throttle import Attempt, take_all
 from api.crud import unique_or_conflict
 from api.patients.realm import Acting, open_session, patient_audit
 from api.ratelimit import Rule, address_subject
-from kernel import i18n, security
+from kernel import i18n, phones
 from kernel.errors import BadRequest, Conflict
 from kernel.i18n import N_
 from kernel.settings import get_settings
 from store.db import transaction
-from store.tables import PatientAccount, PatientCode
+from store.tables import PatientAccount
 from store.uow import UnitOfWork, now, unit_of_work
-
-MOBILE = re.compile(r"1[3-9][0-9]{9}")
 
 
 def normalise_phone(value: str) -> str:
     """A mainland mobile number as stored (``86`` + 11 digits), or 400 saying why."""
-    digits = re.sub(r"[\s\-()]", "", value)
-    digits = digits.removeprefix("+")
-    if digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
-    if not MOBILE.fullmatch(digits):
-        raise BadRequest(
-            "Enter a mainland China mobile number: 11 digits starting with 1 (e.g. 13812345678)."
-        )
-    return f"86{digits}"
+    return phones.mainland_mobile(value)
 
 
 def masked(phone: str) -> str:
     """``138****5678``: what a page or an audit row may show of a phone number."""
     local = phone[2:] if phone.startswith("86") else phone
     return f"{local[:3]}****{local[-4:]}"
-
-
-async def _hash(code: str) -> str:
-    return await anyio.to_thread.run_sync(security.hash_password, code)
 
 
 LOGIN = "login"  # the purposes of a code: the payload's ``purpose``, the message's words
@@ -88,16 +70,16 @@ async def take_send_budgets(acting: Acting, phone: str, purpose: str = LOGIN) ->
 
 
 async def new_hashed_code() -> tuple[str, str]:
-    """A new 6-digit code and its argon2 hash (what is stored)."""
-    code = security.new_code()
-    return code, await _hash(code)
+    """A new 6-digit code and its argon2 hash (what is stored): ``api.codes``'."""
+    return await codes.new_code()
 
 
 async def queue_code(
     uow: UnitOfWork, phone: str, code: str, key: str, purpose: str = LOGIN
 ) -> None:
     """The code to the outbox ``notify.patient_code`` (text message, or the log channel),
-    in the caller's unit of work; the dispatcher scrubs the code once delivered."""
+    in the caller's unit of work, for a code kept elsewhere than ``patient_code`` (the
+    download's security code); the dispatcher scrubs the code once delivered."""
     await uow.outbox(
         "notify.patient_code",
         {"phone": phone, "code": code, "language": i18n.current(), "purpose": purpose},
@@ -112,22 +94,16 @@ async def send_code(acting: Acting, phone_text: str) -> str:
     settings = get_settings().patient
     await take_send_budgets(acting, phone)
     code, code_hash = await new_hashed_code()
-    at = now()
     async with unit_of_work(acting.ctx) as uow:
-        await PatientCode.update({PatientCode.used: True}).where(
-            PatientCode.phone == phone,
-            PatientCode.used == False,  # noqa: E712
+        code_id = await codes.issue(
+            uow,
+            codes.PATIENT_CODES,
+            phone,
+            code,
+            code_hash,
+            settings.code_minutes,
+            {"phone": phone, "language": i18n.current(), "purpose": LOGIN},
         )
-        row = await PatientCode.insert(
-            PatientCode(
-                phone=phone,
-                code_hash=code_hash,
-                created_at=at,
-                expires_at=at + timedelta(minutes=settings.code_minutes),
-            )
-        ).returning(PatientCode.id)
-        code_id = int(row[0]["id"])
-        await queue_code(uow, phone, code, f"patient-code-{code_id}")
         account = (
             await PatientAccount.select(PatientAccount.id)
             .where(PatientAccount.phone == phone)
@@ -162,17 +138,6 @@ async def _login_attempt(acting: Acting, phone: str) -> Attempt:
             ),
         ]
     )
-
-
-async def _use_a_try(code_id: int) -> bool:
-    """Count one comparison, atomically, before the code is compared."""
-    rows = await PatientCode.raw(
-        "UPDATE patient_code SET tries = tries + 1 "
-        "WHERE id = {} AND used = FALSE AND tries < {} RETURNING tries",
-        code_id,
-        get_settings().patient.code_tries,
-    )
-    return bool(rows)
 
 
 async def _account_for(phone: str) -> int:
@@ -213,14 +178,10 @@ async def login(acting: Acting, phone_text: str, code: str) -> tuple[str, int]:
         audited=True,
     )
     attempt = await _login_attempt(acting, phone)
-    latest = (
-        await PatientCode.select()
-        .where(PatientCode.phone == phone, PatientCode.used == False)  # noqa: E712
-        .order_by(PatientCode.id, ascending=False)
-        .first()
-    )
+    tries = get_settings().patient.code_tries
+    latest = await codes.live_code(codes.PATIENT_CODES, phone, tries)
     code = code.strip()
-    if latest is None or now() >= latest["expires_at"] or not await _use_a_try(latest["id"]):
+    if latest is None:
         await verify(dummy_hash(), code)  # the same time as a real comparison
         await patient_audit(
             None,
@@ -245,12 +206,8 @@ async def login(acting: Acting, phone_text: str, code: str) -> tuple[str, int]:
     await attempt.not_a_failure()
     account_id = await _account_for(phone)
     async with unit_of_work(acting.ctx) as uow:
-        claimed = (
-            await PatientCode.update({PatientCode.used: True})
-            .where(PatientCode.id == latest["id"], PatientCode.used == False)  # noqa: E712
-            .returning(PatientCode.id)
-        )
-        if not claimed:  # single use: of two logins with one code, one wins
+        if not await codes.claim(codes.PATIENT_CODES, latest["id"]):
+            # single use: of two logins with one code, one wins
             raise BadRequest("This code was already used. Request a new code.")
         token = await open_session(uow, acting, account_id)
         await patient_audit(

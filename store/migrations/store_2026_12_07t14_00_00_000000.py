@@ -31,8 +31,15 @@ the patient realm with its archive.
    match per (person, examination): a unique index over the rows not un-matched),
    ``patient_share`` and ``patient_share_session``: Piccolo's DDL of
    ``store/tables/patients.py`` (``python -m store.ddl``), frozen.
-4. **Downloads** (issue 15 point 7): ``patient_download`` (``PATIENT_DOWNLOADS``), the last
-   block forwards and the first table dropped backwards.
+4. **Downloads** (issue 15 point 7): ``patient_download`` (``PATIENT_DOWNLOADS``), after the
+   patient tables forwards and the first table dropped backwards.
+5. **Staff phone numbers** (issue 14.7): a staff account's number is stored in one form
+   (``kernel.phones.compact``: no spaces, dashes, dots or brackets; a mainland mobile number
+   without ``+86`` / ``0086`` / ``86``), so "bound to another account" sees the same number
+   typed another way. The rows stored as typed are brought to it by ``STAFF_PHONES``, the
+   same rule in SQL (``replace``, ``substr``, ``length``: SQLite and PostgreSQL alike); of
+   rows that would become one number, the oldest account's is compacted and the others are
+   left as they are (the unique index forbids two; an administrator sees both).
 
 Written while none of it had run anywhere but in tests: six steps of one day became this one.
 """
@@ -221,6 +228,7 @@ CREATE TABLE "patient_share_session" (
 CREATE INDEX patient_share_session_share ON "patient_share_session" ("share");
 """
 PATIENT_TABLES = (  # in the order they are dropped
+    "patient_download",
     "patient_share_session",
     "patient_share",
     "patient_match",
@@ -255,6 +263,35 @@ CREATE INDEX patient_download_examination ON "patient_download" ("examination");
 """
 
 
+_SQUEEZED = (
+    "replace(replace(replace(replace(replace({c}, ' ', ''), '-', ''), '(', ''), ')', ''), '.', '')"
+)
+
+
+def _compact(column: str) -> str:
+    """``kernel.phones.compact`` in SQL over ``column``."""
+    n = _SQUEEZED.format(c=column)
+    mainland = "substr({n}, {at}, 1) = '1' AND substr({n}, {at} + 1, 1) BETWEEN '3' AND '9'"
+    return (
+        f"CASE WHEN {n} LIKE '+86%' AND length({n}) = 14 AND {mainland.format(n=n, at=4)} "
+        f"THEN substr({n}, 4) "
+        f"WHEN {n} LIKE '0086%' AND length({n}) = 15 AND {mainland.format(n=n, at=5)} "
+        f"THEN substr({n}, 5) "
+        f"WHEN {n} LIKE '86%' AND length({n}) = 13 AND {mainland.format(n=n, at=3)} "
+        f"THEN substr({n}, 3) "
+        f"ELSE {n} END"
+    )
+
+
+STAFF_PHONES = (
+    f"UPDATE app_user SET phone = {_compact('phone')} "
+    f"WHERE phone IS NOT NULL AND phone <> {_compact('phone')} "
+    f"AND NOT EXISTS (SELECT 1 FROM app_user o WHERE o.phone = {_compact('app_user.phone')}) "
+    f"AND id = (SELECT min(u.id) FROM app_user u WHERE {_compact('u.phone')} = "
+    f"{_compact('app_user.phone')})"
+)
+
+
 async def backfill() -> None:
     db = engine()
     kind = "sqlite" if isinstance(db, SQLiteEngine) else "postgres"
@@ -268,12 +305,11 @@ async def forwards() -> MigrationManager:
     manager.add_raw(backfill)
     manager.add_raw(ddl(DELETED_WITH_STUDY))
     manager.add_raw(ddl_script(PATIENTS))
+    manager.add_raw(ddl_script(PATIENT_DOWNLOADS))
+    manager.add_raw(ddl(STAFF_PHONES))
     for table in PATIENT_TABLES:
         manager.add_raw_backwards(ddl(f'DROP TABLE IF EXISTS "{table}"'))
     manager.add_raw_backwards(ddl('DROP TABLE IF EXISTS "consultation_examination"'))
     manager.add_raw_backwards(ddl("DROP INDEX IF EXISTS ix_case_history_case"))
     manager.add_raw_backwards(ddl_script(PRIORITY_BACKWARDS))
-    manager.add_raw(ddl_script(PATIENT_DOWNLOADS))
-    # dropped first going back: it points at patient_account and patient_person
-    manager.raw_backwards.insert(0, ddl('DROP TABLE IF EXISTS "patient_download"'))
     return manager

@@ -18,14 +18,13 @@ import pytest
 from kernel.settings import get_settings
 from store.tables import Notification, Outbox, User
 from store.uow import Ctx, unit_of_work
-from tests.conftest import free_port
 from tests.fakes.smtp import FakeSmtp
 from tests.fakes.wechat import FakeWeChat
 from tests.fixtures.consultations import (
     create,
 )
 from tests.fixtures.hospitals import Place, as_user, department, make_place, new_doctor
-from tests.fixtures.prefect import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
+from tests.fixtures.prefect import DispatcherProcess, own_dispatcher
 
 pytestmark = pytest.mark.integration
 
@@ -39,17 +38,13 @@ def wecom_dispatcher(
     database: str, prefect_home: Path, prefect_proxy: Any, smtp: FakeSmtp
 ) -> Iterator[DispatcherProcess]:
     """The real dispatcher, with room for a few failed attempts before a row gives up."""
-    api = f"http://127.0.0.1:{prefect_proxy.port}/api"
-    env = {
-        **prefect_env(api, prefect_home),
-        **FAST_DISPATCH,
-        "AIMIS_DISPATCH_MAX_ATTEMPTS": "6",
-        "AIMIS_SMTP_URL": smtp.url,
-    }
-    process = DispatcherProcess(env, prefect_home / f"dispatcher-{free_port()}.log")
-    start_idle(process)
-    yield process
-    process.stop()
+    yield from own_dispatcher(
+        prefect_home,
+        prefect_proxy,
+        "dispatcher",
+        AIMIS_DISPATCH_MAX_ATTEMPTS="6",
+        AIMIS_SMTP_URL=smtp.url,
+    )
 
 
 @pytest.fixture

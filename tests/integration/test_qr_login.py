@@ -282,3 +282,31 @@ async def test_first_login_steps_need_a_login(new_api) -> None:
     assert (await stranger.get("/api/auth/first-login")).status_code == 401
     res = await stranger.post("/api/auth/first-login/phone", json={"phone": mobile()})
     assert res.status_code == 401
+
+
+async def test_without_an_sms_provider_the_binding_code_goes_to_the_log_channel(
+    new_api, uniq
+) -> None:
+    """The demo (no ``AIMIS_SMS_*``): the binding code is planned for the dispatcher's
+    console, the number masked, never for the user's WeChat, WeCom or e-mail."""
+    from flows.notify import plan_reset_code
+    from notifiers.base import Channel
+    from store.tables import Outbox
+
+    phone = new_api()
+    username, user_id = await doctor_account(
+        uniq, must_change_password=True, email=f"{uniq('bind')}@example.org"
+    )
+    await phone.login(username, PASSWORD)
+    number = mobile()
+    assert (await phone.post("/api/auth/first-login/phone", json={"phone": number})).status_code
+    reset_id, payload = await latest_code(user_id)
+    row = await Outbox.select(Outbox.id).where(Outbox.idempotency_key == f"reset-code-{reset_id}")
+    [planned] = await plan_reset_code.fn(row[0]["id"])
+    message = planned.message
+    assert message.channel == Channel.log and message.sensitive
+    assert message.address == f"staff phone {number[:3]}****{number[-4:]}"
+    assert f"您的 AIMIS 验证码（绑定手机号 {number[:3]}****{number[-4:]}）是 {payload['code']}" in (
+        message.body
+    )
+    assert number not in message.body

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from flows.patient_codes import code_message, code_notifier
-from kernel.settings import PatientSettings, Settings
+from kernel.settings import Settings, SmsSettings
 from notifiers.apprise_adapter import sms_notifier
 from notifiers.base import Channel, OutgoingMessage
 from notifiers.log import LogNotifier
@@ -88,13 +88,13 @@ async def test_the_login_code_goes_by_sms_when_configured_else_to_the_log(
     sms: FakeTencentSms,
 ) -> None:
     configured = Settings(
-        patient=PatientSettings(
-            sms_secret_id=sms.secret_id,
-            sms_secret_key=SecretStr(sms.secret_key),
-            sms_sdk_app_id="1400000001",
-            sms_sign_name="AIMIS",
-            sms_template_id="2000001",
-            sms_base_url=sms.base_url,
+        sms=SmsSettings(
+            secret_id=sms.secret_id,
+            secret_key=SecretStr(sms.secret_key),
+            sdk_app_id="1400000001",
+            sign_name="AIMIS",
+            template_id="2000001",
+            base_url=sms.base_url,
         )
     )
     text = code_message(configured, PHONE, "024680")
@@ -103,7 +103,7 @@ async def test_the_login_code_goes_by_sms_when_configured_else_to_the_log(
     assert sms.requests[-1].signature_ok
     assert sms.requests[-1].body["TemplateParamSet"] == ["024680", "5"]
 
-    demo = Settings(patient=PatientSettings())
+    demo = Settings(sms=SmsSettings())
     line = code_message(demo, PHONE, "024680")
     assert line.channel == Channel.log
     assert "024680" in line.body and "验证码" in line.body

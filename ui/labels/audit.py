@@ -198,6 +198,24 @@ ACTIONS: dict[str, str] = {
 REQUEST = re.compile(r"(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|websocket) /\S*")
 
 
+# Details the platform writes itself, read in the reader's words (``detail_label``); every
+# other detail is shown as it was recorded (names, numbers, a reason a person typed).
+DETAILS: dict[str, tuple[re.Pattern[str], str]] = {
+    "consultation.reminder": (
+        re.compile(r"(?P<count>[0-9]+) people reminded"),
+        N_("People reminded: {count}"),
+    ),
+}
+
+
+def detail_label(action: str, detail: str) -> str:
+    """The detail of an ``action`` row in the reader's words when the platform wrote it
+    (``DETAILS``), else empty: the page shows the detail as recorded."""
+    known = DETAILS.get(action)
+    match = known[0].fullmatch(detail or "") if known else None
+    return gettext(known[1], **match.groupdict()) if known and match else ""
+
+
 def action_label(code: str) -> str:
     """``code`` in the reader's words: its label; a state machine's step as "process: step";
     a request as such; any other code as it is."""
