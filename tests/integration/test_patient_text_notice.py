@@ -53,13 +53,13 @@ def texting_dispatcher(
     env = {
         **prefect_env(f"http://127.0.0.1:{prefect_proxy.port}/api", prefect_home),
         **FAST_DISPATCH,
-        "AIMIS_PATIENT_SMS_SECRET_ID": sms.secret_id,
-        "AIMIS_PATIENT_SMS_SECRET_KEY": sms.secret_key,
-        "AIMIS_PATIENT_SMS_SDK_APP_ID": "1400000001",
-        "AIMIS_PATIENT_SMS_SIGN_NAME": "AIMIS影像",
-        "AIMIS_PATIENT_SMS_TEMPLATE_ID": "2000001",
-        "AIMIS_PATIENT_SMS_NOTICE_TEMPLATE_ID": NOTICE_TEMPLATE,
-        "AIMIS_PATIENT_SMS_BASE_URL": sms.base_url,
+        "AIMIS_SMS_SECRET_ID": sms.secret_id,
+        "AIMIS_SMS_SECRET_KEY": sms.secret_key,
+        "AIMIS_SMS_SDK_APP_ID": "1400000001",
+        "AIMIS_SMS_SIGN_NAME": "AIMIS影像",
+        "AIMIS_SMS_TEMPLATE_ID": "2000001",
+        "AIMIS_SMS_NOTICE_TEMPLATE_ID": NOTICE_TEMPLATE,
+        "AIMIS_SMS_BASE_URL": sms.base_url,
     }
     process = DispatcherProcess(env, prefect_home / f"dispatcher-sms-{free_port()}.log")
     start_idle(process)
