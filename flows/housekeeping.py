@@ -1,9 +1,9 @@
 """Housekeeping of the data folder: what a crash left behind is removed (DESIGN.md: every
 write is a temp file renamed into place, so a crash leaves at worst a temp file).
 
-Swept: ``.tmp-*`` files of the atomic writes (image store, archive containers, thumbnails),
-``.upload-*.tmp`` files of attachments and logos, and the receiving folders of STOW-RS
-requests and uploads (``dicom/spool/incoming/*``) — each only once untouched for
+Swept: ``.tmp-*`` files of the atomic writes (image store, archive containers, thumbnails,
+attachments, logos), ``.upload-*.tmp`` files an older version left, and the receiving
+folders of STOW-RS requests and uploads (``dicom/spool/incoming/*``) — each only once untouched for
 ``AIMIS_TEMP_MAX_AGE_HOURS``, so nothing still being written is removed. Scheduled hourly in
 ``prefect.yaml`` (deployment ``sweep-temp-files``).
 """

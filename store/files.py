@@ -174,8 +174,9 @@ def remove_online(storage_path: str) -> None:
     online_path(storage_path).unlink(missing_ok=True)
 
 
-# what a crash can leave behind: our atomic writes' temp files, the upload temp files of
-# attachments and logos, and the folders a STOW-RS request or an upload receives into
+# what a crash can leave behind: our atomic writes' temp files (attachments and logos too),
+# the upload temp files older versions wrote for those, and the folders a STOW-RS request
+# or an upload receives into
 _TEMP_PATTERNS = (f"{_TMP_PREFIX}*", ".upload-*.tmp")
 
 

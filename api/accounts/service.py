@@ -25,6 +25,7 @@ from kernel import security
 from kernel.domain import ADMIN_KINDS
 from kernel.errors import AppError, Forbidden, Locked
 from kernel.settings import get_settings
+from store.sessions import live_session
 from store.tables import Hospital, Session, User
 from store.uow import Actor, Ctx, actor_from_row, live_actor_columns, now, unit_of_work
 
@@ -144,32 +145,20 @@ async def open_session(ctx: Ctx, user: dict, realm: str, action: str) -> NewSess
 
 async def actor_for_token(token: str) -> Actor | None:
     """The actor of a live session, or None; touches ``last_seen_at`` at most once a minute."""
-    if not token:
-        return None
-    settings = get_settings()
-    row = (
-        await Session.select(
-            Session.id,
-            Session.realm,
-            Session.last_seen_at,
-            Session.expires_at,
-            Session.revoked,
-            *live_actor_columns(Session.user),
-        )
-        .where(Session.token_hash == security.token_hash(token))
-        .first()
+    row = await live_session(
+        Session,
+        token,
+        get_settings().login.session_idle_minutes,
+        Session.realm,
+        *live_actor_columns(Session.user),
+        usable=lambda row: bool(
+            row["user.active"]
+            and not row["user.frozen"]
+            and row["user.hospital.active"] is not False
+        ),
     )
-    if row is None or row["revoked"]:
+    if row is None:
         return None
-    at = now()
-    if at >= row["expires_at"] or at - row["last_seen_at"] > timedelta(
-        minutes=settings.login.session_idle_minutes
-    ):
-        return None
-    if not row["user.active"] or row["user.frozen"] or row["user.hospital.active"] is False:
-        return None
-    if at - row["last_seen_at"] > timedelta(seconds=60):
-        await Session.update({Session.last_seen_at: at}).where(Session.id == row["id"])
     return actor_from_row(row, prefix="user.", session_id=row["id"], realm=row["realm"])
 
 

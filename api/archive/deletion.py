@@ -12,10 +12,10 @@ everything is back. Both directions are audited with who, when and why.
 from __future__ import annotations
 
 from api.archive.schemas import Done, MaintenanceIn
-from api.archive.service import hospital_admin, visible_study
+from api.archive.service import hospital_admin, stated_reason, visible_study
 from api.archive.steps import label
 from api.patient_archive.matching import rematch_study, unmatch_study
-from kernel.errors import BadRequest, Conflict
+from kernel.errors import Conflict
 from kernel.i18n import N_, gettext
 from store.examinations import mark_deleted
 from store.tables import Study
@@ -27,13 +27,9 @@ async def delete_study(ctx: Ctx, study_id: int, data: MaintenanceIn) -> Done:
     admins' restore view; files stay."""
     actor = hospital_admin(ctx, N_("delete studies"))
     study = await visible_study(actor, study_id)
-    reason = data.reason.strip()
-    if not reason:
-        raise BadRequest(
-            "Say why the study is deleted; the reason goes to the audit log.",
-        )
-    if len(reason) > 300:
-        raise BadRequest("The reason is at most 300 characters.")
+    reason = stated_reason(
+        data.reason, N_("Say why the study is deleted; the reason goes to the audit log.")
+    )
     if study["deleted_at"] is not None:
         raise Conflict("The study is already deleted.")
     if study["tier"] == "restoring":

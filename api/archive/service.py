@@ -21,6 +21,7 @@ import msgspec
 from api.archive import schemas
 from api.archive.rules import queue
 from api.archive.steps import open_retrieval
+from api.crud import first_or_not_found
 from kernel.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from kernel.i18n import N_, Msg
 from states.retrieval import OPEN_STATES, RETRIEVAL
@@ -298,6 +299,17 @@ async def list_studies(
     return schemas.StudyPage([_study(r, open_ids) for r in rows], total, offset, limit)
 
 
+def stated_reason(text: str, missing: str) -> str:
+    """The reason a request states (a retrieval, a deletion), stripped: ``BadRequest(missing)``
+    when there is none, another when it is longer than 300 characters."""
+    reason = text.strip()
+    if not reason:
+        raise BadRequest(missing)
+    if len(reason) > 300:
+        raise BadRequest("The reason is at most 300 characters.")
+    return reason
+
+
 async def visible_study(actor: Actor, study_id: int) -> dict[str, Any]:
     """A study of the admin's scope, deleted or not (deleting, restoring and retrieving say
     which they need)."""
@@ -352,16 +364,13 @@ async def _names(user_ids: list[int]) -> dict[int, str]:
 
 
 async def _read(actor: Actor, retrieval_id: int) -> schemas.RetrievalRead:
-    row = (
-        await visible(ArchiveRetrieval, actor, *RETRIEVAL_COLUMNS)
-        .where(ArchiveRetrieval.id == retrieval_id)
-        .first()
+    row = await first_or_not_found(
+        visible(ArchiveRetrieval, actor, *RETRIEVAL_COLUMNS).where(
+            ArchiveRetrieval.id == retrieval_id
+        ),
+        N_("No retrieval with id {retrieval_id} exists, or it belongs to another hospital."),
+        retrieval_id=retrieval_id,
     )
-    if row is None:
-        raise NotFound(
-            "No retrieval with id {retrieval_id} exists, or it belongs to another hospital.",
-            retrieval_id=retrieval_id,
-        )
     return _retrieval(row, await _names([row["requested_by"]]))
 
 
@@ -399,13 +408,9 @@ async def _why_not(study: dict[str, Any]) -> Conflict:
 
 async def request_retrieval(ctx: Ctx, data: schemas.RetrievalCreate) -> schemas.RetrievalRead:
     actor = actor_of(ctx)
-    reason = data.reason.strip()
-    if not reason:
-        raise BadRequest(
-            "Say why the study is needed; the reason is kept with the request.",
-        )
-    if len(reason) > 300:
-        raise BadRequest("The reason is at most 300 characters.")
+    reason = stated_reason(
+        data.reason, N_("Say why the study is needed; the reason is kept with the request.")
+    )
     study = await visible_study(actor, data.study_id)
     if study["hospital"] != actor.hospital_id:  # a doctor's shared study: its owner's call
         raise Forbidden("Only the study's own hospital may have it retrieved.")

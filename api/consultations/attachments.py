@@ -10,10 +10,8 @@ only given back in ``Content-Disposition`` on download, to those who may see the
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from api.consultations.steps import CASE, open_for_editing, record_step
 from kernel.errors import AppError, BadRequest, NotFound, TooLarge
 from kernel.i18n import N_, Listed, Msg
 from kernel.settings import get_settings
+from store.files import write_atomic
 from store.reads import note
 from store.tables import Attachment
 from store.uow import Actor, Ctx, now, unit_of_work
@@ -108,21 +107,10 @@ def folder() -> Path:
 
 
 def _write(content: bytes) -> str:
-    """Write under a fresh random name, atomically (temp file, fsync, rename)."""
-    target = folder()
-    target.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target, prefix=".upload-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        name = secrets.token_hex(16)
-        os.replace(tmp, target / name)
-        return name
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write under a fresh random name, atomically (``store.files.write_atomic``)."""
+    name = secrets.token_hex(16)
+    write_atomic(folder() / name, content)
+    return name
 
 
 async def upload(

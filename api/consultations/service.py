@@ -36,6 +36,7 @@ from api.consultations.steps import (
     load,
     open_case,
 )
+from api.crud import from_row
 from api.schemas import HistoryEntry
 from kernel.domain import Kind, Module
 from kernel.errors import BadRequest, Forbidden, Unauthorized
@@ -275,17 +276,16 @@ async def read(actor: Actor, consultation_id: int) -> ConsultationRead:
         dept_facts = facts(invites, i["department"], reason="-")
         reviewer = access.reviews_department(actor, i["department"])
         invite_reads.append(
-            InviteRead(
+            from_row(
+                InviteRead,
+                i,
                 department_id=i["department"],
                 department_name=i["department.name"],
                 hospital_id=i["hospital"],
                 hospital_name=i["hospital.name"],
-                mandatory=i["mandatory"],
                 expert=_person(i["expert"], i["expert.display_name"]),
-                decision=i["decision"],
                 decided_by=_person(i["decided_by"], names.get(i["decided_by"] or 0)),
                 decided_at=iso(i["decided_at"]),
-                reason=i["reason"],
                 can_decide=reviewer and CONSULTATION.decide(state, "agree", dept_facts).allowed,
                 can_adjust=reviewer
                 and CONSULTATION.decide(state, "adjust_expert", dept_facts).allowed,
@@ -393,12 +393,10 @@ async def attachments(consultation_id: int) -> list[AttachmentRead]:
     )
     names = await _names([r["uploaded_by"] for r in rows])
     return [
-        AttachmentRead(
-            id=r["id"],
+        from_row(
+            AttachmentRead,
+            r,
             name=r["original_name"],
-            content_type=r["content_type"],
-            size=r["size"],
-            sha256=r["sha256"],
             uploaded_by=_person(r["uploaded_by"], names.get(r["uploaded_by"])),
             created_at=r["created_at"].isoformat(),
             url=f"/api/consultations/{consultation_id}/attachments/{r['id']}",

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from api.consultations.access import audience, involvement, people_of, reviewers_of
-from kernel.errors import Conflict, Forbidden, NotFound
-from kernel.i18n import Msg
+from api.crud import first_or_not_found
+from kernel.errors import Conflict, Forbidden
+from kernel.i18n import N_, Msg
 from kernel.settings import get_settings
 from states.consultation import CONSULTATION, ConsultationFacts, ConsultationState, InviteFact
 from store import engine
@@ -46,21 +47,15 @@ def iso(value: datetime | None) -> str | None:
 
 
 async def load(consultation_id: int) -> dict[str, Any]:
-    row = (
-        await Consultation.select(
+    return await first_or_not_found(
+        Consultation.select(
             *Consultation.all_columns(),
             Consultation.hospital.name,
             Consultation.applicant.display_name,
-        )
-        .where(Consultation.id == consultation_id)
-        .first()
+        ).where(Consultation.id == consultation_id),
+        N_("No consultation with id {consultation_id} exists."),
+        consultation_id=consultation_id,
     )
-    if row is None:
-        raise NotFound(
-            "No consultation with id {consultation_id} exists.",
-            consultation_id=consultation_id,
-        )
-    return row
 
 
 async def open_for_editing(

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.accounts.users import hospital_time_zone
+from api.crud import from_row
 from api.management.schemas import AuditPage, AuditRead
 from api.management.service import actor_of
 from kernel.errors import BadRequest, NotFound
@@ -167,19 +168,7 @@ async def _where(actor: Actor, f: AuditFilter, tz: str) -> list[Any]:
 
 
 def audit_read(row: dict[str, Any]) -> AuditRead:
-    return AuditRead(
-        id=row["id"],
-        at=row["at"].astimezone(UTC).isoformat(),
-        user_id=row["user_id"],
-        username=row["username"],
-        hospital_id=row["hospital_id"],
-        action=row["action"],
-        target_type=row["target_type"],
-        target_id=row["target_id"],
-        outcome=row["outcome"],
-        ip=row["ip"],
-        detail=row["detail"],
-    )
+    return from_row(AuditRead, row, at=row["at"].astimezone(UTC).isoformat())
 
 
 async def list_audit(

@@ -9,7 +9,7 @@ from typing import Any
 from msgspec import UNSET, UnsetType
 
 from api.accounts.passwords import check_new_password
-from api.crud import changed_fields, unique_or_conflict, versioned_update
+from api.crud import changed_fields, from_row, unique_or_conflict, versioned_update
 from api.management.new_accounts import insert_user, username_free
 from api.management.schemas import HospitalCreate, HospitalRead, HospitalUpdate, SelfReviewUpdate
 from api.management.service import (
@@ -137,16 +137,11 @@ def logo_url(row: dict[str, Any]) -> str | None:
 
 
 def hospital_read(row: dict[str, Any]) -> HospitalRead:
-    return HospitalRead(
-        id=row["id"],
+    return from_row(
+        HospitalRead,
+        row,
         alliance_id=row["alliance"],
-        name=row["name"],
-        code=row["code"],
-        level=row["level"],
-        time_zone=row["time_zone"],
         modules=json_list(row["modules"]),
-        phone=row["phone"],
-        address=row["address"],
         logo_url=logo_url(row),
         storage_quota_bytes=int(row["storage_quota_bytes"] or 0),
         storage_used_bytes=int(row["storage_used_bytes"] or 0),

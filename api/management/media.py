@@ -8,9 +8,7 @@ under ``<data_dir>/logos/<hospital_id>-<random>.png`` — the name is never the 
 from __future__ import annotations
 
 import io
-import os
 import secrets
-import tempfile
 from pathlib import Path
 
 import anyio
@@ -22,6 +20,7 @@ from api.management.schemas import HospitalRead
 from api.management.service import actor_of
 from kernel.errors import BadRequest, NotFound, TooLarge
 from kernel.settings import get_settings
+from store.files import write_atomic
 from store.scoping import get_visible
 from store.tables import Hospital
 from store.uow import Actor, Ctx, unit_of_work
@@ -70,22 +69,6 @@ def _normalise_logo(content: bytes) -> bytes:
     return out.getvalue()
 
 
-def _write_atomically(folder: Path, name: str, content: bytes) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        target = folder / name
-        os.replace(tmp, target)
-        return target
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 async def upload_logo(ctx: Ctx, hospital_id: int, content: bytes | None) -> HospitalRead:
     actor = actor_of(ctx)
     before = await get_visible(Hospital, hospital_id, actor, "hospital")
@@ -103,7 +86,8 @@ async def upload_logo(ctx: Ctx, hospital_id: int, content: bytes | None) -> Hosp
     png = await anyio.to_thread.run_sync(_normalise_logo, content)
     name = f"{hospital_id}-{secrets.token_hex(8)}.png"
     folder = logos_dir()
-    path = await anyio.to_thread.run_sync(_write_atomically, folder, name, png)
+    path = folder / name
+    await anyio.to_thread.run_sync(write_atomic, path, png)
     try:
         async with unit_of_work(ctx) as uow:
             await Hospital.update(

@@ -15,7 +15,7 @@ from msgspec import UNSET
 from api.accounts import throttle
 from api.accounts.passwords import check_new_password, set_password
 from api.accounts.users import hospital_time_zone
-from api.crud import changed_fields, unique_or_conflict, versioned_update
+from api.crud import changed_fields, from_row, unique_or_conflict, versioned_update
 from api.management.access import check_department, check_role, doctor_row, managed_row
 from api.management.new_accounts import create_account
 from api.management.schemas import (
@@ -69,13 +69,10 @@ USER_COLUMNS = (
 
 
 def user_read(row: dict[str, Any]) -> UserRead:
-    return UserRead(
-        id=row["id"],
-        username=row["username"],
-        display_name=row["display_name"],
-        kind=row["kind"],
+    return from_row(
+        UserRead,
+        row,
         phone=row["phone"] or "",
-        email=row["email"],
         hospital_id=row["hospital"],
         department_id=row["department"],
         department_name=row["department.name"] or "",
@@ -83,7 +80,6 @@ def user_read(row: dict[str, Any]) -> UserRead:
         role_name=row["role.name"] or "",
         active=bool(row["active"]),
         frozen=bool(row["frozen"]),
-        frozen_reason=row["frozen_reason"],
         must_change_password=bool(row["must_change_password"]),
         version=int(row["version"]),
         created_at=row["created_at"].isoformat(),

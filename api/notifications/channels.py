@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from api.crud import insert_audited, update_audited, versioned_update
+from api.crud import first_or_not_found, insert_audited, update_audited, versioned_update
 from api.management.service import actor_of, clean_text, own_hospital
 from api.notifications.schemas import (
     ChannelCreate,
@@ -166,16 +166,13 @@ async def queue_test(ctx: Ctx, channel_id: int, data: ChannelTest) -> Queued:
     to = "the group"
     if kind != Channel.wecom_bot:
         user_id = data.user_id or actor.user_id
-        user = (
-            await visible(User, actor, User.id, User.display_name, *_binding_columns())
-            .where(User.id == user_id)
-            .first()
+        user = await first_or_not_found(
+            visible(User, actor, User.id, User.display_name, *_binding_columns()).where(
+                User.id == user_id
+            ),
+            N_("No user with id {user_id} exists in your hospital."),
+            user_id=user_id,
         )
-        if user is None:
-            raise NotFound(
-                "No user with id {user_id} exists in your hospital.",
-                user_id=user_id,
-            )
         binding = BINDINGS[kind]
         if not user[binding]:
             label = _binding_label(binding)

@@ -22,6 +22,7 @@ from kernel import security
 from kernel.errors import Unauthorized
 from kernel.settings import get_settings
 from store.db import transaction
+from store.sessions import live_session
 from store.tables import PatientAccount, PatientSession
 from store.uow import Ctx, UnitOfWork, now, write_audit
 
@@ -77,33 +78,18 @@ def patient_of(connection: ASGIConnection) -> Patient:
 async def patient_for_token(token: str) -> Patient | None:
     """The patient of a live session, or None; touches ``last_seen_at`` at most once a
     minute."""
-    if not token:
-        return None
-    settings = get_settings().patient
-    row = (
-        await PatientSession.select(
-            PatientSession.id,
-            PatientSession.last_seen_at,
-            PatientSession.expires_at,
-            PatientSession.revoked,
-            PatientSession.account.id,
-            PatientSession.account.phone,
-            PatientSession.account.active,
-            PatientSession.account.language,
-        )
-        .where(PatientSession.token_hash == security.token_hash(token))
-        .first()
+    row = await live_session(
+        PatientSession,
+        token,
+        get_settings().patient.session_idle_minutes,
+        PatientSession.account.id,
+        PatientSession.account.phone,
+        PatientSession.account.active,
+        PatientSession.account.language,
+        usable=lambda row: bool(row["account.active"]),
     )
-    if row is None or row["revoked"] or not row["account.active"]:
+    if row is None:
         return None
-    at = now()
-    idle = timedelta(minutes=settings.session_idle_minutes)
-    if at >= row["expires_at"] or at - row["last_seen_at"] > idle:
-        return None
-    if at - row["last_seen_at"] > timedelta(seconds=60):
-        await PatientSession.update({PatientSession.last_seen_at: at}).where(
-            PatientSession.id == row["id"]
-        )
     return Patient(row["account.id"], row["account.phone"], row["id"], row["account.language"])
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.patients import code_for
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SHOTS = Path(__file__).resolve().parents[2] / "tests" / "screenshots"
+DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 # Every page of every browser context reports Content-Security-Policy violations here: the
@@ -92,6 +96,28 @@ async def shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
     path = SHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def for_the_docs(path: Path, name: str) -> None:
+    """Copy the screenshot ``path`` to ``docs/screenshots/<name>``."""
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, DOCS_SHOTS / name)
+
+
+async def fits_the_phone(page, width: int = 390) -> None:  # type: ignore[no-untyped-def]
+    """The page is no wider than the phone's screen (nothing to scroll sideways)."""
+    scroll = await page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"the page is {scroll} px wide on a {width} px phone"
+
+
+async def patient_login(page, phone: str) -> None:  # type: ignore[no-untyped-def]
+    """On the patient login page: have the code texted to ``phone`` (``13800000000`` form)
+    and log in with it (the caller waits for the page it expects next)."""
+    await page.fill("#phone", phone)
+    await page.click("#send-code")
+    await page.wait_for_function("() => document.querySelector('#send-code').disabled")
+    await page.fill("#code", await code_for(phone))
+    await page.click("#patient-login button[type=submit]")
 
 
 async def login(  # type: ignore[no-untyped-def]

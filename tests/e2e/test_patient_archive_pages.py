@@ -5,23 +5,20 @@ image drawn from the patient-scoped image routes, a swipe to the next image."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from store.db import transaction
-from store.tables import Examination, ExamReport
-from store.uow import now
-from tests.e2e.conftest import phone_context, shot
+from store.tables import Examination
+from tests.e2e.conftest import fits_the_phone, for_the_docs, patient_login, phone_context, shot
 from tests.e2e.test_touch_viewer import touch
 from tests.fixtures.exams import make_place, study_with_images
-from tests.fixtures.patients import code_for, make_person, new_phone
+from tests.fixtures.patients import make_person, new_phone
+from tests.fixtures.reports import reviewed_report
 from tests.integration.test_cloud_film import set_default
 
 pytestmark = pytest.mark.e2e
 
-DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WORDS = {
     "zh": {"locale": "zh-CN", "title": "我的检查", "ready": "报告已出", "impression": "诊断意见"},
     "en": {
@@ -34,11 +31,6 @@ WORDS = {
 IMPRESSION = "心肺膈未见明显异常。"
 
 
-async def fits_the_screen(page) -> None:  # type: ignore[no-untyped-def]
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"the page is {width} px wide on a 390 px phone"
-
-
 @pytest.mark.parametrize("lang", ["zh", "en"])
 async def test_her_examination_on_her_phone(  # type: ignore[no-untyped-def]
     browser, app_url: str, new_api, uniq, tmp_path: Path, lang: str
@@ -49,19 +41,13 @@ async def test_her_examination_on_her_phone(  # type: ignore[no-untyped-def]
     study = await study_with_images(place.hospital_id, tmp_path)
     exam = await Examination.select().where(Examination.id == study["exam_id"]).first()
     assert exam is not None
-    async with transaction():
-        await ExamReport.insert(
-            ExamReport(
-                hospital=place.hospital_id,
-                examination=exam["id"],
-                state="reviewed",
-                title="胸部CT平扫报告",
-                findings="双肺纹理清晰，未见实变影。",
-                impression=IMPRESSION,
-                reviewed_at=now(),
-                updated_at=now(),
-            )
-        )
+    await reviewed_report(
+        place.hospital_id,
+        exam["id"],
+        title="胸部CT平扫报告",
+        findings="双肺纹理清晰，未见实变影。",
+        impression=IMPRESSION,
+    )
     phone = new_phone()
     await make_person(str(exam["patient_name"]).split(" ", 1)[0], phone=f"86{phone}")
 
@@ -70,11 +56,7 @@ async def test_her_examination_on_her_phone(  # type: ignore[no-untyped-def]
     cdp = await ctx.new_cdp_session(page)
     await page.goto(f"{app_url}/patient/examinations")
     assert "/patient/login" in page.url
-    await page.fill("#phone", phone)
-    await page.click("#send-code")
-    await page.wait_for_timeout(300)
-    await page.fill("#code", await code_for(phone))
-    await page.click("#patient-login button[type=submit]")
+    await patient_login(page, phone)
     await page.wait_for_url("**/patient/examinations")
     await page.wait_for_selector("#no-exams")
     await page.click("#add-exam")
@@ -85,7 +67,7 @@ async def test_her_examination_on_her_phone(  # type: ignore[no-untyped-def]
     error = page.locator("#proof-form [data-msg]")
     await error.wait_for()
     assert exam["patient_name"].split(" ", 1)[0] in (await error.text_content() or "")
-    await fits_the_screen(page)
+    await fits_the_phone(page)
     await shot(page, f"patient-archive-refused-phone-{lang}")
     await page.fill("#accession_number", exam["accession_number"])
     await page.click("#proof-form button[type=submit]")
@@ -93,7 +75,7 @@ async def test_her_examination_on_her_phone(  # type: ignore[no-untyped-def]
     row = page.locator(f"#exams li[data-exam='{exam['id']}']")
     await row.wait_for()
     assert words["ready"] in (await row.text_content() or "")
-    await fits_the_screen(page)
+    await fits_the_phone(page)
     await shot(page, f"patient-archive-list-phone-{lang}")
 
     await row.locator("a").click()
@@ -114,11 +96,10 @@ async def test_her_examination_on_her_phone(  # type: ignore[no-untyped-def]
     total = await page.locator(".mv-thumb").count()
     assert total >= 2
     assert await page.text_content("#mv-counter") == f"1 / {total}"
-    await fits_the_screen(page)
+    await fits_the_phone(page)
     viewer_shot = await shot(page, f"patient-archive-phone-{lang}")
     if lang == "zh":
-        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(viewer_shot, DOCS_SHOTS / "patient-archive-phone.png")
+        for_the_docs(viewer_shot, "patient-archive-phone.png")
 
     await page.locator("#mv-stage").scroll_into_view_if_needed()
     box = await page.locator("#mv-stage").bounding_box()

@@ -5,17 +5,12 @@ member, opt out of notifications; and the login page on a desktop."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-from tests.e2e.conftest import phone_context, shot
+from tests.e2e.conftest import fits_the_phone, for_the_docs, phone_context, shot
 from tests.fixtures.patients import code_for, new_id_number, new_phone
 
 pytestmark = pytest.mark.e2e
-
-DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 WORDS = {
     "zh": {
@@ -39,11 +34,6 @@ WORDS = {
 }
 
 
-async def fits_the_screen(page) -> None:  # type: ignore[no-untyped-def]
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"the page is {width} px wide on a 390 px phone"
-
-
 @pytest.mark.parametrize("lang", ["zh", "en"])
 async def test_a_new_patient_on_her_phone(browser, app_url: str, lang: str) -> None:  # type: ignore[no-untyped-def]
     words = WORDS[lang]
@@ -53,11 +43,10 @@ async def test_a_new_patient_on_her_phone(browser, app_url: str, lang: str) -> N
     await page.goto(f"{app_url}/patient/family")
     assert "/patient/login" in page.url
     await page.wait_for_selector(f"h1:has-text('{words['login']}')")
-    await fits_the_screen(page)
+    await fits_the_phone(page)
     login_shot = await shot(page, f"patient-login-phone-{lang}")
     if lang == "zh":
-        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(login_shot, DOCS_SHOTS / "patient-login-phone.png")
+        for_the_docs(login_shot, "patient-login-phone.png")
 
     phone = new_phone()
     await page.fill("#phone", phone)
@@ -76,7 +65,7 @@ async def test_a_new_patient_on_her_phone(browser, app_url: str, lang: str) -> N
     error = page.locator("#verify-form [data-msg]")
     await error.wait_for()
     assert words["check"] in await error.text_content()
-    await fits_the_screen(page)
+    await fits_the_phone(page)
     await shot(page, f"patient-verify-refused-phone-{lang}")
     await page.fill("#id_number", good)
     await page.click("#verify-form button[type=submit]")
@@ -94,7 +83,7 @@ async def test_a_new_patient_on_her_phone(browser, app_url: str, lang: str) -> N
     await page.fill("#id_number", new_id_number())
     await page.click("#family-form button[type=submit]")
     await page.wait_for_selector("#family li[data-person]")
-    await fits_the_screen(page)
+    await fits_the_phone(page)
     await shot(page, f"patient-family-phone-{lang}")
     await page.click("#family li[data-person] button")
     await page.wait_for_selector(f"#no-family:has-text('{words['removed']}')")
@@ -103,7 +92,7 @@ async def test_a_new_patient_on_her_phone(browser, app_url: str, lang: str) -> N
     await page.check("#notify_opt_out")
     await page.click("#settings-form button[type=submit]")
     await page.wait_for_selector(f"#settings-form [data-msg]:has-text('{words['saved']}')")
-    await fits_the_screen(page)
+    await fits_the_phone(page)
     await shot(page, f"patient-settings-phone-{lang}")
     await page.reload()
     assert await page.is_checked("#notify_opt_out")

@@ -8,25 +8,21 @@ says the link was revoked."""
 
 from __future__ import annotations
 
-import shutil
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from store.db import transaction
-from store.tables import AuditLog, ExamReport, PatientMatch
-from store.uow import now
-from tests.e2e.conftest import phone_context, shot
+from store.tables import AuditLog
+from tests.e2e.conftest import fits_the_phone, for_the_docs, patient_login, phone_context, shot
 from tests.e2e.test_viewer import DRAWN_PIXELS
 from tests.fixtures.exams import make_place, study_with_images
-from tests.fixtures.patients import code_for, make_person
+from tests.fixtures.patients import make_person, match_patient
+from tests.fixtures.reports import reviewed_report
 from tests.integration.test_patient_shares import make_link, shared  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
-DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WORDS = {
     "zh": {
         "locale": "zh-CN",
@@ -43,39 +39,17 @@ WORDS = {
 }
 
 
-async def fits(page: Any) -> None:
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"the page is {width} px wide on a 390 px phone"
-
-
 async def visible_exam(new_api: Any, uniq: Any, tmp: Path) -> tuple[dict, int]:
     place = await make_place(new_api, uniq)
     study = await study_with_images(place.hospital_id, tmp)
     person = await make_person("王小明")
-    at = now()
-    async with transaction():
-        await PatientMatch.insert(
-            PatientMatch(
-                hospital=place.hospital_id,
-                person=person["id"],
-                examination=study["exam_id"],
-                how="manual",
-                matched_at=at,
-                visible_at=at - timedelta(hours=1),
-            )
-        )
-        await ExamReport.insert(
-            ExamReport(
-                hospital=place.hospital_id,
-                examination=study["exam_id"],
-                state="reviewed",
-                findings="双肺纹理清晰 FINDINGS-OK",
-                impression="未见明显异常 IMPRESSION-OK",
-                reviewed_at=at,
-                created_at=at,
-                updated_at=at,
-            )
-        )
+    await match_patient(person["id"], place.hospital_id, study["exam_id"])
+    await reviewed_report(
+        place.hospital_id,
+        study["exam_id"],
+        findings="双肺纹理清晰 FINDINGS-OK",
+        impression="未见明显异常 IMPRESSION-OK",
+    )
     return person, study["exam_id"]
 
 
@@ -89,17 +63,12 @@ async def test_share_open_revoke(
     page = await ctx.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
     await page.goto(f"{app_url}/patient/login")
-    local = person["phone"].removeprefix("86")
-    await page.fill("#phone", local)
-    await page.click("#send-code")
-    await page.wait_for_function("() => document.querySelector('#send-code').disabled")
-    await page.fill("#code", await code_for(local))
-    await page.click("#patient-login button[type=submit]")
+    await patient_login(page, person["phone"].removeprefix("86"))
     await page.wait_for_url(lambda url: "/login" not in url)
 
     await page.goto(f"{app_url}/patient/shares/new?examination={exam_id}")
     await page.select_option("#days", "1")
-    await fits(page)
+    await fits_the_phone(page)
     await shot(page, f"patient-share-new-phone-{lang}")
     await page.click("#share-form button[type=submit]")
     await page.locator(f"#share-made:has-text('{words['ready']}')").wait_for()
@@ -128,17 +97,16 @@ async def test_share_open_revoke(
         "() => [...document.querySelectorAll('.share-thumbs img')].slice(0, 1)"
         ".every(i => i.complete && i.naturalWidth > 0)"
     )
-    await fits(doctor)
+    await fits_the_phone(doctor)
     view_shot = await shot(doctor, f"patient-share-view-phone-{lang}")
     if lang == "zh":
-        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(view_shot, DOCS_SHOTS / "patient-share-phone.png")
+        for_the_docs(view_shot, "patient-share-phone.png")
 
     await page.goto(f"{app_url}/patient/shares")
     row = page.locator("#shares li[data-state=active]").first
     await row.locator(f"text={words['opened']}").wait_for()
     assert "127.0.*.*" in await row.text_content()
-    await fits(page)
+    await fits_the_phone(page)
     await shot(page, f"patient-share-list-phone-{lang}")
     await row.locator("button").click()
     await page.locator("#shares li[data-state=revoked]").first.wait_for()

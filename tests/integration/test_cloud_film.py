@@ -91,8 +91,12 @@ async def live_matches(exam_id: int) -> list[dict[str, Any]]:
     )
 
 
-async def exam_of(study_id: int) -> dict[str, Any]:
-    row = await Examination.select().where(Examination.study == study_id).first()
+async def exam_of(paths: list[Path]) -> dict[str, Any]:
+    """The examination made from the study of the files ``paths`` (arrived)."""
+    uid = dcmread(paths[0], stop_before_pixels=True).StudyInstanceUID
+    study = await Study.select(Study.id).where(Study.study_uid == uid).first()
+    assert study is not None
+    row = await Examination.select().where(Examination.study == study["id"]).first()
     assert row is not None
     return row
 
@@ -244,13 +248,7 @@ async def test_examinations_are_matched_by_id_number_in_the_migration_run(
 
     # Before her first proof nothing is matched: a typed-in ID number proves nothing.
     run_1 = await arrive(place.hospital_id, first)
-    exam_1 = await exam_of(
-        (
-            await Study.select(Study.id)
-            .where(Study.study_uid == dcmread(first[0]).StudyInstanceUID)
-            .first()
-        )["id"]
-    )
+    exam_1 = await exam_of(first)
     assert exam_1["patient_id_number"] == number
     assert await live_matches(exam_1["id"]) == []
     steps_1 = {s["event"]: s["summary"] for s in await timeline("migration", run_1)}
@@ -264,13 +262,7 @@ async def test_examinations_are_matched_by_id_number_in_the_migration_run(
 
     # From now on her examinations arrive matched: the run's own "match" step.
     run_2 = await arrive(place.hospital_id, second)
-    exam_2 = await exam_of(
-        (
-            await Study.select(Study.id)
-            .where(Study.study_uid == dcmread(second[0]).StudyInstanceUID)
-            .first()
-        )["id"]
-    )
+    exam_2 = await exam_of(second)
     [match] = await live_matches(exam_2["id"])
     assert (match["person"], match["how"], match["hospital"]) == (
         person["id"],
@@ -318,13 +310,7 @@ async def test_phone_matching_only_where_allowed_and_never_ambiguous(
     local = account["phone"][2:]  # as a hospital writes it: 138…
     label(one, pn="ZHOU^FANG=周芳", phone=local)
     await arrive(place.hospital_id, one)
-    exam_one = await exam_of(
-        (
-            await Study.select(Study.id)
-            .where(Study.study_uid == dcmread(one[0]).StudyInstanceUID)
-            .first()
-        )["id"]
-    )
+    exam_one = await exam_of(one)
     assert await live_matches(exam_one["id"]) == []  # phone matching is off
     await set_default(place.admin, visible_when="at_once", match_by_phone=True)
     assert await matching.match_existing(mother["id"]) == 1
@@ -333,13 +319,7 @@ async def test_phone_matching_only_where_allowed_and_never_ambiguous(
     await make_person("周芳", account=account, relationship="mother")
     label(two, pn="ZHOU^FANG=周芳", phone=local)
     await arrive(place.hospital_id, two)
-    exam_two = await exam_of(
-        (
-            await Study.select(Study.id)
-            .where(Study.study_uid == dcmread(two[0]).StudyInstanceUID)
-            .first()
-        )["id"]
-    )
+    exam_two = await exam_of(two)
     assert await live_matches(exam_two["id"]) == []
 
 
@@ -467,16 +447,7 @@ async def test_soft_delete_and_a_corrected_id_number_undo_the_matches(
     for paths in (first, second):
         label(paths, pn="ZHENG^HUA=郑华", id_number=number)
         await arrive(place.hospital_id, paths)
-    exams = [
-        await exam_of(
-            (
-                await Study.select(Study.id)
-                .where(Study.study_uid == dcmread(p[0]).StudyInstanceUID)
-                .first()
-            )["id"]
-        )
-        for p in (first, second)
-    ]
+    exams = [await exam_of(p) for p in (first, second)]
     matches = [(await live_matches(e["id"]))[0] for e in exams]
     assert all(m["how"] == "id_number" for m in matches)
 

@@ -7,7 +7,6 @@ patient who opted out is not told; the rule page counts the patients told."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -19,23 +18,13 @@ from store.tables import AuditLog, Examination, Notification, Outbox, PatientMat
 from store.uow import Ctx
 from tests.fixtures.exams import make_exam, make_place
 from tests.fixtures.patients import make_person
+from tests.fixtures.waiting import outbox_settled
 from tests.integration.test_cloud_film import RULES, set_default
 from tests.integration.test_timers import SWEEP, counts_of
 
 pytestmark = pytest.mark.integration
 OA_SEND = "/cgi-bin/message/template/send"
 CTX = Ctx(ip="127.0.0.1", user_agent="patient test")
-
-
-async def wait_done(key: str, within: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while True:
-        row = await Outbox.select().where(Outbox.idempotency_key == key).first()
-        if row is not None and row["status"] in ("done", "failed"):
-            return row
-        if time.monotonic() > deadline:
-            raise AssertionError(f"outbox {key}: {row}")
-        await asyncio.sleep(0.2)
 
 
 async def matched(hospital_id: int, name: str, pn: str, **person: Any) -> tuple[dict, int]:
@@ -83,7 +72,7 @@ async def test_the_due_timer_tells_the_patient_by_wechat_and_respects_her_opt_ou
     counts = counts_of(run_flow(SWEEP))
     assert counts["fired"] >= 3 and counts["failed"] == 0
 
-    told = await wait_done(f"notify-patient-{match_id}")
+    told = await outbox_settled(f"notify-patient-{match_id}", within=120)
     assert told["status"] == "done", told
     exam_id = (await PatientMatch.select().where(PatientMatch.id == match_id).first())[
         "examination"
@@ -104,7 +93,7 @@ async def test_the_due_timer_tells_the_patient_by_wechat_and_respects_her_opt_ou
     assert (delivery["channel"], delivery["status"]) == ("wechat_oa", "sent")
 
     # She opted out: no message, the log says so.
-    await wait_done(f"notify-patient-{quiet_id}")
+    await outbox_settled(f"notify-patient-{quiet_id}", within=120)
     assert not [r for r in fake.sent(OA_SEND) if r.body.get("touser") == quiet_openid]
     assert (await PatientMatch.select().where(PatientMatch.id == quiet_id).first())[
         "notified_at"
@@ -115,7 +104,7 @@ async def test_the_due_timer_tells_the_patient_by_wechat_and_respects_her_opt_ou
     assert skipped == [{"outcome": "skipped", "detail": "the patient opted out of notices"}]
 
     # No WeChat bound and no text-message sender yet: recorded as such, not faked.
-    plain = await wait_done(f"notify-patient-{no_wechat_id}")
+    plain = await outbox_settled(f"notify-patient-{no_wechat_id}", within=120)
     [sms] = await Notification.select().where(Notification.outbox_id == plain["id"])
     assert (sms["channel"], sms["status"]) == ("sms", "failed")
     assert "text-message notice" in sms["error"]

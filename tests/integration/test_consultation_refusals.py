@@ -87,39 +87,35 @@ async def test_deciding_after_the_start_or_after_a_cancel_is_409(new_api, uniq) 
     liu = await as_user(new_api, "dr.liu")
     wang = await as_user(new_api, "dr.wang")
 
-    started = (await fx.create(li, invites, uniq("started ")))["id"]
-    ok = {"department_id": west, "decision": "agree", "version": 1}
-    assert (await liu.post(f"/api/consultations/{started}/decisions", json=ok)).status_code == 200
-    res = await li.post(f"/api/consultations/{started}/start", json={"version": 2})
-    assert res.status_code == 200, res.text
-    await fx.refused(
-        wang,
-        "POST",
-        f"/api/consultations/{started}/decisions",
-        409,
-        started,
-        "dr.wang",
-        "You cannot agree a consultation that is in_progress.",
-        json={"department_id": city, "decision": "agree", "version": 3},
-    )
-
-    cancelled = (await fx.create(li, invites, uniq("cancelled ")))["id"]
-    ok = {"department_id": west, "decision": "agree", "version": 1}
-    assert (await liu.post(f"/api/consultations/{cancelled}/decisions", json=ok)).status_code == 200
-    res = await li.post(
-        f"/api/consultations/{cancelled}/cancel", json={"version": 2, "reason": "patient left"}
-    )
-    assert res.status_code == 200, res.text
-    await fx.refused(
-        wang,
-        "POST",
-        f"/api/consultations/{cancelled}/decisions",
-        409,
-        cancelled,
-        "dr.wang",
-        "You cannot deny a consultation that is cancelled.",
-        json={"department_id": city, "decision": "deny", "reason": "late", "version": 3},
-    )
+    for step, body, decision, says in (
+        (
+            "start",
+            {},
+            {"decision": "agree"},
+            "You cannot agree a consultation that is in_progress.",
+        ),
+        (
+            "cancel",
+            {"reason": "patient left"},
+            {"decision": "deny", "reason": "late"},
+            "You cannot deny a consultation that is cancelled.",
+        ),
+    ):
+        cid = (await fx.create(li, invites, uniq(f"{step} ")))["id"]
+        ok = {"department_id": west, "decision": "agree", "version": 1}
+        assert (await liu.post(f"/api/consultations/{cid}/decisions", json=ok)).status_code == 200
+        res = await li.post(f"/api/consultations/{cid}/{step}", json={"version": 2, **body})
+        assert res.status_code == 200, res.text
+        await fx.refused(
+            wang,
+            "POST",
+            f"/api/consultations/{cid}/decisions",
+            409,
+            cid,
+            "dr.wang",
+            says,
+            json={"department_id": city, **decision, "version": 3},
+        )
 
 
 async def test_starting_while_a_mandatory_approval_is_missing_is_409(new_api, uniq) -> None:

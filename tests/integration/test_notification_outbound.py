@@ -11,10 +11,8 @@ gateway port only (the rest of the suite allows loopback for its fake servers).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +20,14 @@ from typing import Any
 import msgspec
 import pytest
 
-from store.tables import Notification, NotificationChannel, Outbox
+from store.tables import Notification, NotificationChannel
 from tests.conftest import Api, _data_dir, free_port, start_process, wait_http
 from tests.fakes.http import Redirecting
 from tests.fakes.tcp import ConnectionRecorder
 from tests.fakes.wechat import FakeWeChat
 from tests.fixtures.hospitals import Place, make_place, new_doctor
 from tests.fixtures.prefect import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
+from tests.fixtures.waiting import outbox_settled
 
 pytestmark = pytest.mark.integration
 
@@ -184,17 +183,6 @@ async def add_oa(place: Place, base_url: str, **kw: Any) -> Any:
     )
 
 
-async def wait_done(process: DispatcherProcess, key: str, within: float = 60) -> dict:
-    deadline = time.monotonic() + within
-    while True:
-        row = await Outbox.select().where(Outbox.idempotency_key == key).first()
-        if row is not None and row["status"] in ("done", "failed"):
-            return row
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{row}\ndispatcher log:\n{process.output()[-6000:]}")
-        await asyncio.sleep(0.2)
-
-
 async def force(channel_id: int, **config: str) -> None:
     """An older row (or one written around the API): the stored settings, overwritten."""
     row = await NotificationChannel.select().where(NotificationChannel.id == channel_id).first()
@@ -248,7 +236,7 @@ async def test_a_forced_row_is_refused_when_sending_and_nothing_arrives(
     for channel_id, config, words in cases:
         await force(channel_id, **config)
         key = await send_test(place, channel_id, None if channel_id == bot else doctor["id"])
-        row = await wait_done(strict_dispatcher, key)
+        row = await outbox_settled(key, log=strict_dispatcher.output)
         assert row["status"] == "failed", row  # refused for good: no retries
         (delivery,) = await Notification.select().where(Notification.outbox_id == row["id"])
         assert delivery["status"] == "failed" and delivery["attempts"] == 1, delivery
@@ -278,7 +266,7 @@ async def test_an_allowed_gateway_cannot_redirect_into_the_network(
         assert res.status_code == 400 and "loopback" in res.json()["detail"]
         bot = (await place.admin.get("/api/notifications/channels")).json()[0]["id"]
         key = await send_test(place, bot)
-        row = await wait_done(strict_dispatcher, key)
+        row = await outbox_settled(key, log=strict_dispatcher.output)
         assert row["status"] == "failed", row
         (delivery,) = await Notification.select().where(Notification.outbox_id == row["id"])
         assert gateway.requests == [f"POST {BOT_SEND}?key=k-2"]

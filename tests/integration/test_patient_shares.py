@@ -17,24 +17,9 @@ from store.db import transaction
 from store.tables import AuditLog, PatientMatch, PatientShare
 from store.uow import now
 from tests.fixtures.exams import make_exam, make_place, study_with_images
-from tests.fixtures.patients import login_patient, make_person, verify_self
+from tests.fixtures.patients import login_patient, make_person, match_patient, verify_self
 
 pytestmark = pytest.mark.integration
-
-
-async def match(person_id: int, hospital_id: int, exam_id: int, visible: bool = True) -> None:
-    at = now()
-    async with transaction():
-        await PatientMatch.insert(
-            PatientMatch(
-                hospital=hospital_id,
-                person=person_id,
-                examination=exam_id,
-                how="manual",
-                matched_at=at,
-                visible_at=at - timedelta(hours=1) if visible else None,
-            )
-        )
 
 
 @pytest.fixture
@@ -44,7 +29,7 @@ async def shared(new_api: Any, uniq: Any, tmp_path: Path) -> dict[str, Any]:
     patient = new_api()
     await login_patient(patient)
     person = await verify_self(patient)
-    await match(person["id"], place.hospital_id, study["exam_id"])
+    await match_patient(person["id"], place.hospital_id, study["exam_id"])
     return {"place": place, "study": study, "patient": patient, "person": person}
 
 
@@ -66,7 +51,7 @@ async def test_only_visible_own_examinations(shared: dict, new_api: Any) -> None
     patient, place = shared["patient"], shared["place"]
     other = await make_exam(place.hospital_id)
     hidden = await make_exam(place.hospital_id)
-    await match(shared["person"]["id"], place.hospital_id, hidden, visible=False)
+    await match_patient(shared["person"]["id"], place.hospital_id, hidden, visible=False)
     before = await PatientShare.count()
     for exam_id in (other, hidden, 2**31 - 1):
         res = await patient.post("/api/patient/shares/", json={"examination_id": exam_id})
@@ -159,7 +144,7 @@ async def test_family_and_unmatched(shared: dict, new_api: Any) -> None:
     account = {"id": me["id"], "phone": me["phone"]}
     father = await make_person("王大明", account=account, relationship="father")
     exam_id = await make_exam(place.hospital_id)
-    await match(father["id"], place.hospital_id, exam_id)
+    await match_patient(father["id"], place.hospital_id, exam_id)
     made = await make_link(patient, exam_id, password="secret-4")
     doctor = new_api()
     assert (

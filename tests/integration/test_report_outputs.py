@@ -10,7 +10,6 @@ import asyncio
 import io
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from tests.fixtures.reports import (
     submitted,
     url,
 )
+from tests.fixtures.waiting import outbox_settled
 from tests.integration.test_dicomweb_wado import parts
 
 pytestmark = pytest.mark.integration
@@ -103,15 +103,24 @@ async def add_template(h: Hospital) -> int:
     return int(row[0]["id"])
 
 
-async def approved(h: Hospital, exam_id: int, template_id: int | None = None) -> dict[str, Any]:
-    saved = await save(
+async def drafted(
+    h: Hospital, exam_id: int, findings: str, impression: str, template_id: int | None = None
+) -> dict[str, Any]:
+    """The author saves the report of ``exam_id`` (no title) at its current version."""
+    return await save(
         h.author,
         exam_id,
         (await current(h.author, exam_id))["version"],
         title="",
-        findings="双肺纹理清晰，未见实质性病变。",
-        impression="胸部CT平扫未见明显异常。",
+        findings=findings,
+        impression=impression,
         **({"template_id": template_id} if template_id else {}),
+    )
+
+
+async def approved(h: Hospital, exam_id: int, template_id: int | None = None) -> dict[str, Any]:
+    saved = await drafted(
+        h, exam_id, "双肺纹理清晰，未见实质性病变。", "胸部CT平扫未见明显异常。", template_id
     )
     res = await h.author.post(url(exam_id, "/submit"), json={"version": saved["version"]})
     assert res.status_code == 200, res.text
@@ -152,15 +161,7 @@ async def test_pdf_with_logo_template_and_watermark_then_print(new_api, uniq) ->
     res = await h.author.get(f"/api/exams/{exam_id}/report.pdf")
     await refused_and_audited(res, 404, "has no report yet", mark)
 
-    saved = await save(
-        h.author,
-        exam_id,
-        (await current(h.author, exam_id))["version"],
-        title="",
-        findings="草稿所见",
-        impression="草稿印象",
-        template_id=template_id,
-    )
+    saved = await drafted(h, exam_id, "草稿所见", "草稿印象", template_id)
     res = await h.author.get(f"/api/exams/{exam_id}/report.pdf")
     assert res.status_code == 200 and res.headers["content-type"] == "application/pdf"
     draft = squeeze(pdf_text(res.content))
@@ -367,21 +368,6 @@ def report_dispatcher(database: str, prefect_home: Path, prefect_proxy: Any) -> 
     process.stop()
 
 
-async def wait_done(dispatcher: Any, key: str, within: float = 120) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        row = (
-            await Outbox.select(Outbox.status, Outbox.error)
-            .where(Outbox.idempotency_key == key)
-            .first()
-        )
-        if row and row["status"] == "done":
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{row}\n{dispatcher.output()[-5000:]}")
-        await asyncio.sleep(0.3)
-
-
 async def test_the_reviewed_report_is_stored_into_its_study_as_encapsulated_pdf(
     report_dispatcher, new_api, uniq
 ) -> None:
@@ -391,7 +377,8 @@ async def test_the_reviewed_report_is_stored_into_its_study_as_encapsulated_pdf(
     report = await approved(h, exam_id)
     key = f"report-dicom-{report['report_id']}-{report['revision']}"
     assert await Outbox.exists().where(Outbox.idempotency_key == key, Outbox.kind == "report.dicom")
-    await wait_done(dispatcher, key)
+    settled = await outbox_settled(key, within=120, log=dispatcher.output)
+    assert settled["status"] == "done", settled["error"]
 
     row = await ExamReport.select().where(ExamReport.id == report["report_id"]).first()
     sop = row["dicom_sop_uid"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from typing import Any
 
 import httpx
 import pytest
@@ -119,14 +120,21 @@ async def test_successful_logins_do_not_use_the_budget(guarded, uniq) -> None:
     assert (await wrong_login(client(guarded[1], address), username)).status_code == 401
 
 
-async def test_the_budget_holds_across_replicas_with_the_database(guarded, uniq) -> None:
+async def failures_across_replicas(urls: list[str], uniq: Any) -> str:
+    """22 wrong logins from one new address to six accounts, alternating between the two
+    replicas at ``urls``: the address's budget of 20 holds across them; the address."""
     accounts = [await make_doctor(uniq) for _ in range(6)]
     address = new_address()
-    replicas = [client(url, address) for url in guarded]
+    replicas = [client(url, address) for url in urls]
     statuses = [
         (await wrong_login(replicas[i % 2], accounts[i % 6])).status_code for i in range(22)
     ]
     assert statuses == [401] * 20 + [429, 429]
+    return address
+
+
+async def test_the_budget_holds_across_replicas_with_the_database(guarded, uniq) -> None:
+    address = await failures_across_replicas(guarded, uniq)
     row = (
         await RateLimit.select()
         .where(RateLimit.key == subject_key("login-address", address))
@@ -136,13 +144,7 @@ async def test_the_budget_holds_across_replicas_with_the_database(guarded, uniq)
 
 
 async def test_the_budget_holds_across_replicas_with_redis(guarded_redis, uniq) -> None:
-    accounts = [await make_doctor(uniq) for _ in range(6)]
-    address = new_address()
-    replicas = [client(url, address) for url in guarded_redis]
-    statuses = [
-        (await wrong_login(replicas[i % 2], accounts[i % 6])).status_code for i in range(22)
-    ]
-    assert statuses == [401] * 20 + [429, 429]
+    address = await failures_across_replicas(guarded_redis, uniq)
     key = subject_key("login-address", address)
     redis = Redis.from_url(REDIS_URL)
     try:
