@@ -11,13 +11,11 @@ from pathlib import Path
 import pytest
 
 from store.tables import Examination, PatientDownload
-from tests.e2e.conftest import phone_context, shot
-from tests.e2e.test_patient_archive_pages import fits_the_screen
+from tests.e2e.conftest import fits_the_phone, patient_login, phone_context, shot
 from tests.fixtures.downloads import check_zip, download_code
 from tests.fixtures.exams import make_place, study_with_images
-from tests.fixtures.patients import code_for, make_person, new_phone
+from tests.fixtures.patients import make_person, match_patient, new_phone
 from tests.integration.test_cloud_film import set_default
-from tests.integration.test_patient_shares import match
 
 pytestmark = pytest.mark.e2e
 
@@ -32,17 +30,13 @@ async def test_download_on_her_phone(  # type: ignore[no-untyped-def]
     assert exam is not None
     phone = new_phone()
     person = await make_person(str(exam["patient_name"]).split(" ", 1)[0], phone=f"86{phone}")
-    await match(person["id"], place.hospital_id, exam["id"])
+    await match_patient(person["id"], place.hospital_id, exam["id"])
 
     ctx = await phone_context(browser, locale="zh-CN")
     page = await ctx.new_page()
     await page.goto(f"{app_url}/patient/examinations/{exam['id']}")
     assert "/patient/login" in page.url
-    await page.fill("#phone", phone)
-    await page.click("#send-code")
-    await page.wait_for_timeout(300)
-    await page.fill("#code", await code_for(phone))
-    await page.click("#patient-login button[type=submit]")
+    await patient_login(page, phone)
     await page.wait_for_url(f"**/patient/examinations/{exam['id']}")
 
     await page.wait_for_selector("#download-ask")
@@ -65,7 +59,7 @@ async def test_download_on_her_phone(  # type: ignore[no-untyped-def]
     await page.fill("#download-code", code)
     await page.click("#download-code-form button[type=submit]")
     await page.wait_for_selector("#download-ready:not([hidden])")
-    await fits_the_screen(page)
+    await fits_the_phone(page)
     await shot(page, "patient-download")
 
     href = await page.get_attribute("#download-link", "href")

@@ -11,10 +11,9 @@ import pytest
 
 from api.patient_archive import qr
 from store.tables import Examination, PatientMatch
-from tests.e2e.conftest import phone_context, shot
-from tests.e2e.test_patient_archive_pages import fits_the_screen
+from tests.e2e.conftest import fits_the_phone, patient_login, phone_context, shot
 from tests.fixtures.exams import make_exam, make_place
-from tests.fixtures.patients import code_for, make_person, new_phone
+from tests.fixtures.patients import make_person, new_phone
 from tests.integration.test_cloud_film import set_default
 
 pytestmark = pytest.mark.e2e
@@ -37,20 +36,16 @@ async def test_she_scans_the_code_logs_in_and_lands_on_the_examination(  # type:
     await page.goto(f"{app_url}{qr.PATH}{token[:-2]}xx")  # a damaged code
     await page.wait_for_selector("#qr-refused")
     assert "二维码" in (await page.text_content("#qr-refused") or "")
-    await fits_the_screen(page)
+    await fits_the_phone(page)
     await shot(page, "patient-qr-refused-phone")
 
     await page.goto(f"{app_url}{qr.PATH}{token}")
     await page.wait_for_url(re.compile(r"/patient/login\?next=/patient/qr/"))
-    await page.fill("#phone", phone)
-    await page.click("#send-code")
-    await page.wait_for_timeout(300)
-    await page.fill("#code", await code_for(phone))
-    await page.click("#patient-login button[type=submit]")
+    await patient_login(page, phone)
     await page.wait_for_url(f"**/patient/examinations/{exam_id}")
     await page.wait_for_selector("#exam-head")
     assert "唐薇" in (await page.text_content("#exam-head") or "")
-    await fits_the_screen(page)
+    await fits_the_phone(page)
     await shot(page, "patient-qr-landed-phone")
     [match] = await PatientMatch.select(PatientMatch.person, PatientMatch.how).where(
         PatientMatch.examination == exam_id, PatientMatch.unmatched_at.is_null()

@@ -22,10 +22,9 @@ from store.tables import AuditLog, PatientDownload, Study
 from store.uow import now
 from tests.fixtures.downloads import check_zip, download_code
 from tests.fixtures.exams import make_exam, make_place, study_with_images
-from tests.fixtures.patients import login_patient, make_person, verify_self
+from tests.fixtures.patients import login_patient, make_person, match_patient, verify_self
 from tests.fixtures.waiting import outbox_settled
 from tests.integration.test_cloud_film import set_default
-from tests.integration.test_patient_shares import match
 
 pytestmark = pytest.mark.integration
 BASE = "/api/patient/downloads"
@@ -40,7 +39,7 @@ async def place_with(new_api: Any, uniq: Any, tmp_path: Path) -> dict[str, Any]:
     patient = new_api()
     patient.phone = f"86{await login_patient(patient)}"
     person = await verify_self(patient)
-    await match(person["id"], place.hospital_id, study["exam_id"])
+    await match_patient(person["id"], place.hospital_id, study["exam_id"])
     return {"place": place, "study": study, "patient": patient, "person": person}
 
 
@@ -125,7 +124,7 @@ async def test_her_family_members_examination_too(place_with: dict, tmp_path: Pa
         "王大明", account={"id": me["id"], "phone": ""}, relationship="father"
     )
     other = await study_with_images(place.hospital_id, tmp_path / "father")
-    await match(father["id"], place.hospital_id, other["exam_id"])
+    await match_patient(father["id"], place.hospital_id, other["exam_id"])
     asked = await ask(patient, other["exam_id"])
     res = await patient.post(
         f"{BASE}/{asked['id']}/code", json={"code": await download_code(asked["id"])}
@@ -142,7 +141,7 @@ async def test_refusals(place_with: dict, new_api: Any, uniq: Any, tmp_path: Pat
     # not hers, not visible yet, no such examination: the archive's 404
     others = await make_exam(place.hospital_id)
     hidden = await make_exam(place.hospital_id)
-    await match(place_with["person"]["id"], place.hospital_id, hidden, visible=False)
+    await match_patient(place_with["person"]["id"], place.hospital_id, hidden, visible=False)
     for exam_id in (others, hidden, 2**31 - 1):
         res = await patient.post(f"{BASE}/examinations/{exam_id}")
         assert res.status_code == 404, res.text

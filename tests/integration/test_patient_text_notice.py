@@ -30,8 +30,8 @@ from tests.fakes.tencent_sms import FakeTencentSms
 from tests.fixtures.exams import make_exam, make_place
 from tests.fixtures.patients import make_person
 from tests.fixtures.prefect import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
+from tests.fixtures.waiting import outbox_settled
 from tests.integration.test_cloud_film import set_default
-from tests.integration.test_cloud_film_notice import wait_done
 
 pytestmark = pytest.mark.integration
 CTX = Ctx(ip="127.0.0.1", user_agent="patient test")
@@ -92,7 +92,7 @@ async def test_no_wechat_or_a_refused_one_is_told_by_text_and_an_opt_out_is_not(
     link_base = "/patient/examinations/"
 
     plain = await visible_match(place.hospital_id, "马丁", "MA^DING=马丁")
-    done = await wait_done(f"notify-patient-{plain['id']}")
+    done = await outbox_settled(f"notify-patient-{plain['id']}", within=120)
     assert done["status"] == "done", done
     [text] = texts_to(sms, plain["phone"])
     assert text["TemplateId"] == NOTICE_TEMPLATE and text["SmsSdkAppId"] == "1400000001"
@@ -106,7 +106,7 @@ async def test_no_wechat_or_a_refused_one_is_told_by_text_and_an_opt_out_is_not(
     assert row["notified_at"] is not None
 
     quiet = await visible_match(place.hospital_id, "马丁", "MA^DING=马丁", opt_out=True)
-    await wait_done(f"notify-patient-{quiet['id']}")
+    await outbox_settled(f"notify-patient-{quiet['id']}", within=120)
     assert texts_to(sms, quiet["phone"]) == []
     [skipped] = await AuditLog.select(AuditLog.outcome).where(
         AuditLog.action == "patient_match.notify", AuditLog.target_id == str(quiet["id"])
@@ -141,7 +141,7 @@ async def test_no_wechat_or_a_refused_one_is_told_by_text_and_an_opt_out_is_not(
     bound = await visible_match(
         place.hospital_id, "马丁", "MA^DING=马丁", openid="o" + uniq("refused") * 2
     )
-    done = await wait_done(f"notify-patient-{bound['id']}")
+    done = await outbox_settled(f"notify-patient-{bound['id']}", within=120)
     assert done["status"] == "done", done
     deliveries = {
         r["channel"]: r
