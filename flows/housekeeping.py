@@ -6,6 +6,10 @@ attachments, logos), ``.upload-*.tmp`` files an older version left, and the rece
 folders of STOW-RS requests and uploads (``dicom/spool/incoming/*``) — each only once untouched for
 ``AIMIS_TEMP_MAX_AGE_HOURS``, so nothing still being written is removed. Scheduled hourly in
 ``prefect.yaml`` (deployment ``sweep-temp-files``).
+
+And of the database: ended login sessions (staff, patient, share link) and spent one-time
+codes are deleted a day after they ended (``store.sessions.purge_ended``), hourly too
+(deployment ``purge-ended-sessions``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from kernel.settings import get_settings
-from store import files
+from store import files, sessions
 
 
 @task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
@@ -33,3 +37,14 @@ async def sweep_temp_files() -> int:
         "%d leftover(s) untouched for %g h removed, %d bytes freed", removed, hours, freed
     )
     return removed
+
+
+@flow(name="purge-ended-sessions", persist_result=False)
+async def purge_ended_sessions() -> int:
+    """Delete the sessions and codes that ended more than a day ago; returns how many."""
+    removed = await sessions.purge_ended()
+    get_run_logger().info(
+        "ended sessions and spent codes removed: %s",
+        ", ".join(f"{table} {n}" for table, n in removed.items()),
+    )
+    return sum(removed.values())
