@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from litestar import Request, get
 from litestar.params import Parameter
@@ -17,8 +18,9 @@ from api.patients import persons, wechat
 from api.patients.realm import Patient, acting_of, optional_patient
 from api.patients.schemas import AccountOut
 from kernel.i18n import N_
+from store.zones import DEFAULT_TZ
 from ui import i18n
-from ui.pages import GoTo, PageController, safe_next
+from ui.pages import GoTo, PageController, clock, safe_next
 
 RELATIONSHIP_LABELS = {
     "self": N_("relationship:self"),
@@ -38,10 +40,19 @@ async def patient_page(request: Request) -> tuple[Patient, AccountOut]:
     return patient, await persons.account(patient)
 
 
+# A patient belongs to no hospital: her pages show times in the alliance's zone.
+PATIENT_CLOCK = clock(ZoneInfo(DEFAULT_TZ))
+
+
 def render(request: Request, template: str, **context: Any) -> Template:
     return Template(
         template_name=template,
-        context={**i18n.context(request), "relationship_labels": RELATIONSHIP_LABELS, **context},
+        context={
+            **i18n.context(request),
+            "relationship_labels": RELATIONSHIP_LABELS,
+            "when": PATIENT_CLOCK,
+            **context,
+        },
     )
 
 
