@@ -34,6 +34,7 @@ async def image_list(study_id: int) -> list[dict[str, Any]]:
             Instance.sop_uid,
             Instance.frames,
         )
+        .where(Instance.rows > 0)  # images only: not the report's PDF (``images_in``)
         .order_by(Instance.series.series_number)
         .order_by(Instance.series.id)
         .order_by(Instance.instance_number)

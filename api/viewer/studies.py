@@ -209,9 +209,15 @@ def image_columns() -> tuple[Any, ...]:
 async def images_in(select: Any, study_id: int) -> list[ImageRef]:
     """The current instances of a study in series and instance order, as images (every
     frame of a multi-frame instance one), at most ``MAX_IMAGES``; ``select`` is whoever's
-    select of ``image_columns()`` (a staff actor's visible images, a patient's study)."""
+    select of ``image_columns()`` (a staff actor's visible images, a patient's study).
+    Only instances with pixels: an encapsulated PDF (the report's DOC series) or a
+    structured report has no frame to draw (``rows`` empty)."""
     instances = await (
-        select.where(Instance.study == study_id, Instance.superseded == False)  # noqa: E712
+        select.where(
+            Instance.study == study_id,
+            Instance.superseded == False,  # noqa: E712
+            Instance.rows > 0,
+        )
         .order_by(Instance.series.series_number)
         .order_by(Instance.series.id)
         .order_by(Instance.instance_number)

@@ -400,7 +400,7 @@ async def test_the_reviewed_report_is_stored_into_its_study_as_encapsulated_pdf(
     assert bytes(ds.EncapsulatedDocument).startswith(b"%PDF")
     assert "胸部CT平扫未见明显异常。" in pdf_text(bytes(ds.EncapsulatedDocument).rstrip(b"\0"))
     image = (
-        await Instance.select(Instance.storage_path)
+        await Instance.select(Instance.storage_path, Instance.sop_uid)
         .where(Instance.study.study_uid == study_uid, Instance.sop_uid != sop)
         .first()
     )
@@ -418,6 +418,10 @@ async def test_the_reviewed_report_is_stored_into_its_study_as_encapsulated_pdf(
     # the examination keeps its image modality; the study lists DOC too
     exam = await Examination.select().where(Examination.id == exam_id).first()
     assert exam["device_type"] != "DOC"
+    # the touch viewer lists the images, not the report's PDF: it has no frame to draw
+    mobile = await h.reviewer.get(f"/studies/{exam['study']}/mobile")
+    assert mobile.status_code == 200, mobile.text
+    assert image["sop_uid"] in mobile.text and sop not in mobile.text
 
     # a repeated delivery stores nothing twice
     from flows.report_dicom import store_report
