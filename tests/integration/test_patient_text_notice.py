@@ -24,12 +24,11 @@ from store.tables import (
     PatientMatch,
 )
 from store.uow import Ctx, unit_of_work
-from tests.conftest import free_port
 from tests.fakes.proxy import TcpProxy
 from tests.fakes.tencent_sms import FakeTencentSms
 from tests.fixtures.exams import make_exam, make_place
 from tests.fixtures.patients import make_person
-from tests.fixtures.prefect import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
+from tests.fixtures.prefect import DispatcherProcess, sms_dispatcher_of
 from tests.fixtures.waiting import outbox_settled
 from tests.integration.test_cloud_film import set_default
 
@@ -39,32 +38,18 @@ NOTICE_TEMPLATE = "3000042"
 
 
 @pytest.fixture(scope="module")
-def sms() -> Iterator[FakeTencentSms]:
-    server = FakeTencentSms().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def texting_dispatcher(
     database: str, prefect_home: Path, prefect_proxy: TcpProxy, sms: FakeTencentSms
 ) -> Iterator[DispatcherProcess]:
     """The dispatcher with the platform's SMS account (the notice template) configured."""
-    env = {
-        **prefect_env(f"http://127.0.0.1:{prefect_proxy.port}/api", prefect_home),
-        **FAST_DISPATCH,
-        "AIMIS_SMS_SECRET_ID": sms.secret_id,
-        "AIMIS_SMS_SECRET_KEY": sms.secret_key,
-        "AIMIS_SMS_SDK_APP_ID": "1400000001",
-        "AIMIS_SMS_SIGN_NAME": "AIMIS影像",
-        "AIMIS_SMS_TEMPLATE_ID": "2000001",
-        "AIMIS_SMS_NOTICE_TEMPLATE_ID": NOTICE_TEMPLATE,
-        "AIMIS_SMS_BASE_URL": sms.base_url,
-    }
-    process = DispatcherProcess(env, prefect_home / f"dispatcher-sms-{free_port()}.log")
-    start_idle(process)
-    yield process
-    process.stop()
+    yield from sms_dispatcher_of(
+        prefect_home,
+        prefect_proxy,
+        sms,
+        "1400000001",
+        "2000001",
+        AIMIS_SMS_NOTICE_TEMPLATE_ID=NOTICE_TEMPLATE,
+    )
 
 
 async def visible_match(hospital_id: int, name: str, pn: str, **person: Any) -> dict[str, Any]:

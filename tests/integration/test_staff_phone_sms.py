@@ -20,7 +20,7 @@ from store.tables import Notification, ResetCode, User
 from store.uow import now
 from tests.fakes.tencent_sms import FakeTencentSms, SmsRequest
 from tests.fixtures.hospitals import PASSWORD, doctor_account
-from tests.fixtures.prefect import DispatcherProcess, own_dispatcher
+from tests.fixtures.prefect import DispatcherProcess, sms_dispatcher_of
 from tests.fixtures.waiting import outbox_settled, until
 from tests.integration.conftest import client
 
@@ -42,28 +42,11 @@ def spaced(number: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def sms() -> Iterator[FakeTencentSms]:
-    server = FakeTencentSms().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def sms_dispatcher(
     database: str, prefect_home: Path, prefect_proxy: Any, sms: FakeTencentSms
 ) -> Iterator[DispatcherProcess]:
     """The real dispatcher with the platform's SMS account configured (the new names)."""
-    yield from own_dispatcher(
-        prefect_home,
-        prefect_proxy,
-        "dispatcher-sms",
-        AIMIS_SMS_SECRET_ID=sms.secret_id,
-        AIMIS_SMS_SECRET_KEY=sms.secret_key,
-        AIMIS_SMS_SDK_APP_ID="1400000002",
-        AIMIS_SMS_SIGN_NAME="AIMIS影像",
-        AIMIS_SMS_TEMPLATE_ID="2000002",
-        AIMIS_SMS_BASE_URL=sms.base_url,
-    )
+    yield from sms_dispatcher_of(prefect_home, prefect_proxy, sms, "1400000002", "2000002")
 
 
 async def first_timer(uniq) -> tuple[str, int]:  # type: ignore[no-untyped-def]
