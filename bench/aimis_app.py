@@ -30,6 +30,7 @@ import httpx
 from bench.clients import Peer
 from bench.measure import Server
 from bench.orthanc import SCU_AET, free_port
+from bench.waiting import http_up
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_USER = "dr.wang"  # a CITY radiologist
@@ -179,16 +180,8 @@ class Aimis(Server):
             raise RuntimeError(f"aimis {name} exited early:\n{log}")
 
     def _wait_http(self, url: str, name: str, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._check_alive(name)
-            try:
-                if httpx.get(url, timeout=1).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{url} did not come up within {timeout} s")
+        if not http_up(url, lambda: self._check_alive(name), timeout):
+            raise RuntimeError(f"{url} did not come up within {timeout} s")
 
     def _wait_port(self, port: int, name: str, timeout: float = 60) -> None:
         import socket

@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.waiting import http_up
+
 # shared fixtures and factories (tests/README.md maps them)
 pytest_plugins = ["tests.fixtures.hospitals", "tests.fixtures.prefect"]
 
@@ -142,17 +144,12 @@ def start_scp(port: int, log: Path) -> subprocess.Popen:
 
 
 def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def check_alive() -> None:
         if proc.poll() is not None:
             raise RuntimeError(f"process exited early:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-4000:]}")
+
+    if not http_up(url, check_alive, timeout):
+        raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="session")

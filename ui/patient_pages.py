@@ -56,6 +56,12 @@ def render(request: Request, template: str, **context: Any) -> Template:
     )
 
 
+async def account_tab(request: Request, template: str, tab: str, **context: Any) -> Template:
+    """One of the account's tabs: the logged-in patient's account (else the login), rendered."""
+    _, account = await patient_page(request)
+    return render(request, template, account=account, tab=tab, **context)
+
+
 class PatientPages(PageController):
     path = "/patient"
 
@@ -95,13 +101,8 @@ class PatientPages(PageController):
 
     @get("/settings")
     async def settings(self, request: Request) -> Template:
-        _, account = await patient_page(request)
-        return render(
-            request,
-            "patients/settings.html",
-            account=account,
-            wechat_available=wechat.available(),
-            tab="settings",
+        return await account_tab(
+            request, "patients/settings.html", "settings", wechat_available=wechat.available()
         )
 
     @get(wechat.CALLBACK.removeprefix("/patient"))

@@ -12,6 +12,14 @@ from tests.fixtures.hospitals import PASSWORD, make_doctor
 pytestmark = pytest.mark.e2e
 
 
+async def submitted(page, form: str, role: str = "alert") -> str:  # type: ignore[no-untyped-def]
+    """Submit ``form`` and wait for its answer (``role``: alert or status): its text."""
+    await page.click(f"{form} button[type=submit]")
+    answer = page.locator(f"{form} [role={role}]")
+    await answer.wait_for()
+    return await answer.inner_text()
+
+
 async def test_password_login_and_home(context, app_url, uniq) -> None:
     username = await make_doctor(uniq, "EAST")
     page = await context.new_page()
@@ -19,10 +27,7 @@ async def test_password_login_and_home(context, app_url, uniq) -> None:
     await shot(page, "login")
     await page.fill("#identifier", username)
     await page.fill("#password", "wrong-password")
-    await page.click("#login-form button[type=submit]")
-    alert = page.locator("#login-form [role=alert]")
-    await alert.wait_for()
-    assert "Wrong user name or password" in await alert.inner_text()
+    assert "Wrong user name or password" in await submitted(page, "#login-form")
     await page.fill("#password", PASSWORD)
     await page.click("#login-form button[type=submit]")
     await page.wait_for_url(f"{app_url}/")
@@ -79,16 +84,10 @@ async def test_forgot_password_page(context, app_url, uniq) -> None:
     await page.click("text=Forgot password?")
     await page.wait_for_url(f"{app_url}/forgot")
     await page.fill("#f-identifier", username)
-    await page.click("#forgot-form button[type=submit]")
-    ok = page.locator("#forgot-form [role=status]")
-    await ok.wait_for()
-    assert "6-digit code" in await ok.inner_text()
+    assert "6-digit code" in await submitted(page, "#forgot-form", "status")
     await page.fill("#code", "000000")
     await page.fill("#r-new", "Brand#New123")
-    await page.click("#reset-form button[type=submit]")
-    err = page.locator("#reset-form [role=alert]")
-    await err.wait_for()
-    assert "code is wrong" in await err.inner_text()
+    assert "code is wrong" in await submitted(page, "#reset-form")
     await shot(page, "forgot")
 
 
@@ -99,13 +98,9 @@ async def test_change_password_page(context, app_url, uniq) -> None:
     await page.goto(f"{app_url}/account/password")
     await page.fill("#old", PASSWORD)
     await page.fill("#new", "weak")
-    await page.click("#password-form button[type=submit]")
-    await page.locator("#password-form [role=alert]").wait_for()
+    await submitted(page, "#password-form")
     await page.fill("#new", "Changed#Pass77")
-    await page.click("#password-form button[type=submit]")
-    status = page.locator("#password-form [role=status]")
-    await status.wait_for()
-    assert "Password changed" in await status.inner_text()
+    assert "Password changed" in await submitted(page, "#password-form", "status")
     await shot(page, "change-password")
 
 

@@ -18,7 +18,7 @@ from pydicom.sequence import Sequence
 
 from api.ingest.steps import create_run, ingest_file
 from api.patient_archive import matching
-from api.patient_archive.schemas import ManualMatch
+from api.patient_archive.schemas import ManualMatch, MatchRead
 from flows.migration import migrate_inline
 from imaging.synth import Sizes, synth
 from kernel.errors import BadRequest, NotFound, TooManyRequests
@@ -43,6 +43,13 @@ from tests.fixtures.reports import submitted, url
 pytestmark = pytest.mark.integration
 CTX = Ctx(ip="127.0.0.1", user_agent="patient test")
 RULES = "/api/patient-archive/rules"
+
+
+async def match_by_hand(person_id: int, exam_id: int) -> list[MatchRead]:
+    """The person's proof by hand: the accession number of examination ``exam_id``."""
+    row = await Examination.select(Examination.accession_number).where(Examination.id == exam_id)
+    proof = ManualMatch(accession_number=row[0]["accession_number"])
+    return await matching.manual_match(CTX, person_id, proof)
 
 
 async def set_default(place_admin: Any, **values: Any) -> dict[str, Any]:
@@ -192,11 +199,8 @@ async def test_a_hospital_without_the_module_shows_nothing(new_api, uniq) -> Non
     assert (await place.admin.get(RULES)).json()["module_on"] is False
     exam = await make_exam(place.hospital_id, name="QIAN^YU=钱玉")
     person = await make_person("钱玉")
-    accession = (await Examination.select().where(Examination.id == exam).first())[
-        "accession_number"
-    ]
     with pytest.raises(BadRequest):
-        await matching.manual_match(CTX, person["id"], ManualMatch(accession_number=accession))
+        await match_by_hand(person["id"], exam)
     assert await live_matches(exam) == []
 
 
@@ -302,10 +306,7 @@ async def test_phone_matching_only_where_allowed_and_never_ambiguous(
     account = await make_account()
     mother = await make_person("周芳", account=account)
     proof = await make_exam(place.hospital_id, name="ZHOU^FANG=周芳")
-    accession = (await Examination.select().where(Examination.id == proof).first())[
-        "accession_number"
-    ]
-    await matching.manual_match(CTX, mother["id"], ManualMatch(accession_number=accession))
+    await match_by_hand(mother["id"], proof)
     one, two = list(studies_of(synth(tmp_path, patients=1, sizes=Sizes.small())).values())[:2]
     local = account["phone"][2:]  # as a hospital writes it: 138…
     label(one, pn="ZHOU^FANG=周芳", phone=local)
@@ -406,11 +407,8 @@ async def test_after_review_the_match_becomes_visible_and_its_timer_falls_due(
     h = await make_report_hospital(new_api, uniq)
     await set_default(h.admin, visible_when="after_review")
     exam = await make_exam(h.id, name="WU^MEI=吴梅")
-    accession = (await Examination.select().where(Examination.id == exam).first())[
-        "accession_number"
-    ]
     person = await make_person("吴梅")
-    [made] = await matching.manual_match(CTX, person["id"], ManualMatch(accession_number=accession))
+    [made] = await match_by_hand(person["id"], exam)
     assert made.visible_at is None
     assert not await Timer.exists().where(
         Timer.case_type == "patient_match", Timer.case_id == made.id, Timer.cancelled.eq(False)
@@ -439,10 +437,7 @@ async def test_soft_delete_and_a_corrected_id_number_undo_the_matches(
     number = new_id_number()
     person = await make_person("郑华", id_number=number)
     proof = await make_exam(place.hospital_id, name="ZHENG^HUA=郑华")
-    accession = (await Examination.select().where(Examination.id == proof).first())[
-        "accession_number"
-    ]
-    await matching.manual_match(CTX, person["id"], ManualMatch(accession_number=accession))
+    await match_by_hand(person["id"], proof)
     first, second = list(studies_of(synth(tmp_path, patients=1, sizes=Sizes.small())).values())[:2]
     for paths in (first, second):
         label(paths, pn="ZHENG^HUA=郑华", id_number=number)

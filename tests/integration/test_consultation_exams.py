@@ -18,7 +18,7 @@ from flows.migration import migrate_inline
 from imaging.synth import Sizes, synth
 from store.tables import Examination, Study
 from store.uow import Ctx
-from tests.fixtures.consultations import create, future, version
+from tests.fixtures.consultations import create, decide, future
 from tests.fixtures.exams import make_exam
 from tests.fixtures.hospitals import as_user, department, hospital_id, user_id
 
@@ -122,16 +122,7 @@ async def test_search_attach_and_the_expert_reads_exactly_the_attached(new_api, 
     assert res.status_code == 404
 
     # a department that declines takes its expert's reading with it
-    res = await liu.post(
-        f"/api/consultations/{cid}/decisions",
-        json={
-            "department_id": west,
-            "decision": "deny",
-            "reason": "no",
-            "version": await version(cid),
-        },
-    )
-    assert res.status_code == 200, res.text
+    await decide(liu, cid, west, "deny", reason="no")
     assert await _sees(liu, second) == (404, 404, 0)
 
 

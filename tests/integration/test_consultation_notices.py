@@ -13,7 +13,7 @@ from notifiers.base import Channel
 from notifiers.texts import case_message
 from store.tables import Consultation, Hospital, Timer
 from store.uow import Ctx, unit_of_work
-from tests.fixtures.consultations import create, make_user, notify_rows, version
+from tests.fixtures.consultations import create, decide, make_user, notify_rows, version
 from tests.fixtures.hospitals import as_user, department, user_id
 
 pytestmark = pytest.mark.integration
@@ -78,11 +78,7 @@ async def test_each_step_tells_each_person_once_with_his_own_words(new_api, uniq
     assert "no longer take part" in text(replaced, "en")
 
     # agree and join: the people taking part; the replaced expert is not among them.
-    res = await liu.post(
-        f"/api/consultations/{cid}/decisions",
-        json={"department_id": west, "decision": "agree_join", "version": await version(cid)},
-    )
-    assert res.status_code == 200, res.text
+    await decide(liu, cid, west, "agree_join")
     [agreed] = (await notify_rows(cid))[6:]
     assert agreed["event"] == "agree" and set(agreed["user_ids"]) == {li_id, liu_id, second_expert}
 
@@ -123,11 +119,7 @@ async def test_the_expert_of_a_department_that_declines_is_told(new_api, uniq) -
     )
     cid = made["id"]
     liu = await as_user(new_api, "dr.liu")
-    res = await liu.post(
-        f"/api/consultations/{cid}/decisions",
-        json={"department_id": west, "decision": "deny", "reason": "busy", "version": 1},
-    )
-    assert res.status_code == 200, res.text
+    await decide(liu, cid, west, "deny", 1, reason="busy")
     [denied] = (await notify_rows(cid))[3:]
     assert denied["event"] == "deny" and set(denied["user_ids"]) == {li_id, expert}
     assert "declined" in text(denied, "en")

@@ -28,6 +28,7 @@ from tests.fixtures.consultations import (
     PNG_BYTES,
     ZIP_BYTES,
     create,
+    decide,
     refused,
     simple_case,
     started_case,
@@ -261,11 +262,7 @@ async def test_only_participants_edit_the_report(new_api, uniq) -> None:
         "id"
     ]
     liu = await as_user(new_api, "dr.liu")
-    res = await liu.post(
-        f"/api/consultations/{cid}/decisions",
-        json={"department_id": west, "decision": "agree", "version": 1},
-    )
-    assert res.status_code == 200
+    await decide(liu, cid, west, "agree", 1)
     assert (
         await li.post(f"/api/consultations/{cid}/start", json={"version": 2})
     ).status_code == 200
@@ -332,11 +329,7 @@ async def test_lists_mine_and_reviews(new_api, uniq) -> None:
     assert cid in [c["id"] for c in reviews]
     assert cid not in [c["id"] for c in (await liu.get("/api/consultations")).json()]
     west = await department("WEST", "Radiology")
-    res = await liu.post(
-        f"/api/consultations/{cid}/decisions",
-        json={"department_id": west, "decision": "agree_join", "version": 1},
-    )
-    assert res.status_code == 200
+    await decide(liu, cid, west, "agree_join", 1)
     assert cid not in [c["id"] for c in (await liu.get("/api/consultations/reviews")).json()]
     joined = [c for c in (await liu.get("/api/consultations")).json() if c["id"] == cid]
     assert joined and "participant" in joined[0]["my_roles"]

@@ -29,6 +29,7 @@ from store.uow import Ctx
 from tests.e2e.conftest import SHOTS
 from tests.fixtures.consultations import (
     create,
+    decide,
     future,
     make_user,
     notify_rows,
@@ -106,22 +107,10 @@ async def test_the_story_of_issue_3(new_api, uniq) -> None:
     assert new_expert_id not in adjusted.get("adjust_expert", [])
 
     # dr.liu agrees and joins.
-    res = await liu.post(
-        f"/api/consultations/{cid}/decisions",
-        json={"department_id": west_radiology, "decision": "agree_join", "version": 2},
-    )
-    assert res.status_code == 200, res.text
+    await decide(liu, cid, west_radiology, "agree_join", 2)
     # A non-mandatory department is denied, with a reason.
-    res = await reviewer.post(
-        f"/api/consultations/{cid}/decisions",
-        json={
-            "department_id": west_medicine,
-            "decision": "deny",
-            "reason": "No capacity this week 本周无法安排",
-            "version": 3,
-        },
-    )
-    assert res.status_code == 200, res.text
+    no_capacity = "No capacity this week 本周无法安排"
+    await decide(reviewer, cid, west_medicine, "deny", 3, reason=no_capacity)
 
     # Start is refused while the mandatory CITY Radiology has not agreed.
     body = await refused(
@@ -136,15 +125,11 @@ async def test_the_story_of_issue_3(new_api, uniq) -> None:
     )
     assert body["state"] == "reviewing"
 
-    res = await wang.post(
-        f"/api/consultations/{cid}/decisions",
-        json={"department_id": city_radiology, "decision": "agree", "version": 4},
-    )
-    assert res.status_code == 200, res.text
+    await decide(wang, cid, city_radiology, "agree", 4)
     room = (await li.get(f"/api/consultations/{cid}")).json()
     assert room["state"] == "scheduled" and room["actions"] == ["start", "cancel"]
     assert [i["decision"] for i in room["invites"]] == ["agree", "agree_join", "deny"]
-    assert room["invites"][2]["reason"] == "No capacity this week 本周无法安排"
+    assert room["invites"][2]["reason"] == no_capacity
     assert room["invites"][0]["expert"]["id"] == new_expert_id
     assert {(p["user_id"], p["role"]) for p in room["participants"]} == {
         (ids["dr.li"], "applicant"),

@@ -36,6 +36,12 @@ def fresh_ct(patient_id: str) -> Dataset:
     return ds
 
 
+def encoded(ds: Dataset, path: Path) -> bytes:
+    """``ds`` written to ``path`` as a DICOM file: its bytes."""
+    ds.save_as(path, enforce_file_format=True)
+    return path.read_bytes()
+
+
 async def used(hid: int) -> int:
     row = await Hospital.select(Hospital.storage_used_bytes).where(Hospital.id == hid).first()
     return int(row["storage_used_bytes"])
@@ -147,14 +153,12 @@ async def test_a_change_and_its_copy_in_one_batch_are_a_revision_and_a_duplicate
 async def test_different_bytes_under_the_same_uid_become_a_new_revision(tmp_path: Path) -> None:
     hid = await hospital_id()
     ds = fresh_ct("REV-1")
-    one = tmp_path / "one.dcm"
-    ds.save_as(one, enforce_file_format=True)
+    one = encoded(ds, tmp_path / "one.dcm")
     ds.SeriesDescription = "corrected"
-    two = tmp_path / "two.dcm"
-    ds.save_as(two, enforce_file_format=True)
+    two = encoded(ds, tmp_path / "two.dcm")
     run_id = await create_run(Ctx(), hid, "stow")
-    first = await ingest_file(run_id, one.read_bytes())
-    second = await ingest_file(run_id, two.read_bytes())
+    first = await ingest_file(run_id, one)
+    second = await ingest_file(run_id, two)
     assert (first.status, second.status) == ("stored", "new_version")
     assert "revision 2" in second.reason
     rows = (
@@ -164,7 +168,7 @@ async def test_different_bytes_under_the_same_uid_become_a_new_revision(tmp_path
     )
     assert rows == [{"revision": 1, "superseded": True}, {"revision": 2, "superseded": False}]
     study = await Study.select().where(Study.id == second.study_id).first()
-    assert study["num_instances"] == 1 and study["size_bytes"] == two.stat().st_size
+    assert study["num_instances"] == 1 and study["size_bytes"] == len(two)
     run = await MigrationRun.select().where(MigrationRun.id == run_id).first()
     assert (run["stored_count"], run["new_version_count"]) == (1, 1)
 
@@ -240,10 +244,9 @@ def test_storage_paths_never_leave_their_roots() -> None:
 async def test_each_revision_has_its_unique_key(tmp_path: Path) -> None:
     hid = await hospital_id()
     ds = fresh_ct("KEY-1")
-    path = tmp_path / "k.dcm"
-    ds.save_as(path, enforce_file_format=True)
+    data = encoded(ds, tmp_path / "k.dcm")
     run_id = await create_run(Ctx(), hid, "import")
-    result = await ingest_file(run_id, path.read_bytes())
+    result = await ingest_file(run_id, data)
     row = await Instance.select(Instance.instance_key).where(Instance.id == result.instance_id)
     assert row == [{"instance_key": f"{hid}:{ds.SOPInstanceUID}:1"}]
 
@@ -251,9 +254,7 @@ async def test_each_revision_has_its_unique_key(tmp_path: Path) -> None:
 async def test_a_file_a_crash_left_behind_is_counted_once_when_indexed(tmp_path: Path) -> None:
     hid = await hospital_id()
     ds = fresh_ct("ORPHAN-1")
-    path = tmp_path / "o.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    data = path.read_bytes()
+    data = encoded(ds, tmp_path / "o.dcm")
     # what a worker killed between the file's rename and the index transaction leaves
     files.store_online(hid, files.sha256_of(data), data)
     before = await used(hid)
@@ -270,21 +271,19 @@ async def test_an_image_for_an_archived_study_is_refused_until_it_is_online(
     it there (it would be online under a study that reads as archived, and in no container)."""
     hid = await hospital_id()
     ds = fresh_ct("ARCH-1")
-    first = tmp_path / "first.dcm"
-    ds.save_as(first, enforce_file_format=True)
+    first = encoded(ds, tmp_path / "first.dcm")
     run_id = await create_run(Ctx(), hid, "stow")
-    stored = await ingest_file(run_id, first.read_bytes())
+    stored = await ingest_file(run_id, first)
     assert stored.status == "stored"
     await Study.update({Study.tier: "archive"}).where(Study.id == stored.study_id)
     ds.SOPInstanceUID = generate_uid()
-    late = tmp_path / "late.dcm"
-    ds.save_as(late, enforce_file_format=True)
+    late = encoded(ds, tmp_path / "late.dcm")
     before = await used(hid)
-    refused = await ingest_file(run_id, late.read_bytes(), file_name="late.dcm")
+    refused = await ingest_file(run_id, late, file_name="late.dcm")
     assert (refused.status, refused.code) == ("refused", "archived")
     assert "archive tier" in refused.reason
     assert not await Instance.exists().where(Instance.sop_uid == ds.SOPInstanceUID)
     assert await used(hid) == before
     await Study.update({Study.tier: "online"}).where(Study.id == stored.study_id)
-    again = await ingest_file(run_id, late.read_bytes(), file_name="late.dcm")
+    again = await ingest_file(run_id, late, file_name="late.dcm")
     assert again.status == "stored"

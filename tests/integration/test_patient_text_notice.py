@@ -6,75 +6,36 @@ asserted. A patient who opted out gets nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
-from api.patient_archive import matching, visibility
-from api.patient_archive.schemas import ManualMatch
+from api.patient_archive import visibility
 from store.db import transaction
 from store.tables import (
     AuditLog,
-    Examination,
     Notification,
     NotificationChannel,
     PatientMatch,
 )
 from store.uow import Ctx, unit_of_work
-from tests.conftest import free_port
-from tests.fakes.proxy import TcpProxy
 from tests.fakes.tencent_sms import FakeTencentSms
 from tests.fixtures.exams import make_exam, make_place
 from tests.fixtures.patients import make_person
-from tests.fixtures.prefect import FAST_DISPATCH, DispatcherProcess, prefect_env, start_idle
+from tests.fixtures.prefect import SMS_APP_ID, SMS_NOTICE_TEMPLATE
 from tests.fixtures.waiting import outbox_settled
-from tests.integration.test_cloud_film import set_default
+from tests.integration.test_cloud_film import match_by_hand, set_default
 
 pytestmark = pytest.mark.integration
 CTX = Ctx(ip="127.0.0.1", user_agent="patient test")
-NOTICE_TEMPLATE = "3000042"
-
-
-@pytest.fixture(scope="module")
-def sms() -> Iterator[FakeTencentSms]:
-    server = FakeTencentSms().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def texting_dispatcher(
-    database: str, prefect_home: Path, prefect_proxy: TcpProxy, sms: FakeTencentSms
-) -> Iterator[DispatcherProcess]:
-    """The dispatcher with the platform's SMS account (the notice template) configured."""
-    env = {
-        **prefect_env(f"http://127.0.0.1:{prefect_proxy.port}/api", prefect_home),
-        **FAST_DISPATCH,
-        "AIMIS_SMS_SECRET_ID": sms.secret_id,
-        "AIMIS_SMS_SECRET_KEY": sms.secret_key,
-        "AIMIS_SMS_SDK_APP_ID": "1400000001",
-        "AIMIS_SMS_SIGN_NAME": "AIMIS影像",
-        "AIMIS_SMS_TEMPLATE_ID": "2000001",
-        "AIMIS_SMS_NOTICE_TEMPLATE_ID": NOTICE_TEMPLATE,
-        "AIMIS_SMS_BASE_URL": sms.base_url,
-    }
-    process = DispatcherProcess(env, prefect_home / f"dispatcher-sms-{free_port()}.log")
-    start_idle(process)
-    yield process
-    process.stop()
 
 
 async def visible_match(hospital_id: int, name: str, pn: str, **person: Any) -> dict[str, Any]:
     """A person's manual match, visible at once, its notice queued now."""
     exam = await make_exam(hospital_id, name=pn)
-    row = await Examination.select().where(Examination.id == exam).first()
     who = await make_person(name, **person)
-    [made] = await matching.manual_match(
-        CTX, who["id"], ManualMatch(accession_number=row["accession_number"])
-    )
+    [made] = await match_by_hand(who["id"], exam)
     async with unit_of_work(CTX) as uow:
         await visibility.fire_due(uow, [exam])
     return {"id": made.id, "exam": exam, "phone": who["phone"], "openid": person.get("openid")}
@@ -85,7 +46,7 @@ def texts_to(sms: FakeTencentSms, phone: str) -> list[dict[str, Any]]:
 
 
 async def test_no_wechat_or_a_refused_one_is_told_by_text_and_an_opt_out_is_not(
-    texting_dispatcher, sms: FakeTencentSms, new_api, uniq
+    sms_dispatcher, sms: FakeTencentSms, new_api, uniq
 ) -> None:
     place = await make_place(new_api, uniq)
     await set_default(place.admin, visible_when="at_once")
@@ -95,7 +56,7 @@ async def test_no_wechat_or_a_refused_one_is_told_by_text_and_an_opt_out_is_not(
     done = await outbox_settled(f"notify-patient-{plain['id']}", within=120)
     assert done["status"] == "done", done
     [text] = texts_to(sms, plain["phone"])
-    assert text["TemplateId"] == NOTICE_TEMPLATE and text["SmsSdkAppId"] == "1400000001"
+    assert text["TemplateId"] == SMS_NOTICE_TEMPLATE and text["SmsSdkAppId"] == SMS_APP_ID
     hospital, link = text["TemplateParamSet"]
     assert hospital.startswith("Exam test") and link.endswith(f"{link_base}{plain['exam']}")
     assert "马丁" not in str(text)  # nothing of the patient in the message

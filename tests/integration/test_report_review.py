@@ -4,6 +4,7 @@ remote case, and an idle lock expiring through the real timer sweep."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -139,32 +140,19 @@ async def test_versions_and_their_difference(new_api, uniq) -> None:
     a = await save(
         h.author, exam_id, 0, findings="肝脏大小正常。\n胆囊未见异常。", impression="未见异常。"
     )
-    b = await save(
-        h.author,
-        exam_id,
-        a["version"],
-        findings="肝脏大小正常。\n胆囊结石。",
-        impression="未见异常。",
-        autosave=True,
-    )
-    c = await save(
-        h.author,
-        exam_id,
-        b["version"],
-        findings="肝脏大小正常。\n胆囊结石。",
-        impression="胆囊结石。",
-        autosave=True,
-    )
+
+    async def stones(by: Any, after: dict[str, Any], impression: str) -> dict[str, Any]:
+        """An autosave, after ``after``, of the findings with the gallstones."""
+        findings = "肝脏大小正常。\n胆囊结石。"
+        return await save(
+            by, exam_id, after["version"], findings=findings, impression=impression, autosave=True
+        )
+
+    b = await stones(h.author, a, "未见异常。")
+    c = await stones(h.author, b, "胆囊结石。")
     assert (a["revision"], b["revision"], c["revision"]) == (1, 2, 2)
     assert (await h.author.delete(url(exam_id, "/lock"))).status_code == 200
-    d = await save(
-        h.reviewer,
-        exam_id,
-        c["version"],
-        findings="肝脏大小正常。\n胆囊结石。",
-        impression="胆囊结石，建议随访。",
-        autosave=True,
-    )
+    d = await stones(h.reviewer, c, "胆囊结石，建议随访。")
     assert d["revision"] == 3  # another author's autosave is a version of its own
     listed = (await h.author.get(url(exam_id, "/versions"))).json()
     assert [(v["revision"], v["note"], v["author"]["id"]) for v in listed] == [

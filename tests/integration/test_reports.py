@@ -6,6 +6,7 @@ changed, an audit row. Review rules, versions, the remote case and the lock's ex
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import msgspec
 import pytest
@@ -30,6 +31,20 @@ from tests.fixtures.reports import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+async def chest_ct(
+    client: Any, exam_id: int, after: dict[str, Any], findings: str
+) -> dict[str, Any]:
+    """An explicit save, after ``after``, of a plain chest CT's report with these findings."""
+    return await save(
+        client,
+        exam_id,
+        after["version"],
+        title="胸部CT平扫",
+        findings=findings,
+        impression="胸部CT平扫未见明显异常。",
+    )
 
 
 # --- the whole story ------------------------------------------------------------------------
@@ -57,14 +72,7 @@ async def test_write_submit_return_fix_resubmit_approve(new_api, uniq) -> None:
     assert await exam_status(exam_id) == "report_draft"
 
     # An explicit save adds a version and frees the lock.
-    third = await save(
-        h.author,
-        exam_id,
-        second["version"],
-        title="胸部CT平扫",
-        findings="双肺纹理清晰。\n心影不大。",
-        impression="胸部CT平扫未见明显异常。",
-    )
+    third = await chest_ct(h.author, exam_id, second, "双肺纹理清晰。\n心影不大。")
     assert third["revision"] == 2
     row = await report_row(exam_id)
     assert row["lock_user"] is None and row["author"] == h.author_id
@@ -87,13 +95,8 @@ async def test_write_submit_return_fix_resubmit_approve(new_api, uniq) -> None:
     back = await current(h.author, exam_id)
     assert back["state"] == "returned" and back["returned_reason"] == "请补充纵隔描述"
 
-    fixed = await save(
-        h.author,
-        exam_id,
-        back["version"],
-        title="胸部CT平扫",
-        findings="双肺纹理清晰。\n心影不大。\n纵隔未见肿大淋巴结。",
-        impression="胸部CT平扫未见明显异常。",
+    fixed = await chest_ct(
+        h.author, exam_id, back, "双肺纹理清晰。\n心影不大。\n纵隔未见肿大淋巴结。"
     )
     assert (await report_row(exam_id))["state"] == "draft"
     assert (

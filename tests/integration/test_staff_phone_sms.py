@@ -8,9 +8,7 @@ typed with spaces is the number bound elsewhere (``kernel.phones.compact``)."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -20,7 +18,7 @@ from store.tables import Notification, ResetCode, User
 from store.uow import now
 from tests.fakes.tencent_sms import FakeTencentSms, SmsRequest
 from tests.fixtures.hospitals import PASSWORD, doctor_account
-from tests.fixtures.prefect import DispatcherProcess, own_dispatcher
+from tests.fixtures.prefect import SMS_APP_ID, SMS_CODE_TEMPLATE, DispatcherProcess
 from tests.fixtures.waiting import outbox_settled, until
 from tests.integration.conftest import client
 
@@ -39,31 +37,6 @@ def mobile() -> str:
 
 def spaced(number: str) -> str:
     return f"{number[:3]} {number[3:7]}-{number[7:]}"
-
-
-@pytest.fixture(scope="module")
-def sms() -> Iterator[FakeTencentSms]:
-    server = FakeTencentSms().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def sms_dispatcher(
-    database: str, prefect_home: Path, prefect_proxy: Any, sms: FakeTencentSms
-) -> Iterator[DispatcherProcess]:
-    """The real dispatcher with the platform's SMS account configured (the new names)."""
-    yield from own_dispatcher(
-        prefect_home,
-        prefect_proxy,
-        "dispatcher-sms",
-        AIMIS_SMS_SECRET_ID=sms.secret_id,
-        AIMIS_SMS_SECRET_KEY=sms.secret_key,
-        AIMIS_SMS_SDK_APP_ID="1400000002",
-        AIMIS_SMS_SIGN_NAME="AIMIS影像",
-        AIMIS_SMS_TEMPLATE_ID="2000002",
-        AIMIS_SMS_BASE_URL=sms.base_url,
-    )
 
 
 async def first_timer(uniq) -> tuple[str, int]:  # type: ignore[no-untyped-def]
@@ -99,7 +72,7 @@ async def test_the_binding_code_goes_by_text_message_to_the_number(
 
     text = await text_to(sms, number, sms_dispatcher)
     assert text.signature_ok
-    assert text.body["SmsSdkAppId"] == "1400000002" and text.body["TemplateId"] == "2000002"
+    assert text.body["SmsSdkAppId"] == SMS_APP_ID and text.body["TemplateId"] == SMS_CODE_TEMPLATE
     code, minutes = text.body["TemplateParamSet"]
     assert code.isdigit() and len(code) == 6 and minutes == "10"
     # Only the text message: no WeChat, WeCom, e-mail or log delivery of it; the code left

@@ -26,6 +26,7 @@ from store.uow import now
 from tests.conftest import ROOT
 from tests.fixtures.consultations import (
     create,
+    decide,
     simple_case,
     started_case,
     version,
@@ -70,16 +71,7 @@ async def reminder_rows(cid: int) -> list[dict[str, Any]]:
 
 async def west_radiology_decides(new_api: Any, cid: int, decision: str, reason: str = "") -> None:
     liu = await as_user(new_api, "dr.liu")
-    res = await liu.post(
-        f"/api/consultations/{cid}/decisions",
-        json={
-            "department_id": await department("WEST", "Radiology"),
-            "decision": decision,
-            "reason": reason,
-            "version": await version(cid),
-        },
-    )
-    assert res.status_code == 200, res.text
+    await decide(liu, cid, await department("WEST", "Radiology"), decision, reason=reason)
 
 
 async def test_a_reminder_is_due_the_configured_time_before_the_start(new_api, uniq) -> None:
