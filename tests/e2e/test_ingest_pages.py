@@ -75,8 +75,8 @@ async def test_upload_then_watch_the_run_finish_live(app_url, context, tmp_path:
     await shot(page, "ingest-run-done")
 
     await page.select_option("select[name=status]", "refused")
-    await page.click("#items button[type=submit]")
-    await page.wait_for_url(re.compile(r"status=refused"))
+    async with page.expect_navigation(url=re.compile(r"status=refused"), timeout=60000):
+        await page.click("#items button[type=submit]")  # under load: a minute
     assert await page.locator("#item-table tbody tr").count() == 1
 
     await page.goto(f"{app_url}/manage/migration-log")
