@@ -137,4 +137,14 @@ def route_handlers() -> list[Any]:
             directories=[UI_DIR / "node_modules" / "mermaid" / "dist"],
             include_in_schema=False,
         ),
+        create_static_files_router(
+            path="/vendor/echarts",
+            directories=[UI_DIR / "node_modules" / "echarts" / "dist"],
+            include_in_schema=False,
+        ),
+        create_static_files_router(
+            path="/vendor/tus",
+            directories=[UI_DIR / "node_modules" / "tus-js-client" / "dist"],
+            include_in_schema=False,
+        ),
     ]

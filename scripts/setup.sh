@@ -11,6 +11,7 @@ need_apt=()
 command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)  # tests read printed PDFs
 command -v storescu >/dev/null 2>&1 || need_apt+=(dcmtk)  # tests send with a real DICOM peer
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)  # recordings: probe, faststart, poster (issue 16)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
