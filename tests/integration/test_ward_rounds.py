@@ -306,3 +306,11 @@ async def test_reminders_start_and_overrun_timers(new_api, uniq) -> None:
     history = (await zhao.get(f"/api/ward-rounds/{wid}/timeline")).json()
     assert history[-1]["event"] == "start" and history[-1]["actor"] == "system"
     assert (await snapshot(wid))["state"] == "in_progress"
+
+
+async def test_the_demo_has_a_scheduled_and_a_finished_round(new_api) -> None:
+    wang = await as_user(new_api, "dr.wang")
+    rounds = (await wang.get("/api/ward-rounds", params={"q": "ward round"})).json()
+    states = {r["topic"]: r["state"] for r in rounds}
+    assert states["心衰患者查房 Heart failure ward round"] == "scheduled"
+    assert states["肺部感染查房 Pneumonia ward round"] == "finished"
