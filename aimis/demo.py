@@ -144,6 +144,7 @@ async def load_demo() -> list[Account]:
     await examinations_for_all_studies()  # studies already there (idempotent)
     await load_demo_requests(hospital_ids)
     await load_demo_reports(hospital_ids)
+    await load_demo_ward_rounds(hospital_ids)
     await load_demo_patient(hospital_ids)  # after the studies: its people are theirs
     await load_demo_archive(DEMO_PHONE)  # her and her father's examinations, visible
     if get_settings().server.demo_study_patients > 0:
@@ -294,3 +295,55 @@ async def load_demo_reports(hospital_ids: dict[str, int]) -> None:
             await review.approve(checker, exam["id"], StepIn(done.version))
             if printed:
                 await printing.print_report(checker, exam["id"])
+
+
+async def load_demo_ward_rounds(hospital_ids: dict[str, int]) -> None:
+    """Ward rounds of Xishan County Hospital with City's experts (once), through the process:
+    one scheduled for tomorrow, one finished with both opinions and its conclusion."""
+    from datetime import timedelta
+
+    from api.ward_rounds import service as ward_rounds
+    from api.ward_rounds.schemas import RecordIn, StepIn, WardPatientIn, WardRoundCreate
+    from store.tables import WardRound
+    from store.uow import now
+
+    if await WardRound.exists().where(WardRound.hospital == hospital_ids["WEST"]):
+        return
+    applicant = await demo_actor("dr.zhao")
+    experts = {
+        u["username"]: u["id"]
+        for u in await User.select(User.id, User.username).where(
+            User.username.is_in(["dr.wang", "dr.li"])
+        )
+    }
+    exams = await Examination.select(Examination.id).where(
+        Examination.hospital == hospital_ids["WEST"]
+    )
+    for topic, minutes in (
+        ("心衰患者查房 Heart failure ward round", 24 * 60),
+        ("肺部感染查房 Pneumonia ward round", 10),
+    ):
+        made = await ward_rounds.create(
+            applicant,
+            WardRoundCreate(
+                topic=topic,
+                scheduled_at=(now() + timedelta(minutes=minutes)).isoformat(),
+                expert_ids=list(experts.values()),
+                summary="双下肢水肿一周，胸闷气短。",
+                patient=WardPatientIn(name="周琪"),
+                examination_ids=[e["id"] for e in exams[:1]],
+            ),
+        )
+    # the second: started, written and finished
+    wid = made.id
+    await ward_rounds.apply_step(applicant, wid, "start", StepIn(made.version))
+    record = 0
+    for username, opinion in (("dr.wang", "考虑肺部感染，建议痰培养。"), ("dr.li", "同意。")):
+        done = await ward_rounds.save_record(
+            await demo_actor(username), wid, RecordIn(record, opinion=opinion)
+        )
+        record = done.record_version
+    done = await ward_rounds.save_record(
+        applicant, wid, RecordIn(record, conclusion="抗感染治疗，三天后复查胸部CT。")
+    )
+    await ward_rounds.apply_step(applicant, wid, "finish", StepIn(done.version))

@@ -48,6 +48,7 @@ from api.reports.outputs import ReportOutputController
 from api.shares.controllers import ShareController
 from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
+from api.ward_rounds.controllers import WardRoundController
 from kernel.paths import UI_DIR
 from ui.archive_pages import ArchivePages
 from ui.cloud_film_pages import CloudFilmPages
@@ -66,6 +67,7 @@ from ui.report_pages import ReportPages
 from ui.share_pages import SharePages
 from ui.study_pages import StudyPages
 from ui.token_pages import TokenPages
+from ui.ward_round_pages import WardRoundPages
 
 
 def route_handlers() -> list[Any]:
@@ -88,6 +90,8 @@ def route_handlers() -> list[Any]:
         ConsultationController,
         ConsultationLogController,
         ConsultationPages,
+        WardRoundController,
+        WardRoundPages,
         ExamController,
         DiagnosisRequestController,
         DiagnosisPages,

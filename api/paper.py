@@ -23,6 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from litestar import Response
+
 from api.management.media import logos_dir
 from kernel.errors import AppError
 
@@ -258,3 +260,15 @@ def _signatures(pdf: Any, signatures: list[tuple[str, str]]) -> None:
         pdf.cell(half, 7, f"{label}：{value}")
         if i % 2:
             pdf.ln(7)
+
+
+def pdf_response(name: str, content: bytes) -> Response[bytes]:
+    """A printed page as the browser opens it: inline, named ``name``, never cached."""
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{name}"',
+            "Cache-Control": "private, no-store",
+        },
+    )

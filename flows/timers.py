@@ -28,6 +28,8 @@ from api.consultations.report import LOCK_TIMER, expire_lock
 from api.live import use_shared_channel
 from api.patient_archive import visibility as cloud_film
 from api.reports import lock as exam_report_lock
+from api.ward_rounds import reminders as ward_round
+from api.ward_rounds import steps as ward_round_steps
 from kernel.settings import get_settings
 from store.tables import Timer
 from store.uow import Ctx, UnitOfWork, now, unit_of_work
@@ -51,6 +53,9 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("consultation", REMINDER): send_reminder,
     ("exam_report", exam_report_lock.LOCK_TIMER): _expire_exam_report_lock,
     (cloud_film.CASE, cloud_film.TIMER): cloud_film.fire,
+    (ward_round_steps.CASE, ward_round_steps.REMINDER): ward_round.send_reminder,
+    (ward_round_steps.CASE, ward_round_steps.START): ward_round.start,
+    (ward_round_steps.CASE, ward_round_steps.OVERRUN): ward_round.overrun,
 }
 
 

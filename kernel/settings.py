@@ -199,6 +199,33 @@ class ConsultationSettings(BaseSettings):
     )
 
 
+class WardRoundSettings(BaseSettings):
+    """Remote ward rounds (SPEC 4): reminders, the start window and the overrun."""
+
+    model_config = SettingsConfigDict(env_prefix="AIMIS_WARD_ROUND_", extra="ignore")
+
+    reminder_minutes: Annotated[list[int], NoDecode] = Field(
+        [60, 15],
+        description="Comma-separated lead times: the applicant and the experts are reminded "
+        "this many minutes before a ward round's start, once per lead time (default 60,15).",
+    )
+    start_window_minutes: int = Field(
+        15, description="A ward round can be started this long before its time (default 15)."
+    )
+    overrun_minutes: int = Field(
+        60,
+        description="A ward round still in progress this long after its start tells the "
+        "people taking part that it overruns (default 60).",
+    )
+
+    @field_validator("reminder_minutes", mode="before")
+    @classmethod
+    def _split_minutes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return sorted({int(p) for p in value.split(",") if p.strip()}, reverse=True)
+        return value
+
+
 class DicomSettings(BaseSettings):
     """The DICOM C-ECHO/C-STORE receiver."""
 
@@ -403,6 +430,7 @@ class Settings:
     passwords: PasswordSettings = field(default_factory=PasswordSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     consultation: ConsultationSettings = field(default_factory=ConsultationSettings)
+    ward_round: WardRoundSettings = field(default_factory=WardRoundSettings)
     dicom: DicomSettings = field(default_factory=DicomSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)

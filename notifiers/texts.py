@@ -48,6 +48,8 @@ EVENTS: dict[str, str] = {
     "withdraw": N_("was withdrawn"),
     "cancel": N_("was cancelled"),
     "submit_report": N_("the report was submitted"),
+    "finish": N_("was finished; the record is written"),
+    "overrun": N_("runs over its planned time"),
     "remind": N_("starts soon"),
     "accept": N_("was accepted"),
     "reject": N_("was rejected"),

@@ -36,7 +36,9 @@ below); every table with a ``hospital`` column is classified here, once:
   doctors nothing) while it is not withdrawn, rejected or cancelled: exactly those
   examinations, nothing else of the patient, never a deleted one (an attachment is deleted
   with its examination, ``DELETED_BY``). ``images_clause`` and
-  ``store.examinations.examination_clause`` add it.
+  ``store.examinations.examination_clause`` add it. The examinations attached to a remote
+  ward round (``ward_round_examination``, SPEC 4) are read the same way by its applicant and
+  its invited experts while it is not cancelled.
 A row outside the scope is reported as not found, so its existence does not leak.
 """
 
@@ -87,6 +89,8 @@ from store.tables import (
     StoragePolicy,
     Study,
     User,
+    WardRound,
+    WardRoundExamination,
 )
 from store.uow import Actor
 
@@ -133,6 +137,7 @@ PATIENT_TABLES: frozenset[type[Table]] = frozenset(
         MigrationLog,
         ArchiveRetrieval,
         PatientMatch,
+        WardRound,
     }
 )
 # Counts kept per hospital (no row of a patient): read as aggregates (``hospital_figures``).
@@ -220,6 +225,7 @@ _DELETED_THROUGH: dict[type[Table], tuple[str, ...]] = {
     PatientMatch: ("examination",),
     PatientShare: ("examination",),  # a link to a deleted examination opens nothing
     PatientDownload: ("examination",),  # nor does a download link
+    WardRoundExamination: ("examination",),
 }
 DELETED_BY = frozenset(_DELETED_THROUGH)
 # Rows that point at a study or examination and stay when it is deleted: the billed migration
@@ -294,13 +300,26 @@ _ATTACHED = (
 )
 
 
+# The same for a remote ward round (SPEC 4): its applicant and its invited experts read the
+# examinations attached to it while it is not cancelled.
+_WARD_ATTACHED = (
+    "EXISTS (SELECT 1 FROM ward_round_examination we "
+    "JOIN ward_round w ON w.id = we.ward_round "
+    "WHERE we.examination = {exam} AND w.state <> 'cancelled' "
+    "AND (w.applicant = {{}} OR EXISTS (SELECT 1 FROM ward_round_expert x "
+    "WHERE x.ward_round = we.ward_round AND x.expert = {{}})))"
+)
+
+
 def consultation_exams_sql(actor: Actor, exam: str) -> tuple[str, tuple[Any, ...]] | None:
     """The condition "the examination whose id is the SQL expression ``exam`` is attached to
-    a consultation ``actor`` takes part in", with its arguments; None for anybody but a
-    doctor of a hospital. (Whether it is deleted is the caller's: ``not_deleted``.)"""
+    a consultation or a ward round ``actor`` takes part in", with its arguments; None for
+    anybody but a doctor of a hospital. (Whether it is deleted is the caller's:
+    ``not_deleted``.)"""
     if not sees_patient_data(actor) or actor.kind != "doctor":
         return None
-    return _ATTACHED.format(exam=exam), (actor.user_id,) * 2
+    sql = f"({_ATTACHED.format(exam=exam)} OR {_WARD_ATTACHED.format(exam=exam)})"
+    return sql, (actor.user_id,) * 4
 
 
 def images_clause(table: type[Table], actor: Actor) -> Where | WhereRaw | Any:

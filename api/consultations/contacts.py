@@ -1,9 +1,12 @@
-"""The contact list for the department and expert pickers (SPEC 3.1): departments and
-doctors of the alliance's hospitals that take part in remote consultation."""
+"""The contact list for the department and expert pickers (SPEC 3.1, 4.1): departments and
+doctors of the alliance's hospitals that take part in remote consultation (or, for a ward
+round, the hospitals its caller names). A search matches names, user names, departments and
+hospitals, and the pinyin initials of each ("ww" finds 王伟, "fsk" 放射科)."""
 
 from __future__ import annotations
 
 import msgspec
+from pypinyin import Style, lazy_pinyin
 
 from api.consultations.access import REVIEW
 from api.consultations.schemas import ContactDepartment, ContactDoctor, Contacts
@@ -15,13 +18,31 @@ from store.uow import Actor
 LIMIT = 50
 
 
-def _matches(needle: str, *fields: str) -> bool:
-    return not needle or any(needle in f.lower() for f in fields)
+def initials(text: str) -> str:
+    """The pinyin initials of the Chinese characters in ``text`` ("王伟" → "ww"); other
+    characters as they are, lower case."""
+    return "".join(lazy_pinyin(text, style=Style.FIRST_LETTER, errors="default")).lower()
 
 
-async def search(actor: Actor, q: str = "", department_id: int | None = None) -> Contacts:
-    """Search by department, hospital or doctor name; ``department_id`` lists its doctors."""
-    hospitals = await consultation_hospitals(actor.alliance_id)
+def matches(needle: str, *fields: str) -> bool:
+    if not needle:
+        return True
+    return any(needle in f.lower() for f in fields) or (
+        needle.isascii() and any(needle in initials(f).replace(" ", "") for f in fields)
+    )
+
+
+async def search(
+    actor: Actor,
+    q: str = "",
+    department_id: int | None = None,
+    hospitals: dict[int, str] | None = None,
+) -> Contacts:
+    """Search by department, hospital or doctor name (or their pinyin initials);
+    ``department_id`` lists its doctors; ``hospitals`` (id → name) replaces the
+    consultation hospitals of the actor's alliance."""
+    if hospitals is None:
+        hospitals = await consultation_hospitals(actor.alliance_id)
     if not hospitals:
         return Contacts([], [])
     needle = q.strip().lower()
@@ -52,7 +73,7 @@ async def search(actor: Actor, q: str = "", department_id: int | None = None) ->
         ContactDepartment(d["id"], d["name"], d["hospital"], hospitals[d["hospital"]])
         for d in departments
         if (department_id is None or d["id"] == department_id)
-        and _matches(needle, d["name"], hospitals[d["hospital"]])
+        and matches(needle, d["name"], hospitals[d["hospital"]])
     ]
     out_doctors = [
         ContactDoctor(
@@ -66,7 +87,7 @@ async def search(actor: Actor, q: str = "", department_id: int | None = None) ->
         )
         for u in doctors
         if u["department"] in dept_names
-        and _matches(
+        and matches(
             needle,
             u["display_name"],
             u["username"],

@@ -39,6 +39,7 @@ from api.consultations.schemas import (
     StepIn,
 )
 from api.live import register_case_watcher
+from api.paper import pdf_response
 from api.phi import phi
 from api.schemas import HistoryEntry
 from kernel.domain import Module
@@ -185,15 +186,7 @@ class ConsultationController(Controller):
         opt=phi("consultation.report_print", CASE, "consultation_id"),
     )
     async def report_pdf(self, request: Request, consultation_id: int) -> Response[bytes]:
-        name, content = await printing.printable(ctx_of(request), consultation_id)
-        return Response(
-            content,
-            media_type="application/pdf",
-            headers={
-                "Content-Disposition": f'inline; filename="{name}"',
-                "Cache-Control": "private, no-store",
-            },
-        )
+        return pdf_response(*await printing.printable(ctx_of(request), consultation_id))
 
 
 class ConsultationLogController(Controller):

@@ -142,7 +142,12 @@ async def search(
 
 async def examinations(actor: Actor, consultation_id: int) -> list[ExamRead]:
     """The room's cloud examinations: those the reader may open in full, the others by id."""
-    ids = await attached_ids(consultation_id)
+    return await attached_reads(actor, await attached_ids(consultation_id))
+
+
+async def attached_reads(actor: Actor, ids: list[int]) -> list[ExamRead]:
+    """Attached examinations ``ids`` (a consultation's or a ward round's) in their order:
+    those the reader may open in full, the others by id."""
     if not ids:
         return []
     rows = await Examination.select(*COLUMNS).where(

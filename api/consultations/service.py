@@ -74,7 +74,7 @@ def actor_of(ctx: Ctx) -> Actor:
 # --- create (SPEC 3.1) ----------------------------------------------------------------------
 
 
-def _text(value: str, what: str, limit: int, required: bool = False) -> str:
+def checked_text(value: str, what: str, limit: int, required: bool = False) -> str:
     value = value.strip()
     if required and not value:
         raise BadRequest("Please enter the {what}.", what=Msg(what))
@@ -126,26 +126,36 @@ def _patient(data: ConsultationCreate) -> PatientRead:
             "The ID number has letters and digits only, at most 32 of them.",
         )
     return PatientRead(
-        name=_text(p.name, "patient's name", 100),
+        name=checked_text(p.name, "patient's name", 100),
         sex=sex,
         birth_date=birth,
         id_number=id_number,
-        his_number=_text(p.his_number, "HIS number", 64),
+        his_number=checked_text(p.his_number, "HIS number", 64),
     )
 
 
 async def consultation_hospitals(alliance_id: int | None) -> dict[int, str]:
     """Active hospitals of the alliance with the consultation module on: id → name."""
+    return await module_hospitals(alliance_id, Module.consultation)
+
+
+async def module_hospitals(
+    alliance_id: int | None, module: Module, level: str | None = None
+) -> dict[int, str]:
+    """Active hospitals of the alliance (of ``level``, if given) with ``module`` on: id →
+    name."""
     if alliance_id is None:
         return {}
-    rows = await Hospital.select(Hospital.id, Hospital.name, Hospital.modules).where(
+    query = Hospital.select(Hospital.id, Hospital.name, Hospital.modules).where(
         Hospital.alliance == alliance_id,
         Hospital.active == True,  # noqa: E712
     )
+    if level is not None:
+        query = query.where(Hospital.level == level)
     return {
         r["id"]: r["name"]
-        for r in rows
-        if Module.consultation.value in msgspec.json.decode(r["modules"] or "[]")
+        for r in await query
+        if module.value in msgspec.json.decode(r["modules"] or "[]")
     }
 
 
@@ -212,8 +222,8 @@ async def create(ctx: Ctx, data: ConsultationCreate) -> ConsultationRead:
         raise Forbidden(
             "Your role lacks the permission to apply for a consultation.",
         )
-    topic = _text(data.topic, "topic", 200, required=True)
-    summary = _text(data.clinical_summary, "clinical summary", 10_000)
+    topic = checked_text(data.topic, "topic", 200, required=True)
+    summary = checked_text(data.clinical_summary, "clinical summary", 10_000)
     scheduled = await parse_time(data.scheduled_at, actor.hospital_id)
     if scheduled < now() - timedelta(minutes=5):
         raise BadRequest(

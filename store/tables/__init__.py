@@ -4,8 +4,8 @@ Rows never leave this package as ORM objects: services turn them into msgspec st
 Every case-like row carries a ``version`` column for optimistic concurrency (DESIGN.md).
 
 The tables are declared by area in this package's modules (``accounts``, ``cases``,
-``imaging``, ``patients``); everyone imports them from here (``from store.tables import X``),
-which is also the module the tables name as their home.
+``imaging``, ``patients``, ``ward_rounds``); everyone imports them from here
+(``from store.tables import X``), which is also the module the tables name as their home.
 """
 
 from __future__ import annotations
@@ -78,6 +78,12 @@ from store.tables.patients import (
     PatientShare,
     PatientShareSession,
 )
+from store.tables.ward_rounds import (
+    WardRound,
+    WardRoundExamination,
+    WardRoundExpert,
+    WardRoundRecordVersion,
+)
 
 ALL_TABLES: list[type[Table]] = [
     Alliance,
@@ -137,6 +143,10 @@ ALL_TABLES: list[type[Table]] = [
     PatientShare,
     PatientShareSession,
     PatientDownload,
+    WardRound,
+    WardRoundExpert,
+    WardRoundExamination,
+    WardRoundRecordVersion,
 ]
 
 

@@ -47,7 +47,7 @@ async def test_cards_and_menu_per_role(browser, app_url, demo, uniq) -> None:
         assert await cards(page) == {
             "remote_diagnosis": "/diagnosis",
             "consultation": "/consultations",
-            "ward_round": "",
+            "ward_round": "/ward-rounds",
             "statistics": "",
         }
         assert "Coming soon" not in await page.content()
@@ -64,7 +64,7 @@ async def test_cards_and_menu_per_role(browser, app_url, demo, uniq) -> None:
         assert await cards(page) == {
             "remote_diagnosis": "/diagnosis",
             "consultation": "/consultations",
-            "ward_round": "",
+            "ward_round": "/ward-rounds",
         }
         assert "/consultations" in await menu(page)
         await ctx.clear_cookies()

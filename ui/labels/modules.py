@@ -41,7 +41,7 @@ MODULE_CARDS: tuple[ModuleCard, ...] = (
         Module.ward_round,
         N_("Ward round"),
         N_("Remote ward rounds"),
-        None,
+        "/ward-rounds",
         _any(Permission.ward_round_apply),
     ),
     ModuleCard(Module.teaching, N_("Teaching"), N_("Remote teaching sessions"), None),

@@ -1,5 +1,6 @@
 // The cloud-examination search of a consultation (SPEC 3.1), in the apply form and the room.
 // <div data-exam-search data-zone="Asia/Shanghai" data-consultation="7" data-id-from="#p-id" data-his-from="#p-his"
+//      data-search-url="/api/ward-rounds/examinations" (default: the consultations' search)
 //      data-labels='{"attach": …, "nothing": …, "attached": …}'>
 //   <button type="button" data-exam-find>…</button><div data-exam-results></div></div>
 // Without data-consultation (the apply form) each hit is a checkbox; the form reads the
@@ -42,7 +43,7 @@
     results.replaceChildren();
     let found;
     try {
-      found = await aimis.api("GET", "/api/consultations/examinations?" + params.toString());
+      found = await aimis.api("GET", (box.dataset.searchUrl || "/api/consultations/examinations") + "?" + params.toString());
     } catch (err) {
       results.append(el("div", { class: "hit msg error", role: "alert" }, err.message));
       return;
