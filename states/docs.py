@@ -16,9 +16,17 @@ from states.diagnosis import DIAGNOSIS
 from states.exam_report import EXAM_REPORT
 from states.machine import Process
 from states.migration import MIGRATION
+from states.quality import QUALITY
 from states.retrieval import RETRIEVAL
 
-PROCESSES: list[Process[Any]] = [CONSULTATION, MIGRATION, RETRIEVAL, EXAM_REPORT, DIAGNOSIS]
+PROCESSES: list[Process[Any]] = [
+    CONSULTATION,
+    MIGRATION,
+    RETRIEVAL,
+    EXAM_REPORT,
+    DIAGNOSIS,
+    QUALITY,
+]
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "processes.md"
 
 

@@ -81,6 +81,9 @@ from store.tables import (
     PatientDownload,
     PatientMatch,
     PatientShare,
+    QcCase,
+    QcSeriesGrade,
+    QcTask,
     ReportTemplate,
     Role,
     Series,
@@ -133,6 +136,9 @@ PATIENT_TABLES: frozenset[type[Table]] = frozenset(
         MigrationLog,
         ArchiveRetrieval,
         PatientMatch,
+        QcTask,  # quality control (SPEC 7): its cases are examinations of the hospital
+        QcCase,
+        QcSeriesGrade,
     }
 )
 # Counts kept per hospital (no row of a patient): read as aggregates (``hospital_figures``).
@@ -159,6 +165,8 @@ PATIENT_AUDIT_TARGETS = frozenset(
         "retrieval",
         "list_preference",
         "patient_match",
+        "qc_task",
+        "qc_case",
     }
 )
 PATIENT_KINDS = frozenset({"doctor", "hospital_admin"})
@@ -224,7 +232,8 @@ _DELETED_THROUGH: dict[type[Table], tuple[str, ...]] = {
 DELETED_BY = frozenset(_DELETED_THROUGH)
 # Rows that point at a study or examination and stay when it is deleted: the billed migration
 # log records what arrived and was billed, which a deletion does not undo.
-KEPT_WHEN_DELETED: frozenset[type[Table]] = frozenset({MigrationLog})
+# So is a QC evaluation: the task's figures keep the case the evaluator scored.
+KEPT_WHEN_DELETED: frozenset[type[Table]] = frozenset({MigrationLog, QcCase})
 
 
 def _deleted_at(table: type[Table]) -> Any:

@@ -78,6 +78,7 @@ from store.tables.patients import (
     PatientShare,
     PatientShareSession,
 )
+from store.tables.quality import QcCase, QcSeriesGrade, QcTask
 
 ALL_TABLES: list[type[Table]] = [
     Alliance,
@@ -137,6 +138,9 @@ ALL_TABLES: list[type[Table]] = [
     PatientShare,
     PatientShareSession,
     PatientDownload,
+    QcTask,
+    QcCase,
+    QcSeriesGrade,
 ]
 
 

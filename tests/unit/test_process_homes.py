@@ -23,6 +23,7 @@ HOMES = {
     "retrieval": "api.archive.steps",
     "migration": "api.ingest.steps",
     "exam_report": "api.reports.steps",
+    "qc_task": "api.quality.steps",
 }
 
 
