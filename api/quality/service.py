@@ -333,7 +333,9 @@ async def read_case(actor: Actor, case_id: int) -> CaseRead:
             case["arbitrated_by"] or 0,
         ]
     )
-    blind = task["blind"] and actor.user_id != task["created_by"] and not is_manager(actor)
+    # blind evaluation: the evaluators do not see who reported (the manager and the
+    # arbitrator do)
+    blind = task["blind"] and actor.user_id in steps.ids_of(task["evaluators"])
     objects = msgspec.json.decode(task["targets"])
     open_task = task["state"] == QcState.evaluating
     return CaseRead(
