@@ -77,6 +77,7 @@ LABELS = {
     "grades": GRADES,
     "objects": OBJECTS,
     "radpeer": RADPEER,
+    "pgettext": pgettext,  # the states and steps in the reader's words
 }
 
 

@@ -192,3 +192,27 @@ async def test_statistics_equal_direct_counts_and_download(new_api, uniq) -> Non
         AuditLog.id > head["id"], AuditLog.user_id == site["doctor"].id
     )
     assert any(r["detail"].startswith("403:") for r in refused)
+
+
+async def test_the_pages_render_for_manager_evaluator_and_arbitrator(new_api, uniq) -> None:
+    site = await qc_site(new_api, uniq)
+    await reported_exams(site, 2)
+    task = await sampled_task(site, sample_size=2, evaluators=[site["ev1"].id])
+    case = (await cases(task["id"]))[0]
+    body = evaluation(case, await series_of(case["id"]), "3a")
+    ev1, arbiter = site["ev1"].client, site["arbiter"].client
+    page = await ev1.get(f"/quality/cases/{case['id']}")
+    assert page.status_code == 200 and 'id="qc-evaluate"' in page.text and "/viewer?" in page.text
+    assert (
+        await ev1.post(f"/api/quality/cases/{case['id']}/evaluation", json=body)
+    ).status_code == 200
+    page = await arbiter.get(f"/quality/cases/{case['id']}")
+    assert page.status_code == 200 and 'id="qc-arbitrate"' in page.text
+    manager = site["manager"].client
+    for url, says in (
+        ("/quality", 'id="qc-new"'),
+        (f"/quality/{task['id']}", 'id="qc-cases"'),
+        ("/quality/statistics?by=department", 'id="qc-chart"'),
+    ):
+        page = await manager.get(url)
+        assert page.status_code == 200 and says in page.text, (url, page.text[:500])
