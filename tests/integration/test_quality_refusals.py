@@ -73,13 +73,18 @@ async def test_sampling_is_refused_with_its_figures(new_api, uniq) -> None:
     nothing = await new_task(site, criteria={"device_type": "PET"})
     too_many = await new_task(site, sample_size=4)
     for task, says in ((nothing, "No examination matches"), (too_many, "above the 3")):
+        task_id = int(task["id"])
+
+        async def state(task_id: int = task_id) -> dict[str, Any]:
+            return await snapshot(task_id)
+
         _, head = await refuse(
             manager,
             "POST",
             f"/api/quality/tasks/{task['id']}/sample",
             409,
             says,
-            lambda t=task: snapshot(t["id"]),
+            state,
             json={"version": task["version"]},
         )
         await audited(head, 409, site["manager"].id)
