@@ -43,6 +43,7 @@ from api.patient_shares.controllers import PatientShareController, RecipientCont
 from api.patient_shares.dicomweb import share_dicomweb_handlers
 from api.patient_shares.viewer import ShareViewerController
 from api.patients.controllers import PatientAuthController, PatientController
+from api.quality.controllers import QualityController
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
 from api.shares.controllers import ShareController
@@ -63,6 +64,7 @@ from ui.pages import AccountPages
 from ui.patient_archive_pages import PatientArchivePages, PatientQrPages
 from ui.patient_pages import PatientPages
 from ui.patient_share_pages import PatientSharePages, RecipientPages
+from ui.quality_pages import QualityPages
 from ui.report_pages import ReportPages
 from ui.share_pages import SharePages
 from ui.study_pages import StudyPages
@@ -130,6 +132,8 @@ def route_handlers() -> list[Any]:
         PatientSharePages,
         RecipientPages,
         *dicomweb_handlers(),
+        QualityController,
+        QualityPages,
         health,
         create_static_files_router(
             path="/vendor/htmx",

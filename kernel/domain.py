@@ -28,6 +28,7 @@ class Permission(StrEnum):
     ward_round_apply = "ward_round.apply"
     teaching_host = "teaching.host"
     qc_evaluate = "qc.evaluate"
+    qc_manage = "qc.manage"  # create QC tasks, read the QC statistics (SPEC 7)
     statistics_view = "statistics.view"
     statistics_download = "statistics.download"
     share = "share"
@@ -61,6 +62,7 @@ DEFAULT_ROLES: dict[str, list[Permission]] = {
         Permission.consultation_review,
         Permission.ward_round_apply,
         Permission.qc_evaluate,
+        Permission.qc_manage,
         Permission.statistics_view,
         Permission.statistics_download,
         Permission.share,

@@ -59,6 +59,10 @@ EVENTS: dict[str, str] = {
     "lock_released": N_("an administrator released your lock of the report"),
     "share": N_("a colleague shared an examination with you"),
     "stored": N_("the examination is in the cloud"),
+    "sampled": N_("the sample is drawn; your cases wait for your evaluation"),
+    "nothing_drawn": N_("the sampling drew nothing; see the task for why"),
+    "arbitrate": N_("cases wait for your arbitration"),
+    "complete": N_("is completed"),
     TEST: N_("test message: this channel works"),
 }
 

@@ -16,6 +16,7 @@ from states.diagnosis import DIAGNOSIS
 from states.exam_report import EXAM_REPORT
 from states.machine import Process
 from states.migration import MIGRATION
+from states.quality import QUALITY
 from states.retrieval import RETRIEVAL
 from states.ward_round import WARD_ROUND
 
@@ -26,6 +27,7 @@ PROCESSES: list[Process[Any]] = [
     EXAM_REPORT,
     DIAGNOSIS,
     WARD_ROUND,
+    QUALITY,
 ]
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "processes.md"
 

@@ -83,6 +83,9 @@ from store.tables import (
     PatientDownload,
     PatientMatch,
     PatientShare,
+    QcCase,
+    QcSeriesGrade,
+    QcTask,
     ReportTemplate,
     Role,
     Series,
@@ -138,6 +141,9 @@ PATIENT_TABLES: frozenset[type[Table]] = frozenset(
         ArchiveRetrieval,
         PatientMatch,
         WardRound,
+        QcTask,  # quality control (SPEC 7): its cases are examinations of the hospital
+        QcCase,
+        QcSeriesGrade,
     }
 )
 # Counts kept per hospital (no row of a patient): read as aggregates (``hospital_figures``).
@@ -164,6 +170,8 @@ PATIENT_AUDIT_TARGETS = frozenset(
         "retrieval",
         "list_preference",
         "patient_match",
+        "qc_task",
+        "qc_case",
     }
 )
 PATIENT_KINDS = frozenset({"doctor", "hospital_admin"})
@@ -230,7 +238,8 @@ _DELETED_THROUGH: dict[type[Table], tuple[str, ...]] = {
 DELETED_BY = frozenset(_DELETED_THROUGH)
 # Rows that point at a study or examination and stay when it is deleted: the billed migration
 # log records what arrived and was billed, which a deletion does not undo.
-KEPT_WHEN_DELETED: frozenset[type[Table]] = frozenset({MigrationLog})
+# So is a QC evaluation: the task's figures keep the case the evaluator scored.
+KEPT_WHEN_DELETED: frozenset[type[Table]] = frozenset({MigrationLog, QcCase})
 
 
 def _deleted_at(table: type[Table]) -> Any:

@@ -51,6 +51,7 @@ PERMISSION_LABELS: dict[str, str] = {
     Permission.ward_round_apply.value: "Apply for ward rounds",
     Permission.teaching_host.value: "Host teaching sessions",
     Permission.qc_evaluate.value: "Evaluate image quality",
+    Permission.qc_manage.value: "Manage quality control",
     Permission.statistics_view.value: "View statistics",
     Permission.statistics_download.value: "Download statistics",
     Permission.share.value: "Share images",

@@ -78,6 +78,7 @@ from store.tables.patients import (
     PatientShare,
     PatientShareSession,
 )
+from store.tables.quality import QcCase, QcSeriesGrade, QcTask
 from store.tables.ward_rounds import (
     WardRound,
     WardRoundExamination,
@@ -147,6 +148,9 @@ ALL_TABLES: list[type[Table]] = [
     WardRoundExpert,
     WardRoundExamination,
     WardRoundRecordVersion,
+    QcTask,
+    QcCase,
+    QcSeriesGrade,
 ]
 
 

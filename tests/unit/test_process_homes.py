@@ -24,6 +24,7 @@ HOMES = {
     "migration": "api.ingest.steps",
     "exam_report": "api.reports.steps",
     "ward_round": "api.ward_rounds.steps",
+    "qc_task": "api.quality.steps",
 }
 
 

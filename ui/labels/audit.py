@@ -15,11 +15,14 @@ from states.diagnosis import DIAGNOSIS
 from states.exam_report import EXAM_REPORT
 from states.machine import WORDS
 from states.migration import MIGRATION
+from states.quality import QUALITY
 from states.retrieval import RETRIEVAL
 from store.scoping import PATIENT_AUDIT_TARGETS
 
 # The processes whose steps ``store.engine`` audits as "<process>.<trigger>".
-PROCESSES = {p.name: p for p in (CONSULTATION, DIAGNOSIS, EXAM_REPORT, MIGRATION, RETRIEVAL)}
+PROCESSES = {
+    p.name: p for p in (CONSULTATION, DIAGNOSIS, EXAM_REPORT, MIGRATION, RETRIEVAL, QUALITY)
+}
 
 # About running the alliance and its hospitals (an alliance admin reads these too).
 ADMINISTRATIVE_TARGETS: tuple[str, ...] = (
@@ -117,6 +120,12 @@ ACTIONS: dict[str, str] = {
     "consultation.create": N_("Apply for consultation"),
     "consultation.list": N_("List consultations"),
     "consultation.view": N_("View consultation"),
+    "qc_task.list": N_("List QC tasks"),
+    "qc_task.view": N_("View QC task"),
+    "qc_case.view": N_("View QC case"),
+    "qc_case.evaluate": N_("Evaluate QC case"),
+    "qc_case.arbitrate": N_("Arbitrate QC case"),
+    "qc.statistics": N_("Read QC statistics"),
     "consultation.log": N_("Read the consultation log"),
     "consultation.attach": N_("Attach file to consultation"),
     "consultation.attach_exam": N_("Attach examination to consultation"),

@@ -56,8 +56,8 @@ MODULE_CARDS: tuple[ModuleCard, ...] = (
         Module.quality_control,
         N_("Quality control"),
         N_("Image and report quality evaluation"),
-        None,
-        _any(Permission.qc_evaluate),
+        "/quality",
+        _any(Permission.qc_evaluate, Permission.qc_manage),
     ),
     ModuleCard(Module.cloud_film, N_("Cloud film"), N_("The patients' image archive"), None),
 )
