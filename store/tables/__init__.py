@@ -78,6 +78,7 @@ from store.tables.patients import (
     PatientShare,
     PatientShareSession,
 )
+from store.tables.statistics import StatDay, StatTurnaround
 
 ALL_TABLES: list[type[Table]] = [
     Alliance,
@@ -137,6 +138,8 @@ ALL_TABLES: list[type[Table]] = [
     PatientShare,
     PatientShareSession,
     PatientDownload,
+    StatDay,
+    StatTurnaround,
 ]
 
 
