@@ -46,6 +46,7 @@ from api.patients.controllers import PatientAuthController, PatientController
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
 from api.shares.controllers import ShareController
+from api.statistics.controllers import StatisticsController
 from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
 from kernel.paths import UI_DIR
@@ -64,6 +65,7 @@ from ui.patient_pages import PatientPages
 from ui.patient_share_pages import PatientSharePages, RecipientPages
 from ui.report_pages import ReportPages
 from ui.share_pages import SharePages
+from ui.statistics_pages import StatisticsPages
 from ui.study_pages import StudyPages
 from ui.token_pages import TokenPages
 
@@ -125,6 +127,8 @@ def route_handlers() -> list[Any]:
         ShareViewerController,
         PatientSharePages,
         RecipientPages,
+        StatisticsController,
+        StatisticsPages,
         *dicomweb_handlers(),
         health,
         create_static_files_router(

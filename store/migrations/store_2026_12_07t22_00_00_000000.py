@@ -15,7 +15,7 @@ Each area is one named block below (its DDL frozen from ``python -m store.ddl``)
    from ``STAT_ZONES`` (the zones of China and its neighbours, none with daylight saving;
    any other zone counts at UTC+8, the default zone's). A report's minutes to its initial
    report and to its review fall into the buckets of ``STAT_BUCKETS`` (upper bounds in
-   minutes; the last bucket is open), the ones ``api.statistics.turnaround`` reads.
+   minutes, the minutes rounded to two decimals; the last bucket is open), the ones ``api.statistics.service`` reads.
 
 Written while none of it had run anywhere but in tests.
 """
@@ -137,8 +137,8 @@ def _sqlite_case(row: str, hospital: str, kind: str) -> tuple[str, str, str, str
 
 def _sqlite_tat(row: str, stage: str, at: str, doctor: str, sign: str) -> str:
     minutes = (
-        f"((julianday({row}.{at}) - julianday((SELECT e.exam_time FROM examination e "
-        f"WHERE e.id = {row}.examination))) * 1440.0)"
+        f"round((julianday({row}.{at}) - julianday((SELECT e.exam_time FROM examination e "
+        f"WHERE e.id = {row}.examination))) * 1440.0, 2)"
     )
     day = _sqlite_day(f"{row}.{at}", f"{row}.hospital")
     key = f"{row}.hospital, '{stage}', {day}, COALESCE({row}.{doctor}, 0), {_bucket(minutes)}"
@@ -242,10 +242,10 @@ BEGIN
 END $$ LANGUAGE plpgsql""",
     f"""CREATE OR REPLACE FUNCTION stat_tat_add(h integer, st varchar, e integer,
   at timestamptz, doc integer, delta integer) RETURNS void AS $$
-DECLARE minutes double precision; b integer; d varchar;
+DECLARE minutes numeric; b integer; d varchar;
 BEGIN
   IF at IS NULL THEN RETURN; END IF;
-  SELECT extract(epoch FROM (at - exam_time)) / 60.0 INTO minutes
+  SELECT round(extract(epoch FROM (at - exam_time)) / 60.0, 2) INTO minutes
     FROM examination WHERE id = e;
   b := {_bucket("minutes")};
   d := stat_local_day(at, h);

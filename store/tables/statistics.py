@@ -6,7 +6,7 @@ one, by creation time) and consultations (``consult``, for the applicant's hospi
 on one local day of the hospital, per department (0: none) and device type (the modality
 code, "" for consultations). ``stat_turnaround``: reports per local day of the step, step
 (``initial``: examination → initial report; ``reviewed``: examination → review), doctor
-and a bucket of the minutes it took (``api.statistics.turnaround.BUCKETS``): median and
+and a bucket of the minutes it took (``api.statistics.service.BUCKETS``): median and
 90th percentile, and each doctor's workload, come from it without reading a report.
 
 The triggers (migration 2026-12-07T22:00, block 1) keep both in the transaction of every
@@ -36,5 +36,5 @@ class StatTurnaround(Table):
     stage = col.Varchar(length=12)  # initial | reviewed
     day = col.Varchar(length=10)  # the step's local day
     doctor = col.Integer(default=0)  # initial_by / reviewer (0: unknown)
-    bucket = col.Integer()  # index into api.statistics.turnaround.BUCKETS
+    bucket = col.Integer()  # index into api.statistics.service.BUCKETS
     n = col.BigInt(default=0)
