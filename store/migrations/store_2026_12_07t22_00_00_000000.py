@@ -15,7 +15,8 @@ Each area is one named block below (its DDL frozen from ``python -m store.ddl``)
    from ``STAT_ZONES`` (the zones of China and its neighbours, none with daylight saving;
    any other zone counts at UTC+8, the default zone's). A report's minutes to its initial
    report and to its review fall into the buckets of ``STAT_BUCKETS`` (upper bounds in
-   minutes, the minutes rounded to two decimals; the last bucket is open), the ones ``api.statistics.service`` reads.
+   minutes, the minutes rounded to two decimals; the last bucket is open), the ones
+   ``api.statistics.service`` reads.
 
 Written while none of it had run anywhere but in tests.
 """
