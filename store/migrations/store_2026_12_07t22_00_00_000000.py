@@ -16,7 +16,8 @@ Each area is one named block below (its DDL frozen from ``python -m store.ddl``)
    any other zone counts at UTC+8, the default zone's). A report's minutes to its initial
    report and to its review fall into the buckets of ``STAT_BUCKETS`` (upper bounds in
    minutes, the minutes rounded to two decimals; the last bucket is open), the ones
-   ``api.statistics.service`` reads.
+   ``api.statistics.service`` reads. The rows already there are counted by the same
+   rules (``_backfill``) before the triggers are made.
 
 Written while none of it had run anywhere but in tests.
 """
@@ -371,10 +372,54 @@ POSTGRES_STATISTICS_DROP = [
 ]
 
 
+def _backfill(sqlite: bool) -> list[str]:
+    """The rollups of the rows already there (a database of an earlier version), by the
+    same rules as the triggers, before they start counting."""
+
+    def day(ts: str, h: str) -> str:
+        return _sqlite_day(ts, h) if sqlite else f"stat_local_day({ts}, {h})"
+
+    def minutes(at: str) -> str:
+        if sqlite:
+            return f"round((julianday({at}) - julianday(e.exam_time)) * 1440.0, 2)"
+        return f"round(extract(epoch FROM ({at} - e.exam_time)) / 60.0, 2)"
+
+    into = "INSERT INTO stat_day (hospital, kind, day, department, device_type, n) "
+    sql = [
+        into + f"SELECT e.hospital, 'exam', {day('e.exam_time', 'e.hospital')}, "
+        "COALESCE(e.department, 0), e.device_type, COUNT(*) FROM examination e "
+        "WHERE e.deleted_at IS NULL GROUP BY e.hospital, 3, 4, 5",
+    ]
+    for table, kind, column in (
+        ("diagnosis_request", "remote", "target_hospital"),
+        ("diagnosis_request", "sent", "hospital"),
+        ("consultation", "consult", "hospital"),
+    ):
+        sql.append(
+            into + f"SELECT r.{column}, '{kind}', {day('r.created_at', f'r.{column}')}, 0, '', "
+            f"COUNT(*) FROM {table} r GROUP BY r.{column}, 3"
+        )
+    for stage, at, doctor in (
+        ("initial", "initial_at", "initial_by"),
+        ("reviewed", "reviewed_at", "reviewer"),
+    ):
+        sql.append(
+            "INSERT INTO stat_turnaround (hospital, stage, day, doctor, bucket, n) "
+            f"SELECT r.hospital, '{stage}', {day(f'r.{at}', 'r.hospital')}, "
+            f"COALESCE(r.{doctor}, 0), {_bucket(minutes(f'r.{at}'))}, COUNT(*) "
+            f"FROM exam_report r JOIN examination e ON e.id = r.examination "
+            f"WHERE r.{at} IS NOT NULL GROUP BY r.hospital, 3, 4, 5"
+        )
+    return sql
+
+
 async def statistics_triggers() -> None:
     db = engine()
     sqlite = isinstance(db, SQLiteEngine)
-    for sql in _sqlite_statistics() if sqlite else POSTGRES_STATISTICS:
+    functions, triggers = (
+        ([], _sqlite_statistics()) if sqlite else (POSTGRES_STATISTICS[:3], POSTGRES_STATISTICS[3:])
+    )
+    for sql in [*functions, *_backfill(sqlite), *triggers]:
         await db.run_ddl(sql)
 
 
