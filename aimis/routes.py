@@ -47,6 +47,7 @@ from api.quality.controllers import QualityController
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
 from api.shares.controllers import ShareController
+from api.statistics.controllers import StatisticsController
 from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
 from api.ward_rounds.controllers import WardRoundController
@@ -67,6 +68,7 @@ from ui.patient_share_pages import PatientSharePages, RecipientPages
 from ui.quality_pages import QualityPages
 from ui.report_pages import ReportPages
 from ui.share_pages import SharePages
+from ui.statistics_pages import StatisticsPages
 from ui.study_pages import StudyPages
 from ui.token_pages import TokenPages
 from ui.ward_round_pages import WardRoundPages
@@ -131,6 +133,8 @@ def route_handlers() -> list[Any]:
         ShareViewerController,
         PatientSharePages,
         RecipientPages,
+        StatisticsController,
+        StatisticsPages,
         *dicomweb_handlers(),
         QualityController,
         QualityPages,

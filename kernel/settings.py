@@ -53,6 +53,11 @@ class ServerSettings(BaseSettings):
     demo_study_patients: int = Field(
         1, description="Fake patients whose small synthetic studies the demo loads per hospital."
     )
+    demo_history_days: int = Field(
+        365,
+        description="Days of past examinations (with their reports, a few remote diagnoses) "
+        "the demo writes in bulk for the statistics (0: none; the test suite's setting).",
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

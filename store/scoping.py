@@ -89,6 +89,8 @@ from store.tables import (
     ReportTemplate,
     Role,
     Series,
+    StatDay,
+    StatTurnaround,
     StoragePolicy,
     Study,
     User,
@@ -147,7 +149,7 @@ PATIENT_TABLES: frozenset[type[Table]] = frozenset(
     }
 )
 # Counts kept per hospital (no row of a patient): read as aggregates (``hospital_figures``).
-AGGREGATE_TABLES: frozenset[type[Table]] = frozenset({ExaminationCount})
+AGGREGATE_TABLES: frozenset[type[Table]] = frozenset({ExaminationCount, StatDay, StatTurnaround})
 # Audit target types that are about a patient's data (reads and changes of it): an
 # alliance admin reads the audit rows about administration only.
 PATIENT_AUDIT_TARGETS = frozenset(

@@ -79,6 +79,7 @@ from store.tables.patients import (
     PatientShareSession,
 )
 from store.tables.quality import QcCase, QcSeriesGrade, QcTask
+from store.tables.statistics import StatDay, StatTurnaround
 from store.tables.ward_rounds import (
     WardRound,
     WardRoundExamination,
@@ -151,6 +152,8 @@ ALL_TABLES: list[type[Table]] = [
     QcTask,
     QcCase,
     QcSeriesGrade,
+    StatDay,
+    StatTurnaround,
 ]
 
 

@@ -22,7 +22,8 @@ from store.scoping import PATIENT_AUDIT_TARGETS
 
 # The processes whose steps ``store.engine`` audits as "<process>.<trigger>".
 PROCESSES = {
-    p.name: p for p in (CONSULTATION, DIAGNOSIS, EXAM_REPORT, MIGRATION, RETRIEVAL, QUALITY, WARD_ROUND)
+    p.name: p
+    for p in (CONSULTATION, DIAGNOSIS, EXAM_REPORT, MIGRATION, RETRIEVAL, QUALITY, WARD_ROUND)
 }
 
 # About running the alliance and its hospitals (an alliance admin reads these too).

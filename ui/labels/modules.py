@@ -49,7 +49,7 @@ MODULE_CARDS: tuple[ModuleCard, ...] = (
         Module.statistics,
         N_("Statistics"),
         N_("Work statistics and their downloads"),
-        None,
+        "/statistics",
         _any(Permission.statistics_view, Permission.statistics_download),
     ),
     ModuleCard(
