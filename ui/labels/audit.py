@@ -123,6 +123,8 @@ ACTIONS: dict[str, str] = {
     "consultation.list": N_("List consultations"),
     "consultation.view": N_("View consultation"),
     "qc_task.list": N_("List QC tasks"),
+    "statistics.detail": N_("View statistics detail rows"),
+    "statistics.download": N_("Download statistics detail rows"),
     "ward_round.list": N_("List ward rounds"),
     "ward_round.view": N_("View ward round"),
     "ward_round.exam_search": N_("Search examinations for a ward round"),
