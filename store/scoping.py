@@ -61,6 +61,7 @@ from store.tables import (
     Consultation,
     ConsultationExamination,
     ConsultationInvite,
+    Course,
     Department,
     Device,
     DeviceType,
@@ -73,6 +74,7 @@ from store.tables import (
     Hospital,
     Instance,
     KnowledgePhrase,
+    LearningRecord,
     MigrationLog,
     MigrationRun,
     NotificationChannel,
@@ -133,6 +135,8 @@ PATIENT_TABLES: frozenset[type[Table]] = frozenset(
         MigrationLog,
         ArchiveRetrieval,
         PatientMatch,
+        Course,  # its people only; the teaching range narrows it (api.teaching.access)
+        LearningRecord,  # the person's own, his hospital admin's export (api.teaching)
     }
 )
 # Counts kept per hospital (no row of a patient): read as aggregates (``hospital_figures``).
@@ -159,6 +163,8 @@ PATIENT_AUDIT_TARGETS = frozenset(
         "retrieval",
         "list_preference",
         "patient_match",
+        "course",
+        "learning_record",
     }
 )
 PATIENT_KINDS = frozenset({"doctor", "hospital_admin"})

@@ -78,6 +78,7 @@ from store.tables.patients import (
     PatientShare,
     PatientShareSession,
 )
+from store.tables.teaching import Course, CourseRange, LearningRecord
 
 ALL_TABLES: list[type[Table]] = [
     Alliance,
@@ -137,6 +138,9 @@ ALL_TABLES: list[type[Table]] = [
     PatientShare,
     PatientShareSession,
     PatientDownload,
+    Course,
+    CourseRange,
+    LearningRecord,
 ]
 
 
