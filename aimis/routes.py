@@ -46,6 +46,7 @@ from api.patients.controllers import PatientAuthController, PatientController
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
 from api.shares.controllers import ShareController
+from api.teaching.controllers import TeachingController
 from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
 from kernel.paths import UI_DIR
@@ -86,6 +87,7 @@ def route_handlers() -> list[Any]:
         KnowledgeController,
         ContactsController,
         ConsultationController,
+        TeachingController,
         ConsultationLogController,
         ConsultationPages,
         ExamController,
