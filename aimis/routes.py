@@ -66,6 +66,7 @@ from ui.patient_share_pages import PatientSharePages, RecipientPages
 from ui.report_pages import ReportPages
 from ui.share_pages import SharePages
 from ui.study_pages import StudyPages
+from ui.teaching_pages import TeachingPages
 from ui.token_pages import TokenPages
 
 
@@ -90,6 +91,7 @@ def route_handlers() -> list[Any]:
         TeachingController,
         ConsultationLogController,
         ConsultationPages,
+        TeachingPages,
         ExamController,
         DiagnosisRequestController,
         DiagnosisPages,

@@ -18,6 +18,7 @@ from kernel.i18n import N_
 from kernel.settings import get_settings
 from store.tables import Course, CourseRange, Department, LearningRecord, User
 from store.uow import Actor, Ctx, now
+from store.zones import hospital_zone
 
 HOST = Permission.teaching_host.value
 TRIGGERS = ("publish", "start", "end", "cancel", "recording_ready")
@@ -29,13 +30,14 @@ def _actor(ctx: Ctx) -> Actor:
     return ctx.actor
 
 
-def _when(value: str, field: str) -> datetime:
+async def _when(value: str, field: str, hospital_id: int | None) -> datetime:
+    """An ISO time; one without a zone is the hospital's local time (the form's)."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise BadRequest(N_("The {field} is not a date and time."), field=field) from None
     if parsed.tzinfo is None:
-        raise BadRequest(N_("The {field} needs a time zone."), field=field)
+        parsed = parsed.replace(tzinfo=await hospital_zone(hospital_id))
     return parsed
 
 
@@ -46,10 +48,8 @@ async def create(ctx: Ctx, data: dict[str, Any]) -> int:
     topic = str(data.get("topic", "")).strip()
     if not topic or len(topic) > 200:
         raise BadRequest(N_("A course needs a topic of at most 200 characters."))
-    starts, ends = (
-        _when(str(data.get("starts_at", "")), "start"),
-        _when(str(data.get("ends_at", "")), "end"),
-    )
+    starts = await _when(str(data.get("starts_at", "")), "start", actor.hospital_id)
+    ends = await _when(str(data.get("ends_at", "")), "end", actor.hospital_id)
     if ends <= starts:
         raise BadRequest(N_("A course must end after it starts."))
     mode = str(data.get("recording_mode", "host"))
