@@ -9,8 +9,10 @@ from litestar.response import Template
 
 from api.auth import module_enabled
 from api.teaching import labels, service
+from api.teaching.steps import facts
 from kernel.domain import Kind, Module
 from kernel.errors import Forbidden
+from states.teaching import COURSE, CourseState
 from store.tables import Department
 from store.uow import Actor
 from ui.pages import PageController, page, user_of
@@ -55,11 +57,13 @@ class TeachingPages(PageController):
     async def classroom(self, request: Request, course_id: int) -> Template:
         actor = await _member(request)
         course = await service.read(actor, course_id)
+        steps = COURSE.available(CourseState(course["state"]), await facts(course_id))
         return await page(
             request,
             "teaching/classroom.html",
             labels=labels,
             course=course,
+            steps=[t for t in steps if t in labels.STEP],
             is_admin=actor.kind == Kind.hospital_admin.value,
         )
 
