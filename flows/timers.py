@@ -28,6 +28,7 @@ from api.consultations.report import LOCK_TIMER, expire_lock
 from api.live import use_shared_channel
 from api.patient_archive import visibility as cloud_film
 from api.reports import lock as exam_report_lock
+from api.teaching import reminders as course_reminders
 from kernel.settings import get_settings
 from store.tables import Timer
 from store.uow import Ctx, UnitOfWork, now, unit_of_work
@@ -51,6 +52,7 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("consultation", REMINDER): send_reminder,
     ("exam_report", exam_report_lock.LOCK_TIMER): _expire_exam_report_lock,
     (cloud_film.CASE, cloud_film.TIMER): cloud_film.fire,
+    ("course", course_reminders.REMINDER): course_reminders.send_reminder,
 }
 
 

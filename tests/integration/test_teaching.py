@@ -156,3 +156,38 @@ async def test_heartbeats_premium_and_the_module_switch(new_api, uniq, demo) -> 
             Hospital.id == east["id"]
         )
     assert learner_id
+
+
+async def test_publishing_sets_the_reminder_and_it_tells_the_range(new_api, uniq) -> None:
+    from flows.timers import claim_and_fire
+    from store.tables import Outbox, Timer
+
+    host, _ = await lecturer(uniq, new_api)
+    _, learner_id = await doctor(uniq, new_api, "EAST", "Radiology")
+    body = {
+        "topic": uniq("Reminded "),
+        "starts_at": when(0.2),
+        "ends_at": when(1),
+        "department_ids": [await department("EAST", "Radiology")],
+    }
+    cid = (await host.post("/api/teaching/courses", json=body)).json()["id"]
+    assert (
+        await host.post(f"/api/teaching/courses/{cid}/steps/publish", json={})
+    ).status_code == 200
+    timer = (
+        await Timer.select(Timer.id)
+        .where(Timer.case_type == "course", Timer.case_id == cid, Timer.kind == "reminder")
+        .first()
+    )
+    assert timer is not None
+    await Timer.update({Timer.due_at: datetime.now(UTC) - timedelta(seconds=1)}).where(
+        Timer.id == timer["id"]
+    )
+    assert await claim_and_fire.fn(timer["id"]) == "fired"
+    rows = await Outbox.select(Outbox.payload).where(
+        Outbox.idempotency_key == f"notify-course-{cid}-reminder-{timer['id']}"
+    )
+    assert len(rows) == 1
+    payload = rows[0]["payload"]
+    payload = json.loads(payload) if isinstance(payload, str) else payload
+    assert learner_id in payload["user_ids"] and payload["business_type"] == "teaching"
