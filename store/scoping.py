@@ -81,6 +81,7 @@ from store.tables import (
     PatientDownload,
     PatientMatch,
     PatientShare,
+    Recording,
     ReportTemplate,
     Role,
     Series,
@@ -133,6 +134,7 @@ PATIENT_TABLES: frozenset[type[Table]] = frozenset(
         MigrationLog,
         ArchiveRetrieval,
         PatientMatch,
+        Recording,  # owner-side: who sees one is its owner's answer (api.recordings.access)
     }
 )
 # Counts kept per hospital (no row of a patient): read as aggregates (``hospital_figures``).
@@ -159,6 +161,7 @@ PATIENT_AUDIT_TARGETS = frozenset(
         "retrieval",
         "list_preference",
         "patient_match",
+        "recording",
     }
 )
 PATIENT_KINDS = frozenset({"doctor", "hospital_admin"})

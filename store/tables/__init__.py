@@ -78,6 +78,7 @@ from store.tables.patients import (
     PatientShare,
     PatientShareSession,
 )
+from store.tables.recordings import Recording
 
 ALL_TABLES: list[type[Table]] = [
     Alliance,
@@ -137,6 +138,7 @@ ALL_TABLES: list[type[Table]] = [
     PatientShare,
     PatientShareSession,
     PatientDownload,
+    Recording,
 ]
 
 
