@@ -8,9 +8,11 @@ from litestar import Controller, Request, Response, delete, get, head, patch, po
 from litestar.response import Stream
 
 from api.auth import actor_of, ctx_of, require_login
-from api.recordings import ranges, service, uploads
+from api.recordings import owners, ranges, service, uploads
 from api.recordings.service import RecordingRead
 from kernel.settings import get_settings
+
+owners.register_all()
 
 TUS = {
     "Tus-Resumable": uploads.TUS_VERSION,

@@ -28,6 +28,7 @@ from api.recordings import access, storage
 from api.recordings.containers import SNIFF_BYTES, container_of
 from api.recordings.service import clean_name
 from kernel.errors import AppError, BadRequest, Conflict, NotFound, TooLarge
+from kernel.i18n import N_
 from kernel.settings import get_settings
 from store.tables import Recording
 from store.uow import Actor, Ctx, now, unit_of_work
@@ -53,7 +54,7 @@ def _headers(extra: dict[str, str] | None = None) -> dict[str, str]:
 def check_version(value: str | None) -> None:
     if value != TUS_VERSION:
         raise PreconditionFailed(
-            "This server speaks tus {version}; send the header Tus-Resumable: {version}.",
+            N_("This server speaks tus {version}; send the header Tus-Resumable: {version}."),
             version=TUS_VERSION,
             headers=_headers({"Tus-Version": TUS_VERSION}),
         )
