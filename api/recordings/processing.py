@@ -161,7 +161,7 @@ async def probe(recording_id: int) -> Probe:
     found = await anyio.to_thread.run_sync(probe_file, storage.incoming(recording_id))
     await Recording.update(
         {
-            Recording.duration_seconds: found.duration,
+            Recording.duration_ms: round(found.duration * 1000),
             Recording.width: found.width,
             Recording.height: found.height,
             Recording.video_codec: found.video_codec,

@@ -59,7 +59,7 @@ def read(row: dict[str, Any]) -> RecordingRead:
         failure_reason=row["failure_reason"],
         declared_size=int(row["declared_size"]),
         received=int(row["received"]),
-        duration_seconds=row["duration_seconds"],
+        duration_seconds=row["duration_ms"] / 1000 if row["duration_ms"] is not None else None,
         width=row["width"],
         height=row["height"],
         video_codec=row["video_codec"],

@@ -34,7 +34,7 @@ CREATE TABLE "recording" (
     "received" BIGINT NOT NULL DEFAULT 0,
     "status" VARCHAR(12) NOT NULL DEFAULT 'uploading',
     "failure_reason" TEXT NOT NULL DEFAULT '',
-    "duration_seconds" REAL DEFAULT null,
+    "duration_ms" INTEGER DEFAULT null,
     "width" INTEGER DEFAULT null,
     "height" INTEGER DEFAULT null,
     "video_codec" VARCHAR(32) NOT NULL DEFAULT '',

@@ -25,7 +25,7 @@ class Recording(Table):
     received = col.BigInt(default=0)  # the tus offset: bytes on disk so far
     status = col.Varchar(length=12, default="uploading", index=True)
     failure_reason = col.Text(default="")
-    duration_seconds = col.Real(null=True, default=None)
+    duration_ms = col.Integer(null=True, default=None)  # milliseconds
     width = col.Integer(null=True, default=None)
     height = col.Integer(null=True, default=None)
     video_codec = col.Varchar(length=32, default="")

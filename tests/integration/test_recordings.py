@@ -16,6 +16,7 @@ from api.recordings.containers import faststart, top_boxes
 from store.tables import AuditLog, Recording
 from tests.fixtures.consultations import make_user, simple_case
 from tests.fixtures.hospitals import PASSWORD
+from tests.fixtures.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +103,7 @@ async def test_upload_resume_process_and_play(new_api: Any, uniq: Any, clip: byt
     got = await row(rid)
     assert got["status"] == "ready" and got["video_codec"] == "h264"
     assert got["audio_codec"] == "aac" and not got["transcoded"]
-    assert got["duration_seconds"] == pytest.approx(3, abs=0.2)
+    assert got["duration_ms"] == pytest.approx(3000, abs=200)
     assert (got["width"], got["height"]) == (320, 240)
     video = storage.resolve(got["stored_path"])
     assert faststart(video), top_boxes(video)  # moov before mdat now
@@ -194,3 +195,25 @@ async def test_refusals(new_api: Any, uniq: Any, clip: bytes) -> None:
         },
     )
     assert res.status_code == 404
+
+
+async def test_the_flow_makes_it_ready(
+    new_api: Any, uniq: Any, clip: bytes, dispatcher: Any, flow_runs: Any
+) -> None:
+    """The upload's last byte writes the outbox row; the real dispatcher runs the real flow
+    ``recording-<id>`` in Prefect, which leaves the recording ready with a poster."""
+    li, cid = await simple_case(new_api, uniq)
+    res = await start(li, cid, len(clip))
+    url = res.headers["location"]
+    rid = int(url.rsplit("/", 1)[1])
+    assert (await send(li, url, 0, clip)).status_code == 204
+    got = await until(
+        lambda: row(rid),
+        lambda r: r["status"] in ("ready", "failed"),
+        120,
+        lambda r: f"recording {rid} is {r['status']}\n{dispatcher.output()[-4000:]}",
+    )
+    assert got["status"] == "ready", got["failure_reason"]
+    assert got["poster_path"] and faststart(storage.resolve(got["stored_path"]))
+    runs = flow_runs(f"recording-{rid}")
+    assert runs and runs[-1]["state_type"] == "COMPLETED", runs
