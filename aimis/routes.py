@@ -47,6 +47,7 @@ from api.recordings.controllers import RecordingController, RecordingUploadContr
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
 from api.shares.controllers import ShareController
+from api.teaching.controllers import TeachingController
 from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
 from kernel.paths import UI_DIR
@@ -87,6 +88,7 @@ def route_handlers() -> list[Any]:
         KnowledgeController,
         ContactsController,
         ConsultationController,
+        TeachingController,
         ConsultationLogController,
         ConsultationPages,
         ExamController,

@@ -401,6 +401,23 @@ class RecordingSettings(BaseSettings):
     )
 
 
+class TeachingSettings(BaseSettings):
+    """Remote teaching (SPEC §5): reminders and when a learner has finished a course."""
+
+    model_config = SettingsConfigDict(env_prefix="AIMIS_TEACHING_", extra="ignore")
+
+    reminder_minutes: int = Field(
+        30, description="The people in a course's range are reminded this long before it starts."
+    )
+    finished_share: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="A learner has finished a course when the intervals he actually watched "
+        "cover this share of its recording (0.9: 90 %).",
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """All groups; ``Settings()`` reads every group from the environment. A test or a
@@ -421,6 +438,7 @@ class Settings:
     patient: PatientSettings = field(default_factory=PatientSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     recording: RecordingSettings = field(default_factory=RecordingSettings)
+    teaching: TeachingSettings = field(default_factory=TeachingSettings)
 
     @property
     def sqlite_path(self) -> Path:

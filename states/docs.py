@@ -17,8 +17,9 @@ from states.exam_report import EXAM_REPORT
 from states.machine import Process
 from states.migration import MIGRATION
 from states.retrieval import RETRIEVAL
+from states.teaching import COURSE
 
-PROCESSES: list[Process[Any]] = [CONSULTATION, MIGRATION, RETRIEVAL, EXAM_REPORT, DIAGNOSIS]
+PROCESSES: list[Process[Any]] = [CONSULTATION, MIGRATION, RETRIEVAL, EXAM_REPORT, DIAGNOSIS, COURSE]
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "processes.md"
 
 

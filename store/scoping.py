@@ -61,6 +61,7 @@ from store.tables import (
     Consultation,
     ConsultationExamination,
     ConsultationInvite,
+    Course,
     Department,
     Device,
     DeviceType,
@@ -73,6 +74,7 @@ from store.tables import (
     Hospital,
     Instance,
     KnowledgePhrase,
+    LearningRecord,
     MigrationLog,
     MigrationRun,
     NotificationChannel,
@@ -135,6 +137,8 @@ PATIENT_TABLES: frozenset[type[Table]] = frozenset(
         ArchiveRetrieval,
         PatientMatch,
         Recording,  # owner-side: who sees one is its owner's answer (api.recordings.access)
+        Course,  # its people only; the teaching range narrows it (api.teaching.access)
+        LearningRecord,  # the person's own, his hospital admin's export (api.teaching)
     }
 )
 # Counts kept per hospital (no row of a patient): read as aggregates (``hospital_figures``).
@@ -162,6 +166,8 @@ PATIENT_AUDIT_TARGETS = frozenset(
         "list_preference",
         "patient_match",
         "recording",
+        "course",
+        "learning_record",
     }
 )
 PATIENT_KINDS = frozenset({"doctor", "hospital_admin"})

@@ -18,8 +18,7 @@ from api.headers import viewer_policy
 from api.patient_shares import service
 from api.patient_shares.dicomweb import root_of
 from api.viewer import ohif
-from api.viewer.controllers import _NOT_INSTALLED as NOT_INSTALLED
-from api.viewer.controllers import FILES, REVALIDATE, ViewerNotInstalled
+from api.viewer.controllers import FILES, NOT_INSTALLED, REVALIDATE, ViewerNotInstalled
 
 
 def base_of(token: str) -> str:

@@ -3,14 +3,16 @@
 - ``consultation``: a consultation's meeting recording (SPEC 3.4) — seen by everyone taking
   part in it (``api.consultations.access.involvement``), uploaded by its editors (the
   applicant and the participants).
-- ``course`` (issue 16 teaching) is registered here from ``api.teaching.access``
-  (``may_view_course`` / ``may_manage_course``) once that module exists.
+- ``course`` (issue 16 teaching): seen by whoever may see the course (its range, the
+  teaching module switched on: ``api.teaching.access.may_view_course``), uploaded by whoever
+  manages it (``may_manage_course``).
 """
 
 from __future__ import annotations
 
 from api.consultations import access as consultations
 from api.recordings import access
+from api.teaching.access import may_manage_course, may_view_course
 from kernel.errors import NotFound
 from store.uow import Actor
 
@@ -35,3 +37,4 @@ async def may_upload_consultation(actor: Actor, consultation_id: int) -> bool:
 
 def register_all() -> None:
     access.register("consultation", may_view_consultation, may_upload_consultation)
+    access.register("course", may_view_course, may_manage_course)

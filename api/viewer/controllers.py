@@ -91,7 +91,7 @@ class ViewerController(Controller):
         if not FILES.looks_like_file(relative):
             return await self._page(request)
         if not FILES.installed:
-            raise ViewerNotInstalled(_NOT_INSTALLED)
+            raise ViewerNotInstalled(NOT_INSTALLED)
         path = FILES.resolve(relative)
         if path is None:
             raise NotFound("The viewer has no file {relative!r}.", relative=relative)
@@ -113,11 +113,11 @@ class ViewerController(Controller):
         if redirect is not None:
             return redirect
         if not FILES.installed:
-            raise ViewerNotInstalled(_NOT_INSTALLED)
+            raise ViewerNotInstalled(NOT_INSTALLED)
         return _send(request, await FILES.index(), REVALIDATE, await _policy())
 
 
-_NOT_INSTALLED = N_(
+NOT_INSTALLED = N_(
     "The image viewer is not installed on this server: run `make setup` (it installs OHIF "
     "from npm into ui/node_modules) and start the app again."
 )

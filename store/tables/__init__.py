@@ -79,6 +79,7 @@ from store.tables.patients import (
     PatientShareSession,
 )
 from store.tables.recordings import Recording
+from store.tables.teaching import Course, CourseRange, LearningRecord
 
 ALL_TABLES: list[type[Table]] = [
     Alliance,
@@ -139,6 +140,9 @@ ALL_TABLES: list[type[Table]] = [
     PatientShareSession,
     PatientDownload,
     Recording,
+    Course,
+    CourseRange,
+    LearningRecord,
 ]
 
 

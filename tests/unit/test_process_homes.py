@@ -23,6 +23,7 @@ HOMES = {
     "retrieval": "api.archive.steps",
     "migration": "api.ingest.steps",
     "exam_report": "api.reports.steps",
+    "course": "api.teaching.steps",
 }
 
 
