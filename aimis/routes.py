@@ -43,6 +43,7 @@ from api.patient_shares.controllers import PatientShareController, RecipientCont
 from api.patient_shares.dicomweb import share_dicomweb_handlers
 from api.patient_shares.viewer import ShareViewerController
 from api.patients.controllers import PatientAuthController, PatientController
+from api.recordings.controllers import RecordingController, RecordingUploadController
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
 from api.shares.controllers import ShareController
@@ -130,6 +131,8 @@ def route_handlers() -> list[Any]:
         PatientSharePages,
         RecipientPages,
         *dicomweb_handlers(),
+        RecordingUploadController,
+        RecordingController,
         health,
         create_static_files_router(
             path="/vendor/htmx",

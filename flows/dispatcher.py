@@ -38,6 +38,7 @@ from flows.notify import deliver_case_notice, deliver_reset_code, use_channels
 from flows.outbox import Job, PermanentFailure
 from flows.patient_archive import deliver_patient_notice
 from flows.patient_codes import deliver_patient_code
+from flows.recordings import process_recording
 from flows.report_dicom import store_report_dicom
 from kernel.settings import DispatchSettings, get_settings
 from notifiers.channels import build_channels
@@ -65,6 +66,7 @@ HANDLERS: dict[str, Handler] = {
     "archive.study": Handler(archive_study_now),
     "report.dicom": Handler(store_report_dicom),
     "notify-patient": Handler(deliver_patient_notice),
+    "recording.process": Handler(process_recording),
 }
 
 

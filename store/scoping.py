@@ -83,6 +83,7 @@ from store.tables import (
     PatientDownload,
     PatientMatch,
     PatientShare,
+    Recording,
     ReportTemplate,
     Role,
     Series,
@@ -135,6 +136,7 @@ PATIENT_TABLES: frozenset[type[Table]] = frozenset(
         MigrationLog,
         ArchiveRetrieval,
         PatientMatch,
+        Recording,  # owner-side: who sees one is its owner's answer (api.recordings.access)
         Course,  # its people only; the teaching range narrows it (api.teaching.access)
         LearningRecord,  # the person's own, his hospital admin's export (api.teaching)
     }
@@ -163,6 +165,7 @@ PATIENT_AUDIT_TARGETS = frozenset(
         "retrieval",
         "list_preference",
         "patient_match",
+        "recording",
         "course",
         "learning_record",
     }

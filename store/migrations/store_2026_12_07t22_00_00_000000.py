@@ -7,6 +7,9 @@ Each area is one named block below (its DDL frozen from ``python -m store.ddl``)
 
 (the blocks are added by the work of issues 16 and 17)
 
+1. **Recordings** (issue 16 point 3): ``recording`` (``RECORDINGS``), a video uploaded with
+   tus and processed into a stream-friendly MP4 with a poster, owned by a course (or another
+   owner kind): Piccolo's DDL of ``store/tables/recordings.py``, frozen.
 2. **Teaching** (issue 16 points 2, 4–7): ``course`` (a live course of a lecturer's
    hospital, its machine state, premium flag, recording), ``course_range`` (the departments
    and people who may see it) and ``learning_record`` (the merged watched intervals of one
@@ -22,6 +25,37 @@ from store.db import ddl, ddl_script
 ID = "2026-12-07T22:00:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "ward rounds; teaching and recordings; statistics rollups; quality control"
+
+RECORDINGS = """
+CREATE TABLE "recording" (
+    "id" SERIAL PRIMARY KEY NOT NULL,
+    "hospital" INTEGER REFERENCES "hospital" ("id") ON DELETE RESTRICT ON UPDATE CASCADE DEFAULT null,
+    "owner_kind" VARCHAR(32) NOT NULL DEFAULT '',
+    "owner_id" INTEGER NOT NULL DEFAULT 0,
+    "uploader" INTEGER NOT NULL DEFAULT 0,
+    "filename" VARCHAR(255) NOT NULL DEFAULT '',
+    "declared_size" BIGINT NOT NULL DEFAULT 0,
+    "received" BIGINT NOT NULL DEFAULT 0,
+    "status" VARCHAR(12) NOT NULL DEFAULT 'uploading',
+    "failure_reason" TEXT NOT NULL DEFAULT '',
+    "duration_ms" INTEGER DEFAULT null,
+    "width" INTEGER DEFAULT null,
+    "height" INTEGER DEFAULT null,
+    "video_codec" VARCHAR(32) NOT NULL DEFAULT '',
+    "audio_codec" VARCHAR(32) NOT NULL DEFAULT '',
+    "transcoded" BOOLEAN NOT NULL DEFAULT false,
+    "stored_path" VARCHAR(200) NOT NULL DEFAULT '',
+    "poster_path" VARCHAR(200) NOT NULL DEFAULT '',
+    "stored_size" BIGINT NOT NULL DEFAULT 0,
+    "created_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+    "uploaded_at" TIMESTAMPTZ DEFAULT null,
+    "ready_at" TIMESTAMPTZ DEFAULT null,
+    "version" INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX recording_hospital ON "recording" ("hospital");
+CREATE INDEX recording_owner_id ON "recording" ("owner_id");
+CREATE INDEX recording_status ON "recording" ("status");
+"""
 
 TEACHING = """
 CREATE TABLE "course" (
@@ -79,6 +113,8 @@ CREATE INDEX learning_record_user ON "learning_record" ("user");
 
 async def forwards() -> MigrationManager:
     manager = MigrationManager(migration_id=ID, app_name="store", description=DESCRIPTION)
+    manager.add_raw(ddl_script(RECORDINGS))
+    manager.add_raw_backwards(ddl('DROP TABLE IF EXISTS "recording"'))
     manager.add_raw(ddl_script(TEACHING))
     for table in ("learning_record", "course_range", "course"):
         manager.add_raw_backwards(ddl(f'DROP TABLE IF EXISTS "{table}"'))

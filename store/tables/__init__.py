@@ -78,6 +78,7 @@ from store.tables.patients import (
     PatientShare,
     PatientShareSession,
 )
+from store.tables.recordings import Recording
 from store.tables.teaching import Course, CourseRange, LearningRecord
 
 ALL_TABLES: list[type[Table]] = [
@@ -138,6 +139,7 @@ ALL_TABLES: list[type[Table]] = [
     PatientShare,
     PatientShareSession,
     PatientDownload,
+    Recording,
     Course,
     CourseRange,
     LearningRecord,
