@@ -4,10 +4,12 @@ the premium catalogue and the personal center. They read through the same servic
 
 from __future__ import annotations
 
+import msgspec
 from litestar import Request, get
 from litestar.response import Template
 
 from api.auth import module_enabled
+from api.recordings import service as recordings
 from api.teaching import labels, service
 from api.teaching.steps import facts
 from kernel.domain import Kind, Module
@@ -64,6 +66,7 @@ class TeachingPages(PageController):
             labels=labels,
             course=course,
             steps=[t for t in steps if t in labels.STEP],
+            recordings=msgspec.to_builtins(await recordings.of_owner(actor, "course", course_id)),
             is_admin=actor.kind == Kind.hospital_admin.value,
         )
 

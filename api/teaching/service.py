@@ -16,7 +16,7 @@ from kernel.domain import Kind, Permission
 from kernel.errors import BadRequest, Forbidden, NotFound
 from kernel.i18n import N_
 from kernel.settings import get_settings
-from store.tables import Course, CourseRange, Department, LearningRecord, User
+from store.tables import Course, CourseRange, Department, LearningRecord, Recording, User
 from store.uow import Actor, Ctx, now
 from store.zones import hospital_zone
 
@@ -144,8 +144,32 @@ async def act(ctx: Ctx, course_id: int, trigger: str, version: int | None) -> di
         raise BadRequest(N_("No such step of a course."))
     if not access.manages(actor, course):
         raise Forbidden(N_("Only the lecturer or the hospital admin steps a course."))
+    if trigger == "recording_ready":
+        await _attach_recording(course_id)
     await step(ctx, course_id, trigger, version)
     return await read(actor, course_id)
+
+
+async def _attach_recording(course_id: int) -> None:
+    """The course's newest ready recording (``api.recordings``, owner kind ``course``)
+    becomes its recording: its id and duration (whole seconds) for the learning records."""
+    ready = (
+        await Recording.select(Recording.id, Recording.duration_ms)
+        .where(
+            Recording.owner_kind == "course",
+            Recording.owner_id == course_id,
+            Recording.status == "ready",
+        )
+        .order_by(Recording.id, ascending=False)
+        .first()
+    )
+    if ready is not None and ready["duration_ms"]:
+        await Course.update(
+            {
+                Course.recording_id: ready["id"],
+                Course.duration_seconds: ready["duration_ms"] // 1000,
+            }
+        ).where(Course.id == course_id)
 
 
 async def make_premium(ctx: Ctx, course_id: int) -> dict[str, Any]:
