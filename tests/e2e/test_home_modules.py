@@ -103,7 +103,7 @@ async def test_switched_off_modules_are_absent(browser, app_url, uniq) -> None:
     try:
         page = await ctx.new_page()
         await login(page, app_url, made["doc"].username, PASSWORD)
-        assert await cards(page) == {"teaching": ""}
+        assert await cards(page) == {"teaching": "/teaching"}
         links = await menu(page)
         assert "/consultations" not in links and "/diagnosis" not in links
     finally:
