@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from api.dictionaries.demo import load_demo_dictionaries
 from api.management.departments import create_department
@@ -146,6 +149,7 @@ async def load_demo() -> list[Account]:
     await load_demo_requests(hospital_ids)
     await load_demo_reports(hospital_ids)
     await load_demo_ward_rounds(hospital_ids)
+    await load_demo_courses(hospital_ids, departments)
     await load_demo_patient(hospital_ids)  # after the studies: its people are theirs
     await load_demo_archive(DEMO_PHONE)  # her and her father's examinations, visible
     if get_settings().server.demo_study_patients > 0:
@@ -350,3 +354,112 @@ async def load_demo_ward_rounds(hospital_ids: dict[str, int]) -> None:
         applicant, wid, RecordIn(record, conclusion="抗感染治疗，三天后复查胸部CT。")
     )
     await ward_rounds.apply_step(applicant, wid, "finish", StepIn(done.version))
+
+
+# dr.wang (City, Radiology) lectures; his department (dr.li) is the range of both courses.
+LECTURER_ROLE = "Senior radiologist"
+LIVE_COURSE = "肺结节CT随访 Lung nodule follow-up (live)"
+FINISHED_COURSE = "胸片阅读基础 Chest X-ray basics (recorded)"
+
+
+async def load_demo_courses(
+    hospital_ids: dict[str, int], departments: dict[str, list[int]]
+) -> None:
+    """Remote teaching at City (once), through the process: City's senior radiologists may
+    host (``teaching.host``); a course live now, and a finished one whose recording (a few
+    seconds of ffmpeg's test pattern) went through the recording processing steps, so it is
+    ``recording_available``. Without ffmpeg the finished course stays ``ended``."""
+    import json
+    from datetime import timedelta
+
+    from api.teaching import service as teaching
+    from kernel.domain import Permission
+    from store.tables import Course
+    from store.uow import now
+
+    city = hospital_ids["CITY"]
+    role = await Role.select().where(Role.hospital == city, Role.name == LECTURER_ROLE).first()
+    if role is not None:
+        permissions = json.loads(role["permissions"] or "[]")
+        if Permission.teaching_host.value not in permissions:
+            await Role.update(
+                {Role.permissions: json.dumps([*permissions, Permission.teaching_host.value])}
+            ).where(Role.id == role["id"])
+    if await Course.exists().where(Course.hospital == city):
+        return
+    lecturer = await demo_actor("dr.wang")
+    radiology = departments["CITY"][0]
+    at = now()
+    for topic, before, after, steps in (
+        (LIVE_COURSE, 10, 50, ("publish", "start")),
+        (FINISHED_COURSE, 55, 5, ("publish", "start", "end")),
+    ):
+        course_id = await teaching.create(
+            lecturer,
+            {
+                "topic": topic,
+                "starts_at": (at - timedelta(minutes=before)).isoformat(),
+                "ends_at": (at + timedelta(minutes=after)).isoformat(),
+                "place": "示教室 Teaching room 2",
+                "introduction": "影像科业务学习。 Radiology in-service training.",
+                "meeting_url": "https://meet.example/aimis-demo" if topic == LIVE_COURSE else "",
+                "department_ids": [radiology],
+            },
+        )
+        for trigger in steps:
+            version = await Course.select(Course.version).where(Course.id == course_id)
+            await teaching.act(lecturer, course_id, trigger, version[0]["version"])
+    if await demo_recording(lecturer, course_id):
+        version = await Course.select(Course.version).where(Course.id == course_id)
+        await teaching.act(lecturer, course_id, "recording_ready", version[0]["version"])
+
+
+def _make_clip(path: Path) -> subprocess.CompletedProcess[str]:
+    args = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi",
+            "-i", "testsrc=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440",
+            "-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-f", "mp4", str(path)]  # fmt: skip
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+
+
+async def demo_recording(ctx: Ctx, course_id: int) -> bool:
+    """A six-second clip (testsrc + a tone, H.264/AAC) as the course's recording: the row as
+    an upload makes it, the file as received, then the real processing steps
+    (``api.recordings.processing.process_inline``). False, with a line, without ffmpeg."""
+    import anyio
+
+    from api.recordings import processing, storage
+    from store.tables import Recording
+    from store.uow import now
+
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        print("demo: ffmpeg is not installed; the finished course has no recording")
+        return False
+    assert ctx.actor is not None
+    inserted = await Recording.insert(
+        Recording(
+            hospital=ctx.actor.hospital_id,
+            owner_kind="course",
+            owner_id=course_id,
+            uploader=ctx.actor.user_id,
+            filename="chest-xray-basics.mp4",
+            declared_size=0,
+            received=0,
+            status="uploading",
+            created_at=now(),
+        )
+    ).returning(Recording.id)
+    recording_id = int(inserted[0]["id"])
+    incoming = storage.incoming(recording_id)
+    incoming.parent.mkdir(parents=True, exist_ok=True)
+    done = await anyio.to_thread.run_sync(_make_clip, incoming)
+    if done.returncode != 0:
+        print(f"demo: ffmpeg could not make the demo clip: {done.stderr.strip()[-200:]}")
+        await Recording.delete().where(Recording.id == recording_id)
+        incoming.unlink(missing_ok=True)
+        return False
+    size = incoming.stat().st_size
+    await Recording.update(
+        {Recording.declared_size: size, Recording.received: size, Recording.status: "processing"}
+    ).where(Recording.id == recording_id)
+    return await processing.process_inline(recording_id) == "ready"

@@ -63,6 +63,9 @@ EVENTS: dict[str, str] = {
     "nothing_drawn": N_("the sampling drew nothing; see the task for why"),
     "arbitrate": N_("cases wait for your arbitration"),
     "complete": N_("is completed"),
+    "published": N_("was published; you are in its teaching range"),
+    "end": N_("has ended"),
+    "recording_ready": N_("its recording is ready to watch"),
     TEST: N_("test message: this channel works"),
 }
 

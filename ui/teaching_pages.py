@@ -60,6 +60,7 @@ class TeachingPages(PageController):
         actor = await _member(request)
         course = await service.read(actor, course_id)
         steps = COURSE.available(CourseState(course["state"]), await facts(course_id))
+        mine = [r for r in await service.learning_records(actor) if r["course_id"] == course_id]
         return await page(
             request,
             "teaching/classroom.html",
@@ -68,6 +69,7 @@ class TeachingPages(PageController):
             steps=[t for t in steps if t in labels.STEP],
             recordings=msgspec.to_builtins(await recordings.of_owner(actor, "course", course_id)),
             is_admin=actor.kind == Kind.hospital_admin.value,
+            progress=mine[0]["progress"] if mine else 0.0,
         )
 
     @get("/teaching/me")

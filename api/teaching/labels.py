@@ -18,6 +18,7 @@ STEP = {
     "start": N_("Start"),
     "end": N_("End"),
     "cancel": N_("Cancel"),
+    "recording_ready": N_("Make the recording available"),
 }
 STATUS = {
     "not_started": N_("Not started"),

@@ -132,6 +132,7 @@ async def read(actor: Actor, course_id: int) -> dict[str, Any]:
         if live and row["state"] not in ("draft", "cancelled")
         else "",
         "recording_id": row["recording_id"],
+        "duration_seconds": row["duration_seconds"],
         "manage": access.manages(actor, row),
     }
     return out

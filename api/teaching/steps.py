@@ -12,7 +12,7 @@ from kernel.settings import get_settings
 from states.teaching import COURSE, CourseFacts
 from store import engine
 from store.engine import Applied, Done
-from store.tables import Course, CourseRange, User
+from store.tables import Course, CourseRange, Recording, User
 from store.timers import keep_timer
 from store.uow import Ctx, now
 
@@ -32,12 +32,17 @@ async def facts(course_id: int) -> CourseFacts:
     )
     assert row is not None
     size = await CourseRange.count().where(CourseRange.course == course_id)
+    ready = row["recording_id"] is not None or await Recording.exists().where(
+        Recording.owner_kind == "course",
+        Recording.owner_id == course_id,
+        Recording.status == "ready",
+    )
     return CourseFacts(
         range_size=size,
         starts_at=row["starts_at"],
         ends_at=row["ends_at"],
         now=now(),
-        recording_ready=row["recording_id"] is not None,
+        recording_ready=ready,  # attached, or one to attach (``service._attach_recording``)
     )
 
 
