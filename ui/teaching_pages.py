@@ -17,7 +17,7 @@ from kernel.errors import Forbidden
 from states.teaching import COURSE, CourseState
 from store.tables import Department
 from store.uow import Actor
-from ui.pages import PageController, page, user_of
+from ui.pages import PageController, local_clock, page, user_of
 
 
 async def _member(request: Request) -> Actor:
@@ -38,6 +38,7 @@ class TeachingPages(PageController):
             request,
             "teaching/index.html",
             labels=labels,
+            when=await local_clock(actor),
             courses=await service.visible(actor, q=q),
             can_host=actor.kind == Kind.doctor.value and service.HOST in actor.permissions,
             departments=departments,
@@ -51,6 +52,7 @@ class TeachingPages(PageController):
             request,
             "teaching/premium.html",
             labels=labels,
+            when=await local_clock(actor),
             courses=await service.visible(actor, premium=True, q=q),
             q=q,
         )
@@ -65,6 +67,7 @@ class TeachingPages(PageController):
             request,
             "teaching/classroom.html",
             labels=labels,
+            when=await local_clock(actor),
             course=course,
             steps=[t for t in steps if t in labels.STEP],
             recordings=msgspec.to_builtins(await recordings.of_owner(actor, "course", course_id)),
@@ -79,6 +82,7 @@ class TeachingPages(PageController):
             request,
             "teaching/me.html",
             labels=labels,
+            when=await local_clock(actor),
             teaching=await service.teaching_records(actor),
             learning=await service.learning_records(actor),
             is_admin=actor.kind == Kind.hospital_admin.value,

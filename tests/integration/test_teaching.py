@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from store.tables import Course, Hospital, LearningRecord, Role
+from store.zones import hospital_zone
 from tests.fixtures.hospitals import PASSWORD, department, doctor_account, hospital_of
 
 pytestmark = pytest.mark.integration
@@ -66,6 +67,11 @@ async def test_a_course_is_seen_in_its_range_only(new_api, uniq) -> None:
     res = await host.post(f"/api/teaching/courses/{cid}/steps/publish", json={})
     assert res.status_code == 200, res.text
     assert cid in [c["id"] for c in (await inside.get("/api/teaching/courses")).json()]
+    # the pages say the course's times in the hospital's zone (East: Asia/Shanghai)
+    zone = await hospital_zone((await hospital_of("EAST"))["id"])
+    local = datetime.fromisoformat(body["starts_at"]).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    for path in (f"/teaching/{cid}", "/teaching"):
+        assert local in (await inside.get(path)).text, path
     for stranger in (outside, foreign):
         assert cid not in [c["id"] for c in (await stranger.get("/api/teaching/courses")).json()]
         res = await stranger.get(f"/api/teaching/courses/{cid}")
