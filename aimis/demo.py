@@ -11,6 +11,7 @@ from api.management.hospitals import create_alliance, create_hospital
 from api.management.new_accounts import create_account
 from api.patient_archive.demo import load_demo_archive, load_demo_cloud_film
 from api.patients.demo import DEMO_PHONE, load_demo_patient
+from api.statistics.demo import load_demo_history
 from kernel.domain import Kind, Module
 from kernel.settings import get_settings
 from store.examinations import examinations_for_all_studies
@@ -154,6 +155,8 @@ async def load_demo() -> list[Account]:
 
         # last: the demo's requests and reports are about the online studies above
         await load_demo_archived_study(hospital_ids)
+    # last: the year of past work behind the statistics (its own examinations, bulk)
+    await load_demo_history(hospital_ids, get_settings().server.demo_history_days)
     accounts = [Account("alliance.admin", "alliance admin", ALLIANCE, "/admin/login")]
     accounts += [
         Account(f"admin.{code.lower()}", "hospital admin", name, "/admin/login")

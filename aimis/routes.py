@@ -44,9 +44,12 @@ from api.patient_shares.dicomweb import share_dicomweb_handlers
 from api.patient_shares.viewer import ShareViewerController
 from api.patients.controllers import PatientAuthController, PatientController
 from api.quality.controllers import QualityController
+from api.recordings.controllers import RecordingController, RecordingUploadController
 from api.reports.controllers import ReportController
 from api.reports.outputs import ReportOutputController
 from api.shares.controllers import ShareController
+from api.statistics.controllers import StatisticsController
+from api.teaching.controllers import TeachingController
 from api.tokens.controllers import TokenController
 from api.viewer.controllers import ViewerController
 from api.ward_rounds.controllers import WardRoundController
@@ -67,7 +70,9 @@ from ui.patient_share_pages import PatientSharePages, RecipientPages
 from ui.quality_pages import QualityPages
 from ui.report_pages import ReportPages
 from ui.share_pages import SharePages
+from ui.statistics_pages import StatisticsPages
 from ui.study_pages import StudyPages
+from ui.teaching_pages import TeachingPages
 from ui.token_pages import TokenPages
 from ui.ward_round_pages import WardRoundPages
 
@@ -90,10 +95,12 @@ def route_handlers() -> list[Any]:
         KnowledgeController,
         ContactsController,
         ConsultationController,
+        TeachingController,
         ConsultationLogController,
         ConsultationPages,
         WardRoundController,
         WardRoundPages,
+        TeachingPages,
         ExamController,
         DiagnosisRequestController,
         DiagnosisPages,
@@ -131,9 +138,13 @@ def route_handlers() -> list[Any]:
         ShareViewerController,
         PatientSharePages,
         RecipientPages,
+        StatisticsController,
+        StatisticsPages,
         *dicomweb_handlers(),
         QualityController,
         QualityPages,
+        RecordingUploadController,
+        RecordingController,
         health,
         create_static_files_router(
             path="/vendor/htmx",

@@ -39,6 +39,7 @@ from flows.outbox import Job, PermanentFailure
 from flows.patient_archive import deliver_patient_notice
 from flows.patient_codes import deliver_patient_code
 from flows.quality import sample_qc_task
+from flows.recordings import process_recording
 from flows.report_dicom import store_report_dicom
 from kernel.settings import DispatchSettings, get_settings
 from notifiers.channels import build_channels
@@ -67,6 +68,7 @@ HANDLERS: dict[str, Handler] = {
     "report.dicom": Handler(store_report_dicom),
     "notify-patient": Handler(deliver_patient_notice),
     "qc.sample": Handler(sample_qc_task, urgent=True),
+    "recording.process": Handler(process_recording),
 }
 
 

@@ -28,6 +28,7 @@ from api.consultations.report import LOCK_TIMER, expire_lock
 from api.live import use_shared_channel
 from api.patient_archive import visibility as cloud_film
 from api.reports import lock as exam_report_lock
+from api.teaching import reminders as course_reminders
 from api.ward_rounds import reminders as ward_round
 from api.ward_rounds import steps as ward_round_steps
 from kernel.settings import get_settings
@@ -56,6 +57,7 @@ ACTIONS: dict[tuple[str, str], Action] = {
     (ward_round_steps.CASE, ward_round_steps.REMINDER): ward_round.send_reminder,
     (ward_round_steps.CASE, ward_round_steps.START): ward_round.start,
     (ward_round_steps.CASE, ward_round_steps.OVERRUN): ward_round.overrun,
+    ("course", course_reminders.REMINDER): course_reminders.send_reminder,
 }
 
 

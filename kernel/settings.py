@@ -53,6 +53,11 @@ class ServerSettings(BaseSettings):
     demo_study_patients: int = Field(
         1, description="Fake patients whose small synthetic studies the demo loads per hospital."
     )
+    demo_history_days: int = Field(
+        365,
+        description="Days of past examinations (with their reports, a few remote diagnoses) "
+        "the demo writes in bulk for the statistics (0: none; the test suite's setting).",
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -417,6 +422,34 @@ class SmsSettings(BaseSettings):
         return bool(self.secret_id and self.sdk_app_id and self.template_id)
 
 
+class RecordingSettings(BaseSettings):
+    """Recorded videos (issue 16 point 3): the tus upload's limits."""
+
+    model_config = SettingsConfigDict(env_prefix="AIMIS_RECORDING_", extra="ignore")
+
+    max_bytes: int = Field(4 * 1024**3, description="Largest recording one may upload.")
+    chunk_bytes: int = Field(
+        32 * 1024**2, description="Largest chunk (one tus PATCH request) of an upload."
+    )
+
+
+class TeachingSettings(BaseSettings):
+    """Remote teaching (SPEC §5): reminders and when a learner has finished a course."""
+
+    model_config = SettingsConfigDict(env_prefix="AIMIS_TEACHING_", extra="ignore")
+
+    reminder_minutes: int = Field(
+        30, description="The people in a course's range are reminded this long before it starts."
+    )
+    finished_share: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="A learner has finished a course when the intervals he actually watched "
+        "cover this share of its recording (0.9: 90 %).",
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """All groups; ``Settings()`` reads every group from the environment. A test or a
@@ -437,6 +470,8 @@ class Settings:
     dispatch: DispatchSettings = field(default_factory=lambda: DispatchSettings())
     patient: PatientSettings = field(default_factory=PatientSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
+    teaching: TeachingSettings = field(default_factory=TeachingSettings)
 
     @property
     def sqlite_path(self) -> Path:

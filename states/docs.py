@@ -18,6 +18,7 @@ from states.machine import Process
 from states.migration import MIGRATION
 from states.quality import QUALITY
 from states.retrieval import RETRIEVAL
+from states.teaching import COURSE
 from states.ward_round import WARD_ROUND
 
 PROCESSES: list[Process[Any]] = [
@@ -28,6 +29,7 @@ PROCESSES: list[Process[Any]] = [
     DIAGNOSIS,
     WARD_ROUND,
     QUALITY,
+    COURSE,
 ]
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "processes.md"
 

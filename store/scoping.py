@@ -63,6 +63,7 @@ from store.tables import (
     Consultation,
     ConsultationExamination,
     ConsultationInvite,
+    Course,
     Department,
     Device,
     DeviceType,
@@ -75,6 +76,7 @@ from store.tables import (
     Hospital,
     Instance,
     KnowledgePhrase,
+    LearningRecord,
     MigrationLog,
     MigrationRun,
     NotificationChannel,
@@ -86,9 +88,12 @@ from store.tables import (
     QcCase,
     QcSeriesGrade,
     QcTask,
+    Recording,
     ReportTemplate,
     Role,
     Series,
+    StatDay,
+    StatTurnaround,
     StoragePolicy,
     Study,
     User,
@@ -144,10 +149,13 @@ PATIENT_TABLES: frozenset[type[Table]] = frozenset(
         QcTask,  # quality control (SPEC 7): its cases are examinations of the hospital
         QcCase,
         QcSeriesGrade,
+        Recording,  # owner-side: who sees one is its owner's answer (api.recordings.access)
+        Course,  # its people only; the teaching range narrows it (api.teaching.access)
+        LearningRecord,  # the person's own, his hospital admin's export (api.teaching)
     }
 )
 # Counts kept per hospital (no row of a patient): read as aggregates (``hospital_figures``).
-AGGREGATE_TABLES: frozenset[type[Table]] = frozenset({ExaminationCount})
+AGGREGATE_TABLES: frozenset[type[Table]] = frozenset({ExaminationCount, StatDay, StatTurnaround})
 # Audit target types that are about a patient's data (reads and changes of it): an
 # alliance admin reads the audit rows about administration only.
 PATIENT_AUDIT_TARGETS = frozenset(
@@ -172,6 +180,9 @@ PATIENT_AUDIT_TARGETS = frozenset(
         "patient_match",
         "qc_task",
         "qc_case",
+        "recording",
+        "course",
+        "learning_record",
     }
 )
 PATIENT_KINDS = frozenset({"doctor", "hospital_admin"})

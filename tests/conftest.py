@@ -41,6 +41,8 @@ os.environ["AIMIS_REDIS_PREFIX"] = f"AIMIS_TEST_{uuid.uuid4().hex[:10]}"
 # ~70 ms a hash; tests/unit/test_security.py checks that default)
 os.environ["AIMIS_PASSWORD_HASH_MEMORY_KIB"] = "8192"
 os.environ["AIMIS_PASSWORD_HASH_TIME_COST"] = "1"
+# the demo without its year of statistics examinations: lists stay as the tests know them
+os.environ["AIMIS_DEMO_HISTORY_DAYS"] = "0"
 # Rate limits (api/ratelimit.py) are kept per client address, and the suite fails logins by
 # the hundred from 127.0.0.1: its app gets budgets it never reaches. The limits themselves
 # are tested in an app started with the production defaults (tests/integration/conftest.py).

@@ -73,7 +73,7 @@ async def _room(actor: Actor, data: WardRoundRead) -> dict[str, Any]:
         "state_labels": printing.STATES,
         "step_labels": STEP_LABELS,
         "event_labels": EVENT_LABELS,
-        "me": actor.user_id,
+        "my_id": actor.user_id,
     }
 
 

@@ -17,12 +17,34 @@ Each area is one named block below (its DDL frozen from ``python -m store.ddl``)
    arbitration beside it) and ``qc_series_grade`` (the image grade of one series). Written
    as PostgreSQL spells it (``store.db.ddl_script`` spells the types for SQLite).
 
+3. **Statistics rollups** (issue 17 point 1, SPEC 6): ``stat_day`` and ``stat_turnaround``
+   (``store/tables/statistics.py``), Piccolo's DDL frozen, each with a unique index over its
+   key, and the triggers that keep them in the transaction of every insert, update and
+   delete of ``examination``, ``diagnosis_request``, ``consultation`` and ``exam_report``.
+   The day is the hospital's local one: on PostgreSQL ``AT TIME ZONE`` the hospital's zone
+   (daylight saving included); on SQLite, which has no zone data, the zone's fixed offset
+   from ``STAT_ZONES`` (the zones of China and its neighbours, none with daylight saving;
+   any other zone counts at UTC+8, the default zone's). A report's minutes to its initial
+   report and to its review fall into the buckets of ``STAT_BUCKETS`` (upper bounds in
+   minutes, the minutes rounded to two decimals; the last bucket is open), the ones
+   ``api.statistics.service`` reads. The rows already there are counted by the same
+   rules (``_backfill``) before the triggers are made.
+
+4. **Recordings** (issue 16 point 3): ``recording`` (``RECORDINGS``), a video uploaded with
+   tus and processed into a stream-friendly MP4 with a poster, owned by a course (or another
+   owner kind): Piccolo's DDL of ``store/tables/recordings.py``, frozen.
+5. **Teaching** (issue 16 points 2, 4–7): ``course`` (a live course of a lecturer's
+   hospital, its machine state, premium flag, recording), ``course_range`` (the departments
+   and people who may see it) and ``learning_record`` (the merged watched intervals of one
+   person and course) (``TEACHING``): Piccolo's DDL of ``store/tables/teaching.py``, frozen.
+
 Written while none of it had run anywhere but in tests.
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.engine.sqlite import SQLiteEngine
 
-from store.db import ddl, ddl_script
+from store.db import ddl, ddl_script, engine
 
 ID = "2026-12-07T22:00:00:000000"
 VERSION = "1.38.0"
@@ -161,6 +183,498 @@ CREATE INDEX qc_series_grade_case ON "qc_series_grade" ("case");
 QUALITY_TABLES = ("qc_series_grade", "qc_case", "qc_task")
 
 
+# 1. Statistics rollups ---------------------------------------------------------------------
+STATISTICS = """
+CREATE TABLE "stat_day" (
+    "id" SERIAL PRIMARY KEY NOT NULL,
+    "hospital" INTEGER NOT NULL DEFAULT 0,
+    "kind" VARCHAR(12) NOT NULL DEFAULT '',
+    "day" VARCHAR(10) NOT NULL DEFAULT '',
+    "department" INTEGER NOT NULL DEFAULT 0,
+    "device_type" VARCHAR(16) NOT NULL DEFAULT '',
+    "n" BIGINT NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX ux_stat_day ON stat_day (hospital, kind, day, department, device_type);
+CREATE TABLE "stat_turnaround" (
+    "id" SERIAL PRIMARY KEY NOT NULL,
+    "hospital" INTEGER NOT NULL DEFAULT 0,
+    "stage" VARCHAR(12) NOT NULL DEFAULT '',
+    "day" VARCHAR(10) NOT NULL DEFAULT '',
+    "doctor" INTEGER NOT NULL DEFAULT 0,
+    "bucket" INTEGER NOT NULL DEFAULT 0,
+    "n" BIGINT NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX ux_stat_turnaround ON stat_turnaround (hospital, stage, day, doctor, bucket);
+"""
+STAT_ZONES = {
+    "Asia/Shanghai": 480,
+    "Asia/Chongqing": 480,
+    "Asia/Harbin": 480,
+    "Asia/Hong_Kong": 480,
+    "Asia/Macau": 480,
+    "Asia/Taipei": 480,
+    "Asia/Singapore": 480,
+    "Asia/Urumqi": 360,
+    "Asia/Kashgar": 360,
+    "Asia/Tokyo": 540,
+    "Asia/Seoul": 540,
+    "UTC": 0,
+    "Etc/UTC": 0,
+}
+STAT_BUCKETS = (
+    5,
+    10,
+    15,
+    20,
+    30,
+    45,
+    60,
+    90,
+    120,
+    180,
+    240,
+    360,
+    480,
+    720,
+    1080,
+    1440,
+    2160,
+    2880,
+    4320,
+    7200,
+    10080,
+    20160,
+    43200,
+)
+
+
+def _bucket(minutes: str) -> str:
+    cases = " ".join(f"WHEN {minutes} <= {b} THEN {i}" for i, b in enumerate(STAT_BUCKETS))
+    return f"CASE {cases} ELSE {len(STAT_BUCKETS)} END"
+
+
+def _sqlite_day(ts: str, hospital: str) -> str:
+    zones = " ".join(f"WHEN '{z}' THEN '{m:+d} minutes'" for z, m in STAT_ZONES.items())
+    shift = f"(SELECT CASE h.time_zone {zones} END FROM hospital h WHERE h.id = {hospital})"
+    return f"date({ts}, COALESCE({shift}, '+480 minutes'))"
+
+
+def _sqlite_add(h: str, kind: str, day: str, dept: str, dev: str, when: str = "1") -> str:
+    return (
+        "INSERT INTO stat_day (hospital, kind, day, department, device_type, n) "
+        f"SELECT {h}, '{kind}', {day}, {dept}, {dev}, 1 WHERE {when} "
+        "ON CONFLICT (hospital, kind, day, department, device_type) DO UPDATE SET n = n + 1;"
+    )
+
+
+def _sqlite_sub(h: str, kind: str, day: str, dept: str, dev: str, when: str = "1") -> str:
+    return (
+        f"UPDATE stat_day SET n = n - 1 WHERE {when} AND hospital = {h} AND kind = '{kind}' "
+        f"AND day = {day} AND department = {dept} AND device_type = {dev};"
+    )
+
+
+def _sqlite_exam(row: str) -> tuple[str, str, str, str]:
+    return (
+        f"{row}.hospital",
+        _sqlite_day(f"{row}.exam_time", f"{row}.hospital"),
+        f"COALESCE({row}.department, 0)",
+        f"{row}.device_type",
+    )
+
+
+def _sqlite_case(row: str, hospital: str, kind: str) -> tuple[str, str, str, str, str]:
+    h = f"{row}.{hospital}"
+    return (h, kind, _sqlite_day(f"{row}.created_at", h), "0", "''")
+
+
+def _sqlite_tat(row: str, stage: str, at: str, doctor: str, sign: str) -> str:
+    minutes = (
+        f"round((julianday({row}.{at}) - julianday((SELECT e.exam_time FROM examination e "
+        f"WHERE e.id = {row}.examination))) * 1440.0, 2)"
+    )
+    day = _sqlite_day(f"{row}.{at}", f"{row}.hospital")
+    key = f"{row}.hospital, '{stage}', {day}, COALESCE({row}.{doctor}, 0), {_bucket(minutes)}"
+    if sign == "+":
+        return (
+            "INSERT INTO stat_turnaround (hospital, stage, day, doctor, bucket, n) "
+            f"SELECT {key}, 1 WHERE {row}.{at} IS NOT NULL "
+            "ON CONFLICT (hospital, stage, day, doctor, bucket) DO UPDATE SET n = n + 1;"
+        )
+    return (
+        f"UPDATE stat_turnaround SET n = n - 1 WHERE {row}.{at} IS NOT NULL AND "
+        f"(hospital, stage, day, doctor, bucket) = (SELECT {key});"
+    )
+
+
+def _sqlite_statistics() -> list[str]:
+    exam_changed = (
+        "OLD.hospital IS NOT NEW.hospital OR OLD.exam_time IS NOT NEW.exam_time "
+        "OR OLD.department IS NOT NEW.department OR OLD.device_type IS NOT NEW.device_type "
+        "OR (OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL)"
+    )
+    cases = [
+        ("diagnosis_request", "remote", "target_hospital"),
+        ("diagnosis_request", "sent", "hospital"),
+        ("consultation", "consult", "hospital"),
+    ]
+    sql = [
+        "CREATE TRIGGER stat_exam_insert AFTER INSERT ON examination "
+        "WHEN NEW.deleted_at IS NULL BEGIN "
+        f"{_sqlite_add(*_sqlite_exam('NEW')[:1], 'exam', *_sqlite_exam('NEW')[1:])} END",
+        "CREATE TRIGGER stat_exam_delete AFTER DELETE ON examination "
+        "WHEN OLD.deleted_at IS NULL BEGIN "
+        f"{_sqlite_sub(*_sqlite_exam('OLD')[:1], 'exam', *_sqlite_exam('OLD')[1:])} END",
+        "CREATE TRIGGER stat_exam_update "
+        "AFTER UPDATE OF hospital, exam_time, department, device_type, deleted_at "
+        f"ON examination WHEN {exam_changed} BEGIN "
+        + _sqlite_sub(
+            *_sqlite_exam("OLD")[:1], "exam", *_sqlite_exam("OLD")[1:], "OLD.deleted_at IS NULL"
+        )
+        + " "
+        + _sqlite_add(
+            *_sqlite_exam("NEW")[:1], "exam", *_sqlite_exam("NEW")[1:], "NEW.deleted_at IS NULL"
+        )
+        + " END",
+    ]
+    for table, kind, column in cases:
+        name = f"stat_{kind}"
+        sql += [
+            f"CREATE TRIGGER {name}_insert AFTER INSERT ON {table} BEGIN "
+            f"{_sqlite_add(*_sqlite_case('NEW', column, kind))} END",
+            f"CREATE TRIGGER {name}_delete AFTER DELETE ON {table} BEGIN "
+            f"{_sqlite_sub(*_sqlite_case('OLD', column, kind))} END",
+            f"CREATE TRIGGER {name}_update AFTER UPDATE OF {column}, created_at ON {table} "
+            f"WHEN OLD.{column} IS NOT NEW.{column} OR OLD.created_at IS NOT NEW.created_at "
+            f"BEGIN {_sqlite_sub(*_sqlite_case('OLD', column, kind))} "
+            f"{_sqlite_add(*_sqlite_case('NEW', column, kind))} END",
+        ]
+    for stage, at, doctor in (
+        ("initial", "initial_at", "initial_by"),
+        ("reviewed", "reviewed_at", "reviewer"),
+    ):
+        name = f"stat_tat_{stage}"
+        sql += [
+            f"CREATE TRIGGER {name}_insert AFTER INSERT ON exam_report BEGIN "
+            f"{_sqlite_tat('NEW', stage, at, doctor, '+')} END",
+            f"CREATE TRIGGER {name}_delete AFTER DELETE ON exam_report BEGIN "
+            f"{_sqlite_tat('OLD', stage, at, doctor, '-')} END",
+            f"CREATE TRIGGER {name}_update AFTER UPDATE OF hospital, {at}, {doctor} "
+            f"ON exam_report WHEN OLD.hospital IS NOT NEW.hospital OR OLD.{at} IS NOT NEW.{at} "
+            f"OR OLD.{doctor} IS NOT NEW.{doctor} BEGIN "
+            f"{_sqlite_tat('OLD', stage, at, doctor, '-')} "
+            f"{_sqlite_tat('NEW', stage, at, doctor, '+')} END",
+        ]
+    return sql
+
+
+STAT_TRIGGERS_SQLITE = [
+    f"stat_{k}_{op}"
+    for k in ("exam", "remote", "sent", "consult", "tat_initial", "tat_reviewed")
+    for op in ("insert", "delete", "update")
+]
+
+POSTGRES_STATISTICS = [
+    """CREATE OR REPLACE FUNCTION stat_local_day(ts timestamptz, hosp integer) RETURNS varchar
+AS $$
+  SELECT to_char(ts AT TIME ZONE COALESCE(
+    (SELECT time_zone FROM hospital WHERE id = hosp), 'Asia/Shanghai'), 'YYYY-MM-DD')
+$$ LANGUAGE sql STABLE""",
+    """CREATE OR REPLACE FUNCTION stat_day_add(h integer, k varchar, d varchar, dep integer,
+  dev varchar, delta integer) RETURNS void AS $$
+BEGIN
+  IF delta > 0 THEN
+    INSERT INTO stat_day (hospital, kind, day, department, device_type, n)
+    VALUES (h, k, d, dep, dev, delta)
+    ON CONFLICT (hospital, kind, day, department, device_type)
+    DO UPDATE SET n = stat_day.n + delta;
+  ELSE
+    UPDATE stat_day SET n = n + delta WHERE hospital = h AND kind = k AND day = d
+      AND department = dep AND device_type = dev;
+  END IF;
+END $$ LANGUAGE plpgsql""",
+    f"""CREATE OR REPLACE FUNCTION stat_tat_add(h integer, st varchar, e integer,
+  at timestamptz, doc integer, delta integer) RETURNS void AS $$
+DECLARE minutes numeric; b integer; d varchar;
+BEGIN
+  IF at IS NULL THEN RETURN; END IF;
+  SELECT round(extract(epoch FROM (at - exam_time)) / 60.0, 2) INTO minutes
+    FROM examination WHERE id = e;
+  b := {_bucket("minutes")};
+  d := stat_local_day(at, h);
+  IF delta > 0 THEN
+    INSERT INTO stat_turnaround (hospital, stage, day, doctor, bucket, n)
+    VALUES (h, st, d, COALESCE(doc, 0), b, delta)
+    ON CONFLICT (hospital, stage, day, doctor, bucket)
+    DO UPDATE SET n = stat_turnaround.n + delta;
+  ELSE
+    UPDATE stat_turnaround SET n = n + delta WHERE hospital = h AND stage = st AND day = d
+      AND doctor = COALESCE(doc, 0) AND bucket = b;
+  END IF;
+END $$ LANGUAGE plpgsql""",
+    """CREATE OR REPLACE FUNCTION stat_exam_trigger() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.deleted_at IS NULL THEN
+    PERFORM stat_day_add(OLD.hospital, 'exam', stat_local_day(OLD.exam_time, OLD.hospital),
+      COALESCE(OLD.department, 0), OLD.device_type, -1);
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.deleted_at IS NULL THEN
+    PERFORM stat_day_add(NEW.hospital, 'exam', stat_local_day(NEW.exam_time, NEW.hospital),
+      COALESCE(NEW.department, 0), NEW.device_type, 1);
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql""",
+    """CREATE TRIGGER stat_exam_insert_delete AFTER INSERT OR DELETE ON examination
+  FOR EACH ROW EXECUTE FUNCTION stat_exam_trigger()""",
+    """CREATE TRIGGER stat_exam_update
+  AFTER UPDATE OF hospital, exam_time, department, device_type, deleted_at ON examination
+  FOR EACH ROW WHEN (OLD.hospital IS DISTINCT FROM NEW.hospital
+    OR OLD.exam_time IS DISTINCT FROM NEW.exam_time
+    OR OLD.department IS DISTINCT FROM NEW.department
+    OR OLD.device_type IS DISTINCT FROM NEW.device_type
+    OR (OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL))
+  EXECUTE FUNCTION stat_exam_trigger()""",
+    """CREATE OR REPLACE FUNCTION stat_request_trigger() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    PERFORM stat_day_add(OLD.target_hospital, 'remote',
+      stat_local_day(OLD.created_at, OLD.target_hospital), 0, '', -1);
+    PERFORM stat_day_add(OLD.hospital, 'sent', stat_local_day(OLD.created_at, OLD.hospital),
+      0, '', -1);
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    PERFORM stat_day_add(NEW.target_hospital, 'remote',
+      stat_local_day(NEW.created_at, NEW.target_hospital), 0, '', 1);
+    PERFORM stat_day_add(NEW.hospital, 'sent', stat_local_day(NEW.created_at, NEW.hospital),
+      0, '', 1);
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql""",
+    """CREATE TRIGGER stat_request_insert_delete AFTER INSERT OR DELETE ON diagnosis_request
+  FOR EACH ROW EXECUTE FUNCTION stat_request_trigger()""",
+    """CREATE TRIGGER stat_request_update
+  AFTER UPDATE OF hospital, target_hospital, created_at ON diagnosis_request
+  FOR EACH ROW WHEN (OLD.hospital IS DISTINCT FROM NEW.hospital
+    OR OLD.target_hospital IS DISTINCT FROM NEW.target_hospital
+    OR OLD.created_at IS DISTINCT FROM NEW.created_at)
+  EXECUTE FUNCTION stat_request_trigger()""",
+    """CREATE OR REPLACE FUNCTION stat_consult_trigger() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    PERFORM stat_day_add(OLD.hospital, 'consult', stat_local_day(OLD.created_at, OLD.hospital),
+      0, '', -1);
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    PERFORM stat_day_add(NEW.hospital, 'consult', stat_local_day(NEW.created_at, NEW.hospital),
+      0, '', 1);
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql""",
+    """CREATE TRIGGER stat_consult_insert_delete AFTER INSERT OR DELETE ON consultation
+  FOR EACH ROW EXECUTE FUNCTION stat_consult_trigger()""",
+    """CREATE TRIGGER stat_consult_update AFTER UPDATE OF hospital, created_at ON consultation
+  FOR EACH ROW WHEN (OLD.hospital IS DISTINCT FROM NEW.hospital
+    OR OLD.created_at IS DISTINCT FROM NEW.created_at)
+  EXECUTE FUNCTION stat_consult_trigger()""",
+    """CREATE OR REPLACE FUNCTION stat_tat_trigger() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    PERFORM stat_tat_add(OLD.hospital, 'initial', OLD.examination, OLD.initial_at,
+      OLD.initial_by, -1);
+    PERFORM stat_tat_add(OLD.hospital, 'reviewed', OLD.examination, OLD.reviewed_at,
+      OLD.reviewer, -1);
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    PERFORM stat_tat_add(NEW.hospital, 'initial', NEW.examination, NEW.initial_at,
+      NEW.initial_by, 1);
+    PERFORM stat_tat_add(NEW.hospital, 'reviewed', NEW.examination, NEW.reviewed_at,
+      NEW.reviewer, 1);
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql""",
+    """CREATE TRIGGER stat_tat_insert_delete AFTER INSERT OR DELETE ON exam_report
+  FOR EACH ROW EXECUTE FUNCTION stat_tat_trigger()""",
+    """CREATE TRIGGER stat_tat_update
+  AFTER UPDATE OF hospital, initial_at, initial_by, reviewed_at, reviewer ON exam_report
+  FOR EACH ROW WHEN (OLD.hospital IS DISTINCT FROM NEW.hospital
+    OR OLD.initial_at IS DISTINCT FROM NEW.initial_at
+    OR OLD.initial_by IS DISTINCT FROM NEW.initial_by
+    OR OLD.reviewed_at IS DISTINCT FROM NEW.reviewed_at
+    OR OLD.reviewer IS DISTINCT FROM NEW.reviewer)
+  EXECUTE FUNCTION stat_tat_trigger()""",
+]
+POSTGRES_STATISTICS_DROP = [
+    "DROP TRIGGER IF EXISTS stat_exam_insert_delete ON examination",
+    "DROP TRIGGER IF EXISTS stat_exam_update ON examination",
+    "DROP TRIGGER IF EXISTS stat_request_insert_delete ON diagnosis_request",
+    "DROP TRIGGER IF EXISTS stat_request_update ON diagnosis_request",
+    "DROP TRIGGER IF EXISTS stat_consult_insert_delete ON consultation",
+    "DROP TRIGGER IF EXISTS stat_consult_update ON consultation",
+    "DROP TRIGGER IF EXISTS stat_tat_insert_delete ON exam_report",
+    "DROP TRIGGER IF EXISTS stat_tat_update ON exam_report",
+    "DROP FUNCTION IF EXISTS stat_exam_trigger()",
+    "DROP FUNCTION IF EXISTS stat_request_trigger()",
+    "DROP FUNCTION IF EXISTS stat_consult_trigger()",
+    "DROP FUNCTION IF EXISTS stat_tat_trigger()",
+    "DROP FUNCTION IF EXISTS stat_tat_add(integer, varchar, integer, timestamptz, integer, "
+    "integer)",
+    "DROP FUNCTION IF EXISTS stat_day_add(integer, varchar, varchar, integer, varchar, integer)",
+    "DROP FUNCTION IF EXISTS stat_local_day(timestamptz, integer)",
+]
+
+
+def _backfill(sqlite: bool) -> list[str]:
+    """The rollups of the rows already there (a database of an earlier version), by the
+    same rules as the triggers, before they start counting."""
+
+    def day(ts: str, h: str) -> str:
+        return _sqlite_day(ts, h) if sqlite else f"stat_local_day({ts}, {h})"
+
+    def minutes(at: str) -> str:
+        if sqlite:
+            return f"round((julianday({at}) - julianday(e.exam_time)) * 1440.0, 2)"
+        return f"round(extract(epoch FROM ({at} - e.exam_time)) / 60.0, 2)"
+
+    into = "INSERT INTO stat_day (hospital, kind, day, department, device_type, n) "
+    sql = [
+        into + f"SELECT e.hospital, 'exam', {day('e.exam_time', 'e.hospital')}, "
+        "COALESCE(e.department, 0), e.device_type, COUNT(*) FROM examination e "
+        "WHERE e.deleted_at IS NULL GROUP BY e.hospital, 3, 4, 5",
+    ]
+    for table, kind, column in (
+        ("diagnosis_request", "remote", "target_hospital"),
+        ("diagnosis_request", "sent", "hospital"),
+        ("consultation", "consult", "hospital"),
+    ):
+        sql.append(
+            into + f"SELECT r.{column}, '{kind}', {day('r.created_at', f'r.{column}')}, 0, '', "
+            f"COUNT(*) FROM {table} r GROUP BY r.{column}, 3"
+        )
+    for stage, at, doctor in (
+        ("initial", "initial_at", "initial_by"),
+        ("reviewed", "reviewed_at", "reviewer"),
+    ):
+        sql.append(
+            "INSERT INTO stat_turnaround (hospital, stage, day, doctor, bucket, n) "
+            f"SELECT r.hospital, '{stage}', {day(f'r.{at}', 'r.hospital')}, "
+            f"COALESCE(r.{doctor}, 0), {_bucket(minutes(f'r.{at}'))}, COUNT(*) "
+            f"FROM exam_report r JOIN examination e ON e.id = r.examination "
+            f"WHERE r.{at} IS NOT NULL GROUP BY r.hospital, 3, 4, 5"
+        )
+    return sql
+
+
+async def statistics_triggers() -> None:
+    db = engine()
+    sqlite = isinstance(db, SQLiteEngine)
+    functions, triggers = (
+        ([], _sqlite_statistics()) if sqlite else (POSTGRES_STATISTICS[:3], POSTGRES_STATISTICS[3:])
+    )
+    for sql in [*functions, *_backfill(sqlite), *triggers]:
+        await db.run_ddl(sql)
+
+
+async def statistics_backwards() -> None:
+    db = engine()
+    sqlite = isinstance(db, SQLiteEngine)
+    drops = (
+        [f"DROP TRIGGER IF EXISTS {t}" for t in STAT_TRIGGERS_SQLITE]
+        if sqlite
+        else POSTGRES_STATISTICS_DROP
+    )
+    for sql in [
+        *drops,
+        'DROP TABLE IF EXISTS "stat_turnaround"',
+        'DROP TABLE IF EXISTS "stat_day"',
+    ]:
+        await db.run_ddl(sql)
+
+
+RECORDINGS = """
+CREATE TABLE "recording" (
+    "id" SERIAL PRIMARY KEY NOT NULL,
+    "hospital" INTEGER REFERENCES "hospital" ("id") ON DELETE RESTRICT ON UPDATE CASCADE DEFAULT null,
+    "owner_kind" VARCHAR(32) NOT NULL DEFAULT '',
+    "owner_id" INTEGER NOT NULL DEFAULT 0,
+    "uploader" INTEGER NOT NULL DEFAULT 0,
+    "filename" VARCHAR(255) NOT NULL DEFAULT '',
+    "declared_size" BIGINT NOT NULL DEFAULT 0,
+    "received" BIGINT NOT NULL DEFAULT 0,
+    "status" VARCHAR(12) NOT NULL DEFAULT 'uploading',
+    "failure_reason" TEXT NOT NULL DEFAULT '',
+    "duration_ms" INTEGER DEFAULT null,
+    "width" INTEGER DEFAULT null,
+    "height" INTEGER DEFAULT null,
+    "video_codec" VARCHAR(32) NOT NULL DEFAULT '',
+    "audio_codec" VARCHAR(32) NOT NULL DEFAULT '',
+    "transcoded" BOOLEAN NOT NULL DEFAULT false,
+    "stored_path" VARCHAR(200) NOT NULL DEFAULT '',
+    "poster_path" VARCHAR(200) NOT NULL DEFAULT '',
+    "stored_size" BIGINT NOT NULL DEFAULT 0,
+    "created_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+    "uploaded_at" TIMESTAMPTZ DEFAULT null,
+    "ready_at" TIMESTAMPTZ DEFAULT null,
+    "version" INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX recording_hospital ON "recording" ("hospital");
+CREATE INDEX recording_owner_id ON "recording" ("owner_id");
+CREATE INDEX recording_status ON "recording" ("status");
+"""
+
+TEACHING = """
+CREATE TABLE "course" (
+    "id" SERIAL PRIMARY KEY NOT NULL,
+    "hospital" INTEGER REFERENCES "hospital" ("id") ON DELETE RESTRICT ON UPDATE CASCADE DEFAULT null,
+    "lecturer" INTEGER REFERENCES "app_user" ("id") ON DELETE RESTRICT ON UPDATE CASCADE DEFAULT null,
+    "topic" VARCHAR(200) NOT NULL DEFAULT '',
+    "starts_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+    "ends_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+    "place" VARCHAR(200) NOT NULL DEFAULT '',
+    "introduction" TEXT NOT NULL DEFAULT '',
+    "recording_mode" VARCHAR(8) NOT NULL DEFAULT 'host',
+    "meeting_url" VARCHAR(500) NOT NULL DEFAULT '',
+    "state" VARCHAR(20) NOT NULL DEFAULT 'draft',
+    "recording_id" INTEGER DEFAULT null,
+    "duration_seconds" INTEGER DEFAULT null,
+    "premium" BOOLEAN NOT NULL DEFAULT false,
+    "premium_at" TIMESTAMPTZ DEFAULT null,
+    "premium_by" INTEGER DEFAULT null,
+    "version" INTEGER NOT NULL DEFAULT 1,
+    "created_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+);
+CREATE INDEX course_hospital ON "course" ("hospital");
+CREATE INDEX course_lecturer ON "course" ("lecturer");
+CREATE INDEX course_state ON "course" ("state");
+CREATE INDEX course_premium ON "course" ("premium");
+
+CREATE TABLE "course_range" (
+    "id" SERIAL PRIMARY KEY NOT NULL,
+    "course" INTEGER REFERENCES "course" ("id") ON DELETE CASCADE ON UPDATE CASCADE DEFAULT null,
+    "department" INTEGER REFERENCES "department" ("id") ON DELETE CASCADE ON UPDATE CASCADE DEFAULT null,
+    "user" INTEGER REFERENCES "app_user" ("id") ON DELETE CASCADE ON UPDATE CASCADE DEFAULT null
+);
+CREATE INDEX course_range_course ON "course_range" ("course");
+
+CREATE TABLE "learning_record" (
+    "id" SERIAL PRIMARY KEY NOT NULL,
+    "hospital" INTEGER REFERENCES "hospital" ("id") ON DELETE RESTRICT ON UPDATE CASCADE DEFAULT null,
+    "course" INTEGER REFERENCES "course" ("id") ON DELETE CASCADE ON UPDATE CASCADE DEFAULT null,
+    "user" INTEGER REFERENCES "app_user" ("id") ON DELETE CASCADE ON UPDATE CASCADE DEFAULT null,
+    "intervals" TEXT NOT NULL DEFAULT '[]',
+    "watched_seconds" INTEGER NOT NULL DEFAULT 0,
+    "progress_permille" INTEGER NOT NULL DEFAULT 0,
+    "last_position" INTEGER NOT NULL DEFAULT 0,
+    "last_beat_at" TIMESTAMPTZ DEFAULT null,
+    "started_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp,
+    "finished_at" TIMESTAMPTZ DEFAULT null,
+    "version" INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX learning_record_hospital ON "learning_record" ("hospital");
+CREATE INDEX learning_record_course ON "learning_record" ("course");
+CREATE INDEX learning_record_user ON "learning_record" ("user");
+"""
+
+
 async def forwards() -> MigrationManager:
     manager = MigrationManager(migration_id=ID, app_name="store", description=DESCRIPTION)
     manager.add_raw(ddl_script(WARD_ROUNDS))
@@ -168,5 +682,13 @@ async def forwards() -> MigrationManager:
         manager.add_raw_backwards(ddl(f'DROP TABLE IF EXISTS "{table}"'))
     manager.add_raw(ddl_script(QUALITY))
     for table in QUALITY_TABLES:
+        manager.add_raw_backwards(ddl(f'DROP TABLE IF EXISTS "{table}"'))
+    manager.add_raw(ddl_script(STATISTICS))
+    manager.add_raw(statistics_triggers)
+    manager.add_raw_backwards(statistics_backwards)
+    manager.add_raw(ddl_script(RECORDINGS))
+    manager.add_raw_backwards(ddl('DROP TABLE IF EXISTS "recording"'))
+    manager.add_raw(ddl_script(TEACHING))
+    for table in ("learning_record", "course_range", "course"):
         manager.add_raw_backwards(ddl(f'DROP TABLE IF EXISTS "{table}"'))
     return manager

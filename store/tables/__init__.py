@@ -79,6 +79,9 @@ from store.tables.patients import (
     PatientShareSession,
 )
 from store.tables.quality import QcCase, QcSeriesGrade, QcTask
+from store.tables.recordings import Recording
+from store.tables.statistics import StatDay, StatTurnaround
+from store.tables.teaching import Course, CourseRange, LearningRecord
 from store.tables.ward_rounds import (
     WardRound,
     WardRoundExamination,
@@ -151,6 +154,12 @@ ALL_TABLES: list[type[Table]] = [
     QcTask,
     QcCase,
     QcSeriesGrade,
+    StatDay,
+    StatTurnaround,
+    Recording,
+    Course,
+    CourseRange,
+    LearningRecord,
 ]
 
 

@@ -25,6 +25,7 @@ HOMES = {
     "exam_report": "api.reports.steps",
     "ward_round": "api.ward_rounds.steps",
     "qc_task": "api.quality.steps",
+    "course": "api.teaching.steps",
 }
 
 

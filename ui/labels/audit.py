@@ -17,11 +17,23 @@ from states.machine import WORDS
 from states.migration import MIGRATION
 from states.quality import QUALITY
 from states.retrieval import RETRIEVAL
+from states.teaching import COURSE
+from states.ward_round import WARD_ROUND
 from store.scoping import PATIENT_AUDIT_TARGETS
 
 # The processes whose steps ``store.engine`` audits as "<process>.<trigger>".
 PROCESSES = {
-    p.name: p for p in (CONSULTATION, DIAGNOSIS, EXAM_REPORT, MIGRATION, RETRIEVAL, QUALITY)
+    p.name: p
+    for p in (
+        CONSULTATION,
+        DIAGNOSIS,
+        EXAM_REPORT,
+        MIGRATION,
+        RETRIEVAL,
+        QUALITY,
+        WARD_ROUND,
+        COURSE,
+    )
 }
 
 # About running the alliance and its hospitals (an alliance admin reads these too).
@@ -121,6 +133,19 @@ ACTIONS: dict[str, str] = {
     "consultation.list": N_("List consultations"),
     "consultation.view": N_("View consultation"),
     "qc_task.list": N_("List QC tasks"),
+    "statistics.detail": N_("View statistics detail rows"),
+    "statistics.download": N_("Download statistics detail rows"),
+    "recording.upload_start": N_("Start recording upload"),
+    "recording.uploaded": N_("Recording uploaded"),
+    "recording.upload_refused": N_("Recording upload refused"),
+    "recording.upload_removed": N_("Remove unfinished recording upload"),
+    "ward_round.list": N_("List ward rounds"),
+    "ward_round.view": N_("View ward round"),
+    "ward_round.exam_search": N_("Search examinations for a ward round"),
+    "ward_round.timeline": N_("View ward round timeline"),
+    "ward_round.record_print": N_("Print ward-round record"),
+    "ward_round.reminder": N_("Ward round reminder sent"),
+    "ward_round.overrun": N_("Ward round overrun notice sent"),
     "qc_task.view": N_("View QC task"),
     "qc_case.view": N_("View QC case"),
     "qc_case.evaluate": N_("Evaluate QC case"),

@@ -44,12 +44,12 @@ MODULE_CARDS: tuple[ModuleCard, ...] = (
         "/ward-rounds",
         _any(Permission.ward_round_apply),
     ),
-    ModuleCard(Module.teaching, N_("Teaching"), N_("Remote teaching sessions"), None),
+    ModuleCard(Module.teaching, N_("Teaching"), N_("Remote teaching sessions"), "/teaching"),
     ModuleCard(
         Module.statistics,
         N_("Statistics"),
         N_("Work statistics and their downloads"),
-        None,
+        "/statistics",
         _any(Permission.statistics_view, Permission.statistics_download),
     ),
     ModuleCard(
