@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -150,6 +151,7 @@ async def load_demo() -> list[Account]:
     await load_demo_reports(hospital_ids)
     await load_demo_ward_rounds(hospital_ids)
     await load_demo_courses(hospital_ids, departments)
+    await load_demo_quality(hospital_ids)
     await load_demo_patient(hospital_ids)  # after the studies: its people are theirs
     await load_demo_archive(DEMO_PHONE)  # her and her father's examinations, visible
     if get_settings().server.demo_study_patients > 0:
@@ -463,3 +465,60 @@ async def demo_recording(ctx: Ctx, course_id: int) -> bool:
         {Recording.declared_size: size, Recording.received: size, Recording.status: "processing"}
     ).where(Recording.id == recording_id)
     return await processing.process_inline(recording_id) == "ready"
+
+
+async def load_demo_quality(hospital_ids: dict[str, int]) -> None:
+    """Quality control at City (once), through the service and the flow's own sampling step
+    (``api.quality.sampling.draw_sample``, what the ``qc-sample`` flow runs; the outbox row
+    the "sample" step wrote finds the task drawn and leaves it): one task completed, its case
+    rated RADPEER 3a by dr.li and decided by dr.wang, the arbitrator; one in evaluation."""
+    from api.quality import service as quality
+    from api.quality.sampling import draw_sample, population_ids
+    from api.quality.schemas import ArbitrationIn, EvaluationIn, SeriesGrade, StepIn, TaskCreate
+    from store.tables import QcCase, QcTask
+
+    city = hospital_ids["CITY"]
+    if await QcTask.exists().where(QcTask.hospital == city):
+        return
+    manager, evaluator = await demo_actor("dr.wang"), await demo_actor("dr.li")
+    assert manager.actor and evaluator.actor
+    tasks = (
+        # name, what is evaluated, sample size
+        ("胸片质控 Chest X-ray QC", ["images", "initial_report", "review_report"], 1),
+        ("影像质控 Image QC", ["images"], 3),
+    )
+    for name, objects, size in tasks:
+        data = TaskCreate(
+            name=name,
+            sample_size=size,
+            objects=objects,
+            evaluators=[evaluator.actor.user_id],
+            arbitrator=manager.actor.user_id,
+            blind=True,
+        )
+        criteria = {"hospital": city, "criteria": "{}", "targets": json.dumps(objects)}
+        if len(await population_ids(criteria)) < size:
+            continue  # a demo without its studies: nothing to sample
+        task = await quality.create_task(manager, data)
+        await quality.sample(manager, task.id, StepIn(version=task.version))
+        await draw_sample(task.id)
+        if "initial_report" not in objects:
+            continue  # left in evaluation
+        row = await QcCase.select(QcCase.id).where(QcCase.task == task.id).first()
+        assert row is not None
+        case = await quality.read_case(evaluator.actor, row["id"])
+        evaluation = EvaluationIn(
+            version=case.version,
+            series=[SeriesGrade(series_uid=s.series_uid, grade="good") for s in case.series],
+            initial_score=78,
+            initial_comment="结节未描述。 The nodule is not described.",
+            review_score=80,
+            radpeer="3a",
+            radpeer_comment="漏诊右下肺结节。 A right lower lobe nodule is missed.",
+        )
+        saved = await quality.evaluate(evaluator, case.id, evaluation)
+        await quality.arbitrate(
+            manager,
+            case.id,
+            ArbitrationIn(version=saved.version, radpeer="3a", comment="同意评价。 Agreed: 3a."),
+        )

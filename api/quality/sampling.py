@@ -28,7 +28,7 @@ from store.zones import hospital_zone
 CTX = Ctx(ip="prefect", user_agent="qc sampling")
 REPORTED = ("initial_report", "reviewed", "printed")
 REVIEWED = ("reviewed", "printed")
-BATCH = 500  # cases inserted per statement
+BATCH = 500  # ids looked up and cases inserted per statement
 
 
 class Criteria(msgspec.Struct, kw_only=True):
@@ -130,8 +130,11 @@ async def draw_sample(task_id: int) -> Drawn:
         return Drawn(len(ids), 0, str(reason))
     chosen = draw(int(task["seed"]), ids, wanted)
     evaluators = steps.ids_of(task["evaluators"])
-    exams = {
-        r["id"]: r
+    exams: dict[int, dict[str, Any]] = {}
+    reports: dict[int, dict[str, Any]] = {}
+    # in slices: a sample may be larger than the variables a statement may bind (SQLite)
+    for start in range(0, len(chosen), BATCH):
+        part = chosen[start : start + BATCH]
         for r in await Examination.select(
             Examination.id,
             Examination.device_type,
@@ -139,14 +142,12 @@ async def draw_sample(task_id: int) -> Drawn:
             Examination.department,
             Examination.body_part,
             Examination.exam_time,
-        ).where(Examination.id.is_in(chosen))
-    }
-    reports = {
-        r["examination"]: r
+        ).where(Examination.id.is_in(part)):
+            exams[r["id"]] = r
         for r in await ExamReport.select(
             ExamReport.examination, ExamReport.initial_by, ExamReport.reviewer
-        ).where(ExamReport.examination.is_in(chosen))
-    }
+        ).where(ExamReport.examination.is_in(part)):
+            reports[r["examination"]] = r
     rows = []
     for position, exam_id in enumerate(chosen):
         exam, report = exams[exam_id], reports.get(exam_id, {})

@@ -130,8 +130,11 @@
     });
     if (!window.echarts) return;
     const labels = d.groups.map(function (g) { return g.label; });
+    // no growing bars for who asked the system for less motion (and a bar is where it is drawn)
+    const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
     const chart = window.echarts.init(document.getElementById("qc-chart"));
     chart.setOption({
+      animation: !still,
       tooltip: { trigger: "axis" },
       legend: {},
       xAxis: { type: "category", data: labels },
@@ -145,6 +148,7 @@
     chart.on("click", function (p) { const g = d.groups[p.dataIndex]; if (g) drill(g.key, g.label); });
     const trend = window.echarts.init(document.getElementById("qc-trend"));
     trend.setOption({
+      animation: !still,
       tooltip: { trigger: "axis" },
       legend: {},
       xAxis: { type: "category", data: d.trend.map(function (t) { return t.period; }) },
