@@ -346,7 +346,7 @@ def run(args: argparse.Namespace) -> None:
                 )
                 print(
                     f"upload end → ready: {ready_at - up['ended']:.1f} s "
-                    f"({rec['width']}×{rec['height']}, {rec['duration']:.0f} s)"
+                    f"({rec['width']}×{rec['height']}, {rec['duration_seconds']:.0f} s)"
                 )
                 up2 = upload(http, long, course(app, http, "2 h"), args.chunk_mib << 20, False)
                 ready2, rec2 = wait_ready(http, up2["id"])
@@ -355,7 +355,9 @@ def run(args: argparse.Namespace) -> None:
                     f"{up2['seconds']:.1f} s, ready {ready2 - up2['ended']:.1f} s later",
                     flush=True,
                 )
-                res = asyncio.run(seeks(app, http, up2["id"], float(rec2["duration"]), args.reps))
+                res = asyncio.run(
+                    seeks(app, http, up2["id"], float(rec2["duration_seconds"]), args.reps)
+                )
                 seeked = [r["seeked"] for r in res]
                 frame = [r["frame"] for r in res]
                 print(
