@@ -99,6 +99,12 @@ class Canary:
     consultation_id: int = 0
     attachment_id: int = 0
     retrieval_id: int = 0
+    # City's ward round, course, recording and QC task/case, about P1 (issues 16 and 17)
+    ward_round_id: int = 0
+    course_id: int = 0
+    recording_id: int = 0
+    task_id: int = 0
+    case_id: int = 0
     users: dict[str, int] = field(default_factory=dict)
     # City's administrative rows, by path parameter
     ids: dict[str, int] = field(default_factory=dict)
@@ -193,7 +199,85 @@ async def build(app_url: str) -> Canary:
         )
     ).returning(t.ArchiveRetrieval.id)
     canary.retrieval_id = int(made[0]["id"])
+    await _processes(canary)
     return canary
+
+
+async def _one(table: Any, **values: Any) -> int:
+    made = await table.insert(table(**values)).returning(table.id)
+    return int(made[0]["id"])
+
+
+async def _processes(canary: Canary) -> None:
+    """City's rows of the newer processes, written as their services leave them: a ward
+    round about P1 with dr.li as its expert, a published course of dr.wang's for City's
+    radiology with a ready recording, and a QC task whose case is P1's examination."""
+    city, p1, at = canary.city, canary.p1, now()
+    wang, li = canary.users["dr.wang"], canary.users["dr.li"]
+    canary.ward_round_id = await _one(
+        t.WardRound,
+        hospital=city,
+        applicant=wang,
+        topic=f"Ward round {p1.patient_id}",
+        scheduled_at=at + timedelta(days=2),
+        patient_name=p1.name.split("^")[0],
+        patient_his_number=p1.patient_id,
+        created_at=at,
+    )
+    await _one(t.WardRoundExpert, ward_round=canary.ward_round_id, expert=li)
+    await _one(
+        t.WardRoundExamination,
+        ward_round=canary.ward_round_id,
+        examination=p1.exam_id,
+        added_by=wang,
+        added_at=at,
+    )
+    canary.course_id = await _one(
+        t.Course,
+        hospital=city,
+        lecturer=wang,
+        topic="Security canary course",
+        starts_at=at - timedelta(hours=1),
+        ends_at=at + timedelta(hours=1),
+        state="published",
+        created_at=at,
+    )
+    radiology = await _first(t.Department, city)
+    await _one(t.CourseRange, course=canary.course_id, department=radiology)
+    canary.recording_id = await _one(
+        t.Recording,
+        hospital=city,
+        owner_kind="course",
+        owner_id=canary.course_id,
+        uploader=wang,
+        filename="canary.mp4",
+        declared_size=0,
+        status="uploading",
+        created_at=at,
+    )
+    canary.task_id = await _one(
+        t.QcTask,
+        hospital=city,
+        name="Security canary QC",
+        state="evaluating",
+        sample_size=1,
+        targets='["images"]',
+        evaluators=f"[{li}]",
+        arbitrator=wang,
+        sampled=1,
+        created_by=wang,
+        created_at=at,
+        updated_at=at,
+    )
+    canary.case_id = await _one(
+        t.QcCase,
+        hospital=city,
+        task=canary.task_id,
+        examination=p1.exam_id,
+        position=0,
+        evaluator=li,
+        exam_time=at,
+    )
 
 
 async def _report(canary: Canary, li: Api) -> None:
@@ -334,6 +418,14 @@ async def snapshot(canary: Canary) -> dict[str, Any]:
             t.ConsultationParticipant, t.ConsultationParticipant.consultation == c.consultation_id
         ),
         "attachments": await _rows(t.Attachment, t.Attachment.owner_id == c.consultation_id),
+        "ward_round": await _rows(t.WardRound, t.WardRound.id == c.ward_round_id),
+        "ward_round_experts": await _rows(
+            t.WardRoundExpert, t.WardRoundExpert.ward_round == c.ward_round_id
+        ),
+        "course": await _rows(t.Course, t.Course.id == c.course_id),
+        "recording": await _rows(t.Recording, t.Recording.id == c.recording_id),
+        "qc_task": await _rows(t.QcTask, t.QcTask.id == c.task_id),
+        "qc_case": await _rows(t.QcCase, t.QcCase.id == c.case_id),
     }
     for table in (
         t.Department,

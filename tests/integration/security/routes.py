@@ -120,6 +120,14 @@ def _patient_values(canary: Canary) -> dict[str, dict[str, Any]]:
             "instance": p2.sop_uid,
             "request_id": canary.request_id,
         },
+        "P4": {  # City's newer processes about P1 (issues 16 and 17)
+            "ward_round_id": canary.ward_round_id,
+            "course_id": canary.course_id,
+            "recording_id": canary.recording_id,
+            "task_id": canary.task_id,
+            "case_id": canary.case_id,
+            "trigger": "start",
+        },
         "P3": {
             "consultation_id": canary.consultation_id,
             "attachment_id": canary.attachment_id,
@@ -166,6 +174,7 @@ def _common(route: Route, canary: Canary) -> dict[str, Any]:
         "frame": 1,
         "tag": "7FE00010",
         "business_type": "diagnosis",
+        "trigger": "start",
         "token": secrets.token_hex(16),
         "lang": "en",
         "kind": "device-types",
