@@ -50,6 +50,8 @@ WORDS_OF_BOTH = {
     "FHIR",
     "PDF",
     "CSV",
+    "Excel",
+    "XLSX",
     "API",
     "URL",
     "HIS",
