@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.status_codes import HTTP_200_OK
 
 from api.auth import actor_of, ctx_of, require_login, require_module
 from api.teaching import service
+from api.teaching.schemas import CourseIn, HeartbeatIn, StepIn
 from kernel.domain import Module
 
 GUARDS = [require_login, require_module(Module.teaching)]
@@ -29,9 +31,9 @@ class TeachingController(Controller):
         return await service.visible(actor_of(request), premium=True, q=q)
 
     @post("/courses")
-    async def create(self, request: Request, data: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, request: Request, data: CourseIn) -> dict[str, Any]:
         ctx = ctx_of(request)
-        course_id = await service.create(ctx, data)
+        course_id = await service.create(ctx, msgspec.structs.asdict(data))
         return await service.read(actor_of(request), course_id)
 
     @get("/courses/{course_id:int}")
@@ -40,12 +42,9 @@ class TeachingController(Controller):
 
     @post("/courses/{course_id:int}/steps/{trigger:str}", status_code=HTTP_200_OK)
     async def act(
-        self, request: Request, course_id: int, trigger: str, data: dict[str, Any]
+        self, request: Request, course_id: int, trigger: str, data: StepIn
     ) -> dict[str, Any]:
-        version = data.get("version")
-        return await service.act(
-            ctx_of(request), course_id, trigger, int(version) if version is not None else None
-        )
+        return await service.act(ctx_of(request), course_id, trigger, data.version)
 
     @post("/courses/{course_id:int}/premium", status_code=HTTP_200_OK)
     async def premium_publish(self, request: Request, course_id: int) -> dict[str, Any]:
@@ -53,14 +52,9 @@ class TeachingController(Controller):
 
     @post("/courses/{course_id:int}/heartbeats", status_code=HTTP_200_OK)
     async def heartbeat(
-        self, request: Request, course_id: int, data: dict[str, float]
+        self, request: Request, course_id: int, data: HeartbeatIn
     ) -> dict[str, Any]:
-        return await service.heartbeat(
-            ctx_of(request),
-            course_id,
-            float(data.get("position", -1)),
-            float(data.get("watched", -1)),
-        )
+        return await service.heartbeat(ctx_of(request), course_id, data.position, data.watched)
 
     @get("/records")
     async def records(self, request: Request) -> dict[str, Any]:

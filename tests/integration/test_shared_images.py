@@ -22,6 +22,9 @@ from store.tables import (
     Examination,
     Study,
     User,
+    WardRound,
+    WardRoundExamination,
+    WardRoundExpert,
 )
 from tests.fixtures.hospitals import as_user
 from tests.fixtures.hospitals import hospital_id as hospital
@@ -58,7 +61,8 @@ async def east_studies() -> list[dict[str, Any]]:
 async def attached_studies(username: str) -> set[str]:
     """The study UIDs of other hospitals' examinations attached to a consultation the doctor
     takes part in (SPEC 3.3; other tests attach them): as a participant, or as the expert
-    named on an invitation not declined, of a consultation still going."""
+    named on an invitation not declined, of a consultation still going; or to a ward round
+    he applied for or is an expert of (SPEC 4)."""
     user = await User.select(User.id, User.hospital).where(User.username == username).first()
     assert user is not None
     joined = await ConsultationParticipant.select(ConsultationParticipant.consultation).where(
@@ -73,16 +77,38 @@ async def attached_studies(username: str) -> set[str]:
         for r in await Consultation.select(Consultation.id, Consultation.state)
         if r["state"] not in ("withdrawn", "rejected", "cancelled")
     }
+    # and to a ward round he applied for or is an expert of, not cancelled (SPEC 4)
+    rounds = {
+        r["id"]
+        for r in await WardRound.select(WardRound.id).where(
+            WardRound.state != "cancelled", WardRound.applicant == user["id"]
+        )
+    } | {
+        r["ward_round"]
+        for r in await WardRoundExpert.select(WardRoundExpert.ward_round).where(
+            WardRoundExpert.expert == user["id"],
+            WardRoundExpert.ward_round.state != "cancelled",
+        )
+    }
+    attached = [
+        r["examination"]
+        for r in await ConsultationExamination.select(
+            ConsultationExamination.consultation, ConsultationExamination.examination
+        )
+        if r["consultation"] in taking_part & going
+    ] + [
+        r["examination"]
+        for r in await WardRoundExamination.select(
+            WardRoundExamination.ward_round, WardRoundExamination.examination
+        )
+        if r["ward_round"] in rounds
+    ]
     uids: set[str] = set()
-    for row in await ConsultationExamination.select(
-        ConsultationExamination.consultation, ConsultationExamination.examination
-    ):
-        if row["consultation"] not in taking_part & going:
-            continue
+    for examination in attached:
         exam = (
             await Examination.select(Examination.hospital, Examination.study.study_uid)
             .where(
-                Examination.id == row["examination"],
+                Examination.id == examination,
                 Examination.deleted_at.is_null(),
                 Examination.study.is_not_null(),
             )
