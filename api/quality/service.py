@@ -268,7 +268,12 @@ async def cases_of(actor: Actor, task_id: int, mine: bool = False) -> list[CaseR
     ).where(QcCase.task == task["id"])
     if mine or not (is_manager(actor) or actor.user_id == task["arbitrator"]):
         query = query.where(QcCase.evaluator == actor.user_id)
-    rows = await query.order_by(QcCase.position)
+    return await case_rows(await query.order_by(QcCase.position))
+
+
+async def case_rows(rows: list[dict[str, Any]]) -> list[CaseRow]:
+    """Case rows (id, position, state, evaluator, accession, device type, RADPEER) as a
+    task's list and a statistics drill-down show them, the evaluators by name."""
     who = await names([r["evaluator"] for r in rows])
     return [
         CaseRow(

@@ -22,7 +22,7 @@ from typing import Any
 import xlsxwriter
 
 from api.quality.schemas import CaseRow, Figures, StatisticsRead, TrendPoint
-from api.quality.service import names
+from api.quality.service import case_rows, names
 from kernel.errors import BadRequest
 from store.scoping import visible
 from store.tables import Department, QcCase, QcSeriesGrade
@@ -233,21 +233,7 @@ async def statistics(actor: Actor, by: str, step: str, sel: Selection) -> Statis
 async def drill(actor: Actor, by: str, key: str, sel: Selection) -> list[CaseRow]:
     """The cases behind one group's figures."""
     _check(by, "month")
-    cases = [c for c in await _cases(actor, sel) if key in _keys(by, c)]
-    who = await names([c["evaluator"] for c in cases])
-    return [
-        CaseRow(
-            id=c["id"],
-            position=c["position"],
-            state=c["state"],
-            evaluator=who.get(c["evaluator"], ""),
-            accession_number=c["examination.accession_number"],
-            device_type=c["device_type"],
-            radpeer=c["radpeer"],
-            arbiter_radpeer=c["arbiter_radpeer"],
-        )
-        for c in cases
-    ]
+    return await case_rows([c for c in await _cases(actor, sel) if key in _keys(by, c)])
 
 
 COLUMNS = (
