@@ -4,6 +4,8 @@ declared patient-data reads (``api.phi``)."""
 
 from __future__ import annotations
 
+import re
+
 from litestar import Controller, Request, Response, get, post
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -121,7 +123,8 @@ class QualityController(Controller):
     ) -> Response[bytes]:
         selection = stats.Selection(task_id, date_from, date_to)
         body, media = await stats.download(actor_of(request), by, key, selection, format)
-        name = f"qc-{by}-{key}.{format}".replace("/", "_")
+        # the key is the caller's text: only a slug of it goes into the header
+        name = f"qc-{by}-{re.sub(r'[^A-Za-z0-9._-]+', '_', key)[:60]}.{format}"
         return Response(
             body,
             media_type=media,
