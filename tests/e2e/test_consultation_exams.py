@@ -9,7 +9,6 @@ folded behind "Process" and fits the screen; with no meeting provider the room s
 from __future__ import annotations
 
 import asyncio
-
 import uuid
 from datetime import datetime, timedelta
 

@@ -187,7 +187,8 @@ async def test_statistics_equal_direct_counts_and_download(new_api, uniq) -> Non
         params={"by": "device_type", "key": 'C"T\r\nX-Evil: 1', "task_id": task["id"]},
     )
     assert odd.status_code == 200 and "x-evil" not in odd.headers
-    assert odd.headers["content-disposition"] == 'attachment; filename="qc-device_type-C_T_X-Evil_1.csv"'
+    disposition = odd.headers["content-disposition"]
+    assert disposition == 'attachment; filename="qc-device_type-C_T_X-Evil_1.csv"'
     # the download is behind statistics.download: a role without it is refused, audited
     head = await AuditLog.select(AuditLog.id).order_by(AuditLog.id, ascending=False).first()
     doctor = site["doctor"].client
