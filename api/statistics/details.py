@@ -12,7 +12,7 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ from store.reads import note
 from store.tables import Department, Examination
 from store.uow import Actor, Ctx
 from store.zones import hospital_zone
+from ui.labels.exams import STATUS_LABELS
 
 FORMATS = ("csv", "xlsx")
 BATCH = 2000
@@ -116,16 +117,31 @@ async def _rows(actor: Actor, f: StatFilter, hospital: int) -> AsyncIterator[lis
         after = (batch[-1]["exam_time"], batch[-1]["id"])
 
 
-def _cells(row: dict, zone: ZoneInfo, departments: dict[int, str]) -> list[str]:
-    out = []
-    for _, column in COLUMNS:
-        value = row[column]
-        if column == "exam_time":
-            value = value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-        elif column == "department":
-            value = departments.get(value, "") if value else ""
-        out.append(str(value or ""))
-    return out
+Cells = Callable[[dict], list[str]]
+
+
+def cells_of(zone: ZoneInfo, departments: dict[int, str]) -> Cells:
+    """A row's cells in COLUMNS' order: the time in the hospital's zone to the minute, the
+    department's name, the status's label in the reader's language (translated once here).
+    Written out by hand, not a loop over COLUMNS: it runs once per row of a download of
+    100,000."""
+    statuses = {code: gettext(label) for code, label in STATUS_LABELS.items()}
+
+    def cells(row: dict) -> list[str]:
+        department = row["department"]
+        return [
+            row["exam_time"].astimezone(zone).isoformat(" ", "minutes")[:16],
+            row["patient_name"] or "",
+            row["patient_id"] or "",
+            row["accession_number"] or "",
+            row["device_type"] or "",
+            departments.get(department, "") if department else "",
+            row["body_part"] or "",
+            row["check_item_name"] or "",
+            statuses.get(row["status"], row["status"] or ""),
+        ]
+
+    return cells
 
 
 async def _departments(hospital: int) -> dict[int, str]:
@@ -155,21 +171,21 @@ async def download(ctx: Ctx, f: StatFilter, fmt: str) -> AsyncIterator[bytes]:
         + (f"; department={f.department_id}" if f.department_id is not None else ""),
     )
     rows = _rows(actor, f, hospital)
+    cells = cells_of(zone, departments)
     if fmt == "csv":
-        return _csv(rows, titles, zone, departments)
-    return _xlsx(rows, titles, zone, departments)
+        return _csv(rows, titles, cells)
+    return _xlsx(rows, titles, cells)
 
 
 async def _csv(
-    rows: AsyncIterator[list[dict]], titles: list[str], zone: ZoneInfo, departments: dict
+    rows: AsyncIterator[list[dict]], titles: list[str], cells: Cells
 ) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # Excel reads UTF-8 (Chinese names) only with the mark
     writer.writerow(titles)
     async for batch in rows:
-        for row in batch:
-            writer.writerow(_cells(row, zone, departments))
+        writer.writerows(map(cells, batch))
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()
@@ -178,7 +194,7 @@ async def _csv(
 
 
 async def _xlsx(
-    rows: AsyncIterator[list[dict]], titles: list[str], zone: ZoneInfo, departments: dict
+    rows: AsyncIterator[list[dict]], titles: list[str], cells: Cells
 ) -> AsyncIterator[bytes]:
     handle, path = tempfile.mkstemp(suffix=".xlsx")
     os.close(handle)
@@ -189,7 +205,7 @@ async def _xlsx(
         line = 1
         async for batch in rows:
             for row in batch:
-                sheet.write_row(line, 0, _cells(row, zone, departments))
+                sheet.write_row(line, 0, cells(row))
                 line += 1
         book.close()
         async with await anyio.open_file(path, "rb") as body:

@@ -84,7 +84,9 @@ async def test_director_sees_figures_bars_rows_and_downloads(new_api, uniq) -> N
     lines = list(csv.reader(io.StringIO(body.content.decode("utf-8-sig"))))
     assert len(lines) == 3 and lines[0][0] == "Examination time"
     assert sorted(r[3] for r in lines[1:]) == sorted(r["accession_number"] for r in shown["items"])
-    assert lines[1][0].startswith("2025-05-07 11:")  # local time
+    assert lines[1][0].startswith("2025-05-07 11:") and len(lines[1][0]) == 16  # local time
+    statuses = {r["status"] for r in shown["items"]}
+    assert {r[8] for r in lines[1:]} == {s.replace("_", " ").capitalize() for s in statuses}
 
     xlsx = await client.get(f"/api/statistics/download?format=xlsx&{base}")
     assert xlsx.status_code == 200
