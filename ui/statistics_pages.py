@@ -16,7 +16,8 @@ from litestar.di import Provide
 from litestar.response import Template
 
 from api.auth import module_enabled
-from api.statistics import service
+from api.consultations.labels import STATE_LABELS as CONSULTATION_STATES
+from api.statistics import cases, service
 from api.statistics.details import exam_query
 from api.statistics.figures import STEPS, StatFilter, StatQuery, provide_stat_query
 from api.statistics.schemas import Series
@@ -25,8 +26,9 @@ from kernel.errors import Forbidden
 from kernel.i18n import N_, Msg, gettext
 from store.tables import Department, Hospital
 from store.uow import Actor
+from ui.labels.diagnosis import STATE_LABELS as DIAGNOSIS_STATES
 from ui.management_pages import human_bytes
-from ui.pages import PageController, page, user_of
+from ui.pages import PageController, local_clock, page, user_of
 
 SERIES = (
     ("exam", N_("In-hospital examinations")),
@@ -53,7 +55,7 @@ async def may_view(actor: Actor) -> tuple[bool, bool]:
     return True, admin or Permission.statistics_download.value in actor.permissions
 
 
-def chart(series: Series, kind: str, links: list[str] | None) -> dict[str, Any]:
+def chart(series: Series, kind: str, links: dict[str, list[str]] | None) -> dict[str, Any]:
     return {
         "type": kind,
         "stacked": kind == "bar",
@@ -62,17 +64,19 @@ def chart(series: Series, kind: str, links: list[str] | None) -> dict[str, Any]:
             {
                 "name": gettext(title),
                 "values": getattr(series, key),
-                "links": links if key == "exam" else None,
+                "links": (links or {}).get(key),
             }
             for key, title in SERIES
         ],
     }
 
 
-def row_links(series: Series, f: StatFilter, hospital: int) -> list[str]:
-    """Each bar's examinations: the examination list with the bar's filter."""
+def row_links(series: Series, f: StatFilter, hospital: int) -> dict[str, list[str]]:
+    """Each bar's rows, per series: the examination list with the bar's filter; the
+    remote diagnoses' and consultations' cases (``/statistics/cases``)."""
     out = []
-    for start, end in zip(series.starts, series.ends, strict=True):
+    bars = list(zip(series.starts, series.ends, strict=True))
+    for start, end in bars:
         q = exam_query(
             StatFilter(
                 start=f.start.fromisoformat(start),
@@ -84,7 +88,14 @@ def row_links(series: Series, f: StatFilter, hospital: int) -> list[str]:
             hospital,
         )
         out.append("/exams?" + urlencode(q.given()))
-    return out
+    links = {"exam": out}
+    if f.department_id is None and not f.device_type:  # those figures are per hospital
+        for kind in ("remote", "consult"):
+            links[kind] = [
+                "/statistics/cases?" + urlencode({"kind": kind, "start": a, "end": b})
+                for a, b in bars
+            ]
+    return links
 
 
 class StatisticsPages(PageController):
@@ -137,4 +148,30 @@ class StatisticsPages(PageController):
             download=download,
             download_query=urlencode(window),
             human_bytes=human_bytes,
+        )
+
+    @get("/cases")
+    async def cases(
+        self, request: Request, stat_query: StatQuery, kind: str = "remote", cursor: str = ""
+    ) -> Template:
+        """The remote diagnoses or consultations behind a bar (no patient data)."""
+        actor = user_of(request)
+        rows, _ = await may_view(actor)
+        if not rows:
+            raise Forbidden("The alliance admin sees figures only, not the cases behind them.")
+        f = await service.parse(actor, stat_query)
+        result = await cases.cases(actor, kind, f, cursor)
+        window = {"kind": kind, "start": f.start.isoformat(), "end": f.end.isoformat()}
+        return await page(
+            request,
+            "statistics/cases.html",
+            f=f,
+            result=result,
+            title=SERIES[1][1] if kind == "remote" else SERIES[2][1],
+            state_labels=DIAGNOSIS_STATES if kind == "remote" else CONSULTATION_STATES,
+            when=await local_clock(actor),
+            next_url="/statistics/cases?" + urlencode({**window, "cursor": result.next_cursor})
+            if result.next_cursor
+            else "",
+            back_url="/statistics?" + urlencode({"start": window["start"], "end": window["end"]}),
         )

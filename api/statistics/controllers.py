@@ -3,7 +3,8 @@
 ``GET /api/statistics/overview`` the figures per hospital in scope (all time, or the
 range when given); ``/series`` the bars of a range at a step; ``/turnaround`` report
 turnaround and workload per doctor; ``/examinations`` the rows behind a bar (a page of the
-examination list); ``/download?format=csv|xlsx`` all of them, streamed.
+examination list); ``/download?format=csv|xlsx`` all of them, streamed; ``/cases?kind=
+remote|consult`` the diagnosis requests or consultations behind a bar (no patient data).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from litestar.response import Stream
 from api.auth import actor_of, ctx_of, require_login
 from api.exams.schemas import ExamPage
 from api.phi import phi
+from api.statistics import cases as case_rows
 from api.statistics import details, service
 from api.statistics.figures import StatQuery, provide_stat_query
 from api.statistics.guards import require_download, require_statistics
-from api.statistics.schemas import Overview, Series, Turnaround
+from api.statistics.schemas import CasePage, Overview, Series, Turnaround
 
 MEDIA = {
     "csv": "text/csv; charset=utf-8",
@@ -56,6 +58,13 @@ class StatisticsController(Controller):
     ) -> ExamPage:
         f = await service.parse(actor_of(request), stat_query)
         return await details.drill_down(ctx_of(request), f, cursor, limit)
+
+    @get("/cases")
+    async def cases(
+        self, request: Request, stat_query: StatQuery, kind: str, cursor: str = ""
+    ) -> CasePage:
+        actor = actor_of(request)
+        return await case_rows.cases(actor, kind, await service.parse(actor, stat_query), cursor)
 
     @get(
         "/download",

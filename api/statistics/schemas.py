@@ -51,3 +51,19 @@ class Doctor(Base):
 class Turnaround(Base):
     stages: list[Stage]
     doctors: list[Doctor]
+
+
+class CaseRow(Base):
+    """One remote diagnosis or consultation behind a bar: no patient identifier."""
+
+    id: int
+    created_at: str
+    state: str
+    hospital_name: str  # a request's sender; empty for a consultation
+    link: str  # where the reader may open it, or empty
+
+
+class CasePage(Base):
+    kind: str  # remote | consult
+    items: list[CaseRow]
+    next_cursor: str | None

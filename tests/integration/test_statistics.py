@@ -13,7 +13,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from store.tables import Examination, StatDay
+from store.tables import Consultation, DiagnosisRequest, Examination, StatDay
 from store.uow import now
 from tests.fixtures.hospitals import ALL_MODULES, Staff, make_hospital
 from tests.fixtures.refusals import audited, refuse
@@ -110,6 +110,8 @@ async def test_alliance_admin_sees_aggregates_only(new_api, uniq, alliance) -> N
     assert sum(series.json()["exam"]) == 4
     rows = await alliance.get(f"/api/statistics/examinations?hospital_id={made.id}")
     assert rows.status_code == 403
+    cases = await alliance.get(f"/api/statistics/cases?kind=remote&hospital_id={made.id}")
+    assert cases.status_code == 403 and "figures only" in cases.json()["detail"]
     download = await alliance.get(f"/api/statistics/download?hospital_id={made.id}")
     assert download.status_code == 403
 
@@ -126,6 +128,9 @@ async def test_alliance_admin_sees_aggregates_only(new_api, uniq, alliance) -> N
         ("/api/statistics/download?format=pdf", 400, "Download as one of"),
         ("/api/statistics/download?format=csv", 403, "clinician:lacks the permission"),
         ("/api/statistics/overview", 403, "clinician:statistics.view"),
+        ("/api/statistics/cases?kind=reports", 400, "one of remote, consult"),
+        ("/api/statistics/cases?kind=remote&cursor=%25%25", 400, "cursor"),
+        ("/api/statistics/cases?kind=remote&hospital_id={other}", 403, "not yours"),
     ],
 )
 async def test_bad_questions_are_refused_and_audited(new_api, uniq, url, status, says) -> None:
@@ -140,3 +145,66 @@ async def test_bad_questions_are_refused_and_audited(new_api, uniq, url, status,
     )
     if status == 403:  # a refused read is audited when it is a denial (aimis.app)
         await audited(head, status, member.id)
+
+
+async def test_remote_and_consultation_bars_lead_to_their_cases(new_api, uniq) -> None:
+    """The rows behind the remote-diagnosis and consultation bars: as many as the bar says,
+    newest first, paged, without a patient's name, each linked where the reader may go."""
+    made = await fresh(new_api, uniq)
+    sender = await fresh(new_api, uniq)
+    await exams(sender.id, 1, DAY)
+    exam = await Examination.select(Examination.id).where(Examination.hospital == sender.id).first()
+    director = made["director"]
+    t = now()
+    # 55 requests on 2025-05-06 (a page is 50), one the day after; 2 consultations
+    await DiagnosisRequest.insert(
+        *[
+            DiagnosisRequest(
+                examination=exam["id"],
+                hospital=sender.id,
+                target_hospital=made.id,
+                requested_by=sender["director"].id,
+                created_at=DAY + timedelta(days=i // 55, seconds=i),
+                updated_at=t,
+            )
+            for i in range(56)
+        ]
+    )
+    await Consultation.insert(
+        *[
+            Consultation(
+                hospital=made.id,
+                applicant=director.id,
+                topic=f"Stat consult {i}",
+                scheduled_at=DAY,
+                patient_name="Hidden Name",
+                created_at=DAY + timedelta(minutes=i),
+            )
+            for i in range(2)
+        ]
+    )
+    client = director.client
+    day = "start=2025-05-06&end=2025-05-06"
+    series = (await client.get(f"/api/statistics/series?{day}")).json()
+    assert (series["remote"], series["consult"]) == ([55], [2])
+    first = (await client.get(f"/api/statistics/cases?kind=remote&{day}")).json()
+    assert len(first["items"]) == 50 and first["next_cursor"]
+    after = first["next_cursor"]
+    second = (await client.get(f"/api/statistics/cases?kind=remote&{day}&cursor={after}")).json()
+    items = first["items"] + second["items"]
+    assert len(items) == 55 and second["next_cursor"] is None
+    times = [r["created_at"] for r in items]
+    assert times == sorted(times, reverse=True) and len({r["id"] for r in items}) == 55
+    assert {r["hospital_name"] for r in items} == {sender.name}
+    assert {r["link"] for r in items} == {f"/exams/{exam['id']}"}
+    consults = (await client.get(f"/api/statistics/cases?kind=consult&{day}")).json()["items"]
+    assert len(consults) == 2 and all(r["link"] == f"/consultations/{r['id']}" for r in consults)
+    # a filtered bar is 0 (those figures are per hospital), and so are its cases
+    filtered = await client.get(f"/api/statistics/cases?kind=remote&{day}&device_type=CT")
+    assert filtered.json()["items"] == []
+    # the page: the cases in the reader's language, no patient name
+    page = await client.get(f"/statistics/cases?kind=consult&{day}")
+    assert page.status_code == 200 and page.text.count("data-case=") == 2
+    assert "Hidden Name" not in page.text and "Stat consult" not in page.text
+    bars = await client.get(f"/statistics/?{day}")
+    assert "/statistics/cases?kind=remote&amp;start=2025-05-06&amp;end=2025-05-06" in bars.text
