@@ -20,7 +20,9 @@ Each area is one named block below (its DDL frozen from ``python -m store.ddl``)
 3. **Statistics rollups** (issue 17 point 1, SPEC 6): ``stat_day`` and ``stat_turnaround``
    (``store/tables/statistics.py``), Piccolo's DDL frozen, each with a unique index over its
    key, and the triggers that keep them in the transaction of every insert, update and
-   delete of ``examination``, ``diagnosis_request``, ``consultation`` and ``exam_report``.
+   delete of ``examination``, ``diagnosis_request``, ``consultation`` and ``exam_report``
+   (on PostgreSQL an examination's inserts and deletes per statement, grouped from its
+   transition table, so that a bulk import is one upsert per rollup row).
    The day is the hospital's local one: on PostgreSQL ``AT TIME ZONE`` the hospital's zone
    (daylight saving included); on SQLite, which has no zone data, the zone's fixed offset
    from ``STAT_ZONES`` (the zones of China and its neighbours, none with daylight saving;
@@ -424,8 +426,31 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$ LANGUAGE plpgsql""",
-    """CREATE TRIGGER stat_exam_insert_delete AFTER INSERT OR DELETE ON examination
-  FOR EACH ROW EXECUTE FUNCTION stat_exam_trigger()""",
+    # Inserts and deletes of examinations count per statement, from its transition table:
+    # a bulk import of 100,000 rows is one grouped upsert, where a row trigger's upsert of
+    # the same few stat_day rows again and again slowed to about 170 rows a second.
+    """CREATE OR REPLACE FUNCTION stat_exam_rows() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO stat_day (hospital, kind, day, department, device_type, n)
+    SELECT hospital, 'exam', stat_local_day(exam_time, hospital), COALESCE(department, 0),
+      device_type, count(*) FROM new_rows WHERE deleted_at IS NULL GROUP BY 1, 3, 4, 5
+    ON CONFLICT (hospital, kind, day, department, device_type)
+    DO UPDATE SET n = stat_day.n + EXCLUDED.n;
+  ELSE
+    UPDATE stat_day s SET n = s.n - d.c
+    FROM (SELECT hospital, stat_local_day(exam_time, hospital) AS day,
+            COALESCE(department, 0) AS dep, device_type AS dev, count(*) AS c
+          FROM old_rows WHERE deleted_at IS NULL GROUP BY 1, 2, 3, 4) d
+    WHERE s.hospital = d.hospital AND s.kind = 'exam' AND s.day = d.day
+      AND s.department = d.dep AND s.device_type = d.dev;
+  END IF;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql""",
+    """CREATE TRIGGER stat_exam_insert AFTER INSERT ON examination
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION stat_exam_rows()""",
+    """CREATE TRIGGER stat_exam_delete AFTER DELETE ON examination
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION stat_exam_rows()""",
     """CREATE TRIGGER stat_exam_update
   AFTER UPDATE OF hospital, exam_time, department, device_type, deleted_at ON examination
   FOR EACH ROW WHEN (OLD.hospital IS DISTINCT FROM NEW.hospital
@@ -504,7 +529,8 @@ END $$ LANGUAGE plpgsql""",
   EXECUTE FUNCTION stat_tat_trigger()""",
 ]
 POSTGRES_STATISTICS_DROP = [
-    "DROP TRIGGER IF EXISTS stat_exam_insert_delete ON examination",
+    "DROP TRIGGER IF EXISTS stat_exam_insert ON examination",
+    "DROP TRIGGER IF EXISTS stat_exam_delete ON examination",
     "DROP TRIGGER IF EXISTS stat_exam_update ON examination",
     "DROP TRIGGER IF EXISTS stat_request_insert_delete ON diagnosis_request",
     "DROP TRIGGER IF EXISTS stat_request_update ON diagnosis_request",
@@ -513,6 +539,7 @@ POSTGRES_STATISTICS_DROP = [
     "DROP TRIGGER IF EXISTS stat_tat_insert_delete ON exam_report",
     "DROP TRIGGER IF EXISTS stat_tat_update ON exam_report",
     "DROP FUNCTION IF EXISTS stat_exam_trigger()",
+    "DROP FUNCTION IF EXISTS stat_exam_rows()",
     "DROP FUNCTION IF EXISTS stat_request_trigger()",
     "DROP FUNCTION IF EXISTS stat_consult_trigger()",
     "DROP FUNCTION IF EXISTS stat_tat_trigger()",
