@@ -1,7 +1,9 @@
 """QC sampling benchmark (issue 17, SPEC 7.1): a task sampling 5 % of 200,000 examinations.
 
 Run: ``uv run --frozen python -m bench.qc_sampling`` (``--rows N``, ``--percent P``,
-``--reps N``). A fresh SQLite database in a temporary data folder, migrated as the app
+``--reps N``, ``--db sqlite|postgres``). A fresh database (SQLite in a temporary data folder,
+or a scratch database on the local PostgreSQL, 127.0.0.1:5432 user postgres, created and
+dropped here), migrated as the app
 migrates it, with the demo; the examinations are generated inside the database by
 ``bench.exam_list.generate`` (the examination-list benchmark's generator) and then all given
 to City, the leading hospital, so the task's population is every one of them. Timed, in
@@ -42,7 +44,7 @@ async def run_one(rows: int, percent: int, reps: int) -> dict[str, Any]:
     try:
         await load_demo()
         print(f"generating {rows:,} examinations", flush=True)
-        seconds, _, _ = await generate(rows, postgres=False)
+        seconds, _, _ = await generate(rows, postgres="AIMIS_DATABASE_URL" in os.environ)
         city = await Hospital.select(Hospital.id).where(Hospital.code == "CITY").first()
         assert city is not None
         dept = await Department.select(Department.id).where(Department.hospital == city["id"])
@@ -74,14 +76,21 @@ async def run_one(rows: int, percent: int, reps: int) -> dict[str, Any]:
             print(f"  run {rep + 1}: {timings[-1]}", flush=True)
     finally:
         await close_pool()
-    return {"rows": rows, "population": population, "generate_s": seconds, "runs": timings}
+    kind = "PostgreSQL" if "AIMIS_DATABASE_URL" in os.environ else "SQLite"
+    return {
+        "db": kind,
+        "rows": rows,
+        "population": population,
+        "generate_s": seconds,
+        "runs": timings,
+    }
 
 
 def report(result: dict[str, Any], percent: int) -> str:
     start = statistics.median(r[0] for r in result["runs"])
     draw = statistics.median(r[1] for r in result["runs"])
     return (
-        f"SQLite, population {result['population']:,} (generated in "
+        f"{result['db']}, population {result['population']:,} (generated in "
         f"{result['generate_s']:.0f} s), {percent} % = {result['runs'][0][2]:,} cases; "
         f"median of {len(result['runs'])}: start the sampling {start:.2f} s, "
         f"draw_sample {draw:.2f} s (worst {max(r[1] for r in result['runs']):.2f} s)"
@@ -93,6 +102,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--percent", type=int, default=5)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.out:
@@ -105,6 +115,11 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="aimis-bench-qc-"))
     env = {**os.environ, "AIMIS_DATA_DIR": str(data)}
     env.pop("AIMIS_DATABASE_URL", None)
+    scratch = f"bench_qc_{os.getpid()}"
+    psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c"]
+    if args.db == "postgres":
+        subprocess.run([*psql, f"CREATE DATABASE {scratch}"], check=True)
+        env["AIMIS_DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{scratch}"
     out = data / "result.json"
     try:
         subprocess.run(
@@ -116,6 +131,8 @@ def main() -> None:
         result = json.loads(out.read_text())
     finally:
         shutil.rmtree(data, ignore_errors=True)
+        if args.db == "postgres":
+            subprocess.run([*psql, f"DROP DATABASE IF EXISTS {scratch}"], check=False)
     print(f"\nload after: {load_now()}\n")
     print(report(result, args.percent))
 
