@@ -213,6 +213,14 @@ async def search(
     want = f.limit + 1
     rows: list[dict[str, Any]] = []
     mine, shared = await list_branches(actor)
+    if f.hospital_id is not None:
+        # a hospital filter names one side: the other branch matches nothing, but its
+        # query would still read every row of its index in the range (at 1,000,000 rows,
+        # City's shared branch of a year: 70 ms of a statistics drill-down's 85)
+        if f.hospital_id in await visible_hospital_ids(actor):
+            shared = None
+        else:
+            mine = None
     branches = [b for b in (mine, shared) if b is not None]
     urgent: list[dict[str, Any]] = []
     urgent_more = False

@@ -21,8 +21,8 @@ from api.statistics.schemas import (
     Turnaround,
 )
 from kernel.errors import Forbidden
-from store.scoping import hospital_figures, visible
-from store.tables import Hospital, StatDay, StatTurnaround, User
+from store.scoping import visible
+from store.tables import ExaminationCount, Hospital, StatDay, StatTurnaround, User
 from store.uow import Actor
 from store.zones import hospital_zone
 
@@ -74,7 +74,13 @@ async def overview(actor: Actor, f: StatFilter | None = None) -> Overview:
     remote diagnoses received and sent, consultations applied for; in ``f``'s range when
     given, else all time."""
     ids = await hospitals_in_scope(actor, f.hospital_id if f else None)
-    kept = await hospital_figures(actor)
+    # examinations stored: the status chips' counts (never a count over the studies)
+    stored: dict[int, int] = {}
+    for row in await ExaminationCount.select(ExaminationCount.hospital, ExaminationCount.n).where(
+        ExaminationCount.hospital.is_in(ids or [0])
+    ):
+        h = int(row["hospital"])
+        stored[h] = stored.get(h, 0) + max(int(row["n"]), 0)
     names = {
         int(r["id"]): r
         for r in await Hospital.select(
@@ -94,7 +100,7 @@ async def overview(actor: Actor, f: StatFilter | None = None) -> Overview:
             hospital_id=h,
             hospital_name=names[h]["name"],
             storage_used_bytes=int(names[h]["storage_used_bytes"] or 0),
-            examinations_stored=kept.get(h, {}).get("examinations", 0),
+            examinations_stored=stored.get(h, 0),
             examinations=counts.get((h, "exam"), 0),
             remote_diagnoses=counts.get((h, "remote"), 0),
             remote_sent=counts.get((h, "sent"), 0),
