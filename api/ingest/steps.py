@@ -535,47 +535,62 @@ async def queued_runs(run_ids: Iterable[int]) -> set[int]:
 
 
 SWEEP_CTX = Ctx(user_agent="aimis stale-run sweep")
+PAGE = 500  # runs the sweep reads at a time
 
 
 async def requeue_stale(older_than_seconds: float, limit: int = 200) -> list[int]:
     """Runs waiting in ``received`` with no follow-up pending or running, their last step
-    (the ``receive`` or a retry) older than ``older_than_seconds``: each is retried through
-    the engine (a history row, its follow-up queued under a new key). Idempotent: a run
-    with a follow-up is skipped, and two sweeps at once cannot both retry one run (the
-    step names the version it read; the loser's is stale). Returns the runs queued."""
+    (the ``receive`` or a retry) older than ``older_than_seconds``: each (at most ``limit``)
+    is retried through the engine (a history row, its follow-up queued under a new key).
+    Idempotent: a run with a follow-up is skipped, and two sweeps at once cannot both retry
+    one run (the step names the version it read; the loser's is stale). Returns the runs
+    queued."""
     cutoff = now() - timedelta(seconds=older_than_seconds)
-    rows = (
-        await MigrationRun.select(MigrationRun.id)
-        .where(MigrationRun.state == MigrationState.received, MigrationRun.created_at < cutoff)
-        .order_by(MigrationRun.id)
-        .limit(limit)
-    )
-    candidates = [int(r["id"]) for r in rows]
-    busy = await queued_runs(candidates)
-    requeued = []
-    for run_id in candidates:
-        if run_id in busy:
-            continue
-        last = (
-            await CaseHistory.select(CaseHistory.at)
-            .where(CaseHistory.case_type == MIGRATION.name, CaseHistory.case_id == run_id)
-            .order_by(CaseHistory.at, ascending=False)
-            .first()
-        )
-        if last and last["at"] >= cutoff:
-            continue  # retried recently: its follow-up ended (it gave up); not again at once
-        minutes = round(older_than_seconds / 60)
-        try:
-            await step(
-                run_id,
-                "retry",
-                ctx=SWEEP_CTX,
-                reason=f"waited in received for over {minutes} min without a follow-up",
+    minutes = round(older_than_seconds / 60)
+    requeued: list[int] = []
+    after = 0
+    while len(requeued) < limit:  # page by id: a backlog of queued runs starves no other
+        rows = (
+            await MigrationRun.select(MigrationRun.id)
+            .where(
+                MigrationRun.state == MigrationState.received,
+                MigrationRun.created_at < cutoff,
+                MigrationRun.id > after,
             )
-        except Conflict:  # queued or stepped meanwhile (another sweep, an admin, its flow)
-            continue
-        requeued.append(run_id)
+            .order_by(MigrationRun.id)
+            .limit(PAGE)
+        )
+        if not rows:
+            break
+        candidates = [int(r["id"]) for r in rows]
+        after = candidates[-1]
+        busy = await queued_runs(candidates)
+        for run_id in candidates:
+            if run_id in busy or len(requeued) >= limit or await _stepped_since(run_id, cutoff):
+                continue
+            try:
+                await step(
+                    run_id,
+                    "retry",
+                    ctx=SWEEP_CTX,
+                    reason=f"waited in received for over {minutes} min without a follow-up",
+                )
+            except Conflict:  # queued or stepped meanwhile (another sweep, an admin, its flow)
+                continue
+            requeued.append(run_id)
     return requeued
+
+
+async def _stepped_since(run_id: int, cutoff: Any) -> bool:
+    """The run's last step is younger than ``cutoff`` (a retry whose follow-up already gave
+    up is not retried again at once: once per stale period, not in a loop)."""
+    return bool(
+        await CaseHistory.exists().where(
+            CaseHistory.case_type == MIGRATION.name,
+            CaseHistory.case_id == run_id,
+            CaseHistory.at >= cutoff,
+        )
+    )
 
 
 async def step(
