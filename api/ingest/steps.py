@@ -1,8 +1,10 @@
 """The migration run's steps: a run is created (``receive``), its files are verified, stored
 and indexed (``ingest_files``: the one way a DICOM file enters the platform; STOW-RS, C-STORE,
-uploads, ``aimis import`` and the demo all call it), spooled for its flow (``spool_file``,
-``hand_over``), and walked through the migration machine (``step``; what its end and a retry leave
-is bound here to the names ``states.migration.MIGRATION_STEPS`` declares).
+uploads, ``aimis import`` and the demo all call it), spooled for its flow (``spool_file``;
+the flow's outbox row is queued, held, with the run and released by ``hand_over``; a run
+stranded in ``received`` is queued again by ``requeue_stale``), and walked through the
+migration machine (``step``; what its end and a retry leave is bound here to the names
+``states.migration.MIGRATION_STEPS`` declares).
 
 ``ingest_file(run_id, data)`` never raises for a bad file: a refusal becomes a
 ``MigrationItem`` with the reason and an audit row, and nothing is stored. Other exceptions
