@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -152,6 +153,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
         await start_pool()
         await check_database()
+        # half-received uploads a killed process left (a live process's are kept)
+        from api.ingest.receiving import clean_receiving_folders
+
+        await asyncio.to_thread(clean_receiving_folders)
 
     return Litestar(
         route_handlers=[

@@ -7,6 +7,11 @@ folders of STOW-RS requests and uploads (``dicom/spool/incoming/*``) — each on
 ``AIMIS_TEMP_MAX_AGE_HOURS``, so nothing still being written is removed. Scheduled hourly in
 ``prefect.yaml`` (deployment ``sweep-temp-files``).
 
+And of the migration runs: a run a crash left waiting in ``received`` without a follow-up
+(no flow pending or running for it) for ``AIMIS_INGEST_STALE_MINUTES`` is retried through the
+engine (``api.ingest.steps.requeue_stale``: a history row, its flow queued again), every 10
+minutes (deployment ``requeue-stale-migrations``).
+
 And of the database: ended login sessions (staff, patient, share link) and spent one-time
 codes are deleted a day after they ended (``store.sessions.purge_ended``), hourly too
 (deployment ``purge-ended-sessions``).
@@ -19,6 +24,8 @@ import asyncio
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from api.ingest.steps import requeue_stale
+from api.live import use_shared_channel
 from kernel.settings import get_settings
 from store import files, sessions
 
@@ -48,3 +55,24 @@ async def purge_ended_sessions() -> int:
         ", ".join(f"{table} {n}" for table, n in removed.items()),
     )
     return sum(removed.values())
+
+
+@task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
+async def requeue(older_than_seconds: float) -> list[int]:
+    return await requeue_stale(older_than_seconds)
+
+
+@flow(name="requeue-stale-migrations", persist_result=False)
+async def requeue_stale_migrations() -> int:
+    """Queue the flow of each run stuck in ``received`` without one; returns how many."""
+    use_shared_channel(get_settings().redis.url)
+    minutes = get_settings().ingest.stale_minutes
+    runs = await requeue(minutes * 60)
+    get_run_logger().info(
+        "%d migration run(s) waiting in received for over %g min without a follow-up queued "
+        "again: %s",
+        len(runs),
+        minutes,
+        runs,
+    )
+    return len(runs)

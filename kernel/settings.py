@@ -263,6 +263,12 @@ class IngestSettings(BaseSettings):
     zip_max_ratio: int = Field(
         200, description="A zip entry expanding more than this many times is a zip bomb."
     )
+    stale_minutes: float = Field(
+        30,
+        description="How long a migration run's follow-up is held while its files are still "
+        "arriving (renewed with every file), and how long a run may wait in received without "
+        "one before the stale-run sweep queues it again.",
+    )
 
 
 class ArchiveSettings(BaseSettings):

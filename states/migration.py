@@ -3,6 +3,9 @@
 received ─verify─▶ verified ─store─▶ stored ─index─▶ indexed ─make_thumbnails─▶ thumbnailed
     ─bill─▶ billed ─match─▶ matched ─notify─▶ notified
 Any open state ─fail─▶ failed ─retry─▶ received.
+received ─retry [nothing_queued]─▶ received: a run whose follow-up (its flow's outbox row) is
+gone while it still waits in ``received`` (the process that received it died and its held
+row ran out, or the flow gave up) is queued again, by an admin or the stale-run sweep.
 
 A run's files go through verify → store → index one file at a time inside
 ``api.ingest.steps.ingest_file`` (a crash leaves each file wholly indexed or not at
@@ -57,6 +60,7 @@ class MigrationFacts:
     new_versions: int = 0
     refused: int = 0
     failed: int = 0
+    queued: bool = False  # a follow-up (the run's flow) is pending or running
 
     @property
     def accepted(self) -> int:
@@ -79,6 +83,15 @@ def some_file_accepted(f: MigrationFacts) -> str | None:
     return None
 
 
+def nothing_queued(f: MigrationFacts) -> str | None:
+    if f.queued:
+        return Msg(
+            "The run's follow-up is already queued or running; wait for it to finish "
+            "before retrying."
+        )
+    return None
+
+
 S = MigrationState
 OPEN = (S.received, S.verified, S.stored, S.indexed, S.thumbnailed, S.billed, S.matched)
 
@@ -96,6 +109,7 @@ MIGRATION = Process(
         Step("notify", S.matched, S.notified),
         Step("fail", OPEN, S.failed),
         Step("retry", S.failed, S.received),
+        Step("retry", S.received, S.received, (nothing_queued,)),
     ],
 )
 

@@ -7,8 +7,10 @@
   "any address"; else the association is aborted (and audited), see ``nodes.refusal``.
 - Each association that stores something is one migration run (source ``cstore``) of the
   node's hospital. Every C-STORE is verified, stored and indexed inline by ``ingest_file``,
-  because the response carries the instance's status; the run goes to its flow (thumbnails,
-  billing, …) when the association is released or aborted.
+  because the response carries the instance's status; the run's flow (thumbnails, billing,
+  …) is queued with the run, held while instances arrive, and released when the association
+  is released or aborted. A receiver killed mid-association leaves the held row, which falls
+  due by itself after ``AIMIS_INGEST_STALE_MINUTES`` (``api.ingest.steps.create_run``).
 - pynetdicom runs each association in a thread; the database work runs on this process's
   event loop (``run_coroutine_threadsafe``), so one connection pool serves every association.
 """
@@ -181,8 +183,12 @@ class Receiver:
     async def _store(self, session: Session, data: bytes) -> tuple[int, str]:
         ctx = self._ctx(session)
         if session.run_id is None:
-            session.run_id = await create_run(
-                ctx, session.hospital_id, "cstore", f"{session.ae_title} {session.address}"
+            session.run_id = await create_run(  # its follow-up held until the release
+                ctx,
+                session.hospital_id,
+                "cstore",
+                f"{session.ae_title} {session.address}",
+                follow_up=True,
             )
         try:
             result = await ingest_file(session.run_id, data, ctx=ctx)

@@ -27,7 +27,7 @@ from api.ingest.schemas import (
     RunPage,
     RunRead,
 )
-from api.ingest.steps import facts_of, item_counts, percent_of, step
+from api.ingest.steps import facts_of, item_counts, percent_of, queued_runs, step
 from api.schemas import HistoryEntry
 from kernel.errors import BadRequest, Forbidden
 from kernel.i18n import Msg
@@ -89,8 +89,10 @@ async def _hospital_names(ids: set[int]) -> dict[int, str]:
     return {r["id"]: r["name"] for r in rows}
 
 
-def run_read(row: dict[str, Any], counts: Counter[str] | None, hospital: str) -> RunRead:
-    facts = facts_of(row, counts)
+def run_read(
+    row: dict[str, Any], counts: Counter[str] | None, hospital: str, queued: bool = False
+) -> RunRead:
+    facts = facts_of(row, counts, queued=queued)
     checked = facts.received - facts.pending
     state = MigrationState(row["state"])
     actions = [a for a in MIGRATION.available(state, facts) if a in USER_ACTIONS]
@@ -165,10 +167,14 @@ async def list_runs(
     )
     counts = await item_counts([r["id"] for r in rows])
     names = await _hospital_names({r["hospital"] for r in rows})
+    queued = await queued_runs(r["id"] for r in rows if r["state"] == MigrationState.received)
     return RunPage(
         total=await count,
         offset=offset,
-        items=[run_read(r, counts.get(r["id"]), names.get(r["hospital"], "")) for r in rows],
+        items=[
+            run_read(r, counts.get(r["id"]), names.get(r["hospital"], ""), r["id"] in queued)
+            for r in rows
+        ],
     )
 
 
@@ -176,7 +182,8 @@ async def get_run(actor: Actor, run_id: int) -> RunRead:
     row = await get_visible(MigrationRun, run_id, actor, "migration run")
     counts = (await item_counts([run_id])).get(run_id)
     names = await _hospital_names({row["hospital"]})
-    return run_read(row, counts, names.get(row["hospital"], ""))
+    queued = row["state"] == MigrationState.received and bool(await queued_runs([run_id]))
+    return run_read(row, counts, names.get(row["hospital"], ""), queued)
 
 
 async def run_detail(ctx: Ctx, run_id: int, status: str = "", offset: int = 0) -> RunDetail:
@@ -252,7 +259,10 @@ async def _revisions(run_id: int, items: list[dict[str, Any]]) -> dict[int, int]
 
 
 async def retry(ctx: Ctx, run_id: int, version: int | None = None) -> RunRead:
-    """A failed run starts over from its received files (each step skips what is done)."""
+    """A failed run starts over from its received files (each step skips what is done); a
+    run stranded in ``received`` (no follow-up pending or running: its receiver died and
+    the follow-up ended without moving it) gets its follow-up queued again. A run whose
+    follow-up is queued or running is a 409 (``states.migration.nothing_queued``)."""
     actor = actor_of(ctx)
     await get_run(actor, run_id)
     await step(run_id, "retry", ctx=ctx, version=version)

@@ -1,8 +1,10 @@
 """The migration run's steps: a run is created (``receive``), its files are verified, stored
 and indexed (``ingest_files``: the one way a DICOM file enters the platform; STOW-RS, C-STORE,
-uploads, ``aimis import`` and the demo all call it), spooled for its flow (``spool_file``,
-``hand_over``), and walked through the migration machine (``step``; what its end and a retry leave
-is bound here to the names ``states.migration.MIGRATION_STEPS`` declares).
+uploads, ``aimis import`` and the demo all call it), spooled for its flow (``spool_file``;
+the flow's outbox row is queued, held, with the run and released by ``hand_over``; a run
+stranded in ``received`` is queued again by ``requeue_stale``), and walked through the
+migration machine (``step``; what its end and a retry leave is bound here to the names
+``states.migration.MIGRATION_STEPS`` declares).
 
 ``ingest_file(run_id, data)`` never raises for a bad file: a refusal becomes a
 ``MigrationItem`` with the reason and an audit row, and nothing is stored. Other exceptions
@@ -16,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ from piccolo.query.functions.aggregate import Count
 
 from imaging.read import LENIENT, STRICT, IngestPolicy, IngestRefused, ParsedInstance
 from imaging.read import validate_for_ingest as _validate
+from kernel.errors import Conflict
 from kernel.settings import get_settings
 from states.migration import (
     MIGRATION,
@@ -49,7 +54,7 @@ from store.imaging_index import (
     resolve_item,
     tier_refusal,
 )
-from store.tables import CaseHistory, Instance, MigrationItem, MigrationRun, Study
+from store.tables import CaseHistory, Instance, MigrationItem, MigrationRun, Outbox, Study
 from store.uow import Ctx, now, unit_of_work, write_audit
 
 log = logging.getLogger(__name__)
@@ -73,9 +78,17 @@ async def create_run(
     source_detail: str = "",
     *,
     spool: bool = False,
+    follow_up: bool = False,
 ) -> int:
     """A new migration run (state ``received``) for ``hospital_id``, created on the engine
-    (its ``create`` step); returns its id."""
+    (its ``create`` step); returns its id.
+
+    ``follow_up``: the run's flow is queued in the same transaction, held (not due) while
+    the files arrive: the receiver renews the hold with every file and ``hand_over``
+    releases it at the end. A receiver killed in between (``kill -9``, a power cut) leaves
+    a row that falls due by itself once the hold runs out, so the run is never stranded in
+    ``received``. Without it (inline runs: ``aimis import --now``, the demo) the caller
+    runs the steps itself."""
     if source not in SOURCES:
         raise ValueError(f"unknown migration source {source!r}")
     actor = ctx.actor
@@ -86,7 +99,7 @@ async def create_run(
         "created_by": actor.user_id if actor else None,
         "created_at": now(),
     }
-    async with unit_of_work(ctx):
+    async with unit_of_work(ctx) as uow:
         created = await create(
             ctx,
             MIGRATION,
@@ -98,6 +111,13 @@ async def create_run(
         if spool:
             await MigrationRun.update({MigrationRun.spool_dir: f"run-{created.case_id}"}).where(
                 MigrationRun.id == created.case_id
+            )
+        if follow_up:
+            await uow.outbox(
+                OUTBOX_KIND,
+                {"migration_id": created.case_id},
+                follow_up_key(created.case_id),
+                delay_seconds=hold_seconds(),
             )
     return created.case_id
 
@@ -119,6 +139,7 @@ async def add_received_item(run_id: int, file_name: str, size: int) -> int:
             MigrationItem(migration=run_id, file_name=file_name[:255], size_bytes=size)
         ).returning(MigrationItem.id)
         await add_counts(run_id, received=1, received_bytes=size)
+        await keep_held(run_id)
     return int(row[0]["id"])
 
 
@@ -302,6 +323,7 @@ async def ingest_files(
                 batch = Batch(run_id, hospital_id, ctx)
                 done = [await batch.ingest(p) for p in prepared]
                 await batch.finish()
+                await keep_held(run_id)
         except Exception:
             await _remove_unreferenced(prepared)
             if len(chunk) == 1 and not keep_going:
@@ -357,6 +379,7 @@ async def ingest_file(
 
 
 OUTBOX_KIND = "migration"
+PENDING, RUNNING = "pending", "running"  # the outbox row's states that are still to come
 
 
 async def item_counts(run_ids: list[int]) -> dict[int, Counter[str]]:
@@ -378,8 +401,11 @@ async def item_counts(run_ids: list[int]) -> dict[int, Counter[str]]:
     return counts
 
 
-def facts_of(row: dict[str, Any], counts: Counter[str] | None) -> MigrationFacts:
-    """A run's files by outcome: its row and its ``item_counts``."""
+def facts_of(
+    row: dict[str, Any], counts: Counter[str] | None, *, queued: bool = False
+) -> MigrationFacts:
+    """A run's files by outcome: its row and its ``item_counts`` (``queued``: see
+    ``queued_runs``)."""
     counts = counts or Counter()
     refused = counts[FileOutcome.refused]
     return MigrationFacts(
@@ -390,14 +416,17 @@ def facts_of(row: dict[str, Any], counts: Counter[str] | None) -> MigrationFacts
         new_versions=int(row["new_version_count"]),
         refused=refused,
         failed=max(0, int(row["failed_count"]) - refused),
+        queued=queued,
     )
 
 
-async def run_facts(run_id: int) -> MigrationFacts:
+async def run_facts(run_id: int, *, queued: bool = False) -> MigrationFacts:
+    """The run's facts; ``queued``: also whether a follow-up is pending or running."""
     row = await MigrationRun.select().where(MigrationRun.id == run_id).first()
     if row is None:
         raise LookupError(f"migration run {run_id} does not exist")
-    return facts_of(row, (await item_counts([run_id])).get(run_id))
+    waiting = queued and run_id in await queued_runs([run_id])
+    return facts_of(row, (await item_counts([run_id])).get(run_id), queued=waiting)
 
 
 async def progress_payload(run_id: int) -> dict[str, Any]:
@@ -450,12 +479,120 @@ async def publish_progress(run_id: int, ctx: Ctx | None = None) -> None:
             await uow.event(topic, "migration.progress", payload)
 
 
-async def hand_over(ctx: Ctx, run_id: int, attempt: int = 0) -> None:
-    """Queue the run's flow (``migration-<id>``): an outbox row, dispatched at least once."""
-    key = f"migration-{run_id}" + (f"-retry-{attempt}" if attempt else "")
+# --- the follow-up: the run's flow as an outbox row ------------------------------------------
+
+
+def follow_up_key(run_id: int) -> str:
+    """The key of the follow-up queued with the run (a retry's is ``migration-<id>-retry-<n>``)."""
+    return f"{OUTBOX_KIND}-{run_id}"
+
+
+def hold_seconds() -> float:
+    return get_settings().ingest.stale_minutes * 60
+
+
+def _held(run_id: int) -> Any:
+    """The run's own follow-up while it is still held (pending, not yet due)."""
+    return (
+        (Outbox.idempotency_key == follow_up_key(run_id))
+        & (Outbox.status == PENDING)
+        & (Outbox.next_at > now())
+    )
+
+
+async def keep_held(run_id: int) -> None:
+    """A file arrived: the hold of the run's follow-up starts again (in the caller's
+    transaction). A released, claimed or finished row is left alone."""
+    await Outbox.update({Outbox.next_at: now() + timedelta(seconds=hold_seconds())}).where(
+        _held(run_id)
+    )
+
+
+async def hand_over(ctx: Ctx, run_id: int) -> None:
+    """Every file is in: the follow-up queued with the run (``create_run(follow_up=True)``)
+    falls due now instead of when its hold runs out. Nothing is queued here; a run created
+    without one (a caller that meant to run it inline, and did not) gets it now."""
     async with unit_of_work(ctx) as uow:
-        await uow.outbox(OUTBOX_KIND, {"migration_id": run_id}, key)
+        released = (
+            await Outbox.update({Outbox.next_at: now()}).where(_held(run_id)).returning(Outbox.id)
+        )
+        if not released:
+            await uow.outbox(OUTBOX_KIND, {"migration_id": run_id}, follow_up_key(run_id))
     await publish_progress(run_id, ctx)
+
+
+_KEY = re.compile(rf"^{OUTBOX_KIND}-(\d+)(?:-retry-\d+)?$")
+
+
+async def queued_runs(run_ids: Iterable[int]) -> set[int]:
+    """Those of ``run_ids`` whose follow-up (first or a retry's) is pending or running."""
+    wanted = set(run_ids)
+    if not wanted:
+        return set()
+    rows = await Outbox.select(Outbox.idempotency_key).where(
+        Outbox.kind == OUTBOX_KIND, Outbox.status.is_in([PENDING, RUNNING])
+    )
+    found = {int(m.group(1)) for r in rows if (m := _KEY.match(r["idempotency_key"]))}
+    return found & wanted
+
+
+SWEEP_CTX = Ctx(user_agent="aimis stale-run sweep")
+PAGE = 500  # runs the sweep reads at a time
+
+
+async def requeue_stale(older_than_seconds: float, limit: int = 200) -> list[int]:
+    """Runs waiting in ``received`` with no follow-up pending or running, their last step
+    (the ``receive`` or a retry) older than ``older_than_seconds``: each (at most ``limit``)
+    is retried through the engine (a history row, its follow-up queued under a new key).
+    Idempotent: a run with a follow-up is skipped, and two sweeps at once cannot both retry
+    one run (the step names the version it read; the loser's is stale). Returns the runs
+    queued."""
+    cutoff = now() - timedelta(seconds=older_than_seconds)
+    minutes = round(older_than_seconds / 60)
+    requeued: list[int] = []
+    after = 0
+    while len(requeued) < limit:  # page by id: a backlog of queued runs starves no other
+        rows = (
+            await MigrationRun.select(MigrationRun.id)
+            .where(
+                MigrationRun.state == MigrationState.received,
+                MigrationRun.created_at < cutoff,
+                MigrationRun.id > after,
+            )
+            .order_by(MigrationRun.id)
+            .limit(PAGE)
+        )
+        if not rows:
+            break
+        candidates = [int(r["id"]) for r in rows]
+        after = candidates[-1]
+        busy = await queued_runs(candidates)
+        for run_id in candidates:
+            if run_id in busy or len(requeued) >= limit or await _stepped_since(run_id, cutoff):
+                continue
+            try:
+                await step(
+                    run_id,
+                    "retry",
+                    ctx=SWEEP_CTX,
+                    reason=f"waited in received for over {minutes} min without a follow-up",
+                )
+            except Conflict:  # queued or stepped meanwhile (another sweep, an admin, its flow)
+                continue
+            requeued.append(run_id)
+    return requeued
+
+
+async def _stepped_since(run_id: int, cutoff: Any) -> bool:
+    """The run's last step is younger than ``cutoff`` (a retry whose follow-up already gave
+    up is not retried again at once: once per stale period, not in a loop)."""
+    return bool(
+        await CaseHistory.exists().where(
+            CaseHistory.case_type == MIGRATION.name,
+            CaseHistory.case_id == run_id,
+            CaseHistory.at >= cutoff,
+        )
+    )
 
 
 async def step(
@@ -469,7 +606,7 @@ async def step(
 ) -> Applied:
     """Apply one trigger of the migration machine to the run (a history row, an event)."""
     hospital_id = await _run_hospital(run_id)
-    facts = await run_facts(run_id)
+    facts = await run_facts(run_id, queued=trigger == "retry")
     return await apply(
         ctx or Ctx(user_agent="aimis migration"),
         MIGRATION,

@@ -1,8 +1,9 @@
 """STOW-RS (PS3.18 10.5): a ``multipart/related; type="application/dicom"`` request body,
 streamed part by part to temp files under the data folder (never held whole in memory),
 the parts ingested inline by ``ingest_files`` (checked in worker threads, indexed in one
-transaction per batch) because the response lists every instance's outcome. The run is
-then handed to its flow for thumbnails, billing and the rest.
+transaction per batch) because the response lists every instance's outcome. The run's flow
+(thumbnails, billing and the rest) is queued with the run, held while the parts are
+ingested and released at the end (``create_run(follow_up=True)``, ``hand_over``).
 
 Response (``application/dicom+json``): ``ReferencedSOPSequence`` for stored instances (a
 duplicate of a stored one counts as stored), ``FailedSOPSequence`` with a ``FailureReason``
@@ -11,9 +12,6 @@ for the others; 200 when all were stored, 202 when some failed, 409 when none wa
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +25,7 @@ from api.ingest.multipart import (
     check_declared_size,
     read_parts,
 )
+from api.ingest.receiving import receiving_folder
 from api.ingest.steps import (
     ItemResult,
     Received,
@@ -36,7 +35,6 @@ from api.ingest.steps import (
 )
 from kernel.errors import BadRequest
 from kernel.settings import get_settings
-from store import files
 from store.uow import Ctx
 
 DICOM = "application/dicom"
@@ -77,21 +75,20 @@ async def store_instances(
     retrieve_root: str = "",
 ) -> tuple[int, dict[str, Any], int]:
     """Receive, ingest, hand over; returns (HTTP status, response dataset, run id)."""
-    folder = files.spool_root() / "incoming" / uuid.uuid4().hex
-    try:
+    async with receiving_folder() as folder:
         limit = get_settings().ingest.max_upload_bytes
         check_declared_size(headers.get("content-length"), limit)
         parts = await read_parts(body, _boundary(headers.get("content-type", "")), folder, limit)
         if not parts:
             raise BadRequest("The request holds no DICOM part.")
         client = headers.get("user-agent", "")[:80]
-        run_id = await create_run(ctx, hospital_id, "stow", f"STOW-RS {client}".strip())
+        run_id = await create_run(
+            ctx, hospital_id, "stow", f"STOW-RS {client}".strip(), follow_up=True
+        )
         try:
             results = await _ingest_parts(ctx, run_id, parts, study_uid)
-        finally:  # whatever was stored goes on to thumbnails and billing
-            await hand_over(ctx, run_id)
-    finally:
-        await asyncio.to_thread(shutil.rmtree, folder, True)
+        finally:  # whatever was stored goes on to thumbnails and billing now (killed
+            await hand_over(ctx, run_id)  # here: the follow-up queued with the run, later)
     return (*response_of(results, study_uid, retrieve_root), run_id)
 
 

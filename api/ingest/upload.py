@@ -9,25 +9,19 @@ expanded into a temp folder first; the run is created only when all of it is acc
 from __future__ import annotations
 
 import asyncio
-import shutil
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from litestar.datastructures import Headers
 
 from api.ingest.multipart import boundary_of, check_declared_size, read_parts
+from api.ingest.receiving import receiving_folder
 from api.ingest.steps import create_run, hand_over, spool_file
 from api.ingest.zips import Received, ZipLimits, expand_zip, is_zip
 from kernel.errors import BadRequest, TooLarge
 from kernel.i18n import Msg
 from kernel.settings import get_settings
-from store import files
 from store.uow import Ctx
-
-
-def incoming_folder() -> Path:
-    return files.spool_root() / "incoming" / uuid.uuid4().hex
 
 
 def expand(received: list[Received], folder: Path) -> list[Received]:
@@ -64,12 +58,12 @@ async def spool_run(
     queue: bool = True,
 ) -> int:
     """A run holding the received files, handed to its flow (``queue``); returns its id."""
-    run_id = await create_run(ctx, hospital_id, source, detail, spool=True)
+    run_id = await create_run(ctx, hospital_id, source, detail, spool=True, follow_up=queue)
     try:
         for item in received:
             await spool_file(run_id, item.path, item.name, move=move)
     finally:  # a run interrupted here still reaches its flow, which reports what is missing
-        if queue:
+        if queue:  # (killed here: its follow-up, queued with it, falls due after the hold)
             await hand_over(ctx, run_id)
     return run_id
 
@@ -80,8 +74,7 @@ async def upload(ctx: Ctx, hospital_id: int, headers: Headers, body: AsyncIterat
     limit = get_settings().ingest.max_upload_bytes
     check_declared_size(headers.get("content-length"), limit)
     boundary, _ = boundary_of(headers.get("content-type", ""), "multipart/form-data")
-    folder = incoming_folder()
-    try:
+    async with receiving_folder() as folder:
         parts = await read_parts(body, boundary, folder, limit)
         sent = [
             Received(p.path, p.file_name, p.size)
@@ -100,8 +93,6 @@ async def upload(ctx: Ctx, hospital_id: int, headers: Headers, body: AsyncIterat
         names = sorted({r.name.split("/")[0] for r in sent})
         detail = ", ".join(names)[:200]
         return await spool_run(ctx, hospital_id, "upload", detail, received, move=True)
-    finally:
-        await asyncio.to_thread(shutil.rmtree, folder, True)
 
 
 def collect(path: Path, folder: Path) -> list[Received]:
@@ -133,13 +124,10 @@ def collect(path: Path, folder: Path) -> list[Received]:
 async def import_path(ctx: Ctx, hospital_id: int, path: Path, queue: bool = True) -> int:
     """Spool a folder/zip/file for ``hospital_id`` (copies; the source stays untouched);
     ``queue=False`` leaves the run for the caller to migrate inline."""
-    folder = incoming_folder()
-    try:
+    async with receiving_folder() as folder:
         received = await asyncio.to_thread(collect, path, folder)
         if not received:
             raise BadRequest("{path} holds no file.", path=path)
         return await spool_run(
             ctx, hospital_id, "import", str(path)[:200], received, move=False, queue=queue
         )
-    finally:
-        await asyncio.to_thread(shutil.rmtree, folder, True)
