@@ -46,6 +46,16 @@ class Job(msgspec.Struct, frozen=True):
     attempts: int
 
 
+class Outcome(msgspec.Struct, frozen=True):
+    """What one row of a batch run came to (a batch flow returns one per row it was given):
+    ``ok``, or the reason, ``permanent`` when trying again cannot help."""
+
+    outbox_id: int
+    ok: bool
+    error: str = ""
+    permanent: bool = False
+
+
 def _due(at, kinds: list[str]):  # type: ignore[no-untyped-def]
     """Rows of these kinds that are pending and due, or running with an expired lease.
     Rows of other kinds stay untouched until a dispatcher that handles them runs."""
@@ -130,20 +140,15 @@ async def _close(
     job: Job, status: str, error: str, flow_run_id: str, secrets: tuple[str, ...]
 ) -> bool:
     """The row's end (done or failed) with its secrets scrubbed, if the job still holds it."""
-    payload = await _scrubbed(job, secrets)
-    rows = (
-        await Outbox.update(
-            {
-                Outbox.status: status,
-                Outbox.done_at: now(),
-                Outbox.error: error[:2000],
-                Outbox.flow_run_id: flow_run_id,
-                Outbox.payload: msgspec.json.encode(payload).decode(),
-            }
-        )
-        .where(_held(job))
-        .returning(Outbox.id)
-    )
+    values: dict = {
+        Outbox.status: status,
+        Outbox.done_at: now(),
+        Outbox.error: error[:2000],
+        Outbox.flow_run_id: flow_run_id,
+    }
+    if secrets:  # a kind without secrets keeps its payload as it is: no read, no rewrite
+        values[Outbox.payload] = msgspec.json.encode(await _scrubbed(job, secrets)).decode()
+    rows = await Outbox.update(values).where(_held(job)).returning(Outbox.id)
     return bool(rows)
 
 
