@@ -45,7 +45,7 @@ from flows.notify import (
     deliver_reset_code,
     use_channels,
 )
-from flows.outbox import Job, Outcome, PermanentFailure
+from flows.outbox import Job, Outcome, failure_of
 from flows.patient_archive import deliver_patient_notice
 from flows.patient_codes import deliver_patient_code
 from flows.quality import sample_qc_task
@@ -129,6 +129,9 @@ class PrefectProbe:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+MISSING = Outcome(0, False, "no outcome from the batch run")
 
 
 class NotBegun(Exception):
@@ -270,13 +273,8 @@ class Dispatcher:
             await outbox.complete(job, flow_run_id, handler.secrets)
             log.info("outbox %s (%s) done", job.id, job.key)
             return
-        error = await state.aresult(raise_on_failure=False)
-        reason = (
-            f"{type(error).__name__}: {error}"
-            if isinstance(error, BaseException)
-            else str(state.message or state.name)
-        )
-        await self._failed(job, handler, reason, flow_run_id, isinstance(error, PermanentFailure))
+        reason, permanent = await failure_of(state)
+        await self._failed(job, handler, reason, flow_run_id, permanent)
 
     async def _finish_batch(
         self, slot: tuple[Job, ...], handler: Handler, state: State[Any]
@@ -290,25 +288,20 @@ class Dispatcher:
             if isinstance(result, list):
                 outcomes = {o.outbox_id: o for o in result if isinstance(o, Outcome)}
         else:
-            error = await state.aresult(raise_on_failure=False)
-            reason = (
-                f"{type(error).__name__}: {error}"
-                if isinstance(error, BaseException)
-                else str(state.message or state.name)
-            )
+            reason, _permanent = await failure_of(state)
             outcomes = {
                 job.id: Outcome(job.id, False, f"the batch run failed: {reason}") for job in slot
             }
-        done = 0
+        sent = [job for job in slot if (outcomes.get(job.id) or MISSING).ok]
         for job in slot:
-            outcome = outcomes.get(job.id) or Outcome(
-                job.id, False, "no outcome from the batch run"
-            )
-            if outcome.ok:
-                await outbox.complete(job, flow_run_id, handler.secrets)
-                done += 1
-            else:
+            outcome = outcomes.get(job.id) or MISSING
+            if not outcome.ok:
                 await self._failed(job, handler, outcome.error, flow_run_id, outcome.permanent)
+            elif handler.secrets:
+                await outbox.complete(job, flow_run_id, handler.secrets)
+        if sent and not handler.secrets:  # one statement for all, not one per row
+            await outbox.complete_all(sent, flow_run_id)
+        done = len(sent)
         log.info(
             "outbox batch %s (%d rows, %s …) done: %d sent, %d again later or failed",
             flow_run_id,

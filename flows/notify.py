@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, cast
 
 import msgspec
@@ -31,7 +32,7 @@ from prefect import State, flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TagsContext, TaskRunContext
 
-from flows.outbox import Outcome, PermanentFailure, payload_of, worth_retrying
+from flows.outbox import Outcome, PermanentFailure, failure_of, payload_of, worth_retrying
 from flows.runs import outbox_flow, retrying
 from kernel.phones import masked, sms_address
 from kernel.settings import get_settings
@@ -224,6 +225,22 @@ async def _code_target(recipient: Recipient) -> Target:
     return _fallback(recipient)
 
 
+# Inside one batch run (``deliver_case_notices``) a hospital's rule and a channel's settings
+# are read once for all its notices (a few seconds: an admin's change counts from the next
+# batch); anywhere else they are read each time.
+_memo: ContextVar[dict[tuple, Any] | None] = ContextVar("notice_batch_memo", default=None)
+
+
+async def _batch_memo(key: tuple, load: Callable[..., Awaitable[Any]]) -> Any:
+    """``load(*key[1:])``, remembered for the batch run under way."""
+    memo = _memo.get()
+    if memo is None:
+        return await load(*key[1:])
+    if key not in memo:
+        memo[key] = await load(*key[1:])
+    return memo[key]
+
+
 def _fallback(recipient: Recipient) -> Target:
     channel, address = channels().choose(recipient)
     return Target(channel, recipient.hospital_id, recipient.user_id, address, recipient.language)
@@ -267,7 +284,8 @@ async def _department_colleagues(hospital_id: int, people: list[Recipient]) -> l
     return [_as_recipient(r) for r in rows]
 
 
-async def _by_rule(hospital_id: int, business_type: str, people: list[Recipient]) -> list[Target]:
+async def _rule(hospital_id: int, business_type: str) -> tuple[dict | None, list[dict]]:
+    """The hospital's enabled rule for the business type and its enabled channels."""
     rule = (
         await NotificationRule.select()
         .where(
@@ -279,6 +297,11 @@ async def _by_rule(hospital_id: int, business_type: str, people: list[Recipient]
     )
     ids = [int(i) for i in msgspec.json.decode(rule["channels"] or "[]")] if rule else []
     rows = await _channel_rows(hospital_id, ids, enabled_only=True) if rule else []
+    return rule, rows
+
+
+async def _by_rule(hospital_id: int, business_type: str, people: list[Recipient]) -> list[Target]:
+    rule, rows = await _batch_memo(("rule", hospital_id, business_type), _rule)
     if not rows:
         return [_fallback(p) for p in people]
     audience = people
@@ -375,15 +398,19 @@ async def _notifier_of(message: OutgoingMessage) -> Notifier | None:
     here (secrets never travel as a task parameter)."""
     if message.channel_id is None:
         return channels().notifier(message.channel)
-    row = (
-        await NotificationChannel.select(NotificationChannel.kind, NotificationChannel.config)
-        .where(NotificationChannel.id == message.channel_id)
-        .first()
-    )
+    row = await _batch_memo(("channel", message.channel_id), _channel_config)
     if row is None:
         return None
     config = dict(msgspec.json.decode(row["config"] or "{}"))
     return channels().hospital_notifier(Channel(row["kind"]), config)
+
+
+async def _channel_config(channel_id: int) -> dict | None:
+    return (
+        await NotificationChannel.select(NotificationChannel.kind, NotificationChannel.config)
+        .where(NotificationChannel.id == channel_id)
+        .first()
+    )
 
 
 async def _send(message: OutgoingMessage) -> DeliveryResult:
@@ -514,11 +541,8 @@ async def deliver_notice(outbox_id: int, key: str) -> None:
 async def _outcome(outbox_id: int, state: State[Any]) -> Outcome:
     if state.is_completed():
         return Outcome(outbox_id, ok=True)
-    error = await state.aresult(raise_on_failure=False)
-    if isinstance(error, BaseException):
-        reason = f"{type(error).__name__}: {error}"
-        return Outcome(outbox_id, False, reason, isinstance(error, PermanentFailure))
-    return Outcome(outbox_id, False, str(state.message or state.name))
+    reason, permanent = await failure_of(state)
+    return Outcome(outbox_id, False, reason, permanent)
 
 
 @flow(name="notify-case-batch", persist_result=False)
@@ -528,6 +552,7 @@ async def deliver_case_notices(outbox_ids: list[int]) -> list[Outcome]:
     row's outcome, which the dispatcher records row by row. The run is tagged with the kind
     by the dispatcher, its task runs are not (``flows/runs.py``)."""
     with TagsContext(current_tags=set()):
+        _memo.set({})
         rows = await Outbox.select(Outbox.id, Outbox.idempotency_key).where(
             Outbox.id.is_in(outbox_ids or [0])
         )

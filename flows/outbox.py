@@ -39,6 +39,15 @@ async def payload_of(outbox_id: int) -> dict[str, Any]:
     return dict(msgspec.json.decode(row["payload"] or "{}"))
 
 
+async def failure_of(state: Any) -> tuple[str, bool]:
+    """Why a Prefect run or task run (its final ``State``) did not complete, and whether
+    trying again cannot help (it raised a ``PermanentFailure``)."""
+    error = await state.aresult(raise_on_failure=False)
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {error}", isinstance(error, PermanentFailure)
+    return str(state.message or state.name), False
+
+
 class Job(msgspec.Struct, frozen=True):
     id: int
     kind: str
@@ -155,6 +164,35 @@ async def _close(
 async def complete(job: Job, flow_run_id: str, secrets: tuple[str, ...]) -> bool:
     async with transaction():
         return await _close(job, DONE, "", flow_run_id, secrets)
+
+
+async def complete_all(jobs: list[Job], flow_run_id: str) -> int:
+    """``complete`` for rows of a kind without secrets, one statement per attempt number
+    (the fencing token) instead of one per row; returns how many were still held."""
+    by_attempts: dict[int, list[int]] = {}
+    for job in jobs:
+        by_attempts.setdefault(job.attempts, []).append(job.id)
+    done = 0
+    async with transaction():
+        for attempts, ids in by_attempts.items():
+            rows = (
+                await Outbox.update(
+                    {
+                        Outbox.status: DONE,
+                        Outbox.done_at: now(),
+                        Outbox.error: "",
+                        Outbox.flow_run_id: flow_run_id,
+                    }
+                )
+                .where(
+                    Outbox.id.is_in(ids),
+                    Outbox.status == RUNNING,
+                    Outbox.attempts == attempts,
+                )
+                .returning(Outbox.id)
+            )
+            done += len(rows)
+    return done
 
 
 async def retry_later(job: Job, error: str, flow_run_id: str, delay_seconds: float) -> bool:
