@@ -243,6 +243,7 @@ def run(args: argparse.Namespace) -> None:
                 cmd = [
                     spy,
                     "record",
+                    "--gil",
                     "-r",
                     "50",
                     "-f",

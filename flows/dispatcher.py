@@ -385,6 +385,9 @@ async def run_dispatcher(stop: asyncio.Event | None = None) -> None:
         logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # every Prefect API call
     logging.getLogger("apprise").setLevel(logging.WARNING)  # names every recipient
+    # a line per completed task run (a batch's notices) would be a row each in Prefect's
+    # database; its state says the same. Retries and failures (ERROR) still go there.
+    logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
     settings, dispatch = get_settings(), get_settings().dispatch
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

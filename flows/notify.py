@@ -485,13 +485,23 @@ async def deliver(planned: list[Planned], *, sender: Any = None) -> None:
         except DeliveryFailed as exc:
             result = DeliveryResult(ok=False, error=str(exc))
         await record_delivery(item.notification_id, result.ok, result.error)
-        if result.ok:
-            if channels().ops_copy is not None:
-                await send_ops_copy(channels().ops_message(item.message, item.user_id))
-        else:
-            who = "the group" if item.user_id is None else f"user {item.user_id}"
-            failures.append(f"{item.message.channel} to {who}: {result.error}")
-            permanent = permanent or not result.retryable
+        permanent = await _after_send(item, result, failures) or permanent
+    _raise_failures(failures, permanent)
+
+
+async def _after_send(item: Planned, result: DeliveryResult, failures: list[str]) -> bool:
+    """The operations copy of a sent message, or its failure noted in ``failures``; True
+    when it failed for good."""
+    if result.ok:
+        if channels().ops_copy is not None:
+            await send_ops_copy(channels().ops_message(item.message, item.user_id))
+        return False
+    who = "the group" if item.user_id is None else f"user {item.user_id}"
+    failures.append(f"{item.message.channel} to {who}: {result.error}")
+    return not result.retryable
+
+
+def _raise_failures(failures: list[str], permanent: bool) -> None:
     if failures:
         raise (PermanentFailure if permanent else DeliveryFailed)("; ".join(failures))
 
@@ -522,20 +532,12 @@ async def deliver_notice(outbox_id: int, key: str) -> None:
     first_try = context is None or context.task_run.run_count <= 1
     failures: list[str] = []
     permanent = False
-    ops = channels().ops_copy
     for item in await plan_case_notice.fn(outbox_id):
         await _begin(item.notification_id, counted=first_try)
         result = await _send(item.message)
         await _record(item.notification_id, result.ok, result.error)
-        if result.ok:
-            if ops is not None:
-                await send_ops_copy(channels().ops_message(item.message, item.user_id))
-        else:
-            who = "the group" if item.user_id is None else f"user {item.user_id}"
-            failures.append(f"{item.message.channel} to {who}: {result.error}")
-            permanent = permanent or not result.retryable
-    if failures:
-        raise (PermanentFailure if permanent else DeliveryFailed)("; ".join(failures))
+        permanent = await _after_send(item, result, failures) or permanent
+    _raise_failures(failures, permanent)
 
 
 async def _outcome(outbox_id: int, state: State[Any]) -> Outcome:

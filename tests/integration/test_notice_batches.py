@@ -54,17 +54,10 @@ class StallingProxy(TcpProxy):
         self.stall = 0
         self.held = 0
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.close()
-            return
-        self._writers |= {writer, up_writer}
-        await asyncio.gather(self._upstream(reader, up_writer), self._pipe(up_reader, writer))
-        self._writers -= {writer, up_writer}
-
-    async def _upstream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(  # type: ignore[override]  # the base's is static: it holds nothing
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Both directions; only a request (client to Prefect) starts with the line."""
         holding = False
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
@@ -92,7 +85,7 @@ def batch_dispatcher(
 ) -> Iterator[DispatcherProcess]:
     yield from own_dispatcher(
         prefect_home,
-        stalling,  # type: ignore[arg-type]  (a TcpProxy with a stall)
+        stalling,
         "dispatcher-batches",
         AIMIS_DISPATCH_BATCH_SIZE=str(BATCH),
         AIMIS_DISPATCH_START_SECONDS=str(START_SECONDS),
@@ -360,7 +353,7 @@ async def test_a_flow_run_that_never_begins_gives_its_rows_back_and_frees_the_sl
     started = time.monotonic()
     ids = await queue([(key, notice(case_id, doctor))])
     deadline = started + START_SECONDS + 15
-    row: dict = {}
+    row: Any = {}
     while time.monotonic() < deadline:  # given back untried, long before the run limit
         row = await Outbox.select().where(Outbox.id == ids[key]).first()
         if "did not begin" in row["error"]:
