@@ -1,12 +1,16 @@
-"""The outbox dispatcher: runs each due outbox row as an async Prefect flow.
+"""The outbox dispatcher: runs due outbox rows as async Prefect flows.
 
-Loop: when a row is due and the Prefect API answers, claim rows (``flows.outbox``), run
+Loop: when a row is due and the Prefect API answers, claim rows (``flows.outbox``) and run
 the flow of each row's kind, named after the case (its idempotency key, e.g.
-``reset-code-17``) and tagged with the kind; the only parameter is the outbox id. Success
-marks the row done and scrubs its secrets; a failed run backs off (``next_at`` doubles) until
-``max_attempts``, then the row is failed; a run Prefect could not even start (API down)
-gives the row back without counting it. A killed dispatcher loses nothing: its rows are
-due again when their lease ends.
+``reset-code-17``) and tagged with the kind; the only parameter is the outbox id. A kind
+with a batch flow (case notices) is claimed up to ``AIMIS_DISPATCH_BATCH_SIZE`` rows at a
+time into one flow run of one slot (parameter: the ids; each row a task run of its own),
+whose outcomes are recorded row by row. Success marks the row done and scrubs its secrets;
+a failed run backs off (``next_at`` doubles) until ``max_attempts``, then the row is failed;
+a run Prefect could not even start (API down), or that has not begun running within
+``AIMIS_DISPATCH_START_SECONDS`` (an overloaded Prefect API), gives its rows back without
+counting them and frees its slot. A killed dispatcher loses nothing: its rows are due again
+when their lease ends.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any, cast
 
 import httpx
 from prefect import Flow, State, tags
+from prefect.client.schemas.objects import FlowRun
 
 from api.live import use_shared_channel
 from flows import outbox
@@ -34,8 +39,13 @@ from flows.archive import (
 )
 from flows.meetings import create_consultation_meeting
 from flows.migration import migration_flow
-from flows.notify import deliver_case_notice, deliver_reset_code, use_channels
-from flows.outbox import Job, PermanentFailure
+from flows.notify import (
+    deliver_case_notice,
+    deliver_case_notices,
+    deliver_reset_code,
+    use_channels,
+)
+from flows.outbox import Job, Outcome, failure_of
 from flows.patient_archive import deliver_patient_notice
 from flows.patient_codes import deliver_patient_code
 from flows.quality import sample_qc_task
@@ -53,12 +63,15 @@ class Handler:
     flow: Flow[Any, Any]
     secrets: tuple[str, ...] = ()  # payload keys removed once the row is finished
     urgent: bool = False  # someone is waiting for it: claimed first, with slots of its own
+    # rows of this kind are claimed together and run by this flow (``outbox_ids``, returns
+    # an ``Outcome`` per row): one flow run per batch instead of one per row
+    batch: Flow[Any, Any] | None = None
 
 
 HANDLERS: dict[str, Handler] = {
     "notify.reset_code": Handler(deliver_reset_code, secrets=("code",), urgent=True),
     "notify.patient_code": Handler(deliver_patient_code, secrets=("code",), urgent=True),
-    "notify": Handler(deliver_case_notice),
+    "notify": Handler(deliver_case_notice, batch=deliver_case_notices),
     "meeting.create": Handler(create_consultation_meeting),
     "migration": Handler(migration_flow),
     "archive.retrieve": Handler(retrieve_study),
@@ -118,11 +131,20 @@ class PrefectProbe:
         await self._http.aclose()
 
 
+MISSING = Outcome(0, False, "no outcome from the batch run")
+
+
+class NotBegun(Exception):
+    """The flow run was not running within ``start_seconds``."""
+
+
 class Dispatcher:
+    """Runs claimed rows in slots: a slot is one flow run, of one row or of a batch."""
+
     def __init__(self, settings: DispatchSettings, probe: PrefectProbe) -> None:
         self.settings = settings
         self.probe = probe
-        self.running: dict[int, Job] = {}
+        self.running: dict[int, tuple[Job, ...]] = {}  # slot (its first row's id) -> rows
         self.tasks: set[asyncio.Task[None]] = set()
 
     def backoff(self, attempts: int) -> float:
@@ -135,50 +157,115 @@ class Dispatcher:
             return
         lease = self.settings.lease_seconds
         jobs = await outbox.claim(URGENT, free, lease)
-        routine_running = sum(1 for job in self.running.values() if job.kind in ROUTINE)
+        routine_running = sum(1 for slot in self.running.values() if slot[0].kind in ROUTINE)
         routine_free = min(
             free - len(jobs), self.settings.concurrency - URGENT_SLOTS - routine_running
         )
-        if routine_free > 0:
-            jobs += await outbox.claim(ROUTINE, routine_free, lease)
-        for job in jobs:
-            self.running[job.id] = job
-            task = asyncio.create_task(self.run(job), name=f"outbox-{job.id}")
+        slots: list[tuple[Job, ...]] = [(job,) for job in jobs]
+        if routine_free > 0:  # the oldest due rows first; a batched kind's row fills a batch
+            for job in await outbox.claim(ROUTINE, routine_free, lease):
+                more = []
+                if HANDLERS[job.kind].batch is not None and self.settings.batch_size > 1:
+                    more = await outbox.claim([job.kind], self.settings.batch_size - 1, lease)
+                slots.append((job, *more))
+        for slot in slots:
+            self.running[slot[0].id] = slot
+            name = f"outbox-{slot[0].id}" + (f"+{len(slot) - 1}" if len(slot) > 1 else "")
+            task = asyncio.create_task(self.run(slot), name=name)
             self.tasks.add(task)
-            task.add_done_callback(functools.partial(self._forget, job.id))
+            task.add_done_callback(functools.partial(self._forget, slot[0].id))
 
-    def _forget(self, job_id: int, task: asyncio.Task[None]) -> None:
-        self.running.pop(job_id, None)
+    def _forget(self, slot_id: int, task: asyncio.Task[None]) -> None:
+        self.running.pop(slot_id, None)
         self.tasks.discard(task)
 
-    async def run(self, job: Job) -> None:
+    async def run(self, slot: tuple[Job, ...]) -> None:
         try:
-            await self._run(job)
+            await self._run(slot)
         except Exception:  # e.g. the database was away while recording the outcome
-            log.exception("outbox %s (%s): will run again when its lease ends", job.id, job.key)
+            keys = ", ".join(job.key for job in slot[:3]) + (" …" if len(slot) > 3 else "")
+            log.exception("outbox %s (%s): will run again when its lease ends", slot[0].id, keys)
 
-    async def _run(self, job: Job) -> None:
-        handler = HANDLERS[job.kind]
-        keeper = asyncio.create_task(self._keep_lease(job))
+    async def _run(self, slot: tuple[Job, ...]) -> None:
+        first = slot[0]
+        handler = HANDLERS[first.kind]
+        batch = handler.batch is not None and self.settings.batch_size > 1
+        keeper = asyncio.create_task(self._keep_lease(slot))
         limit = self.settings.run_timeout_seconds
         try:
-            with tags(job.kind):
-                run_flow = handler.flow.with_options(flow_run_name=job.key)
-                state = await asyncio.wait_for(
-                    cast(Awaitable[State[Any]], run_flow(outbox_id=job.id, return_state=True)),
-                    limit,
-                )
-        except TimeoutError:  # a run that hangs must not hold its row (and a slot) forever
-            await self._failed(job, handler, f"the flow run did not finish in {limit:.0f} s", "")
+            with tags(first.kind):
+                if batch:
+                    assert handler.batch is not None
+                    flow = handler.batch
+                    name = (
+                        first.key
+                        if len(slot) == 1
+                        else f"{first.kind}-batch-{first.id}-{len(slot)}"
+                    )
+                    call: dict[str, Any] = {"outbox_ids": [job.id for job in slot]}
+                else:
+                    flow, name, call = handler.flow, first.key, {"outbox_id": first.id}
+                state = await self._started(flow, name, call, limit)
+        except NotBegun as exc:  # an overloaded Prefect API: not the delivery's fault
+            self.probe.forget()
+            for job in slot:
+                await outbox.release(job, str(exc), self.backoff(1))
+            log.warning("outbox %s (%s, %d row(s)) waits: %s", first.id, first.key, len(slot), exc)
+            return
+        except TimeoutError:  # a run that hangs must not hold its rows (and a slot) forever
+            for job in slot:
+                await self._failed(job, handler, f"the flow run did not finish in {limit:.0f} s")
             return
         except Exception as exc:  # Prefect could not run the flow: not the delivery's fault
             self.probe.forget()
-            await outbox.release(job, f"Prefect: {exc}", self.settings.prefect_wait_seconds)
-            log.warning("outbox %s (%s) waits: Prefect: %s", job.id, job.key, exc)
+            for job in slot:
+                await outbox.release(job, f"Prefect: {exc}", self.settings.prefect_wait_seconds)
+            log.warning("outbox %s (%s) waits: Prefect: %s", first.id, first.key, exc)
             return
         finally:
             keeper.cancel()
-        await self._finish(job, handler, state)
+        if batch:
+            await self._finish_batch(slot, handler, state)
+        else:
+            await self._finish(first, handler, state)
+
+    async def _started(
+        self, flow: Flow[Any, Any], name: str, call: dict[str, Any], limit: float
+    ) -> State[Any]:
+        """Run the flow; ``NotBegun`` if it is not running within ``start_seconds`` (it is
+        cancelled then: nothing of it has run), ``TimeoutError`` after ``limit``."""
+        began = asyncio.Event()
+
+        def begin(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any]) -> None:
+            began.set()
+
+        run_flow = flow.with_options(flow_run_name=name, on_running=[begin])
+        running = asyncio.ensure_future(
+            cast(Awaitable[State[Any]], run_flow(**call, return_state=True))
+        )
+        started_at = time.monotonic()
+        try:
+            waiting = asyncio.ensure_future(began.wait())
+            await asyncio.wait(
+                [running, waiting],
+                timeout=self.settings.start_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            waiting.cancel()
+            if not began.is_set() and not running.done():
+                running.cancel()
+                with contextlib.suppress(BaseException):
+                    await running
+                raise NotBegun(
+                    f"the flow run did not begin within {self.settings.start_seconds:.0f} s"
+                )
+            left = max(limit - (time.monotonic() - started_at), 0.0)
+            return await asyncio.wait_for(asyncio.shield(running), left)
+        finally:
+            if not running.done():
+                running.cancel()
+                with contextlib.suppress(BaseException):
+                    await running
 
     async def _finish(self, job: Job, handler: Handler, state: State[Any]) -> None:
         flow_run_id = str(state.state_details.flow_run_id or "")
@@ -186,16 +273,51 @@ class Dispatcher:
             await outbox.complete(job, flow_run_id, handler.secrets)
             log.info("outbox %s (%s) done", job.id, job.key)
             return
-        error = await state.aresult(raise_on_failure=False)
-        reason = (
-            f"{type(error).__name__}: {error}"
-            if isinstance(error, BaseException)
-            else str(state.message or state.name)
+        reason, permanent = await failure_of(state)
+        await self._failed(job, handler, reason, flow_run_id, permanent)
+
+    async def _finish_batch(
+        self, slot: tuple[Job, ...], handler: Handler, state: State[Any]
+    ) -> None:
+        """Each row by its own outcome; a batch run that failed as a whole fails them all
+        (their notices already sent stay sent: a retry skips them)."""
+        flow_run_id = str(state.state_details.flow_run_id or "")
+        outcomes: dict[int, Outcome] = {}
+        if state.is_completed():
+            result = await state.aresult(raise_on_failure=False)
+            if isinstance(result, list):
+                outcomes = {o.outbox_id: o for o in result if isinstance(o, Outcome)}
+        else:
+            reason, _permanent = await failure_of(state)
+            outcomes = {
+                job.id: Outcome(job.id, False, f"the batch run failed: {reason}") for job in slot
+            }
+        sent = [job for job in slot if (outcomes.get(job.id) or MISSING).ok]
+        for job in slot:
+            outcome = outcomes.get(job.id) or MISSING
+            if not outcome.ok:
+                await self._failed(job, handler, outcome.error, flow_run_id, outcome.permanent)
+            elif handler.secrets:
+                await outbox.complete(job, flow_run_id, handler.secrets)
+        if sent and not handler.secrets:  # one statement for all, not one per row
+            await outbox.complete_all(sent, flow_run_id)
+        done = len(sent)
+        log.info(
+            "outbox batch %s (%d rows, %s …) done: %d sent, %d again later or failed",
+            flow_run_id,
+            len(slot),
+            slot[0].key,
+            done,
+            len(slot) - done,
         )
-        await self._failed(job, handler, reason, flow_run_id, isinstance(error, PermanentFailure))
 
     async def _failed(
-        self, job: Job, handler: Handler, reason: str, flow_run_id: str, permanent: bool = False
+        self,
+        job: Job,
+        handler: Handler,
+        reason: str,
+        flow_run_id: str = "",
+        permanent: bool = False,
     ) -> None:
         if permanent or job.attempts >= self.settings.max_attempts:
             await outbox.give_up(job, reason, flow_run_id, handler.secrets)
@@ -214,14 +336,16 @@ class Dispatcher:
             reason,
         )
 
-    async def _keep_lease(self, job: Job) -> None:
+    async def _keep_lease(self, slot: tuple[Job, ...]) -> None:
         every = self.settings.lease_seconds / 3
-        while True:
+        held = list(slot)
+        while held:
             await asyncio.sleep(every)
-            with contextlib.suppress(Exception):  # a missed renewal is retried next period
-                if not await outbox.renew(job, self.settings.lease_seconds):
-                    log.warning("outbox %s: lease lost to another dispatcher", job.id)
-                    return
+            for job in list(held):
+                with contextlib.suppress(Exception):  # a missed renewal is retried next period
+                    if not await outbox.renew(job, self.settings.lease_seconds):
+                        log.warning("outbox %s: lease lost to another dispatcher", job.id)
+                        held.remove(job)
 
     async def drain(self, grace_seconds: float) -> None:
         """On stop: let running flows finish briefly, then cancel them (their rows come
@@ -261,6 +385,9 @@ async def run_dispatcher(stop: asyncio.Event | None = None) -> None:
         logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # every Prefect API call
     logging.getLogger("apprise").setLevel(logging.WARNING)  # names every recipient
+    # a line per completed task run (a batch's notices) would be a row each in Prefect's
+    # database; its state says the same. Retries and failures (ERROR) still go there.
+    logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
     settings, dispatch = get_settings(), get_settings().dispatch
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,4 +1,7 @@
-"""Notification flows: one flow run per outbox row, named after the case, parameters ids only.
+"""Notification flows, parameters ids only: one flow run per reset code, named after it; case
+notices in batches (``deliver_case_notices``: one flow run for up to
+``AIMIS_DISPATCH_BATCH_SIZE`` outbox rows, each notice a task run named after its case,
+retried on its own, its outcome returned to the dispatcher row by row).
 
 Each task does one IO step with explicit retries. The delivery log is the ``Notification``
 table, one row per recipient and channel: ``pending`` (queued, or retrying after ``error``),
@@ -18,14 +21,18 @@ payload naming ``channel_id`` (an admin's test message) uses that channel only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any, cast
 
 import msgspec
-from prefect import task
+from prefect import State, flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import TagsContext, TaskRunContext
 
-from flows.outbox import PermanentFailure, payload_of
+from flows.outbox import Outcome, PermanentFailure, failure_of, payload_of, worth_retrying
 from flows.runs import outbox_flow, retrying
 from kernel.phones import masked, sms_address
 from kernel.settings import get_settings
@@ -41,7 +48,7 @@ from notifiers.channels import Channels, build_channels
 from notifiers.configs import BINDINGS
 from notifiers.texts import case_message
 from store.db import transaction
-from store.tables import Notification, NotificationChannel, NotificationRule, User
+from store.tables import Notification, NotificationChannel, NotificationRule, Outbox, User
 from store.uow import now
 
 log = logging.getLogger(__name__)
@@ -218,6 +225,22 @@ async def _code_target(recipient: Recipient) -> Target:
     return _fallback(recipient)
 
 
+# Inside one batch run (``deliver_case_notices``) a hospital's rule and a channel's settings
+# are read once for all its notices (a few seconds: an admin's change counts from the next
+# batch); anywhere else they are read each time.
+_memo: ContextVar[dict[tuple, Any] | None] = ContextVar("notice_batch_memo", default=None)
+
+
+async def _batch_memo(key: tuple, load: Callable[..., Awaitable[Any]]) -> Any:
+    """``load(*key[1:])``, remembered for the batch run under way."""
+    memo = _memo.get()
+    if memo is None:
+        return await load(*key[1:])
+    if key not in memo:
+        memo[key] = await load(*key[1:])
+    return memo[key]
+
+
 def _fallback(recipient: Recipient) -> Target:
     channel, address = channels().choose(recipient)
     return Target(channel, recipient.hospital_id, recipient.user_id, address, recipient.language)
@@ -261,7 +284,8 @@ async def _department_colleagues(hospital_id: int, people: list[Recipient]) -> l
     return [_as_recipient(r) for r in rows]
 
 
-async def _by_rule(hospital_id: int, business_type: str, people: list[Recipient]) -> list[Target]:
+async def _rule(hospital_id: int, business_type: str) -> tuple[dict | None, list[dict]]:
+    """The hospital's enabled rule for the business type and its enabled channels."""
     rule = (
         await NotificationRule.select()
         .where(
@@ -273,6 +297,11 @@ async def _by_rule(hospital_id: int, business_type: str, people: list[Recipient]
     )
     ids = [int(i) for i in msgspec.json.decode(rule["channels"] or "[]")] if rule else []
     rows = await _channel_rows(hospital_id, ids, enabled_only=True) if rule else []
+    return rule, rows
+
+
+async def _by_rule(hospital_id: int, business_type: str, people: list[Recipient]) -> list[Target]:
+    rule, rows = await _batch_memo(("rule", hospital_id, business_type), _rule)
     if not rows:
         return [_fallback(p) for p in people]
     audience = people
@@ -340,6 +369,12 @@ async def plan_case_notice(outbox_id: int) -> list[Planned]:
 @task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
 async def begin_attempt(notification_id: int) -> int:
     """Mark the row ``sending`` before anything leaves; returns the attempt number."""
+    return await _begin(notification_id)
+
+
+async def _begin(notification_id: int, counted: bool = True) -> int:
+    """``begin_attempt``'s work; ``counted=False`` (a task's retry inside one dispatch
+    attempt) leaves the attempt count as it is."""
     async with transaction():
         row = (
             await Notification.select(Notification.status, Notification.attempts)
@@ -347,7 +382,7 @@ async def begin_attempt(notification_id: int) -> int:
             .first()
         )
         assert row is not None
-        attempt = int(row["attempts"]) + 1
+        attempt = int(row["attempts"]) + int(counted)
         update: dict = {Notification.status: "sending", Notification.attempts: attempt}
         if row["status"] == "sending":
             update[Notification.error] = (
@@ -363,20 +398,23 @@ async def _notifier_of(message: OutgoingMessage) -> Notifier | None:
     here (secrets never travel as a task parameter)."""
     if message.channel_id is None:
         return channels().notifier(message.channel)
-    row = (
-        await NotificationChannel.select(NotificationChannel.kind, NotificationChannel.config)
-        .where(NotificationChannel.id == message.channel_id)
-        .first()
-    )
+    row = await _batch_memo(("channel", message.channel_id), _channel_config)
     if row is None:
         return None
     config = dict(msgspec.json.decode(row["config"] or "{}"))
     return channels().hospital_notifier(Channel(row["kind"]), config)
 
 
-@task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
-async def send_message(message: OutgoingMessage) -> DeliveryResult:
-    """One network send; a failure that may pass is raised so Prefect retries it."""
+async def _channel_config(channel_id: int) -> dict | None:
+    return (
+        await NotificationChannel.select(NotificationChannel.kind, NotificationChannel.config)
+        .where(NotificationChannel.id == channel_id)
+        .first()
+    )
+
+
+async def _send(message: OutgoingMessage) -> DeliveryResult:
+    """One network send, its outcome returned (never raised)."""
     notifier = await _notifier_of(message)
     if notifier is None:
         return DeliveryResult(
@@ -384,7 +422,13 @@ async def send_message(message: OutgoingMessage) -> DeliveryResult:
             error=f"the {message.channel} channel cannot send: it is gone or incomplete",
             retryable=False,
         )
-    result = await notifier.send(message)
+    return await notifier.send(message)
+
+
+@task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
+async def send_message(message: OutgoingMessage) -> DeliveryResult:
+    """One network send; a failure that may pass is raised so Prefect retries it."""
+    result = await _send(message)
     if not result.ok and result.retryable:
         raise DeliveryFailed(result.error)
     return result
@@ -393,6 +437,10 @@ async def send_message(message: OutgoingMessage) -> DeliveryResult:
 @task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
 async def record_delivery(notification_id: int, ok: bool, error: str) -> None:
     """``sent``, or back to ``pending`` with the reason; a duplicate note is kept."""
+    await _record(notification_id, ok, error)
+
+
+async def _record(notification_id: int, ok: bool, error: str) -> None:
     async with transaction():
         row = (
             await Notification.select(Notification.error)
@@ -437,13 +485,23 @@ async def deliver(planned: list[Planned], *, sender: Any = None) -> None:
         except DeliveryFailed as exc:
             result = DeliveryResult(ok=False, error=str(exc))
         await record_delivery(item.notification_id, result.ok, result.error)
-        if result.ok:
-            if channels().ops_copy is not None:
-                await send_ops_copy(channels().ops_message(item.message, item.user_id))
-        else:
-            who = "the group" if item.user_id is None else f"user {item.user_id}"
-            failures.append(f"{item.message.channel} to {who}: {result.error}")
-            permanent = permanent or not result.retryable
+        permanent = await _after_send(item, result, failures) or permanent
+    _raise_failures(failures, permanent)
+
+
+async def _after_send(item: Planned, result: DeliveryResult, failures: list[str]) -> bool:
+    """The operations copy of a sent message, or its failure noted in ``failures``; True
+    when it failed for good."""
+    if result.ok:
+        if channels().ops_copy is not None:
+            await send_ops_copy(channels().ops_message(item.message, item.user_id))
+        return False
+    who = "the group" if item.user_id is None else f"user {item.user_id}"
+    failures.append(f"{item.message.channel} to {who}: {result.error}")
+    return not result.retryable
+
+
+def _raise_failures(failures: list[str], permanent: bool) -> None:
     if failures:
         raise (PermanentFailure if permanent else DeliveryFailed)("; ".join(failures))
 
@@ -458,3 +516,57 @@ async def deliver_reset_code(outbox_id: int) -> None:
 async def deliver_case_notice(outbox_id: int) -> None:
     """A step of a case (consultation, ward round, …) to the users involved (SPEC 3.6)."""
     await deliver(await plan_case_notice(outbox_id))
+
+
+SENDS_AT_ONCE = 16  # notices of one batch in flight together (sends run in threads)
+
+
+@task(cache_policy=NO_CACHE, retry_condition_fn=worth_retrying, task_run_name="{key}")
+async def deliver_notice(outbox_id: int, key: str) -> None:
+    """One case notice of a batch, start to end in one task run (named after the case):
+    plan, then each target not yet told is marked ``sending``, sent, and its outcome
+    committed right after the send. A retry plans again, so a target already ``sent`` is
+    never sent again; it does not count as another attempt in the delivery log (the
+    dispatcher's attempt does)."""
+    context = TaskRunContext.get()
+    first_try = context is None or context.task_run.run_count <= 1
+    failures: list[str] = []
+    permanent = False
+    for item in await plan_case_notice.fn(outbox_id):
+        await _begin(item.notification_id, counted=first_try)
+        result = await _send(item.message)
+        await _record(item.notification_id, result.ok, result.error)
+        permanent = await _after_send(item, result, failures) or permanent
+    _raise_failures(failures, permanent)
+
+
+async def _outcome(outbox_id: int, state: State[Any]) -> Outcome:
+    if state.is_completed():
+        return Outcome(outbox_id, ok=True)
+    reason, permanent = await failure_of(state)
+    return Outcome(outbox_id, False, reason, permanent)
+
+
+@flow(name="notify-case-batch", persist_result=False)
+async def deliver_case_notices(outbox_ids: list[int]) -> list[Outcome]:
+    """Case notices in one flow run: each its own task run (``deliver_notice``, retried
+    alone with ``AIMIS_DISPATCH_RETRY_DELAYS``), ``SENDS_AT_ONCE`` at a time; returns each
+    row's outcome, which the dispatcher records row by row. The run is tagged with the kind
+    by the dispatcher, its task runs are not (``flows/runs.py``)."""
+    with TagsContext(current_tags=set()):
+        _memo.set({})
+        rows = await Outbox.select(Outbox.id, Outbox.idempotency_key).where(
+            Outbox.id.is_in(outbox_ids or [0])
+        )
+        keys = {int(r["id"]): str(r["idempotency_key"]) for r in rows}
+        delays = get_settings().dispatch.retry_delays
+        notice = deliver_notice.with_options(retries=len(delays), retry_delay_seconds=delays)
+        gate = asyncio.Semaphore(SENDS_AT_ONCE)
+
+        async def one(outbox_id: int) -> Outcome:
+            async with gate:
+                key = keys.get(outbox_id, f"outbox-{outbox_id}")
+                state = await cast(Awaitable[State[Any]], notice(outbox_id, key, return_state=True))
+            return await _outcome(outbox_id, state)
+
+        return list(await asyncio.gather(*(one(i) for i in outbox_ids)))

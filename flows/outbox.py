@@ -39,11 +39,30 @@ async def payload_of(outbox_id: int) -> dict[str, Any]:
     return dict(msgspec.json.decode(row["payload"] or "{}"))
 
 
+async def failure_of(state: Any) -> tuple[str, bool]:
+    """Why a Prefect run or task run (its final ``State``) did not complete, and whether
+    trying again cannot help (it raised a ``PermanentFailure``)."""
+    error = await state.aresult(raise_on_failure=False)
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {error}", isinstance(error, PermanentFailure)
+    return str(state.message or state.name), False
+
+
 class Job(msgspec.Struct, frozen=True):
     id: int
     kind: str
     key: str
     attempts: int
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """What one row of a batch run came to (a batch flow returns one per row it was given):
+    ``ok``, or the reason, ``permanent`` when trying again cannot help."""
+
+    outbox_id: int
+    ok: bool
+    error: str = ""
+    permanent: bool = False
 
 
 def _due(at, kinds: list[str]):  # type: ignore[no-untyped-def]
@@ -130,26 +149,50 @@ async def _close(
     job: Job, status: str, error: str, flow_run_id: str, secrets: tuple[str, ...]
 ) -> bool:
     """The row's end (done or failed) with its secrets scrubbed, if the job still holds it."""
-    payload = await _scrubbed(job, secrets)
-    rows = (
-        await Outbox.update(
-            {
-                Outbox.status: status,
-                Outbox.done_at: now(),
-                Outbox.error: error[:2000],
-                Outbox.flow_run_id: flow_run_id,
-                Outbox.payload: msgspec.json.encode(payload).decode(),
-            }
-        )
-        .where(_held(job))
-        .returning(Outbox.id)
-    )
+    values: dict = {
+        Outbox.status: status,
+        Outbox.done_at: now(),
+        Outbox.error: error[:2000],
+        Outbox.flow_run_id: flow_run_id,
+    }
+    if secrets:  # a kind without secrets keeps its payload as it is: no read, no rewrite
+        values[Outbox.payload] = msgspec.json.encode(await _scrubbed(job, secrets)).decode()
+    rows = await Outbox.update(values).where(_held(job)).returning(Outbox.id)
     return bool(rows)
 
 
 async def complete(job: Job, flow_run_id: str, secrets: tuple[str, ...]) -> bool:
     async with transaction():
         return await _close(job, DONE, "", flow_run_id, secrets)
+
+
+async def complete_all(jobs: list[Job], flow_run_id: str) -> int:
+    """``complete`` for rows of a kind without secrets, one statement per attempt number
+    (the fencing token) instead of one per row; returns how many were still held."""
+    by_attempts: dict[int, list[int]] = {}
+    for job in jobs:
+        by_attempts.setdefault(job.attempts, []).append(job.id)
+    done = 0
+    async with transaction():
+        for attempts, ids in by_attempts.items():
+            rows = (
+                await Outbox.update(
+                    {
+                        Outbox.status: DONE,
+                        Outbox.done_at: now(),
+                        Outbox.error: "",
+                        Outbox.flow_run_id: flow_run_id,
+                    }
+                )
+                .where(
+                    Outbox.id.is_in(ids),
+                    Outbox.status == RUNNING,
+                    Outbox.attempts == attempts,
+                )
+                .returning(Outbox.id)
+            )
+            done += len(rows)
+    return done
 
 
 async def retry_later(job: Job, error: str, flow_run_id: str, delay_seconds: float) -> bool:

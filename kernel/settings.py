@@ -317,6 +317,14 @@ class DispatchSettings(BaseSettings):
     prefect_wait_seconds: float = Field(
         2, description="Wait before asking a Prefect API that did not answer again."
     )
+    start_seconds: float = Field(
+        30,
+        description="A flow run not yet running after this is abandoned: its rows are given "
+        "back untried and claimed again after the backoff.",
+    )
+    batch_size: int = Field(
+        50, description="Rows of a batched kind (case notices) one flow run delivers at most."
+    )
 
 
 class PatientSettings(BaseSettings):

@@ -173,6 +173,9 @@ def wecom_app_notifier(
     def prepare(plugin: Any) -> None:
         plugin.token_url = f"{base}/cgi-bin/gettoken"
         plugin.notify_url = f"{base}/cgi-bin/message/send"
+        # apprise spaces one plugin instance's requests 5.5 s apart; an instance here sends
+        # one message, so that only ever delayed the send right after a token fetch
+        plugin.request_rate_per_sec = 0
 
     return AppriseNotifier(
         url_for,
