@@ -20,6 +20,16 @@ class ByteCache:
         self.hits = 0
         self.misses = 0
 
+    def peek(self, key: Hashable) -> bytes | None:
+        """The value when it is held (counted as a hit), else None: no making, so cheap
+        enough for the event loop (a warm picture needs no worker thread)."""
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+            return hit
+
     def get_or_make(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
         with self._lock:
             hit = self._items.get(key)
