@@ -121,7 +121,7 @@ def prerendered_root() -> Path:
 def _variant(kind: str, media_type: str, params: RenderParams) -> str | None:
     """The file-name part of a picture that may be pre-rendered (no window: the file's own,
     which is what a viewer asks for first); None for any other."""
-    if params.window is not None or len(kind) > 16:
+    if params.window is not None:
         return None
     view = f"{params.viewport[0]}x{params.viewport[1]}" if params.viewport else "full"
     return f"{kind}-{view}-q{params.quality}.{_fmt(media_type)}"
