@@ -33,7 +33,7 @@ from pydicom.uid import (
 from imaging.codecs import decoder_plugins, prefer_fast_decoders
 from imaging.frames import decode_frame
 from imaging.read import parse_instance
-from imaging.render import Window, render, render_frame
+from imaging.render import Window, load_frame, render, render_frame, render_loaded
 from imaging.synth import Sizes, synth
 
 SYNTAXES = (ExplicitVRLittleEndian, RLELossless, JPEGLSLossless, JPEG2000Lossless)
@@ -67,16 +67,25 @@ def main() -> None:
             slices[ts] = next(f for f in files if "_CT" in f.parent.name)
         window = Window(40, 400)
         print(f"512×512 CT slice, {args.runs} runs each, milliseconds (p50 / p99)")
-        print(f"{'transfer syntax':<44} {'header':>13} {'decode':>13} {'rendered JPEG':>15}")
+        print("('from decoded' = another window of a frame the decoded-frame cache holds)")
+        print(
+            f"{'transfer syntax':<44} {'header':>13} {'decode':>13} {'rendered JPEG':>15}"
+            f" {'from decoded':>15}"
+        )
         for ts, path in slices.items():
             header = _times(functools.partial(parse_instance, path), args.runs)
             decode = _times(functools.partial(decode_frame, path, 0), args.runs)
             rendered = _times(
                 functools.partial(render, path, 0, window=window, quality=90), args.runs
             )
+            loaded = load_frame(path, 0)
+            again = _times(
+                functools.partial(render_loaded, loaded, 0, window=Window(-600, 1500)), args.runs
+            )
             print(
                 f"{UID(ts).name[:44]:<44} {header[0]:6.2f}/{header[1]:6.2f} "
                 f"{decode[0]:6.2f}/{decode[1]:6.2f} {rendered[0]:7.2f}/{rendered[1]:7.2f}"
+                f" {again[0]:7.2f}/{again[1]:7.2f}"
             )
         # Every installed plugin alone, per syntax (what imaging/codecs.py orders by): the CT
         # slices above, and pydicom's own JPEG baseline and lossless files (no generator
