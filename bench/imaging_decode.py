@@ -1,7 +1,8 @@
 """Per transfer syntax: header parse, frame decode, and decode + window + JPEG encode of one
 512² CT slice, as the ``/rendered`` path does it. Prints p50/p99 in milliseconds.
 
-    uv run python bench/imaging_decode.py [--runs 200]
+    uv run python -m bench.imaging_decode [--runs 200]   (as a module: bench/statistics.py
+    would hide the standard library's statistics when run as a script)
 
 The slices come from the project's own generator (one per syntax, same phantom seed), so
 the figures compare codecs, not images. Each syntax is also timed with each installed plugin
