@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from api.dicomweb.rendered import prerender
 from api.ingest.steps import (
     Received,
     ingest_files,
@@ -35,6 +36,7 @@ from kernel.errors import Conflict
 from states.migration import PIPELINE, MigrationState, progress
 from store import files
 from store.examinations import examination_from_study
+from store.scoping import study_images
 from store.tables import (
     Hospital,
     Instance,
@@ -150,7 +152,50 @@ async def make_thumbnails(run_id: int) -> int:
         await asyncio.to_thread(files.write_atomic, files.thumbnail_path(name), jpeg)
         await Study.update({Study.thumbnail: name}).where(Study.id == study_id)
         made += 1
+        await prerender_study(study_id)
     return made
+
+
+def middle_slices(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The instance each series' and the study's ``/thumbnail`` draws (the middle one, in
+    the display order of ``api.dicomweb.lookup.stored_instances``), each once."""
+    by_series: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_series.setdefault(int(row["series"]), []).append(row)
+    chosen = [items[len(items) // 2] for items in by_series.values()]
+    if rows:
+        chosen.append(rows[len(rows) // 2])
+    return list({int(r["id"]): r for r in chosen}.values())
+
+
+async def prerender_study(study_id: int) -> int:
+    """Pre-render the middle slice of each series of the study (and the study's own middle
+    slice) as the viewers first ask for it, so that the first view is served from disk
+    (``api.dicomweb.rendered.prerender``); how many slices got new pictures. A slice that
+    cannot be drawn is logged and skipped: the viewer then draws it, or says why not."""
+    rows = (
+        await study_images(
+            Instance,
+            study_id,
+            Instance.id,
+            Instance.series,
+            Instance.sha256,
+            Instance.storage_path,
+        )
+        .where(Instance.superseded.eq(False))
+        .order_by(Instance.series.series_number, Instance.series)
+        .order_by(Instance.instance_number, Instance.id)
+    )
+    done = 0
+    for row in middle_slices(rows):
+        try:
+            path = files.online_path(row["storage_path"])
+            written = await asyncio.to_thread(prerender, row["sha256"], path)
+        except Exception as exc:  # one slice that cannot be drawn stops nothing
+            log.warning("no pre-rendered picture for instance %s: %s", row["id"], exc)
+            continue
+        done += bool(written)
+    return done
 
 
 async def policy_of(hospital_id: int) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, convert_color_space
 
+from imaging.framecache import LoadedFrame
 from imaging.frames import DecodedFrame, FrameUndecodable, decode_open_frame, first_line
 from imaging.read import Source, open_instance
 
@@ -295,6 +296,30 @@ def _displayed(frame: DecodedFrame, header: Dataset, index: int, window: Window 
         ) from exc
 
 
+def load_frame(source: Source, index: int = 0) -> LoadedFrame:
+    """Frame ``index`` read and decoded on its own, with the header that shapes its display
+    (what ``imaging.framecache.FrameCache`` keeps)."""
+    with open_instance(source) as inst:
+        frame = decode_open_frame(inst, index)
+        header = inst.parsed.dataset
+    return LoadedFrame(frame, header)
+
+
+def display_loaded(
+    loaded: LoadedFrame,
+    index: int = 0,
+    *,
+    window: Window | None = None,
+    viewport: tuple[int, int] | None = None,
+    upscale: bool = True,
+) -> np.ndarray:
+    """A decoded frame as displayable uint8 pixels, fitted to ``viewport`` when given."""
+    img = _displayed(loaded.frame, loaded.header, index, window)
+    if viewport is not None:
+        img = fit_viewport(img, viewport, upscale=upscale)
+    return img
+
+
 def render_frame(
     source: Source,
     index: int = 0,
@@ -303,13 +328,21 @@ def render_frame(
     viewport: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Frame ``index`` as displayable uint8 pixels, read and decoded on its own."""
-    with open_instance(source) as inst:
-        frame = decode_open_frame(inst, index)
-        header = inst.parsed.dataset
-    img = _displayed(frame, header, index, window)
-    if viewport is not None:
-        img = fit_viewport(img, viewport)
-    return img
+    return display_loaded(load_frame(source, index), index, window=window, viewport=viewport)
+
+
+def render_loaded(
+    loaded: LoadedFrame,
+    index: int = 0,
+    *,
+    window: Window | None = None,
+    viewport: tuple[int, int] | None = None,
+    fmt: str = "jpeg",
+    quality: int = 90,
+) -> bytes:
+    """``render`` of a frame already decoded (``load_frame``, or a cache of them)."""
+    img = display_loaded(loaded, index, window=window, viewport=viewport)
+    return encode_image(img, fmt, quality=quality)
 
 
 def render(
@@ -322,7 +355,15 @@ def render(
     quality: int = 90,
 ) -> bytes:
     """WADO-RS ``/rendered`` for one frame: JPEG or PNG bytes."""
-    img = render_frame(source, index, window=window, viewport=viewport)
+    loaded = load_frame(source, index)
+    return render_loaded(loaded, index, window=window, viewport=viewport, fmt=fmt, quality=quality)
+
+
+def thumbnail_loaded(
+    loaded: LoadedFrame, size: int = THUMBNAIL_SIZE, *, fmt: str = "jpeg", quality: int = 80
+) -> bytes:
+    """``thumbnail`` of a first frame already decoded."""
+    img = display_loaded(loaded, 0, viewport=(size, size), upscale=False)
     return encode_image(img, fmt, quality=quality)
 
 
@@ -330,8 +371,4 @@ def thumbnail(
     source: Source, size: int = THUMBNAIL_SIZE, *, fmt: str = "jpeg", quality: int = 80
 ) -> bytes:
     """A small picture of the first frame, at most ``size`` pixels on its longer side."""
-    with open_instance(source) as inst:
-        frame = decode_open_frame(inst, 0)
-        header = inst.parsed.dataset
-    img = fit_viewport(_displayed(frame, header, 0, None), (size, size), upscale=False)
-    return encode_image(img, fmt, quality=quality)
+    return thumbnail_loaded(load_frame(source, 0), size, fmt=fmt, quality=quality)

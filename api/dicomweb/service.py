@@ -205,7 +205,7 @@ async def render(
     media_type = choose_image(accept)
     index = _single_frame(frame_list)
     stored = await _one(reader, study, series, instance)
-    data = await anyio.to_thread.run_sync(rendered.rendered, stored, index, media_type, params)
+    data = await _rendered(stored, index, media_type, params)
     await _audit_retrieve(ctx, "rendered", [stored], f"frame {index + 1}")
     return Body(media_type, data)
 
@@ -234,8 +234,22 @@ async def thumbnail_bytes(
 ) -> bytes:
     """The instance's thumbnail (``index`` None), or frame ``index`` at thumbnail size."""
     if index is None:
+        held = rendered.cached_thumbnail(chosen, media_type, params)
+        if held is not None:
+            return held
         return await anyio.to_thread.run_sync(rendered.thumbnail_of, chosen, media_type, params)
     small = rendered.RenderParams(
         params.window, params.viewport or (THUMBNAIL_SIZE, THUMBNAIL_SIZE), params.quality
     )
-    return await anyio.to_thread.run_sync(rendered.rendered, chosen, index, media_type, small)
+    return await _rendered(chosen, index, media_type, small)
+
+
+async def _rendered(
+    stored: Stored, index: int, media_type: str, params: rendered.RenderParams
+) -> bytes:
+    """The picture from memory on the event loop when it is held (no worker thread for a
+    warm picture), else drawn in a worker thread."""
+    held = rendered.cached_rendered(stored, index, media_type, params)
+    if held is not None:
+        return held
+    return await anyio.to_thread.run_sync(rendered.rendered, stored, index, media_type, params)
