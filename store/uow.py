@@ -55,11 +55,27 @@ def actor_columns(user: Any = User) -> tuple[Any, ...]:
     )
 
 
+_live_columns: dict[tuple[str, str], tuple[Any, ...]] = {}
+
+
 def live_actor_columns(user: Any) -> tuple[Any, ...]:
     """``actor_columns`` through the foreign key ``user`` of a login session or an API token,
     with what says whether the account and its hospital are live (``user.active``,
-    ``user.frozen``, ``user.hospital.active``), checked on every use."""
-    return (user.active, user.frozen, user.hospital.active, *actor_columns(user))
+    ``user.frozen``, ``user.hospital.active``), checked on every use.
+
+    Built once per foreign key: every attribute step through a Piccolo foreign key copies
+    columns (``ForeignKey.__getattribute__`` was a quarter of a warm ``/rendered``'s time,
+    py-spy, issue 18), and these are read on every request that carries a session or token."""
+    key = (user._meta.table._meta.tablename, user._meta.name)
+    columns = _live_columns.get(key)
+    if columns is None:
+        columns = _live_columns[key] = (
+            user.active,
+            user.frozen,
+            user.hospital.active,
+            *actor_columns(user),
+        )
+    return columns
 
 
 def actor_from_row(
