@@ -32,8 +32,16 @@ from store.reads import note
 from store.tables import Department, Examination
 from store.uow import Actor, Ctx
 from store.zones import hospital_zone
-from ui.labels.exams import STATUS_LABELS
 
+# the examination statuses in words (the same ids as the list's ``ui/labels/exams.py``; the
+# api layer may not import the ui's)
+STATUS_LABELS = {
+    "images_arrived": N_("Images arrived"),
+    "report_draft": N_("Report draft"),
+    "initial_report": N_("Initial report"),
+    "reviewed": N_("Reviewed"),
+    "printed": N_("Printed"),
+}
 FORMATS = ("csv", "xlsx")
 BATCH = 2000
 CHUNK = 1 << 16
