@@ -120,6 +120,22 @@ def singles(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return made
 
 
+@pytest.fixture(scope="module")
+def city_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """A study of its own for City's C-STORE: the singles are one patient's one study, kept
+    at West and East, and the same study UID at City would show East's study to City's
+    doctors by UID (tests/integration/test_shared_images.py)."""
+    made = synth(tmp_path_factory.mktemp("city"), patients=1, sizes=Sizes.small())
+    assert len(made) >= 3
+    return made
+
+
+@pytest.fixture(scope="module")
+def west_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """West's stranded run's own study (not East's study UID; see ``city_files``)."""
+    return synth(tmp_path_factory.mktemp("west"), patients=1, sizes=Sizes.small())
+
+
 @pytest.fixture
 async def west(new_api) -> Any:
     client = new_api()
@@ -139,8 +155,8 @@ async def stranded_run(code: str, path: Path, detail: str) -> int:
 # --- an admin's retry from received ------------------------------------------------------
 
 
-async def test_an_admin_retries_a_stranded_run_once(west, singles) -> None:
-    run_id = await stranded_run("WEST", singles[0], "stranded, retried by hand")
+async def test_an_admin_retries_a_stranded_run_once(west, west_files) -> None:
+    run_id = await stranded_run("WEST", west_files[0], "stranded, retried by hand")
     run = (await west.get(f"/api/ingest/runs/{run_id}")).json()["run"]
     assert run["state"] == "received" and run["actions"] == ["retry"]
     page = await west.get(f"/manage/migrations/{run_id}")
@@ -330,7 +346,7 @@ async def add_node() -> None:
 
 
 async def test_a_c_store_receiver_killed_mid_association_still_completes_its_run(
-    dispatcher, singles, tmp_path: Path
+    dispatcher, city_files, tmp_path: Path
 ) -> None:
     await add_node()
     port = free_port()
@@ -347,7 +363,7 @@ async def test_a_c_store_receiver_killed_mid_association_still_completes_its_run
         while b"listening on" not in log.read_bytes():
             assert scp.poll() is None and time.monotonic() < deadline, log.read_text()
             await asyncio.sleep(0.1)
-        sent = singles[3:6]
+        sent = city_files[:3]
         ae = AE(ae_title=AE_TITLE)
         for p in sent:
             ds = dcmread(p, stop_before_pixels=True)
