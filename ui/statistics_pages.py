@@ -156,11 +156,9 @@ class StatisticsPages(PageController):
     ) -> Template:
         """The remote diagnoses or consultations behind a bar (no patient data)."""
         actor = user_of(request)
-        rows, _ = await may_view(actor)
-        if not rows:
-            raise Forbidden("The alliance admin sees figures only, not the cases behind them.")
+        await may_view(actor)
         f = await service.parse(actor, stat_query)
-        result = await cases.cases(actor, kind, f, cursor)
+        result = await cases.cases(actor, kind, f, cursor)  # refuses the alliance admin
         window = {"kind": kind, "start": f.start.isoformat(), "end": f.end.isoformat()}
         return await page(
             request,

@@ -20,6 +20,7 @@ import anyio
 import xlsxwriter  # type: ignore[import-untyped]
 
 from api.exams.filters import ExamFilter, ExamQuery, filter_clauses
+from api.exams.labels import STATUS_LABELS
 from api.exams.schemas import ExamPage
 from api.exams.search import _after, list_exams
 from api.management.service import actor_of
@@ -33,15 +34,6 @@ from store.tables import Department, Examination
 from store.uow import Actor, Ctx
 from store.zones import hospital_zone
 
-# the examination statuses in words (the same ids as the list's ``ui/labels/exams.py``; the
-# api layer may not import the ui's)
-STATUS_LABELS = {
-    "images_arrived": N_("Images arrived"),
-    "report_draft": N_("Report draft"),
-    "initial_report": N_("Initial report"),
-    "reviewed": N_("Reviewed"),
-    "printed": N_("Printed"),
-}
 FORMATS = ("csv", "xlsx")
 BATCH = 2000
 CHUNK = 1 << 16

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api.exams.labels import STATUS_LABELS
 from kernel.i18n import N_
 
 COLUMN_LABELS: dict[str, str] = {
@@ -24,10 +25,4 @@ COLUMN_LABELS: dict[str, str] = {
     "status": N_("Status"),
 }
 
-STATUS_LABELS: dict[str, str] = {
-    "images_arrived": N_("Images arrived"),
-    "report_draft": N_("Report draft"),
-    "initial_report": N_("Initial report"),
-    "reviewed": N_("Reviewed"),
-    "printed": N_("Printed"),
-}
+__all__ = ["COLUMN_LABELS", "STATUS_LABELS"]
