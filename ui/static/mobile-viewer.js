@@ -67,6 +67,7 @@
     network = verdict.choice;
     root.dataset.network = network;
     root.dataset.measuredKbps = String(verdict.kbps);
+    root.dataset.measuredWaitMs = String(verdict.waitMs);
     show(index, true);
   }
 

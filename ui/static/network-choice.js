@@ -22,7 +22,11 @@
     samples.forEach(function (s) { bytes += s.bytes; ms += Math.max(1, s.ms); });
     const kbps = (bytes * 8) / ms;
     const quickest = Math.min.apply(null, samples.map(function (s) { return s.wait || 0; }));
-    return { choice: kbps < SLOW_KBPS || quickest > SLOW_WAIT_MS ? "mobile" : "fast", kbps: Math.round(kbps) };
+    return {
+      choice: kbps < SLOW_KBPS || quickest > SLOW_WAIT_MS ? "mobile" : "fast",
+      kbps: Math.round(kbps),
+      waitMs: Math.round(quickest),
+    };
   }
   // Fetch url and time it; resolves {bytes, ms, wait, blobUrl}.
   function timed(url) {
