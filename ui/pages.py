@@ -28,6 +28,9 @@ ALLIANCE_ADMIN = "alliance_admin"
 HOSPITAL_ADMIN = "hospital_admin"
 
 
+IN_MENU = frozenset({"remote_diagnosis", "consultation"})  # their pages have menu entries
+
+
 def signed_in(request: Request) -> Actor | None:
     """The signed-in user behind this request, if any."""
     actor = request.scope.get("user")
@@ -43,6 +46,9 @@ async def page(request: Request, template: str, **context: Any) -> Template:
         context={
             "me": me,
             "usable_modules": [c.module.value for c in usable],
+            # the built modules the menu has no entry of its own for (ward rounds, teaching,
+            # statistics, quality control): its "More" drop-down, as the home page's cards
+            "more_modules": [c for c in usable if c.href and c.module.value not in IN_MENU],
             **i18n.context(request),
             **context,
         },

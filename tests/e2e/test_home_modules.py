@@ -53,6 +53,16 @@ async def test_cards_and_menu_per_role(browser, app_url, demo, uniq) -> None:
         assert "Coming soon" not in await page.content()
         links = await menu(page)
         assert {"/", "/exams", "/diagnosis", "/consultations", "/exams/shared"} <= set(links)
+        # the modules without an entry of their own are under "More", as on the home page
+        more = page.locator("[data-testid=menu-more] a")
+        assert await more.evaluate_all("els => els.map(e => e.getAttribute('href'))") == [
+            "/ward-rounds",
+            "/statistics",
+        ]
+        await page.click("[data-testid=menu-more] summary")
+        await page.click("[data-testid=menu-more] a[href='/statistics']")
+        await page.wait_for_url(f"{app_url}/statistics")
+        await page.goto(f"{app_url}/")
         await page.click("header nav.main-nav a[href='/consultations']")
         await page.wait_for_url(f"{app_url}/consultations")
         await ctx.clear_cookies()
@@ -65,6 +75,7 @@ async def test_cards_and_menu_per_role(browser, app_url, demo, uniq) -> None:
             "ward_round": "/ward-rounds",
         }
         assert "/consultations" in await menu(page)
+        assert "/statistics" not in await menu(page)
         await ctx.clear_cookies()
 
         # the demo's dr.wang (a hospital with consultations on) has the menu entry
@@ -106,5 +117,6 @@ async def test_switched_off_modules_are_absent(browser, app_url, uniq) -> None:
         assert await cards(page) == {"teaching": "/teaching"}
         links = await menu(page)
         assert "/consultations" not in links and "/diagnosis" not in links
+        assert "/teaching" in links and "/ward-rounds" not in links
     finally:
         await ctx.close()
