@@ -13,7 +13,7 @@ trap 'rm -rf "$logs"' EXIT
 
 pass() {  # pass DB: one pytest run on DB, its output in $logs/DB.log, its status in $logs/DB.rc
   local db=$1
-  AIMIS_TEST_DB=$db "$UV" run --frozen pytest -q -p no:cacheprovider --durations=15 "${@:2}" \
+  AIMIS_TEST_DB=$db "$UV" run --frozen pytest -q -p no:cacheprovider --durations=40 "${@:2}" \
     >"$logs/$db.log" 2>&1
   echo $? >"$logs/$db.rc"
 }
@@ -22,10 +22,10 @@ start=$SECONDS
 if [[ "${AIMIS_TEST_SERIAL:-0}" == "1" ]]; then  # one after the other, output as it comes
   status=0
   echo "== suite on SQLite =="
-  AIMIS_TEST_DB=sqlite "$UV" run --frozen pytest -q -p no:cacheprovider --durations=15 "$@" \
+  AIMIS_TEST_DB=sqlite "$UV" run --frozen pytest -q -p no:cacheprovider --durations=40 "$@" \
     || status=1
   echo "== suite on PostgreSQL =="
-  AIMIS_TEST_DB=postgres "$UV" run --frozen pytest -q -p no:cacheprovider --durations=15 "$@" \
+  AIMIS_TEST_DB=postgres "$UV" run --frozen pytest -q -p no:cacheprovider --durations=40 "$@" \
     || status=1
   echo "== both passes: $((SECONDS - start)) s, status $status =="
   exit $status
