@@ -49,7 +49,7 @@ async def spooled_run(paths: list[Path], code: str = "WEST") -> int:
     return run_id
 
 
-async def wait_state(dispatcher, run_id: int, states: set[str], within: float = 90) -> Any:
+async def wait_state(dispatcher, run_id: int, states: set[str], within: float = 180) -> Any:
     deadline = time.monotonic() + within
     while True:
         row = await MigrationRun.select().where(MigrationRun.id == run_id).first()
