@@ -46,7 +46,7 @@ from flows.notify import (
     use_channels,
 )
 from flows.outbox import Job, Outcome, failure_of
-from flows.patient_archive import deliver_patient_notice
+from flows.patient_archive import deliver_patient_notice, deliver_patient_notices
 from flows.patient_codes import deliver_patient_code
 from flows.quality import sample_qc_task
 from flows.recordings import process_recording
@@ -79,7 +79,7 @@ HANDLERS: dict[str, Handler] = {
     "archive.policy": Handler(run_archive_policy_now),
     "archive.study": Handler(archive_study_now),
     "report.dicom": Handler(store_report_dicom),
-    "notify-patient": Handler(deliver_patient_notice),
+    "notify-patient": Handler(deliver_patient_notice, batch=deliver_patient_notices),
     "qc.sample": Handler(sample_qc_task, urgent=True),
     "recording.process": Handler(process_recording),
 }

@@ -547,12 +547,12 @@ async def _outcome(outbox_id: int, state: State[Any]) -> Outcome:
     return Outcome(outbox_id, False, reason, permanent)
 
 
-@flow(name="notify-case-batch", persist_result=False)
-async def deliver_case_notices(outbox_ids: list[int]) -> list[Outcome]:
-    """Case notices in one flow run: each its own task run (``deliver_notice``, retried
-    alone with ``AIMIS_DISPATCH_RETRY_DELAYS``), ``SENDS_AT_ONCE`` at a time; returns each
-    row's outcome, which the dispatcher records row by row. The run is tagged with the kind
-    by the dispatcher, its task runs are not (``flows/runs.py``)."""
+async def run_batch(outbox_ids: list[int], item: Any, *, retried: bool = True) -> list[Outcome]:
+    """The body of a batch flow: each row's ``item(outbox_id, key)`` task its own task run,
+    named after its case (the row's idempotency key), ``SENDS_AT_ONCE`` at a time, retried
+    alone with ``AIMIS_DISPATCH_RETRY_DELAYS`` when ``retried``; each row's outcome for the
+    dispatcher, which records them row by row. A hospital's rule and a channel's settings
+    are read once for the whole batch (``_batch_memo``)."""
     with TagsContext(current_tags=set()):
         _memo.set({})
         rows = await Outbox.select(Outbox.id, Outbox.idempotency_key).where(
@@ -560,13 +560,23 @@ async def deliver_case_notices(outbox_ids: list[int]) -> list[Outcome]:
         )
         keys = {int(r["id"]): str(r["idempotency_key"]) for r in rows}
         delays = get_settings().dispatch.retry_delays
-        notice = deliver_notice.with_options(retries=len(delays), retry_delay_seconds=delays)
+        if retried:
+            item = item.with_options(retries=len(delays), retry_delay_seconds=delays)
         gate = asyncio.Semaphore(SENDS_AT_ONCE)
 
         async def one(outbox_id: int) -> Outcome:
             async with gate:
                 key = keys.get(outbox_id, f"outbox-{outbox_id}")
-                state = await cast(Awaitable[State[Any]], notice(outbox_id, key, return_state=True))
+                state = await cast(Awaitable[State[Any]], item(outbox_id, key, return_state=True))
             return await _outcome(outbox_id, state)
 
         return list(await asyncio.gather(*(one(i) for i in outbox_ids)))
+
+
+@flow(name="notify-case-batch", persist_result=False)
+async def deliver_case_notices(outbox_ids: list[int]) -> list[Outcome]:
+    """Case notices in one flow run: each its own task run (``deliver_notice``, retried
+    alone with ``AIMIS_DISPATCH_RETRY_DELAYS``), ``SENDS_AT_ONCE`` at a time; returns each
+    row's outcome, which the dispatcher records row by row. The run is tagged with the kind
+    by the dispatcher, its task runs are not (``flows/runs.py``)."""
+    return await run_batch(outbox_ids, deliver_notice)

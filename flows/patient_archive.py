@@ -1,6 +1,8 @@
 """The patient's notice that an examination became visible in her archive (SPEC 8.7, 10;
-issue 15 point 9): outbox kind ``notify-patient``, one flow run per match, parameter the
-outbox id (the payload holds the match id only).
+issue 15 point 9): outbox kind ``notify-patient``, up to ``AIMIS_DISPATCH_BATCH_SIZE`` of
+them in one flow run (``deliver_patient_notices``, a task run per match), or one flow run per
+match (``deliver_patient_notice``) when batches are off; parameter the outbox id (the payload
+holds the match id only).
 
 Planning reads the match, the person's account and the examination's hospital: a patient
 who opted out (``PatientAccount.notify_opt_out``) is not told at all (audited); one whose
@@ -19,12 +21,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
+from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from api.patient_archive.visibility import NOTICE
-from flows.notify import DeliveryFailed, Planned, Target, _notification, deliver
-from flows.outbox import PermanentFailure, payload_of
+from flows.notify import DeliveryFailed, Planned, Target, _notification, deliver, run_batch
+from flows.outbox import Outcome, PermanentFailure, payload_of
 from flows.runs import outbox_flow, retrying
 from kernel.i18n import N_, gettext
 from kernel.settings import Settings, get_settings
@@ -223,6 +225,25 @@ async def mark_notified(match_id: int, planned: int) -> None:
 
 @outbox_flow(NOTICE)
 async def deliver_patient_notice(outbox_id: int) -> None:
+    await _patient_notice(outbox_id)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="{key}")
+async def deliver_patient_notice_item(outbox_id: int, key: str) -> None:
+    """One patient notice of a batch in its own task run, named after its match. Not retried
+    as a whole: its sends are tasks retried on their own, and a retry of the row (the
+    dispatcher's next attempt) plans again, so a message already sent is never sent twice."""
+    await _patient_notice(outbox_id)
+
+
+@flow(name="notify-patient-batch", persist_result=False)
+async def deliver_patient_notices(outbox_ids: list[int]) -> list[Outcome]:
+    """Patient notices in one flow run (a day's examinations become visible to hundreds of
+    patients at once), each its own task run; returns each row's outcome."""
+    return await run_batch(outbox_ids, deliver_patient_notice_item, retried=False)
+
+
+async def _patient_notice(outbox_id: int) -> None:
     planned = await plan_patient_notice(outbox_id)
     if not planned:
         return

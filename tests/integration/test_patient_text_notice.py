@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 
@@ -26,6 +27,7 @@ from tests.fixtures.patients import make_person
 from tests.fixtures.prefect import SMS_APP_ID, SMS_NOTICE_TEMPLATE
 from tests.fixtures.waiting import outbox_settled
 from tests.integration.test_cloud_film import match_by_hand, set_default
+from tests.integration.test_notice_batches import task_runs
 
 pytestmark = pytest.mark.integration
 CTX = Ctx(ip="127.0.0.1", user_agent="patient test")
@@ -112,3 +114,40 @@ async def test_no_wechat_or_a_refused_one_is_told_by_text_and_an_opt_out_is_not(
     assert "not sent" in deliveries["wechat_oa"]["error"]
     assert deliveries["sms"]["status"] == "sent"
     assert len(texts_to(sms, bound["phone"])) == 1
+
+
+async def test_a_days_notices_go_in_batches_each_a_task_run_of_its_own(
+    sms_dispatcher, sms: FakeTencentSms, new_api, uniq, prefect_api
+) -> None:
+    """Examinations that become visible together (a day's reports) are told in batch flow
+    runs (``notify-patient-batch``), each patient's notice a task run named after its match:
+    every patient texted exactly once, fewer flow runs than notices."""
+    place = await make_place(new_api, uniq)
+    await set_default(place.admin, visible_when="at_once")
+    exams, phones, matches = [], {}, []
+    for n in range(6):
+        exam = await make_exam(place.hospital_id, name=f"BATCH^P{n}=批{n}")
+        who = await make_person(f"批{n}")
+        [made] = await match_by_hand(who["id"], exam)
+        exams.append(exam)
+        phones[made.id] = who["phone"]
+        matches.append(made.id)
+    async with unit_of_work(CTX) as uow:  # visible in one step: all queued in one commit
+        await visibility.fire_due(uow, exams)
+    keys = [f"notify-patient-{m}" for m in matches]
+    rows = [await outbox_settled(key, within=120) for key in keys]
+    assert [r["status"] for r in rows] == ["done"] * len(keys), rows
+    for match_id, phone in phones.items():
+        assert len(texts_to(sms, phone)) == 1, match_id
+    runs = {r["flow_run_id"] for r in rows}
+    assert len(runs) < len(rows), runs
+    tasks = await task_runs(prefect_api, keys)
+    assert sorted(t["name"] for t in tasks) == sorted(keys)
+    by_key = {r["idempotency_key"]: r for r in rows}
+    assert all(t["flow_run_id"] == by_key[t["name"]]["flow_run_id"] for t in tasks)
+    async with httpx.AsyncClient(timeout=10) as http:
+        res = await http.post(
+            f"{prefect_api}/flow_runs/filter", json={"flow_runs": {"id": {"any_": list(runs)}}}
+        )
+    batched = [r for r in res.json() if r["parameters"].get("outbox_ids")]
+    assert batched and all(r["state_type"] == "COMPLETED" for r in res.json())
