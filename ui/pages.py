@@ -40,7 +40,11 @@ def signed_in(request: Request) -> Actor | None:
 async def page(request: Request, template: str, **context: Any) -> Template:
     actor = signed_in(request)
     me: MeOut | None = await service.me(actor) if actor else None
-    usable = cards_for(me.modules, me.permissions) if me and me.realm == service.REALM_APP else []
+    usable = (
+        cards_for(me.modules, me.permissions, me.named_in)
+        if me and me.realm == service.REALM_APP
+        else []
+    )
     return Template(
         template_name=template,
         context={
@@ -211,7 +215,7 @@ class AccountPages(PageController):
         topics = [f"user:{actor.user_id}"]
         if actor.hospital_id:
             topics.append(f"hospital:{actor.hospital_id}")
-        cards = cards_for(me.modules, me.permissions)
+        cards = cards_for(me.modules, me.permissions, me.named_in)
         return await page(request, "home.html", cards=cards, topics=topics)
 
     @get("/favicon.ico", cache=86400)

@@ -34,6 +34,9 @@ class MeOut(Base):
     modules: list[str]
     realm: str
     must_change_password: bool
+    # modules he takes part in without holding their permission (named an evaluator or the
+    # arbitrator of a quality-control task): the home page's card and the menu lead him there
+    named_in: list[str] = []
 
 
 class PasswordChangeIn(Base):

@@ -22,11 +22,11 @@ from api.accounts.passwords import verify
 from api.accounts.schemas import MeOut
 from api.accounts.users import audit_alone, audited_as, find_user
 from kernel import security
-from kernel.domain import ADMIN_KINDS
+from kernel.domain import ADMIN_KINDS, Module, Permission
 from kernel.errors import AppError, Forbidden, Locked
 from kernel.settings import get_settings
 from store.sessions import live_session
-from store.tables import Hospital, Session, User
+from store.tables import Hospital, QcCase, QcTask, Session, User
 from store.uow import Actor, Ctx, actor_from_row, live_actor_columns, now, unit_of_work
 
 REALM_APP = "app"
@@ -185,6 +185,7 @@ async def me(actor: Actor) -> MeOut:
     )
     assert user is not None
     modules = msgspec.json.decode(user["hospital.modules"]) if user["hospital.modules"] else []
+    named_in = await _named_in(actor, modules)
     return MeOut(
         user_id=actor.user_id,
         username=actor.username,
@@ -198,4 +199,22 @@ async def me(actor: Actor) -> MeOut:
         modules=list(modules),
         realm=actor.realm,
         must_change_password=bool(user["must_change_password"]),
+        named_in=named_in,
     )
+
+
+QC_PERMISSIONS = frozenset({Permission.qc_evaluate.value, Permission.qc_manage.value})
+
+
+async def _named_in(actor: Actor, modules: list[str]) -> list[str]:
+    """Quality control, when his hospital has it on and a task names him (a case to
+    evaluate, or a task to arbitrate) though his role lacks its permissions."""
+    if Module.quality_control.value not in modules or QC_PERMISSIONS & set(actor.permissions):
+        return []
+    if await QcCase.exists().where(QcCase.evaluator == actor.user_id) or (
+        await QcTask.exists().where(
+            QcTask.arbitrator == actor.user_id, QcTask.hospital == actor.hospital_id
+        )
+    ):
+        return [Module.quality_control.value]
+    return []

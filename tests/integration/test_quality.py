@@ -224,3 +224,25 @@ async def test_the_pages_render_for_manager_evaluator_and_arbitrator(new_api, un
     ):
         page = await manager.get(url)
         assert page.status_code == 200 and says in page.text, (url, page.text[:500])
+
+
+async def test_a_named_evaluator_without_the_permission_finds_quality_control(
+    new_api, uniq
+) -> None:
+    """A radiologist whose role lacks qc.evaluate, once a task names him, has the Quality
+    control card on his home page and in the menu (before, he reached his cases only through
+    the notice's link); a colleague the task does not name still has neither."""
+    site = await qc_site(new_api, uniq)
+    doctor = site["doctor"].client
+    before = await doctor.get("/api/auth/me")
+    assert before.status_code == 200 and before.json()["named_in"] == []
+    assert 'href="/quality"' not in (await doctor.get("/")).text
+    await reported_exams(site, 2)
+    await sampled_task(site, sample_size=2, evaluators=[site["doctor"].id])
+    me = (await doctor.get("/api/auth/me")).json()
+    assert me["named_in"] == ["quality_control"] and "qc.evaluate" not in me["permissions"]
+    home = (await doctor.get("/")).text
+    assert 'data-module="quality_control"' in home and 'href="/quality"' in home
+    assert (await doctor.get("/quality")).status_code == 200
+    other = (await site["ev2"].client.get("/api/auth/me")).json()
+    assert other["named_in"] == []  # a senior holds the permission: the card by his role

@@ -5,6 +5,7 @@ module switched on and the user may use it; a module not built yet says so."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kernel.domain import Module, Permission
@@ -63,7 +64,14 @@ MODULE_CARDS: tuple[ModuleCard, ...] = (
 )
 
 
-def cards_for(modules: list[str], permissions: list[str]) -> list[ModuleCard]:
-    """The cards of a doctor whose hospital switched ``modules`` on, in the catalogue's order."""
-    on, have = set(modules), set(permissions)
-    return [c for c in MODULE_CARDS if c.module.value in on and (not c.needs or c.needs & have)]
+def cards_for(
+    modules: list[str], permissions: list[str], named_in: Sequence[str] = ()
+) -> list[ModuleCard]:
+    """The cards of a doctor whose hospital switched ``modules`` on, in the catalogue's order;
+    ``named_in``: modules he takes part in without their permission (a QC task names him)."""
+    on, have, named = set(modules), set(permissions), set(named_in)
+    return [
+        c
+        for c in MODULE_CARDS
+        if c.module.value in on and (not c.needs or c.needs & have or c.module.value in named)
+    ]
