@@ -16,7 +16,7 @@ from api.dicomweb import qido, rendered, wado
 from api.dicomweb.access import Reader
 from api.dicomweb.attributes import Level
 from api.dicomweb.errors import NotAcceptable
-from api.dicomweb.lookup import Stored, stored_instances
+from api.dicomweb.lookup import Stored, stored_instance, stored_instances
 from api.dicomweb.media import (
     DICOM,
     check_dicom_accept,
@@ -135,7 +135,7 @@ async def metadata(ctx: Ctx, reader: Reader, accept: str, base_url: str, *uids: 
 
 
 async def _one(reader: Reader, study: str, series: str, instance: str) -> Stored:
-    return (await stored_instances(reader, study, series, instance))[0]
+    return await stored_instance(reader, study, series, instance)
 
 
 async def frames(
