@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument(
         "--overhead", type=int, default=300, help="runs of each per-request step (0: none)"
     )
+    parser.add_argument("--postgres", action="store_true", help="AIMIS on PostgreSQL")
     parser.add_argument("--overhead-child", nargs=5, help=argparse.SUPPRESS)
     aimis_app.add_journal_option(parser)
     args = parser.parse_args()
@@ -101,6 +102,7 @@ def main() -> None:
     orthanc_mod.ensure_installed()
     chosen = pick(args.cold)
     print(machine())
+    print(f"AIMIS on {'PostgreSQL' if args.postgres else 'SQLite'}")
     print(
         f"512² CT slices; per syntax {args.cold} cold renders and {args.warm} warm ones of "
         f"one slice, on each side; {PARAMS}"
@@ -109,7 +111,9 @@ def main() -> None:
     body, content_type = multipart_related([c.path.read_bytes() for c in everything])
     with (
         orthanc_mod.temporary() as orthanc,
-        aimis_app.temporary(sqlite_journal=args.aimis_sqlite_journal) as app,
+        aimis_app.temporary(
+            postgres=args.postgres, sqlite_journal=args.aimis_sqlite_journal
+        ) as app,
     ):
         peers = [Peer("Orthanc", orthanc.dicomweb), app.peer()]
         for peer in peers:
@@ -188,10 +192,6 @@ def measure(
         for http in clients.values():
             http.close()
     return results, diffs
-
-
-if __name__ == "__main__":
-    main()
 
 
 def latency_cells(log: Latencies) -> list[str]:
@@ -312,3 +312,7 @@ async def overhead_child(token: str, study: str, series: str, sop: str, *, runs:
         )
     )
     print(f"group writer: {groups.rows} rows in {groups.groups} commits")
+
+
+if __name__ == "__main__":
+    main()
