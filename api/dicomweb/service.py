@@ -222,8 +222,11 @@ async def thumbnail(
 ) -> Body:
     media_type = choose_image(accept)
     index = _single_frame(frame_list)
-    stored = await stored_instances(reader, study, series, instance)
-    chosen = stored[len(stored) // 2] if instance is None else stored[0]
+    if series is not None and instance is not None:
+        chosen = await _one(reader, study, series, instance)
+    else:  # the series' or the study's middle instance
+        stored = await stored_instances(reader, study, series, instance)
+        chosen = stored[len(stored) // 2]
     data = await thumbnail_bytes(chosen, None if frame_list is None else index, media_type, params)
     await _audit_retrieve(ctx, "thumbnail", [chosen])
     return Body(media_type, data)
