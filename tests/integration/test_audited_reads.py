@@ -9,6 +9,8 @@ rows (every row committed when its read is answered)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
 
 import httpx
 import pytest
@@ -29,6 +31,7 @@ from tests.integration.test_dicomweb_data import (  # noqa: F401
     DicomData,
     dicom_data,
 )
+from tests.integration.test_ingest_recovery import kill9, web_process
 from tests.integration.test_tokens import bearer, doctor_token, make_token, user_id
 
 pytestmark = pytest.mark.integration
@@ -249,3 +252,48 @@ async def test_pictures_nobody_can_ask_for_are_swept(dicom_data: DicomData) -> N
     assert stray.exists()
     await sweep_prerendered()
     assert not stray.exists()
+
+
+async def test_a_killed_web_process_lost_no_audit_row_of_an_answered_read(
+    new_api, tmp_path, dicom_data: DicomData
+) -> None:
+    """Reads in flight on a second web process that is killed -9 mid-way: every read that was
+    answered has its audit row (the group writer answers only after the commit)."""
+    admin = new_api()
+    await admin.login(dicom_data.home.admin, PASSWORD, admin=True)
+    token = (await make_token(admin, dicom_data.home.doctor))["token"]
+    f = dicom_data.first("CT")
+    url = f"/dicomweb/studies/{f.study}/series/{f.series}/instances/{f.sop}/rendered"
+    proc, base = web_process(tmp_path / "web.log")
+    tag = f"kill9-{uuid.uuid4().hex[:8]}"
+    answered: list[str] = []
+    enough = asyncio.Event()
+    try:
+        async with httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as client:
+            assert (await client.get(url, headers={"Accept": "image/jpeg"})).status_code == 200
+
+            async def read(n: int) -> None:
+                agent = f"{tag}-{n}"
+                with contextlib.suppress(httpx.HTTPError):  # killed mid-request
+                    res = await client.get(
+                        url, headers={"Accept": "image/jpeg", "User-Agent": agent}
+                    )
+                    if res.status_code == 200 and res.content:
+                        answered.append(agent)
+                        if len(answered) >= 30:
+                            enough.set()
+
+            async def kill_soon() -> None:
+                await enough.wait()
+                kill9(proc)
+
+            await asyncio.gather(kill_soon(), *(read(n) for n in range(400)))
+    finally:
+        if proc.poll() is None:
+            kill9(proc)
+    assert 30 <= len(answered) < 400, len(answered)
+    rows = await AuditLog.select(AuditLog.user_agent).where(AuditLog.user_agent.like(f"{tag}-%"))
+    written = {r["user_agent"] for r in rows}
+    assert set(answered) <= written, sorted(set(answered) - written)[:5]
