@@ -39,9 +39,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from api.auth import ctx_of
 from kernel.errors import Forbidden
 from store import reads
-from store.db import transaction
 from store.scoping import NO_PATIENT_DATA, sees_patient_data
-from store.uow import Actor, write_audit
+from store.uow import Actor
 
 OPT_KEY = "patient_data"
 
@@ -85,15 +84,14 @@ async def _write(scope: Scope, route: PatientRoute, read: reads.Read) -> None:
     target = read.target_id
     if not target and route.param is not None:
         target = str(scope.get("path_params", {}).get(route.param, ""))
-    async with transaction():
-        await write_audit(
-            ctx_of(request),
-            route.action,
-            read.target_type or route.target_type,
-            target[:64],
-            detail=read.detail,
-            hospital_id=read.hospital_id,
-        )
+    await reads.read_audits().write(  # durable when it returns (group commit)
+        ctx_of(request),
+        route.action,
+        read.target_type or route.target_type,
+        target[:64],
+        detail=read.detail,
+        hospital_id=read.hospital_id,
+    )
 
 
 class PhiMiddleware(ASGIMiddleware):

@@ -16,8 +16,9 @@ from typing import Any, TypedDict, Unpack
 
 import msgspec
 
-from store.db import transaction
-from store.tables import AuditLog, Event, Outbox, User
+from store.db import engine, transaction
+from store.sql import audit_log
+from store.tables import Event, Outbox, User
 
 log = logging.getLogger(__name__)
 
@@ -225,25 +226,35 @@ async def write_audit(
     user_id: int | None = None,
     username: str = "",
 ) -> None:
+    """One audit row, in the current transaction (in one of its own outside any), as one
+    plain insert (``store.sql.audit_log``). A row about an account, role, hospital or token
+    tells the token → actor caches (``audit_log.ACTOR_WRITES``)."""
     actor = ctx.actor
-    await AuditLog.insert(
-        AuditLog(
-            at=now(),
-            user_id=user_id if user_id is not None else (actor.user_id if actor else None),
-            username=username or (actor.username if actor else ""),
-            hospital_id=hospital_id
-            if hospital_id is not None
-            else (actor.hospital_id if actor else None),
-            alliance_id=actor.alliance_id if actor else None,
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id) if target_id != "" else "",
-            outcome=outcome,
-            ip=ctx.ip[:64],
-            user_agent=ctx.user_agent[:300],
-            detail=detail[:2000],
-        )
-    )
+    values = {
+        "at": now(),
+        "user_id": user_id if user_id is not None else (actor.user_id if actor else None),
+        "username": username or (actor.username if actor else ""),
+        "hospital_id": hospital_id
+        if hospital_id is not None
+        else (actor.hospital_id if actor else None),
+        "alliance_id": actor.alliance_id if actor else None,
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id) if target_id != "" else "",
+        "outcome": outcome,
+        "ip": ctx.ip[:64],
+        "user_agent": ctx.user_agent[:300],
+        "detail": detail[:2000],
+    }
+    open_tx = engine().current_transaction.get()
+    if target_type in audit_log.ACTOR_TARGETS:
+        for changed in audit_log.ACTOR_WRITES:
+            changed(open_tx)
+    if open_tx is not None:
+        await audit_log.INSERT.run(**values)
+        return
+    async with transaction():
+        await audit_log.INSERT.run(**values)
 
 
 @asynccontextmanager

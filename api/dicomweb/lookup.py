@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api.crud import from_row
-from api.dicomweb.access import Reader, images
+from api.dicomweb.access import Reader, StudyScope, images
 from kernel.errors import Conflict, NotFound
 from store import files
+from store.scoping import patient_hospital_ids
+from store.sql import instance_read
 from store.tables import Instance
 
 ARCHIVED_TIERS = ("archive", "restoring")
@@ -105,3 +107,26 @@ async def stored_instances(
         )
         raise NotFound(f"No {what} exists in this study, or you may not see it.")
     return [stored_of(row) for row in rows]
+
+
+def _own(reader: Reader, row: dict) -> bool:
+    """Would the scope rule show ``row`` to ``reader`` as his own (his hospital's, or the one
+    study of a share link), not deleted? Anything else is left to ``images_clause``."""
+    if row["study.deleted_at"] is not None:
+        return False
+    if isinstance(reader, StudyScope):
+        return bool(row["study"] == reader.study_id)
+    return row["hospital"] in patient_hospital_ids(reader)
+
+
+async def stored_instance(reader: Reader, study_uid: str, series_uid: str, sop_uid: str) -> Stored:
+    """One current instance, as ``stored_instances(reader, study, series, sop)[0]``: one plain
+    statement (``store.sql.instance_read``) when every row of those UIDs is the reader's own
+    (the common case); otherwise the full scope rule decides (shared studies, consultations,
+    another hospital's: not found)."""
+    rows = await instance_read.CURRENT_BY_UIDS.fetch(
+        study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid
+    )
+    if rows and all(_own(reader, r) for r in rows):
+        return stored_of(rows[0])
+    return (await stored_instances(reader, study_uid, series_uid, sop_uid))[0]

@@ -15,7 +15,9 @@ first), so none can serve pixels that changed:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,7 @@ from imaging.render import (
 )
 from kernel.errors import BadRequest
 from store import files
+from store.tables import Instance
 
 # A 512² 16-bit CT slice is 0.5 MiB decoded: 192 of them; a 4k×4k RGB frame (48 MiB) is not kept.
 DECODED = FrameCache(96 * 1024 * 1024, largest=32 * 1024 * 1024)
@@ -251,3 +254,57 @@ def prerender(sha256: str, path: Path) -> list[Path]:
     for dest, data in pictures:
         files.write_atomic(dest, data, sync_folder=False)
     return [dest for dest, _ in pictures]
+
+
+# --- sweeping pre-rendered pictures nobody can ask for any more --------------------------------
+
+SERVED_TIERS = ("online", "available")  # a study whose files a request may read
+_SWEEP_BATCH = 500
+
+
+def _prerendered_files() -> list[tuple[Path, str, str]]:
+    """(path, sha256, version part) of every pre-rendered picture on disk (blocking)."""
+    root = prerendered_root()
+    found = []
+    if root.is_dir():
+        for path in root.glob("??/*"):
+            sha, _, rest = path.name.partition("-")
+            version = rest.partition("-")[0]
+            found.append((path, sha, version))
+    return found
+
+
+async def sweep_prerendered(older_than: float = 0.0) -> tuple[int, int]:
+    """Remove the pre-rendered pictures no request can be answered with any more: those
+    drawn by another ``RENDER_VERSION``, and those of a file that is no current instance of a
+    study whose files are online (its instance replaced by a new revision, its study
+    archived; a soft-deleted study keeps them, it may be restored). ``older_than`` (seconds)
+    spares pictures just written. Returns (how many, bytes freed)."""
+    files_now = await asyncio.to_thread(_prerendered_files)
+    cutoff = time.time() - older_than
+    tag = f"v{RENDER_VERSION}"
+    shas = sorted({sha for _, sha, version in files_now if version == tag})
+    needed: set[str] = set()
+    for start in range(0, len(shas), _SWEEP_BATCH):
+        rows = await Instance.select(Instance.sha256).where(
+            Instance.sha256.is_in(shas[start : start + _SWEEP_BATCH]),
+            Instance.superseded == False,  # noqa: E712
+            Instance.study.tier.is_in(list(SERVED_TIERS)),
+        )
+        needed |= {r["sha256"] for r in rows}
+
+    def remove() -> tuple[int, int]:
+        removed = freed = 0
+        for path, sha, version in files_now:
+            if version == tag and sha in needed:
+                continue
+            with contextlib.suppress(OSError):  # gone meanwhile: another sweep
+                stat = path.stat()
+                if stat.st_mtime > cutoff:
+                    continue
+                path.unlink()
+                removed += 1
+                freed += stat.st_size
+        return removed, freed
+
+    return await asyncio.to_thread(remove)

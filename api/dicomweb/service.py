@@ -16,7 +16,7 @@ from api.dicomweb import qido, rendered, wado
 from api.dicomweb.access import Reader
 from api.dicomweb.attributes import Level
 from api.dicomweb.errors import NotAcceptable
-from api.dicomweb.lookup import Stored, stored_instances
+from api.dicomweb.lookup import Stored, stored_instance, stored_instances
 from api.dicomweb.media import (
     DICOM,
     check_dicom_accept,
@@ -135,7 +135,7 @@ async def metadata(ctx: Ctx, reader: Reader, accept: str, base_url: str, *uids: 
 
 
 async def _one(reader: Reader, study: str, series: str, instance: str) -> Stored:
-    return (await stored_instances(reader, study, series, instance))[0]
+    return await stored_instance(reader, study, series, instance)
 
 
 async def frames(
@@ -222,8 +222,11 @@ async def thumbnail(
 ) -> Body:
     media_type = choose_image(accept)
     index = _single_frame(frame_list)
-    stored = await stored_instances(reader, study, series, instance)
-    chosen = stored[len(stored) // 2] if instance is None else stored[0]
+    if series is not None and instance is not None:
+        chosen = await _one(reader, study, series, instance)
+    else:  # the series' or the study's middle instance
+        stored = await stored_instances(reader, study, series, instance)
+        chosen = stored[len(stored) // 2]
     data = await thumbnail_bytes(chosen, None if frame_list is None else index, media_type, params)
     await _audit_retrieve(ctx, "thumbnail", [chosen])
     return Body(media_type, data)

@@ -12,13 +12,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from api.crud import first_or_not_found, from_row, insert_audited
+from api.tokens.cache import TOKENS
 from api.tokens.schemas import TokenCreate, TokenCreated, TokenRead
 from kernel import security
 from kernel.errors import BadRequest, Forbidden, NotFound
 from kernel.i18n import N_, Msg
+from store.db import transaction
 from store.scoping import NO_PATIENT_DATA, sees_patient_data, visible
+from store.sql import api_token
 from store.tables import ApiToken, User
-from store.uow import Actor, Ctx, actor_from_row, live_actor_columns, now, unit_of_work
+from store.uow import Actor, Ctx, actor_from_row, now, unit_of_work
 
 TOKEN_PREFIX = "aimis_"
 REALM_TOKEN = "token"
@@ -174,20 +177,11 @@ async def revoke_token(ctx: Ctx, token_id: int) -> TokenRead:
 
 
 async def _token_row(token: str) -> dict[str, Any] | None:
+    """The token's row with its account's (``store.sql.api_token.ACTOR_OF_TOKEN``), read
+    from the database every time (what a refusal says comes from here)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    return (
-        await ApiToken.select(
-            ApiToken.id,
-            ApiToken.hospital,
-            ApiToken.expires_at,
-            ApiToken.last_used_at,
-            ApiToken.revoked_at,
-            *live_actor_columns(ApiToken.user),
-        )
-        .where(ApiToken.token_hash == security.token_hash(token))
-        .first()
-    )
+    return await api_token.ACTOR_OF_TOKEN.one(token_hash=security.token_hash(token))
 
 
 def _refusal(row: dict[str, Any] | None, at: datetime) -> str:
@@ -221,14 +215,27 @@ async def actor_for_api_token(token: str) -> Actor | None:
 
     A deactivated hospital's tokens stop at once and work again when it is reactivated (the
     deactivation suspends, like its users' sessions); revoking is what ends a token for good.
+    A live token's row is kept for a few seconds (``api.tokens.cache``: a change of the token,
+    its account, role or hospital drops it at once in this process, within ``TTL_SECONDS``
+    in another); the checks of ``_refusal`` run on every use.
     """
-    row = await _token_row(token)
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    digest = security.token_hash(token)
+    row = TOKENS.get(digest)
+    if row is None:
+        generation = TOKENS.generation
+        row = await api_token.ACTOR_OF_TOKEN.one(token_hash=digest)
+        if row is not None and not _refusal(row, now()):
+            TOKENS.put(digest, row, generation)
     at = now()
     if row is None or _refusal(row, at):
         return None
     last = row["last_used_at"]
     if last is None or at - last > timedelta(seconds=TOUCH_SECONDS):
-        await ApiToken.update({ApiToken.last_used_at: at}).where(ApiToken.id == row["id"])
+        async with transaction():
+            await api_token.TOUCH.run(at=at, id=row["id"])
+        TOKENS.touched(digest, at)
     return actor_from_row(row, prefix="user.", realm=REALM_TOKEN)
 
 
