@@ -4,8 +4,10 @@ write is a temp file renamed into place, so a crash leaves at worst a temp file)
 Swept: ``.tmp-*`` files of the atomic writes (image store, archive containers, thumbnails,
 attachments, logos), ``.upload-*.tmp`` files an older version left, and the receiving
 folders of STOW-RS requests and uploads (``dicom/spool/incoming/*``) — each only once untouched for
-``AIMIS_TEMP_MAX_AGE_HOURS``, so nothing still being written is removed. Scheduled hourly in
-``prefect.yaml`` (deployment ``sweep-temp-files``).
+``AIMIS_TEMP_MAX_AGE_HOURS``, so nothing still being written is removed; with them the
+pre-rendered pictures (``api.dicomweb.rendered.sweep_prerendered``) of files that are no
+current online instance any more (replaced, archived, purged) or drawn by an older renderer.
+Scheduled hourly in ``prefect.yaml`` (deployment ``sweep-temp-files``).
 
 And of the migration runs: a run a crash left waiting in ``received`` without a follow-up
 (no flow pending or running for it) for ``AIMIS_INGEST_STALE_MINUTES`` is retried through the
@@ -24,6 +26,7 @@ import asyncio
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from api.dicomweb.rendered import sweep_prerendered
 from api.ingest.steps import requeue_stale
 from api.live import use_shared_channel
 from kernel.settings import get_settings
@@ -35,13 +38,24 @@ async def sweep(older_than_seconds: float) -> tuple[int, int]:
     return await asyncio.to_thread(files.sweep_temp, None, older_than_seconds)
 
 
+@task(retries=3, retry_delay_seconds=[2, 5, 15], cache_policy=NO_CACHE)
+async def sweep_pictures(older_than_seconds: float) -> tuple[int, int]:
+    return await sweep_prerendered(older_than_seconds)
+
+
 @flow(name="sweep-temp-files", persist_result=False)
 async def sweep_temp_files() -> int:
-    """Remove leftovers older than the configured age; returns how many."""
+    """Remove leftovers older than the configured age, and the pre-rendered pictures no
+    request can be answered with any more; returns how many leftovers."""
     hours = get_settings().server.temp_max_age_hours
     removed, freed = await sweep(hours * 3600)
-    get_run_logger().info(
-        "%d leftover(s) untouched for %g h removed, %d bytes freed", removed, hours, freed
+    logger = get_run_logger()
+    logger.info("%d leftover(s) untouched for %g h removed, %d bytes freed", removed, hours, freed)
+    pictures, picture_bytes = await sweep_pictures(hours * 3600)
+    logger.info(
+        "%d pre-rendered picture(s) of replaced, archived or purged files removed, %d bytes freed",
+        pictures,
+        picture_bytes,
     )
     return removed
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.dicomweb.rendered import RENDER_VERSION
+
 pytestmark = pytest.mark.integration
 
 HOUR = 3600
@@ -38,18 +40,24 @@ def test_sweep_removes_old_leftovers_only(tmp_path: Path, run_flow, prefect_api:
     when = time.time() - 9 * HOUR
     os.utime(incoming / "receiving", (when, when))
     os.utime(incoming / "dead", (when, when))
+    # a pre-rendered picture of a file no instance has (purged): swept once old enough
+    pictures = data / "thumbnails" / "rendered" / "f0"
+    orphan = put(pictures / ("f0" + "e" * 62 + f"-v{RENDER_VERSION}-mid.jpg"), b"p" * 7, 8)
 
     out = run_flow(
         "import asyncio, os\n"
         f"os.environ['AIMIS_DATA_DIR'] = {str(data)!r}\n"
         "os.environ['AIMIS_TEMP_MAX_AGE_HOURS'] = '6'\n"
         "from flows.housekeeping import sweep_temp_files\n"
+        "from store.migrate import migrate\n"
+        "asyncio.run(migrate())\n"  # this data folder's own database (SQLite lives in it)
         "print('removed', asyncio.run(sweep_temp_files()))\n"
     )
     assert "removed 3" in out, out
     assert not old_tmp.exists() and not old_upload.exists() and not dead.parent.exists()
     assert young_tmp.exists() and stored.exists() and attachment.exists()
     assert receiving.exists()
+    assert not orphan.exists()
 
     runs = httpx.post(
         f"{prefect_api}/flow_runs/filter",
@@ -65,3 +73,4 @@ def test_sweep_removes_old_leftovers_only(tmp_path: Path, run_flow, prefect_api:
     assert any(
         "3 leftover(s) untouched for 6 h removed, 1150 bytes freed" in x["message"] for x in logs
     ), [x["message"] for x in logs]
+    assert any("1 pre-rendered picture(s)" in x["message"] for x in logs), logs
