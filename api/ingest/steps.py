@@ -63,9 +63,14 @@ SOURCES = ("cstore", "stow", "upload", "import")
 
 
 def ingest_policy() -> IngestPolicy:
+    """The checks before a file is acknowledged: every structural one (a parse, UIDs, the
+    pixel module, a syntax that can be decoded here, what each frame's own header claims),
+    but no decode of the pixels. That runs after the acknowledgement, in the run's
+    thumbnail step (``flows.migration.check_pixels``), which flags a file that turns out
+    undecodable (its instance, its item, its study, an audit row)."""
     settings = get_settings()
     base = LENIENT if settings.ingest.policy.strip().lower() == "lenient" else STRICT
-    return dataclasses.replace(base, max_bytes=settings.ingest.max_file_bytes)
+    return dataclasses.replace(base, max_bytes=settings.ingest.max_file_bytes, decode_check=False)
 
 
 # --- runs ----------------------------------------------------------------------------------
