@@ -25,6 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from piccolo.query.functions.aggregate import Count
 
 from imaging.read import LENIENT, STRICT, IngestPolicy, IngestRefused, ParsedInstance
@@ -54,7 +55,10 @@ from store.imaging_index import (
     resolve_item,
     tier_refusal,
 )
-from store.tables import CaseHistory, Instance, MigrationItem, MigrationRun, Outbox, Study
+from store.sql import instance as sql_instance
+from store.sql import migration_run as sql_run
+from store.sql import study as sql_study
+from store.tables import CaseHistory, MigrationItem, MigrationRun, Outbox
 from store.uow import Ctx, now, unit_of_work, write_audit
 
 log = logging.getLogger(__name__)
@@ -149,7 +153,7 @@ async def add_received_item(run_id: int, file_name: str, size: int) -> int:
 
 
 async def _run_hospital(run_id: int) -> int:
-    row = await MigrationRun.select(MigrationRun.hospital).where(MigrationRun.id == run_id).first()
+    row = await sql_run.HOSPITAL.one(id=run_id)
     if row is None:
         raise LookupError(f"migration run {run_id} does not exist")
     return int(row["hospital"])
@@ -254,8 +258,8 @@ async def _precheck(hospital_id: int, prepared: list[Prepared]) -> None:
     wanted = [p for p in prepared if not p.code and p.parsed]
     if not wanted:
         return
-    keys = list({f"{hospital_id}:{p.parsed.study_instance_uid}" for p in wanted if p.parsed})
-    rows = await Study.select(Study.study_key, Study.tier).where(Study.study_key.is_in(keys))
+    keys = sorted({f"{hospital_id}:{p.parsed.study_instance_uid}" for p in wanted if p.parsed})
+    rows = await sql_study.TIERS.fetch(keys=msgspec.json.encode(keys).decode())
     tiers = {r["study_key"]: str(r["tier"]) for r in rows}
     quota, in_use = await hospital_quota(hospital_id)
     for p in wanted:
@@ -288,7 +292,7 @@ async def _remove_unreferenced(prepared: list[Prepared]) -> None:
     """Files this attempt wrote that no row holds (a refusal or a duplicate in the
     transaction, or the transaction failed)."""
     for p in prepared:
-        if p.created and not await Instance.exists().where(Instance.storage_path == p.storage_path):
+        if p.created and not await sql_instance.HOLDS_FILE.one(storage_path=p.storage_path):
             await asyncio.to_thread(files.remove_online, p.storage_path)
 
 
@@ -326,7 +330,7 @@ async def ingest_files(
             await compare_ahead(hospital_id, prepared)
             async with transaction():
                 batch = Batch(run_id, hospital_id, ctx)
-                done = [await batch.ingest(p) for p in prepared]
+                done = await batch.ingest_all(prepared)
                 await batch.finish()
                 await keep_held(run_id)
         except Exception:
