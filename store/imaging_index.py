@@ -19,9 +19,10 @@ patient, study and series once, the stored rows of its SOP UIDs once per series,
 
 Concurrency: patient/study/series rows are created with ``INSERT … ON CONFLICT DO NOTHING``
 on their ``*_key`` column (read again when another sender won); on PostgreSQL the study and
-series rows are read ``FOR UPDATE`` before the instances are looked up, which serialises
-writers of one series (and the merge of one study's modalities) as SQLite's ``IMMEDIATE``
-transactions already do.
+series rows are read ``FOR NO KEY UPDATE`` (the lock an ``UPDATE`` takes, which the foreign
+key checks of concurrent inserts do not wait for) before the instances are looked up, which
+serialises writers of one series (and the merge of one study's modalities) as SQLite's
+``IMMEDIATE`` transactions already do.
 """
 
 from __future__ import annotations

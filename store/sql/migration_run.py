@@ -17,7 +17,7 @@ STUDY_UIDS = Statement(
     MigrationRun,
     _STUDY_UIDS,
     columns=("study_uids", "id"),
-    postgres=_STUDY_UIDS + " FOR UPDATE",
+    postgres=_STUDY_UIDS + " FOR NO KEY UPDATE",
 )
 _COUNT = (
     "UPDATE migration_run SET received_count = received_count + :received,"

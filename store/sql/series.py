@@ -16,7 +16,7 @@ FOR_INGEST = Statement(
     Series,
     _FOR_INGEST,
     columns=("id", "series_key"),
-    postgres=_FOR_INGEST + " FOR UPDATE OF series",
+    postgres=_FOR_INGEST + " FOR NO KEY UPDATE OF series",
 )
 INSERT_COLUMNS = (
     "hospital",

@@ -16,7 +16,7 @@ FOR_INGEST = Statement(
     Study,
     _FOR_INGEST,
     columns=("id", "modalities", "body_parts", "priority", "tier", "study_key"),
-    postgres=_FOR_INGEST + " FOR UPDATE",
+    postgres=_FOR_INGEST + " FOR NO KEY UPDATE",
 )
 TIERS = Statement(
     Study,
