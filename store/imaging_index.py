@@ -50,13 +50,13 @@ from store.index_rows import (
     study_row,
     text_of,
 )
+from store.sql import hospital as sql_hospital
 from store.sql import instance as sql_instance
 from store.sql import migration_item as sql_item
 from store.sql import migration_run as sql_run
 from store.sql import patient as sql_patient
 from store.sql import series as sql_series
 from store.sql import study as sql_study
-from store.tables import Hospital
 from store.uow import Ctx, now, write_audit
 
 log = logging.getLogger(__name__)
@@ -196,11 +196,7 @@ def quota_text(quota: int, in_use: int, size: int) -> str:
 
 
 async def hospital_quota(hospital_id: int) -> tuple[int, int]:
-    row = (
-        await Hospital.select(Hospital.storage_quota_bytes, Hospital.storage_used_bytes)
-        .where(Hospital.id == hospital_id)
-        .first()
-    )
+    row = await sql_hospital.QUOTA.one(id=hospital_id)
     if row is None:
         return 0, 0
     return int(row["storage_quota_bytes"]), int(row["storage_used_bytes"])
@@ -556,25 +552,14 @@ class Batch:
                     at=self.at,
                 )
         if self.used:
-            await Hospital.update(
-                {Hospital.storage_used_bytes: Hospital.storage_used_bytes + self.used}
-            ).where(Hospital.id == self.hospital_id)
+            await sql_hospital.ADD_USED.run(id=self.hospital_id, bytes=self.used)
         received_bytes = self.tally.pop("received_bytes", 0)
         counters = _counters(received_bytes, dict(self.tally))
-        new_uids = await self._new_study_uids()
-        if new_uids is not None:
-            await sql_run.COUNT_AND_STUDIES.run(id=self.run_id, study_uids=new_uids, **counters)
-        elif received_bytes or any(self.tally.values()):
+        for uid in self.study_uids:  # the counters with the first, each study added once
+            await sql_run.COUNT_AND_STUDY.run(id=self.run_id, study_uid=uid, **counters)
+            counters = _counters(0, {})
+        if not self.study_uids and (received_bytes or any(self.tally.values())):
             await sql_run.COUNT.run(id=self.run_id, **counters)
-
-    async def _new_study_uids(self) -> str | None:
-        """The run's study list with the batch's studies added (None: nothing to add)."""
-        if not self.study_uids:
-            return None
-        row = await sql_run.STUDY_UIDS.one(id=self.run_id)
-        uids = msgspec.json.decode(row["study_uids"] or "[]") if row else []
-        new = [uid for uid in self.study_uids if uid not in uids]
-        return msgspec.json.encode(uids + new).decode() if new else None
 
 
 PATIENT_COLUMNS = (

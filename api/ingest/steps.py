@@ -252,40 +252,49 @@ def _check(received: Received, policy: IngestPolicy, study_uid: str) -> Prepared
     return prepared
 
 
-async def _precheck(hospital_id: int, prepared: list[Prepared]) -> None:
+async def _precheck(
+    hospital_id: int, prepared: list[Prepared], quota: tuple[int, int] | None = None
+) -> None:
     """Tier and quota before any byte is written (read again in the transaction, which
-    decides), so a refused file is never stored."""
+    decides), so a refused file is never stored. ``quota``: (quota, in use) as just read."""
     wanted = [p for p in prepared if not p.code and p.parsed]
     if not wanted:
         return
     keys = sorted({f"{hospital_id}:{p.parsed.study_instance_uid}" for p in wanted if p.parsed})
     rows = await sql_study.TIERS.fetch(keys=msgspec.json.encode(keys).decode())
     tiers = {r["study_key"]: str(r["tier"]) for r in rows}
-    quota, in_use = await hospital_quota(hospital_id)
+    limit, in_use = quota if quota is not None else await hospital_quota(hospital_id)
     for p in wanted:
         assert p.parsed is not None
         study_uid = p.parsed.study_instance_uid
         refusal = tier_refusal(study_uid, tiers.get(f"{hospital_id}:{study_uid}", ""))
         if refusal:
             p.refuse("archived", refusal)
-        elif text := quota_text(quota, in_use, p.size):
+        elif text := quota_text(limit, in_use, p.size):
             p.refuse("quota", text)
 
 
-def _store(hospital_id: int, prepared: list[Prepared]) -> None:
-    """Write the accepted files (blocking): each fsynced and renamed into place, then each
-    folder that got one fsynced once, before any row points at them."""
-    folders: set[Path] = set()
-    for p in prepared:
-        if p.code:
-            continue
-        p.sha = files.sha256_of(p.received.data)
-        p.storage_path, p.created = files.store_online(
-            hospital_id, p.sha, p.received.data, sync_folder=False
-        )
-        if p.created:
-            folders.add(files.online_path(p.storage_path).parent)
-    files.sync_folders(folders)
+def _store_one(hospital_id: int, p: Prepared) -> Path | None:
+    """Write one accepted file (blocking): fsynced and renamed into place; the folder it
+    went into when it is new there (fsynced by the caller)."""
+    p.sha = files.sha256_of(p.received.data)
+    p.storage_path, p.created = files.store_online(
+        hospital_id, p.sha, p.received.data, sync_folder=False
+    )
+    return files.online_path(p.storage_path).parent if p.created else None
+
+
+async def _store(hospital_id: int, prepared: list[Prepared]) -> None:
+    """Write the accepted files, each in a worker thread at once (their fsyncs overlap, so
+    the file system can commit them together), then fsync each folder that got one, once,
+    before any row points at them."""
+    accepted = [p for p in prepared if not p.code]
+    folders = await asyncio.gather(
+        *(asyncio.to_thread(_store_one, hospital_id, p) for p in accepted)
+    )
+    await asyncio.gather(
+        *(asyncio.to_thread(files.sync_folders, [f]) for f in {f for f in folders if f})
+    )
 
 
 async def _remove_unreferenced(prepared: list[Prepared]) -> None:
@@ -317,16 +326,24 @@ async def ingest_files(
     """
     ctx = ctx or Ctx()
     policy = policy or ingest_policy()
-    hospital_id = await _run_hospital(run_id)
+    run = await sql_run.HOSPITAL_QUOTA.one(id=run_id)
+    if run is None:
+        raise LookupError(f"migration run {run_id} does not exist")
+    hospital_id = int(run["hospital"])
+    quota: tuple[int, int] | None = (
+        int(run["storage_quota_bytes"]),
+        int(run["storage_used_bytes"]),
+    )
     results: list[ItemResult] = []
     for start in range(0, len(received), BATCH):
         chunk = received[start : start + BATCH]
         prepared = list(
             await asyncio.gather(*(asyncio.to_thread(_check, r, policy, study_uid) for r in chunk))
         )
-        await _precheck(hospital_id, prepared)
+        await _precheck(hospital_id, prepared, quota)
+        quota = None  # a later batch reads it again
         try:
-            await asyncio.to_thread(_store, hospital_id, prepared)
+            await _store(hospital_id, prepared)
             await compare_ahead(hospital_id, prepared)
             async with transaction():
                 batch = Batch(run_id, hospital_id, ctx)

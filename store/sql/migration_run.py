@@ -1,6 +1,7 @@
-"""The ``migration_run`` statements of ingest: the run's hospital, its study list (on
-PostgreSQL locked, so two batches of one run add to it in turn) and its counters, written
-once per batch in one ``UPDATE``."""
+"""The ``migration_run`` statements of ingest: the run's hospital (with that hospital's quota,
+for the checks before any byte is written, in the same read), and its counters and study
+list, written once per batch in one ``UPDATE`` that adds a study UID only when the list
+lacks it (one statement, so two batches of one run cannot lose each other's)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ HOSPITAL = Statement(
     "SELECT migration_run.hospital FROM migration_run WHERE migration_run.id = :id",
     columns=("hospital", "id"),
 )
-_STUDY_UIDS = "SELECT migration_run.study_uids FROM migration_run WHERE migration_run.id = :id"
+HOSPITAL_QUOTA = Statement(
+    MigrationRun,
+    "SELECT migration_run.hospital, h.storage_quota_bytes, h.storage_used_bytes"
+    " FROM migration_run JOIN hospital h ON h.id = migration_run.hospital"
+    " WHERE migration_run.id = :id",
+    columns=("hospital", "id"),
+)
 STUDY_UIDS = Statement(
     MigrationRun,
-    _STUDY_UIDS,
+    "SELECT migration_run.study_uids FROM migration_run WHERE migration_run.id = :id",
     columns=("study_uids", "id"),
-    postgres=_STUDY_UIDS + " FOR NO KEY UPDATE",
 )
 _COUNT = (
     "UPDATE migration_run SET received_count = received_count + :received,"
@@ -35,9 +41,16 @@ _COUNT_COLUMNS = (
     "id",
 )
 COUNT = Statement(MigrationRun, _COUNT + " WHERE id = :id", columns=_COUNT_COLUMNS)
-COUNT_AND_STUDIES = Statement(
+_LIST = "COALESCE(NULLIF(migration_run.study_uids, ''), '[]')"
+COUNT_AND_STUDY = Statement(
     MigrationRun,
-    _COUNT + ", study_uids = :study_uids WHERE id = :id",
+    _COUNT + ", study_uids = CASE WHEN EXISTS (SELECT 1 FROM json_each(" + _LIST + ")"
+    " WHERE json_each.value = :study_uid) THEN migration_run.study_uids"
+    " ELSE json_insert(" + _LIST + ", '$[#]', :study_uid) END WHERE id = :id",
     columns=(*_COUNT_COLUMNS, "study_uids"),
+    postgres=_COUNT + ", study_uids = CASE WHEN migration_run.study_uids::jsonb"
+    " ? CAST(:study_uid AS text) THEN migration_run.study_uids"
+    " ELSE (migration_run.study_uids::jsonb || jsonb_build_array(CAST(:study_uid AS text)))::json"
+    " END WHERE id = :id",
 )
-STATEMENTS = (HOSPITAL, STUDY_UIDS, COUNT, COUNT_AND_STUDIES)
+STATEMENTS = (HOSPITAL, HOSPITAL_QUOTA, STUDY_UIDS, COUNT, COUNT_AND_STUDY)

@@ -1,5 +1,5 @@
 """Ingest's statements (``store.sql.{patient,study,series,instance,migration_item,
-migration_run}``): each matches its table's definition (``check``), and each runs on the
+migration_run,hospital}``): each matches its table's definition (``check``), and each runs on the
 real database (SQLite, or PostgreSQL with ``AIMIS_TEST_DB=postgres``) with the effect it
 claims, inside a transaction that is rolled back, so nothing stays behind."""
 
@@ -14,6 +14,7 @@ import pytest
 
 from store.db import transaction
 from store.sql import check
+from store.sql import hospital as sql_hospital
 from store.sql import instance as sql_instance
 from store.sql import migration_item as sql_item
 from store.sql import migration_run as sql_run
@@ -26,7 +27,7 @@ from tests.fixtures.hospitals import hospital_id
 
 pytestmark = pytest.mark.integration
 
-MODULES = (sql_patient, sql_study, sql_series, sql_instance, sql_item, sql_run)
+MODULES = (sql_patient, sql_study, sql_series, sql_instance, sql_item, sql_run, sql_hospital)
 
 
 class Rollback(Exception):
@@ -142,13 +143,24 @@ async def test_the_statements_of_one_file_run_and_roll_back() -> None:
             )  # fmt: skip
             counts = dict.fromkeys(("received", "stored", "duplicate", "new_version"), 1)
             await sql_run.COUNT.run(id=run_row, failed=2, received_bytes=100, **counts)
-            uids = msgspec.json.encode([study_uid]).decode()
-            await sql_run.COUNT_AND_STUDIES.run(
-                id=run_row, failed=0, received_bytes=0, study_uids=uids, **counts
-            )
+            for uid in (study_uid, "1.2.3", study_uid):  # each added once, in order
+                await sql_run.COUNT_AND_STUDY.run(
+                    id=run_row, failed=0, received_bytes=0, study_uid=uid, **counts
+                )
+                counts = dict.fromkeys(counts, 0)
             listed = await sql_run.STUDY_UIDS.one(id=run_row)
             assert listed is not None
-            assert msgspec.json.decode(listed["study_uids"]) == [study_uid]
+            assert msgspec.json.decode(listed["study_uids"]) == [study_uid, "1.2.3"]
+            quota = await sql_run.HOSPITAL_QUOTA.one(id=run_row)
+            assert quota is not None and quota["hospital"] == hid
+            assert await sql_hospital.QUOTA.one(id=hid) == {
+                "storage_quota_bytes": quota["storage_quota_bytes"],
+                "storage_used_bytes": quota["storage_used_bytes"],
+            }
+            await sql_hospital.ADD_USED.run(id=hid, bytes=7)
+            used = await sql_hospital.QUOTA.one(id=hid)
+            assert used is not None
+            assert used["storage_used_bytes"] == quota["storage_used_bytes"] + 7
             seen.update(sid=sid, run=run_row, item=item["id"])
             seen["run_row"] = await _run_counts(run_row)
             seen["item_row"] = await _item(item["id"])
