@@ -576,20 +576,33 @@ PATIENT_COLUMNS = (
 )
 
 
-async def compare_ahead(hospital_id: int, prepared: list[Prepared]) -> None:
+async def stored_rows(hospital_id: int, prepared: list[Prepared]) -> list[dict[str, Any]]:
+    """The current rows of the checked files' SOP Instance UIDs (read before the files are
+    written, beside the tier pre-check; ``compare_ahead`` uses them)."""
+    wanted = sorted({p.parsed.sop_instance_uid for p in prepared if not p.code and p.parsed})
+    if not wanted:
+        return []
+    found = await sql_instance.OF_SOPS.fetch(
+        hospital=hospital_id, sops=msgspec.json.encode(wanted).decode()
+    )
+    return [row for row in found if not row["superseded"]]
+
+
+async def compare_ahead(
+    hospital_id: int, prepared: list[Prepared], rows: list[dict[str, Any]] | None = None
+) -> None:
     """Before the batch's transaction: the files that arrive with other bytes under a SOP
     Instance UID already stored are compared with the stored file now, so the transaction
-    does not read files (it compares again only if the current revision changed meanwhile)."""
+    does not read files (it compares again only if the current revision changed meanwhile).
+    ``rows``: ``stored_rows`` as read before the files were written (else read now)."""
     wanted = {p.parsed.sop_instance_uid: p for p in prepared if not p.code and p.parsed}
     if not wanted:
         return
-    found = await sql_instance.OF_SOPS.fetch(
-        hospital=hospital_id, sops=msgspec.json.encode(sorted(wanted)).decode()
-    )
-    rows = [row for row in found if not row["superseded"]]
+    if rows is None:
+        rows = await stored_rows(hospital_id, prepared)
     for row in rows:
-        p = wanted[row["sop_uid"]]
-        if row["sha256"] != p.sha:
+        p = wanted.get(row["sop_uid"])
+        if p is not None and row["sha256"] != p.sha:
             p.compared = (int(row["id"]), await _same_digest(row, p))
 
 

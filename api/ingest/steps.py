@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
@@ -53,6 +54,7 @@ from store.imaging_index import (
     hospital_quota,
     quota_text,
     resolve_item,
+    stored_rows,
     tier_refusal,
 )
 from store.sql import instance as sql_instance
@@ -93,11 +95,11 @@ async def create_run(
     (its ``create`` step); returns its id.
 
     ``follow_up``: the run's flow is queued in the same transaction, held (not due) while
-    the files arrive: the receiver renews the hold with every file and ``hand_over``
-    releases it at the end. A receiver killed in between (``kill -9``, a power cut) leaves
-    a row that falls due by itself once the hold runs out, so the run is never stranded in
-    ``received``. Without it (inline runs: ``aimis import --now``, the demo) the caller
-    runs the steps itself."""
+    the files arrive: the receiver renews the hold as they do (in a batch's transaction, at
+    most every tenth of the hold) and ``hand_over`` releases it at the end. A receiver
+    killed in between (``kill -9``, a power cut) leaves a row that falls due by itself once
+    the hold runs out, so the run is never stranded in ``received``. Without it (inline
+    runs: ``aimis import --now``, the demo) the caller runs the steps itself."""
     if source not in SOURCES:
         raise ValueError(f"unknown migration source {source!r}")
     actor = ctx.actor
@@ -340,16 +342,22 @@ async def ingest_files(
         prepared = list(
             await asyncio.gather(*(asyncio.to_thread(_check, r, policy, study_uid) for r in chunk))
         )
-        await _precheck(hospital_id, prepared, quota)
+        stored, _ = await asyncio.gather(
+            stored_rows(hospital_id, prepared), _precheck(hospital_id, prepared, quota)
+        )
         quota = None  # a later batch reads it again
+        renew = _hold_due(run_id)
         try:
             await _store(hospital_id, prepared)
-            await compare_ahead(hospital_id, prepared)
+            await compare_ahead(hospital_id, prepared, stored)
             async with transaction():
                 batch = Batch(run_id, hospital_id, ctx)
                 done = await batch.ingest_all(prepared)
                 await batch.finish()
-                await keep_held(run_id)
+                if renew:
+                    await keep_held(run_id)
+            if renew:
+                _held_at(run_id)
         except Exception:
             await _remove_unreferenced(prepared)
             if len(chunk) == 1 and not keep_going:
@@ -524,6 +532,22 @@ def _held(run_id: int) -> Any:
         & (Outbox.status == PENDING)
         & (Outbox.next_at > now())
     )
+
+
+_HELD_AT: dict[int, float] = {}  # run → when this process last renewed its hold
+
+
+def _hold_due(run_id: int) -> bool:
+    """The run's hold was renewed by this process less than a tenth of the hold ago? Then a
+    batch need not renew it again (it cannot run out before the next renewal is due)."""
+    last = _HELD_AT.get(run_id)
+    return last is None or time.monotonic() - last >= hold_seconds() / 10
+
+
+def _held_at(run_id: int) -> None:
+    if len(_HELD_AT) > 10_000:
+        _HELD_AT.clear()
+    _HELD_AT[run_id] = time.monotonic()
 
 
 async def keep_held(run_id: int) -> None:
