@@ -74,7 +74,7 @@ async def flagged_state(run_id: int, sop: str) -> dict[str, Any]:
 
 
 async def test_corrupt_pixels_are_acknowledged_then_flagged_by_the_thumbnail_step(
-    tmp_path: Path,
+    tmp_path: Path, api: Any
 ) -> None:
     hid = await hospital_id()
     run_id = await create_run(Ctx(), hid, "cstore", "DECODE-LATER")
@@ -107,6 +107,18 @@ async def test_corrupt_pixels_are_acknowledged_then_flagged_by_the_thumbnail_ste
     assert any("bad.dcm" in a["detail"] for a in audit)
     run = await MigrationRun.select().where(MigrationRun.id == run_id).first()
     assert run["stored_count"] == 3
+    # the admin sees it: the run's items and the migration log's rows of its studies
+    await api.login("admin.east", "Demo@2026", admin=True)
+    detail = (await api.get(f"/api/ingest/runs/{run_id}")).json()
+    codes = {i["file_name"]: (i["code"], i["reason"]) for i in detail["items"]}
+    assert codes["ok"] == ("", "") and codes["bad.dcm"][0] == "undecodable"
+    assert "cannot be decoded" in codes["bad.dcm"][1]
+    step = next(h for h in detail["history"] if h["event"] == "make_thumbnails")
+    assert step["summary"]["undecodable"] == 2 and step["summary"]["thumbnails"] == 1
+    log_page = (await api.get("/api/ingest/log", params={"q": ""})).json()
+    flagged = {r["study_id"]: r["undecodable"] for r in log_page["items"]}
+    assert flagged[good.study_id] == 0
+    assert flagged[bad.study_id] == 1 and flagged[lossy.study_id] == 1
     # a rerun decodes nothing again and flags nothing twice
     assert await check_pixels(run_id) == 0
     again = await flagged_state(run_id, bad.sop_uid)
