@@ -31,10 +31,12 @@ from api.ingest.steps import (
 from api.patient_archive.matching import match_run, notify_run
 from flows.outbox import PermanentFailure, payload_of
 from flows.runs import outbox_flow, retrying
+from imaging.read import IngestRefused, decode_check
 from imaging.render import thumbnail
 from kernel.errors import Conflict
 from states.migration import PIPELINE, MigrationState, progress
 from store import files
+from store.db import transaction
 from store.examinations import examination_from_study
 from store.scoping import study_images
 from store.tables import (
@@ -46,7 +48,7 @@ from store.tables import (
     StoragePolicy,
     Study,
 )
-from store.uow import Ctx, now
+from store.uow import Ctx, now, write_audit
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +128,98 @@ async def run_studies(run_id: int) -> list[int]:
     return sorted(int(r["study"]) for r in rows)
 
 
+PIXEL_BATCH = 16  # instances decoded at once (each in a worker thread), then written
+
+
+async def check_pixels(run_id: int) -> int:
+    """The decode check ingest no longer does before it answers: the first and last frame
+    of each of the run's instances still ``pending`` are decoded now (in worker threads).
+    One that cannot be decoded is kept (it was acknowledged) but flagged, never counted as
+    good: its instance becomes ``undecodable`` with the reason, its run's item gets the
+    code ``undecodable`` and the reason (the run's detail shows it), its study counts it in
+    ``undecodable``, and an audit row ``migration.flag_file`` names it. Idempotent: a rerun
+    decodes only what is still pending. Returns how many were flagged."""
+    flagged = 0
+    while True:
+        rows = (
+            await Instance.select(
+                Instance.id,
+                Instance.study,
+                Instance.sop_uid,
+                Instance.revision,
+                Instance.storage_path,
+                Instance.superseded,
+            )
+            .where(Instance.migration == run_id, Instance.decode_state == "pending")
+            .order_by(Instance.id)
+            .limit(PIXEL_BATCH)
+        )
+        if not rows:
+            return flagged
+        outcomes = await asyncio.gather(
+            *(asyncio.to_thread(_decode_problem, r["storage_path"]) for r in rows)
+        )
+        bad = [(r, why) for r, why in zip(rows, outcomes, strict=True) if why]
+        good = [int(r["id"]) for r, why in zip(rows, outcomes, strict=True) if not why]
+        async with transaction():
+            if good:
+                await Instance.update({Instance.decode_state: "ok"}).where(Instance.id.is_in(good))
+            for row, why in bad:
+                await _flag_undecodable(run_id, row, why)
+        flagged += len(bad)
+
+
+def _decode_problem(storage_path: str) -> str:
+    """Why the stored file's pixels cannot be decoded ("" when they can)."""
+    try:
+        decode_check(files.online_path(storage_path))
+    except IngestRefused as refused:
+        return refused.reason
+    except Exception as exc:  # a decoder's own failure, a file gone: the same, said plainly
+        return f"The pixel data cannot be decoded ({type(exc).__name__}: {exc})."[:2000]
+    return ""
+
+
+async def _flag_undecodable(run_id: int, row: dict[str, Any], why: str) -> None:
+    reason = (
+        f"Stored, but the pixel data cannot be decoded (found after it was acknowledged, "
+        f"when the thumbnails were made): {why}"
+    )[:2000]
+    await Instance.update(
+        {Instance.decode_state: "undecodable", Instance.decode_error: why[:2000]}
+    ).where(Instance.id == row["id"])
+    if not row["superseded"]:
+        await Study.update({Study.undecodable: Study.undecodable + 1}).where(
+            Study.id == row["study"]
+        )
+    items = (
+        await MigrationItem.update(
+            {MigrationItem.code: "undecodable", MigrationItem.reason: reason}
+        )
+        .where(
+            MigrationItem.migration == run_id,
+            MigrationItem.sop_uid == row["sop_uid"],
+            MigrationItem.status.is_in(["stored", "new_version"]),
+        )
+        .returning(MigrationItem.file_name)
+    )
+    run = await MigrationRun.select(MigrationRun.hospital).where(MigrationRun.id == run_id).first()
+    name = items[0]["file_name"] if items else ""
+    await write_audit(
+        CTX,
+        "migration.flag_file",
+        "migration",
+        run_id,
+        outcome="failure",
+        detail=f"{name or row['sop_uid']}: undecodable: {why}"[:2000],
+        hospital_id=int(run["hospital"]) if run else None,
+    )
+    log.warning("run %s: instance %s cannot be decoded: %s", run_id, row["id"], why)
+
+
 async def make_thumbnails(run_id: int) -> int:
+    """The run's decode check (``check_pixels``), then each study's thumbnail from its first
+    decodable image and its pre-rendered middle slices."""
     made = 0
     for study_id in await run_studies(run_id):
         first = (
@@ -135,6 +228,7 @@ async def make_thumbnails(run_id: int) -> int:
                 Instance.study == study_id,
                 Instance.superseded.eq(False),
                 Instance.rows.is_not_null(),
+                Instance.decode_state != "undecodable",
             )
             .order_by(Instance.series.series_number)
             .order_by(Instance.instance_number)
@@ -182,7 +276,7 @@ async def prerender_study(study_id: int) -> int:
             Instance.sha256,
             Instance.storage_path,
         )
-        .where(Instance.superseded.eq(False))
+        .where(Instance.superseded.eq(False), Instance.decode_state != "undecodable")
         .order_by(Instance.series.series_number, Instance.series)
         .order_by(Instance.instance_number, Instance.id)
     )
@@ -264,8 +358,17 @@ async def clean_spool(run_id: int) -> None:
     await asyncio.to_thread(shutil.rmtree, files.spool_dir(run_id), True)
 
 
+async def thumbnails_step(run_id: int) -> dict[str, int]:
+    """The make_thumbnails step's work and its summary (the run's history shows both)."""
+    undecodable = await check_pixels(run_id)
+    summary = {"thumbnails": await make_thumbnails(run_id)}
+    if undecodable:
+        summary["undecodable"] = undecodable
+    return summary
+
+
 WORK: dict[str, Callable[[int], Awaitable[dict[str, int]]]] = {
-    "make_thumbnails": lambda run_id: _as("thumbnails", make_thumbnails(run_id)),
+    "make_thumbnails": thumbnails_step,
     "bill": lambda run_id: _as("billed", bill(run_id)),
     "match": lambda run_id: _as("matched", run_hooks(PATIENT_MATCHERS, run_id)),
     "notify": lambda run_id: _as("notified", run_hooks(PATIENT_NOTIFIERS, run_id)),

@@ -233,7 +233,20 @@ def check_pixel_length(parsed: ParsedInstance, pixels: PixelModule) -> None:
         )
 
 
+def check_frame_headers(inst: OpenInstance, pixels: PixelModule) -> None:
+    """The cheap part of the decode check, kept at ingest: what the first and last
+    frame's own header claims (JPEG SOF, JPEG-LS SOF55, JPEG 2000 SIZ, the RLE header)
+    must fit the DICOM header, read from a few bytes of each frame; nothing is decoded.
+    The decode itself (``check_decodes``) runs in the run's thumbnail step."""
+    check_frame_size(pixels)
+    if inst.parsed.pixel_data is None or not inst.parsed.pixel_data.encapsulated:
+        return
+    for index in sorted({0, pixels.frames - 1}):
+        check_codestream(inst, index)
+
+
 def check_decodes(inst: OpenInstance, pixels: PixelModule) -> None:
+    """Decode the first and last frame; ``IngestRefused(UNDECODABLE)`` saying why not."""
     for index in sorted({0, pixels.frames - 1}):
         try:
             decode_array(inst, index)

@@ -3,8 +3,9 @@
 Ingest refuses a broken file before anything is stored, with a sentence a person
 understands (``IngestRefused.reason``) and a stable code for programs. Parsing reads the
 header only: large values are skipped by seeking, encapsulated fragments are walked by their
-item headers, and at most the first and last frame are decoded, so a 2 GB ultrasound clip
-costs a few reads and two frame decodes.
+item headers, and at most the first and last frame's own headers are read (ingest) or the
+two frames decoded (``decode_check``, the run's thumbnail step, after the acknowledgement),
+so a 2 GB ultrasound clip costs a few reads and at most two frame decodes.
 
 ``open_instance`` gives frames.py and render.py the same parse plus a stream positioned
 wherever they need it (for a deflated file that stream is the inflated dataset).
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 
 from imaging.checks import (
     check_decodes,
+    check_frame_headers,
     check_identity,
     check_is_instance,
     check_not_cut_before_pixels,
@@ -59,6 +61,7 @@ __all__ = [
     "Source",
     "dataset_digest",
     "decode_array",
+    "decode_check",
     "frame_bytes",
     "open_instance",
     "parse_instance",
@@ -83,6 +86,18 @@ def open_instance(source: Source) -> Iterator[OpenInstance]:
                 stream.close()
 
 
+def decode_check(source: Source) -> None:
+    """Decode the first and last frame of a stored instance (the thumbnail step's check of
+    what ingest acknowledged without decoding); raises ``IngestRefused`` (``UNDECODABLE``
+    or a structural code) saying why it cannot be drawn. An instance without pixel data
+    passes."""
+    with open_instance(source) as inst:
+        if inst.parsed.pixel_data is None:
+            return
+        pixels = check_pixel_module(inst.parsed)
+        check_decodes(inst, pixels)
+
+
 def validate_for_ingest(source: Source, policy: IngestPolicy = STRICT) -> ParsedInstance:
     """Return the parsed instance, or raise ``IngestRefused`` saying what is wrong with it."""
     with open_source(source) as (fp, size):
@@ -104,8 +119,10 @@ def validate_for_ingest(source: Source, policy: IngestPolicy = STRICT) -> Parsed
                 check_pixel_length(parsed, pixels)
                 if pixels.photometric_interpretation == "PALETTE COLOR":
                     check_palette(ds)
+                inst = OpenInstance(parsed, stream)
+                check_frame_headers(inst, pixels)
                 if policy.decode_check:
-                    check_decodes(OpenInstance(parsed, stream), pixels)
+                    check_decodes(inst, pixels)
         finally:
             if stream is not fp:
                 stream.close()

@@ -12,10 +12,17 @@ only when a file arrives under a SOP Instance UID already stored with other byte
 keeps no digest column), before the batch's transaction (``compare_ahead``). A duplicate's
 newly written file is removed again.
 
+The writes are plain parameterised statements (``store.sql``: one module per table), not
+Piccolo queries built per call: per file only its instance row and its item; per batch each
+patient, study and series once, the stored rows of its SOP UIDs once per series, and one
+``UPDATE`` per counted row at the end.
+
 Concurrency: patient/study/series rows are created with ``INSERT … ON CONFLICT DO NOTHING``
-on their ``*_key`` column, then the series row is touched with an ``UPDATE`` before the
-instance is looked up, which serialises writers of one series on PostgreSQL (row lock) as
-SQLite's ``IMMEDIATE`` transactions already do.
+on their ``*_key`` column (read again when another sender won); on PostgreSQL the study and
+series rows are read ``FOR NO KEY UPDATE`` (the lock an ``UPDATE`` takes, which the foreign
+key checks of concurrent inserts do not wait for) before the instances are looked up, which
+serialises writers of one series (and the merge of one study's modalities) as SQLite's
+``IMMEDIATE`` transactions already do.
 """
 
 from __future__ import annotations
@@ -28,12 +35,28 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from piccolo.table import Table
 from pydicom.dataset import Dataset
 
 from imaging.read import ParsedInstance, dataset_digest
 from store import files
-from store.index_rows import instance_row, patient_key, upsert_patient, upsert_series, upsert_study
-from store.tables import Hospital, Instance, MigrationItem, MigrationRun, Series, Study
+from store.index_rows import (
+    instance_row,
+    merge_values,
+    patient_key,
+    patient_row,
+    priority_of,
+    series_row,
+    study_row,
+    text_of,
+)
+from store.sql import hospital as sql_hospital
+from store.sql import instance as sql_instance
+from store.sql import migration_item as sql_item
+from store.sql import migration_run as sql_run
+from store.sql import patient as sql_patient
+from store.sql import series as sql_series
+from store.sql import study as sql_study
 from store.uow import Ctx, now, write_audit
 
 log = logging.getLogger(__name__)
@@ -62,15 +85,20 @@ class ItemResult(msgspec.Struct, frozen=True):
 
 
 async def add_counts(run_id: int, received_bytes: int = 0, **counts: int) -> None:
-    values: dict[Any, Any] = {}
-    for name, n in counts.items():
-        if n:
-            column: Any = MigrationRun._meta.get_column_by_name(f"{name}_count")
-            values[column] = column + n
-    if received_bytes:
-        values[MigrationRun.received_bytes] = MigrationRun.received_bytes + received_bytes
-    if values:
-        await MigrationRun.update(values).where(MigrationRun.id == run_id)
+    """Add to the run's counters (``received``, ``stored``, ``duplicate``, ``new_version``,
+    ``failed``) in one statement, in the caller's transaction."""
+    if not received_bytes and not any(counts.values()):
+        return
+    await sql_run.COUNT.run(id=run_id, **_counters(received_bytes, counts))
+
+
+def _counters(received_bytes: int, counts: dict[str, int]) -> dict[str, int]:
+    values = {name: counts.get(name, 0) for name in RUN_COUNTERS}
+    values["received_bytes"] = received_bytes
+    return values
+
+
+RUN_COUNTERS = ("received", "stored", "duplicate", "new_version", "failed")
 
 
 async def resolve_item(
@@ -101,16 +129,14 @@ async def resolve_item(
         "new_version": "new_version",
     }.get(status, "failed")
     if item_id is None:
-        new_item = MigrationItem(migration=run_id, file_name=file_name[:255], size_bytes=size)
-        for name, value in values.items():
-            setattr(new_item, name, value)
-        row = await MigrationItem.insert(new_item).returning(MigrationItem.id)
+        row = await sql_item.INSERT.one(
+            migration=run_id, file_name=file_name[:255], size_bytes=size, **values
+        )
+        assert row is not None
         counts = {"received": 1, "received_bytes": size, counter: 1}
-        item_id = int(row[0]["id"])
+        item_id = int(row["id"])
     else:
-        await MigrationItem.update(
-            {MigrationItem._meta.get_column_by_name(k): v for k, v in values.items()}
-        ).where(MigrationItem.id == item_id)
+        await sql_item.RESOLVE.run(id=item_id, **values)
         counts = {counter: 1}
     if tally is None:
         received_bytes = counts.pop("received_bytes", 0)
@@ -170,11 +196,7 @@ def quota_text(quota: int, in_use: int, size: int) -> str:
 
 
 async def hospital_quota(hospital_id: int) -> tuple[int, int]:
-    row = (
-        await Hospital.select(Hospital.storage_quota_bytes, Hospital.storage_used_bytes)
-        .where(Hospital.id == hospital_id)
-        .first()
-    )
+    row = await sql_hospital.QUOTA.one(id=hospital_id)
     if row is None:
         return 0, 0
     return int(row["storage_quota_bytes"]), int(row["storage_used_bytes"])
@@ -216,25 +238,48 @@ def _outcome(
     )
 
 
+def _values(row: Table, columns: tuple[str, ...]) -> dict[str, Any]:
+    """A row built by ``store.index_rows`` as the values of an ``INSERT`` statement."""
+    return {c: getattr(row, c) for c in columns}
+
+
+@dataclasses.dataclass
+class _StudyRow:
+    id: int
+    modalities: str
+    body_parts: str
+    priority: int
+    tier: str
+    read: tuple[str, str, int]  # as read (or inserted): written back only when changed
+
+
 class Batch:
-    """The index writes of one transaction: patient, study and series rows looked up once
-    per batch, the current instances of the batch's SOP UIDs in one query, and the counters
-    (series, study, hospital, run) added up and written once at the end."""
+    """The index writes of one transaction, as plain statements (``store.sql``): each
+    patient, study and series read once per batch (created when new), the stored rows of
+    the batch's SOP Instance UIDs read once per series, then per file only its instance
+    row (``INSERT … RETURNING``) and its item; the counters (series, study, hospital, run)
+    and the study's merged modalities are added up and written once at the end."""
 
     def __init__(self, run_id: int, hospital_id: int, ctx: Ctx) -> None:
         self.run_id, self.hospital_id, self.ctx = run_id, hospital_id, ctx
         self.at = now()
         self.patients: dict[str, int] = {}
-        self.studies: dict[str, int] = {}
-        self.tiers: dict[str, str] = {}
+        self.studies: dict[str, _StudyRow | None] = {}
         self.series: dict[str, int] = {}
         self.growth: dict[int, _SeriesGrowth] = {}
         self.current: dict[str, dict[str, Any] | None] = {}
-        self.paths: dict[str, bool] = {}
+        self.held: set[str] = set()  # storage paths a row holds
+        self.looked_up: set[str] = set()  # SOP UIDs whose rows were read
+        self.undecodable_gone: Counter[int] = Counter()  # study → flagged rows superseded
         self.quota: tuple[int, int] | None = None
         self.used = 0
         self.tally: Counter[str] = Counter()
         self.study_uids: list[str] = []
+        self.pending: list[Prepared] = []
+
+    async def ingest_all(self, prepared: list[Prepared]) -> list[ItemResult]:
+        self.pending = [p for p in prepared if not p.code and p.parsed]
+        return [await self.ingest(p) for p in prepared]
 
     async def ingest(self, p: Prepared) -> ItemResult:
         parsed = p.parsed
@@ -242,7 +287,8 @@ class Batch:
             return await self.refuse(p)
         assert parsed is not None
         study_uid = parsed.study_instance_uid
-        refusal = tier_refusal(study_uid, await self.tier(study_uid))
+        study = await self.study(study_uid)
+        refusal = tier_refusal(study_uid, study.tier if study else "")
         if refusal:
             p.refuse("archived", refusal)
             return await self.refuse(p)
@@ -281,57 +327,119 @@ class Batch:
         )
         return _outcome("refused", item, p, code=p.code, reason=p.reason)
 
-    async def tier(self, study_uid: str) -> str:
-        """The tier of the hospital's study with this UID ("" when it is new)."""
-        if study_uid not in self.tiers:
-            row = (
-                await Study.select(Study.tier)
-                .where(Study.study_key == f"{self.hospital_id}:{study_uid}")
-                .first()
-            )
-            self.tiers[study_uid] = str(row["tier"]) if row else ""
-        return self.tiers[study_uid]
-
-    async def instance_of(self, sop: str) -> dict[str, Any] | None:
-        if sop not in self.current:
-            row = (
-                await Instance.select(
-                    Instance.id,
-                    Instance.sha256,
-                    Instance.revision,
-                    Instance.size_bytes,
-                    Instance.storage_path,
+    async def study(self, study_uid: str) -> _StudyRow | None:
+        """The hospital's study with this UID as this batch sees it (None: not yet stored);
+        read once (on PostgreSQL locked)."""
+        if study_uid not in self.studies:
+            row = await sql_study.FOR_INGEST.one(study_key=f"{self.hospital_id}:{study_uid}")
+            self.studies[study_uid] = (
+                None
+                if row is None
+                else _StudyRow(
+                    int(row["id"]),
+                    row["modalities"],
+                    row["body_parts"],
+                    int(row["priority"]),
+                    str(row["tier"]),
+                    (row["modalities"], row["body_parts"], int(row["priority"])),
                 )
-                .where(
-                    Instance.hospital == self.hospital_id,
-                    Instance.sop_uid == sop,
-                    Instance.superseded.eq(False),
-                )
-                .first()
             )
-            self.current[sop] = row
-        return self.current[sop]
+        return self.studies[study_uid]
 
-    async def file_is_new(self, storage_path: str) -> bool:
-        """No row holds this file yet: its bytes count once in the hospital's storage (a
-        file a crashed attempt left behind is on disk but not yet counted)."""
-        if storage_path not in self.paths:
-            self.paths[storage_path] = not await Instance.exists().where(
-                Instance.storage_path == storage_path
-            )
-        return self.paths[storage_path]
+    async def patient_of(self, ds: Dataset) -> int:
+        key = patient_key(self.hospital_id, ds)
+        if key not in self.patients:
+            row = await sql_patient.BY_KEY.one(patient_key=key)
+            if row is None:
+                new = patient_row(self.hospital_id, ds, self.at)
+                row = await sql_patient.INSERT.one(**_values(new, PATIENT_COLUMNS))
+                row = row or await sql_patient.BY_KEY.one(patient_key=key)  # another won
+            assert row is not None
+            self.patients[key] = int(row["id"])
+        return self.patients[key]
+
+    async def study_of(self, parsed: ParsedInstance) -> _StudyRow:
+        """The file's study: created when new, its modalities, body parts and priority
+        merged with the file's (written back by ``finish``)."""
+        ds, study_uid = parsed.dataset, parsed.study_instance_uid
+        study = await self.study(study_uid)
+        if study is None:
+            patient_id = await self.patient_of(ds)
+            new = study_row(self.hospital_id, patient_id, study_uid, ds, self.at)
+            row = await sql_study.INSERT.one(**_values(new, sql_study.INSERT_COLUMNS))
+            if row is None:  # another sender created it meanwhile: read it (and lock it)
+                del self.studies[study_uid]
+                study = await self.study(study_uid)
+                assert study is not None
+                return self.merge(study, ds)
+            read = (str(new.modalities), str(new.body_parts), int(new.priority))
+            study = _StudyRow(int(row["id"]), *read, "online", read)
+            self.studies[study_uid] = study
+            return study
+        return self.merge(study, ds)
+
+    @staticmethod
+    def merge(study: _StudyRow, ds: Dataset) -> _StudyRow:
+        study.modalities = merge_values(study.modalities, text_of(ds, "Modality", 16), 100)
+        study.body_parts = merge_values(study.body_parts, text_of(ds, "BodyPartExamined", 64), 200)
+        study.priority = max(study.priority, priority_of(ds))  # the highest a file states
+        return study
 
     async def series_of(self, study_id: int, series_uid: str, ds: Dataset) -> int:
+        """The series' id, read (and on PostgreSQL locked) or created once per batch; then
+        the stored rows of the batch's SOP UIDs are read, after the lock."""
         if series_uid not in self.series:
-            series_id = await upsert_series(self.hospital_id, study_id, series_uid, ds, self.at)
-            # the UPDATE takes the series row lock (PostgreSQL) before instances are looked up
-            await Series.update({Series.num_instances: Series.num_instances}).where(
-                Series.id == series_id
-            )
-            empty = not await Instance.exists().where(Instance.series == series_id)
+            key = f"{self.hospital_id}:{series_uid}"
+            row = await sql_series.FOR_INGEST.one(series_key=key)
+            empty = row is None or not row["filled"]
+            if row is None:
+                new = series_row(self.hospital_id, study_id, series_uid, ds, self.at)
+                row = await sql_series.INSERT.one(**_values(new, sql_series.INSERT_COLUMNS))
+                if row is None:  # another sender created it meanwhile
+                    row = await sql_series.FOR_INGEST.one(series_key=key)
+                    assert row is not None
+                    empty = not row["filled"]
+            series_id = int(row["id"])
             self.series[series_uid] = series_id
             self.growth[series_id] = _SeriesGrowth(study_id, empty)
+            await self.look_up(series_uid)
         return self.series[series_uid]
+
+    async def look_up(self, series_uid: str) -> None:
+        """The stored rows (every revision) of the batch's SOP UIDs of this series, in one
+        query: the current revision of each, and which files a row already holds."""
+        sops = [
+            p.parsed.sop_instance_uid
+            for p in self.pending
+            if p.parsed
+            and p.parsed.series_instance_uid == series_uid
+            and p.parsed.sop_instance_uid not in self.looked_up
+        ]
+        if not sops:
+            return
+        self.looked_up.update(sops)
+        rows = await sql_instance.OF_SOPS.fetch(
+            hospital=self.hospital_id, sops=msgspec.json.encode(sorted(set(sops))).decode()
+        )
+        for sop in sops:
+            self.current.setdefault(sop, None)
+        for row in rows:
+            self.held.add(row["storage_path"])
+            if not row["superseded"]:
+                self.current[row["sop_uid"]] = row
+
+    async def instance_of(self, sop: str) -> dict[str, Any] | None:
+        if sop not in self.current:  # a SOP UID of another series than the batch expected
+            rows = await sql_instance.OF_SOPS.fetch(
+                hospital=self.hospital_id, sops=msgspec.json.encode([sop]).decode()
+            )
+            self.looked_up.add(sop)
+            self.current[sop] = None
+            for row in rows:
+                self.held.add(row["storage_path"])
+                if not row["superseded"]:
+                    self.current[sop] = row
+        return self.current[sop]
 
     async def index(self, p: Prepared, parsed: ParsedInstance) -> ItemResult:
         r, ds = p.received, parsed.dataset
@@ -340,13 +448,8 @@ class Batch:
             parsed.study_instance_uid,
             parsed.series_instance_uid,
         )
-        pid_key = patient_key(self.hospital_id, ds)
-        if pid_key not in self.patients:
-            self.patients[pid_key] = await upsert_patient(self.hospital_id, ds, self.at)
-        patient_id = self.patients[pid_key]
-        study_id = await upsert_study(
-            self.hospital_id, patient_id, study_uid, ds, self.at, self.studies
-        )
+        study = await self.study_of(parsed)
+        study_id = study.id
         series_id = await self.series_of(study_id, series_uid, ds)
         current = await self.instance_of(sop)
         if current is not None and await same_dataset(current, p):
@@ -361,29 +464,32 @@ class Batch:
         if current is not None:
             revision = int(current["revision"]) + 1
             grow_count, grow_size = 0, p.size - int(current["size_bytes"])
-            await Instance.update({Instance.superseded: True}).where(Instance.id == current["id"])
-        file_is_new = await self.file_is_new(p.storage_path)
-        row = await Instance.insert(
-            instance_row(
-                self.hospital_id,
-                study_id,
-                series_id,
-                parsed,
-                p,
-                revision=revision,
-                run_id=self.run_id,
-                at=self.at,
-            )
-        ).returning(Instance.id)
-        instance_id = int(row[0]["id"])
+            await sql_instance.SUPERSEDE.run(id=current["id"])
+            if current.get("decode_state") == "undecodable":
+                self.undecodable_gone[study_id] += 1
+        file_is_new = p.storage_path not in self.held
+        new = instance_row(
+            self.hospital_id,
+            study_id,
+            series_id,
+            parsed,
+            p,
+            revision=revision,
+            run_id=self.run_id,
+            at=self.at,
+        )
+        row = await sql_instance.INSERT.one(**_values(new, sql_instance.INSERT_COLUMNS))
+        assert row is not None
+        instance_id = int(row["id"])
         self.current[sop] = {
             "id": instance_id,
             "sha256": p.sha,
             "revision": revision,
             "size_bytes": p.size,
             "storage_path": p.storage_path,
+            "decode_state": new.decode_state,
         }
-        self.paths[p.storage_path] = False
+        self.held.add(p.storage_path)
         growth = self.growth[series_id]
         growth.count += grow_count
         growth.size += grow_size
@@ -417,55 +523,86 @@ class Batch:
         )
 
     async def finish(self) -> None:
-        """The counters, once per batch."""
+        """The counters and the studies' merged values, one statement per row."""
         by_study: dict[int, tuple[int, int, int]] = {}
         for series_id, g in self.growth.items():
             if g.count or g.size:
-                await Series.update(
-                    {
-                        Series.num_instances: Series.num_instances + g.count,
-                        Series.size_bytes: Series.size_bytes + g.size,
-                    }
-                ).where(Series.id == series_id)
+                await sql_series.GROW.run(id=series_id, count=g.count, size=g.size)
             count, new_series, size = by_study.get(g.study_id, (0, 0, 0))
             gained = 1 if g.was_empty and g.new_instances else 0
             by_study[g.study_id] = (count + g.count, new_series + gained, size + g.size)
-        for study_id, (count, new_series, size) in by_study.items():
-            if count or new_series or size:
-                await Study.update(
-                    {
-                        Study.num_instances: Study.num_instances + count,
-                        Study.num_series: Study.num_series + new_series,
-                        Study.size_bytes: Study.size_bytes + size,
-                        Study.updated_at: self.at,
-                    }
-                ).where(Study.id == study_id)
+        for study in self.studies.values():
+            if study is None:
+                continue
+            count, new_series, size = by_study.get(study.id, (0, 0, 0))
+            gone = self.undecodable_gone[study.id]
+            merged = (study.modalities, study.body_parts, study.priority)
+            touched = bool(count or new_series or size)
+            if touched or gone or merged != study.read:
+                await sql_study.GROW.run(
+                    id=study.id,
+                    modalities=study.modalities,
+                    body_parts=study.body_parts,
+                    priority=study.priority,
+                    count=count,
+                    new_series=new_series,
+                    size=size,
+                    undecodable=-gone,
+                    touched=1 if touched else 0,
+                    at=self.at,
+                )
         if self.used:
-            await Hospital.update(
-                {Hospital.storage_used_bytes: Hospital.storage_used_bytes + self.used}
-            ).where(Hospital.id == self.hospital_id)
+            await sql_hospital.ADD_USED.run(id=self.hospital_id, bytes=self.used)
         received_bytes = self.tally.pop("received_bytes", 0)
-        await add_counts(self.run_id, received_bytes=received_bytes, **self.tally)
-        await _remember_studies(self.run_id, self.study_uids)
+        counters = _counters(received_bytes, dict(self.tally))
+        for uid in self.study_uids:  # the counters with the first, each study added once
+            await sql_run.COUNT_AND_STUDY.run(id=self.run_id, study_uid=uid, **counters)
+            counters = _counters(0, {})
+        if not self.study_uids and (received_bytes or any(self.tally.values())):
+            await sql_run.COUNT.run(id=self.run_id, **counters)
 
 
-async def compare_ahead(hospital_id: int, prepared: list[Prepared]) -> None:
+PATIENT_COLUMNS = (
+    "hospital",
+    "patient_key",
+    "issuer",
+    "created_at",
+    "patient_id",
+    "name",
+    "birth_date",
+    "sex",
+    "id_number",
+    "phone",
+)
+
+
+async def stored_rows(hospital_id: int, prepared: list[Prepared]) -> list[dict[str, Any]]:
+    """The current rows of the checked files' SOP Instance UIDs (read before the files are
+    written, beside the tier pre-check; ``compare_ahead`` uses them)."""
+    wanted = sorted({p.parsed.sop_instance_uid for p in prepared if not p.code and p.parsed})
+    if not wanted:
+        return []
+    found = await sql_instance.OF_SOPS.fetch(
+        hospital=hospital_id, sops=msgspec.json.encode(wanted).decode()
+    )
+    return [row for row in found if not row["superseded"]]
+
+
+async def compare_ahead(
+    hospital_id: int, prepared: list[Prepared], rows: list[dict[str, Any]] | None = None
+) -> None:
     """Before the batch's transaction: the files that arrive with other bytes under a SOP
     Instance UID already stored are compared with the stored file now, so the transaction
-    does not read files (it compares again only if the current revision changed meanwhile)."""
+    does not read files (it compares again only if the current revision changed meanwhile).
+    ``rows``: ``stored_rows`` as read before the files were written (else read now)."""
     wanted = {p.parsed.sop_instance_uid: p for p in prepared if not p.code and p.parsed}
     if not wanted:
         return
-    rows = await Instance.select(
-        Instance.id, Instance.sop_uid, Instance.sha256, Instance.storage_path
-    ).where(
-        Instance.hospital == hospital_id,
-        Instance.sop_uid.is_in(list(wanted)),
-        Instance.superseded.eq(False),
-    )
+    if rows is None:
+        rows = await stored_rows(hospital_id, prepared)
     for row in rows:
-        p = wanted[row["sop_uid"]]
-        if row["sha256"] != p.sha:
+        p = wanted.get(row["sop_uid"])
+        if p is not None and row["sha256"] != p.sha:
             p.compared = (int(row["id"]), await _same_digest(row, p))
 
 
@@ -492,18 +629,3 @@ async def _same_digest(current: dict[str, Any], p: Prepared) -> bool:
         log.warning("cannot compare with stored instance %s: %s", current["id"], exc)
         return False
     return theirs == ours
-
-
-async def _remember_studies(run_id: int, study_uids: list[str]) -> None:
-    """Add the batch's studies to the run's list (once per batch, not per file)."""
-    if not study_uids:
-        return
-    row = (
-        await MigrationRun.select(MigrationRun.study_uids).where(MigrationRun.id == run_id).first()
-    )
-    uids = msgspec.json.decode(row["study_uids"] or "[]") if row else []
-    new = [uid for uid in study_uids if uid not in uids]
-    if new:
-        await MigrationRun.update(
-            {MigrationRun.study_uids: msgspec.json.encode(uids + new).decode()}
-        ).where(MigrationRun.id == run_id)

@@ -260,4 +260,6 @@ def instance_row(
         superseded=False,
         migration=run_id,
         created_at=at,
+        # decoded later by the run's thumbnail step (ingest checks the structure only)
+        decode_state="pending" if pixels else "ok",
     )

@@ -76,6 +76,9 @@ class LogRead(Base):
     billing_entity: str
     resource_package: str
     validity_until: str | None
+    # the run's instances of this study whose pixel data cannot be decoded (stored, flagged
+    # by the thumbnail step; the run's items say why)
+    undecodable: int = 0
 
 
 class LogPage(Base):

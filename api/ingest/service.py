@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar.params import Parameter
-from piccolo.query.functions.aggregate import Sum
+from piccolo.query.functions.aggregate import Count, Sum
 
 from api.ingest.access import sending_hospital
 from api.ingest.schemas import (
@@ -331,8 +331,25 @@ def _log_scope(actor: Actor) -> Any:
     return hospital_ids_clause(MigrationLog, actor)
 
 
+async def _undecodable(rows: list[dict[str, Any]]) -> dict[tuple[int, int], int]:
+    """(run, study) → the run's instances of the study flagged undecodable."""
+    if not rows:
+        return {}
+    found = (
+        await Instance.select(Instance.migration, Instance.study, Count(alias="n"))
+        .where(
+            Instance.migration.is_in(list({int(r["migration"]) for r in rows})),
+            Instance.study.is_in(list({int(r["study"]) for r in rows})),
+            Instance.decode_state == "undecodable",
+        )
+        .group_by(Instance.migration, Instance.study)
+    )
+    return {(int(f["migration"]), int(f["study"])): int(f["n"]) for f in found}
+
+
 async def _log_reads(rows: list[dict[str, Any]]) -> list[LogRead]:
     names = await _hospital_names({r["hospital"] for r in rows})
+    flagged = await _undecodable(rows)
     return [
         LogRead(
             id=r["id"],
@@ -347,6 +364,7 @@ async def _log_reads(rows: list[dict[str, Any]]) -> list[LogRead]:
             billing_entity=r["billing_entity"],
             resource_package=r["resource_package"],
             validity_until=_iso(r["validity_until"]),
+            undecodable=flagged.get((int(r["migration"]), int(r["study"])), 0),
         )
         for r in rows
     ]

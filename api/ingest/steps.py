@@ -19,12 +19,14 @@ import asyncio
 import dataclasses
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from piccolo.query.functions.aggregate import Count
 
 from imaging.read import LENIENT, STRICT, IngestPolicy, IngestRefused, ParsedInstance
@@ -52,9 +54,13 @@ from store.imaging_index import (
     hospital_quota,
     quota_text,
     resolve_item,
+    stored_rows,
     tier_refusal,
 )
-from store.tables import CaseHistory, Instance, MigrationItem, MigrationRun, Outbox, Study
+from store.sql import instance as sql_instance
+from store.sql import migration_run as sql_run
+from store.sql import study as sql_study
+from store.tables import CaseHistory, MigrationItem, MigrationRun, Outbox
 from store.uow import Ctx, now, unit_of_work, write_audit
 
 log = logging.getLogger(__name__)
@@ -63,9 +69,14 @@ SOURCES = ("cstore", "stow", "upload", "import")
 
 
 def ingest_policy() -> IngestPolicy:
+    """The checks before a file is acknowledged: every structural one (a parse, UIDs, the
+    pixel module, a syntax that can be decoded here, what each frame's own header claims),
+    but no decode of the pixels. That runs after the acknowledgement, in the run's
+    thumbnail step (``flows.migration.check_pixels``), which flags a file that turns out
+    undecodable (its instance, its item, its study, an audit row)."""
     settings = get_settings()
     base = LENIENT if settings.ingest.policy.strip().lower() == "lenient" else STRICT
-    return dataclasses.replace(base, max_bytes=settings.ingest.max_file_bytes)
+    return dataclasses.replace(base, max_bytes=settings.ingest.max_file_bytes, decode_check=False)
 
 
 # --- runs ----------------------------------------------------------------------------------
@@ -84,11 +95,11 @@ async def create_run(
     (its ``create`` step); returns its id.
 
     ``follow_up``: the run's flow is queued in the same transaction, held (not due) while
-    the files arrive: the receiver renews the hold with every file and ``hand_over``
-    releases it at the end. A receiver killed in between (``kill -9``, a power cut) leaves
-    a row that falls due by itself once the hold runs out, so the run is never stranded in
-    ``received``. Without it (inline runs: ``aimis import --now``, the demo) the caller
-    runs the steps itself."""
+    the files arrive: the receiver renews the hold as they do (in a batch's transaction, at
+    most every tenth of the hold) and ``hand_over`` releases it at the end. A receiver
+    killed in between (``kill -9``, a power cut) leaves a row that falls due by itself once
+    the hold runs out, so the run is never stranded in ``received``. Without it (inline
+    runs: ``aimis import --now``, the demo) the caller runs the steps itself."""
     if source not in SOURCES:
         raise ValueError(f"unknown migration source {source!r}")
     actor = ctx.actor
@@ -144,7 +155,7 @@ async def add_received_item(run_id: int, file_name: str, size: int) -> int:
 
 
 async def _run_hospital(run_id: int) -> int:
-    row = await MigrationRun.select(MigrationRun.hospital).where(MigrationRun.id == run_id).first()
+    row = await sql_run.HOSPITAL.one(id=run_id)
     if row is None:
         raise LookupError(f"migration run {run_id} does not exist")
     return int(row["hospital"])
@@ -243,47 +254,56 @@ def _check(received: Received, policy: IngestPolicy, study_uid: str) -> Prepared
     return prepared
 
 
-async def _precheck(hospital_id: int, prepared: list[Prepared]) -> None:
+async def _precheck(
+    hospital_id: int, prepared: list[Prepared], quota: tuple[int, int] | None = None
+) -> None:
     """Tier and quota before any byte is written (read again in the transaction, which
-    decides), so a refused file is never stored."""
+    decides), so a refused file is never stored. ``quota``: (quota, in use) as just read."""
     wanted = [p for p in prepared if not p.code and p.parsed]
     if not wanted:
         return
-    keys = list({f"{hospital_id}:{p.parsed.study_instance_uid}" for p in wanted if p.parsed})
-    rows = await Study.select(Study.study_key, Study.tier).where(Study.study_key.is_in(keys))
+    keys = sorted({f"{hospital_id}:{p.parsed.study_instance_uid}" for p in wanted if p.parsed})
+    rows = await sql_study.TIERS.fetch(keys=msgspec.json.encode(keys).decode())
     tiers = {r["study_key"]: str(r["tier"]) for r in rows}
-    quota, in_use = await hospital_quota(hospital_id)
+    limit, in_use = quota if quota is not None else await hospital_quota(hospital_id)
     for p in wanted:
         assert p.parsed is not None
         study_uid = p.parsed.study_instance_uid
         refusal = tier_refusal(study_uid, tiers.get(f"{hospital_id}:{study_uid}", ""))
         if refusal:
             p.refuse("archived", refusal)
-        elif text := quota_text(quota, in_use, p.size):
+        elif text := quota_text(limit, in_use, p.size):
             p.refuse("quota", text)
 
 
-def _store(hospital_id: int, prepared: list[Prepared]) -> None:
-    """Write the accepted files (blocking): each fsynced and renamed into place, then each
-    folder that got one fsynced once, before any row points at them."""
-    folders: set[Path] = set()
-    for p in prepared:
-        if p.code:
-            continue
-        p.sha = files.sha256_of(p.received.data)
-        p.storage_path, p.created = files.store_online(
-            hospital_id, p.sha, p.received.data, sync_folder=False
-        )
-        if p.created:
-            folders.add(files.online_path(p.storage_path).parent)
-    files.sync_folders(folders)
+def _store_one(hospital_id: int, p: Prepared) -> Path | None:
+    """Write one accepted file (blocking): fsynced and renamed into place; the folder it
+    went into when it is new there (fsynced by the caller)."""
+    p.sha = files.sha256_of(p.received.data)
+    p.storage_path, p.created = files.store_online(
+        hospital_id, p.sha, p.received.data, sync_folder=False
+    )
+    return files.online_path(p.storage_path).parent if p.created else None
+
+
+async def _store(hospital_id: int, prepared: list[Prepared]) -> None:
+    """Write the accepted files, each in a worker thread at once (their fsyncs overlap, so
+    the file system can commit them together), then fsync each folder that got one, once,
+    before any row points at them."""
+    accepted = [p for p in prepared if not p.code]
+    folders = await asyncio.gather(
+        *(asyncio.to_thread(_store_one, hospital_id, p) for p in accepted)
+    )
+    await asyncio.gather(
+        *(asyncio.to_thread(files.sync_folders, [f]) for f in {f for f in folders if f})
+    )
 
 
 async def _remove_unreferenced(prepared: list[Prepared]) -> None:
     """Files this attempt wrote that no row holds (a refusal or a duplicate in the
     transaction, or the transaction failed)."""
     for p in prepared:
-        if p.created and not await Instance.exists().where(Instance.storage_path == p.storage_path):
+        if p.created and not await sql_instance.HOLDS_FILE.one(storage_path=p.storage_path):
             await asyncio.to_thread(files.remove_online, p.storage_path)
 
 
@@ -308,22 +328,36 @@ async def ingest_files(
     """
     ctx = ctx or Ctx()
     policy = policy or ingest_policy()
-    hospital_id = await _run_hospital(run_id)
+    run = await sql_run.HOSPITAL_QUOTA.one(id=run_id)
+    if run is None:
+        raise LookupError(f"migration run {run_id} does not exist")
+    hospital_id = int(run["hospital"])
+    quota: tuple[int, int] | None = (
+        int(run["storage_quota_bytes"]),
+        int(run["storage_used_bytes"]),
+    )
     results: list[ItemResult] = []
     for start in range(0, len(received), BATCH):
         chunk = received[start : start + BATCH]
         prepared = list(
             await asyncio.gather(*(asyncio.to_thread(_check, r, policy, study_uid) for r in chunk))
         )
-        await _precheck(hospital_id, prepared)
+        stored, _ = await asyncio.gather(
+            stored_rows(hospital_id, prepared), _precheck(hospital_id, prepared, quota)
+        )
+        quota = None  # a later batch reads it again
+        renew = _hold_due(run_id)
         try:
-            await asyncio.to_thread(_store, hospital_id, prepared)
-            await compare_ahead(hospital_id, prepared)
+            await _store(hospital_id, prepared)
+            await compare_ahead(hospital_id, prepared, stored)
             async with transaction():
                 batch = Batch(run_id, hospital_id, ctx)
-                done = [await batch.ingest(p) for p in prepared]
+                done = await batch.ingest_all(prepared)
                 await batch.finish()
-                await keep_held(run_id)
+                if renew:
+                    await keep_held(run_id)
+            if renew:
+                _held_at(run_id)
         except Exception:
             await _remove_unreferenced(prepared)
             if len(chunk) == 1 and not keep_going:
@@ -433,7 +467,7 @@ async def progress_payload(run_id: int) -> dict[str, Any]:
     row = await MigrationRun.select().where(MigrationRun.id == run_id).first()
     if row is None:
         raise LookupError(f"migration run {run_id} does not exist")
-    facts = await run_facts(run_id)
+    facts = facts_of(row, (await item_counts([run_id])).get(run_id))  # the row read once
     done = facts.received - facts.pending
     return {
         "case_type": "migration",
@@ -498,6 +532,22 @@ def _held(run_id: int) -> Any:
         & (Outbox.status == PENDING)
         & (Outbox.next_at > now())
     )
+
+
+_HELD_AT: dict[int, float] = {}  # run → when this process last renewed its hold
+
+
+def _hold_due(run_id: int) -> bool:
+    """The run's hold was renewed by this process less than a tenth of the hold ago? Then a
+    batch need not renew it again (it cannot run out before the next renewal is due)."""
+    last = _HELD_AT.get(run_id)
+    return last is None or time.monotonic() - last >= hold_seconds() / 10
+
+
+def _held_at(run_id: int) -> None:
+    if len(_HELD_AT) > 10_000:
+        _HELD_AT.clear()
+    _HELD_AT[run_id] = time.monotonic()
 
 
 async def keep_held(run_id: int) -> None:

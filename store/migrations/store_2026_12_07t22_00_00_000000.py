@@ -46,6 +46,14 @@ Each area is one named block below (its DDL frozen from ``python -m store.ddl``)
    a hundred thousand times in one statement kept the bulk import of the examination-list
    and statistics benchmarks below 200 rows a second. Updates stay per row.
 
+7. **The decode check after the acknowledgement** (issue 18, point 3): ingest no longer
+   decodes pixels before it answers; the run's thumbnail step decodes each new instance's
+   first and last frame and records the outcome. ``instance.decode_state`` (``pending`` |
+   ``ok`` | ``undecodable``; the rows already there passed the decode check at ingest, so
+   ``ok``), ``instance.decode_error`` (why it cannot be decoded) and
+   ``study.undecodable`` (how many of the study's current instances cannot be decoded).
+   Piccolo's ``ADD COLUMN``, frozen (``UNDECODABLE``); backwards drops the three columns.
+
 Written while none of it had run anywhere but in tests.
 """
 
@@ -738,6 +746,18 @@ COUNT_PER_ROW_AGAIN = [
 ]
 
 
+UNDECODABLE = """
+ALTER TABLE "instance" ADD COLUMN "decode_state" VARCHAR(12) NOT NULL DEFAULT 'ok';
+ALTER TABLE "instance" ADD COLUMN "decode_error" TEXT NOT NULL DEFAULT '';
+ALTER TABLE "study" ADD COLUMN "undecodable" INTEGER NOT NULL DEFAULT 0;
+"""
+UNDECODABLE_BACKWARDS = """
+ALTER TABLE "study" DROP COLUMN "undecodable";
+ALTER TABLE "instance" DROP COLUMN "decode_error";
+ALTER TABLE "instance" DROP COLUMN "decode_state";
+"""
+
+
 def _postgres_only(statements: list[str]):  # type: ignore[no-untyped-def]
     async def run() -> None:
         db = engine()
@@ -767,4 +787,6 @@ async def forwards() -> MigrationManager:
         manager.add_raw_backwards(ddl(f'DROP TABLE IF EXISTS "{table}"'))
     manager.add_raw(_postgres_only(COUNT_PER_STATEMENT))
     manager.add_raw_backwards(_postgres_only(COUNT_PER_ROW_AGAIN))
+    manager.add_raw(ddl_script(UNDECODABLE))
+    manager.add_raw_backwards(ddl_script(UNDECODABLE_BACKWARDS))
     return manager

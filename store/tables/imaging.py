@@ -64,6 +64,9 @@ class Study(Table):
     archived_at = col.Timestamptz(null=True, default=None)
     validity_until = col.Timestamptz(null=True, default=None)  # storage validity period (billing)
     thumbnail = col.Varchar(length=200, default="")  # file under <data>/thumbnails
+    # its current instances whose pixel data the thumbnail step could not decode (each
+    # instance's ``decode_error`` says why; the run's item and log name them too)
+    undecodable = col.Integer(default=0)
     # what its DICOM states (kernel.priority: 0 routine, 1 urgent, 2 emergency), the highest
     # of its files; copied onto its examination when that is made
     priority = col.Integer(default=0)
@@ -118,6 +121,10 @@ class Instance(Table):
     superseded = col.Boolean(default=False)
     migration = col.Integer(null=True, default=None, index=True)
     created_at = col.Timestamptz()
+    # the decode of its first and last frame, done by the run's thumbnail step after the
+    # file was acknowledged: pending | ok | undecodable (``decode_error`` says why)
+    decode_state = col.Varchar(length=12, default="ok")
+    decode_error = col.Text(default="")
 
 
 class MigrationRun(Table):
