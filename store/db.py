@@ -21,7 +21,7 @@ import re
 import sqlite3
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -161,116 +161,17 @@ def engine() -> Engine:
     return ENGINE
 
 
-# Group commit on SQLite (issue 18, point 1): at most this many transactions, or this many
-# seconds since the first of them ended, in one COMMIT.
-GROUP_MAX = 32
-GROUP_SECONDS = 0.010
-
-
-class _Member:
-    """What Piccolo and ``store.sql`` see as the current transaction of one request inside a
-    group: the group's connection (Piccolo runs a statement on ``current_transaction.get()
-    .connection``; a nested ``db.transaction()`` joins it as its parent)."""
-
-    __slots__ = ("connection",)
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-
-
-class _Group:
-    """One SQLite write transaction holding the work of several requests, each in its own
-    savepoint, committed once; every request waits for that COMMIT before it answers."""
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-        self.waiting: list[asyncio.Future[None]] = []
-        self.started = 0.0  # when the first member's work ended
-        self.savepoints = 0
-
-
-class _Writer:
-    """The writers of one event loop: a first-come first-served lock (SQLite has one writer
-    at a time) and the group of transactions ended but not yet committed.
-
-    A request takes the lock, opens the group's transaction if none is open (a new
-    connection, ``BEGIN IMMEDIATE``), does its work in a ``SAVEPOINT`` and releases it (a
-    failure rolls back to it: the others' work stays). Then, still holding the lock, it
-    commits the group when nobody waits for the lock, the group is ``GROUP_MAX`` strong or
-    its first member ended ``GROUP_SECONDS`` ago; otherwise the next holder adds to it, and a
-    flush queued behind the waiters commits it at the latest. The request answers only after
-    the COMMIT that holds its work (a failed COMMIT fails every member: none answered)."""
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.queued = 0  # waiting for the lock
-        self.group: _Group | None = None
-        self.flush_queued = False
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.commits = 0  # how many groups were committed (the tests' and benchmarks' count)
-
-    async def commit(self) -> None:
-        """Commit the open group (the caller holds the lock); a failure goes to every
-        member's waiter, raised where each awaits it."""
-        group, self.group = self.group, None
-        if group is None:
-            return
-        try:
-            await group.connection.execute("COMMIT")
-        except Exception as exc:
-            self._fail(group, exc)
-            await _close(group.connection)
-            return
-        self.commits += 1
-        await _close(group.connection)
-        for waiter in group.waiting:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def abandon(self, exc: BaseException) -> None:
-        """The open group's transaction is gone (SQLite rolled it back): fail its members."""
-        group, self.group = self.group, None
-        if group is not None:
-            self._fail(group, exc)
-            self._spawn(_close(group.connection, rollback=True))
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    @staticmethod
-    def _fail(group: _Group, exc: BaseException) -> None:
-        error = RuntimeError(f"the group commit failed: {exc!r}")
-        for waiter in group.waiting:
-            if not waiter.done():
-                waiter.set_exception(error)
-
-    async def flush(self) -> None:
-        self.flush_queued = False
-        async with self.lock:
-            await self.commit()
-
-
-async def _close(connection: Any, *, rollback: bool = False) -> None:
-    try:
-        if rollback and connection.in_transaction:
-            await connection.execute("ROLLBACK")
-    finally:
-        await connection.close()
-
-
-_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer] = (
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _writer() -> _Writer:
+def _writer_lock() -> asyncio.Lock:
     loop = asyncio.get_running_loop()
-    writer = _writers.get(loop)
-    if writer is None:
-        writer = _writers[loop] = _Writer()
-    return writer
+    lock = _writers.get(loop)
+    if lock is None:
+        lock = _writers[loop] = asyncio.Lock()
+    return lock
 
 
 @asynccontextmanager
@@ -280,8 +181,7 @@ async def transaction() -> AsyncIterator[None]:
     SQLite has one writer at a time. Left to SQLite's busy handler, fifty waiting writers
     retry on timers and some starve past the busy timeout (measured in
     bench/transition_latency.py: 39 of 1,000 writes failed, p99 28 s), so the writers of this
-    process queue first-come first-served on a lock and meet SQLite's lock one at a time,
-    and the transactions of those that queue are committed in groups (``_Writer``).
+    process queue first-come first-served on a lock and meet SQLite's lock one at a time.
     """
     db = engine()
     if isinstance(db, SQLiteEngine):
@@ -289,79 +189,14 @@ async def transaction() -> AsyncIterator[None]:
             async with db.transaction(transaction_type=TransactionType.immediate):
                 yield
             return
-        async with _grouped(db):
+        async with (
+            _writer_lock(),
+            db.transaction(transaction_type=TransactionType.immediate),
+        ):
             yield
     else:
         async with db.transaction():
             yield
-
-
-@asynccontextmanager
-async def _grouped(db: SQLiteEngine) -> AsyncIterator[None]:
-    writer = _writer()
-    loop = asyncio.get_running_loop()
-    writer.queued += 1
-    try:
-        await writer.lock.acquire()
-    finally:
-        writer.queued -= 1
-    waiter: asyncio.Future[None] | None = None
-    try:
-        if writer.group is None:
-            connection = await db.get_connection()
-            try:
-                await connection.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                await _close(connection)
-                raise
-            writer.group = _Group(connection)
-        group = writer.group
-        group.savepoints += 1
-        name = f"request_{group.savepoints}"
-        await group.connection.execute(f"SAVEPOINT {name}")
-        token = db.current_transaction.set(_Member(group.connection))  # type: ignore[arg-type]
-        try:
-            yield
-        except BaseException as exc:
-            db.current_transaction.reset(token)
-            try:
-                if not group.connection.in_transaction:
-                    raise exc
-                await group.connection.execute(f"ROLLBACK TO {name}")
-                await group.connection.execute(f"RELEASE {name}")
-            except BaseException as gone:  # the whole transaction is gone
-                writer.abandon(gone)
-            raise
-        db.current_transaction.reset(token)
-        try:
-            await group.connection.execute(f"RELEASE {name}")
-        except BaseException as exc:
-            writer.abandon(exc)
-            raise
-        waiter = loop.create_future()
-        group.waiting.append(waiter)
-    finally:
-        try:
-            group_ = writer.group
-            if group_ is not None:
-                now = loop.time()
-                if not group_.started:
-                    group_.started = now
-                if (
-                    writer.queued == 0
-                    or len(group_.waiting) >= GROUP_MAX
-                    or now - group_.started >= GROUP_SECONDS
-                ):
-                    # shielded: a request cancelled meanwhile must not fail a COMMIT that
-                    # goes on for the others
-                    await asyncio.shield(writer.commit())
-                elif not writer.flush_queued:
-                    writer.flush_queued = True
-                    writer._spawn(writer.flush())
-        finally:
-            writer.lock.release()
-    assert waiter is not None
-    await asyncio.shield(waiter)
 
 
 async def use_write_ahead_log() -> None:
