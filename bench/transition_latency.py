@@ -11,6 +11,10 @@ sample: from A's request leaving to B's event (of that version) arriving.
 
     uv run python bench/transition_latency.py              # everything, ~5-8 minutes
     uv run python bench/transition_latency.py --db sqlite --iterations 200 --runs 3
+    uv run python -m bench.transition_latency --db sqlite --runs 0 --profile /tmp/prof
+
+``--profile DIR``: py-spy (on the PATH) records the app's process during the busy part into
+``DIR/<db>.txt`` (collapsed stacks, one line per stack with its sample count).
 
 The app runs as ``aimis serve`` in its own process on a scratch data folder (SQLite) or a
 scratch database on the local PostgreSQL (127.0.0.1:5432, user postgres), created and dropped
@@ -50,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "Demo@2026"  # aimis.demo.DEMO_PASSWORD
 FLOW_NAME = "bench-adjust-expert"
+APP_PID: list[int] = []  # the app's process, for --profile
 
 
 def free_port() -> int:
@@ -160,6 +165,7 @@ def app(db: str) -> Iterator[tuple[str, dict[str, str], dict[str, Any]]]:
         proc = start([sys.executable, "-m", "aimis.cli", "serve"], env, log)
         url = f"http://127.0.0.1:{port}"
         wait_healthy(f"{url}/health", proc, log, 60)
+        APP_PID[:] = [proc.pid]
         try:
             yield url, env, ids
         except Exception:
@@ -280,7 +286,34 @@ async def transition(pair: Pair) -> float:
     return time.perf_counter() - started
 
 
-async def measure_app(db: str, iterations: int, clients: int, per_client: int) -> list[Figures]:
+@contextlib.contextmanager
+def profiled(out: Path | None) -> Iterator[None]:
+    """py-spy records the app's process while the block runs (nothing when ``out`` is None)."""
+    if out is None:
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = subprocess.Popen(
+        [
+            *("py-spy", "record", "--pid", str(APP_PID[0]), "--format", "raw"),
+            *("--rate", "250", "--output", str(out), "--nonblocking", "--subprocesses"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            spy.wait(30)
+        if spy.poll() is None:
+            spy.kill()
+
+
+async def measure_app(
+    db: str, iterations: int, clients: int, per_client: int, profile: Path | None = None
+) -> list[Figures]:
     figures = []
     with app(db) as (url, _env, ids):
         applicant = await Client(url).login("dr.chen")
@@ -314,10 +347,11 @@ async def measure_app(db: str, iterations: int, clients: int, per_client: int) -
                         failures.append(str(exc))
                 return samples
 
-            began = time.perf_counter()
-            results = await asyncio.gather(*(loop(p) for p in pairs))
+            with profiled(profile / f"{db}.txt" if profile else None):
+                began = time.perf_counter()
+                results = await asyncio.gather(*(loop(p) for p in pairs))
+                spent = time.perf_counter() - began
             samples = [s for r in results for s in r]
-            spent = time.perf_counter() - began
             figures.append(Figures(f"{db}: {clients} pairs at once", samples, spent, len(failures)))
             if failures:
                 print(f"{len(failures)} failed, e.g. {failures[0]}", file=sys.stderr)
@@ -486,7 +520,10 @@ async def main(args: argparse.Namespace) -> None:
     print("load average before: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()), flush=True)
     began = time.monotonic()
     for db in args.db.split(","):
-        for f in await measure_app(db, args.iterations, args.clients, args.per_client):
+        figures = await measure_app(
+            db, args.iterations, args.clients, args.per_client, args.profile
+        )
+        for f in figures:
             print(f.line(), flush=True)
     if args.runs:
         for f in await measure_deployment(args.runs):
@@ -502,6 +539,7 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=50, help="pairs at once")
     parser.add_argument("--per-client", type=int, default=20, help="transitions per pair")
     parser.add_argument("--runs", type=int, default=5, help="run_deployment runs per setting")
+    parser.add_argument("--profile", type=Path, help="py-spy the busy part into this folder")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.serve:

@@ -139,8 +139,9 @@ class PooledSQLiteEngine(SQLiteEngine):
             return await super()._run_in_existing_connection(
                 connection, query, args, query_type, table
             )
-        async with connection.execute(query, args or []) as cursor:
-            return await cursor.fetchall()
+        # execute and fetch in one trip (``execute`` + ``fetchall`` + the cursor's close
+        # were three)
+        return await connection.execute_fetchall(query, args or [])
 
 
 def make_engine() -> Engine:

@@ -32,6 +32,8 @@ from piccolo.table import Table
 
 from kernel.errors import Conflict, NotFound
 from states.machine import Process
+from store.sql import case as case_sql
+from store.sql import case_history as history_sql
 from store.tables import CaseHistory
 from store.uow import Ctx, UnitOfWork, now, unit_of_work
 
@@ -154,14 +156,8 @@ async def _declared(process: Process[Any], done: Done) -> None:
 
 
 async def current(table: type[Table], case_id: int, what: str) -> dict[str, Any]:
-    columns = [
-        table._meta.primary_key,
-        table._meta.get_column_by_name("state"),
-        table._meta.get_column_by_name("version"),
-    ]
-    if any(c._meta.name == "hospital" for c in table._meta.columns):
-        columns.append(table._meta.get_column_by_name("hospital"))
-    row = await table.select(*columns).where(table._meta.primary_key == case_id).first()
+    """The case's id, state, version (and hospital, where it has one)."""
+    row = await case_sql.of(table).current.one(case_id=case_id)
     if row is None:
         raise NotFound(f"No {what} with id {case_id} exists.")
     return row
@@ -191,17 +187,10 @@ async def apply(
         raise Conflict(decision.reason, extra={"state": state.value, "version": row["version"]})
     assert decision.dest is not None
     dest: Enum = decision.dest
-    state_col = table._meta.get_column_by_name("state")
-    version_col = table._meta.get_column_by_name("version")
+    step = case_sql.of(table).step
     async with unit_of_work(ctx) as uow:
-        updated = (
-            await table.update(
-                {state_col: dest.value, version_col: version_col + 1}  # type: ignore[operator]
-            )
-            .where(table._meta.primary_key == case_id, version_col == seen)
-            .returning(table._meta.primary_key)
-        )
-        if not updated:
+        updated = await step.one(state=dest.value, case_id=case_id, version=seen)
+        if updated is None:
             raise _stale(process, case_id, await current(table, case_id, process.name))
         actor = ctx.actor
         history_id = await _history(
@@ -335,22 +324,21 @@ async def _history(
     summary: dict[str, Any] | None,
 ) -> int:
     actor = ctx.actor
-    row = await CaseHistory.insert(
-        CaseHistory(
-            case_type=case_type,
-            case_id=case_id,
-            actor_id=actor.user_id if actor else None,
-            actor_name=actor.username if actor else "system",
-            event=event,
-            from_state=from_state,
-            to_state=to_state,
-            reason=reason[:2000],
-            summary=msgspec.json.encode(summary or {}).decode(),
-            at=now(),
-            ip=ctx.ip[:64],
-        )
-    ).returning(CaseHistory.id)
-    return int(row[0]["id"])
+    row = await history_sql.INSERT.one(
+        case_type=case_type,
+        case_id=case_id,
+        actor_id=actor.user_id if actor else None,
+        actor_name=actor.username if actor else "system",
+        event=event,
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason[:2000],
+        summary=msgspec.json.encode(summary or {}).decode(),
+        at=now(),
+        ip=ctx.ip[:64],
+    )
+    assert row is not None
+    return int(row["id"])
 
 
 def _payload(

@@ -6,25 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from store.tables import Timer
-
-
-def _pending(case_type: str, case_id: int, kind: str) -> tuple:
-    return (
-        Timer.case_type == case_type,
-        Timer.case_id == case_id,
-        Timer.kind == kind,
-        Timer.fired_at.is_null(),
-        Timer.cancelled == False,  # noqa: E712
-    )
+from store.sql import timer as timer_sql
 
 
 async def keep_timer(case_type: str, case_id: int, kind: str, due: datetime | None) -> None:
     """The case's pending ``kind`` timer now falls due at ``due``; ``None`` cancels it."""
-    pending = _pending(case_type, case_id, kind)
+    pending = {"case_type": case_type, "case_id": case_id, "kind": kind, "no": False}
     if due is None:
-        await Timer.update({Timer.cancelled: True}).where(*pending)
+        await timer_sql.CANCEL.run(yes=True, **pending)
         return
-    moved = await Timer.update({Timer.due_at: due}).where(*pending).returning(Timer.id)
-    if not moved:
-        await Timer.insert(Timer(case_type=case_type, case_id=case_id, kind=kind, due_at=due))
+    if await timer_sql.MOVE.one(due_at=due, **pending) is None:
+        await timer_sql.INSERT.run(due_at=due, **pending)

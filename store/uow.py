@@ -18,7 +18,9 @@ import msgspec
 
 from store.db import engine, transaction
 from store.sql import audit_log
-from store.tables import Event, Outbox, User
+from store.sql import event as event_sql
+from store.sql import outbox as outbox_sql
+from store.tables import User
 
 log = logging.getLogger(__name__)
 
@@ -181,15 +183,11 @@ class UnitOfWork:
 
     async def event(self, topic: str, type_: str, payload: dict[str, Any]) -> int:
         at = now()
-        row = await Event.insert(
-            Event(
-                topic=topic,
-                type=type_,
-                payload=msgspec.json.encode(payload).decode(),
-                created_at=at,
-            )
-        ).returning(Event.id)
-        event_id = int(row[0]["id"])
+        row = await event_sql.INSERT.one(
+            topic=topic, type=type_, payload=_json(payload), created_at=at
+        )
+        assert row is not None
+        event_id = int(row["id"])
         if _local_ids[0] is not None:
             _local_ids[0].add(event_id)
         self.events.append(LiveEvent(event_id, topic, type_, payload, at.isoformat()))
@@ -199,19 +197,21 @@ class UnitOfWork:
         self, kind: str, payload: dict[str, Any], key: str, delay_seconds: float = 0
     ) -> None:
         """Queue a side effect; ``key`` makes the same effect queued twice a no-op."""
-        existing = await Outbox.select(Outbox.id).where(Outbox.idempotency_key == key).first()
-        if existing:
-            return
         at = now()
-        await Outbox.insert(
-            Outbox(
-                kind=kind,
-                payload=msgspec.json.encode(payload).decode(),
-                idempotency_key=key,
-                next_at=at + timedelta(seconds=delay_seconds),
-                created_at=at,
-            )
+        await outbox_sql.QUEUE.run(
+            kind=kind,
+            payload=_json(payload),
+            key=key,
+            next_at=at + timedelta(seconds=delay_seconds),
+            created_at=at,
         )
+
+
+def _json(value: Any) -> str:
+    return _encode(value).decode()
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 async def write_audit(

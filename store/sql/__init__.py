@@ -86,9 +86,8 @@ class Statement:
         tx = db.current_transaction.get()
         if isinstance(db, SQLiteEngine):
             args = self.args_for("sqlite", values)
-            if tx is not None:
-                async with tx.connection.execute(self._lite, args) as cursor:
-                    return list(await cursor.fetchall())
+            if tx is not None:  # one trip to the connection's thread, not three
+                return list(await tx.connection.execute_fetchall(self._lite, args))
             if not self.is_read:
                 raise RuntimeError("a write statement runs inside store.db.transaction()")
             if isinstance(db, PooledSQLiteEngine):
