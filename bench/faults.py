@@ -59,6 +59,7 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import os
 import random
 import re
@@ -83,6 +84,8 @@ from pydicom.filewriter import dcmwrite
 from pynetdicom import AE
 
 from bench.waiting import http_up
+
+logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)  # refused while the receiver is down
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Demo@2026"  # aimis.demo.DEMO_PASSWORD
@@ -118,7 +121,7 @@ class Config:
     stow_batch: int = 10
     cstore_clients: int = 2
     cstore_batch: int = 10
-    settle_seconds: float = 240  # for the runs to reach their end after the last restart
+    stall_seconds: float = 120  # no migration run moved this long after the last restart: stuck
     verbose: bool = True
 
     def say(self, text: str) -> None:
@@ -683,37 +686,33 @@ class Load:
                     self.cstore_outstanding -= 1
 
     async def killer(self, plan: list[Kill], log: list[str]) -> None:
-        """Each kill at its point of the load; the killed process starts again meanwhile
-        (the next kill of another process does not wait for it)."""
-        restarting: dict[str, asyncio.Task[None]] = {}
+        """Each kill at its point of the load; the killed process starts again meanwhile.
+        One loop per process: a process still starting is killed again only once it is up,
+        and that waits for nothing else."""
 
-        async def restart(kill: Kill, at: int, began: float) -> None:
-            await asyncio.to_thread(self.platform.start, kill.target)
-            line = (
-                f"  kill -9 {kill.target:<10} at {at:>5} acknowledged "
-                f"(planned {kill.after} + {kill.delay:.3f} s); up again in "
-                f"{time.monotonic() - began:.1f} s"
-            )
-            log.append(line)
-            self.cfg.say(line)
-
-        for kill in plan:
-            while self.tally.operations < kill.after:
+        async def kills_of(target: str) -> None:
+            for kill in (k for k in plan if k.target == target):
+                while self.tally.operations < kill.after:
+                    if self.done.is_set():
+                        break
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(kill.delay)
                 if self.done.is_set():
-                    break
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(kill.delay)
-            if kill.target in restarting:
-                await restarting.pop(kill.target)
-            if self.done.is_set():
-                self.cfg.say(f"  (kill of {kill.target} at {kill.after}: the load was over)")
-                continue
-            at = self.tally.operations
-            began = time.monotonic()
-            self.platform.kill(kill.target)
-            restarting[kill.target] = asyncio.create_task(restart(kill, at, began))
-        for task in restarting.values():
-            await task
+                    self.cfg.say(f"  (kill of {target} at {kill.after}: the load was over)")
+                    continue
+                at = self.tally.operations
+                began = time.monotonic()
+                self.platform.kill(target)
+                await asyncio.to_thread(self.platform.start, target)
+                line = (
+                    f"  kill -9 {target:<10} at {at:>5} acknowledged "
+                    f"(planned {kill.after} + {kill.delay:.3f} s); up again in "
+                    f"{time.monotonic() - began:.1f} s"
+                )
+                log.append(line)
+                self.cfg.say(line)
+
+        await asyncio.gather(*(kills_of(t) for t in sorted({k.target for k in plan})))
 
     async def run(self, plan: list[Kill]) -> list[str]:
         self.stow_outstanding = 0
@@ -746,6 +745,7 @@ class Report:
     instances: dict[str, int] = field(default_factory=dict)
     runs: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     errors_seen: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -770,6 +770,7 @@ class Report:
             "client-side errors (retried): "
             + (", ".join(f"{k} ×{v}" for k, v in sorted(self.errors_seen.items())) or "none"),
             "time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()),
+            *(f"note: {n}" for n in self.notes),
             *(f"PROBLEM: {p}" for p in self.problems[:40]),
             "OK: nothing acknowledged lost, doubled or half-applied" if self.ok else "FAILED",
         ]
@@ -979,26 +980,33 @@ SWEEP = (
 )
 
 
-async def settle_runs(load: Load, report: Report, within: float) -> None:
+async def settle_runs(load: Load, report: Report, stall: float) -> None:
     """Wait until every run of this harness has ended (the held follow-ups of killed
     receivers fall due after the hold, the dispatcher runs them); the stale-run sweep runs
-    once on the way, as its deployment does every 10 minutes."""
+    once on the way, as its deployment does every 10 minutes. A run is stuck when no run has
+    moved and no outbox row has finished for ``stall`` seconds."""
     db = load.db
-    deadline = said = time.monotonic() + within
-    said -= within
+    began = moved = said = time.monotonic()
+    last: list[tuple[int, str]] = []
     swept = False
     while True:
         runs = await db.rows(
             "SELECT id, state, error FROM migration_run WHERE id > $1", load.run_floor
         )
         open_ = [r for r in runs if r["state"] not in ("notified", "failed")]
-        if not open_ or time.monotonic() > deadline:
+        # moving: a run's state, or any outbox row finished (the runs' follow-ups share the
+        # dispatcher's routine slots with the notices of the transitions)
+        finished = await db.value("SELECT count(*) FROM outbox WHERE status IN ('done', 'failed')")
+        now = [(r["id"], r["state"]) for r in open_] + [(-1, str(finished))]
+        if now != last:
+            last, moved = now, time.monotonic()
+        if not open_ or time.monotonic() - moved > stall:
             break
         if time.monotonic() > said + 10:
             said = time.monotonic()
             waiting = collections.Counter(r["state"] for r in open_)
             load.cfg.say(f"  waiting for {len(open_)} migration runs: {dict(waiting)}")
-        if not swept and time.monotonic() > deadline - within + 15:
+        if not swept and time.monotonic() > began + 15:
             out = await asyncio.to_thread(load.platform.run_flow, SWEEP)
             load.cfg.say(f"  stale-run sweep: {out.strip().splitlines()[-1]}")
             swept = True
@@ -1018,8 +1026,9 @@ async def settle_runs(load: Load, report: Report, within: float) -> None:
             f"migration-{r['id']}-retry-%",
         )
         report.problems.append(f"migration run {r['id']} stuck in {r['state']}: {follow}")
-    for r in [r for r in runs if r["state"] == "failed"][:5]:
-        report.problems.append(f"migration run {r['id']} failed: {r['error'][:200]}")
+    failed = collections.Counter(r["error"][:200] for r in runs if r["state"] == "failed")
+    for error, n in failed.items():  # an end too (e.g. a request killed before its first file)
+        report.notes.append(f"{n} migration run(s) failed: {error}")
 
 
 async def harness(cfg: Config, env: dict[str, str], db_label: str, prefect_api: str = "") -> Report:
@@ -1060,7 +1069,7 @@ async def harness(cfg: Config, env: dict[str, str], db_label: str, prefect_api: 
             platform.kill(name)
         platform.start_all()
         report.kills.append("  kill -9 of every process after the load, then a restart")
-        await settle_runs(load, report, cfg.settle_seconds)
+        await settle_runs(load, report, cfg.stall_seconds)
         report.seconds["recovery"] = time.monotonic() - t0
         t0 = time.monotonic()
         await check_transitions(load, report)
