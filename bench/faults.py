@@ -448,12 +448,16 @@ class Tally:
     transition_errors: collections.Counter[str] = field(default_factory=collections.Counter)
     instance_errors: collections.Counter[str] = field(default_factory=collections.Counter)
     resent: int = 0  # instances sent again: no answer, or not listed as stored
+    how: dict[str, str] = field(default_factory=dict)  # SOP UID → how it was acknowledged
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def operations(self) -> int:
         with self.lock:
-            return len(self.transitions) + len(self.instances)
+            return self.operations_locked()
+
+    def operations_locked(self) -> int:
+        return len(self.transitions) + len(self.instances)
 
 
 class Client:
@@ -596,9 +600,11 @@ class Load:
             pending.extend(items)
             self.tally.resent += len(items)
 
-    def _acked(self, sops: list[str]) -> None:
+    def _acked(self, sops: list[str], how: str = "") -> None:
         with self.tally.lock:
             self.tally.instances.update(sops)
+            for sop in sops:
+                self.tally.how[sop] = f"{how} at {self.tally.operations_locked()} acknowledged"
 
     async def stow(self) -> None:
         http = httpx.AsyncClient(base_url=self.platform.url, timeout=60, headers=self.bearer)
@@ -635,7 +641,9 @@ class Load:
                             stored.update(item.get("00081155", {}).get("Value", []))
                     else:
                         errors[f"stow {res.status_code}"] += 1
-                    self._acked([i.sop for i in batch if i.sop in stored])
+                    self._acked(
+                        [i.sop for i in batch if i.sop in stored], f"STOW-RS {res.status_code}"
+                    )
                     again = [i for i in batch if i.sop not in stored]
                     if again:
                         self._give_back(self.stow_pending, again)
@@ -680,7 +688,7 @@ class Load:
             except Exception as exc:  # the receiver killed under the association
                 errors[f"cstore {type(exc).__name__}"] += 1
             finally:
-                self._acked(acked)
+                self._acked(acked, "C-STORE 0x0000")
                 self._give_back(self.cstore_pending, [i for i in batch if i.sop not in acked])
                 with self.pending_lock:
                     self.cstore_outstanding -= 1
@@ -898,8 +906,19 @@ async def check_instances(load: Load, report: Report, data_dir: Path) -> None:
                 half += 1
                 problems.append(f"instance {sop}: row without its study or series")
     found = {s for s in acked if any(not r["superseded"] for r in by_sop.get(s, []))}
-    for sop in sorted(acked - found):
-        problems.append(f"instance {sop}: acknowledged, not stored")
+    for sop in sorted(acked - found):  # what the database knows of it
+        items = await db.rows(
+            "SELECT mi.migration, mi.status, mi.code, mr.state, mr.source FROM migration_item mi "
+            "JOIN migration_run mr ON mr.id = mi.migration WHERE mi.sop_uid = $1",
+            sop,
+        )
+        anywhere = await db.rows(
+            "SELECT id, migration, superseded FROM instance WHERE sop_uid = $1", sop
+        )
+        problems.append(
+            f"instance {sop}: acknowledged ({load.tally.how.get(sop)}), not stored; "
+            f"items {items}, rows {anywhere}"
+        )
     http = httpx.AsyncClient(base_url=f"{load.platform.url}/dicomweb", headers=load.bearer)
     try:
         for sop in sorted(found):
@@ -1099,13 +1118,13 @@ async def harness(cfg: Config, env: dict[str, str], db_label: str, prefect_api: 
 
 
 @contextlib.contextmanager
-def scratch(postgres: bool, keep: bool = False) -> Iterator[dict[str, str]]:
+def scratch(postgres: bool, keep: list[bool]) -> Iterator[dict[str, str]]:
     """A data folder and a migrated database with the demo alliance (no studies, no history),
-    removed afterwards (the data folder kept with ``keep``)."""
+    removed afterwards unless ``keep`` holds True by then (the caller sets it: ``--keep``, or
+    a failed check, so that what was found can be looked at)."""
     from bench.aimis_app import Aimis
 
-    data = Path(tempfile.mkdtemp(prefix="aimis-faults-")) / "data"
-    app = Aimis(data, postgres=postgres, keep_data=keep)
+    app = Aimis(Path(tempfile.mkdtemp(prefix="aimis-faults-")) / "data", postgres=postgres)
     try:
         app.prepare(skip_db=True)
         app.env.update(
@@ -1119,6 +1138,12 @@ def scratch(postgres: bool, keep: bool = False) -> Iterator[dict[str, str]]:
         app.cli("demo")
         yield app.env
     finally:
+        if keep[0]:
+            app.keep_data = True
+            print(f"kept: the data folder {app.data_dir}", flush=True)
+            if postgres:  # Aimis.stop would drop it
+                print(f"kept: the database {app.env['AIMIS_DATABASE_URL']}", flush=True)
+                app._pg_name = ""
         app.stop()
 
 
@@ -1131,7 +1156,9 @@ def main() -> int:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--consultations", type=int, default=6)
-    parser.add_argument("--keep", action="store_true", help="keep the data folder (SQLite)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the data and database (kept when a check fails)"
+    )
     args = parser.parse_args()
     from bench.measure import load_now, machine, stop_on_sigterm
 
@@ -1151,13 +1178,15 @@ def main() -> int:
     ).stdout.strip()
     print(f"commit {commit}; python -m bench.faults --seed {seed} --db {args.db} ...", flush=True)
     began = time.monotonic()
-    with scratch(args.db == "postgres", args.keep) as env:
+    keep = [args.keep]
+    with scratch(args.db == "postgres", keep) as env:
         print(
             f"scratch data folder {env['AIMIS_DATA_DIR']} ready in "
             f"{time.monotonic() - began:.1f} s",
             flush=True,
         )
         report = asyncio.run(harness(cfg, env, args.db))
+        keep[0] = keep[0] or not report.ok
     print()
     print("\n".join(report.lines()))
     print(f"load average after: {load_now()}")
