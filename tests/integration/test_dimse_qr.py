@@ -37,6 +37,7 @@ QR = "QR_CITY"  # CITY: store, query, retrieve, from anywhere
 MOVESCU = "QR_MOVESCU"  # CITY: dcmtk's movescu, its own destination
 DEST = "QR_DEST"  # CITY: the pynetdicom storage SCP of the test
 STORE_ONLY = "QR_STOREONLY"  # CITY: may only store
+QUERY_ONLY = "QR_QUERYONLY"  # CITY: may only query
 EAST_QR = "QR_EAST"  # EAST: store, query, retrieve
 EAST_DEST = "QR_EAST_DEST"  # EAST: a move destination (of another hospital for CITY)
 PINNED = "QR_PINNED"  # CITY: may call only from 10.9.9.7
@@ -145,6 +146,7 @@ async def scp(
     )
     await add_node("CITY", DEST, host="127.0.0.1", port=destination.port, move_destination=True)
     await add_node("CITY", STORE_ONLY)
+    await add_node("CITY", QUERY_ONLY, may_store=False, may_query=True)
     await add_node("CITY", PINNED, host="10.9.9.7", **qr)
     await add_node("EAST", EAST_QR, **qr)
     await add_node(
@@ -689,3 +691,21 @@ async def test_a_registered_ae_at_the_wrong_address_is_rejected_at_association(s
     assert [r["outcome"] for r in rows] == ["denied"]
     assert "may call only from 10.9.9.7, not 127.0.0.1" in rows[0]["detail"]
     assert await Study.count().where(Study.hospital == -1) == 0
+
+
+async def test_a_node_that_may_not_store_is_refused_per_instance(scp, tmp_path) -> None:
+    [path] = synth(tmp_path, patients=1, sizes=Sizes.small(), transfer_syntaxes=NATIVE)[:1]
+    ds = dcmread(path)
+    head = await audit_head()
+    runs = await MigrationRun.count()
+    ae = AE(ae_title=QUERY_ONLY)
+    ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+    assoc = await asyncio.to_thread(ae.associate, "127.0.0.1", scp, ae_title="AIMIS")
+    assert assoc.is_established
+    result = await asyncio.to_thread(assoc.send_c_store, ds)
+    assoc.release()
+    assert result.Status == 0x0124 and "may not store" in result.ErrorComment
+    assert await Instance.count().where(Instance.sop_uid == ds.SOPInstanceUID) == 0
+    assert await MigrationRun.count() == runs
+    [row] = await audited_since(head, "dicom.store")
+    assert row["outcome"] == "denied" and QUERY_ONLY in row["detail"]
