@@ -115,6 +115,7 @@ def register_nodes(aimis: Aimis, dest_port: int) -> None:
 def associate(port: int, called: str, *contexts: Any, **kw: Any) -> Any:
     ae = AE(ae_title=SCU_AET)
     ae.maximum_pdu_size = 0
+    ae.dimse_timeout = ae.network_timeout = 300
     for cx in contexts:
         ae.add_requested_context(cx)
     assoc = ae.associate("127.0.0.1", port, ae_title=called, **kw)
@@ -128,9 +129,12 @@ def store(port: int, called: str, files: list[Path]) -> None:
     pairs = {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for ds in map(_head, files)}
     for sop, ts in sorted(pairs):
         ae.add_requested_context(sop, ts)
+    ae.dimse_timeout = ae.network_timeout = 300  # a loaded machine: slow, not broken
     assoc = ae.associate("127.0.0.1", port, ae_title=called)
     for path in files:
         status = assoc.send_c_store(path)
+        if "Status" not in status:
+            raise RuntimeError(f"{called}: the association ended at {path.name}")
         if int(status.Status) != 0:
             raise RuntimeError(f"{called} refused {path.name}: 0x{int(status.Status):04X}")
     assoc.release()
@@ -170,6 +174,8 @@ def move_rate(port: int, called: str, study: str, n: int, dest: Destination) -> 
     final = [s for s, _ in assoc.send_c_move(ds, DEST_AET, model)][-1]
     seconds = time.perf_counter() - start
     assoc.release()
+    if "Status" not in final:
+        raise RuntimeError(f"C-MOVE from {called}: the association ended")
     if int(final.Status) != 0 or dest.count - before != n:
         raise RuntimeError(
             f"C-MOVE from {called}: 0x{int(final.Status):04X}, {dest.count - before}"
@@ -188,6 +194,7 @@ def get_rate(port: int, called: str, study: str, sops: set[str]) -> Throughput:
     model = StudyRootQueryRetrieveInformationModelGet
     ae = AE(ae_title=SCU_AET)
     ae.maximum_pdu_size = 0
+    ae.dimse_timeout = ae.network_timeout = 300
     ae.add_requested_context(model)
     roles: list[Any] = []
     for sop in sorted(sops):
