@@ -1,10 +1,14 @@
-"""The C-ECHO/C-STORE receiver (``aimis scp``, started by ``aimis up``), on pynetdicom.
+"""The DICOM node (``aimis scp``, started by ``aimis up``), on pynetdicom: C-ECHO, C-STORE,
+and query/retrieve (C-FIND, C-MOVE, C-GET: ``api/dimse/query.py``, ``api/dimse/retrieve.py``,
+registered here; see ``docs/dicom-conformance.md``).
 
 - Only known AEs may associate: the calling AE titles of the enabled ``DicomNode`` rows
   (re-read every ``REFRESH_SECONDS``); any other is rejected at association time (A-ASSOCIATE-RJ
   "calling AE title not recognised") and the refusal is audited. A node that names a host
   must call from that address, and one without a host is accepted only if its admin marked it
-  "any address"; else the association is aborted (and audited), see ``nodes.refusal``.
+  "any address"; else the association is rejected the same way when it is requested
+  (``on_requested``; audited), see ``nodes.refusal``. What a node may do once associated is
+  its permissions (store, query, retrieve), checked on each request.
 - Each association that stores something is one migration run (source ``cstore``) of the
   node's hospital. Every C-STORE is verified, stored and indexed inline by ``ingest_file``,
   because the response carries the instance's status; the run's flow (thumbnails, billing,
@@ -25,6 +29,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -32,10 +37,12 @@ from pynetdicom import (
     AE,
     ALL_TRANSFER_SYNTAXES,
     AllStoragePresentationContexts,
+    QueryRetrievePresentationContexts,
     evt,
 )
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from api.dimse import query, retrieve
 from api.ingest import nodes
 from api.ingest.steps import (
     ItemResult,
@@ -112,10 +119,18 @@ class Receiver:
         requestor = event.assoc.requestor
         return str(requestor.ae_title).strip(), str(requestor.address)
 
+    def session_of(self, assoc: Any) -> Session | None:
+        with self.lock:
+            return self.sessions.get(id(assoc))
+
     def handlers(self) -> Any:
         return [
+            (evt.EVT_REQUESTED, self.on_requested),
             (evt.EVT_C_ECHO, self.on_echo),
             (evt.EVT_C_STORE, self.on_store),
+            (evt.EVT_C_FIND, partial(query.on_find, self)),
+            (evt.EVT_C_MOVE, partial(retrieve.on_move, self)),
+            (evt.EVT_C_GET, partial(retrieve.on_get, self)),
             (evt.EVT_ESTABLISHED, self.on_established),
             (evt.EVT_REJECTED, self.on_rejected),
             (evt.EVT_RELEASED, self.on_ended),
@@ -123,6 +138,25 @@ class Receiver:
         ]
 
     # --- association life -------------------------------------------------------------
+
+    def on_requested(self, event: Any) -> None:
+        """A known AE title calling from an address it may not call from is rejected before
+        anything is negotiated (A-ASSOCIATE-RJ, calling AE title not recognised); an unknown
+        one is the ACSE's to reject (``require_calling_aet``, audited in ``on_rejected``)."""
+        ae_title = str(event.assoc.requestor.primitive.calling_ae_title).strip()
+        address = str(event.assoc.requestor.address)
+        node = self.nodes.get(ae_title)
+        reason = nodes.refusal(node, ae_title, address) if node is not None else ""
+        if not reason:
+            return
+        log.warning("association rejected: %s", reason)
+        self._run(
+            audit_refusal(
+                Ctx(ip=address, user_agent=f"DICOM {ae_title}"), "dicom.associate", reason
+            )
+        )
+        event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+        event.assoc.kill()  # as the ACSE does after its own rejections: the PDU goes out first
 
     def on_rejected(self, event: Any) -> None:
         ae_title, address = self._peer(event)
@@ -173,6 +207,10 @@ class Receiver:
             session = self.sessions.get(id(event.assoc))
         if session is None:  # aborted above; nothing may be stored
             return reply(0x0124, "The association was refused; nothing is stored.")
+        if not self.nodes.get(session.ae_title, {}).get("may_store", False):
+            reason = f"DICOM node {session.ae_title} may not store (C-STORE)."
+            self._run(audit_refusal(self._ctx(session), "dicom.store", reason))
+            return reply(0x0124, reason)
         try:
             status, comment = self._run(self._store(session, event.encoded_dataset()))
         except Exception:
@@ -223,9 +261,14 @@ def reply(status: int, comment: str = "") -> Dataset:
 def build_ae(ae_title: str) -> AE:
     ae = AE(ae_title=ae_title)
     ae.maximum_pdu_size = 0  # no limit: fewer, larger PDUs
-    for cx in AllStoragePresentationContexts:
+    for cx in AllStoragePresentationContexts:  # the SCP role too: C-GET's sub-operations
         assert cx.abstract_syntax is not None
-        ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(
+            cx.abstract_syntax, ALL_TRANSFER_SYNTAXES, scu_role=False, scp_role=True
+        )
+    for cx in QueryRetrievePresentationContexts:
+        assert cx.abstract_syntax is not None
+        ae.add_supported_context(cx.abstract_syntax)
     ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
     ae.require_called_aet = False  # senders often call us by another title
     return ae

@@ -4,7 +4,12 @@ the receiver refuses associations from any other calling AE title.
 
 A node names the IP address it calls from; one without an address is accepted only when its
 admin ticked "any address" (an AE title alone is no secret: anyone who knows it could send
-into the hospital). The receiver (``api/dimse/scp.py``) applies ``refusal``."""
+into the hospital). The receiver (``api/dimse/scp.py``) applies ``refusal``.
+
+What a node may do is its own four switches (issue 19): ``may_store`` (C-STORE),
+``may_query`` (C-FIND), ``may_retrieve`` (C-MOVE, C-GET) and ``move_destination`` (the
+target of a C-MOVE of a node of the same hospital, reached at ``host``:``port``, so it
+needs both)."""
 
 from __future__ import annotations
 
@@ -73,6 +78,24 @@ def _placed(host: str, any_address: bool) -> None:
         )
 
 
+PERMISSIONS = ("may_store", "may_query", "may_retrieve", "move_destination")
+
+
+def _port(value: int) -> int:
+    if not 0 <= value <= 65535:
+        raise BadRequest(
+            "A port is a number from 1 to 65535 (0: the node has no SCP of its own).",
+        )
+    return value
+
+
+def _reachable(host: str, port: int, move_destination: bool) -> None:
+    if move_destination and (not host or not port):
+        raise BadRequest(
+            "A C-MOVE destination needs the IP address and the port its own SCP listens on.",
+        )
+
+
 def refusal(node: dict[str, Any] | None, ae_title: str, address: str) -> str:
     """Why an association of ``ae_title`` from ``address`` is refused, or "" (the receiver's
     rule, audited there)."""
@@ -101,6 +124,8 @@ def _read(row: dict[str, Any], hospital: str) -> NodeRead:
         description=row["description"],
         enabled=row["enabled"],
         version=row["version"],
+        port=row["port"],
+        **{name: bool(row[name]) for name in PERMISSIONS},
     )
 
 
@@ -122,6 +147,8 @@ async def create_node(ctx: Ctx, data: NodeCreate) -> NodeRead:
         raise Conflict("The AE title {title} is already registered.", title=title)
     host = _host(data.host)
     _placed(host, data.any_address)
+    port = _port(data.port)
+    _reachable(host, port, data.move_destination)
     async with unit_of_work(ctx) as uow:
         row = await DicomNode.insert(
             DicomNode(
@@ -131,6 +158,8 @@ async def create_node(ctx: Ctx, data: NodeCreate) -> NodeRead:
                 any_address=data.any_address,
                 description=data.description.strip()[:200],
                 created_at=now(),
+                port=port,
+                **{name: getattr(data, name) for name in PERMISSIONS},
             )
         ).returning(DicomNode.id)
         node_id = int(row[0]["id"])
@@ -138,7 +167,8 @@ async def create_node(ctx: Ctx, data: NodeCreate) -> NodeRead:
             "dicom_node.create",
             "dicom_node",
             node_id,
-            detail=f"{title} {host or 'any address'}",
+            detail=f"{title} {host or 'any address'}:{port} "
+            + ",".join(name for name in PERMISSIONS if getattr(data, name)),
             hospital_id=hospital_id,
         )
     return await get_node(ctx, node_id)
@@ -166,6 +196,16 @@ async def update_node(ctx: Ctx, node_id: int, data: NodeUpdate) -> NodeRead:
         values[DicomNode.description] = data.description.strip()[:200]
     if data.enabled is not msgspec.UNSET:
         values[DicomNode.enabled] = data.enabled
+    if data.port is not msgspec.UNSET:
+        values[DicomNode.port] = _port(data.port)
+    for name in PERMISSIONS:
+        if getattr(data, name) is not msgspec.UNSET:
+            values[getattr(DicomNode, name)] = getattr(data, name)
+    _reachable(
+        values.get(DicomNode.host, row["host"]),
+        values.get(DicomNode.port, row["port"]),
+        values.get(DicomNode.move_destination, row["move_destination"]),
+    )
     async with unit_of_work(ctx) as uow:
         done = (
             await DicomNode.update(values)

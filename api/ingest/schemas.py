@@ -98,6 +98,11 @@ class NodeRead(Base):
     description: str
     enabled: bool
     version: int
+    port: int = 0  # its own SCP's port (a C-MOVE destination); 0: none
+    may_store: bool = True
+    may_query: bool = False
+    may_retrieve: bool = False
+    move_destination: bool = False
 
 
 class NodeCreate(Base):
@@ -106,6 +111,11 @@ class NodeCreate(Base):
     any_address: bool = False
     description: Text = ""
     hospital_id: Id | None = None  # an alliance admin chooses; a hospital admin's own
+    port: int = 0
+    may_store: bool = True
+    may_query: bool = False
+    may_retrieve: bool = False
+    move_destination: bool = False
 
 
 class NodeUpdate(CheckedUpdate):
@@ -113,3 +123,8 @@ class NodeUpdate(CheckedUpdate):
     any_address: bool | msgspec.UnsetType = msgspec.UNSET
     description: Text | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    port: int | msgspec.UnsetType = msgspec.UNSET
+    may_store: bool | msgspec.UnsetType = msgspec.UNSET
+    may_query: bool | msgspec.UnsetType = msgspec.UNSET
+    may_retrieve: bool | msgspec.UnsetType = msgspec.UNSET
+    move_destination: bool | msgspec.UnsetType = msgspec.UNSET

@@ -53,6 +53,11 @@ Each area is one named block below (its DDL frozen from ``python -m store.ddl``)
    ``ok``), ``instance.decode_error`` (why it cannot be decoded) and
    ``study.undecodable`` (how many of the study's current instances cannot be decoded).
    Piccolo's ``ADD COLUMN``, frozen (``UNDECODABLE``); backwards drops the three columns.
+8. **DICOM nodes for query/retrieve** (issue 19, point 2): ``dicom_node.port`` (where the
+   node's own SCP listens, the C-MOVE destination; 0: none) and its permissions
+   ``may_store`` (the nodes already there keep sending: true), ``may_query``,
+   ``may_retrieve`` and ``move_destination`` (false until an admin grants them).
+   Piccolo's ``ADD COLUMN``, frozen (``DICOM_NODE_QR``); backwards drops the five columns.
 
 Written while none of it had run anywhere but in tests.
 """
@@ -756,6 +761,20 @@ ALTER TABLE "study" DROP COLUMN "undecodable";
 ALTER TABLE "instance" DROP COLUMN "decode_error";
 ALTER TABLE "instance" DROP COLUMN "decode_state";
 """
+DICOM_NODE_QR = """
+ALTER TABLE "dicom_node" ADD COLUMN "port" INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE "dicom_node" ADD COLUMN "may_store" BOOLEAN NOT NULL DEFAULT true;
+ALTER TABLE "dicom_node" ADD COLUMN "may_query" BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE "dicom_node" ADD COLUMN "may_retrieve" BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE "dicom_node" ADD COLUMN "move_destination" BOOLEAN NOT NULL DEFAULT false;
+"""
+DICOM_NODE_QR_BACKWARDS = """
+ALTER TABLE "dicom_node" DROP COLUMN "move_destination";
+ALTER TABLE "dicom_node" DROP COLUMN "may_retrieve";
+ALTER TABLE "dicom_node" DROP COLUMN "may_query";
+ALTER TABLE "dicom_node" DROP COLUMN "may_store";
+ALTER TABLE "dicom_node" DROP COLUMN "port";
+"""
 
 
 def _postgres_only(statements: list[str]):  # type: ignore[no-untyped-def]
@@ -789,4 +808,6 @@ async def forwards() -> MigrationManager:
     manager.add_raw_backwards(_postgres_only(COUNT_PER_ROW_AGAIN))
     manager.add_raw(ddl_script(UNDECODABLE))
     manager.add_raw_backwards(ddl_script(UNDECODABLE_BACKWARDS))
+    manager.add_raw(ddl_script(DICOM_NODE_QR))
+    manager.add_raw_backwards(ddl_script(DICOM_NODE_QR_BACKWARDS))
     return manager

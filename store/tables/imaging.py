@@ -215,8 +215,11 @@ class ArchiveRetrieval(Table):
 
 
 class DicomNode(Table):
-    """A known DICOM application entity (a hospital's PACS or modality) allowed to send
-    to the C-STORE receiver; associations from unknown AE titles are refused."""
+    """A known DICOM application entity (a hospital's PACS or modality) of one hospital;
+    associations from unknown AE titles, or from a known one at another address, are
+    refused at association time. What it may do: send (C-STORE), query (C-FIND), retrieve
+    (C-MOVE / C-GET) its hospital's studies, and be the destination of a C-MOVE, which the
+    node is sent to at ``host``:``port`` (issue 19)."""
 
     id = col.Serial(primary_key=True)
     hospital = col.ForeignKey(Hospital, on_delete=col.OnDelete.cascade, index=True)
@@ -228,6 +231,11 @@ class DicomNode(Table):
     enabled = col.Boolean(default=True)
     created_at = col.Timestamptz()
     version = col.Integer(default=1)
+    port = col.Integer(default=0)  # where its own SCP listens (C-MOVE destination); 0: none
+    may_store = col.Boolean(default=True)
+    may_query = col.Boolean(default=False)
+    may_retrieve = col.Boolean(default=False)
+    move_destination = col.Boolean(default=False)
 
 
 class DeviceType(SwitchableRecord, Table):
