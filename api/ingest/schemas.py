@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import msgspec
 
-from api.bounds import Id, Text
+from api.bounds import Id, Int, Text
 from api.schemas import Base, CheckedUpdate, HistoryEntry
+
+# a port as sent: any 32-bit number here, so that one outside 1–65535 gets the service's own
+# sentence (``api.ingest.nodes``) rather than the decoder's; 0: none
+Port = Int
 
 
 class UploadAccepted(Base):
@@ -111,7 +115,7 @@ class NodeCreate(Base):
     any_address: bool = False
     description: Text = ""
     hospital_id: Id | None = None  # an alliance admin chooses; a hospital admin's own
-    port: int = 0
+    port: Port = 0
     may_store: bool = True
     may_query: bool = False
     may_retrieve: bool = False
@@ -123,7 +127,7 @@ class NodeUpdate(CheckedUpdate):
     any_address: bool | msgspec.UnsetType = msgspec.UNSET
     description: Text | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | msgspec.UnsetType = msgspec.UNSET
-    port: int | msgspec.UnsetType = msgspec.UNSET
+    port: Port | msgspec.UnsetType = msgspec.UNSET
     may_store: bool | msgspec.UnsetType = msgspec.UNSET
     may_query: bool | msgspec.UnsetType = msgspec.UNSET
     may_retrieve: bool | msgspec.UnsetType = msgspec.UNSET
