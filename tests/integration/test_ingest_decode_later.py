@@ -80,7 +80,9 @@ async def test_corrupt_pixels_are_acknowledged_then_flagged_by_the_thumbnail_ste
     run_id = await create_run(Ctx(), hid, "cstore", "DECODE-LATER")
     good = await ingest_file(run_id, renamed("CT_small.dcm", "DL-1", tmp_path), file_name="ok")
     bad = await ingest_file(run_id, corrupt_j2k("DL-2", tmp_path), file_name="bad.dcm")
-    lossy = await ingest_file(run_id, bundled("JPEG-lossy.dcm"), file_name="lossy.dcm")
+    lossy = await ingest_file(
+        run_id, renamed("JPEG-lossy.dcm", "DL-3", tmp_path), file_name="lossy.dcm"
+    )
     # acknowledged: stored and counted like any other file
     assert [r.status for r in (good, bad, lossy)] == ["stored"] * 3, [bad.reason, lossy.reason]
     before = await flagged_state(run_id, bad.sop_uid)
