@@ -58,8 +58,10 @@ async def patient_user(patient: Any) -> str:
 
 
 async def audit_of(request_id: int) -> list[tuple[str, str]]:
-    rows = await AuditLog.select(AuditLog.action, AuditLog.outcome, AuditLog.username).where(
-        AuditLog.target_type == "patient_download", AuditLog.target_id == str(request_id)
+    rows = await (
+        AuditLog.select(AuditLog.action, AuditLog.outcome, AuditLog.username)
+        .where(AuditLog.target_type == "patient_download", AuditLog.target_id == str(request_id))
+        .order_by(AuditLog.id)
     )
     assert all(r["username"].startswith("patient:") for r in rows)
     return [(r["action"], r["outcome"]) for r in rows]
