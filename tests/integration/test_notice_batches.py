@@ -163,7 +163,13 @@ def case_of(sent: Any) -> int:
 
 
 def accepted_by_case(server: FakeWeChat, wecom_ids: set[str]) -> Counter[int]:
-    return Counter(case_of(r) for r in server.delivered(APP_SEND) if r.body["touser"] in wecom_ids)
+    """Accepted sends to these users by case; the fake server is shared by the module, and a
+    request it recorded without a JSON body (a sender killed mid-request) is nobody's."""
+    return Counter(
+        case_of(r)
+        for r in server.delivered(APP_SEND)
+        if isinstance(r.body, dict) and r.body.get("touser") in wecom_ids
+    )
 
 
 async def task_runs(prefect_api: str, names: list[str], within: float = 30) -> list[dict]:
