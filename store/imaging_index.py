@@ -352,7 +352,7 @@ class Batch:
             row = await sql_patient.BY_KEY.one(patient_key=key)
             if row is None:
                 new = patient_row(self.hospital_id, ds, self.at)
-                row = await sql_patient.INSERT.one(**_values(new, PATIENT_COLUMNS))
+                row = await sql_patient.INSERT.one(**_values(new, sql_patient.INSERT.names))
                 row = row or await sql_patient.BY_KEY.one(patient_key=key)  # another won
             assert row is not None
             self.patients[key] = int(row["id"])
@@ -560,20 +560,6 @@ class Batch:
             counters = _counters(0, {})
         if not self.study_uids and (received_bytes or any(self.tally.values())):
             await sql_run.COUNT.run(id=self.run_id, **counters)
-
-
-PATIENT_COLUMNS = (
-    "hospital",
-    "patient_key",
-    "issuer",
-    "created_at",
-    "patient_id",
-    "name",
-    "birth_date",
-    "sex",
-    "id_number",
-    "phone",
-)
 
 
 async def stored_rows(hospital_id: int, prepared: list[Prepared]) -> list[dict[str, Any]]:
